@@ -1,0 +1,51 @@
+# shmlru — see README.md. `make demo` and `make test` do all the set-up.
+#
+# Components add themselves through mk/*.mk: each fragment appends its build
+# outputs to BUILD_TARGETS and its test targets to TEST_TARGETS.
+
+GO      ?= go
+BUILD   := build
+GOFLAGS ?=
+export CGO_ENABLED := 1
+
+BUILD_TARGETS :=
+TEST_TARGETS  := test-go
+DEMO_DEPS     :=
+
+.PHONY: all build test test-go vet fmt-check deps demo soak bench bench-quick clean
+all: build
+
+include $(sort $(wildcard mk/*.mk))
+
+build: $(BUILD_TARGETS)
+
+# System packages the tests need (luajit2, nginx with the lua module,
+# redis, memcached, valgrind). Idempotent; a no-op when all are present.
+deps:
+	@scripts/deps.sh
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# Go tests of the main module, with the race detector. The multi-process
+# tests re-execute the test binary as child processes.
+test-go:
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+test: deps fmt-check vet build
+	@$(MAKE) --no-print-directory $(TEST_TARGETS)
+	@echo "make test: all passed"
+
+# The long crash soak: 10,000 SIGKILLs (see lru/chaos_test.go).
+soak:
+	SHMLRU_SOAK_KILLS=10000 $(GO) test -count=1 -timeout 60m -run 'TestChaos' -v ./lru/
+
+demo: build $(DEMO_DEPS)
+	$(GO) run ./cmd/shmlru-demo
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,136 @@
+package lru
+
+// Whole-cache operations: they visit the shards one at a time, each under
+// its lock, so they are atomic per shard, not across the cache.
+
+// Keys returns up to max keys of live entries (0 = all), most recently used
+// first within each shard, shard by shard. It does not change the LRU order.
+func (c *Cache) Keys(max int) ([][]byte, error) {
+	var keys [][]byte
+	err := c.Range(func(key []byte, m Meta, _ int) bool {
+		keys = append(keys, append([]byte(nil), key...))
+		return max <= 0 || len(keys) < max
+	}, false)
+	return keys, err
+}
+
+// Range calls fn for the entries of each shard in LRU order (most recent
+// first), with the key, the entry's Meta and its value's size, until fn
+// returns false. Expired entries are skipped unless withExpired is set. It
+// changes nothing. key is only valid during the call. fn must not call the
+// cache: the shard is locked while it runs.
+func (c *Cache) Range(fn func(key []byte, m Meta, valueSize int) bool, withExpired bool) error {
+	var key []byte
+	now := nowMillis()
+	for si := range c.shards {
+		s := &c.shards[si]
+		more := true
+		err := s.withLock(func() {
+			i := s.h.head
+			for n := 0; i != 0 && more; n++ {
+				if n >= s.g.nblocks {
+					s.corrupt("LRU queue longer than the shard's blocks (a cycle)")
+				}
+				e := s.ent(i)
+				if withExpired || !expiredAt(e, now) {
+					key = s.readAt(key[:0], i, e, 0, int(e.klen))
+					more = fn(key, Meta{Type: e.typ, Flags: e.flags, Version: e.version, Expires: e.expires}, int(e.vlen))
+				}
+				i = e.next
+			}
+		})
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// withLock runs fn with the shard's lock held, under the same guard as every
+// operation.
+func (s *shard) withLock(fn func()) (err error) {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end(&err)
+	s.acquire()
+	fn()
+	return nil
+}
+
+// Flush removes every entry. (ngx.shared.DICT's flush_all only marks them
+// expired; here the memory is free at once.)
+func (c *Cache) Flush() error {
+	for si := range c.shards {
+		s := &c.shards[si]
+		if err := s.withLock(func() {
+			s.mutating()
+			s.reset()
+			s.clean()
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FlushExpired removes up to max expired entries (0 = all) and returns how
+// many it removed.
+func (c *Cache) FlushExpired(max int) (int, error) {
+	removed := 0
+	now := nowMillis()
+	for si := range c.shards {
+		s := &c.shards[si]
+		err := s.withLock(func() {
+			i := s.h.tail
+			for n := 0; i != 0 && (max <= 0 || removed < max); n++ {
+				if n >= s.g.nblocks {
+					s.corrupt("LRU queue longer than the shard's blocks (a cycle)")
+				}
+				e := s.ent(i)
+				prev := e.prev
+				if expiredAt(e, now) {
+					s.mutating()
+					s.removeEntry(i)
+					s.h.stats.Expirations++
+					s.clean()
+					removed++
+				}
+				i = prev
+			}
+		})
+		if err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+// Len returns the number of entries, expired ones not yet removed included.
+func (c *Cache) Len() (int, error) {
+	n := 0
+	for si := range c.shards {
+		s := &c.shards[si]
+		if err := s.withLock(func() { n += int(s.h.entries) }); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Capacity returns the size of the region in bytes (ngx.shared.DICT's
+// capacity).
+func (c *Cache) Capacity() int64 { return c.r.Size() }
+
+// FreeSpace returns the bytes of value storage not in use by any entry
+// (ngx.shared.DICT's free_space).
+func (c *Cache) FreeSpace() (int64, error) {
+	var free int64
+	for si := range c.shards {
+		s := &c.shards[si]
+		if err := s.withLock(func() { free += int64(s.h.nfree) * int64(s.g.blockSize) }); err != nil {
+			return free, err
+		}
+	}
+	return free, nil
+}

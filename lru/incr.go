@@ -1,0 +1,133 @@
+package lru
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Incr adds delta to the number stored at key and returns the result. The
+// entry keeps its TTL and flags. It fails with ErrNotFound if there is no
+// live entry and ErrNotNumber if the value is not a number.
+func (c *Cache) Incr(key []byte, delta float64) (float64, error) {
+	v, _, err := c.incr(key, delta, false, 0, 0)
+	return v, err
+}
+
+// IncrInit is Incr that, when there is no live entry, stores init+delta with
+// the TTL initTTL (0 = never expires) instead of failing, as
+// ngx.shared.DICT's incr(key, value, init, init_ttl). forcible reports that
+// live entries were evicted to make room.
+func (c *Cache) IncrInit(key []byte, delta, init float64, initTTL time.Duration) (v float64, forcible bool, err error) {
+	return c.incr(key, delta, true, init, initTTL)
+}
+
+func (c *Cache) incr(key []byte, delta float64, hasInit bool, init float64, initTTL time.Duration) (v float64, forcible bool, err error) {
+	if err := c.checkKey(key); err != nil {
+		return 0, false, err
+	}
+	expires := deadline(initTTL)
+	h := hashKey(key)
+	s := c.shardFor(h)
+	if err := s.begin(); err != nil {
+		return 0, false, err
+	}
+	defer s.end(&err)
+	s.acquire()
+	i, _ := s.find(key, h)
+	if i != 0 {
+		e := s.ent(i)
+		if e.expires == 0 || !expiredAt(e, nowMillis()) {
+			return s.incrInPlace(i, e, delta)
+		}
+	}
+	if !hasInit {
+		return 0, false, ErrNotFound
+	}
+	v = init + delta
+	var buf [8]byte
+	binary.NativeEndian.PutUint64(buf[:], math.Float64bits(v))
+	r, err := s.write(key, buf[:], h, TypeNumber, 0, expires, WriteOptions{})
+	return v, r.Forcible, err
+}
+
+// incrInPlace updates a live number entry where it lies.
+func (s *shard) incrInPlace(i uint32, e *entry, delta float64) (float64, bool, error) {
+	if e.typ != TypeNumber {
+		return 0, false, fmt.Errorf("%w: the value at this key is of type %s", ErrNotNumber, e.typ)
+	}
+	b := s.valueInFirstBlock(i, e)
+	if len(b) != 8 {
+		// A number entry is 8 bytes and its key at most maxKey; with a
+		// long key the value may straddle blocks.
+		var tmp [8]byte
+		got := s.readAt(tmp[:0], i, e, int(e.klen), int(e.vlen))
+		if len(got) != 8 {
+			s.corrupt("number entry %d has %d bytes", i, e.vlen)
+		}
+		return s.incrRewrite(i, e, got, delta)
+	}
+	v := math.Float64frombits(binary.NativeEndian.Uint64(b)) + delta
+	s.mutating()
+	binary.NativeEndian.PutUint64(b, math.Float64bits(v))
+	s.h.clock++
+	e.version = s.h.clock
+	s.h.stats.Sets++
+	s.clean()
+	s.touch(i, e)
+	return v, false, nil
+}
+
+// incrRewrite handles a number whose bytes straddle blocks: the entry is
+// written anew with the same metadata.
+func (s *shard) incrRewrite(i uint32, e *entry, old []byte, delta float64) (float64, bool, error) {
+	v := math.Float64frombits(binary.NativeEndian.Uint64(old)) + delta
+	key := s.readAt(nil, i, e, 0, int(e.klen))
+	var buf [8]byte
+	binary.NativeEndian.PutUint64(buf[:], math.Float64bits(v))
+	r, err := s.write(key, buf[:], hashKey(key), TypeNumber, e.flags, e.expires, WriteOptions{})
+	return v, r.Forcible, err
+}
+
+// TTL returns the time left before the entry at key expires, 0 if it never
+// does, or ErrNotFound if there is no live entry.
+func (c *Cache) TTL(key []byte) (time.Duration, error) {
+	_, m, stale, err := c.read(nil, key, readMeta)
+	if err != nil {
+		return 0, err
+	}
+	if stale {
+		return 0, ErrNotFound
+	}
+	if m.Expires == 0 {
+		return 0, nil
+	}
+	return m.TTL(time.Now()), nil
+}
+
+// Expire sets a new TTL on the live entry at key (0 = never expires). It
+// fails with ErrNotFound if there is no live entry.
+func (c *Cache) Expire(key []byte, ttl time.Duration) (err error) {
+	if err := c.checkKey(key); err != nil {
+		return err
+	}
+	expires := deadline(ttl)
+	h := hashKey(key)
+	s := c.shardFor(h)
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end(&err)
+	s.acquire()
+	i, _ := s.find(key, h)
+	if i == 0 {
+		return ErrNotFound
+	}
+	e := s.ent(i)
+	if e.expires != 0 && expiredAt(e, nowMillis()) {
+		return ErrNotFound
+	}
+	e.expires = expires // one aligned 8-byte store: never torn
+	return nil
+}

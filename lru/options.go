@@ -1,0 +1,59 @@
+package lru
+
+import "os"
+
+// Defaults for Options' zero values.
+const (
+	DefaultSize      = 64 << 20 // bytes
+	DefaultBlockSize = 64       // bytes
+)
+
+// Options configure Open. The geometry fields (Size, Shards, BlockSize,
+// MaxEntries, MaxValueSize) apply when Open creates the region; an existing
+// region's geometry is adopted unless Exact is set.
+type Options struct {
+	// Size of the region file in bytes (0 = DefaultSize). It is reserved
+	// at creation, so a full tmpfs fails then, not later.
+	Size int64
+
+	// Shards is the number of independently locked parts, a power of two
+	// (0 = one per 4 MiB, from 1 to 64). LRU order is exact within a shard.
+	Shards int
+
+	// BlockSize is the unit of value storage, a multiple of 8 from 64 to
+	// 65536 (0 = 64). An entry takes ceil((48 + key + value) / block)
+	// blocks, about; pick a size near your typical entry.
+	BlockSize int
+
+	// MaxEntries caps the number of entries (0 = as many as blocks allow).
+	// It also sizes the hash index.
+	MaxEntries int
+
+	// MaxValueSize is the largest value accepted (0 = a quarter of a
+	// shard). It may be at most about a shard's size.
+	MaxValueSize int
+
+	// Mode is the new file's permission (0 = 0600). 0660 shares the cache
+	// with the file's group.
+	Mode os.FileMode
+
+	// Exact makes Open fail with ErrIncompatible (or shm.ErrGeometry) when
+	// an existing region's geometry differs from the non-zero fields above,
+	// instead of adopting it.
+	Exact bool
+
+	// NoCreate makes Open fail when the region does not exist yet.
+	NoCreate bool
+}
+
+// Geometry describes a cache's layout and limits, as fixed at creation.
+type Geometry struct {
+	Size            int64 // bytes of the region file
+	Shards          int
+	BlockSize       int
+	BlocksPerShard  int // usable blocks per shard
+	BucketsPerShard int
+	MaxEntries      int // in the whole cache
+	MaxKey          int // longest key accepted, bytes
+	MaxValue        int // longest value accepted, bytes
+}

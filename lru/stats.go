@@ -1,0 +1,69 @@
+package lru
+
+import "github.com/shmlru/shmlru/shm"
+
+// Counters are the cache's event counts. They live in the region, so every
+// process sees the same numbers.
+type Counters = shardStats
+
+func (a *Counters) add(b *Counters) {
+	a.Hits += b.Hits
+	a.Misses += b.Misses
+	a.Sets += b.Sets
+	a.Deletes += b.Deletes
+	a.Evictions += b.Evictions
+	a.Expirations += b.Expirations
+	a.Recoveries += b.Recoveries
+	a.Resets += b.Resets
+}
+
+// ShardStats describe one shard.
+type ShardStats struct {
+	Counters
+	Entries    int
+	UsedBlocks int
+	FreeBlocks int
+	Lock       shm.Owner
+}
+
+// Stats describe the whole cache.
+type Stats struct {
+	Counters
+	Entries   int
+	UsedBytes int64 // bytes of blocks in use
+	FreeBytes int64
+	Shards    []ShardStats
+}
+
+// HitRatio is hits / (hits + misses), 0 with no lookups.
+func (c Counters) HitRatio() float64 {
+	if c.Hits+c.Misses == 0 {
+		return 0
+	}
+	return float64(c.Hits) / float64(c.Hits+c.Misses)
+}
+
+// Stats reads every shard's counters and fill, each under its lock. It
+// changes nothing.
+func (c *Cache) Stats() (Stats, error) {
+	st := Stats{Shards: make([]ShardStats, len(c.shards))}
+	bs := int64(c.g.blockSize)
+	for si := range c.shards {
+		s := &c.shards[si]
+		ss := &st.Shards[si]
+		ss.Lock = c.r.LockOwner(&s.h.lock)
+		if err := s.withLock(func() {
+			ss.Counters = s.h.stats
+			ss.Entries = int(s.h.entries)
+			ss.FreeBlocks = int(s.h.nfree)
+			ss.UsedBlocks = s.g.nblocks - 1 - int(s.h.nfree)
+		}); err != nil {
+			return st, err
+		}
+		st.Counters.add(&ss.Counters)
+		st.Entries += ss.Entries
+		st.UsedBytes += int64(ss.UsedBlocks) * bs
+		st.FreeBytes += int64(ss.FreeBlocks) * bs
+	}
+	return st, nil
+}

@@ -1,0 +1,125 @@
+package lru
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+)
+
+// Type tags a value, so that a number written by one language reads as a
+// number in another (as in ngx.shared.DICT).
+type Type uint8
+
+// Value types.
+const (
+	TypeBytes  Type = 0 // an opaque byte string (a Lua string)
+	TypeNumber Type = 1 // a float64, stored as 8 bytes in the region's byte order
+	TypeBool   Type = 2 // one byte, 0 or 1
+	TypeList   Type = 3 // a list of values, see list.go
+	numTypes        = 4
+)
+
+func (t Type) String() string {
+	switch t {
+	case TypeBytes:
+		return "bytes"
+	case TypeNumber:
+		return "number"
+	case TypeBool:
+		return "bool"
+	case TypeList:
+		return "list"
+	}
+	return "invalid"
+}
+
+// Meta describes an entry: what GetInto, GetStale and Peek return next to
+// the value.
+type Meta struct {
+	Type    Type
+	Flags   uint32 // user flags, as given to the write
+	Version uint64 // changes with every write; see CompareAndSwap
+	Expires int64  // Unix milliseconds, 0 = never
+}
+
+// TTL is the time left before the entry expires at now: 0 if it never
+// expires, negative if it already has.
+func (m Meta) TTL(now time.Time) time.Duration {
+	if m.Expires == 0 {
+		return 0
+	}
+	return time.Duration(m.Expires-now.UnixMilli()) * time.Millisecond
+}
+
+// EncodeNumber returns the stored form of a number value.
+func EncodeNumber(f float64) []byte {
+	return binary.NativeEndian.AppendUint64(nil, math.Float64bits(f))
+}
+
+// DecodeNumber reads a number value; ok is false if b is not 8 bytes.
+func DecodeNumber(b []byte) (f float64, ok bool) {
+	if len(b) != 8 {
+		return 0, false
+	}
+	return math.Float64frombits(binary.NativeEndian.Uint64(b)), true
+}
+
+// EncodeBool returns the stored form of a boolean value.
+func EncodeBool(v bool) []byte {
+	if v {
+		return []byte{1}
+	}
+	return []byte{0}
+}
+
+// DecodeBool reads a boolean value; ok is false if b is not one byte.
+func DecodeBool(b []byte) (v, ok bool) {
+	if len(b) != 1 {
+		return false, false
+	}
+	return b[0] != 0, true
+}
+
+// checkTyped verifies that a value has the shape its type requires.
+func checkTyped(t Type, v []byte) error {
+	switch t {
+	case TypeBytes:
+		return nil
+	case TypeNumber:
+		if len(v) != 8 {
+			return ErrBadValue
+		}
+	case TypeBool:
+		if len(v) != 1 || v[0] > 1 {
+			return ErrBadValue
+		}
+	case TypeList:
+		if _, err := listLen(v); err != nil {
+			return err
+		}
+	default:
+		return ErrBadValue
+	}
+	return nil
+}
+
+// nowMillis is the cache's clock: the wall clock, in Unix milliseconds.
+//
+// Why the wall clock: it is the one clock every process on a host agrees on.
+// CLOCK_MONOTONIC and CLOCK_BOOTTIME are virtualised by time namespaces (two
+// containers sharing a region could disagree), and neither survives a reboot
+// of a region kept on disk. The price is that a step of the wall clock moves
+// every deadline with it, as it does for ngx.shared.DICT.
+func nowMillis() int64 { return time.Now().UnixMilli() }
+
+// deadline converts a TTL to an absolute expiry (0 = never).
+func deadline(ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	ms := ttl.Milliseconds()
+	if ms == 0 {
+		ms = 1 // a positive TTL below a millisecond still expires
+	}
+	return nowMillis() + ms
+}

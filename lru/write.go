@@ -1,0 +1,174 @@
+package lru
+
+import (
+	"fmt"
+	"time"
+)
+
+// WriteMode says what a write requires of the entry already at the key.
+type WriteMode uint8
+
+const (
+	// ModeSet writes whatever is there.
+	ModeSet WriteMode = iota
+	// ModeAdd writes only if there is no live entry (an expired one is
+	// replaced); otherwise ErrExists.
+	ModeAdd
+	// ModeReplace writes only over a live entry; otherwise ErrNotFound.
+	ModeReplace
+	// ModeCAS writes only over a live entry whose Version is
+	// WriteOptions.Version; otherwise ErrNotFound or ErrVersionMismatch.
+	ModeCAS
+)
+
+// WriteOptions are the general form of a write; Set, Add, Replace and
+// CompareAndSwap are shorthands.
+type WriteOptions struct {
+	Mode  WriteMode
+	TTL   time.Duration // 0 = never expires
+	Flags uint32        // user flags, returned in Meta
+	Type  Type          // the value's type; the value must match it
+	// NoEvict makes the write fail with ErrNoMemory rather than evict live
+	// entries to make room (ngx.shared.DICT's safe_set and safe_add).
+	NoEvict bool
+	Version uint64 // for ModeCAS: the version the entry must have
+}
+
+// WriteResult tells what a successful write did.
+type WriteResult struct {
+	Version  uint64 // the entry's new version
+	Forcible bool   // live entries were evicted to make room
+}
+
+// Set stores value at key, replacing any entry, with a TTL (0 = never
+// expires). To make room it removes expired entries, then the least recently
+// used ones of the key's shard.
+func (c *Cache) Set(key, value []byte, ttl time.Duration) error {
+	_, err := c.Write(key, value, WriteOptions{TTL: ttl})
+	return err
+}
+
+// Add stores value at key only if there is no live entry; ErrExists if
+// there is.
+func (c *Cache) Add(key, value []byte, ttl time.Duration) error {
+	_, err := c.Write(key, value, WriteOptions{Mode: ModeAdd, TTL: ttl})
+	return err
+}
+
+// Replace stores value at key only if there is a live entry; ErrNotFound if
+// there is not.
+func (c *Cache) Replace(key, value []byte, ttl time.Duration) error {
+	_, err := c.Write(key, value, WriteOptions{Mode: ModeReplace, TTL: ttl})
+	return err
+}
+
+// CompareAndSwap stores value at key only if the live entry there has the
+// given version (from Meta.Version), and returns the new version. It fails
+// with ErrVersionMismatch if another write came first, or ErrNotFound.
+func (c *Cache) CompareAndSwap(key []byte, version uint64, value []byte, ttl time.Duration) (uint64, error) {
+	r, err := c.Write(key, value, WriteOptions{Mode: ModeCAS, Version: version, TTL: ttl})
+	return r.Version, err
+}
+
+// Write stores value at key as o says. A call rejected for its arguments or
+// by its mode changes nothing.
+func (c *Cache) Write(key, value []byte, o WriteOptions) (res WriteResult, err error) {
+	if err := c.checkKey(key); err != nil {
+		return res, err
+	}
+	if err := c.checkValue(value); err != nil {
+		return res, err
+	}
+	if err := checkTyped(o.Type, value); err != nil {
+		return res, fmt.Errorf("%w: %d bytes for a %s", err, len(value), o.Type)
+	}
+	if o.Mode > ModeCAS {
+		return res, fmt.Errorf("%w: write mode %d", ErrBadOptions, o.Mode)
+	}
+	expires := deadline(o.TTL)
+	h := hashKey(key)
+	s := c.shardFor(h)
+	if err := s.begin(); err != nil {
+		return res, err
+	}
+	defer s.end(&err)
+	s.acquire()
+	return s.write(key, value, h, o.Type, o.Flags, expires, o)
+}
+
+// write is Write with the lock held.
+func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires int64, o WriteOptions) (WriteResult, error) {
+	var now int64 // read the clock only when an entry has a deadline
+	clock := func() int64 {
+		if now == 0 {
+			now = nowMillis()
+		}
+		return now
+	}
+	i, prev := s.find(key, h)
+	live := false
+	if i != 0 {
+		e := s.ent(i)
+		live = e.expires == 0 || !expiredAt(e, clock())
+		if live && o.Mode == ModeCAS && e.version != o.Version {
+			return WriteResult{}, ErrVersionMismatch
+		}
+	}
+	switch {
+	case o.Mode == ModeAdd && live:
+		return WriteResult{}, ErrExists
+	case (o.Mode == ModeReplace || o.Mode == ModeCAS) && !live:
+		return WriteResult{}, ErrNotFound
+	}
+	need := s.g.blocksFor(len(key), len(value))
+	if o.NoEvict {
+		// Decide before changing anything: expired entries may go, live
+		// ones may not, and the old entry must survive a refusal.
+		s.mutating()
+		s.expireTail(clock())
+		s.clean()
+		i, prev = s.find(key, h)
+		free, entries := int(s.h.nfree), int(s.h.entries)
+		if i != 0 {
+			e := s.ent(i)
+			free += s.g.blocksFor(int(e.klen), int(e.vlen))
+			entries--
+		}
+		if free < need || entries >= s.g.maxEntries {
+			return WriteResult{}, ErrNoMemory
+		}
+	}
+	s.mutating()
+	if i != 0 {
+		s.remove(i, prev, h)
+	}
+	forcible := s.makeRoom(need, clock())
+	e := s.insert(key, value, h, t, flags, expires)
+	s.h.stats.Sets++
+	s.clean()
+	return WriteResult{Version: e.version, Forcible: forcible}, nil
+}
+
+// Delete removes the entry at key. It reports whether there was one (live
+// or expired).
+func (c *Cache) Delete(key []byte) (deleted bool, err error) {
+	if err := c.checkKey(key); err != nil {
+		return false, err
+	}
+	h := hashKey(key)
+	s := c.shardFor(h)
+	if err := s.begin(); err != nil {
+		return false, err
+	}
+	defer s.end(&err)
+	s.acquire()
+	i, prev := s.find(key, h)
+	if i == 0 {
+		return false, nil
+	}
+	s.mutating()
+	s.remove(i, prev, h)
+	s.h.stats.Deletes++
+	s.clean()
+	return true, nil
+}

@@ -1,0 +1,28 @@
+package shm
+
+import (
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The futex operations without FUTEX_PRIVATE_FLAG: the word lives in a
+// MAP_SHARED file mapping, and private futexes would only wake waiters of the
+// same process.
+const (
+	futexWait = 0 // FUTEX_WAIT
+	futexWake = 1 // FUTEX_WAKE
+)
+
+// futexWaitTimeout sleeps while *w == val, at most d. It returns on wake,
+// on timeout, on a signal, or at once if *w != val; callers re-check.
+func futexWaitTimeout(w *uint32, val uint32, d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWait, uintptr(val), uintptr(unsafe.Pointer(&ts)), 0, 0)
+}
+
+// futexWakeOne wakes one process sleeping on w.
+func futexWakeOne(w *uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWake, 1, 0, 0, 0)
+}

@@ -1,0 +1,87 @@
+package shm
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// OwnerCheckInterval is how long a waiter sleeps on a lock word before it
+// asks whether the owner is still alive. Locks are held for microseconds, so
+// a waiter that sleeps this long is either behind a preempted owner (alive:
+// it waits again) or behind a dead one (it takes the lock over). It bounds
+// how long a dead owner can stall the others.
+const OwnerCheckInterval = 10 * time.Millisecond
+
+// spinTries is how many times a contended Lock re-reads the word before it
+// sleeps in the kernel. Critical sections are short, so a brief spin often
+// saves a futex round trip; it is kept small because this machine may have
+// fewer cores than contending processes.
+const spinTries = 50
+
+// Lock acquires the lock word w, a 4-byte aligned uint32 inside the region's
+// data area shared by every process that maps it. Uncontended, it is one
+// compare-and-swap and no system call.
+//
+// Lock is not reentrant, and the caller must serialise its own goroutines on
+// one word (for example with a sync.Mutex per word): a word that already
+// holds this attachment's token is then a leftover (a corrupt file, or a
+// takeover that raced) and is taken over rather than waited on forever.
+//
+// takenOver is true when the previous owner died while holding the lock (or
+// the word named no live owner). The caller owns the lock either way, and in
+// that case must repair or reset whatever the dead owner may have left half
+// done before it relies on the protected data.
+func (r *Region) Lock(w *uint32) (takenOver bool) {
+	if atomic.CompareAndSwapUint32(w, 0, r.token) {
+		return false
+	}
+	return r.lockSlow(w)
+}
+
+func (r *Region) lockSlow(w *uint32) bool {
+	for i := 0; i < spinTries; i++ {
+		if atomic.LoadUint32(w) == 0 && atomic.CompareAndSwapUint32(w, 0, r.token) {
+			return false
+		}
+	}
+	// The owner we are waiting behind and since when: its liveness costs a
+	// system call, so it is asked only once per interval of waiting on it.
+	var waitingOn uint32
+	var since time.Time
+	for {
+		v := atomic.LoadUint32(w)
+		if v == 0 {
+			// Others may be asleep on the word: keep the waiters bit so
+			// that our Unlock wakes one of them.
+			if atomic.CompareAndSwapUint32(w, 0, r.token|waitersBit) {
+				return false
+			}
+			continue
+		}
+		owner := v &^ waitersBit
+		dead := owner == r.token // see the doc comment: a leftover
+		if !dead && owner != waitingOn {
+			waitingOn, since = owner, time.Now()
+		} else if !dead && time.Since(since) >= OwnerCheckInterval {
+			dead = !r.alive(owner)
+			since = time.Now()
+		}
+		if dead {
+			if atomic.CompareAndSwapUint32(w, v, r.token|waitersBit) {
+				return true
+			}
+			continue
+		}
+		if v&waitersBit == 0 && !atomic.CompareAndSwapUint32(w, v, v|waitersBit) {
+			continue
+		}
+		futexWaitTimeout(w, v|waitersBit, OwnerCheckInterval)
+	}
+}
+
+// Unlock releases the lock word w and wakes one waiter if any sleeps on it.
+func (r *Region) Unlock(w *uint32) {
+	if atomic.SwapUint32(w, 0)&waitersBit != 0 {
+		futexWakeOne(w)
+	}
+}

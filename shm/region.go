@@ -1,0 +1,332 @@
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/edsrzf/mmap-go"
+	"golang.org/x/sys/unix"
+)
+
+// Dir is where a region named without a slash lives.
+const Dir = "/dev/shm"
+
+// Options say how to open or create a region.
+type Options struct {
+	// Size is the size of the whole file in bytes, used when the region is
+	// created. An existing region keeps its size unless Exact is set.
+	Size int64
+
+	// Mode is the permission of a newly created file. Zero means 0600: only
+	// the creating user. Use 0660 to share with processes of the file's group.
+	Mode os.FileMode
+
+	// Slots is how many processes may be attached at once (0 = DefaultSlots).
+	Slots int
+
+	// Exact makes Open fail with ErrGeometry when an existing region's size
+	// differs from Size, instead of adopting the existing size.
+	Exact bool
+
+	// NoCreate makes Open fail with an error wrapping os.ErrNotExist when
+	// the file does not exist, instead of creating it.
+	NoCreate bool
+
+	// Init lays out the data area of a region that this call creates. It
+	// runs once per region, while the creator holds the creation lock and
+	// before the region is marked ready, on a zeroed data area. If it fails
+	// the region is left unready and the next opener initialises it again.
+	Init func(data []byte) error
+}
+
+// Region is a mapped region. It is safe for concurrent use by goroutines.
+type Region struct {
+	path    string
+	f       *os.File
+	m       mmap.MMap
+	hdr     *header
+	slots   []slot
+	data    []byte
+	slot    int    // index of this process's slot
+	token   uint32 // lock owner token of this attachment (see mutex.go)
+	created bool
+	closed  atomic.Bool
+}
+
+// Path resolves a region name to a file path: a name without a slash is a
+// file under Dir; anything else is used as given.
+func Path(name string) string {
+	if name == "" || strings.ContainsRune(name, '/') {
+		return name
+	}
+	return filepath.Join(Dir, name)
+}
+
+// Open maps the region at path (see Path for names), creating and
+// initialising it if it does not exist. Concurrent openers of a new file
+// settle on one initialisation: the others wait for it and adopt the result.
+//
+// A file that is not a valid region (a directory, an empty or short file, a
+// foreign file, another layout version, a header that disagrees with the
+// file's size) yields an error wrapping ErrNotRegion or ErrVersion, and
+// nothing in the file is changed.
+func Open(name string, o Options) (*Region, error) {
+	path := Path(name)
+	if path == "" {
+		return nil, fmt.Errorf("%w: empty region path; pass a name (a file under %s) or a path", ErrBadOptions, Dir)
+	}
+	if o.Mode == 0 {
+		o.Mode = 0o600
+	}
+	if o.Mode&^os.ModePerm != 0 {
+		return nil, fmt.Errorf("%w: mode %v has bits other than permissions", ErrBadOptions, o.Mode)
+	}
+	if o.Slots == 0 {
+		o.Slots = DefaultSlots
+	}
+	flag := os.O_RDWR
+	if !o.NoCreate {
+		flag |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flag|syscall.O_CLOEXEC, o.Mode)
+	if err != nil {
+		return nil, explainOpenError(path, err)
+	}
+	r, err := attach(f, path, o)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func explainOpenError(path string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EISDIR):
+		return fmt.Errorf("%w: %s is a directory; name a file inside it", ErrNotRegion, path)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("%w (the region's owner can share it by creating it with mode 0660 for a common group, or run as the owner)", err)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w (create the region first, or drop NoCreate)", err)
+	}
+	return err
+}
+
+// attach settles creation, validates the header and maps the file.
+func attach(f *os.File, path string, o Options) (*Region, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrNotRegion, path)
+	}
+	created := false
+	h, ready, err := readHeader(f, path)
+	if err != nil {
+		return nil, err
+	}
+	if !ready {
+		// Not (yet) a ready region: take the creation lock and look again.
+		// The lock is released by the kernel if its holder dies, so a
+		// creator that crashed never blocks us.
+		if o.NoCreate && st.Size() == 0 {
+			return nil, fmt.Errorf("%w: %s is empty; it was never initialised (drop NoCreate to initialise it)", ErrNotRegion, path)
+		}
+		if err := flock(f, unix.LOCK_EX); err != nil {
+			return nil, fmt.Errorf("shm: lock %s for creation: %w", path, err)
+		}
+		h, created, err = createLocked(f, path, o)
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if o.Exact && o.Size != 0 && int64(h.size) != o.Size {
+		return nil, fmt.Errorf("%w: %s has %d bytes, %d were asked for; remove it to recreate it with the new size, or drop Exact to adopt it", ErrGeometry, path, h.size, o.Size)
+	}
+	return mapRegion(f, path, h, created)
+}
+
+// readHeader reads and validates the header. ready is false (with a nil
+// error) when the file is empty or its creation has not finished.
+func readHeader(f *os.File, path string) (h header, ready bool, err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return h, false, err
+	}
+	if st.Size() == 0 {
+		return h, false, nil
+	}
+	buf := make([]byte, HeaderSize)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return h, false, fmt.Errorf("shm: read header of %s: %w", path, err)
+	}
+	if n < HeaderSize {
+		return h, false, fmt.Errorf("%w: %s is %d bytes, shorter than a region header; it is another program's file (choose another path, or remove it if it is stale)", ErrNotRegion, path, n)
+	}
+	if isZero(buf) {
+		return h, false, nil // a creator died before writing the header
+	}
+	h, _ = decodeHeader(buf)
+	if err := h.validate(path, st.Size()); err != nil {
+		return h, false, err
+	}
+	return h, h.state == stateReady, nil
+}
+
+// createLocked initialises the region under the creation lock, unless
+// another process finished doing so while we waited for the lock.
+func createLocked(f *os.File, path string, o Options) (header, bool, error) {
+	h, ready, err := readHeader(f, path)
+	if err != nil {
+		return h, false, err
+	}
+	if ready {
+		return h, false, nil
+	}
+	if o.NoCreate {
+		return h, false, fmt.Errorf("%w: %s was never fully initialised (drop NoCreate to initialise it)", ErrNotRegion, path)
+	}
+	size := o.Size
+	if size == 0 && h.size != 0 {
+		size = int64(h.size) // an interrupted creation: finish it at its size
+	}
+	slotsOff, dataOff, dataSize, err := layout(size, o.Slots)
+	if err != nil {
+		return h, false, err
+	}
+	// Start from zeros: drop whatever an interrupted creation left, then
+	// reserve every byte so a full tmpfs fails here and not later with SIGBUS.
+	if err := f.Truncate(0); err != nil {
+		return h, false, fmt.Errorf("shm: truncate %s: %w", path, err)
+	}
+	if err := reserve(f, size); err != nil {
+		f.Truncate(0)
+		return h, false, fmt.Errorf("%w: %s needs %d bytes: %v (free space in %s, or ask for a smaller Size)", ErrNoSpace, path, size, err, filepath.Dir(path))
+	}
+	m, err := mmap.Map(f, mmap.RDWR, 0)
+	if err != nil {
+		return h, false, fmt.Errorf("shm: map %s: %w", path, err)
+	}
+	defer m.Unmap()
+	h = header{
+		version:    Version,
+		byteOrder:  byteOrderMark,
+		state:      stateInitialising,
+		headerSize: HeaderSize,
+		size:       uint64(size),
+		created:    time.Now().UnixNano(),
+		slots:      uint32(o.Slots),
+		slotsOff:   uint32(slotsOff),
+		dataOff:    uint64(dataOff),
+		dataSize:   uint64(dataSize),
+	}
+	copy(h.magic[:], Magic)
+	live := (*header)(unsafe.Pointer(&m[0]))
+	*live = h
+	if o.Init != nil {
+		if err := o.Init(m[dataOff : dataOff+dataSize : dataOff+dataSize]); err != nil {
+			return h, false, err
+		}
+	}
+	if err := m.Flush(); err != nil {
+		return h, false, fmt.Errorf("shm: flush %s: %w", path, err)
+	}
+	atomic.StoreUint32(&live.state, stateReady)
+	h.state = stateReady
+	return h, true, nil
+}
+
+// reserve allocates size bytes for f, so that a later write to the mapping
+// can never fail for lack of space.
+func reserve(f *os.File, size int64) error {
+	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		// A file system without fallocate: the size is set but not reserved.
+		return f.Truncate(size)
+	}
+	return err
+}
+
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+func mapRegion(f *os.File, path string, h header, created bool) (*Region, error) {
+	m, err := mmap.Map(f, mmap.RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shm: map %s: %w", path, err)
+	}
+	if uint64(len(m)) != h.size {
+		m.Unmap()
+		return nil, fmt.Errorf("%w: %s changed size while being opened", ErrNotRegion, path)
+	}
+	r := &Region{
+		path:    path,
+		f:       f,
+		m:       m,
+		hdr:     (*header)(unsafe.Pointer(&m[0])),
+		data:    m[h.dataOff : h.dataOff+h.dataSize : h.dataOff+h.dataSize],
+		created: created,
+	}
+	r.slots = unsafe.Slice((*slot)(unsafe.Pointer(&m[h.slotsOff])), h.slots)
+	if err := r.claimSlot(); err != nil {
+		m.Unmap()
+		return nil, fmt.Errorf("%w: %s (%d slots); close unused handles or create the region with more slots", err, path, h.slots)
+	}
+	return r, nil
+}
+
+// Data returns the data area: the bytes after the header and slot table.
+// It stays valid until Close.
+func (r *Region) Data() []byte { return r.data }
+
+// Path returns the region's file path.
+func (r *Region) Path() string { return r.path }
+
+// Size returns the size of the whole file.
+func (r *Region) Size() int64 { return int64(len(r.m)) }
+
+// Created reports whether this Open created and initialised the region.
+func (r *Region) Created() bool { return r.created }
+
+// CreatedAt returns when the region was created.
+func (r *Region) CreatedAt() time.Time { return time.Unix(0, r.hdr.created) }
+
+// Close unmaps the region and releases this process's slot. The file stays;
+// use Remove to delete it. Close is idempotent.
+func (r *Region) Close() error {
+	if !r.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	err := r.m.Unmap()
+	// Closing the file drops the OFD lock on our slot.
+	if cerr := r.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Closed reports whether Close was called.
+func (r *Region) Closed() bool { return r.closed.Load() }
+
+// Remove deletes the region's file (see Path for names). Processes that have
+// it mapped keep using their mapping until they close it.
+func Remove(name string) error {
+	return os.Remove(Path(name))
+}
