@@ -1,0 +1,311 @@
+package lru
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The model: per shard, a slice of entries in LRU order (head first), with
+// the same admission and eviction rules the cache documents: a write that
+// needs room removes expired entries among the expireScan least recent ones,
+// then live ones from the tail. Nothing here shares code with the cache but
+// the geometry's arithmetic (which shard, how many blocks).
+
+type modelEntry struct {
+	key, val []byte
+	typ      Type
+	flags    uint32
+	version  uint64
+	ttl      bool // has a deadline
+	expired  bool
+}
+
+type modelShard struct {
+	entries []*modelEntry // head first
+	clock   uint64
+	blocks  int // blocks in use
+}
+
+type model struct {
+	g      geometry
+	shards []modelShard
+}
+
+func newModel(g geometry) *model { return &model{g: g, shards: make([]modelShard, g.shards)} }
+
+func (m *model) shard(key []byte) *modelShard {
+	return &m.shards[int(hashKey(key)>>m.g.shardShift)&(m.g.shards-1)]
+}
+
+func (s *modelShard) find(key []byte) int {
+	return slices.IndexFunc(s.entries, func(e *modelEntry) bool { return bytes.Equal(e.key, key) })
+}
+
+func (m *model) size(e *modelEntry) int { return m.g.blocksFor(len(e.key), len(e.val)) }
+
+func (m *model) removeAt(s *modelShard, i int) {
+	s.blocks -= m.size(s.entries[i])
+	s.entries = slices.Delete(s.entries, i, i+1)
+}
+
+func (m *model) touch(s *modelShard, i int) {
+	e := s.entries[i]
+	s.entries = slices.Delete(s.entries, i, i+1)
+	s.entries = slices.Insert(s.entries, 0, e)
+}
+
+func (m *model) room(s *modelShard, n int) bool {
+	return m.g.nblocks-1-s.blocks >= n && len(s.entries) < m.g.maxEntries
+}
+
+func (m *model) expireTail(s *modelShard) {
+	start := max(0, len(s.entries)-expireScan)
+	for i := len(s.entries) - 1; i >= start; i-- {
+		if s.entries[i].expired {
+			m.removeAt(s, i)
+		}
+	}
+}
+
+func (m *model) makeRoom(s *modelShard, n int) (forcible bool) {
+	if m.room(s, n) {
+		return false
+	}
+	m.expireTail(s)
+	for !m.room(s, n) {
+		if !s.entries[len(s.entries)-1].expired {
+			forcible = true
+		}
+		m.removeAt(s, len(s.entries)-1)
+	}
+	return forcible
+}
+
+func (m *model) write(key, val []byte, o WriteOptions) (WriteResult, error) {
+	s := m.shard(key)
+	i := s.find(key)
+	live := i >= 0 && !s.entries[i].expired
+	if live && o.Mode == ModeCAS && s.entries[i].version != o.Version {
+		return WriteResult{}, ErrVersionMismatch
+	}
+	if o.Mode == ModeAdd && live {
+		return WriteResult{}, ErrExists
+	}
+	if (o.Mode == ModeReplace || o.Mode == ModeCAS) && !live {
+		return WriteResult{}, ErrNotFound
+	}
+	e := &modelEntry{key: slices.Clone(key), val: slices.Clone(val), typ: o.Type, flags: o.Flags, ttl: o.TTL > 0}
+	need := m.size(e)
+	if o.NoEvict {
+		m.expireTail(s)
+		i = s.find(key)
+		free, n := m.g.nblocks-1-s.blocks, len(s.entries)
+		if i >= 0 {
+			free += m.size(s.entries[i])
+			n--
+		}
+		if free < need || n >= m.g.maxEntries {
+			return WriteResult{}, ErrNoMemory
+		}
+	}
+	if i >= 0 {
+		m.removeAt(s, i)
+	}
+	forcible := m.makeRoom(s, need)
+	s.clock++
+	e.version = s.clock
+	s.entries = slices.Insert(s.entries, 0, e)
+	s.blocks += need
+	return WriteResult{Version: e.version, Forcible: forcible}, nil
+}
+
+func (m *model) get(key []byte, stale bool) ([]byte, error) {
+	s := m.shard(key)
+	i := s.find(key)
+	if i < 0 || (s.entries[i].expired && !stale) {
+		return nil, ErrNotFound
+	}
+	v := s.entries[i].val
+	m.touch(s, i)
+	return v, nil
+}
+
+func (m *model) incr(key []byte, delta, init float64) (float64, error) {
+	s := m.shard(key)
+	if i := s.find(key); i >= 0 && !s.entries[i].expired {
+		e := s.entries[i]
+		if e.typ != TypeNumber {
+			return 0, ErrNotNumber
+		}
+		f, _ := DecodeNumber(e.val)
+		e.val = EncodeNumber(f + delta)
+		s.clock++
+		e.version = s.clock
+		m.touch(s, i)
+		return f + delta, nil
+	}
+	_, err := m.write(key, EncodeNumber(init+delta), WriteOptions{Type: TypeNumber})
+	return init + delta, err
+}
+
+// forceExpire makes the entry at key expired in both the cache and the model.
+func forceExpire(t *testing.T, c *Cache, m *model, key []byte) {
+	s := m.shard(key)
+	if i := s.find(key); i >= 0 {
+		s.entries[i].expired = true
+		expireNow(t, c, key)
+	}
+}
+
+// compareAll checks that every shard holds the same entries in the same LRU
+// order, with the same values.
+func compareAll(t *testing.T, c *Cache, m *model, step int) {
+	t.Helper()
+	var got, want []string
+	c.Range(func(k []byte, meta Meta, _ int) bool {
+		v, _, _, _ := c.readUnlocked(k)
+		got = append(got, fmt.Sprintf("%s=%x/%d/%d", k, v, meta.Type, meta.Version))
+		return true
+	}, true)
+	for si := range m.shards {
+		for _, e := range m.shards[si].entries {
+			want = append(want, fmt.Sprintf("%s=%x/%d/%d", e.key, e.val, e.typ, e.version))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("step %d: cache and model differ\ncache: %v\nmodel: %v", step, got, want)
+	}
+}
+
+// readUnlocked peeks a value from inside Range's callback (the shard is
+// already locked by Range).
+func (c *Cache) readUnlocked(key []byte) ([]byte, Meta, bool, error) {
+	h := hashKey(key)
+	s := c.shardFor(h)
+	i, _ := s.find(key, h)
+	if i == 0 {
+		return nil, Meta{}, false, ErrNotFound
+	}
+	e := s.ent(i)
+	return s.readAt(nil, i, e, int(e.klen), int(e.vlen)), Meta{}, false, nil
+}
+
+func TestModel(t *testing.T) {
+	for seed := uint64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runModel(t, seed, 20000) })
+	}
+}
+
+func runModel(t *testing.T, seed uint64, steps int) {
+	opts := &Options{Size: 512 << 10, Shards: 1 << (seed % 3), MaxEntries: 40 + int(seed)*20, BlockSize: 64 + 8*int(seed%3)}
+	c := newCache(t, opts)
+	m := newModel(c.g)
+	rng := rand.New(rand.NewPCG(seed, seed*7919))
+	key := func() []byte {
+		if rng.IntN(50) == 0 { // now and then a key that spans blocks
+			return bytes.Repeat([]byte{byte('A' + rng.IntN(4))}, 60+rng.IntN(100))
+		}
+		return []byte(fmt.Sprint("k", rng.IntN(150)))
+	}
+	val := func() []byte {
+		n := rng.IntN(100)
+		if rng.IntN(8) == 0 {
+			n = rng.IntN(3000)
+		}
+		v := make([]byte, n)
+		for i := range v {
+			v[i] = byte(rng.Uint32())
+		}
+		return v
+	}
+	same := func(step int, what string, gotErr, wantErr error) {
+		t.Helper()
+		if !errors.Is(gotErr, wantErr) && !(gotErr == nil && wantErr == nil) {
+			t.Fatalf("step %d %s: cache error %v, model %v", step, what, gotErr, wantErr)
+		}
+	}
+	for step := 0; step < steps; step++ {
+		k := key()
+		switch op := rng.IntN(100); {
+		case op < 35:
+			o := WriteOptions{Mode: WriteMode(rng.IntN(3)), Flags: rng.Uint32(), NoEvict: rng.IntN(10) == 0}
+			if rng.IntN(4) == 0 {
+				o.TTL = time.Hour
+			}
+			v := val()
+			r1, e1 := c.Write(k, v, o)
+			r2, e2 := m.write(k, v, o)
+			same(step, "write", e1, e2)
+			if r1 != r2 {
+				t.Fatalf("step %d write: cache %+v, model %+v", step, r1, r2)
+			}
+		case op < 40:
+			_, meta, err := c.GetInto(nil, k)
+			ver := meta.Version
+			if err != nil || rng.IntN(3) == 0 {
+				ver = rng.Uint64N(5)
+			}
+			v := val()
+			r1, e1 := c.Write(k, v, WriteOptions{Mode: ModeCAS, Version: ver})
+			m.get(k, false) // GetInto above touched the entry
+			r2, e2 := m.write(k, v, WriteOptions{Mode: ModeCAS, Version: ver})
+			same(step, "cas", e1, e2)
+			if r1 != r2 {
+				t.Fatalf("step %d cas: cache %+v, model %+v", step, r1, r2)
+			}
+		case op < 70:
+			stale := rng.IntN(4) == 0
+			var v1 []byte
+			var e1 error
+			if stale {
+				v1, _, _, e1 = c.GetStale(nil, k)
+			} else {
+				v1, _, e1 = c.GetInto(nil, k)
+			}
+			v2, e2 := m.get(k, stale)
+			same(step, "get", e1, e2)
+			if !bytes.Equal(v1, v2) {
+				t.Fatalf("step %d get %q: cache %x, model %x", step, k, v1, v2)
+			}
+		case op < 78:
+			ok1, _ := c.Delete(k)
+			s := m.shard(k)
+			i := s.find(k)
+			if i >= 0 {
+				m.removeAt(s, i)
+			}
+			if ok1 != (i >= 0) {
+				t.Fatalf("step %d delete: cache %v, model %v", step, ok1, i >= 0)
+			}
+		case op < 88:
+			f1, _, e1 := c.IncrInit(k, 1, 10, 0)
+			f2, e2 := m.incr(k, 1, 10)
+			same(step, "incr", e1, e2)
+			if e1 == nil && f1 != f2 {
+				t.Fatalf("step %d incr: cache %v, model %v", step, f1, f2)
+			}
+		case op < 95:
+			forceExpire(t, c, m, k)
+		default:
+			_, _, _, e1 := c.Peek(nil, k)
+			s := m.shard(k)
+			i := s.find(k)
+			if (e1 == nil) != (i >= 0) {
+				t.Fatalf("step %d peek: cache %v, model present %v", step, e1, i >= 0)
+			}
+		}
+		if step%500 == 0 || step == steps-1 {
+			compareAll(t, c, m, step)
+			mustCheck(t, c)
+		}
+	}
+	st, _ := c.Stats()
+	if st.Evictions == 0 || st.Expirations == 0 {
+		t.Fatalf("the run never evicted (%d) or expired (%d): it tests too little", st.Evictions, st.Expirations)
+	}
+}
