@@ -246,6 +246,7 @@ func (s *shard) acquire() {
 		if atomic.LoadUint32(&s.h.dirty) != 0 {
 			s.reset()
 			s.h.stats.Resets++
+			s.clean()
 		}
 		return
 	}

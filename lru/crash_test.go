@@ -1,0 +1,164 @@
+package lru
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func init() { childRoles["hook"] = hookChild }
+
+// hookChild stops inside a mutation, at the point named by arg, with the
+// shard locked and its structures half updated; it prints "at POINT" and
+// waits there for the parent's SIGKILL.
+func hookChild(c *Cache, arg string) error {
+	point, op, _ := strings.Cut(arg, ":")
+	testHook = func(p string) {
+		if p == point {
+			fmt.Printf("at %s\n", p)
+			select {} // hold the lock until killed
+		}
+	}
+	switch op {
+	case "set":
+		return c.Set([]byte("victim"), []byte("new value"), 0)
+	case "get":
+		_, err := c.Get([]byte("victim"))
+		return err
+	}
+	return fmt.Errorf("unknown op %q", op)
+}
+
+// keysInShard returns n keys that hash to shard si.
+func keysInShard(c *Cache, si, n int, prefix string) [][]byte {
+	var keys [][]byte
+	for i := 0; len(keys) < n; i++ {
+		k := []byte(prefix + strconv.Itoa(i))
+		if c.shardFor(hashKey(k)).idx == si {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// hostPid returns the pid, as seen here, of the process that `unshare
+// --fork` started in a new pid namespace (where it is pid 1).
+func hostPid(t *testing.T, unsharePid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", unsharePid, unsharePid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("children of unshare: %q", b)
+	}
+	return pid
+}
+
+var unshareArgs = []string{"unshare", "--pid", "--fork", "--kill-child"}
+
+func requireRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for unshare --pid (CI runs as root)")
+	}
+}
+
+// A process killed at the worst point (a node unlinked and not relinked)
+// leaves its shard locked and dirty; the next operation on that shard takes
+// the lock over, resets that shard only, and the cache goes on serving.
+func TestKillAtWorstPoint(t *testing.T) {
+	for _, tc := range []struct{ point, op string }{
+		{"remove-unlinked", "set"},
+		{"touch-unlinked", "get"},
+		{"insert-written", "set"},
+	} {
+		for _, pidns := range []bool{false, true} {
+			name := tc.point
+			if pidns {
+				name += "/own-pid-namespace"
+			}
+			t.Run(name, func(t *testing.T) {
+				var wrap []string
+				if pidns {
+					requireRoot(t)
+					wrap = unshareArgs
+				}
+				killAtPoint(t, tc.point, tc.op, wrap)
+			})
+		}
+	}
+}
+
+func killAtPoint(t *testing.T, point, op string, wrap []string) {
+	path := filepath.Join(t.TempDir(), "c")
+	c := openAt(t, path, &Options{Size: 1 << 20, Shards: 2})
+	si := c.shardFor(hashKey([]byte("victim"))).idx
+	same := keysInShard(c, si, 20, "same")
+	other := keysInShard(c, 1-si, 20, "other")
+	for _, k := range append(same, other...) {
+		c.Set(k, []byte("v"), 0)
+	}
+	c.Set([]byte("victim"), []byte("old value"), 0)
+	c.Set(same[0], []byte("v"), 0) // so that victim is not at the head
+	before, _ := c.Stats()
+
+	k := startChild(t, "hook", path, point+":"+op, wrap...)
+	if got := k.line(); got != "at "+point {
+		k.cmd.Process.Kill()
+		k.cmd.Wait()
+		t.Fatalf("child did not stop at %s: %q\n%s", point, got, k.stderr)
+	}
+	owner := c.r.LockOwner(&c.shards[si].h.lock)
+	if !owner.Held || !owner.Alive {
+		t.Fatalf("lock of shard %d while the child holds it: %+v", si, owner)
+	}
+	pid := k.cmd.Process.Pid
+	if len(wrap) > 0 {
+		pid = hostPid(t, pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	k.cmd.Wait()
+
+	// The next operation on that shard recovers it.
+	if err := c.Set([]byte("after"+point), []byte("x"), 0); err != nil && !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, err := c.Get([]byte("victim")); err != nil && !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get on the recovered shard: %v", err)
+	}
+	after, _ := c.Stats()
+	if got := after.Shards[si].Recoveries - before.Shards[si].Recoveries; got != 1 {
+		t.Fatalf("recoveries on shard %d: %d, want 1", si, got)
+	}
+	if got := after.Shards[si].Resets - before.Shards[si].Resets; got != 1 {
+		t.Fatalf("resets on shard %d: %d, want 1 (the owner died mid-mutation)", si, got)
+	}
+	if after.Shards[1-si].Resets != before.Shards[1-si].Resets {
+		t.Fatal("the other shard was reset too")
+	}
+	for _, k := range other {
+		if _, err := c.Get(k); err != nil {
+			t.Fatalf("entry %q of the untouched shard lost: %v", k, err)
+		}
+	}
+	mustCheck(t, c)
+	// And the shard works again.
+	for i := 0; i < 100; i++ {
+		k := []byte(fmt.Sprint("again", i))
+		if err := c.Set(k, []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := c.Get(k); err != nil || string(v) != "v" {
+			t.Fatalf("after recovery: %q %v", v, err)
+		}
+	}
+	mustCheck(t, c)
+}
