@@ -205,6 +205,11 @@ func createLocked(f *os.File, path string, o Options) (header, bool, error) {
 	if err != nil {
 		return h, false, err
 	}
+	// The umask would narrow the mode (0660 would become 0640 under the
+	// usual 022), and sharing with a group is the point of asking for it.
+	if err := f.Chmod(o.Mode); err != nil {
+		return h, false, fmt.Errorf("shm: set mode %v on %s: %w", o.Mode, path, err)
+	}
 	// Start from zeros: drop whatever an interrupted creation left, then
 	// reserve every byte so a full tmpfs fails here and not later with SIGBUS.
 	if err := f.Truncate(0); err != nil {

@@ -1,0 +1,93 @@
+package shm
+
+import (
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func init() {
+	childRoles["open"] = func(path string) error {
+		r, err := Open(path, Options{NoCreate: true})
+		if err != nil {
+			return err
+		}
+		return r.Close()
+	}
+}
+
+// asUser runs this test binary as a child in role under another uid and
+// gid. The binary is copied where that user can execute it.
+func asUser(t *testing.T, role, path string, uid, gid uint32) (string, error) {
+	t.Helper()
+	self, _ := os.Executable()
+	dir, err := os.MkdirTemp("", "shmlru-perm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "shm.test")
+	src, _ := os.Open(self)
+	dst, _ := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	io.Copy(dst, src)
+	src.Close()
+	dst.Close()
+	cmd := exec.Command(bin, "-test.run=^$", path)
+	cmd.Env = append(os.Environ(), "SHMLRU_SHM_CHILD="+role)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// A region created 0600 by one user cannot be opened by another, with an
+// error that says how to share it; 0660 shares it with the file's group.
+func TestPermissions(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a child as another user (CI runs as root)")
+	}
+	const nobody, nogroup, daemon = 65534, 65534, 1
+	name := filepath.Join(Dir, "shmlru-perm-test-"+filepath.Base(t.TempDir()))
+	t.Cleanup(func() { os.Remove(name) })
+
+	r, err := Open(name, Options{Size: testSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	out, err := asUser(t, "open", name, nobody, nogroup)
+	if err == nil {
+		t.Fatal("another user opened a 0600 region")
+	}
+	if !strings.Contains(out, "permission denied") || !strings.Contains(out, "0660") {
+		t.Fatalf("the error does not say what to do: %s", out)
+	}
+
+	os.Remove(name)
+	r, err = Open(name, Options{Size: testSize, Mode: 0o660})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	st, _ := os.Stat(name)
+	if st.Mode().Perm() != 0o660 {
+		t.Fatalf("mode %v, want 0660", st.Mode().Perm())
+	}
+	if err := os.Chown(name, 0, nogroup); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := asUser(t, "open", name, daemon, nogroup); err != nil {
+		t.Fatalf("a member of the file's group could not open a 0660 region: %v %s", err, out)
+	}
+	if out, err := asUser(t, "open", name, daemon, 1); err == nil {
+		t.Fatalf("a user outside the group opened a 0660 region: %s", out)
+	}
+	if _, err := Open(name, Options{Mode: 0o4660}); !errors.Is(err, ErrBadOptions) {
+		t.Fatalf("setuid mode bits: %v", err)
+	}
+}
