@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -197,15 +198,23 @@ func (c *Cache) readUnlocked(key []byte) ([]byte, Meta, bool, error) {
 
 func TestModel(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runModel(t, seed, 20000) })
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			opts := &Options{Size: 512 << 10, Shards: 1 << (seed % 3), MaxEntries: 40 + int(seed)*20, BlockSize: 64 + 8*int(seed%3)}
+			runModelWith(t, rand.New(rand.NewPCG(seed, seed*7919)), 20000, opts)
+			if st, _ := lastStats.Load().(Stats); st.Evictions == 0 || st.Expirations == 0 {
+				t.Fatalf("the run never evicted (%d) or expired (%d): it tests too little", st.Evictions, st.Expirations)
+			}
+		})
 	}
 }
 
-func runModel(t *testing.T, seed uint64, steps int) {
-	opts := &Options{Size: 512 << 10, Shards: 1 << (seed % 3), MaxEntries: 40 + int(seed)*20, BlockSize: 64 + 8*int(seed%3)}
+// lastStats holds the counters of the last model run, for TestModel's
+// check that the run exercised eviction and expiry.
+var lastStats atomic.Value
+
+func runModelWith(t *testing.T, rng *rand.Rand, steps int, opts *Options) {
 	c := newCache(t, opts)
 	m := newModel(c.g)
-	rng := rand.New(rand.NewPCG(seed, seed*7919))
 	key := func() []byte {
 		if rng.IntN(50) == 0 { // now and then a key that spans blocks
 			return bytes.Repeat([]byte{byte('A' + rng.IntN(4))}, 60+rng.IntN(100))
@@ -305,7 +314,5 @@ func runModel(t *testing.T, seed uint64, steps int) {
 		}
 	}
 	st, _ := c.Stats()
-	if st.Evictions == 0 || st.Expirations == 0 {
-		t.Fatalf("the run never evicted (%d) or expired (%d): it tests too little", st.Evictions, st.Expirations)
-	}
+	lastStats.Store(st)
 }
