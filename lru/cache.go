@@ -197,6 +197,10 @@ func (c *Cache) shardFor(h uint64) *shard {
 	return &c.shards[(h>>c.g.shardShift)&uint64(c.g.shards-1)]
 }
 
+// ShardOf returns the index of the shard that holds key (as Stats and
+// Range number them).
+func (c *Cache) ShardOf(key []byte) int { return c.shardFor(hashKey(key)).idx }
+
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
 
 // checkKey validates a key before any lock is taken, so a rejected call

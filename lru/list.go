@@ -32,6 +32,27 @@ func listLen(v []byte) (int, error) {
 	return n, nil
 }
 
+// ListItem is one item of a list value.
+type ListItem struct {
+	Type  Type // TypeBytes or TypeNumber
+	Value []byte
+}
+
+// DecodeList splits a list value (as GetInto returns it for a TypeList
+// entry) into its items. The items' Values alias v.
+func DecodeList(v []byte) ([]ListItem, error) {
+	if _, err := listLen(v); err != nil {
+		return nil, err
+	}
+	var items []ListItem
+	for len(v) > 0 {
+		l := int(binary.NativeEndian.Uint32(v[1:]))
+		items = append(items, ListItem{Type(v[0]), v[listItemHeader : listItemHeader+l]})
+		v = v[listItemHeader+l:]
+	}
+	return items, nil
+}
+
 func appendListItem(dst []byte, t Type, item []byte) []byte {
 	dst = append(dst, byte(t))
 	dst = binary.NativeEndian.AppendUint32(dst, uint32(len(item)))
