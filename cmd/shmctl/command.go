@@ -1,0 +1,184 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/shmlru/shmlru/lru"
+	"github.com/shmlru/shmlru/shm"
+)
+
+// A command is one subcommand: its help and how to run it.
+type command struct {
+	name    string
+	alias   string // another name for it, "" if none
+	summary string // one line for the overview
+	args    string // positional arguments, as shown in the usage line
+	minArgs int
+	maxArgs int    // -1: any number
+	desc    string // what it does, for --help
+	example string // one or more example command lines, for --help
+
+	// setup defines the subcommand's own flags on fs and returns the
+	// function that runs it once they are parsed.
+	setup func(fs *flag.FlagSet) runner
+}
+
+// runner runs a subcommand with its positional arguments.
+type runner func(e *env, args []string) error
+
+// commands in the order of the overview.
+var commands = []*command{
+	inspectCmd, statsCmd, keysCmd, getCmd, setCmd, delCmd,
+	flushCmd, checkCmd, createCmd, rmCmd, watchCmd,
+}
+
+// lookup finds a subcommand by name or alias.
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name || (c.alias != "" && c.alias == name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// cmdFlags is the parsed state of a subcommand's flag set.
+type cmdFlags struct {
+	fs  *flag.FlagSet
+	run runner
+}
+
+// flags builds the subcommand's flag set: -r/--region (overriding the
+// global one) and the subcommand's own.
+func (c *command) flags(e *env, f *cmdFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("shmctl "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&e.region, "r", e.region, "")
+	fs.StringVar(&e.region, "region", e.region, "")
+	f.fs, f.run = fs, c.setup(fs)
+	return fs
+}
+
+// run parses the subcommand's arguments and runs it.
+func (c *command) run(e *env, args []string) error {
+	var f cmdFlags
+	fs := c.flags(e, &f)
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		c.usage(e.stdout, fs)
+		return err
+	}
+	if err != nil {
+		return usagef("%s: %v (see shmctl %s --help)", c.name, err, c.name)
+	}
+	if len(pos) < c.minArgs || (c.maxArgs >= 0 && len(pos) > c.maxArgs) {
+		want := c.args
+		if want == "" {
+			want = "no arguments"
+		}
+		return usagef("%s: wrong number of arguments: want %s (see shmctl %s --help)", c.name, want, c.name)
+	}
+	if err := f.run(e, pos); err != nil {
+		return fmt.Errorf("%s: %w", c.name, err)
+	}
+	return nil
+}
+
+// parseInterspersed parses flags wherever they appear among the positional
+// arguments (flag.Parse alone stops at the first positional one). After
+// "--", everything is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usage prints the subcommand's help.
+func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
+	line := "shmctl [-r PATH|NAME] " + c.name + " [flags]"
+	if c.args != "" {
+		line += " " + c.args
+	}
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", line, strings.TrimSpace(c.desc))
+	if c.alias != "" {
+		fmt.Fprintf(w, "Also called %q.\n", c.alias)
+	}
+	fmt.Fprintf(w, "\nFlags:\n")
+	t := newTable()
+	t.add("  -r, --region PATH|NAME", "the region (default $"+regionEnv+"); a name without a slash is under /dev/shm")
+	fs.VisitAll(func(fl *flag.Flag) {
+		if fl.Name == "r" || fl.Name == "region" {
+			return
+		}
+		arg, help := flag.UnquoteUsage(fl)
+		name := "  --" + fl.Name
+		if arg != "" {
+			name += " " + arg
+		}
+		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" {
+			help += " (default " + fl.DefValue + ")"
+		}
+		t.add(name, help)
+	})
+	t.add("  -h, --help", "show this help")
+	t.write(w)
+	fmt.Fprintf(w, "\nExample:\n")
+	for _, ex := range strings.Split(strings.TrimSpace(c.example), "\n") {
+		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(ex))
+	}
+}
+
+// openCache opens the region for inspection or a change. It never creates
+// one: a mistyped name is reported, not created.
+func openCache(e *env) (*lru.Cache, error) {
+	if e.region == "" {
+		return nil, usagef("no region given: pass -r PATH|NAME or set $%s", regionEnv)
+	}
+	c, err := lru.Open(e.region, &lru.Options{NoCreate: true})
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no such region (check the name, or make one with 'shmctl create')", shm.Path(e.region))
+	}
+	return c, err
+}
+
+// quotedFlag defines --quoted, which makes KEY a Go-quoted string, as keys
+// prints keys that are not plain text (a NUL byte cannot be an argument).
+func quotedFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("quoted", false, `KEY is Go-quoted, as keys prints unprintable keys (e.g. "a\x00b")`)
+}
+
+// keyArg reads the KEY argument.
+func keyArg(s string, quoted bool) ([]byte, error) {
+	if !quoted {
+		return []byte(s), nil
+	}
+	k, err := strconv.Unquote(s)
+	if err != nil {
+		return nil, usagef("--quoted: %s is not a Go-quoted string (e.g. \"a\\x00b\")", s)
+	}
+	return []byte(k), nil
+}
+
+// jsonFlag defines the --json flag of a read subcommand.
+func jsonFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("json", false, "print JSON for scripts instead of text")
+}

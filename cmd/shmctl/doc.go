@@ -1,0 +1,53 @@
+// Command shmctl inspects and manages a shmlru cache (see package lru) while
+// the processes that use it keep running: it maps the same region, takes
+// each shard's lock only as long as any client would, and its read
+// subcommands change nothing, neither the LRU order nor the counters.
+//
+// Usage:
+//
+//	shmctl [-r PATH|NAME] SUBCOMMAND [flags] [args]
+//
+// The region is given by -r/--region (before or after the subcommand) or by
+// the SHMLRU_REGION environment variable. A name without a slash is a file
+// under /dev/shm. shmctl never creates a region by accident: only create
+// does, and every other subcommand fails on a name that does not exist.
+//
+// Read subcommands (each takes --json for scripts):
+//
+//	inspect, info   geometry, capacity, used/free, entries, fill, hit ratio,
+//	                evictions, expirations, recoveries, and one row per shard
+//	                with its lock state and owner
+//	stats           counters per shard and in total; --format text|json|prometheus
+//	keys            keys in LRU order per shard with type, size, TTL, flags;
+//	                --prefix P, --limit N, --expired
+//	get KEY         the value; --stale also shows an expired entry
+//	check           the integrity walk; each problem on its own line
+//	watch           inspect's summary and rates, redrawn every --interval
+//	                (default 1s) until Ctrl-C; --count N stops after N frames;
+//	                --json prints each frame as a line of JSON
+//
+// Subcommands that change the cache or the region:
+//
+//	set KEY VALUE   --ttl D, --flags N, --type bytes|number|bool
+//	del KEY         delete one key
+//	flush           remove every entry; --expired only the expired ones
+//	create          a new region: --size, --shards, --block-size,
+//	                --max-entries, --max-value, --mode
+//	rm              remove the region file; asks unless --yes
+//
+// Every subcommand has --help with an example. Exit status: 0 ok; 1 not
+// found, a problem found, or a failure; 2 a usage error (an unknown
+// subcommand or flag, a malformed duration, size or value). A failure is
+// one line on stderr starting with "shmctl: ".
+//
+// Examples:
+//
+//	shmctl -r myapp inspect
+//	shmctl -r myapp keys --prefix user: --limit 20
+//	shmctl -r myapp stats --format prometheus > /var/lib/node_exporter/shmlru.prom
+//	shmctl -r myapp set --type number hits 0 --ttl 1h
+//	shmctl -r myapp check || echo corrupt
+//
+// Inspecting needs read and write access to the region file: attaching
+// claims a process slot and shard locks live in the region.
+package main
