@@ -12,7 +12,7 @@ BUILD_TARGETS :=
 TEST_TARGETS  := test-go
 DEMO_DEPS     :=
 
-.PHONY: all build test test-go vet fmt-check deps demo soak bench bench-quick clean
+.PHONY: all build test test-go vet fmt-check deps demo soak fuzz bench bench-quick clean
 all: build
 
 include $(sort $(wildcard mk/*.mk))
@@ -43,6 +43,13 @@ test: deps fmt-check vet build
 # The long crash soak: 10,000 SIGKILLs (see lru/chaos_test.go).
 soak:
 	SHMLRU_SOAK_KILLS=10000 $(GO) test -count=1 -timeout 60m -run 'TestChaos' -v ./lru/
+
+# Each fuzzer for FUZZTIME (the seed corpora also run in every `make test`).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzCorrupt$$' -fuzztime $(FUZZTIME) ./lru/
+	$(GO) test -run '^$$' -fuzz '^FuzzOps$$' -fuzztime $(FUZZTIME) ./lru/
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenFile$$' -fuzztime $(FUZZTIME) ./shm/
 
 demo: build $(DEMO_DEPS)
 	$(GO) run ./cmd/shmlru-demo

@@ -96,6 +96,10 @@ func (c *chunks) next(first *entry) {
 
 // readAt appends n bytes of entry i's payload, starting at off, to dst.
 func (s *shard) readAt(dst []byte, i uint32, e *entry, off, n int) []byte {
+	if end := entryHeaderSize + off + n; end <= s.g.blockSize && off >= 0 {
+		// The common case: the bytes lie in the first block.
+		return append(dst, s.block(i)[entryHeaderSize+off:end]...)
+	}
 	c := s.chunksOf(i, e)
 	first := e
 	for {
