@@ -89,3 +89,18 @@ func TestCheckReportsCorruption(t *testing.T) {
 		t.Fatal("Check changed the shard")
 	}
 }
+
+// A hostile entry count must not make a write loop for billions of
+// evictions: the write fails with ErrCorrupt and the shard is reset.
+func TestHostileEntryCountIsBounded(t *testing.T) {
+	c := newCache(t, &Options{Size: 1 << 20, Shards: 1})
+	c.Set([]byte("a"), []byte("v"), 0)
+	c.shards[0].h.entries = 1<<32 - 1
+	if err := c.Set([]byte("b"), []byte("v"), 0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Set with a hostile entry count: %v", err)
+	}
+	if err := c.Set([]byte("b"), []byte("v"), 0); err != nil {
+		t.Fatalf("after the reset: %v", err)
+	}
+	mustCheck(t, c)
+}

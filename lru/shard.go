@@ -332,7 +332,12 @@ func (s *shard) makeRoom(n int, now int64) (forcible bool) {
 		return false
 	}
 	s.expireTail(now)
-	for !s.roomFor(n) {
+	for evicted := 0; !s.roomFor(n); evicted++ {
+		if evicted >= s.g.nblocks {
+			// Each eviction frees at least a block: more evictions than
+			// blocks means the counts are corrupt, not that we need more.
+			s.corrupt("evicted %d entries and still no room: counts are inconsistent", evicted)
+		}
 		t := s.h.tail
 		if t == 0 {
 			s.corrupt("no entry to evict but only %d free blocks for %d", s.h.nfree, n)
