@@ -1,0 +1,106 @@
+package main
+
+import "github.com/shmlru/shmlru/lru"
+
+// The structures passed across the ABI, mirrored in shmlru.h and in the Lua
+// cdef. The c tags name the C fields; pin_test.go compares offsets and sizes.
+
+// cOptions is shmlru_options.
+type cOptions struct {
+	Size         uint64   `c:"size"`
+	MaxEntries   uint64   `c:"max_entries"`
+	MaxValueSize uint64   `c:"max_value_size"`
+	Shards       uint32   `c:"shards"`
+	BlockSize    uint32   `c:"block_size"`
+	Mode         uint32   `c:"mode"`
+	Exact        uint8    `c:"exact"`
+	NoCreate     uint8    `c:"no_create"`
+	Reserved     [2]uint8 `c:"reserved"`
+}
+
+// cMeta is shmlru_meta.
+type cMeta struct {
+	Version   uint64   `c:"version"`
+	ExpiresMs int64    `c:"expires_ms"`
+	Flags     uint32   `c:"flags"`
+	Type      uint8    `c:"type"`
+	Stale     uint8    `c:"stale"`
+	Reserved  [2]uint8 `c:"reserved"`
+}
+
+// cWriteOpts is shmlru_write_opts.
+type cWriteOpts struct {
+	TTLMs    int64  `c:"ttl_ms"`
+	Version  uint64 `c:"version"`
+	Flags    uint32 `c:"flags"`
+	Type     uint8  `c:"type"`
+	Mode     uint8  `c:"mode"`
+	NoEvict  uint8  `c:"no_evict"`
+	Reserved uint8  `c:"reserved"`
+}
+
+// cWriteResult is shmlru_write_result.
+type cWriteResult struct {
+	Version  uint64   `c:"version"`
+	Forcible uint8    `c:"forcible"`
+	Reserved [7]uint8 `c:"reserved"`
+}
+
+// cInfo is shmlru_info.
+type cInfo struct {
+	Size            uint64 `c:"size"`
+	Shards          uint64 `c:"shards"`
+	BlockSize       uint64 `c:"block_size"`
+	BlocksPerShard  uint64 `c:"blocks_per_shard"`
+	BucketsPerShard uint64 `c:"buckets_per_shard"`
+	MaxEntries      uint64 `c:"max_entries"`
+	MaxKey          uint64 `c:"max_key"`
+	MaxValue        uint64 `c:"max_value"`
+}
+
+// cStats is shmlru_stats.
+type cStats struct {
+	Hits        uint64 `c:"hits"`
+	Misses      uint64 `c:"misses"`
+	Sets        uint64 `c:"sets"`
+	Deletes     uint64 `c:"deletes"`
+	Evictions   uint64 `c:"evictions"`
+	Expirations uint64 `c:"expirations"`
+	Recoveries  uint64 `c:"recoveries"`
+	Resets      uint64 `c:"resets"`
+	Entries     uint64 `c:"entries"`
+	UsedBytes   uint64 `c:"used_bytes"`
+	FreeBytes   uint64 `c:"free_bytes"`
+	Capacity    uint64 `c:"capacity"`
+}
+
+// ABI constants other than status codes.
+const (
+	abiVersion = 1
+	errbufSize = 512 // holds any message shmlru_open writes
+)
+
+// abiStructs maps each C struct name to a zero value of its mirror.
+var abiStructs = map[string]any{
+	"shmlru_options":      cOptions{},
+	"shmlru_meta":         cMeta{},
+	"shmlru_write_opts":   cWriteOpts{},
+	"shmlru_write_result": cWriteResult{},
+	"shmlru_info":         cInfo{},
+	"shmlru_stats":        cStats{},
+}
+
+// abiConstants are the named constants of shmlru.h besides status codes.
+var abiConstants = map[string]int{
+	"SHMLRU_ABI_VERSION":  abiVersion,
+	"SHMLRU_MAX_KEY_SIZE": lru.MaxKeySize,
+	"SHMLRU_ERRBUF_SIZE":  errbufSize,
+	"SHMLRU_TYPE_BYTES":   int(lru.TypeBytes),
+	"SHMLRU_TYPE_NUMBER":  int(lru.TypeNumber),
+	"SHMLRU_TYPE_BOOL":    int(lru.TypeBool),
+	"SHMLRU_TYPE_LIST":    int(lru.TypeList),
+	"SHMLRU_MODE_SET":     int(lru.ModeSet),
+	"SHMLRU_MODE_ADD":     int(lru.ModeAdd),
+	"SHMLRU_MODE_REPLACE": int(lru.ModeReplace),
+	"SHMLRU_MODE_CAS":     int(lru.ModeCAS),
+}

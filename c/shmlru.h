@@ -1,0 +1,289 @@
+/*
+ * shmlru.h — the C ABI of shmlru, a shared-memory LRU cache.
+ *
+ * Link with libshmlru.so (built by `make` into build/libshmlru.so).
+ *
+ * Conventions
+ *   - A cache is named by an opaque handle (shmlru_t) from shmlru_open. A
+ *     handle is a number, never a pointer; 0 is never valid. After
+ *     shmlru_close every call with it returns SHMLRU_CLOSED; a value that was
+ *     never returned by shmlru_open gives SHMLRU_BAD_HANDLE.
+ *   - Every function returns an int status: SHMLRU_OK (0) or a negative
+ *     SHMLRU_* code; shmlru_strerror(code) describes it. Out-parameters are
+ *     written only as each function says.
+ *   - Keys and values are byte strings given as pointer + length: they need
+ *     no NUL terminator and may contain NULs. A key is 1 to the cache's
+ *     max_key bytes (at most SHMLRU_MAX_KEY_SIZE).
+ *   - The library never allocates memory for the caller and the caller never
+ *     frees anything the library returns. Reads copy into the caller's
+ *     buffer; when it is too small they return SHMLRU_BUFFER_TOO_SMALL and
+ *     store the size needed, so the caller can grow the buffer and retry.
+ *   - Every call is safe from any thread. Every operation is atomic with
+ *     respect to all threads and processes that have the cache open.
+ *   - The library embeds the Go runtime, which does not survive fork(): use
+ *     it only in the process that loaded it (load it after forking). In a
+ *     child forked after the library was loaded every call returns
+ *     SHMLRU_FORKED instead of entering the runtime.
+ *
+ * The values below are pinned to the library's Go definitions by a test
+ * (c/pin_test.go), as is the Lua binding's copy (ffi/resty/shmlru.lua).
+ */
+#ifndef SHMLRU_H
+#define SHMLRU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of this ABI: shmlru_abi_version() returns it. */
+enum { SHMLRU_ABI_VERSION = 1 };
+
+/* Limits. */
+enum {
+	SHMLRU_MAX_KEY_SIZE = 65535, /* the longest key any cache accepts */
+	SHMLRU_ERRBUF_SIZE  = 512    /* an error buffer this size holds any message */
+};
+
+/* Status codes. */
+enum {
+	SHMLRU_OK                =  0,
+	SHMLRU_NOT_FOUND         = -1,  /* no live entry at the key */
+	SHMLRU_EXISTS            = -2,  /* add: a live entry is there */
+	SHMLRU_NO_MEMORY         = -3,  /* no_evict write found no room */
+	SHMLRU_NOT_NUMBER        = -4,  /* incr on a value that is not a number */
+	SHMLRU_NOT_LIST          = -5,  /* list operation on a value that is not a list */
+	SHMLRU_VERSION_MISMATCH  = -6,  /* compare-and-swap lost: the entry changed */
+	SHMLRU_BUFFER_TOO_SMALL  = -7,  /* the size needed was stored; grow and retry */
+	SHMLRU_EMPTY_KEY         = -8,  /* key_len is 0 */
+	SHMLRU_KEY_TOO_LARGE     = -9,  /* key longer than the cache's max_key */
+	SHMLRU_VALUE_TOO_LARGE   = -10, /* value longer than the cache's max_value */
+	SHMLRU_BAD_VALUE         = -11, /* value does not match its type, or a bad type */
+	SHMLRU_BAD_ARGUMENT      = -12, /* a NULL pointer or a value out of range */
+	SHMLRU_BAD_OPTIONS       = -13, /* shmlru_options out of range */
+	SHMLRU_BAD_HANDLE        = -14, /* not a handle shmlru_open returned */
+	SHMLRU_CLOSED            = -15, /* the handle was closed */
+	SHMLRU_NOT_REGION        = -16, /* the file is not a shmlru region (or a directory) */
+	SHMLRU_INCOMPATIBLE      = -17, /* another layout version or geometry */
+	SHMLRU_NO_SPACE          = -18, /* the file system could not reserve the size */
+	SHMLRU_NO_SLOT           = -19, /* every process slot of the region is in use */
+	SHMLRU_CORRUPT           = -20, /* inconsistent region; the shard was reset */
+	SHMLRU_NOT_EXIST         = -21, /* no region at the path (no_create) */
+	SHMLRU_PERMISSION        = -22, /* the file's permissions forbid access */
+	SHMLRU_TOO_MANY_HANDLES  = -23, /* too many caches open in this process */
+	SHMLRU_SYSTEM            = -24, /* another operating system error */
+	SHMLRU_INTERNAL          = -25, /* a bug in shmlru; please report it */
+	SHMLRU_FORKED            = -26  /* called in a child forked after loading the library */
+};
+
+/* Value types (shmlru_meta.type, shmlru_write_opts.type). */
+enum {
+	SHMLRU_TYPE_BYTES  = 0, /* an opaque byte string */
+	SHMLRU_TYPE_NUMBER = 1, /* a double, 8 bytes in native byte order */
+	SHMLRU_TYPE_BOOL   = 2, /* one byte, 0 or 1 */
+	SHMLRU_TYPE_LIST   = 3  /* a list (read it with the list functions) */
+};
+
+/* Write modes (shmlru_write_opts.mode). */
+enum {
+	SHMLRU_MODE_SET     = 0, /* write whatever is there */
+	SHMLRU_MODE_ADD     = 1, /* only if there is no live entry, else SHMLRU_EXISTS */
+	SHMLRU_MODE_REPLACE = 2, /* only over a live entry, else SHMLRU_NOT_FOUND */
+	SHMLRU_MODE_CAS     = 3  /* only over a live entry whose version is .version */
+};
+
+/* A cache handle. */
+typedef uint64_t shmlru_t;
+
+/* Options of shmlru_open; all-zero (or NULL) means the defaults. The
+ * geometry fields apply when the region is created; an existing region's
+ * geometry is adopted unless exact is set. */
+typedef struct shmlru_options {
+	uint64_t size;           /* bytes of the region file (0 = 64 MiB) */
+	uint64_t max_entries;    /* cap on entries (0 = as many as blocks allow) */
+	uint64_t max_value_size; /* largest value (0 = a quarter of a shard) */
+	uint32_t shards;         /* a power of two (0 = one per 4 MiB, 1..64) */
+	uint32_t block_size;     /* unit of value storage, 64..65536 (0 = 64) */
+	uint32_t mode;           /* permission of a new file (0 = 0600) */
+	uint8_t  exact;          /* fail if an existing region differs */
+	uint8_t  no_create;      /* fail if the region does not exist */
+	uint8_t  reserved[2];    /* must be 0 */
+} shmlru_options;
+
+/* What a read returns next to the value. */
+typedef struct shmlru_meta {
+	uint64_t version;    /* changes with every write; for SHMLRU_MODE_CAS */
+	int64_t  expires_ms; /* expiry, Unix milliseconds; 0 = never */
+	uint32_t flags;      /* user flags given to the write */
+	uint8_t  type;       /* SHMLRU_TYPE_* */
+	uint8_t  stale;      /* 1 if expired (shmlru_get_stale, shmlru_peek only) */
+	uint8_t  reserved[2];
+} shmlru_meta;
+
+/* How shmlru_write writes. */
+typedef struct shmlru_write_opts {
+	int64_t  ttl_ms;   /* time to live in milliseconds; 0 = never expires */
+	uint64_t version;  /* SHMLRU_MODE_CAS: the version the entry must have */
+	uint32_t flags;    /* user flags, returned in shmlru_meta */
+	uint8_t  type;     /* SHMLRU_TYPE_BYTES, _NUMBER or _BOOL */
+	uint8_t  mode;     /* SHMLRU_MODE_* */
+	uint8_t  no_evict; /* fail with SHMLRU_NO_MEMORY rather than evict live entries */
+	uint8_t  reserved; /* must be 0 */
+} shmlru_write_opts;
+
+/* What a successful shmlru_write did. */
+typedef struct shmlru_write_result {
+	uint64_t version;  /* the entry's new version */
+	uint8_t  forcible; /* 1 if live entries were evicted to make room */
+	uint8_t  reserved[7];
+} shmlru_write_result;
+
+/* The cache's layout and limits, fixed at creation. */
+typedef struct shmlru_info {
+	uint64_t size;              /* bytes of the region file */
+	uint64_t shards;
+	uint64_t block_size;
+	uint64_t blocks_per_shard;
+	uint64_t buckets_per_shard;
+	uint64_t max_entries;
+	uint64_t max_key;           /* longest key accepted */
+	uint64_t max_value;         /* longest value accepted */
+} shmlru_info;
+
+/* Counters and fill, summed over the shards; shared by every process. */
+typedef struct shmlru_stats {
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t sets;
+	uint64_t deletes;
+	uint64_t evictions;
+	uint64_t expirations;
+	uint64_t recoveries; /* locks taken over from dead processes */
+	uint64_t resets;     /* shards reset (dead owner mid-change, or corruption) */
+	uint64_t entries;    /* expired ones not yet removed included */
+	uint64_t used_bytes;
+	uint64_t free_bytes;
+	uint64_t capacity;   /* bytes of the region file */
+} shmlru_stats;
+
+/* The ABI version the library implements (SHMLRU_ABI_VERSION). */
+int shmlru_abi_version(void);
+
+/* A static description of a status code ("unknown status code" for others).
+ * Never NULL; do not free it. */
+const char *shmlru_strerror(int status);
+
+/* Opens (creating if needed) the cache in the region at path: a name
+ * without a slash is a file under /dev/shm. opts may be NULL. On success
+ * *out is the handle. On failure a message naming the file and what to do
+ * is written to errbuf (NUL-terminated, truncated to errbuf_len) unless
+ * errbuf is NULL. */
+int shmlru_open(const char *path, size_t path_len, const shmlru_options *opts,
+                shmlru_t *out, char *errbuf, size_t errbuf_len);
+
+/* Closes the handle; the region stays for other processes. A second close
+ * returns SHMLRU_CLOSED. */
+int shmlru_close(shmlru_t h);
+
+/* Copies the live value at key into buf (buf may be NULL if buf_len is 0).
+ * *value_len receives its length: on SHMLRU_BUFFER_TOO_SMALL the length
+ * needed. meta (may be NULL) receives the type, flags, version and expiry.
+ * A hit makes the entry the most recently used. */
+int shmlru_get(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len,
+               size_t *value_len, shmlru_meta *meta);
+
+/* shmlru_get that also returns an expired entry not yet removed, with
+ * meta->stale set. */
+int shmlru_get_stale(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len,
+                     size_t *value_len, shmlru_meta *meta);
+
+/* shmlru_get_stale that changes nothing: neither the LRU order nor the
+ * counters. */
+int shmlru_peek(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len,
+                size_t *value_len, shmlru_meta *meta);
+
+/* Stores value at key as opts says (NULL = a plain set of bytes with no
+ * expiry). result may be NULL. To make room it removes expired entries, then
+ * the least recently used ones (unless opts->no_evict). */
+int shmlru_write(shmlru_t h, const char *key, size_t key_len, const void *value, size_t value_len,
+                 const shmlru_write_opts *opts, shmlru_write_result *result);
+
+/* Removes the entry at key. *deleted (may be NULL) is 1 if there was one. */
+int shmlru_delete(shmlru_t h, const char *key, size_t key_len, int *deleted);
+
+/* Adds delta to the number at key and stores the sum in *result. If there
+ * is no live entry: with has_init, stores init + delta with the TTL
+ * init_ttl_ms (0 = never) and sets *forcible (may be NULL) if live entries
+ * were evicted; without, SHMLRU_NOT_FOUND. */
+int shmlru_incr(shmlru_t h, const char *key, size_t key_len, double delta, double *result,
+                int has_init, double init, int64_t init_ttl_ms, int *forcible);
+
+/* *ttl_ms receives the milliseconds left before the live entry at key
+ * expires: 0 if it never does. */
+int shmlru_ttl(shmlru_t h, const char *key, size_t key_len, int64_t *ttl_ms);
+
+/* Sets a new TTL (0 = never expires) on the live entry at key. */
+int shmlru_expire(shmlru_t h, const char *key, size_t key_len, int64_t ttl_ms);
+
+/* Pushes an item (SHMLRU_TYPE_BYTES or SHMLRU_TYPE_NUMBER) at the head (lpush)
+ * or tail (rpush) of the list at key, creating it if there is no live entry.
+ * *length (may be NULL) receives the list's new length. */
+int shmlru_lpush(shmlru_t h, const char *key, size_t key_len, const void *item, size_t item_len,
+                 int type, size_t *length);
+int shmlru_rpush(shmlru_t h, const char *key, size_t key_len, const void *item, size_t item_len,
+                 int type, size_t *length);
+
+/* Removes the item at the head (lpop) or tail (rpop) of the list at key and
+ * copies it into buf; *item_len and *type (may be NULL) describe it. An
+ * emptied list is removed. On SHMLRU_BUFFER_TOO_SMALL, *item_len is the
+ * size needed and the item stays in the list. */
+int shmlru_lpop(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len,
+                size_t *item_len, int *type);
+int shmlru_rpop(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len,
+                size_t *item_len, int *type);
+
+/* *length receives the length of the list at key (0 if there is none). */
+int shmlru_llen(shmlru_t h, const char *key, size_t key_len, size_t *length);
+
+/* Copies up to max_keys keys of live entries (0 = all) into buf, each as a
+ * 2-byte length in native byte order (read it with memcpy) followed by the
+ * key's bytes. *used receives the bytes written (or needed, on
+ * SHMLRU_BUFFER_TOO_SMALL) and *count (may be NULL) the number of keys. */
+int shmlru_keys(shmlru_t h, size_t max_keys, void *buf, size_t buf_len, size_t *used,
+                size_t *count);
+
+/* Removes every entry. */
+int shmlru_flush_all(shmlru_t h);
+
+/* Removes up to max_count expired entries (0 = all); *removed (may be
+ * NULL) receives how many. */
+int shmlru_flush_expired(shmlru_t h, size_t max_count, size_t *removed);
+
+/* *count receives the number of entries, expired ones not yet removed
+ * included. */
+int shmlru_len(shmlru_t h, size_t *count);
+
+/* *bytes receives the region's size (ngx.shared.DICT's capacity). */
+int shmlru_capacity(shmlru_t h, size_t *bytes);
+
+/* *bytes receives the value storage not in use (ngx.shared.DICT's
+ * free_space). */
+int shmlru_free_space(shmlru_t h, size_t *bytes);
+
+/* Fills *stats. */
+int shmlru_stats_get(shmlru_t h, shmlru_stats *stats);
+
+/* Fills *info with the layout and limits. */
+int shmlru_info_get(shmlru_t h, shmlru_info *info);
+
+/* Walks every structure of the region; *problems receives the number of
+ * inconsistencies found (0 for a sound cache). Changes nothing. */
+int shmlru_check(shmlru_t h, size_t *problems);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMLRU_H */

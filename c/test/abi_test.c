@@ -1,0 +1,550 @@
+/*
+ * The C ABI test: exercises every function of shmlru.h against
+ * libshmlru.so, bad arguments included (NULL pointers, zero lengths, closed
+ * and invalid handles), each of which must return its specific status.
+ * Built and run by `make test-c`, under AddressSanitizer.
+ *
+ * Usage: abi_test [region-path]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmlru.h"
+
+static int failures, checks;
+
+#define CHECK(cond) do { checks++; if (!(cond)) { failures++; \
+	fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
+
+/* EXPECT runs a call and compares its status. */
+#define EXPECT(call, want) do { int rc_ = (call); checks++; if (rc_ != (want)) { failures++; \
+	fprintf(stderr, "%s:%d: %s = %d (%s), want %d (%s)\n", __FILE__, __LINE__, #call, \
+	        rc_, shmlru_strerror(rc_), (want), shmlru_strerror(want)); } } while (0)
+
+#define KEY(s) (s), strlen(s)
+
+static char path[256];
+
+static shmlru_t open_cache(const char *p, uint64_t size)
+{
+	shmlru_options o;
+	memset(&o, 0, sizeof o);
+	o.size = size;
+	shmlru_t h = 0;
+	char err[SHMLRU_ERRBUF_SIZE];
+	int rc = shmlru_open(KEY(p), &o, &h, err, sizeof err);
+	if (rc != SHMLRU_OK) {
+		fprintf(stderr, "open %s: %s (%s)\n", p, shmlru_strerror(rc), err);
+		exit(2);
+	}
+	return h;
+}
+
+static void test_strerror(void)
+{
+	for (int c = SHMLRU_OK; c >= SHMLRU_FORKED; c--) {
+		const char *m = shmlru_strerror(c);
+		CHECK(m != NULL && strlen(m) > 0 && strcmp(m, "unknown status code") != 0);
+	}
+	CHECK(strcmp(shmlru_strerror(12345), "unknown status code") == 0);
+	CHECK(strcmp(shmlru_strerror(1), "unknown status code") == 0);
+	CHECK(shmlru_abi_version() == SHMLRU_ABI_VERSION);
+}
+
+static void test_open_errors(void)
+{
+	shmlru_t h = 0;
+	char err[SHMLRU_ERRBUF_SIZE];
+	shmlru_options o;
+
+	EXPECT(shmlru_open(NULL, 5, NULL, &h, err, sizeof err), SHMLRU_BAD_ARGUMENT);
+	CHECK(strlen(err) > 0);
+	EXPECT(shmlru_open(path, 0, NULL, &h, err, sizeof err), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_open(KEY(path), NULL, NULL, err, sizeof err), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_open(KEY(path), NULL, &h, NULL, 10), SHMLRU_BAD_ARGUMENT);
+
+	memset(&o, 0, sizeof o);
+	o.reserved[0] = 1;
+	EXPECT(shmlru_open(KEY(path), &o, &h, err, sizeof err), SHMLRU_BAD_OPTIONS);
+	memset(&o, 0, sizeof o);
+	o.size = 4 << 20;
+	o.shards = 3; /* not a power of two */
+	EXPECT(shmlru_open(KEY(path), &o, &h, err, sizeof err), SHMLRU_BAD_OPTIONS);
+	CHECK(strstr(err, "Shards") != NULL || strstr(err, "shards") != NULL);
+	memset(&o, 0, sizeof o);
+	o.mode = 01000000;
+	EXPECT(shmlru_open(KEY(path), &o, &h, err, sizeof err), SHMLRU_BAD_OPTIONS);
+
+	/* A directory, a missing region, a foreign file. */
+	EXPECT(shmlru_open(KEY("/tmp"), NULL, &h, err, sizeof err), SHMLRU_NOT_REGION);
+	CHECK(strstr(err, "/tmp") != NULL);
+	memset(&o, 0, sizeof o);
+	o.no_create = 1;
+	char missing[300];
+	snprintf(missing, sizeof missing, "%s-missing", path);
+	EXPECT(shmlru_open(KEY(missing), &o, &h, err, sizeof err), SHMLRU_NOT_EXIST);
+	CHECK(access(missing, F_OK) != 0);
+	char foreign[300];
+	snprintf(foreign, sizeof foreign, "%s-foreign", path);
+	int fd = open(foreign, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	char junk[8192];
+	memset(junk, 'x', sizeof junk);
+	CHECK(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk);
+	close(fd);
+	EXPECT(shmlru_open(KEY(foreign), NULL, &h, err, sizeof err), SHMLRU_NOT_REGION);
+	unlink(foreign);
+
+	/* A truncated error buffer is still NUL-terminated. */
+	char small[8];
+	memset(small, 'z', sizeof small);
+	EXPECT(shmlru_open(KEY("/tmp"), NULL, &h, small, sizeof small), SHMLRU_NOT_REGION);
+	CHECK(memchr(small, 0, sizeof small) != NULL);
+
+	/* An existing region with another geometry, insisted on. */
+	shmlru_t a = open_cache(path, 4 << 20);
+	memset(&o, 0, sizeof o);
+	o.size = 8 << 20;
+	o.exact = 1;
+	EXPECT(shmlru_open(KEY(path), &o, &h, err, sizeof err), SHMLRU_INCOMPATIBLE);
+	EXPECT(shmlru_close(a), SHMLRU_OK);
+}
+
+static void test_handles(void)
+{
+	char buf[16];
+	size_t n;
+	EXPECT(shmlru_get(0, KEY("k"), buf, sizeof buf, &n, NULL), SHMLRU_BAD_HANDLE);
+	EXPECT(shmlru_get(0xdeadbeefULL, KEY("k"), buf, sizeof buf, &n, NULL), SHMLRU_BAD_HANDLE);
+	EXPECT(shmlru_close(0), SHMLRU_BAD_HANDLE);
+	EXPECT(shmlru_close(987654321ULL), SHMLRU_BAD_HANDLE);
+
+	shmlru_t h = open_cache(path, 4 << 20);
+	EXPECT(shmlru_write(h, KEY("k"), "v", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_close(h), SHMLRU_OK);
+	EXPECT(shmlru_close(h), SHMLRU_CLOSED);
+	EXPECT(shmlru_get(h, KEY("k"), buf, sizeof buf, &n, NULL), SHMLRU_CLOSED);
+	EXPECT(shmlru_write(h, KEY("k"), "v", 1, NULL, NULL), SHMLRU_CLOSED);
+	EXPECT(shmlru_flush_all(h), SHMLRU_CLOSED);
+	EXPECT(shmlru_len(h, &n), SHMLRU_CLOSED);
+
+	/* A new handle in the same slot does not revive the closed one. */
+	shmlru_t h2 = open_cache(path, 4 << 20);
+	CHECK(h2 != h);
+	EXPECT(shmlru_get(h, KEY("k"), buf, sizeof buf, &n, NULL), SHMLRU_CLOSED);
+	EXPECT(shmlru_get(h2, KEY("k"), buf, sizeof buf, &n, NULL), SHMLRU_OK);
+	EXPECT(shmlru_close(h2), SHMLRU_OK);
+}
+
+static void test_get_set(shmlru_t h)
+{
+	char buf[64];
+	size_t n = 0;
+	shmlru_meta m;
+	shmlru_write_opts o;
+	shmlru_write_result r;
+
+	EXPECT(shmlru_get(h, KEY("nope"), buf, sizeof buf, &n, &m), SHMLRU_NOT_FOUND);
+
+	memset(&o, 0, sizeof o);
+	o.flags = 42;
+	EXPECT(shmlru_write(h, KEY("s"), "hello", 5, &o, &r), SHMLRU_OK);
+	CHECK(r.version != 0 && r.forcible == 0);
+	memset(&m, 0xff, sizeof m);
+	EXPECT(shmlru_get(h, KEY("s"), buf, sizeof buf, &n, &m), SHMLRU_OK);
+	CHECK(n == 5 && memcmp(buf, "hello", 5) == 0);
+	CHECK(m.type == SHMLRU_TYPE_BYTES && m.flags == 42 && m.version == r.version && m.expires_ms == 0 && m.stale == 0);
+
+	/* Too small: the size needed comes back; grow and retry. */
+	EXPECT(shmlru_get(h, KEY("s"), buf, 2, &n, &m), SHMLRU_BUFFER_TOO_SMALL);
+	CHECK(n == 5);
+	EXPECT(shmlru_get(h, KEY("s"), NULL, 0, &n, NULL), SHMLRU_BUFFER_TOO_SMALL);
+	CHECK(n == 5);
+
+	/* Numbers and booleans keep their type. */
+	double d = 3.25;
+	memset(&o, 0, sizeof o);
+	o.type = SHMLRU_TYPE_NUMBER;
+	EXPECT(shmlru_write(h, KEY("n"), &d, sizeof d, &o, NULL), SHMLRU_OK);
+	EXPECT(shmlru_get(h, KEY("n"), buf, sizeof buf, &n, &m), SHMLRU_OK);
+	double got;
+	memcpy(&got, buf, sizeof got);
+	CHECK(n == 8 && m.type == SHMLRU_TYPE_NUMBER && got == 3.25);
+	EXPECT(shmlru_write(h, KEY("n"), "abc", 3, &o, NULL), SHMLRU_BAD_VALUE);
+	o.type = SHMLRU_TYPE_BOOL;
+	EXPECT(shmlru_write(h, KEY("b"), "\1", 1, &o, NULL), SHMLRU_OK);
+	EXPECT(shmlru_get(h, KEY("b"), buf, sizeof buf, &n, &m), SHMLRU_OK);
+	CHECK(n == 1 && buf[0] == 1 && m.type == SHMLRU_TYPE_BOOL);
+	EXPECT(shmlru_write(h, KEY("b"), "\2", 1, &o, NULL), SHMLRU_BAD_VALUE);
+	o.type = SHMLRU_TYPE_LIST;
+	EXPECT(shmlru_write(h, KEY("b"), "", 0, &o, NULL), SHMLRU_BAD_VALUE);
+	o.type = 9;
+	EXPECT(shmlru_write(h, KEY("b"), "x", 1, &o, NULL), SHMLRU_BAD_VALUE);
+
+	/* The empty value is a value. */
+	EXPECT(shmlru_write(h, KEY("empty"), NULL, 0, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_get(h, KEY("empty"), NULL, 0, &n, &m), SHMLRU_OK);
+	CHECK(n == 0);
+
+	/* Bad arguments. */
+	EXPECT(shmlru_get(h, NULL, 3, buf, sizeof buf, &n, &m), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_get(h, "k", 0, buf, sizeof buf, &n, &m), SHMLRU_EMPTY_KEY);
+	EXPECT(shmlru_get(h, NULL, 0, buf, sizeof buf, &n, &m), SHMLRU_EMPTY_KEY);
+	EXPECT(shmlru_get(h, KEY("s"), buf, sizeof buf, NULL, &m), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_get(h, KEY("s"), NULL, 10, &n, &m), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_write(h, NULL, 1, "v", 1, NULL, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_write(h, "k", 0, "v", 1, NULL, NULL), SHMLRU_EMPTY_KEY);
+	EXPECT(shmlru_write(h, KEY("k"), NULL, 1, NULL, NULL), SHMLRU_BAD_ARGUMENT);
+	memset(&o, 0, sizeof o);
+	o.ttl_ms = -1;
+	EXPECT(shmlru_write(h, KEY("k"), "v", 1, &o, NULL), SHMLRU_BAD_ARGUMENT);
+	memset(&o, 0, sizeof o);
+	o.mode = 7;
+	EXPECT(shmlru_write(h, KEY("k"), "v", 1, &o, NULL), SHMLRU_BAD_ARGUMENT);
+	memset(&o, 0, sizeof o);
+	o.reserved = 1;
+	EXPECT(shmlru_write(h, KEY("k"), "v", 1, &o, NULL), SHMLRU_BAD_ARGUMENT);
+
+	shmlru_info info;
+	EXPECT(shmlru_info_get(h, &info), SHMLRU_OK);
+	EXPECT(shmlru_info_get(h, NULL), SHMLRU_BAD_ARGUMENT);
+	size_t big = info.max_value + 1;
+	char *v = calloc(1, big > info.max_key + 1 ? big : info.max_key + 1);
+	EXPECT(shmlru_write(h, v, info.max_key + 1, "v", 1, NULL, NULL), SHMLRU_KEY_TOO_LARGE);
+	EXPECT(shmlru_get(h, v, info.max_key + 1, buf, sizeof buf, &n, &m), SHMLRU_KEY_TOO_LARGE);
+	EXPECT(shmlru_write(h, v, SHMLRU_MAX_KEY_SIZE + 1, "v", 1, NULL, NULL), SHMLRU_KEY_TOO_LARGE);
+	EXPECT(shmlru_write(h, KEY("big"), v, big, NULL, NULL), SHMLRU_VALUE_TOO_LARGE);
+	EXPECT(shmlru_write(h, KEY("big"), v, (size_t)-1, NULL, NULL), SHMLRU_VALUE_TOO_LARGE);
+	/* The largest value fits, and reads back through a grown buffer. */
+	memset(v, 'q', big - 1);
+	EXPECT(shmlru_write(h, KEY("big"), v, big - 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_get(h, KEY("big"), buf, sizeof buf, &n, &m), SHMLRU_BUFFER_TOO_SMALL);
+	CHECK(n == big - 1);
+	char *grown = malloc(n);
+	size_t n2 = 0;
+	EXPECT(shmlru_get(h, KEY("big"), grown, n, &n2, &m), SHMLRU_OK);
+	CHECK(n2 == big - 1 && memcmp(grown, v, n2) == 0);
+	free(grown);
+	free(v);
+	/* A rejected call changed nothing. */
+	EXPECT(shmlru_get(h, KEY("s"), buf, sizeof buf, &n, &m), SHMLRU_OK);
+	CHECK(n == 5 && memcmp(buf, "hello", 5) == 0);
+}
+
+static void test_modes(shmlru_t h)
+{
+	shmlru_write_opts o;
+	shmlru_write_result r;
+	shmlru_meta m;
+	char buf[16];
+	size_t n;
+	int deleted = -1;
+
+	memset(&o, 0, sizeof o);
+	o.mode = SHMLRU_MODE_ADD;
+	EXPECT(shmlru_write(h, KEY("m"), "1", 1, &o, NULL), SHMLRU_OK);
+	EXPECT(shmlru_write(h, KEY("m"), "2", 1, &o, NULL), SHMLRU_EXISTS);
+	o.mode = SHMLRU_MODE_REPLACE;
+	EXPECT(shmlru_write(h, KEY("absent"), "2", 1, &o, NULL), SHMLRU_NOT_FOUND);
+	EXPECT(shmlru_write(h, KEY("m"), "3", 1, &o, &r), SHMLRU_OK);
+	EXPECT(shmlru_get(h, KEY("m"), buf, sizeof buf, &n, &m), SHMLRU_OK);
+	CHECK(n == 1 && buf[0] == '3' && m.version == r.version);
+
+	o.mode = SHMLRU_MODE_CAS;
+	o.version = m.version;
+	EXPECT(shmlru_write(h, KEY("m"), "4", 1, &o, &r), SHMLRU_OK);
+	EXPECT(shmlru_write(h, KEY("m"), "5", 1, &o, NULL), SHMLRU_VERSION_MISMATCH);
+	o.version = r.version;
+	EXPECT(shmlru_write(h, KEY("absent"), "5", 1, &o, NULL), SHMLRU_NOT_FOUND);
+
+	EXPECT(shmlru_delete(h, KEY("m"), &deleted), SHMLRU_OK);
+	CHECK(deleted == 1);
+	EXPECT(shmlru_delete(h, KEY("m"), &deleted), SHMLRU_OK);
+	CHECK(deleted == 0);
+	EXPECT(shmlru_delete(h, KEY("m"), NULL), SHMLRU_OK);
+	EXPECT(shmlru_delete(h, "m", 0, NULL), SHMLRU_EMPTY_KEY);
+	EXPECT(shmlru_delete(h, NULL, 1, NULL), SHMLRU_BAD_ARGUMENT);
+}
+
+static void test_incr_ttl(shmlru_t h)
+{
+	double v = 0;
+	int forcible = -1;
+	EXPECT(shmlru_incr(h, KEY("cnt"), 1, &v, 0, 0, 0, NULL), SHMLRU_NOT_FOUND);
+	EXPECT(shmlru_incr(h, KEY("cnt"), 2, &v, 1, 10, 0, &forcible), SHMLRU_OK);
+	CHECK(v == 12 && forcible == 0);
+	EXPECT(shmlru_incr(h, KEY("cnt"), -0.5, &v, 0, 0, 0, NULL), SHMLRU_OK);
+	CHECK(v == 11.5);
+	EXPECT(shmlru_write(h, KEY("str"), "x", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_incr(h, KEY("str"), 1, &v, 1, 0, 0, NULL), SHMLRU_NOT_NUMBER);
+	EXPECT(shmlru_incr(h, KEY("cnt"), 1, NULL, 0, 0, 0, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_incr(h, KEY("cnt"), 1, &v, 1, 0, -5, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_incr(h, "", 0, 1, &v, 0, 0, 0, NULL), SHMLRU_EMPTY_KEY);
+
+	int64_t ttl = -1;
+	EXPECT(shmlru_ttl(h, KEY("cnt"), &ttl), SHMLRU_OK);
+	CHECK(ttl == 0);
+	EXPECT(shmlru_ttl(h, KEY("absent"), &ttl), SHMLRU_NOT_FOUND);
+	EXPECT(shmlru_ttl(h, KEY("cnt"), NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_expire(h, KEY("cnt"), 60000), SHMLRU_OK);
+	EXPECT(shmlru_ttl(h, KEY("cnt"), &ttl), SHMLRU_OK);
+	CHECK(ttl > 59000 && ttl <= 60000);
+	EXPECT(shmlru_expire(h, KEY("absent"), 1000), SHMLRU_NOT_FOUND);
+	EXPECT(shmlru_expire(h, KEY("cnt"), -1), SHMLRU_BAD_ARGUMENT);
+
+	/* Expiry: a 1 ms TTL; wait for the clock to pass it. */
+	shmlru_write_opts o;
+	memset(&o, 0, sizeof o);
+	o.ttl_ms = 1;
+	o.flags = 7;
+	EXPECT(shmlru_write(h, KEY("short"), "gone", 4, &o, NULL), SHMLRU_OK);
+	char buf[16];
+	size_t n;
+	shmlru_meta m;
+	int rc, spins = 0;
+	while ((rc = shmlru_get(h, KEY("short"), buf, sizeof buf, &n, &m)) == SHMLRU_OK && spins++ < 1000)
+		usleep(1000);
+	CHECK(rc == SHMLRU_NOT_FOUND);
+	EXPECT(shmlru_get_stale(h, KEY("short"), buf, sizeof buf, &n, &m), SHMLRU_OK);
+	CHECK(n == 4 && memcmp(buf, "gone", 4) == 0 && m.stale == 1 && m.flags == 7);
+	EXPECT(shmlru_peek(h, KEY("short"), buf, sizeof buf, &n, &m), SHMLRU_OK);
+	CHECK(m.stale == 1);
+	EXPECT(shmlru_ttl(h, KEY("short"), &m.expires_ms), SHMLRU_NOT_FOUND);
+	size_t removed = 0;
+	EXPECT(shmlru_flush_expired(h, 0, &removed), SHMLRU_OK);
+	CHECK(removed >= 1);
+	EXPECT(shmlru_get_stale(h, KEY("short"), buf, sizeof buf, &n, &m), SHMLRU_NOT_FOUND);
+}
+
+static void test_lists(shmlru_t h)
+{
+	size_t len = 0, n = 0;
+	int type = -1;
+	char buf[64];
+	double d = 7;
+
+	EXPECT(shmlru_llen(h, KEY("list"), &len), SHMLRU_OK);
+	CHECK(len == 0);
+	EXPECT(shmlru_rpush(h, KEY("list"), "b", 1, SHMLRU_TYPE_BYTES, &len), SHMLRU_OK);
+	CHECK(len == 1);
+	EXPECT(shmlru_lpush(h, KEY("list"), "a", 1, SHMLRU_TYPE_BYTES, &len), SHMLRU_OK);
+	EXPECT(shmlru_rpush(h, KEY("list"), &d, sizeof d, SHMLRU_TYPE_NUMBER, &len), SHMLRU_OK);
+	EXPECT(shmlru_rpush(h, KEY("list"), "a long item", 11, SHMLRU_TYPE_BYTES, NULL), SHMLRU_OK);
+	EXPECT(shmlru_llen(h, KEY("list"), &len), SHMLRU_OK);
+	CHECK(len == 4);
+	EXPECT(shmlru_rpush(h, KEY("list"), "x", 1, SHMLRU_TYPE_BOOL, NULL), SHMLRU_BAD_VALUE);
+	EXPECT(shmlru_rpush(h, KEY("list"), "x", 1, SHMLRU_TYPE_NUMBER, NULL), SHMLRU_BAD_VALUE);
+	EXPECT(shmlru_rpush(h, KEY("list"), NULL, 1, SHMLRU_TYPE_BYTES, NULL), SHMLRU_BAD_ARGUMENT);
+
+	/* A pop into a buffer too small leaves the item where it was. */
+	EXPECT(shmlru_rpop(h, KEY("list"), buf, 3, &n, &type), SHMLRU_BUFFER_TOO_SMALL);
+	CHECK(n == 11);
+	EXPECT(shmlru_llen(h, KEY("list"), &len), SHMLRU_OK);
+	CHECK(len == 4);
+	EXPECT(shmlru_rpop(h, KEY("list"), buf, sizeof buf, &n, &type), SHMLRU_OK);
+	CHECK(n == 11 && memcmp(buf, "a long item", 11) == 0 && type == SHMLRU_TYPE_BYTES);
+	EXPECT(shmlru_rpop(h, KEY("list"), buf, sizeof buf, &n, &type), SHMLRU_OK);
+	double got;
+	memcpy(&got, buf, 8);
+	CHECK(n == 8 && type == SHMLRU_TYPE_NUMBER && got == 7);
+	EXPECT(shmlru_lpop(h, KEY("list"), buf, sizeof buf, &n, NULL), SHMLRU_OK);
+	CHECK(n == 1 && buf[0] == 'a');
+	EXPECT(shmlru_lpop(h, KEY("list"), buf, sizeof buf, &n, &type), SHMLRU_OK);
+	CHECK(n == 1 && buf[0] == 'b');
+	EXPECT(shmlru_lpop(h, KEY("list"), buf, sizeof buf, &n, &type), SHMLRU_NOT_FOUND);
+	EXPECT(shmlru_lpop(h, KEY("list"), buf, sizeof buf, NULL, &type), SHMLRU_BAD_ARGUMENT);
+
+	EXPECT(shmlru_write(h, KEY("notlist"), "x", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_lpush(h, KEY("notlist"), "x", 1, SHMLRU_TYPE_BYTES, NULL), SHMLRU_NOT_LIST);
+	EXPECT(shmlru_rpop(h, KEY("notlist"), buf, sizeof buf, &n, &type), SHMLRU_NOT_LIST);
+	EXPECT(shmlru_llen(h, KEY("notlist"), &len), SHMLRU_NOT_LIST);
+	EXPECT(shmlru_llen(h, KEY("notlist"), NULL), SHMLRU_BAD_ARGUMENT);
+
+	/* A list reads as a list. */
+	EXPECT(shmlru_rpush(h, KEY("l2"), "z", 1, SHMLRU_TYPE_BYTES, NULL), SHMLRU_OK);
+	shmlru_meta m;
+	EXPECT(shmlru_get(h, KEY("l2"), buf, sizeof buf, &n, &m), SHMLRU_OK);
+	CHECK(m.type == SHMLRU_TYPE_LIST);
+}
+
+static void test_admin(shmlru_t h)
+{
+	EXPECT(shmlru_flush_all(h), SHMLRU_OK);
+	size_t count = 99, used = 0, bytes = 0;
+	EXPECT(shmlru_len(h, &count), SHMLRU_OK);
+	CHECK(count == 0);
+	EXPECT(shmlru_len(h, NULL), SHMLRU_BAD_ARGUMENT);
+
+	EXPECT(shmlru_write(h, KEY("k1"), "1", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_write(h, KEY("key2"), "2", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_keys(h, 0, NULL, 0, &used, &count), SHMLRU_BUFFER_TOO_SMALL);
+	CHECK(used == 2 + 2 + 2 + 4 && count == 2);
+	char buf[64];
+	EXPECT(shmlru_keys(h, 0, buf, sizeof buf, &used, &count), SHMLRU_OK);
+	int seen = 0;
+	for (size_t off = 0; off < used;) {
+		uint16_t l;
+		memcpy(&l, buf + off, 2);
+		off += 2;
+		if ((l == 2 && memcmp(buf + off, "k1", 2) == 0) || (l == 4 && memcmp(buf + off, "key2", 4) == 0))
+			seen++;
+		off += l;
+	}
+	CHECK(seen == 2);
+	EXPECT(shmlru_keys(h, 1, buf, sizeof buf, &used, &count), SHMLRU_OK);
+	CHECK(count == 1);
+	EXPECT(shmlru_keys(h, 0, buf, sizeof buf, NULL, &count), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_keys(h, 0, NULL, 5, &used, &count), SHMLRU_BAD_ARGUMENT);
+
+	EXPECT(shmlru_capacity(h, &bytes), SHMLRU_OK);
+	CHECK(bytes == 4 << 20);
+	EXPECT(shmlru_capacity(h, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_free_space(h, &bytes), SHMLRU_OK);
+	CHECK(bytes > 0 && bytes < 4 << 20);
+	EXPECT(shmlru_free_space(h, NULL), SHMLRU_BAD_ARGUMENT);
+
+	shmlru_stats st;
+	EXPECT(shmlru_stats_get(h, &st), SHMLRU_OK);
+	CHECK(st.entries == 2 && st.hits > 0 && st.misses > 0 && st.sets > 0 && st.capacity == 4 << 20);
+	CHECK(st.used_bytes > 0 && st.free_bytes == bytes);
+	EXPECT(shmlru_stats_get(h, NULL), SHMLRU_BAD_ARGUMENT);
+
+	size_t problems = 99;
+	EXPECT(shmlru_check(h, &problems), SHMLRU_OK);
+	CHECK(problems == 0);
+	EXPECT(shmlru_check(h, NULL), SHMLRU_BAD_ARGUMENT);
+	size_t removed = 9;
+	EXPECT(shmlru_flush_expired(h, 10, &removed), SHMLRU_OK);
+	CHECK(removed == 0);
+	EXPECT(shmlru_flush_expired(h, 0, NULL), SHMLRU_OK);
+}
+
+static void test_no_evict(shmlru_t h)
+{
+	/* Fill the cache; safe writes then fail rather than evict. */
+	shmlru_info info;
+	EXPECT(shmlru_info_get(h, &info), SHMLRU_OK);
+	char *v = calloc(1, info.max_value);
+	shmlru_write_opts o;
+	memset(&o, 0, sizeof o);
+	o.no_evict = 1;
+	int rc = SHMLRU_OK, i;
+	char key[32];
+	for (i = 0; i < 10000 && rc == SHMLRU_OK; i++) {
+		snprintf(key, sizeof key, "fill%d", i);
+		rc = shmlru_write(h, KEY(key), v, info.max_value / 2, &o, NULL);
+	}
+	CHECK(rc == SHMLRU_NO_MEMORY);
+	/* A plain set evicts instead, and says so. */
+	shmlru_write_result r;
+	o.no_evict = 0;
+	int forced = 0;
+	for (int j = 0; j < 100 && !forced; j++) {
+		snprintf(key, sizeof key, "evict%d", j);
+		EXPECT(shmlru_write(h, KEY(key), v, info.max_value / 2, &o, &r), SHMLRU_OK);
+		forced = r.forcible;
+	}
+	CHECK(forced);
+	free(v);
+	shmlru_stats st;
+	EXPECT(shmlru_stats_get(h, &st), SHMLRU_OK);
+	CHECK(st.evictions > 0);
+}
+
+struct worker { shmlru_t h; int id; int errors; };
+
+static void *hammer(void *arg)
+{
+	struct worker *w = arg;
+	char key[32], val[64], buf[64];
+	size_t n;
+	for (int i = 0; i < 20000; i++) {
+		snprintf(key, sizeof key, "t%d-%d", w->id, i % 100);
+		int len = snprintf(val, sizeof val, "value %d", i);
+		if (shmlru_write(w->h, key, strlen(key), val, (size_t)len, NULL, NULL) != SHMLRU_OK)
+			w->errors++;
+		if (shmlru_get(w->h, key, strlen(key), buf, sizeof buf, &n, NULL) != SHMLRU_OK ||
+		    n != (size_t)len || memcmp(buf, val, n) != 0)
+			w->errors++;
+		double r;
+		if (shmlru_incr(w->h, KEY("threads"), 1, &r, 1, 0, 0, NULL) != SHMLRU_OK)
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void test_threads(shmlru_t h)
+{
+	enum { T = 4 };
+	pthread_t t[T];
+	struct worker w[T];
+	for (int i = 0; i < T; i++) {
+		w[i] = (struct worker){ h, i, 0 };
+		CHECK(pthread_create(&t[i], NULL, hammer, &w[i]) == 0);
+	}
+	for (int i = 0; i < T; i++) {
+		pthread_join(t[i], NULL);
+		CHECK(w[i].errors == 0);
+	}
+	char buf[16];
+	size_t n;
+	EXPECT(shmlru_get(h, KEY("threads"), buf, sizeof buf, &n, NULL), SHMLRU_OK);
+	double d;
+	memcpy(&d, buf, 8);
+	CHECK(d == T * 20000);
+}
+
+static void test_fork(shmlru_t h)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		char buf[16];
+		size_t n;
+		int rc = shmlru_get(h, KEY("k1"), buf, sizeof buf, &n, NULL);
+		int rc2 = shmlru_open(KEY(path), NULL, &h, NULL, 0);
+		const char *msg = shmlru_strerror(SHMLRU_NOT_FOUND);
+		_exit(rc == SHMLRU_FORKED && rc2 == SHMLRU_FORKED && strstr(msg, "forked") ? 0 : 1);
+	}
+	int status = 0;
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* The parent is unaffected. */
+	char buf[16];
+	size_t n;
+	EXPECT(shmlru_get(h, KEY("k1"), buf, sizeof buf, &n, NULL), SHMLRU_OK);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		snprintf(path, sizeof path, "%s", argv[1]);
+	else
+		snprintf(path, sizeof path, "/dev/shm/shmlru-ctest-%d", (int)getpid());
+	unlink(path);
+
+	test_strerror();
+	test_open_errors();
+	test_handles();
+	shmlru_t h = open_cache(path, 4 << 20);
+	test_get_set(h);
+	test_modes(h);
+	test_incr_ttl(h);
+	test_lists(h);
+	test_admin(h);
+	test_threads(h);
+	test_fork(h);
+	test_no_evict(h);
+	EXPECT(shmlru_close(h), SHMLRU_OK);
+	unlink(path);
+
+	printf("abi_test: %d checks, %d failed\n", checks, failures);
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,124 @@
+package main
+
+/*
+#include <stddef.h>
+#include <stdint.h>
+*/
+import "C"
+
+import (
+	"math"
+	"time"
+	"unsafe"
+
+	"github.com/shmlru/shmlru/lru"
+)
+
+//export shmlru_go_write
+func shmlru_go_write(h C.uint64_t, key *C.char, keyLen C.size_t, value unsafe.Pointer, valueLen C.size_t, opts unsafe.Pointer, result unsafe.Pointer) (rc C.int) {
+	defer guard(&rc)
+	e, k, st := handleKey(h, key, keyLen)
+	if st != statusOK {
+		return st
+	}
+	v, st := bytesOf(value, valueLen, e.maxValue)
+	if st != statusOK {
+		return st
+	}
+	var o lru.WriteOptions
+	if opts != nil {
+		co := (*cWriteOpts)(opts)
+		switch {
+		case co.TTLMs < 0 || co.TTLMs > math.MaxInt64/int64(time.Millisecond) || co.Reserved != 0 || co.NoEvict > 1 || co.Mode > uint8(lru.ModeCAS):
+			return statusBadArgument
+		case co.Type > uint8(lru.TypeBool):
+			return statusBadValue // lists are written with the list functions
+		}
+		o = lru.WriteOptions{
+			Mode:    lru.WriteMode(co.Mode),
+			TTL:     time.Duration(co.TTLMs) * time.Millisecond,
+			Flags:   co.Flags,
+			Type:    lru.Type(co.Type),
+			NoEvict: co.NoEvict != 0,
+			Version: co.Version,
+		}
+	}
+	r, err := e.c.Write(k, v, o)
+	if err != nil {
+		return C.int(codeOf(err))
+	}
+	if result != nil {
+		cr := (*cWriteResult)(result)
+		cr.Version, cr.Forcible = r.Version, 0
+		if r.Forcible {
+			cr.Forcible = 1
+		}
+	}
+	return statusOK
+}
+
+//export shmlru_go_delete
+func shmlru_go_delete(h C.uint64_t, key *C.char, keyLen C.size_t, deleted *C.int) (rc C.int) {
+	defer guard(&rc)
+	e, k, st := handleKey(h, key, keyLen)
+	if st != statusOK {
+		return st
+	}
+	ok, err := e.c.Delete(k)
+	if err != nil {
+		return C.int(codeOf(err))
+	}
+	if deleted != nil {
+		*deleted = 0
+		if ok {
+			*deleted = 1
+		}
+	}
+	return statusOK
+}
+
+//export shmlru_go_incr
+func shmlru_go_incr(h C.uint64_t, key *C.char, keyLen C.size_t, delta C.double, result *C.double, hasInit C.int, init C.double, initTTLMs C.int64_t, forcible *C.int) (rc C.int) {
+	defer guard(&rc)
+	e, k, st := handleKey(h, key, keyLen)
+	if st != statusOK {
+		return st
+	}
+	if result == nil || initTTLMs < 0 || initTTLMs > math.MaxInt64/C.int64_t(time.Millisecond) {
+		return statusBadArgument
+	}
+	var (
+		v    float64
+		forc bool
+		err  error
+	)
+	if hasInit != 0 {
+		v, forc, err = e.c.IncrInit(k, float64(delta), float64(init), time.Duration(initTTLMs)*time.Millisecond)
+	} else {
+		v, err = e.c.Incr(k, float64(delta))
+	}
+	if err != nil {
+		return C.int(codeOf(err))
+	}
+	*result = C.double(v)
+	if forcible != nil {
+		*forcible = 0
+		if forc {
+			*forcible = 1
+		}
+	}
+	return statusOK
+}
+
+//export shmlru_go_expire
+func shmlru_go_expire(h C.uint64_t, key *C.char, keyLen C.size_t, ttlMs C.int64_t) (rc C.int) {
+	defer guard(&rc)
+	e, k, st := handleKey(h, key, keyLen)
+	if st != statusOK {
+		return st
+	}
+	if ttlMs < 0 || ttlMs > math.MaxInt64/C.int64_t(time.Millisecond) {
+		return statusBadArgument
+	}
+	return C.int(codeOf(e.c.Expire(k, time.Duration(ttlMs)*time.Millisecond)))
+}

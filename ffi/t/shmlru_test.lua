@@ -1,0 +1,339 @@
+-- Tests of resty.shmlru under plain LuaJIT, against the built libshmlru.so.
+--
+--   SHMLRU_LIB=build/libshmlru.so luajit ffi/t/shmlru_test.lua [region]
+--
+-- Run by `make test-lua`. Every check compares with what ngx.shared.DICT
+-- returns for the same call.
+
+package.path = "ffi/?.lua;" .. package.path
+
+local shmlru = require "resty.shmlru"
+local ffi = require "ffi"
+
+local failures, checks = 0, 0
+
+local function show(v)
+    if type(v) == "string" then
+        return string.format("%q", v)
+    end
+    return tostring(v)
+end
+
+-- eq compares the list of values a call returned with the list wanted.
+local function eq(line, got, want)
+    checks = checks + 1
+    local n = math.max(got.n or #got, want.n or #want)
+    for i = 1, n do
+        if got[i] ~= want[i] then
+            failures = failures + 1
+            local g, w = {}, {}
+            for j = 1, n do
+                g[j], w[j] = show(got[j]), show(want[j])
+            end
+            io.stderr:write(string.format("line %d: got (%s), want (%s)\n", line,
+                table.concat(g, ", "), table.concat(w, ", ")))
+            return
+        end
+    end
+end
+
+local function pack(...)
+    return { n = select("#", ...), ... }
+end
+
+local function line()
+    return debug.getinfo(3, "l").currentline
+end
+
+-- check(want..., got...) is spelled expect({want}, call results).
+local function expect(want, ...)
+    eq(line(), pack(...), want)
+end
+
+local function truthy(cond, what)
+    checks = checks + 1
+    if not cond then
+        failures = failures + 1
+        io.stderr:write(string.format("line %d: %s\n", debug.getinfo(2, "l").currentline, what or "expected true"))
+    end
+end
+
+local function raises(pattern, fn, ...)
+    checks = checks + 1
+    local ok, err = pcall(fn, ...)
+    if ok or not tostring(err):find(pattern, 1, true) then
+        failures = failures + 1
+        io.stderr:write(string.format("line %d: expected an error with %q, got %s\n",
+            debug.getinfo(2, "l").currentline, pattern, tostring(err)))
+    end
+end
+
+local path = arg[1] or ("/dev/shm/shmlru-luatest-" .. tostring(ffi.C and os.time()))
+os.remove(path)
+
+-- open and its errors
+do
+    expect({ nil, "bad path: a non-empty string expected" }, shmlru.open(nil))
+    expect({ nil, "bad path: a non-empty string expected" }, shmlru.open(""))
+    local c, err = shmlru.open(path, { size = "12x" })
+    truthy(c == nil and err:find("bad size", 1, true), err)
+    c, err = shmlru.open(path, { mode = "rw" })
+    truthy(c == nil and err:find("bad mode", 1, true), err)
+    c, err = shmlru.open("/tmp", { size = "4m" })
+    truthy(c == nil and err:find("not a shmlru region", 1, true), err)
+    c, err = shmlru.open(path .. "-missing", { no_create = true })
+    truthy(c == nil and err:find("no such file", 1, true), err)
+    c, err = shmlru.open(path, { size = "4m", shards = 3 })
+    truthy(c == nil and err:find("Shards", 1, true), err)
+    expect({ 4096 }, shmlru.parse_size("4k"))
+    expect({ 64 * 1024 * 1024 }, shmlru.parse_size("64M"))
+    expect({ 1024 ^ 3 }, shmlru.parse_size("1g"))
+    expect({ 1000 }, shmlru.parse_size(1000))
+    expect({ nil }, shmlru.parse_size("1.5m"))
+    expect({ nil }, shmlru.parse_size(-1))
+    truthy(shmlru._VERSION)
+end
+
+local c, err = shmlru.open(path, { size = "4m", mode = "0600" })
+assert(c, err)
+truthy(shmlru.lib_path() ~= nil)
+
+-- get/set of each value type, flags
+do
+    expect({ true, nil, false }, c:set("s", "hello"))
+    expect({ "hello" }, c:get("s"))
+    expect({ true, nil, false }, c:set("n", 3.5, 0, 7))
+    expect({ 3.5, 7 }, c:get("n"))
+    expect({ true, nil, false }, c:set("t", true))
+    expect({ true }, c:get("t"))
+    expect({ true, nil, false }, c:set("f", false))
+    expect({ false }, c:get("f"))
+    expect({ true, nil, false }, c:set("empty", ""))
+    expect({ "" }, c:get("empty"))
+    expect({ true, nil, false }, c:set("bin", "a\0b"))
+    expect({ "a\0b" }, c:get("bin"))
+    expect({ nil }, c:get("absent"))
+    expect({ true, nil, false }, c:set(12, "num key"))
+    expect({ "num key" }, c:get("12"))
+    expect({ "num key" }, c:get(12))
+    expect({ nil, "bad value type" }, c:set("k", {}))
+    expect({ nil, "bad value type" }, c:set("k", print))
+    -- nil deletes
+    expect({ true, nil, false }, c:set("s", nil))
+    expect({ nil }, c:get("s"))
+    -- bad keys
+    expect({ nil, "nil key" }, c:get(nil))
+    expect({ nil, "empty key" }, c:get(""))
+    expect({ nil, "key too long" }, c:get(string.rep("k", 65536)))
+    expect({ nil, "nil key" }, c:set(nil, "v"))
+    expect({ nil, "empty key" }, c:set("", "v"))
+    local info = c:info()
+    expect({ nil, "key too long" }, c:set(string.rep("k", info.max_key + 1), "v"))
+    expect({ false, "value too large", false }, c:set("big", string.rep("v", info.max_value + 1)))
+    raises('bad "exptime" argument', c.set, c, "k", "v", -1)
+    -- a value larger than the module's buffer grows it
+    local big = string.rep("0123456789", math.floor(info.max_value / 10))
+    expect({ true, nil, false }, c:set("big", big))
+    expect({ big }, c:get("big"))
+    expect({ true }, c:delete("big"))
+end
+
+-- add, replace, safe_*
+do
+    expect({ true, nil, false }, c:add("a", 1))
+    expect({ false, "exists", false }, c:add("a", 2))
+    expect({ false, "exists", false }, c:safe_add("a", 2))
+    expect({ false, "not found", false }, c:replace("nope", 2))
+    expect({ true, nil, false }, c:replace("a", "two"))
+    expect({ "two" }, c:get("a"))
+    expect({ true, nil, false }, c:safe_set("a", "three"))
+    expect({ true, nil, false }, c:add("a2", nil))
+    expect({ nil }, c:get("a2"))
+    expect({ false, "exists", false }, c:add("a", nil))
+    expect({ false, "not found", false }, c:replace("a2", nil))
+    expect({ true, nil, false }, c:replace("a", nil))
+    expect({ nil }, c:get("a"))
+    expect({ true }, c:delete("a"))
+    expect({ true }, c:delete("never"))
+    expect({ nil, "empty key" }, c:delete(""))
+end
+
+-- cas
+do
+    c:set("c", "v1")
+    expect({ true, nil, false }, c:cas("c", "v1", "v2"))
+    expect({ "v2" }, c:get("c"))
+    expect({ false, "version mismatch" }, c:cas("c", "v1", "v3"))
+    expect({ false, "not found" }, c:cas("nope", "v1", "v3"))
+    c:set("cn", 5)
+    expect({ true, nil, false }, c:cas("cn", 5, 6))
+    expect({ 6 }, c:get("cn"))
+end
+
+-- incr
+do
+    expect({ nil, "not found" }, c:incr("cnt", 1))
+    expect({ 11, nil, false }, c:incr("cnt", 1, 10))
+    expect({ 13 }, c:incr("cnt", 2))
+    expect({ 12.5 }, c:incr("cnt", -0.5))
+    expect({ 13.5, nil, false }, c:incr("cnt", 1, 0))
+    c:set("str", "x")
+    expect({ nil, "not a number" }, c:incr("str", 1))
+    expect({ 15.5 }, c:incr("cnt", "2"))
+    raises("number expected", c.incr, c, "cnt", "x")
+    raises("bad init arg", c.incr, c, "cnt", 1, "x")
+    raises('must provide "init"', c.incr, c, "cnt", 1, nil, 10)
+    raises('bad "init_ttl" argument', c.incr, c, "cnt", 1, 0, -1)
+    expect({ 1, nil, false }, c:incr("cnt2", 1, 0, 100))
+    local ttl = c:ttl("cnt2")
+    truthy(ttl > 99 and ttl <= 100, "init_ttl applied: " .. tostring(ttl))
+    expect({ nil, "nil key" }, c:incr(nil, 1))
+end
+
+-- ttl, expire, get_stale, flush_expired
+do
+    c:set("forever", "v")
+    expect({ 0 }, c:ttl("forever"))
+    expect({ nil, "not found" }, c:ttl("nope"))
+    expect({ true }, c:expire("forever", 60))
+    local t = c:ttl("forever")
+    truthy(t > 59 and t <= 60, "ttl after expire: " .. tostring(t))
+    expect({ true }, c:expire("forever", 0))
+    expect({ 0 }, c:ttl("forever"))
+    expect({ nil, "not found" }, c:expire("nope", 1))
+    raises('bad "exptime" argument', c.expire, c, "forever")
+
+    expect({ true, nil, false }, c:set("short", "gone", 0.001, 3))
+    local spins = 0
+    while c:get("short") ~= nil and spins < 100000 do
+        spins = spins + 1
+    end
+    expect({ nil }, c:get("short"))
+    expect({ "gone", 3, true }, c:get_stale("short"))
+    c:set("fresh", "here")
+    expect({ "here", nil, false }, c:get_stale("fresh"))
+    expect({ nil }, c:get_stale("nope"))
+    expect({ nil, "not found" }, c:ttl("short"))
+    truthy(c:flush_expired() >= 1)
+    expect({ nil }, c:get_stale("short"))
+    expect({ 0 }, c:flush_expired(5))
+end
+
+-- lists
+do
+    expect({ 0 }, c:llen("list"))
+    expect({ 1 }, c:rpush("list", "b"))
+    expect({ 2 }, c:lpush("list", "a"))
+    expect({ 3 }, c:rpush("list", 3))
+    expect({ nil, "bad value type" }, c:rpush("list", true))
+    expect({ nil, "bad value type" }, c:lpush("list", nil))
+    expect({ 3 }, c:llen("list"))
+    expect({ nil, "value is a list" }, c:get("list"))
+    expect({ 3 }, c:rpop("list"))
+    expect({ "a" }, c:lpop("list"))
+    expect({ "b" }, c:lpop("list"))
+    expect({ nil }, c:lpop("list"))
+    expect({ 0 }, c:llen("list"))
+    c:set("notlist", "x")
+    expect({ nil, "value not a list" }, c:lpush("notlist", "x"))
+    expect({ nil, "value not a list" }, c:lpop("notlist"))
+    expect({ nil, "value not a list" }, c:llen("notlist"))
+    -- an item larger than the buffer
+    local big = string.rep("L", 9000)
+    c:rpush("biglist", big)
+    expect({ big }, c:rpop("biglist"))
+end
+
+-- get_keys, flush_all, capacity, free_space, stats
+do
+    c:flush_all()
+    expect({ 0 }, #c:get_keys())
+    for i = 1, 1500 do
+        c:set("key" .. i, i)
+    end
+    expect({ 1024 }, #c:get_keys())
+    expect({ 1500 }, #c:get_keys(0))
+    expect({ 10 }, #c:get_keys(10))
+    local seen = {}
+    for _, k in ipairs(c:get_keys(0)) do
+        seen[k] = true
+    end
+    truthy(seen["key1"] and seen["key1500"], "get_keys returns the keys")
+    expect({ 4 * 1024 * 1024 }, c:capacity())
+    local free = c:free_space()
+    truthy(free > 0 and free < 4 * 1024 * 1024, "free_space " .. tostring(free))
+    local st = c:stats()
+    truthy(st.entries == 1500 and st.sets > 0 and st.hits > 0 and st.capacity == 4 * 1024 * 1024,
+        "stats")
+    c:flush_all()
+    expect({ nil }, c:get("key1"))
+    truthy(c:free_space() > free)
+end
+
+-- safe_set with a full cache
+do
+    local info = c:info()
+    local v = string.rep("x", math.floor(info.max_value / 2))
+    local ok, e, forcible
+    local i = 0
+    repeat
+        i = i + 1
+        ok, e, forcible = c:safe_set("fill" .. i, v)
+    until not ok or i > 10000
+    expect({ false, "no memory", false }, ok, e, forcible)
+    local forced = false
+    for j = 1, 100 do
+        local _, _, f = c:set("evict" .. j, v)
+        if f then
+            forced = true
+            break
+        end
+    end
+    truthy(forced, "set reports forcible when it evicts")
+end
+
+-- a second handle on the same region sees the same entries
+do
+    local c2 = assert(shmlru.open(path))
+    c:set("shared", "yes")
+    expect({ "yes" }, c2:get("shared"))
+    expect({ true }, c2:close())
+    expect({ nil, "closed" }, c2:close())
+    expect({ nil, "closed" }, c2:get("shared"))
+    expect({ false, "closed", false }, c2:set("shared", "no"))
+    expect({ nil, "closed" }, c2:incr("shared", 1))
+    expect({ "yes" }, c:get("shared"))
+end
+
+-- the error table and the status codes agree
+do
+    expect({ "not found" }, shmlru.errors[ffi.C.SHMLRU_NOT_FOUND])
+end
+
+-- a forked child is refused with a clear error, and the parent goes on
+do
+    ffi.cdef[[
+    int fork(void);
+    void _exit(int status);
+    int waitpid(int pid, int *status, int options);
+    ]]
+    c:set("before-fork", "v")
+    local pid = ffi.C.fork()
+    if pid == 0 then
+        local v, e = c:get("before-fork")
+        local c3, e3 = shmlru.open(path)
+        local good = v == nil and e:find("forked", 1, true)
+            and c3 == nil and e3:find("forked", 1, true)
+        ffi.C._exit(good and 0 or 1)
+    end
+    local status = ffi.new("int[1]")
+    truthy(ffi.C.waitpid(pid, status, 0) == pid, "waitpid")
+    expect({ 0 }, status[0])
+    expect({ "v" }, c:get("before-fork"))
+end
+
+expect({ true }, c:close())
+os.remove(path)
+
+print(string.format("shmlru_test.lua: %d checks, %d failed", checks, failures))
+os.exit(failures == 0 and 0 or 1)
