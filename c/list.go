@@ -64,9 +64,8 @@ func shmlru_go_rpop(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Point
 	return pop(h, key, keyLen, buf, bufLen, itemLen, typ, false)
 }
 
-// pop pops into the caller's buffer. lru has no pop that leaves an item too
-// large for the buffer in place, so such an item is pushed back where it
-// was: other processes may see the list without it for that moment.
+// pop pops into the caller's buffer. An item that does not fit stays in
+// the list; the size it needs is returned with SHMLRU_BUFFER_TOO_SMALL.
 func pop(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen C.size_t, itemLen *C.size_t, typ *C.int, head bool) C.int {
 	e, k, st := handleKey(h, key, keyLen)
 	if st != statusOK {
@@ -79,31 +78,13 @@ func pop(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen 
 	if st != statusOK {
 		return st
 	}
-	var v []byte
-	var t lru.Type
-	var err error
-	if head {
-		v, t, err = e.c.LPop(dst, k)
-	} else {
-		v, t, err = e.c.RPop(dst, k)
-	}
-	if err != nil {
+	_, t, size, err := e.c.Pop(dst, k, head, true)
+	if err != nil && err != lru.ErrBufferTooSmall {
 		return C.int(codeOf(err))
 	}
-	*itemLen = C.size_t(len(v))
+	*itemLen = C.size_t(size)
 	if typ != nil {
 		*typ = C.int(t)
 	}
-	if !fits(v, dst) {
-		if head {
-			_, err = e.c.LPush(k, v, t)
-		} else {
-			_, err = e.c.RPush(k, v, t)
-		}
-		if err != nil {
-			return C.int(codeOf(err))
-		}
-		return statusBufferTooSmall
-	}
-	return statusOK
+	return C.int(codeOf(err))
 }

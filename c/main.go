@@ -77,9 +77,3 @@ func bufOf(p unsafe.Pointer, n C.size_t, limit int) ([]byte, C.int) {
 	}
 	return unsafe.Slice((*byte)(p), int(n))[:0], statusOK
 }
-
-// fits reports whether v (an append onto buf) still lies in the caller's
-// buffer: append moves it to the Go heap when it outgrows buf.
-func fits(v, buf []byte) bool {
-	return len(v) == 0 || (cap(buf) >= len(v) && unsafe.SliceData(v) == unsafe.SliceData(buf))
-}

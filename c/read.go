@@ -56,24 +56,12 @@ func get(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen 
 	if st != statusOK {
 		return st
 	}
-	var (
-		v     []byte
-		m     lru.Meta
-		stale bool
-		err   error
-	)
-	switch how {
-	case getLive:
-		v, m, err = e.c.GetInto(dst, k)
-	case getStale:
-		v, m, stale, err = e.c.GetStale(dst, k)
-	default:
-		v, m, stale, err = e.c.Peek(dst, k)
-	}
-	if err != nil {
+	_, m, stale, err := e.c.Read(dst, k, lru.ReadOptions{Stale: how != getLive, Peek: how == getPeek, Fit: true})
+	if err != nil && err != lru.ErrBufferTooSmall {
 		return C.int(codeOf(err))
 	}
-	*valueLen = C.size_t(len(v))
+	// Too small: the size it needs, and the entry is left as it was.
+	*valueLen = C.size_t(m.Size)
 	if meta != nil {
 		cm := (*cMeta)(meta)
 		cm.Version, cm.ExpiresMs, cm.Flags, cm.Type = m.Version, m.Expires, m.Flags, uint8(m.Type)
@@ -82,10 +70,7 @@ func get(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen 
 			cm.Stale = 1
 		}
 	}
-	if !fits(v, dst) {
-		return statusBufferTooSmall
-	}
-	return statusOK
+	return C.int(codeOf(err))
 }
 
 //export shmlru_go_ttl

@@ -61,7 +61,7 @@ var statuses = []status{
 	{statusNotNumber, "SHMLRU_NOT_NUMBER", []error{lru.ErrNotNumber}, "not a number: the value at the key is not a number", "not a number"},
 	{statusNotList, "SHMLRU_NOT_LIST", []error{lru.ErrNotList}, "value not a list: the value at the key is not a list", "value not a list"},
 	{statusVersionMismatch, "SHMLRU_VERSION_MISMATCH", []error{lru.ErrVersionMismatch}, "version mismatch: the entry was written since its version was read", "version mismatch"},
-	{statusBufferTooSmall, "SHMLRU_BUFFER_TOO_SMALL", nil, "buffer too small: grow it to the size returned and retry", "buffer too small"},
+	{statusBufferTooSmall, "SHMLRU_BUFFER_TOO_SMALL", []error{lru.ErrBufferTooSmall}, "buffer too small: grow it to the size returned and retry", "buffer too small"},
 	{statusEmptyKey, "SHMLRU_EMPTY_KEY", []error{lru.ErrEmptyKey}, "empty key: keys must be at least one byte", "empty key"},
 	{statusKeyTooLarge, "SHMLRU_KEY_TOO_LARGE", []error{lru.ErrKeyTooLarge}, "key too large: longer than the cache's max_key; hash long keys down first", "key too long"},
 	{statusValueTooLarge, "SHMLRU_VALUE_TOO_LARGE", []error{lru.ErrValueTooLarge}, "value too large: longer than the cache's max_value", "value too large"},

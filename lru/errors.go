@@ -40,6 +40,10 @@ var (
 	// not 8 bytes, a boolean that is not 1 byte, a malformed list).
 	ErrBadValue = errors.New("lru: value does not match its type")
 
+	// ErrBufferTooSmall: a read with ReadOptions.Fit (or a fitting pop)
+	// found a value larger than the room given; nothing was changed.
+	ErrBufferTooSmall = errors.New("lru: buffer too small")
+
 	// ErrBadOptions: options out of range; the message says which.
 	ErrBadOptions = errors.New("lru: invalid options")
 

@@ -93,7 +93,7 @@ func (s *shard) incrRewrite(i uint32, e *entry, old []byte, delta float64) (floa
 // TTL returns the time left before the entry at key expires, 0 if it never
 // does, or ErrNotFound if there is no live entry.
 func (c *Cache) TTL(key []byte) (time.Duration, error) {
-	_, m, stale, err := c.read(nil, key, readMeta)
+	_, m, stale, err := c.Read(nil, key, ReadOptions{Stale: true, Peek: true, metaOnly: true})
 	if err != nil {
 		return 0, err
 	}

@@ -70,10 +70,23 @@ func (c *Cache) RPush(key, item []byte, t Type) (int, error) { return c.push(key
 // LPop removes the item at the head of the list at key and appends it to
 // dst. It fails with ErrNotFound if there is no live entry (an emptied list
 // is removed) and ErrNotList if the entry is not a list.
-func (c *Cache) LPop(dst, key []byte) ([]byte, Type, error) { return c.pop(dst, key, true) }
+func (c *Cache) LPop(dst, key []byte) ([]byte, Type, error) {
+	v, t, _, err := c.Pop(dst, key, true, false)
+	return v, t, err
+}
 
 // RPop is LPop at the tail.
-func (c *Cache) RPop(dst, key []byte) ([]byte, Type, error) { return c.pop(dst, key, false) }
+func (c *Cache) RPop(dst, key []byte) ([]byte, Type, error) {
+	v, t, _, err := c.Pop(dst, key, false, false)
+	return v, t, err
+}
+
+// Pop is the general form of LPop (head) and RPop. With fit, an item larger
+// than dst's spare capacity is left in the list and ErrBufferTooSmall is
+// returned with its size, so the caller can grow its buffer and retry.
+func (c *Cache) Pop(dst, key []byte, head, fit bool) (v []byte, t Type, size int, err error) {
+	return c.pop(dst, key, head, fit)
+}
 
 // LLen returns the length of the list at key: 0 if there is no live entry,
 // ErrNotList if the entry is not a list.
@@ -131,23 +144,23 @@ func (c *Cache) push(key, item []byte, t Type, head bool) (n int, err error) {
 	return listLen(v)
 }
 
-func (c *Cache) pop(dst, key []byte, head bool) (_ []byte, t Type, err error) {
+func (c *Cache) pop(dst, key []byte, head, fit bool) (_ []byte, t Type, size int, err error) {
 	if err := c.checkKey(key); err != nil {
-		return dst, 0, err
+		return dst, 0, 0, err
 	}
 	h := hashKey(key)
 	s := c.shardFor(h)
 	if err := s.begin(); err != nil {
-		return dst, 0, err
+		return dst, 0, 0, err
 	}
 	defer s.end(&err)
 	s.acquire()
 	v, m, live, err := s.liveList(key, h)
 	if err != nil {
-		return dst, 0, err
+		return dst, 0, 0, err
 	}
 	if !live || len(v) == 0 {
-		return dst, 0, ErrNotFound
+		return dst, 0, 0, ErrNotFound
 	}
 	// Find the last item's start by walking from the front (items are
 	// variable length); lists were validated by liveList.
@@ -161,6 +174,10 @@ func (c *Cache) pop(dst, key []byte, head bool) (_ []byte, t Type, err error) {
 		off = end
 	}
 	t = Type(v[start])
+	size = end - start - listItemHeader
+	if fit && size > cap(dst)-len(dst) {
+		return dst, t, size, ErrBufferTooSmall
+	}
 	dst = append(dst, v[start+listItemHeader:end]...)
 	rest := append(v[:start:start], v[end:]...)
 	i, prev := s.find(key, h)
@@ -168,12 +185,12 @@ func (c *Cache) pop(dst, key []byte, head bool) (_ []byte, t Type, err error) {
 		s.mutating()
 		s.remove(i, prev, h)
 		s.clean()
-		return dst, t, nil
+		return dst, t, size, nil
 	}
 	if _, err := s.write(key, rest, h, TypeList, m.Flags, m.Expires, WriteOptions{}); err != nil {
-		return dst, 0, err
+		return dst, 0, 0, err
 	}
-	return dst, t, nil
+	return dst, t, size, nil
 }
 
 // liveList reads the list at key with the lock held. live is false when

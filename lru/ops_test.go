@@ -576,3 +576,44 @@ func TestBadOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestReadFitChangesNothingWhenTooSmall(t *testing.T) {
+	c := newCache(t, &Options{Size: 1 << 20, Shards: 1})
+	c.Set([]byte("a"), []byte("0123456789"), 0)
+	c.Set([]byte("b"), []byte("x"), 0) // b is now at the head
+	before, _ := c.Stats()
+	buf := make([]byte, 0, 4)
+	_, m, _, err := c.Read(buf, []byte("a"), ReadOptions{Fit: true})
+	if !errors.Is(err, ErrBufferTooSmall) || m.Size != 10 {
+		t.Fatalf("Read into 4 bytes: %v, size %d", err, m.Size)
+	}
+	after, _ := c.Stats()
+	keys, _ := c.Keys(0)
+	if after.Counters != before.Counters || string(keys[0]) != "b" {
+		t.Fatalf("a read that did not fit changed the cache: %+v, order %s", after.Counters, keys)
+	}
+	v, _, _, err := c.Read(make([]byte, 0, 10), []byte("a"), ReadOptions{Fit: true})
+	if err != nil || string(v) != "0123456789" {
+		t.Fatalf("retry: %q %v", v, err)
+	}
+	if st, _ := c.Stats(); st.Hits != before.Hits+1 {
+		t.Fatalf("hits %d, want %d", st.Hits, before.Hits+1)
+	}
+}
+
+func TestPopFitLeavesItem(t *testing.T) {
+	c := newCache(t, nil)
+	k := []byte("q")
+	c.RPush(k, []byte("a long item"), TypeBytes)
+	_, _, size, err := c.Pop(make([]byte, 0, 3), k, true, true)
+	if !errors.Is(err, ErrBufferTooSmall) || size != 11 {
+		t.Fatalf("Pop into 3 bytes: %v, size %d", err, size)
+	}
+	if n, _ := c.LLen(k); n != 1 {
+		t.Fatalf("the item that did not fit was removed: len %d", n)
+	}
+	v, _, _, err := c.Pop(make([]byte, 0, 11), k, true, true)
+	if err != nil || string(v) != "a long item" {
+		t.Fatalf("retry: %q %v", v, err)
+	}
+}

@@ -1,19 +1,26 @@
 package lru
 
-// How a lookup treats what it finds.
-type readMode uint8
-
-const (
-	readLive  readMode = iota // live entries only; hit moves to the head; counted
-	readStale                 // expired entries too; hit moves to the head; counted
-	readPeek                  // expired entries too; changes nothing, counts nothing
-	readMeta                  // readPeek without copying the value
-)
+// ReadOptions are the general form of a lookup; Get, GetInto, GetStale and
+// Peek are shorthands.
+type ReadOptions struct {
+	// Stale returns an entry that has expired but not yet been removed,
+	// with stale set, instead of ErrNotFound.
+	Stale bool
+	// Peek changes nothing: no LRU move, no counters (for observers).
+	Peek bool
+	// Fit is for fixed buffers: the value is copied only if it fits in
+	// dst's spare capacity. If it does not, Read returns
+	// ErrBufferTooSmall with the entry's Meta (Meta.Size is the room
+	// needed) and changes nothing, so a retry with a larger buffer is
+	// counted once.
+	Fit bool
+	metaOnly bool // do not copy the value (TTL)
+}
 
 // Get returns a copy of the value stored at key, or ErrNotFound if there is
 // no live entry. A hit makes the entry the most recently used.
 func (c *Cache) Get(key []byte) ([]byte, error) {
-	v, _, _, err := c.read(nil, key, readLive)
+	v, _, _, err := c.Read(nil, key, ReadOptions{})
 	if err == nil && v == nil {
 		v = []byte{}
 	}
@@ -24,23 +31,24 @@ func (c *Cache) Get(key []byte) ([]byte, error) {
 // slice and the entry's Meta. It allocates nothing when dst has room: reuse
 // one buffer across calls (dst[:0]). On error dst is returned unchanged.
 func (c *Cache) GetInto(dst, key []byte) ([]byte, Meta, error) {
-	v, m, _, err := c.read(dst, key, readLive)
+	v, m, _, err := c.Read(dst, key, ReadOptions{})
 	return v, m, err
 }
 
 // GetStale is GetInto that also returns an entry that has expired but not
 // yet been removed, with stale set (ngx.shared.DICT's get_stale).
 func (c *Cache) GetStale(dst, key []byte) (v []byte, m Meta, stale bool, err error) {
-	return c.read(dst, key, readStale)
+	return c.Read(dst, key, ReadOptions{Stale: true})
 }
 
 // Peek is GetStale for observers: it changes nothing, not the LRU order and
 // not the counters. shmctl uses it.
 func (c *Cache) Peek(dst, key []byte) (v []byte, m Meta, stale bool, err error) {
-	return c.read(dst, key, readPeek)
+	return c.Read(dst, key, ReadOptions{Stale: true, Peek: true})
 }
 
-func (c *Cache) read(dst, key []byte, mode readMode) (out []byte, m Meta, stale bool, err error) {
+// Read looks key up as o says and appends its value to dst.
+func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale bool, err error) {
 	if err := c.checkKey(key); err != nil {
 		return dst, m, false, err
 	}
@@ -54,25 +62,30 @@ func (c *Cache) read(dst, key []byte, mode readMode) (out []byte, m Meta, stale 
 	out = dst
 	i, _ := s.find(key, h)
 	if i == 0 {
-		if mode < readPeek {
+		if !o.Peek {
 			s.h.stats.Misses++
 		}
 		return dst, m, false, ErrNotFound
 	}
 	e := s.ent(i)
 	if e.expires != 0 && expiredAt(e, nowMillis()) {
-		if mode == readLive {
-			s.h.stats.Misses++
+		if !o.Stale {
+			if !o.Peek {
+				s.h.stats.Misses++
+			}
 			return dst, m, false, ErrNotFound
 		}
 		stale = true
 	}
-	if mode < readPeek {
+	m = Meta{Type: e.typ, Flags: e.flags, Version: e.version, Expires: e.expires, Size: int(e.vlen)}
+	if o.Fit && m.Size > cap(dst)-len(dst) {
+		return dst, m, stale, ErrBufferTooSmall
+	}
+	if !o.Peek {
 		s.h.stats.Hits++
 		s.touch(i, e)
 	}
-	m = Meta{Type: e.typ, Flags: e.flags, Version: e.version, Expires: e.expires}
-	if mode != readMeta {
+	if !o.metaOnly {
 		out = s.readAt(dst, i, e, int(e.klen), int(e.vlen))
 	}
 	return out, m, stale, nil

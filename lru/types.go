@@ -40,6 +40,7 @@ type Meta struct {
 	Flags   uint32 // user flags, as given to the write
 	Version uint64 // changes with every write; see CompareAndSwap
 	Expires int64  // Unix milliseconds, 0 = never
+	Size    int    // the value's length in bytes
 }
 
 // TTL is the time left before the entry expires at now: 0 if it never
