@@ -121,3 +121,19 @@ func BenchmarkParallelMixed(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGetHitHot reads 1024 keys that stay in the CPU cache: the
+// operation's own cost, without memory misses.
+func BenchmarkGetHitHot(b *testing.B) {
+	c, keys := benchCache(b, &Options{Size: 64 << 20})
+	keys = keys[:1024]
+	fill(b, c, keys, make([]byte, 32))
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := c.GetInto(buf[:0], keys[i&1023]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

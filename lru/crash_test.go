@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -25,7 +26,9 @@ func hookChild(c *Cache, arg string) error {
 		}
 	}
 	switch op {
-	case "set":
+	case "set": // a value of another size: remove and insert
+		return c.Set([]byte("victim"), bytes.Repeat([]byte("new value "), 50), 0)
+	case "overwrite": // a value of the same size: rewritten in place
 		return c.Set([]byte("victim"), []byte("new value"), 0)
 	case "get":
 		_, err := c.Get([]byte("victim"))
@@ -77,6 +80,7 @@ func TestKillAtWorstPoint(t *testing.T) {
 		{"remove-unlinked", "set"},
 		{"touch-unlinked", "get"},
 		{"insert-written", "set"},
+		{"overwrite-copied", "overwrite"},
 	} {
 		for _, pidns := range []bool{false, true} {
 			name := tc.point

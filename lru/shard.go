@@ -374,6 +374,38 @@ func (s *shard) insert(key, value []byte, h uint64, t Type, flags uint32, expire
 	return e
 }
 
+// overwrite replaces the value of entry i, whose chain already has exactly
+// the blocks the new value needs, and makes it the most recently used. The
+// caller has marked the shard dirty.
+func (s *shard) overwrite(i uint32, e *entry, value []byte, t Type, flags uint32, expires int64) {
+	c := s.chunksOf(i, e)
+	first := e
+	off := int(e.klen) // the value starts after the key
+	for off >= len(c.p) {
+		off -= len(c.p)
+		c.next(first)
+		first = nil
+	}
+	c.p = c.p[off:]
+	for src := value; ; {
+		n := copy(c.p, src)
+		if src = src[n:]; len(src) == 0 {
+			break
+		}
+		c.next(first)
+		first = nil
+	}
+	if testHook != nil {
+		testHook("overwrite-copied")
+	}
+	s.h.clock++
+	e.version, e.flags, e.expires, e.typ, e.vlen = s.h.clock, flags, expires, t, uint32(len(value))
+	if s.h.head != i {
+		s.unlinkLRU(i, e)
+		s.pushHead(i, e)
+	}
+}
+
 // chainWriter copies bytes into a new entry's chain, allocating overflow
 // blocks only when the current one is full, so an entry takes exactly
 // blocksFor(klen, vlen) blocks.

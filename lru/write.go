@@ -140,6 +140,14 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 	}
 	s.mutating()
 	if i != 0 {
+		if e := s.ent(i); s.g.blocksFor(int(e.klen), int(e.vlen)) == need {
+			// Same size in blocks: rewrite the entry where it is, which
+			// saves unlinking, freeing, allocating and relinking it.
+			s.overwrite(i, e, value, t, flags, expires)
+			s.h.stats.Sets++
+			s.clean()
+			return WriteResult{Version: e.version}, nil
+		}
 		s.remove(i, prev, h)
 	}
 	forcible := s.makeRoom(need, clock())
