@@ -13,7 +13,7 @@ type ReadOptions struct {
 	// ErrBufferTooSmall with the entry's Meta (Meta.Size is the room
 	// needed) and changes nothing, so a retry with a larger buffer is
 	// counted once.
-	Fit bool
+	Fit      bool
 	metaOnly bool // do not copy the value (TTL)
 }
 
