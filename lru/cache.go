@@ -62,7 +62,7 @@ func Open(path string, o *Options) (*Cache, error) {
 	}
 	// Plan against the data area a region of this size will have, so that
 	// bad options fail before any file is created.
-	if _, err := plan(dataSizeFor(size), o); err != nil {
+	if _, err := plan(shm.DataSize(size, 0), o); err != nil {
 		return nil, err
 	}
 	r, err := shm.Open(path, shm.Options{
@@ -93,12 +93,6 @@ func Open(path string, o *Options) (*Cache, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// dataSizeFor is the data area shm gives a region of size bytes.
-func dataSizeFor(size int64) int64 {
-	const overhead = shm.HeaderSize + shm.DefaultSlots*8
-	return size - (overhead+4095)&^4095
 }
 
 func attach(r *shm.Region, o *Options) (*Cache, error) {

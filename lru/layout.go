@@ -80,12 +80,13 @@ type shardHeader struct {
 	hwm     uint32 // blocks at or above this index have never been used
 	entries uint32
 	clock   uint64 // last version handed out
-	stats   shardStats
+	stats   Counters
 }
 
-// shardStats are the counters kept per shard in the region, so every process
-// (and shmctl) reads the same numbers.
-type shardStats struct {
+// Counters are the event counts kept per shard in the region, so every
+// process (and shmctl) reads the same numbers. Their layout is part of the
+// region's.
+type Counters struct {
 	Hits        uint64 // lookups that found a live entry
 	Misses      uint64 // lookups that found nothing, or an expired entry
 	Sets        uint64 // entries written (set, add, replace, cas, incr)

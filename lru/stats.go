@@ -2,10 +2,6 @@ package lru
 
 import "github.com/shmlru/shmlru/shm"
 
-// Counters are the cache's event counts. They live in the region, so every
-// process sees the same numbers.
-type Counters = shardStats
-
 func (a *Counters) add(b *Counters) {
 	a.Hits += b.Hits
 	a.Misses += b.Misses

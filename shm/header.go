@@ -92,6 +92,21 @@ func layout(size int64, slots int) (slotsOff, dataOff, dataSize int64, err error
 	return slotsOff, dataOff, size - dataOff, nil
 }
 
+// DataSize returns the size of the data area that a region of size bytes
+// with the given number of process slots (0 = DefaultSlots) has, or 0 if
+// such a region is impossible. Callers use it to plan their layout before
+// the region exists.
+func DataSize(size int64, slots int) int64 {
+	if slots == 0 {
+		slots = DefaultSlots
+	}
+	_, _, dataSize, err := layout(size, slots)
+	if err != nil {
+		return 0
+	}
+	return dataSize
+}
+
 func alignUp(n, a int64) int64 { return (n + a - 1) &^ (a - 1) }
 
 // decodeHeader reads a header from the first bytes of a file. It never
