@@ -245,6 +245,8 @@ func (s *shard) acquire() {
 			s.reset()
 			s.h.stats.Resets++
 			s.clean()
+		} else if !s.lruIntact() {
+			s.repairLRU() // the owner died in a touch
 		}
 		return
 	}

@@ -1,0 +1,70 @@
+package lru
+
+// Repair of a shard whose owner died in a touch (see shard.touch): the
+// bucket chains and blocks are intact, only the LRU queue may be half
+// relinked. Both functions run with the lock held, after a takeover.
+
+// lruIntact reports whether the LRU queue is whole: a bounded walk from the
+// head with consistent back links that ends at the tail and meets every
+// entry once.
+func (s *shard) lruIntact() bool {
+	n := 0
+	var prev uint32
+	for i := s.h.head; i != 0; n++ {
+		if n >= int(s.h.entries) || int(i) >= s.g.nblocks {
+			return false
+		}
+		e := s.ent(i)
+		if e.prev != prev {
+			return false
+		}
+		prev, i = i, e.next
+	}
+	return n == int(s.h.entries) && s.h.tail == prev
+}
+
+// repairLRU rebuilds the LRU queue from the bucket chains, keeping the
+// order of the part still reachable from the head and putting the entries
+// it lost behind it. If the bucket chains do not account for every entry,
+// the shard is reset instead.
+func (s *shard) repairLRU() {
+	s.mutating()
+	defer s.clean()
+	inChain := make([]bool, s.g.nblocks)
+	var all []uint32
+	for b := range s.buckets {
+		for i, n := s.buckets[b], 0; i != 0; n++ {
+			if int(i) >= s.g.nblocks || inChain[i] || n >= s.g.nblocks {
+				s.resetForRepair()
+				return
+			}
+			inChain[i] = true
+			all = append(all, i)
+			i = s.ent(i).hnext
+		}
+	}
+	if len(all) != int(s.h.entries) {
+		s.resetForRepair()
+		return
+	}
+	order := make([]uint32, 0, len(all))
+	placed := make([]bool, s.g.nblocks)
+	for i := s.h.head; i != 0 && int(i) < s.g.nblocks && inChain[i] && !placed[i]; i = s.ent(i).next {
+		placed[i] = true
+		order = append(order, i)
+	}
+	for _, i := range all {
+		if !placed[i] {
+			order = append(order, i)
+		}
+	}
+	s.h.head, s.h.tail = 0, 0
+	for k := len(order) - 1; k >= 0; k-- {
+		s.pushHead(order[k], s.ent(order[k]))
+	}
+}
+
+func (s *shard) resetForRepair() {
+	s.reset()
+	s.h.stats.Resets++
+}
