@@ -1,0 +1,354 @@
+// Command shmlru-bench measures shmlru next to the caches it is compared
+// with, in one run on one machine, and writes bench/RESULTS.md, results.json
+// and PNG charts. `make bench` (full) and `make bench-quick` run it.
+//
+// It starts the servers it compares with (redis-server, memcached, nginx)
+// itself on loopback ports, and stops them at the end. Multi-process runs
+// re-execute this binary as child processes (see child.go).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shmlru/shmlru/bench/internal/peers"
+	"github.com/shmlru/shmlru/bench/internal/workload"
+)
+
+// Config is what a run measures.
+type Config struct {
+	Quick    bool          `json:"quick"`
+	Dur      time.Duration `json:"dur"`  // one timed run
+	Reps     int           `json:"reps"` // timed runs per cell (median reported)
+	OpsSizes []workload.Size
+	Mixed    []workload.Spec
+	Scale    []int // process counts for the scaling figure
+	HitU     int   // universe of the hit-ratio trace
+	HitLen   int   // its length
+	HitSize  int64 // shmlru region for it
+	Lua      bool
+}
+
+var (
+	flagQuick  = flag.Bool("quick", false, "a reduced run (make bench-quick)")
+	flagOut    = flag.String("out", ".", "directory for RESULTS.md, results.json and the PNGs")
+	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile (default all)")
+	flagDur    = flag.Duration("dur", 0, "override the duration of one timed run")
+	flagReps   = flag.Int("reps", 0, "override the repetitions per cell")
+	flagRender = flag.String("render", "", "only re-render RESULTS.md and charts from this results.json")
+	flagChild  = flag.Bool("child", false, "internal: run as a load-generating child process")
+	flagPeers  = flag.String("peers", "", "comma-separated peers to run (default all), for experiments")
+)
+
+func capacityFor(s workload.Size) int {
+	switch {
+	case s.Value <= 64:
+		return 64 << 10
+	case s.Value <= 1024:
+		return 32 << 10
+	}
+	return 8 << 10
+}
+
+func config(quick bool) Config {
+	c := Config{Quick: quick, Dur: 200 * time.Millisecond, Reps: 5, OpsSizes: workload.Sizes,
+		Scale: []int{1, 2, 4}, HitU: 4 << 20, HitLen: 6 << 20, HitSize: 16 << 20, Lua: true}
+	hots := []float64{0.95, 0.30}
+	reads := []float64{0.9, 0.5}
+	sizes := workload.Sizes
+	if quick {
+		c.Dur, c.Reps = 50*time.Millisecond, 3
+		c.OpsSizes = workload.Sizes[:1]
+		sizes = workload.Sizes[:1]
+		reads = reads[:1]
+		c.Scale = []int{1, 2}
+		c.HitU, c.HitLen, c.HitSize = 2<<20, 2<<20, 4<<20
+	}
+	for _, sz := range sizes {
+		for _, h := range hots {
+			for _, z := range []bool{false, true} {
+				for _, r := range reads {
+					c.Mixed = append(c.Mixed, workload.Spec{Size: sz, Hot: h, Zipf: z, ReadFrac: r, Capacity: capacityFor(sz)})
+				}
+			}
+		}
+	}
+	if *flagDur > 0 {
+		c.Dur = *flagDur
+	}
+	if *flagReps > 0 {
+		c.Reps = *flagReps
+	}
+	return c
+}
+
+func main() {
+	flag.Parse()
+	if *flagChild {
+		childMain()
+		return
+	}
+	if *flagRender != "" {
+		var res Results
+		b, err := os.ReadFile(*flagRender)
+		check(err)
+		check(json.Unmarshal(b, &res))
+		check(render(&res, *flagOut))
+		return
+	}
+	cfg := config(*flagQuick)
+	check(os.MkdirAll(*flagOut, 0o755))
+	only := map[string]bool{}
+	for _, s := range strings.Split(*flagOnly, ",") {
+		if s != "" {
+			only[s] = true
+		}
+	}
+	want := func(s string) bool { return len(only) == 0 || only[s] }
+
+	res := &Results{
+		Date:    time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		Command: commandLine(),
+		Machine: machine(),
+		Quick:   cfg.Quick,
+		Dur:     cfg.Dur.String(),
+		Reps:    cfg.Reps,
+		HitSize: cfg.HitSize,
+	}
+	env := newEnv(cfg)
+	defer env.stop()
+	// Stop the servers and children on ^C too.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		env.stop()
+		os.Exit(130)
+	}()
+
+	t0 := time.Now()
+	step := func(name string, f func()) {
+		if !want(name) {
+			return
+		}
+		t := time.Now()
+		logf("== %s", name)
+		f()
+		logf("== %s done in %s", name, time.Since(t).Round(time.Second))
+	}
+	step("ops", func() { res.Ops = runOps(env, cfg) })
+	step("mixed", func() { res.Mixed = runMixed(env, cfg) })
+	step("scale", func() { res.Scaling = runScaling(env, cfg) })
+	step("density", func() { res.Density = runDensity(env, cfg) })
+	step("hitratio", func() { res.HitRatio = runHitRatio(cfg) })
+	step("lua", func() { res.Lua, res.LuaNote = runLua(env, cfg) })
+	step("profile", func() { res.Profiles = runProfiles(env, cfg, *flagOut) })
+	res.Elapsed = time.Since(t0).Round(time.Second).String()
+	env.stop()
+
+	b, err := json.MarshalIndent(res, "", "  ")
+	check(err)
+	check(os.WriteFile(filepath.Join(*flagOut, "results.json"), b, 0o644))
+	check(render(res, *flagOut))
+	logf("wrote %s in %s", filepath.Join(*flagOut, "RESULTS.md"), res.Elapsed)
+}
+
+func commandLine() string {
+	if *flagQuick {
+		return "make bench-quick"
+	}
+	return "make bench"
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "shmlru-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// env holds the servers and temporary files of a run.
+type env struct {
+	cfg      Config
+	dir      string // temporary files (nginx prefix)
+	redis    *peers.ServerProc
+	memcache *peers.ServerProc
+	kids     []*child
+	stopped  bool
+	shmSeq   int
+}
+
+func newEnv(cfg Config) *env {
+	dir, err := os.MkdirTemp("", "shmlru-bench-")
+	check(err)
+	return &env{cfg: cfg, dir: dir}
+}
+
+// servers starts redis and memcached on first use.
+func (e *env) servers() (redisAddr, mcAddr string) {
+	if e.redis == nil {
+		s, err := peers.StartRedis(256 << 20)
+		check(err)
+		e.redis = s
+		logf("redis-server on %s", s.Addr)
+	}
+	if e.memcache == nil {
+		s, err := peers.StartMemcached(256)
+		check(err)
+		e.memcache = s
+		logf("memcached on %s", s.Addr)
+	}
+	return e.redis.Addr, e.memcache.Addr
+}
+
+// shmPath is a fresh region path under /dev/shm.
+func (e *env) shmPath(tag string) string {
+	e.shmSeq++
+	return fmt.Sprintf("/dev/shm/shmlru-bench-%d-%d-%s", os.Getpid(), e.shmSeq, tag)
+}
+
+func (e *env) stop() {
+	if e.stopped {
+		return
+	}
+	e.stopped = true
+	for _, k := range e.kids {
+		k.kill()
+	}
+	e.redis.Stop()
+	e.memcache.Stop()
+	stopNginx()
+	os.RemoveAll(e.dir)
+	m, _ := filepath.Glob(fmt.Sprintf("/dev/shm/shmlru-bench-%d-*", os.Getpid()))
+	for _, p := range m {
+		os.Remove(p)
+	}
+}
+
+// ---- peers ----
+
+// peerDef opens one peer sized for capacity entries of size sz.
+type peerDef struct {
+	Name  string
+	Kind  peers.Kind
+	Open  func(e *env, sz workload.Size, capacity int) peers.Cache
+	Extra bool // shown in the operations table only
+}
+
+func shmlruDef(name string, tuned bool) peerDef {
+	return peerDef{Name: name, Kind: peers.SharedMemory, Extra: tuned, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
+		bs := 0
+		if tuned {
+			bs = (48 + sz.Key + sz.Value + 7) &^ 7
+		}
+		c, err := peers.OpenShmlru(e.shmPath(name[:6]), peers.ShmlruOptions(capacity, sz.Key, sz.Value, bs), true)
+		check(err)
+		return c
+	}}
+}
+
+func allPeers() []peerDef {
+	all := allPeerDefs()
+	if *flagPeers == "" {
+		return all
+	}
+	var out []peerDef
+	for _, d := range all {
+		for _, p := range strings.Split(*flagPeers, ",") {
+			if d.Name == p {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+func allPeerDefs() []peerDef {
+	return []peerDef{
+		shmlruDef("shmlru", false),
+		shmlruDef("shmlru (block=entry)", true),
+		{Name: "freecache", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
+			return peers.NewFreecache(peers.FreecacheBytes(capacity, sz.Key, sz.Value))
+		}},
+		{Name: "golang-lru", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
+			return peers.NewExactLRU(capacity)
+		}},
+		{Name: "map+mutex", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
+			return peers.NewMapMutex(capacity)
+		}},
+		{Name: "redis", Kind: peers.Server, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
+			addr, _ := e.servers()
+			r := peers.NewRedis(addr)
+			r.Flush()
+			// About capacity entries: redis' own overhead is ~80 bytes an entry.
+			r.C.ConfigSet(context.Background(), "maxmemory", fmt.Sprint(int64(capacity)*int64(sz.Key+sz.Value+96)*5/4+4<<20))
+			return r
+		}},
+		{Name: "memcached", Kind: peers.Server, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
+			_, addr := e.servers()
+			m := peers.NewMemcached(addr)
+			m.Flush()
+			return m
+		}},
+	}
+}
+
+// prefill stores keys in c; servers are filled over several connections.
+func prefill(c peers.Cache, kind peers.Kind, keys [][]byte, val []byte) {
+	if r, ok := c.(*peers.Redis); ok {
+		r.SetMany(keys, val)
+		return
+	}
+	if kind != peers.Server {
+		for _, k := range keys {
+			c.Set(k, val)
+		}
+		return
+	}
+	const par = 8
+	done := make(chan struct{})
+	for w := 0; w < par; w++ {
+		go func(w int) {
+			for i := w; i < len(keys); i += par {
+				c.Set(keys[i], val)
+			}
+			done <- struct{}{}
+		}(w)
+	}
+	for w := 0; w < par; w++ {
+		<-done
+	}
+}
+
+func shuffled(keys [][]byte, seed uint64) [][]byte {
+	c := append([][]byte(nil), keys...)
+	r := rand.New(rand.NewPCG(seed, 1))
+	r.Shuffle(len(c), func(i, j int) { c[i], c[j] = c[j], c[i] })
+	return c
+}
+
+func coldKeys(keySize, n int, base uint64) [][]byte {
+	keys := make([][]byte, n)
+	buf := make([]byte, n*keySize)
+	for i := range keys {
+		keys[i] = buf[i*keySize : (i+1)*keySize : (i+1)*keySize]
+		workload.Key(keys[i], base+uint64(i))
+	}
+	return keys
+}
+
+func init() { runtime.GOMAXPROCS(runtime.NumCPU()) }

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"runtime"
+	"sort"
+	"time"
+
+	"github.com/shmlru/shmlru/bench/internal/peers"
+	"github.com/shmlru/shmlru/bench/internal/workload"
+)
+
+// Sample is one timed run.
+type Sample struct {
+	Ops     int64   `json:"ops"`
+	Ns      int64   `json:"ns"`      // elapsed
+	Mallocs uint64  `json:"mallocs"` // heap allocations during the run
+	Gets    int64   `json:"gets"`
+	Hits    int64   `json:"hits"`
+	NsPerOp float64 `json:"ns_per_op"`
+}
+
+func (s *Sample) finish() {
+	if s.Ops > 0 {
+		s.NsPerOp = float64(s.Ns) / float64(s.Ops)
+	}
+}
+
+// AllocsPerOp is heap allocations per operation.
+func (s Sample) AllocsPerOp() float64 {
+	if s.Ops == 0 {
+		return 0
+	}
+	return float64(s.Mallocs) / float64(s.Ops)
+}
+
+// HitRatio is hits/gets.
+func (s Sample) HitRatio() float64 {
+	if s.Gets == 0 {
+		return 0
+	}
+	return float64(s.Hits) / float64(s.Gets)
+}
+
+// OpsPerSec is throughput.
+func (s Sample) OpsPerSec() float64 {
+	if s.Ns == 0 {
+		return 0
+	}
+	return float64(s.Ops) / (float64(s.Ns) / 1e9)
+}
+
+// runFor calls f with batch sizes chosen so that each call takes about a
+// few milliseconds, until dur has passed, and counts the heap allocations.
+// f runs n operations and reports gets and hits among them.
+func runFor(dur time.Duration, f func(n int) (gets, hits int)) Sample {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m0 := ms.Mallocs
+	var s Sample
+	n := 16
+	start := time.Now()
+	deadline := start.Add(dur)
+	for {
+		t0 := time.Now()
+		g, h := f(n)
+		t1 := time.Now()
+		s.Ops += int64(n)
+		s.Gets += int64(g)
+		s.Hits += int64(h)
+		if !t1.Before(deadline) {
+			s.Ns = int64(t1.Sub(start))
+			break
+		}
+		if d := t1.Sub(t0); d < 2*time.Millisecond && n < 1<<20 {
+			n *= 2
+		}
+	}
+	runtime.ReadMemStats(&ms)
+	s.Mallocs = ms.Mallocs - m0
+	s.finish()
+	return s
+}
+
+// medianSample returns the sample with the median ns/op, with allocations
+// taken from it too.
+func medianSample(ss []Sample) Sample {
+	if len(ss) == 0 {
+		return Sample{}
+	}
+	c := append([]Sample(nil), ss...)
+	sort.Slice(c, func(i, j int) bool { return c[i].NsPerOp < c[j].NsPerOp })
+	return c[len(c)/2]
+}
+
+// ---- the loops: identical for every peer ----
+
+// cursor walks a key list.
+type cursor struct {
+	keys [][]byte
+	pos  int
+}
+
+func (c *cursor) next() []byte {
+	k := c.keys[c.pos]
+	if c.pos++; c.pos == len(c.keys) {
+		c.pos = 0
+	}
+	return k
+}
+
+func loopGet(c peers.Cache, cur *cursor, buf []byte) func(n int) (int, int) {
+	return func(n int) (int, int) {
+		hits := 0
+		for i := 0; i < n; i++ {
+			var ok bool
+			buf, ok = c.Get(buf[:0], cur.next())
+			if ok {
+				hits++
+			}
+		}
+		return n, hits
+	}
+}
+
+func loopSet(c peers.Cache, cur *cursor, val []byte) func(n int) (int, int) {
+	return func(n int) (int, int) {
+		for i := 0; i < n; i++ {
+			c.Set(cur.next(), val)
+		}
+		return 0, 0
+	}
+}
+
+// mixer replays a trace: gets (a miss is followed by a set of the key,
+// cache-aside) and sets.
+type mixer struct {
+	c   peers.Cache
+	tr  *workload.Trace
+	val []byte
+	buf []byte
+	pos int
+}
+
+func (m *mixer) run(n int) (gets, hits int) {
+	tr, c, val := m.tr, m.c, m.val
+	buf := m.buf
+	pos := m.pos
+	L := tr.Len()
+	ks := tr.KeySize
+	for i := 0; i < n; i++ {
+		k := tr.Keys[pos*ks : (pos+1)*ks : (pos+1)*ks]
+		if tr.Ops[pos] == workload.Get {
+			gets++
+			var ok bool
+			buf, ok = c.Get(buf[:0], k)
+			if ok {
+				hits++
+			} else {
+				c.Set(k, val)
+			}
+		} else {
+			c.Set(k, val)
+		}
+		if pos++; pos == L {
+			pos = 0
+			tr.NextEpoch()
+		}
+	}
+	m.buf, m.pos = buf, pos
+	return gets, hits
+}

@@ -1,0 +1,21 @@
+module github.com/shmlru/shmlru/bench
+
+go 1.26.8
+
+replace github.com/shmlru/shmlru => ../
+
+require (
+	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
+	github.com/coocood/freecache v1.2.7
+	github.com/hashicorp/golang-lru/v2 v2.0.7
+	github.com/redis/go-redis/v9 v9.23.0
+	github.com/shmlru/shmlru v0.0.0
+	golang.org/x/image v0.47.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/edsrzf/mmap-go v1.2.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

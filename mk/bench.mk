@@ -1,0 +1,23 @@
+# Benchmarks against the peer caches (bench/, its own Go module).
+#
+#   make bench        the full matrix: bench/RESULTS.md, results.json, *.png (< 15 min)
+#   make bench-quick  a subset, same outputs (< 2 min)
+#   make test-bench   the harness's own unit tests (fast, no network)
+#
+# `deps` installs redis-server, memcached and nginx+lua, which the harness
+# starts itself on loopback; `build` makes libshmlru.so for the LuaJIT table.
+
+BENCH_BIN := $(abspath $(BUILD))/shmlru-bench
+
+.PHONY: bench-bin test-bench
+bench-bin:
+	cd bench && $(GO) build -o $(BENCH_BIN) ./cmd/shmlru-bench
+
+bench: deps build bench-bin
+	cd bench && $(BENCH_BIN) -out .
+
+bench-quick: deps build bench-bin
+	cd bench && $(BENCH_BIN) -quick -out .
+
+test-bench:
+	cd bench && $(GO) test -count=1 ./...
