@@ -160,10 +160,12 @@ func plan(dataSize int64, o *Options) (geometry, error) {
 	avail := dataSize - cacheHeaderSize
 	g.shards = o.Shards
 	if g.shards == 0 {
-		// One shard per 4 MiB, at least one, at most 64: enough shards that
-		// processes rarely meet on a lock, big enough for large values.
+		// One shard per MiB, at least one, at most 64: enough shards that
+		// processes rarely meet on a lock (two processes on a cache of 16
+		// shards meet on 1 operation in 16), big enough for the default
+		// value limit of a quarter shard (256 KiB).
 		g.shards = 1
-		for g.shards < 64 && avail/int64(g.shards*2) >= 4<<20 {
+		for g.shards < 64 && avail/int64(g.shards*2) >= 1<<20 {
 			g.shards *= 2
 		}
 	}

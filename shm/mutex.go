@@ -12,11 +12,13 @@ import (
 // how long a dead owner can stall the others.
 const OwnerCheckInterval = 10 * time.Millisecond
 
-// spinTries is how many times a contended Lock re-reads the word before it
-// sleeps in the kernel. Critical sections are short, so a brief spin often
-// saves a futex round trip; it is kept small because this machine may have
-// fewer cores than contending processes.
-const spinTries = 50
+// spinFor is how long a contended Lock keeps re-reading the word before it
+// sleeps in the kernel. Critical sections take a fraction of a microsecond,
+// and a sleep and its wake-up cost two system calls of about a microsecond
+// each, so spinning wins while the owner runs on another core. The bound
+// caps what is wasted when the owner is not running (more processes than
+// cores).
+const spinFor = 4 * time.Microsecond
 
 // Lock acquires the lock word w, a 4-byte aligned uint32 inside the region's
 // data area shared by every process that maps it. Uncontended, it is one
@@ -39,21 +41,31 @@ func (r *Region) Lock(w *uint32) (takenOver bool) {
 }
 
 func (r *Region) lockSlow(w *uint32) bool {
-	for i := 0; i < spinTries; i++ {
+	start := time.Now()
+	for i := 1; ; i++ {
 		if atomic.LoadUint32(w) == 0 && atomic.CompareAndSwapUint32(w, 0, r.token) {
 			return false
+		}
+		if i%64 == 0 && time.Since(start) > spinFor {
+			break
 		}
 	}
 	// The owner we are waiting behind and since when: its liveness costs a
 	// system call, so it is asked only once per interval of waiting on it.
 	var waitingOn uint32
 	var since time.Time
+	slept := false
 	for {
 		v := atomic.LoadUint32(w)
 		if v == 0 {
-			// Others may be asleep on the word: keep the waiters bit so
-			// that our Unlock wakes one of them.
-			if atomic.CompareAndSwapUint32(w, 0, r.token|waitersBit) {
+			// Once we have slept, others may be asleep beside us: keep
+			// the waiters bit so that our Unlock wakes one of them. Never
+			// having slept, we leave it to sleepers to set it again.
+			mine := r.token
+			if slept {
+				mine |= waitersBit
+			}
+			if atomic.CompareAndSwapUint32(w, 0, mine) {
 				return false
 			}
 			continue
@@ -76,6 +88,7 @@ func (r *Region) lockSlow(w *uint32) bool {
 			continue
 		}
 		futexWaitTimeout(w, v|waitersBit, OwnerCheckInterval)
+		slept = true
 	}
 }
 
