@@ -90,7 +90,10 @@ func (s *shard) check() (problems []Problem) {
 	if int(h.entries) > s.g.maxEntries {
 		k.report("entry count %d exceeds the limit %d", h.entries, s.g.maxEntries)
 	}
-	usedBlocks := k.walkLRU()
+	usedBlocks, ttls := k.walkLRU()
+	if ttls != int(h.ttls) {
+		k.report("%d entries have a deadline, the count says %d", ttls, h.ttls)
+	}
 	k.walkBuckets()
 	free := k.walkFree()
 	if int(h.hwm) <= s.g.nblocks {
@@ -105,23 +108,24 @@ func (s *shard) check() (problems []Problem) {
 }
 
 // walkLRU follows the LRU queue from the head, checking back links, entry
-// headers and block chains. It returns the number of blocks owned by entries.
-func (k *checker) walkLRU() int {
+// headers and block chains. It returns the number of blocks owned by entries
+// and the number of entries with a deadline.
+func (k *checker) walkLRU() (blocks, ttls int) {
 	s, h := k.s, k.s.h
-	n, blocks := 0, 0
+	n := 0
 	var prev uint32
 	for i := h.head; i != 0; {
 		if !k.valid(i) {
 			k.report("LRU link %d -> %d out of range", prev, i)
-			return blocks
+			return blocks, ttls
 		}
 		if k.isEntry[i] {
 			k.report("LRU queue has a cycle at entry %d", i)
-			return blocks
+			return blocks, ttls
 		}
 		if n++; n > int(h.entries) {
 			k.report("LRU queue longer than the entry count %d", h.entries)
-			return blocks
+			return blocks, ttls
 		}
 		k.isEntry[i] = true
 		e := s.ent(i)
@@ -129,6 +133,9 @@ func (k *checker) walkLRU() int {
 			k.report("entry %d: back link %d, want %d", i, e.prev, prev)
 		}
 		blocks += k.walkChain(i, e)
+		if e.expires != 0 {
+			ttls++
+		}
 		prev, i = i, e.next
 	}
 	if h.tail != prev {
@@ -137,7 +144,7 @@ func (k *checker) walkLRU() int {
 	if n != int(h.entries) {
 		k.report("entry count %d, LRU queue has %d", h.entries, n)
 	}
-	return blocks
+	return blocks, ttls
 }
 
 // walkChain checks entry i's header and marks its blocks used.

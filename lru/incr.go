@@ -128,6 +128,8 @@ func (c *Cache) Expire(key []byte, ttl time.Duration) (err error) {
 	if e.expires != 0 && expiredAt(e, nowMillis()) {
 		return ErrNotFound
 	}
-	e.expires = expires // one aligned 8-byte store: never torn
+	s.mutating()
+	s.setExpires(e, expires)
+	s.clean()
 	return nil
 }

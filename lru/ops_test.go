@@ -247,7 +247,7 @@ func expireNow(t *testing.T, c *Cache, key []byte) {
 		if i == 0 {
 			t.Fatalf("expireNow: %q not found", key)
 		}
-		s.ent(i).expires = nowMillis() - 1
+		s.setExpires(s.ent(i), nowMillis()-1)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ type Options struct {
 	Size int64
 
 	// Shards is the number of independently locked parts, a power of two
-	// (0 = one per MiB, from 1 to 64). LRU order is exact within a shard.
+	// (0 = one per MiB up to 16, then one per 16 MiB up to 64). LRU order is exact within a shard.
 	Shards int
 
 	// BlockSize is the unit of value storage, a multiple of 8 from 64 to

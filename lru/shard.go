@@ -19,7 +19,7 @@ import (
 func (s *shard) reset() {
 	clear(s.buckets)
 	h := s.h
-	h.head, h.tail, h.free, h.entries = 0, 0, 0, 0
+	h.head, h.tail, h.free, h.entries, h.ttls = 0, 0, 0, 0, 0
 	h.hwm = 1 // block 0 is never used
 	h.nfree = uint32(s.g.nblocks - 1)
 }
@@ -237,6 +237,9 @@ func (s *shard) remove(i, prev uint32, h uint64) {
 	if testHook != nil {
 		testHook("remove-unlinked")
 	}
+	if e.expires != 0 {
+		s.h.ttls--
+	}
 	s.freeChain(i, e)
 	if s.h.entries == 0 {
 		s.corrupt("entry count below zero")
@@ -307,13 +310,16 @@ func expiredAt(e *entry, now int64) bool { return e.expires != 0 && e.expires <=
 const expireScan = 8
 
 // expireTail removes expired entries among the expireScan least recently
-// used ones.
-func (s *shard) expireTail(now int64) {
+// used ones. It looks only if some entry of the shard has a deadline.
+func (s *shard) expireTail(now *lazyNow) {
+	if s.h.ttls == 0 {
+		return
+	}
 	i := s.h.tail
 	for k := 0; k < expireScan && i != 0; k++ {
 		e := s.ent(i)
 		prev := e.prev
-		if expiredAt(e, now) {
+		if e.expires != 0 && expiredAt(e, now.get()) {
 			s.removeEntry(i)
 			s.h.stats.Expirations++
 		}
@@ -330,7 +336,7 @@ func (s *shard) roomFor(n int) bool {
 // makeRoom frees space for an entry of n blocks: expired entries near the
 // tail first, then live ones from the tail. It reports whether a live entry
 // was evicted. The caller has marked the shard dirty.
-func (s *shard) makeRoom(n int, now int64) (forcible bool) {
+func (s *shard) makeRoom(n int, now *lazyNow) (forcible bool) {
 	if s.roomFor(n) {
 		return false
 	}
@@ -345,7 +351,7 @@ func (s *shard) makeRoom(n int, now int64) (forcible bool) {
 		if t == 0 {
 			s.corrupt("no entry to evict but only %d free blocks for %d", s.h.nfree, n)
 		}
-		if expiredAt(s.ent(t), now) {
+		if e := s.ent(t); e.expires != 0 && expiredAt(e, now.get()) {
 			s.h.stats.Expirations++
 		} else {
 			s.h.stats.Evictions++
@@ -374,6 +380,9 @@ func (s *shard) insert(key, value []byte, h uint64, t Type, flags uint32, expire
 	*b = i
 	s.pushHead(i, e)
 	s.h.entries++
+	if expires != 0 {
+		s.h.ttls++
+	}
 	return e
 }
 
@@ -402,11 +411,24 @@ func (s *shard) overwrite(i uint32, e *entry, value []byte, t Type, flags uint32
 		testHook("overwrite-copied")
 	}
 	s.h.clock++
-	e.version, e.flags, e.expires, e.typ, e.vlen = s.h.clock, flags, expires, t, uint32(len(value))
+	s.setExpires(e, expires)
+	e.version, e.flags, e.typ, e.vlen = s.h.clock, flags, t, uint32(len(value))
 	if s.h.head != i {
 		s.unlinkLRU(i, e)
 		s.pushHead(i, e)
 	}
+}
+
+// setExpires changes an entry's deadline, keeping the count of entries
+// that have one. The caller has marked the shard dirty.
+func (s *shard) setExpires(e *entry, expires int64) {
+	switch {
+	case e.expires == 0 && expires != 0:
+		s.h.ttls++
+	case e.expires != 0 && expires == 0:
+		s.h.ttls--
+	}
+	e.expires = expires
 }
 
 // chainWriter copies bytes into a new entry's chain, allocating overflow

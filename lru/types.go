@@ -113,6 +113,18 @@ func checkTyped(t Type, v []byte) error {
 // every deadline with it, as it does for ngx.shared.DICT.
 func nowMillis() int64 { return time.Now().UnixMilli() }
 
+// lazyNow reads the clock at most once per operation, and only when an
+// entry with a deadline makes it matter: most caches set no TTLs, and the
+// clock costs more than the rest of a hit.
+type lazyNow int64
+
+func (n *lazyNow) get() int64 {
+	if *n == 0 {
+		*n = lazyNow(nowMillis())
+	}
+	return int64(*n)
+}
+
 // deadline converts a TTL to an absolute expiry (0 = never).
 func deadline(ttl time.Duration) int64 {
 	if ttl <= 0 {

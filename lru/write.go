@@ -98,18 +98,12 @@ func (c *Cache) Write(key, value []byte, o WriteOptions) (res WriteResult, err e
 
 // write is Write with the lock held.
 func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires int64, o WriteOptions) (WriteResult, error) {
-	var now int64 // read the clock only when an entry has a deadline
-	clock := func() int64 {
-		if now == 0 {
-			now = nowMillis()
-		}
-		return now
-	}
+	var now lazyNow
 	i, prev := s.find(key, h)
 	live := false
 	if i != 0 {
 		e := s.ent(i)
-		live = e.expires == 0 || !expiredAt(e, clock())
+		live = e.expires == 0 || !expiredAt(e, now.get())
 		if live && o.Mode == ModeCAS && e.version != o.Version {
 			return WriteResult{}, ErrVersionMismatch
 		}
@@ -125,7 +119,7 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 		// Decide before changing anything: expired entries may go, live
 		// ones may not, and the old entry must survive a refusal.
 		s.mutating()
-		s.expireTail(clock())
+		s.expireTail(&now)
 		s.clean()
 		i, prev = s.find(key, h)
 		free, entries := int(s.h.nfree), int(s.h.entries)
@@ -150,7 +144,7 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 		}
 		s.remove(i, prev, h)
 	}
-	forcible := s.makeRoom(need, clock())
+	forcible := s.makeRoom(need, &now)
 	e := s.insert(key, value, h, t, flags, expires)
 	s.h.stats.Sets++
 	s.clean()
