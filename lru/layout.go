@@ -181,7 +181,9 @@ func plan(dataSize int64, o *Options) (geometry, error) {
 		return g, fmt.Errorf("%w: Shards %d; use a power of two from 1 to %d (or 0 to choose)", ErrBadOptions, g.shards, MaxShards)
 	}
 	g.shardShift = uint(64 - bits.TrailingZeros(uint(g.shards)))
-	per := avail / int64(g.shards) // bytes per shard
+	// Bytes per shard, a whole number of cache lines: the stride is rounded
+	// up to one, and must not outgrow its share.
+	per := avail / int64(g.shards) &^ 63
 	// Each block costs its own size plus (about) half a bucket.
 	nblocks := (per - shardHeaderSize - 128) * 2 / int64(2*g.blockSize+2)
 	if nblocks > maxBlocksPerShard {
