@@ -281,7 +281,7 @@ func render(r *Results, out string) error {
 	if r.Quick {
 		w("> This is a **quick** run (`make bench-quick`): one size, fewer workloads, shorter runs. Run `make bench` for the full matrix.\n\n")
 	}
-	w("Peers: **shmlru** (this project, Go API, default options unless noted: BlockSize %d, shards one per 4 MiB), ", lru.DefaultBlockSize)
+	w("Peers: **shmlru** (this project, Go API, default options unless noted: BlockSize %d, shards one per MiB up to 16, then one per 16 MiB up to 64), ", lru.DefaultBlockSize)
 	w("**freecache** (coocood/freecache, `GetWithBuf`), **golang-lru** (hashicorp/golang-lru/v2, one exact LRU behind a mutex), ")
 	w("**map+mutex** (a Go map behind a `sync.Mutex`, evicting an arbitrary entry when full), ")
 	w("**redis** (redis-server via go-redis/v9, one connection per process), **memcached** (via gomemcache). ")
@@ -564,7 +564,7 @@ func render(r *Results, out string) error {
 		w("## 7. Hit ratio against an exact LRU\n\n")
 		w("One Zipf(0.99) trace of 16 B keys (cache-aside: a miss sets the key) through shmlru and through hashicorp/golang-lru sized to the entries shmlru held in steady state; ")
 		w("the first third warms up, the rest is counted. The region (%s) is small next to the trace's working set, so eviction decides the hit ratio. ", fmtBytes(r.HitSize))
-		w("shmlru's LRU order is exact within a shard, not across shards: 8 shards is what a 64 MiB cache gets by default, 64 the most the default picks, and with `Shards: 1` it is one exact LRU.\n\n")
+		w("shmlru's LRU order is exact within a shard, not across shards: the region here has the shard count in the table, 64 is the most the default picks, and with `Shards: 1` it is one exact LRU.\n\n")
 		w("| cache | entries | shards | evictions | hit ratio | vs exact LRU |\n|---|---|---|---|---|---|\n")
 		for _, h := range r.HitRatio {
 			ev := "–"
