@@ -45,11 +45,14 @@ soak:
 	SHMLRU_SOAK_KILLS=10000 $(GO) test -count=1 -timeout 60m -run 'TestChaos' -v ./lru/
 
 # Each fuzzer for FUZZTIME (the seed corpora also run in every `make test`).
+# Minimizing each new input is bounded: by default it may take a minute per
+# input, which left the fuzzers a few dozen executions in a minute's run.
 FUZZTIME ?= 60s
+FUZZFLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzCorrupt$$' -fuzztime $(FUZZTIME) ./lru/
-	$(GO) test -run '^$$' -fuzz '^FuzzOps$$' -fuzztime $(FUZZTIME) ./lru/
-	$(GO) test -run '^$$' -fuzz '^FuzzOpenFile$$' -fuzztime $(FUZZTIME) ./shm/
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzCorrupt$$' ./lru/
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzOps$$' ./lru/
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzOpenFile$$' ./shm/
 
 demo: build $(DEMO_DEPS)
 	$(GO) run ./cmd/shmlru-demo
