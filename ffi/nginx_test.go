@@ -3,7 +3,6 @@ package ffi_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,10 +18,6 @@ const workers = 3
 // (never skips) when nginx or libshmlru.so is missing.
 func startNginx(t *testing.T) (*lru.Cache, *ngxrun.Server) {
 	t.Helper()
-	lib, err := ngxrun.FindLib("..")
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := ngxrun.FindNginx(); err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +27,7 @@ func startNginx(t *testing.T) (*lru.Cache, *ngxrun.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close(); shm.Remove(region) })
-	luaDir, _ := filepath.Abs(".")
-	s, err := ngxrun.Start(ngxrun.Config{Dir: t.TempDir(), Workers: workers, Region: region, Size: "8m", Lib: lib, LuaDir: luaDir})
+	s, err := ngxrun.Start(ngxrun.Config{Root: "..", Dir: t.TempDir(), Workers: workers, Region: region, Size: "8m"})
 	if err != nil {
 		t.Fatal(err)
 	}

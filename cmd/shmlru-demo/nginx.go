@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -23,20 +22,6 @@ func nginxWorkers(path string) error {
 		fmt.Printf("skipped: %v\n", err)
 		return nil
 	}
-	lib, err := ngxrun.FindLib(".")
-	if err != nil {
-		return err
-	}
-	luaDir, err := filepath.Abs("ffi")
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "shmlru-demo-nginx-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-
 	c, err := lru.Open(path, &lru.Options{NoCreate: true})
 	if err != nil {
 		return err
@@ -46,7 +31,7 @@ func nginxWorkers(path string) error {
 		return err
 	}
 
-	s, err := ngxrun.Start(ngxrun.Config{Dir: dir, Workers: 2, Region: path, Lib: lib, LuaDir: luaDir})
+	s, err := ngxrun.Start(ngxrun.Config{Workers: 2, Region: path})
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/shmlru/shmlru/ffi/ngxrun"
 	"github.com/shmlru/shmlru/shm"
@@ -24,23 +23,10 @@ func main() {
 }
 
 func run(n int) error {
-	lib, err := ngxrun.FindLib(".")
-	if err != nil {
-		return err
-	}
-	luaDir, err := filepath.Abs("ffi")
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "shmlru-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
 	region := shm.Path(fmt.Sprintf("shmlru-bench-%d", os.Getpid()))
 	defer shm.Remove(region)
 	s, err := ngxrun.Start(ngxrun.Config{
-		Dir: dir, Workers: 1, Region: region, Size: "64m", Lib: lib, LuaDir: luaDir,
+		Workers: 1, Region: region, Size: "64m",
 		HTTP:  "    lua_shared_dict bench 64m;",
 		Extra: `        location = /bench { content_by_lua_block { ngx.say(require("bench.bench").run(tonumber(ngx.var.arg_n))) } }`,
 	})

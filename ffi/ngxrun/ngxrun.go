@@ -31,12 +31,13 @@ var Modules = []string{
 
 // Config describes a server to start.
 type Config struct {
-	Dir     string // working directory for the configuration, logs, pid and temp files
+	Root    string // the repository's root, where Lib and LuaDir are found when empty (default ".")
+	Dir     string // working directory for the configuration, logs, pid and temp files (default: a temporary one, removed by Stop)
 	Workers int    // worker processes (0 = 2)
 	Region  string // the cache's region path
 	Size    string // the cache's size, as opts.size (e.g. "8m")
-	Lib     string // absolute path of libshmlru.so
-	LuaDir  string // absolute path of the directory holding resty/shmlru.lua
+	Lib     string // absolute path of libshmlru.so (default: FindLib(Root))
+	LuaDir  string // absolute path of the directory holding resty/shmlru.lua (default: Root/ffi)
 	Extra   string // more location blocks for the server
 	HTTP    string // more directives for the http block
 	LuaPath string // more lua_package_path entries ("/dir/?.lua;")
@@ -52,6 +53,7 @@ type Server struct {
 	done   chan struct{}
 	err    error // of Wait, once done is closed
 	client *http.Client
+	tmpDir string // removed by Stop, when Start made the working directory
 }
 
 // FindNginx returns the nginx binary's path and checks that the Lua
@@ -120,17 +122,53 @@ const locations = `
         location = /init_err { content_by_lua_block { ngx.say(tostring(shmlru_init_err)) } }
 `
 
-// Start writes the configuration, starts nginx and waits until it answers.
-func Start(cfg Config) (*Server, error) {
-	nginx, err := FindNginx()
-	if err != nil {
-		return nil, err
+// defaults fills in what the caller left empty. It returns the working
+// directory it created, if it did, for Stop to remove.
+func (cfg *Config) defaults() (tmpDir string, err error) {
+	if cfg.Root == "" {
+		cfg.Root = "."
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 2
 	}
 	if cfg.Size == "" {
 		cfg.Size = "8m"
+	}
+	if cfg.Lib == "" {
+		if cfg.Lib, err = FindLib(cfg.Root); err != nil {
+			return "", err
+		}
+	}
+	if cfg.LuaDir == "" {
+		if cfg.LuaDir, err = filepath.Abs(filepath.Join(cfg.Root, "ffi")); err != nil {
+			return "", err
+		}
+	}
+	if cfg.Dir == "" {
+		if cfg.Dir, err = os.MkdirTemp("", "shmlru-nginx-"); err != nil {
+			return "", err
+		}
+		tmpDir = cfg.Dir
+	}
+	return tmpDir, nil
+}
+
+// Start writes the configuration, starts nginx and waits until it answers.
+func Start(cfg Config) (_ *Server, err error) {
+	nginx, err := FindNginx()
+	if err != nil {
+		return nil, err
+	}
+	tmpDir, err := cfg.defaults()
+	if err != nil {
+		return nil, err
+	}
+	if tmpDir != "" {
+		defer func() {
+			if err != nil {
+				os.RemoveAll(tmpDir)
+			}
+		}()
 	}
 	port, err := freePort()
 	if err != nil {
@@ -187,7 +225,7 @@ http {
 		return nil, fmt.Errorf("nginx -t: %v\n%s", err, out)
 	}
 	s := &Server{
-		cfg: cfg, nginx: nginx, conf: conf,
+		cfg: cfg, nginx: nginx, conf: conf, tmpDir: tmpDir,
 		URL:    fmt.Sprintf("http://127.0.0.1:%d", port),
 		done:   make(chan struct{}),
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
@@ -276,6 +314,9 @@ func (s *Server) Reload() error {
 // Stop asks the master to quit gracefully (SIGQUIT) and waits for it; it
 // kills it after 10 seconds.
 func (s *Server) Stop() error {
+	if s.tmpDir != "" {
+		defer os.RemoveAll(s.tmpDir)
+	}
 	select {
 	case <-s.done:
 		return nil
