@@ -261,8 +261,10 @@ func (s *shard) acquire() {
 // A fault on the mapping marks the whole cache broken: its file was
 // truncated or removed underneath the mapping.
 func (s *shard) end(err *error) {
-	if p := recover(); p != nil {
-		*err = s.recoverPanic(p)
+	p := recover()
+	var foreign any
+	if p != nil {
+		*err, foreign = s.recoverPanic(p)
 	}
 	if s.locked && s.c.broken.Load() == nil {
 		s.c.r.Unlock(&s.h.lock)
@@ -270,29 +272,41 @@ func (s *shard) end(err *error) {
 	s.locked = false
 	debug.SetPanicOnFault(s.prevFault)
 	s.mu.Unlock()
+	if foreign != nil {
+		// Not ours to hide (a caller's panic in a Range callback, or a
+		// bug), but re-raised only now, with both locks released: a
+		// caller that recovers must not leave the shard locked by a live
+		// process, which every other process would wait on forever.
+		panic(foreign)
+	}
 }
 
-func (s *shard) recoverPanic(p any) error {
+// recoverPanic turns a panic raised while the shard was in use into an
+// error, or returns it as foreign for end to re-raise.
+func (s *shard) recoverPanic(p any) (error, any) {
 	var ce corruptError
 	switch e := p.(type) {
 	case corruptError:
 		ce = e
 	case runtime.Error:
-		if _, fault := p.(interface{ Addr() uintptr }); fault {
+		if f, fault := p.(interface{ Addr() uintptr }); fault {
+			if !s.c.r.Contains(f.Addr()) {
+				return nil, p // a fault outside the mapping is a bug
+			}
 			err := fmt.Errorf("%w: %s: the mapping faulted (%v); the file was truncated or removed underneath this process: reopen the cache", ErrCorrupt, s.c.r.Path(), e)
 			s.c.broken.CompareAndSwap(nil, &err)
-			return err
+			return err, nil
 		}
 		// An index out of range is the bounds check we rely on as a last
 		// line of defence against a corrupt region.
 		ce = corruptError{fmt.Sprintf("shard %d: %v", s.idx, e)}
 	default:
-		panic(p) // not ours: a bug or a caller's panic; do not hide it
+		return nil, p
 	}
 	if s.locked {
 		s.resetGuarded()
 	}
-	return fmt.Errorf("%w: %s (the shard was reset)", ErrCorrupt, ce.msg)
+	return fmt.Errorf("%w: %s (the shard was reset)", ErrCorrupt, ce.msg), nil
 }
 
 // resetGuarded resets the shard after corruption was found, without letting

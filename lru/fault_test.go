@@ -104,3 +104,36 @@ func TestHostileEntryCountIsBounded(t *testing.T) {
 	}
 	mustCheck(t, c)
 }
+
+// A panic in a Range callback reaches the caller, and leaves neither the
+// process-local mutex nor the region lock held: a caller that recovers must
+// not leave other processes waiting on a live owner forever.
+func TestPanicInRangeReleasesLocks(t *testing.T) {
+	// Not newCache: its deferred Close would wait forever on a mutex that
+	// the bug this test is about left locked.
+	c, err := Open(filepath.Join(t.TempDir(), "c"), &Options{Size: 1 << 20, Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Set([]byte("k"), []byte("v"), 0)
+	func() {
+		defer func() {
+			if p := recover(); p != "callback" {
+				t.Fatalf("recovered %v, want the callback's panic", p)
+			}
+		}()
+		c.Range(func([]byte, Meta, int) bool { panic("callback") }, false)
+	}()
+	s := &c.shards[0]
+	if !s.mu.TryLock() {
+		t.Fatal("the process-local mutex is still held")
+	}
+	s.mu.Unlock()
+	if o := c.r.LockOwner(&s.h.lock); o.Held {
+		t.Fatalf("the region lock is still held: %+v", o)
+	}
+	if _, err := c.Get([]byte("k")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}

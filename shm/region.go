@@ -301,6 +301,13 @@ func mapRegion(f *os.File, path string, h header, created bool) (*Region, error)
 // It stays valid until Close.
 func (r *Region) Data() []byte { return r.data }
 
+// Contains reports whether addr lies inside the region's mapping: a fault
+// there means the file changed underneath it, anywhere else a bug.
+func (r *Region) Contains(addr uintptr) bool {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(r.m)))
+	return addr >= base && addr-base < uintptr(len(r.m))
+}
+
 // Path returns the region's file path.
 func (r *Region) Path() string { return r.path }
 
