@@ -12,6 +12,7 @@ type Problem struct {
 	Msg   string
 }
 
+// String formats the problem as "shard N: message", as shmctl check prints it.
 func (p Problem) String() string { return fmt.Sprintf("shard %d: %s", p.Shard, p.Msg) }
 
 // maxProblemsPerShard keeps a thoroughly corrupt shard from flooding the

@@ -19,6 +19,7 @@ const (
 	numTypes        = 4
 )
 
+// String names the type as shmctl and error messages show it.
 func (t Type) String() string {
 	switch t {
 	case TypeBytes:

@@ -119,6 +119,7 @@ func mainUsage(w io.Writer) {
 // usageError is an error in how shmctl was called: exit status 2.
 type usageError struct{ msg string }
 
+// Error returns the message, without the "shmctl: " prefix that run adds.
 func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, args ...any) error {
