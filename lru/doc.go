@@ -16,7 +16,7 @@
 // When a shard runs out of blocks (or entries), a write removes expired
 // entries near the LRU tail, then the least recently used live ones, until
 // the new entry fits. Values are stored in chains of fixed-size blocks, so a
-// value up to Limits' MaxValue always fits once enough entries are evicted.
+// value up to Geometry().MaxValue always fits once enough entries are evicted.
 //
 // A process may die at any instruction, even holding a shard's lock halfway
 // through a change. The next process to want that lock notices (see package

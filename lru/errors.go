@@ -16,11 +16,11 @@ var (
 	ErrEmptyKey = errors.New("lru: empty key")
 
 	// ErrKeyTooLarge: the key is longer than the cache's key limit
-	// (Limits().MaxKey).
+	// (Geometry().MaxKey).
 	ErrKeyTooLarge = errors.New("lru: key too large")
 
 	// ErrValueTooLarge: the value is longer than the cache's value limit
-	// (Limits().MaxValue).
+	// (Geometry().MaxValue).
 	ErrValueTooLarge = errors.New("lru: value too large")
 
 	// ErrNoMemory: a write that may not evict live entries (NoEvict, as

@@ -23,8 +23,8 @@ the library's defaults.`,
 shmctl -r /dev/shm/sessions create --size 1G --block-size 256 --max-value 1M`,
 	setup: func(fs *flag.FlagSet) runner {
 		size := fs.String("size", "64M", "region `SIZE` in bytes, or with K, M, G (binary units)")
-		shards := fs.Int("shards", 0, "number of shards, a power of two (0 = one per 4 MiB, 1 to 64)")
-		block := fs.Int("block-size", 0, "value storage unit in bytes, a multiple of 8 from 64 to 65536 (0 = 64)")
+		shards := fs.Int("shards", 0, "number of shards, a power of two (0 = one per MiB up to 16, then one per 16 MiB up to 64)")
+		block := fs.Int("block-size", 0, "value storage unit in bytes, a multiple of 8 from 64 to 65536 (0 = 128)")
 		maxEntries := fs.Int("max-entries", 0, "most entries (0 = as many as blocks allow)")
 		maxValue := fs.String("max-value", "0", "largest value `SIZE` (0 = a quarter of a shard)")
 		mode := fs.String("mode", "0600", "file permission `MODE` in octal; 0660 shares with the file's group")
