@@ -617,3 +617,27 @@ func TestPopFitLeavesItem(t *testing.T) {
 		t.Fatalf("retry: %q %v", v, err)
 	}
 }
+
+// Keys that end exactly at a block boundary, with empty values, written
+// twice (the second write is rewritten in place): the chain walk must not
+// step past the last block.
+func TestKeyFillingBlocksExactly(t *testing.T) {
+	c := newCache(t, &Options{Size: 1 << 20, Shards: 1, BlockSize: 128})
+	// 128-48 = 80 bytes fill the first block; each further block holds 124.
+	for _, kl := range []int{80, 80 + 124, 80 + 2*124} {
+		key := bytes.Repeat([]byte{'k'}, kl)
+		for _, v := range [][]byte{{}, {}, []byte("x"), {}} {
+			if err := c.Set(key, v, 0); err != nil {
+				t.Fatalf("Set(%d-byte key, %d-byte value): %v", kl, len(v), err)
+			}
+			got, err := c.Get(key)
+			if err != nil || !bytes.Equal(got, v) {
+				t.Fatalf("Get(%d-byte key) = %q, %v", kl, got, err)
+			}
+		}
+	}
+	mustCheck(t, c)
+	if st, _ := c.Stats(); st.Resets != 0 {
+		t.Fatalf("%d shard resets", st.Resets)
+	}
+}

@@ -67,31 +67,42 @@ func (s *shard) checkEntry(i uint32, e *entry) {
 // pieces of at most a block. It is a small state machine rather than a
 // callback so that the hot paths do not allocate.
 type chunks struct {
-	s    *shard
-	cur  uint32 // block holding the current piece
-	left int    // blocks left in the chain after cur, a bound on the walk
-	p    []byte // the current piece
+	s     *shard
+	cur   uint32 // block holding the current piece
+	more  uint32 // the second block: the first block's link is the header's more
+	first bool   // cur is the entry's first block
+	left  int    // blocks left in the chain after cur, a bound on the walk
+	p     []byte // the current piece
 }
 
 func (s *shard) chunksOf(i uint32, e *entry) chunks {
 	s.checkEntry(i, e)
-	return chunks{s: s, cur: i, left: s.g.blocksFor(int(e.klen), int(e.vlen)) - 1, p: s.block(i)[entryHeaderSize:]}
+	return chunks{s: s, cur: i, more: e.more, first: true, left: s.g.blocksFor(int(e.klen), int(e.vlen)) - 1, p: s.block(i)[entryHeaderSize:]}
 }
 
 // next moves to the following block of the chain.
-func (c *chunks) next(first *entry) {
-	var nx uint32
-	if first != nil {
-		nx = first.more
-	} else {
-		nx = *c.s.link(c.cur)
-	}
+func (c *chunks) next() {
 	if c.left <= 0 {
 		c.s.corrupt("entry chain longer than its lengths allow")
 	}
+	nx := c.more
+	if !c.first {
+		nx = *c.s.link(c.cur)
+	}
+	c.first = false
 	c.left--
 	c.cur = nx
 	c.p = c.s.block(nx)[linkSize:]
+}
+
+// seek skips off bytes of the payload. There must be payload at off: a
+// seek to the very end would step past the last block.
+func (c *chunks) seek(off int) {
+	for off >= len(c.p) {
+		off -= len(c.p)
+		c.next()
+	}
+	c.p = c.p[off:]
 }
 
 // readAt appends n bytes of entry i's payload, starting at off, to dst.
@@ -100,22 +111,18 @@ func (s *shard) readAt(dst []byte, i uint32, e *entry, off, n int) []byte {
 		// The common case: the bytes lie in the first block.
 		return append(dst, s.block(i)[entryHeaderSize+off:end]...)
 	}
+	if n == 0 {
+		return dst
+	}
 	c := s.chunksOf(i, e)
-	first := e
+	c.seek(off)
 	for {
-		if off < len(c.p) {
-			take := min(n, len(c.p)-off)
-			dst = append(dst, c.p[off:off+take]...)
-			n -= take
-			off = 0
-		} else {
-			off -= len(c.p)
-		}
-		if n == 0 {
+		take := min(n, len(c.p))
+		dst = append(dst, c.p[:take]...)
+		if n -= take; n == 0 {
 			return dst
 		}
-		c.next(first)
-		first = nil
+		c.next()
 	}
 }
 
@@ -128,18 +135,15 @@ func (s *shard) keyEquals(i uint32, e *entry, key []byte) bool {
 		return bytes.Equal(s.block(i)[entryHeaderSize:entryHeaderSize+len(key)], key)
 	}
 	c := s.chunksOf(i, e)
-	first := e
 	for {
 		n := min(len(key), len(c.p))
 		if !bytes.Equal(c.p[:n], key[:n]) {
 			return false
 		}
-		key = key[n:]
-		if len(key) == 0 {
+		if key = key[n:]; len(key) == 0 {
 			return true
 		}
-		c.next(first)
-		first = nil
+		c.next()
 	}
 }
 
@@ -153,15 +157,13 @@ func (s *shard) hashOf(i uint32, e *entry) uint64 {
 	var d xxhash.Digest
 	d.Reset()
 	c := s.chunksOf(i, e)
-	first := e
 	for left := int(e.klen); ; {
 		n := min(left, len(c.p))
 		d.Write(c.p[:n])
 		if left -= n; left == 0 {
 			return d.Sum64()
 		}
-		c.next(first)
-		first = nil
+		c.next()
 	}
 }
 
@@ -392,22 +394,16 @@ func (s *shard) insert(key, value []byte, h uint64, t Type, flags uint32, expire
 // the blocks the new value needs, and makes it the most recently used. The
 // caller has marked the shard dirty.
 func (s *shard) overwrite(i uint32, e *entry, value []byte, t Type, flags uint32, expires int64) {
-	c := s.chunksOf(i, e)
-	first := e
-	off := int(e.klen) // the value starts after the key
-	for off >= len(c.p) {
-		off -= len(c.p)
-		c.next(first)
-		first = nil
-	}
-	c.p = c.p[off:]
-	for src := value; ; {
-		n := copy(c.p, src)
-		if src = src[n:]; len(src) == 0 {
-			break
+	if len(value) > 0 {
+		c := s.chunksOf(i, e)
+		c.seek(int(e.klen)) // the value starts after the key
+		for src := value; ; {
+			n := copy(c.p, src)
+			if src = src[n:]; len(src) == 0 {
+				break
+			}
+			c.next()
 		}
-		c.next(first)
-		first = nil
 	}
 	if testHook != nil {
 		testHook("overwrite-copied")
