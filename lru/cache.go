@@ -242,9 +242,7 @@ func (s *shard) acquire() {
 		s.locked = true
 		s.h.stats.Recoveries++
 		if atomic.LoadUint32(&s.h.dirty) != 0 {
-			s.reset()
-			s.h.stats.Resets++
-			s.clean()
+			s.resetCounted()
 		} else if !s.lruIntact() {
 			s.repairLRU() // the owner died in a touch
 		}
@@ -318,9 +316,7 @@ func (s *shard) resetGuarded() {
 			s.c.broken.CompareAndSwap(nil, &err)
 		}
 	}()
-	s.reset()
-	s.h.stats.Resets++
-	atomic.StoreUint32(&s.h.dirty, 0)
+	s.resetCounted()
 }
 
 // corruptError is panicked by the shard code when it finds the region

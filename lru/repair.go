@@ -35,7 +35,7 @@ func (s *shard) repairLRU() {
 	for b := range s.buckets {
 		for i, n := s.buckets[b], 0; i != 0; n++ {
 			if int(i) >= s.g.nblocks || inChain[i] || n >= s.g.nblocks {
-				s.resetForRepair()
+				s.resetCounted()
 				return
 			}
 			inChain[i] = true
@@ -44,7 +44,7 @@ func (s *shard) repairLRU() {
 		}
 	}
 	if len(all) != int(s.h.entries) {
-		s.resetForRepair()
+		s.resetCounted()
 		return
 	}
 	order := make([]uint32, 0, len(all))
@@ -62,9 +62,4 @@ func (s *shard) repairLRU() {
 	for k := len(order) - 1; k >= 0; k-- {
 		s.pushHead(order[k], s.ent(order[k]))
 	}
-}
-
-func (s *shard) resetForRepair() {
-	s.reset()
-	s.h.stats.Resets++
 }

@@ -24,6 +24,15 @@ func (s *shard) reset() {
 	h.nfree = uint32(s.g.nblocks - 1)
 }
 
+// resetCounted resets a shard whose state cannot be trusted (a dead owner
+// left it mid-change, or corruption was found), counts the reset and clears
+// the dirty mark.
+func (s *shard) resetCounted() {
+	s.reset()
+	s.h.stats.Resets++
+	s.clean()
+}
+
 // mutating marks the shard dirty before a change to its structures, and
 // clean clears the mark after. A process that takes the lock over from a
 // dead owner resets a dirty shard (see acquire). The atomic stores keep the
