@@ -49,12 +49,7 @@ func init() {
 }
 
 func TestMutexAcrossProcesses(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "r")
-	r, err := Open(path, Options{Size: testSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, path := newRegion(t)
 	const kids = 4
 	var wg sync.WaitGroup
 	errs := make(chan error, kids)
@@ -83,12 +78,7 @@ func TestMutexAcrossProcesses(t *testing.T) {
 
 // A lock held by a process that dies is taken over by the next waiter.
 func TestMutexDeadOwner(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "r")
-	r, err := Open(path, Options{Size: testSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, path := newRegion(t)
 	w, _ := words(r)
 	cmd := childCmd(t, "lock-hold", path)
 	out, _ := cmd.StdoutPipe()
@@ -123,12 +113,7 @@ func TestMutexDeadOwner(t *testing.T) {
 // waited on forever; so is a word naming our own token while we do not hold
 // it, and one naming a slot whose generation moved on.
 func TestMutexGarbageWord(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "r")
-	r, err := Open(path, Options{Size: testSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, _ := newRegion(t)
 	w, _ := words(r)
 	for _, v := range []uint32{0xffffffff, 0x7fff0000 | MaxSlots, r.token, r.token ^ 1<<16} {
 		atomic.StoreUint32(w, v)
@@ -137,4 +122,16 @@ func TestMutexGarbageWord(t *testing.T) {
 		}
 		r.Unlock(w)
 	}
+}
+
+// newRegion creates a region in a temporary directory, closed at cleanup.
+func newRegion(t *testing.T) (*Region, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "r")
+	r, err := Open(path, Options{Size: testSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r, path
 }
