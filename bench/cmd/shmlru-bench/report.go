@@ -269,6 +269,14 @@ func (r *Results) goals() []goal {
 func render(r *Results, out string) error {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	// cols ends a table's header row, whose first lead cells are written,
+	// with one cell per name, and writes the separator row.
+	cols := func(lead int, names []string) {
+		for _, n := range names {
+			w(" %s |", n)
+		}
+		w("\n|%s\n", strings.Repeat("---|", lead+len(names)))
+	}
 	m := r.Machine
 	w("# shmlru benchmark results\n\n")
 	w("Produced by `%s` (bench/cmd/shmlru-bench) on %s, in %s. ", r.Command, r.Date, r.Elapsed)
@@ -303,14 +311,7 @@ func render(r *Results, out string) error {
 		peersOps := uniq(r.Ops, func(o OpResult) string { return o.Peer })
 		for _, sz := range uniq(r.Ops, func(o OpResult) string { return o.Size }) {
 			w("### %s\n\n| op |", sz)
-			for _, p := range peersOps {
-				w(" %s |", p)
-			}
-			w("\n|---|")
-			for range peersOps {
-				w("---|")
-			}
-			w("\n")
+			cols(1, peersOps)
 			for _, op := range opNames {
 				base, _ := r.op(sz, op, "shmlru")
 				w("| %s |", op)
@@ -356,14 +357,7 @@ func render(r *Results, out string) error {
 				}
 			}
 			w("### %s, capacity %d entries\n\n| workload |", sz, cap)
-			for _, p := range peersMixed {
-				w(" %s |", p)
-			}
-			w("\n|---|")
-			for range peersMixed {
-				w("---|")
-			}
-			w("\n")
+			cols(1, peersMixed)
 			for _, wk := range works {
 				base, _ := r.mixed(wk, "shmlru", 1)
 				w("| %s |", strings.TrimPrefix(wk, sz+" "))
@@ -380,14 +374,7 @@ func render(r *Results, out string) error {
 				w("\n")
 			}
 			w("\nMeasured hit ratios:\n\n| workload |")
-			for _, p := range peersMixed {
-				w(" %s |", p)
-			}
-			w("\n|---|")
-			for range peersMixed {
-				w("---|")
-			}
-			w("\n")
+			cols(1, peersMixed)
 			for _, wk := range works {
 				w("| %s |", strings.TrimPrefix(wk, sz+" "))
 				for _, p := range peersMixed {
@@ -405,14 +392,7 @@ func render(r *Results, out string) error {
 		w("so their column is what one process with two threads gets. Cells: aggregate throughput · ratio of shmlru's throughput to the peer's (×2.00 = shmlru does twice as much) · speed-up over one worker.\n\n")
 		for _, sz := range uniq(r.Mixed, func(m MixedResult) string { return m.Size }) {
 			w("### %s\n\n| workload |", sz)
-			for _, p := range peersMixed {
-				w(" %s |", p)
-			}
-			w("\n|---|")
-			for range peersMixed {
-				w("---|")
-			}
-			w("\n")
+			cols(1, peersMixed)
 			for _, wk := range uniq(r.Mixed, func(m MixedResult) string { return m.Workload }) {
 				if !strings.HasPrefix(wk, sz+" ") {
 					continue
@@ -448,16 +428,13 @@ func render(r *Results, out string) error {
 		w("Read-heavy (90%% gets) 16B/32B workloads at a 95%% hit rate. shmlru, redis and memcached: N processes; the in-process caches: N goroutines in one process (not shareable across processes). ")
 		w("The machine has %d cores, so N above %d oversubscribes it (and the servers share the cores with their clients). Cells: aggregate throughput · speed-up over N=1.\n\n", m.Cores, m.Cores)
 		ns := uniq(r.Scaling, func(s ScaleResult) string { return fmt.Sprint(s.N) })
+		nHeads := make([]string, len(ns))
+		for i, n := range ns {
+			nHeads[i] = "N=" + n
+		}
 		for _, wk := range uniq(r.Scaling, func(s ScaleResult) string { return s.Workload }) {
 			w("### %s\n\n| peer | workers |", wk)
-			for _, n := range ns {
-				w(" N=%s |", n)
-			}
-			w("\n|---|---|")
-			for range ns {
-				w("---|")
-			}
-			w("\n")
+			cols(2, nHeads)
 			for _, p := range uniq(r.Scaling, func(s ScaleResult) string { return s.Peer }) {
 				one, _ := r.scale(wk, p, 1)
 				mode := "processes"
@@ -499,14 +476,7 @@ func render(r *Results, out string) error {
 		lp := uniq(r.Lua, func(l LuaResult) string { return l.Peer })
 		for _, sz := range uniq(r.Lua, func(l LuaResult) string { return l.Size }) {
 			w("### %s\n\n| op |", sz)
-			for _, p := range lp {
-				w(" %s |", p)
-			}
-			w("\n|---|")
-			for range lp {
-				w("---|")
-			}
-			w("\n")
+			cols(1, lp)
 			for _, op := range uniq(r.Lua, func(l LuaResult) string { return l.Op }) {
 				if _, ok := r.lua(sz, op, lp[0]); !ok {
 					continue
@@ -654,6 +624,10 @@ func charts(r *Results, out string) error {
 		wk := r.Scaling[0].Workload
 		ps := uniq(r.Scaling, func(s ScaleResult) string { return s.Peer })
 		ns := uniq(r.Scaling, func(s ScaleResult) string { return fmt.Sprint(s.N) })
+		nHeads := make([]string, len(ns))
+		for i, n := range ns {
+			nHeads[i] = "N=" + n
+		}
 		c := chart.Bars{Title: "Throughput, " + wk + ": 1 to N workers (higher is better)", YLabel: "Mops/s", Labels: true}
 		for _, n := range ns {
 			c.Series = append(c.Series, "N="+n)
