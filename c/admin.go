@@ -10,7 +10,7 @@ import "unsafe"
 
 //export shmlru_go_flush_all
 func shmlru_go_flush_all(h C.uint64_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, st := lookup(uint64(h))
 	if st != statusOK {
 		return st
@@ -20,7 +20,7 @@ func shmlru_go_flush_all(h C.uint64_t) (rc C.int) {
 
 //export shmlru_go_flush_expired
 func shmlru_go_flush_expired(h C.uint64_t, maxCount C.size_t, removed *C.size_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, st := lookup(uint64(h))
 	if st != statusOK {
 		return st
@@ -34,7 +34,7 @@ func shmlru_go_flush_expired(h C.uint64_t, maxCount C.size_t, removed *C.size_t)
 
 //export shmlru_go_len
 func shmlru_go_len(h C.uint64_t, count *C.size_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, st := lookup(uint64(h))
 	if st != statusOK {
 		return st
@@ -52,7 +52,7 @@ func shmlru_go_len(h C.uint64_t, count *C.size_t) (rc C.int) {
 
 //export shmlru_go_capacity
 func shmlru_go_capacity(h C.uint64_t, bytes *C.size_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, st := lookup(uint64(h))
 	if st != statusOK {
 		return st
@@ -66,7 +66,7 @@ func shmlru_go_capacity(h C.uint64_t, bytes *C.size_t) (rc C.int) {
 
 //export shmlru_go_free_space
 func shmlru_go_free_space(h C.uint64_t, bytes *C.size_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, st := lookup(uint64(h))
 	if st != statusOK {
 		return st
@@ -84,7 +84,7 @@ func shmlru_go_free_space(h C.uint64_t, bytes *C.size_t) (rc C.int) {
 
 //export shmlru_go_stats_get
 func shmlru_go_stats_get(h C.uint64_t, stats unsafe.Pointer) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, st := lookup(uint64(h))
 	if st != statusOK {
 		return st
@@ -108,7 +108,7 @@ func shmlru_go_stats_get(h C.uint64_t, stats unsafe.Pointer) (rc C.int) {
 
 //export shmlru_go_info_get
 func shmlru_go_info_get(h C.uint64_t, info unsafe.Pointer) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, st := lookup(uint64(h))
 	if st != statusOK {
 		return st
@@ -127,7 +127,7 @@ func shmlru_go_info_get(h C.uint64_t, info unsafe.Pointer) (rc C.int) {
 
 //export shmlru_go_check
 func shmlru_go_check(h C.uint64_t, problems *C.size_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, st := lookup(uint64(h))
 	if st != statusOK {
 		return st

@@ -14,13 +14,13 @@ import (
 
 //export shmlru_go_lpush
 func shmlru_go_lpush(h C.uint64_t, key *C.char, keyLen C.size_t, item unsafe.Pointer, itemLen C.size_t, typ C.int, length *C.size_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	return push(h, key, keyLen, item, itemLen, typ, length, true)
 }
 
 //export shmlru_go_rpush
 func shmlru_go_rpush(h C.uint64_t, key *C.char, keyLen C.size_t, item unsafe.Pointer, itemLen C.size_t, typ C.int, length *C.size_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	return push(h, key, keyLen, item, itemLen, typ, length, false)
 }
 
@@ -54,13 +54,13 @@ func push(h C.uint64_t, key *C.char, keyLen C.size_t, item unsafe.Pointer, itemL
 
 //export shmlru_go_lpop
 func shmlru_go_lpop(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen C.size_t, itemLen *C.size_t, typ *C.int) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	return pop(h, key, keyLen, buf, bufLen, itemLen, typ, true)
 }
 
 //export shmlru_go_rpop
 func shmlru_go_rpop(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen C.size_t, itemLen *C.size_t, typ *C.int) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	return pop(h, key, keyLen, buf, bufLen, itemLen, typ, false)
 }
 

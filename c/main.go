@@ -16,21 +16,53 @@ package main
 import "C"
 
 import (
+	"math"
+	"runtime/debug"
+	"time"
 	"unsafe"
 
 	"github.com/shmlru/shmlru/lru"
+	"github.com/shmlru/shmlru/shm"
 )
 
 // main is required of a c-shared package main; it never runs.
 func main() {}
 
-// guard recovers a panic that escaped the cache (a bug) and turns it into
-// statusInternal: a panic must never cross into C and kill the host process.
-// It must be called directly by defer.
-func guard(rc *C.int) {
-	if p := recover(); p != nil {
+// armFaults makes a memory fault in this call a panic that guard recovers,
+// instead of a crash of the host: a C caller may pass a pointer that does
+// not point where its length says. It returns the previous setting for
+// guard to restore.
+func armFaults() bool { return debug.SetPanicOnFault(true) }
+
+// guard recovers a panic that escaped the cache and turns it into a status:
+// a panic must never cross into C and kill the host process. A memory fault
+// here is the caller's (the cache turns faults on its own mapping into
+// errors itself): a key, value or buffer pointer that is not valid for its
+// length, so SHMLRU_BAD_ARGUMENT. Anything else is a bug: SHMLRU_INTERNAL.
+// Every exported function starts with `defer guard(&rc, armFaults())`; guard
+// must be called directly by defer for its recover to work.
+func guard(rc *C.int, prevFault bool) {
+	p := recover()
+	debug.SetPanicOnFault(prevFault)
+	switch {
+	case p == nil:
+	case shm.IsMemoryFault(p):
+		*rc = statusBadArgument
+	default:
 		*rc = statusInternal
 	}
+}
+
+// ttlOf converts a TTL in milliseconds from C: negative is SHMLRU_BAD_TTL
+// (as lru.ErrBadTTL), beyond time.Duration's range SHMLRU_BAD_ARGUMENT.
+func ttlOf(ms int64) (time.Duration, C.int) {
+	switch {
+	case ms < 0:
+		return 0, statusBadTTL
+	case ms > math.MaxInt64/int64(time.Millisecond):
+		return 0, statusBadArgument
+	}
+	return time.Duration(ms) * time.Millisecond, statusOK
 }
 
 // keyOf turns a C key into a slice over the caller's memory, or a status.

@@ -43,7 +43,7 @@ func shmlru_go_strerror(status C.int) *C.char {
 
 //export shmlru_go_open
 func shmlru_go_open(path *C.char, pathLen C.size_t, opts unsafe.Pointer, out *C.uint64_t, errbuf *C.char, errbufLen C.size_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	fail := func(code int, format string, args ...any) C.int {
 		writeErr(errbuf, errbufLen, fmt.Sprintf(format, args...))
 		return C.int(code)
@@ -117,7 +117,7 @@ func writeErr(buf *C.char, n C.size_t, msg string) {
 
 //export shmlru_go_close
 func shmlru_go_close(h C.uint64_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	c, st := dropHandle(uint64(h))
 	if st != statusOK {
 		return st

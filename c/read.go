@@ -22,19 +22,19 @@ const (
 
 //export shmlru_go_get
 func shmlru_go_get(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen C.size_t, valueLen *C.size_t, meta unsafe.Pointer) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	return get(h, key, keyLen, buf, bufLen, valueLen, meta, getLive)
 }
 
 //export shmlru_go_get_stale
 func shmlru_go_get_stale(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen C.size_t, valueLen *C.size_t, meta unsafe.Pointer) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	return get(h, key, keyLen, buf, bufLen, valueLen, meta, getStale)
 }
 
 //export shmlru_go_peek
 func shmlru_go_peek(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen C.size_t, valueLen *C.size_t, meta unsafe.Pointer) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	return get(h, key, keyLen, buf, bufLen, valueLen, meta, getPeek)
 }
 
@@ -75,7 +75,7 @@ func get(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen 
 
 //export shmlru_go_ttl
 func shmlru_go_ttl(h C.uint64_t, key *C.char, keyLen C.size_t, ttlMs *C.int64_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, k, st := handleKey(h, key, keyLen)
 	if st != statusOK {
 		return st
@@ -97,7 +97,7 @@ func shmlru_go_ttl(h C.uint64_t, key *C.char, keyLen C.size_t, ttlMs *C.int64_t)
 
 //export shmlru_go_llen
 func shmlru_go_llen(h C.uint64_t, key *C.char, keyLen C.size_t, length *C.size_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, k, st := handleKey(h, key, keyLen)
 	if st != statusOK {
 		return st
@@ -115,7 +115,7 @@ func shmlru_go_llen(h C.uint64_t, key *C.char, keyLen C.size_t, length *C.size_t
 
 //export shmlru_go_keys
 func shmlru_go_keys(h C.uint64_t, maxKeys C.size_t, buf unsafe.Pointer, bufLen C.size_t, used *C.size_t, count *C.size_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, st := lookup(uint64(h))
 	if st != statusOK {
 		return st

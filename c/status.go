@@ -6,7 +6,6 @@ import (
 	"syscall"
 
 	"github.com/shmlru/shmlru/lru"
-	"github.com/shmlru/shmlru/shm"
 )
 
 // Status codes of the C ABI. They are defined here once; c/shmlru.h and the
@@ -39,6 +38,7 @@ const (
 	statusSystem          = -24
 	statusInternal        = -25
 	statusForked          = -26
+	statusBadTTL          = -27
 )
 
 // status describes one code: its C name, the errors that map to it, the
@@ -66,21 +66,22 @@ var statuses = []status{
 	{statusKeyTooLarge, "SHMLRU_KEY_TOO_LARGE", []error{lru.ErrKeyTooLarge}, "key too large: longer than the cache's max_key; hash long keys down first", "key too long"},
 	{statusValueTooLarge, "SHMLRU_VALUE_TOO_LARGE", []error{lru.ErrValueTooLarge}, "value too large: longer than the cache's max_value", "value too large"},
 	{statusBadValue, "SHMLRU_BAD_VALUE", []error{lru.ErrBadValue}, "bad value: the value does not match its type, or the type is invalid", "bad value type"},
-	{statusBadArgument, "SHMLRU_BAD_ARGUMENT", nil, "bad argument: a NULL pointer or a value out of range", "bad argument"},
-	{statusBadOptions, "SHMLRU_BAD_OPTIONS", []error{lru.ErrBadOptions, shm.ErrBadOptions}, "bad options: an option is out of range", "bad options"},
+	{statusBadArgument, "SHMLRU_BAD_ARGUMENT", []error{lru.ErrFault}, "bad argument: a NULL or invalid pointer (one that does not cover its length), or a value out of range; nothing was stored", "bad argument"},
+	{statusBadOptions, "SHMLRU_BAD_OPTIONS", []error{lru.ErrBadOptions}, "bad options: an option is out of range", "bad options"},
 	{statusBadHandle, "SHMLRU_BAD_HANDLE", nil, "bad handle: not a handle shmlru_open returned", "bad handle"},
-	{statusClosed, "SHMLRU_CLOSED", []error{lru.ErrClosed, shm.ErrClosed}, "closed: the cache handle was closed", "closed"},
-	{statusNotRegion, "SHMLRU_NOT_REGION", []error{shm.ErrNotRegion}, "not a region: the file is not a shmlru region (or is a directory)", "not a shmlru region"},
-	{statusIncompatible, "SHMLRU_INCOMPATIBLE", []error{lru.ErrIncompatible, shm.ErrVersion, shm.ErrGeometry}, "incompatible: the region has another layout version or geometry", "incompatible region"},
-	{statusNoSpace, "SHMLRU_NO_SPACE", []error{shm.ErrNoSpace}, "no space: the file system could not reserve the region's size", "no space"},
-	{statusNoSlot, "SHMLRU_NO_SLOT", []error{shm.ErrNoSlot}, "no slot: every process slot of the region is in use", "no process slot"},
-	{statusCorrupt, "SHMLRU_CORRUPT", []error{lru.ErrCorrupt}, "corrupt: the region is inconsistent; the shard was reset", "corrupt"},
+	{statusClosed, "SHMLRU_CLOSED", []error{lru.ErrClosed}, "closed: the cache handle was closed", "closed"},
+	{statusNotRegion, "SHMLRU_NOT_REGION", []error{lru.ErrNotRegion}, "not a region: the file is not a shmlru region (or is a directory)", "not a shmlru region"},
+	{statusIncompatible, "SHMLRU_INCOMPATIBLE", []error{lru.ErrVersion, lru.ErrGeometry}, "incompatible: the region has another layout version or geometry", "incompatible region"},
+	{statusNoSpace, "SHMLRU_NO_SPACE", []error{lru.ErrNoSpace}, "no space: the file system could not reserve the region's size", "no space"},
+	{statusNoSlot, "SHMLRU_NO_SLOT", []error{lru.ErrNoSlot}, "no slot: every process slot of the region is in use", "no process slot"},
+	{statusCorrupt, "SHMLRU_CORRUPT", []error{lru.ErrCorrupt}, "corrupt: the region is inconsistent, or its file shrank underneath the mapping (the error text says which, and what was done)", "corrupt"},
 	{statusNotExist, "SHMLRU_NOT_EXIST", []error{os.ErrNotExist}, "does not exist: no region at the path", "no such region"},
 	{statusPermission, "SHMLRU_PERMISSION", []error{os.ErrPermission}, "permission denied: the file's permissions forbid access", "permission denied"},
 	{statusTooManyHandles, "SHMLRU_TOO_MANY_HANDLES", nil, "too many handles: close caches this process no longer uses", "too many handles"},
 	{statusSystem, "SHMLRU_SYSTEM", nil, "system error: the operating system refused", "system error"},
 	{statusInternal, "SHMLRU_INTERNAL", nil, "internal error in shmlru; please report it", "internal error"},
 	{statusForked, "SHMLRU_FORKED", nil, "forked: this process was forked after the library was loaded; the Go runtime does not survive fork, so load the library in the process that uses it", "forked"},
+	{statusBadTTL, "SHMLRU_BAD_TTL", []error{lru.ErrBadTTL}, "bad TTL: negative; use 0 for an entry that never expires", "bad ttl"},
 }
 
 // codeOf maps an error from lru or shm to a status code. The common

@@ -7,8 +7,6 @@ package main
 import "C"
 
 import (
-	"math"
-	"time"
 	"unsafe"
 
 	"github.com/shmlru/shmlru/lru"
@@ -16,7 +14,7 @@ import (
 
 //export shmlru_go_write
 func shmlru_go_write(h C.uint64_t, key *C.char, keyLen C.size_t, value unsafe.Pointer, valueLen C.size_t, opts unsafe.Pointer, result unsafe.Pointer) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, k, st := handleKey(h, key, keyLen)
 	if st != statusOK {
 		return st
@@ -29,14 +27,18 @@ func shmlru_go_write(h C.uint64_t, key *C.char, keyLen C.size_t, value unsafe.Po
 	if opts != nil {
 		co := (*cWriteOpts)(opts)
 		switch {
-		case co.TTLMs < 0 || co.TTLMs > math.MaxInt64/int64(time.Millisecond) || co.Reserved != 0 || co.NoEvict > 1 || co.Mode > uint8(lru.ModeCAS):
+		case co.Reserved != 0 || co.NoEvict > 1 || co.Mode > uint8(lru.ModeCAS):
 			return statusBadArgument
 		case co.Type > uint8(lru.TypeBool):
 			return statusBadValue // lists are written with the list functions
 		}
+		ttl, st := ttlOf(int64(co.TTLMs))
+		if st != statusOK {
+			return st
+		}
 		o = lru.WriteOptions{
 			Mode:    lru.WriteMode(co.Mode),
-			TTL:     time.Duration(co.TTLMs) * time.Millisecond,
+			TTL:     ttl,
 			Flags:   co.Flags,
 			Type:    lru.Type(co.Type),
 			NoEvict: co.NoEvict != 0,
@@ -59,7 +61,7 @@ func shmlru_go_write(h C.uint64_t, key *C.char, keyLen C.size_t, value unsafe.Po
 
 //export shmlru_go_delete
 func shmlru_go_delete(h C.uint64_t, key *C.char, keyLen C.size_t, deleted *C.int) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, k, st := handleKey(h, key, keyLen)
 	if st != statusOK {
 		return st
@@ -79,13 +81,17 @@ func shmlru_go_delete(h C.uint64_t, key *C.char, keyLen C.size_t, deleted *C.int
 
 //export shmlru_go_incr
 func shmlru_go_incr(h C.uint64_t, key *C.char, keyLen C.size_t, delta C.double, result *C.double, hasInit C.int, init C.double, initTTLMs C.int64_t, forcible *C.int) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, k, st := handleKey(h, key, keyLen)
 	if st != statusOK {
 		return st
 	}
-	if result == nil || initTTLMs < 0 || initTTLMs > math.MaxInt64/C.int64_t(time.Millisecond) {
+	if result == nil {
 		return statusBadArgument
+	}
+	initTTL, st := ttlOf(int64(initTTLMs))
+	if st != statusOK {
+		return st
 	}
 	var (
 		v    float64
@@ -93,7 +99,7 @@ func shmlru_go_incr(h C.uint64_t, key *C.char, keyLen C.size_t, delta C.double, 
 		err  error
 	)
 	if hasInit != 0 {
-		v, forc, err = e.c.IncrInit(k, float64(delta), float64(init), time.Duration(initTTLMs)*time.Millisecond)
+		v, forc, err = e.c.IncrInit(k, float64(delta), float64(init), initTTL)
 	} else {
 		v, err = e.c.Incr(k, float64(delta))
 	}
@@ -112,13 +118,14 @@ func shmlru_go_incr(h C.uint64_t, key *C.char, keyLen C.size_t, delta C.double, 
 
 //export shmlru_go_expire
 func shmlru_go_expire(h C.uint64_t, key *C.char, keyLen C.size_t, ttlMs C.int64_t) (rc C.int) {
-	defer guard(&rc)
+	defer guard(&rc, armFaults())
 	e, k, st := handleKey(h, key, keyLen)
 	if st != statusOK {
 		return st
 	}
-	if ttlMs < 0 || ttlMs > math.MaxInt64/C.int64_t(time.Millisecond) {
-		return statusBadArgument
+	ttl, st := ttlOf(int64(ttlMs))
+	if st != statusOK {
+		return st
 	}
-	return C.int(codeOf(e.c.Expire(k, time.Duration(ttlMs)*time.Millisecond)))
+	return C.int(codeOf(e.c.Expire(k, ttl)))
 }

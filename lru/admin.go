@@ -17,15 +17,20 @@ func (c *Cache) Keys(max int) ([][]byte, error) {
 // Range calls fn for the entries of each shard in LRU order (most recent
 // first), with the key, the entry's Meta and its value's size, until fn
 // returns false. Expired entries are skipped unless withExpired is set. It
-// changes nothing. key is only valid during the call. fn must not call the
-// cache: the shard is locked while it runs.
+// changes nothing, and repairs nothing: a shard that a process left half
+// changed when it died fails the walk with ErrCorrupt. key is only valid
+// during the call. fn must not call the cache: the shard is locked while it
+// runs. A panic in fn reaches the caller with every lock released.
 func (c *Cache) Range(fn func(key []byte, m Meta, valueSize int) bool, withExpired bool) error {
 	var key []byte
 	now := nowMillis()
 	for si := range c.shards {
 		s := &c.shards[si]
 		more := true
-		err := s.withLock(func() {
+		err := s.observed(func() error {
+			if err := s.leftBroken(); err != nil {
+				return err
+			}
 			i := s.h.head
 			for n := 0; i != 0 && more; n++ {
 				if n >= s.g.nblocks {
@@ -34,10 +39,11 @@ func (c *Cache) Range(fn func(key []byte, m Meta, valueSize int) bool, withExpir
 				e := s.ent(i)
 				if withExpired || !expiredAt(e, now) {
 					key = s.readAt(key[:0], i, e, 0, int(e.klen))
-					more = fn(key, Meta{Type: e.typ, Flags: e.flags, Version: e.version, Expires: e.expires}, int(e.vlen))
+					more = callerFn(fn, key, Meta{Type: e.typ, Flags: e.flags, Version: e.version, Expires: e.expires, Size: int(e.vlen)}, int(e.vlen))
 				}
 				i = e.next
 			}
+			return nil
 		})
 		if err != nil || !more {
 			return err
@@ -47,7 +53,7 @@ func (c *Cache) Range(fn func(key []byte, m Meta, valueSize int) bool, withExpir
 }
 
 // withLock runs fn with the shard's lock held, under the same guard as every
-// operation.
+// operation. fn may change the shard.
 func (s *shard) withLock(fn func()) (err error) {
 	if err := s.begin(); err != nil {
 		return err
@@ -56,6 +62,17 @@ func (s *shard) withLock(fn func()) (err error) {
 	s.acquire()
 	fn()
 	return nil
+}
+
+// observed runs fn, which changes nothing, with the shard's lock held as
+// an observer (see observe).
+func (s *shard) observed(fn func() error) (err error) {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end(&err)
+	s.observe()
+	return fn()
 }
 
 // Flush removes every entry. (ngx.shared.DICT's flush_all only marks them
@@ -107,11 +124,12 @@ func (c *Cache) FlushExpired(max int) (int, error) {
 }
 
 // Len returns the number of entries, expired ones not yet removed included.
+// It changes nothing.
 func (c *Cache) Len() (int, error) {
 	n := 0
 	for si := range c.shards {
 		s := &c.shards[si]
-		if err := s.withLock(func() { n += int(s.h.entries) }); err != nil {
+		if err := s.observed(func() error { n += int(s.h.entries); return nil }); err != nil {
 			return n, err
 		}
 	}
@@ -120,7 +138,7 @@ func (c *Cache) Len() (int, error) {
 
 // Capacity returns the size of the region in bytes (ngx.shared.DICT's
 // capacity).
-func (c *Cache) Capacity() int64 { return c.r.Size() }
+func (c *Cache) Capacity() int64 { return c.size }
 
 // FreeSpace returns the bytes of value storage not in use by any entry
 // (ngx.shared.DICT's free_space).
@@ -128,7 +146,7 @@ func (c *Cache) FreeSpace() (int64, error) {
 	var free int64
 	for si := range c.shards {
 		s := &c.shards[si]
-		if err := s.withLock(func() { free += int64(s.h.nfree) * int64(s.g.blockSize) }); err != nil {
+		if err := s.observed(func() error { free += int64(s.h.nfree) * int64(s.g.blockSize); return nil }); err != nil {
 			return free, err
 		}
 	}

@@ -2,8 +2,6 @@ package lru
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -19,8 +17,10 @@ type Cache struct {
 	r      *shm.Region
 	g      geometry
 	shards []shard
+	size   int64 // of the region file, for Capacity and Geometry after Close
 	closed atomic.Bool
 	broken atomic.Pointer[error] // set when the mapping itself failed (file truncated)
+	retire sync.Once             // see retireBroken
 }
 
 // shard is this process's handle on one shard of the region.
@@ -39,8 +39,11 @@ type shard struct {
 	buckets []uint32
 	base    unsafe.Pointer // block 0
 
-	// Per-operation state, owned by whoever holds mu.
+	// Per-operation state, owned by whoever holds mu (see op.go).
 	locked    bool // the region lock is held
+	observing bool // the operation changes nothing (see observe)
+	orphaned  bool // observe took the lock from a dead owner: hand it back as an orphan
+	leftDirty bool // ... and that owner died mid-change
 	prevFault bool // the goroutine's panic-on-fault setting before the operation
 
 	_ [64]byte // keep neighbouring shards' mutexes off one cache line
@@ -100,7 +103,11 @@ func attach(r *shm.Region, o *Options) (*Cache, error) {
 	if len(data) < cacheHeaderSize {
 		return nil, fmt.Errorf("%w: %s: data area of %d bytes", ErrCorrupt, r.Path(), len(data))
 	}
-	g, err := readGeometry((*cacheHeader)(unsafe.Pointer(&data[0])), len(data))
+	var g geometry
+	var err error
+	if gerr := r.Guard(func() { g, err = readGeometry((*cacheHeader)(unsafe.Pointer(&data[0])), len(data)) }); gerr != nil {
+		err = gerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Path(), err)
 	}
@@ -109,15 +116,24 @@ func attach(r *shm.Region, o *Options) (*Cache, error) {
 			return nil, fmt.Errorf("%s: %w", r.Path(), err)
 		}
 	}
-	c := &Cache{r: r, g: g}
+	c := &Cache{r: r, g: g, size: r.Size()}
 	c.bind(data)
+	// A token that some lock word still holds for a dead process must not
+	// become ours (see shm.Region.AvoidTokens).
+	words := make([]*uint32, len(c.shards))
+	for i := range c.shards {
+		words[i] = &c.shards[i].h.lock
+	}
+	if err := r.AvoidTokens(words); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 // matches reports whether g has the geometry o insists on.
 func (g *geometry) matches(o *Options) error {
 	diff := func(what string, have, want int) error {
-		return fmt.Errorf("%w: the existing cache has %s %d, %d was asked for; remove the region to recreate it, or drop Exact to adopt it", ErrIncompatible, what, have, want)
+		return fmt.Errorf("%w: the existing cache has %s %d, %d was asked for; remove the region to recreate it, or drop Exact to adopt it", ErrGeometry, what, have, want)
 	}
 	switch {
 	case o.Shards != 0 && o.Shards != g.shards:
@@ -174,7 +190,7 @@ func (c *Cache) Region() *shm.Region { return c.r }
 func (c *Cache) Geometry() Geometry {
 	g := &c.g
 	return Geometry{
-		Size:            c.r.Size(),
+		Size:            c.size,
 		Shards:          g.shards,
 		BlockSize:       g.blockSize,
 		BlocksPerShard:  g.nblocks - 1,
@@ -214,115 +230,4 @@ func (c *Cache) checkValue(v []byte) error {
 		return fmt.Errorf("%w: %d bytes, the limit is %d; split the value or create the cache with a larger MaxValueSize", ErrValueTooLarge, len(v), c.g.maxValue)
 	}
 	return nil
-}
-
-// begin starts an operation on the shard: it takes the process-local mutex
-// and arms fault recovery. Every begin that returns nil is paired with a
-// deferred end, which must be deferred before the region lock is taken.
-func (s *shard) begin() error {
-	s.mu.Lock()
-	if s.c.closed.Load() {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	if p := s.c.broken.Load(); p != nil {
-		s.mu.Unlock()
-		return *p
-	}
-	// A fault on the mapping (the file truncated underneath us) panics
-	// instead of killing the process; end recovers it.
-	s.prevFault = debug.SetPanicOnFault(true)
-	return nil
-}
-
-// acquire takes the shard's region lock. If the previous owner died holding
-// it, the shard is repaired: reset if the owner died mid-mutation.
-func (s *shard) acquire() {
-	if s.c.r.Lock(&s.h.lock) {
-		s.locked = true
-		s.h.stats.Recoveries++
-		if atomic.LoadUint32(&s.h.dirty) != 0 {
-			s.resetCounted()
-		} else if !s.lruIntact() {
-			s.repairLRU() // the owner died in a touch
-		}
-		return
-	}
-	s.locked = true
-}
-
-// end finishes an operation begun with begin. It must be called directly
-// by defer: it recovers panics raised while the shard was in use.
-//
-// A corruptError (an offset out of range, a cycle, counts that disagree)
-// resets the shard so that the cache goes on serving, and becomes ErrCorrupt.
-// A fault on the mapping marks the whole cache broken: its file was
-// truncated or removed underneath the mapping.
-func (s *shard) end(err *error) {
-	p := recover()
-	var foreign any
-	if p != nil {
-		*err, foreign = s.recoverPanic(p)
-	}
-	if s.locked && s.c.broken.Load() == nil {
-		s.c.r.Unlock(&s.h.lock)
-	}
-	s.locked = false
-	debug.SetPanicOnFault(s.prevFault)
-	s.mu.Unlock()
-	if foreign != nil {
-		// Not ours to hide (a caller's panic in a Range callback, or a
-		// bug), but re-raised only now, with both locks released: a
-		// caller that recovers must not leave the shard locked by a live
-		// process, which every other process would wait on forever.
-		panic(foreign)
-	}
-}
-
-// recoverPanic turns a panic raised while the shard was in use into an
-// error, or returns it as foreign for end to re-raise.
-func (s *shard) recoverPanic(p any) (error, any) {
-	var ce corruptError
-	switch e := p.(type) {
-	case corruptError:
-		ce = e
-	case runtime.Error:
-		if f, fault := p.(interface{ Addr() uintptr }); fault {
-			if !s.c.r.Contains(f.Addr()) {
-				return nil, p // a fault outside the mapping is a bug
-			}
-			err := fmt.Errorf("%w: %s: the mapping faulted (%v); the file was truncated or removed underneath this process: reopen the cache", ErrCorrupt, s.c.r.Path(), e)
-			s.c.broken.CompareAndSwap(nil, &err)
-			return err, nil
-		}
-		// An index out of range is the bounds check we rely on as a last
-		// line of defence against a corrupt region.
-		ce = corruptError{fmt.Sprintf("shard %d: %v", s.idx, e)}
-	default:
-		return nil, p
-	}
-	if s.locked {
-		s.resetGuarded()
-	}
-	return fmt.Errorf("%w: %s (the shard was reset)", ErrCorrupt, ce.msg), nil
-}
-
-// resetGuarded resets the shard after corruption was found, without letting
-// a second fault escape.
-func (s *shard) resetGuarded() {
-	defer func() {
-		if p := recover(); p != nil {
-			err := fmt.Errorf("%w: %s: reset of shard %d failed: %v", ErrCorrupt, s.c.r.Path(), s.idx, p)
-			s.c.broken.CompareAndSwap(nil, &err)
-		}
-	}()
-	s.resetCounted()
-}
-
-// corruptError is panicked by the shard code when it finds the region
-// inconsistent; end turns it into ErrCorrupt.
-type corruptError struct{ msg string }
-
-func (s *shard) corrupt(format string, args ...any) {
-	panic(corruptError{fmt.Sprintf("shard %d: ", s.idx) + fmt.Sprintf(format, args...)})
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+
+	"github.com/shmlru/shmlru/shm"
 )
 
 // Problem is one inconsistency found by Check.
@@ -22,20 +24,51 @@ const maxProblemsPerShard = 20
 // Check walks every structure of every shard (the LRU queue, each entry's
 // block chain, the bucket chains, the free list and the counts) and reports
 // each inconsistency it finds. It changes nothing: a corrupt shard is
-// reported, not reset. It returns an error only when it cannot run (a closed
-// cache, a mapping that faulted).
+// reported, not reset, and a lock whose owner died is reported with what
+// that owner left, not taken over for good (Repair does that). It returns
+// an error only when it cannot run (a closed cache, a mapping that faulted).
 func (c *Cache) Check() ([]Problem, error) {
 	var all []Problem
 	for si := range c.shards {
 		s := &c.shards[si]
 		var ps []Problem
-		err := s.withLock(func() { ps = s.check() })
+		err := s.checkObserved(&ps)
 		if err != nil {
 			return all, err
 		}
 		all = append(all, ps...)
 	}
 	return all, nil
+}
+
+// checkObserved checks the shard as an observer. A dead owner's lock is
+// reported first; its dirty mark is then reported by the walk.
+func (s *shard) checkObserved(ps *[]Problem) (err error) {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end(&err)
+	owner, err := s.c.r.LockOwner(&s.h.lock)
+	if err != nil {
+		return err
+	}
+	s.observe()
+	if s.orphaned {
+		*ps = append(*ps, Problem{s.idx, deadOwner(owner) + "; not repaired (Repair, or `shmctl check --repair`, does)"})
+	}
+	*ps = append(*ps, s.check()...)
+	return nil
+}
+
+// deadOwner describes the owner that a lock was found held by.
+func deadOwner(o shm.Owner) string {
+	switch {
+	case o.Orphan:
+		return "lock held by a process that died (found earlier by an observer)"
+	case o.Pid != 0:
+		return fmt.Sprintf("lock held by pid %d (slot %d), which died", o.Pid, o.Slot)
+	}
+	return "lock held by a process that died"
 }
 
 // checker holds the state of one shard's walk.
@@ -80,7 +113,7 @@ func (s *shard) check() (problems []Problem) {
 	}()
 	h := s.h
 	if atomic.LoadUint32(&h.dirty) != 0 {
-		k.report("dirty mark set with no mutation under way")
+		k.report("dirty mark set: a process died in the middle of a change")
 	}
 	if h.hwm == 0 || int(h.hwm) > s.g.nblocks {
 		k.report("high-water mark %d out of range [1, %d]", h.hwm, s.g.nblocks)

@@ -123,7 +123,7 @@ func killAtPoint(t *testing.T, point, op string, wantReset bool, wrap []string) 
 		k.cmd.Wait()
 		t.Fatalf("child did not stop at %s: %q\n%s", point, got, k.stderr)
 	}
-	owner := c.r.LockOwner(&c.shards[si].h.lock)
+	owner, _ := c.r.LockOwner(&c.shards[si].h.lock)
 	if !owner.Held || !owner.Alive {
 		t.Fatalf("lock of shard %d while the child holds it: %+v", si, owner)
 	}

@@ -1,10 +1,14 @@
 package lru
 
-import "errors"
+import (
+	"errors"
 
-// Sentinel errors. Errors returned by this package wrap one of these (or one
-// of package shm's, for a file that is not a region), so callers test them
-// with errors.Is.
+	"github.com/shmlru/shmlru/shm"
+)
+
+// Sentinel errors. Every error returned by this package wraps one of these
+// (or an *os.PathError from the operating system), so callers test them with
+// errors.Is.
 var (
 	// ErrNotFound: no live entry for the key (absent, or expired).
 	ErrNotFound = errors.New("lru: not found")
@@ -44,18 +48,51 @@ var (
 	// found a value larger than the room given; nothing was changed.
 	ErrBufferTooSmall = errors.New("lru: buffer too small")
 
+	// ErrFault: a key, value or buffer passed to the cache lies over memory
+	// that faulted when the cache read or wrote it (a C pointer with a wrong
+	// length, a slice over an mmap that was truncated). Nothing was stored;
+	// if the fault came halfway through a write, the shard was reset so
+	// that no process ever reads a torn value.
+	ErrFault = errors.New("lru: memory passed to the cache faulted")
+
+	// ErrBadTTL: a negative TTL. Use 0 for an entry that never expires.
+	ErrBadTTL = errors.New("lru: negative TTL")
+)
+
+// The errors about the region itself are package shm's, under the same
+// names, so that errors.Is gives one answer whichever package a caller
+// names (shm.ErrClosed and lru.ErrClosed are one value).
+var (
 	// ErrBadOptions: options out of range; the message says which.
-	ErrBadOptions = errors.New("lru: invalid options")
+	ErrBadOptions = shm.ErrBadOptions
 
-	// ErrIncompatible: the region holds a cache of another layout version,
-	// or of another geometry than Options.Exact asked for.
-	ErrIncompatible = errors.New("lru: incompatible cache")
+	// ErrGeometry: Options.Exact asked for a geometry (size, shards, block
+	// size, limits) other than the existing cache's.
+	ErrGeometry = shm.ErrGeometry
 
-	// ErrCorrupt: the region's structures are inconsistent. The operation
-	// that found it changed nothing else; the shard it found it in was
-	// reset so that the cache goes on serving.
-	ErrCorrupt = errors.New("lru: cache region is corrupt")
+	// ErrVersion: the region (or the cache inside it) was written by
+	// another layout version of shmlru. Nothing in it was changed.
+	ErrVersion = shm.ErrVersion
+
+	// ErrNotRegion: the file is not a shmlru region (a directory, a foreign
+	// or short file). Nothing in it was changed.
+	ErrNotRegion = shm.ErrNotRegion
+
+	// ErrNoSpace: the file system could not reserve the region's size.
+	ErrNoSpace = shm.ErrNoSpace
+
+	// ErrNoSlot: every process slot of the region is held by a live
+	// process.
+	ErrNoSlot = shm.ErrNoSlot
+
+	// ErrCorrupt: the region's structures are inconsistent, or its file
+	// shrank underneath the mapping; the message says which and what was
+	// done. An operation that changes a shard and finds it inconsistent
+	// resets that shard so that the cache goes on serving; observers (Peek,
+	// Range, Stats, Check) leave it for a repair (Cache.Repair). After a
+	// shrink every operation returns ErrCorrupt until the cache is reopened.
+	ErrCorrupt = shm.ErrCorrupt
 
 	// ErrClosed: the Cache was closed.
-	ErrClosed = errors.New("lru: cache is closed")
+	ErrClosed = shm.ErrClosed
 )

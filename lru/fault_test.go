@@ -129,7 +129,7 @@ func TestPanicInRangeReleasesLocks(t *testing.T) {
 		t.Fatal("the process-local mutex is still held")
 	}
 	s.mu.Unlock()
-	if o := c.r.LockOwner(&s.h.lock); o.Held {
+	if o, _ := c.r.LockOwner(&s.h.lock); o.Held {
 		t.Fatalf("the region lock is still held: %+v", o)
 	}
 	if _, err := c.Get([]byte("k")); err != nil {

@@ -27,7 +27,10 @@ func (c *Cache) incr(key []byte, delta float64, hasInit bool, init float64, init
 	if err := c.checkKey(key); err != nil {
 		return 0, false, err
 	}
-	expires := deadline(initTTL)
+	expires, err := deadline(initTTL)
+	if err != nil {
+		return 0, false, err
+	}
 	h := hashKey(key)
 	s := c.shardFor(h)
 	if err := s.begin(); err != nil {
@@ -90,10 +93,14 @@ func (s *shard) incrRewrite(i uint32, e *entry, old []byte, delta float64) (floa
 	return v, r.Forcible, err
 }
 
-// TTL returns the time left before the entry at key expires, 0 if it never
-// does, or ErrNotFound if there is no live entry.
+// TTL returns the time left before the entry at key expires (at least a
+// millisecond: an entry whose deadline has come is expired, not "never"), 0
+// if it never does, or ErrNotFound if there is no live entry. It changes
+// nothing.
 func (c *Cache) TTL(key []byte) (time.Duration, error) {
-	_, m, stale, err := c.Read(nil, key, ReadOptions{Stale: true, Peek: true, metaOnly: true})
+	// One clock read decides both whether the entry is live and how long
+	// it has left, so a live entry never reports 0 ("never") or less.
+	_, m, stale, now, err := c.read(nil, key, ReadOptions{Stale: true, Peek: true, metaOnly: true})
 	if err != nil {
 		return 0, err
 	}
@@ -103,7 +110,7 @@ func (c *Cache) TTL(key []byte) (time.Duration, error) {
 	if m.Expires == 0 {
 		return 0, nil
 	}
-	return m.TTL(time.Now()), nil
+	return time.Duration(m.Expires-now) * time.Millisecond, nil
 }
 
 // Expire sets a new TTL on the live entry at key (0 = never expires). It
@@ -112,7 +119,10 @@ func (c *Cache) Expire(key []byte, ttl time.Duration) (err error) {
 	if err := c.checkKey(key); err != nil {
 		return err
 	}
-	expires := deadline(ttl)
+	expires, err := deadline(ttl)
+	if err != nil {
+		return err
+	}
 	h := hashKey(key)
 	s := c.shardFor(h)
 	if err := s.begin(); err != nil {

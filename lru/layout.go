@@ -261,7 +261,7 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 		return g, fmt.Errorf("%w: the region holds no shmlru cache (bad cache magic)", ErrCorrupt)
 	}
 	if h.version != LayoutVersion {
-		return g, fmt.Errorf("%w: cache layout version %d, this build reads %d; use the shmlru release that created it, or remove the region", ErrIncompatible, h.version, LayoutVersion)
+		return g, fmt.Errorf("%w: cache layout version %d, this build reads version %d; use the shmlru release that created it, or remove the region and let this one create it anew", ErrVersion, h.version, LayoutVersion)
 	}
 	bad := func(what string, v any) (geometry, error) {
 		return g, fmt.Errorf("%w: cache header: %s %v is out of range", ErrCorrupt, what, v)

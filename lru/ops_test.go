@@ -553,7 +553,7 @@ func TestReopenSeesData(t *testing.T) {
 	if v, _ := c2.Get([]byte("k")); string(v) != "v" {
 		t.Fatalf("reopened cache lost data: %q", v)
 	}
-	if _, err := Open(path, &Options{Size: 2 << 20, Shards: 4, Exact: true}); !errors.Is(err, ErrIncompatible) {
+	if _, err := Open(path, &Options{Size: 2 << 20, Shards: 4, Exact: true}); !errors.Is(err, ErrGeometry) {
 		t.Fatalf("Exact with other shards: %v", err)
 	}
 	if _, err := Open(path, &Options{Size: 4 << 20, Exact: true}); err == nil || !strings.Contains(err.Error(), "differs") {

@@ -43,9 +43,9 @@ type Options struct {
 	// with the file's group.
 	Mode os.FileMode
 
-	// Exact makes Open fail with ErrIncompatible (or shm.ErrGeometry) when
-	// an existing region's geometry differs from the non-zero fields above,
-	// instead of adopting it.
+	// Exact makes Open fail with ErrGeometry when an existing region's
+	// geometry differs from the non-zero fields above, instead of adopting
+	// it.
 	Exact bool
 
 	// NoCreate makes Open fail when the region does not exist yet.

@@ -49,37 +49,53 @@ func (c *Cache) Peek(dst, key []byte) (v []byte, m Meta, stale bool, err error) 
 
 // Read looks key up as o says and appends its value to dst.
 func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale bool, err error) {
+	out, m, stale, _, err = c.read(dst, key, o)
+	return out, m, stale, err
+}
+
+// read is Read that also returns the clock it judged expiry by (Unix ms, 0
+// if the entry has no deadline and the clock was not read), so that a
+// caller computing the time left uses the same instant.
+func (c *Cache) read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale bool, now int64, err error) {
 	if err := c.checkKey(key); err != nil {
-		return dst, m, false, err
+		return dst, m, false, 0, err
 	}
 	h := hashKey(key)
 	s := c.shardFor(h)
 	if err := s.begin(); err != nil {
-		return dst, m, false, err
+		return dst, m, false, 0, err
 	}
 	defer s.end(&err)
-	s.acquire()
+	if o.Peek {
+		s.observe()
+		if err := s.leftBroken(); err != nil {
+			return dst, m, false, 0, err
+		}
+	} else {
+		s.acquire()
+	}
 	out = dst
 	i, _ := s.find(key, h)
 	if i == 0 {
 		if !o.Peek {
 			s.h.stats.Misses++
 		}
-		return dst, m, false, ErrNotFound
+		return dst, m, false, 0, ErrNotFound
 	}
 	e := s.ent(i)
-	if e.expires != 0 && expiredAt(e, nowMillis()) {
+	var clock lazyNow
+	if e.expires != 0 && expiredAt(e, clock.get()) {
 		if !o.Stale {
 			if !o.Peek {
 				s.h.stats.Misses++
 			}
-			return dst, m, false, ErrNotFound
+			return dst, m, false, int64(clock), ErrNotFound
 		}
 		stale = true
 	}
 	m = Meta{Type: e.typ, Flags: e.flags, Version: e.version, Expires: e.expires, Size: int(e.vlen)}
 	if o.Fit && m.Size > cap(dst)-len(dst) {
-		return dst, m, stale, ErrBufferTooSmall
+		return dst, m, stale, int64(clock), ErrBufferTooSmall
 	}
 	if !o.Peek {
 		s.h.stats.Hits++
@@ -88,5 +104,5 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 	if !o.metaOnly {
 		out = s.readAt(dst, i, e, int(e.klen), int(e.vlen))
 	}
-	return out, m, stale, nil
+	return out, m, stale, int64(clock), nil
 }

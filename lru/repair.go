@@ -1,5 +1,7 @@
 package lru
 
+import "fmt"
+
 // Repair of a shard whose owner died in a touch (see shard.touch): the
 // bucket chains and blocks are intact, only the LRU queue may be half
 // relinked. Both functions run with the lock held, after a takeover.
@@ -62,4 +64,51 @@ func (s *shard) repairLRU() {
 	for k := len(order) - 1; k >= 0; k-- {
 		s.pushHead(order[k], s.ent(order[k]))
 	}
+}
+
+// Repair does, on request, what the next write to each shard would do: it
+// takes over every lock whose owner died, resetting a shard left mid-change
+// or rebuilding an LRU queue left half relinked, and then resets any shard
+// in which Check still finds a problem. It returns one line per shard it
+// repaired, saying what it found and what it did; none if all was well.
+// Other processes go on using the cache meanwhile.
+func (c *Cache) Repair() ([]Problem, error) {
+	var done []Problem
+	for si := range c.shards {
+		s := &c.shards[si]
+		if err := s.repairShard(&done); err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+func (s *shard) repairShard(done *[]Problem) (err error) {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end(&err)
+	owner, err := s.c.r.LockOwner(&s.h.lock)
+	if err != nil {
+		return err
+	}
+	entries := int(s.h.entries)
+	say := func(format string, args ...any) {
+		*done = append(*done, Problem{s.idx, fmt.Sprintf(format, args...)})
+	}
+	switch s.acquire() {
+	case repairedReset:
+		say("%s mid-change: took the lock over and reset the shard, which held %d entries", deadOwner(owner), entries)
+	case repairedQueue:
+		say("%s while moving an entry: took the lock over and rebuilt the LRU queue from the bucket chains (no entry lost)", deadOwner(owner))
+	case repairedNothing:
+		say("%s: took the lock over; the shard was whole", deadOwner(owner))
+	}
+	if ps := s.check(); len(ps) > 0 {
+		lost := int(s.h.entries)
+		s.mutating()
+		s.resetCounted()
+		say("%d problem(s), the first %q: reset the shard (%d entries lost)", len(ps), ps[0].Msg, lost)
+	}
+	return nil
 }

@@ -19,7 +19,10 @@ type ShardStats struct {
 	Entries    int
 	UsedBlocks int
 	FreeBlocks int
-	Lock       shm.Owner
+	Lock       shm.Owner // who held the lock as Stats came to it
+	// Dirty: the lock's owner died in the middle of a change, and the
+	// shard waits for the next write (or Repair) to reset it.
+	Dirty bool
 }
 
 // Stats describe the whole cache.
@@ -40,20 +43,15 @@ func (c Counters) HitRatio() float64 {
 }
 
 // Stats reads every shard's counters and fill, each under its lock. It
-// changes nothing.
+// changes nothing: a lock whose owner died is reported (Lock, Dirty), not
+// taken over for good.
 func (c *Cache) Stats() (Stats, error) {
 	st := Stats{Shards: make([]ShardStats, len(c.shards))}
 	bs := int64(c.g.blockSize)
 	for si := range c.shards {
 		s := &c.shards[si]
 		ss := &st.Shards[si]
-		ss.Lock = c.r.LockOwner(&s.h.lock)
-		if err := s.withLock(func() {
-			ss.Counters = s.h.stats
-			ss.Entries = int(s.h.entries)
-			ss.FreeBlocks = int(s.h.nfree)
-			ss.UsedBlocks = s.g.nblocks - 1 - int(s.h.nfree)
-		}); err != nil {
+		if err := s.statsOf(ss); err != nil {
 			return st, err
 		}
 		st.Counters.add(&ss.Counters)
@@ -62,4 +60,22 @@ func (c *Cache) Stats() (Stats, error) {
 		st.FreeBytes += int64(ss.FreeBlocks) * bs
 	}
 	return st, nil
+}
+
+// statsOf fills ss, reading the lock's owner before taking the lock.
+func (s *shard) statsOf(ss *ShardStats) (err error) {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end(&err)
+	if ss.Lock, err = s.c.r.LockOwner(&s.h.lock); err != nil {
+		return err
+	}
+	s.observe()
+	ss.Dirty = s.leftDirty
+	ss.Counters = s.h.stats
+	ss.Entries = int(s.h.entries)
+	ss.FreeBlocks = int(s.h.nfree)
+	ss.UsedBlocks = s.g.nblocks - 1 - int(s.h.nfree)
+	return nil
 }

@@ -2,6 +2,7 @@ package lru
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"time"
 )
@@ -45,12 +46,20 @@ type Meta struct {
 }
 
 // TTL is the time left before the entry expires at now: 0 if it never
-// expires, negative if it already has.
+// expires, positive while it lives, negative once it has expired (an entry
+// whose deadline is exactly now has expired: its TTL is -1ns, never the 0
+// that means "never").
 func (m Meta) TTL(now time.Time) time.Duration {
 	if m.Expires == 0 {
 		return 0
 	}
-	return time.Duration(m.Expires-now.UnixMilli()) * time.Millisecond
+	// In nanoseconds, so that "left > 0" agrees exactly with the cache's
+	// millisecond rule "live while Expires > now in ms".
+	left := time.Duration(m.Expires*int64(time.Millisecond) - now.UnixNano())
+	if left == 0 {
+		return -1
+	}
+	return left
 }
 
 // EncodeNumber returns the stored form of a number value.
@@ -126,14 +135,19 @@ func (n *lazyNow) get() int64 {
 	return int64(*n)
 }
 
-// deadline converts a TTL to an absolute expiry (0 = never).
-func deadline(ttl time.Duration) int64 {
-	if ttl <= 0 {
-		return 0
+// deadline converts a TTL to an absolute expiry (0 = never). A negative
+// TTL is an error: it means neither "never" nor "already expired" to every
+// caller alike, and C, Lua and shmctl reject it too.
+func deadline(ttl time.Duration) (int64, error) {
+	switch {
+	case ttl < 0:
+		return 0, fmt.Errorf("%w: %v; use 0 for an entry that never expires, or Delete to remove one", ErrBadTTL, ttl)
+	case ttl == 0:
+		return 0, nil
 	}
 	ms := ttl.Milliseconds()
 	if ms == 0 {
 		ms = 1 // a positive TTL below a millisecond still expires
 	}
-	return nowMillis() + ms
+	return nowMillis() + ms, nil
 }

@@ -2,6 +2,7 @@ package lru
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -25,7 +26,7 @@ const (
 // CompareAndSwap are shorthands.
 type WriteOptions struct {
 	Mode  WriteMode
-	TTL   time.Duration // 0 = never expires
+	TTL   time.Duration // 0 = never expires; negative is ErrBadTTL
 	Flags uint32        // user flags, returned in Meta
 	Type  Type          // the value's type; the value must match it
 	// NoEvict makes the write fail with ErrNoMemory rather than evict live
@@ -85,13 +86,20 @@ func (c *Cache) Write(key, value []byte, o WriteOptions) (res WriteResult, err e
 	if o.Mode > ModeCAS {
 		return res, fmt.Errorf("%w: write mode %d", ErrBadOptions, o.Mode)
 	}
-	expires := deadline(o.TTL)
+	expires, err := deadline(o.TTL)
+	if err != nil {
+		return res, err
+	}
 	h := hashKey(key)
 	s := c.shardFor(h)
 	if err := s.begin(); err != nil {
 		return res, err
 	}
 	defer s.end(&err)
+	// Read the value once over before taking the lock: memory that faults
+	// (a C pointer with a wrong length, a slice over a truncated mmap)
+	// then fails the write with ErrFault before anything has changed.
+	probe(value)
 	s.acquire()
 	return s.write(key, value, h, o.Type, o.Flags, expires, o)
 }
@@ -149,6 +157,19 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 	s.h.stats.Sets++
 	s.clean()
 	return WriteResult{Version: e.version, Forcible: forcible}, nil
+}
+
+// probe reads one byte of every page of b, and its last, so that memory
+// which would fault faults now (see Write).
+func probe(b []byte) {
+	var x byte
+	for i := 0; i < len(b); i += 4096 {
+		x ^= b[i]
+	}
+	if len(b) > 0 {
+		x ^= b[len(b)-1]
+	}
+	runtime.KeepAlive(x)
 }
 
 // Delete removes the entry at key. It reports whether there was one (live

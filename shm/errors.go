@@ -2,33 +2,43 @@ package shm
 
 import "errors"
 
-// Sentinel errors. Every error returned by Open wraps one of these (or an
-// *os.PathError from the operating system), so callers can test with errors.Is
-// and still print a message that names the file and says what to do.
+// Sentinel errors. They are the one vocabulary for everything about the
+// region itself: package lru re-exports each of them under the same name
+// (lru.ErrClosed is shm.ErrClosed), so a caller tests errors.Is against
+// either package and gets the same answer. Every error returned by Open wraps
+// one of these (or an *os.PathError from the operating system) and carries a
+// message that names the file and says what to do.
 var (
 	// ErrNotRegion means the file exists but is not a shmlru region: a
 	// directory, an empty or short file, a foreign file, or a header that
 	// disagrees with the file's size. Nothing in the file was changed.
-	ErrNotRegion = errors.New("shm: not a shmlru region")
+	ErrNotRegion = errors.New("shmlru: not a shmlru region")
 
 	// ErrVersion means the region was written by another layout version of
-	// shmlru (usually a newer one). Nothing in the file was changed.
-	ErrVersion = errors.New("shm: region layout version not supported")
+	// shmlru (usually a newer one), or on a machine of the other byte order.
+	// Nothing in the file was changed.
+	ErrVersion = errors.New("shmlru: region layout version not supported")
 
-	// ErrGeometry means the caller insisted on a geometry (size) that differs
-	// from the existing region's.
-	ErrGeometry = errors.New("shm: region geometry differs from the one requested")
+	// ErrGeometry means the caller insisted (Options.Exact) on a geometry
+	// that differs from the existing region's.
+	ErrGeometry = errors.New("shmlru: region geometry differs from the one requested")
 
 	// ErrNoSpace means the file system could not reserve the region's size.
-	ErrNoSpace = errors.New("shm: no space to reserve the region")
+	ErrNoSpace = errors.New("shmlru: no space to reserve the region")
 
 	// ErrNoSlot means every process slot of the region is held by a live
 	// process.
-	ErrNoSlot = errors.New("shm: all process slots of the region are in use")
+	ErrNoSlot = errors.New("shmlru: all process slots of the region are in use")
 
-	// ErrClosed means the region was already closed.
-	ErrClosed = errors.New("shm: region is closed")
+	// ErrClosed means the region (or the cache over it) was already closed.
+	ErrClosed = errors.New("shmlru: closed")
 
-	// ErrBadOptions means the options passed to Open are out of range.
-	ErrBadOptions = errors.New("shm: invalid options")
+	// ErrBadOptions means the options passed to Open are out of range; the
+	// message says which.
+	ErrBadOptions = errors.New("shmlru: invalid options")
+
+	// ErrCorrupt means the region's contents are inconsistent, or its file
+	// shrank underneath the mapping (truncated by another program). The
+	// message says which, and what was done about it.
+	ErrCorrupt = errors.New("shmlru: region is corrupt")
 )

@@ -26,3 +26,8 @@ func futexWaitTimeout(w *uint32, val uint32, d time.Duration) {
 func futexWakeOne(w *uint32) {
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWake, 1, 0, 0, 0)
 }
+
+// futexWakeAll wakes every process sleeping on w.
+func futexWakeAll(w *uint32) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWake, uintptr(1<<31-1), 0, 0, 0)
+}

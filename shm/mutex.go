@@ -30,21 +30,37 @@ const spinFor = 4 * time.Microsecond
 // takeover that raced) and is taken over rather than waited on forever.
 //
 // takenOver is true when the previous owner died while holding the lock (or
-// the word named no live owner). The caller owns the lock either way, and in
-// that case must repair or reset whatever the dead owner may have left half
-// done before it relies on the protected data.
+// the word named no live owner, or an observer handed it back as an orphan,
+// see ReleaseOrphan). The caller owns the lock either way, and in that case
+// must repair or reset whatever the dead owner may have left half done
+// before it relies on the protected data.
 func (r *Region) Lock(w *uint32) (takenOver bool) {
 	if atomic.CompareAndSwapUint32(w, 0, r.token) {
 		return false
 	}
+	return r.lockSlow(w) != 0
+}
+
+// LockObserve is Lock for observers, which must not repair what a dead owner
+// left (an operator inspecting a cache wants to see it as it is). It waits
+// for a live owner like Lock. It returns the word it took over from a dead
+// owner, 0 if the lock was free or released normally; when it is not 0 the
+// caller may read, must change nothing, and must release the lock with
+// ReleaseOrphan so that the next Lock still sees a dead owner and repairs.
+func (r *Region) LockObserve(w *uint32) (takenFrom uint32) {
+	if atomic.CompareAndSwapUint32(w, 0, r.token) {
+		return 0
+	}
 	return r.lockSlow(w)
 }
 
-func (r *Region) lockSlow(w *uint32) bool {
+// lockSlow waits for w and returns the owner it took the lock over from (0
+// when the lock was released normally).
+func (r *Region) lockSlow(w *uint32) uint32 {
 	start := time.Now()
 	for i := 1; ; i++ {
 		if atomic.LoadUint32(w) == 0 && atomic.CompareAndSwapUint32(w, 0, r.token) {
-			return false
+			return 0
 		}
 		if i%64 == 0 && time.Since(start) > spinFor {
 			break
@@ -66,12 +82,14 @@ func (r *Region) lockSlow(w *uint32) bool {
 				mine |= waitersBit
 			}
 			if atomic.CompareAndSwapUint32(w, 0, mine) {
-				return false
+				return 0
 			}
 			continue
 		}
 		owner := v &^ waitersBit
-		dead := owner == r.token // see the doc comment: a leftover
+		// Our own token is a leftover (see Lock's doc comment); an orphan
+		// was handed back by an observer and has no owner to ask about.
+		dead := owner == r.token || owner == orphanToken
 		if !dead && owner != waitingOn {
 			waitingOn, since = owner, time.Now()
 		} else if !dead && time.Since(since) >= OwnerCheckInterval {
@@ -80,7 +98,7 @@ func (r *Region) lockSlow(w *uint32) bool {
 		}
 		if dead {
 			if atomic.CompareAndSwapUint32(w, v, r.token|waitersBit) {
-				return true
+				return owner
 			}
 			continue
 		}
@@ -96,5 +114,19 @@ func (r *Region) lockSlow(w *uint32) bool {
 func (r *Region) Unlock(w *uint32) {
 	if atomic.SwapUint32(w, 0)&waitersBit != 0 {
 		futexWakeOne(w)
+	}
+}
+
+// ReleaseOrphan releases a lock that LockObserve took over from a dead
+// owner, leaving it held by no one alive: the next Lock takes it over at
+// once and repairs, exactly as it would have done from the dead owner.
+//
+// Why an orphan token and not the dead owner's own: that owner's slot may
+// have been claimed again since, with a generation that wrapped round to the
+// same token, and a live process would then seem to hold the lock forever.
+// Every waiter is woken, because each must see that the word changed hands.
+func (r *Region) ReleaseOrphan(w *uint32) {
+	if atomic.SwapUint32(w, orphanToken)&waitersBit != 0 {
+		futexWakeAll(w)
 	}
 }

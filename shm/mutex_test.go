@@ -88,7 +88,7 @@ func TestMutexDeadOwner(t *testing.T) {
 	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "holding\n" {
 		t.Fatalf("child: %q", line)
 	}
-	o := r.LockOwner(w)
+	o, _ := r.LockOwner(w)
 	if !o.Held || !o.Alive || o.Pid != cmd.Process.Pid {
 		t.Fatalf("owner while held: %+v (child pid %d)", o, cmd.Process.Pid)
 	}
@@ -99,7 +99,7 @@ func TestMutexDeadOwner(t *testing.T) {
 	if !<-done {
 		t.Fatal("Lock after the owner died did not report a takeover")
 	}
-	if o := r.LockOwner(w); !o.Held || !o.Alive || o.Pid != os.Getpid() {
+	if o, _ := r.LockOwner(w); !o.Held || !o.Alive || o.Pid != os.Getpid() {
 		t.Fatalf("owner after takeover: %+v", o)
 	}
 	r.Unlock(w)

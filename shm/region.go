@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -58,7 +59,14 @@ type Region struct {
 	slot    int    // index of this process's slot
 	token   uint32 // lock owner token of this attachment (see mutex.go)
 	created bool
+	born    time.Time // creation time, copied from the header at open
 	closed  atomic.Bool
+	retired atomic.Bool // see Retire
+
+	// mu is held shared by readers of the mapping outside package lru's
+	// operations (guard), and exclusively by Close, so that none of them
+	// reads a mapping that Close is taking away.
+	mu sync.RWMutex
 }
 
 // Path resolves a region name to a file path: a name without a slash is a
@@ -286,6 +294,7 @@ func mapRegion(f *os.File, path string, h header, created bool) (*Region, error)
 		f:       f,
 		m:       m,
 		hdr:     (*header)(unsafe.Pointer(&m[0])),
+		born:    time.Unix(0, h.created),
 		data:    m[h.dataOff : h.dataOff+h.dataSize : h.dataOff+h.dataSize],
 		created: created,
 	}
@@ -318,11 +327,13 @@ func (r *Region) Size() int64 { return int64(len(r.m)) }
 func (r *Region) Created() bool { return r.created }
 
 // CreatedAt returns when the region was created.
-func (r *Region) CreatedAt() time.Time { return time.Unix(0, r.hdr.created) }
+func (r *Region) CreatedAt() time.Time { return r.born }
 
 // Close unmaps the region and releases this process's slot. The file stays;
 // use Remove to delete it. Close is idempotent.
 func (r *Region) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
 	}

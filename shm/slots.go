@@ -45,7 +45,10 @@ func (r *Region) claimSlot() error {
 	return ErrNoSlot
 }
 
-func (r *Region) slotByte(s int) int64 { return int64(r.hdr.slotsOff) + int64(s)*slotSize }
+// slotByte is the file offset that slot s's OFD lock covers. The slot
+// table always starts right after the header page (validate insists), so
+// this reads nothing from the mapping: it works when the file has shrunk.
+func (r *Region) slotByte(s int) int64 { return HeaderSize + int64(s)*slotSize }
 
 func (r *Region) lockSlotByte(s int) error {
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: r.slotByte(s), Len: 1}
@@ -60,7 +63,7 @@ func (r *Region) lockSlotByte(s int) error {
 // slotHeld asks the kernel whether any open file description holds the OFD
 // lock of slot s. It is a system call: it runs only on a waiter's slow path.
 func (r *Region) slotHeld(s int) bool {
-	if s == r.slot {
+	if s == r.slot && !r.retired.Load() {
 		return true
 	}
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: r.slotByte(s), Len: 1}
@@ -83,10 +86,15 @@ func (r *Region) slotHeld(s int) bool {
 //	bit 31      waiters: some process may be asleep on the word
 //	bits 16-30  generation of the owner's slot, modulo 2^15
 //	bits 0-15   owner's slot + 1 (never 0, so a held word is never 0)
+//
+// The slot field 0xffff names no slot (MaxSlots stops one short of it): it
+// is the orphan token, a lock held by no one alive that the next Lock takes
+// over and repairs (see ReleaseOrphan).
 const (
-	waitersBit = 1 << 31
-	slotMask   = 0xffff
-	genMask    = 0x7fff
+	waitersBit  = 1 << 31
+	slotMask    = 0xffff
+	genMask     = 0x7fff
+	orphanToken = slotMask
 )
 
 func makeToken(slot int, gen uint32) uint32 {
@@ -94,7 +102,8 @@ func makeToken(slot int, gen uint32) uint32 {
 }
 
 // Alive reports whether the owner named by a lock word's token is still
-// attached. A token that names no valid slot (a corrupt word) is dead.
+// attached. A token that names no valid slot (a corrupt word, an orphan) is
+// dead.
 func (r *Region) alive(token uint32) bool {
 	s := int(token&slotMask) - 1
 	if s < 0 || s >= len(r.slots) {
@@ -106,20 +115,79 @@ func (r *Region) alive(token uint32) bool {
 	return r.slotHeld(s)
 }
 
+// AvoidTokens makes sure that none of the lock words holds this
+// attachment's token already. The caller passes every lock word it keeps in
+// the data area, right after Open.
+//
+// Why: the generation in a token has 15 bits, so after 2^15 claims of one
+// slot a newcomer's token can equal that of a process which died holding a
+// lock. That lock would then never be taken over while the newcomer lives:
+// the word's owner looks alive. A dead owner's token stays in a word only
+// until someone takes the lock over, and no one but its owner ever writes a
+// token (ReleaseOrphan writes the orphan token instead), so a check made
+// once, after the claim, holds for the attachment's whole life. The slot's
+// OFD lock is ours, so bumping its generation again races with no one.
+func (r *Region) AvoidTokens(words []*uint32) error {
+	return r.guard(func() {
+		inUse := func(token uint32) bool {
+			for _, w := range words {
+				if atomic.LoadUint32(w)&^waitersBit == token {
+					return true
+				}
+			}
+			return false
+		}
+		// Each round moves to the next generation; at most len(words)
+		// of them can be taken, so this ends long before it could wrap.
+		for n := 0; inUse(r.token) && n <= genMask; n++ {
+			gen := atomic.AddUint32(&r.slots[r.slot].gen, 1)
+			r.token = makeToken(r.slot, gen)
+		}
+	})
+}
+
+// Retire makes this attachment look dead to every other process, while the
+// process lives on: its slot's OFD lock is released, so any lock word that
+// still names it is taken over by the next process that wants it. A cache
+// whose mapping failed retires its attachment, because it can no longer
+// promise to release what it holds. After Retire the region must not be
+// locked again through r; Close still unmaps it.
+func (r *Region) Retire() {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed.Load() || !r.retired.CompareAndSwap(false, true) {
+		return // closing the file released the slot already
+	}
+	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0, Start: r.slotByte(r.slot), Len: 1}
+	for unix.FcntlFlock(r.f.Fd(), unix.F_OFD_SETLK, &lk) == unix.EINTR {
+	}
+}
+
 // Owner describes who holds a lock word, for operators' tools.
 type Owner struct {
-	Held  bool // the word is held
-	Slot  int  // owner's slot
-	Pid   int  // owner's pid in its own pid namespace (0 if unknown)
-	Alive bool // the owner is still attached
+	Held   bool // the word is held
+	Slot   int  // owner's slot (-1 for an orphan)
+	Pid    int  // owner's pid in its own pid namespace (0 if unknown)
+	Alive  bool // the owner is still attached
+	Orphan bool // held by no one: an observer found its owner dead and left the repair to the next user
 }
 
 // LockOwner describes the current holder of the lock word w without
-// changing it.
-func (r *Region) LockOwner(w *uint32) Owner {
+// changing it. It fails with ErrClosed after Close and with ErrCorrupt if
+// the word's page is gone from the file.
+func (r *Region) LockOwner(w *uint32) (o Owner, err error) {
+	err = r.guard(func() { o = r.lockOwner(w) })
+	return o, err
+}
+
+// lockOwner is LockOwner for callers that already guard the mapping.
+func (r *Region) lockOwner(w *uint32) Owner {
 	v := atomic.LoadUint32(w) &^ waitersBit
 	if v == 0 {
 		return Owner{}
+	}
+	if v == orphanToken {
+		return Owner{Held: true, Slot: -1, Orphan: true}
 	}
 	o := Owner{Held: true, Slot: int(v&slotMask) - 1}
 	if o.Slot >= 0 && o.Slot < len(r.slots) {
@@ -130,14 +198,15 @@ func (r *Region) LockOwner(w *uint32) Owner {
 }
 
 // Attached counts the slots whose OFD lock is held: the processes (more
-// exactly, open handles) attached to the region now. It makes one system
-// call per slot that was ever claimed.
-func (r *Region) Attached() int {
-	n := 0
-	for s := range r.slots {
-		if atomic.LoadUint32(&r.slots[s].gen) != 0 && r.slotHeld(s) {
-			n++
+// exactly, open handles) attached to the region now, this one included. It
+// makes one system call per slot that was ever claimed.
+func (r *Region) Attached() (n int, err error) {
+	err = r.guard(func() {
+		for s := range r.slots {
+			if atomic.LoadUint32(&r.slots[s].gen) != 0 && r.slotHeld(s) {
+				n++
+			}
 		}
-	}
-	return n
+	})
+	return n, err
 }

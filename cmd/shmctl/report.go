@@ -88,10 +88,14 @@ func gather(c *lru.Cache, countExpired bool) (*report, error) {
 	}
 	g := c.Geometry()
 	r := c.Region()
+	attached, err := r.Attached()
+	if err != nil {
+		return nil, err
+	}
 	rep := &report{
 		Region:    r.Path(),
 		CreatedAt: r.CreatedAt(),
-		Attached:  max(r.Attached()-1, 0),
+		Attached:  max(attached-1, 0),
 		Geometry: geometryJSON{g.Size, g.Shards, g.BlockSize, g.BlocksPerShard,
 			g.BucketsPerShard, g.MaxEntries, g.MaxKey, g.MaxValue},
 		CapacityBytes: c.Capacity(),

@@ -66,13 +66,17 @@ func describeForRemoval(e *env, path string, force bool) (string, error) {
 			return "", err
 		}
 		s := fmt.Sprintf("%d entries, %s", n, humanBytes(c.Capacity()))
-		if a := c.Region().Attached() - 1; a > 0 {
+		a, err := c.Region().Attached()
+		if err != nil {
+			return "", err
+		}
+		if a--; a > 0 {
 			s += fmt.Sprintf(", %s attached keep their mapping", plural(a, "process", "processes"))
 		}
 		return s, nil
 	}
-	notRegion := errors.Is(err, shm.ErrNotRegion) || errors.Is(err, shm.ErrVersion) ||
-		errors.Is(err, lru.ErrCorrupt) || errors.Is(err, lru.ErrIncompatible)
+	notRegion := errors.Is(err, lru.ErrNotRegion) || errors.Is(err, lru.ErrVersion) ||
+		errors.Is(err, lru.ErrCorrupt)
 	if !notRegion {
 		return "", err
 	}
