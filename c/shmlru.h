@@ -61,7 +61,7 @@ enum {
 	SHMLRU_KEY_TOO_LARGE     = -9,  /* key longer than the cache's max_key */
 	SHMLRU_VALUE_TOO_LARGE   = -10, /* value longer than the cache's max_value */
 	SHMLRU_BAD_VALUE         = -11, /* value does not match its type, or a bad type */
-	SHMLRU_BAD_ARGUMENT      = -12, /* a NULL pointer or a value out of range */
+	SHMLRU_BAD_ARGUMENT      = -12, /* a NULL or invalid pointer, or a value out of range */
 	SHMLRU_BAD_OPTIONS       = -13, /* shmlru_options out of range */
 	SHMLRU_BAD_HANDLE        = -14, /* not a handle shmlru_open returned */
 	SHMLRU_CLOSED            = -15, /* the handle was closed */
@@ -69,13 +69,14 @@ enum {
 	SHMLRU_INCOMPATIBLE      = -17, /* another layout version or geometry */
 	SHMLRU_NO_SPACE          = -18, /* the file system could not reserve the size */
 	SHMLRU_NO_SLOT           = -19, /* every process slot of the region is in use */
-	SHMLRU_CORRUPT           = -20, /* inconsistent region; the shard was reset */
+	SHMLRU_CORRUPT           = -20, /* inconsistent region, or its file shrank */
 	SHMLRU_NOT_EXIST         = -21, /* no region at the path (no_create) */
 	SHMLRU_PERMISSION        = -22, /* the file's permissions forbid access */
 	SHMLRU_TOO_MANY_HANDLES  = -23, /* too many caches open in this process */
 	SHMLRU_SYSTEM            = -24, /* another operating system error */
 	SHMLRU_INTERNAL          = -25, /* a bug in shmlru; please report it */
-	SHMLRU_FORKED            = -26  /* called in a child forked after loading the library */
+	SHMLRU_FORKED            = -26, /* called in a child forked after loading the library */
+	SHMLRU_BAD_TTL           = -27  /* a negative TTL; 0 means never expires */
 };
 
 /* Value types (shmlru_meta.type, shmlru_write_opts.type). */
@@ -104,8 +105,9 @@ typedef struct shmlru_options {
 	uint64_t size;           /* bytes of the region file (0 = 64 MiB) */
 	uint64_t max_entries;    /* cap on entries (0 = as many as blocks allow) */
 	uint64_t max_value_size; /* largest value (0 = a quarter of a shard) */
-	uint32_t shards;         /* a power of two (0 = one per 4 MiB, 1..64) */
-	uint32_t block_size;     /* unit of value storage, 64..65536 (0 = 64) */
+	uint32_t shards;         /* a power of two (0 = chosen by size: 1..16 of at
+	                          * least 1 MiB each, then up to 64 of 16 MiB) */
+	uint32_t block_size;     /* unit of value storage, 64..65536 (0 = 128) */
 	uint32_t mode;           /* permission of a new file (0 = 0600) */
 	uint8_t  exact;          /* fail if an existing region differs */
 	uint8_t  no_create;      /* fail if the region does not exist */

@@ -190,9 +190,7 @@ func (s *shard) recoverPanic(p any) (error, any) {
 	if addr, fault := shm.FaultAddr(p); fault && s.c.r.Contains(addr) {
 		err := s.c.r.Shrank(addr)
 		s.c.broken.CompareAndSwap(nil, &err)
-		if s.locked && !s.observing {
-			s.resetGuarded() // a change cut short must not survive: best effort
-		}
+		s.resetIfTorn() // a change cut short must not survive: best effort
 		return err, nil
 	}
 	if shm.IsMemoryFault(p) {

@@ -384,6 +384,9 @@ func (s *shard) insert(key, value []byte, h uint64, t Type, flags uint32, expire
 	*e = entry{expires: expires, version: s.h.clock, flags: flags, vlen: uint32(len(value)), klen: uint16(len(key)), typ: t}
 	w := chainWriter{s: s, p: s.block(i)[entryHeaderSize:], link: &e.more}
 	w.write(key)
+	if testHook != nil {
+		testHook("insert-key-written")
+	}
 	w.write(value)
 	if testHook != nil {
 		testHook("insert-written")
@@ -403,6 +406,9 @@ func (s *shard) insert(key, value []byte, h uint64, t Type, flags uint32, expire
 // the blocks the new value needs, and makes it the most recently used. The
 // caller has marked the shard dirty.
 func (s *shard) overwrite(i uint32, e *entry, value []byte, t Type, flags uint32, expires int64) {
+	if testHook != nil {
+		testHook("overwrite-start")
+	}
 	if len(value) > 0 {
 		c := s.chunksOf(i, e)
 		c.seek(int(e.klen)) // the value starts after the key

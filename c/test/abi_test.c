@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,7 +51,7 @@ static shmlru_t open_cache(const char *p, uint64_t size)
 
 static void test_strerror(void)
 {
-	for (int c = SHMLRU_OK; c >= SHMLRU_FORKED; c--) {
+	for (int c = SHMLRU_OK; c >= SHMLRU_BAD_TTL; c--) {
 		const char *m = shmlru_strerror(c);
 		CHECK(m != NULL && strlen(m) > 0 && strcmp(m, "unknown status code") != 0);
 	}
@@ -205,7 +206,7 @@ static void test_get_set(shmlru_t h)
 	EXPECT(shmlru_write(h, KEY("k"), NULL, 1, NULL, NULL), SHMLRU_BAD_ARGUMENT);
 	memset(&o, 0, sizeof o);
 	o.ttl_ms = -1;
-	EXPECT(shmlru_write(h, KEY("k"), "v", 1, &o, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_write(h, KEY("k"), "v", 1, &o, NULL), SHMLRU_BAD_TTL);
 	memset(&o, 0, sizeof o);
 	o.mode = 7;
 	EXPECT(shmlru_write(h, KEY("k"), "v", 1, &o, NULL), SHMLRU_BAD_ARGUMENT);
@@ -286,7 +287,7 @@ static void test_incr_ttl(shmlru_t h)
 	EXPECT(shmlru_write(h, KEY("str"), "x", 1, NULL, NULL), SHMLRU_OK);
 	EXPECT(shmlru_incr(h, KEY("str"), 1, &v, 1, 0, 0, NULL), SHMLRU_NOT_NUMBER);
 	EXPECT(shmlru_incr(h, KEY("cnt"), 1, NULL, 0, 0, 0, NULL), SHMLRU_BAD_ARGUMENT);
-	EXPECT(shmlru_incr(h, KEY("cnt"), 1, &v, 1, 0, -5, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_incr(h, KEY("cnt"), 1, &v, 1, 0, -5, NULL), SHMLRU_BAD_TTL);
 	EXPECT(shmlru_incr(h, "", 0, 1, &v, 0, 0, 0, NULL), SHMLRU_EMPTY_KEY);
 
 	int64_t ttl = -1;
@@ -298,7 +299,9 @@ static void test_incr_ttl(shmlru_t h)
 	EXPECT(shmlru_ttl(h, KEY("cnt"), &ttl), SHMLRU_OK);
 	CHECK(ttl > 59000 && ttl <= 60000);
 	EXPECT(shmlru_expire(h, KEY("absent"), 1000), SHMLRU_NOT_FOUND);
-	EXPECT(shmlru_expire(h, KEY("cnt"), -1), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_expire(h, KEY("cnt"), -1), SHMLRU_BAD_TTL);
+	EXPECT(shmlru_ttl(h, KEY("cnt"), &ttl), SHMLRU_OK);
+	CHECK(ttl > 59000 && ttl <= 60000); /* the refused expire changed nothing */
 
 	/* Expiry: a 1 ms TTL; wait for the clock to pass it. */
 	shmlru_write_opts o;
@@ -481,6 +484,90 @@ static void *hammer(void *arg)
 	return NULL;
 }
 
+/* Issue 9, items 1 and 2: a caller's pointer that does not cover its
+ * length faults inside the library. That is SHMLRU_BAD_ARGUMENT, and the
+ * entry keeps its old value and version: nothing torn, no shard reset.
+ * Before, a fault mid-write was re-raised after the lock was released over
+ * a half-copied value (SHMLRU_INTERNAL, and every reader saw the torn
+ * value), and a pointer below 4096 reset the shard as corrupt. */
+static void test_bad_pointers(shmlru_t h)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED);
+	memset(m, 'n', page);
+	munmap(m + page, page); /* the value's second half is not mapped */
+
+	char old[1500];
+	memset(old, 'o', sizeof old);
+	EXPECT(shmlru_write(h, KEY("bp"), old, sizeof old, NULL, NULL), SHMLRU_OK);
+	shmlru_meta before, after;
+	char buf[2048];
+	size_t n = 0;
+	EXPECT(shmlru_get(h, KEY("bp"), buf, sizeof buf, &n, &before), SHMLRU_OK);
+	shmlru_stats st0, st1;
+	EXPECT(shmlru_stats_get(h, &st0), SHMLRU_OK);
+
+	/* value_len longer than the buffer: the tail faults */
+	EXPECT(shmlru_write(h, KEY("bp"), m + page - 700, sizeof old, NULL, NULL), SHMLRU_BAD_ARGUMENT);
+	/* NULL-like and wild value pointers */
+	EXPECT(shmlru_write(h, KEY("bp"), (const void *)16, sizeof old, NULL, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_write(h, KEY("bp"), m + page, 10, NULL, NULL), SHMLRU_BAD_ARGUMENT);
+	/* keys and output buffers */
+	EXPECT(shmlru_write(h, (const char *)16, 4, "v", 1, NULL, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_get(h, m + page - 2, 5, buf, sizeof buf, &n, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_get(h, KEY("bp"), (void *)16, sizeof buf, &n, NULL), SHMLRU_BAD_ARGUMENT);
+	double v;
+	EXPECT(shmlru_incr(h, (const char *)16, 3, 1, &v, 1, 0, 0, NULL), SHMLRU_BAD_ARGUMENT);
+
+	memset(buf, 0, sizeof buf);
+	EXPECT(shmlru_get(h, KEY("bp"), buf, sizeof buf, &n, &after), SHMLRU_OK);
+	CHECK(n == sizeof old && memcmp(buf, old, sizeof old) == 0);
+	CHECK(after.version == before.version);
+	EXPECT(shmlru_stats_get(h, &st1), SHMLRU_OK);
+	CHECK(st1.resets == st0.resets);
+	munmap(m, page);
+}
+
+/* Issue 9, item 3: shmlru_stats_get (and the other readers) in one thread
+ * while another closes the handle: a status, never a crash of the host. */
+static void *stats_loop(void *arg)
+{
+	shmlru_t h = *(shmlru_t *)arg;
+	shmlru_stats st;
+	shmlru_info info;
+	size_t n;
+	for (;;) {
+		int rc = shmlru_stats_get(h, &st);
+		shmlru_info_get(h, &info);
+		shmlru_capacity(h, &n);
+		shmlru_len(h, &n);
+		if (rc != SHMLRU_OK) {
+			return (void *)(intptr_t)rc;
+		}
+	}
+}
+
+static void test_stats_while_closing(void)
+{
+	char p[300];
+	snprintf(p, sizeof p, "%s-closing", path);
+	for (int round = 0; round < 20; round++) {
+		shmlru_t h = open_cache(p, 1 << 20);
+		pthread_t t[2];
+		for (int i = 0; i < 2; i++)
+			CHECK(pthread_create(&t[i], NULL, stats_loop, &h) == 0);
+		usleep(500);
+		EXPECT(shmlru_close(h), SHMLRU_OK);
+		for (int i = 0; i < 2; i++) {
+			void *rc;
+			pthread_join(t[i], &rc);
+			CHECK((intptr_t)rc == SHMLRU_CLOSED);
+		}
+	}
+	unlink(p);
+}
+
 static void test_threads(shmlru_t h)
 {
 	enum { T = 4 };
@@ -539,11 +626,13 @@ int main(int argc, char **argv)
 	test_incr_ttl(h);
 	test_lists(h);
 	test_admin(h);
+	test_bad_pointers(h);
 	test_threads(h);
 	test_fork(h);
 	test_no_evict(h);
 	EXPECT(shmlru_close(h), SHMLRU_OK);
 	unlink(path);
+	test_stats_while_closing();
 
 	printf("abi_test: %d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;

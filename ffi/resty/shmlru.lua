@@ -79,7 +79,8 @@ enum {
 	SHMLRU_TOO_MANY_HANDLES  = -23,
 	SHMLRU_SYSTEM            = -24,
 	SHMLRU_INTERNAL          = -25,
-	SHMLRU_FORKED            = -26
+	SHMLRU_FORKED            = -26,
+	SHMLRU_BAD_TTL           = -27
 };
 enum {
 	SHMLRU_TYPE_BYTES  = 0,
@@ -224,6 +225,7 @@ local errors = {
     [-24] = "system error",
     [-25] = "internal error",
     [-26] = "forked",
+    [-27] = "bad ttl",
 }
 _M.errors = errors
 
