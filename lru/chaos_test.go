@@ -73,9 +73,9 @@ func (p *chaosProc) waitProgress(t *testing.T, n int64) {
 // that nothing is ever evicted). Some victims run in their own pid namespace.
 // SHMLRU_SOAK_KILLS sets the number of kills (make soak: 10,000).
 func TestChaos(t *testing.T) {
-	kills := 200
-	if s := os.Getenv("SHMLRU_SOAK_KILLS"); s != "" {
-		kills, _ = strconv.Atoi(s)
+	kills, err := soakKills(os.Getenv("SHMLRU_SOAK_KILLS"), 200)
+	if err != nil {
+		t.Fatal(err)
 	}
 	pidnsOK := os.Geteuid() == 0
 	path := filepath.Join(t.TempDir(), "c")
@@ -115,9 +115,22 @@ func TestChaos(t *testing.T) {
 		}
 		pool[i] = startChaosProc(t, path, pidnsOK && kill%4 == 3)
 
+		// Repair takes every shard's lock, repairing what the victim left
+		// (the children may have done so already). A repair that had to
+		// reset a shard for a problem Check found means the recovery
+		// itself went wrong.
 		start := time.Now()
-		st, err := c.Stats() // takes every shard's lock: recovery is done after this
+		done, err := c.Repair()
 		worstParent = max(worstParent, time.Since(start))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range done {
+			if strings.Contains(d.Msg, "problem") {
+				t.Fatalf("kill %d: after the takeover: %v", kill, d)
+			}
+		}
+		st, err := c.Stats()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,12 +171,41 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	if worstParent > stallBound {
-		t.Fatalf("the parent's Stats took %v", worstParent)
+		t.Fatalf("the parent's Repair took %v", worstParent)
 	}
 	st, _ := c.Stats()
 	t.Logf("%d kills (%d in their own pid namespace): %d lock takeovers, %d shard resets, longest parent stall %v",
 		kills, pidnsKills, st.Recoveries, st.Resets, worstParent)
 	if st.Recoveries == 0 {
 		t.Fatal("no kill ever landed while a lock was held: the test exercised nothing")
+	}
+}
+
+// soakKills reads SHMLRU_SOAK_KILLS: unset means def; anything but a
+// positive whole number is an error, never a soak of zero kills that passes.
+func soakKills(s string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("SHMLRU_SOAK_KILLS=%q: want a positive whole number of kills (make soak uses 10000)", s)
+	}
+	return n, nil
+}
+
+// Issue 9, item 15: a mistyped kill count fails instead of running a soak
+// of zero kills.
+func TestSoakKillsMustParse(t *testing.T) {
+	for _, s := range []string{"10k", "0", "-5", " 100", "1e4"} {
+		if n, err := soakKills(s, 200); err == nil {
+			t.Errorf("SHMLRU_SOAK_KILLS=%q accepted as %d", s, n)
+		}
+	}
+	if n, err := soakKills("10000", 200); n != 10000 || err != nil {
+		t.Errorf("10000: %d, %v", n, err)
+	}
+	if n, err := soakKills("", 200); n != 200 || err != nil {
+		t.Errorf("unset: %d, %v", n, err)
 	}
 }
