@@ -21,5 +21,40 @@
 // A process may die at any instruction, even holding a shard's lock halfway
 // through a change. The next process to want that lock notices (see package
 // shm), takes it over and resets the shard if the dead owner was mid-change.
+// A panic while a shard is being changed (a caller's memory that faults, a
+// corruption found) never releases the lock over a half-made change: the
+// shard is reset first, so no process ever reads a torn value.
 // A corrupt region yields ErrCorrupt, never a crash or a hang.
+//
+// # Caveats
+//
+// The limits a user must know, each explained in the README:
+//
+//   - LRU order is exact within a shard, not across shards: a key's hash fixes
+//     its shard. Options.Shards = 1 gives one exact LRU at the price of one lock.
+//   - A region's geometry (size, shards, block size, limits) is fixed when it
+//     is created; later openers adopt it (Options.Exact refuses a difference).
+//   - Keys are 1 to 65,535 bytes (less in very small shards: Geometry().MaxKey);
+//     values at most Geometry().MaxValue.
+//   - TTLs follow the wall clock in Unix milliseconds: a step of the clock moves
+//     every deadline. A negative TTL is ErrBadTTL.
+//   - A process that dies holding a shard's lock is noticed by the next process
+//     that waits for it, within about 10 ms (shm.OwnerCheckInterval). If it died
+//     mid-change, that shard is reset and its entries are lost; no other shard's
+//     are. A process stopped with SIGSTOP is alive: its shard waits for it.
+//   - Observers (Peek, Range, Keys, Len, FreeSpace, Stats, Check) never
+//     repair. Peek and Range fail with ErrCorrupt on a shard a dead process left
+//     half changed, until a write to it or Repair repairs it.
+//   - A region file truncated or replaced underneath the mapping makes the Cache
+//     answer ErrCorrupt until it is reopened; it never crashes the process.
+//   - Memory the caller passes (a slice over its own mmap) that faults is
+//     ErrFault; if the fault came mid-write, the shard is reset.
+//   - A Cache belongs to the process that opened it: a process forked without
+//     exec must open its own (the Go runtime does not survive fork, and the C
+//     library refuses calls in a forked child).
+//   - Range, Keys and FlushExpired hold one shard's lock while they walk it.
+//   - Opening a region, even to inspect it, needs read and write access to its
+//     file and a free process slot (shm.DefaultSlots).
+//   - A region written on one architecture cannot be opened on another, nor by
+//     a build of another layout version (ErrVersion).
 package lru

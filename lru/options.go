@@ -21,8 +21,12 @@ type Options struct {
 	// at creation, so a full tmpfs fails then, not later.
 	Size int64
 
-	// Shards is the number of independently locked parts, a power of two
-	// (0 = one per MiB up to 16, then one per 16 MiB up to 64). LRU order is exact within a shard.
+	// Shards is the number of independently locked parts, a power of two.
+	// 0 chooses by size: the largest power of two up to 16 that leaves each
+	// shard at least 1 MiB, then more, up to 64, while each keeps at least
+	// 16 MiB (so a 16 MiB region, whose data area is a little under 16 MiB,
+	// gets 8; 64 MiB gets 16; 1 GiB gets 32). LRU order is exact within a
+	// shard.
 	Shards int
 
 	// BlockSize is the unit of value storage, a multiple of 8 from 64 to
@@ -48,7 +52,9 @@ type Options struct {
 	// it.
 	Exact bool
 
-	// NoCreate makes Open fail when the region does not exist yet.
+	// NoCreate makes Open fail when the region does not exist yet, with an
+	// error wrapping fs.ErrNotExist (test it with errors.Is(err,
+	// os.ErrNotExist)); an empty or unfinished file is ErrNotRegion.
 	NoCreate bool
 }
 

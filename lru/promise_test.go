@@ -432,7 +432,6 @@ func TestObserversDoNotRepair(t *testing.T) {
 				}
 				c.Len()
 				c.FreeSpace()
-				c.TTL([]byte("victim"))
 				after := *s.h
 				after.lock, before.lock = 0, 0
 				if after != before {

@@ -15,6 +15,7 @@ type ReadOptions struct {
 	// counted once.
 	Fit      bool
 	metaOnly bool // do not copy the value (TTL)
+	repair   bool // with Peek: acquire, repairing a dead owner's leftovers, rather than observe (TTL is not an observer)
 }
 
 // Get returns a copy of the value stored at key, or ErrNotFound if there is
@@ -41,8 +42,10 @@ func (c *Cache) GetStale(dst, key []byte) (v []byte, m Meta, stale bool, err err
 	return c.Read(dst, key, ReadOptions{Stale: true})
 }
 
-// Peek is GetStale for observers: it changes nothing, not the LRU order and
-// not the counters. shmctl uses it.
+// Peek is GetStale for observers: it changes nothing, not the LRU order, not
+// the counters, and not a shard that a process left half changed when it
+// died (that is ErrCorrupt until a write or Repair repairs it). shmctl uses
+// it.
 func (c *Cache) Peek(dst, key []byte) (v []byte, m Meta, stale bool, err error) {
 	return c.Read(dst, key, ReadOptions{Stale: true, Peek: true})
 }
@@ -66,7 +69,7 @@ func (c *Cache) read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		return dst, m, false, 0, err
 	}
 	defer s.end(&err)
-	if o.Peek {
+	if o.Peek && !o.repair {
 		s.observe()
 		if err := s.leftBroken(); err != nil {
 			return dst, m, false, 0, err
