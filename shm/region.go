@@ -60,6 +60,7 @@ type Region struct {
 	token   uint32 // lock owner token of this attachment (see mutex.go)
 	created bool
 	born    time.Time // creation time, copied from the header at open
+	size    int64     // of the mapping, for Size after Close
 	closed  atomic.Bool
 	retired atomic.Bool // see Retire
 
@@ -295,6 +296,7 @@ func mapRegion(f *os.File, path string, h header, created bool) (*Region, error)
 		m:       m,
 		hdr:     (*header)(unsafe.Pointer(&m[0])),
 		born:    time.Unix(0, h.created),
+		size:    int64(len(m)),
 		data:    m[h.dataOff : h.dataOff+h.dataSize : h.dataOff+h.dataSize],
 		created: created,
 	}
@@ -320,8 +322,9 @@ func (r *Region) Contains(addr uintptr) bool {
 // Path returns the region's file path.
 func (r *Region) Path() string { return r.path }
 
-// Size returns the size of the whole file.
-func (r *Region) Size() int64 { return int64(len(r.m)) }
+// Size returns the size of the whole file, as it was mapped (it stays
+// readable after Close).
+func (r *Region) Size() int64 { return r.size }
 
 // Created reports whether this Open created and initialised the region.
 func (r *Region) Created() bool { return r.created }
