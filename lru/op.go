@@ -91,9 +91,9 @@ const (
 )
 
 // observe takes the shard's region lock for an operation that changes
-// nothing. A lock whose owner died is taken without repairing: what the
-// owner left is recorded (leftDirty, and the LRU queue's state for
-// brokenQueue) and the lock is handed back as an orphan by end.
+// nothing. A lock whose owner died is taken without repairing: whether the
+// owner died mid-change is recorded (leftDirty, see also leftBroken) and
+// the lock is handed back as an orphan by end.
 func (s *shard) observe() {
 	s.observing = true
 	from := s.c.r.LockObserve(&s.h.lock)
@@ -113,10 +113,10 @@ func (s *shard) leftBroken() error {
 		return nil
 	}
 	if s.leftDirty {
-		return fmt.Errorf("%w: shard %d of %s was left mid-change by a process that died; any write to it, or `shmctl check --repair`, repairs it", ErrCorrupt, s.idx, s.c.r.Path())
+		return fmt.Errorf("%w: shard %d of %s was left mid-change by a process that died; the next Get or write to it, or Repair (`shmctl check --repair`), repairs it", ErrCorrupt, s.idx, s.c.r.Path())
 	}
 	if !s.lruIntact() {
-		return fmt.Errorf("%w: shard %d of %s: a process died while moving an entry in the LRU queue; any write to it, or `shmctl check --repair`, rebuilds the queue", ErrCorrupt, s.idx, s.c.r.Path())
+		return fmt.Errorf("%w: shard %d of %s: a process died while moving an entry in the LRU queue; the next Get or write to it, or Repair (`shmctl check --repair`), rebuilds the queue", ErrCorrupt, s.idx, s.c.r.Path())
 	}
 	return nil
 }
@@ -216,7 +216,7 @@ func (s *shard) corrupted(msg string) error {
 	case !s.locked:
 		return fmt.Errorf("%w: %s", ErrCorrupt, msg)
 	case s.observing:
-		return fmt.Errorf("%w: %s (left as it is: any write to the shard, or `shmctl check --repair`, resets it)", ErrCorrupt, msg)
+		return fmt.Errorf("%w: %s (left as it is: the next Get or write to the shard, or Repair, resets it)", ErrCorrupt, msg)
 	}
 	s.resetGuarded()
 	return fmt.Errorf("%w: %s (the shard was reset)", ErrCorrupt, msg)
