@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 )
@@ -20,26 +18,23 @@ func TestCheckHealthyLiveCache(t *testing.T) {
 	}
 }
 
-// corruptEntryCount adds 3 to shard 0's entry count in the region file. The
-// offsets are those of shm/header.go (dataOff at byte 48) and lru/layout.go
-// (a 256-byte cache header, then shard 0, whose entries field is at 28).
+// corruptEntryCount adds 3 to shard 0's entry count in the region file.
 func corruptEntryCount(t *testing.T, path string) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	r, err := openRegionFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var b [8]byte
-	if _, err := f.ReadAt(b[:], 48); err != nil {
+	defer r.f.Close()
+	sh, err := r.shard0()
+	if err != nil {
 		t.Fatal(err)
 	}
-	off := int64(binary.NativeEndian.Uint64(b[:])) + 256 + 28
-	if _, err := f.ReadAt(b[:4], off); err != nil {
+	n, err := r.u32(sh + shardEntries)
+	if err != nil {
 		t.Fatal(err)
 	}
-	binary.NativeEndian.PutUint32(b[:4], binary.NativeEndian.Uint32(b[:4])+3)
-	if _, err := f.WriteAt(b[:4], off); err != nil {
+	if err := r.put32(sh+shardEntries, n+3); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -69,4 +64,34 @@ func TestCheckReportsProblems(t *testing.T) {
 	}
 	// check changed nothing: the problem is still there.
 	ctl(t, "-r", path, "check").failed(t, exitFail, "problems found")
+}
+
+// check --repair resets a shard that is corrupt with no dead owner in
+// sight, says so, and the cache is clean after it; with --json the repairs
+// are listed too.
+func TestCheckRepairResetsACorruptShard(t *testing.T) {
+	path, _ := liveRegion(t, "hold")
+	healthy := ctl(t, "-r", path, "check", "--repair", "--json").ok(t)
+	var doc checkDoc
+	if err := json.Unmarshal([]byte(healthy.stdout), &doc); err != nil || !doc.OK || doc.Repaired == nil || len(*doc.Repaired) != 0 || len(doc.Problems) != 0 {
+		t.Errorf("check --repair --json of a healthy cache: %s %v", healthy.stdout, err)
+	}
+	before := inspectJSON(t, path)
+	corruptEntryCount(t, path)
+	ctl(t, "-r", path, "check").failed(t, exitFail, "problems found; 'shmctl check --repair' repairs them")
+	r := ctl(t, "-r", path, "check", "--repair").ok(t)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "repaired shard 0: ") || !strings.Contains(lines[0], "entry count") ||
+		!strings.Contains(lines[0], "reset the shard") || lines[1] != "ok: "+path+", 4 shards, no problems" {
+		t.Errorf("check --repair:\n%s", r.stdout)
+	}
+	after := inspectJSON(t, path)
+	if s := after.Shards[0]; s.Entries != 0 || s.Counters.Resets != 1 || s.Counters.Recoveries != 0 ||
+		after.Entries != before.Entries-before.Shards[0].Entries {
+		t.Errorf("after the repair: shard 0 %+v, %d entries (had %d)", s, after.Entries, before.Entries)
+	}
+	ctl(t, "-r", path, "check").ok(t)
+	if r := ctl(t, "-r", path, "check", "--repair").ok(t); r.stdout != "nothing to repair\nok: "+path+", 4 shards, no problems\n" {
+		t.Errorf("check --repair once repaired: %q", r.stdout)
+	}
 }

@@ -1,7 +1,10 @@
 // Command shmctl inspects and manages a shmlru cache (see package lru) while
 // the processes that use it keep running: it maps the same region, takes
 // each shard's lock only as long as any client would, and its read
-// subcommands change nothing, neither the LRU order nor the counters.
+// subcommands change nothing, neither the LRU order nor the counters, and
+// repair nothing: a shard that a process left locked (or half changed)
+// when it died is shown as it is until 'check --repair' or the next write
+// to it repairs it.
 //
 // Usage:
 //
@@ -16,7 +19,8 @@
 //
 //	inspect, info   geometry, capacity, used/free, entries, fill, hit ratio,
 //	                evictions, expirations, recoveries, and one row per shard
-//	                with its lock state and owner
+//	                with its lock state and owner (a dead owner, and a shard
+//	                it left dirty, shown as they are, awaiting repair)
 //	stats           counters per shard and in total; --format text|json|prometheus
 //	keys            keys in LRU order per shard with type, size, TTL, flags;
 //	                --prefix P, --limit N, --expired
@@ -28,6 +32,8 @@
 //
 // Subcommands that change the cache or the region:
 //
+//	check --repair  repair what dead processes left and what is corrupt,
+//	                one line per shard repaired, then check again
 //	set KEY VALUE   --ttl D, --flags N, --type bytes|number|bool
 //	del KEY         delete one key
 //	flush           remove every entry; --expired only the expired ones
@@ -46,7 +52,7 @@
 //	shmctl -r myapp keys --prefix user: --limit 20
 //	shmctl -r myapp stats --format prometheus > /var/lib/node_exporter/shmlru.prom
 //	shmctl -r myapp set --type number hits 0 --ttl 1h
-//	shmctl -r myapp check || echo corrupt
+//	shmctl -r myapp check || shmctl -r myapp check --repair
 //
 // Inspecting needs read and write access to the region file: attaching
 // claims a process slot and shard locks live in the region.

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/shmlru/shmlru/lru"
 )
 
 // Human-readable sizes, durations and keys for shmctl's text output, and
@@ -66,17 +68,20 @@ func parseSize(s string) (int64, error) {
 	return int64(v), nil
 }
 
-// parseTTL reads a TTL such as "30s", "5m" or "1h30m"; "0" means no expiry.
+// parseTTL reads --ttl, such as "30s", "5m" or "1h30m"; "0" means no
+// expiry. Its errors are usage errors; a negative TTL is refused before
+// the region is opened with lru's own error, lru.ErrBadTTL, as the library,
+// the C ABI and Lua refuse it.
 func parseTTL(s string) (time.Duration, error) {
 	if s == "0" {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("malformed duration %q: use a number with a unit, e.g. 500ms, 30s, 5m, 1h30m", s)
+		return 0, usagef("--ttl: malformed duration %q: use a number with a unit, e.g. 500ms, 30s, 5m, 1h30m", s)
 	}
 	if d < 0 {
-		return 0, fmt.Errorf("malformed duration %q: a TTL cannot be negative (0 means no expiry)", s)
+		return 0, usagef("--ttl %s: %w; use 0 for an entry that never expires, or del to remove one", s, lru.ErrBadTTL)
 	}
 	return d, nil
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shmlru/shmlru/lru"
 )
 
 func TestHumanBytes(t *testing.T) {
@@ -54,9 +57,18 @@ func TestParseTTL(t *testing.T) {
 			t.Errorf("parseTTL(%q) = %v, %v", s, got, err)
 		}
 	}
-	for _, s := range []string{"5x", "", "10", "-1s", "soon"} {
+	for _, s := range []string{"5x", "", "10", "soon"} {
 		if _, err := parseTTL(s); err == nil || !strings.Contains(err.Error(), "malformed duration") {
 			t.Errorf("parseTTL(%q) = %v, want malformed duration", s, err)
+		}
+	}
+	// A negative TTL is refused with the library's own error, as a usage
+	// error.
+	for _, s := range []string{"-1s", "-1ms", "-2h"} {
+		_, err := parseTTL(s)
+		var u usageError
+		if !errors.Is(err, lru.ErrBadTTL) || !errors.As(err, &u) {
+			t.Errorf("parseTTL(%q) = %v, want a usage error wrapping lru.ErrBadTTL", s, err)
 		}
 	}
 }

@@ -16,7 +16,11 @@ var inspectCmd = &command{
 	desc: `Shows the cache's geometry, capacity, used and free value storage, entries,
 fill, hit ratio, evictions, expirations, recoveries, and a table of every
 shard with its lock state (and the lock's owner when it is held).
-It changes nothing: no LRU order, no counter.`,
+It changes nothing: no LRU order, no counter, and no repair. A shard whose
+lock a process left when it died is shown as it is: "dead pid N" (or
+"orphan" once any observer has come to it, which forgets the pid), "dirty"
+if the process died in the middle of a change, and "awaiting repair"; the
+summary's "repair" line says what 'shmctl check --repair' would do.`,
 	example: `shmctl -r myapp inspect
 SHMLRU_REGION=/dev/shm/myapp shmctl info --json | jq .hit_ratio`,
 	setup: func(fs *flag.FlagSet) runner {
@@ -49,8 +53,13 @@ func writeSummary(w io.Writer, r *report) error {
 	c := r.Counters
 	age := r.Time.Sub(r.CreatedAt)
 	entries := strconv.Itoa(r.Entries)
-	if r.Expired > 0 {
+	switch {
+	case r.Expired > 0:
 		entries += fmt.Sprintf(" (%d expired, not yet removed)", r.Expired)
+	case r.ShardsAwaitingRepair > 0 && r.ExpiredError != "":
+		entries += " (expired ones not counted: a shard awaits repair)"
+	case r.ExpiredError != "":
+		entries += " (expired ones not counted: " + r.ExpiredError + ")"
 	}
 	t := newTable()
 	t.add("region", r.Region)
@@ -70,6 +79,9 @@ func writeSummary(w io.Writer, r *report) error {
 	t.add("recoveries", fmt.Sprintf("%d (%d shard resets)", c.Recoveries, c.Resets))
 	t.add("oldest entry", "n/a (the layout records no insertion times)")
 	t.add("locks", locksSummary(r))
+	if s := repairSummary(r); s != "" {
+		t.add("repair", s)
+	}
 	return t.write(w)
 }
 
@@ -79,14 +91,14 @@ func locksSummary(r *report) string {
 	for _, s := range r.Shards {
 		if s.Lock.Held {
 			held++
-			if !s.Lock.Alive {
+			if s.Lock.awaitsRepair() {
 				dead++
 			}
 		}
 	}
 	s := fmt.Sprintf("%d of %d held", held, len(r.Shards))
 	if dead > 0 {
-		s += fmt.Sprintf(", %d by a dead process", dead)
+		s += fmt.Sprintf(", %d left by a dead process, not repaired", dead)
 	}
 	return s
 }
@@ -102,7 +114,7 @@ func writeShardTable(w io.Writer, r *report) error {
 		t.add(strconv.Itoa(s.Shard), strconv.Itoa(s.Entries),
 			humanBytes(int64(s.UsedBlocks)*bs), humanBytes(int64(s.FreeBlocks)*bs), percent(s.Fill),
 			u(c.Hits), u(c.Misses), percent(s.HitRatio), u(c.Sets), u(c.Deletes),
-			u(c.Evictions), u(c.Expirations), u(c.Recoveries), u(c.Resets), lockState(s.Lock))
+			u(c.Evictions), u(c.Expirations), u(c.Recoveries), u(c.Resets), lockState(s.Lock, s.Dirty))
 	}
 	return t.write(w)
 }

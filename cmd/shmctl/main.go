@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/shmlru/shmlru/lru"
-	"github.com/shmlru/shmlru/shm"
 )
 
 // Exit statuses.
@@ -55,7 +54,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	}
 	fmt.Fprintln(stderr, oneLine("shmctl: "+err.Error()))
 	var u usageError
-	if errors.As(err, &u) || errors.Is(err, lru.ErrBadOptions) || errors.Is(err, shm.ErrBadOptions) {
+	if errors.As(err, &u) || errors.Is(err, lru.ErrBadOptions) {
 		return exitUsage
 	}
 	return exitFail
@@ -117,13 +116,17 @@ func mainUsage(w io.Writer) {
 }
 
 // usageError is an error in how shmctl was called: exit status 2.
-type usageError struct{ msg string }
+type usageError struct{ err error }
 
 // Error returns the message, without the "shmctl: " prefix that run adds.
-func (u usageError) Error() string { return u.msg }
+func (u usageError) Error() string { return u.err.Error() }
+
+// Unwrap returns the error inside, so that a usage error can wrap one of
+// lru's sentinels (%w in usagef's format).
+func (u usageError) Unwrap() error { return u.err }
 
 func usagef(format string, args ...any) error {
-	return usageError{fmt.Sprintf(format, args...)}
+	return usageError{fmt.Errorf(format, args...)}
 }
 
 // oneLine folds a message onto one line.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -316,23 +317,161 @@ func childMain(mode, path string) int {
 			default:
 			}
 		}
-	case "lock":
-		// Hold shard 0's lock (Range calls back with it held) until killed.
+	case "attach":
+		// Attached, idle.
 		c, err := lru.Open(path, &lru.Options{NoCreate: true})
 		if err != nil {
 			return fail(err)
 		}
+		defer c.Close()
+		fmt.Println("ready")
+		<-stdinClosed
+		return 0
+	case "lock", "lock-dirty", "lock-queue":
+		// Hold shard 0's lock (Range calls back with it held) until
+		// killed, leaving the shard as a process killed at that moment
+		// leaves it (see leaveShard).
+		c, err := lru.Open(path, &lru.Options{NoCreate: true})
+		if err != nil {
+			return fail(err)
+		}
+		var leaveErr error
 		err = c.Range(func([]byte, lru.Meta, int) bool {
+			if leaveErr = leaveShard(path, mode); leaveErr != nil {
+				return false
+			}
 			fmt.Println("ready: holding shard 0's lock")
 			<-stdinClosed
 			return false
 		}, true)
+		if err == nil {
+			err = leaveErr
+		}
 		if err != nil {
 			return fail(err)
 		}
 		return 0
 	}
 	return fail(fmt.Errorf("unknown mode"))
+}
+
+// The region's layout, as far as the tests reach into the file: offsets
+// from shm/header.go (the file header) and lru/layout.go (the cache header,
+// each shard's header, an entry's header). Every test that writes through
+// them checks the effect through shmctl, so a wrong offset fails it.
+const (
+	fileDataOff       = 48  // file header: dataOff, where the data area starts (uint64)
+	cacheBlockSize    = 16  // cache header (at dataOff): blockSize (uint32)
+	cacheBlocksOff    = 52  // cache header: blocksOff, from the start of a shard (uint32)
+	cacheHeaderSize   = 256 // shard 0 follows it
+	shardLockWord     = 0   // shard header: the lock word (uint32)
+	shardDirty        = 4   // shard header: the dirty mark
+	shardTail         = 12  // shard header: the LRU queue's tail (a block index)
+	shardEntries      = 28  // shard header: the entry count
+	shardHeaderSize   = 256 // then the shard's buckets
+	entryPrevInHeader = 4   // entry header: LRU link towards the head
+	entryNextInHeader = 8   // entry header: LRU link towards the tail
+)
+
+// regionFile reads and writes a region's bytes through its file, which
+// shares its pages with every mapping of it.
+type regionFile struct{ f *os.File }
+
+func openRegionFile(path string) (regionFile, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	return regionFile{f}, err
+}
+
+func (r regionFile) u32(off int64) (uint32, error) {
+	var b [4]byte
+	_, err := r.f.ReadAt(b[:], off)
+	return binary.NativeEndian.Uint32(b[:]), err
+}
+
+func (r regionFile) put32(off int64, v uint32) error {
+	var b [4]byte
+	binary.NativeEndian.PutUint32(b[:], v)
+	_, err := r.f.WriteAt(b[:], off)
+	return err
+}
+
+// dataOff returns where the data area starts in the file.
+func (r regionFile) dataOff() (int64, error) {
+	var b [8]byte
+	_, err := r.f.ReadAt(b[:], fileDataOff)
+	return int64(binary.NativeEndian.Uint64(b[:])), err
+}
+
+// shard0 returns the file offset of shard 0's header.
+func (r regionFile) shard0() (int64, error) {
+	d, err := r.dataOff()
+	return d + cacheHeaderSize, err
+}
+
+// leaveShard runs in a child that holds shard 0's lock, and leaves the shard
+// as a process killed there would (lru's own tests stop a real mutation at
+// a named point with a hook that this package cannot reach, see
+// lru/crash_test.go):
+//
+//   - "lock": between changes; the shard is whole.
+//   - "lock-dirty": in the middle of a change: the dirty mark set and the
+//     change half made (the entry count raised for an entry not linked in
+//     yet, as an insert does).
+//   - "lock-queue": in the middle of moving an entry to the head of the LRU
+//     queue (a hit's touch, made without the dirty mark): the tail entry
+//     unlinked from the queue and not pushed at the head yet.
+func leaveShard(path, mode string) error {
+	if mode == "lock" {
+		return nil
+	}
+	r, err := openRegionFile(path)
+	if err != nil {
+		return err
+	}
+	defer r.f.Close()
+	sh, err := r.shard0()
+	if err != nil {
+		return err
+	}
+	switch mode {
+	case "lock-dirty":
+		if err := r.put32(sh+shardDirty, 1); err != nil {
+			return err
+		}
+		n, err := r.u32(sh + shardEntries)
+		if err != nil {
+			return err
+		}
+		return r.put32(sh+shardEntries, n+1)
+	case "lock-queue":
+		d, _ := r.dataOff()
+		bs, err := r.u32(d + cacheBlockSize)
+		if err != nil {
+			return err
+		}
+		blocks, err := r.u32(d + cacheBlocksOff)
+		if err != nil {
+			return err
+		}
+		ent := func(i uint32) int64 { return sh + int64(blocks) + int64(i)*int64(bs) }
+		tail, err := r.u32(sh + shardTail)
+		if err != nil {
+			return err
+		}
+		prev, err := r.u32(ent(tail) + entryPrevInHeader)
+		if err != nil {
+			return err
+		}
+		if tail == 0 || prev == 0 {
+			return fmt.Errorf("shard 0 has fewer than two entries")
+		}
+		// unlinkLRU of the tail: its predecessor becomes the tail.
+		if err := r.put32(ent(prev)+entryNextInHeader, 0); err != nil {
+			return err
+		}
+		return r.put32(sh+shardTail, prev)
+	}
+	return fmt.Errorf("unknown mode %q", mode)
 }
 
 func TestHelpEverySubcommand(t *testing.T) {

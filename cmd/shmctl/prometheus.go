@@ -60,6 +60,10 @@ func writePrometheus(w io.Writer, r *report) error {
 		func(s shardJSON) float64 { return float64(int64(s.UsedBlocks) * int64(r.Geometry.BlockSize)) })
 	perShard("shmlru_shard_lock_held", "1 if the shard's lock was held when read.", "gauge",
 		func(s shardJSON) float64 { return b2f(s.Lock.Held) })
+	perShard("shmlru_shard_awaiting_repair", "1 if a process died holding the shard's lock and nobody has repaired the shard since (the next write to it, or shmctl check --repair, does).", "gauge",
+		func(s shardJSON) float64 { return b2f(s.AwaitingRepair) })
+	perShard("shmlru_shard_dirty", "1 if that process died in the middle of a change: the repair resets the shard.", "gauge",
+		func(s shardJSON) float64 { return b2f(s.Dirty) })
 	gauge("shmlru_entries", "Entries in the cache, expired ones not yet removed included.", float64(r.Entries))
 	gauge("shmlru_capacity_bytes", "Size of the region file.", float64(r.CapacityBytes))
 	gauge("shmlru_storage_bytes", "Bytes of value storage (used plus free).", float64(r.StorageBytes))

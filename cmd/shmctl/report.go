@@ -1,10 +1,13 @@
 package main
 
 import (
+	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shmlru/shmlru/lru"
+	"github.com/shmlru/shmlru/shm"
 )
 
 // report is everything inspect, watch and stats show about a cache, read
@@ -25,9 +28,16 @@ type report struct {
 	Entries       int     `json:"entries"`
 	// Expired counts entries past their TTL that no write has removed yet
 	// (-1 when not counted).
-	Expired  int          `json:"expired_entries"`
-	HitRatio float64      `json:"hit_ratio"`
-	Counters countersJSON `json:"counters"`
+	Expired int `json:"expired_entries"`
+	// ExpiredError says why the expired entries could not be counted: a
+	// shard that a dead process left half changed, or corrupt, cannot be
+	// walked until it is repaired.
+	ExpiredError string       `json:"expired_error,omitempty"`
+	HitRatio     float64      `json:"hit_ratio"`
+	Counters     countersJSON `json:"counters"`
+	// ShardsAwaitingRepair counts the shards whose lock a process left
+	// when it died (see shardJSON.AwaitingRepair).
+	ShardsAwaitingRepair int `json:"shards_awaiting_repair"`
 	// OldestAgeSeconds is always null: the layout records no insertion or
 	// access times, so an entry's age cannot be derived.
 	OldestAgeSeconds *float64    `json:"oldest_entry_age_seconds"`
@@ -66,14 +76,61 @@ type shardJSON struct {
 	HitRatio   float64      `json:"hit_ratio"`
 	Counters   countersJSON `json:"counters"`
 	Lock       lockJSON     `json:"lock"`
+	// AwaitingRepair: the lock was left by a process that died (its state
+	// is "dead" or "orphan"), and nobody has repaired the shard since. The
+	// next write to the shard, or shmctl check --repair, does.
+	AwaitingRepair bool `json:"awaiting_repair"`
+	// Dirty: that process died in the middle of a change; the repair
+	// resets the shard (its entries are lost, no other shard's).
+	Dirty bool `json:"dirty"`
 }
 
+// lockJSON is a shard's lock as Stats came to it.
 type lockJSON struct {
-	Held  bool `json:"held"`
-	Slot  int  `json:"slot,omitempty"`
-	Pid   int  `json:"pid,omitempty"`
-	Alive bool `json:"alive,omitempty"`
+	// State is "free"; "held" by a live process; "dead": held by a process
+	// that died, not repaired; or "orphan": a dead owner's lock that an
+	// observer (shmctl's inspect, stats, check ...) already came to and
+	// handed back for the next writer to repair; which process died is
+	// then no longer known.
+	State  string `json:"state"`
+	Held   bool   `json:"held"`
+	Slot   *int   `json:"slot,omitempty"` // the owner's process slot, when known
+	Pid    int    `json:"pid,omitempty"`  // the owner's pid in its own pid namespace, when known
+	Alive  bool   `json:"alive"`
+	Orphan bool   `json:"orphan,omitempty"`
 }
+
+// Lock states (lockJSON.State).
+const (
+	lockFree   = "free"
+	lockHeld   = "held"
+	lockDead   = "dead"
+	lockOrphan = "orphan"
+)
+
+// lockOf describes the owner Stats reported.
+func lockOf(o shm.Owner) lockJSON {
+	l := lockJSON{State: lockFree, Held: o.Held, Pid: o.Pid, Alive: o.Alive, Orphan: o.Orphan}
+	switch {
+	case !o.Held:
+		return l
+	case o.Orphan:
+		l.State = lockOrphan
+		return l
+	case o.Alive:
+		l.State = lockHeld
+	default:
+		l.State = lockDead
+	}
+	if o.Slot >= 0 {
+		slot := o.Slot
+		l.Slot = &slot
+	}
+	return l
+}
+
+// awaitsRepair: the lock is held by no one alive.
+func (l lockJSON) awaitsRepair() bool { return l.Held && !l.Alive }
 
 func counters(c lru.Counters) countersJSON {
 	return countersJSON{c.Hits, c.Misses, c.Sets, c.Deletes, c.Evictions, c.Expirations, c.Recoveries, c.Resets}
@@ -110,7 +167,7 @@ func gather(c *lru.Cache, countExpired bool) (*report, error) {
 		Time:          time.Now(),
 	}
 	for i, s := range st.Shards {
-		rep.Shards = append(rep.Shards, shardJSON{
+		sj := shardJSON{
 			Shard:      i,
 			Entries:    s.Entries,
 			UsedBlocks: s.UsedBlocks,
@@ -118,8 +175,14 @@ func gather(c *lru.Cache, countExpired bool) (*report, error) {
 			Fill:       ratio(int64(s.UsedBlocks), int64(s.UsedBlocks+s.FreeBlocks)),
 			HitRatio:   s.HitRatio(),
 			Counters:   counters(s.Counters),
-			Lock:       lockJSON{s.Lock.Held, s.Lock.Slot, s.Lock.Pid, s.Lock.Alive},
-		})
+			Lock:       lockOf(s.Lock),
+			Dirty:      s.Dirty,
+		}
+		sj.AwaitingRepair = sj.Lock.awaitsRepair() || s.Dirty
+		if sj.AwaitingRepair {
+			rep.ShardsAwaitingRepair++
+		}
+		rep.Shards = append(rep.Shards, sj)
 	}
 	if countExpired {
 		now := time.Now()
@@ -130,21 +193,60 @@ func gather(c *lru.Cache, countExpired bool) (*report, error) {
 			}
 			return true
 		}, true)
-		if err != nil {
+		switch {
+		case errors.Is(err, lru.ErrCorrupt):
+			// A shard left half changed (or corrupt) is not walked until
+			// it is repaired; the rest of the report stands.
+			rep.ExpiredError = strings.TrimPrefix(err.Error(), lru.ErrCorrupt.Error()+": ")
+		case err != nil:
 			return nil, err
+		default:
+			rep.Expired = n
 		}
-		rep.Expired = n
 	}
 	return rep, nil
 }
 
-// lockState describes a shard's lock for people.
-func lockState(l lockJSON) string {
-	switch {
-	case !l.Held:
-		return "free"
-	case l.Alive:
+// lockState describes a shard's lock for people: who holds it, and whether
+// the shard waits for a repair.
+func lockState(l lockJSON, dirty bool) string {
+	var s string
+	switch l.State {
+	case lockFree:
+		s = "free"
+	case lockHeld:
 		return "held by pid " + strconv.Itoa(l.Pid)
+	case lockDead:
+		s = "dead pid " + strconv.Itoa(l.Pid)
+	default:
+		s = "orphan"
 	}
-	return "held by dead pid " + strconv.Itoa(l.Pid) + " (next locker recovers it)"
+	if dirty {
+		s += ", dirty"
+	}
+	if l.awaitsRepair() || dirty {
+		s += ", awaiting repair"
+	}
+	return s
+}
+
+// repairSummary says which shards wait for a repair and what it will do,
+// "" if none does.
+func repairSummary(r *report) string {
+	var waiting []string
+	for _, s := range r.Shards {
+		switch {
+		case s.Dirty:
+			waiting = append(waiting, strconv.Itoa(s.Shard)+" (dirty: mid-change; its repair resets it and its entries are lost)")
+		case s.AwaitingRepair:
+			waiting = append(waiting, strconv.Itoa(s.Shard))
+		}
+	}
+	switch len(waiting) {
+	case 0:
+		return ""
+	case 1:
+		return "shard " + waiting[0] + " left locked by a process that died; 'shmctl check --repair' repairs it, as would the next write to it"
+	}
+	return "shards " + strings.Join(waiting, ", ") + " left locked by processes that died; 'shmctl check --repair' repairs them, as would the next write to each"
 }

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/shmlru/shmlru/lru"
@@ -14,25 +16,32 @@ import (
 
 var rmCmd = &command{
 	name:    "rm",
-	summary: "remove a region (asks first unless --yes)",
+	summary: "remove a region (refuses while in use; asks first unless --yes)",
 	maxArgs: 0,
 	desc: `Removes the region's file after asking for confirmation on the terminal
-(answer y), unless --yes is given. Processes that have it open keep using
-their mapping until they close it; new openers create a new region.
-It refuses a file that is not a valid region unless --force is given.`,
+(answer y), unless --yes is given.
+It refuses while other processes are attached, and names their pids: they
+would keep the old file mapped while new openers create a new one, and the
+cache would be split in two. Stop them first, or give --force to remove it
+anyway. It also refuses a file that is not a valid region unless --force is
+given.`,
 	example: `shmctl -r myapp rm
-shmctl -r myapp rm --yes`,
+shmctl -r myapp rm --yes
+shmctl -r myapp rm --yes --force   # even while processes use it`,
 	setup: func(fs *flag.FlagSet) runner {
 		yes := fs.Bool("yes", false, "do not ask for confirmation")
-		force := fs.Bool("force", false, "remove the file even if it is not a valid region (of another layout version, say)")
+		force := fs.Bool("force", false, "remove the file even while processes are attached, or if it is not a valid region (of another layout version, say)")
 		return func(e *env, _ []string) error {
 			if e.region == "" {
 				return usagef("no region given: pass -r PATH|NAME or set $%s", regionEnv)
 			}
 			path := shm.Path(e.region)
-			what, err := describeForRemoval(e, path, *force)
+			c, what, err := describeForRemoval(e, path, *force)
 			if err != nil {
 				return err
+			}
+			if c != nil {
+				defer c.Close()
 			}
 			if !*yes {
 				fmt.Fprintf(e.stderr, "remove %s (%s)? [y/N] ", path, what)
@@ -45,6 +54,12 @@ shmctl -r myapp rm --yes`,
 				default:
 					return fmt.Errorf("%s not removed", path)
 				}
+				// A process may have attached while the question waited.
+				if c != nil && !*force {
+					if err := refuseInUse(c, path); err != nil {
+						return err
+					}
+				}
 			}
 			if err := shm.Remove(path); err != nil {
 				return err
@@ -55,40 +70,113 @@ shmctl -r myapp rm --yes`,
 	},
 }
 
-// describeForRemoval says what rm is about to remove, and refuses what is
-// not a region unless force is set.
-func describeForRemoval(e *env, path string, force bool) (string, error) {
+// describeForRemoval says what rm is about to remove. It refuses a region
+// that other processes use, and a file that is not a region, unless force
+// is set. A region is returned open (shmctl's own attachment), so that it
+// can be looked at again just before the removal.
+func describeForRemoval(e *env, path string, force bool) (*lru.Cache, string, error) {
 	c, err := openCache(e)
 	if err == nil {
-		defer c.Close()
-		n, err := c.Len()
+		what, err := describeRegion(c, path, force)
 		if err != nil {
-			return "", err
+			c.Close()
+			return nil, "", err
 		}
-		s := fmt.Sprintf("%d entries, %s", n, humanBytes(c.Capacity()))
-		a, err := c.Region().Attached()
-		if err != nil {
-			return "", err
-		}
-		if a--; a > 0 {
-			s += fmt.Sprintf(", %s attached keep their mapping", plural(a, "process", "processes"))
-		}
-		return s, nil
+		return c, what, nil
 	}
 	notRegion := errors.Is(err, lru.ErrNotRegion) || errors.Is(err, lru.ErrVersion) ||
 		errors.Is(err, lru.ErrCorrupt)
 	if !notRegion {
-		return "", err
+		return nil, "", err
 	}
 	if !force {
-		return "", fmt.Errorf("%w; refusing to remove it (--force removes it anyway)", err)
+		return nil, "", fmt.Errorf("%w; refusing to remove it (--force removes it anyway)", err)
 	}
 	st, serr := os.Lstat(path)
 	if serr != nil {
-		return "", serr
+		return nil, "", serr
 	}
 	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file; refusing to remove it even with --force", path)
+		return nil, "", fmt.Errorf("%s is not a regular file; refusing to remove it even with --force", path)
 	}
-	return fmt.Sprintf("not a usable region, %s", humanBytes(st.Size())), nil
+	return nil, fmt.Sprintf("not a usable region, %s", humanBytes(st.Size())), nil
+}
+
+// describeRegion describes an open region for rm's question, and refuses
+// one in use unless force is set.
+func describeRegion(c *lru.Cache, path string, force bool) (string, error) {
+	n, err := c.Len()
+	if err != nil {
+		return "", err
+	}
+	s := fmt.Sprintf("%d entries, %s", n, humanBytes(c.Capacity()))
+	pids, err := otherPids(c)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case len(pids) == 0:
+	case !force:
+		return "", inUse(path, pids)
+	default:
+		s += fmt.Sprintf(", in use by %s, which keep the old file mapped", pidList(pids))
+	}
+	return s, nil
+}
+
+// refuseInUse fails if processes other than shmctl are attached to c.
+func refuseInUse(c *lru.Cache, path string) error {
+	pids, err := otherPids(c)
+	if err != nil {
+		return err
+	}
+	if len(pids) > 0 {
+		return inUse(path, pids)
+	}
+	return nil
+}
+
+func inUse(path string, pids []int) error {
+	return fmt.Errorf("%s is in use by %s; stop them first, or --force to remove it anyway (they keep the old file mapped while new openers create a new one)",
+		path, pidList(pids))
+}
+
+// otherPids returns the pids of the processes attached to c's region,
+// shmctl's own attachment excluded, in ascending order, each once (a
+// process may hold several handles). 0 stands for a process that has just
+// claimed a slot and not yet written its pid.
+func otherPids(c *lru.Cache) ([]int, error) {
+	r := c.Region()
+	as := r.Attachments()
+	if as == nil {
+		// Attachments includes our own slot: none at all means that the
+		// region could not be read.
+		if _, err := r.Attached(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: cannot list the attached processes", r.Path())
+	}
+	var pids []int
+	for _, a := range as {
+		if !a.Self {
+			pids = append(pids, a.Pid)
+		}
+	}
+	slices.Sort(pids)
+	return slices.Compact(pids), nil
+}
+
+// pidList is "pid 12" or "pids 12, 34".
+func pidList(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = strconv.Itoa(p)
+		if p == 0 {
+			s[i] = "an unknown pid"
+		}
+	}
+	if len(s) == 1 {
+		return "pid " + s[0]
+	}
+	return "pids " + strings.Join(s, ", ")
 }

@@ -33,7 +33,7 @@ shmctl -r myapp set --type number --flags 3 -- limit -5`,
 			}
 			d, err := parseTTL(*ttl)
 			if err != nil {
-				return usagef("--ttl: %v", err)
+				return err
 			}
 			if *flags > math.MaxUint32 {
 				return usagef("--flags %d: user flags are 32 bits (0 to %d)", *flags, uint32(math.MaxUint32))

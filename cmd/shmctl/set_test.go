@@ -49,7 +49,8 @@ func TestSetBadInput(t *testing.T) {
 	path, _ := liveRegion(t, "hold")
 	set := func(args ...string) result { return ctl(t, append([]string{"-r", path, "set"}, args...)...) }
 	set("k", "v", "--ttl", "5x").failed(t, exitUsage, `malformed duration "5x"`)
-	set("k", "v", "--ttl", "-1s").failed(t, exitUsage, "cannot be negative")
+	set("k", "v", "--ttl", "-1s").failed(t, exitUsage, "set: --ttl -1s: "+lru.ErrBadTTL.Error()+"; use 0 for an entry that never expires")
+	set("k", "v", "--ttl=-5m").failed(t, exitUsage, lru.ErrBadTTL.Error())
 	set("k", "v", "--type", "blob").failed(t, exitUsage, `--type "blob"`)
 	set("--type", "number", "k", "ten").failed(t, exitUsage, `"ten" is not a number`)
 	set("--type", "bool", "k", "yes").failed(t, exitUsage, "use true or false")

@@ -15,7 +15,10 @@ var statsCmd = &command{
 misses, sets, deletes, evictions, expirations, recoveries, resets, with
 entries and fill. --format prometheus writes the Prometheus text exposition
 format, for a node-exporter textfile collector or a sidecar to scrape.
-It changes nothing: no LRU order, no counter.`,
+It changes nothing: no LRU order, no counter, and no repair. A shard whose
+lock a process left when it died is named on a "repair:" line after the
+table (in JSON: awaiting_repair, dirty and the lock's state; in Prometheus:
+shmlru_shard_awaiting_repair and shmlru_shard_dirty).`,
 	example: `shmctl -r myapp stats
 shmctl -r myapp stats --format prometheus > /var/lib/node_exporter/shmlru.prom.$$ && mv /var/lib/node_exporter/shmlru.prom.$$ /var/lib/node_exporter/shmlru.prom`,
 	setup: func(fs *flag.FlagSet) runner {
@@ -50,15 +53,16 @@ shmctl -r myapp stats --format prometheus > /var/lib/node_exporter/shmlru.prom.$
 
 // statsDoc is stats' JSON output.
 type statsDoc struct {
-	Region   string       `json:"region"`
-	Entries  int          `json:"entries"`
-	HitRatio float64      `json:"hit_ratio"`
-	Total    countersJSON `json:"total"`
-	Shards   []shardJSON  `json:"shards"`
+	Region               string       `json:"region"`
+	Entries              int          `json:"entries"`
+	HitRatio             float64      `json:"hit_ratio"`
+	Total                countersJSON `json:"total"`
+	ShardsAwaitingRepair int          `json:"shards_awaiting_repair"`
+	Shards               []shardJSON  `json:"shards"`
 }
 
 func statsJSON(r *report) statsDoc {
-	return statsDoc{r.Region, r.Entries, r.HitRatio, r.Counters, r.Shards}
+	return statsDoc{r.Region, r.Entries, r.HitRatio, r.Counters, r.ShardsAwaitingRepair, r.Shards}
 }
 
 // writeStatsText prints the counters as a table, one row per shard and a
@@ -78,5 +82,12 @@ func writeStatsText(w io.Writer, r *report) error {
 	if _, err := fmt.Fprintf(w, "%s\n", r.Region); err != nil {
 		return err
 	}
-	return t.write(w)
+	if err := t.write(w); err != nil {
+		return err
+	}
+	if s := repairSummary(r); s != "" {
+		_, err := fmt.Fprintf(w, "repair: %s\n", s)
+		return err
+	}
+	return nil
 }
