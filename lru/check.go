@@ -48,27 +48,29 @@ func (s *shard) checkObserved(ps *[]Problem) (err error) {
 		return err
 	}
 	defer s.end(&err)
-	owner, err := s.c.r.LockOwner(&s.h.lock)
+	owner, err := s.lockOwner()
 	if err != nil {
 		return err
 	}
 	s.observe()
 	if s.orphaned {
-		*ps = append(*ps, Problem{s.idx, deadOwner(owner) + "; not repaired (Repair, or `shmctl check --repair`, does)"})
+		*ps = append(*ps, Problem{s.idx, "lock held by " + deadOwner(owner) + ", which died; not repaired (Repair, or `shmctl check --repair`, does)"})
 	}
 	*ps = append(*ps, s.check()...)
 	return nil
 }
 
-// deadOwner describes the owner that a lock was found held by.
+// deadOwner names the dead process that a lock was found held by.
 func deadOwner(o shm.Owner) string {
 	switch {
+	case o.Orphan && o.Pid != 0:
+		return fmt.Sprintf("pid %d (found dead earlier by an observer)", o.Pid)
 	case o.Orphan:
-		return "lock held by a process that died (found earlier by an observer)"
+		return "a process found dead earlier by an observer"
 	case o.Pid != 0:
-		return fmt.Sprintf("lock held by pid %d (slot %d), which died", o.Pid, o.Slot)
+		return fmt.Sprintf("pid %d (slot %d)", o.Pid, o.Slot)
 	}
-	return "lock held by a process that died"
+	return "a process"
 }
 
 // checker holds the state of one shard's walk.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -125,7 +126,9 @@ func killAtPoint(t *testing.T, point, op string, wantReset bool, wrap []string) 
 	}
 	owner, _ := c.r.LockOwner(&c.shards[si].h.lock)
 	if !owner.Held || !owner.Alive {
-		t.Fatalf("lock of shard %d while the child holds it: %+v", si, owner)
+		locks, _ := os.ReadFile("/proc/locks")
+		fds, _ := exec.Command("ls", "-l", fmt.Sprintf("/proc/%d/fd", k.cmd.Process.Pid)).CombinedOutput()
+		t.Fatalf("lock of shard %d while the child holds it: %+v; attachments %+v; word %#x\n%s\n%s", si, owner, c.r.Attachments(), c.shards[si].h.lock, locks, fds)
 	}
 	pid := k.cmd.Process.Pid
 	if len(wrap) > 0 {

@@ -25,7 +25,7 @@ import (
 // entries are evicted: there is no fragmentation.
 const (
 	// LayoutVersion is the version of the cache layout inside the region.
-	LayoutVersion = 1
+	LayoutVersion = 2
 
 	layoutMagic = "shmlruC\x01"
 
@@ -81,7 +81,10 @@ type shardHeader struct {
 	entries uint32
 	clock   uint64 // last version handed out
 	ttls    uint32 // entries with a deadline: when 0, writes skip the search for expired ones
-	_       uint32
+	// deadPid is the pid of the dead owner an observer found holding the
+	// lock and handed back as an orphan, kept for operators; 0 once the
+	// lock is taken over (or if the pid was unknown).
+	deadPid uint32
 	stats   Counters
 }
 

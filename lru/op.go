@@ -61,6 +61,7 @@ func (s *shard) acquire() repaired {
 	switch dirty := atomic.LoadUint32(&s.h.dirty) != 0; {
 	case takenOver:
 		s.h.stats.Recoveries++
+		s.h.deadPid = 0
 		if dirty {
 			s.resetCounted()
 			return repairedReset
@@ -101,6 +102,9 @@ func (s *shard) observe() {
 	if from != 0 {
 		s.orphaned = true
 		s.leftDirty = atomic.LoadUint32(&s.h.dirty) != 0
+		if o := s.c.r.TokenOwner(from); o.Pid != 0 {
+			s.h.deadPid = uint32(o.Pid) // so later looks still say who died
+		}
 	}
 }
 
@@ -145,7 +149,7 @@ func (s *shard) end(err *error) {
 }
 
 // release gives the region lock back: as an orphan if observe took it from a
-// dead owner. A shard still marked dirty here (the mapping faulted
+// dead owner (whose pid observe kept in the shard header). A shard still marked dirty here (the mapping faulted
 // mid-change and even the reset failed) keeps its lock: the attachment
 // retires, and the next process takes the lock over from it and resets the
 // shard, exactly as after a crash.

@@ -433,7 +433,11 @@ func TestObserversDoNotRepair(t *testing.T) {
 				c.Len()
 				c.FreeSpace()
 				after := *s.h
+				if after.deadPid != uint32(k.cmd.Process.Pid) {
+					t.Fatalf("round %d: the dead owner's pid kept as %d, want %d", round, after.deadPid, k.cmd.Process.Pid)
+				}
 				after.lock, before.lock = 0, 0
+				after.deadPid, before.deadPid = 0, 0
 				if after != before {
 					t.Fatalf("round %d: observers changed the shard:\nbefore %+v\nafter  %+v", round, before, after)
 				}

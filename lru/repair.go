@@ -88,7 +88,7 @@ func (s *shard) repairShard(done *[]Problem) (err error) {
 		return err
 	}
 	defer s.end(&err)
-	owner, err := s.c.r.LockOwner(&s.h.lock)
+	owner, err := s.lockOwner()
 	if err != nil {
 		return err
 	}
@@ -98,11 +98,11 @@ func (s *shard) repairShard(done *[]Problem) (err error) {
 	}
 	switch s.acquire() {
 	case repairedReset:
-		say("%s mid-change: took the lock over and reset the shard, which held %d entries", deadOwner(owner), entries)
+		say("lock held by %s, which died mid-change: took the lock over and reset the shard, which held %d entries", deadOwner(owner), entries)
 	case repairedQueue:
-		say("%s while moving an entry: took the lock over and rebuilt the LRU queue from the bucket chains (no entry lost)", deadOwner(owner))
+		say("lock held by %s, which died while moving an entry: took the lock over and rebuilt the LRU queue from the bucket chains (no entry lost)", deadOwner(owner))
 	case repairedNothing:
-		say("%s: took the lock over; the shard was whole", deadOwner(owner))
+		say("lock held by %s, which died: took the lock over; the shard was whole", deadOwner(owner))
 	}
 	if ps := s.check(); len(ps) > 0 {
 		lost := int(s.h.entries)

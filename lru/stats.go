@@ -68,7 +68,7 @@ func (s *shard) statsOf(ss *ShardStats) (err error) {
 		return err
 	}
 	defer s.end(&err)
-	if ss.Lock, err = s.c.r.LockOwner(&s.h.lock); err != nil {
+	if ss.Lock, err = s.lockOwner(); err != nil {
 		return err
 	}
 	s.observe()
@@ -78,4 +78,14 @@ func (s *shard) statsOf(ss *ShardStats) (err error) {
 	ss.FreeBlocks = int(s.h.nfree)
 	ss.UsedBlocks = s.g.nblocks - 1 - int(s.h.nfree)
 	return nil
+}
+
+// lockOwner describes who holds the shard's lock, with the pid of the dead
+// owner that an orphan stands for.
+func (s *shard) lockOwner() (shm.Owner, error) {
+	o, err := s.c.r.LockOwner(&s.h.lock)
+	if o.Orphan {
+		o.Pid = int(s.h.deadPid)
+	}
+	return o, err
 }

@@ -181,8 +181,12 @@ func (r *Region) LockOwner(w *uint32) (o Owner, err error) {
 }
 
 // lockOwner is LockOwner for callers that already guard the mapping.
-func (r *Region) lockOwner(w *uint32) Owner {
-	v := atomic.LoadUint32(w) &^ waitersBit
+func (r *Region) lockOwner(w *uint32) Owner { return r.TokenOwner(atomic.LoadUint32(w)) }
+
+// TokenOwner describes the owner named by a lock word's value (a token as
+// LockObserve returns it), for callers that guard the mapping themselves.
+func (r *Region) TokenOwner(v uint32) Owner {
+	v &^= waitersBit
 	if v == 0 {
 		return Owner{}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -123,18 +124,18 @@ func TestDeadLockOwnerShownAsItIsUntilRepaired(t *testing.T) {
 		repaired string // what check --repair says it did
 	}{{
 		mode:     "lock", // died between changes
-		problems: []string{"lock held by a process that died"},
+		problems: []string{"lock held by pid %d (found dead earlier by an observer), which died"},
 		repaired: "took the lock over; the shard was whole",
 	}, {
 		mode:     "lock-dirty", // died mid-change
 		dirty:    true,
-		broken:   "left mid-change by a process that died; any write to it, or `shmctl check --repair`, repairs it",
-		problems: []string{"lock held by a process that died", "dirty mark set: a process died in the middle of a change"},
+		broken:   "left mid-change by a process that died; the next Get or write to it, or Repair (`shmctl check --repair`), repairs it",
+		problems: []string{"lock held by pid %d (found dead earlier by an observer), which died", "dirty mark set: a process died in the middle of a change"},
 		repaired: "mid-change: took the lock over and reset the shard",
 	}, {
 		mode:     "lock-queue", // died moving an entry in the LRU queue
-		broken:   "a process died while moving an entry in the LRU queue; any write to it, or `shmctl check --repair`, rebuilds the queue",
-		problems: []string{"lock held by a process that died", "entry count"},
+		broken:   "a process died while moving an entry in the LRU queue; the next Get or write to it, or Repair (`shmctl check --repair`), rebuilds the queue",
+		problems: []string{"lock held by pid %d (found dead earlier by an observer), which died", "entry count"},
 		repaired: "while moving an entry: took the lock over and rebuilt the LRU queue from the bucket chains (no entry lost)",
 	}} {
 		t.Run(tc.mode, func(t *testing.T) {
@@ -187,7 +188,14 @@ func deadOwnerShownThenRepaired(t *testing.T, mode string, dirty bool, broken st
 		if w := binary.NativeEndian.Uint32(now[lockAt:]); w != orphanWord {
 			t.Errorf("after %s: lock word %#x, want %#x", after, w, orphanWord)
 		}
-		if !bytes.Equal(now[:lockAt], before[:lockAt]) || !bytes.Equal(now[lockAt+4:], before[lockAt+4:]) {
+		// The first observer also kept the dead owner's pid in the shard
+		// header, so that later looks still name it; nothing else changes.
+		deadPidAt := cacheHeaderSize + shardDeadPid
+		if p := binary.NativeEndian.Uint32(now[deadPidAt:]); p != uint32(pid) {
+			t.Errorf("after %s: dead owner's pid kept as %d, want %d", after, p, pid)
+		}
+		if !bytes.Equal(now[:lockAt], before[:lockAt]) || !bytes.Equal(now[lockAt+4:deadPidAt], before[lockAt+4:deadPidAt]) ||
+			!bytes.Equal(now[deadPidAt+4:], before[deadPidAt+4:]) {
 			t.Errorf("after %s: the data area changed", after)
 		}
 	}
@@ -267,6 +275,9 @@ func deadOwnerShownThenRepaired(t *testing.T, mode string, dirty bool, broken st
 	chk := ctl(t, "-r", path, "check")
 	chk.failed(t, exitFail, "'shmctl check --repair' repairs them")
 	for _, want := range problems {
+		if strings.Contains(want, "%d") {
+			want = fmt.Sprintf(want, pid) // the dead child's pid, kept by the first observer
+		}
 		if !strings.Contains(chk.stdout, "shard 0: "+want) {
 			t.Errorf("check does not report %q:\n%s", want, chk.stdout)
 		}
@@ -296,7 +307,7 @@ func deadOwnerShownThenRepaired(t *testing.T, mode string, dirty bool, broken st
 	// check --repair repairs, and says what it did.
 	r := ctl(t, "-r", path, "check", "--repair").ok(t)
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "repaired shard 0: lock held by a process that died") ||
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], fmt.Sprintf("repaired shard 0: lock held by pid %d (found dead earlier by an observer), which died", pid)) ||
 		!strings.Contains(lines[0], repaired) || lines[1] != "ok: "+path+", 4 shards, no problems" {
 		t.Errorf("check --repair said:\n%s\nwant a line saying %q, then ok", r.stdout, repaired)
 	}

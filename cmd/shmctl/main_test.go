@@ -368,6 +368,7 @@ const (
 	shardDirty        = 4   // shard header: the dirty mark
 	shardTail         = 12  // shard header: the LRU queue's tail (a block index)
 	shardEntries      = 28  // shard header: the entry count
+	shardDeadPid      = 44  // shard header: the pid of a dead owner an observer found (uint32)
 	shardHeaderSize   = 256 // then the shard's buckets
 	entryPrevInHeader = 4   // entry header: LRU link towards the head
 	entryNextInHeader = 8   // entry header: LRU link towards the tail
