@@ -552,23 +552,10 @@ local function store(self, key, value, exptime, flags, mode, no_evict, version)
         num_in[0] = value
         p, n, t = num_in, 8, TYPE_NUMBER
     elseif value == nil then
-        -- nil deletes, as in ngx.shared.DICT; add and replace first check
-        -- their condition.
+        -- nil deletes, as in ngx.shared.DICT, where add and replace (and
+        -- safe_add) refuse it before looking at the key.
         if mode ~= MODE_SET then
-            local rc = lib.shmlru_get(self.h, key, #key, nil, 0, size_out, nil)
-            local live = rc == OK or rc == BUFFER_TOO_SMALL
-            if rc ~= OK and rc ~= BUFFER_TOO_SMALL and rc ~= NOT_FOUND then
-                return false, errstr(rc), false
-            end
-            if mode == MODE_ADD then
-                if live then
-                    return false, "exists", false
-                end
-                return true, nil, false
-            end
-            if not live then
-                return false, "not found", false
-            end
+            return false, "attempt to add or replace nil values", false
         end
         local rc = lib.shmlru_delete(self.h, key, #key, nil)
         if rc ~= OK then
@@ -652,18 +639,10 @@ function _M.cas(self, key, old_value, new_value, exptime, flags)
 end
 
 
--- delete removes the entry at key: true.
+-- delete removes the entry at key: true, nil, false. As in ngx.shared.DICT
+-- it is set(key, nil), so it returns what set returns.
 function _M.delete(self, key)
-    local err
-    key, err = check_key(key)
-    if not key then
-        return nil, err
-    end
-    local rc = lib.shmlru_delete(self.h, key, #key, nil)
-    if rc ~= OK then
-        return false, errstr(rc)
-    end
-    return true
+    return store(self, key, nil, 0, 0, MODE_SET, 0)
 end
 
 

@@ -2,8 +2,12 @@
 --
 --   SHMLRU_LIB=build/libshmlru.so luajit ffi/t/shmlru_test.lua [region]
 --
--- Run by `make test-lua`. Every check compares with what ngx.shared.DICT
--- returns for the same call.
+-- Run by `make test-lua`. The expected results are written by hand: for the
+-- ngx.shared.DICT methods, what the dict returns for the same call (as
+-- lua-resty-core's shdict.lua and lua-nginx-module define it); the rest
+-- (open, cas, stats, info, close, "value too large", fork) are shmlru's own.
+-- This file does not run the dict: ffi/differential_test.go compares the two
+-- in nginx, call by call.
 
 package.path = "ffi/?.lua;" .. package.path
 
@@ -135,7 +139,7 @@ do
     local big = string.rep("0123456789", math.floor(info.max_value / 10))
     expect({ true, nil, false }, c:set("big", big))
     expect({ big }, c:get("big"))
-    expect({ true }, c:delete("big"))
+    expect({ true, nil, false }, c:delete("big"))
 end
 
 -- add, replace, safe_*
@@ -147,15 +151,30 @@ do
     expect({ true, nil, false }, c:replace("a", "two"))
     expect({ "two" }, c:get("a"))
     expect({ true, nil, false }, c:safe_set("a", "three"))
-    expect({ true, nil, false }, c:add("a2", nil))
+    -- add, safe_add and replace refuse nil before looking at the key,
+    -- whether there is an entry or not, and leave it as it was.
+    local nil_err = { false, "attempt to add or replace nil values", false }
+    expect(nil_err, c:add("a2", nil))
+    expect(nil_err, c:safe_add("a2", nil))
+    expect(nil_err, c:replace("a2", nil))
     expect({ nil }, c:get("a2"))
-    expect({ false, "exists", false }, c:add("a", nil))
-    expect({ false, "not found", false }, c:replace("a2", nil))
-    expect({ true, nil, false }, c:replace("a", nil))
+    expect(nil_err, c:add("a", nil))
+    expect(nil_err, c:safe_add("a", nil))
+    expect(nil_err, c:replace("a", nil))
+    expect({ "three" }, c:get("a"))
+    -- key errors come first, as in the dict
+    expect({ nil, "empty key" }, c:add("", nil))
+    -- set and safe_set with nil delete
+    expect({ true, nil, false }, c:safe_set("a", nil))
     expect({ nil }, c:get("a"))
-    expect({ true }, c:delete("a"))
-    expect({ true }, c:delete("never"))
+    -- delete is set(key, nil): true, nil, false, whether or not there was
+    -- an entry
+    c:set("a", "four")
+    expect({ true, nil, false }, c:delete("a"))
+    expect({ nil }, c:get("a"))
+    expect({ true, nil, false }, c:delete("never"))
     expect({ nil, "empty key" }, c:delete(""))
+    expect({ nil, "nil key" }, c:delete(nil))
 end
 
 -- cas
