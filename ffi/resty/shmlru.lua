@@ -442,6 +442,22 @@ local function check_key(key)
 end
 
 
+-- check_list_key checks the key of a list method (lpush, rpush, lpop, rpop,
+-- llen). These are C functions in lua-nginx-module, which take the key with
+-- luaL_checklstring: a number becomes a string, as with check_key, but a
+-- boolean, table or other non-string raises rather than going through
+-- tostring. level 3 is the method's caller (through push or pop, which the
+-- methods tail-call).
+local function check_list_key(key, method)
+    local t = type(key)
+    if t ~= "string" and t ~= "number" and key ~= nil then
+        error("bad argument #1 to '" .. method .. "' (string expected, got "
+              .. t .. ")", 3)
+    end
+    return check_key(key)
+end
+
+
 -- decode turns the value in buf (as meta describes it) into a Lua value.
 local function decode(n)
     local t = meta.type
@@ -701,9 +717,9 @@ function _M.incr(self, key, value, init, init_ttl)
 end
 
 
-local function push(self, fn, key, value)
+local function push(self, fn, method, key, value)
     local err
-    key, err = check_key(key)
+    key, err = check_list_key(key, method)
     if not key then
         return nil, err
     end
@@ -727,18 +743,18 @@ end
 -- lpush inserts value (a string or number) at the head of the list at key:
 -- the list's new length.
 function _M.lpush(self, key, value)
-    return push(self, lib.shmlru_lpush, key, value)
+    return push(self, lib.shmlru_lpush, "lpush", key, value)
 end
 
 -- rpush inserts value at the tail of the list at key.
 function _M.rpush(self, key, value)
-    return push(self, lib.shmlru_rpush, key, value)
+    return push(self, lib.shmlru_rpush, "rpush", key, value)
 end
 
 
-local function pop(self, fn, key)
+local function pop(self, fn, method, key)
     local err
-    key, err = check_key(key)
+    key, err = check_list_key(key, method)
     if not key then
         return nil, err
     end
@@ -762,19 +778,19 @@ end
 -- lpop removes and returns the item at the head of the list at key; nil if
 -- there is none.
 function _M.lpop(self, key)
-    return pop(self, lib.shmlru_lpop, key)
+    return pop(self, lib.shmlru_lpop, "lpop", key)
 end
 
 -- rpop removes and returns the item at the tail of the list at key.
 function _M.rpop(self, key)
-    return pop(self, lib.shmlru_rpop, key)
+    return pop(self, lib.shmlru_rpop, "rpop", key)
 end
 
 
 -- llen returns the length of the list at key (0 if there is none).
 function _M.llen(self, key)
     local err
-    key, err = check_key(key)
+    key, err = check_list_key(key, "llen")
     if not key then
         return nil, err
     end

@@ -261,6 +261,20 @@ do
     local big = string.rep("L", 9000)
     c:rpush("biglist", big)
     expect({ big }, c:rpop("biglist"))
+    -- The list methods take their key as the dict's C functions do: a
+    -- number becomes a string, any other non-string raises.
+    expect({ 1 }, c:rpush(42, "x"))
+    expect({ 1 }, c:llen("42"))
+    expect({ "x" }, c:lpop(42))
+    expect({ nil, "nil key" }, c:lpush(nil, "x"))
+    raises("bad argument #1 to 'lpush' (string expected, got boolean)", c.lpush, c, true, "x")
+    raises("bad argument #1 to 'rpush' (string expected, got table)", c.rpush, c, {}, "x")
+    raises("bad argument #1 to 'lpop' (string expected, got boolean)", c.lpop, c, false)
+    raises("bad argument #1 to 'rpop' (string expected, got table)", c.rpop, c, {})
+    raises("bad argument #1 to 'llen' (string expected, got boolean)", c.llen, c, true)
+    -- the other methods pass such a key through tostring, as resty.core
+    expect({ true, nil, false }, c:set(true, "t"))
+    expect({ "t" }, c:get("true"))
 end
 
 -- get_keys, flush_all, capacity, free_space, stats
