@@ -23,7 +23,6 @@ local tonumber = tonumber
 local error = error
 local pcall = pcall
 local setmetatable = setmetatable
-local math_ceil = math.ceil
 local math_floor = math.floor
 local ipairs = ipairs
 local str_lower = string.lower
@@ -458,6 +457,28 @@ local function check_list_key(key, method)
 end
 
 
+-- MAX_TTL_MS is the longest TTL the library takes, in ms: a Go
+-- time.Duration holds up to 2^63 - 1 ns, about 292 years.
+local MAX_TTL_MS = 9223372036854
+
+-- ttl_ms converts a TTL in seconds to the library's whole milliseconds the
+-- way ngx.shared.DICT does: resty.core passes exptime * 1000 to a C long,
+-- which truncates (0.0005 s is 0 ms: no expiry; 1.9 ms is 1 ms) and is
+-- negative for NaN and out-of-range values, and only a positive long
+-- expires. A TTL beyond the library's limit is cut to it. exptime is
+-- named as in resty.core, whose arithmetic errors name it.
+local function ttl_ms(exptime)
+    local ms = exptime * 1000
+    if ms >= 1 and ms < 2 ^ 63 then
+        if ms >= MAX_TTL_MS then
+            return MAX_TTL_MS
+        end
+        return math_floor(ms)
+    end
+    return 0
+end
+
+
 -- decode turns the value in buf (as meta describes it) into a Lua value.
 local function decode(n)
     local t = meta.type
@@ -583,7 +604,7 @@ local function store(self, key, value, exptime, flags, mode, no_evict, version)
     else
         return nil, "bad value type"
     end
-    wopts.ttl_ms = exptime > 0 and math_ceil(exptime * 1000) or 0
+    wopts.ttl_ms = ttl_ms(exptime)
     wopts.version = version or 0
     wopts.flags = flags
     wopts.type = t
@@ -705,7 +726,7 @@ function _M.incr(self, key, value, init, init_ttl)
     end
     local rc = lib.shmlru_incr(self.h, key, #key, value, num_out,
                                init and 1 or 0, init or 0,
-                               init_ttl > 0 and math_ceil(init_ttl * 1000) or 0,
+                               ttl_ms(init_ttl),
                                int_out)
     if rc ~= OK then
         return nil, errstr(rc)
@@ -829,11 +850,9 @@ function _M.expire(self, key, exptime)
     if not key then
         return nil, err
     end
-    if exptime < 0 then
-        error('bad "exptime" argument', 2)
-    end
-    local rc = lib.shmlru_expire(self.h, key, #key,
-                                 exptime > 0 and math_ceil(exptime * 1000) or 0)
+    -- resty.core checks no sign here (unlike set's): a negative exptime,
+    -- like 0, makes the entry never expire; a numeric string is a number.
+    local rc = lib.shmlru_expire(self.h, key, #key, ttl_ms(exptime))
     if rc ~= OK then
         return nil, errstr(rc)
     end

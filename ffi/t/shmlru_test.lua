@@ -238,6 +238,43 @@ do
     expect({ 0 }, c:flush_expired(5))
 end
 
+-- TTLs are whole milliseconds: exptime * 1000 truncated, as the dict's C
+-- long; less than 1 ms is 0, no expiry
+do
+    expect({ true, nil, false }, c:set("ms", "v", 0.0005))
+    expect({ 0 }, c:ttl("ms"))
+    expect({ 1, nil, false }, c:incr("ms2", 1, 0, 0.0009))
+    expect({ 0 }, c:ttl("ms2"))
+    expect({ true, nil, false }, c:set("ms", "v", 100.0009))
+    local t = c:ttl("ms")
+    truthy(t <= 100 and t > 99.9, "100.0009 s is 100000 ms: " .. tostring(t))
+    -- expire checks no sign: a negative exptime, like 0, means never; and
+    -- a numeric string is a number
+    expect({ true }, c:expire("ms", -1))
+    expect({ 0 }, c:ttl("ms"))
+    expect({ true }, c:expire("ms", "50"))
+    t = c:ttl("ms")
+    truthy(t > 49 and t <= 50, "expire with \"50\": " .. tostring(t))
+    expect({ true }, c:expire("ms", 0.0005))
+    expect({ 0 }, c:ttl("ms"))
+    -- the store methods raise on a negative or non-number exptime
+    raises('bad "exptime" argument', c.add, c, "ms", "v", -0.5)
+    raises("attempt to compare string with number", c.set, c, "ms", "v", "10")
+    -- beyond the library's limit (a Go time.Duration, about 292 years) the
+    -- limit; the dict would take it
+    expect({ true, nil, false }, c:set("far", "v", 1e10))
+    t = c:ttl("far")
+    truthy(t > 9.2e9 and t <= 9223372036.854, "TTL cut to 292 years: " .. tostring(t))
+    expect({ true }, c:expire("far", 1e12))
+    t = c:ttl("far")
+    truthy(t > 9.2e9 and t <= 9223372036.854, "expire cut to 292 years: " .. tostring(t))
+    -- NaN and out-of-range values are a negative C long: no expiry
+    expect({ true, nil, false }, c:set("far", "v", 0 / 0))
+    expect({ 0 }, c:ttl("far"))
+    expect({ true, nil, false }, c:set("far", "v", 1e300))
+    expect({ 0 }, c:ttl("far"))
+end
+
 -- lists
 do
     expect({ 0 }, c:llen("list"))
