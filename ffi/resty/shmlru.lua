@@ -692,12 +692,11 @@ function _M.incr(self, key, value, init, init_ttl)
         return nil, err
     end
     if type(value) ~= "number" then
-        local v = tonumber(value)
-        if not v then
-            error("bad value arg: number expected, got " .. type(value), 2)
-        end
-        value = v
+        value = tonumber(value)
     end
+    -- As in resty.core, a value that is not a number fails in LuaJIT's
+    -- conversion, which raises "cannot convert 'nil' to 'double'".
+    num_in[0] = value
     if init then
         local typ = type(init)
         if typ ~= "number" then
