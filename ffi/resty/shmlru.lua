@@ -25,6 +25,7 @@ local pcall = pcall
 local setmetatable = setmetatable
 local math_floor = math.floor
 local ipairs = ipairs
+local tobit = require("bit").tobit
 local str_lower = string.lower
 local str_match = string.match
 local str_gsub = string.gsub
@@ -251,6 +252,7 @@ local size_out2 = ffi_new("size_t[1]")
 local int_out = ffi_new("int[1]")
 local i64_out = ffi_new("int64_t[1]")
 local num_in = ffi_new("double[1]")
+local flags_in = ffi_new("int[1]")
 local num_out = ffi_new("double[1]")
 local meta = ffi_new("shmlru_meta")
 local wopts = ffi_new("shmlru_write_opts")
@@ -534,7 +536,8 @@ function _M.get(self, key)
     if err then
         return nil, err
     end
-    local flags = meta.flags
+    -- signed, as the dict's C int (see store)
+    local flags = tobit(meta.flags)
     if flags ~= 0 then
         return val, flags
     end
@@ -562,7 +565,8 @@ function _M.get_stale(self, key)
     if err then
         return nil, err
     end
-    local flags = meta.flags
+    -- signed, as the dict's C int (see store)
+    local flags = tobit(meta.flags)
     return val, flags ~= 0 and flags or nil, meta.stale == 1
 end
 
@@ -588,7 +592,16 @@ local function store(self, key, value, exptime, flags, mode, no_evict, version)
     elseif vt == "number" then
         num_in[0] = value
         p, n, t = num_in, 8, TYPE_NUMBER
-    elseif value == nil then
+    elseif vt == "boolean" then
+        p, n, t = value and "\1" or "\0", 1, TYPE_BOOL
+    elseif value ~= nil then
+        return nil, "bad value type"
+    end
+    -- The dict's flags are a C int: LuaJIT converts the number as it does
+    -- for resty.core's call (truncating; raising for a non-number), and the
+    -- int's 32 bits are what is stored.
+    flags_in[0] = flags
+    if value == nil then
         -- nil deletes, as in ngx.shared.DICT, where add and replace (and
         -- safe_add) refuse it before looking at the key.
         if mode ~= MODE_SET then
@@ -599,14 +612,10 @@ local function store(self, key, value, exptime, flags, mode, no_evict, version)
             return false, errstr(rc), false
         end
         return true, nil, false
-    elseif vt == "boolean" then
-        p, n, t = value and "\1" or "\0", 1, TYPE_BOOL
-    else
-        return nil, "bad value type"
     end
     wopts.ttl_ms = ttl_ms(exptime)
     wopts.version = version or 0
-    wopts.flags = flags
+    wopts.flags = flags_in[0]
     wopts.type = t
     wopts.mode = mode
     wopts.no_evict = no_evict

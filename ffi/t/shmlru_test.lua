@@ -142,6 +142,23 @@ do
     expect({ true, nil, false }, c:delete("big"))
 end
 
+-- flags are the dict's C int: a number converts as LuaJIT converts it to
+-- an int (truncating; out of range is INT_MIN), and reads back signed
+do
+    for _, f in ipairs({ { -1, -1 }, { 0x7fffffff, 0x7fffffff },
+                         { 0x80000000, -0x80000000 }, { 0xffffffff, -0x80000000 },
+                         { 1.9, 1 }, { true, 1 } }) do
+        expect({ true, nil, false }, c:set("fl", "v", 0, f[1]))
+        expect({ "v", f[2] }, c:get("fl"))
+        expect({ "v", f[2], false }, c:get_stale("fl"))
+    end
+    expect({ true, nil, false }, c:set("fl", "v", 0, false))
+    expect({ "v" }, c:get("fl"))
+    raises("cannot convert 'string' to 'int'", c.set, c, "fl", "v", 0, "3")
+    -- even when the value deletes, as the dict converts its arguments first
+    raises("cannot convert 'string' to 'int'", c.set, c, "fl", nil, 0, "3")
+end
+
 -- add, replace, safe_*
 do
     expect({ true, nil, false }, c:add("a", 1))
