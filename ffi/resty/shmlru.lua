@@ -628,7 +628,8 @@ end
 
 
 -- set stores value (a string, number, boolean, or nil to delete) with an
--- expiry in seconds (0 = never) and user flags: ok, err, forcible.
+-- expiry in seconds (0 = never; whole ms, see ttl_ms) and user flags (see
+-- store): ok, err, forcible.
 function _M.set(self, key, value, exptime, flags)
     return store(self, key, value, exptime, flags, MODE_SET, 0)
 end
@@ -847,8 +848,8 @@ function _M.ttl(self, key)
 end
 
 
--- expire sets a new expiry in seconds (0 = never) on the live entry at
--- key: true, or nil, "not found".
+-- expire sets a new expiry in seconds (0 or less = never) on the live
+-- entry at key: true, or nil, "not found".
 function _M.expire(self, key, exptime)
     if not exptime then
         error('bad "exptime" argument', 2)
