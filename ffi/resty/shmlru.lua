@@ -23,9 +23,9 @@ local tonumber = tonumber
 local error = error
 local pcall = pcall
 local setmetatable = setmetatable
-local math_ceil = math.ceil
 local math_floor = math.floor
 local ipairs = ipairs
+local tobit = require("bit").tobit
 local str_lower = string.lower
 local str_match = string.match
 local str_gsub = string.gsub
@@ -254,6 +254,7 @@ local size_out2 = ffi_new("size_t[1]")
 local int_out = ffi_new("int[1]")
 local i64_out = ffi_new("int64_t[1]")
 local num_in = ffi_new("double[1]")
+local flags_in = ffi_new("int[1]")
 local num_out = ffi_new("double[1]")
 local meta = ffi_new("shmlru_meta")
 local wopts = ffi_new("shmlru_write_opts")
@@ -444,6 +445,44 @@ local function check_key(key)
 end
 
 
+-- check_list_key checks the key of a list method (lpush, rpush, lpop, rpop,
+-- llen). These are C functions in lua-nginx-module, which take the key with
+-- luaL_checklstring: a number becomes a string, as with check_key, but a
+-- boolean, table or other non-string raises rather than going through
+-- tostring. level 3 is the method's caller (through push or pop, which the
+-- methods tail-call).
+local function check_list_key(key, method)
+    local t = type(key)
+    if t ~= "string" and t ~= "number" and key ~= nil then
+        error("bad argument #1 to '" .. method .. "' (string expected, got "
+              .. t .. ")", 3)
+    end
+    return check_key(key)
+end
+
+
+-- MAX_TTL_MS is the longest TTL the library takes, in ms: a Go
+-- time.Duration holds up to 2^63 - 1 ns, about 292 years.
+local MAX_TTL_MS = 9223372036854
+
+-- ttl_ms converts a TTL in seconds to the library's whole milliseconds the
+-- way ngx.shared.DICT does: resty.core passes exptime * 1000 to a C long,
+-- which truncates (0.0005 s is 0 ms: no expiry; 1.9 ms is 1 ms) and is
+-- negative for NaN and out-of-range values, and only a positive long
+-- expires. A TTL beyond the library's limit is cut to it. exptime is
+-- named as in resty.core, whose arithmetic errors name it.
+local function ttl_ms(exptime)
+    local ms = exptime * 1000
+    if ms >= 1 and ms < 2 ^ 63 then
+        if ms >= MAX_TTL_MS then
+            return MAX_TTL_MS
+        end
+        return math_floor(ms)
+    end
+    return 0
+end
+
+
 -- decode turns the value in buf (as meta describes it) into a Lua value.
 local function decode(n)
     local t = meta.type
@@ -499,7 +538,8 @@ function _M.get(self, key)
     if err then
         return nil, err
     end
-    local flags = meta.flags
+    -- signed, as the dict's C int (see store)
+    local flags = tobit(meta.flags)
     if flags ~= 0 then
         return val, flags
     end
@@ -527,7 +567,8 @@ function _M.get_stale(self, key)
     if err then
         return nil, err
     end
-    local flags = meta.flags
+    -- signed, as the dict's C int (see store)
+    local flags = tobit(meta.flags)
     return val, flags ~= 0 and flags or nil, meta.stale == 1
 end
 
@@ -553,38 +594,30 @@ local function store(self, key, value, exptime, flags, mode, no_evict, version)
     elseif vt == "number" then
         num_in[0] = value
         p, n, t = num_in, 8, TYPE_NUMBER
-    elseif value == nil then
-        -- nil deletes, as in ngx.shared.DICT; add and replace first check
-        -- their condition.
+    elseif vt == "boolean" then
+        p, n, t = value and "\1" or "\0", 1, TYPE_BOOL
+    elseif value ~= nil then
+        return nil, "bad value type"
+    end
+    -- The dict's flags are a C int: LuaJIT converts the number as it does
+    -- for resty.core's call (truncating; raising for a non-number), and the
+    -- int's 32 bits are what is stored.
+    flags_in[0] = flags
+    if value == nil then
+        -- nil deletes, as in ngx.shared.DICT, where add and replace (and
+        -- safe_add) refuse it before looking at the key.
         if mode ~= MODE_SET then
-            local rc = lib.shmlru_get(self.h, key, #key, nil, 0, size_out, nil)
-            local live = rc == OK or rc == BUFFER_TOO_SMALL
-            if rc ~= OK and rc ~= BUFFER_TOO_SMALL and rc ~= NOT_FOUND then
-                return false, errstr(rc), false
-            end
-            if mode == MODE_ADD then
-                if live then
-                    return false, "exists", false
-                end
-                return true, nil, false
-            end
-            if not live then
-                return false, "not found", false
-            end
+            return false, "attempt to add or replace nil values", false
         end
         local rc = lib.shmlru_delete(self.h, key, #key, nil)
         if rc ~= OK then
             return false, errstr(rc), false
         end
         return true, nil, false
-    elseif vt == "boolean" then
-        p, n, t = value and "\1" or "\0", 1, TYPE_BOOL
-    else
-        return nil, "bad value type"
     end
-    wopts.ttl_ms = exptime > 0 and math_ceil(exptime * 1000) or 0
+    wopts.ttl_ms = ttl_ms(exptime)
     wopts.version = version or 0
-    wopts.flags = flags
+    wopts.flags = flags_in[0]
     wopts.type = t
     wopts.mode = mode
     wopts.no_evict = no_evict
@@ -597,7 +630,8 @@ end
 
 
 -- set stores value (a string, number, boolean, or nil to delete) with an
--- expiry in seconds (0 = never) and user flags: ok, err, forcible.
+-- expiry in seconds (0 = never; whole ms, see ttl_ms) and user flags (see
+-- store): ok, err, forcible.
 function _M.set(self, key, value, exptime, flags)
     return store(self, key, value, exptime, flags, MODE_SET, 0)
 end
@@ -654,18 +688,10 @@ function _M.cas(self, key, old_value, new_value, exptime, flags)
 end
 
 
--- delete removes the entry at key: true.
+-- delete removes the entry at key: true, nil, false. As in ngx.shared.DICT
+-- it is set(key, nil), so it returns what set returns.
 function _M.delete(self, key)
-    local err
-    key, err = check_key(key)
-    if not key then
-        return nil, err
-    end
-    local rc = lib.shmlru_delete(self.h, key, #key, nil)
-    if rc ~= OK then
-        return false, errstr(rc)
-    end
-    return true
+    return store(self, key, nil, 0, 0, MODE_SET, 0)
 end
 
 
@@ -678,12 +704,11 @@ function _M.incr(self, key, value, init, init_ttl)
         return nil, err
     end
     if type(value) ~= "number" then
-        local v = tonumber(value)
-        if not v then
-            error("bad value arg: number expected, got " .. type(value), 2)
-        end
-        value = v
+        value = tonumber(value)
     end
+    -- As in resty.core, a value that is not a number fails in LuaJIT's
+    -- conversion, which raises "cannot convert 'nil' to 'double'".
+    num_in[0] = value
     if init then
         local typ = type(init)
         if typ ~= "number" then
@@ -712,7 +737,7 @@ function _M.incr(self, key, value, init, init_ttl)
     end
     local rc = lib.shmlru_incr(self.h, key, #key, value, num_out,
                                init and 1 or 0, init or 0,
-                               init_ttl > 0 and math_ceil(init_ttl * 1000) or 0,
+                               ttl_ms(init_ttl),
                                int_out)
     if rc ~= OK then
         return nil, errstr(rc)
@@ -724,9 +749,9 @@ function _M.incr(self, key, value, init, init_ttl)
 end
 
 
-local function push(self, fn, key, value)
+local function push(self, fn, method, key, value)
     local err
-    key, err = check_key(key)
+    key, err = check_list_key(key, method)
     if not key then
         return nil, err
     end
@@ -750,18 +775,18 @@ end
 -- lpush inserts value (a string or number) at the head of the list at key:
 -- the list's new length.
 function _M.lpush(self, key, value)
-    return push(self, lib.shmlru_lpush, key, value)
+    return push(self, lib.shmlru_lpush, "lpush", key, value)
 end
 
 -- rpush inserts value at the tail of the list at key.
 function _M.rpush(self, key, value)
-    return push(self, lib.shmlru_rpush, key, value)
+    return push(self, lib.shmlru_rpush, "rpush", key, value)
 end
 
 
-local function pop(self, fn, key)
+local function pop(self, fn, method, key)
     local err
-    key, err = check_key(key)
+    key, err = check_list_key(key, method)
     if not key then
         return nil, err
     end
@@ -785,19 +810,19 @@ end
 -- lpop removes and returns the item at the head of the list at key; nil if
 -- there is none.
 function _M.lpop(self, key)
-    return pop(self, lib.shmlru_lpop, key)
+    return pop(self, lib.shmlru_lpop, "lpop", key)
 end
 
 -- rpop removes and returns the item at the tail of the list at key.
 function _M.rpop(self, key)
-    return pop(self, lib.shmlru_rpop, key)
+    return pop(self, lib.shmlru_rpop, "rpop", key)
 end
 
 
 -- llen returns the length of the list at key (0 if there is none).
 function _M.llen(self, key)
     local err
-    key, err = check_key(key)
+    key, err = check_list_key(key, "llen")
     if not key then
         return nil, err
     end
@@ -825,8 +850,8 @@ function _M.ttl(self, key)
 end
 
 
--- expire sets a new expiry in seconds (0 = never) on the live entry at
--- key: true, or nil, "not found".
+-- expire sets a new expiry in seconds (0 or less = never) on the live
+-- entry at key: true, or nil, "not found".
 function _M.expire(self, key, exptime)
     if not exptime then
         error('bad "exptime" argument', 2)
@@ -836,11 +861,9 @@ function _M.expire(self, key, exptime)
     if not key then
         return nil, err
     end
-    if exptime < 0 then
-        error('bad "exptime" argument', 2)
-    end
-    local rc = lib.shmlru_expire(self.h, key, #key,
-                                 exptime > 0 and math_ceil(exptime * 1000) or 0)
+    -- resty.core checks no sign here (unlike set's): a negative exptime,
+    -- like 0, makes the entry never expire; a numeric string is a number.
+    local rc = lib.shmlru_expire(self.h, key, #key, ttl_ms(exptime))
     if rc ~= OK then
         return nil, errstr(rc)
     end

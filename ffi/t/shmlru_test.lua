@@ -2,8 +2,12 @@
 --
 --   SHMLRU_LIB=build/libshmlru.so luajit ffi/t/shmlru_test.lua [region]
 --
--- Run by `make test-lua`. Every check compares with what ngx.shared.DICT
--- returns for the same call.
+-- Run by `make test-lua`. The expected results are written by hand: for the
+-- ngx.shared.DICT methods, what the dict returns for the same call (as
+-- lua-resty-core's shdict.lua and lua-nginx-module define it); the rest
+-- (open, cas, stats, info, close, "value too large", fork) are shmlru's own.
+-- This file does not run the dict: ffi/differential_test.go compares the two
+-- in nginx, call by call.
 
 package.path = "ffi/?.lua;" .. package.path
 
@@ -135,7 +139,24 @@ do
     local big = string.rep("0123456789", math.floor(info.max_value / 10))
     expect({ true, nil, false }, c:set("big", big))
     expect({ big }, c:get("big"))
-    expect({ true }, c:delete("big"))
+    expect({ true, nil, false }, c:delete("big"))
+end
+
+-- flags are the dict's C int: a number converts as LuaJIT converts it to
+-- an int (truncating; out of range is INT_MIN), and reads back signed
+do
+    for _, f in ipairs({ { -1, -1 }, { 0x7fffffff, 0x7fffffff },
+                         { 0x80000000, -0x80000000 }, { 0xffffffff, -0x80000000 },
+                         { 1.9, 1 }, { true, 1 } }) do
+        expect({ true, nil, false }, c:set("fl", "v", 0, f[1]))
+        expect({ "v", f[2] }, c:get("fl"))
+        expect({ "v", f[2], false }, c:get_stale("fl"))
+    end
+    expect({ true, nil, false }, c:set("fl", "v", 0, false))
+    expect({ "v" }, c:get("fl"))
+    raises("cannot convert 'string' to 'int'", c.set, c, "fl", "v", 0, "3")
+    -- even when the value deletes, as the dict converts its arguments first
+    raises("cannot convert 'string' to 'int'", c.set, c, "fl", nil, 0, "3")
 end
 
 -- add, replace, safe_*
@@ -147,15 +168,30 @@ do
     expect({ true, nil, false }, c:replace("a", "two"))
     expect({ "two" }, c:get("a"))
     expect({ true, nil, false }, c:safe_set("a", "three"))
-    expect({ true, nil, false }, c:add("a2", nil))
+    -- add, safe_add and replace refuse nil before looking at the key,
+    -- whether there is an entry or not, and leave it as it was.
+    local nil_err = { false, "attempt to add or replace nil values", false }
+    expect(nil_err, c:add("a2", nil))
+    expect(nil_err, c:safe_add("a2", nil))
+    expect(nil_err, c:replace("a2", nil))
     expect({ nil }, c:get("a2"))
-    expect({ false, "exists", false }, c:add("a", nil))
-    expect({ false, "not found", false }, c:replace("a2", nil))
-    expect({ true, nil, false }, c:replace("a", nil))
+    expect(nil_err, c:add("a", nil))
+    expect(nil_err, c:safe_add("a", nil))
+    expect(nil_err, c:replace("a", nil))
+    expect({ "three" }, c:get("a"))
+    -- key errors come first, as in the dict
+    expect({ nil, "empty key" }, c:add("", nil))
+    -- set and safe_set with nil delete
+    expect({ true, nil, false }, c:safe_set("a", nil))
     expect({ nil }, c:get("a"))
-    expect({ true }, c:delete("a"))
-    expect({ true }, c:delete("never"))
+    -- delete is set(key, nil): true, nil, false, whether or not there was
+    -- an entry
+    c:set("a", "four")
+    expect({ true, nil, false }, c:delete("a"))
+    expect({ nil }, c:get("a"))
+    expect({ true, nil, false }, c:delete("never"))
     expect({ nil, "empty key" }, c:delete(""))
+    expect({ nil, "nil key" }, c:delete(nil))
 end
 
 -- cas
@@ -180,7 +216,8 @@ do
     c:set("str", "x")
     expect({ nil, "not a number" }, c:incr("str", 1))
     expect({ 15.5 }, c:incr("cnt", "2"))
-    raises("number expected", c.incr, c, "cnt", "x")
+    raises("cannot convert 'nil' to 'double'", c.incr, c, "cnt", "x")
+    raises("cannot convert 'nil' to 'double'", c.incr, c, "cnt", {})
     raises("bad init arg", c.incr, c, "cnt", 1, "x")
     raises('must provide "init"', c.incr, c, "cnt", 1, nil, 10)
     raises('bad "init_ttl" argument', c.incr, c, "cnt", 1, 0, -1)
@@ -219,6 +256,43 @@ do
     expect({ 0 }, c:flush_expired(5))
 end
 
+-- TTLs are whole milliseconds: exptime * 1000 truncated, as the dict's C
+-- long; less than 1 ms is 0, no expiry
+do
+    expect({ true, nil, false }, c:set("ms", "v", 0.0005))
+    expect({ 0 }, c:ttl("ms"))
+    expect({ 1, nil, false }, c:incr("ms2", 1, 0, 0.0009))
+    expect({ 0 }, c:ttl("ms2"))
+    expect({ true, nil, false }, c:set("ms", "v", 100.0009))
+    local t = c:ttl("ms")
+    truthy(t <= 100 and t > 99.9, "100.0009 s is 100000 ms: " .. tostring(t))
+    -- expire checks no sign: a negative exptime, like 0, means never; and
+    -- a numeric string is a number
+    expect({ true }, c:expire("ms", -1))
+    expect({ 0 }, c:ttl("ms"))
+    expect({ true }, c:expire("ms", "50"))
+    t = c:ttl("ms")
+    truthy(t > 49 and t <= 50, "expire with \"50\": " .. tostring(t))
+    expect({ true }, c:expire("ms", 0.0005))
+    expect({ 0 }, c:ttl("ms"))
+    -- the store methods raise on a negative or non-number exptime
+    raises('bad "exptime" argument', c.add, c, "ms", "v", -0.5)
+    raises("attempt to compare string with number", c.set, c, "ms", "v", "10")
+    -- beyond the library's limit (a Go time.Duration, about 292 years) the
+    -- limit; the dict would take it
+    expect({ true, nil, false }, c:set("far", "v", 1e10))
+    t = c:ttl("far")
+    truthy(t > 9.2e9 and t <= 9223372036.854, "TTL cut to 292 years: " .. tostring(t))
+    expect({ true }, c:expire("far", 1e12))
+    t = c:ttl("far")
+    truthy(t > 9.2e9 and t <= 9223372036.854, "expire cut to 292 years: " .. tostring(t))
+    -- NaN and out-of-range values are a negative C long: no expiry
+    expect({ true, nil, false }, c:set("far", "v", 0 / 0))
+    expect({ 0 }, c:ttl("far"))
+    expect({ true, nil, false }, c:set("far", "v", 1e300))
+    expect({ 0 }, c:ttl("far"))
+end
+
 -- lists
 do
     expect({ 0 }, c:llen("list"))
@@ -242,6 +316,20 @@ do
     local big = string.rep("L", 9000)
     c:rpush("biglist", big)
     expect({ big }, c:rpop("biglist"))
+    -- The list methods take their key as the dict's C functions do: a
+    -- number becomes a string, any other non-string raises.
+    expect({ 1 }, c:rpush(42, "x"))
+    expect({ 1 }, c:llen("42"))
+    expect({ "x" }, c:lpop(42))
+    expect({ nil, "nil key" }, c:lpush(nil, "x"))
+    raises("bad argument #1 to 'lpush' (string expected, got boolean)", c.lpush, c, true, "x")
+    raises("bad argument #1 to 'rpush' (string expected, got table)", c.rpush, c, {}, "x")
+    raises("bad argument #1 to 'lpop' (string expected, got boolean)", c.lpop, c, false)
+    raises("bad argument #1 to 'rpop' (string expected, got table)", c.rpop, c, {})
+    raises("bad argument #1 to 'llen' (string expected, got boolean)", c.llen, c, true)
+    -- the other methods pass such a key through tostring, as resty.core
+    expect({ true, nil, false }, c:set(true, "t"))
+    expect({ "t" }, c:get("true"))
 end
 
 -- get_keys, flush_all, capacity, free_space, stats
