@@ -861,8 +861,13 @@ function _M.expire(self, key, exptime)
     if not key then
         return nil, err
     end
-    -- resty.core checks no sign here (unlike set's): a negative exptime,
-    -- like 0, makes the entry never expire; a numeric string is a number.
+    -- A numeric string is a number, as in resty.core. A negative exptime
+    -- raises as it does in set: resty.core's expire checks no sign and
+    -- makes such an entry never expire, but a negative TTL is refused
+    -- everywhere in shmlru (Go, C, shmctl), so it means one thing only.
+    if tonumber(exptime) and tonumber(exptime) < 0 then
+        error('bad "exptime" argument', 2)
+    end
     local rc = lib.shmlru_expire(self.h, key, #key, ttl_ms(exptime))
     if rc ~= OK then
         return nil, errstr(rc)

@@ -266,10 +266,13 @@ do
     expect({ true, nil, false }, c:set("ms", "v", 100.0009))
     local t = c:ttl("ms")
     truthy(t <= 100 and t > 99.9, "100.0009 s is 100000 ms: " .. tostring(t))
-    -- expire checks no sign: a negative exptime, like 0, means never; and
-    -- a numeric string is a number
-    expect({ true }, c:expire("ms", -1))
-    expect({ 0 }, c:ttl("ms"))
+    -- a negative exptime raises in expire as in set (the dict's expire
+    -- would make the entry permanent: a difference by design); a numeric
+    -- string is a number
+    raises('bad "exptime" argument', c.expire, c, "ms", -1)
+    raises('bad "exptime" argument', c.expire, c, "ms", "-1")
+    local before = c:ttl("ms")
+    truthy(before > 99, "a refused expire changed the TTL: " .. tostring(before))
     expect({ true }, c:expire("ms", "50"))
     t = c:ttl("ms")
     truthy(t > 49 and t <= 50, "expire with \"50\": " .. tostring(t))
