@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -44,7 +45,12 @@ func init() {
 		w, _ := words(r)
 		r.Lock(w)
 		fmt.Println("holding")
-		select {}
+		// Not select{}: with every goroutine blocked and no timer
+		// pending, the runtime declares a deadlock and exits, dropping
+		// the lock this child is meant to hold until it is killed.
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 }
 
