@@ -1,0 +1,24 @@
+package shm
+
+import "sync/atomic"
+
+// Attachment is one slot of the region's slot table whose OFD lock is held:
+// an open handle on the region, in this process or another.
+type Attachment struct {
+	Slot int  // index in the slot table
+	Pid  int  // pid of the process that claimed the slot, in its own pid namespace (informational)
+	Self bool // the slot is this Region's own
+}
+
+// Attachments lists the slots whose OFD lock is held now, in slot order:
+// the handles attached to the region. Like Attached, it makes one system
+// call per slot that was ever claimed.
+func (r *Region) Attachments() []Attachment {
+	var list []Attachment
+	for s := range r.slots {
+		if atomic.LoadUint32(&r.slots[s].gen) != 0 && r.slotHeld(s) {
+			list = append(list, Attachment{Slot: s, Pid: int(atomic.LoadUint32(&r.slots[s].pid)), Self: s == r.slot})
+		}
+	}
+	return list
+}
