@@ -281,7 +281,7 @@ func createLocked(f *os.File, path string, o Options) (header, bool, error) {
 		return h, false, noSpace(err)
 	}
 	hook("reserved")
-	m, err := mmap.Map(f, mmap.RDWR, 0)
+	m, err := mapFile(f)
 	if err != nil {
 		return h, false, fmt.Errorf("shm: map %s: %w", path, err)
 	}
@@ -330,8 +330,29 @@ func flock(f *os.File, how int) error {
 	}
 }
 
-func mapRegion(f *os.File, path string, h header, created bool) (*Region, error) {
+// mapFile maps the whole of f, shared. A child forked without exec does not
+// inherit the mapping (MADV_DONTFORK): a mapping holds a reference to the
+// open file description it was made through, which holds this attachment's
+// slot lock, so the child's copy would keep the attachment alive after the
+// parent died, however the child closed its copy of the descriptor (which
+// libshmlru.so does, see c/shim.c). Such a child has no use for the mapping:
+// the Go runtime does not survive fork, and the C library refuses every call
+// in it. (Go's own fork for exec shares the address space, so it is
+// unaffected.)
+func mapFile(f *os.File) (mmap.MMap, error) {
 	m, err := mmap.Map(f, mmap.RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Madvise(m, unix.MADV_DONTFORK); err != nil {
+		m.Unmap()
+		return nil, err
+	}
+	return m, nil
+}
+
+func mapRegion(f *os.File, path string, h header, created bool) (*Region, error) {
+	m, err := mapFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("shm: map %s: %w", path, err)
 	}
@@ -368,6 +389,13 @@ func (r *Region) Contains(addr uintptr) bool {
 
 // Path returns the region's file path.
 func (r *Region) Path() string { return r.path }
+
+// Fd returns the file descriptor of the region's file, open until Close.
+// Its open file description holds this attachment's slot lock, so a host
+// that forks without exec must close the child's copy (libshmlru.so does,
+// see c/shim.c), or the child keeps the attachment alive after the parent
+// dies. Nothing else should use it.
+func (r *Region) Fd() int { return int(r.f.Fd()) }
 
 // Size returns the size of the whole file.
 func (r *Region) Size() int64 { return int64(len(r.m)) }
