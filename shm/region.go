@@ -266,8 +266,10 @@ func createLocked(f *os.File, path string, o Options) (header, bool, error) {
 		f.Truncate(0)
 		return fmt.Errorf("%w: %s needs %d bytes: %v (free space in %s, or ask for a smaller Size)", ErrNoSpace, path, size, err, filepath.Dir(path))
 	}
-	// One write of the whole page: a file is never seen with part of it
-	// (the file's size grows only once the page is copied in).
+	// One write of the whole page. Into an empty file, no reader sees part
+	// of it (the file's size grows only once the page is copied in); over
+	// an interrupted creation's page, a reader that sees a mix of the two
+	// still sees the magic, so it waits for the creation lock.
 	if _, err := f.WriteAt(h.intentPage(), 0); err != nil {
 		if errors.Is(err, unix.ENOSPC) {
 			return h, false, noSpace(err)
@@ -314,6 +316,9 @@ func hook(step string) {
 // can never fail for lack of space.
 func reserve(f *os.File, size int64) error {
 	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
+	for err == unix.EINTR { // tmpfs gives up a large allocation on any signal
+		err = unix.Fallocate(int(f.Fd()), 0, 0, size)
+	}
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		// A file system without fallocate: the size is set but not reserved.
 		return f.Truncate(size)
