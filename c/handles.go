@@ -1,5 +1,13 @@
 package main
 
+/*
+#include <stddef.h>
+
+// Defined in shim.c: they record the region file of the cache in each
+// handle slot, for a forked child to close.
+void shmlru_set_region_fd(size_t slot, int fd);
+size_t shmlru_region_fd_slots(void);
+*/
 import "C"
 
 import (
@@ -24,6 +32,12 @@ type handleEntry struct {
 	maxValue int // the cache's value limit, for checks before any copy
 }
 
+func init() {
+	if C.shmlru_region_fd_slots() != maxHandles {
+		panic("region_fds in shim.c must have maxHandles entries")
+	}
+}
+
 var (
 	handleSlots [maxHandles]atomic.Pointer[handleEntry]
 	handleMu    sync.Mutex                // serialises open and close
@@ -42,6 +56,7 @@ func newHandle(c *lru.Cache) uint64 {
 		gen := handleGens[s].Add(1) - 1
 		e := &handleEntry{id: gen*maxHandles + uint64(s) + 1, c: c, maxValue: c.Geometry().MaxValue}
 		handleSlots[s].Store(e)
+		C.shmlru_set_region_fd(C.size_t(s), C.int(c.Region().Fd()))
 		return e.id
 	}
 	return 0
@@ -71,6 +86,10 @@ func dropHandle(h uint64) (*lru.Cache, C.int) {
 	if st != statusOK {
 		return nil, st
 	}
-	handleSlots[(h-1)%maxHandles].Store(nil)
+	s := (h - 1) % maxHandles
+	handleSlots[s].Store(nil)
+	// Before the cache is closed: once closed, its descriptor's number may
+	// be reused by the host (see region_fds in shim.c).
+	C.shmlru_set_region_fd(C.size_t(s), -1)
 	return e.c, statusOK
 }

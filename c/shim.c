@@ -8,6 +8,7 @@
  * against its definition below.
  */
 #include <pthread.h>
+#include <unistd.h>
 
 #include "shmlru.h"
 #include "_cgo_export.h"
@@ -15,13 +16,110 @@
 /* Status messages, index -code, filled by the Go side's init (open.go). */
 char *shmlru_messages[64];
 
+/*
+ * Fork without exec. Each open cache holds its region file open, and that
+ * open file description holds the OFD lock that tells other processes the
+ * attachment is alive. A child forked without exec shares the description,
+ * so it would keep a dead parent "alive" (and a shard lock the parent died
+ * holding taken) for as long as the child lives. So the child handler
+ * closes the child's copies of the region files' descriptors; the region's
+ * mapping, which references the description too, is not inherited at all
+ * (MADV_DONTFORK, see mapFile in shm/region.go). The child cannot use either
+ * anyway: every call in it returns SHMLRU_FORKED.
+ *
+ * region_fds is indexed by handle slot (handles.go, which checks the sizes
+ * agree) and holds the region file's descriptor + 1 of the cache in that
+ * slot, 0 for none, so that the zeroed table is empty. Only the Go side's
+ * open and close paths write it (shmlru_set_region_fd), and they run inside
+ * shmlru_open and shmlru_close, between begin_open_close and end_open_close. A fork waits
+ * until none is under way and holds new ones off until it is done (see
+ * fork_prepare), so the table a child sees names exactly the region files
+ * open: none opened but not yet entered (the child would keep it), none
+ * closed but still entered (the host may have reused its number for a file
+ * of its own, which the child would then close). Opens and closes still run
+ * concurrently with one another.
+ */
+static int region_fds[4096];
+
+#define N_REGION_FDS (sizeof region_fds / sizeof region_fds[0])
+
+/* For handles.go, not part of the ABI. fd -1: the slot has no cache. */
+__attribute__((visibility("hidden"))) void shmlru_set_region_fd(size_t slot, int fd)
+{
+	if (slot < N_REGION_FDS)
+		region_fds[slot] = fd + 1;
+}
+
+__attribute__((visibility("hidden"))) size_t shmlru_region_fd_slots(void) { return N_REGION_FDS; }
+
 static volatile int forked;
 
-static void mark_forked(void) { forked = 1; }
+/*
+ * Opens and closes under way, and forks waiting for them to end. A fork is
+ * given precedence: while one waits, no open or close starts, so a stream of
+ * them cannot hold a fork off (as it did with a reader-preferring
+ * pthread_rwlock). No lock is held across fork() itself, so the child has
+ * nothing to unlock; it never uses these again (GUARD).
+ */
+static pthread_mutex_t fork_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fork_cv = PTHREAD_COND_INITIALIZER;
+static int open_close_in_flight;
+static int forks_waiting;
+
+static void begin_open_close(void)
+{
+	pthread_mutex_lock(&fork_mu);
+	while (forks_waiting > 0)
+		pthread_cond_wait(&fork_cv, &fork_mu);
+	open_close_in_flight++;
+	pthread_mutex_unlock(&fork_mu);
+}
+
+static void end_open_close(void)
+{
+	pthread_mutex_lock(&fork_mu);
+	if (--open_close_in_flight == 0 && forks_waiting > 0)
+		pthread_cond_broadcast(&fork_cv);
+	pthread_mutex_unlock(&fork_mu);
+}
+
+static void fork_prepare(void)
+{
+	if (forked)
+		return; /* a child forking again: nothing of ours is open in it */
+	pthread_mutex_lock(&fork_mu);
+	forks_waiting++;
+	while (open_close_in_flight > 0)
+		pthread_cond_wait(&fork_cv, &fork_mu);
+	pthread_mutex_unlock(&fork_mu);
+}
+
+static void fork_parent(void)
+{
+	if (forked)
+		return;
+	pthread_mutex_lock(&fork_mu);
+	if (--forks_waiting == 0)
+		pthread_cond_broadcast(&fork_cv);
+	pthread_mutex_unlock(&fork_mu);
+}
+
+/* Only async-signal-safe calls here: close(). */
+static void fork_child(void)
+{
+	if (!forked) {
+		for (size_t i = 0; i < N_REGION_FDS; i++) {
+			if (region_fds[i] > 0)
+				close(region_fds[i] - 1);
+			region_fds[i] = 0;
+		}
+	}
+	forked = 1;
+}
 
 __attribute__((constructor)) static void shmlru_init(void)
 {
-	pthread_atfork(NULL, NULL, mark_forked);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 #define GUARD() do { if (forked) return SHMLRU_FORKED; } while (0)
@@ -41,10 +139,20 @@ int shmlru_open(const char *path, size_t path_len, const shmlru_options *opts,
                 shmlru_t *out, char *errbuf, size_t errbuf_len)
 {
 	GUARD();
-	return shmlru_go_open(K(path), path_len, P(opts), out, errbuf, errbuf_len);
+	begin_open_close();
+	int rc = shmlru_go_open(K(path), path_len, P(opts), out, errbuf, errbuf_len);
+	end_open_close();
+	return rc;
 }
 
-int shmlru_close(shmlru_t h) { GUARD(); return shmlru_go_close(h); }
+int shmlru_close(shmlru_t h)
+{
+	GUARD();
+	begin_open_close();
+	int rc = shmlru_go_close(h);
+	end_open_close();
+	return rc;
+}
 
 int shmlru_get(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len,
                size_t *value_len, shmlru_meta *meta)

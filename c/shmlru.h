@@ -23,7 +23,11 @@
  *   - The library embeds the Go runtime, which does not survive fork(): use
  *     it only in the process that loaded it (load it after forking). In a
  *     child forked after the library was loaded every call returns
- *     SHMLRU_FORKED instead of entering the runtime.
+ *     SHMLRU_FORKED instead of entering the runtime. The child holds none
+ *     of the parent's caches: their mappings are not inherited and their
+ *     files are closed in it, so a parent that dies is seen dead at once
+ *     even while its children live. fork() waits for shmlru_open and
+ *     shmlru_close calls running in other threads to finish.
  *
  * The values below are pinned to the library's Go definitions by a test
  * (c/pin_test.go), as is the Lua binding's copy (ffi/resty/shmlru.lua).

@@ -10,8 +10,9 @@ import "errors"
 // message that names the file and says what to do.
 var (
 	// ErrNotRegion means the file exists but is not a shmlru region: a
-	// directory, an empty or short file, a foreign file, or a header that
-	// disagrees with the file's size. Nothing in the file was changed.
+	// directory, a short file, a foreign file (one whose first page is
+	// zero included), a damaged header, or a header that disagrees with
+	// the file's size. Nothing in the file was changed.
 	ErrNotRegion = errors.New("shmlru: not a shmlru region")
 
 	// ErrVersion means the region was written by another layout version of

@@ -44,7 +44,8 @@ type Options struct {
 	// Init lays out the data area of a region that this call creates. It
 	// runs once per region, while the creator holds the creation lock and
 	// before the region is marked ready, on a zeroed data area. If it fails
-	// the region is left unready and the next opener initialises it again.
+	// (or its process dies) the region is left unready and the next opener
+	// initialises it again, from a zeroed data area.
 	Init func(data []byte) error
 }
 
@@ -83,10 +84,13 @@ func Path(name string) string {
 // initialising it if it does not exist. Concurrent openers of a new file
 // settle on one initialisation: the others wait for it and adopt the result.
 //
-// A file that is not a valid region (a directory, an empty or short file, a
-// foreign file, another layout version, a header that disagrees with the
-// file's size) yields an error wrapping ErrNotRegion or ErrVersion, and
-// nothing in the file is changed.
+// Open creates only over an empty file or over a creation of this package
+// that was interrupted (its creator died before the region was ready; see
+// createLocked). A file that is not a valid region (a directory, a short
+// file, a foreign file, one whose first 4 KiB are zero included, another
+// layout version, a damaged header, a header that disagrees with the file's
+// size) yields an error wrapping ErrNotRegion or ErrVersion, and nothing in
+// the file is changed. A region that was ready once is never created anew.
 func Open(name string, o Options) (*Region, error) {
 	path := Path(name)
 	if path == "" {
@@ -138,15 +142,20 @@ func attach(f *os.File, path string, o Options) (*Region, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrNotRegion, path)
 	}
-	created := false
-	h, ready, err := readHeader(f, path)
-	if err != nil {
+	// Without the creation lock first: a ready region needs none.
+	h, k, ours, err := readHeader(f, path)
+	if err != nil && !ours {
+		// Neither empty nor starting with our magic: no creation of ours
+		// can be under way in it, and another program's file is not ours
+		// to lock.
 		return nil, err
 	}
-	if !ready {
-		// Not (yet) a ready region: take the creation lock and look again.
-		// The lock is released by the kernel if its holder dies, so a
-		// creator that crashed never blocks us.
+	created := false
+	if k != kindReady {
+		// Empty, unfinished, or (read while a creator wrote it) not yet
+		// consistent: take the creation lock and look again; what the
+		// file is then is settled. The lock is released by the kernel if
+		// its holder dies, so a creator that crashed never blocks us.
 		if o.NoCreate && st.Size() == 0 {
 			return nil, fmt.Errorf("%w: %s is empty; it was never initialised (drop NoCreate to initialise it)", ErrNotRegion, path)
 		}
@@ -165,52 +174,74 @@ func attach(f *os.File, path string, o Options) (*Region, error) {
 	return mapRegion(f, path, h, created)
 }
 
-// readHeader reads and validates the header. ready is false (with a nil
-// error) when the file is empty or its creation has not finished.
-func readHeader(f *os.File, path string) (h header, ready bool, err error) {
+// readHeader reads the header page and tells what the file is: k is 0 for
+// an empty file, kindIntent for a creation that has not finished, kindReady
+// for a region. Anything else is an error (wrapping ErrNotRegion or
+// ErrVersion for a file that is not a region). ours reports whether the file
+// is empty or starts with the magic: only such a file can be one whose
+// creation is under way.
+func readHeader(f *os.File, path string) (h header, k kind, ours bool, err error) {
 	st, err := f.Stat()
 	if err != nil {
-		return h, false, err
+		return h, 0, false, err
 	}
-	if st.Size() == 0 {
-		return h, false, nil
-	}
-	buf := make([]byte, HeaderSize)
-	n, err := f.ReadAt(buf, 0)
+	page := make([]byte, HeaderSize)
+	n, err := f.ReadAt(page, 0)
 	if err != nil && err != io.EOF {
-		return h, false, fmt.Errorf("shm: read header of %s: %w", path, err)
+		return h, 0, false, fmt.Errorf("shm: read header of %s: %w", path, err)
 	}
+	if n == 0 {
+		return h, 0, true, nil // empty: nothing to lose
+	}
+	ours = n >= len(Magic) && string(page[:len(Magic)]) == Magic
 	if n < HeaderSize {
-		return h, false, fmt.Errorf("%w: %s is %d bytes, shorter than a region header; it is another program's file (choose another path, or remove it if it is stale)", ErrNotRegion, path, n)
+		// Creation writes the whole header page at once into the empty
+		// file, so a short file was never one of our creations.
+		return h, 0, ours, fmt.Errorf("%w: %s is %d bytes, shorter than a region header; it is another program's file (choose another path, or remove it if it is stale)", ErrNotRegion, path, n)
 	}
-	if isZero(buf) {
-		return h, false, nil // a creator died before writing the header
-	}
-	h, _ = decodeHeader(buf)
-	if err := h.validate(path, st.Size()); err != nil {
-		return h, false, err
-	}
-	return h, h.state == stateReady, nil
+	h, k, err = check(page, path, st.Size())
+	return h, k, ours, err
 }
 
 // createLocked initialises the region under the creation lock, unless
 // another process finished doing so while we waited for the lock.
+//
+// Only a file that this package provably started to create is touched: an
+// empty one, or one whose header page says it is being created (see
+// check). Creation writes that header page into the empty file before
+// anything else, so a creator that dies at any point leaves one of the two:
+//
+//	dies                             leaves                    next opener
+//	before the header page           an empty file             creates it
+//	after it, in or after fallocate  header, 4 KiB to size     creates it anew
+//	in Init, before ready            header, full size, data   creates it anew
+//	after the ready store            a ready region            adopts it
+//
+// Creating anew over an interrupted creation first truncates the file to
+// its header page (the data area must start zeroed), then rewrites the
+// header page with this opener's geometry, then grows the file again, so
+// the file is recognisably ours at every step of that too.
 func createLocked(f *os.File, path string, o Options) (header, bool, error) {
-	h, ready, err := readHeader(f, path)
+	h, k, _, err := readHeader(f, path)
 	if err != nil {
 		return h, false, err
 	}
-	if ready {
+	if k == kindReady {
 		return h, false, nil
 	}
 	if o.NoCreate {
+		if k == 0 {
+			return h, false, fmt.Errorf("%w: %s is empty; it was never initialised (drop NoCreate to initialise it)", ErrNotRegion, path)
+		}
 		return h, false, fmt.Errorf("%w: %s was never fully initialised (drop NoCreate to initialise it)", ErrNotRegion, path)
 	}
-	size := o.Size
-	if size == 0 && h.size != 0 {
-		size = int64(h.size) // an interrupted creation: finish it at its size
+	size, slots := o.Size, o.Slots
+	if size == 0 && k == kindIntent {
+		// An interrupted creation and no size of our own: finish it at
+		// its size.
+		size, slots = int64(h.size), int(h.slots)
 	}
-	slotsOff, dataOff, dataSize, err := layout(size, o.Slots)
+	slotsOff, dataOff, dataSize, err := layout(size, slots)
 	if err != nil {
 		return h, false, err
 	}
@@ -219,35 +250,53 @@ func createLocked(f *os.File, path string, o Options) (header, bool, error) {
 	if err := f.Chmod(o.Mode); err != nil {
 		return h, false, fmt.Errorf("shm: set mode %v on %s: %w", o.Mode, path, err)
 	}
-	// Start from zeros: drop whatever an interrupted creation left, then
-	// reserve every byte so a full tmpfs fails here and not later with SIGBUS.
-	if err := f.Truncate(0); err != nil {
-		return h, false, fmt.Errorf("shm: truncate %s: %w", path, err)
+	hook("mode set")
+	if k == kindIntent {
+		if err := f.Truncate(HeaderSize); err != nil {
+			return h, false, fmt.Errorf("shm: truncate %s: %w", path, err)
+		}
+		hook("truncated")
 	}
-	if err := reserve(f, size); err != nil {
-		f.Truncate(0)
-		return h, false, fmt.Errorf("%w: %s needs %d bytes: %v (free space in %s, or ask for a smaller Size)", ErrNoSpace, path, size, err, filepath.Dir(path))
-	}
-	m, err := mmap.Map(f, mmap.RDWR, 0)
-	if err != nil {
-		return h, false, fmt.Errorf("shm: map %s: %w", path, err)
-	}
-	defer m.Unmap()
 	h = header{
 		version:    Version,
 		byteOrder:  byteOrderMark,
 		state:      stateInitialising,
-		headerSize: HeaderSize,
 		size:       uint64(size),
 		created:    time.Now().UnixNano(),
-		slots:      uint32(o.Slots),
+		slots:      uint32(slots),
 		slotsOff:   uint32(slotsOff),
 		dataOff:    uint64(dataOff),
 		dataSize:   uint64(dataSize),
+		headerSize: HeaderSize,
 	}
 	copy(h.magic[:], Magic)
-	live := (*header)(unsafe.Pointer(&m[0]))
-	*live = h
+	noSpace := func(err error) error {
+		// Back to an empty file: all it held was our own header page.
+		f.Truncate(0)
+		return fmt.Errorf("%w: %s needs %d bytes: %v (free space in %s, or ask for a smaller Size)", ErrNoSpace, path, size, err, filepath.Dir(path))
+	}
+	// One write of the whole page. Into an empty file, no reader sees part
+	// of it (the file's size grows only once the page is copied in); over
+	// an interrupted creation's page, a reader that sees a mix of the two
+	// still sees the magic, so it waits for the creation lock.
+	if _, err := f.WriteAt(h.intentPage(), 0); err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			return h, false, noSpace(err)
+		}
+		return h, false, fmt.Errorf("shm: write header of %s: %w", path, err)
+	}
+	hook("header written")
+	// Reserve every byte so that a full tmpfs fails here and not later
+	// with SIGBUS.
+	if err := reserve(f, size); err != nil {
+		return h, false, noSpace(err)
+	}
+	hook("reserved")
+	m, err := mapFile(f)
+	if err != nil {
+		return h, false, fmt.Errorf("shm: map %s: %w", path, err)
+	}
+	defer m.Unmap()
 	if o.Init != nil {
 		if err := o.Init(m[dataOff : dataOff+dataSize : dataOff+dataSize]); err != nil {
 			return h, false, err
@@ -256,15 +305,29 @@ func createLocked(f *os.File, path string, o Options) (header, bool, error) {
 	if err := m.Flush(); err != nil {
 		return h, false, fmt.Errorf("shm: flush %s: %w", path, err)
 	}
-	atomic.StoreUint32(&live.state, stateReady)
-	h.state = stateReady
+	hook("flushed")
+	setReady((*header)(unsafe.Pointer(&m[0])))
+	h.state, h.mark = stateReady, readyMark
 	return h, true, nil
+}
+
+// testHookCreate, set only by tests, is called at each step of a creation
+// with the step's name, so that a test can kill the creator there.
+var testHookCreate func(step string)
+
+func hook(step string) {
+	if testHookCreate != nil {
+		testHookCreate(step)
+	}
 }
 
 // reserve allocates size bytes for f, so that a later write to the mapping
 // can never fail for lack of space.
 func reserve(f *os.File, size int64) error {
 	err := unix.Fallocate(int(f.Fd()), 0, 0, size)
+	for err == unix.EINTR { // tmpfs gives up a large allocation on any signal
+		err = unix.Fallocate(int(f.Fd()), 0, 0, size)
+	}
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		// A file system without fallocate: the size is set but not reserved.
 		return f.Truncate(size)
@@ -281,8 +344,29 @@ func flock(f *os.File, how int) error {
 	}
 }
 
-func mapRegion(f *os.File, path string, h header, created bool) (*Region, error) {
+// mapFile maps the whole of f, shared. A child forked without exec does not
+// inherit the mapping (MADV_DONTFORK): a mapping holds a reference to the
+// open file description it was made through, which holds this attachment's
+// slot lock, so the child's copy would keep the attachment alive after the
+// parent died, however the child closed its copy of the descriptor (which
+// libshmlru.so does, see c/shim.c). Such a child has no use for the mapping:
+// the Go runtime does not survive fork, and the C library refuses every call
+// in it. (Go's own fork for exec shares the address space, so it is
+// unaffected.)
+func mapFile(f *os.File) (mmap.MMap, error) {
 	m, err := mmap.Map(f, mmap.RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Madvise(m, unix.MADV_DONTFORK); err != nil {
+		m.Unmap()
+		return nil, err
+	}
+	return m, nil
+}
+
+func mapRegion(f *os.File, path string, h header, created bool) (*Region, error) {
+	m, err := mapFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("shm: map %s: %w", path, err)
 	}
@@ -321,6 +405,13 @@ func (r *Region) Contains(addr uintptr) bool {
 
 // Path returns the region's file path.
 func (r *Region) Path() string { return r.path }
+
+// Fd returns the file descriptor of the region's file, open until Close.
+// Its open file description holds this attachment's slot lock, so a host
+// that forks without exec must close the child's copy (libshmlru.so does,
+// see c/shim.c), or the child keeps the attachment alive after the parent
+// dies. Nothing else should use it.
+func (r *Region) Fd() int { return int(r.f.Fd()) }
 
 // Size returns the size of the whole file, as it was mapped (it stays
 // readable after Close).

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 )
 
 const testSize = 64 << 10
@@ -83,11 +84,11 @@ func validRegionBytes(t testing.TB) []byte {
 func TestInvalidFilesAreRefusedAndUntouched(t *testing.T) {
 	valid := validRegionBytes(t)
 	newer := bytes.Clone(valid)
-	binary.NativeEndian.PutUint32(newer[8:], Version+1)
+	binary.NativeEndian.PutUint32(newer[unsafe.Offsetof(header{}.version):], Version+1)
 	badSize := append(bytes.Clone(valid), make([]byte, 4096)...)
 	foreign := bytes.Repeat([]byte("not a region "), 1000)
 	badSlots := bytes.Clone(valid)
-	binary.NativeEndian.PutUint32(badSlots[40:], 1<<20)
+	binary.NativeEndian.PutUint32(badSlots[unsafe.Offsetof(header{}.slots):], 1<<20)
 	for _, tc := range []struct {
 		name    string
 		content []byte

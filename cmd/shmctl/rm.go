@@ -147,14 +147,9 @@ func inUse(path string, pids []int) error {
 // claimed a slot and not yet written its pid.
 func otherPids(c *lru.Cache) ([]int, error) {
 	r := c.Region()
-	as := r.Attachments()
-	if as == nil {
-		// Attachments includes our own slot: none at all means that the
-		// region could not be read.
-		if _, err := r.Attached(); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%s: cannot list the attached processes", r.Path())
+	as, err := r.Attachments()
+	if err != nil {
+		return nil, err
 	}
 	var pids []int
 	for _, a := range as {
