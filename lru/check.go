@@ -43,21 +43,13 @@ func (c *Cache) Check() ([]Problem, error) {
 
 // checkObserved checks the shard as an observer. A dead owner's lock is
 // reported first; its dirty mark is then reported by the walk.
-func (s *shard) checkObserved(ps *[]Problem) (err error) {
-	if err := s.begin(); err != nil {
-		return err
-	}
-	defer s.end(&err)
-	owner, err := s.lockOwner()
-	if err != nil {
-		return err
-	}
-	s.observe()
-	if s.orphaned {
-		*ps = append(*ps, Problem{s.idx, "lock held by " + deadOwner(owner) + ", which died; not repaired (Repair, or `shmctl check --repair`, does)"})
-	}
-	*ps = append(*ps, s.check()...)
-	return nil
+func (s *shard) checkObserved(ps *[]Problem) error {
+	return s.visit(false, func(owner shm.Owner, _ repaired) {
+		if s.orphaned {
+			*ps = append(*ps, Problem{s.idx, "lock held by " + deadOwner(owner) + ", which died; not repaired (Repair, or `shmctl check --repair`, does)"})
+		}
+		*ps = append(*ps, s.check()...)
+	})
 }
 
 // deadOwner names the dead process that a lock was found held by.

@@ -108,6 +108,28 @@ func (s *shard) observe() {
 	}
 }
 
+// visit runs fn with the shard's lock held: observed, or with repair
+// acquired (repairing what a dead owner left). fn learns who held the lock
+// as visit came to it, and what acquire repaired.
+func (s *shard) visit(repair bool, fn func(owner shm.Owner, did repaired)) (err error) {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end(&err)
+	owner, err := s.lockOwner()
+	if err != nil {
+		return err
+	}
+	did := notTakenOver
+	if repair {
+		did = s.acquire()
+	} else {
+		s.observe()
+	}
+	fn(owner, did)
+	return nil
+}
+
 // leftBroken returns an error if observe found the shard as a dead process
 // left it and not whole, so that an observer which reads entries does not
 // hand out a value written halfway. The next operation that acquires the

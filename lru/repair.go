@@ -1,6 +1,10 @@
 package lru
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/shmlru/shmlru/shm"
+)
 
 // Repair of a shard whose owner died in a touch (see shard.touch): the
 // bucket chains and blocks are intact, only the LRU queue may be half
@@ -83,32 +87,24 @@ func (c *Cache) Repair() ([]Problem, error) {
 	return done, nil
 }
 
-func (s *shard) repairShard(done *[]Problem) (err error) {
-	if err := s.begin(); err != nil {
-		return err
-	}
-	defer s.end(&err)
-	owner, err := s.lockOwner()
-	if err != nil {
-		return err
-	}
-	entries := int(s.h.entries)
-	say := func(format string, args ...any) {
-		*done = append(*done, Problem{s.idx, fmt.Sprintf(format, args...)})
-	}
-	switch s.acquire() {
-	case repairedReset:
-		say("lock held by %s, which died mid-change: took the lock over and reset the shard, which held %d entries", deadOwner(owner), entries)
-	case repairedQueue:
-		say("lock held by %s, which died while moving an entry: took the lock over and rebuilt the LRU queue from the bucket chains (no entry lost)", deadOwner(owner))
-	case repairedNothing:
-		say("lock held by %s, which died: took the lock over; the shard was whole", deadOwner(owner))
-	}
-	if ps := s.check(); len(ps) > 0 {
-		lost := int(s.h.entries)
-		s.mutating()
-		s.resetCounted()
-		say("%d problem(s), the first %q: reset the shard (%d entries lost)", len(ps), ps[0].Msg, lost)
-	}
-	return nil
+func (s *shard) repairShard(done *[]Problem) error {
+	return s.visit(true, func(owner shm.Owner, did repaired) {
+		say := func(format string, args ...any) {
+			*done = append(*done, Problem{s.idx, fmt.Sprintf(format, args...)})
+		}
+		switch did {
+		case repairedReset:
+			say("lock held by %s, which died mid-change: took the lock over and reset the shard (its entries are lost)", deadOwner(owner))
+		case repairedQueue:
+			say("lock held by %s, which died while moving an entry: took the lock over and rebuilt the LRU queue from the bucket chains (no entry lost)", deadOwner(owner))
+		case repairedNothing:
+			say("lock held by %s, which died: took the lock over; the shard was whole", deadOwner(owner))
+		}
+		if ps := s.check(); len(ps) > 0 {
+			lost := int(s.h.entries)
+			s.mutating()
+			s.resetCounted()
+			say("%d problem(s), the first %q: reset the shard (%d entries lost)", len(ps), ps[0].Msg, lost)
+		}
+	})
 }

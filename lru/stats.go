@@ -63,21 +63,15 @@ func (c *Cache) Stats() (Stats, error) {
 }
 
 // statsOf fills ss, reading the lock's owner before taking the lock.
-func (s *shard) statsOf(ss *ShardStats) (err error) {
-	if err := s.begin(); err != nil {
-		return err
-	}
-	defer s.end(&err)
-	if ss.Lock, err = s.lockOwner(); err != nil {
-		return err
-	}
-	s.observe()
-	ss.Dirty = s.leftDirty
-	ss.Counters = s.h.stats
-	ss.Entries = int(s.h.entries)
-	ss.FreeBlocks = int(s.h.nfree)
-	ss.UsedBlocks = s.g.nblocks - 1 - int(s.h.nfree)
-	return nil
+func (s *shard) statsOf(ss *ShardStats) error {
+	return s.visit(false, func(owner shm.Owner, _ repaired) {
+		ss.Lock = owner
+		ss.Dirty = s.leftDirty
+		ss.Counters = s.h.stats
+		ss.Entries = int(s.h.entries)
+		ss.FreeBlocks = int(s.h.nfree)
+		ss.UsedBlocks = s.g.nblocks - 1 - int(s.h.nfree)
+	})
 }
 
 // lockOwner describes who holds the shard's lock, with the pid of the dead
