@@ -100,7 +100,8 @@ func (s *shard) incrRewrite(i uint32, e *entry, old []byte, delta float64) (floa
 func (c *Cache) TTL(key []byte) (time.Duration, error) {
 	// One clock read decides both whether the entry is live and how long
 	// it has left, so a live entry never reports 0 ("never") or less.
-	_, m, stale, now, err := c.read(nil, key, ReadOptions{Stale: true, Peek: true, metaOnly: true, repair: true})
+	var now int64
+	_, m, stale, err := c.Read(nil, key, ReadOptions{Stale: true, Peek: true, metaOnly: true, repair: true, now: &now})
 	if err != nil {
 		return 0, err
 	}

@@ -179,13 +179,24 @@ func (s *shard) release() {
 	if !s.locked {
 		return
 	}
-	s.locked = false
+	s.locked, s.observing = false, false
+	if s.orphaned || s.c.broken.Load() != nil {
+		s.releaseSlow()
+		return
+	}
+	if atomic.LoadUint32(&s.h.dirty) == 0 {
+		s.c.r.Unlock(&s.h.lock)
+	}
+}
+
+// releaseSlow is release for an observer that took the lock from a dead
+// owner, or for a cache whose mapping failed, whose lock word's page may
+// have gone with the file's tail: then no process can reach the lock, and
+// retiring is all that is left to do.
+func (s *shard) releaseSlow() {
 	orphan := s.orphaned
-	s.observing, s.orphaned, s.leftDirty = false, false, false
+	s.orphaned, s.leftDirty = false, false
 	defer func() {
-		// The lock word's own page may have gone with the file's tail;
-		// then no process can reach the lock, and retiring is all
-		// that is left to do.
 		if p := recover(); p != nil {
 			if _, fault := shm.FaultAddr(p); !fault {
 				panic(p)
@@ -195,9 +206,7 @@ func (s *shard) release() {
 	switch {
 	case orphan:
 		s.c.r.ReleaseOrphan(&s.h.lock)
-	case atomic.LoadUint32(&s.h.dirty) != 0:
-		// Keep it: see the doc comment.
-	default:
+	case atomic.LoadUint32(&s.h.dirty) == 0:
 		s.c.r.Unlock(&s.h.lock)
 	}
 }

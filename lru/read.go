@@ -14,8 +14,9 @@ type ReadOptions struct {
 	// needed) and changes nothing, so a retry with a larger buffer is
 	// counted once.
 	Fit      bool
-	metaOnly bool // do not copy the value (TTL)
-	repair   bool // with Peek: acquire, repairing a dead owner's leftovers, rather than observe (TTL is not an observer)
+	metaOnly bool   // do not copy the value (TTL)
+	repair   bool   // with Peek: acquire, repairing a dead owner's leftovers, rather than observe (TTL is not an observer)
+	now      *int64 // where to put the clock (Unix ms) that expiry was judged by, 0 if not read (TTL)
 }
 
 // Get returns a copy of the value stored at key, or ErrNotFound if there is
@@ -52,27 +53,19 @@ func (c *Cache) Peek(dst, key []byte) (v []byte, m Meta, stale bool, err error) 
 
 // Read looks key up as o says and appends its value to dst.
 func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale bool, err error) {
-	out, m, stale, _, err = c.read(dst, key, o)
-	return out, m, stale, err
-}
-
-// read is Read that also returns the clock it judged expiry by (Unix ms, 0
-// if the entry has no deadline and the clock was not read), so that a
-// caller computing the time left uses the same instant.
-func (c *Cache) read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale bool, now int64, err error) {
 	if err := c.checkKey(key); err != nil {
-		return dst, m, false, 0, err
+		return dst, m, false, err
 	}
 	h := hashKey(key)
 	s := c.shardFor(h)
 	if err := s.begin(); err != nil {
-		return dst, m, false, 0, err
+		return dst, m, false, err
 	}
 	defer s.end(&err)
 	if o.Peek && !o.repair {
 		s.observe()
 		if err := s.leftBroken(); err != nil {
-			return dst, m, false, 0, err
+			return dst, m, false, err
 		}
 	} else {
 		s.acquire()
@@ -83,7 +76,7 @@ func (c *Cache) read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		if !o.Peek {
 			s.h.stats.Misses++
 		}
-		return dst, m, false, 0, ErrNotFound
+		return dst, m, false, ErrNotFound
 	}
 	e := s.ent(i)
 	var clock lazyNow
@@ -92,13 +85,16 @@ func (c *Cache) read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 			if !o.Peek {
 				s.h.stats.Misses++
 			}
-			return dst, m, false, int64(clock), ErrNotFound
+			return dst, m, false, ErrNotFound
 		}
 		stale = true
 	}
+	if o.now != nil {
+		*o.now = int64(clock)
+	}
 	m = Meta{Type: e.typ, Flags: e.flags, Version: e.version, Expires: e.expires, Size: int(e.vlen)}
 	if o.Fit && m.Size > cap(dst)-len(dst) {
-		return dst, m, stale, int64(clock), ErrBufferTooSmall
+		return dst, m, stale, ErrBufferTooSmall
 	}
 	if !o.Peek {
 		s.h.stats.Hits++
@@ -107,5 +103,5 @@ func (c *Cache) read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 	if !o.metaOnly {
 		out = s.readAt(dst, i, e, int(e.klen), int(e.vlen))
 	}
-	return out, m, stale, int64(clock), nil
+	return out, m, stale, nil
 }
