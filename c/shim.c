@@ -12,6 +12,12 @@
 
 #include "shmlru.h"
 #include "_cgo_export.h"
+/*
+ * Not used here yet: included so that every build of the library checks
+ * region.h's C mirrors of the region's structs against the generated
+ * layout.h (its static assertions).
+ */
+#include "region.h"
 
 /* Status messages, index -code, filled by the Go side's init (open.go). */
 char *shmlru_messages[64];

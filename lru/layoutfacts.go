@@ -42,10 +42,10 @@ func LayoutFacts() []Fact {
 	facts := []Fact{
 		{Kind: FactConst, Name: "LayoutVersion", Value: LayoutVersion, Doc: "version of the cache layout in the data area (cacheHeader.version)"},
 		{Kind: FactConst, Name: "cacheHeaderSize", Value: cacheHeaderSize, Doc: "bytes reserved for the cache header at the start of the data area; shard 0 follows"},
-		{Kind: FactConst, Name: "shardHeaderSize", Value: shardHeaderSize, Doc: "bytes reserved for a shard's header; its buckets follow (cacheHeader.bucketsOff)"},
+		{Kind: FactConst, Name: "shardHeaderSize", Value: shardHeaderSize, Doc: "bytes reserved for a shard's header; its buckets follow at cacheHeader.bucketsOff"},
 		{Kind: FactConst, Name: "entryHeaderSize", Value: entryHeaderSize, Doc: "bytes of the entry header at the start of an entry's first block; key, then value, follow"},
 		{Kind: FactConst, Name: "linkSize", Value: linkSize, Doc: "bytes of the next-block index at the start of an overflow (or free) block"},
-		{Kind: FactConst, Name: "MaxKeySize", Value: MaxKeySize, Doc: "largest key of any cache (entry.klen is 16 bits)"},
+		{Kind: FactConst, Name: "MaxKeySize", Value: MaxKeySize, Doc: "largest key of any cache; entry.klen is 16 bits"},
 		{Kind: FactConst, Name: "MaxShards", Value: MaxShards, Doc: "most shards a cache has"},
 		{Kind: FactConst, Name: "TypeBytes", Value: uint64(TypeBytes), Doc: "entry.typ of an opaque byte string"},
 		{Kind: FactConst, Name: "TypeNumber", Value: uint64(TypeNumber), Doc: "entry.typ of a float64, 8 bytes in native byte order"},
