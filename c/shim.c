@@ -12,6 +12,13 @@
 
 #include "shmlru.h"
 #include "_cgo_export.h"
+/*
+ * Not used here yet: included so that every build of the library checks
+ * region.h's C mirrors of the region's structs against the generated
+ * layout.h (its static assertions), and compiles xxh64.h.
+ */
+#include "region.h"
+#include "xxh64.h"
 
 /* Status messages, index -code, filled by the Go side's init (open.go). */
 char *shmlru_messages[64];

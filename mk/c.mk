@@ -24,3 +24,10 @@ $(BUILD)/abi_test: c/test/abi_test.c c/shmlru.h $(LIBSHMLRU)
 
 test-c: $(BUILD)/abi_test
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 $(BUILD)/abi_test
+
+# c/layout.h, the region's layout for the library's C code, is generated
+# from the Go definitions (lru.LayoutFacts); c/layout_test.go fails while
+# it is stale. Run this after changing lru/layout.go or shm's token layout.
+.PHONY: generate
+generate:
+	$(GO) run ./c/gen -o c/layout.h

@@ -93,12 +93,30 @@ func (r *Region) slotHeld(s int) bool {
 const (
 	waitersBit  = 1 << 31
 	slotMask    = 0xffff
+	genShift    = 16
 	genMask     = 0x7fff
 	orphanToken = slotMask
 )
 
 func makeToken(slot int, gen uint32) uint32 {
-	return uint32(slot+1) | (gen&genMask)<<16
+	return uint32(slot+1) | (gen&genMask)<<genShift
+}
+
+// TokenBits is the encoding of a lock word, for code outside this package
+// that takes and releases the region's locks itself (the C library's
+// native path; c/layout.h is generated from it). The encoding is part of
+// the region's layout: a change to it is a new Version.
+type TokenBits struct {
+	WaitersBit  uint32 // set while a process may sleep on the word: whoever clears the word must wake one
+	SlotMask    uint32 // word & SlotMask is the owner's slot + 1, 0 in an unheld word
+	GenShift    uint32 // (word >> GenShift) & GenMask is the generation of the owner's slot
+	GenMask     uint32
+	OrphanToken uint32 // a lock held by no one alive: the next Lock takes it over and repairs (see ReleaseOrphan)
+}
+
+// TokenLayout returns the encoding of a lock word (see TokenBits).
+func TokenLayout() TokenBits {
+	return TokenBits{WaitersBit: waitersBit, SlotMask: slotMask, GenShift: genShift, GenMask: genMask, OrphanToken: orphanToken}
 }
 
 // Alive reports whether the owner named by a lock word's token is still
@@ -109,7 +127,7 @@ func (r *Region) alive(token uint32) bool {
 	if s < 0 || s >= len(r.slots) {
 		return false
 	}
-	if atomic.LoadUint32(&r.slots[s].gen)&genMask != (token>>16)&genMask {
+	if atomic.LoadUint32(&r.slots[s].gen)&genMask != (token>>genShift)&genMask {
 		return false // the slot was claimed again: its old owner is gone
 	}
 	return r.slotHeld(s)

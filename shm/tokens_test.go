@@ -54,3 +54,31 @@ func TestTokenOfADeadOwnerIsNeverReused(t *testing.T) {
 		t.Fatal("Lock still waits behind a dead owner whose token a live process was given")
 	}
 }
+
+// TokenLayout is what code outside Go (the C library) decodes lock words
+// with: it must decode every token makeToken makes, and its fields must
+// not overlap.
+func TestTokenLayoutDecodesTokens(t *testing.T) {
+	tl := TokenLayout()
+	genField := tl.GenMask << tl.GenShift
+	if tl.WaitersBit&(tl.SlotMask|genField) != 0 || tl.SlotMask&genField != 0 || tl.WaitersBit|tl.SlotMask|genField != 0xffffffff {
+		t.Errorf("fields overlap or leave bits unused: waiters %#x, slot %#x, gen %#x", tl.WaitersBit, tl.SlotMask, genField)
+	}
+	for _, slot := range []int{0, 1, 77, MaxSlots - 1} {
+		for _, gen := range []uint32{0, 1, 0x1234, genMask, genMask + 1, 0xffffffff} {
+			tok := makeToken(slot, gen)
+			if s := int(tok&tl.SlotMask) - 1; s != slot {
+				t.Errorf("makeToken(%d, %#x) = %#x: TokenLayout decodes slot %d", slot, gen, tok, s)
+			}
+			if g := tok >> tl.GenShift & tl.GenMask; g != gen&genMask {
+				t.Errorf("makeToken(%d, %#x) = %#x: TokenLayout decodes generation %#x", slot, gen, tok, g)
+			}
+			if tok&tl.WaitersBit != 0 || tok&tl.SlotMask == tl.OrphanToken {
+				t.Errorf("makeToken(%d, %#x) = %#x has the waiters bit or the orphan slot", slot, gen, tok)
+			}
+		}
+	}
+	if tl.OrphanToken&^tl.SlotMask != 0 {
+		t.Errorf("orphan token %#x has bits outside the slot field", tl.OrphanToken)
+	}
+}

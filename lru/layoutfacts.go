@@ -1,0 +1,89 @@
+package lru
+
+import (
+	"reflect"
+
+	"github.com/shmlru/shmlru/shm"
+)
+
+// FactKind says what a Fact describes.
+type FactKind uint8
+
+// Kinds of Fact.
+const (
+	FactConst  FactKind = iota // a constant: Value is its value
+	FactStruct                 // a struct of the layout: Value is its size
+	FactField                  // a field of one: Value is its offset from the start of the outermost struct, Size its size
+)
+
+// Fact is one number of the cache's layout, for code outside Go that reads
+// the region itself: c/layout.h is generated from LayoutFacts, so that the
+// C library's offsets cannot drift from the structs in layout.go.
+type Fact struct {
+	Kind FactKind
+	// Name is the Go name: "LayoutVersion", "shm.Version"; for a struct
+	// its type's name ("entry"); for a field its path from the outermost
+	// struct ("shardHeader.stats.Hits").
+	Name  string
+	Value uint64
+	Size  uint64 // a field's size in bytes; 0 for the other kinds
+	Doc   string // what a constant is; empty for structs and fields, whose docs are in layout.go
+}
+
+// LayoutFacts returns the layout of the data area (layout.go), the value
+// types, and the parts of package shm's layout that code touching the
+// region directly needs (its Version and the lock word's token encoding).
+// Every field of the region's structs is listed, nested ones too, in
+// declaration order; padding is not.
+//
+// It is meant for generators (see c/gen), not for applications.
+func LayoutFacts() []Fact {
+	tok := shm.TokenLayout()
+	facts := []Fact{
+		{Kind: FactConst, Name: "LayoutVersion", Value: LayoutVersion, Doc: "version of the cache layout in the data area (cacheHeader.version)"},
+		{Kind: FactConst, Name: "cacheHeaderSize", Value: cacheHeaderSize, Doc: "bytes reserved for the cache header at the start of the data area; shard 0 follows"},
+		{Kind: FactConst, Name: "shardHeaderSize", Value: shardHeaderSize, Doc: "bytes reserved for a shard's header; its buckets follow at cacheHeader.bucketsOff"},
+		{Kind: FactConst, Name: "entryHeaderSize", Value: entryHeaderSize, Doc: "bytes of the entry header at the start of an entry's first block; key, then value, follow"},
+		{Kind: FactConst, Name: "linkSize", Value: linkSize, Doc: "bytes of the next-block index at the start of an overflow (or free) block"},
+		{Kind: FactConst, Name: "MaxKeySize", Value: MaxKeySize, Doc: "largest key of any cache; entry.klen is 16 bits"},
+		{Kind: FactConst, Name: "MaxShards", Value: MaxShards, Doc: "most shards a cache has"},
+		{Kind: FactConst, Name: "TypeBytes", Value: uint64(TypeBytes), Doc: "entry.typ of an opaque byte string"},
+		{Kind: FactConst, Name: "TypeNumber", Value: uint64(TypeNumber), Doc: "entry.typ of a float64, 8 bytes in native byte order"},
+		{Kind: FactConst, Name: "TypeBool", Value: uint64(TypeBool), Doc: "entry.typ of a boolean, one byte 0 or 1"},
+		{Kind: FactConst, Name: "TypeList", Value: uint64(TypeList), Doc: "entry.typ of a list (lru/list.go)"},
+		{Kind: FactConst, Name: "numTypes", Value: numTypes, Doc: "entry.typ at or above this is corrupt"},
+		{Kind: FactConst, Name: "shm.Version", Value: shm.Version, Doc: "version of the region's own layout (header page, slot table)"},
+		{Kind: FactConst, Name: "shm.WaitersBit", Value: uint64(tok.WaitersBit), Doc: "lock word: a process may sleep on it; whoever clears the word must wake one (FUTEX_WAKE, shared)"},
+		{Kind: FactConst, Name: "shm.SlotMask", Value: uint64(tok.SlotMask), Doc: "lock word: owner's slot + 1; 0 in an unheld word"},
+		{Kind: FactConst, Name: "shm.GenShift", Value: uint64(tok.GenShift), Doc: "lock word: (word >> shm.GenShift) & shm.GenMask is the generation of the owner's slot"},
+		{Kind: FactConst, Name: "shm.GenMask", Value: uint64(tok.GenMask), Doc: "lock word: see shm.GenShift"},
+		{Kind: FactConst, Name: "shm.OrphanToken", Value: uint64(tok.OrphanToken), Doc: "lock word held by no one alive: the next Lock takes it over and repairs"},
+	}
+	// Offsets come from reflect, whose StructField.Offset is what
+	// unsafe.Offsetof gives; walking the fields lists every one, so a field
+	// added to a struct cannot be left out of the C header.
+	for _, v := range []any{cacheHeader{}, shardHeader{}, entry{}} {
+		t := reflect.TypeOf(v)
+		facts = append(facts, Fact{Kind: FactStruct, Name: t.Name(), Value: uint64(t.Size())})
+		facts = appendFields(facts, t.Name(), t, 0)
+	}
+	return facts
+}
+
+// appendFields appends a fact for each named field of struct t, which
+// starts base bytes into the outermost struct, and for the fields of any
+// struct among them.
+func appendFields(facts []Fact, path string, t reflect.Type, base uintptr) []Fact {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == "_" {
+			continue
+		}
+		name := path + "." + f.Name
+		facts = append(facts, Fact{Kind: FactField, Name: name, Value: uint64(base + f.Offset), Size: uint64(f.Type.Size())})
+		if f.Type.Kind() == reflect.Struct {
+			facts = appendFields(facts, name, f.Type, base+f.Offset)
+		}
+	}
+	return facts
+}
