@@ -201,10 +201,9 @@ func (c *Cache) Geometry() Geometry {
 	}
 }
 
-// shardFor picks the shard of a key's hash: its top bits, so that the low
-// bits, which pick the bucket, stay independent of the shard.
+// shardFor returns the shard of a key's hash (see geometry.shardOf).
 func (c *Cache) shardFor(h uint64) *shard {
-	return &c.shards[(h>>c.g.shardShift)&uint64(c.g.shards-1)]
+	return &c.shards[c.g.shardOf(h)]
 }
 
 // ShardOf returns the index of the shard that holds key (as Stats and

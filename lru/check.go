@@ -229,7 +229,7 @@ func (k *checker) walkBuckets() {
 			reached++
 			e := s.ent(i)
 			hash := s.hashOf(i, e)
-			if int(hash>>s.g.shardShift)&(s.g.shards-1) != s.idx || int(uint32(hash)&uint32(s.g.nbuckets-1)) != b {
+			if s.g.shardOf(hash) != s.idx || int(s.g.bucketOf(hash)) != b {
 				k.report("entry %d is in bucket %d of shard %d, its key belongs elsewhere", i, b, s.idx)
 			}
 			prev, i = i, e.hnext

@@ -142,6 +142,17 @@ type geometry struct {
 	blocksOff  int
 }
 
+// shardOf picks a key's shard from the key's hash: its top bits, so that
+// the low bits, which pick the bucket, stay independent of the shard. With
+// one shard the shift is 64, which Go defines (the result is 0) and C does
+// not: c/xxh64.h's shmlru_shard_of tests for it.
+func (g *geometry) shardOf(h uint64) int { return int(h>>g.shardShift) & (g.shards - 1) }
+
+// bucketOf picks a key's bucket within its shard from the key's hash: its
+// low bits (the top bits pick the shard, see Cache.shardFor). c/xxh64.h's
+// shmlru_bucket_of is its C twin, held to it by c/xxh64_test.go.
+func (g *geometry) bucketOf(h uint64) uint32 { return uint32(h) & uint32(g.nbuckets-1) }
+
 // blocksFor is how many blocks an entry with a key of klen bytes and a
 // value of vlen bytes takes.
 func (g *geometry) blocksFor(klen, vlen int) int {

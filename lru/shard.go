@@ -179,7 +179,7 @@ func (s *shard) hashOf(i uint32, e *entry) uint64 {
 // find looks key up in its bucket. It returns the entry's block (0 if
 // absent) and its predecessor in the bucket chain (0 if first).
 func (s *shard) find(key []byte, h uint64) (i, prev uint32) {
-	i = s.buckets[uint32(h)&uint32(s.g.nbuckets-1)]
+	i = s.buckets[s.g.bucketOf(h)]
 	for n := 0; i != 0; n++ {
 		if n >= s.g.nblocks {
 			s.corrupt("bucket chain longer than the shard's blocks (a cycle)")
@@ -242,7 +242,7 @@ func (s *shard) remove(i, prev uint32, h uint64) {
 	if prev != 0 {
 		s.ent(prev).hnext = e.hnext
 	} else {
-		s.buckets[uint32(h)&uint32(s.g.nbuckets-1)] = e.hnext
+		s.buckets[s.g.bucketOf(h)] = e.hnext
 	}
 	s.unlinkLRU(i, e)
 	if testHook != nil {
@@ -262,10 +262,10 @@ func (s *shard) remove(i, prev uint32, h uint64) {
 func (s *shard) removeEntry(i uint32) {
 	e := s.ent(i)
 	h := s.hashOf(i, e)
-	if int(h>>s.g.shardShift)&(s.g.shards-1) != s.idx {
+	if s.g.shardOf(h) != s.idx {
 		s.corrupt("entry %d hashes to another shard", i)
 	}
-	j := s.buckets[uint32(h)&uint32(s.g.nbuckets-1)]
+	j := s.buckets[s.g.bucketOf(h)]
 	var prev uint32
 	for n := 0; j != i; n++ {
 		if j == 0 || n >= s.g.nblocks {
@@ -391,7 +391,7 @@ func (s *shard) insert(key, value []byte, h uint64, t Type, flags uint32, expire
 	if testHook != nil {
 		testHook("insert-written")
 	}
-	b := &s.buckets[uint32(h)&uint32(s.g.nbuckets-1)]
+	b := &s.buckets[s.g.bucketOf(h)]
 	e.hnext = *b
 	*b = i
 	s.pushHead(i, e)
