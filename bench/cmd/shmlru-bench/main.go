@@ -23,6 +23,7 @@ import (
 
 	"github.com/shmlru/shmlru/bench/internal/peers"
 	"github.com/shmlru/shmlru/bench/internal/workload"
+	"github.com/shmlru/shmlru/ffi/ngxrun"
 )
 
 // Config is what a run measures.
@@ -127,6 +128,7 @@ func main() {
 	}
 	env := newEnv(cfg)
 	defer env.stop()
+	atExit = env.stop
 	// Stop the servers and children on ^C too.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -174,9 +176,16 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }
 
+// atExit stops the servers when check ends the run: os.Exit runs no
+// deferred calls, and nginx's workers would outlive the harness.
+var atExit func()
+
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shmlru-bench:", err)
+		if atExit != nil {
+			atExit()
+		}
 		os.Exit(1)
 	}
 }
@@ -184,9 +193,11 @@ func check(err error) {
 // env holds the servers and temporary files of a run.
 type env struct {
 	cfg      Config
-	dir      string // temporary files (nginx prefix)
+	dir      string // temporary files
 	redis    *peers.ServerProc
 	memcache *peers.ServerProc
+	ngx      *ngxrun.Server // nginx, once started (see nginx.go)
+	ngxErr   error          // or why it did not start
 	kids     []*child
 	stopped  bool
 	shmSeq   int
@@ -231,7 +242,9 @@ func (e *env) stop() {
 	}
 	e.redis.Stop()
 	e.memcache.Stop()
-	stopNginx()
+	if e.ngx != nil {
+		e.ngx.Stop()
+	}
 	os.RemoveAll(e.dir)
 	m, _ := filepath.Glob(fmt.Sprintf("/dev/shm/shmlru-bench-%d-*", os.Getpid()))
 	for _, p := range m {
