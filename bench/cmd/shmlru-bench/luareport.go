@@ -11,6 +11,7 @@ import (
 // renderLua writes section 5 of RESULTS.md: one table per key count, the
 // calibration loops, and the chart.
 func renderLua(w func(string, ...any), r *Results) {
+	run := r.runOf("lua")
 	w("Timed loops inside one nginx worker (%s, Debian's ngx_http_lua_module, LuaJIT 2.1 from OpenResty's branch), started by the harness through ffi/ngxrun: ", r.Machine.Nginx)
 	w("**shmlru** through `resty.shmlru` and libshmlru.so; **shdict**: `ngx.shared.DICT`; **lrucache**: lua-resty-lrucache; **pureffi**: `resty.lrucache.pureffi`. ")
 	w("The last two keep their entries in the worker's own memory, shared with no other process: they are the floor, not rivals. ")
@@ -26,7 +27,7 @@ func renderLua(w func(string, ...any), r *Results) {
 	w("Each loop visits its keys in a shuffled order: *get (hit)* reads stored strings, *get (miss)* asks for absent keys, *set (update)* overwrites a stored key with a value of the same size, *incr* adds 1 to a stored number (lrucache has no incr: n/a). ")
 	w("Values stay referenced from Lua, so the string a get returns is found interned and no peer allocates. ")
 	w("Each loop is compiled for one peer and one operation alone, and warmed up untimed before it is timed, so the JIT traces it as it would in a worker that does nothing else. ")
-	w("Each cell is the median of %d interleaved rounds of %s each (the key counts alternating, each operation's peers measured one after the other, in an order that turns every round): ", r.Reps, r.Dur)
+	w("Each cell is the median of %d interleaved rounds of %s each (the key counts alternating, each operation's peers measured one after the other, in an order that turns every round): ", run.Reps, run.Dur)
 	w("ns per operation, the loop included (see the calibration table) · Lua heap bytes allocated per operation (GC stopped while timing) · ratio peer ÷ shmlru.\n\n")
 	if r.LuaNote != "" {
 		w("> %s\n\n", r.LuaNote)

@@ -43,7 +43,7 @@ type Config struct {
 var (
 	flagQuick  = flag.Bool("quick", false, "a reduced run (make bench-quick)")
 	flagOut    = flag.String("out", ".", "directory for RESULTS.md, results.json and the PNGs")
-	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile (default all)")
+	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile (default all); the others are kept from -out's results.json")
 	flagDur    = flag.Duration("dur", 0, "override the duration of one timed run")
 	flagReps   = flag.Int("reps", 0, "override the repetitions per cell")
 	flagRender = flag.String("render", "", "only re-render RESULTS.md and charts from this results.json")
@@ -112,6 +112,9 @@ func main() {
 	only := map[string]bool{}
 	for _, s := range strings.Split(*flagOnly, ",") {
 		if s != "" {
+			if !isSection(s) {
+				check(fmt.Errorf("-only: no section %q (%s)", s, strings.Join(sections, ",")))
+			}
 			only[s] = true
 		}
 	}
@@ -157,6 +160,9 @@ func main() {
 	step("profile", func() { res.Profiles = runProfiles(env, cfg, *flagOut) })
 	res.Elapsed = time.Since(t0).Round(time.Second).String()
 	env.stop()
+	if len(only) > 0 {
+		res = mergeResults(filepath.Join(*flagOut, "results.json"), res, only)
+	}
 
 	b, err := json.MarshalIndent(res, "", "  ")
 	check(err)
@@ -165,8 +171,15 @@ func main() {
 	logf("wrote %s in %s", filepath.Join(*flagOut, "RESULTS.md"), res.Elapsed)
 }
 
+// commandLine is the make target that runs the harness as this run was
+// started, or the harness's own command line where none does.
 func commandLine() string {
-	if *flagQuick {
+	switch {
+	case *flagOnly == "lua" && !*flagQuick:
+		return "make bench-lua"
+	case *flagOnly != "":
+		return strings.Join(append([]string{"shmlru-bench"}, os.Args[1:]...), " ")
+	case *flagQuick:
 		return "make bench-quick"
 	}
 	return "make bench"

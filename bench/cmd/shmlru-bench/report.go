@@ -34,6 +34,9 @@ type Results struct {
 	LuaNote  string          `json:"lua_note"`
 	Profiles []Profile       `json:"profiles"`
 	HitSize  int64           `json:"hit_size"`
+	// Runs names the run that measured each section measured apart from
+	// the one above (see merge.go); empty after a full run.
+	Runs map[string]RunInfo `json:"runs,omitempty"`
 }
 
 func fmtBytes(n int64) string { return fmt.Sprintf("%d MiB", n>>20) }
@@ -304,11 +307,12 @@ func render(r *Results, out string) error {
 	m := r.Machine
 	w("# shmlru benchmark results\n\n")
 	w("Produced by `%s` (bench/cmd/shmlru-bench) on %s, in %s. ", r.Command, r.Date, r.Elapsed)
-	w("Every figure on this page was measured in that one run, on this machine:\n\n")
+	w("%s\n\n", r.provenance())
 	w("- CPU: %s, %d cores; %s; %s\n- %s; %s; %s; %s\n\n", m.CPU, m.Cores, m.Kernel, m.OS, m.Go, m.Redis, m.Memcached, m.Nginx)
 	w("Each cell is the median of %d timed runs of %s (peers interleaved run by run, so machine noise hits them alike). ", r.Reps, r.Dur)
 	w("**Ratios are peer ÷ shmlru** for times (×2.00 = the peer takes twice as long as shmlru) and for throughput alike where marked. ")
 	w("To rerun: `make bench` (full, under 15 minutes) or `make bench-quick` (a subset, under 2 minutes); both rewrite this file, `results.json` and the charts. ")
+	w("`make bench-lua` measures section 5 alone and rewrites it in place. ")
 	w("The machine is shared and noisy: differences under ~10%% are within noise.\n\n")
 	if r.Quick {
 		w("> This is a **quick** run (`make bench-quick`): one size, fewer workloads, shorter runs. Run `make bench` for the full matrix.\n\n")
