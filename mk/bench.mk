@@ -2,6 +2,8 @@
 #
 #   make bench        the full matrix: bench/RESULTS.md, results.json, *.png (< 15 min)
 #   make bench-quick  a subset, same outputs (< 2 min)
+#   make bench-lua    only the LuaJIT section (section 5), rewritten in place
+#                     in RESULTS.md, results.json and lua.png (< 2 min)
 #   make test-bench   the harness's own unit tests (fast, no network)
 #
 # `deps` installs redis-server, memcached and nginx+lua, which the harness
@@ -9,7 +11,7 @@
 
 BENCH_BIN := $(abspath $(BUILD))/shmlru-bench
 
-.PHONY: bench-bin test-bench
+.PHONY: bench-bin test-bench bench-lua
 bench-bin:
 	cd bench && $(GO) build -o $(BENCH_BIN) ./cmd/shmlru-bench
 
@@ -18,6 +20,9 @@ bench: deps build bench-bin
 
 bench-quick: deps build bench-bin
 	cd bench && $(BENCH_BIN) -quick -out .
+
+bench-lua: deps build bench-bin
+	cd bench && $(BENCH_BIN) -only lua -out .
 
 test-bench:
 	cd bench && $(GO) test -count=1 ./...

@@ -1,32 +1,41 @@
--- LuaJIT side of shmlru-bench, run inside an nginx worker started by the
--- harness (see bench/cmd/shmlru-bench/lua.go). Two handlers:
---   /density: fills lua_shared_dict "d" with 16-byte keys and 32-byte values
---             until a set first reports forcible, then with as many again.
---   /bench:   times get/set loops and cache-aside workload replays against
---             one peer: lrucache, pureffi, shdict or shmlru.
--- Timed loops use clock_gettime(CLOCK_MONOTONIC) and run with the GC
--- stopped, so the KiB the Lua heap grows by per operation is measured too.
+-- LuaJIT side of shmlru-bench, run inside the one nginx worker that the
+-- harness starts through ffi/ngxrun (see bench/cmd/shmlru-bench/nginx.go).
+-- Handlers:
+--   /density:  fills lua_shared_dict "density" with 16-byte keys and 32-byte
+--              values until a set first reports forcible, then with as many
+--              again.
+--   /setup:    for one key count, builds the keys and values, opens and
+--              fills every peer (resty.shmlru, ngx.shared.DICT,
+--              lua-resty-lrucache and its pureffi variant) and compiles one
+--              timed loop per peer and operation.
+--   /round:    runs each of those loops once, peers in an order that turns
+--              with the round number, and returns ns and Lua heap bytes per
+--              operation for each. The harness interleaves rounds of both
+--              key counts and reports medians.
+--   /teardown: closes the peers of one key count.
 local ffi = require "ffi"
+local bit = require "bit"
 
 local ngx = ngx
 local floor = math.floor
 local string_format = string.format
-local string_rep = string.rep
 local collectgarbage = collectgarbage
 
-ffi.cdef [[
+-- pcall: the cdef would fail if this module were loaded twice in one VM.
+pcall(ffi.cdef, [[
 typedef struct { long tv_sec; long tv_nsec; } shmlru_bench_timespec;
 int clock_gettime(int clk_id, shmlru_bench_timespec *tp);
-]]
+]])
 local ts = ffi.new("shmlru_bench_timespec")
+local CLOCK_MONOTONIC = 1
 local function now_ns()
-    ffi.C.clock_gettime(1, ts)
+    ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
     return tonumber(ts.tv_sec) * 1e9 + tonumber(ts.tv_nsec)
 end
 
 local _M = {}
 
--- a small JSON encoder (Debian's nginx lua module comes without cjson):
+-- A small JSON encoder (Debian's nginx lua module comes without cjson):
 -- tables with a [1] are arrays, others objects; numbers, strings, booleans.
 local encode
 function encode(v)
@@ -49,12 +58,10 @@ function encode(v)
     end
     return "null"
 end
-local cjson = { encode = encode }
 
--- key i: ks bytes of hex digits of a bijective 64-bit mix of i (as the Go
--- side's keys: unique, and spread over every byte so that no hash function
--- sees a common prefix)
-local bit = require "bit"
+-- Key i: n hex digits of a bijective 64-bit mix of i (as the Go side's
+-- keys: unique, and spread over every byte so that no hash function sees a
+-- common prefix).
 local tohex, bxor, rshift = bit.tohex, bit.bxor, bit.rshift
 local function mix(x)
     x = x * 0x9E3779B97F4A7C15ULL
@@ -62,27 +69,29 @@ local function mix(x)
     x = x * 0xBF58476D1CE4E5B9ULL
     return bxor(x, rshift(x, 32))
 end
-local function key(ks, i)
+local function key(n, i)
     local x = mix(0ULL + i)
     local s = tohex(x, 16)
-    while #s < ks do
+    while #s < n do
         x = mix(x)
         s = s .. tohex(x, 16)
     end
-    return s:sub(1, ks)
+    return s:sub(1, n)
 end
 
+local KEY, VALUE = 16, 32
+
 function _M.density()
-    local d = ngx.shared.d
+    local d = ngx.shared.density
     d:flush_all()
     d:flush_expired()
-    local val = string_rep("v", 32)
+    local val = string.rep("v", VALUE)
     local first = -1
     local i = 0
     while first < 0 or i < 2 * first do
-        local ok, err, forcible = d:set(key(16, i), val)
+        local ok, err, forcible = d:set(key(KEY, i), val)
         if not ok then
-            ngx.say(cjson.encode({ error = err }))
+            ngx.say(encode({ error = err }))
             return
         end
         if forcible and first < 0 then
@@ -91,228 +100,291 @@ function _M.density()
         i = i + 1
     end
     local keys = d:get_keys(0)
-    ngx.say(cjson.encode({ first_eviction = first, steady = #keys, capacity = d:capacity(), free_space = d:free_space() }))
+    ngx.say(encode({ first_eviction = first, steady = #keys, capacity = d:capacity(), free_space = d:free_space() }))
     d:flush_all()
     d:flush_expired()
 end
 
--- per-size state kept across requests: keys and traces
-local state = {}
-
-local function zipf_cdf(n, s)
-    local cdf = ffi.new("double[?]", n)
+-- The timed loop, compiled from this source once per peer and operation
+-- (load_loop): each gets a function prototype of its own, so LuaJIT records
+-- a trace per loop. One shared loop function, called with each peer in
+-- turn, would have one root trace specialised to the first peer's methods,
+-- which every other peer would leave through a failing guard, each
+-- iteration, into a side trace of its own (this harness's earlier LuaJIT
+-- loops did, as LuaJIT's trace log showed).
+--
+-- Every loop does the same work around its operation: step a cursor through
+-- a shuffled key list and add to a sum that the caller checks, so that the
+-- JIT can drop neither. The keys and values are built before any timing.
+local LOOP = [[
+local c, lib, seq, vals = ...
+local nseq = #seq
+return function(n, j)
     local sum = 0
-    for i = 0, n - 1 do
-        sum = sum + (i + 1) ^ (-s)
-        cdf[i] = sum
+    for _ = 1, n do
+        j = j + 1
+        if j > nseq then j = 1 end
+        local k = seq[j]
+        %s
     end
-    for i = 0, n - 1 do
-        cdf[i] = cdf[i] / sum
-    end
-    return cdf
+    return j, sum
+end
+]]
+
+-- The operations. expect(iterations) is what the sum must come to, where a
+-- wrong sum means the loop did not do what it is named for (a get that
+-- should hit missed, a set failed). A failed incr returns nil, and the
+-- addition raises.
+local OPS = {
+    { name = "get (hit)", keys = "hit", body = "if c:get(k) ~= nil then sum = sum + 1 end",
+      expect = function(n) return n end },
+    { name = "get (miss)", keys = "miss", body = "if c:get(k) == nil then sum = sum + 1 end",
+      expect = function(n) return n end },
+    -- lrucache's set returns nothing, the others true or false.
+    { name = "set (update)", keys = "hit", body = "if c:set(k, vals[j]) ~= false then sum = sum + 1 end",
+      expect = function(n) return n end },
+    { name = "incr", keys = "incr", body = "sum = sum + c:incr(k, 1)", counters = true },
+}
+
+-- Calibration loops, peer "calls": the loop alone (fetch a key, add its
+-- length) and an FFI call into libshmlru.so that does nothing else, once
+-- into a plain C function and once into a Go export (shmlru_strerror is C
+-- that calls the Go function shmlru_go_strerror, an array index). The
+-- difference between the two is the cgo crossing every shmlru call pays.
+local CALLS = {
+    { name = "loop alone", keys = "hit", body = "sum = sum + #k",
+      expect = function(n) return KEY * n end },
+    { name = "FFI call: C function", keys = "hit", body = "if lib.shmlru_abi_version() > 0 then sum = sum + 1 end",
+      expect = function(n) return n end },
+    { name = "FFI call: Go export", keys = "hit", body = "if lib.shmlru_strerror(0) ~= nil then sum = sum + 1 end",
+      expect = function(n) return n end },
+}
+
+local PEERS = { "shmlru", "shdict", "lrucache", "pureffi" }
+
+local function load_loop(body, chunkname, ...)
+    local f = assert(loadstring(string_format(LOOP, body), "=" .. chunkname))
+    return f(...)
 end
 
-local function zipf_rank(cdf, n, u)
-    local lo, hi = 0, n - 1
-    while lo < hi do
-        local mid = floor((lo + hi) / 2)
-        if cdf[mid] < u then lo = mid + 1 else hi = mid end
+-- open_peer opens a cache of a peer for n keys, and adds what closes it
+-- to closers. Every peer has get and set with ngx.shared.DICT's arguments;
+-- shmlru and the dict, incr too. path and dict name shmlru's region and the
+-- dict's zone; the harness gives both the same size.
+local function open_peer(closers, name, n, path, dict, size)
+    local c, close
+    if name == "shmlru" then
+        local shmlru = require "resty.shmlru"
+        os.remove(path)
+        local err
+        c, err = shmlru.open(path, { size = size })
+        if not c then error("shmlru.open: " .. tostring(err)) end
+        close = function() c:close(); os.remove(path) end
+    elseif name == "shdict" then
+        c = ngx.shared[dict]
+        if not c then error("no lua_shared_dict " .. tostring(dict)) end
+        close = function() c:flush_all(); c:flush_expired() end
+        close()
+    elseif name == "lrucache" then
+        c = assert(require("resty.lrucache").new(n))
+        close = function() c:flush_all() end
+    elseif name == "pureffi" then
+        c = assert(require("resty.lrucache.pureffi").new(n))
+        close = function() c:flush_all() end
+    else
+        error("unknown peer " .. tostring(name))
     end
-    return lo
+    closers[#closers + 1] = close
+    return c
 end
 
-local function get_state(ks, vs, cap)
-    local id = ks .. "/" .. vs .. "/" .. cap
-    local st = state[id]
-    if st then return st end
-    st = { hot = {}, miss = {}, fresh = {}, traces = {}, val = string_rep("v", vs) }
-    for i = 1, cap do st.hot[i] = key(ks, i) end
-    for i = 1, 65536 do st.miss[i] = key(ks, 2 ^ 40 + i) end
-    for i = 1, 4 * cap do st.fresh[i] = key(ks, 2 ^ 41 + i) end
-    state[id] = st
-    return st
+-- fill stores keys[i] = vals[i] in c, then checks that c holds them all.
+local function fill(c, name, keys, vals)
+    for i = 1, #keys do
+        local done, err = c:set(keys[i], vals[i])
+        if done == false then error(name .. ": set: " .. tostring(err)) end
+    end
+    for i = 1, #keys do
+        if c:get(keys[i]) ~= vals[i] then
+            error(name .. " does not hold all of its " .. #keys .. " keys (it evicted, or failed)")
+        end
+    end
 end
 
--- a cache-aside trace, as workload.NewTrace in Go: hot keys with
--- probability hot (uniform or Zipf over hot*0.6*cap keys), else a cold key;
--- gets with probability read. Cold keys come from a pool of 2*cap keys taken
--- in turn, so that one recurs only after 2*cap other cold keys were stored:
--- by then an LRU of cap entries has evicted it (a one-hit wonder).
-local function get_trace(st, ks, cap, hot, zipf, read)
-    local id = hot .. "/" .. tostring(zipf) .. "/" .. read
-    local tr = st.traces[id]
-    if tr then return tr end
-    math.randomseed(42)
-    local nhot = math.max(1, floor(cap * hot * 0.6))
-    local cdf = zipf and zipf_cdf(nhot, 0.99)
-    local n = math.max(8 * cap, 65536)
-    tr = { keys = {}, gets = {}, n = n }
-    if not st.cold then
-        st.cold = {}
-        for i = 1, 2 * cap do st.cold[i] = key(ks, 2 ^ 42 + i) end
+-- shuffled returns a permutation of 1..n, the same for a given n.
+local function shuffled(n)
+    math.randomseed(n)
+    local p = {}
+    for i = 1, n do p[i] = i end
+    for i = n, 2, -1 do
+        local j = math.random(i)
+        p[i], p[j] = p[j], p[i]
     end
-    for i = 1, n do
-        local k = false -- false: the next cold key
-        if math.random() < hot then
-            if cdf then
-                k = key(ks, zipf_rank(cdf, nhot, math.random()) + 1)
-            else
-                k = key(ks, math.random(nhot))
+    return p
+end
+
+-- benches[n] holds what /setup built for n keys, until /teardown.
+local benches = {}
+
+local function args()
+    local a = ngx.req.get_uri_args()
+    return a, tonumber(a.keys)
+end
+
+local function fail(msg)
+    ngx.say(encode({ error = msg }))
+end
+
+-- setup?keys=N&path=REGION&dict=ZONE&path_incr=REGION&dict_incr=ZONE&size=SIZE[&jitlog=FILE]
+-- The counters that incr adds to are kept in caches of their own (a second
+-- region and zone), so that every cache holds exactly N keys.
+-- jitlog: LuaJIT's verbose trace log (jit.v) goes to FILE from here on, to
+-- show the loops compiled, and any trace that aborts.
+function _M.setup()
+    local q, n = args()
+    local ok, err = pcall(function()
+        if q.jitlog then require("jit.v").start(q.jitlog) end
+        if benches[n] then error("already set up for " .. n .. " keys") end
+        -- Three disjoint key sets: stored strings, stored numbers (incr),
+        -- absent keys. Values are distinct, and stay referenced from here,
+        -- so the Lua string a get of shmlru or the dict builds is found
+        -- interned and allocates nothing, as lrucache's get does not.
+        local hit, incr, miss, vals, zeros = {}, {}, {}, {}, {}
+        for i = 1, n do
+            hit[i] = key(KEY, i)
+            incr[i] = key(KEY, 2 ^ 40 + i)
+            miss[i] = key(KEY, 2 ^ 41 + i)
+            vals[i] = key(VALUE, 2 ^ 42 + i)
+            zeros[i] = 0
+        end
+        -- The loops visit the keys in a shuffled order, not the order they
+        -- were stored in, so that they do not walk memory that the caches
+        -- filled in sequence. vseq[j] is the value of seqs.hit[j].
+        local order = shuffled(n)
+        local seqs, vseq = { hit = {}, incr = {}, miss = {} }, {}
+        for j = 1, n do
+            local i = order[j]
+            seqs.hit[j], seqs.incr[j], seqs.miss[j], vseq[j] = hit[i], incr[i], miss[i], vals[i]
+        end
+        local b = { n = n, closers = {}, cells = {} }
+        benches[n] = b -- for teardown, even if this fails half-way
+        for _, name in ipairs(PEERS) do
+            local strings = open_peer(b.closers, name, n, q.path, q.dict, q.size)
+            fill(strings, name, hit, vals)
+            local counters
+            if name == "shmlru" or name == "shdict" then
+                counters = open_peer(b.closers, name, n, q.path_incr, q.dict_incr, q.size)
+                fill(counters, name, incr, zeros)
+            end
+            for _, op in ipairs(OPS) do
+                local c = strings
+                if op.counters then c = counters end
+                if c then
+                    b.cells[#b.cells + 1] = {
+                        peer = name, op = op.name, expect = op.expect, j = 0,
+                        f = load_loop(op.body, name .. " " .. op.name, c, nil, seqs[op.keys], vseq),
+                    }
+                end
             end
         end
-        tr.keys[i] = k
-        tr.gets[i] = math.random() < read
+        local lib = ffi.load(require("resty.shmlru").lib_path())
+        for _, call in ipairs(CALLS) do
+            b.cells[#b.cells + 1] = {
+                peer = "calls", op = call.name, expect = call.expect, j = 0,
+                f = load_loop(call.body, call.name, nil, lib, seqs[call.keys], vseq),
+            }
+        end
+    end)
+    if not ok then
+        return fail(tostring(err))
     end
-    st.traces[id] = tr
-    return tr
+    ngx.say(encode({ cells = #benches[n].cells }))
 end
 
-local shmlru_seq = 0
-
--- peers: each returns get(key) -> value or nil, set(key, val), close()
-local function open_peer(name, vs, cap)
-    if name == "lrucache" then
-        local c = assert(require("resty.lrucache").new(cap))
-        return { get = function(k) return c:get(k) end, set = function(k, v) c:set(k, v) end, close = function() c:flush_all() end }
-    elseif name == "pureffi" then
-        local c = assert(require("resty.lrucache.pureffi").new(cap))
-        return { get = function(k) return c:get(k) end, set = function(k, v) c:set(k, v) end, close = function() c:flush_all() end }
-    elseif name == "shdict" then
-        local d = ngx.shared[vs <= 64 and "b16" or "b512"]
-        d:flush_all()
-        d:flush_expired()
-        return {
-            get = function(k) return (d:get(k)) end,
-            set = function(k, v) d:set(k, v) end,
-            close = function() d:flush_all(); d:flush_expired() end,
-            raw = d,
-        }
-    elseif name == "shmlru" then
-        local shmlru = require "resty.shmlru"
-        shmlru_seq = shmlru_seq + 1
-        local path = string_format("/dev/shm/shmlru-bench-lua-%d-%d", ngx.worker.pid(), shmlru_seq)
-        os.remove(path)
-        local per = 48 + 64 + vs
-        local size = math.ceil((cap * (math.ceil(per / 64) * 64 + 4) * 1.25 + 8 * 2 ^ 20) / 2 ^ 20) * 2 ^ 20
-        local c, err = shmlru.open(path, { size = size, max_entries = cap, max_value_size = math.max(vs, 4096) })
-        if not c then error("shmlru.open: " .. tostring(err)) end
-        return {
-            get = function(k) return (c:get(k)) end,
-            set = function(k, v) c:set(k, v) end,
-            close = function() if c.close then c:close() end; os.remove(path) end,
-            raw = c,
-        }
-    end
-    error("unknown peer " .. tostring(name))
-end
-
--- timed runs f(n) in chunks until dur_ns has passed; returns ns/op and
--- Lua heap bytes/op (GC stopped during the run).
-local function timed(f, dur_ns)
+-- measure runs a cell's loop for dur_ns and returns ns and Lua heap bytes
+-- per iteration. A warm-up of a tenth of that comes first, untimed: the
+-- JIT records and compiles the loop's trace in its first iterations (and
+-- again after a trace flush). The loop runs in chunks that double until
+-- one takes 2 ms, so the clock reads cost nothing measurable. The GC is
+-- stopped while timing, so that every byte allocated shows.
+local function measure(cell, dur_ns)
+    local f, j = cell.f, cell.j
+    local t0 = now_ns()
+    repeat
+        j = f(256, j)
+    until now_ns() - t0 >= dur_ns / 10
     collectgarbage()
     collectgarbage("stop")
     local kb0 = collectgarbage("count")
-    local ops = 0
-    local t0 = now_ns()
+    local iters, sum, chunk = 0, 0, 64
+    t0 = now_ns()
     local t = t0
-    local chunk = 16
     repeat
-        local tc = t
-        f(chunk)
-        ops = ops + chunk
+        local tc, s = t, nil
+        j, s = f(chunk, j)
+        sum = sum + s
+        iters = iters + chunk
         t = now_ns()
-        if t - tc < 1e6 and chunk < 65536 then chunk = chunk * 2 end
+        if t - tc < 2e6 and chunk < 2 ^ 24 then chunk = chunk * 2 end
     until t - t0 >= dur_ns
     local kb1 = collectgarbage("count")
     collectgarbage("restart")
-    return (t - t0) / ops, (kb1 - kb0) * 1024 / ops
+    cell.j = j
+    if cell.expect and sum ~= cell.expect(iters) then
+        error(string_format("%s %s: the loop's sum is %.17g after %d iterations, not %.17g",
+            cell.peer, cell.op, sum, iters, cell.expect(iters)))
+    end
+    return (t - t0) / iters, (kb1 - kb0) * 1024 / iters
 end
 
-local function cyc(list)
-    local n, i = #list, 0
-    return function()
-        i = i + 1
-        if i > n then i = 1 end
-        return list[i]
+-- round?keys=N&dur_ms=D&round=R runs every cell once: operation by
+-- operation, each operation's peers one after the other (so that the
+-- machine's noise at that moment hits them alike), starting with a
+-- different peer each round.
+function _M.round()
+    local q, n = args()
+    local b = benches[n]
+    if not b then
+        return fail("not set up for " .. tostring(n) .. " keys")
     end
-end
-
-function _M.bench()
-    local a = ngx.req.get_uri_args()
-    local peer = a.peer
-    local ks, vs, cap = tonumber(a.ks), tonumber(a.vs), tonumber(a.cap)
-    local dur = tonumber(a.dur_ms) * 1e6
-    local st = get_state(ks, vs, cap)
-    local val = st.val
-    local ok, p = pcall(open_peer, peer, vs, cap)
-    if not ok then
-        ngx.say(cjson.encode({ error = tostring(p) }))
-        return
-    end
-    local get, set = p.get, p.set
-    local res = {}
-    for i = 1, cap do set(st.hot[i], val) end
-
-    -- direct calls on the objects where we have them, to keep the closure
-    -- out of the timed loop
-    local nexthit, nextmiss, nextset, nextfresh = cyc(st.hot), cyc(st.miss), cyc(st.hot), cyc(st.fresh)
-    local hits = 0
-    res.get_hit = { timed(function(n)
-        for _ = 1, n do
-            if get(nexthit()) ~= nil then hits = hits + 1 end
+    local dur = tonumber(q.dur_ms) * 1e6
+    local r = tonumber(q.round) or 0
+    local byop, ops = {}, {}
+    for _, c in ipairs(b.cells) do
+        if not byop[c.op] then
+            byop[c.op] = {}
+            ops[#ops + 1] = c.op
         end
-    end, dur) }
-    res.get_hit_ok = hits
-    res.get_miss = { timed(function(n)
-        for _ = 1, n do get(nextmiss()) end
-    end, dur) }
-    res.set_update = { timed(function(n)
-        for _ = 1, n do set(nextset(), val) end
-    end, dur) }
-    res.set_evict = { timed(function(n)
-        for _ = 1, n do set(nextfresh(), val) end
-    end, dur) }
-
-    -- cache-aside workload replays
-    res.mixed = {}
-    for _, w in ipairs({ { 0.95, false }, { 0.95, true }, { 0.30, false }, { 0.30, true } }) do
-        local tr = get_trace(st, ks, cap, w[1], w[2], 0.9)
-        local keys, gets, n = tr.keys, tr.gets, tr.n
-        local cold, ncold, cpos = st.cold, #st.cold, st.cpos or 0
-        local pos = 0
-        local g, h = 0, 0
-        local function run(m)
-            for _ = 1, m do
-                pos = pos + 1
-                if pos > n then pos = 1 end
-                local k = keys[pos]
-                if not k then
-                    cpos = cpos + 1
-                    if cpos > ncold then cpos = 1 end
-                    k = cold[cpos]
-                end
-                if gets[pos] then
-                    g = g + 1
-                    if get(k) ~= nil then h = h + 1 else set(k, val) end
-                else
-                    set(k, val)
-                end
+        local l = byop[c.op]
+        l[#l + 1] = c
+    end
+    local out = {}
+    local ok, err = pcall(function()
+        for _, op in ipairs(ops) do
+            local l = byop[op]
+            for i = 0, #l - 1 do
+                local c = l[(i + r) % #l + 1]
+                local ns, bytes = measure(c, dur)
+                out[#out + 1] = { peer = c.peer, op = c.op, ns = ns, bytes = bytes }
             end
         end
-        -- warm up: 2*cap requests, or 2 s at most (lua-resty-lrucache is
-        -- very slow under churn, see RESULTS.md)
-        local tw = now_ns()
-        for _ = 1, 2 * cap, 256 do
-            run(256)
-            if now_ns() - tw > 1e9 then break end
-        end
-        g, h = 0, 0
-        local ns, bytes = timed(run, dur)
-        st.cpos = cpos -- the next workload goes on with fresh cold keys
-        res.mixed[#res.mixed + 1] = { hot = w[1], zipf = w[2], read = 0.9, ns = ns, bytes = bytes, hit_ratio = h / math.max(g, 1) }
+    end)
+    if not ok then
+        return fail(tostring(err))
     end
-    p.close()
-    ngx.say(cjson.encode(res))
+    ngx.say(encode({ cells = out }))
+end
+
+-- teardown?keys=N closes the peers of N keys and forgets their loops.
+function _M.teardown()
+    local _, n = args()
+    local b = benches[n]
+    benches[n] = nil
+    if b then
+        for _, close in ipairs(b.closers) do close() end
+    end
+    collectgarbage()
+    ngx.say(encode({ ok = true }))
 end
 
 return _M

@@ -1,6 +1,6 @@
 // Package ngxrun runs a throwaway nginx whose workers share a shmlru cache
-// through resty.shmlru: the nginx integration tests (ffi/nginx_test.go) and
-// the `make demo` stage use it.
+// through resty.shmlru: the nginx integration tests (ffi/nginx_test.go), the
+// `make demo` stage and the LuaJIT benchmark (bench/cmd/shmlru-bench) use it.
 //
 // The nginx is Debian's, with libnginx-mod-http-lua (installed by
 // `make deps`). Its configuration, logs and temporary files live in a
@@ -72,6 +72,19 @@ func FindNginx() (string, error) {
 		}
 	}
 	return p, nil
+}
+
+// Version returns the version that `nginx -v` prints, as "nginx/1.22.1".
+func Version() (string, error) {
+	nginx, err := FindNginx()
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command(nginx, "-v").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("nginx -v: %v\n%s", err, out)
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version: "), nil
 }
 
 // FindLib returns the absolute path of libshmlru.so: $SHMLRU_LIB, or

@@ -59,6 +59,25 @@ func runDensity(e *env, cfg Config) []DensityResult {
 	return out
 }
 
+// luaDensity fills the nginx worker's lua_shared_dict of densityBytes as
+// runDensity fills shmlru (bench/lua/shmlru_bench.lua, /density).
+func luaDensity(e *env) (DensityResult, error) {
+	var r struct {
+		First    int `json:"first_eviction"`
+		Steady   int `json:"steady"`
+		Capacity int `json:"capacity"`
+		Free     int `json:"free_space"`
+	}
+	if err := e.nginxGet("/density", nil, &r); err != nil {
+		return DensityResult{}, err
+	}
+	d := DensityResult{Cache: "lua_shared_dict 64m", FirstEviction: r.First, Steady: r.Steady,
+		BytesPerEntry: float64(densityBytes) / float64(r.Steady),
+		Note:          fmt.Sprintf("nginx %s, capacity() %d B", nginxVersion(), r.Capacity)}
+	logf("density lua_shared_dict: first eviction at %d, steady %d", r.First, r.Steady)
+	return d, nil
+}
+
 // HitResult is one row of the hit-ratio figure.
 type HitResult struct {
 	Cache    string  `json:"cache"`

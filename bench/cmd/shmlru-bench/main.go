@@ -23,6 +23,7 @@ import (
 
 	"github.com/shmlru/shmlru/bench/internal/peers"
 	"github.com/shmlru/shmlru/bench/internal/workload"
+	"github.com/shmlru/shmlru/ffi/ngxrun"
 )
 
 // Config is what a run measures.
@@ -42,7 +43,7 @@ type Config struct {
 var (
 	flagQuick  = flag.Bool("quick", false, "a reduced run (make bench-quick)")
 	flagOut    = flag.String("out", ".", "directory for RESULTS.md, results.json and the PNGs")
-	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile (default all)")
+	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile (default all); the others are kept from -out's results.json")
 	flagDur    = flag.Duration("dur", 0, "override the duration of one timed run")
 	flagReps   = flag.Int("reps", 0, "override the repetitions per cell")
 	flagRender = flag.String("render", "", "only re-render RESULTS.md and charts from this results.json")
@@ -111,6 +112,9 @@ func main() {
 	only := map[string]bool{}
 	for _, s := range strings.Split(*flagOnly, ",") {
 		if s != "" {
+			if !isSection(s) {
+				check(fmt.Errorf("-only: no section %q (%s)", s, strings.Join(sections, ",")))
+			}
 			only[s] = true
 		}
 	}
@@ -127,6 +131,7 @@ func main() {
 	}
 	env := newEnv(cfg)
 	defer env.stop()
+	atExit = env.stop
 	// Stop the servers and children on ^C too.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -154,17 +159,28 @@ func main() {
 	step("lua", func() { res.Lua, res.LuaNote = runLua(env, cfg) })
 	step("profile", func() { res.Profiles = runProfiles(env, cfg, *flagOut) })
 	res.Elapsed = time.Since(t0).Round(time.Second).String()
+	elapsed := res.Elapsed // this run's, whatever mergeResults keeps
 	env.stop()
+	if len(only) > 0 {
+		res = mergeResults(filepath.Join(*flagOut, "results.json"), res, only)
+	}
 
 	b, err := json.MarshalIndent(res, "", "  ")
 	check(err)
 	check(os.WriteFile(filepath.Join(*flagOut, "results.json"), b, 0o644))
 	check(render(res, *flagOut))
-	logf("wrote %s in %s", filepath.Join(*flagOut, "RESULTS.md"), res.Elapsed)
+	logf("wrote %s in %s", filepath.Join(*flagOut, "RESULTS.md"), elapsed)
 }
 
+// commandLine is the make target that runs the harness as this run was
+// started, or the harness's own command line where none does.
 func commandLine() string {
-	if *flagQuick {
+	switch {
+	case *flagOnly == "lua" && !*flagQuick:
+		return "make bench-lua"
+	case *flagOnly != "":
+		return strings.Join(append([]string{"shmlru-bench"}, os.Args[1:]...), " ")
+	case *flagQuick:
 		return "make bench-quick"
 	}
 	return "make bench"
@@ -174,9 +190,16 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }
 
+// atExit stops the servers when check ends the run: os.Exit runs no
+// deferred calls, and nginx's workers would outlive the harness.
+var atExit func()
+
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "shmlru-bench:", err)
+		if atExit != nil {
+			atExit()
+		}
 		os.Exit(1)
 	}
 }
@@ -184,9 +207,11 @@ func check(err error) {
 // env holds the servers and temporary files of a run.
 type env struct {
 	cfg      Config
-	dir      string // temporary files (nginx prefix)
+	dir      string // temporary files
 	redis    *peers.ServerProc
 	memcache *peers.ServerProc
+	ngx      *ngxrun.Server // nginx, once started (see nginx.go)
+	ngxErr   error          // or why it did not start
 	kids     []*child
 	stopped  bool
 	shmSeq   int
@@ -231,7 +256,9 @@ func (e *env) stop() {
 	}
 	e.redis.Stop()
 	e.memcache.Stop()
-	stopNginx()
+	if e.ngx != nil {
+		e.ngx.Stop()
+	}
 	os.RemoveAll(e.dir)
 	m, _ := filepath.Glob(fmt.Sprintf("/dev/shm/shmlru-bench-%d-*", os.Getpid()))
 	for _, p := range m {

@@ -27,6 +27,10 @@ type Bars struct {
 	Values [][]float64 // [series][group]; NaN or <= 0 (log scale) = no bar
 	Log    bool        // logarithmic y axis
 	Labels bool        // print each bar's value above it
+	// Missing, when set, is written upright in place of each bar that
+	// has no value ("n/a"), so that a gap reads as not measured rather
+	// than as a figure too small to see.
+	Missing string
 }
 
 var palette = []color.RGBA{
@@ -65,6 +69,11 @@ func (b *Bars) WritePNG(path string) error {
 		}
 	}
 	plotW := max(len(b.Groups)*groupW, 400, len(b.Title)*charW*2+10)
+	if len(b.Groups) > 0 {
+		// A title wider than the groups would leave the plot's right part
+		// empty, as if categories were missing: spread the groups instead.
+		groupW = plotW / len(b.Groups)
+	}
 	legendRows := (ns + 2) / 3
 	width := left + plotW + right
 	height := top + plotH + 10 + labelLines*lineH + 16 + legendRows*legRow + 10
@@ -134,6 +143,9 @@ func (b *Bars) WritePNG(path string) error {
 				v = b.Values[si][gi]
 			}
 			if math.IsNaN(v) || (b.Log && v <= 0) {
+				if b.Missing != "" {
+					textVertical(img, x0+si*barW+barW/2-6, top+plotH-3, b.Missing, palette[si%len(palette)])
+				}
 				continue
 			}
 			yy := max(y(v), top)
