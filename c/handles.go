@@ -5,7 +5,7 @@ package main
 
 // Defined in shim.c: they record the region file of the cache in each
 // handle slot, for a forked child to close.
-void shmlru_set_region_fd(size_t slot, int fd);
+void shmlru_set_region_fd(size_t slot, int which, int fd);
 size_t shmlru_region_fd_slots(void);
 */
 import "C"
@@ -29,7 +29,8 @@ const maxHandles = 4096
 type handleEntry struct {
 	id       uint64
 	c        *lru.Cache
-	maxValue int // the cache's value limit, for checks before any copy
+	maxValue int             // the cache's value limit, for checks before any copy
+	native   *lru.NativeView // the native path's own attachment, nil if it has none
 }
 
 func init() {
@@ -55,8 +56,12 @@ func newHandle(c *lru.Cache) uint64 {
 		}
 		gen := handleGens[s].Add(1) - 1
 		e := &handleEntry{id: gen*maxHandles + uint64(s) + 1, c: c, maxValue: c.Geometry().MaxValue}
+		e.native = enableNative(e.id, c)
 		handleSlots[s].Store(e)
-		C.shmlru_set_region_fd(C.size_t(s), C.int(c.Region().Fd()))
+		C.shmlru_set_region_fd(C.size_t(s), 0, C.int(c.Region().Fd()))
+		if e.native != nil {
+			C.shmlru_set_region_fd(C.size_t(s), 1, C.int(e.native.Region.Fd()))
+		}
 		return e.id
 	}
 	return 0
@@ -88,8 +93,10 @@ func dropHandle(h uint64) (*lru.Cache, C.int) {
 	}
 	s := (h - 1) % maxHandles
 	handleSlots[s].Store(nil)
-	// Before the cache is closed: once closed, its descriptor's number may
-	// be reused by the host (see region_fds in shim.c).
-	C.shmlru_set_region_fd(C.size_t(s), -1)
+	// Before the files are closed: once closed, their descriptors' numbers
+	// may be reused by the host (see region_fds in shim.c).
+	C.shmlru_set_region_fd(C.size_t(s), 0, -1)
+	C.shmlru_set_region_fd(C.size_t(s), 1, -1)
+	disableNative(h, e.native)
 	return e.c, statusOK
 }

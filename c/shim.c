@@ -12,13 +12,13 @@
 
 #include "shmlru.h"
 #include "_cgo_export.h"
-/*
- * Not used here yet: included so that every build of the library checks
- * region.h's C mirrors of the region's structs against the generated
- * layout.h (its static assertions), and compiles xxh64.h.
- */
-#include "region.h"
-#include "xxh64.h"
+/* The native read path (fast.c); fast.h includes region.h, whose static
+ * assertions hold its C mirrors of the region's structs to layout.h. */
+#include "fast.h"
+
+/* FAST(call): return what the native path answered, unless it left the
+ * call to Go. */
+#define FAST(call) do { int rc_ = (call); if (rc_ != SHMLRU_FAST_FALLBACK) return rc_; } while (0)
 
 /* Status messages, index -code, filled by the Go side's init (open.go). */
 char *shmlru_messages[64];
@@ -35,8 +35,9 @@ char *shmlru_messages[64];
  * anyway: every call in it returns SHMLRU_FORKED.
  *
  * region_fds is indexed by handle slot (handles.go, which checks the sizes
- * agree) and holds the region file's descriptor + 1 of the cache in that
- * slot, 0 for none, so that the zeroed table is empty. Only the Go side's
+ * agree) and holds, + 1, the descriptors of the cache in that slot: its
+ * region file's [0] and that of the native path's own attachment [1]
+ * (native.go); 0 for none, so that the zeroed table is empty. Only the Go side's
  * open and close paths write it (shmlru_set_region_fd), and they run inside
  * shmlru_open and shmlru_close, between begin_open_close and end_open_close. A fork waits
  * until none is under way and holds new ones off until it is done (see
@@ -46,15 +47,15 @@ char *shmlru_messages[64];
  * of its own, which the child would then close). Opens and closes still run
  * concurrently with one another.
  */
-static int region_fds[4096];
+static int region_fds[4096][2];
 
 #define N_REGION_FDS (sizeof region_fds / sizeof region_fds[0])
 
-/* For handles.go, not part of the ABI. fd -1: the slot has no cache. */
-__attribute__((visibility("hidden"))) void shmlru_set_region_fd(size_t slot, int fd)
+/* For handles.go, not part of the ABI. fd -1: none. */
+__attribute__((visibility("hidden"))) void shmlru_set_region_fd(size_t slot, int which, int fd)
 {
-	if (slot < N_REGION_FDS)
-		region_fds[slot] = fd + 1;
+	if (slot < N_REGION_FDS && (which == 0 || which == 1))
+		region_fds[slot][which] = fd + 1;
 }
 
 __attribute__((visibility("hidden"))) size_t shmlru_region_fd_slots(void) { return N_REGION_FDS; }
@@ -116,9 +117,11 @@ static void fork_child(void)
 {
 	if (!forked) {
 		for (size_t i = 0; i < N_REGION_FDS; i++) {
-			if (region_fds[i] > 0)
-				close(region_fds[i] - 1);
-			region_fds[i] = 0;
+			for (int k = 0; k < 2; k++) {
+				if (region_fds[i][k] > 0)
+					close(region_fds[i][k] - 1);
+				region_fds[i][k] = 0;
+			}
 		}
 	}
 	forked = 1;
@@ -165,6 +168,7 @@ int shmlru_get(shmlru_t h, const char *key, size_t key_len, void *buf, size_t bu
                size_t *value_len, shmlru_meta *meta)
 {
 	GUARD();
+	FAST(shmlru_fast_get(h, key, key_len, buf, buf_len, value_len, meta, 0));
 	return shmlru_go_get(h, K(key), key_len, buf, buf_len, value_len, meta);
 }
 
@@ -172,6 +176,7 @@ int shmlru_get_stale(shmlru_t h, const char *key, size_t key_len, void *buf, siz
                      size_t *value_len, shmlru_meta *meta)
 {
 	GUARD();
+	FAST(shmlru_fast_get(h, key, key_len, buf, buf_len, value_len, meta, 1));
 	return shmlru_go_get_stale(h, K(key), key_len, buf, buf_len, value_len, meta);
 }
 
@@ -186,6 +191,7 @@ int shmlru_write(shmlru_t h, const char *key, size_t key_len, const void *value,
                  const shmlru_write_opts *opts, shmlru_write_result *result)
 {
 	GUARD();
+	FAST(shmlru_fast_set(h, key, key_len, value, value_len, opts, result));
 	return shmlru_go_write(h, K(key), key_len, P(value), value_len, P(opts), result);
 }
 
@@ -199,12 +205,23 @@ int shmlru_incr(shmlru_t h, const char *key, size_t key_len, double delta, doubl
                 int has_init, double init, int64_t init_ttl_ms, int *forcible)
 {
 	GUARD();
+	/* An init_ttl that Go would refuse is refused whether or not the
+	 * entry exists: leave such a call to Go. */
+	if (!has_init || (init_ttl_ms >= 0 && init_ttl_ms <= INT64_MAX / 1000000)) {
+		int rc = shmlru_fast_incr(h, key, key_len, delta, result);
+		if (rc != SHMLRU_FAST_FALLBACK) {
+			if (rc == SHMLRU_OK && forcible != NULL)
+				*forcible = 0;
+			return rc;
+		}
+	}
 	return shmlru_go_incr(h, K(key), key_len, delta, result, has_init, init, init_ttl_ms, forcible);
 }
 
 int shmlru_ttl(shmlru_t h, const char *key, size_t key_len, int64_t *ttl_ms)
 {
 	GUARD();
+	FAST(shmlru_fast_ttl(h, key, key_len, ttl_ms));
 	return shmlru_go_ttl(h, K(key), key_len, ttl_ms);
 }
 
@@ -245,6 +262,7 @@ int shmlru_rpop(shmlru_t h, const char *key, size_t key_len, void *buf, size_t b
 int shmlru_llen(shmlru_t h, const char *key, size_t key_len, size_t *length)
 {
 	GUARD();
+	FAST(shmlru_fast_llen(h, key, key_len, length));
 	return shmlru_go_llen(h, K(key), key_len, length);
 }
 

@@ -120,14 +120,19 @@ func attach(r *shm.Region, o *Options) (*Cache, error) {
 	c.bind(data)
 	// A token that some lock word still holds for a dead process must not
 	// become ours (see shm.Region.AvoidTokens).
-	words := make([]*uint32, len(c.shards))
-	for i := range c.shards {
-		words[i] = &c.shards[i].h.lock
-	}
-	if err := r.AvoidTokens(words); err != nil {
+	if err := r.AvoidTokens(lockWords(data, &c.g)); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// lockWords returns every shard's lock word in a data area of geometry g.
+func lockWords(data []byte, g *geometry) []*uint32 {
+	words := make([]*uint32, g.shards)
+	for i := range words {
+		words[i] = &(*shardHeader)(unsafe.Pointer(&data[cacheHeaderSize+i*g.stride])).lock
+	}
+	return words
 }
 
 // matches reports whether g has the geometry o insists on.

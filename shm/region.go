@@ -447,3 +447,10 @@ func (r *Region) Closed() bool { return r.closed.Load() }
 func Remove(name string) error {
 	return os.Remove(Path(name))
 }
+
+// Mapping returns the whole mapping (header, slot table and data area) and
+// this attachment's lock token, for native code that works on the region
+// directly (libshmlru.so's C read path) and must recognise faults inside
+// the mapping and take shard locks under a token of its own. Both stay
+// valid until Close.
+func (r *Region) Mapping() (m []byte, token uint32) { return r.m, r.token }

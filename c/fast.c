@@ -1,0 +1,663 @@
+/*
+ * The native read path: get, get_stale, ttl, llen, incr of a live number
+ * and a set that overwrites an entry in place, served in C over the region
+ * without entering Go. Everything else, and everything unusual, is left to
+ * Go (SHMLRU_FAST_FALLBACK), which stays the one owner of waiting, dead-owner
+ * takeover, repair, allocation and eviction: a shard lock still busy after
+ * a short spin, a dirty mark, an index out of range, a key or value that
+ * crosses a block, a value larger than the caller's buffer, a write that
+ * needs allocation.
+ *
+ * It follows lru's protocol to the letter (lru/shard.go, read.go, write.go,
+ * incr.go), so that a process killed anywhere in it is recovered exactly as
+ * one killed in Go: every change but an LRU move is bracketed by the dirty
+ * mark; an LRU move is made without it, and a queue left half relinked is
+ * rebuilt by whoever takes the lock over. c/native_test.go holds the two
+ * implementations together by running the same random operations through
+ * both on twin regions and comparing everything.
+ *
+ * Every index read from the region is range-checked before use and every
+ * walk is bounded, as in Go; a check that fails leaves the shard as it is
+ * and the call to Go, which finds the same inconsistency and resets the
+ * shard. A fault on the mapping (a truncated file) is turned by guard.c into
+ * zero pages and the broken flag; a fault on the caller's memory returns
+ * through the call's escape (struct shmlru_fast_call).
+ */
+#define _GNU_SOURCE
+#include <linux/futex.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fast.h"
+#include "shmlru.h"
+#include "xxh64.h"
+
+SHMLRU_HIDDEN struct shmlru_fast shmlru_fast_handles[SHMLRU_FAST_HANDLES];
+SHMLRU_HIDDEN __thread struct shmlru_fast_call *shmlru_fast_cur __attribute__((tls_model("initial-exec")));
+
+/*
+ * Test hooks, not part of the ABI: a test program sets shmlru__test_stop_at
+ * to a point's number, and the fast path stops there (prints "at NAME" on
+ * stdout and sleeps) with the shard locked, for the test to SIGKILL it.
+ */
+enum { HOOK_TOUCH_UNLINKED = 1, HOOK_INCR_WRITTEN = 2, HOOK_OVERWRITE_COPIED = 3 };
+volatile int shmlru__test_stop_at;
+
+static void hook(int point, const char *name)
+{
+	if (shmlru__test_stop_at != point)
+		return;
+	char line[64];
+	int n = snprintf(line, sizeof line, "at %s\n", name);
+	if (write(1, line, (size_t)n) < 0) {
+		/* nothing to do: the test sees no line and fails */
+	}
+	for (;;)
+		pause();
+}
+
+#define BAD SHMLRU_FAST_FALLBACK /* an inconsistency: Go will find it too */
+
+/* ---- entering and leaving ---- */
+
+static inline int enter(uint64_t h, struct shmlru_fast_call *call, struct shmlru_fast **out)
+{
+	if (h == 0)
+		return 0;
+	struct shmlru_fast *f = &shmlru_fast_handles[(h - 1) % SHMLRU_FAST_HANDLES];
+	/* Announce first, then check: close clears id first, then waits for
+	 * inflight to drain (seq_cst on both sides, so one sees the other). */
+	__atomic_add_fetch(&f->inflight, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&f->id, __ATOMIC_SEQ_CST) != h || __atomic_load_n(&f->broken, __ATOMIC_RELAXED)) {
+		__atomic_sub_fetch(&f->inflight, 1, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	call->f = f;
+	call->locked = NULL;
+	shmlru_fast_cur = call;
+	*out = f;
+	return 1;
+}
+
+static inline void leave(struct shmlru_fast *f)
+{
+	shmlru_fast_cur = NULL;
+	__atomic_sub_fetch(&f->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A result computed over a mapping that faulted is not to be trusted:
+ * whatever it was, Go answers instead (with SHMLRU_CORRUPT). */
+static inline int finish(struct shmlru_fast *f, int rc)
+{
+	if (__atomic_load_n(&f->broken, __ATOMIC_RELAXED))
+		rc = SHMLRU_FAST_FALLBACK;
+	leave(f);
+	return rc;
+}
+
+/* ---- the shard lock (shm/mutex.go) ---- */
+
+static inline int lock(struct shmlru_fast *f, struct shmlru_l_shard_header *sh)
+{
+	for (int i = 0; i < SHMLRU_FAST_SPINS; i++) {
+		uint32_t zero = 0;
+		if (__atomic_load_n(&sh->lock, __ATOMIC_RELAXED) == 0 &&
+		    __atomic_compare_exchange_n(&sh->lock, &zero, f->token, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+			shmlru_fast_cur->locked = sh;
+			/* A dirty mark under a free lock: no owner to take over
+			 * from, and Go resets such a shard on its next acquire. */
+			if (__atomic_load_n(&sh->dirty, __ATOMIC_SEQ_CST) == 0)
+				return 1;
+			return 0;
+		}
+		__builtin_ia32_pause();
+	}
+	return 0;
+}
+
+static inline void unlock(struct shmlru_l_shard_header *sh)
+{
+	shmlru_fast_cur->locked = NULL;
+	if (__atomic_exchange_n(&sh->lock, 0, __ATOMIC_SEQ_CST) & SHMLRU_L_SHM_WAITERS_BIT)
+		syscall(SYS_futex, &sh->lock, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* unlock_if_held releases a lock that lock() took and then declined. */
+static inline void unlock_if_held(struct shmlru_l_shard_header *sh)
+{
+	if (shmlru_fast_cur->locked == sh)
+		unlock(sh);
+}
+
+/* escaped is where a fault on the caller's memory lands (guard.c jumps to
+ * the call's escape). A lock still held is released; if a change was
+ * under way its dirty mark stays, and Go's next acquire resets the shard
+ * (a lock released over a dirty mark is reset, never read). */
+static int escaped(struct shmlru_fast *f)
+{
+	struct shmlru_l_shard_header *sh = shmlru_fast_cur->locked;
+	if (sh != NULL)
+		unlock(sh);
+	return finish(f, SHMLRU_BAD_ARGUMENT);
+}
+
+/* ---- layout (lru/layout.go, lru/shard.go) ---- */
+
+static inline struct shmlru_l_shard_header *shard_of(const struct shmlru_fast *f, uint64_t hash)
+{
+	uint32_t i = shmlru_shard_of(hash, f->shards, f->shard_shift);
+	return (struct shmlru_l_shard_header *)(f->data + SHMLRU_L_CACHE_HEADER_SIZE + (uint64_t)i * f->stride);
+}
+
+static inline uint32_t *buckets_of(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh)
+{
+	return (uint32_t *)((unsigned char *)sh + f->buckets_off);
+}
+
+static inline unsigned char *block(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i)
+{
+	return (unsigned char *)sh + f->blocks_off + (uint64_t)i * f->block_size;
+}
+
+static inline struct shmlru_l_entry *ent(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i)
+{
+	return (struct shmlru_l_entry *)block(f, sh, i);
+}
+
+static inline int valid(const struct shmlru_fast *f, uint32_t i) { return i != 0 && i < f->nblocks; }
+
+/* blocks_for is lru's geometry.blocksFor. */
+static inline uint64_t blocks_for(const struct shmlru_fast *f, uint64_t klen, uint64_t vlen)
+{
+	uint64_t n = SHMLRU_L_ENTRY_HEADER_SIZE + klen + vlen;
+	if (n <= f->block_size)
+		return 1;
+	uint64_t per = f->block_size - SHMLRU_L_LINK_SIZE;
+	return 1 + (n - f->block_size + per - 1) / per;
+}
+
+/* entry_ok is lru's checkEntry. */
+static inline int entry_ok(const struct shmlru_fast *f, const struct shmlru_l_entry *e)
+{
+	return e->klen != 0 && e->klen <= f->max_key && e->vlen <= f->max_value && e->typ < SHMLRU_L_NUM_TYPES;
+}
+
+/* find returns key's entry in its bucket chain, 0 if absent, or BAD_INDEX
+ * for a chain that is not whole. The caller has checked that the key fits
+ * in a first block, so an entry with an equal key does too. */
+#define BAD_INDEX UINT32_MAX
+
+static uint32_t find(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, const char *key, size_t klen, uint64_t hash)
+{
+	uint32_t i = buckets_of(f, sh)[shmlru_bucket_of(hash, f->nbuckets)];
+	for (uint32_t n = 0; i != 0; n++) {
+		if (n >= f->nblocks || !valid(f, i))
+			return BAD_INDEX;
+		struct shmlru_l_entry *e = ent(f, sh, i);
+		if (e->klen == klen && memcmp(block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE, key, klen) == 0)
+			return i;
+		i = e->hnext;
+	}
+	return 0;
+}
+
+/* now_ms is lru's clock: the wall clock in Unix milliseconds. */
+static inline int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* expired: lru's expiredAt, reading the clock only for an entry with a
+ * deadline, at most once per call (*now 0 until read). */
+static inline int expired(const struct shmlru_l_entry *e, int64_t *now)
+{
+	if (e->expires == 0)
+		return 0;
+	if (*now == 0)
+		*now = now_ms();
+	return e->expires <= *now;
+}
+
+/* touch is lru's touch: the one change made without the dirty mark. Every
+ * index it will follow is checked before it changes anything. */
+static int touch(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i, struct shmlru_l_entry *e)
+{
+	uint32_t head = sh->head;
+	if (head == i)
+		return 0;
+	uint32_t p = e->prev, n = e->next;
+	if (!valid(f, head) || !valid(f, p) || (n != 0 && !valid(f, n)) || (n == 0 && sh->tail != i))
+		return BAD;
+	ent(f, sh, p)->next = n;
+	if (n != 0)
+		ent(f, sh, n)->prev = p;
+	else
+		sh->tail = p;
+	hook(HOOK_TOUCH_UNLINKED, "touch-unlinked");
+	e->prev = 0;
+	e->next = head;
+	ent(f, sh, head)->prev = i;
+	sh->head = i;
+	return 0;
+}
+
+/* chain walks an entry's payload (key then value) block by block, as lru's
+ * chunks does, bounded by the blocks its lengths need. */
+struct chain {
+	const struct shmlru_fast *f;
+	struct shmlru_l_shard_header *sh;
+	uint32_t cur, more;
+	int first;
+	uint64_t left; /* blocks after cur */
+	unsigned char *p;
+	size_t n; /* bytes of payload at p */
+};
+
+static void chain_start(struct chain *c, const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i, const struct shmlru_l_entry *e)
+{
+	c->f = f, c->sh = sh, c->cur = i, c->more = e->more, c->first = 1;
+	c->left = blocks_for(f, e->klen, e->vlen) - 1;
+	c->p = block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE;
+	c->n = f->block_size - SHMLRU_L_ENTRY_HEADER_SIZE;
+}
+
+static int chain_next(struct chain *c)
+{
+	if (c->left == 0)
+		return BAD;
+	uint32_t nx = c->more;
+	if (!c->first)
+		memcpy(&nx, block(c->f, c->sh, c->cur), sizeof nx);
+	if (!valid(c->f, nx))
+		return BAD;
+	c->first = 0;
+	c->left--;
+	c->cur = nx;
+	c->p = block(c->f, c->sh, nx) + SHMLRU_L_LINK_SIZE;
+	c->n = c->f->block_size - SHMLRU_L_LINK_SIZE;
+	return 0;
+}
+
+/* chain_seek skips off bytes of payload; there must be payload at off. */
+static int chain_seek(struct chain *c, size_t off)
+{
+	while (off >= c->n) {
+		off -= c->n;
+		if (chain_next(c))
+			return BAD;
+	}
+	c->p += off;
+	c->n -= off;
+	return 0;
+}
+
+/* chain_whole checks that the rest of the chain is in range, so that a
+ * change can be made without stopping halfway. */
+static int chain_whole(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i, const struct shmlru_l_entry *e)
+{
+	struct chain c;
+	chain_start(&c, f, sh, i, e);
+	while (c.left > 0)
+		if (chain_next(&c))
+			return BAD;
+	return 0;
+}
+
+/* read_value copies entry i's value (vlen bytes after the key) to dst. */
+static int read_value(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i, const struct shmlru_l_entry *e, unsigned char *dst)
+{
+	size_t n = e->vlen;
+	if (SHMLRU_L_ENTRY_HEADER_SIZE + (size_t)e->klen + n <= f->block_size) {
+		memcpy(dst, block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + e->klen, n);
+		return 0;
+	}
+	struct chain c;
+	chain_start(&c, f, sh, i, e);
+	if (chain_seek(&c, e->klen))
+		return BAD;
+	for (;;) {
+		size_t take = n < c.n ? n : c.n;
+		memcpy(dst, c.p, take);
+		dst += take;
+		if ((n -= take) == 0)
+			return 0;
+		if (chain_next(&c))
+			return BAD;
+	}
+}
+
+/* probe reads one byte of every page of the caller's b, and its last, so
+ * that memory which would fault faults before the shard is locked. */
+static inline void probe(const void *b, size_t n)
+{
+	const volatile unsigned char *p = b;
+	for (size_t i = 0; i < n; i += 4096)
+		(void)p[i];
+	if (n > 0)
+		(void)p[n - 1];
+}
+
+/* key_fits: the key can be looked up here (it lies in a first block). */
+static inline int key_fits(const struct shmlru_fast *f, const char *key, size_t klen)
+{
+	return key != NULL && klen != 0 && klen <= f->max_key && SHMLRU_L_ENTRY_HEADER_SIZE + klen <= f->block_size;
+}
+
+/* ---- operations ---- */
+
+/* lru's Read (not Peek). stale_ok is get_stale. */
+SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void *buf, size_t buf_len, size_t *value_len, shmlru_meta *meta, int stale_ok)
+{
+	struct shmlru_fast_call call;
+	struct shmlru_fast *f;
+	if (value_len == NULL || (buf == NULL && buf_len > 0) || !enter(h, &call, &f))
+		return SHMLRU_FAST_FALLBACK;
+	if (!key_fits(f, key, klen))
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	if (sigsetjmp(call.escape, 0))
+		return escaped(f);
+	uint64_t hash = shmlru_xxh64(key, klen);
+	struct shmlru_l_shard_header *sh = shard_of(f, hash);
+	if (!lock(f, sh)) {
+		unlock_if_held(sh);
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	}
+	int rc;
+	int64_t now = 0;
+	int stale = 0;
+	uint32_t i = find(f, sh, key, klen, hash);
+	struct shmlru_l_entry *e = NULL;
+	if (i == BAD_INDEX) {
+		rc = BAD;
+		goto out;
+	}
+	if (i != 0) {
+		e = ent(f, sh, i);
+		if (expired(e, &now)) {
+			if (!stale_ok)
+				i = 0;
+			stale = 1;
+		}
+	}
+	if (i == 0) {
+		sh->stats.misses++;
+		rc = SHMLRU_NOT_FOUND;
+		goto out;
+	}
+	if (!entry_ok(f, e) || e->typ == SHMLRU_L_TYPE_LIST || e->vlen > buf_len) {
+		/* A list is read with the list functions; a value that does not
+		 * fit is measured by Go, which changes nothing then. */
+		rc = SHMLRU_FAST_FALLBACK;
+		goto out;
+	}
+	if ((rc = read_value(f, sh, i, e, buf)) != 0)
+		goto out;
+	if ((rc = touch(f, sh, i, e)) != 0)
+		goto out;
+	sh->stats.hits++;
+	*value_len = e->vlen;
+	if (meta != NULL) {
+		meta->version = e->version;
+		meta->expires_ms = e->expires;
+		meta->flags = e->flags;
+		meta->type = e->typ;
+		meta->stale = (uint8_t)stale;
+		memset(meta->reserved, 0, sizeof meta->reserved);
+	}
+	rc = SHMLRU_OK;
+out:
+	unlock(sh);
+	return finish(f, rc);
+}
+
+/* lru's TTL: no LRU move, no counters. */
+SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms)
+{
+	struct shmlru_fast_call call;
+	struct shmlru_fast *f;
+	if (ttl_ms == NULL || !enter(h, &call, &f))
+		return SHMLRU_FAST_FALLBACK;
+	if (!key_fits(f, key, klen))
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	if (sigsetjmp(call.escape, 0))
+		return escaped(f);
+	uint64_t hash = shmlru_xxh64(key, klen);
+	struct shmlru_l_shard_header *sh = shard_of(f, hash);
+	if (!lock(f, sh)) {
+		unlock_if_held(sh);
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	}
+	int rc = SHMLRU_NOT_FOUND;
+	int64_t now = 0;
+	uint32_t i = find(f, sh, key, klen, hash);
+	if (i == BAD_INDEX) {
+		rc = BAD;
+	} else if (i != 0) {
+		struct shmlru_l_entry *e = ent(f, sh, i);
+		if (!expired(e, &now)) {
+			*ttl_ms = e->expires == 0 ? 0 : e->expires - now;
+			rc = SHMLRU_OK;
+		}
+	}
+	unlock(sh);
+	return finish(f, rc);
+}
+
+/* lru's LLen: a get of the list (a hit moves it, as Get does), counted. */
+SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, size_t *length)
+{
+	struct shmlru_fast_call call;
+	struct shmlru_fast *f;
+	if (length == NULL || !enter(h, &call, &f))
+		return SHMLRU_FAST_FALLBACK;
+	if (!key_fits(f, key, klen))
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	if (sigsetjmp(call.escape, 0))
+		return escaped(f);
+	uint64_t hash = shmlru_xxh64(key, klen);
+	struct shmlru_l_shard_header *sh = shard_of(f, hash);
+	if (!lock(f, sh)) {
+		unlock_if_held(sh);
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	}
+	int rc;
+	int64_t now = 0;
+	uint32_t i = find(f, sh, key, klen, hash);
+	struct shmlru_l_entry *e = NULL;
+	if (i == BAD_INDEX) {
+		rc = BAD;
+		goto out;
+	}
+	if (i != 0 && expired(e = ent(f, sh, i), &now))
+		i = 0;
+	if (i == 0) {
+		sh->stats.misses++;
+		*length = 0;
+		rc = SHMLRU_OK;
+		goto out;
+	}
+	/* Count the items where they lie, which is only here when the list
+	 * is in the first block; a longer one is left to Go. */
+	if (!entry_ok(f, e) || SHMLRU_L_ENTRY_HEADER_SIZE + (size_t)e->klen + e->vlen > f->block_size) {
+		rc = SHMLRU_FAST_FALLBACK;
+		goto out;
+	}
+	size_t count = 0;
+	if (e->typ == SHMLRU_L_TYPE_LIST) {
+		const unsigned char *v = block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + e->klen;
+		size_t left = e->vlen;
+		while (left > 0) {
+			uint32_t l;
+			if (left < 5)
+				break;
+			memcpy(&l, v + 1, sizeof l);
+			if ((v[0] != SHMLRU_L_TYPE_BYTES && v[0] != SHMLRU_L_TYPE_NUMBER) || l > left - 5 ||
+			    (v[0] == SHMLRU_L_TYPE_NUMBER && l != 8))
+				break;
+			v += 5 + l;
+			left -= 5 + (size_t)l;
+			count++;
+		}
+		if (left != 0) {
+			rc = SHMLRU_FAST_FALLBACK; /* malformed: Go says so */
+			goto out;
+		}
+	}
+	if ((rc = touch(f, sh, i, e)) != 0)
+		goto out;
+	sh->stats.hits++;
+	if (e->typ != SHMLRU_L_TYPE_LIST) {
+		rc = SHMLRU_NOT_LIST;
+		goto out;
+	}
+	*length = count;
+	rc = SHMLRU_OK;
+out:
+	unlock(sh);
+	return finish(f, rc);
+}
+
+/* lru's incr of a live number whose 8 bytes lie in the first block: the
+ * rate limiter's hot path. Anything else (no entry, an expired one, init)
+ * is Go's. */
+SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result)
+{
+	struct shmlru_fast_call call;
+	struct shmlru_fast *f;
+	if (result == NULL || !enter(h, &call, &f))
+		return SHMLRU_FAST_FALLBACK;
+	if (!key_fits(f, key, klen))
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	if (sigsetjmp(call.escape, 0))
+		return escaped(f);
+	uint64_t hash = shmlru_xxh64(key, klen);
+	struct shmlru_l_shard_header *sh = shard_of(f, hash);
+	if (!lock(f, sh)) {
+		unlock_if_held(sh);
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	}
+	int rc = SHMLRU_FAST_FALLBACK;
+	int64_t now = 0;
+	uint32_t i = find(f, sh, key, klen, hash);
+	if (i == BAD_INDEX || i == 0)
+		goto out;
+	struct shmlru_l_entry *e = ent(f, sh, i);
+	if (expired(e, &now) || !entry_ok(f, e))
+		goto out;
+	if (e->typ != SHMLRU_L_TYPE_NUMBER) {
+		rc = SHMLRU_NOT_NUMBER;
+		goto out;
+	}
+	if (e->vlen != 8 || SHMLRU_L_ENTRY_HEADER_SIZE + (size_t)e->klen + 8 > f->block_size)
+		goto out;
+	/* touch checks its indexes before it changes anything; check them
+	 * before the number changes too, so that no half is done. */
+	if (sh->head != i && (!valid(f, sh->head) || !valid(f, e->prev) || (e->next != 0 && !valid(f, e->next))))
+		goto out;
+	unsigned char *v = block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + e->klen;
+	double x;
+	memcpy(&x, v, sizeof x);
+	x += delta;
+	__atomic_store_n(&sh->dirty, 1, __ATOMIC_SEQ_CST);
+	memcpy(v, &x, sizeof x);
+	hook(HOOK_INCR_WRITTEN, "incr-written");
+	e->version = ++sh->clock;
+	sh->stats.sets++;
+	__atomic_store_n(&sh->dirty, 0, __ATOMIC_SEQ_CST);
+	if ((rc = touch(f, sh, i, e)) != 0)
+		goto out;
+	*result = x;
+	rc = SHMLRU_OK;
+out:
+	unlock(sh);
+	return finish(f, rc);
+}
+
+/* lru's write of an entry that needs exactly the blocks it has (the in-place
+ * overwrite), for a plain set: mode SET, evicting allowed, a bytes, number
+ * or boolean value that is well formed. Anything else is Go's. */
+SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, const void *value, size_t vlen, const shmlru_write_opts *o, shmlru_write_result *res)
+{
+	struct shmlru_fast_call call;
+	struct shmlru_fast *f;
+	int64_t ttl = 0;
+	uint32_t flags = 0;
+	uint8_t typ = SHMLRU_L_TYPE_BYTES;
+	if (o != NULL) {
+		if (o->mode != SHMLRU_MODE_SET || o->no_evict != 0 || o->ttl_ms < 0 || o->ttl_ms > INT64_MAX / 1000000 ||
+		    o->reserved != 0)
+			return SHMLRU_FAST_FALLBACK;
+		ttl = o->ttl_ms;
+		flags = o->flags;
+		typ = o->type;
+	}
+	if ((value == NULL && vlen > 0) || !enter(h, &call, &f))
+		return SHMLRU_FAST_FALLBACK;
+	if (!key_fits(f, key, klen) || vlen > f->max_value ||
+	    !(typ == SHMLRU_L_TYPE_BYTES || (typ == SHMLRU_L_TYPE_NUMBER && vlen == 8) || (typ == SHMLRU_L_TYPE_BOOL && vlen == 1)))
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	if (sigsetjmp(call.escape, 0))
+		return escaped(f);
+	if (typ == SHMLRU_L_TYPE_BOOL && ((const unsigned char *)value)[0] > 1)
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	probe(value, vlen);
+	uint64_t hash = shmlru_xxh64(key, klen);
+	struct shmlru_l_shard_header *sh = shard_of(f, hash);
+	if (!lock(f, sh)) {
+		unlock_if_held(sh);
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	}
+	int rc = SHMLRU_FAST_FALLBACK;
+	uint32_t i = find(f, sh, key, klen, hash);
+	if (i == BAD_INDEX || i == 0)
+		goto out;
+	struct shmlru_l_entry *e = ent(f, sh, i);
+	if (!entry_ok(f, e) || blocks_for(f, e->klen, e->vlen) != blocks_for(f, klen, vlen) || chain_whole(f, sh, i, e))
+		goto out;
+	if (sh->head != i && (!valid(f, sh->head) || !valid(f, e->prev) || (e->next != 0 && !valid(f, e->next))))
+		goto out;
+	int64_t expires = ttl == 0 ? 0 : now_ms() + ttl;
+	__atomic_store_n(&sh->dirty, 1, __ATOMIC_SEQ_CST);
+	if (vlen > 0) {
+		struct chain c;
+		chain_start(&c, f, sh, i, e);
+		chain_seek(&c, e->klen); /* cannot fail: chain_whole checked every link */
+		const unsigned char *src = value;
+		for (size_t left = vlen;;) {
+			size_t take = left < c.n ? left : c.n;
+			memcpy(c.p, src, take);
+			src += take;
+			if ((left -= take) == 0)
+				break;
+			chain_next(&c);
+		}
+	}
+	hook(HOOK_OVERWRITE_COPIED, "overwrite-copied");
+	e->version = ++sh->clock;
+	if (e->expires == 0 && expires != 0)
+		sh->ttls++;
+	else if (e->expires != 0 && expires == 0)
+		sh->ttls--;
+	e->expires = expires;
+	e->flags = flags;
+	e->typ = typ;
+	e->vlen = (uint32_t)vlen;
+	if (sh->head != i)
+		touch(f, sh, i, e); /* its indexes were checked above */
+	sh->stats.sets++;
+	__atomic_store_n(&sh->dirty, 0, __ATOMIC_SEQ_CST);
+	if (res != NULL) {
+		res->version = e->version;
+		res->forcible = 0;
+		memset(res->reserved, 0, sizeof res->reserved);
+	}
+	rc = SHMLRU_OK;
+out:
+	unlock(sh);
+	return finish(f, rc);
+}

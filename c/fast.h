@@ -1,0 +1,89 @@
+/*
+ * The native read path of libshmlru.so: the state it keeps per open cache,
+ * shared by fast.c (the operations), guard.c (faults) and shim.c (the
+ * public entry points, which try it before entering Go). Not part of the
+ * public ABI.
+ *
+ * The Go side (native.go) fills a handle's state at shmlru_open from a
+ * second attachment to the region (lru.NativeView): a mapping, a process
+ * slot and a lock token of its own. Its own token matters: Go takes a lock
+ * word that holds Go's own token for a leftover and takes it over, so the C
+ * path must never lock under Go's. Its own mapping matters too: after a
+ * fault guard.c maps zero pages over it, which must not change what Go's
+ * mapping shows.
+ */
+#ifndef SHMLRU_FAST_H
+#define SHMLRU_FAST_H
+
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "region.h"
+
+/* Nothing of the native path is exported from the library. */
+#define SHMLRU_HIDDEN __attribute__((visibility("hidden")))
+
+/* Returned by a fast operation that leaves the call to Go. Positive, so
+ * never a status. */
+#define SHMLRU_FAST_FALLBACK 1
+
+/* How many times a fast operation tries a busy shard lock before it leaves
+ * the call to Go, which waits properly (futex, dead-owner takeover). */
+#define SHMLRU_FAST_SPINS 64
+
+struct shmlru_fast {
+	/* The handle while the fast path may serve it, 0 otherwise. Set last
+	 * at open and cleared first at close, which then waits until inflight
+	 * is 0 before the mapping goes. */
+	uint64_t id;
+	int32_t inflight; /* fast calls in progress on this handle */
+	int32_t broken;   /* the mapping faulted: everything goes to Go */
+
+	uint32_t token; /* the C attachment's lock token */
+	unsigned char *map; /* the C attachment's whole mapping... */
+	size_t map_len;     /* ...and its length, for guard.c */
+	unsigned char *data; /* its data area */
+
+	/* The layout, validated by Go at open (never read from the region). */
+	uint64_t stride;
+	uint32_t shards, shard_shift, nbuckets, nblocks, block_size;
+	uint32_t buckets_off, blocks_off, max_key, max_value;
+};
+
+#define SHMLRU_FAST_HANDLES 4096
+
+extern SHMLRU_HIDDEN struct shmlru_fast shmlru_fast_handles[SHMLRU_FAST_HANDLES];
+
+/* What guard.c needs to know of the thread's fast call in progress. It
+ * lives in the operation's stack frame (sigsetjmp must be called there);
+ * the thread finds it through shmlru_fast_cur. */
+struct shmlru_fast_call {
+	struct shmlru_fast *f;               /* the handle */
+	struct shmlru_l_shard_header *locked; /* the shard whose lock is held, or NULL */
+	sigjmp_buf escape;                   /* where a fault on the caller's memory returns */
+};
+
+/* The thread's fast call in progress, NULL outside one. Initial-exec TLS:
+ * a signal handler reads it, and the general-dynamic model may allocate on
+ * a thread's first access, which a handler must never do. */
+extern SHMLRU_HIDDEN __thread struct shmlru_fast_call *shmlru_fast_cur __attribute__((tls_model("initial-exec")));
+
+/* guard.c: installs the fault handler once (after the Go runtime's, which
+ * it chains to). */
+SHMLRU_HIDDEN void shmlru_guard_install(void);
+
+/* fast.c: the operations. Each returns a status, or SHMLRU_FAST_FALLBACK to
+ * leave the call to Go. Their arguments are the public functions'. */
+struct shmlru_meta;
+struct shmlru_write_opts;
+struct shmlru_write_result;
+SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void *buf, size_t buf_len,
+                                  size_t *value_len, struct shmlru_meta *meta, int stale_ok);
+SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms);
+SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, size_t *length);
+SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result);
+SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, const void *value, size_t vlen,
+                                  const struct shmlru_write_opts *o, struct shmlru_write_result *res);
+
+#endif

@@ -1,0 +1,73 @@
+package main
+
+/*
+#include "fast.h"
+
+static struct shmlru_fast *fast_handle(size_t slot) { return &shmlru_fast_handles[slot]; }
+*/
+import "C"
+
+import (
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/shmlru/shmlru/lru"
+)
+
+// The native read path (fast.c) serves a handle from a second attachment
+// to its region, lru.NativeView: its own process slot and lock token, and
+// its own mapping. enableNative fills the handle's C state from it and then
+// publishes the handle; disableNative withdraws it and waits for the native
+// calls in progress before the view's mapping goes.
+
+func init() {
+	if C.SHMLRU_FAST_HANDLES != maxHandles {
+		panic("shmlru_fast_handles in fast.h must have maxHandles entries")
+	}
+}
+
+// enableNative lets the native path serve handle id (whose cache is c). If
+// the second attachment cannot be had (every process slot taken, say), the
+// handle is served by Go alone: slower, never wrong.
+func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
+	v, err := c.NativeView()
+	if err != nil {
+		return nil
+	}
+	m, token := v.Region.Mapping()
+	f := C.fast_handle(C.size_t((id - 1) % maxHandles))
+	f.broken = 0
+	f.token = C.uint32_t(token)
+	f._map = (*C.uchar)(unsafe.Pointer(unsafe.SliceData(m)))
+	f.map_len = C.size_t(len(m))
+	f.data = (*C.uchar)(unsafe.Pointer(&m[v.DataOff]))
+	f.stride = C.uint64_t(v.Stride)
+	f.shards = C.uint32_t(v.Shards)
+	f.shard_shift = C.uint32_t(v.ShardShift)
+	f.nbuckets = C.uint32_t(v.Buckets)
+	f.nblocks = C.uint32_t(v.Blocks)
+	f.block_size = C.uint32_t(v.BlockSize)
+	f.buckets_off = C.uint32_t(v.BucketsOff)
+	f.blocks_off = C.uint32_t(v.BlocksOff)
+	f.max_key = C.uint32_t(v.MaxKey)
+	f.max_value = C.uint32_t(v.MaxValue)
+	C.shmlru_guard_install()
+	// Published last (seq_cst, as fast.c's enter reads it).
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&f.id)), id)
+	return v
+}
+
+// disableNative withdraws handle id from the native path and closes v once
+// no native call is using its mapping.
+func disableNative(id uint64, v *lru.NativeView) {
+	if v == nil {
+		return
+	}
+	f := C.fast_handle(C.size_t((id - 1) % maxHandles))
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&f.id)), 0)
+	for atomic.LoadInt32((*int32)(unsafe.Pointer(&f.inflight))) != 0 {
+		runtime.Gosched() // a native call holds a shard lock for microseconds
+	}
+	v.Region.Close()
+}

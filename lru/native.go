@@ -1,0 +1,70 @@
+package lru
+
+import (
+	"fmt"
+
+	"github.com/shmlru/shmlru/shm"
+)
+
+// NativeView is a second attachment to a cache's region, with the validated
+// layout, for code outside Go that works on the region directly: the C read
+// path of libshmlru.so. It has a process slot and lock token of its own, so
+// a lock it holds is never mistaken by this process's Cache for a leftover
+// of its own token (which the Cache would take over), and it has a mapping
+// of its own, which that code may patch after a fault without changing
+// what the Cache sees. It follows the same lock and dirty-mark protocol as
+// the Cache; any state it cannot handle it leaves to the Cache.
+type NativeView struct {
+	Region *shm.Region // the second attachment; Close it to end the view
+
+	// The layout, as validated when the Cache was opened (never re-read
+	// from the region). Offsets are in bytes; DataOff from the start of
+	// Region's mapping, the others from the start of the data area or of
+	// a shard.
+	DataOff    int
+	Shards     int
+	ShardShift int // 64 - log2(Shards); 64 for one shard
+	Stride     int // bytes from one shard to the next
+	BucketsOff int
+	BlocksOff  int
+	Buckets    int // per shard
+	Blocks     int // per shard, including the unused block 0
+	BlockSize  int
+	MaxKey     int
+	MaxValue   int
+}
+
+// NativeView opens a second attachment to the cache's region (see
+// NativeView). Like Open, it never takes a lock token that a lock word of
+// the region still holds for a dead process.
+func (c *Cache) NativeView() (*NativeView, error) {
+	r, err := shm.Open(c.r.Path(), shm.Options{NoCreate: true})
+	if err != nil {
+		return nil, err
+	}
+	m, _ := r.Mapping()
+	d := r.Data()
+	if len(m) != int(c.size) || len(d) == 0 {
+		r.Close()
+		return nil, fmt.Errorf("%w: %s was replaced since the cache was opened (%d bytes, then %d)", ErrCorrupt, c.r.Path(), c.size, len(m))
+	}
+	if err := r.AvoidTokens(lockWords(d, &c.g)); err != nil {
+		r.Close()
+		return nil, err
+	}
+	g := &c.g
+	return &NativeView{
+		Region:     r,
+		DataOff:    len(m) - len(d),
+		Shards:     g.shards,
+		ShardShift: int(g.shardShift),
+		Stride:     g.stride,
+		BucketsOff: g.bucketsOff,
+		BlocksOff:  g.blocksOff,
+		Buckets:    g.nbuckets,
+		Blocks:     g.nblocks,
+		BlockSize:  g.blockSize,
+		MaxKey:     g.maxKey,
+		MaxValue:   g.maxValue,
+	}, nil
+}
