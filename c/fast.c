@@ -39,16 +39,21 @@ SHMLRU_HIDDEN struct shmlru_fast shmlru_fast_handles[SHMLRU_FAST_HANDLES];
 SHMLRU_HIDDEN __thread struct shmlru_fast_call *shmlru_fast_cur __attribute__((tls_model("initial-exec")));
 
 /*
- * Test hooks, not part of the ABI: a test program sets shmlru__test_stop_at
- * to a point's number, and the fast path stops there (prints "at NAME" on
- * stdout and sleeps) with the shard locked, for the test to SIGKILL it.
+ * Test hooks, not part of the ABI: a test program calls shmlru__test_stop
+ * with a point's number, and the fast path stops there (prints "at NAME" on
+ * stdout and sleeps) with the shard locked, for the test to SIGKILL it. A
+ * function, not a variable the program sets: the library's own references
+ * to its variables are bound inside it, so a program's copy of one would
+ * not be the library's.
  */
 enum { HOOK_TOUCH_UNLINKED = 1, HOOK_INCR_WRITTEN = 2, HOOK_OVERWRITE_COPIED = 3 };
-volatile int shmlru__test_stop_at;
+static volatile int stop_at;
+
+void shmlru__test_stop(int point) { stop_at = point; }
 
 static void hook(int point, const char *name)
 {
-	if (shmlru__test_stop_at != point)
+	if (stop_at != point)
 		return;
 	char line[64];
 	int n = snprintf(line, sizeof line, "at %s\n", name);

@@ -215,3 +215,32 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A region file truncated underneath running workers does not kill them:
+// libshmlru.so's native path reads the region from C, outside Go's fault
+// guard, and turns the fault on a page that is gone into SHMLRU_CORRUPT.
+// Every worker answers get with nil, "corrupt", and the same workers go on
+// answering (a worker killed by SIGBUS would be respawned under a new pid,
+// and the master would log it, which checkLog reports).
+func TestNginxRegionTruncatedUnderWorkers(t *testing.T) {
+	c, s := startNginx(t)
+	// A key of the last shard: its whole shard lies in the half that goes.
+	var key []byte
+	for i := 0; key == nil; i++ {
+		if k := []byte(fmt.Sprint("gone", i)); c.ShardOf(k) == c.Geometry().Shards-1 {
+			key = k
+		}
+	}
+	must(t, c.Set(key, []byte("value"), 0))
+	before := eachWorker(t, s, "/get?k="+string(key), workers, nil)
+	expectAll(t, before, "string nil value")
+
+	must(t, os.Truncate(c.Path(), c.Capacity()/2))
+	after := eachWorker(t, s, "/get?k="+string(key), workers, nil)
+	expectAll(t, after, "nil corrupt nil")
+	for pid := range after {
+		if _, ok := before[pid]; !ok {
+			t.Errorf("worker %d answered after the truncation, but not before: a worker died", pid)
+		}
+	}
+}

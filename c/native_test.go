@@ -1,0 +1,441 @@
+package main
+
+import (
+	"bufio"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmlru/shmlru/lru"
+)
+
+// The native path (fast.c) and lru are two implementations of one
+// protocol. These tests hold them together: the same random operations run
+// through libshmlru.so's public functions (the native path, and Go where it
+// leaves a call to Go) on one region and through lru's Go API on a twin,
+// and every result, every entry's value and metadata, each shard's LRU
+// order and counters must agree.
+
+// nativeOpts is the twins' geometry for a seed: small, so that writes
+// evict, with blocks small enough that longer values span several; one
+// shard for every other seed (the shard shift of 64 that C must not do).
+func nativeOpts(seed uint64) *lru.Options {
+	return &lru.Options{Size: 1 << 20, Shards: 1 + int(seed%2), BlockSize: 128}
+}
+
+// genOps returns n random operation lines for native_driver.
+func genOps(rng *rand.Rand, n int) []string {
+	keys := make([]string, 40)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i)
+	}
+	keys = append(keys, strings.Repeat("L", 100)) // crosses a block: Go's
+	var ops []string
+	for len(ops) < n {
+		k := keys[rng.IntN(len(keys))]
+		switch r := rng.IntN(100); {
+		case r < 30:
+			typ, val := 0, make([]byte, []int{0, 1, 8, 32, 70, 80, 81, 200, 300, 1000}[rng.IntN(10)])
+			for i := range val {
+				val[i] = byte(rng.IntN(256))
+			}
+			switch rng.IntN(6) {
+			case 0:
+				typ, val = 1, lru.EncodeNumber(float64(rng.IntN(1000))-500)
+			case 1:
+				typ, val = 2, lru.EncodeBool(rng.IntN(2) == 0)
+			}
+			ttl := []int{0, 0, 0, 3_600_000, 1}[rng.IntN(5)]
+			ops = append(ops, fmt.Sprintf("set %s %d %d %d %s", k, typ, ttl, rng.IntN(4), hexOf(val)))
+			if ttl == 1 {
+				ops = append(ops, "sleep 3") // so that both sides see it expired
+			}
+		case r < 55:
+			ops = append(ops, "get "+k)
+		case r < 62:
+			ops = append(ops, "stale "+k)
+		case r < 70:
+			ops = append(ops, "ttl "+k)
+		case r < 85:
+			ops = append(ops, fmt.Sprintf("incr %s %d", k, rng.IntN(7)-3))
+		case r < 90:
+			ops = append(ops, "llen "+k)
+		case r < 95:
+			ops = append(ops, fmt.Sprintf("lpush %s %s", k, hexOf([]byte(strconv.Itoa(rng.IntN(100))))))
+		default:
+			ops = append(ops, "del "+k)
+		}
+	}
+	return ops
+}
+
+func hexOf(b []byte) string {
+	if len(b) == 0 {
+		return "-"
+	}
+	return hex.EncodeToString(b)
+}
+
+// goResult runs one op line through lru and formats its result as
+// native_driver does.
+func goResult(c *lru.Cache, line string) string {
+	f := strings.Fields(line)
+	key := []byte(f[1])
+	code := func(err error) string { return strconv.Itoa(codeOf(err)) }
+	switch f[0] {
+	case "set":
+		typ, _ := strconv.Atoi(f[2])
+		ttl, _ := strconv.Atoi(f[3])
+		flags, _ := strconv.Atoi(f[4])
+		val, _ := hex.DecodeString(strings.TrimPrefix(f[5], "-"))
+		r, err := c.Write(key, val, lru.WriteOptions{Type: lru.Type(typ), TTL: time.Duration(ttl) * time.Millisecond, Flags: uint32(flags)})
+		if err != nil {
+			return code(err)
+		}
+		return fmt.Sprintf("0 v%d", r.Version)
+	case "get", "stale":
+		v, m, stale, err := c.Read(make([]byte, 0, 1<<20), key, lru.ReadOptions{Stale: f[0] == "stale", Fit: true})
+		if err != nil {
+			return code(err)
+		}
+		return fmt.Sprintf("0 %s v%d t%d f%d e%d s%d", hexOf(v), m.Version, m.Type, m.Flags, b2i(m.Expires != 0), b2i(stale))
+	case "ttl":
+		d, err := c.TTL(key)
+		switch {
+		case err != nil:
+			return code(err)
+		case d == 0:
+			return "0 never"
+		case d > 0:
+			return "0 left"
+		}
+		return "0 NEGATIVE"
+	case "llen":
+		n, err := c.LLen(key)
+		if err != nil {
+			return code(err)
+		}
+		return fmt.Sprintf("0 %d", n)
+	case "incr":
+		d, _ := strconv.ParseFloat(f[2], 64)
+		v, err := c.Incr(key, d)
+		if err != nil {
+			return code(err)
+		}
+		return "0 " + strconv.FormatFloat(v, 'g', 17, 64)
+	case "del":
+		d, err := c.Delete(key)
+		return fmt.Sprintf("%s %d", code(err), b2i(d))
+	case "lpush":
+		item, _ := hex.DecodeString(strings.TrimPrefix(f[2], "-"))
+		n, err := c.LPush(key, item, lru.TypeBytes)
+		if err != nil {
+			return code(err)
+		}
+		return fmt.Sprintf("0 %d", n)
+	case "sleep":
+		ms, _ := strconv.Atoi(f[1])
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return "slept"
+	}
+	return "unknown op " + f[0]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// snapshot describes a cache for comparison: every shard's counters and its
+// entries in LRU order with their values and metadata (expiry as "has one").
+func snapshot(t *testing.T, c *lru.Cache) string {
+	t.Helper()
+	var b strings.Builder
+	st, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range st.Shards {
+		fmt.Fprintf(&b, "shard %d: %+v entries %d used %d\n", i, s.Counters, s.Entries, s.UsedBlocks)
+	}
+	// Keys and metadata in LRU order first (Range's callback must not
+	// call the cache), then each value.
+	type entry struct {
+		key []byte
+		m   lru.Meta
+	}
+	var entries []entry
+	err = c.Range(func(key []byte, m lru.Meta, size int) bool {
+		entries = append(entries, entry{append([]byte(nil), key...), m})
+		return true
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		v, _, _, err := c.Peek(nil, e.key)
+		if err != nil {
+			t.Fatalf("peek %q: %v", e.key, err)
+		}
+		fmt.Fprintf(&b, "%d %q v%d t%d f%d e%d %x\n", c.ShardOf(e.key), e.key, e.m.Version, e.m.Type, e.m.Flags, b2i(e.m.Expires != 0), v)
+	}
+	return b.String()
+}
+
+func TestNativeMatchesGo(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	for seed := uint64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			dir := t.TempDir()
+			native, twin := filepath.Join(dir, "native"), filepath.Join(dir, "twin")
+			cn, err := lru.Open(native, nativeOpts(seed)) // created here, driven by the driver
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cn.Close()
+			cg, err := lru.Open(twin, nativeOpts(seed))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cg.Close()
+
+			ops := genOps(rand.New(rand.NewPCG(seed, 10)), 3000)
+			cmd := exec.Command(bin, "ops", native)
+			cmd.Stdin = strings.NewReader(strings.Join(ops, "\n") + "\n")
+			cmd.Stderr = os.Stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("driver: %v", err)
+			}
+			got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+			if len(got) != len(ops) {
+				t.Fatalf("driver answered %d of %d ops", len(got), len(ops))
+			}
+			for i, op := range ops {
+				if want := goResult(cg, op); got[i] != want {
+					t.Fatalf("op %d %q: native path %q, Go %q", i, clip(op), clip(got[i]), clip(want))
+				}
+			}
+			if sn, sg := snapshot(t, cn), snapshot(t, cg); sn != sg {
+				t.Fatalf("after %d ops the twins differ:\nnative:\n%s\nGo:\n%s", len(ops), sn, sg)
+			}
+			for _, c := range []*lru.Cache{cn, cg} {
+				if ps, err := c.Check(); err != nil || len(ps) > 0 {
+					t.Fatalf("Check: %v %v", ps, err)
+				}
+			}
+		})
+	}
+}
+
+func clip(s string) string {
+	if len(s) > 160 {
+		return s[:160] + "..."
+	}
+	return s
+}
+
+// A process killed inside the native path, at its worst points, is
+// recovered exactly like one killed inside Go: the next operation on the
+// shard takes the lock over; a change cut short (incr, in-place set) resets
+// that shard alone; an LRU move cut short is rebuilt and loses nothing.
+func TestNativeKilledMidChange(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	for _, tc := range []struct {
+		point int
+		name  string
+		op    string
+		reset bool
+	}{
+		{1, "touch-unlinked", "get victim", false},
+		{2, "incr-written", "incr victim 1", true},
+		{3, "overwrite-copied", "set victim 1 0 0 " + hexOf(lru.EncodeNumber(99)), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "region")
+			c, err := lru.Open(path, &lru.Options{Size: 1 << 20, Shards: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			victim := []byte("victim")
+			si := c.ShardOf(victim)
+			var same, other [][]byte
+			for i := 0; len(same) < 20 || len(other) < 20; i++ {
+				k := []byte(fmt.Sprint("key", i))
+				if c.ShardOf(k) == si {
+					same = append(same, k)
+				} else {
+					other = append(other, k)
+				}
+			}
+			for _, k := range append(same, other...) {
+				c.Set(k, []byte("v"), 0)
+			}
+			if _, err := c.Write(victim, lru.EncodeNumber(1), lru.WriteOptions{Type: lru.TypeNumber}); err != nil {
+				t.Fatal(err)
+			}
+			c.Set(same[0], []byte("v"), 0) // so that the victim is not at the head
+			before, _ := c.Stats()
+
+			cmd := exec.Command(bin, "hook", path, strconv.Itoa(tc.point), tc.op)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			line, _ := bufio.NewReader(out).ReadString('\n')
+			if line != "at "+tc.name+"\n" {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("driver did not stop at %s: %q\n%s", tc.name, line, stderr.String())
+			}
+			// (Not Stats here: it would wait for the lock the driver holds.)
+			cmd.Process.Kill()
+			cmd.Wait()
+
+			if err := c.Set([]byte("after"), []byte("x"), 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Get(victim); err != nil && !errors.Is(err, lru.ErrNotFound) {
+				t.Fatalf("Get on the recovered shard: %v", err)
+			}
+			after, _ := c.Stats()
+			if d := after.Shards[si].Recoveries - before.Shards[si].Recoveries; d != 1 {
+				t.Fatalf("recoveries on shard %d: %d, want 1", si, d)
+			}
+			if d := after.Shards[si].Resets - before.Shards[si].Resets; (d == 1) != tc.reset || d > 1 {
+				t.Fatalf("resets on shard %d: %d, want reset=%v", si, d, tc.reset)
+			}
+			if !tc.reset {
+				for _, k := range append(same, victim) {
+					if _, err := c.Get(k); err != nil {
+						t.Fatalf("a reader's death lost %q: %v", k, err)
+					}
+				}
+			}
+			for _, k := range other {
+				if _, err := c.Get(k); err != nil {
+					t.Fatalf("the other shard lost %q: %v", k, err)
+				}
+			}
+			if ps, err := c.Check(); err != nil || len(ps) > 0 {
+				t.Fatalf("Check: %v %v", ps, err)
+			}
+		})
+	}
+}
+
+// C threads of one process (native path and its Go fallback) and Go
+// goroutines of others increment one counter: nothing is lost.
+func TestNativeThreadsAndProcesses(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path := filepath.Join(t.TempDir(), "region")
+	c, err := lru.Open(path, &lru.Options{Size: 1 << 20, Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const drivers, threads, perThread, goIncrs = 2, 4, 5000, 5000
+	errs := make(chan error, drivers+1)
+	for d := 0; d < drivers; d++ {
+		go func() {
+			out, err := exec.Command(bin, "hammer", path, strconv.Itoa(threads), strconv.Itoa(perThread)).CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("driver: %v\n%s", err, out)
+			}
+			errs <- err
+		}()
+	}
+	go func() {
+		for i := 0; i < goIncrs; i++ {
+			if _, _, err := c.IncrInit([]byte("counter"), 1, 0, 0); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for i := 0; i < drivers+1; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, _, err := c.GetInto(nil, []byte("counter"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := lru.DecodeNumber(v)
+	if want := float64(drivers*threads*perThread + goIncrs); n != want {
+		t.Fatalf("counter = %v, want %v", n, want)
+	}
+	if ps, err := c.Check(); err != nil || len(ps) > 0 {
+		t.Fatalf("Check: %v %v", ps, err)
+	}
+}
+
+// A region file truncated underneath a process in the native path does not
+// kill it: the read of a page that is gone answers SHMLRU_CORRUPT.
+func TestNativeTruncatedUnderneath(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path := filepath.Join(t.TempDir(), "region")
+	c, err := lru.Open(path, &lru.Options{Size: 1 << 20, Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var keys []string
+	for i := 0; ; i++ {
+		k := fmt.Sprint("key", i)
+		if _, err := c.Write([]byte(k), []byte("value"), lru.WriteOptions{NoEvict: true}); err != nil {
+			break
+		}
+		keys = append(keys, k)
+	}
+	cmd := exec.Command(bin, "wait", path)
+	in, _ := cmd.StdinPipe()
+	outp, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	out := bufio.NewReader(outp)
+	if l, _ := out.ReadString('\n'); l != "ready\n" {
+		t.Fatalf("driver: %q\n%s", l, stderr.String())
+	}
+	if err := os.Truncate(path, c.Capacity()/2); err != nil {
+		t.Fatal(err)
+	}
+	// The last key's entry lies in the half that is gone.
+	fmt.Fprintf(in, "get %s\nincr %s 1\nget %s\n", keys[len(keys)-1], keys[len(keys)-1], keys[0])
+	in.Close()
+	want := []string{fmt.Sprint(statusCorrupt), fmt.Sprint(statusCorrupt), fmt.Sprint(statusCorrupt)}
+	for i, w := range want {
+		l, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("driver died after %d answers: %v\n%s", i, err, stderr.String())
+		}
+		if strings.TrimSpace(l) != w {
+			t.Fatalf("answer %d: %q, want %q", i, l, w)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("driver: %v\n%s", err, stderr.String())
+	}
+}

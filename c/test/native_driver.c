@@ -1,0 +1,193 @@
+/*
+ * Drives libshmlru.so's public functions, and so its native path, for
+ * c/native_test.go. Roles:
+ *
+ *   native_driver ops REGION          ops from stdin, one result line each
+ *   native_driver hook REGION POINT OP  stop inside the native path at POINT
+ *   native_driver hammer REGION THREADS N  N incr of "counter" per thread
+ *   native_driver wait REGION         say "ready", then run ops from stdin
+ *
+ * Ops (one per line; values and items in hex, "-" for empty):
+ *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
+ *   llen KEY | incr KEY DELTA | del KEY | lpush KEY ITEM | sleep MS
+ * Results: "rc" and what the call returned (see fmt_result); native_test.go
+ * prints the same for lru's Go calls on a twin region and compares.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shmlru.h"
+
+void shmlru__test_stop(int point); /* fast.c's test hook, not ABI */
+
+static shmlru_t h;
+static unsigned char buf[1 << 20];
+
+static void open_region(const char *path)
+{
+	shmlru_options o;
+	memset(&o, 0, sizeof o);
+	o.no_create = 1;
+	char err[SHMLRU_ERRBUF_SIZE];
+	int rc = shmlru_open(path, strlen(path), &o, &h, err, sizeof err);
+	if (rc != SHMLRU_OK) {
+		fprintf(stderr, "open %s: %s\n", path, err);
+		exit(2);
+	}
+}
+
+static size_t unhex(const char *s, unsigned char *out)
+{
+	if (strcmp(s, "-") == 0)
+		return 0;
+	size_t n = strlen(s) / 2;
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		sscanf(s + 2 * i, "%2x", &v);
+		out[i] = (unsigned char)v;
+	}
+	return n;
+}
+
+static void hex(const unsigned char *b, size_t n)
+{
+	if (n == 0)
+		fputs("-", stdout);
+	for (size_t i = 0; i < n; i++)
+		printf("%02x", b[i]);
+}
+
+static unsigned char val[1 << 20];
+
+/* run performs one op line and prints its result line. */
+static void run(char *line)
+{
+	char op[16], key[512], a[64], b[64], c[64];
+	static char v[2 << 20];
+	int n = sscanf(line, "%15s %511s %63s %63s %63s %2097151s", op, key, a, b, c, v);
+	if (n < 1)
+		return;
+	size_t kl = strlen(key), vn;
+	shmlru_meta m;
+	int rc;
+	if (strcmp(op, "set") == 0) {
+		shmlru_write_opts o;
+		memset(&o, 0, sizeof o);
+		o.type = (uint8_t)atoi(a);
+		o.ttl_ms = atoll(b);
+		o.flags = (uint32_t)strtoul(c, NULL, 10);
+		vn = unhex(v, val);
+		shmlru_write_result r;
+		rc = shmlru_write(h, key, kl, val, vn, &o, &r);
+		printf("%d", rc);
+		if (rc == SHMLRU_OK)
+			printf(" v%llu", (unsigned long long)r.version);
+	} else if (strcmp(op, "get") == 0 || strcmp(op, "stale") == 0) {
+		rc = (op[0] == 'g' ? shmlru_get : shmlru_get_stale)(h, key, kl, buf, sizeof buf, &vn, &m);
+		printf("%d", rc);
+		if (rc == SHMLRU_OK) {
+			printf(" ");
+			hex(buf, vn);
+			printf(" v%llu t%u f%u e%d s%u", (unsigned long long)m.version, m.type, m.flags, m.expires_ms != 0, m.stale);
+		}
+	} else if (strcmp(op, "ttl") == 0) {
+		int64_t t = -1;
+		rc = shmlru_ttl(h, key, kl, &t);
+		printf("%d", rc);
+		if (rc == SHMLRU_OK)
+			printf(" %s", t == 0 ? "never" : t > 0 ? "left" : "NEGATIVE");
+	} else if (strcmp(op, "llen") == 0) {
+		size_t len = 0;
+		rc = shmlru_llen(h, key, kl, &len);
+		printf("%d", rc);
+		if (rc == SHMLRU_OK)
+			printf(" %zu", len);
+	} else if (strcmp(op, "incr") == 0) {
+		double r;
+		rc = shmlru_incr(h, key, kl, atof(a), &r, 0, 0, 0, NULL);
+		printf("%d", rc);
+		if (rc == SHMLRU_OK)
+			printf(" %.17g", r);
+	} else if (strcmp(op, "del") == 0) {
+		int d = 0;
+		rc = shmlru_delete(h, key, kl, &d);
+		printf("%d %d", rc, d);
+	} else if (strcmp(op, "lpush") == 0) {
+		size_t len = 0;
+		vn = unhex(a, val);
+		rc = shmlru_lpush(h, key, kl, val, vn, SHMLRU_TYPE_BYTES, &len);
+		printf("%d", rc);
+		if (rc == SHMLRU_OK)
+			printf(" %zu", len);
+	} else if (strcmp(op, "sleep") == 0) {
+		usleep((useconds_t)atoi(key) * 1000);
+		printf("slept");
+	} else {
+		printf("unknown op %s", op);
+	}
+	printf("\n");
+	fflush(stdout);
+}
+
+static void run_stdin(void)
+{
+	static char line[4 << 20];
+	while (fgets(line, sizeof line, stdin))
+		run(line);
+}
+
+static long per_thread;
+
+static void *hammer(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < per_thread; i++) {
+		double r;
+		int rc = shmlru_incr(h, "counter", 7, 1, &r, 1, 0, 0, NULL);
+		if (rc != SHMLRU_OK) {
+			fprintf(stderr, "incr: %s\n", shmlru_strerror(rc));
+			exit(1);
+		}
+		size_t n;
+		shmlru_get(h, "counter", 7, buf, sizeof buf, &n, NULL);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: native_driver ops|hook|hammer|wait REGION ...\n");
+		return 2;
+	}
+	open_region(argv[2]);
+	if (strcmp(argv[1], "ops") == 0) {
+		run_stdin();
+	} else if (strcmp(argv[1], "wait") == 0) {
+		printf("ready\n");
+		fflush(stdout);
+		run_stdin();
+	} else if (strcmp(argv[1], "hook") == 0 && argc == 5) {
+		shmlru__test_stop(atoi(argv[3]));
+		run(argv[4]); /* stops at the point; the test kills it */
+		fprintf(stderr, "the op did not stop at point %s\n", argv[3]);
+		return 1;
+	} else if (strcmp(argv[1], "hammer") == 0 && argc == 5) {
+		int threads = atoi(argv[3]);
+		per_thread = atol(argv[4]);
+		pthread_t t[64];
+		for (int i = 0; i < threads && i < 64; i++)
+			pthread_create(&t[i], NULL, hammer, NULL);
+		for (int i = 0; i < threads && i < 64; i++)
+			pthread_join(t[i], NULL);
+		printf("done\n");
+	} else {
+		fprintf(stderr, "bad arguments\n");
+		return 2;
+	}
+	return shmlru_close(h) == SHMLRU_OK ? 0 : 1;
+}
