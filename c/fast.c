@@ -353,25 +353,42 @@ static inline int key_fits(const struct shmlru_fast *f, const char *key, size_t 
 	return key != NULL && klen != 0 && klen <= f->max_key && SHMLRU_L_ENTRY_HEADER_SIZE + klen <= f->block_size;
 }
 
+/*
+ * BEGIN(h, key, klen, ok): how every operation starts, written once, and a
+ * macro because sigsetjmp must be called in the operation's own frame. It
+ * takes the handle (ok: the operation's own arguments allow the native path
+ * to try, checked first), checks that the key can be looked up here, sets
+ * the escape for a fault on the caller's memory, and hashes the key to its
+ * shard. It declares call, f, hash and sh, and returns from the operation
+ * when the call goes to Go. LOCK() then takes sh's lock, or returns.
+ */
+#define BEGIN(h, key, klen, ok)                                         \
+	struct shmlru_fast_call call;                                   \
+	struct shmlru_fast *f;                                          \
+	if (!(ok) || !enter(h, &call, &f))                              \
+		return SHMLRU_FAST_FALLBACK;                            \
+	if (!key_fits(f, key, klen))                                    \
+		return finish(f, SHMLRU_FAST_FALLBACK);                 \
+	if (sigsetjmp(call.escape, 0))                                  \
+		return escaped(f);                                      \
+	uint64_t hash = shmlru_xxh64(key, klen);                        \
+	struct shmlru_l_shard_header *sh = shard_of(f, hash)
+
+#define LOCK()                                                          \
+	do {                                                            \
+		if (!lock(f, sh)) {                                     \
+			unlock_if_held(sh);                             \
+			return finish(f, SHMLRU_FAST_FALLBACK);         \
+		}                                                       \
+	} while (0)
+
 /* ---- operations ---- */
 
 /* lru's Read (not Peek). stale_ok is get_stale. */
 SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void *buf, size_t buf_len, size_t *value_len, shmlru_meta *meta, int stale_ok)
 {
-	struct shmlru_fast_call call;
-	struct shmlru_fast *f;
-	if (value_len == NULL || (buf == NULL && buf_len > 0) || !enter(h, &call, &f))
-		return SHMLRU_FAST_FALLBACK;
-	if (!key_fits(f, key, klen))
-		return finish(f, SHMLRU_FAST_FALLBACK);
-	if (sigsetjmp(call.escape, 0))
-		return escaped(f);
-	uint64_t hash = shmlru_xxh64(key, klen);
-	struct shmlru_l_shard_header *sh = shard_of(f, hash);
-	if (!lock(f, sh)) {
-		unlock_if_held(sh);
-		return finish(f, SHMLRU_FAST_FALLBACK);
-	}
+	BEGIN(h, key, klen, value_len != NULL && (buf != NULL || buf_len == 0));
+	LOCK();
 	int rc;
 	int64_t now = 0;
 	int stale = 0;
@@ -423,20 +440,8 @@ out:
 /* lru's TTL: no LRU move, no counters. */
 SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms)
 {
-	struct shmlru_fast_call call;
-	struct shmlru_fast *f;
-	if (ttl_ms == NULL || !enter(h, &call, &f))
-		return SHMLRU_FAST_FALLBACK;
-	if (!key_fits(f, key, klen))
-		return finish(f, SHMLRU_FAST_FALLBACK);
-	if (sigsetjmp(call.escape, 0))
-		return escaped(f);
-	uint64_t hash = shmlru_xxh64(key, klen);
-	struct shmlru_l_shard_header *sh = shard_of(f, hash);
-	if (!lock(f, sh)) {
-		unlock_if_held(sh);
-		return finish(f, SHMLRU_FAST_FALLBACK);
-	}
+	BEGIN(h, key, klen, ttl_ms != NULL);
+	LOCK();
 	int rc = SHMLRU_NOT_FOUND;
 	int64_t now = 0;
 	uint32_t i = find(f, sh, key, klen, hash);
@@ -456,20 +461,8 @@ SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int6
 /* lru's LLen: a get of the list (a hit moves it, as Get does), counted. */
 SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, size_t *length)
 {
-	struct shmlru_fast_call call;
-	struct shmlru_fast *f;
-	if (length == NULL || !enter(h, &call, &f))
-		return SHMLRU_FAST_FALLBACK;
-	if (!key_fits(f, key, klen))
-		return finish(f, SHMLRU_FAST_FALLBACK);
-	if (sigsetjmp(call.escape, 0))
-		return escaped(f);
-	uint64_t hash = shmlru_xxh64(key, klen);
-	struct shmlru_l_shard_header *sh = shard_of(f, hash);
-	if (!lock(f, sh)) {
-		unlock_if_held(sh);
-		return finish(f, SHMLRU_FAST_FALLBACK);
-	}
+	BEGIN(h, key, klen, length != NULL);
+	LOCK();
 	int rc;
 	int64_t now = 0;
 	uint32_t i = find(f, sh, key, klen, hash);
@@ -532,20 +525,8 @@ out:
  * is Go's. */
 SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result)
 {
-	struct shmlru_fast_call call;
-	struct shmlru_fast *f;
-	if (result == NULL || !enter(h, &call, &f))
-		return SHMLRU_FAST_FALLBACK;
-	if (!key_fits(f, key, klen))
-		return finish(f, SHMLRU_FAST_FALLBACK);
-	if (sigsetjmp(call.escape, 0))
-		return escaped(f);
-	uint64_t hash = shmlru_xxh64(key, klen);
-	struct shmlru_l_shard_header *sh = shard_of(f, hash);
-	if (!lock(f, sh)) {
-		unlock_if_held(sh);
-		return finish(f, SHMLRU_FAST_FALLBACK);
-	}
+	BEGIN(h, key, klen, result != NULL);
+	LOCK();
 	int rc = SHMLRU_FAST_FALLBACK;
 	int64_t now = 0;
 	uint32_t i = find(f, sh, key, klen, hash);
@@ -588,35 +569,23 @@ out:
  * or boolean value that is well formed. Anything else is Go's. */
 SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, const void *value, size_t vlen, const shmlru_write_opts *o, shmlru_write_result *res)
 {
-	struct shmlru_fast_call call;
-	struct shmlru_fast *f;
 	int64_t ttl = 0;
 	uint32_t flags = 0;
 	uint8_t typ = SHMLRU_L_TYPE_BYTES;
-	if (o != NULL) {
-		if (o->mode != SHMLRU_MODE_SET || o->no_evict != 0 || o->ttl_ms < 0 || o->ttl_ms > INT64_MAX / 1000000 ||
-		    o->reserved != 0)
-			return SHMLRU_FAST_FALLBACK;
+	int plain = o == NULL || (o->mode == SHMLRU_MODE_SET && o->no_evict == 0 && o->ttl_ms >= 0 &&
+	                          o->ttl_ms <= INT64_MAX / 1000000 && o->reserved == 0);
+	if (plain && o != NULL) {
 		ttl = o->ttl_ms;
 		flags = o->flags;
 		typ = o->type;
 	}
-	if ((value == NULL && vlen > 0) || !enter(h, &call, &f))
-		return SHMLRU_FAST_FALLBACK;
-	if (!key_fits(f, key, klen) || vlen > f->max_value ||
-	    !(typ == SHMLRU_L_TYPE_BYTES || (typ == SHMLRU_L_TYPE_NUMBER && vlen == 8) || (typ == SHMLRU_L_TYPE_BOOL && vlen == 1)))
-		return finish(f, SHMLRU_FAST_FALLBACK);
-	if (sigsetjmp(call.escape, 0))
-		return escaped(f);
-	if (typ == SHMLRU_L_TYPE_BOOL && ((const unsigned char *)value)[0] > 1)
+	BEGIN(h, key, klen, plain && (value != NULL || vlen == 0));
+	if (vlen > f->max_value ||
+	    !(typ == SHMLRU_L_TYPE_BYTES || (typ == SHMLRU_L_TYPE_NUMBER && vlen == 8) ||
+	      (typ == SHMLRU_L_TYPE_BOOL && vlen == 1 && ((const unsigned char *)value)[0] <= 1)))
 		return finish(f, SHMLRU_FAST_FALLBACK);
 	probe(value, vlen);
-	uint64_t hash = shmlru_xxh64(key, klen);
-	struct shmlru_l_shard_header *sh = shard_of(f, hash);
-	if (!lock(f, sh)) {
-		unlock_if_held(sh);
-		return finish(f, SHMLRU_FAST_FALLBACK);
-	}
+	LOCK();
 	int rc = SHMLRU_FAST_FALLBACK;
 	uint32_t i = find(f, sh, key, klen, hash);
 	if (i == BAD_INDEX || i == 0)
