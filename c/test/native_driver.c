@@ -13,6 +13,7 @@
  * Results: "rc" and what the call returned (see fmt_result); native_test.go
  * prints the same for lru's Go calls on a twin region and compares.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,7 +125,11 @@ static void run(char *line)
 		if (rc == SHMLRU_OK)
 			printf(" %zu", len);
 	} else if (strcmp(op, "sleep") == 0) {
-		usleep((useconds_t)atoi(key) * 1000);
+		/* All of it, even if a signal (the Go runtime's, say) cuts
+		 * it short: the ops after it rely on the time having passed. */
+		struct timespec ts = { atoi(key) / 1000, (long)(atoi(key) % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+		}
 		printf("slept");
 	} else {
 		printf("unknown op %s", op);
