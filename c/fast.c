@@ -40,21 +40,30 @@ SHMLRU_HIDDEN __thread struct shmlru_fast_call *shmlru_fast_cur __attribute__((t
 
 /*
  * Test hooks, not part of the ABI: a test program calls shmlru__test_stop
- * with a point's number, and the fast path stops there (prints "at NAME" on
- * stdout and sleeps) with the shard locked, for the test to SIGKILL it. A
- * function, not a variable the program sets: the library's own references
- * to its variables are bound inside it, so a program's copy of one would
- * not be the library's.
+ * with a point's number, and the fast path stops there with the shard
+ * locked: it calls fn if one is given, or else prints "at NAME" on stdout
+ * and sleeps, for the test to SIGKILL it. A function, not a variable the
+ * program sets: the library's own references to its variables are bound
+ * inside it, so a program's copy of one would not be the library's.
  */
-enum { HOOK_TOUCH_UNLINKED = 1, HOOK_INCR_WRITTEN = 2, HOOK_OVERWRITE_COPIED = 3 };
+enum { HOOK_TOUCH_UNLINKED = 1, HOOK_INCR_WRITTEN = 2, HOOK_OVERWRITE_COPIED = 3, HOOK_OVERWRITE_START = 4 };
 static volatile int stop_at;
+static void (*volatile stop_fn)(void);
 
-void shmlru__test_stop(int point) { stop_at = point; }
+void shmlru__test_stop(int point, void (*fn)(void))
+{
+	stop_fn = fn;
+	stop_at = point;
+}
 
 static void hook(int point, const char *name)
 {
 	if (stop_at != point)
 		return;
+	if (stop_fn != NULL) {
+		stop_fn();
+		return;
+	}
 	char line[64];
 	int n = snprintf(line, sizeof line, "at %s\n", name);
 	if (write(1, line, (size_t)n) < 0) {
@@ -82,7 +91,7 @@ static inline int enter(uint64_t h, struct shmlru_fast_call *call, struct shmlru
 	}
 	call->f = f;
 	call->locked = NULL;
-	shmlru_fast_cur = call;
+	call->faulted = 0;
 	*out = f;
 	return 1;
 }
@@ -93,11 +102,15 @@ static inline void leave(struct shmlru_fast *f)
 	__atomic_sub_fetch(&f->inflight, 1, __ATOMIC_SEQ_CST);
 }
 
-/* A result computed over a mapping that faulted is not to be trusted:
- * whatever it was, Go answers instead (with SHMLRU_CORRUPT). */
+/* A result this call computed over a page of the mapping that is gone is
+ * not to be trusted: Go answers instead (with SHMLRU_CORRUPT). Only this
+ * call's own fault counts: another thread's, on a page this call never
+ * read, leaves this call's result (and a change it made) as valid as it
+ * is, and handing such a call to Go would make its change twice. */
 static inline int finish(struct shmlru_fast *f, int rc)
 {
-	if (__atomic_load_n(&f->broken, __ATOMIC_RELAXED))
+	struct shmlru_fast_call *call = shmlru_fast_cur;
+	if (call != NULL && call->faulted)
 		rc = SHMLRU_FAST_FALLBACK;
 	leave(f);
 	return rc;
@@ -123,11 +136,28 @@ static inline int lock(struct shmlru_fast *f, struct shmlru_l_shard_header *sh)
 	return 0;
 }
 
+/* unlock releases the lock. Over a dirty mark (a change cut short by a
+ * fault) it leaves the orphan token instead, as lru's ReleaseOrphan does:
+ * the next acquire takes the lock over and resets the shard, and no
+ * observer reads the half-made change in the meantime. */
 static inline void unlock(struct shmlru_l_shard_header *sh)
 {
 	shmlru_fast_cur->locked = NULL;
+	if (__atomic_load_n(&sh->dirty, __ATOMIC_SEQ_CST) != 0) {
+		__atomic_exchange_n(&sh->lock, SHMLRU_L_SHM_ORPHAN_TOKEN, __ATOMIC_SEQ_CST);
+		syscall(SYS_futex, &sh->lock, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+		return;
+	}
 	if (__atomic_exchange_n(&sh->lock, 0, __ATOMIC_SEQ_CST) & SHMLRU_L_SHM_WAITERS_BIT)
 		syscall(SYS_futex, &sh->lock, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* clean clears the dirty mark after a change, unless the change ran over a
+ * page that is gone: then the mark stays, and unlock leaves an orphan. */
+static inline void clean(struct shmlru_l_shard_header *sh)
+{
+	if (!shmlru_fast_cur->faulted)
+		__atomic_store_n(&sh->dirty, 0, __ATOMIC_SEQ_CST);
 }
 
 /* unlock_if_held releases a lock that lock() took and then declined. */
@@ -139,8 +169,8 @@ static inline void unlock_if_held(struct shmlru_l_shard_header *sh)
 
 /* escaped is where a fault on the caller's memory lands (guard.c jumps to
  * the call's escape). A lock still held is released; if a change was
- * under way its dirty mark stays, and Go's next acquire resets the shard
- * (a lock released over a dirty mark is reset, never read). */
+ * under way its dirty mark stays, and unlock leaves an orphan: the next
+ * acquire resets the shard, and no observer reads the half-made change. */
 static int escaped(struct shmlru_fast *f)
 {
 	struct shmlru_l_shard_header *sh = shmlru_fast_cur->locked;
@@ -228,6 +258,16 @@ static inline int expired(const struct shmlru_l_entry *e, int64_t *now)
 	return e->expires <= *now;
 }
 
+/* touch_ok: touch can move entry i, every index it will follow in range.
+ * A change that ends with a touch checks this before it begins, so that it
+ * never stops halfway (and never leaves to Go a change already made). */
+static inline int touch_ok(const struct shmlru_fast *f, const struct shmlru_l_shard_header *sh, uint32_t i, const struct shmlru_l_entry *e)
+{
+	if (sh->head == i)
+		return 1;
+	return valid(f, sh->head) && valid(f, e->prev) && (e->next != 0 ? valid(f, e->next) : sh->tail == i);
+}
+
 /* touch is lru's touch: the one change made without the dirty mark. Every
  * index it will follow is checked before it changes anything. */
 static int touch(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i, struct shmlru_l_entry *e)
@@ -236,7 +276,7 @@ static int touch(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, 
 	if (head == i)
 		return 0;
 	uint32_t p = e->prev, n = e->next;
-	if (!valid(f, head) || !valid(f, p) || (n != 0 && !valid(f, n)) || (n == 0 && sh->tail != i))
+	if (!touch_ok(f, sh, i, e))
 		return BAD;
 	ent(f, sh, p)->next = n;
 	if (n != 0)
@@ -317,6 +357,8 @@ static int chain_whole(const struct shmlru_fast *f, struct shmlru_l_shard_header
 static int read_value(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i, const struct shmlru_l_entry *e, unsigned char *dst)
 {
 	size_t n = e->vlen;
+	if (n == 0)
+		return 0;
 	if (SHMLRU_L_ENTRY_HEADER_SIZE + (size_t)e->klen + n <= f->block_size) {
 		memcpy(dst, block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + e->klen, n);
 		return 0;
@@ -371,6 +413,7 @@ static inline int key_fits(const struct shmlru_fast *f, const char *key, size_t 
 		return finish(f, SHMLRU_FAST_FALLBACK);                 \
 	if (sigsetjmp(call.escape, 0))                                  \
 		return escaped(f);                                      \
+	shmlru_fast_cur = &call;                                        \
 	uint64_t hash = shmlru_xxh64(key, klen);                        \
 	struct shmlru_l_shard_header *sh = shard_of(f, hash)
 
@@ -417,11 +460,15 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 		rc = SHMLRU_FAST_FALLBACK;
 		goto out;
 	}
-	if ((rc = read_value(f, sh, i, e, buf)) != 0)
+	/* lru's order: count, move, copy; everything that could stop the
+	 * copy halfway is checked first, so that none of it is done twice. */
+	if (!touch_ok(f, sh, i, e) || chain_whole(f, sh, i, e)) {
+		rc = BAD;
 		goto out;
-	if ((rc = touch(f, sh, i, e)) != 0)
-		goto out;
+	}
 	sh->stats.hits++;
+	touch(f, sh, i, e);
+	read_value(f, sh, i, e, buf);
 	*value_len = e->vlen;
 	if (meta != NULL) {
 		meta->version = e->version;
@@ -429,7 +476,6 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 		meta->flags = e->flags;
 		meta->type = e->typ;
 		meta->stale = (uint8_t)stale;
-		memset(meta->reserved, 0, sizeof meta->reserved);
 	}
 	rc = SHMLRU_OK;
 out:
@@ -523,7 +569,7 @@ out:
 /* lru's incr of a live number whose 8 bytes lie in the first block: the
  * rate limiter's hot path. Anything else (no entry, an expired one, init)
  * is Go's. */
-SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result)
+SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result, int *forcible)
 {
 	BEGIN(h, key, klen, result != NULL);
 	LOCK();
@@ -539,11 +585,7 @@ SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, dou
 		rc = SHMLRU_NOT_NUMBER;
 		goto out;
 	}
-	if (e->vlen != 8 || SHMLRU_L_ENTRY_HEADER_SIZE + (size_t)e->klen + 8 > f->block_size)
-		goto out;
-	/* touch checks its indexes before it changes anything; check them
-	 * before the number changes too, so that no half is done. */
-	if (sh->head != i && (!valid(f, sh->head) || !valid(f, e->prev) || (e->next != 0 && !valid(f, e->next))))
+	if (e->vlen != 8 || SHMLRU_L_ENTRY_HEADER_SIZE + (size_t)e->klen + 8 > f->block_size || !touch_ok(f, sh, i, e))
 		goto out;
 	unsigned char *v = block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + e->klen;
 	double x;
@@ -554,11 +596,16 @@ SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, dou
 	hook(HOOK_INCR_WRITTEN, "incr-written");
 	e->version = ++sh->clock;
 	sh->stats.sets++;
-	__atomic_store_n(&sh->dirty, 0, __ATOMIC_SEQ_CST);
-	if ((rc = touch(f, sh, i, e)) != 0)
-		goto out;
-	*result = x;
+	clean(sh);
+	touch(f, sh, i, e); /* touch_ok was checked before the change */
+	/* From here on the change is made: whatever the caller's memory does,
+	 * it is never handed to Go to be made again. */
 	rc = SHMLRU_OK;
+	unlock(sh);
+	*result = x;
+	if (forcible != NULL)
+		*forcible = 0;
+	return finish(f, rc);
 out:
 	unlock(sh);
 	return finish(f, rc);
@@ -569,17 +616,20 @@ out:
  * or boolean value that is well formed. Anything else is Go's. */
 SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, const void *value, size_t vlen, const shmlru_write_opts *o, shmlru_write_result *res)
 {
+	BEGIN(h, key, klen, value != NULL || vlen == 0);
+	/* The options and the value are the caller's memory: read under the
+	 * escape BEGIN set. */
 	int64_t ttl = 0;
 	uint32_t flags = 0;
 	uint8_t typ = SHMLRU_L_TYPE_BYTES;
-	int plain = o == NULL || (o->mode == SHMLRU_MODE_SET && o->no_evict == 0 && o->ttl_ms >= 0 &&
-	                          o->ttl_ms <= INT64_MAX / 1000000 && o->reserved == 0);
-	if (plain && o != NULL) {
+	if (o != NULL) {
+		if (o->mode != SHMLRU_MODE_SET || o->no_evict != 0 || o->ttl_ms < 0 || o->ttl_ms > INT64_MAX / 1000000 ||
+		    o->reserved != 0)
+			return finish(f, SHMLRU_FAST_FALLBACK);
 		ttl = o->ttl_ms;
 		flags = o->flags;
 		typ = o->type;
 	}
-	BEGIN(h, key, klen, plain && (value != NULL || vlen == 0));
 	if (vlen > f->max_value ||
 	    !(typ == SHMLRU_L_TYPE_BYTES || (typ == SHMLRU_L_TYPE_NUMBER && vlen == 8) ||
 	      (typ == SHMLRU_L_TYPE_BOOL && vlen == 1 && ((const unsigned char *)value)[0] <= 1)))
@@ -591,12 +641,12 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 	if (i == BAD_INDEX || i == 0)
 		goto out;
 	struct shmlru_l_entry *e = ent(f, sh, i);
-	if (!entry_ok(f, e) || blocks_for(f, e->klen, e->vlen) != blocks_for(f, klen, vlen) || chain_whole(f, sh, i, e))
-		goto out;
-	if (sh->head != i && (!valid(f, sh->head) || !valid(f, e->prev) || (e->next != 0 && !valid(f, e->next))))
+	if (!entry_ok(f, e) || blocks_for(f, e->klen, e->vlen) != blocks_for(f, klen, vlen) || chain_whole(f, sh, i, e) ||
+	    !touch_ok(f, sh, i, e))
 		goto out;
 	int64_t expires = ttl == 0 ? 0 : now_ms() + ttl;
 	__atomic_store_n(&sh->dirty, 1, __ATOMIC_SEQ_CST);
+	hook(HOOK_OVERWRITE_START, "overwrite-start");
 	if (vlen > 0) {
 		struct chain c;
 		chain_start(&c, f, sh, i, e);
@@ -621,16 +671,17 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 	e->flags = flags;
 	e->typ = typ;
 	e->vlen = (uint32_t)vlen;
-	if (sh->head != i)
-		touch(f, sh, i, e); /* its indexes were checked above */
+	touch(f, sh, i, e); /* touch_ok was checked before the change */
 	sh->stats.sets++;
-	__atomic_store_n(&sh->dirty, 0, __ATOMIC_SEQ_CST);
+	clean(sh);
+	uint64_t version = e->version;
+	unlock(sh);
+	/* The change is made: never handed to Go to be made again. */
 	if (res != NULL) {
-		res->version = e->version;
+		res->version = version;
 		res->forcible = 0;
-		memset(res->reserved, 0, sizeof res->reserved);
 	}
-	rc = SHMLRU_OK;
+	return finish(f, SHMLRU_OK);
 out:
 	unlock(sh);
 	return finish(f, rc);

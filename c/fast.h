@@ -61,10 +61,12 @@ extern SHMLRU_HIDDEN struct shmlru_fast shmlru_fast_handles[SHMLRU_FAST_HANDLES]
 struct shmlru_fast_call {
 	struct shmlru_fast *f;               /* the handle */
 	struct shmlru_l_shard_header *locked; /* the shard whose lock is held, or NULL */
+	int faulted;                         /* this call touched a page of the mapping that is gone */
 	sigjmp_buf escape;                   /* where a fault on the caller's memory returns */
 };
 
-/* The thread's fast call in progress, NULL outside one. Initial-exec TLS:
+/* The thread's fast call in progress, NULL outside one; set only once the
+ * call's escape is set (BEGIN in fast.c). Initial-exec TLS:
  * a signal handler reads it, and the general-dynamic model may allocate on
  * a thread's first access, which a handler must never do. */
 extern SHMLRU_HIDDEN __thread struct shmlru_fast_call *shmlru_fast_cur __attribute__((tls_model("initial-exec")));
@@ -82,7 +84,7 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
                                   size_t *value_len, struct shmlru_meta *meta, int stale_ok);
 SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms);
 SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, size_t *length);
-SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result);
+SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result, int *forcible);
 SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, const void *value, size_t vlen,
                                   const struct shmlru_write_opts *o, struct shmlru_write_result *res);
 

@@ -12,7 +12,11 @@
  *     the faulting instruction runs again, on zeros. The call's result is
  *     then thrown away (finish in fast.c) and Go answers, with
  *     SHMLRU_CORRUPT from its own mapping, which is untouched: the C path
- *     has a mapping of its own for exactly this (lru.NativeView).
+ *     has a mapping of its own for exactly this (lru.NativeView). Only
+ *     the faulting call's result is dropped (another thread's call that
+ *     read no lost page stands). A change the call was making keeps its
+ *     dirty mark, and its lock is left as an orphan for the next acquire
+ *     to reset (fast.c's clean and unlock).
  *   - anywhere else: the caller's key, value or buffer. The call returns
  *     SHMLRU_BAD_ARGUMENT through the call's escape (fast.c's
  *     escaped releases the lock it held).
@@ -54,16 +58,24 @@ static void chain(int sig, siginfo_t *si, void *uc, const struct sigaction *prev
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	struct shmlru_fast_call *call = shmlru_fast_cur;
-	if (call != NULL) {
+	/* si_code > 0: a fault the kernel raised for an access. A SIGSEGV or
+	 * SIGBUS sent with kill or pthread_kill is not a fault of ours to
+	 * handle, even inside a fast call: jumping out of, say, an LRU move
+	 * would release the lock over a queue half relinked. */
+	if (call != NULL && si->si_code > 0) {
 		struct shmlru_fast *f = call->f;
 		unsigned char *a = si->si_addr;
 		if (a >= f->map && a < f->map + f->map_len) {
 			uintptr_t page = (uintptr_t)a & ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
 			size_t len = (size_t)(f->map + f->map_len - (unsigned char *)page);
 			if (mmap((void *)page, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+				call->faulted = 1;
 				__atomic_store_n(&f->broken, 1, __ATOMIC_SEQ_CST);
 				return;
 			}
+			/* No memory for the zero pages (vm.max_map_count, say):
+			 * nothing here can go on, and the fault is left to the
+			 * Go runtime, which ends the process. */
 		} else {
 			siglongjmp(call->escape, 1);
 		}

@@ -205,16 +205,10 @@ int shmlru_incr(shmlru_t h, const char *key, size_t key_len, double delta, doubl
                 int has_init, double init, int64_t init_ttl_ms, int *forcible)
 {
 	GUARD();
-	/* An init_ttl that Go would refuse is refused whether or not the
-	 * entry exists: leave such a call to Go. */
-	if (!has_init || (init_ttl_ms >= 0 && init_ttl_ms <= INT64_MAX / 1000000)) {
-		int rc = shmlru_fast_incr(h, key, key_len, delta, result);
-		if (rc != SHMLRU_FAST_FALLBACK) {
-			if (rc == SHMLRU_OK && forcible != NULL)
-				*forcible = 0;
-			return rc;
-		}
-	}
+	/* Go checks init_ttl whether or not it is used: an init_ttl it would
+	 * refuse goes to Go, to be refused. */
+	if (init_ttl_ms >= 0 && init_ttl_ms <= INT64_MAX / 1000000)
+		FAST(shmlru_fast_incr(h, key, key_len, delta, result, forcible));
 	return shmlru_go_incr(h, K(key), key_len, delta, result, has_init, init, init_ttl_ms, forcible);
 }
 

@@ -92,16 +92,19 @@ const (
 )
 
 // observe takes the shard's region lock for an operation that changes
-// nothing. A lock whose owner died is taken without repairing: whether the
-// owner died mid-change is recorded (leftDirty, see also leftBroken) and
-// the lock is handed back as an orphan by end.
+// nothing. A lock whose owner died is taken without repairing, and handed
+// back as an orphan by end; whether a change was left half made is
+// recorded either way (leftDirty, see leftBroken).
 func (s *shard) observe() {
 	s.observing = true
 	from := s.c.r.LockObserve(&s.h.lock)
 	s.locked = true
+	// A dirty mark under a lock that was free is a change cut short too
+	// (the native path leaves an orphan then, but an observer does not
+	// rely on it): never read through it.
+	s.leftDirty = atomic.LoadUint32(&s.h.dirty) != 0
 	if from != 0 {
 		s.orphaned = true
-		s.leftDirty = atomic.LoadUint32(&s.h.dirty) != 0
 		if o := s.c.r.TokenOwner(from); o.Pid != 0 {
 			s.h.deadPid = uint32(o.Pid) // so later looks still say who died
 		}
@@ -135,11 +138,11 @@ func (s *shard) visit(repair bool, fn func(owner shm.Owner, did repaired)) (err 
 // hand out a value written halfway. The next operation that acquires the
 // lock repairs the shard.
 func (s *shard) leftBroken() error {
-	if !s.orphaned {
-		return nil
-	}
 	if s.leftDirty {
 		return fmt.Errorf("%w: shard %d of %s was left mid-change by a process that died; the next Get or write to it, or Repair (`shmctl check --repair`), repairs it", ErrCorrupt, s.idx, s.c.r.Path())
+	}
+	if !s.orphaned {
+		return nil
 	}
 	if !s.lruIntact() {
 		return fmt.Errorf("%w: shard %d of %s: a process died while moving an entry in the LRU queue; the next Get or write to it, or Repair (`shmctl check --repair`), rebuilds the queue", ErrCorrupt, s.idx, s.c.r.Path())
@@ -179,8 +182,12 @@ func (s *shard) release() {
 	if !s.locked {
 		return
 	}
+	observing := s.observing
 	s.locked, s.observing = false, false
-	if s.orphaned || s.c.broken.Load() != nil {
+	if s.orphaned || s.leftDirty || s.c.broken.Load() != nil {
+		// An observer that found a change cut short hands the lock on as
+		// an orphan too, so that the next acquire resets the shard.
+		s.orphaned = s.orphaned || (observing && s.leftDirty)
 		s.releaseSlow()
 		return
 	}

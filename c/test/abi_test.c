@@ -520,6 +520,21 @@ static void test_bad_pointers(shmlru_t h)
 	double v;
 	EXPECT(shmlru_incr(h, (const char *)16, 3, 1, &v, 1, 0, 0, NULL), SHMLRU_BAD_ARGUMENT);
 
+	/* The native path too: options, the result's forcible flag. */
+	EXPECT(shmlru_write(h, KEY("bp"), old, sizeof old, (const shmlru_write_opts *)16, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_write(h, KEY("num"), "\0\0\0\0\0\0\0\0", 8, NULL, NULL), SHMLRU_OK);
+	{
+		shmlru_write_opts no;
+		memset(&no, 0, sizeof no);
+		no.type = SHMLRU_TYPE_NUMBER;
+		EXPECT(shmlru_write(h, KEY("num"), "\0\0\0\0\0\0\0\0", 8, &no, NULL), SHMLRU_OK);
+	}
+	EXPECT(shmlru_incr(h, KEY("num"), 1, &v, 0, 0, 0, (int *)16), SHMLRU_BAD_ARGUMENT);
+	/* Go refuses an init_ttl it would not use; so must the native path. */
+	EXPECT(shmlru_incr(h, KEY("num"), 1, &v, 0, 0, -1, NULL), SHMLRU_BAD_TTL);
+	EXPECT(shmlru_incr(h, KEY("num"), 0, &v, 0, 0, 0, NULL), SHMLRU_OK);
+	CHECK(v == 1); /* only the incr whose forcible pointer was bad counted */
+
 	memset(buf, 0, sizeof buf);
 	EXPECT(shmlru_get(h, KEY("bp"), buf, sizeof buf, &n, &after), SHMLRU_OK);
 	CHECK(n == sizeof old && memcmp(buf, old, sizeof old) == 0);

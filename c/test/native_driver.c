@@ -6,6 +6,10 @@
  *   native_driver hook REGION POINT OP  stop inside the native path at POINT
  *   native_driver hammer REGION THREADS N  N incr of "counter" per thread
  *   native_driver wait REGION         say "ready", then run ops from stdin
+ *   native_driver badcopy REGION KEY N  overwrite KEY's N-byte value from
+ *                                     memory that is unmapped mid-copy
+ *   native_driver brokenmid REGION KEY GONE  incr KEY while another thread
+ *                                     faults on GONE's truncated page
  *
  * Ops (one per line; values and items in hex, "-" for empty):
  *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
@@ -15,6 +19,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +29,7 @@
 
 #include "shmlru.h"
 
-void shmlru__test_stop(int point); /* fast.c's test hook, not ABI */
+void shmlru__test_stop(int point, void (*fn)(void)); /* fast.c's test hook, not ABI */
 
 static shmlru_t h;
 static unsigned char buf[1 << 20];
@@ -145,6 +151,52 @@ static void run_stdin(void)
 		run(line);
 }
 
+/* badcopy: the value's memory, whose second page is unmapped at the hook
+ * inside the copy, so that the copy stops after the first page's bytes. */
+static unsigned char *bad_value;
+static size_t bad_len;
+
+static void unmap_value(void) { munmap(bad_value + bad_len / 2, bad_len / 2); }
+
+/* brokenmid: thread B's incr stops at its hook, truncates the file, lets
+ * thread A read a key whose page is gone (which marks the handle broken),
+ * and goes on once A is done. */
+static const char *mid_path, *mid_gone;
+static pthread_mutex_t mid_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t mid_cv = PTHREAD_COND_INITIALIZER;
+static int mid_state; /* 1: A may read; 2: A has read */
+static int mid_a_rc;
+
+static void *mid_reader(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&mid_mu);
+	while (mid_state != 1)
+		pthread_cond_wait(&mid_cv, &mid_mu);
+	pthread_mutex_unlock(&mid_mu);
+	size_t n;
+	mid_a_rc = shmlru_get(h, mid_gone, strlen(mid_gone), buf, sizeof buf, &n, NULL);
+	pthread_mutex_lock(&mid_mu);
+	mid_state = 2;
+	pthread_cond_broadcast(&mid_cv);
+	pthread_mutex_unlock(&mid_mu);
+	return NULL;
+}
+
+static void truncate_and_wait(void)
+{
+	struct stat st;
+	stat(mid_path, &st);
+	if (truncate(mid_path, st.st_size / 2) != 0)
+		perror("truncate");
+	pthread_mutex_lock(&mid_mu);
+	mid_state = 1;
+	pthread_cond_broadcast(&mid_cv);
+	while (mid_state != 2)
+		pthread_cond_wait(&mid_cv, &mid_mu);
+	pthread_mutex_unlock(&mid_mu);
+}
+
 static long per_thread;
 
 static void *hammer(void *arg)
@@ -177,10 +229,34 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		run_stdin();
 	} else if (strcmp(argv[1], "hook") == 0 && argc == 5) {
-		shmlru__test_stop(atoi(argv[3]));
+		shmlru__test_stop(atoi(argv[3]), NULL);
 		run(argv[4]); /* stops at the point; the test kills it */
 		fprintf(stderr, "the op did not stop at point %s\n", argv[3]);
 		return 1;
+	} else if (strcmp(argv[1], "badcopy") == 0 && argc == 5) {
+		long page = sysconf(_SC_PAGESIZE);
+		bad_len = 2 * (size_t)page;
+		bad_value = mmap(NULL, bad_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		size_t n = (size_t)atol(argv[4]);
+		memset(bad_value, 'n', bad_len);
+		shmlru__test_stop(4, unmap_value);
+		/* the value ends at the end of the second page */
+		int rc = shmlru_write(h, argv[3], strlen(argv[3]), bad_value + bad_len - n, n, NULL, NULL);
+		printf("%d\n", rc);
+		shmlru__test_stop(0, NULL);
+	} else if (strcmp(argv[1], "brokenmid") == 0 && argc == 5) {
+		mid_path = argv[2];
+		mid_gone = argv[4];
+		pthread_t a;
+		pthread_create(&a, NULL, mid_reader, NULL);
+		shmlru__test_stop(2, truncate_and_wait);
+		double r = 0;
+		int rc = shmlru_incr(h, argv[3], strlen(argv[3]), 1, &r, 0, 0, 0, NULL);
+		shmlru__test_stop(0, NULL);
+		pthread_join(a, NULL);
+		printf("%d %.17g %d\n", rc, r, mid_a_rc);
+		fflush(stdout);
+		_exit(0); /* the region is broken: no close */
 	} else if (strcmp(argv[1], "hammer") == 0 && argc == 5) {
 		int threads = atoi(argv[3]);
 		per_thread = atol(argv[4]);
