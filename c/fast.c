@@ -623,7 +623,7 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 	uint32_t flags = 0;
 	uint8_t typ = SHMLRU_L_TYPE_BYTES;
 	if (o != NULL) {
-		if (o->mode != SHMLRU_MODE_SET || o->no_evict != 0 || o->ttl_ms < 0 || o->ttl_ms > INT64_MAX / 1000000 ||
+		if (o->mode != SHMLRU_MODE_SET || o->no_evict != 0 || o->ttl_ms < 0 || o->ttl_ms > SHMLRU_FAST_MAX_TTL_MS ||
 		    o->reserved != 0)
 			return finish(f, SHMLRU_FAST_FALLBACK);
 		ttl = o->ttl_ms;

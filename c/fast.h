@@ -28,6 +28,11 @@
  * never a status. */
 #define SHMLRU_FAST_FALLBACK 1
 
+/* The longest TTL in milliseconds that Go takes (c/main.go's ttlOf: it
+ * must fit a time.Duration in nanoseconds). A call with a longer one goes
+ * to Go, to be refused there. */
+#define SHMLRU_FAST_MAX_TTL_MS (INT64_MAX / 1000000)
+
 /* How many times a fast operation tries a busy shard lock before it leaves
  * the call to Go, which waits properly (futex, dead-owner takeover). */
 #define SHMLRU_FAST_SPINS 64

@@ -8,8 +8,10 @@ static struct shmlru_fast *fast_handle(size_t slot) { return &shmlru_fast_handle
 import "C"
 
 import (
+	"math"
 	"runtime"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/shmlru/shmlru/lru"
@@ -24,6 +26,9 @@ import (
 func init() {
 	if C.SHMLRU_FAST_HANDLES != maxHandles {
 		panic("shmlru_fast_handles in fast.h must have maxHandles entries")
+	}
+	if C.SHMLRU_FAST_MAX_TTL_MS != math.MaxInt64/int64(time.Millisecond) {
+		panic("SHMLRU_FAST_MAX_TTL_MS in fast.h must be ttlOf's limit")
 	}
 }
 

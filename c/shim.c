@@ -207,7 +207,7 @@ int shmlru_incr(shmlru_t h, const char *key, size_t key_len, double delta, doubl
 	GUARD();
 	/* Go checks init_ttl whether or not it is used: an init_ttl it would
 	 * refuse goes to Go, to be refused. */
-	if (init_ttl_ms >= 0 && init_ttl_ms <= INT64_MAX / 1000000)
+	if (init_ttl_ms >= 0 && init_ttl_ms <= SHMLRU_FAST_MAX_TTL_MS)
 		FAST(shmlru_fast_incr(h, key, key_len, delta, result, forcible));
 	return shmlru_go_incr(h, K(key), key_len, delta, result, has_init, init, init_ttl_ms, forcible);
 }

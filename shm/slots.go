@@ -222,13 +222,7 @@ func (r *Region) TokenOwner(v uint32) Owner {
 // Attached counts the slots whose OFD lock is held: the processes (more
 // exactly, open handles) attached to the region now, this one included. It
 // makes one system call per slot that was ever claimed.
-func (r *Region) Attached() (n int, err error) {
-	err = r.guard(func() {
-		for s := range r.slots {
-			if atomic.LoadUint32(&r.slots[s].gen) != 0 && r.slotHeld(s) {
-				n++
-			}
-		}
-	})
-	return n, err
+func (r *Region) Attached() (int, error) {
+	as, err := r.Attachments()
+	return len(as), err
 }
