@@ -230,9 +230,7 @@ func TestNativeMatchesGo(t *testing.T) {
 				t.Fatalf("after %d ops the twins differ:\nnative:\n%s\nGo:\n%s", len(ops), sn, sg)
 			}
 			for _, c := range []*lru.Cache{cn, cg} {
-				if ps, err := c.Check(); err != nil || len(ps) > 0 {
-					t.Fatalf("Check: %v %v", ps, err)
-				}
+				mustCheck(t, c)
 			}
 		})
 	}
@@ -262,12 +260,7 @@ func TestNativeKilledMidChange(t *testing.T) {
 		{3, "overwrite-copied", "set victim 1 0 0 " + hexOf(lru.EncodeNumber(99)), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "region")
-			c, err := lru.Open(path, &lru.Options{Size: 1 << 20, Shards: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
 			victim := []byte("victim")
 			si := c.ShardOf(victim)
 			var same, other [][]byte
@@ -333,9 +326,7 @@ func TestNativeKilledMidChange(t *testing.T) {
 					t.Fatalf("the other shard lost %q: %v", k, err)
 				}
 			}
-			if ps, err := c.Check(); err != nil || len(ps) > 0 {
-				t.Fatalf("Check: %v %v", ps, err)
-			}
+			mustCheck(t, c)
 		})
 	}
 }
@@ -344,12 +335,7 @@ func TestNativeKilledMidChange(t *testing.T) {
 // goroutines of others increment one counter: nothing is lost.
 func TestNativeThreadsAndProcesses(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
-	path := filepath.Join(t.TempDir(), "region")
-	c, err := lru.Open(path, &lru.Options{Size: 1 << 20, Shards: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
 	const drivers, threads, perThread, goIncrs = 2, 4, 5000, 5000
 	errs := make(chan error, drivers+1)
 	for d := 0; d < drivers; d++ {
@@ -383,21 +369,14 @@ func TestNativeThreadsAndProcesses(t *testing.T) {
 	if want := float64(drivers*threads*perThread + goIncrs); n != want {
 		t.Fatalf("counter = %v, want %v", n, want)
 	}
-	if ps, err := c.Check(); err != nil || len(ps) > 0 {
-		t.Fatalf("Check: %v %v", ps, err)
-	}
+	mustCheck(t, c)
 }
 
 // A region file truncated underneath a process in the native path does not
 // kill it: the read of a page that is gone answers SHMLRU_CORRUPT.
 func TestNativeTruncatedUnderneath(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
-	path := filepath.Join(t.TempDir(), "region")
-	c, err := lru.Open(path, &lru.Options{Size: 1 << 20, Shards: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
 	var keys []string
 	for i := 0; ; i++ {
 		k := fmt.Sprint("key", i)
@@ -450,12 +429,7 @@ func TestNativeTruncatedUnderneath(t *testing.T) {
 // mixed.
 func TestNativeFaultMidCopyLeavesNoTornValue(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
-	path := filepath.Join(t.TempDir(), "region")
-	c, err := lru.Open(path, &lru.Options{Size: 4 << 20, Shards: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	path, c := openRegion(t, &lru.Options{Size: 4 << 20, Shards: 1})
 	const n = 5000 // spans the two pages of the driver's value
 	old := []byte(strings.Repeat("o", n))
 	if err := c.Set([]byte("victim"), old, 0); err != nil {
@@ -475,9 +449,7 @@ func TestNativeFaultMidCopyLeavesNoTornValue(t *testing.T) {
 	if _, err := c.Get([]byte("victim")); !errors.Is(err, lru.ErrNotFound) {
 		t.Fatalf("Get after the reset: %v", err)
 	}
-	if ps, err := c.Check(); err != nil || len(ps) > 0 {
-		t.Fatalf("Check: %v %v", ps, err)
-	}
+	mustCheck(t, c)
 }
 
 // A native incr whose own pages are all there stands even if another
@@ -487,12 +459,7 @@ func TestNativeFaultMidCopyLeavesNoTornValue(t *testing.T) {
 // hook).
 func TestNativeChangeIsNeverMadeTwice(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
-	path := filepath.Join(t.TempDir(), "region")
-	c, err := lru.Open(path, &lru.Options{Size: 1 << 20, Shards: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
 	var live, gone string
 	for i := 0; live == "" || gone == ""; i++ {
 		k := fmt.Sprint("key", i)
@@ -530,12 +497,7 @@ func TestNativeChangeIsNeverMadeTwice(t *testing.T) {
 // Go, which incremented it again.
 func TestNativeBrokenQueueIsLeftToGo(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
-	path := filepath.Join(t.TempDir(), "region")
-	c, err := lru.Open(path, &lru.Options{Size: 1 << 20, Shards: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
 	if _, err := c.Write([]byte("a"), lru.EncodeNumber(0), lru.WriteOptions{Type: lru.TypeNumber}); err != nil {
 		t.Fatal(err)
 	}
@@ -570,6 +532,26 @@ func TestNativeBrokenQueueIsLeftToGo(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != "0 1" {
 		t.Fatalf("incr of 0 by 1 through a corrupt queue: %q, want \"0 1\"", got)
+	}
+}
+
+// openRegion creates a cache in a new region for a test, closed at its end.
+func openRegion(t *testing.T, o *lru.Options) (string, *lru.Cache) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "region")
+	c, err := lru.Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return path, c
+}
+
+// mustCheck fails the test if Check finds a problem in c.
+func mustCheck(t *testing.T, c *lru.Cache) {
+	t.Helper()
+	if ps, err := c.Check(); err != nil || len(ps) > 0 {
+		t.Fatalf("Check: %v %v", ps, err)
 	}
 }
 
