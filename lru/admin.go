@@ -33,13 +33,13 @@ func (c *Cache) Range(fn func(key []byte, m Meta, valueSize int) bool, withExpir
 			}
 			i := s.h.head
 			for n := 0; i != 0 && more; n++ {
-				if n >= s.g.nblocks {
+				if n > s.g.maxEntries {
 					s.corrupt("LRU queue longer than the shard's blocks (a cycle)")
 				}
 				e := s.ent(i)
 				if withExpired || !expiredAt(e, now) {
-					key = s.readAt(key[:0], i, e, 0, int(e.klen))
-					more = callerFn(fn, key, Meta{Type: e.typ, Flags: e.flags, Version: e.version, Expires: e.expires, Size: int(e.vlen)}, int(e.vlen))
+					key = s.readAt(key[:0], i, e, 0, e.klen())
+					more = callerFn(fn, key, s.metaOf(i, e), int(e.vlen))
 				}
 				i = e.next
 			}
@@ -101,7 +101,7 @@ func (c *Cache) FlushExpired(max int) (int, error) {
 		err := s.withLock(func() {
 			i := s.h.tail
 			for n := 0; i != 0 && (max <= 0 || removed < max); n++ {
-				if n >= s.g.nblocks {
+				if n > s.g.maxEntries {
 					s.corrupt("LRU queue longer than the shard's blocks (a cycle)")
 				}
 				e := s.ent(i)
@@ -146,7 +146,7 @@ func (c *Cache) FreeSpace() (int64, error) {
 	var free int64
 	for si := range c.shards {
 		s := &c.shards[si]
-		if err := s.observed(func() error { free += int64(s.h.nfree) * int64(s.g.blockSize); return nil }); err != nil {
+		if err := s.observed(func() error { free += int64(s.h.freeUnits) * unitSize; return nil }); err != nil {
 			return free, err
 		}
 	}

@@ -36,8 +36,10 @@ type shard struct {
 	g       *geometry
 	idx     int
 	h       *shardHeader
+	heads   []uint32 // the free list of each size class (alloc.go)
 	buckets []uint32
-	base    unsafe.Pointer // block 0
+	bits    []uint64       // the free bitmap
+	base    unsafe.Pointer // unit 0 of the heap
 
 	// Per-operation state, owned by whoever holds mu (see op.go).
 	locked    bool // the region lock is held
@@ -143,8 +145,6 @@ func (g *geometry) matches(o *Options) error {
 	switch {
 	case o.Shards != 0 && o.Shards != g.shards:
 		return diff("Shards", g.shards, o.Shards)
-	case o.BlockSize != 0 && o.BlockSize != g.blockSize:
-		return diff("BlockSize", g.blockSize, o.BlockSize)
 	case o.MaxValueSize != 0 && o.MaxValueSize != g.maxValue:
 		return diff("MaxValueSize", g.maxValue, o.MaxValueSize)
 	case o.MaxEntries != 0 && (o.MaxEntries+g.shards-1)/g.shards != g.maxEntries:
@@ -161,8 +161,10 @@ func (c *Cache) bind(data []byte) {
 		s := &c.shards[i]
 		s.c, s.g, s.idx = c, &c.g, i
 		s.h = (*shardHeader)(unsafe.Pointer(&data[off]))
+		s.heads = unsafe.Slice((*uint32)(unsafe.Pointer(&data[off+c.g.headsOff])), numClasses)
 		s.buckets = unsafe.Slice((*uint32)(unsafe.Pointer(&data[off+c.g.bucketsOff])), c.g.nbuckets)
-		s.base = unsafe.Pointer(&data[off+c.g.blocksOff])
+		s.bits = unsafe.Slice((*uint64)(unsafe.Pointer(&data[off+c.g.bitsOff])), (c.g.nunits+63)/64)
+		s.base = unsafe.Pointer(&data[off+c.g.heapOff])
 	}
 }
 
@@ -197,8 +199,7 @@ func (c *Cache) Geometry() Geometry {
 	return Geometry{
 		Size:            c.size,
 		Shards:          g.shards,
-		BlockSize:       g.blockSize,
-		BlocksPerShard:  g.nblocks - 1,
+		HeapPerShard:    (g.nunits - 1) * unitSize,
 		BucketsPerShard: g.nbuckets,
 		MaxEntries:      g.maxEntries * g.shards,
 		MaxKey:          g.maxKey,

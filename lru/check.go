@@ -22,7 +22,7 @@ func (p Problem) String() string { return fmt.Sprintf("shard %d: %s", p.Shard, p
 const maxProblemsPerShard = 20
 
 // Check walks every structure of every shard (the LRU queue, each entry's
-// block chain, the bucket chains, the free list and the counts) and reports
+// storage, the bucket chains, the free lists and bitmap, and the counts) and reports
 // each inconsistency it finds. It changes nothing: a corrupt shard is
 // reported, not reset, and a lock whose owner died is reported with what
 // that owner left, not taken over for good (Repair does that). It returns
@@ -69,9 +69,10 @@ func deadOwner(o shm.Owner) string {
 type checker struct {
 	s        *shard
 	problems []Problem
-	used     []bool // blocks owned by an entry
-	isEntry  []bool // blocks that start an entry on the LRU queue
-	inChain  []bool // entries reached through a bucket chain
+	used     bitset // units owned by an entry
+	free     bitset // units in a free run on a list
+	isEntry  bitset // units that start an entry on the LRU queue
+	inChain  bitset // entries reached through a bucket chain
 }
 
 type stopCheck struct{}
@@ -83,11 +84,12 @@ func (k *checker) report(format string, args ...any) {
 	}
 }
 
-func (k *checker) valid(i uint32) bool { return i != 0 && int(i) < k.s.g.nblocks }
+func (k *checker) valid(i uint32) bool { return i != 0 && int(i) < k.s.g.nunits }
 
 // check runs with the shard's lock held.
 func (s *shard) check() (problems []Problem) {
-	k := &checker{s: s, used: make([]bool, s.g.nblocks), isEntry: make([]bool, s.g.nblocks), inChain: make([]bool, s.g.nblocks)}
+	n := s.g.nunits
+	k := &checker{s: s, used: newBitset(n), free: newBitset(n), isEntry: newBitset(n), inChain: newBitset(n)}
 	defer func() {
 		if p := recover(); p != nil {
 			switch e := p.(type) {
@@ -109,59 +111,59 @@ func (s *shard) check() (problems []Problem) {
 	if atomic.LoadUint32(&h.dirty) != 0 {
 		k.report("dirty mark set: a process died in the middle of a change")
 	}
-	if h.hwm == 0 || int(h.hwm) > s.g.nblocks {
-		k.report("high-water mark %d out of range [1, %d]", h.hwm, s.g.nblocks)
-	}
-	if int(h.nfree) > s.g.nblocks-1 {
-		k.report("free count %d exceeds the %d blocks", h.nfree, s.g.nblocks-1)
-	}
 	if int(h.entries) > s.g.maxEntries {
 		k.report("entry count %d exceeds the limit %d", h.entries, s.g.maxEntries)
 	}
-	usedBlocks, ttls := k.walkLRU()
+	used, ttls, chained := k.walkLRU()
 	if ttls != int(h.ttls) {
 		k.report("%d entries have a deadline, the count says %d", ttls, h.ttls)
 	}
-	k.walkBuckets()
-	free := k.walkFree()
-	if int(h.hwm) <= s.g.nblocks {
-		if never := s.g.nblocks - int(h.hwm); free+never != int(h.nfree) {
-			k.report("free count %d, but %d blocks on the free list and %d never used", h.nfree, free, never)
-		}
-		if usedBlocks+free+(s.g.nblocks-int(h.hwm)) != s.g.nblocks-1 {
-			k.report("block leak: %d in entries + %d free + %d never used != %d blocks", usedBlocks, free, s.g.nblocks-int(h.hwm), s.g.nblocks-1)
-		}
+	if chained != int(h.chained) {
+		k.report("%d entries are chains, the count says %d", chained, h.chained)
 	}
+	k.walkBuckets()
+	free, runs := k.walkFree()
+	if free != int(h.freeUnits) || runs != int(h.freeRuns) {
+		k.report("free lists hold %d units in %d runs, the counts say %d in %d", free, runs, h.freeUnits, h.freeRuns)
+	}
+	if used+free != n-1 {
+		k.report("unit leak: %d in entries + %d free != %d units", used, free, n-1)
+	}
+	k.checkBitmap()
 	return k.problems
 }
 
 // walkLRU follows the LRU queue from the head, checking back links, entry
-// headers and block chains. It returns the number of blocks owned by entries
-// and the number of entries with a deadline.
-func (k *checker) walkLRU() (blocks, ttls int) {
+// headers and storage. It returns the number of units owned by entries,
+// and the numbers of entries with a deadline and of chained ones.
+func (k *checker) walkLRU() (units, ttls, chained int) {
 	s, h := k.s, k.s.h
 	n := 0
 	var prev uint32
 	for i := h.head; i != 0; {
-		if !k.valid(i) {
+		if !k.valid(i) || int(i)+entryHeaderSize/unitSize > s.g.nunits {
 			k.report("LRU link %d -> %d out of range", prev, i)
-			return blocks, ttls
+			return
 		}
-		if k.isEntry[i] {
+		if k.isEntry.has(i) {
 			k.report("LRU queue has a cycle at entry %d", i)
-			return blocks, ttls
+			return
 		}
 		if n++; n > int(h.entries) {
 			k.report("LRU queue longer than the entry count %d", h.entries)
-			return blocks, ttls
+			return
 		}
-		k.isEntry[i] = true
+		k.isEntry.add(i)
 		e := s.ent(i)
 		if e.prev != prev {
 			k.report("entry %d: back link %d, want %d", i, e.prev, prev)
 		}
-		blocks += k.walkChain(i, e)
-		if e.expires != 0 {
+		u, c := k.walkEntry(i, e)
+		units += u
+		if c {
+			chained++
+		}
+		if e.expires() != 0 {
 			ttls++
 		}
 		prev, i = i, e.next
@@ -172,41 +174,73 @@ func (k *checker) walkLRU() (blocks, ttls int) {
 	if n != int(h.entries) {
 		k.report("entry count %d, LRU queue has %d", h.entries, n)
 	}
-	return blocks, ttls
+	return
 }
 
-// walkChain checks entry i's header and marks its blocks used.
-func (k *checker) walkChain(i uint32, e *entry) int {
+// take marks units [u, u+n) as owned by entry i, reporting overlaps.
+func (k *checker) take(i, u, n uint32) bool {
+	if u == 0 || n == 0 || uint64(u)+uint64(n) > uint64(k.s.g.nunits) {
+		k.report("entry %d: units [%d, +%d) out of range", i, u, n)
+		return false
+	}
+	for v := u; v < u+n; v++ {
+		if k.used.has(v) {
+			k.report("entry %d: unit %d already in use", i, v)
+			return false
+		}
+		k.used.add(v)
+	}
+	return true
+}
+
+// walkEntry checks entry i's header and marks its storage used. It returns
+// the units the entry takes and whether it is a chain.
+func (k *checker) walkEntry(i uint32, e *entry) (units int, chain bool) {
 	s := k.s
-	if int(e.klen) == 0 || int(e.klen) > s.g.maxKey || int(e.vlen) > s.g.maxValue || e.typ >= numTypes {
-		k.report("entry %d: key %d bytes, value %d bytes, type %d out of range", i, e.klen, e.vlen, e.typ)
-		return 0
+	klen, vlen := e.klen(), int(e.vlen)
+	if klen == 0 || klen > s.g.maxKey || vlen > s.g.maxValue || e.typ() >= numTypes {
+		k.report("entry %d: key %d bytes, value %d bytes, type %d out of range", i, klen, vlen, e.typ())
+		return 0, false
 	}
-	want := s.g.blocksFor(int(e.klen), int(e.vlen))
-	cur, count := i, 0
-	for {
-		if !k.valid(cur) || cur >= s.h.hwm {
-			k.report("entry %d: block %d out of range", i, cur)
-			return count
-		}
-		if k.used[cur] {
-			k.report("entry %d: block %d already in use", i, cur)
-			return count
-		}
-		k.used[cur] = true
-		if count++; count == want {
-			break
-		}
-		if cur == i {
-			cur = e.more
-		} else {
-			cur = *s.link(cur)
-		}
+	if t := e.typ(); t == TypeNumber && vlen != 8 || t == TypeBool && vlen != 1 {
+		k.report("entry %d: a %s of %d bytes", i, t, vlen)
 	}
-	if e.typ == TypeNumber && e.vlen != 8 || e.typ == TypeBool && e.vlen != 1 {
-		k.report("entry %d: a %s of %d bytes", i, e.typ, e.vlen)
+	more, first := s.chainOf(i, e)
+	if more == 0 {
+		n := unitsFor(klen, vlen, e.hasExt())
+		k.take(i, i, uint32(n))
+		return n, false
 	}
-	return count
+	payload := klen + vlen
+	if first < 4 || !k.take(i, i, first) {
+		if first < 4 {
+			k.report("entry %d: first piece of %d units", i, first)
+		}
+		return int(first), true
+	}
+	units = int(first)
+	room := int(first)*unitSize - entryHeaderSize - entryExtSize
+	for p := more; p != 0; {
+		if room >= payload {
+			k.report("entry %d: chain has pieces past its payload", i)
+			return units, true
+		}
+		if !k.valid(p) {
+			k.report("entry %d: piece %d out of range", i, p)
+			return units, true
+		}
+		ph := (*pieceHeader)(s.unitAt(p))
+		if !k.take(i, p, ph.units) {
+			return units, true
+		}
+		units += int(ph.units)
+		room += int(ph.units)*unitSize - pieceHeaderSize
+		p = ph.next
+	}
+	if room < payload {
+		k.report("entry %d: chain holds %d bytes of its %d", i, room, payload)
+	}
+	return units, true
 }
 
 // walkBuckets checks that every entry on the LRU queue is in the right
@@ -216,16 +250,16 @@ func (k *checker) walkBuckets() {
 	reached := 0
 	for b := range s.buckets {
 		var prev uint32
-		for i, n := s.buckets[b], 0; i != 0; n++ {
-			if !k.valid(i) || !k.isEntry[i] {
+		for i := s.buckets[b]; i != 0; {
+			if !k.valid(i) || !k.isEntry.has(i) {
 				k.report("bucket %d: chain link %d -> %d is not an entry", b, prev, i)
 				break
 			}
-			if k.inChain[i] {
+			if k.inChain.has(i) {
 				k.report("bucket %d: entry %d reached twice (a cycle or a shared tail)", b, i)
 				break
 			}
-			k.inChain[i] = true
+			k.inChain.add(i)
 			reached++
 			e := s.ent(i)
 			hash := s.hashOf(i, e)
@@ -240,29 +274,66 @@ func (k *checker) walkBuckets() {
 	}
 }
 
-// walkFree follows the free list; it returns its length.
-func (k *checker) walkFree() int {
+// walkFree follows every size class's free list, checking each run's
+// header, footer, class, links and bits, and that no two free runs touch
+// (freeing merges them). It returns the units and runs it found.
+func (k *checker) walkFree() (units, runs int) {
 	s := k.s
-	n := 0
-	seen := make([]bool, s.g.nblocks)
-	for i := s.h.free; i != 0; {
-		if !k.valid(i) || i >= s.h.hwm {
-			k.report("free list link %d out of range", i)
-			return n
+	for c := range numClasses {
+		head := s.heads[c]
+		if bit := s.h.classes[c>>6]&(1<<(c&63)) != 0; bit != (head != 0) {
+			k.report("size class %d: non-empty bit %v, first run %d", c, bit, head)
 		}
-		if k.used[i] {
-			k.report("block %d is both free and in an entry", i)
-			return n
+		var prev uint32
+		for u := head; u != 0; {
+			if !k.valid(u) {
+				k.report("class %d: free list link %d -> %d out of range", c, prev, u)
+				break
+			}
+			r := (*freeRun)(s.unitAt(u))
+			n := r.units
+			if n == 0 || uint64(u)+uint64(n) > uint64(s.g.nunits) {
+				k.report("free run %d: %d units out of range", u, n)
+				break
+			}
+			if classOf(n) != c {
+				k.report("free run %d of %d units is on the list of class %d", u, n, c)
+			}
+			if r.prev != prev {
+				k.report("free run %d: back link %d, want %d", u, r.prev, prev)
+			}
+			if f := *s.footer(u, n); f != n {
+				k.report("free run %d: footer %d, header %d", u, f, n)
+			}
+			if k.free.has(u) {
+				k.report("free lists have a cycle at run %d", u)
+				break
+			}
+			for v := u; v < u+n; v++ {
+				if k.used.has(v) {
+					k.report("unit %d is both free (run %d) and in an entry", v, u)
+					return units, runs
+				}
+				k.free.add(v)
+			}
+			if s.isFree(u-1) || s.isFree(u+n) {
+				k.report("free run %d of %d units has a free neighbour: not merged", u, n)
+			}
+			units += int(n)
+			runs++
+			prev, u = u, r.next
 		}
-		if seen[i] {
-			k.report("free list has a cycle at block %d", i)
-			return n
-		}
-		seen[i] = true
-		if n++; n > s.g.nblocks {
-			return n
-		}
-		i = *s.link(i)
 	}
-	return n
+	return units, runs
+}
+
+// checkBitmap compares the free bitmap with the runs the lists hold.
+func (k *checker) checkBitmap() {
+	s := k.s
+	for w := range s.bits {
+		if s.bits[w] != k.free[w] {
+			k.report("free bitmap word %d is %#x, the free lists say %#x", w, s.bits[w], k.free[w])
+			return
+		}
+	}
 }

@@ -72,7 +72,7 @@ func TestCheckReportsCorruption(t *testing.T) {
 	s := &c.shards[0]
 	e := s.ent(s.h.head)
 	e.prev = 7  // a broken back link
-	s.h.nfree++ // a count that disagrees
+	s.h.freeUnits++ // a count that disagrees
 	before := *s.h
 	ps, err := c.Check()
 	if err != nil {

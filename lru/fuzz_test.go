@@ -58,7 +58,7 @@ func FuzzCorrupt(f *testing.F) {
 	f.Add([]byte("\x00\x01\x00\x00\xff\x04\x01\x00\x00\xff\x08\x01\x00\x00\xff"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "c")
-		c, err := Open(path, &Options{Size: 64 << 10, Shards: 2, BlockSize: 64})
+		c, err := Open(path, &Options{Size: 64 << 10, Shards: 2})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,7 +41,7 @@ func (c *Cache) incr(key []byte, delta float64, hasInit bool, init float64, init
 	i, _ := s.find(key, h)
 	if i != 0 {
 		e := s.ent(i)
-		if e.expires == 0 || !expiredAt(e, nowMillis()) {
+		if e.expires() == 0 || !expiredAt(e, nowMillis()) {
 			return s.incrInPlace(i, e, delta)
 		}
 	}
@@ -57,15 +57,15 @@ func (c *Cache) incr(key []byte, delta float64, hasInit bool, init float64, init
 
 // incrInPlace updates a live number entry where it lies.
 func (s *shard) incrInPlace(i uint32, e *entry, delta float64) (float64, bool, error) {
-	if e.typ != TypeNumber {
-		return 0, false, fmt.Errorf("%w: the value at this key is of type %s", ErrNotNumber, e.typ)
+	if e.typ() != TypeNumber {
+		return 0, false, fmt.Errorf("%w: the value at this key is of type %s", ErrNotNumber, e.typ())
 	}
-	b := s.valueInFirstBlock(i, e)
+	b := s.valueBytes(i, e)
 	if len(b) != 8 {
-		// A number entry is 8 bytes and its key at most maxKey; with a
-		// long key the value may straddle blocks.
+		// A number entry is 8 bytes, but one stored as a chain (a long
+		// key in a fragmented heap) may straddle pieces.
 		var tmp [8]byte
-		got := s.readAt(tmp[:0], i, e, int(e.klen), int(e.vlen))
+		got := s.readAt(tmp[:0], i, e, e.klen(), int(e.vlen))
 		if len(got) != 8 {
 			s.corrupt("number entry %d has %d bytes", i, e.vlen)
 		}
@@ -82,14 +82,14 @@ func (s *shard) incrInPlace(i uint32, e *entry, delta float64) (float64, bool, e
 	return v, false, nil
 }
 
-// incrRewrite handles a number whose bytes straddle blocks: the entry is
+// incrRewrite handles a number whose bytes straddle pieces: the entry is
 // written anew with the same metadata.
 func (s *shard) incrRewrite(i uint32, e *entry, old []byte, delta float64) (float64, bool, error) {
 	v := math.Float64frombits(binary.NativeEndian.Uint64(old)) + delta
-	key := s.readAt(nil, i, e, 0, int(e.klen))
+	key := s.readAt(nil, i, e, 0, e.klen())
 	var buf [8]byte
 	binary.NativeEndian.PutUint64(buf[:], math.Float64bits(v))
-	r, err := s.write(key, buf[:], hashKey(key), TypeNumber, e.flags, e.expires, WriteOptions{})
+	r, err := s.write(key, buf[:], hashKey(key), TypeNumber, s.flagsOf(i, e), e.expires(), WriteOptions{})
 	return v, r.Forcible, err
 }
 
@@ -136,7 +136,7 @@ func (c *Cache) Expire(key []byte, ttl time.Duration) (err error) {
 		return ErrNotFound
 	}
 	e := s.ent(i)
-	if e.expires != 0 && expiredAt(e, nowMillis()) {
+	if e.expires() != 0 && expiredAt(e, nowMillis()) {
 		return ErrNotFound
 	}
 	s.mutating()

@@ -8,46 +8,81 @@ import (
 
 // The cache's layout inside a region's data area. This file is its single
 // definition. All positions are offsets from the start of the data area or
-// indexes of blocks within a shard, never pointers, so every process sees the
-// same structure wherever its mapping lands.
+// unit indexes within a shard's heap, never pointers, so every process sees
+// the same structure wherever its mapping lands.
 //
 //	data area: [ cacheHeader | shard 0 | shard 1 | ... ]
-//	shard:     [ shardHeader | buckets [nbuckets]uint32 | blocks [nblocks][blockSize]byte ]
+//	shard:     [ shardHeader | heads [numClasses]uint32 | buckets [nbuckets]uint32
+//	           | free bitmap [ceil(nunits/64)]uint64 | heap [nunits][unitSize]byte ]
 //
-// A shard's memory is an array of fixed-size blocks. Block 0 is never used,
-// so index 0 means "none" everywhere and a zeroed bucket array is empty. An
-// entry is a chain of blocks: the first starts with the entry header and
-// carries the first bytes of key||value; each overflow block starts with the
-// index of the next one. Free blocks form a list threaded through their first
-// four bytes, and blocks at or above the high-water mark have never been used
-// (so a reset is O(buckets), not O(blocks)). Because every block is the same
-// size, an entry that fits in the shard can always be stored once enough
-// entries are evicted: there is no fragmentation.
+// The heap is an array of 16-byte units, and unit 0 is never used, so index
+// 0 means "none" everywhere and a zeroed bucket array is empty. An entry
+// takes a whole number of units. Normally it is one contiguous run:
+//
+//	[ entry (32 B) | entryExt (16 B), only if entry.info has infoExt | key | value | padding to 16 ]
+//
+// When the shard has enough free units but no run long enough, the entry is
+// a chain of pieces (see storage.go): the first piece as above, with
+// entryExt.more naming the next piece, each further piece starting with a
+// pieceHeader. Free units form runs, each kept on the free list of its size
+// class (alloc.go), and the free bitmap has a bit set for every free unit,
+// so that freeing can merge a run with free neighbours on both sides
+// without any header in the entries themselves.
+//
+// Where the bytes of a 16 B key / 32 B value entry go: 32 entry header (12
+// of links: bucket chain and LRU queue; 4 value length; 8 version; 8 of
+// deadline, key length, type and the ext flag packed in one word), 48 key
+// and value, no padding: 80 bytes, plus its share of the bucket array (4
+// bytes per bucket, a bucket per 96 to 192 bytes of heap) and of the free
+// bitmap (one bit per unit, 5 bits). Flags (nonzero) cost one more unit.
 const (
 	// LayoutVersion is the version of the cache layout inside the region.
-	LayoutVersion = 2
+	// 2: fixed-size blocks. 3: 16-byte units, contiguous entries.
+	LayoutVersion = 3
 
 	layoutMagic = "shmlruC\x01"
 
 	cacheHeaderSize = 256
 	shardHeaderSize = 256
-	entryHeaderSize = 48 // unsafe.Sizeof(entry{}), checked in init
-	linkSize        = 4  // the next-block index at the start of an overflow block
+	unitSize        = 16 // bytes; the heap's granularity
+	entryHeaderSize = 32 // unsafe.Sizeof(entry{}), checked in init
+	entryExtSize    = 16 // unsafe.Sizeof(entryExt{})
+	pieceHeaderSize = 8  // unsafe.Sizeof(pieceHeader{})
 
-	// MinBlockSize and MaxBlockSize bound Options.BlockSize.
-	MinBlockSize = 64
-	MaxBlockSize = 64 << 10
+	// numClasses is the number of free-list size classes (see classOf):
+	// one per size below exactClasses units, then eight per power of two.
+	numClasses   = 256
+	exactClasses = 64
 
 	// MaxKeySize is the largest key any cache accepts (the limit of
-	// ngx.shared.DICT, and what the entry header's 16-bit length holds).
+	// ngx.shared.DICT, and what the entry's 16 bits of key length hold).
 	MaxKeySize = 65535
 
 	// MaxShards bounds Options.Shards.
 	MaxShards = 4096
 
-	// maxBlocksPerShard keeps block indexes, and byte offsets computed from
-	// them, far from overflow.
-	maxBlocksPerShard = 1 << 30
+	// minUnitsPerShard and maxUnitsPerShard bound a shard's heap: at
+	// least 4 KiB, at most 16 GiB, so unit indexes and byte offsets
+	// computed from them stay far from overflow.
+	minUnitsPerShard = 256
+	maxUnitsPerShard = 1 << 30
+
+	// bytesPerBucket is how much heap the planner gives each bucket:
+	// about one per small entry, so a bucket chain holds one or two.
+	bytesPerBucket = 96
+)
+
+// The fields packed into entry.info. The deadline takes 44 bits of Unix
+// milliseconds, which last until the year 2527.
+const (
+	infoExpiresMask = 1<<44 - 1
+	infoKlenShift   = 44
+	infoTypShift    = 60
+	infoTypMask     = 7
+	infoExt         = 1 << 63
+
+	// MaxExpires is the latest deadline (Unix ms) an entry can have.
+	MaxExpires = infoExpiresMask
 )
 
 // cacheHeader is the first thing in the data area: the geometry every opener
@@ -56,35 +91,40 @@ type cacheHeader struct {
 	magic       [8]byte
 	version     uint32
 	shards      uint32 // a power of two
-	blockSize   uint32 // a multiple of 8 in [MinBlockSize, MaxBlockSize]
-	nblocks     uint32 // per shard, including the unused block 0
+	nunits      uint32 // per shard, including the unused unit 0
 	nbuckets    uint32 // per shard, a power of two
 	maxEntries  uint32 // per shard
 	maxKey      uint32
 	maxValue    uint32
+	_           uint32
 	shardStride uint64 // bytes from one shard to the next
-	bucketsOff  uint32 // from the start of a shard
-	blocksOff   uint32 // from the start of a shard
+	headsOff    uint32 // from the start of a shard
+	bucketsOff  uint32
+	bitsOff     uint32
+	heapOff     uint32
 }
 
 // shardHeader starts each shard, on its own cache lines. Every field is read
 // and written only with the shard's lock held, except lock (atomics) and
 // dirty (atomic stores, so that they order against the mutation they guard).
 type shardHeader struct {
-	lock    uint32 // futex word, see shm.Region.Lock
-	dirty   uint32 // nonzero while a mutation is under way
-	head    uint32 // most recently used entry, 0 if none
-	tail    uint32 // least recently used entry, 0 if none
-	free    uint32 // first block of the free list, 0 if none
-	nfree   uint32 // free blocks: on the list plus those at or above hwm
-	hwm     uint32 // blocks at or above this index have never been used
-	entries uint32
-	clock   uint64 // last version handed out
-	ttls    uint32 // entries with a deadline: when 0, writes skip the search for expired ones
+	lock      uint32 // futex word, see shm.Region.Lock
+	dirty     uint32 // nonzero while a mutation is under way
+	head      uint32 // most recently used entry, 0 if none
+	tail      uint32 // least recently used entry, 0 if none
+	freeUnits uint32 // units in free runs
+	entries   uint32
+	chained   uint32 // entries stored as a chain of pieces
+	ttls      uint32 // entries with a deadline: when 0, writes skip the search for expired ones
+	clock     uint64 // last version handed out
 	// deadPid is the pid of the dead owner an observer found holding the
 	// lock and handed back as an orphan, kept for operators; 0 once the
 	// lock is taken over (or if the pid was unknown).
-	deadPid uint32
+	deadPid  uint32
+	freeRuns uint32 // runs on the free lists
+	// classes has bit c set when the free list of size class c is not
+	// empty, so that an allocation finds a fitting class in a few words.
+	classes [numClasses / 64]uint64
 	stats   Counters
 }
 
@@ -102,23 +142,49 @@ type Counters struct {
 	Resets      uint64 // times the shard was reset (dead owner mid-mutation, or corruption)
 }
 
-// entry is the header of an entry's first block.
+// entry is the header of an entry's first (usually only) piece.
 type entry struct {
 	hnext   uint32 // next entry in the bucket's chain
 	prev    uint32 // LRU neighbour towards the head (more recent)
 	next    uint32 // LRU neighbour towards the tail (less recent)
-	more    uint32 // first overflow block, 0 if none
-	expires int64  // Unix milliseconds, 0 = never
-	version uint64 // changes with every write of the entry
-	flags   uint32 // user flags
 	vlen    uint32 // value length
-	klen    uint16 // key length
-	typ     Type   // value type
-	_       [5]byte
+	version uint64 // changes with every write of the entry
+	// info packs the deadline (Unix ms, 0 = never; infoExpiresMask), the
+	// key length (16 bits at infoKlenShift), the value type (3 bits at
+	// infoTypShift) and infoExt: an entryExt follows the header.
+	info uint64
+}
+
+// entryExt follows the entry header of an entry with user flags or stored
+// in pieces; most entries have neither and save its 16 bytes.
+type entryExt struct {
+	flags uint32 // user flags
+	more  uint32 // the second piece, 0 if the entry is contiguous
+	units uint32 // units of the first piece when more != 0
+	_     uint32
+}
+
+// pieceHeader starts every piece of a chained entry after the first.
+type pieceHeader struct {
+	next  uint32 // the following piece, 0 for the last
+	units uint32 // units of this piece
+}
+
+// freeRun is the header of a run of free units, in its first unit; the
+// run's last four bytes repeat units (the footer), so that a run freed just
+// after it can find where it starts.
+type freeRun struct {
+	units uint32
+	next  uint32 // on the size class's free list
+	prev  uint32
+	_     uint32
 }
 
 func init() {
 	if unsafe.Sizeof(entry{}) != entryHeaderSize ||
+		unsafe.Sizeof(entryExt{}) != entryExtSize ||
+		unsafe.Sizeof(pieceHeader{}) != pieceHeaderSize ||
+		unsafe.Sizeof(freeRun{}) != unitSize ||
 		unsafe.Sizeof(shardHeader{}) > shardHeaderSize ||
 		unsafe.Sizeof(cacheHeader{}) > cacheHeaderSize {
 		panic("lru: layout changed; bump LayoutVersion and fix layout.go")
@@ -131,15 +197,16 @@ func init() {
 type geometry struct {
 	shards     int
 	shardShift uint // 64 - log2(shards): the hash's top bits pick the shard
-	blockSize  int
-	nblocks    int
+	nunits     int  // heap units per shard, including the unused unit 0
 	nbuckets   int
 	maxEntries int
 	maxKey     int
 	maxValue   int
 	stride     int
+	headsOff   int
 	bucketsOff int
-	blocksOff  int
+	bitsOff    int
+	heapOff    int
 }
 
 // shardOf picks a key's shard from the key's hash: its top bits, so that
@@ -153,26 +220,27 @@ func (g *geometry) shardOf(h uint64) int { return int(h>>g.shardShift) & (g.shar
 // shmlru_bucket_of is its C twin, held to it by c/xxh64_test.go.
 func (g *geometry) bucketOf(h uint64) uint32 { return uint32(h) & uint32(g.nbuckets-1) }
 
-// blocksFor is how many blocks an entry with a key of klen bytes and a
-// value of vlen bytes takes.
-func (g *geometry) blocksFor(klen, vlen int) int {
+// unitsFor is how many units a contiguous entry with a key of klen bytes
+// and a value of vlen bytes takes, with or without an entryExt.
+func unitsFor(klen, vlen int, ext bool) int {
 	n := entryHeaderSize + klen + vlen
-	if n <= g.blockSize {
-		return 1
+	if ext {
+		n += entryExtSize
 	}
-	per := g.blockSize - linkSize
-	return 1 + (n-g.blockSize+per-1)/per
+	return (n + unitSize - 1) / unitSize
+}
+
+// heapLayout places the free bitmap and the heap of a shard whose buckets
+// end at bucketsEnd: both offsets are on cache lines.
+func heapLayout(bucketsEnd, nunits int64) (bitsOff, heapOff, end int64) {
+	bitsOff = alignUp(bucketsEnd, 64)
+	heapOff = alignUp(bitsOff+8*((nunits+63)/64), 64)
+	return bitsOff, heapOff, alignUp(heapOff+nunits*unitSize, 64)
 }
 
 // plan computes a geometry for a data area of dataSize bytes.
 func plan(dataSize int64, o *Options) (geometry, error) {
-	g := geometry{blockSize: o.BlockSize}
-	if g.blockSize == 0 {
-		g.blockSize = DefaultBlockSize
-	}
-	if g.blockSize < MinBlockSize || g.blockSize > MaxBlockSize || g.blockSize%8 != 0 {
-		return g, fmt.Errorf("%w: BlockSize %d; use a multiple of 8 from %d to %d", ErrBadOptions, g.blockSize, MinBlockSize, MaxBlockSize)
-	}
+	var g geometry
 	avail := dataSize - cacheHeaderSize
 	g.shards = o.Shards
 	if g.shards == 0 {
@@ -195,52 +263,57 @@ func plan(dataSize int64, o *Options) (geometry, error) {
 		return g, fmt.Errorf("%w: Shards %d; use a power of two from 1 to %d (or 0 to choose)", ErrBadOptions, g.shards, MaxShards)
 	}
 	g.shardShift = uint(64 - bits.TrailingZeros(uint(g.shards)))
-	// Bytes per shard, a whole number of cache lines: the stride is rounded
-	// up to one, and must not outgrow its share.
+	// Bytes per shard, a whole number of cache lines.
 	per := avail / int64(g.shards) &^ 63
-	// Each block costs its own size plus (about) half a bucket.
-	nblocks := (per - shardHeaderSize - 128) * 2 / int64(2*g.blockSize+2)
-	if nblocks > maxBlocksPerShard {
-		nblocks = maxBlocksPerShard
-	}
-	if nblocks < 16 {
-		return g, fmt.Errorf("%w: %d bytes make shards of %d bytes, too small for %d-byte blocks; give a larger Size or fewer Shards", ErrBadOptions, dataSize, per, g.blockSize)
-	}
-	g.nblocks = int(nblocks)
-	want := g.nblocks / 2
+	g.headsOff = shardHeaderSize
+	g.bucketsOff = g.headsOff + 4*numClasses
+	want := int64(o.MaxEntries+g.shards-1) / int64(g.shards)
 	if o.MaxEntries > 0 {
-		want = (o.MaxEntries + g.shards - 1) / g.shards
+		g.nbuckets = 1
+		for int64(g.nbuckets) < want && g.nbuckets < 1<<30 {
+			g.nbuckets *= 2
+		}
+	} else {
+		// A bucket per 96 to 192 bytes of shard: the largest power of
+		// two not over per/bytesPerBucket.
+		g.nbuckets = 16
+		for int64(g.nbuckets*2) <= per/bytesPerBucket && g.nbuckets < 1<<29 {
+			g.nbuckets *= 2
+		}
 	}
-	g.nbuckets = 1
-	for g.nbuckets < want {
-		g.nbuckets *= 2
+	// Each unit costs its 16 bytes and a bit of the bitmap; take the
+	// estimate down until the rounded layout fits.
+	bucketsEnd := int64(g.bucketsOff) + 4*int64(g.nbuckets)
+	nunits := (per - alignUp(bucketsEnd, 64) - 64) * 8 / (8*unitSize + 1)
+	nunits = min(nunits, maxUnitsPerShard)
+	for nunits > 0 {
+		if _, _, end := heapLayout(bucketsEnd, nunits); end <= per {
+			break
+		}
+		nunits--
 	}
-	g.maxEntries = g.nblocks - 1
-	if o.MaxEntries > 0 && want < g.maxEntries {
-		g.maxEntries = want
+	if nunits < minUnitsPerShard {
+		if o.MaxEntries > 0 {
+			return g, fmt.Errorf("%w: MaxEntries %d leaves no room for values in %d-byte shards; give a larger Size or a smaller MaxEntries", ErrBadOptions, o.MaxEntries, per)
+		}
+		return g, fmt.Errorf("%w: %d bytes make shards of %d bytes, too small; give a larger Size or fewer Shards", ErrBadOptions, dataSize, per)
 	}
-	g.bucketsOff = shardHeaderSize
-	g.blocksOff = int(alignUp(int64(g.bucketsOff+4*g.nbuckets), 64))
-	// Buckets may have taken more than planned (MaxEntries): fit the blocks
-	// into what is left.
-	if left := (per - int64(g.blocksOff)) / int64(g.blockSize); int64(g.nblocks) > left {
-		g.nblocks = int(left)
+	g.nunits = int(nunits)
+	bitsOff, heapOff, end := heapLayout(bucketsEnd, nunits)
+	g.bitsOff, g.heapOff, g.stride = int(bitsOff), int(heapOff), int(end)
+	heapBytes := (g.nunits - 1) * unitSize
+	// The smallest entry (a 1-byte key, an empty value) takes 3 units.
+	g.maxEntries = (g.nunits - 1) / 3
+	if o.MaxEntries > 0 && int(want) < g.maxEntries {
+		g.maxEntries = int(want)
 	}
-	if g.nblocks < 16 {
-		return g, fmt.Errorf("%w: MaxEntries %d leaves no room for values in %d-byte shards; give a larger Size or a smaller MaxEntries", ErrBadOptions, o.MaxEntries, per)
-	}
-	if g.maxEntries > g.nblocks-1 {
-		g.maxEntries = g.nblocks - 1
-	}
-	g.stride = int(alignUp(int64(g.blocksOff+g.nblocks*g.blockSize), 64))
-	shardBytes := (g.nblocks - 1) * g.blockSize
-	g.maxKey = min(MaxKeySize, shardBytes/8)
+	g.maxKey = min(MaxKeySize, heapBytes/8)
 	g.maxValue = o.MaxValueSize
 	if g.maxValue == 0 {
-		g.maxValue = shardBytes / 4
+		g.maxValue = heapBytes / 4
 	}
-	if g.maxValue < 0 || g.blocksFor(g.maxKey, g.maxValue) > g.nblocks-1 {
-		return g, fmt.Errorf("%w: MaxValueSize %d does not fit a shard of %d bytes; use at most about %d, or fewer Shards, or a larger Size", ErrBadOptions, o.MaxValueSize, shardBytes, shardBytes*(g.blockSize-linkSize)/g.blockSize-g.maxKey-entryHeaderSize)
+	if g.maxValue < 0 || unitsFor(g.maxKey, g.maxValue, true) > g.nunits-1 {
+		return g, fmt.Errorf("%w: MaxValueSize %d does not fit a shard's %d bytes of storage; use at most %d, or fewer Shards, or a larger Size", ErrBadOptions, o.MaxValueSize, heapBytes, heapBytes-g.maxKey-entryHeaderSize-entryExtSize)
 	}
 	return g, nil
 }
@@ -251,15 +324,16 @@ func (g *geometry) header() cacheHeader {
 	h := cacheHeader{
 		version:     LayoutVersion,
 		shards:      uint32(g.shards),
-		blockSize:   uint32(g.blockSize),
-		nblocks:     uint32(g.nblocks),
+		nunits:      uint32(g.nunits),
 		nbuckets:    uint32(g.nbuckets),
 		maxEntries:  uint32(g.maxEntries),
 		maxKey:      uint32(g.maxKey),
 		maxValue:    uint32(g.maxValue),
 		shardStride: uint64(g.stride),
+		headsOff:    uint32(g.headsOff),
 		bucketsOff:  uint32(g.bucketsOff),
-		blocksOff:   uint32(g.blocksOff),
+		bitsOff:     uint32(g.bitsOff),
+		heapOff:     uint32(g.heapOff),
 	}
 	copy(h.magic[:], layoutMagic)
 	return h
@@ -283,25 +357,23 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	if h.shards == 0 || h.shards > MaxShards || h.shards&(h.shards-1) != 0 {
 		return bad("shards", h.shards)
 	}
-	if h.blockSize < MinBlockSize || h.blockSize > MaxBlockSize || h.blockSize%8 != 0 {
-		return bad("block size", h.blockSize)
-	}
-	if h.nblocks < 16 || h.nblocks > maxBlocksPerShard {
-		return bad("blocks per shard", h.nblocks)
+	if h.nunits < minUnitsPerShard || h.nunits > maxUnitsPerShard {
+		return bad("units per shard", h.nunits)
 	}
 	if h.nbuckets == 0 || h.nbuckets > 1<<30 || h.nbuckets&(h.nbuckets-1) != 0 {
 		return bad("buckets per shard", h.nbuckets)
 	}
-	if h.maxEntries == 0 || h.maxEntries >= h.nblocks {
+	if h.maxEntries == 0 || h.maxEntries >= h.nunits {
 		return bad("max entries", h.maxEntries)
 	}
-	if h.bucketsOff != shardHeaderSize {
-		return bad("buckets offset", h.bucketsOff)
+	if h.headsOff != shardHeaderSize || h.bucketsOff != shardHeaderSize+4*numClasses {
+		return bad("free list or bucket offset", fmt.Sprint(h.headsOff, "/", h.bucketsOff))
 	}
-	if uint64(h.blocksOff) != uint64(alignUp(int64(h.bucketsOff)+4*int64(h.nbuckets), 64)) {
-		return bad("blocks offset", h.blocksOff)
+	bitsOff, heapOff, end := heapLayout(int64(h.bucketsOff)+4*int64(h.nbuckets), int64(h.nunits))
+	if int64(h.bitsOff) != bitsOff || int64(h.heapOff) != heapOff {
+		return bad("bitmap or heap offset", fmt.Sprint(h.bitsOff, "/", h.heapOff))
 	}
-	if h.shardStride != uint64(alignUp(int64(h.blocksOff)+int64(h.nblocks)*int64(h.blockSize), 64)) {
+	if h.shardStride != uint64(end) {
 		return bad("shard stride", h.shardStride)
 	}
 	if uint64(cacheHeaderSize)+uint64(h.shards)*h.shardStride > uint64(dataSize) {
@@ -310,17 +382,18 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	g = geometry{
 		shards:     int(h.shards),
 		shardShift: uint(64 - bits.TrailingZeros32(h.shards)),
-		blockSize:  int(h.blockSize),
-		nblocks:    int(h.nblocks),
+		nunits:     int(h.nunits),
 		nbuckets:   int(h.nbuckets),
 		maxEntries: int(h.maxEntries),
 		maxKey:     int(h.maxKey),
 		maxValue:   int(h.maxValue),
 		stride:     int(h.shardStride),
+		headsOff:   int(h.headsOff),
 		bucketsOff: int(h.bucketsOff),
-		blocksOff:  int(h.blocksOff),
+		bitsOff:    int(h.bitsOff),
+		heapOff:    int(h.heapOff),
 	}
-	if g.maxKey < 1 || g.maxKey > MaxKeySize || g.maxValue < 0 || g.blocksFor(g.maxKey, g.maxValue) > g.nblocks-1 {
+	if g.maxKey < 1 || g.maxKey > MaxKeySize || g.maxValue < 0 || g.maxValue > g.nunits*unitSize || unitsFor(g.maxKey, g.maxValue, true) > g.nunits-1 {
 		return bad("key/value limits", fmt.Sprint(h.maxKey, "/", h.maxValue))
 	}
 	return g, nil

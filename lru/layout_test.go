@@ -11,10 +11,9 @@ import (
 // data area: a round trip over many sizes and options.
 func TestPlanRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	blockSizes := []int{0, 64, 72, 96, 128, 200, 4096}
 	for n := 0; n < 20000; n++ {
 		size := int64(64<<10 + rng.IntN(256<<20))
-		o := Options{Size: size, BlockSize: blockSizes[rng.IntN(len(blockSizes))]}
+		o := Options{Size: size}
 		if rng.IntN(2) == 0 {
 			o.MaxEntries = 1 + rng.IntN(1<<20)
 		}
@@ -40,13 +39,12 @@ func TestPlanRoundTrip(t *testing.T) {
 	}
 }
 
-// The combination the bench hit: 16 MiB, MaxEntries shrinking the blocks to
+// The combination the bench hit: 16 MiB, MaxEntries shrinking the heap to
 // fill a shard whose size is not a multiple of 64.
 func TestPlanBenchCase(t *testing.T) {
 	data := shm.DataSize(16<<20, 0)
 	for _, o := range []Options{
-		{Size: 16 << 20, MaxEntries: 65536, BlockSize: 96, MaxValueSize: 4096},
-		{Size: 16 << 20, MaxEntries: 65536, BlockSize: 64, MaxValueSize: 4096},
+		{Size: 16 << 20, MaxEntries: 1 << 20, MaxValueSize: 4096},
 		{Size: 16 << 20, MaxEntries: 65536, MaxValueSize: 4096},
 	} {
 		g, err := plan(data, &o)

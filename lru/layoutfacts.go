@@ -43,8 +43,15 @@ func LayoutFacts() []Fact {
 		{Kind: FactConst, Name: "LayoutVersion", Value: LayoutVersion, Doc: "version of the cache layout in the data area (cacheHeader.version)"},
 		{Kind: FactConst, Name: "cacheHeaderSize", Value: cacheHeaderSize, Doc: "bytes reserved for the cache header at the start of the data area; shard 0 follows"},
 		{Kind: FactConst, Name: "shardHeaderSize", Value: shardHeaderSize, Doc: "bytes reserved for a shard's header; its buckets follow at cacheHeader.bucketsOff"},
-		{Kind: FactConst, Name: "entryHeaderSize", Value: entryHeaderSize, Doc: "bytes of the entry header at the start of an entry's first block; key, then value, follow"},
-		{Kind: FactConst, Name: "linkSize", Value: linkSize, Doc: "bytes of the next-block index at the start of an overflow (or free) block"},
+		{Kind: FactConst, Name: "unitSize", Value: unitSize, Doc: "bytes of a heap unit; entry indexes count units from the start of a shard's heap"},
+		{Kind: FactConst, Name: "entryHeaderSize", Value: entryHeaderSize, Doc: "bytes of the entry header; an entryExt follows if info has infoExt, then the key, then the value"},
+		{Kind: FactConst, Name: "entryExtSize", Value: entryExtSize, Doc: "bytes of the entry extension (user flags, chain link)"},
+		{Kind: FactConst, Name: "pieceHeaderSize", Value: pieceHeaderSize, Doc: "bytes of the header of a chained entry's second and later pieces"},
+		{Kind: FactConst, Name: "infoExpiresMask", Value: infoExpiresMask, Doc: "entry.info & this: the deadline, Unix ms, 0 = never"},
+		{Kind: FactConst, Name: "infoKlenShift", Value: infoKlenShift, Doc: "(entry.info >> this) & 0xffff: the key length"},
+		{Kind: FactConst, Name: "infoTypShift", Value: infoTypShift, Doc: "(entry.info >> this) & infoTypMask: the value type"},
+		{Kind: FactConst, Name: "infoTypMask", Value: infoTypMask, Doc: "see infoTypShift"},
+		{Kind: FactConst, Name: "infoExt", Value: infoExt, Doc: "entry.info bit: an entryExt follows the header"},
 		{Kind: FactConst, Name: "MaxKeySize", Value: MaxKeySize, Doc: "largest key of any cache; entry.klen is 16 bits"},
 		{Kind: FactConst, Name: "MaxShards", Value: MaxShards, Doc: "most shards a cache has"},
 		{Kind: FactConst, Name: "TypeBytes", Value: uint64(TypeBytes), Doc: "entry.typ of an opaque byte string"},
@@ -62,7 +69,7 @@ func LayoutFacts() []Fact {
 	// Offsets come from reflect, whose StructField.Offset is what
 	// unsafe.Offsetof gives; walking the fields lists every one, so a field
 	// added to a struct cannot be left out of the C header.
-	for _, v := range []any{cacheHeader{}, shardHeader{}, entry{}} {
+	for _, v := range []any{cacheHeader{}, shardHeader{}, entry{}, entryExt{}, pieceHeader{}} {
 		t := reflect.TypeOf(v)
 		facts = append(facts, Fact{Kind: FactStruct, Name: t.Name(), Value: uint64(t.Size())})
 		facts = appendFields(facts, t.Name(), t, 0)

@@ -13,10 +13,12 @@ func TestLayoutFacts(t *testing.T) {
 	var sh shardHeader
 	var e entry
 	var ch cacheHeader
+	var x entryExt
+	var p pieceHeader
 	want := map[string][2]uintptr{ // name: offset, size
 		"cacheHeader.magic":        {unsafe.Offsetof(ch.magic), unsafe.Sizeof(ch.magic)},
 		"cacheHeader.shardStride":  {unsafe.Offsetof(ch.shardStride), 8},
-		"cacheHeader.blocksOff":    {unsafe.Offsetof(ch.blocksOff), 4},
+		"cacheHeader.heapOff":      {unsafe.Offsetof(ch.heapOff), 4},
 		"shardHeader.lock":         {unsafe.Offsetof(sh.lock), 4},
 		"shardHeader.clock":        {unsafe.Offsetof(sh.clock), 8},
 		"shardHeader.deadPid":      {unsafe.Offsetof(sh.deadPid), 4},
@@ -24,9 +26,11 @@ func TestLayoutFacts(t *testing.T) {
 		"shardHeader.stats.Hits":   {unsafe.Offsetof(sh.stats) + unsafe.Offsetof(sh.stats.Hits), 8},
 		"shardHeader.stats.Resets": {unsafe.Offsetof(sh.stats) + unsafe.Offsetof(sh.stats.Resets), 8},
 		"entry.hnext":              {unsafe.Offsetof(e.hnext), 4},
-		"entry.expires":            {unsafe.Offsetof(e.expires), 8},
-		"entry.klen":               {unsafe.Offsetof(e.klen), 2},
-		"entry.typ":                {unsafe.Offsetof(e.typ), 1},
+		"entry.info":               {unsafe.Offsetof(e.info), 8},
+		"entry.vlen":               {unsafe.Offsetof(e.vlen), 4},
+		"entryExt.more":            {unsafe.Offsetof(x.more), 4},
+		"pieceHeader.units":        {unsafe.Offsetof(p.units), 4},
+		"shardHeader.classes":      {unsafe.Offsetof(sh.classes), 32},
 		"entry":                    {0, entryHeaderSize},
 		"shardHeader":              {0, unsafe.Sizeof(sh)},
 		"entryHeaderSize":          {0, entryHeaderSize},
@@ -61,7 +65,7 @@ func TestLayoutFacts(t *testing.T) {
 	}
 	// Every field of every struct, padding excepted (a new field changes
 	// these counts, as it changes LayoutVersion).
-	for path, n := range map[string]int{"cacheHeader": 12, "shardHeader": 12, "shardHeader.stats": 8, "entry": 10} {
+	for path, n := range map[string]int{"cacheHeader": 13, "shardHeader": 13, "shardHeader.stats": 8, "entry": 6, "entryExt": 3, "pieceHeader": 2} {
 		if fields[path] != n {
 			t.Errorf("%d fields of %s listed, want %d", fields[path], path, n)
 		}

@@ -201,15 +201,15 @@ func (s *shard) liveList(key []byte, h uint64) (v []byte, m Meta, live bool, err
 		return nil, m, false, nil
 	}
 	e := s.ent(i)
-	if e.expires != 0 && expiredAt(e, nowMillis()) {
+	if e.expires() != 0 && expiredAt(e, nowMillis()) {
 		return nil, m, false, nil
 	}
-	if e.typ != TypeList {
+	if e.typ() != TypeList {
 		return nil, m, false, ErrNotList
 	}
-	v = s.readAt(nil, i, e, int(e.klen), int(e.vlen))
+	v = s.readAt(nil, i, e, e.klen(), int(e.vlen))
 	if _, err := listLen(v); err != nil {
 		s.corrupt("list entry %d: %v", i, err)
 	}
-	return v, Meta{Type: e.typ, Flags: e.flags, Version: e.version, Expires: e.expires}, true, nil
+	return v, s.metaOf(i, e), true, nil
 }

@@ -26,10 +26,9 @@ type NativeView struct {
 	ShardShift int // 64 - log2(Shards); 64 for one shard
 	Stride     int // bytes from one shard to the next
 	BucketsOff int
-	BlocksOff  int
+	HeapOff    int
 	Buckets    int // per shard
-	Blocks     int // per shard, including the unused block 0
-	BlockSize  int
+	Units      int // heap units per shard, including the unused unit 0
 	MaxKey     int
 	MaxValue   int
 }
@@ -60,10 +59,9 @@ func (c *Cache) NativeView() (*NativeView, error) {
 		ShardShift: int(g.shardShift),
 		Stride:     g.stride,
 		BucketsOff: g.bucketsOff,
-		BlocksOff:  g.blocksOff,
+		HeapOff:    g.heapOff,
 		Buckets:    g.nbuckets,
-		Blocks:     g.nblocks,
-		BlockSize:  g.blockSize,
+		Units:      g.nunits,
 		MaxKey:     g.maxKey,
 		MaxValue:   g.maxValue,
 	}, nil

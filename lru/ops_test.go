@@ -317,8 +317,8 @@ func TestIncr(t *testing.T) {
 	if v, _, _ := c.IncrInit(k, 1, 100, 0); v != 101 {
 		t.Fatalf("IncrInit over expired = %v", v)
 	}
-	// A number under a long key straddles blocks: still updated.
-	long := bytes.Repeat([]byte("L"), 70)
+	// A number under a long key: still updated.
+	long := bytes.Repeat([]byte("L"), 700)
 	c.IncrInit(long, 1, 0, 0)
 	if v, _ := c.Incr(long, 1); v != 2 {
 		t.Fatalf("Incr under a long key = %v", v)
@@ -368,7 +368,8 @@ func TestNoEvictKeepsOldValue(t *testing.T) {
 }
 
 // ngx.shared.DICT fails this sequence on an empty zone ("no memory") because
-// its slab allocator fragments; block chains must not.
+// its slab allocator fragments; a write here never fails for want of a
+// contiguous run.
 func TestNoFragmentation(t *testing.T) {
 	c := newCache(t, &Options{Size: 8 << 20, Shards: 1, MaxValueSize: 2 << 20})
 	mb, kb := make([]byte, 1<<20), make([]byte, 100<<10)
@@ -566,8 +567,7 @@ func TestBadOptions(t *testing.T) {
 	for _, o := range []Options{
 		{Size: -1},
 		{Size: 1 << 20, Shards: 3},
-		{Size: 1 << 20, BlockSize: 33},
-		{Size: 1 << 20, BlockSize: 1 << 20},
+		{Size: 1 << 20, MaxEntries: 1 << 30},
 		{Size: 1 << 20, MaxValueSize: 1 << 30},
 		{Size: 64 << 10, Shards: 64},
 	} {
@@ -618,25 +618,25 @@ func TestPopFitLeavesItem(t *testing.T) {
 	}
 }
 
-// Keys that end exactly at a block boundary, with empty values, written
-// twice (the second write is rewritten in place): the chain walk must not
-// step past the last block.
-func TestKeyFillingBlocksExactly(t *testing.T) {
-	c := newCache(t, &Options{Size: 1 << 20, Shards: 1, BlockSize: 128})
-	// 128-48 = 80 bytes fill the first block; each further block holds 124.
-	for _, kl := range []int{80, 80 + 124, 80 + 2*124} {
+// Keys and values that end exactly at a unit boundary, and one byte on
+// either side, written over and over (shrinking and growing in place and
+// not): the storage arithmetic must never step past an entry's end.
+func TestEntriesFillingUnitsExactly(t *testing.T) {
+	c := newCache(t, &Options{Size: 1 << 20, Shards: 1})
+	for _, kl := range []int{15, 16, 17, 48, 63, 64, 65} {
 		key := bytes.Repeat([]byte{'k'}, kl)
-		for _, v := range [][]byte{{}, {}, []byte("x"), {}} {
-			if err := c.Set(key, v, 0); err != nil {
+		for _, n := range []int{0, 0, 1, 15, 16, 17, 15, 0, 200, 31, 32, 33} {
+			v := bytes.Repeat([]byte{byte(n)}, n)
+			if _, err := c.Write(key, v, WriteOptions{Flags: uint32(n % 2)}); err != nil {
 				t.Fatalf("Set(%d-byte key, %d-byte value): %v", kl, len(v), err)
 			}
-			got, err := c.Get(key)
-			if err != nil || !bytes.Equal(got, v) {
-				t.Fatalf("Get(%d-byte key) = %q, %v", kl, got, err)
+			got, m, err := c.GetInto(nil, key)
+			if err != nil || !bytes.Equal(got, v) || m.Flags != uint32(n%2) {
+				t.Fatalf("Get(%d-byte key) = %q %+v, %v", kl, got, m, err)
 			}
+			mustCheck(t, c)
 		}
 	}
-	mustCheck(t, c)
 	if st, _ := c.Stats(); st.Resets != 0 {
 		t.Fatalf("%d shard resets", st.Resets)
 	}

@@ -5,16 +5,10 @@ import "os"
 // Defaults for Options' zero values.
 const (
 	DefaultSize = 64 << 20 // bytes
-	// DefaultBlockSize holds a 48-byte entry header and up to 80 bytes of
-	// key and value in one block: a typical small entry is then one block,
-	// read with one cache miss. For the shapes bench/ measures (16/32,
-	// 32/512 and 64/4096 bytes) it takes no more memory than 64-byte blocks,
-	// which would need a second block for anything over 16 bytes.
-	DefaultBlockSize = 128 // bytes
 )
 
-// Options configure Open. The geometry fields (Size, Shards, BlockSize,
-// MaxEntries, MaxValueSize) apply when Open creates the region; an existing
+// Options configure Open. The geometry fields (Size, Shards, MaxEntries,
+// MaxValueSize) apply when Open creates the region; an existing
 // region's geometry is adopted unless Exact is set.
 type Options struct {
 	// Size of the region file in bytes (0 = DefaultSize). It is reserved
@@ -29,14 +23,9 @@ type Options struct {
 	// shard.
 	Shards int
 
-	// BlockSize is the unit of value storage, a multiple of 8 from 64 to
-	// 65536 (0 = DefaultBlockSize, 128). An entry takes about
-	// (48 + key + value) / block blocks, rounded up; a size near the
-	// typical entry wastes least.
-	BlockSize int
-
-	// MaxEntries caps the number of entries (0 = as many as blocks allow).
-	// It also sizes the hash index.
+	// MaxEntries caps the number of entries (0 = as many as fit). It also
+	// sizes the hash index: a bucket per entry, rounded up to a power of
+	// two per shard (0: a bucket per 96 to 192 bytes of storage).
 	MaxEntries int
 
 	// MaxValueSize is the largest value accepted (0 = a quarter of a
@@ -62,8 +51,7 @@ type Options struct {
 type Geometry struct {
 	Size            int64 // bytes of the region file
 	Shards          int
-	BlockSize       int
-	BlocksPerShard  int // usable blocks per shard
+	HeapPerShard    int // bytes of entry storage per shard
 	BucketsPerShard int
 	MaxEntries      int // in the whole cache
 	MaxKey          int // longest key accepted, bytes

@@ -266,8 +266,8 @@ func TestShrunkFileDoesNotStrandTheLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// Blocks are handed out from the bottom, so the first keys lie in the
-	// first half of the file and the last ones in the second.
+	// Units are cut from the end of the free run, so the first keys lie in
+	// the second half of the file and the last ones in the first.
 	var keys [][]byte
 	for i := 0; ; i++ {
 		k := []byte(fmt.Sprint("key", i))
@@ -276,7 +276,7 @@ func TestShrunkFileDoesNotStrandTheLock(t *testing.T) {
 		}
 		keys = append(keys, k)
 	}
-	first, last := keys[0], keys[len(keys)-1]
+	first, last := keys[len(keys)-1], keys[0]
 
 	k := startChild(t, "peek-on-cue", path, "")
 	defer k.cmd.Process.Kill()

@@ -80,7 +80,7 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 	}
 	e := s.ent(i)
 	var clock lazyNow
-	if e.expires != 0 && expiredAt(e, clock.get()) {
+	if e.expires() != 0 && expiredAt(e, clock.get()) {
 		if !o.Stale {
 			if !o.Peek {
 				s.h.stats.Misses++
@@ -92,7 +92,7 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 	if o.now != nil {
 		*o.now = int64(clock)
 	}
-	m = Meta{Type: e.typ, Flags: e.flags, Version: e.version, Expires: e.expires, Size: int(e.vlen)}
+	m = s.metaOf(i, e)
 	if o.Fit && m.Size > cap(dst)-len(dst) {
 		return dst, m, stale, ErrBufferTooSmall
 	}
@@ -101,7 +101,7 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		s.touch(i, e)
 	}
 	if !o.metaOnly {
-		out = s.readAt(dst, i, e, int(e.klen), int(e.vlen))
+		out = s.readAt(dst, i, e, e.klen(), int(e.vlen))
 	}
 	return out, m, stale, nil
 }

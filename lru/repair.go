@@ -7,7 +7,7 @@ import (
 )
 
 // Repair of a shard whose owner died in a touch (see shard.touch): the
-// bucket chains and blocks are intact, only the LRU queue may be half
+// bucket chains and the heap are intact, only the LRU queue may be half
 // relinked. Both functions run with the lock held, after a takeover.
 
 // lruIntact reports whether the LRU queue is whole: a bounded walk from the
@@ -17,7 +17,7 @@ func (s *shard) lruIntact() bool {
 	n := 0
 	var prev uint32
 	for i := s.h.head; i != 0; n++ {
-		if n >= int(s.h.entries) || int(i) >= s.g.nblocks {
+		if n >= int(s.h.entries) || int(i) >= s.g.nunits {
 			return false
 		}
 		e := s.ent(i)
@@ -36,15 +36,15 @@ func (s *shard) lruIntact() bool {
 func (s *shard) repairLRU() {
 	s.mutating()
 	defer s.clean()
-	inChain := make([]bool, s.g.nblocks)
+	inChain := newBitset(s.g.nunits)
 	var all []uint32
 	for b := range s.buckets {
 		for i, n := s.buckets[b], 0; i != 0; n++ {
-			if int(i) >= s.g.nblocks || inChain[i] || n >= s.g.nblocks {
+			if int(i) >= s.g.nunits || inChain.has(i) || n > s.g.maxEntries {
 				s.resetCounted()
 				return
 			}
-			inChain[i] = true
+			inChain.add(i)
 			all = append(all, i)
 			i = s.ent(i).hnext
 		}
@@ -54,13 +54,13 @@ func (s *shard) repairLRU() {
 		return
 	}
 	order := make([]uint32, 0, len(all))
-	placed := make([]bool, s.g.nblocks)
-	for i := s.h.head; i != 0 && int(i) < s.g.nblocks && inChain[i] && !placed[i]; i = s.ent(i).next {
-		placed[i] = true
+	placed := newBitset(s.g.nunits)
+	for i := s.h.head; i != 0 && int(i) < s.g.nunits && inChain.has(i) && !placed.has(i); i = s.ent(i).next {
+		placed.add(i)
 		order = append(order, i)
 	}
 	for _, i := range all {
-		if !placed[i] {
+		if !placed.has(i) {
 			order = append(order, i)
 		}
 	}

@@ -16,10 +16,12 @@ func (a *Counters) add(b *Counters) {
 // ShardStats describe one shard.
 type ShardStats struct {
 	Counters
-	Entries    int
-	UsedBlocks int
-	FreeBlocks int
-	Lock       shm.Owner // who held the lock as Stats came to it
+	Entries   int
+	Chained   int   // entries stored in pieces, for want of a free run long enough
+	UsedBytes int64 // of the shard's heap
+	FreeBytes int64
+	FreeRuns  int       // free runs the free bytes are in: many small ones mean fragmentation
+	Lock      shm.Owner // who held the lock as Stats came to it
 	// Dirty: the lock's owner died in the middle of a change, and the
 	// shard waits for the next write (or Repair) to reset it.
 	Dirty bool
@@ -29,7 +31,8 @@ type ShardStats struct {
 type Stats struct {
 	Counters
 	Entries   int
-	UsedBytes int64 // bytes of blocks in use
+	Chained   int   // entries stored in pieces
+	UsedBytes int64 // bytes of the heaps in entries
 	FreeBytes int64
 	Shards    []ShardStats
 }
@@ -47,7 +50,6 @@ func (c Counters) HitRatio() float64 {
 // taken over for good.
 func (c *Cache) Stats() (Stats, error) {
 	st := Stats{Shards: make([]ShardStats, len(c.shards))}
-	bs := int64(c.g.blockSize)
 	for si := range c.shards {
 		s := &c.shards[si]
 		ss := &st.Shards[si]
@@ -56,8 +58,9 @@ func (c *Cache) Stats() (Stats, error) {
 		}
 		st.Counters.add(&ss.Counters)
 		st.Entries += ss.Entries
-		st.UsedBytes += int64(ss.UsedBlocks) * bs
-		st.FreeBytes += int64(ss.FreeBlocks) * bs
+		st.Chained += ss.Chained
+		st.UsedBytes += ss.UsedBytes
+		st.FreeBytes += ss.FreeBytes
 	}
 	return st, nil
 }
@@ -69,8 +72,10 @@ func (s *shard) statsOf(ss *ShardStats) error {
 		ss.Dirty = s.leftDirty
 		ss.Counters = s.h.stats
 		ss.Entries = int(s.h.entries)
-		ss.FreeBlocks = int(s.h.nfree)
-		ss.UsedBlocks = s.g.nblocks - 1 - int(s.h.nfree)
+		ss.Chained = int(s.h.chained)
+		ss.FreeBytes = int64(s.h.freeUnits) * unitSize
+		ss.UsedBytes = int64(s.g.nunits-1)*unitSize - ss.FreeBytes
+		ss.FreeRuns = int(s.h.freeRuns)
 	})
 }
 

@@ -149,5 +149,9 @@ func deadline(ttl time.Duration) (int64, error) {
 	if ms == 0 {
 		ms = 1 // a positive TTL below a millisecond still expires
 	}
-	return nowMillis() + ms, nil
+	now := nowMillis()
+	if ms > MaxExpires-now {
+		return 0, fmt.Errorf("%w: %v reaches past the latest deadline an entry can hold (%s); use 0 for an entry that never expires", ErrBadTTL, ttl, time.UnixMilli(MaxExpires).UTC().Format("2006-01-02"))
+	}
+	return now + ms, nil
 }

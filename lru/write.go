@@ -111,7 +111,7 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 	live := false
 	if i != 0 {
 		e := s.ent(i)
-		live = e.expires == 0 || !expiredAt(e, now.get())
+		live = e.expires() == 0 || !expiredAt(e, now.get())
 		if live && o.Mode == ModeCAS && e.version != o.Version {
 			return WriteResult{}, ErrVersionMismatch
 		}
@@ -122,7 +122,8 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 	case (o.Mode == ModeReplace || o.Mode == ModeCAS) && !live:
 		return WriteResult{}, ErrNotFound
 	}
-	need := s.g.blocksFor(len(key), len(value))
+	need := uint32(unitsFor(len(key), len(value), flags != 0))
+	payload := len(key) + len(value)
 	if o.NoEvict {
 		// Decide before changing anything: expired entries may go, live
 		// ones may not, and the old entry must survive a refusal.
@@ -130,33 +131,67 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 		s.expireTail(&now)
 		s.clean()
 		i, prev = s.find(key, h)
-		free, entries := int(s.h.nfree), int(s.h.entries)
-		if i != 0 {
-			e := s.ent(i)
-			free += s.g.blocksFor(int(e.klen), int(e.vlen))
-			entries--
-		}
-		if free < need || entries >= s.g.maxEntries {
+		if !s.fitsWithoutEviction(i, need, payload) {
 			return WriteResult{}, ErrNoMemory
 		}
 	}
 	s.mutating()
 	if i != 0 {
-		if e := s.ent(i); s.g.blocksFor(int(e.klen), int(e.vlen)) == need {
-			// Same size in blocks: rewrite the entry where it is, which
-			// saves unlinking, freeing, allocating and relinking it.
-			s.overwrite(i, e, value, t, flags, expires)
+		if e := s.ent(i); s.rewrite(i, e, value, t, flags, expires) {
+			// The value fits where the old one was: no unlinking,
+			// freeing, allocating or relinking.
 			s.h.stats.Sets++
 			s.clean()
 			return WriteResult{Version: e.version}, nil
 		}
 		s.remove(i, prev, h)
 	}
-	forcible := s.makeRoom(need, &now)
-	e := s.insert(key, value, h, t, flags, expires)
+	pl, forcible := s.makeRoom(need, payload, &now)
+	e := s.insert(pl, key, value, h, t, flags, expires)
 	s.h.stats.Sets++
 	s.clean()
 	return WriteResult{Version: e.version, Forcible: forcible}, nil
+}
+
+// fitsWithoutEviction reports whether a new entry of need units contiguous
+// and payload bytes fits once the old entry at old (0 if none) is removed,
+// without evicting anything. It is exact for a contiguous fit and errs
+// only towards "no" for a chain: the old entry's pieces are counted as
+// runs of their own, not merged with their free neighbours.
+func (s *shard) fitsWithoutEviction(old, need uint32, payload int) bool {
+	entries, units, runs := int(s.h.entries), int64(s.h.freeUnits), int64(s.h.freeRuns)
+	big := s.lastClass() >= 4
+	if old != 0 {
+		e := s.ent(old)
+		entries--
+		n, pieces := s.units(old, e)
+		units, runs = units+int64(n), runs+int64(pieces)
+		if s.flat(old, e) != nil {
+			// Freed, it merges with the free runs on either side.
+			merged := uint32(n)
+			if s.isFree(old - 1) {
+				merged += *s.footer(old-1, 1)
+			}
+			if end := old + uint32(n); s.isFree(end) {
+				merged += s.run(end).units
+			}
+			if merged >= need {
+				return entries < s.g.maxEntries
+			}
+			big = big || n >= 4
+		} else {
+			_, first := s.chainOf(old, e)
+			big = big || first >= 4
+		}
+	}
+	if entries >= s.g.maxEntries {
+		return false
+	}
+	if s.findRun(need) != 0 {
+		return true
+	}
+	room := units*unitSize - runs*pieceHeaderSize - (entryHeaderSize + entryExtSize - pieceHeaderSize)
+	return big && room >= int64(payload)
 }
 
 // probe reads one byte of every page of b, and its last, so that memory

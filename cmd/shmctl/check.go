@@ -12,7 +12,7 @@ var checkCmd = &command{
 	name:    "check",
 	summary: "walk every structure and report inconsistencies; --repair repairs them",
 	maxArgs: 0,
-	desc: `Walks every shard's LRU queue, block chains, hash chains, free list and
+	desc: `Walks every shard's LRU queue, entry storage, hash chains, free lists and
 counts, and prints each problem on its own line ("shard N: ..."): a lock left
 by a process that died, and the dirty mark of a change it left half made,
 are problems too. Exit status 1 when it finds one. It changes nothing: what

@@ -20,19 +20,18 @@ memory, so that a full /dev/shm fails now and not later. It fails if the
 region exists already (remove it first with 'shmctl rm'). Flags left at 0 take
 the library's defaults.`,
 	example: `shmctl -r myapp create --size 256M --shards 16 --mode 0660
-shmctl -r /dev/shm/sessions create --size 1G --block-size 256 --max-value 1M`,
+shmctl -r /dev/shm/sessions create --size 1G --max-value 1M`,
 	setup: func(fs *flag.FlagSet) runner {
 		size := fs.String("size", "64M", "region `SIZE` in bytes, or with K, M, G (binary units)")
 		shards := fs.Int("shards", 0, "number of shards, a power of two (0 = one per MiB up to 16, then one per 16 MiB up to 64)")
-		block := fs.Int("block-size", 0, "value storage unit in bytes, a multiple of 8 from 64 to 65536 (0 = 128)")
-		maxEntries := fs.Int("max-entries", 0, "most entries (0 = as many as blocks allow)")
+		maxEntries := fs.Int("max-entries", 0, "most entries (0 = as many as fit)")
 		maxValue := fs.String("max-value", "0", "largest value `SIZE` (0 = a quarter of a shard)")
 		mode := fs.String("mode", "0600", "file permission `MODE` in octal; 0660 shares with the file's group")
 		return func(e *env, _ []string) error {
 			if e.region == "" {
 				return usagef("no region given: pass -r PATH|NAME or set $%s", regionEnv)
 			}
-			o := &lru.Options{Shards: *shards, BlockSize: *block, MaxEntries: *maxEntries}
+			o := &lru.Options{Shards: *shards, MaxEntries: *maxEntries}
 			var err error
 			if o.Size, err = parseSize(*size); err != nil {
 				return usagef("--size: %v", err)
@@ -62,8 +61,8 @@ shmctl -r /dev/shm/sessions create --size 1G --block-size 256 --max-value 1M`,
 				return fmt.Errorf("%s was created by another process at the same moment; it was left as that process made it", path)
 			}
 			g := c.Geometry()
-			_, err = fmt.Fprintf(e.stdout, "created %s: %s, %d shards x %d blocks of %d B, max %d entries, max value %s, mode %04o\n",
-				path, humanBytes(g.Size), g.Shards, g.BlocksPerShard, g.BlockSize, g.MaxEntries, humanBytes(int64(g.MaxValue)), m)
+			_, err = fmt.Fprintf(e.stdout, "created %s: %s, %d shards x %s of entry storage, max %d entries, max value %s, mode %04o\n",
+				path, humanBytes(g.Size), g.Shards, humanBytes(int64(g.HeapPerShard)), g.MaxEntries, humanBytes(int64(g.MaxValue)), m)
 			return err
 		}
 	},

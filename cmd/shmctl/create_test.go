@@ -8,7 +8,7 @@ import (
 
 func TestCreate(t *testing.T) {
 	path := newRegionPath(t)
-	r := ctl(t, "-r", path, "create", "--size", "2M", "--shards", "2", "--block-size", "128", "--max-value", "64K", "--mode", "0640").ok(t)
+	r := ctl(t, "-r", path, "create", "--size", "2M", "--shards", "2", "--max-value", "64K", "--mode", "0640").ok(t)
 	if !strings.HasPrefix(r.stdout, "created "+path+": 2 MiB, 2 shards x ") {
 		t.Errorf("create: %q", r.stdout)
 	}
@@ -17,7 +17,7 @@ func TestCreate(t *testing.T) {
 		t.Fatalf("region file: %v %v", st, err)
 	}
 	g := openTest(t, path).Geometry()
-	if g.Shards != 2 || g.BlockSize != 128 || g.MaxValue != 64<<10 || g.Size != 2<<20 {
+	if g.Shards != 2 || g.MaxValue != 64<<10 || g.Size != 2<<20 {
 		t.Errorf("geometry %+v", g)
 	}
 	ctl(t, "-r", path, "create").failed(t, exitFail, "already exists")

@@ -37,7 +37,7 @@
 //	set KEY VALUE   --ttl D, --flags N, --type bytes|number|bool
 //	del KEY         delete one key
 //	flush           remove every entry; --expired only the expired ones
-//	create          a new region: --size, --shards, --block-size,
+//	create          a new region: --size, --shards,
 //	                --max-entries, --max-value, --mode
 //	rm              remove the region file; asks unless --yes
 //

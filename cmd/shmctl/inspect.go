@@ -65,8 +65,8 @@ func writeSummary(w io.Writer, r *report) error {
 	t.add("region", r.Region)
 	t.add("created", fmt.Sprintf("%s (%s ago)", r.CreatedAt.Format("2006-01-02 15:04:05 MST"), humanDuration(age)))
 	t.add("attached", plural(r.Attached, "other process", "other processes"))
-	t.add("geometry", fmt.Sprintf("%d shards x %d blocks of %d B, %d buckets/shard",
-		g.Shards, g.BlocksPerShard, g.BlockSize, g.BucketsPerShard))
+	t.add("geometry", fmt.Sprintf("%d shards x %s of entry storage, %d buckets/shard",
+		g.Shards, humanBytes(int64(g.HeapPerShard)), g.BucketsPerShard))
 	t.add("limits", fmt.Sprintf("%d entries, key %s, value %s", g.MaxEntries, humanBytes(int64(g.MaxKey)), humanBytes(int64(g.MaxValue))))
 	t.add("capacity", fmt.Sprintf("%s (value storage %s)", humanBytes(r.CapacityBytes), humanBytes(r.StorageBytes)))
 	t.add("used", fmt.Sprintf("%s (fill %s)", humanBytes(r.UsedBytes), percent(r.Fill)))
@@ -107,12 +107,11 @@ func locksSummary(r *report) string {
 func writeShardTable(w io.Writer, r *report) error {
 	t := newTable("SHARD", ">ENTRIES", ">USED", ">FREE", ">FILL", ">HITS", ">MISSES", ">HIT%",
 		">SETS", ">DELETES", ">EVICTED", ">EXPIRED", ">RECOVERED", ">RESETS", "LOCK")
-	bs := int64(r.Geometry.BlockSize)
 	for _, s := range r.Shards {
 		c := s.Counters
 		u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 		t.add(strconv.Itoa(s.Shard), strconv.Itoa(s.Entries),
-			humanBytes(int64(s.UsedBlocks)*bs), humanBytes(int64(s.FreeBlocks)*bs), percent(s.Fill),
+			humanBytes(s.UsedBytes), humanBytes(s.FreeBytes), percent(s.Fill),
 			u(c.Hits), u(c.Misses), percent(s.HitRatio), u(c.Sets), u(c.Deletes),
 			u(c.Evictions), u(c.Expirations), u(c.Recoveries), u(c.Resets), lockState(s.Lock, s.Dirty))
 	}

@@ -361,14 +361,14 @@ func childMain(mode, path string) int {
 // them checks the effect through shmctl, so a wrong offset fails it.
 const (
 	fileDataOff       = 48  // file header: dataOff, where the data area starts (uint64)
-	cacheBlockSize    = 16  // cache header (at dataOff): blockSize (uint32)
-	cacheBlocksOff    = 52  // cache header: blocksOff, from the start of a shard (uint32)
+	cacheHeapOff      = 60  // cache header (at dataOff): heapOff, from the start of a shard (uint32)
+	unitSize          = 16  // entry indexes count units of the heap
 	cacheHeaderSize   = 256 // shard 0 follows it
 	shardLockWord     = 0   // shard header: the lock word (uint32)
 	shardDirty        = 4   // shard header: the dirty mark
-	shardTail         = 12  // shard header: the LRU queue's tail (a block index)
-	shardEntries      = 28  // shard header: the entry count
-	shardDeadPid      = 44  // shard header: the pid of a dead owner an observer found (uint32)
+	shardTail         = 12  // shard header: the LRU queue's tail (a unit index)
+	shardEntries      = 20  // shard header: the entry count
+	shardDeadPid      = 40  // shard header: the pid of a dead owner an observer found (uint32)
 	shardHeaderSize   = 256 // then the shard's buckets
 	entryPrevInHeader = 4   // entry header: LRU link towards the head
 	entryNextInHeader = 8   // entry header: LRU link towards the tail
@@ -446,15 +446,11 @@ func leaveShard(path, mode string) error {
 		return r.put32(sh+shardEntries, n+1)
 	case "lock-queue":
 		d, _ := r.dataOff()
-		bs, err := r.u32(d + cacheBlockSize)
+		heap, err := r.u32(d + cacheHeapOff)
 		if err != nil {
 			return err
 		}
-		blocks, err := r.u32(d + cacheBlocksOff)
-		if err != nil {
-			return err
-		}
-		ent := func(i uint32) int64 { return sh + int64(blocks) + int64(i)*int64(bs) }
+		ent := func(i uint32) int64 { return sh + int64(heap) + int64(i)*unitSize }
 		tail, err := r.u32(sh + shardTail)
 		if err != nil {
 			return err

@@ -57,7 +57,7 @@ func writePrometheus(w io.Writer, r *report) error {
 	perShard("shmlru_shard_entries", "Entries in the shard, expired ones not yet removed included.", "gauge",
 		func(s shardJSON) float64 { return float64(s.Entries) })
 	perShard("shmlru_shard_used_bytes", "Bytes of value storage in use in the shard.", "gauge",
-		func(s shardJSON) float64 { return float64(int64(s.UsedBlocks) * int64(r.Geometry.BlockSize)) })
+		func(s shardJSON) float64 { return float64(s.UsedBytes) })
 	perShard("shmlru_shard_lock_held", "1 if the shard's lock was held when read.", "gauge",
 		func(s shardJSON) float64 { return b2f(s.Lock.Held) })
 	perShard("shmlru_shard_awaiting_repair", "1 if a process died holding the shard's lock and nobody has repaired the shard since (the next write to it, or shmctl check --repair, does).", "gauge",

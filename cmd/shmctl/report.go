@@ -48,8 +48,7 @@ type report struct {
 type geometryJSON struct {
 	SizeBytes       int64 `json:"size_bytes"`
 	Shards          int   `json:"shards"`
-	BlockSize       int   `json:"block_size"`
-	BlocksPerShard  int   `json:"blocks_per_shard"`
+	HeapPerShard    int   `json:"heap_bytes_per_shard"`
 	BucketsPerShard int   `json:"buckets_per_shard"`
 	MaxEntries      int   `json:"max_entries"`
 	MaxKey          int   `json:"max_key_bytes"`
@@ -68,14 +67,16 @@ type countersJSON struct {
 }
 
 type shardJSON struct {
-	Shard      int          `json:"shard"`
-	Entries    int          `json:"entries"`
-	UsedBlocks int          `json:"used_blocks"`
-	FreeBlocks int          `json:"free_blocks"`
-	Fill       float64      `json:"fill"`
-	HitRatio   float64      `json:"hit_ratio"`
-	Counters   countersJSON `json:"counters"`
-	Lock       lockJSON     `json:"lock"`
+	Shard     int          `json:"shard"`
+	Entries   int          `json:"entries"`
+	UsedBytes int64        `json:"used_bytes"`
+	FreeBytes int64        `json:"free_bytes"`
+	FreeRuns  int          `json:"free_runs"` // many small runs: the free space is fragmented
+	Chained   int          `json:"chained"`   // entries stored in pieces for want of a long enough run
+	Fill      float64      `json:"fill"`
+	HitRatio  float64      `json:"hit_ratio"`
+	Counters  countersJSON `json:"counters"`
+	Lock      lockJSON     `json:"lock"`
 	// AwaitingRepair: the lock was left by a process that died (its state
 	// is "dead" or "orphan"), and nobody has repaired the shard since. The
 	// next write to the shard, or shmctl check --repair, does.
@@ -153,7 +154,7 @@ func gather(c *lru.Cache, countExpired bool) (*report, error) {
 		Region:    r.Path(),
 		CreatedAt: r.CreatedAt(),
 		Attached:  max(attached-1, 0),
-		Geometry: geometryJSON{g.Size, g.Shards, g.BlockSize, g.BlocksPerShard,
+		Geometry: geometryJSON{g.Size, g.Shards, g.HeapPerShard,
 			g.BucketsPerShard, g.MaxEntries, g.MaxKey, g.MaxValue},
 		CapacityBytes: c.Capacity(),
 		StorageBytes:  st.UsedBytes + st.FreeBytes,
@@ -168,15 +169,17 @@ func gather(c *lru.Cache, countExpired bool) (*report, error) {
 	}
 	for i, s := range st.Shards {
 		sj := shardJSON{
-			Shard:      i,
-			Entries:    s.Entries,
-			UsedBlocks: s.UsedBlocks,
-			FreeBlocks: s.FreeBlocks,
-			Fill:       ratio(int64(s.UsedBlocks), int64(s.UsedBlocks+s.FreeBlocks)),
-			HitRatio:   s.HitRatio(),
-			Counters:   counters(s.Counters),
-			Lock:       lockOf(s.Lock),
-			Dirty:      s.Dirty,
+			Shard:     i,
+			Entries:   s.Entries,
+			UsedBytes: s.UsedBytes,
+			FreeBytes: s.FreeBytes,
+			FreeRuns:  s.FreeRuns,
+			Chained:   s.Chained,
+			Fill:      ratio(s.UsedBytes, s.UsedBytes+s.FreeBytes),
+			HitRatio:  s.HitRatio(),
+			Counters:  counters(s.Counters),
+			Lock:      lockOf(s.Lock),
+			Dirty:     s.Dirty,
 		}
 		sj.AwaitingRepair = sj.Lock.awaitsRepair() || s.Dirty
 		if sj.AwaitingRepair {

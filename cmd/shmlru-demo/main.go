@@ -54,7 +54,7 @@ func run() error {
 	defer shm.Remove(path)
 	defer c.Close()
 	g := c.Geometry()
-	fmt.Printf("cache %s: %d MiB, %d shards, %d-byte blocks, max value %d bytes\n\n", path, g.Size>>20, g.Shards, g.BlockSize, g.MaxValue)
+	fmt.Printf("cache %s: %d MiB, %d shards, %d KiB of entry storage each, max value %d bytes\n\n", path, g.Size>>20, g.Shards, g.HeapPerShard>>10, g.MaxValue)
 
 	if err := goProcesses(path, c); err != nil {
 		return err

@@ -1,0 +1,74 @@
+package lru
+
+// Eviction: how a write finds room. Expired entries near the LRU tail go
+// first, then live ones from the tail, one at a time, only until the new
+// entry fits: contiguously if a free run is long enough, otherwise as a
+// chain of pieces over the free runs (storage.go). So a write never fails
+// for want of a contiguous run, and it evicts no more than the space it is
+// missing plus, at most, the rest of the last entry evicted (a piece
+// header of 8 bytes per free run is counted as missing space).
+
+// expiredAt reports whether entry e has expired at now (Unix ms).
+func expiredAt(e *entry, now int64) bool {
+	x := e.expires()
+	return x != 0 && x <= now
+}
+
+// expireScan is how many entries from the LRU tail a write that needs room
+// looks at for expired ones before it evicts live ones.
+const expireScan = 8
+
+// expireTail removes expired entries among the expireScan least recently
+// used ones. It looks only if some entry of the shard has a deadline.
+func (s *shard) expireTail(now *lazyNow) {
+	if s.h.ttls == 0 {
+		return
+	}
+	u := s.h.tail
+	for k := 0; k < expireScan && u != 0; k++ {
+		e := s.ent(u)
+		prev := e.prev
+		if e.expires() != 0 && expiredAt(e, now.get()) {
+			s.removeEntry(u)
+			s.h.stats.Expirations++
+		}
+		u = prev
+	}
+}
+
+// makeRoom takes the storage for a new entry of need units contiguous (see
+// unitsFor) and payload bytes of key and value, evicting as it must. It
+// reports whether a live entry was evicted. The caller has marked the shard
+// dirty.
+func (s *shard) makeRoom(need uint32, payload int, now *lazyNow) (pl placement, forcible bool) {
+	for round := 0; ; round++ {
+		if int(s.h.entries) < s.g.maxEntries && s.h.freeUnits >= need {
+			if u := s.findRun(need); u != 0 {
+				return placement{u: s.cut(u, need), units: need}, forcible
+			}
+			if s.chainFits(payload) {
+				return s.allocChain(need, payload), forcible
+			}
+		}
+		if round == 0 {
+			s.expireTail(now)
+			continue
+		}
+		if round > s.g.maxEntries+1 {
+			// Each eviction frees at least three units: more rounds
+			// than entries means the counts are corrupt.
+			s.corrupt("evicted every entry and still no room: counts are inconsistent")
+		}
+		t := s.h.tail
+		if t == 0 {
+			s.corrupt("no entry to evict but only %d free units for %d", s.h.freeUnits, need)
+		}
+		if e := s.ent(t); e.expires() != 0 && expiredAt(e, now.get()) {
+			s.h.stats.Expirations++
+		} else {
+			s.h.stats.Evictions++
+			forcible = true
+		}
+		s.removeEntry(t)
+	}
+}
