@@ -13,10 +13,15 @@
 // LuaJIT and back. A TTL of 0 means no expiry; expired entries are not
 // returned by Get but stay readable through GetStale until they are removed.
 //
-// When a shard runs out of blocks (or entries), a write removes expired
-// entries near the LRU tail, then the least recently used live ones, until
-// the new entry fits. Values are stored in chains of fixed-size blocks, so a
-// value up to Geometry().MaxValue always fits once enough entries are evicted.
+// An entry (a 32-byte header, the key and the value) is stored contiguously
+// in 16-byte units of its shard's heap. When a shard runs out of room (or
+// entries), a write removes expired entries near the LRU tail, then the
+// least recently used live ones, only until the new entry fits: in one free
+// run if there is one long enough, otherwise as a chain of pieces over the
+// free space. So a value up to Geometry().MaxValue always fits once enough
+// entries are evicted, fragmentation never fails a write, and a write
+// evicts no more than it is missing plus the rest of the last entry it
+// evicted.
 //
 // A process may die at any instruction, even holding a shard's lock halfway
 // through a change. The next process to want that lock notices (see package
@@ -32,7 +37,7 @@
 //
 //   - LRU order is exact within a shard, not across shards: a key's hash fixes
 //     its shard. Options.Shards = 1 gives one exact LRU at the price of one lock.
-//   - A region's geometry (size, shards, block size, limits) is fixed when it
+//   - A region's geometry (size, shards, limits) is fixed when it
 //     is created; later openers adopt it (Options.Exact refuses a difference).
 //   - Keys are 1 to 65,535 bytes (less in very small shards: Geometry().MaxKey);
 //     values at most Geometry().MaxValue.
