@@ -34,6 +34,8 @@ func hookChild(c *Cache, arg string) error {
 	case "get":
 		_, err := c.Get([]byte("victim"))
 		return err
+	case "chain": // a value no free run can take: stored in pieces
+		return c.Set([]byte("victim"), bytes.Repeat([]byte("chained value "), 7000), 0)
 	}
 	return fmt.Errorf("unknown op %q", op)
 }
@@ -87,9 +89,14 @@ func TestKillAtWorstPoint(t *testing.T) {
 		{"touch-unlinked", "get", false},
 		{"insert-written", "set", true},
 		{"overwrite-copied", "overwrite", true},
+		{"insert-key-written", "chain", true},
+		{"insert-written", "chain", true},
 	} {
 		for _, pidns := range []bool{false, true} {
 			name := tc.point
+			if tc.op == "chain" {
+				name += "/chained-value"
+			}
 			if pidns {
 				name += "/own-pid-namespace"
 			}
@@ -105,10 +112,39 @@ func TestKillAtWorstPoint(t *testing.T) {
 	}
 }
 
+// fragment fills shard si with 1000-byte values and deletes every other
+// one, so that its free space is in holes of about one entry each.
+func fragment(t *testing.T, c *Cache, si int) {
+	var keys [][]byte
+	for i := 0; ; i++ {
+		k := []byte(fmt.Sprint("frag", i))
+		if c.ShardOf(k) != si {
+			continue
+		}
+		r, err := c.Write(k, make([]byte, 1000), WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Forcible {
+			break
+		}
+		keys = append(keys, k)
+	}
+	for i := 0; i < len(keys); i += 2 {
+		c.Delete(keys[i])
+	}
+	if st, _ := c.Stats(); st.Shards[si].FreeRuns < 100 {
+		t.Fatalf("shard %d has its free space in %d runs: not fragmented", si, st.Shards[si].FreeRuns)
+	}
+}
+
 func killAtPoint(t *testing.T, point, op string, wantReset bool, wrap []string) {
 	path := filepath.Join(t.TempDir(), "c")
 	c := openAt(t, path, &Options{Size: 1 << 20, Shards: 2})
 	si := c.shardFor(hashKey([]byte("victim"))).idx
+	if op == "chain" {
+		fragment(t, c, si)
+	}
 	same := keysInShard(c, si, 20, "same")
 	other := keysInShard(c, 1-si, 20, "other")
 	for _, k := range append(same, other...) {

@@ -101,7 +101,11 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		s.touch(i, e)
 	}
 	if !o.metaOnly {
-		out = s.readAt(dst, i, e, e.klen(), int(e.vlen))
+		if p := s.flat(i, e); p != nil {
+			out = append(dst, p[e.klen():]...) // the common case: one copy
+		} else {
+			out = s.readAt(dst, i, e, e.klen(), int(e.vlen))
+		}
 	}
 	return out, m, stale, nil
 }
