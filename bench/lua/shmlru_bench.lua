@@ -1,9 +1,9 @@
 -- LuaJIT side of shmlru-bench, run inside the one nginx worker that the
 -- harness starts through ffi/ngxrun (see bench/cmd/shmlru-bench/nginx.go).
 -- Handlers:
---   /density:  fills lua_shared_dict "density" with 16-byte keys and 32-byte
---              values until a set first reports forcible, then with as many
---              again.
+--   /density:  fills the lua_shared_dict named by ?dict with keys of ?key
+--              bytes and values of ?value bytes until a set first reports
+--              forcible, then with as many again.
 --   /setup:    for one key count, builds the keys and values, opens and
 --              fills every peer (resty.shmlru, ngx.shared.DICT,
 --              lua-resty-lrucache and its pureffi variant) and compiles one
@@ -82,14 +82,20 @@ end
 local KEY, VALUE = 16, 32
 
 function _M.density()
-    local d = ngx.shared.density
+    local args = ngx.req.get_uri_args()
+    local d = ngx.shared[args.dict or ""]
+    local klen, vlen = tonumber(args.key), tonumber(args.value)
+    if not d or not klen or not vlen then
+        ngx.say(encode({ error = "density: no dict " .. tostring(args.dict) .. " or no key/value sizes" }))
+        return
+    end
     d:flush_all()
     d:flush_expired()
-    local val = string.rep("v", VALUE)
+    local val = string.rep("v", vlen)
     local first = -1
     local i = 0
     while first < 0 or i < 2 * first do
-        local ok, err, forcible = d:set(key(KEY, i), val)
+        local ok, err, forcible = d:set(key(klen, i), val)
         if not ok then
             ngx.say(encode({ error = err }))
             return
