@@ -270,23 +270,23 @@ func (e *env) stop() {
 
 // peerDef opens one peer sized for capacity entries of size sz.
 type peerDef struct {
-	Name  string
-	Kind  peers.Kind
-	Open  func(e *env, sz workload.Size, capacity int) peers.Cache
-	Extra bool // shown in the operations table only
+	Name string
+	Kind peers.Kind
+	Open func(e *env, sz workload.Size, capacity int) peers.Cache
 }
 
-func shmlruDef(name string, tuned bool) peerDef {
-	return peerDef{Name: name, Kind: peers.SharedMemory, Extra: tuned, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-		bs := 0
-		if tuned {
-			bs = (48 + sz.Key + sz.Value + 7) &^ 7
-		}
-		c, err := peers.OpenShmlru(e.shmPath(name[:6]), peers.ShmlruOptions(capacity, sz.Key, sz.Value, bs), true)
-		check(err)
-		return c
-	}}
-}
+// shmlruDef is shmlru at default options, sized for capacity entries (see
+// peers.ShmlruOptions).
+var shmlruDef = peerDef{Name: "shmlru", Kind: peers.SharedMemory, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
+	c, err := peers.OpenShmlru(e.shmPath("shmlru"), peers.ShmlruOptions(capacity, sz.Key, sz.Value), true)
+	check(err)
+	return c
+}}
+
+// freecacheDef is coocood/freecache, sized for capacity entries.
+var freecacheDef = peerDef{Name: "freecache", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
+	return peers.NewFreecache(peers.FreecacheBytes(capacity, sz.Key, sz.Value))
+}}
 
 func allPeers() []peerDef {
 	all := allPeerDefs()
@@ -306,11 +306,8 @@ func allPeers() []peerDef {
 
 func allPeerDefs() []peerDef {
 	return []peerDef{
-		shmlruDef("shmlru", false),
-		shmlruDef("shmlru (block=entry)", true),
-		{Name: "freecache", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-			return peers.NewFreecache(peers.FreecacheBytes(capacity, sz.Key, sz.Value))
-		}},
+		shmlruDef,
+		freecacheDef,
 		{Name: "golang-lru", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
 			return peers.NewExactLRU(capacity)
 		}},

@@ -125,16 +125,6 @@ type MixedResult struct {
 
 func traceLen(s workload.Spec) int { return max(8*s.Capacity, 1<<16) }
 
-func mixedDefs() []peerDef {
-	var ds []peerDef
-	for _, d := range allPeers() {
-		if !d.Extra {
-			ds = append(ds, d)
-		}
-	}
-	return ds
-}
-
 // workloadSetup opens every peer for spec, fills the hot set and warms the
 // caches up by replaying the trace.
 func workloadSetup(e *env, spec workload.Spec, tr *workload.Trace, defs []peerDef) ([]peers.Cache, []*mixer) {
@@ -243,7 +233,7 @@ func (p *parallel) close() {
 
 func runMixed(e *env, cfg Config) []MixedResult {
 	var out []MixedResult
-	defs := mixedDefs()
+	defs := allPeers()
 	for wi, spec := range cfg.Mixed {
 		t := time.Now()
 		tr := workload.NewTrace(spec, traceLen(spec), 42)
@@ -309,7 +299,7 @@ var controlDef = peerDef{Name: "control (CPU-bound, shares nothing)", Kind: peer
 
 func runScaling(e *env, cfg Config) []ScaleResult {
 	var out []ScaleResult
-	defs := append(mixedDefs(), controlDef)
+	defs := append(allPeers(), controlDef)
 	for _, spec := range scaleSpecs() {
 		tr := workload.NewTrace(spec, traceLen(spec), 42)
 		caches, _ := workloadSetup(e, spec, tr, defs[:len(defs)-1])

@@ -20,18 +20,13 @@ type Profile struct {
 	Top  string `json:"top"`
 }
 
-// runProfiles profiles shmlru's and freecache's get and set loops at
-// 16 B/32 B, the loops behind the Go goals, and keeps the profiles in
-// out/profiles/ for `go tool pprof`.
+// runProfiles profiles shmlru's get and set loops at every size and
+// freecache's at 16 B/32 B, the loops behind the Go goals, and keeps the
+// profiles in out/profiles/ for `go tool pprof`.
 func runProfiles(e *env, cfg Config, out0 string) []Profile {
 	out := out0
 	dir := filepath.Join(out, "profiles")
 	os.MkdirAll(dir, 0o755)
-	sz := workload.Sizes[0]
-	C := capacityFor(sz)
-	val := workload.Value(sz.Value)
-	hot := workload.HotKeySet(sz.Key, C)
-	hitKeys := shuffled(hot, 1)
 	d := 3 * time.Second
 	if cfg.Quick {
 		d = time.Second
@@ -47,46 +42,36 @@ func runProfiles(e *env, cfg Config, out0 string) []Profile {
 		res = append(res, Profile{Name: name, File: rel, Top: trimTop(string(out))})
 		logf("profile %s written", file)
 	}
-	for _, def := range []peerDef{allPeers()[0], allPeers()[2]} {
-		c := def.Open(e, sz, C)
-		prefill(c, def.Kind, hot, val)
-		for _, op := range []string{"get", "set"} {
-			name := strings.ReplaceAll(def.Name, " ", "") + "-" + op
-			file := filepath.Join(dir, name+".pprof")
-			f, err := os.Create(file)
-			check(err)
-			runtime.GC()
-			check(pprof.StartCPUProfile(f))
-			if op == "get" {
-				runFor(d, loopGet(c, &cursor{keys: hitKeys}, make([]byte, 0, 64)))
-			} else {
-				runFor(d, loopSet(c, &cursor{keys: hitKeys}, val))
+	// File name suffixes by size: the 16 B/32 B files keep their old names.
+	suffix := []string{"", "-512", "-4k"}
+	for _, def := range []peerDef{shmlruDef, freecacheDef} {
+		for si, sz := range workload.Sizes {
+			if def.Name != shmlruDef.Name && si > 0 {
+				continue
 			}
-			pprof.StopCPUProfile()
-			f.Close()
-			top(def.Name+" "+op+" (16B/32B, hits)", file)
+			C := capacityFor(sz)
+			val := workload.Value(sz.Value)
+			hot := workload.HotKeySet(sz.Key, C)
+			hitKeys := shuffled(hot, 1)
+			c := def.Open(e, sz, C)
+			prefill(c, def.Kind, hot, val)
+			for _, op := range []string{"get", "set"} {
+				file := filepath.Join(dir, def.Name+"-"+op+suffix[si]+".pprof")
+				f, err := os.Create(file)
+				check(err)
+				runtime.GC()
+				check(pprof.StartCPUProfile(f))
+				if op == "get" {
+					runFor(d, loopGet(c, &cursor{keys: hitKeys}, make([]byte, 0, sz.Value)))
+				} else {
+					runFor(d, loopSet(c, &cursor{keys: hitKeys}, val))
+				}
+				pprof.StopCPUProfile()
+				f.Close()
+				top(fmt.Sprintf("%s %s (%s, hits)", def.Name, op, sz), file)
+			}
+			c.Close()
 		}
-		c.Close()
-	}
-
-	// shmlru's get with 4 KiB values: a chain of blocks at the default size.
-	{
-		sz := workload.Sizes[2]
-		C := capacityFor(sz)
-		hot := workload.HotKeySet(sz.Key, C)
-		def := allPeerDefs()[0]
-		c := def.Open(e, sz, C)
-		prefill(c, def.Kind, hot, workload.Value(sz.Value))
-		file := filepath.Join(dir, "shmlru-get-4k.pprof")
-		f, err := os.Create(file)
-		check(err)
-		runtime.GC()
-		check(pprof.StartCPUProfile(f))
-		runFor(d, loopGet(c, &cursor{keys: shuffled(hot, 1)}, make([]byte, 0, sz.Value)))
-		pprof.StopCPUProfile()
-		f.Close()
-		c.Close()
-		top("shmlru get (64B/4KiB, hits)", file)
 	}
 
 	// shmlru in one and in two processes: the scaling goal's workload, each
@@ -94,7 +79,7 @@ func runProfiles(e *env, cfg Config, out0 string) []Profile {
 	{
 		spec := scaleSpecs()[1]
 		tr := workload.NewTrace(spec, traceLen(spec), 42)
-		def := allPeerDefs()[0]
+		def := shmlruDef
 		caches, _ := workloadSetup(e, spec, tr, []peerDef{def})
 		for _, n := range []int{1, 2} {
 			p := e.parallel(def, caches[0], spec, tr, n, dir)

@@ -41,21 +41,16 @@ type Shmlru struct {
 }
 
 // ShmlruOptions sizes a region for about capacity entries of the given
-// sizes: MaxEntries caps the count, and the region has room for blocks to
-// spare, so the entry cap is what evicts.
-func ShmlruOptions(capacity, keySize, valSize, blockSize int) *lru.Options {
-	bs := blockSize
-	if bs == 0 {
-		bs = lru.DefaultBlockSize
-	}
-	per := 48 + keySize + valSize
-	blocks := 1
-	if per > bs {
-		blocks = 1 + (per-bs+bs-4-1)/(bs-4)
-	}
-	size := int64(capacity)*int64(blocks*bs+4)*5/4 + 8<<20
+// sizes: MaxEntries caps the count, and the region has room to spare, so
+// the entry cap is what evicts. An entry takes its 32-byte header, key and
+// value rounded up to 16 bytes (lru/layout.go); a bucket of the hash index
+// (4 bytes, a bucket per entry rounded up to a power of two per shard) and
+// a bit of the free bitmap per 16 bytes come on top.
+func ShmlruOptions(capacity, keySize, valSize int) *lru.Options {
+	per := (32+keySize+valSize+15)&^15 + 8 + (32+keySize+valSize)/128 + 1
+	size := int64(capacity)*int64(per)*5/4 + 8<<20
 	size = (size + 1<<20 - 1) &^ (1<<20 - 1)
-	return &lru.Options{Size: size, BlockSize: blockSize, MaxEntries: capacity, MaxValueSize: max(valSize, 4096)}
+	return &lru.Options{Size: size, MaxEntries: capacity, MaxValueSize: max(valSize, 4096)}
 }
 
 // OpenShmlru creates (own) or opens the region at path.
