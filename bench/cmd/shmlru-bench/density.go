@@ -2,79 +2,121 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"os"
+	"strconv"
 
 	lru2 "github.com/hashicorp/golang-lru/v2"
 	"github.com/shmlru/shmlru/bench/internal/workload"
 	"github.com/shmlru/shmlru/lru"
 )
 
-// DensityResult is how many 16 B/32 B entries a 64 MiB cache holds.
+// DensityResult is how many entries of one size a 64 MiB cache holds.
 type DensityResult struct {
+	Size          string  `json:"size"` // "16B/32B"; empty in results of runs that measured that size alone
 	Cache         string  `json:"cache"`
 	FirstEviction int     `json:"first_eviction"` // entries stored when the first set had to evict
-	Steady        int     `json:"steady"`         // entries held after filling with twice as many keys
+	Steady        int     `json:"steady"`         // entries held after storing as many keys again
 	BytesPerEntry float64 `json:"bytes_per_entry"`
 	Note          string  `json:"note"`
+	// shmlru's geometry, and its heap at the end of the fill.
+	Shards          int   `json:"shards,omitempty"`
+	HeapPerShard    int   `json:"heap_per_shard,omitempty"`
+	BucketsPerShard int   `json:"buckets_per_shard,omitempty"`
+	UsedBytes       int64 `json:"used_bytes,omitempty"`
+	FreeBytes       int64 `json:"free_bytes,omitempty"`
+	FreeRuns        int   `json:"free_runs,omitempty"`
+	Chained         int   `json:"chained,omitempty"`
+}
+
+// size is d's entry size; results from before the sizes were measured
+// apart hold 16 B/32 B alone.
+func (d DensityResult) size() string {
+	if d.Size == "" {
+		return workload.Sizes[0].String()
+	}
+	return d.Size
 }
 
 const densityBytes = 64 << 20
 
+// dictName is the name of lua_shared_dict rows.
+var dictName = fmt.Sprintf("lua_shared_dict %dm", densityBytes>>20)
+
+// densityZone is the lua_shared_dict of densityBytes that bench/lua's
+// /density fills with entries of size sz: one zone per size, so that no
+// fill starts in a zone whose slabs an earlier size has carved.
+func densityZone(sz workload.Size) string {
+	return fmt.Sprintf("density_%d_%d", sz.Key, sz.Value)
+}
+
+// runDensity fills a 64 MiB shmlru at default options, and a 64m
+// lua_shared_dict, with distinct keys of each size until a set first
+// evicts, then with as many keys again, and counts what they hold.
 func runDensity(e *env, cfg Config) []DensityResult {
 	var out []DensityResult
-	for _, bs := range []int{0, 96} {
-		path := e.shmPath("density")
-		c, err := lru.Open(path, &lru.Options{Size: densityBytes, BlockSize: bs})
-		check(err)
-		g := c.Geometry()
-		name := fmt.Sprintf("shmlru (default BlockSize %d)", g.BlockSize)
-		if bs != 0 {
-			name = fmt.Sprintf("shmlru (BlockSize %d)", bs)
+	for _, sz := range workload.Sizes {
+		out = append(out, shmlruDensity(e, sz))
+		if d, err := luaDensity(e, sz); err != nil {
+			logf("density %s lua_shared_dict: %v", sz, err)
+			out = append(out, DensityResult{Size: sz.String(), Cache: dictName, Note: "not measured: " + err.Error()})
+		} else {
+			out = append(out, d)
 		}
-		key, val := make([]byte, 16), workload.Value(32)
-		first := -1
-		for i := 0; first < 0 || i < 2*first; i++ {
-			workload.Key(key, uint64(i))
-			r, err := c.Write(key, val, lru.WriteOptions{})
-			check(err)
-			if r.Forcible && first < 0 {
-				first = i
-			}
-		}
-		st, err := c.Stats()
-		check(err)
-		c.Close()
-		os.Remove(path)
-		out = append(out, DensityResult{Cache: name, FirstEviction: first, Steady: st.Entries,
-			BytesPerEntry: float64(densityBytes) / float64(st.Entries),
-			Note:          fmt.Sprintf("%d shards, %d blocks of %d B per shard, %d buckets per shard", g.Shards, g.BlocksPerShard, g.BlockSize, g.BucketsPerShard)})
-		logf("density %s: first eviction at %d, steady %d", name, first, st.Entries)
-	}
-	if d, err := luaDensity(e); err != nil {
-		logf("density lua_shared_dict: %v", err)
-		out = append(out, DensityResult{Cache: "lua_shared_dict 64m", Note: "not measured: " + err.Error()})
-	} else {
-		out = append(out, d)
 	}
 	return out
 }
 
-// luaDensity fills the nginx worker's lua_shared_dict of densityBytes as
-// runDensity fills shmlru (bench/lua/shmlru_bench.lua, /density).
-func luaDensity(e *env) (DensityResult, error) {
+func shmlruDensity(e *env, sz workload.Size) DensityResult {
+	path := e.shmPath("density")
+	c, err := lru.Open(path, &lru.Options{Size: densityBytes})
+	check(err)
+	defer os.Remove(path)
+	defer c.Close()
+	g := c.Geometry()
+	key, val := make([]byte, sz.Key), workload.Value(sz.Value)
+	first := -1
+	for i := 0; first < 0 || i < 2*first; i++ {
+		workload.Key(key, uint64(i))
+		r, err := c.Write(key, val, lru.WriteOptions{})
+		check(err)
+		if r.Forcible && first < 0 {
+			first = i
+		}
+	}
+	st, err := c.Stats()
+	check(err)
+	runs := 0
+	for _, ss := range st.Shards {
+		runs += ss.FreeRuns
+	}
+	d := DensityResult{Size: sz.String(), Cache: "shmlru", FirstEviction: first, Steady: st.Entries,
+		BytesPerEntry: float64(densityBytes) / float64(st.Entries),
+		Shards:        g.Shards, HeapPerShard: g.HeapPerShard, BucketsPerShard: g.BucketsPerShard,
+		UsedBytes: st.UsedBytes, FreeBytes: st.FreeBytes, FreeRuns: runs, Chained: st.Chained}
+	d.Note = fmt.Sprintf("default options: %d shards, heap %d B and %d buckets per shard; at the end %d entries chained, %d B free in %d runs",
+		g.Shards, g.HeapPerShard, g.BucketsPerShard, st.Chained, st.FreeBytes, runs)
+	logf("density %s shmlru: first eviction at %d, held %d (%d chained, %d B free in %d runs)", sz, first, st.Entries, st.Chained, st.FreeBytes, runs)
+	return d
+}
+
+// luaDensity fills the nginx worker's lua_shared_dict of densityBytes for
+// sz as shmlruDensity fills shmlru (bench/lua/shmlru_bench.lua, /density).
+func luaDensity(e *env, sz workload.Size) (DensityResult, error) {
 	var r struct {
 		First    int `json:"first_eviction"`
 		Steady   int `json:"steady"`
 		Capacity int `json:"capacity"`
 		Free     int `json:"free_space"`
 	}
-	if err := e.nginxGet("/density", nil, &r); err != nil {
+	q := url.Values{"dict": {densityZone(sz)}, "key": {strconv.Itoa(sz.Key)}, "value": {strconv.Itoa(sz.Value)}}
+	if err := e.nginxGet("/density", q, &r); err != nil {
 		return DensityResult{}, err
 	}
-	d := DensityResult{Cache: "lua_shared_dict 64m", FirstEviction: r.First, Steady: r.Steady,
+	d := DensityResult{Size: sz.String(), Cache: dictName, FirstEviction: r.First, Steady: r.Steady,
 		BytesPerEntry: float64(densityBytes) / float64(r.Steady),
-		Note:          fmt.Sprintf("nginx %s, capacity() %d B", nginxVersion(), r.Capacity)}
-	logf("density lua_shared_dict: first eviction at %d, steady %d", r.First, r.Steady)
+		Note:          fmt.Sprintf("%s, a zone of its own per size; capacity() %d B, free_space() %d B at the end", nginxVersion(), r.Capacity, r.Free)}
+	logf("density %s lua_shared_dict: first eviction at %d, held %d", sz, r.First, r.Steady)
 	return d, nil
 }
 

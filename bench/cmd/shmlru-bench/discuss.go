@@ -2,10 +2,10 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/shmlru/shmlru/bench/internal/workload"
-	"github.com/shmlru/shmlru/lru"
 )
 
 // topFuncs returns the first n rows of a `pprof -top` listing as
@@ -41,16 +41,30 @@ func (r *Results) profile(prefix string) (Profile, bool) {
 	return Profile{}, false
 }
 
+// entryBytes is the heap a contiguous entry of size sz takes at default
+// options (no flags): its 32-byte header, key and value, rounded up to the
+// 16-byte unit (lru/layout.go).
+func entryBytes(sz workload.Size) int { return (32 + sz.Key + sz.Value + 15) &^ 15 }
+
+func sizeOf(label string) (workload.Size, bool) {
+	for _, s := range workload.Sizes {
+		if s.String() == label {
+			return s, true
+		}
+	}
+	return workload.Size{}, false
+}
+
 // discussion explains the goals that this run missed, from this run's
 // numbers and profiles.
 func discussion(r *Results) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	s16 := workload.Sizes[0].String()
-	get, _ := r.op(s16, "Get (hit)", "shmlru")
-	miss, _ := r.op(s16, "Get (miss)", "shmlru")
+	s16 := workload.Sizes[0]
+	get, _ := r.op(s16.String(), "Get (hit)", "shmlru")
+	miss, _ := r.op(s16.String(), "Get (miss)", "shmlru")
 	if p, ok := r.profile("shmlru get"); ok {
-		w("**Get.** A hit costs %s, a miss %s at %s: the difference is the work done on the entry itself — comparing the key in its block, copying the value%s and `touch`, which relinks the entry at the head of the LRU queue and so writes to two neighbouring entries, cache lines that a random access pattern rarely has in cache. ", fmtNs(get.NsPerOp), fmtNs(miss.NsPerOp), s16, twoBlocks())
+		w("**Get.** A hit costs %s, a miss %s at %s: the difference is the work done on the entry itself — comparing the key stored in the entry, copying the value that follows it in the same run of units (the whole entry is %d bytes: a 32-byte header, key, value) and `touch`, which relinks the entry at the head of the LRU queue and so writes to two neighbouring entries, cache lines that a random access pattern rarely has in cache. ", fmtNs(get.NsPerOp), fmtNs(miss.NsPerOp), s16, entryBytes(s16))
 		w("Top of the profile (flat): %s.\n\n", strings.Join(topFuncs(p.Top, 8), ", "))
 	}
 	if p, ok := r.profile("shmlru set"); ok {
@@ -63,8 +77,8 @@ func discussion(r *Results) string {
 		}
 		switch {
 		case strings.Contains(g.What, "go-redis"):
-			red, _ := r.op(s16, "Get (hit)", "redis")
-			w("- *%s*: missed; Get would have to take %s (1/200 of this run's go-redis GET, %s) and took %s. A loopback round trip on this VM is unusually cheap relative to its CPU; the gap is the Get path above (lock, hash, key compare, LRU relink, two-block copy).\n", g.What, fmtNs(red.NsPerOp/200), fmtNs(red.NsPerOp), fmtNs(get.NsPerOp))
+			red, _ := r.op(s16.String(), "Get (hit)", "redis")
+			w("- *%s*: missed; Get would have to take %s (1/200 of this run's go-redis GET, %s) and took %s. A loopback round trip on this VM is unusually cheap relative to its CPU; the gap is the Get path above (lock, hash, key compare, LRU relink, value copy).\n", g.What, fmtNs(red.NsPerOp/200), fmtNs(red.NsPerOp), fmtNs(get.NsPerOp))
 		case strings.HasPrefix(g.What, "LuaJIT"):
 			for _, lg := range luaGoals {
 				if lg.what() == g.What {
@@ -94,24 +108,30 @@ func discussion(r *Results) string {
 				w("- *%s*: missed (%s).\n", g.What, g.Measured)
 			}
 		case strings.Contains(g.What, "entries in 64 MiB"):
-			var dict DensityResult
-			for _, d := range r.Density {
-				if strings.HasPrefix(d.Cache, "lua_shared_dict") {
-					dict = d
-				}
+			w("%s", densityMiss(r, g))
+		case strings.Contains(g.What, "layout 2"):
+			st, _ := r.op(s16.String(), "Set (update)", "shmlru")
+			w("- *%s*: missed: Get (hit) took %s, %s the %.0f ns of layout 2; Set (update) %s, %s the %.0f ns. ", g.What, fmtNs(get.NsPerOp), vsFigure(get.NsPerOp, layout2Get), layout2Get, fmtNs(st.NsPerOp), vsFigure(st.NsPerOp, layout2Set), layout2Set)
+			w("Layout 2's figures come from another run (`make bench`, 2026-11-21 06:59 UTC, on this machine), so a difference within this machine's noise (~10%%) says little.")
+			if _, ok := r.profile("shmlru set"); ok {
+				w(" The profiles of both loops are in this section.")
 			}
-			w("- *%s*: missed (%s). 1.5× would need at most %.0f bytes per entry. An entry is a 48-byte header (bucket-chain, LRU prev/next and overflow links: 16 B; expiry 8 B; version 8 B; flags, lengths, type: 11 B; padding 5 B) plus key and value: 96 B for 16 B/32 B, which takes a whole %d-byte block at the default BlockSize and exactly one block at BlockSize 96; the hash index adds about 2 B per block. lua_shared_dict spends %.0f B per entry.\n", g.What, g.Measured, dict.BytesPerEntry/1.5, lru.DefaultBlockSize, dict.BytesPerEntry)
+			w("\n")
 		case strings.Contains(g.What, "freecache"):
 			sz := g.What[strings.LastIndex(g.What, ", ")+2:]
-			op := "Get (hit)"
+			op, pop, limit := "Get (hit)", "get", 0.7
 			if strings.Contains(g.What, "Set") {
-				op = "Set (update)"
+				op, pop, limit = "Set (update)", "set", 1.0
 			}
 			a, _ := r.op(sz, op, "shmlru")
-			b, _ := r.op(sz, op, "shmlru (block=entry)")
-			w("- *%s*: missed (%s). The default BlockSize (%d) stores such a value as a chain of %d blocks; with BlockSize equal to the entry (*shmlru (block=entry)*, one block) the same %s takes %s instead of %s.", g.What, g.Measured, lru.DefaultBlockSize, chainLen(sz), op, fmtNs(b.NsPerOp), fmtNs(a.NsPerOp))
-			if p, ok := r.profile("shmlru get (64B/4KiB"); ok && strings.Contains(sz, "4KiB") && op == "Get (hit)" {
-				w(" Profile of that get: %s: the time is in `memmove`, copying the value piece by piece out of blocks that the free list scattered over the shard — each piece a new cache miss that the hardware prefetcher cannot predict, where a one-block entry is a single contiguous copy. A default BlockSize sized for small entries costs large values this; storing large values in contiguous runs of blocks, or choosing the block size per size class, would remove it.", strings.Join(topFuncs(p.Top, 8), ", "))
+			f, _ := r.op(sz, op, "freecache")
+			need := f.NsPerOp * limit
+			w("- *%s*: missed (%s): it needed at most %s, %s (%.0f%%) less.", g.What, g.Measured, fmtNs(need), fmtNs(a.NsPerOp-need), 100*(a.NsPerOp-need)/a.NsPerOp)
+			if s, ok := sizeOf(sz); ok {
+				w(" Each entry is one contiguous run of %d bytes (32-byte header, key, value, padding to 16).", entryBytes(s))
+			}
+			if p, ok := r.profile(fmt.Sprintf("shmlru %s (%s,", pop, sz)); ok {
+				w(" Top of the profile of that loop (`%s`, flat): %s.", p.File, strings.Join(topFuncs(p.Top, 8), ", "))
 			}
 			w("\n")
 		case strings.Contains(g.What, "hit ratio"):
@@ -120,6 +140,53 @@ func discussion(r *Results) string {
 	}
 	w("\n")
 	return b.String()
+}
+
+// vsFigure says how x compares with ref: "12% over" or "3% under".
+func vsFigure(x, ref float64) string {
+	if x > ref {
+		return fmt.Sprintf("%.1f%% over", 100*(x-ref)/ref)
+	}
+	return fmt.Sprintf("%.1f%% under", 100*(ref-x)/ref)
+}
+
+// densityMiss says by how much a density goal was missed, and where
+// shmlru's 64 MiB went, per entry held.
+func densityMiss(r *Results, g goal) string {
+	size := strings.TrimSuffix(strings.TrimPrefix(g.What, "entries in 64 MiB at "), " vs lua_shared_dict 64m")
+	d, _ := r.density(size, "shmlru")
+	dict, _ := r.density(size, "lua_shared_dict")
+	min := 0.0
+	for _, dg := range densityGoals {
+		if dg.size.String() == size {
+			min = dg.min
+		}
+	}
+	need := float64(densityBytes) / (min * float64(dict.Steady))
+	want := int(math.Ceil(min * float64(dict.Steady)))
+	s := fmt.Sprintf("- *%s*: missed (%s): %.1f× is %d entries, %d more than held, at most %.1f bytes each; shmlru spent %.1f, %.1f (%.1f%%) more. lua_shared_dict spends %.1f.",
+		g.What, g.Measured, min, want, want-d.Steady, need, d.BytesPerEntry, d.BytesPerEntry-need, 100*(d.BytesPerEntry-need)/need, dict.BytesPerEntry)
+	if d.Shards == 0 || d.Steady == 0 {
+		return s + "\n"
+	}
+	n := float64(d.Steady)
+	entry := float64(d.UsedBytes) / n
+	index := float64(4*d.BucketsPerShard*d.Shards) / n
+	units := d.HeapPerShard/16 + 1
+	bitmap := float64(8*((units+63)/64)*d.Shards) / n
+	free := float64(d.FreeBytes) / n
+	rest := d.BytesPerEntry - entry - index - bitmap - free
+	s += fmt.Sprintf(" Per entry held, shmlru's 64 MiB went to: %.1f B of stored entry", entry)
+	if sz, ok := sizeOf(size); ok {
+		s += fmt.Sprintf(" (a contiguous one is %d: 32-byte header, %d B key, %d B value, padding to 16", entryBytes(sz), sz.Key, sz.Value)
+		if d.Chained > 0 {
+			s += fmt.Sprintf("; %d entries were chained, with a piece header for each further piece", d.Chained)
+		}
+		s += ")"
+	}
+	s += fmt.Sprintf(", %.1f B of hash index (%d buckets of 4 B per shard, for %d entries per shard), %.1f B of free bitmap, %.1f B of heap left free at the end (%d B in %d runs, %.0f B a run), and %.1f B of shard headers, free-list heads and alignment.\n",
+		index, d.BucketsPerShard, d.Steady/d.Shards, bitmap, free, d.FreeBytes, d.FreeRuns, float64(d.FreeBytes)/float64(max(d.FreeRuns, 1)), rest)
+	return s
 }
 
 // luaMiss says by how much a LuaJIT goal was missed and, with explain,
@@ -137,26 +204,4 @@ func luaMiss(r *Results, g goal, lg luaGoal, explain bool) string {
 		s += fmt.Sprintf(" Every call from Lua enters Go through cgo: in the same rounds an FFI call into a Go export of libshmlru.so that returns at once took %s, one into a plain C function %s, so %s of every LuaJIT operation in this list is the crossing alone (section 5's calibration); the rest is the Go operation (section 1) and the Lua side of resty.shmlru.", fmtNs(goExp), fmtNs(c), fmtNs(goExp-c))
 	}
 	return s + "\n"
-}
-
-func twoBlocks() string {
-	if 48+16+32 > lru.DefaultBlockSize {
-		return fmt.Sprintf(" (from a second block at the default BlockSize %d, since 48 + 16 + 32 > %d)", lru.DefaultBlockSize, lru.DefaultBlockSize)
-	}
-	return ""
-}
-
-// chainLen is how many default-size blocks an entry of size label sz takes.
-func chainLen(sz string) int {
-	for _, s := range workload.Sizes {
-		if s.String() == sz {
-			n := 48 + s.Key + s.Value
-			bs := lru.DefaultBlockSize
-			if n <= bs {
-				return 1
-			}
-			return 1 + (n-bs+bs-4-1)/(bs-4)
-		}
-	}
-	return 0
 }

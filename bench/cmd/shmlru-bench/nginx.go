@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/shmlru/shmlru/bench/internal/workload"
 	"github.com/shmlru/shmlru/ffi/ngxrun"
 )
 
@@ -47,7 +48,9 @@ func (e *env) nginx() (*ngxrun.Server, error) {
 	}
 	root := repoRoot()
 	var httpConf strings.Builder
-	fmt.Fprintf(&httpConf, "    lua_shared_dict density %dm;\n", densityBytes>>20)
+	for _, sz := range workload.Sizes {
+		fmt.Fprintf(&httpConf, "    lua_shared_dict %s %dm;\n", densityZone(sz), densityBytes>>20)
+	}
 	for _, n := range luaKeyCounts {
 		for _, counters := range []bool{false, true} {
 			fmt.Fprintf(&httpConf, "    lua_shared_dict %s %s;\n", luaDict(n, counters), luaZone(n))
