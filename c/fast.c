@@ -4,15 +4,16 @@
  * without entering Go. Everything else, and everything unusual, is left to
  * Go (SHMLRU_FAST_FALLBACK), which stays the one owner of waiting, dead-owner
  * takeover, repair, allocation and eviction: a shard lock still busy after
- * a short spin, a dirty mark, an index out of range, a key or value that
- * crosses a block, a value larger than the caller's buffer, a write that
- * needs allocation.
+ * a short spin, a dirty mark, an index out of range, an entry stored as a
+ * chain of pieces (rare: only when no free run was long enough for it), a
+ * value larger than the caller's buffer, a write that needs the allocator
+ * (a value of another size in units).
  *
- * It follows lru's protocol to the letter (lru/shard.go, read.go, write.go,
- * incr.go), so that a process killed anywhere in it is recovered exactly as
- * one killed in Go: every change but an LRU move is bracketed by the dirty
- * mark; an LRU move is made without it, and a queue left half relinked is
- * rebuilt by whoever takes the lock over. c/native_test.go holds the two
+ * It follows lru's protocol to the letter (lru/shard.go, storage.go,
+ * queue.go, read.go, write.go, incr.go), so that a process killed anywhere
+ * in it is recovered exactly as one killed in Go: every change but an LRU
+ * move is bracketed by the dirty mark; an LRU move is made without it, and
+ * a queue left half relinked is rebuilt by whoever takes the lock over. c/native_test.go holds the two
  * implementations together by running the same random operations through
  * both on twin regions and comparing everything.
  *
@@ -179,7 +180,7 @@ static int escaped(struct shmlru_fast *f)
 	return finish(f, SHMLRU_BAD_ARGUMENT);
 }
 
-/* ---- layout (lru/layout.go, lru/shard.go) ---- */
+/* ---- layout (lru/layout.go, lru/storage.go, lru/queue.go) ---- */
 
 static inline struct shmlru_l_shard_header *shard_of(const struct shmlru_fast *f, uint64_t hash)
 {
@@ -192,49 +193,88 @@ static inline uint32_t *buckets_of(const struct shmlru_fast *f, struct shmlru_l_
 	return (uint32_t *)((unsigned char *)sh + f->buckets_off);
 }
 
-static inline unsigned char *block(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i)
+/* unit returns the address of heap unit u of shard sh; an entry index is
+ * the unit its header starts at. */
+static inline unsigned char *unit(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t u)
 {
-	return (unsigned char *)sh + f->blocks_off + (uint64_t)i * f->block_size;
+	return (unsigned char *)sh + f->heap_off + (uint64_t)u * SHMLRU_L_UNIT_SIZE;
 }
 
-static inline struct shmlru_l_entry *ent(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i)
+static inline struct shmlru_l_entry *ent(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t u)
 {
-	return (struct shmlru_l_entry *)block(f, sh, i);
+	return (struct shmlru_l_entry *)unit(f, sh, u);
 }
 
-static inline int valid(const struct shmlru_fast *f, uint32_t i) { return i != 0 && i < f->nblocks; }
-
-/* blocks_for is lru's geometry.blocksFor. */
-static inline uint64_t blocks_for(const struct shmlru_fast *f, uint64_t klen, uint64_t vlen)
+static inline struct shmlru_l_entry_ext *ext_of(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t u)
 {
-	uint64_t n = SHMLRU_L_ENTRY_HEADER_SIZE + klen + vlen;
-	if (n <= f->block_size)
-		return 1;
-	uint64_t per = f->block_size - SHMLRU_L_LINK_SIZE;
-	return 1 + (n - f->block_size + per - 1) / per;
+	return (struct shmlru_l_entry_ext *)unit(f, sh, u + SHMLRU_L_ENTRY_HEADER_SIZE / SHMLRU_L_UNIT_SIZE);
+}
+
+/* valid: an entry header can start at unit u (lru's ent: it lies in the
+ * heap, and u is not the unused unit 0). */
+static inline int valid(const struct shmlru_fast *f, uint32_t u)
+{
+	return u != 0 && (uint64_t)u + SHMLRU_L_ENTRY_HEADER_SIZE / SHMLRU_L_UNIT_SIZE <= f->nunits;
 }
 
 /* entry_ok is lru's checkEntry. */
 static inline int entry_ok(const struct shmlru_fast *f, const struct shmlru_l_entry *e)
 {
-	return e->klen != 0 && e->klen <= f->max_key && e->vlen <= f->max_value && e->typ < SHMLRU_L_NUM_TYPES;
+	uint32_t klen = shmlru_l_klen(e);
+	return klen != 0 && klen <= f->max_key && e->vlen <= f->max_value && shmlru_l_typ(e) < SHMLRU_L_NUM_TYPES;
 }
 
-/* find returns key's entry in its bucket chain, 0 if absent, or BAD_INDEX
- * for a chain that is not whole. The caller has checked that the key fits
- * in a first block, so an entry with an equal key does too. */
+/* flat is lru's flat: the payload (key, then value) of the valid entry at
+ * u, checked to lie in the heap, or NULL if the entry is a chain of pieces
+ * or its lengths are out of range. The C path never walks a chain: chains
+ * are rare (a write finds no free run long enough), and Go serves them. */
+static unsigned char *flat(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t u, const struct shmlru_l_entry *e)
+{
+	if (!entry_ok(f, e))
+		return NULL;
+	uint64_t off = SHMLRU_L_ENTRY_HEADER_SIZE;
+	if (shmlru_l_has_ext(e)) {
+		if ((uint64_t)u + (SHMLRU_L_ENTRY_HEADER_SIZE + SHMLRU_L_ENTRY_EXT_SIZE) / SHMLRU_L_UNIT_SIZE > f->nunits ||
+		    ext_of(f, sh, u)->more != 0)
+			return NULL;
+		off += SHMLRU_L_ENTRY_EXT_SIZE;
+	}
+	if ((uint64_t)u * SHMLRU_L_UNIT_SIZE + off + shmlru_l_klen(e) + e->vlen > (uint64_t)f->nunits * SHMLRU_L_UNIT_SIZE)
+		return NULL;
+	return unit(f, sh, u) + off;
+}
+
+/* flags_of is lru's flagsOf, for an entry flat accepted. */
+static inline uint32_t flags_of(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t u, const struct shmlru_l_entry *e)
+{
+	return shmlru_l_has_ext(e) ? ext_of(f, sh, u)->flags : 0;
+}
+
+/* find returns key's entry in its bucket chain and its payload (*payload),
+ * 0 if absent, or BAD_INDEX when it cannot decide here: a chain that is
+ * not whole, or an entry with a key of the same length that is stored in
+ * pieces (whose key Go compares) or whose lengths are out of range (which
+ * Go finds corrupt). */
 #define BAD_INDEX UINT32_MAX
 
-static uint32_t find(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, const char *key, size_t klen, uint64_t hash)
+static uint32_t find(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, const char *key, size_t klen, uint64_t hash,
+                     unsigned char **payload)
 {
-	uint32_t i = buckets_of(f, sh)[shmlru_bucket_of(hash, f->nbuckets)];
-	for (uint32_t n = 0; i != 0; n++) {
-		if (n >= f->nblocks || !valid(f, i))
+	uint32_t u = buckets_of(f, sh)[shmlru_bucket_of(hash, f->nbuckets)];
+	for (uint32_t n = 0; u != 0; n++) {
+		if (n >= f->nunits || !valid(f, u))
 			return BAD_INDEX;
-		struct shmlru_l_entry *e = ent(f, sh, i);
-		if (e->klen == klen && memcmp(block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE, key, klen) == 0)
-			return i;
-		i = e->hnext;
+		struct shmlru_l_entry *e = ent(f, sh, u);
+		if (shmlru_l_klen(e) == klen) {
+			unsigned char *p = flat(f, sh, u, e);
+			if (p == NULL)
+				return BAD_INDEX;
+			if (memcmp(p, key, klen) == 0) {
+				*payload = p;
+				return u;
+			}
+		}
+		u = e->hnext;
 	}
 	return 0;
 }
@@ -251,32 +291,33 @@ static inline int64_t now_ms(void)
  * deadline, at most once per call (*now 0 until read). */
 static inline int expired(const struct shmlru_l_entry *e, int64_t *now)
 {
-	if (e->expires == 0)
+	int64_t x = shmlru_l_expires(e);
+	if (x == 0)
 		return 0;
 	if (*now == 0)
 		*now = now_ms();
-	return e->expires <= *now;
+	return x <= *now;
 }
 
-/* touch_ok: touch can move entry i, every index it will follow in range.
+/* touch_ok: touch can move entry u, every index it will follow in range.
  * A change that ends with a touch checks this before it begins, so that it
  * never stops halfway (and never leaves to Go a change already made). */
-static inline int touch_ok(const struct shmlru_fast *f, const struct shmlru_l_shard_header *sh, uint32_t i, const struct shmlru_l_entry *e)
+static inline int touch_ok(const struct shmlru_fast *f, const struct shmlru_l_shard_header *sh, uint32_t u, const struct shmlru_l_entry *e)
 {
-	if (sh->head == i)
+	if (sh->head == u)
 		return 1;
-	return valid(f, sh->head) && valid(f, e->prev) && (e->next != 0 ? valid(f, e->next) : sh->tail == i);
+	return valid(f, sh->head) && valid(f, e->prev) && (e->next != 0 ? valid(f, e->next) : sh->tail == u);
 }
 
 /* touch is lru's touch: the one change made without the dirty mark. Every
  * index it will follow is checked before it changes anything. */
-static int touch(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i, struct shmlru_l_entry *e)
+static int touch(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t u, struct shmlru_l_entry *e)
 {
 	uint32_t head = sh->head;
-	if (head == i)
+	if (head == u)
 		return 0;
 	uint32_t p = e->prev, n = e->next;
-	if (!touch_ok(f, sh, i, e))
+	if (!touch_ok(f, sh, u, e))
 		return BAD;
 	ent(f, sh, p)->next = n;
 	if (n != 0)
@@ -286,96 +327,9 @@ static int touch(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, 
 	hook(HOOK_TOUCH_UNLINKED, "touch-unlinked");
 	e->prev = 0;
 	e->next = head;
-	ent(f, sh, head)->prev = i;
-	sh->head = i;
+	ent(f, sh, head)->prev = u;
+	sh->head = u;
 	return 0;
-}
-
-/* chain walks an entry's payload (key then value) block by block, as lru's
- * chunks does, bounded by the blocks its lengths need. */
-struct chain {
-	const struct shmlru_fast *f;
-	struct shmlru_l_shard_header *sh;
-	uint32_t cur, more;
-	int first;
-	uint64_t left; /* blocks after cur */
-	unsigned char *p;
-	size_t n; /* bytes of payload at p */
-};
-
-static void chain_start(struct chain *c, const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i, const struct shmlru_l_entry *e)
-{
-	c->f = f, c->sh = sh, c->cur = i, c->more = e->more, c->first = 1;
-	c->left = blocks_for(f, e->klen, e->vlen) - 1;
-	c->p = block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE;
-	c->n = f->block_size - SHMLRU_L_ENTRY_HEADER_SIZE;
-}
-
-static int chain_next(struct chain *c)
-{
-	if (c->left == 0)
-		return BAD;
-	uint32_t nx = c->more;
-	if (!c->first)
-		memcpy(&nx, block(c->f, c->sh, c->cur), sizeof nx);
-	if (!valid(c->f, nx))
-		return BAD;
-	c->first = 0;
-	c->left--;
-	c->cur = nx;
-	c->p = block(c->f, c->sh, nx) + SHMLRU_L_LINK_SIZE;
-	c->n = c->f->block_size - SHMLRU_L_LINK_SIZE;
-	return 0;
-}
-
-/* chain_seek skips off bytes of payload; there must be payload at off. */
-static int chain_seek(struct chain *c, size_t off)
-{
-	while (off >= c->n) {
-		off -= c->n;
-		if (chain_next(c))
-			return BAD;
-	}
-	c->p += off;
-	c->n -= off;
-	return 0;
-}
-
-/* chain_whole checks that the rest of the chain is in range, so that a
- * change can be made without stopping halfway. */
-static int chain_whole(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i, const struct shmlru_l_entry *e)
-{
-	struct chain c;
-	chain_start(&c, f, sh, i, e);
-	while (c.left > 0)
-		if (chain_next(&c))
-			return BAD;
-	return 0;
-}
-
-/* read_value copies entry i's value (vlen bytes after the key) to dst. */
-static int read_value(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t i, const struct shmlru_l_entry *e, unsigned char *dst)
-{
-	size_t n = e->vlen;
-	if (n == 0)
-		return 0;
-	if (SHMLRU_L_ENTRY_HEADER_SIZE + (size_t)e->klen + n <= f->block_size) {
-		memcpy(dst, block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + e->klen, n);
-		return 0;
-	}
-	struct chain c;
-	chain_start(&c, f, sh, i, e);
-	if (chain_seek(&c, e->klen))
-		return BAD;
-	for (;;) {
-		size_t take = n < c.n ? n : c.n;
-		memcpy(dst, c.p, take);
-		dst += take;
-		if ((n -= take) == 0)
-			return 0;
-		if (chain_next(&c))
-			return BAD;
-	}
 }
 
 /* probe reads one byte of every page of the caller's b, and its last, so
@@ -389,10 +343,11 @@ static inline void probe(const void *b, size_t n)
 		(void)p[n - 1];
 }
 
-/* key_fits: the key can be looked up here (it lies in a first block). */
+/* key_fits: the key is one the cache accepts (anything else is refused
+ * by Go, with its status). */
 static inline int key_fits(const struct shmlru_fast *f, const char *key, size_t klen)
 {
-	return key != NULL && klen != 0 && klen <= f->max_key && SHMLRU_L_ENTRY_HEADER_SIZE + klen <= f->block_size;
+	return key != NULL && klen != 0 && klen <= f->max_key;
 }
 
 /*
@@ -435,7 +390,8 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 	int rc;
 	int64_t now = 0;
 	int stale = 0;
-	uint32_t i = find(f, sh, key, klen, hash);
+	unsigned char *p = NULL;
+	uint32_t i = find(f, sh, key, klen, hash, &p);
 	struct shmlru_l_entry *e = NULL;
 	if (i == BAD_INDEX) {
 		rc = BAD;
@@ -454,27 +410,30 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 		rc = SHMLRU_NOT_FOUND;
 		goto out;
 	}
-	if (!entry_ok(f, e) || e->typ == SHMLRU_L_TYPE_LIST || e->vlen > buf_len) {
+	if (shmlru_l_typ(e) == SHMLRU_L_TYPE_LIST || e->vlen > buf_len) {
 		/* A list is read with the list functions; a value that does not
 		 * fit is measured by Go, which changes nothing then. */
 		rc = SHMLRU_FAST_FALLBACK;
 		goto out;
 	}
-	/* lru's order: count, move, copy; everything that could stop the
-	 * copy halfway is checked first, so that none of it is done twice. */
-	if (!touch_ok(f, sh, i, e) || chain_whole(f, sh, i, e)) {
+	/* lru's order: count, move, copy; everything that could stop it
+	 * halfway (the LRU links; find checked the payload) is checked first,
+	 * so that none of it is done twice. */
+	if (!touch_ok(f, sh, i, e)) {
 		rc = BAD;
 		goto out;
 	}
 	sh->stats.hits++;
 	touch(f, sh, i, e);
-	read_value(f, sh, i, e, buf);
+	/* The entry is contiguous: its value is one copy. */
+	if (e->vlen > 0)
+		memcpy(buf, p + klen, e->vlen);
 	*value_len = e->vlen;
 	if (meta != NULL) {
 		meta->version = e->version;
-		meta->expires_ms = e->expires;
-		meta->flags = e->flags;
-		meta->type = e->typ;
+		meta->expires_ms = shmlru_l_expires(e);
+		meta->flags = flags_of(f, sh, i, e);
+		meta->type = (uint8_t)shmlru_l_typ(e);
 		meta->stale = (uint8_t)stale;
 	}
 	rc = SHMLRU_OK;
@@ -490,13 +449,15 @@ SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int6
 	LOCK();
 	int rc = SHMLRU_NOT_FOUND;
 	int64_t now = 0;
-	uint32_t i = find(f, sh, key, klen, hash);
+	unsigned char *p;
+	uint32_t i = find(f, sh, key, klen, hash, &p);
 	if (i == BAD_INDEX) {
 		rc = BAD;
 	} else if (i != 0) {
 		struct shmlru_l_entry *e = ent(f, sh, i);
 		if (!expired(e, &now)) {
-			*ttl_ms = e->expires == 0 ? 0 : e->expires - now;
+			int64_t x = shmlru_l_expires(e);
+			*ttl_ms = x == 0 ? 0 : x - now;
 			rc = SHMLRU_OK;
 		}
 	}
@@ -511,7 +472,8 @@ SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, siz
 	LOCK();
 	int rc;
 	int64_t now = 0;
-	uint32_t i = find(f, sh, key, klen, hash);
+	unsigned char *p = NULL;
+	uint32_t i = find(f, sh, key, klen, hash, &p);
 	struct shmlru_l_entry *e = NULL;
 	if (i == BAD_INDEX) {
 		rc = BAD;
@@ -525,15 +487,10 @@ SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, siz
 		rc = SHMLRU_OK;
 		goto out;
 	}
-	/* Count the items where they lie, which is only here when the list
-	 * is in the first block; a longer one is left to Go. */
-	if (!entry_ok(f, e) || SHMLRU_L_ENTRY_HEADER_SIZE + (size_t)e->klen + e->vlen > f->block_size) {
-		rc = SHMLRU_FAST_FALLBACK;
-		goto out;
-	}
+	/* Count the items where they lie: the entry is contiguous. */
 	size_t count = 0;
-	if (e->typ == SHMLRU_L_TYPE_LIST) {
-		const unsigned char *v = block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + e->klen;
+	if (shmlru_l_typ(e) == SHMLRU_L_TYPE_LIST) {
+		const unsigned char *v = p + klen;
 		size_t left = e->vlen;
 		while (left > 0) {
 			uint32_t l;
@@ -555,7 +512,7 @@ SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, siz
 	if ((rc = touch(f, sh, i, e)) != 0)
 		goto out;
 	sh->stats.hits++;
-	if (e->typ != SHMLRU_L_TYPE_LIST) {
+	if (shmlru_l_typ(e) != SHMLRU_L_TYPE_LIST) {
 		rc = SHMLRU_NOT_LIST;
 		goto out;
 	}
@@ -566,28 +523,30 @@ out:
 	return finish(f, rc);
 }
 
-/* lru's incr of a live number whose 8 bytes lie in the first block: the
- * rate limiter's hot path. Anything else (no entry, an expired one, init)
- * is Go's. */
+/* lru's incr of a live number, in place: the rate limiter's hot path.
+ * Anything else (no entry, an expired one, init, a number stored in
+ * pieces) is Go's. */
 SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result, int *forcible)
 {
 	BEGIN(h, key, klen, result != NULL);
 	LOCK();
 	int rc = SHMLRU_FAST_FALLBACK;
 	int64_t now = 0;
-	uint32_t i = find(f, sh, key, klen, hash);
+	unsigned char *p = NULL;
+	uint32_t i = find(f, sh, key, klen, hash, &p);
 	if (i == BAD_INDEX || i == 0)
 		goto out;
 	struct shmlru_l_entry *e = ent(f, sh, i);
-	if (expired(e, &now) || !entry_ok(f, e))
+	if (expired(e, &now))
 		goto out;
-	if (e->typ != SHMLRU_L_TYPE_NUMBER) {
+	if (shmlru_l_typ(e) != SHMLRU_L_TYPE_NUMBER) {
 		rc = SHMLRU_NOT_NUMBER;
 		goto out;
 	}
-	if (e->vlen != 8 || SHMLRU_L_ENTRY_HEADER_SIZE + (size_t)e->klen + 8 > f->block_size || !touch_ok(f, sh, i, e))
+	if (e->vlen != 8 || !touch_ok(f, sh, i, e))
 		goto out;
-	unsigned char *v = block(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + e->klen;
+	/* After a key of any length: not aligned, so copied. */
+	unsigned char *v = p + klen;
 	double x;
 	memcpy(&x, v, sizeof x);
 	x += delta;
@@ -611,9 +570,11 @@ out:
 	return finish(f, rc);
 }
 
-/* lru's write of an entry that needs exactly the blocks it has (the in-place
- * overwrite), for a plain set: mode SET, evicting allowed, a bytes, number
- * or boolean value that is well formed. Anything else is Go's. */
+/* lru's write of a contiguous entry whose new value takes exactly the
+ * units the old one did (lru's rewrite without its freeing of a tail: the
+ * allocator is Go's alone), for a plain set: mode SET, evicting allowed, a
+ * bytes, number or boolean value that is well formed, flags only on an
+ * entry that has the extension to hold them. Anything else is Go's. */
 SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, const void *value, size_t vlen, const shmlru_write_opts *o, shmlru_write_result *res)
 {
 	BEGIN(h, key, klen, value != NULL || vlen == 0);
@@ -637,40 +598,44 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 	probe(value, vlen);
 	LOCK();
 	int rc = SHMLRU_FAST_FALLBACK;
-	uint32_t i = find(f, sh, key, klen, hash);
+	unsigned char *p = NULL;
+	uint32_t i = find(f, sh, key, klen, hash, &p);
 	if (i == BAD_INDEX || i == 0)
 		goto out;
 	struct shmlru_l_entry *e = ent(f, sh, i);
-	if (!entry_ok(f, e) || blocks_for(f, e->klen, e->vlen) != blocks_for(f, klen, vlen) || chain_whole(f, sh, i, e) ||
+	int ext = shmlru_l_has_ext(e);
+	if ((flags != 0 && !ext) || shmlru_l_units_for(klen, e->vlen, ext) != shmlru_l_units_for(klen, vlen, ext) ||
 	    !touch_ok(f, sh, i, e))
 		goto out;
-	int64_t expires = ttl == 0 ? 0 : now_ms() + ttl;
+	int64_t expires = 0;
+	if (ttl != 0) {
+		/* lru's deadline: one past the latest an entry can hold
+		 * (SHMLRU_L_INFO_EXPIRES_MASK) is refused, by Go
+		 * (SHMLRU_BAD_TTL). With ttl at most SHMLRU_FAST_MAX_TTL_MS
+		 * that cannot happen before the year 2235; the check keeps
+		 * the two paths from ever disagreeing. */
+		int64_t now = now_ms();
+		if (ttl > (int64_t)SHMLRU_L_INFO_EXPIRES_MASK - now)
+			goto out;
+		expires = now + ttl;
+	}
 	__atomic_store_n(&sh->dirty, 1, __ATOMIC_SEQ_CST);
 	hook(HOOK_OVERWRITE_START, "overwrite-start");
-	if (vlen > 0) {
-		struct chain c;
-		chain_start(&c, f, sh, i, e);
-		chain_seek(&c, e->klen); /* cannot fail: chain_whole checked every link */
-		const unsigned char *src = value;
-		for (size_t left = vlen;;) {
-			size_t take = left < c.n ? left : c.n;
-			memcpy(c.p, src, take);
-			src += take;
-			if ((left -= take) == 0)
-				break;
-			chain_next(&c);
-		}
-	}
+	/* The entry is contiguous and the value takes the units the old one
+	 * did: one copy, in the entry's own units. */
+	if (vlen > 0)
+		memcpy(p + klen, value, vlen);
 	hook(HOOK_OVERWRITE_COPIED, "overwrite-copied");
 	e->version = ++sh->clock;
-	if (e->expires == 0 && expires != 0)
+	int64_t old = shmlru_l_expires(e);
+	if (old == 0 && expires != 0)
 		sh->ttls++;
-	else if (e->expires != 0 && expires == 0)
+	else if (old != 0 && expires == 0)
 		sh->ttls--;
-	e->expires = expires;
-	e->flags = flags;
-	e->typ = typ;
+	e->info = shmlru_l_pack_info(expires, (uint32_t)klen, typ, ext);
 	e->vlen = (uint32_t)vlen;
+	if (ext)
+		ext_of(f, sh, i)->flags = flags;
 	touch(f, sh, i, e); /* touch_ok was checked before the change */
 	sh->stats.sets++;
 	clean(sh);

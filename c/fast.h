@@ -52,8 +52,9 @@ struct shmlru_fast {
 
 	/* The layout, validated by Go at open (never read from the region). */
 	uint64_t stride;
-	uint32_t shards, shard_shift, nbuckets, nblocks, block_size;
-	uint32_t buckets_off, blocks_off, max_key, max_value;
+	uint32_t shards, shard_shift, nbuckets;
+	uint32_t nunits; /* heap units per shard, including the unused unit 0 */
+	uint32_t buckets_off, heap_off, max_key, max_value;
 };
 
 #define SHMLRU_FAST_HANDLES 4096

@@ -4,7 +4,7 @@
  * the public ABI (that is shmlru.h).
  *
  * The numbers are generated (layout.h); these declarations are written by
- * hand, so that C code reads e->expires rather than offset arithmetic, and
+ * hand, so that C code reads e->vlen rather than offset arithmetic, and
  * the static assertions below hold them to the generated numbers: every
  * field's offset and size and every struct's size. A change to the Go
  * structs regenerates layout.h (make generate), and then this file no
@@ -28,15 +28,17 @@ struct shmlru_l_cache_header {
 	uint8_t magic[8];
 	uint32_t version; /* SHMLRU_L_LAYOUT_VERSION */
 	uint32_t shards;  /* a power of two */
-	uint32_t block_size;
-	uint32_t nblocks; /* per shard, including the unused block 0 */
+	uint32_t nunits;  /* heap units per shard, including the unused unit 0 */
 	uint32_t nbuckets; /* per shard, a power of two */
 	uint32_t max_entries;
 	uint32_t max_key;
 	uint32_t max_value;
+	uint32_t pad0;
 	uint64_t shard_stride; /* bytes from one shard to the next */
+	uint32_t heads_off;    /* the free lists' heads, from the start of a shard */
 	uint32_t buckets_off;  /* from the start of a shard */
-	uint32_t blocks_off;   /* from the start of a shard */
+	uint32_t bits_off;     /* the free bitmap, from the start of a shard */
+	uint32_t heap_off;     /* unit 0 of the heap, from the start of a shard */
 };
 
 /* lru.Counters: a shard's event counts. */
@@ -57,29 +59,47 @@ struct shmlru_l_shard_header {
 	uint32_t dirty; /* nonzero while a mutation is under way */
 	uint32_t head;  /* most recently used entry, 0 if none */
 	uint32_t tail;  /* least recently used entry, 0 if none */
-	uint32_t free;  /* first block of the free list, 0 if none */
-	uint32_t nfree;
-	uint32_t hwm;
+	uint32_t free_units; /* units in free runs */
 	uint32_t entries;
-	uint64_t clock; /* last version handed out */
-	uint32_t ttls;  /* entries with a deadline */
+	uint32_t chained; /* entries stored as a chain of pieces */
+	uint32_t ttls;    /* entries with a deadline */
+	uint64_t clock;   /* last version handed out */
 	uint32_t dead_pid;
+	uint32_t free_runs; /* runs on the free lists */
+	uint64_t classes[SHMLRU_L_SIZEOF_SHARD_HEADER_CLASSES / 8]; /* non-empty size classes (allocator's) */
 	struct shmlru_l_counters stats;
 };
 
-/* lru.entry: the header of an entry's first block. */
+/* lru.entry: the header of an entry's first (usually only) piece, at its
+ * first unit. An entry_ext follows if info has SHMLRU_L_INFO_EXT; then the
+ * key, then the value. */
 struct shmlru_l_entry {
 	uint32_t hnext; /* next entry in the bucket's chain */
 	uint32_t prev;  /* LRU neighbour towards the head */
 	uint32_t next;  /* LRU neighbour towards the tail */
-	uint32_t more;  /* first overflow block, 0 if none */
-	int64_t expires; /* Unix milliseconds, 0 = never */
-	uint64_t version;
-	uint32_t flags;
 	uint32_t vlen;
-	uint16_t klen;
-	uint8_t typ; /* SHMLRU_L_TYPE_* */
-	uint8_t pad[5];
+	uint64_t version;
+	/* The deadline (info & SHMLRU_L_INFO_EXPIRES_MASK, Unix ms, 0 =
+	 * never), the key length, the type and the ext bit, packed: see
+	 * SHMLRU_L_INFO_* */
+	uint64_t info;
+};
+
+/* lru.entryExt: after the header of an entry with user flags or stored in
+ * pieces. */
+struct shmlru_l_entry_ext {
+	uint32_t flags; /* user flags */
+	uint32_t more;  /* the second piece, 0 if the entry is contiguous */
+	uint32_t units; /* units of the first piece when more != 0 */
+	uint32_t pad0;
+};
+
+/* lru.pieceHeader: starts a chained entry's second and later pieces. The C
+ * path never walks a chain (it leaves chained entries to Go); the mirror is
+ * here so that the layout test holds every struct of the region. */
+struct shmlru_l_piece_header {
+	uint32_t next;
+	uint32_t units;
 };
 
 /* SHMLRU_L_PIN(type, member, NAME): member of type is where and as large as layout.h says. */
@@ -92,15 +112,16 @@ _Static_assert(sizeof(struct shmlru_l_cache_header) <= SHMLRU_L_CACHE_HEADER_SIZ
 SHMLRU_L_PIN(struct shmlru_l_cache_header, magic, CACHE_HEADER_MAGIC);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, version, CACHE_HEADER_VERSION);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, shards, CACHE_HEADER_SHARDS);
-SHMLRU_L_PIN(struct shmlru_l_cache_header, block_size, CACHE_HEADER_BLOCK_SIZE);
-SHMLRU_L_PIN(struct shmlru_l_cache_header, nblocks, CACHE_HEADER_NBLOCKS);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, nunits, CACHE_HEADER_NUNITS);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, nbuckets, CACHE_HEADER_NBUCKETS);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, max_entries, CACHE_HEADER_MAX_ENTRIES);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, max_key, CACHE_HEADER_MAX_KEY);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, max_value, CACHE_HEADER_MAX_VALUE);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, shard_stride, CACHE_HEADER_SHARD_STRIDE);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, heads_off, CACHE_HEADER_HEADS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, buckets_off, CACHE_HEADER_BUCKETS_OFF);
-SHMLRU_L_PIN(struct shmlru_l_cache_header, blocks_off, CACHE_HEADER_BLOCKS_OFF);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, bits_off, CACHE_HEADER_BITS_OFF);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, heap_off, CACHE_HEADER_HEAP_OFF);
 
 _Static_assert(sizeof(struct shmlru_l_shard_header) == SHMLRU_L_SIZEOF_SHARD_HEADER, "shard header size");
 _Static_assert(sizeof(struct shmlru_l_shard_header) <= SHMLRU_L_SHARD_HEADER_SIZE, "shard header fits its space");
@@ -108,13 +129,14 @@ SHMLRU_L_PIN(struct shmlru_l_shard_header, lock, SHARD_HEADER_LOCK);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, dirty, SHARD_HEADER_DIRTY);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, head, SHARD_HEADER_HEAD);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, tail, SHARD_HEADER_TAIL);
-SHMLRU_L_PIN(struct shmlru_l_shard_header, free, SHARD_HEADER_FREE);
-SHMLRU_L_PIN(struct shmlru_l_shard_header, nfree, SHARD_HEADER_NFREE);
-SHMLRU_L_PIN(struct shmlru_l_shard_header, hwm, SHARD_HEADER_HWM);
+SHMLRU_L_PIN(struct shmlru_l_shard_header, free_units, SHARD_HEADER_FREE_UNITS);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, entries, SHARD_HEADER_ENTRIES);
-SHMLRU_L_PIN(struct shmlru_l_shard_header, clock, SHARD_HEADER_CLOCK);
+SHMLRU_L_PIN(struct shmlru_l_shard_header, chained, SHARD_HEADER_CHAINED);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, ttls, SHARD_HEADER_TTLS);
+SHMLRU_L_PIN(struct shmlru_l_shard_header, clock, SHARD_HEADER_CLOCK);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, dead_pid, SHARD_HEADER_DEAD_PID);
+SHMLRU_L_PIN(struct shmlru_l_shard_header, free_runs, SHARD_HEADER_FREE_RUNS);
+SHMLRU_L_PIN(struct shmlru_l_shard_header, classes, SHARD_HEADER_CLASSES);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, stats, SHARD_HEADER_STATS);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.hits, SHARD_HEADER_STATS_HITS);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.misses, SHARD_HEADER_STATS_MISSES);
@@ -127,17 +149,55 @@ SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.resets, SHARD_HEADER_STATS_RESE
 
 _Static_assert(sizeof(struct shmlru_l_entry) == SHMLRU_L_SIZEOF_ENTRY, "entry header size");
 _Static_assert(sizeof(struct shmlru_l_entry) == SHMLRU_L_ENTRY_HEADER_SIZE, "entry header size");
+_Static_assert(SHMLRU_L_ENTRY_HEADER_SIZE % SHMLRU_L_UNIT_SIZE == 0, "entry header is whole units");
 SHMLRU_L_PIN(struct shmlru_l_entry, hnext, ENTRY_HNEXT);
 SHMLRU_L_PIN(struct shmlru_l_entry, prev, ENTRY_PREV);
 SHMLRU_L_PIN(struct shmlru_l_entry, next, ENTRY_NEXT);
-SHMLRU_L_PIN(struct shmlru_l_entry, more, ENTRY_MORE);
-SHMLRU_L_PIN(struct shmlru_l_entry, expires, ENTRY_EXPIRES);
-SHMLRU_L_PIN(struct shmlru_l_entry, version, ENTRY_VERSION);
-SHMLRU_L_PIN(struct shmlru_l_entry, flags, ENTRY_FLAGS);
 SHMLRU_L_PIN(struct shmlru_l_entry, vlen, ENTRY_VLEN);
-SHMLRU_L_PIN(struct shmlru_l_entry, klen, ENTRY_KLEN);
-SHMLRU_L_PIN(struct shmlru_l_entry, typ, ENTRY_TYP);
+SHMLRU_L_PIN(struct shmlru_l_entry, version, ENTRY_VERSION);
+SHMLRU_L_PIN(struct shmlru_l_entry, info, ENTRY_INFO);
+
+_Static_assert(sizeof(struct shmlru_l_entry_ext) == SHMLRU_L_SIZEOF_ENTRY_EXT, "entry ext size");
+_Static_assert(sizeof(struct shmlru_l_entry_ext) == SHMLRU_L_ENTRY_EXT_SIZE, "entry ext size");
+_Static_assert(SHMLRU_L_ENTRY_EXT_SIZE % SHMLRU_L_UNIT_SIZE == 0, "entry ext is whole units");
+SHMLRU_L_PIN(struct shmlru_l_entry_ext, flags, ENTRY_EXT_FLAGS);
+SHMLRU_L_PIN(struct shmlru_l_entry_ext, more, ENTRY_EXT_MORE);
+SHMLRU_L_PIN(struct shmlru_l_entry_ext, units, ENTRY_EXT_UNITS);
+
+_Static_assert(sizeof(struct shmlru_l_piece_header) == SHMLRU_L_SIZEOF_PIECE_HEADER, "piece header size");
+_Static_assert(sizeof(struct shmlru_l_piece_header) == SHMLRU_L_PIECE_HEADER_SIZE, "piece header size");
+SHMLRU_L_PIN(struct shmlru_l_piece_header, next, PIECE_HEADER_NEXT);
+SHMLRU_L_PIN(struct shmlru_l_piece_header, units, PIECE_HEADER_UNITS);
 
 #undef SHMLRU_L_PIN
+
+/* entry.info unpacked and packed, as lru/storage.go's expires, klen, typ,
+ * hasExt and packInfo. */
+static inline int64_t shmlru_l_expires(const struct shmlru_l_entry *e)
+{
+	return (int64_t)(e->info & SHMLRU_L_INFO_EXPIRES_MASK);
+}
+static inline uint32_t shmlru_l_klen(const struct shmlru_l_entry *e)
+{
+	return (uint32_t)(e->info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffffu;
+}
+static inline uint32_t shmlru_l_typ(const struct shmlru_l_entry *e)
+{
+	return (uint32_t)(e->info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK;
+}
+static inline int shmlru_l_has_ext(const struct shmlru_l_entry *e) { return (e->info & SHMLRU_L_INFO_EXT) != 0; }
+static inline uint64_t shmlru_l_pack_info(int64_t expires, uint32_t klen, uint32_t typ, int ext)
+{
+	uint64_t i = ((uint64_t)expires & SHMLRU_L_INFO_EXPIRES_MASK) | (uint64_t)klen << SHMLRU_L_INFO_KLEN_SHIFT |
+	             (uint64_t)(typ & SHMLRU_L_INFO_TYP_MASK) << SHMLRU_L_INFO_TYP_SHIFT;
+	return ext ? i | SHMLRU_L_INFO_EXT : i;
+}
+
+/* shmlru_l_units_for is lru's unitsFor: the units of a contiguous entry. */
+static inline uint64_t shmlru_l_units_for(uint64_t klen, uint64_t vlen, int ext)
+{
+	uint64_t n = SHMLRU_L_ENTRY_HEADER_SIZE + klen + vlen + (ext ? SHMLRU_L_ENTRY_EXT_SIZE : 0);
+	return (n + SHMLRU_L_UNIT_SIZE - 1) / SHMLRU_L_UNIT_SIZE;
+}
 
 #endif /* SHMLRU_REGION_H */
