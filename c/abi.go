@@ -11,7 +11,7 @@ type cOptions struct {
 	MaxEntries   uint64   `c:"max_entries"`
 	MaxValueSize uint64   `c:"max_value_size"`
 	Shards       uint32   `c:"shards"`
-	BlockSize    uint32   `c:"block_size"`
+	ReservedBS   uint32   `c:"reserved_block_size"` // block_size until layout 3; must be 0
 	Mode         uint32   `c:"mode"`
 	Exact        uint8    `c:"exact"`
 	NoCreate     uint8    `c:"no_create"`
@@ -50,8 +50,8 @@ type cWriteResult struct {
 type cInfo struct {
 	Size            uint64 `c:"size"`
 	Shards          uint64 `c:"shards"`
-	BlockSize       uint64 `c:"block_size"`
-	BlocksPerShard  uint64 `c:"blocks_per_shard"`
+	UnitSize        uint64 `c:"unit_size"`
+	HeapPerShard    uint64 `c:"heap_bytes_per_shard"`
 	BucketsPerShard uint64 `c:"buckets_per_shard"`
 	MaxEntries      uint64 `c:"max_entries"`
 	MaxKey          uint64 `c:"max_key"`

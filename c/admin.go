@@ -3,6 +3,8 @@ package main
 /*
 #include <stddef.h>
 #include <stdint.h>
+
+#include "layout.h"
 */
 import "C"
 
@@ -118,8 +120,8 @@ func shmlru_go_info_get(h C.uint64_t, info unsafe.Pointer) (rc C.int) {
 	}
 	g := e.c.Geometry()
 	*(*cInfo)(info) = cInfo{
-		Size: uint64(g.Size), Shards: uint64(g.Shards), BlockSize: uint64(g.BlockSize),
-		BlocksPerShard: uint64(g.BlocksPerShard), BucketsPerShard: uint64(g.BucketsPerShard),
+		Size: uint64(g.Size), Shards: uint64(g.Shards), UnitSize: C.SHMLRU_L_UNIT_SIZE,
+		HeapPerShard: uint64(g.HeapPerShard), BucketsPerShard: uint64(g.BucketsPerShard),
 		MaxEntries: uint64(g.MaxEntries), MaxKey: uint64(g.MaxKey), MaxValue: uint64(g.MaxValue),
 	}
 	return statusOK

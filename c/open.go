@@ -85,6 +85,9 @@ func optionsOf(co *cOptions) (*lru.Options, error) {
 	if co.Reserved != [2]uint8{} {
 		return nil, errors.New("reserved fields of shmlru_options must be 0")
 	}
+	if co.ReservedBS != 0 {
+		return nil, fmt.Errorf("block_size (%d) is gone since cache layout 3: entries take whole 16-byte units, as many as they need, so there is no block size to choose; leave reserved_block_size 0", co.ReservedBS)
+	}
 	if co.Size > math.MaxInt64 || co.MaxEntries > math.MaxInt32 || co.MaxValueSize > math.MaxInt32 {
 		return nil, errors.New("size, max_entries or max_value_size out of range")
 	}
@@ -98,7 +101,6 @@ func optionsOf(co *cOptions) (*lru.Options, error) {
 	o.MaxEntries = int(co.MaxEntries)
 	o.MaxValueSize = int(co.MaxValueSize)
 	o.Shards = int(co.Shards)
-	o.BlockSize = int(co.BlockSize)
 	o.Mode = os.FileMode(co.Mode)
 	o.Exact = co.Exact != 0
 	o.NoCreate = co.NoCreate != 0

@@ -107,11 +107,15 @@ typedef uint64_t shmlru_t;
  * geometry is adopted unless exact is set. */
 typedef struct shmlru_options {
 	uint64_t size;           /* bytes of the region file (0 = 64 MiB) */
-	uint64_t max_entries;    /* cap on entries (0 = as many as blocks allow) */
+	uint64_t max_entries;    /* cap on entries (0 = as many as fit) */
 	uint64_t max_value_size; /* largest value (0 = a quarter of a shard) */
 	uint32_t shards;         /* a power of two (0 = chosen by size: 1..16 of at
 	                          * least 1 MiB each, then up to 64 of 16 MiB) */
-	uint32_t block_size;     /* unit of value storage, 64..65536 (0 = 128) */
+	/* Must be 0, or shmlru_open fails with SHMLRU_BAD_OPTIONS. This was
+	 * block_size until cache layout 3, whose entries take as many 16-byte
+	 * units as they need: there is no block size to choose. The field
+	 * stays so that the struct's layout does not change. */
+	uint32_t reserved_block_size;
 	uint32_t mode;           /* permission of a new file (0 = 0600) */
 	uint8_t  exact;          /* fail if an existing region differs */
 	uint8_t  no_create;      /* fail if the region does not exist */
@@ -150,8 +154,8 @@ typedef struct shmlru_write_result {
 typedef struct shmlru_info {
 	uint64_t size;              /* bytes of the region file */
 	uint64_t shards;
-	uint64_t block_size;
-	uint64_t blocks_per_shard;
+	uint64_t unit_size;            /* bytes of the unit entries are stored in (16) */
+	uint64_t heap_bytes_per_shard; /* bytes of entry storage in each shard */
 	uint64_t buckets_per_shard;
 	uint64_t max_entries;
 	uint64_t max_key;           /* longest key accepted */

@@ -83,6 +83,14 @@ static void test_open_errors(void)
 	memset(&o, 0, sizeof o);
 	o.mode = 01000000;
 	EXPECT(shmlru_open(KEY(path), &o, &h, err, sizeof err), SHMLRU_BAD_OPTIONS);
+	/* block_size is gone since layout 3: a program that still sets it
+	 * learns so, rather than having it ignored. */
+	memset(&o, 0, sizeof o);
+	o.size = 4 << 20;
+	o.reserved_block_size = 128;
+	EXPECT(shmlru_open(KEY(path), &o, &h, err, sizeof err), SHMLRU_BAD_OPTIONS);
+	CHECK(strstr(err, "block_size") != NULL && strstr(err, "layout 3") != NULL);
+	CHECK(access(path, F_OK) != 0); /* refused before anything was created */
 
 	/* A directory, a missing region, a foreign file. */
 	EXPECT(shmlru_open(KEY("/tmp"), NULL, &h, err, sizeof err), SHMLRU_NOT_REGION);
@@ -217,6 +225,11 @@ static void test_get_set(shmlru_t h)
 	shmlru_info info;
 	EXPECT(shmlru_info_get(h, &info), SHMLRU_OK);
 	EXPECT(shmlru_info_get(h, NULL), SHMLRU_BAD_ARGUMENT);
+	/* The storage is in 16-byte units, and the shards' heaps fit the region. */
+	CHECK(info.unit_size == 16);
+	CHECK(info.heap_bytes_per_shard > 0 && info.heap_bytes_per_shard % info.unit_size == 0);
+	CHECK(info.shards * info.heap_bytes_per_shard < info.size);
+	CHECK(info.max_value < info.heap_bytes_per_shard);
 	size_t big = info.max_value + 1;
 	char *v = calloc(1, big > info.max_key + 1 ? big : info.max_key + 1);
 	EXPECT(shmlru_write(h, v, info.max_key + 1, "v", 1, NULL, NULL), SHMLRU_KEY_TOO_LARGE);

@@ -100,7 +100,7 @@ typedef struct shmlru_options {
 	uint64_t max_entries;
 	uint64_t max_value_size;
 	uint32_t shards;
-	uint32_t block_size;
+	uint32_t reserved_block_size;
 	uint32_t mode;
 	uint8_t  exact;
 	uint8_t  no_create;
@@ -131,8 +131,8 @@ typedef struct shmlru_write_result {
 typedef struct shmlru_info {
 	uint64_t size;
 	uint64_t shards;
-	uint64_t block_size;
-	uint64_t blocks_per_shard;
+	uint64_t unit_size;
+	uint64_t heap_bytes_per_shard;
 	uint64_t buckets_per_shard;
 	uint64_t max_entries;
 	uint64_t max_key;
@@ -358,8 +358,10 @@ end
 -- file under /dev/shm), creating it if needed, or nil and an error.
 --
 -- opts: size (bytes, or "64m"), mode (a number like 432 or a string like
--- "0660"), lib (path of libshmlru.so), shards, block_size, max_entries,
--- max_value_size, exact, no_create.
+-- "0660"), lib (path of libshmlru.so), shards, max_entries,
+-- max_value_size, exact, no_create. (block_size is gone since cache layout
+-- 3, whose entries take as many 16-byte units as they need: giving it is
+-- an error rather than a setting silently ignored.)
 function _M.open(path, opts)
     if type(path) ~= "string" or path == "" then
         return nil, "bad path: a non-empty string expected"
@@ -391,8 +393,11 @@ function _M.open(path, opts)
             .. " (a permission, e.g. \"0660\")"
     end
     o.mode = mode or 0
-    for _, f in ipairs({ "shards", "block_size", "max_entries",
-                         "max_value_size" }) do
+    if opts.block_size ~= nil then
+        return nil, "bad block_size: the option is gone since cache layout 3"
+            .. " (entries take as many 16-byte units as they need); remove it"
+    end
+    for _, f in ipairs({ "shards", "max_entries", "max_value_size" }) do
         local v = opts[f]
         if v ~= nil then
             if type(v) ~= "number" or v < 0 then
@@ -966,7 +971,7 @@ function _M.stats(self)
 end
 
 
-local INFO_FIELDS = { "size", "shards", "block_size", "blocks_per_shard",
+local INFO_FIELDS = { "size", "shards", "unit_size", "heap_bytes_per_shard",
                       "buckets_per_shard", "max_entries", "max_key",
                       "max_value" }
 

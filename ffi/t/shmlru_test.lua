@@ -89,6 +89,11 @@ do
     truthy(c == nil and err:find("no such file", 1, true), err)
     c, err = shmlru.open(path, { size = "4m", shards = 3 })
     truthy(c == nil and err:find("Shards", 1, true), err)
+    -- block_size is gone since layout 3: giving it is an error, not a
+    -- setting silently ignored
+    c, err = shmlru.open(path, { size = "4m", block_size = 128 })
+    truthy(c == nil and err:find("bad block_size", 1, true)
+        and err:find("layout 3", 1, true), err)
     expect({ 4096 }, shmlru.parse_size("4k"))
     expect({ 64 * 1024 * 1024 }, shmlru.parse_size("64M"))
     expect({ 1024 ^ 3 }, shmlru.parse_size("1g"))
@@ -132,6 +137,13 @@ do
     expect({ nil, "nil key" }, c:set(nil, "v"))
     expect({ nil, "empty key" }, c:set("", "v"))
     local info = c:info()
+    -- the layout: 16-byte units, the shards' heaps inside the region
+    truthy(info.unit_size == 16, "unit_size " .. tostring(info.unit_size))
+    truthy(info.heap_bytes_per_shard > 0 and info.heap_bytes_per_shard % 16 == 0
+        and info.shards * info.heap_bytes_per_shard < info.size
+        and info.max_value < info.heap_bytes_per_shard,
+        "heap_bytes_per_shard " .. tostring(info.heap_bytes_per_shard))
+    truthy(info.block_size == nil and info.blocks_per_shard == nil, "no block fields")
     expect({ nil, "key too long" }, c:set(string.rep("k", info.max_key + 1), "v"))
     expect({ false, "value too large", false }, c:set("big", string.rep("v", info.max_value + 1)))
     raises('bad "exptime" argument', c.set, c, "k", "v", -1)
