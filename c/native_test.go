@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -25,10 +26,10 @@ import (
 // order and counters must agree.
 
 // nativeOpts is the twins' geometry for a seed: small, so that writes
-// evict, with blocks small enough that longer values span several; one
-// shard for every other seed (the shard shift of 64 that C must not do).
+// evict; one shard for every other seed (the shard shift of 64 that C must
+// not do).
 func nativeOpts(seed uint64) *lru.Options {
-	return &lru.Options{Size: 1 << 20, Shards: 1 + int(seed%2), BlockSize: 128}
+	return &lru.Options{Size: 1 << 20, Shards: 1 + int(seed%2)}
 }
 
 // genOps returns n random operation lines for native_driver.
@@ -37,13 +38,18 @@ func genOps(rng *rand.Rand, n int) []string {
 	for i := range keys {
 		keys[i] = fmt.Sprintf("k%d", i)
 	}
-	keys = append(keys, strings.Repeat("L", 100)) // crosses a block: Go's
+	keys = append(keys, strings.Repeat("L", 100)) // a long key: its value starts at an odd place
+	// Value sizes around unit boundaries (a 2- or 3-byte key, a 32-byte
+	// header, 16 more with flags), so that a set of a key often needs
+	// exactly the units its entry has (the native path rewrites it) and
+	// often one more or one fewer (Go's).
+	sizes := []int{0, 1, 8, 12, 13, 14, 28, 29, 30, 32, 70, 80, 81, 200, 300, 1000}
 	var ops []string
 	for len(ops) < n {
 		k := keys[rng.IntN(len(keys))]
 		switch r := rng.IntN(100); {
 		case r < 30:
-			typ, val := 0, make([]byte, []int{0, 1, 8, 32, 70, 80, 81, 200, 300, 1000}[rng.IntN(10)])
+			typ, val := 0, make([]byte, sizes[rng.IntN(len(sizes))])
 			for i := range val {
 				val[i] = byte(rng.IntN(256))
 			}
@@ -166,7 +172,7 @@ func snapshot(t *testing.T, c *lru.Cache) string {
 		t.Fatal(err)
 	}
 	for i, s := range st.Shards {
-		fmt.Fprintf(&b, "shard %d: %+v entries %d used %d\n", i, s.Counters, s.Entries, s.UsedBlocks)
+		fmt.Fprintf(&b, "shard %d: %+v entries %d used %d free runs %d chained %d\n", i, s.Counters, s.Entries, s.UsedBytes, s.FreeRuns, s.Chained)
 	}
 	// Keys and metadata in LRU order first (Range's callback must not
 	// call the cache), then each value.
@@ -233,6 +239,179 @@ func TestNativeMatchesGo(t *testing.T) {
 				mustCheck(t, c)
 			}
 		})
+	}
+}
+
+// Entries stored as chains of pieces (the heap had free units enough but
+// no run long enough) are Go's: the native path finds one, leaves the call
+// to Go, and the caller gets what Go says. Twin regions are fragmented the
+// same way through lru, chained entries of each kind are written (a bytes
+// value, a number under a long key, a list, one with flags and a TTL), and
+// every operation on them and on their contiguous neighbours goes through
+// the native path on one twin and through lru on the other: every result,
+// and the twins after, must agree.
+func TestNativeChainedEntriesAreGos(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	dir := t.TempDir()
+	native, twin := filepath.Join(dir, "native"), filepath.Join(dir, "twin")
+	longKey := strings.Repeat("N", 200) // a number under it takes 16 units, more than a hole
+	big := make([]byte, 2000)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	setup := func(c *lru.Cache) {
+		// Fill the shard with 5-unit entries, then delete every other
+		// one: the free space is in 5-unit holes between live entries.
+		var n int
+		for ; ; n++ {
+			if _, err := c.Write([]byte(fmt.Sprintf("f%04d", n)), make([]byte, 40), lru.WriteOptions{NoEvict: true}); err != nil {
+				break
+			}
+		}
+		for i := 0; i < n; i += 2 {
+			c.Delete([]byte(fmt.Sprintf("f%04d", i)))
+		}
+		must(t, c.Set([]byte("big"), big, 0))
+		if _, err := c.Write([]byte("flagged"), big[:900], lru.WriteOptions{Flags: 7, TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte(longKey), lru.EncodeNumber(41), lru.WriteOptions{Type: lru.TypeNumber}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.LPush([]byte("list"), big[:300], lru.TypeBytes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var caches []*lru.Cache
+	for _, p := range []string{native, twin} {
+		c, err := lru.Open(p, &lru.Options{Size: 256 << 10, Shards: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		setup(c)
+		caches = append(caches, c)
+	}
+	cn, cg := caches[0], caches[1]
+	st, err := cn.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Chained != 4 {
+		t.Fatalf("%d chained entries after the set-up, want 4: the test would not test chains", st.Chained)
+	}
+	if sn, sg := snapshot(t, cn), snapshot(t, cg); sn != sg {
+		t.Fatalf("the twins differ after the same set-up:\nnative:\n%s\nGo:\n%s", sn, sg)
+	}
+	ops := []string{
+		"get big", "stale big", "ttl big", "llen big", "incr big 1",
+		"get flagged", "stale flagged", "ttl flagged",
+		"get " + longKey, "incr " + longKey + " 1", "incr " + longKey + " -3", "get " + longKey, "ttl " + longKey,
+		"llen list", "get list", "incr list 1",
+		"get f0001", "incr f0001 1", "get f0003",
+		// The same size again: in place for a contiguous entry, but a
+		// chained one is Go's to rewrite.
+		"set big 0 0 0 " + hexOf(big[:2000]), "get big",
+		"set flagged 0 0 7 " + hexOf(big[:900]), "get flagged",
+		"set " + longKey + " 1 0 0 " + hexOf(lru.EncodeNumber(5)), "get " + longKey, "incr " + longKey + " 2",
+		"lpush list 6869", "llen list",
+		"del big", "get big",
+	}
+	cmd := exec.Command(bin, "ops", native)
+	cmd.Stdin = strings.NewReader(strings.Join(ops, "\n") + "\n")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("driver: %v", err)
+	}
+	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(got) != len(ops) {
+		t.Fatalf("driver answered %d of %d ops", len(got), len(ops))
+	}
+	for i, op := range ops {
+		if want := goResult(cg, op); got[i] != want {
+			t.Fatalf("op %d %q: native path %q, Go %q", i, clip(op), clip(got[i]), clip(want))
+		}
+	}
+	// The results are right, not merely equal.
+	if want := "0 " + hexOf(big) + " "; !strings.HasPrefix(got[0], want) {
+		t.Fatalf("get of the chained value: %q", clip(got[0]))
+	}
+	if got[9] != "0 42" || got[10] != "0 39" {
+		t.Fatalf("incr of a chained number: %q, %q; want 42, then 39", got[9], got[10])
+	}
+	if sn, sg := snapshot(t, cn), snapshot(t, cg); sn != sg {
+		t.Fatalf("after the ops the twins differ:\nnative:\n%s\nGo:\n%s", sn, sg)
+	}
+	for _, c := range caches {
+		mustCheck(t, c)
+	}
+}
+
+// The longest TTL the C ABI takes (SHMLRU_FAST_MAX_TTL_MS, ttlOf's limit)
+// makes the same deadline in a native in-place set as in lru, and one
+// millisecond more is refused as Go refuses it, whether the set would be
+// in place or not.
+func TestNativeLongestTTL(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	dir := t.TempDir()
+	native, twin := filepath.Join(dir, "native"), filepath.Join(dir, "twin")
+	var caches []*lru.Cache
+	for _, p := range []string{native, twin} {
+		c, err := lru.Open(p, &lru.Options{Size: 1 << 20, Shards: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		must(t, c.Set([]byte("k"), []byte("12345678"), 0))
+		caches = append(caches, c)
+	}
+	maxTTL := strconv.FormatInt(math.MaxInt64/int64(time.Millisecond), 10)
+	tooLong := strconv.FormatInt(math.MaxInt64/int64(time.Millisecond)+1, 10)
+	ops := []string{
+		"set k 0 " + maxTTL + " 0 " + hexOf([]byte("abcdefgh")), // in place: the native path
+		"ttl k", "get k",
+		"set new 0 " + maxTTL + " 0 " + hexOf([]byte("abcdefgh")), // a new entry: Go
+		"ttl new",
+	}
+	cmd := exec.Command(bin, "ops", native)
+	cmd.Stdin = strings.NewReader(strings.Join(append(ops, "set k 0 "+tooLong+" 0 00", "set other 0 "+tooLong+" 0 00"), "\n") + "\n")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("driver: %v", err)
+	}
+	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(got) != len(ops)+2 {
+		t.Fatalf("driver answered %d of %d ops", len(got), len(ops)+2)
+	}
+	for i, op := range ops {
+		if want := goResult(caches[1], op); got[i] != want {
+			t.Fatalf("op %d %q: native path %q, Go %q", i, op, got[i], want)
+		}
+	}
+	// lru's Go API cannot be given the longer TTL (a time.Duration of it
+	// overflows); through the C ABI, ttlOf refuses it.
+	for i, g := range got[len(ops):] {
+		if g != strconv.Itoa(statusBadArgument) {
+			t.Fatalf("a set with a TTL past ttlOf's limit (%d): %q, want %d", i, g, statusBadArgument)
+		}
+	}
+	for _, k := range []string{"k", "new"} {
+		_, mn, _, err := caches[0].Peek(nil, []byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, mg, _, err := caches[1].Peek(nil, []byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := mn.Expires - mg.Expires; mn.Expires == 0 || d < -2000 || d > 2000 || mn.Expires > lru.MaxExpires {
+			t.Fatalf("%s: deadline %d natively, %d in Go", k, mn.Expires, mg.Expires)
+		}
+	}
+	if v, _, _, _ := caches[0].Peek(nil, []byte("k")); string(v) != "abcdefgh" {
+		t.Fatalf("k = %q after the refused sets", v)
 	}
 }
 
@@ -401,8 +580,11 @@ func TestNativeTruncatedUnderneath(t *testing.T) {
 	if err := os.Truncate(path, c.Capacity()/2); err != nil {
 		t.Fatal(err)
 	}
-	// The last key's entry lies in the half that is gone.
-	fmt.Fprintf(in, "get %s\nincr %s 1\nget %s\n", keys[len(keys)-1], keys[len(keys)-1], keys[0])
+	// The first key's entry lies at the end of the heap (the allocator
+	// cuts from the end of the one free run), in the half that is gone;
+	// the last key's near its start, in the half that is there, and it is
+	// refused too: the handle is broken from the first fault on.
+	fmt.Fprintf(in, "get %s\nincr %s 1\nget %s\n", keys[0], keys[0], keys[len(keys)-1])
 	in.Close()
 	want := []string{fmt.Sprint(statusCorrupt), fmt.Sprint(statusCorrupt), fmt.Sprint(statusCorrupt)}
 	for i, w := range want {
@@ -459,13 +641,16 @@ func TestNativeFaultMidCopyLeavesNoTornValue(t *testing.T) {
 // hook).
 func TestNativeChangeIsNeverMadeTwice(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
-	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
+	// Four shards: the driver truncates the file to half, which takes the
+	// last shard (and the end of its heap, where its one entry is) and
+	// leaves the first whole.
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
 	var live, gone string
 	for i := 0; live == "" || gone == ""; i++ {
 		k := fmt.Sprint("key", i)
 		if c.ShardOf([]byte(k)) == 0 && live == "" {
 			live = k
-		} else if c.ShardOf([]byte(k)) == 1 && gone == "" {
+		} else if c.ShardOf([]byte(k)) == 3 && gone == "" {
 			gone = k
 		}
 	}
