@@ -76,7 +76,7 @@ type cStats struct {
 
 // ABI constants other than status codes.
 const (
-	abiVersion = 1
+	abiVersion = 2   // 2: shmlru_info reports units, not blocks (layout 3)
 	errbufSize = 512 // holds any message shmlru_open writes
 )
 

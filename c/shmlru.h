@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 /* Version of this ABI: shmlru_abi_version() returns it. */
-enum { SHMLRU_ABI_VERSION = 1 };
+enum { SHMLRU_ABI_VERSION = 2 };
 
 /* Limits. */
 enum {

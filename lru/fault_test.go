@@ -71,7 +71,7 @@ func TestCheckReportsCorruption(t *testing.T) {
 	}
 	s := &c.shards[0]
 	e := s.ent(s.h.head)
-	e.prev = 7  // a broken back link
+	e.prev = 7      // a broken back link
 	s.h.freeUnits++ // a count that disagrees
 	before := *s.h
 	ps, err := c.Check()

@@ -47,7 +47,9 @@ func newModel(c *Cache) *model {
 	return &model{g: c.g, shards: make([]modelShard, c.g.shards), count: func(i int) int { return int(c.shards[i].h.entries) }}
 }
 
-func (m *model) shardIndex(key []byte) int { return int(hashKey(key)>>m.g.shardShift) & (m.g.shards - 1) }
+func (m *model) shardIndex(key []byte) int {
+	return int(hashKey(key)>>m.g.shardShift) & (m.g.shards - 1)
+}
 
 func (m *model) shard(key []byte) *modelShard { return &m.shards[m.shardIndex(key)] }
 

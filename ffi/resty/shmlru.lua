@@ -47,7 +47,7 @@ local mt = { __index = _M }
 
 -- Keep in step with c/shmlru.h (c/pin_test.go compares the two).
 local CDEF = [[
-enum { SHMLRU_ABI_VERSION = 1 };
+enum { SHMLRU_ABI_VERSION = 2 };
 enum {
 	SHMLRU_MAX_KEY_SIZE = 65535,
 	SHMLRU_ERRBUF_SIZE  = 512
@@ -193,7 +193,7 @@ local NOT_FOUND = -1
 local BUFFER_TOO_SMALL = -7
 local FORKED = -26
 
-local ABI_VERSION = 1
+local ABI_VERSION = 2
 local TYPE_BYTES, TYPE_NUMBER, TYPE_BOOL = 0, 1, 2
 local MODE_SET, MODE_ADD, MODE_REPLACE, MODE_CAS = 0, 1, 2, 3
 
