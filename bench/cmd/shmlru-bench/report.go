@@ -367,7 +367,7 @@ func render(r *Results, out string) error {
 	w("`make bench-lua` measures section 5 alone and rewrites it in place. ")
 	w("The machine is shared and noisy: differences under ~10%% are within noise.\n\n")
 	if r.Quick {
-		w("> This is a **quick** run (`make bench-quick`): one size, fewer workloads, shorter runs. Run `make bench` for the full matrix.\n\n")
+		w("> This is a **quick** run (`make bench-quick`): sections 1 to 4 at one size, fewer workloads, shorter runs (section 6 still measures all three sizes). Run `make bench` for the full matrix.\n\n")
 	}
 	w("Peers: **shmlru** (this project, Go API, layout %d: each entry stored contiguously in 16-byte units behind a 32-byte header; default options unless noted: shards one per MiB up to 16, then one per 16 MiB up to 64), ", lru.LayoutVersion)
 	w("**freecache** (coocood/freecache, `GetWithBuf`), **golang-lru** (hashicorp/golang-lru/v2, one exact LRU behind a mutex), ")
