@@ -53,7 +53,7 @@ func runProfiles(e *env, cfg Config, out0 string) []Profile {
 			val := workload.Value(sz.Value)
 			hot := workload.HotKeySet(sz.Key, C)
 			hitKeys := shuffled(hot, 1)
-			c := def.Open(e, sz, C)
+			c := openForOps(e, def, sz, C)
 			prefill(c, def.Kind, hot, val)
 			for _, op := range []string{"get", "set"} {
 				file := filepath.Join(dir, def.Name+"-"+op+suffix[si]+".pprof")

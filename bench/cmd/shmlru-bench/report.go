@@ -387,7 +387,7 @@ func render(r *Results, out string) error {
 		w("ns/op and heap allocations/op of one goroutine; the cache is pre-filled with %s entries of the size shown (its capacity). ", "the workload's")
 		w("*Get (hit)* walks the stored keys in a shuffled order; *Get (miss)* asks for absent keys; *Set (update)* overwrites stored keys; ")
 		w("*Set (insert, evicting)* stores new keys into the full cache; *Delete* removes stored keys. ")
-		w("shmlru's region is sized so that MaxEntries (the capacity), not room, evicts (bench/internal/peers.ShmlruOptions).\n\n")
+		w("shmlru's MaxEntries is %d%% of the capacity here, so that every pre-filled key is stored: MaxEntries caps each shard at MaxEntries/shards, and keys hash unevenly over the shards (at exactly the capacity, a third of the sets of *Set (update)* were inserts that evicted; see `opsRoom` in bench/cmd/shmlru-bench/ops.go). Its region has room to spare, so that MaxEntries, not room, evicts (bench/internal/peers.ShmlruOptions).\n\n", opsRoom)
 		peersOps := uniq(r.Ops, func(o OpResult) string { return o.Peer })
 		for _, sz := range uniq(r.Ops, func(o OpResult) string { return o.Size }) {
 			w("### %s\n\n| op |", sz)
