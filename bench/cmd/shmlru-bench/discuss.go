@@ -117,7 +117,13 @@ func discussion(r *Results) string {
 		case strings.Contains(g.What, "layout 2"):
 			st, _ := r.op(s16.String(), "Set (update)", "shmlru")
 			w("- *%s*: missed: Get (hit) took %s, %s the %.0f ns of layout 2; Set (update) %s, %s the %.0f ns. ", g.What, fmtNs(get.NsPerOp), vsFigure(get.NsPerOp, layout2Get), layout2Get, fmtNs(st.NsPerOp), vsFigure(st.NsPerOp, layout2Set), layout2Set)
-			w("Layout 2's figures come from another run (`make bench`, 2026-11-21 06:59 UTC, on this machine), so a difference within this machine's noise (~10%%) says little.")
+			w("Layout 2's figures come from another run (`make bench`, 2026-11-21 06:59 UTC, on this machine), so a difference within this machine's noise (~10%%) says little, and from a harness that gave shmlru MaxEntries equal to the keys stored, under which 43%% of its Set (update) at this size were inserts that evicted (see `opsRoom`); set against the same run's freecache, that run's figures were %.2f× (Get) and %.2f× (Set) freecache's", layout2Get/layout2FreecacheGet, layout2Set/layout2FreecacheSet)
+			fg, ok1 := r.op(s16.String(), "Get (hit)", "freecache")
+			fs, ok2 := r.op(s16.String(), "Set (update)", "freecache")
+			if ok1 && ok2 {
+				w(", this run's %.2f× and %.2f×", get.NsPerOp/fg.NsPerOp, st.NsPerOp/fs.NsPerOp)
+			}
+			w(".")
 			if _, ok := r.profile("shmlru set"); ok {
 				w(" The profiles of both loops are in this section.")
 			}

@@ -235,6 +235,9 @@ const (
 	layout2Get    = 281.0 // Get (hit), ns
 	layout2Set    = 347.0 // Set (update)
 	layout2Insert = 345.0 // Set (insert, evicting)
+	// freecache's in the same run, to set layout 2's against.
+	layout2FreecacheGet = 448.0
+	layout2FreecacheSet = 415.0
 )
 
 func layout2Goal() string {
