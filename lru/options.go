@@ -23,9 +23,12 @@ type Options struct {
 	// shard.
 	Shards int
 
-	// MaxEntries caps the number of entries (0 = as many as fit). It also
-	// sizes the hash index: a bucket per entry, rounded up to a power of
-	// two per shard (0: a bucket per 96 to 192 bytes of storage).
+	// MaxEntries caps the number of entries (0 = as many as fit). The cap
+	// is per shard, ⌈MaxEntries / shards⌉ each, so a cache whose keys
+	// spread unevenly over its shards starts evicting a little before
+	// MaxEntries. It also sizes the hash index: a bucket per entry,
+	// rounded up to a power of two per shard (0: a bucket per 96 to 192
+	// bytes of storage).
 	MaxEntries int
 
 	// MaxValueSize is the largest value accepted (0 = a quarter of a
