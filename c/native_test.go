@@ -216,22 +216,7 @@ func TestNativeMatchesGo(t *testing.T) {
 			defer cg.Close()
 
 			ops := genOps(rand.New(rand.NewPCG(seed, 10)), 3000)
-			cmd := exec.Command(bin, "ops", native)
-			cmd.Stdin = strings.NewReader(strings.Join(ops, "\n") + "\n")
-			cmd.Stderr = os.Stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("driver: %v", err)
-			}
-			got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
-			if len(got) != len(ops) {
-				t.Fatalf("driver answered %d of %d ops", len(got), len(ops))
-			}
-			for i, op := range ops {
-				if want := goResult(cg, op); got[i] != want {
-					t.Fatalf("op %d %q: native path %q, Go %q", i, clip(op), clip(got[i]), clip(want))
-				}
-			}
+			matchGo(t, cg, ops, driveOps(t, bin, native, ops))
 			if sn, sg := snapshot(t, cn), snapshot(t, cg); sn != sg {
 				t.Fatalf("after %d ops the twins differ:\nnative:\n%s\nGo:\n%s", len(ops), sn, sg)
 			}
@@ -317,22 +302,8 @@ func TestNativeChainedEntriesAreGos(t *testing.T) {
 		"lpush list 6869", "llen list",
 		"del big", "get big",
 	}
-	cmd := exec.Command(bin, "ops", native)
-	cmd.Stdin = strings.NewReader(strings.Join(ops, "\n") + "\n")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("driver: %v", err)
-	}
-	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
-	if len(got) != len(ops) {
-		t.Fatalf("driver answered %d of %d ops", len(got), len(ops))
-	}
-	for i, op := range ops {
-		if want := goResult(cg, op); got[i] != want {
-			t.Fatalf("op %d %q: native path %q, Go %q", i, clip(op), clip(got[i]), clip(want))
-		}
-	}
+	got := driveOps(t, bin, native, ops)
+	matchGo(t, cg, ops, got)
 	// The results are right, not merely equal.
 	if want := "0 " + hexOf(big) + " "; !strings.HasPrefix(got[0], want) {
 		t.Fatalf("get of the chained value: %q", clip(got[0]))
@@ -374,22 +345,8 @@ func TestNativeLongestTTL(t *testing.T) {
 		"set new 0 " + maxTTL + " 0 " + hexOf([]byte("abcdefgh")), // a new entry: Go
 		"ttl new",
 	}
-	cmd := exec.Command(bin, "ops", native)
-	cmd.Stdin = strings.NewReader(strings.Join(append(ops, "set k 0 "+tooLong+" 0 00", "set other 0 "+tooLong+" 0 00"), "\n") + "\n")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("driver: %v", err)
-	}
-	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
-	if len(got) != len(ops)+2 {
-		t.Fatalf("driver answered %d of %d ops", len(got), len(ops)+2)
-	}
-	for i, op := range ops {
-		if want := goResult(caches[1], op); got[i] != want {
-			t.Fatalf("op %d %q: native path %q, Go %q", i, op, got[i], want)
-		}
-	}
+	got := driveOps(t, bin, native, append(ops, "set k 0 "+tooLong+" 0 00", "set other 0 "+tooLong+" 0 00"))
+	matchGo(t, caches[1], ops, got)
 	// lru's Go API cannot be given the longer TTL (a time.Duration of it
 	// overflows); through the C ABI, ttlOf refuses it.
 	for i, g := range got[len(ops):] {
@@ -717,6 +674,35 @@ func TestNativeBrokenQueueIsLeftToGo(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != "0 1" {
 		t.Fatalf("incr of 0 by 1 through a corrupt queue: %q, want \"0 1\"", got)
+	}
+}
+
+// driveOps runs ops through the C driver on the region at path and returns
+// its answers, one per op.
+func driveOps(t *testing.T, bin, path string, ops []string) []string {
+	t.Helper()
+	cmd := exec.Command(bin, "ops", path)
+	cmd.Stdin = strings.NewReader(strings.Join(ops, "\n") + "\n")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("driver: %v", err)
+	}
+	got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(got) != len(ops) {
+		t.Fatalf("driver answered %d of %d ops", len(got), len(ops))
+	}
+	return got
+}
+
+// matchGo runs ops through lru on c and fails at the first answer that
+// differs from the native path's (got, the first len(ops) of them).
+func matchGo(t *testing.T, c *lru.Cache, ops, got []string) {
+	t.Helper()
+	for i, op := range ops {
+		if want := goResult(c, op); got[i] != want {
+			t.Fatalf("op %d %q: native path %q, Go %q", i, clip(op), clip(got[i]), clip(want))
+		}
 	}
 }
 
