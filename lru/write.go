@@ -166,7 +166,7 @@ func (s *shard) fitsWithoutEviction(old, need uint32, payload int) bool {
 		entries--
 		n, pieces := s.units(old, e)
 		units, runs = units+int64(n), runs+int64(pieces)
-		if s.flat(old, e) != nil {
+		if pieces == 1 {
 			// Freed, it merges with the free runs on either side.
 			merged := uint32(n)
 			if s.isFree(old - 1) {
