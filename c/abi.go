@@ -74,9 +74,18 @@ type cStats struct {
 	Capacity    uint64 `c:"capacity"`
 }
 
+// cLoad is shmlru_load: the caller's copy of an lru.LoadTicket.
+type cLoad struct {
+	Hash     uint64 `c:"hash"`
+	Flight   uint32 `c:"flight"`
+	Seq      uint32 `c:"seq"`
+	State    int32  `c:"state"`
+	Reserved uint32 `c:"reserved"`
+}
+
 // ABI constants other than status codes.
 const (
-	abiVersion = 2   // 2: shmlru_info reports units, not blocks (layout 3)
+	abiVersion = 3   // 2: shmlru_info reports units, not blocks (layout 3). 3: read-through loads, SHMLRU_TYPE_NONE, shmlru_changes
 	errbufSize = 512 // holds any message shmlru_open writes
 )
 
@@ -88,19 +97,27 @@ var abiStructs = map[string]any{
 	"shmlru_write_result": cWriteResult{},
 	"shmlru_info":         cInfo{},
 	"shmlru_stats":        cStats{},
+	"shmlru_load":         cLoad{},
 }
 
 // abiConstants are the named constants of shmlru.h besides status codes.
 var abiConstants = map[string]int{
-	"SHMLRU_ABI_VERSION":  abiVersion,
-	"SHMLRU_MAX_KEY_SIZE": lru.MaxKeySize,
-	"SHMLRU_ERRBUF_SIZE":  errbufSize,
-	"SHMLRU_TYPE_BYTES":   int(lru.TypeBytes),
-	"SHMLRU_TYPE_NUMBER":  int(lru.TypeNumber),
-	"SHMLRU_TYPE_BOOL":    int(lru.TypeBool),
-	"SHMLRU_TYPE_LIST":    int(lru.TypeList),
-	"SHMLRU_MODE_SET":     int(lru.ModeSet),
-	"SHMLRU_MODE_ADD":     int(lru.ModeAdd),
-	"SHMLRU_MODE_REPLACE": int(lru.ModeReplace),
-	"SHMLRU_MODE_CAS":     int(lru.ModeCAS),
+	"SHMLRU_ABI_VERSION":    abiVersion,
+	"SHMLRU_MAX_KEY_SIZE":   lru.MaxKeySize,
+	"SHMLRU_ERRBUF_SIZE":    errbufSize,
+	"SHMLRU_TYPE_BYTES":     int(lru.TypeBytes),
+	"SHMLRU_TYPE_NUMBER":    int(lru.TypeNumber),
+	"SHMLRU_TYPE_BOOL":      int(lru.TypeBool),
+	"SHMLRU_TYPE_LIST":      int(lru.TypeList),
+	"SHMLRU_TYPE_NONE":      int(lru.TypeNone),
+	"SHMLRU_LOAD_MINE":      int(lru.LoadMine),
+	"SHMLRU_LOAD_WAITING":   int(lru.LoadWaiting),
+	"SHMLRU_LOAD_DONE":      int(lru.LoadDone),
+	"SHMLRU_LOAD_ABSENT":    int(lru.LoadAbsent),
+	"SHMLRU_LOAD_FAILED":    int(lru.LoadFailed),
+	"SHMLRU_LOAD_ABANDONED": int(lru.LoadAbandoned),
+	"SHMLRU_MODE_SET":       int(lru.ModeSet),
+	"SHMLRU_MODE_ADD":       int(lru.ModeAdd),
+	"SHMLRU_MODE_REPLACE":   int(lru.ModeReplace),
+	"SHMLRU_MODE_CAS":       int(lru.ModeCAS),
 }

@@ -442,6 +442,16 @@ out:
 	return finish(f, rc);
 }
 
+/* lru's Changes: the shard's change clock, read without the lock (see
+ * lru's shardHeader.clock: writers advance it under the lock, and a reader
+ * that reads the same clock twice knows no change came in between). */
+SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, uint64_t *clock)
+{
+	BEGIN(h, key, klen, clock != NULL);
+	*clock = __atomic_load_n(&sh->clock, __ATOMIC_ACQUIRE);
+	return finish(f, SHMLRU_OK);
+}
+
 /* lru's TTL: no LRU move, no counters. */
 SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms)
 {

@@ -20,7 +20,7 @@
 #define SHMLRU_LAYOUT_H
 
 /* LayoutVersion: version of the cache layout in the data area (cacheHeader.version) */
-#define SHMLRU_L_LAYOUT_VERSION                        3u
+#define SHMLRU_L_LAYOUT_VERSION                        4u
 
 /* cacheHeaderSize: bytes reserved for the cache header at the start of the data area; shard 0 follows */
 #define SHMLRU_L_CACHE_HEADER_SIZE                     256u
@@ -73,8 +73,11 @@
 /* TypeList: entry.typ of a list (lru/list.go) */
 #define SHMLRU_L_TYPE_LIST                             3u
 
+/* TypeNone: entry.typ of a cached absence (read-through negative caching); the value is empty */
+#define SHMLRU_L_TYPE_NONE                             4u
+
 /* numTypes: entry.typ at or above this is corrupt */
-#define SHMLRU_L_NUM_TYPES                             4u
+#define SHMLRU_L_NUM_TYPES                             5u
 
 /* shm.Version: version of the region's own layout (header page, slot table) */
 #define SHMLRU_L_SHM_VERSION                           2u
@@ -95,7 +98,7 @@
 #define SHMLRU_L_SHM_ORPHAN_TOKEN                      65535u
 
 /* cacheHeader */
-#define SHMLRU_L_SIZEOF_CACHE_HEADER                   64u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER                   80u
 #define SHMLRU_L_OFF_CACHE_HEADER_MAGIC                0u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_MAGIC             8u
 #define SHMLRU_L_OFF_CACHE_HEADER_VERSION              8u
@@ -122,6 +125,10 @@
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_BITS_OFF          4u
 #define SHMLRU_L_OFF_CACHE_HEADER_HEAP_OFF             60u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_HEAP_OFF          4u
+#define SHMLRU_L_OFF_CACHE_HEADER_LOADS_OFF            64u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_LOADS_OFF         8u
+#define SHMLRU_L_OFF_CACHE_HEADER_LOADS                72u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_LOADS             4u
 
 /* shardHeader */
 #define SHMLRU_L_SIZEOF_SHARD_HEADER                   144u

@@ -39,6 +39,9 @@ struct shmlru_l_cache_header {
 	uint32_t buckets_off;  /* from the start of a shard */
 	uint32_t bits_off;     /* the free bitmap, from the start of a shard */
 	uint32_t heap_off;     /* unit 0 of the heap, from the start of a shard */
+	uint64_t loads_off;    /* the load table (read-through), after the last shard; Go's alone */
+	uint32_t loads;        /* flights in it */
+	uint32_t pad1;
 };
 
 /* lru.Counters: a shard's event counts. */
@@ -122,6 +125,8 @@ SHMLRU_L_PIN(struct shmlru_l_cache_header, heads_off, CACHE_HEADER_HEADS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, buckets_off, CACHE_HEADER_BUCKETS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, bits_off, CACHE_HEADER_BITS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, heap_off, CACHE_HEADER_HEAP_OFF);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, loads_off, CACHE_HEADER_LOADS_OFF);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, loads, CACHE_HEADER_LOADS);
 
 _Static_assert(sizeof(struct shmlru_l_shard_header) == SHMLRU_L_SIZEOF_SHARD_HEADER, "shard header size");
 _Static_assert(sizeof(struct shmlru_l_shard_header) <= SHMLRU_L_SHARD_HEADER_SIZE, "shard header fits its space");

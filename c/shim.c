@@ -219,6 +219,32 @@ int shmlru_ttl(shmlru_t h, const char *key, size_t key_len, int64_t *ttl_ms)
 	return shmlru_go_ttl(h, K(key), key_len, ttl_ms);
 }
 
+int shmlru_load_begin(shmlru_t h, const char *key, size_t key_len, int64_t lease_ms, shmlru_load *load)
+{
+	GUARD();
+	return shmlru_go_load_begin(h, K(key), key_len, lease_ms, load);
+}
+
+int shmlru_load_wait(shmlru_t h, shmlru_load *load, int64_t timeout_ms, int64_t lease_ms,
+                     char *msg, size_t msg_len, size_t *msg_used)
+{
+	GUARD();
+	return shmlru_go_load_wait(h, load, timeout_ms, lease_ms, msg, msg_len, msg_used);
+}
+
+int shmlru_load_end(shmlru_t h, shmlru_load *load, int outcome, const char *msg, size_t msg_len)
+{
+	GUARD();
+	return shmlru_go_load_end(h, load, outcome, K(msg), msg_len);
+}
+
+int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
+{
+	GUARD();
+	FAST(shmlru_fast_changes(h, key, key_len, clock));
+	return shmlru_go_changes(h, K(key), key_len, clock);
+}
+
 int shmlru_expire(shmlru_t h, const char *key, size_t key_len, int64_t ttl_ms)
 {
 	GUARD();

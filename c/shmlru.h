@@ -43,7 +43,7 @@ extern "C" {
 #endif
 
 /* Version of this ABI: shmlru_abi_version() returns it. */
-enum { SHMLRU_ABI_VERSION = 2 };
+enum { SHMLRU_ABI_VERSION = 3 };
 
 /* Limits. */
 enum {
@@ -80,7 +80,8 @@ enum {
 	SHMLRU_SYSTEM            = -24, /* another operating system error */
 	SHMLRU_INTERNAL          = -25, /* a bug in shmlru; please report it */
 	SHMLRU_FORKED            = -26, /* called in a child forked after loading the library */
-	SHMLRU_BAD_TTL           = -27  /* a negative TTL; 0 means never expires */
+	SHMLRU_BAD_TTL           = -27, /* a negative TTL; 0 means never expires */
+	SHMLRU_LOAD_LOST         = -28  /* load_end: the lease ran out and another caller took the load over */
 };
 
 /* Value types (shmlru_meta.type, shmlru_write_opts.type). */
@@ -88,7 +89,9 @@ enum {
 	SHMLRU_TYPE_BYTES  = 0, /* an opaque byte string */
 	SHMLRU_TYPE_NUMBER = 1, /* a double, 8 bytes in native byte order */
 	SHMLRU_TYPE_BOOL   = 2, /* one byte, 0 or 1 */
-	SHMLRU_TYPE_LIST   = 3  /* a list (read it with the list functions) */
+	SHMLRU_TYPE_LIST   = 3, /* a list (read it with the list functions) */
+	SHMLRU_TYPE_NONE   = 4  /* a cached absence (a read-through load found
+	                         * nothing): treat it as not found; the value is empty */
 };
 
 /* Write modes (shmlru_write_opts.mode). */
@@ -291,6 +294,73 @@ int shmlru_info_get(shmlru_t h, shmlru_info *info);
 /* Walks every structure of the region; *problems receives the number of
  * inconsistencies found (0 for a sound cache). Changes nothing. */
 int shmlru_check(shmlru_t h, size_t *problems);
+
+/*
+ * Read-through: one loader per missing key among every process on the host.
+ *
+ * On a miss, shmlru_load_begin. With SHMLRU_LOAD_MINE the caller is the
+ * key's loader: it reads the key once more (a load may have ended just
+ * before), loads it, writes it, and calls shmlru_load_end whatever
+ * happens. With SHMLRU_LOAD_WAITING another caller loads it:
+ * shmlru_load_wait until the state changes. None of these calls blocks
+ * longer than its timeout, so an event loop polls with timeout_ms 0.
+ *
+ *   SHMLRU_LOAD_DONE    read the key again; if still missing, begin again
+ *   SHMLRU_LOAD_ABSENT  the loader found no value: not found
+ *   SHMLRU_LOAD_FAILED  the loader failed: its message is in msg
+ *   SHMLRU_LOAD_MINE    (from wait) the loader died or its lease ran out:
+ *                       the caller took the load over and is the loader
+ *
+ * A loader's process that dies is noticed by its waiters (every 10 ms of
+ * waiting, and on every poll) and one of them takes over. lease_ms bounds
+ * how long a live loader keeps the load (0: until it ends it). The rules
+ * every language follows for what a load writes (TTL, stale window in
+ * the flags, SHMLRU_TYPE_NONE for a remembered absence) are lru's; see
+ * lru/load.go.
+ */
+enum {
+	SHMLRU_LOAD_MINE      = 1,
+	SHMLRU_LOAD_WAITING   = 2,
+	SHMLRU_LOAD_DONE      = 3,
+	SHMLRU_LOAD_ABSENT    = 4,
+	SHMLRU_LOAD_FAILED    = 5,
+	SHMLRU_LOAD_ABANDONED = 6  /* load_end only: gave up without an answer; a waiter loads */
+};
+
+/* A caller's place in one load; filled by shmlru_load_begin, opaque but
+ * for state. */
+typedef struct shmlru_load {
+	uint64_t hash;
+	uint32_t flight;
+	uint32_t seq;
+	int32_t  state; /* SHMLRU_LOAD_* */
+	uint32_t reserved;
+} shmlru_load;
+
+/* Claims the load of key, or joins the one under way: load->state is
+ * SHMLRU_LOAD_MINE or SHMLRU_LOAD_WAITING. */
+int shmlru_load_begin(shmlru_t h, const char *key, size_t key_len, int64_t lease_ms,
+                      shmlru_load *load);
+
+/* Waits at most timeout_ms (0: only looks) on a SHMLRU_LOAD_WAITING load
+ * and updates load->state (see above). For SHMLRU_LOAD_FAILED, msg (may be
+ * NULL with msg_len 0) receives up to msg_len bytes of the loader's
+ * message, not NUL-terminated, and *msg_used (may be NULL) its length.
+ * lease_ms is the caller's lease should it take the load over. */
+int shmlru_load_wait(shmlru_t h, shmlru_load *load, int64_t timeout_ms, int64_t lease_ms,
+                     char *msg, size_t msg_len, size_t *msg_used);
+
+/* Ends the caller's SHMLRU_LOAD_MINE load with an outcome: SHMLRU_LOAD_DONE
+ * (the value is written), SHMLRU_LOAD_ABSENT, SHMLRU_LOAD_FAILED with a
+ * message (the first 88 bytes reach the waiters) or SHMLRU_LOAD_ABANDONED.
+ * Every waiter wakes. SHMLRU_LOAD_LOST if it was taken over meanwhile. */
+int shmlru_load_end(shmlru_t h, shmlru_load *load, int outcome, const char *msg, size_t msg_len);
+
+/* *clock receives the change clock of key's shard: it advances whenever an
+ * entry of that shard is written, deleted, given a new TTL or flushed. A
+ * copy of the key's value read after the clock stays current for as long
+ * as the clock reads the same. Lock-free, and never enters Go. */
+int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock);
 
 #ifdef __cplusplus
 }

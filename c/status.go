@@ -39,6 +39,7 @@ const (
 	statusInternal        = -25
 	statusForked          = -26
 	statusBadTTL          = -27
+	statusLoadLost        = -28
 )
 
 // status describes one code: its C name, the errors that map to it, the
@@ -66,7 +67,7 @@ var statuses = []status{
 	{statusKeyTooLarge, "SHMLRU_KEY_TOO_LARGE", []error{lru.ErrKeyTooLarge}, "key too large: longer than the cache's max_key; hash long keys down first", "key too long"},
 	{statusValueTooLarge, "SHMLRU_VALUE_TOO_LARGE", []error{lru.ErrValueTooLarge}, "value too large: longer than the cache's max_value", "value too large"},
 	{statusBadValue, "SHMLRU_BAD_VALUE", []error{lru.ErrBadValue}, "bad value: the value does not match its type, or the type is invalid", "bad value type"},
-	{statusBadArgument, "SHMLRU_BAD_ARGUMENT", []error{lru.ErrFault}, "bad argument: a NULL or invalid pointer (one that does not cover its length), or a value out of range; nothing was stored", "bad argument"},
+	{statusBadArgument, "SHMLRU_BAD_ARGUMENT", []error{lru.ErrFault, lru.ErrBadTicket}, "bad argument: a NULL or invalid pointer (one that does not cover its length), or a value out of range; nothing was stored", "bad argument"},
 	{statusBadOptions, "SHMLRU_BAD_OPTIONS", []error{lru.ErrBadOptions}, "bad options: an option is out of range", "bad options"},
 	{statusBadHandle, "SHMLRU_BAD_HANDLE", nil, "bad handle: not a handle shmlru_open returned", "bad handle"},
 	{statusClosed, "SHMLRU_CLOSED", []error{lru.ErrClosed}, "closed: the cache handle was closed", "closed"},
@@ -82,6 +83,7 @@ var statuses = []status{
 	{statusInternal, "SHMLRU_INTERNAL", nil, "internal error in shmlru; please report it", "internal error"},
 	{statusForked, "SHMLRU_FORKED", nil, "forked: this process was forked after the library was loaded; the Go runtime does not survive fork, so load the library in the process that uses it", "forked"},
 	{statusBadTTL, "SHMLRU_BAD_TTL", []error{lru.ErrBadTTL}, "bad TTL: negative; use 0 for an entry that never expires", "bad ttl"},
+	{statusLoadLost, "SHMLRU_LOAD_LOST", []error{lru.ErrLoadLost}, "load lost: the load's lease ran out and another caller took it over; what was written stays", "load lost"},
 }
 
 // codeOf maps an error from lru or shm to a status code. The common

@@ -83,6 +83,7 @@ func (c *Cache) Flush() error {
 		if err := s.withLock(func() {
 			s.mutating()
 			s.reset()
+			s.h.clock++ // readers' copies are out of date (see shardHeader.clock)
 			s.clean()
 		}); err != nil {
 			return err

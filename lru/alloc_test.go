@@ -74,7 +74,7 @@ func TestChainInFragmentedShard(t *testing.T) {
 		c.Delete([]byte(fmt.Sprint("f", i)))
 	}
 	st := stats(t, c)
-	big := make([]byte, int(st.FreeBytes)/2)
+	big := make([]byte, min(int(st.FreeBytes)/2, c.Geometry().MaxValue))
 	for i := range big {
 		big[i] = byte(i * 7)
 	}

@@ -21,6 +21,13 @@ type Cache struct {
 	closed atomic.Bool
 	broken atomic.Pointer[error] // set when the mapping itself failed (file truncated)
 	retire sync.Once             // see retireBroken
+
+	lt   loads      // the load table (flight.go)
+	ltMu sync.Mutex // one goroutine of this process at a time on the load table's lock
+	// local coalesces this process's callers of one key before they meet
+	// other processes' in the load table (load.go).
+	localMu sync.Mutex
+	local   map[string]*localLoad
 }
 
 // shard is this process's handle on one shard of the region.
@@ -122,7 +129,7 @@ func attach(r *shm.Region, o *Options) (*Cache, error) {
 	c.bind(data)
 	// A token that some lock word still holds for a dead process must not
 	// become ours (see shm.Region.AvoidTokens).
-	if err := r.AvoidTokens(lockWords(data, &c.g)); err != nil {
+	if err := r.AvoidTokens(append(lockWords(data, &c.g), c.loadWords()...)); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -166,6 +173,7 @@ func (c *Cache) bind(data []byte) {
 		s.bits = unsafe.Slice((*uint64)(unsafe.Pointer(&data[off+c.g.bitsOff])), (c.g.nunits+63)/64)
 		s.base = unsafe.Pointer(&data[off+c.g.heapOff])
 	}
+	c.bindLoads(data)
 }
 
 // Close releases the cache. Operations in flight finish first; later ones
@@ -204,6 +212,7 @@ func (c *Cache) Geometry() Geometry {
 		MaxEntries:      g.maxEntries * g.shards,
 		MaxKey:          g.maxKey,
 		MaxValue:        g.maxValue,
+		Loads:           g.loads,
 	}
 }
 

@@ -141,6 +141,7 @@ func (c *Cache) Expire(key []byte, ttl time.Duration) (err error) {
 	}
 	s.mutating()
 	s.setExpires(e, expires)
+	s.h.clock++ // a reader's copy holds the old deadline (see shardHeader.clock)
 	s.clean()
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 // unit indexes within a shard's heap, never pointers, so every process sees
 // the same structure wherever its mapping lands.
 //
-//	data area: [ cacheHeader | shard 0 | shard 1 | ... ]
+//	data area: [ cacheHeader | shard 0 | shard 1 | ... | load table ]
 //	shard:     [ shardHeader | heads [numClasses]uint32 | buckets [nbuckets]uint32
 //	           | free bitmap [ceil(nunits/64)]uint64 | heap [nunits][unitSize]byte ]
 //
@@ -38,7 +38,9 @@ import (
 const (
 	// LayoutVersion is the version of the cache layout inside the region.
 	// 2: fixed-size blocks. 3: 16-byte units, contiguous entries.
-	LayoutVersion = 3
+	// 4: the load table (read-through), TypeNone, and the shard clock
+	// advancing with deletes too.
+	LayoutVersion = 4
 
 	layoutMagic = "shmlruC\x01"
 
@@ -70,6 +72,16 @@ const (
 	// bytesPerBucket is how much heap the planner gives each bucket:
 	// about one per small entry, so a bucket chain holds one or two.
 	bytesPerBucket = 96
+
+	// The load table: its header and each flight are whole cache lines.
+	loadTableHeaderSize = 64
+	flightSize          = 128
+	minLoads            = 16
+	maxLoads            = 1024
+	// bytesPerLoad is how much of the data area the planner gives each
+	// flight: 64 MiB gets 512 of them (64 KiB, 0.1%), enough for as
+	// many keys loading at once on the host.
+	bytesPerLoad = 128 << 10
 )
 
 // The fields packed into entry.info. The deadline takes 44 bits of Unix
@@ -102,6 +114,9 @@ type cacheHeader struct {
 	bucketsOff  uint32
 	bitsOff     uint32
 	heapOff     uint32
+	loadsOff    uint64 // the load table, after the last shard
+	loads       uint32 // flights in the load table, a power of two
+	_           uint32
 }
 
 // shardHeader starts each shard, on its own cache lines. Every field is read
@@ -116,7 +131,14 @@ type shardHeader struct {
 	entries   uint32
 	chained   uint32 // entries stored as a chain of pieces
 	ttls      uint32 // entries with a deadline: when 0, writes skip the search for expired ones
-	clock     uint64 // last version handed out
+	// clock advances with every change to the shard's entries that a
+	// reader could see (a write, a delete, a new deadline, a flush), and a
+	// write's new version is its value: so versions never repeat, and a
+	// reader that saw the clock at c knows that nothing in the shard has
+	// changed while it still reads c (resty.shmlru.mlcache's L1 relies
+	// on it). Eviction and expiry do not advance it: what they remove was
+	// not changed.
+	clock uint64
 	// deadPid is the pid of the dead owner an observer found holding the
 	// lock and handed back as an orphan, kept for operators; 0 once the
 	// lock is taken over (or if the pid was unknown).
@@ -140,6 +162,47 @@ type Counters struct {
 	Expirations uint64 // expired entries removed
 	Recoveries  uint64 // locks taken over from a dead process
 	Resets      uint64 // times the shard was reset (dead owner mid-mutation, or corruption)
+}
+
+// loadTable heads the load table: the read-through loads in progress on
+// the whole host (load.go, flight.go). It is one cache line, followed by
+// cacheHeader.loads flights.
+type loadTable struct {
+	lock uint32 // futex word, see shm.Region.Lock; guards every flight
+	// freed is a futex word bumped whenever a flight ends, for callers
+	// that found every flight of their key's window taken.
+	freed uint32
+	stats LoadCounters
+	_     [16]byte
+}
+
+// LoadCounters are the read-through counts of a whole cache, kept in the
+// load table. Their layout is part of the region's.
+type LoadCounters struct {
+	Loads     uint64 // loads claimed (each runs one loader)
+	Waits     uint64 // callers that found a load in progress and waited for it
+	Takeovers uint64 // loads taken over from a loader whose process died
+	Failures  uint64 // loads that ended with the loader's error
+	Abandoned uint64 // loads given up without an outcome (the loader's context ended)
+}
+
+// flightMsgSize is how much of a failed loader's error message a flight
+// keeps for the callers that waited on it.
+const flightMsgSize = 88
+
+// flight is one slot of the load table: a key's load while it runs, and the
+// outcome of the last load that ran in it. The slot is free when owner is 0.
+type flight struct {
+	owner   uint32 // lock token of the loading attachment, 0 if free
+	seq     uint32 // futex word: advances when a load ends; waiters sleep on it
+	hash    uint64 // of the key being loaded
+	started int64  // Unix ms when the load was claimed, for operators
+	// deadline is when the loader's lease runs out (Unix ms, 0 = none):
+	// from then on a waiter may take the load over.
+	deadline int64
+	outcome  uint32 // how the load that ended at seq went (a LoadState)
+	msgLen   uint32
+	msg      [flightMsgSize]byte // the failed loader's error, cut to fit
 }
 
 // entry is the header of an entry's first (usually only) piece.
@@ -186,6 +249,8 @@ func init() {
 		unsafe.Sizeof(pieceHeader{}) != pieceHeaderSize ||
 		unsafe.Sizeof(freeRun{}) != unitSize ||
 		unsafe.Sizeof(shardHeader{}) > shardHeaderSize ||
+		unsafe.Sizeof(loadTable{}) != loadTableHeaderSize ||
+		unsafe.Sizeof(flight{}) != flightSize ||
 		unsafe.Sizeof(cacheHeader{}) > cacheHeaderSize {
 		panic("lru: layout changed; bump LayoutVersion and fix layout.go")
 	}
@@ -207,6 +272,8 @@ type geometry struct {
 	bucketsOff int
 	bitsOff    int
 	heapOff    int
+	loadsOff   int // the load table, from the start of the data area
+	loads      int // flights in it
 }
 
 // shardOf picks a key's shard from the key's hash: its top bits, so that
@@ -241,7 +308,11 @@ func heapLayout(bucketsEnd, nunits int64) (bitsOff, heapOff, end int64) {
 // plan computes a geometry for a data area of dataSize bytes.
 func plan(dataSize int64, o *Options) (geometry, error) {
 	var g geometry
-	avail := dataSize - cacheHeaderSize
+	g.loads = minLoads
+	for g.loads < maxLoads && int64(g.loads*2)*bytesPerLoad <= dataSize {
+		g.loads *= 2
+	}
+	avail := dataSize - cacheHeaderSize - loadTableSize(g.loads)
 	g.shards = o.Shards
 	if g.shards == 0 {
 		// One shard per MiB up to 16, then one per 16 MiB up to 64. Two
@@ -301,6 +372,7 @@ func plan(dataSize int64, o *Options) (geometry, error) {
 	g.nunits = int(nunits)
 	bitsOff, heapOff, end := heapLayout(bucketsEnd, nunits)
 	g.bitsOff, g.heapOff, g.stride = int(bitsOff), int(heapOff), int(end)
+	g.loadsOff = cacheHeaderSize + g.shards*g.stride
 	heapBytes := (g.nunits - 1) * unitSize
 	// The smallest entry (a 1-byte key, an empty value) takes 3 units.
 	g.maxEntries = (g.nunits - 1) / 3
@@ -320,6 +392,9 @@ func plan(dataSize int64, o *Options) (geometry, error) {
 
 func alignUp(n, a int64) int64 { return (n + a - 1) &^ (a - 1) }
 
+// loadTableSize is the bytes a load table of n flights takes.
+func loadTableSize(n int) int64 { return loadTableHeaderSize + int64(n)*flightSize }
+
 func (g *geometry) header() cacheHeader {
 	h := cacheHeader{
 		version:     LayoutVersion,
@@ -334,6 +409,8 @@ func (g *geometry) header() cacheHeader {
 		bucketsOff:  uint32(g.bucketsOff),
 		bitsOff:     uint32(g.bitsOff),
 		heapOff:     uint32(g.heapOff),
+		loadsOff:    uint64(g.loadsOff),
+		loads:       uint32(g.loads),
 	}
 	copy(h.magic[:], layoutMagic)
 	return h
@@ -376,8 +453,15 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	if h.shardStride != uint64(end) {
 		return bad("shard stride", h.shardStride)
 	}
-	if uint64(cacheHeaderSize)+uint64(h.shards)*h.shardStride > uint64(dataSize) {
-		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes, more than the region's %d bytes", ErrCorrupt, h.shards, h.shardStride, dataSize)
+	if h.loads < minLoads || h.loads > maxLoads || h.loads&(h.loads-1) != 0 {
+		return bad("load table flights", h.loads)
+	}
+	shardsEnd := uint64(cacheHeaderSize) + uint64(h.shards)*h.shardStride
+	if h.loadsOff != shardsEnd {
+		return bad("load table offset", h.loadsOff)
+	}
+	if shardsEnd+uint64(loadTableSize(int(h.loads))) > uint64(dataSize) {
+		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes and a load table, more than the region's %d bytes", ErrCorrupt, h.shards, h.shardStride, dataSize)
 	}
 	g = geometry{
 		shards:     int(h.shards),
@@ -392,6 +476,8 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 		bucketsOff: int(h.bucketsOff),
 		bitsOff:    int(h.bitsOff),
 		heapOff:    int(h.heapOff),
+		loadsOff:   int(h.loadsOff),
+		loads:      int(h.loads),
 	}
 	if g.maxKey < 1 || g.maxKey > MaxKeySize || g.maxValue < 0 || g.maxValue > g.nunits*unitSize || unitsFor(g.maxKey, g.maxValue, true) > g.nunits-1 {
 		return bad("key/value limits", fmt.Sprint(h.maxKey, "/", h.maxValue))

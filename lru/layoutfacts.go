@@ -58,6 +58,7 @@ func LayoutFacts() []Fact {
 		{Kind: FactConst, Name: "TypeNumber", Value: uint64(TypeNumber), Doc: "entry.typ of a float64, 8 bytes in native byte order"},
 		{Kind: FactConst, Name: "TypeBool", Value: uint64(TypeBool), Doc: "entry.typ of a boolean, one byte 0 or 1"},
 		{Kind: FactConst, Name: "TypeList", Value: uint64(TypeList), Doc: "entry.typ of a list (lru/list.go)"},
+		{Kind: FactConst, Name: "TypeNone", Value: uint64(TypeNone), Doc: "entry.typ of a cached absence (read-through negative caching); the value is empty"},
 		{Kind: FactConst, Name: "numTypes", Value: numTypes, Doc: "entry.typ at or above this is corrupt"},
 		{Kind: FactConst, Name: "shm.Version", Value: shm.Version, Doc: "version of the region's own layout (header page, slot table)"},
 		{Kind: FactConst, Name: "shm.WaitersBit", Value: uint64(tok.WaitersBit), Doc: "lock word: a process may sleep on it; whoever clears the word must wake one (FUTEX_WAKE, shared)"},

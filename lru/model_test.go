@@ -304,6 +304,7 @@ func runModelWith(t *testing.T, rng *rand.Rand, steps int, opts *Options) {
 			i := s.find(k)
 			if i >= 0 {
 				m.removeAt(s, i)
+				s.clock++ // a delete advances the shard's clock
 			}
 			if ok1 != (i >= 0) {
 				t.Fatalf("step %d delete: cache %v, model %v", step, ok1, i >= 0)

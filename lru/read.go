@@ -13,7 +13,11 @@ type ReadOptions struct {
 	// ErrBufferTooSmall with the entry's Meta (Meta.Size is the room
 	// needed) and changes nothing, so a retry with a larger buffer is
 	// counted once.
-	Fit      bool
+	Fit bool
+	// Absent returns a cached absence (an entry of TypeNone, see
+	// GetOrLoad's NegativeTTL) as an entry with an empty value instead of
+	// ErrNotFound. Peek always shows it.
+	Absent   bool
 	metaOnly bool   // do not copy the value (TTL)
 	repair   bool   // with Peek: acquire, repairing a dead owner's leftovers, rather than observe (TTL is not an observer)
 	now      *int64 // where to put the clock (Unix ms) that expiry was judged by, 0 if not read (TTL)
@@ -88,6 +92,10 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 			return dst, m, false, ErrNotFound
 		}
 		stale = true
+	}
+	if e.typ() == TypeNone && !o.Absent && !o.Peek {
+		s.h.stats.Misses++ // to the caller, there is no value
+		return dst, m, false, ErrNotFound
 	}
 	if o.now != nil {
 		*o.now = int64(clock)

@@ -24,6 +24,7 @@ func (s *shard) reset() {
 // the dirty mark.
 func (s *shard) resetCounted() {
 	s.reset()
+	s.h.clock++ // every entry is gone: readers' copies are out of date (see shardHeader.clock)
 	s.h.stats.Resets++
 	s.clean()
 }

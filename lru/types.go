@@ -17,7 +17,12 @@ const (
 	TypeNumber Type = 1 // a float64, stored as 8 bytes in the region's byte order
 	TypeBool   Type = 2 // one byte, 0 or 1
 	TypeList   Type = 3 // a list of values, see list.go
-	numTypes        = 4
+	// TypeNone is a cached absence: a read-through loader found nothing
+	// for the key, and NegativeTTL asked to remember that (load.go). Its
+	// value is empty. Get and the other reads answer ErrNotFound for it
+	// (ReadOptions.Absent shows it); a write replaces it like any entry.
+	TypeNone = 4
+	numTypes = 5
 )
 
 // String names the type as shmctl and error messages show it.
@@ -31,6 +36,8 @@ func (t Type) String() string {
 		return "bool"
 	case TypeList:
 		return "list"
+	case TypeNone:
+		return "none"
 	}
 	return "invalid"
 }
@@ -107,6 +114,10 @@ func checkTyped(t Type, v []byte) error {
 	case TypeList:
 		if _, err := listLen(v); err != nil {
 			return err
+		}
+	case TypeNone:
+		if len(v) != 0 {
+			return ErrBadValue
 		}
 	default:
 		return ErrBadValue

@@ -111,7 +111,9 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 	live := false
 	if i != 0 {
 		e := s.ent(i)
-		live = e.expires() == 0 || !expiredAt(e, now.get())
+		// A cached absence (TypeNone) is no value: Add may write over
+		// it, Replace and CAS may not.
+		live = (e.expires() == 0 || !expiredAt(e, now.get())) && e.typ() != TypeNone
 		if live && o.Mode == ModeCAS && e.version != o.Version {
 			return WriteResult{}, ErrVersionMismatch
 		}
@@ -226,6 +228,7 @@ func (c *Cache) Delete(key []byte) (deleted bool, err error) {
 	}
 	s.mutating()
 	s.remove(i, prev, h)
+	s.h.clock++ // a reader's copy of the key is out of date (see shardHeader.clock)
 	s.h.stats.Deletes++
 	s.clean()
 	return true, nil

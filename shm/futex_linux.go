@@ -31,3 +31,18 @@ func futexWakeOne(w *uint32) {
 func futexWakeAll(w *uint32) {
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWake, uintptr(1<<31-1), 0, 0, 0)
 }
+
+// Wait sleeps while the word w in the region's data area holds val, at
+// most d. It returns when another process wakes the word (Wake), when d
+// has passed, on a signal, or at once if *w != val: callers re-check what
+// they wait for. It is for waits that are not locks (the read-through
+// loads of package lru); locks use Lock.
+func Wait(w *uint32, val uint32, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	futexWaitTimeout(w, val, d)
+}
+
+// Wake wakes every process sleeping on the word w in Wait.
+func Wake(w *uint32) { futexWakeAll(w) }

@@ -133,6 +133,18 @@ func (r *Region) alive(token uint32) bool {
 	return r.slotHeld(s)
 }
 
+// Token is this attachment's lock token: what a word it holds contains
+// (without the waiters bit). Code that records ownership in a word of its
+// own (package lru's load table) writes it there.
+func (r *Region) Token() uint32 { return r.token }
+
+// Alive reports whether the attachment named by token (a lock word's value,
+// with or without the waiters bit) is still attached. It makes a system
+// call unless the token is this attachment's; call it on slow paths only.
+// The orphan token, a token naming no slot, and one whose slot has been
+// claimed again since are all dead.
+func (r *Region) Alive(token uint32) bool { return r.alive(token &^ waitersBit) }
+
 // AvoidTokens makes sure that none of the lock words holds this
 // attachment's token already. The caller passes every lock word it keeps in
 // the data area, right after Open.

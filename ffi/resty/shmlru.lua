@@ -47,7 +47,7 @@ local mt = { __index = _M }
 
 -- Keep in step with c/shmlru.h (c/pin_test.go compares the two).
 local CDEF = [[
-enum { SHMLRU_ABI_VERSION = 2 };
+enum { SHMLRU_ABI_VERSION = 3 };
 enum {
 	SHMLRU_MAX_KEY_SIZE = 65535,
 	SHMLRU_ERRBUF_SIZE  = 512
@@ -80,13 +80,15 @@ enum {
 	SHMLRU_SYSTEM            = -24,
 	SHMLRU_INTERNAL          = -25,
 	SHMLRU_FORKED            = -26,
-	SHMLRU_BAD_TTL           = -27
+	SHMLRU_BAD_TTL           = -27,
+	SHMLRU_LOAD_LOST         = -28
 };
 enum {
 	SHMLRU_TYPE_BYTES  = 0,
 	SHMLRU_TYPE_NUMBER = 1,
 	SHMLRU_TYPE_BOOL   = 2,
-	SHMLRU_TYPE_LIST   = 3
+	SHMLRU_TYPE_LIST   = 3,
+	SHMLRU_TYPE_NONE   = 4
 };
 enum {
 	SHMLRU_MODE_SET     = 0,
@@ -178,6 +180,25 @@ int shmlru_free_space(shmlru_t h, size_t *bytes);
 int shmlru_stats_get(shmlru_t h, shmlru_stats *stats);
 int shmlru_info_get(shmlru_t h, shmlru_info *info);
 int shmlru_check(shmlru_t h, size_t *problems);
+enum {
+	SHMLRU_LOAD_MINE      = 1,
+	SHMLRU_LOAD_WAITING   = 2,
+	SHMLRU_LOAD_DONE      = 3,
+	SHMLRU_LOAD_ABSENT    = 4,
+	SHMLRU_LOAD_FAILED    = 5,
+	SHMLRU_LOAD_ABANDONED = 6
+};
+typedef struct shmlru_load {
+	uint64_t hash;
+	uint32_t flight;
+	uint32_t seq;
+	int32_t  state;
+	uint32_t reserved;
+} shmlru_load;
+int shmlru_load_begin(shmlru_t h, const char *key, size_t key_len, int64_t lease_ms, shmlru_load *load);
+int shmlru_load_wait(shmlru_t h, shmlru_load *load, int64_t timeout_ms, int64_t lease_ms, char *msg, size_t msg_len, size_t *msg_used);
+int shmlru_load_end(shmlru_t h, shmlru_load *load, int outcome, const char *msg, size_t msg_len);
+int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock);
 ]]
 
 -- Declare once per Lua VM, even if the module is loaded again.
@@ -193,7 +214,7 @@ local NOT_FOUND = -1
 local BUFFER_TOO_SMALL = -7
 local FORKED = -26
 
-local ABI_VERSION = 2
+local ABI_VERSION = 3
 local TYPE_BYTES, TYPE_NUMBER, TYPE_BOOL = 0, 1, 2
 local MODE_SET, MODE_ADD, MODE_REPLACE, MODE_CAS = 0, 1, 2, 3
 

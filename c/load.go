@@ -1,0 +1,123 @@
+package main
+
+/*
+#include <stddef.h>
+#include <stdint.h>
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"github.com/shmlru/shmlru/lru"
+)
+
+// The read-through calls (lru's BeginLoad, WaitLoad, EndLoad) and the
+// change clock that resty.shmlru.mlcache keeps its per-worker L1 coherent
+// with. A shmlru_load is the caller's copy of an lru.LoadTicket.
+
+//export shmlru_go_load_begin
+func shmlru_go_load_begin(h C.uint64_t, key *C.char, keyLen C.size_t, leaseMs C.int64_t, load unsafe.Pointer) (rc C.int) {
+	defer guard(&rc, armFaults())
+	e, k, st := handleKey(h, key, keyLen)
+	if st != statusOK {
+		return st
+	}
+	if load == nil {
+		return statusBadArgument
+	}
+	lease, st := ttlOf(int64(leaseMs))
+	if st != statusOK {
+		return st
+	}
+	t, err := e.c.BeginLoad(k, lease)
+	if err != nil {
+		return C.int(codeOf(err))
+	}
+	putTicket((*cLoad)(load), &t)
+	return statusOK
+}
+
+//export shmlru_go_load_wait
+func shmlru_go_load_wait(h C.uint64_t, load unsafe.Pointer, timeoutMs, leaseMs C.int64_t, msg unsafe.Pointer, msgLen C.size_t, msgUsed *C.size_t) (rc C.int) {
+	defer guard(&rc, armFaults())
+	e, st := lookup(uint64(h))
+	if st != statusOK {
+		return st
+	}
+	if load == nil {
+		return statusBadArgument
+	}
+	timeout, st := ttlOf(int64(timeoutMs))
+	if st != statusOK {
+		return st
+	}
+	lease, st := ttlOf(int64(leaseMs))
+	if st != statusOK {
+		return st
+	}
+	cl := (*cLoad)(load)
+	t := ticketOf(cl)
+	text, err := e.c.WaitLoad(&t, timeout, lease)
+	if err != nil {
+		return C.int(codeOf(err))
+	}
+	putTicket(cl, &t)
+	if msgUsed != nil {
+		*msgUsed = C.size_t(len(text))
+	}
+	if buf, st := bufOf(msg, msgLen, len(text)); st == statusOK {
+		copy(buf[:cap(buf)], text)
+	}
+	return statusOK
+}
+
+//export shmlru_go_load_end
+func shmlru_go_load_end(h C.uint64_t, load unsafe.Pointer, outcome C.int, msg *C.char, msgLen C.size_t) (rc C.int) {
+	defer guard(&rc, armFaults())
+	e, st := lookup(uint64(h))
+	if st != statusOK {
+		return st
+	}
+	if load == nil || (msg == nil && msgLen != 0) || outcome < 0 || outcome > 255 {
+		return statusBadArgument
+	}
+	text := ""
+	if msgLen > 0 {
+		text = string(unsafe.Slice((*byte)(unsafe.Pointer(msg)), int(min(msgLen, 4096))))
+	}
+	cl := (*cLoad)(load)
+	t := ticketOf(cl)
+	err := e.c.EndLoad(&t, lru.LoadState(outcome), text)
+	if err == nil || err == lru.ErrLoadLost {
+		putTicket(cl, &t)
+	}
+	return C.int(codeOf(err))
+}
+
+//export shmlru_go_changes
+func shmlru_go_changes(h C.uint64_t, key *C.char, keyLen C.size_t, clock *C.uint64_t) (rc C.int) {
+	defer guard(&rc, armFaults())
+	e, k, st := handleKey(h, key, keyLen)
+	if st != statusOK {
+		return st
+	}
+	if clock == nil {
+		return statusBadArgument
+	}
+	n, err := e.c.Changes(k)
+	if err != nil {
+		return C.int(codeOf(err))
+	}
+	*clock = C.uint64_t(n)
+	return statusOK
+}
+
+func ticketOf(cl *cLoad) lru.LoadTicket {
+	return lru.LoadTicket{State: lru.LoadState(cl.State), Flight: cl.Flight, Seq: cl.Seq, Hash: cl.Hash}
+}
+
+func putTicket(cl *cLoad, t *lru.LoadTicket) {
+	cl.Hash, cl.Flight, cl.Seq, cl.State = t.Hash, t.Flight, t.Seq, int32(t.State)
+}
+

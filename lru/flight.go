@@ -1,0 +1,445 @@
+package lru
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/shmlru/shmlru/shm"
+)
+
+// The load table: the read-through loads under way on the whole host, one
+// flight per key, so that however many processes miss a key at once, one
+// of them loads it and the others wait (GetOrLoad in load.go builds on
+// these three calls; C and Lua call them through libshmlru.so).
+//
+//	t, _ := c.BeginLoad(key, lease)  // LoadMine: you load; LoadWaiting: someone else does
+//	c.WaitLoad(&t, timeout)          // a waiter sleeps on the flight's seq word (a shared futex)
+//	c.EndLoad(&t, LoadDone, "")      // the loader, after writing the value, wakes every waiter
+//
+// A key's flight is found by its hash within a window of loadWindow slots
+// starting at hash mod the table's size. Everything in the table is read
+// and written under the table's lock (a region lock word, taken over from a
+// dead holder like the shards' locks) except seq, which waiters read
+// without it to sleep on. Fields are written in an order that leaves a
+// flight usable whatever instant its writer dies at, so a lock taken over
+// needs no repair: a claimed flight names its owner last, and a released
+// one frees its owner before it advances seq.
+//
+// A load ends in one of three ways: its loader calls EndLoad; its process
+// dies (a waiter finds the owner's slot dead, as the locks do, and takes
+// the load over); or its lease runs out (a waiter takes it over, and the old
+// loader's EndLoad then fails with ErrLoadLost). Each end advances seq and
+// wakes the waiters, and records the outcome for the callers that waited on
+// exactly that load (seq one past theirs).
+
+// LoadState says where a caller stands in a read-through load (BeginLoad,
+// WaitLoad) or how the loader ended it (EndLoad).
+type LoadState uint8
+
+// Load states. Their values are part of the C ABI (SHMLRU_LOAD_*).
+const (
+	// LoadMine: the caller is the key's loader. It reads the key once
+	// more (a load may have ended just before it claimed), loads it if it
+	// is still missing, writes it, and calls EndLoad whatever happens.
+	LoadMine LoadState = 1
+	// LoadWaiting: another caller is loading the key; WaitLoad waits.
+	LoadWaiting LoadState = 2
+	// LoadDone: the load ended: read the key again, and if it is still
+	// missing (the loader gave up, or the value was evicted at once),
+	// BeginLoad again. As EndLoad's outcome: the value is written.
+	LoadDone LoadState = 3
+	// LoadAbsent: the loader found that the key has no value.
+	LoadAbsent LoadState = 4
+	// LoadFailed: the loader failed; WaitLoad returns its message.
+	LoadFailed LoadState = 5
+	// LoadAbandoned, as EndLoad's outcome only: the loader gave up
+	// without an answer (its caller went away). Its waiters see LoadDone,
+	// find nothing, and one of them loads.
+	LoadAbandoned LoadState = 6
+)
+
+// String names the state.
+func (s LoadState) String() string {
+	switch s {
+	case LoadMine:
+		return "mine"
+	case LoadWaiting:
+		return "waiting"
+	case LoadDone:
+		return "done"
+	case LoadAbsent:
+		return "absent"
+	case LoadFailed:
+		return "failed"
+	case LoadAbandoned:
+		return "abandoned"
+	}
+	return fmt.Sprintf("LoadState(%d)", uint8(s))
+}
+
+// LoadTicket is a caller's place in one read-through load. BeginLoad
+// fills it in, and WaitLoad and EndLoad take it back. Flight, Seq and
+// Hash identify the load and are opaque to callers (C keeps them in a
+// shmlru_load); a ticket that does not name a load the caller may end or
+// wait on is refused, never trusted.
+type LoadTicket struct {
+	State  LoadState
+	Flight uint32 // slot in the load table; the table's size means "waiting for a free slot"
+	Seq    uint32 // the slot's seq when the ticket was issued
+	Hash   uint64 // the key's hash
+}
+
+// ErrLoadLost is EndLoad's error when the load is no longer the caller's:
+// its lease ran out and another caller took it over. What the caller wrote
+// stays; the new loader's outcome is what waiters see.
+var ErrLoadLost = errors.New("lru: the load was taken over by another caller (its lease ran out)")
+
+// ErrBadTicket is the error for a LoadTicket that BeginLoad did not issue
+// to this cache, or whose state does not allow the call.
+var ErrBadTicket = errors.New("lru: not a load ticket of this cache in a state that allows the call")
+
+// loadWindow is how many slots from its home slot a key's flight may take.
+// Eight cache-line pairs read under the table lock on a miss; a window
+// with none free is rare (8 keys of one window loading at once) and makes
+// the caller wait for a slot (see BeginLoad).
+const loadWindow = 8
+
+// DefaultLease is the lease GetOrLoad gives its loads when LoadOptions
+// leaves it 0: a loader still running after it may be taken over by a
+// waiter (lua-resty-lock's default exptime is 30 s too).
+const DefaultLease = 30 * time.Second
+
+// loads is this process's handle on the load table.
+type loads struct {
+	t       *loadTable
+	flights []flight
+}
+
+func (c *Cache) bindLoads(data []byte) {
+	c.lt.t = (*loadTable)(unsafe.Pointer(&data[c.g.loadsOff]))
+	c.lt.flights = unsafe.Slice((*flight)(unsafe.Pointer(&data[c.g.loadsOff+loadTableHeaderSize])), c.g.loads)
+}
+
+// loadWords are the words of the load table that hold lock tokens, for
+// shm.Region.AvoidTokens.
+func (c *Cache) loadWords() []*uint32 {
+	w := []*uint32{&c.lt.t.lock}
+	for i := range c.lt.flights {
+		w = append(w, &c.lt.flights[i].owner)
+	}
+	return w
+}
+
+// withTable runs fn with the load table locked, under the region's fault
+// guard. A fault (the file truncated) breaks the cache as it does in the
+// shards.
+func (c *Cache) withTable(fn func(lt *loadTable, fl []flight)) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if p := c.broken.Load(); p != nil {
+		return *p
+	}
+	// Lock requires one goroutine per word and process (see shm.Lock).
+	c.ltMu.Lock()
+	defer c.ltMu.Unlock()
+	err := c.r.Guard(func() {
+		c.r.Lock(&c.lt.t.lock) // a dead holder left nothing to repair (see above)
+		defer c.r.Unlock(&c.lt.t.lock)
+		fn(c.lt.t, c.lt.flights)
+	})
+	if err != nil && errors.Is(err, ErrCorrupt) {
+		c.broken.CompareAndSwap(nil, &err)
+		c.retireBroken()
+	}
+	return err
+}
+
+// BeginLoad claims the read-through load of key, which the caller has just
+// missed. With LoadMine the caller loads it (see LoadMine) and must end the
+// load with EndLoad; with LoadWaiting another caller is loading it and
+// WaitLoad waits for the outcome. lease bounds how long the load stays the
+// caller's while its process lives (0: until it ends or the process dies).
+func (c *Cache) BeginLoad(key []byte, lease time.Duration) (t LoadTicket, err error) {
+	if err := c.checkKey(key); err != nil {
+		return t, err
+	}
+	if lease < 0 {
+		return t, fmt.Errorf("%w: negative lease %v", ErrBadOptions, lease)
+	}
+	t.Hash = hashKey(key)
+	err = c.withTable(func(lt *loadTable, fl []flight) { c.claim(lt, fl, &t, lease) })
+	return t, err
+}
+
+// claim is BeginLoad with the table locked.
+func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Duration) {
+	n := uint32(len(fl))
+	home := uint32(t.Hash) & (n - 1)
+	free := n
+	for k := uint32(0); k < loadWindow && k < n; k++ {
+		i := (home + k) & (n - 1)
+		f := &fl[i]
+		switch {
+		case f.owner == 0:
+			if free == n {
+				free = i
+			}
+		case f.hash == t.Hash:
+			// The key is loading (or a key with the same 64-bit hash:
+			// its waiters then find nothing and claim again).
+			if c.expired(f) {
+				c.takeOver(lt, f, i, t, lease)
+				return
+			}
+			lt.stats.Waits++
+			*t = LoadTicket{State: LoadWaiting, Flight: i, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
+			return
+		}
+	}
+	if free == n {
+		// Every slot of the window is loading another key. One whose
+		// loader is gone is ours; otherwise wait for any slot to free.
+		for k := uint32(0); k < loadWindow && k < n; k++ {
+			if i := (home + k) & (n - 1); c.expired(&fl[i]) {
+				c.takeOver(lt, &fl[i], i, t, lease)
+				return
+			}
+		}
+		*t = LoadTicket{State: LoadWaiting, Flight: n, Seq: atomic.LoadUint32(&lt.freed), Hash: t.Hash}
+		return
+	}
+	f := &fl[free]
+	f.hash = t.Hash
+	f.started = nowMillis()
+	f.outcome, f.msgLen = 0, 0
+	f.deadline = leaseEnd(f.started, lease)
+	atomic.StoreUint32(&f.owner, c.r.Token()) // last: the flight is now claimed
+	lt.stats.Loads++
+	*t = LoadTicket{State: LoadMine, Flight: free, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
+}
+
+func leaseEnd(now int64, lease time.Duration) int64 {
+	if lease == 0 {
+		return 0
+	}
+	return now + max(lease.Milliseconds(), 1)
+}
+
+// expired reports whether a claimed flight's load is over without having
+// ended: its process died, or its lease ran out. It may make a system call
+// (the owner's liveness).
+func (c *Cache) expired(f *flight) bool {
+	if f.owner == 0 {
+		return false
+	}
+	if f.deadline != 0 && nowMillis() >= f.deadline {
+		return true
+	}
+	return !c.r.Alive(f.owner)
+}
+
+// takeOver makes the caller the loader of f, whose loader is gone: the load
+// ends as abandoned (its waiters look again and join the new one) and
+// begins again as the caller's.
+func (c *Cache) takeOver(lt *loadTable, f *flight, i uint32, t *LoadTicket, lease time.Duration) {
+	c.finish(lt, f, LoadAbandoned, "")
+	lt.stats.Takeovers++
+	lt.stats.Loads++
+	f.hash = t.Hash
+	f.started = nowMillis()
+	f.deadline = leaseEnd(f.started, lease)
+	atomic.StoreUint32(&f.owner, c.r.Token())
+	*t = LoadTicket{State: LoadMine, Flight: i, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
+}
+
+// finish ends the load in f with an outcome and wakes everyone waiting on
+// it, and anyone waiting for a free slot.
+func (c *Cache) finish(lt *loadTable, f *flight, outcome LoadState, msg string) {
+	switch outcome {
+	case LoadFailed:
+		lt.stats.Failures++
+	case LoadAbandoned:
+		lt.stats.Abandoned++
+		outcome = LoadDone // waiters look again; one of them loads
+	}
+	f.outcome = uint32(outcome)
+	f.msgLen = uint32(copy(f.msg[:], msg))
+	atomic.StoreUint32(&f.owner, 0)
+	atomic.AddUint32(&f.seq, 1)
+	atomic.AddUint32(&lt.freed, 1)
+	// Both wakes are system calls made with the table locked; a load is
+	// a miss served from elsewhere, far slower than either.
+	shm.Wake(&f.seq)
+	shm.Wake(&lt.freed)
+}
+
+// EndLoad ends the caller's load (a ticket in state LoadMine) with its
+// outcome: LoadDone once the value is written, LoadAbsent if the key has
+// no value, LoadFailed with the loader's error message (cut to 88 bytes),
+// or LoadAbandoned. Every caller waiting on the load wakes. It fails with
+// ErrLoadLost if the load was taken over meanwhile (see LoadTicket).
+func (c *Cache) EndLoad(t *LoadTicket, outcome LoadState, msg string) error {
+	if t.State != LoadMine {
+		return fmt.Errorf("%w: EndLoad with a ticket in state %v", ErrBadTicket, t.State)
+	}
+	if outcome < LoadDone || outcome > LoadAbandoned {
+		return fmt.Errorf("%w: outcome %v; use LoadDone, LoadAbsent, LoadFailed or LoadAbandoned", ErrBadOptions, outcome)
+	}
+	if t.Flight >= uint32(c.g.loads) {
+		return fmt.Errorf("%w: flight %d of %d", ErrBadTicket, t.Flight, c.g.loads)
+	}
+	lost := false
+	err := c.withTable(func(lt *loadTable, fl []flight) {
+		f := &fl[t.Flight]
+		if f.owner != c.r.Token() || f.seq != t.Seq || f.hash != t.Hash {
+			lost = true
+			return
+		}
+		c.finish(lt, f, outcome, msg)
+	})
+	if err != nil {
+		return err
+	}
+	t.State = outcome
+	if lost {
+		return ErrLoadLost
+	}
+	return nil
+}
+
+// WaitLoad waits at most timeout for the load that a ticket in state
+// LoadWaiting waits on (0 only looks). It sets the ticket's state to what
+// it found: still LoadWaiting when the time ran out; LoadMine when the
+// loader was gone and the caller has taken the load over; LoadDone,
+// LoadAbsent, or LoadFailed with the loader's message when the load ended.
+//
+// The caller sleeps on a word of the region that the loader's EndLoad
+// wakes. Every OwnerCheckInterval of sleep it asks whether the loader is
+// still alive and within its lease, so a loader that died is replaced
+// within about that time. lease is the caller's lease should it take over.
+func (c *Cache) WaitLoad(t *LoadTicket, timeout, lease time.Duration) (msg string, err error) {
+	return c.waitLoad(t, timeout, lease, nil)
+}
+
+// waitLoad is WaitLoad that also stops, still waiting, when stop says so
+// after a wake-up (see waitCtx).
+func (c *Cache) waitLoad(t *LoadTicket, timeout, lease time.Duration, stop func() bool) (msg string, err error) {
+	if t.State != LoadWaiting {
+		return "", fmt.Errorf("%w: WaitLoad with a ticket in state %v", ErrBadTicket, t.State)
+	}
+	if t.Flight > uint32(c.g.loads) {
+		return "", fmt.Errorf("%w: flight %d of %d", ErrBadTicket, t.Flight, c.g.loads)
+	}
+	if lease < 0 || timeout < 0 {
+		return "", fmt.Errorf("%w: negative lease %v or timeout %v", ErrBadOptions, lease, timeout)
+	}
+	start := time.Now()
+	lastCheck := start
+	// The first look asks after the loader at once: a caller polling
+	// with a zero timeout (an event loop) must find a dead one too.
+	for first := true; ; first = false {
+		ended := false
+		err := c.r.Guard(func() {
+			word := c.ticketWord(t)
+			if !first {
+				left := timeout - time.Since(start)
+				shm.Wait(word, t.Seq, min(left, shm.OwnerCheckInterval))
+			}
+			ended = atomic.LoadUint32(word) != t.Seq
+		})
+		if err != nil {
+			return "", err
+		}
+		if ended {
+			return c.outcome(t)
+		}
+		if t.Flight < uint32(c.g.loads) && (first || time.Since(lastCheck) >= shm.OwnerCheckInterval) {
+			lastCheck = time.Now()
+			if took, err := c.takeOverIfGone(t, lease); took || err != nil {
+				return "", err
+			}
+		}
+		if time.Since(start) >= timeout || (stop != nil && stop()) {
+			return "", nil // still LoadWaiting
+		}
+	}
+}
+
+// ticketWord is the futex word a waiting ticket sleeps on: its flight's
+// seq, or the table's freed word when it waits for a free slot.
+func (c *Cache) ticketWord(t *LoadTicket) *uint32 {
+	if t.Flight < uint32(c.g.loads) {
+		return &c.lt.flights[t.Flight].seq
+	}
+	return &c.lt.t.freed
+}
+
+// wakeTicket wakes the sleepers on a waiting ticket's word, so that one
+// whose context ended notices (the others look and sleep again).
+func (c *Cache) wakeTicket(t *LoadTicket) {
+	c.r.Guard(func() { shm.Wake(c.ticketWord(t)) })
+}
+
+// takeOverIfGone takes over the load a waiter waits on if its loader is
+// gone, and says whether it did.
+func (c *Cache) takeOverIfGone(t *LoadTicket, lease time.Duration) (took bool, err error) {
+	err = c.withTable(func(lt *loadTable, fl []flight) {
+		f := &fl[t.Flight]
+		if f.seq == t.Seq && f.hash == t.Hash && c.expired(f) {
+			c.takeOver(lt, f, t.Flight, t, lease)
+			took = true
+		}
+	})
+	return took, err
+}
+
+// outcome reads how the load a waiter waited on ended. When more than that
+// load has ended in the slot since, its outcome is gone: the caller looks
+// again (LoadDone), as it would after an abandoned load.
+func (c *Cache) outcome(t *LoadTicket) (msg string, err error) {
+	t.State = LoadDone
+	if t.Flight == uint32(c.g.loads) {
+		return "", nil // a slot freed: look again, and claim one
+	}
+	err = c.withTable(func(lt *loadTable, fl []flight) {
+		f := &fl[t.Flight]
+		if f.seq != t.Seq+1 || f.hash != t.Hash {
+			return
+		}
+		switch o := LoadState(f.outcome); o {
+		case LoadAbsent, LoadFailed:
+			t.State = o
+			msg = string(f.msg[:min(f.msgLen, flightMsgSize)])
+		}
+	})
+	return msg, err
+}
+
+// LoadStats returns the read-through counters of the whole cache.
+func (c *Cache) LoadStats() (s LoadCounters, err error) {
+	err = c.withTable(func(lt *loadTable, _ []flight) { s = lt.stats })
+	return s, err
+}
+
+// Changes returns the change clock of key's shard: it advances whenever an
+// entry of that shard is written, deleted, given a new deadline, or flushed
+// (see shardHeader.clock). A process that read the clock, then the key's
+// value, may go on using its copy of the value for as long as Changes
+// returns the same number: the key has not changed. (resty.shmlru.mlcache
+// keeps its per-worker L1 coherent this way, through libshmlru's native
+// path.) The number means nothing across keys of different shards.
+func (c *Cache) Changes(key []byte) (clock uint64, err error) {
+	if err := c.checkKey(key); err != nil {
+		return 0, err
+	}
+	s := c.shardFor(hashKey(key))
+	err = s.observed(func() error {
+		clock = s.h.clock
+		return nil
+	})
+	return clock, err
+}
