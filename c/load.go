@@ -120,4 +120,3 @@ func ticketOf(cl *cLoad) lru.LoadTicket {
 func putTicket(cl *cLoad, t *lru.LoadTicket) {
 	cl.Hash, cl.Flight, cl.Seq, cl.State = t.Hash, t.Flight, t.Seq, int32(t.State)
 }
-

@@ -247,6 +247,7 @@ local errors = {
     [-25] = "internal error",
     [-26] = "forked",
     [-27] = "bad ttl",
+    [-28] = "load lost",
 }
 _M.errors = errors
 
