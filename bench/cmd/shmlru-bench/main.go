@@ -24,6 +24,7 @@ import (
 	"github.com/shmlru/shmlru/bench/internal/peers"
 	"github.com/shmlru/shmlru/bench/internal/workload"
 	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/lru"
 )
 
 // Config is what a run measures.
@@ -123,6 +124,7 @@ func main() {
 	res := &Results{
 		Date:    time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		Command: commandLine(),
+		Layout:  lru.LayoutVersion,
 		Machine: machine(),
 		Quick:   cfg.Quick,
 		Dur:     cfg.Dur.String(),
@@ -168,7 +170,7 @@ func main() {
 	b, err := json.MarshalIndent(res, "", "  ")
 	check(err)
 	check(os.WriteFile(filepath.Join(*flagOut, "results.json"), b, 0o644))
-	check(render(res, *flagOut))
+	check(renderSections(res, *flagOut, only))
 	logf("wrote %s in %s", filepath.Join(*flagOut, "RESULTS.md"), elapsed)
 }
 

@@ -41,6 +41,7 @@ func isSection(s string) bool {
 type RunInfo struct {
 	Date    string `json:"date"`
 	Command string `json:"command"`
+	Layout  int    `json:"layout,omitempty"` // lru.LayoutVersion of the run
 	Elapsed string `json:"elapsed"`
 	Quick   bool   `json:"quick"`
 	Dur     string `json:"dur"`
@@ -52,7 +53,7 @@ func (r *Results) runOf(section string) RunInfo {
 	if ri, ok := r.Runs[section]; ok {
 		return ri
 	}
-	return RunInfo{Date: r.Date, Command: r.Command, Elapsed: r.Elapsed, Quick: r.Quick, Dur: r.Dur, Reps: r.Reps}
+	return RunInfo{Date: r.Date, Command: r.Command, Layout: r.Layout, Elapsed: r.Elapsed, Quick: r.Quick, Dur: r.Dur, Reps: r.Reps}
 }
 
 // mergeResults returns the results in path with the sections in only
@@ -105,7 +106,11 @@ func (r *Results) provenance() string {
 	var parts []string
 	for _, s := range sections {
 		if ri, ok := r.Runs[s]; ok {
-			parts = append(parts, fmt.Sprintf("section %s was measured again, alone, by `%s` on %s, in %s", sectionTitles[s], ri.Command, ri.Date, ri.Elapsed))
+			p := fmt.Sprintf("section %s was measured alone, by `%s` on %s, in %s", sectionTitles[s], ri.Command, ri.Date, ri.Elapsed)
+			if ri.Layout != 0 && ri.Layout != r.Layout {
+				p += fmt.Sprintf(", on layout %d", ri.Layout)
+			}
+			parts = append(parts, p)
 		}
 	}
 	return strings.ToUpper(parts[0][:1]) + strings.Join(parts, "; ")[1:] +

@@ -43,7 +43,7 @@ func TestMergeResults(t *testing.T) {
 		t.Errorf("ops' run: %+v", ri)
 	}
 	p := got.provenance()
-	if !strings.HasPrefix(p, "Section 5 (LuaJIT) was measured again, alone, by `make bench-lua` on now, in 50s.") {
+	if !strings.HasPrefix(p, "Section 5 (LuaJIT) was measured alone, by `make bench-lua` on now, in 50s.") {
 		t.Errorf("provenance: %s", p)
 	}
 

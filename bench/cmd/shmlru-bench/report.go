@@ -12,14 +12,16 @@ import (
 
 	"github.com/shmlru/shmlru/bench/internal/chart"
 	"github.com/shmlru/shmlru/bench/internal/workload"
-	"github.com/shmlru/shmlru/lru"
 )
 
 // Results is everything a run measured; results.json holds it and
 // RESULTS.md and the charts are rendered from it.
 type Results struct {
-	Date     string          `json:"date"`
-	Command  string          `json:"command"`
+	Date    string `json:"date"`
+	Command string `json:"command"`
+	// Layout is lru.LayoutVersion when the figures were measured (0 in
+	// results.json files older than the field).
+	Layout   int             `json:"layout,omitempty"`
 	Machine  Machine         `json:"machine"`
 	Quick    bool            `json:"quick"`
 	Dur      string          `json:"dur"`
@@ -348,7 +350,12 @@ func densityGoalWhat(size string) string {
 
 // ---- RESULTS.md ----
 
-func render(r *Results, out string) error {
+func render(r *Results, out string) error { return renderSections(r, out, nil) }
+
+// renderSections writes RESULTS.md, and the charts of the sections in only
+// (all of them when only is empty): a run of some sections leaves the
+// charts of the others as they are.
+func renderSections(r *Results, out string, only map[string]bool) error {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	// cols ends a table's header row, whose first lead cells are written,
@@ -372,7 +379,13 @@ func render(r *Results, out string) error {
 	if r.Quick {
 		w("> This is a **quick** run (`make bench-quick`): sections 1 to 4 at one size, fewer workloads, shorter runs (section 6 still measures all three sizes). Run `make bench` for the full matrix.\n\n")
 	}
-	w("Peers: **shmlru** (this project, Go API, layout %d: each entry stored contiguously in 16-byte units behind a 32-byte header; default options unless noted: shards one per MiB up to 16, then one per 16 MiB up to 64), ", lru.LayoutVersion)
+	// The layout of the run that measured the figures, not the one the
+	// page is rendered with: a run of one section re-renders them all.
+	layout := ""
+	if r.Layout > 0 {
+		layout = fmt.Sprintf(", layout %d", r.Layout)
+	}
+	w("Peers: **shmlru** (this project, Go API%s: each entry stored contiguously in 16-byte units behind a 32-byte header; default options unless noted: shards one per MiB up to 16, then one per 16 MiB up to 64), ", layout)
 	w("**freecache** (coocood/freecache, `GetWithBuf`), **golang-lru** (hashicorp/golang-lru/v2, one exact LRU behind a mutex), ")
 	w("**map+mutex** (a Go map behind a `sync.Mutex`, evicting an arbitrary entry when full), ")
 	w("**redis** (redis-server via go-redis/v9, one connection per process), **memcached** (via gomemcache). ")
@@ -617,7 +630,7 @@ func render(r *Results, out string) error {
 	if err := os.WriteFile(filepath.Join(out, "RESULTS.md"), []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	return charts(r, out)
+	return charts(r, out, func(s string) bool { return len(only) == 0 || only[s] })
 }
 
 func mixedChartName(sz string) string {
@@ -626,8 +639,8 @@ func mixedChartName(sz string) string {
 
 // ---- charts ----
 
-func charts(r *Results, out string) error {
-	if len(r.Ops) > 0 {
+func charts(r *Results, out string, want func(section string) bool) error {
+	if len(r.Ops) > 0 && want("ops") {
 		peersOps := uniq(r.Ops, func(o OpResult) string { return o.Peer })
 		sizes := uniq(r.Ops, func(o OpResult) string { return o.Size })
 		var groups [][2]string
@@ -654,7 +667,7 @@ func charts(r *Results, out string) error {
 			return err
 		}
 	}
-	if len(r.Mixed) > 0 {
+	if len(r.Mixed) > 0 && want("mixed") {
 		pm := uniq(r.Mixed, func(m MixedResult) string { return m.Peer })
 		for _, sz := range uniq(r.Mixed, func(m MixedResult) string { return m.Size }) {
 			c := chart.Bars{Title: "Go mixed workloads " + sz + ", one process: ns per request (log scale)", YLabel: "ns/request", Series: pm, Log: true}
@@ -679,7 +692,7 @@ func charts(r *Results, out string) error {
 			}
 		}
 	}
-	if len(r.Scaling) > 0 {
+	if len(r.Scaling) > 0 && want("scale") {
 		wk := r.Scaling[0].Workload
 		ps := uniq(r.Scaling, func(s ScaleResult) string { return s.Peer })
 		ns := uniq(r.Scaling, func(s ScaleResult) string { return fmt.Sprint(s.N) })
@@ -713,13 +726,13 @@ func charts(r *Results, out string) error {
 			return err
 		}
 	}
-	if len(r.Lua) > 0 {
+	if len(r.Lua) > 0 && want("lua") {
 		c := luaChart(r)
 		if err := c.WritePNG(filepath.Join(out, "lua.png")); err != nil {
 			return err
 		}
 	}
-	if len(r.Density) > 0 {
+	if len(r.Density) > 0 && want("density") {
 		sizes := uniq(r.Density, func(d DensityResult) string { return d.size() })
 		caches := uniq(r.Density, func(d DensityResult) string { return d.Cache })
 		c := chart.Bars{Title: "Entries held in 64 MiB (log scale, higher is better)", YLabel: "entries", Series: caches, Groups: sizes, Log: true, Labels: true, Missing: "n/a"}
