@@ -4,6 +4,10 @@
 #   make bench-quick  a subset, same outputs (< 2 min)
 #   make bench-lua    only the LuaJIT section (section 5), rewritten in place
 #                     in RESULTS.md, results.json and lua.png (< 2 min)
+#   make bench-load   only the read-through stampede (section 9: N processes
+#                     on a cold key, GetOrLoad vs per-process singleflight,
+#                     and the loader takeover), rewritten in place in
+#                     RESULTS.md and results.json (< 2 min)
 #   make test-bench   the harness's own unit tests (fast, no network)
 #
 # `deps` installs redis-server, memcached and nginx+lua, which the harness
@@ -11,7 +15,7 @@
 
 BENCH_BIN := $(abspath $(BUILD))/shmlru-bench
 
-.PHONY: bench-bin test-bench bench-lua
+.PHONY: bench-bin test-bench bench-lua bench-load
 bench-bin:
 	cd bench && $(GO) build -o $(BENCH_BIN) ./cmd/shmlru-bench
 
@@ -23,6 +27,10 @@ bench-quick: deps build bench-bin
 
 bench-lua: deps build bench-bin
 	cd bench && $(BENCH_BIN) -only lua -out .
+
+# Needs no servers and no libshmlru.so: the stampede is Go processes only.
+bench-load: bench-bin
+	cd bench && $(BENCH_BIN) -only load -out .
 
 test-bench:
 	cd bench && $(GO) test -count=1 ./...

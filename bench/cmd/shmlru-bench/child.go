@@ -23,7 +23,8 @@ import (
 // same trace as the parent (same spec and seed), opens its peer (the
 // parent's shmlru region, or a client of the parent's server), prints
 // "ready", then answers each "run <ns>" line on stdin with one JSON Sample
-// on stdout, until "quit" or end of input.
+// on stdout, until "quit" or end of input. The children of the read-through
+// section (-c.peer load) speak a protocol of their own (loadchild.go).
 
 var (
 	cPeer   = flag.String("c.peer", "", "internal: child's peer (shmlru, redis, memcached)")
@@ -39,6 +40,10 @@ var (
 var flagChildProf = flag.String("childprof", "", "directory for CPU profiles of the child processes (scaling section)")
 
 func childMain() {
+	if *cPeer == loadPeer {
+		loadChildMain()
+		return
+	}
 	var spec workload.Spec
 	check(json.Unmarshal([]byte(*cSpec), &spec))
 	tr := workload.NewTrace(spec, *cLen, *cSeed)
@@ -98,11 +103,17 @@ type child struct {
 
 // spawn starts a child and waits for its "ready".
 func (e *env) spawn(peer, target string, spec workload.Spec, traceLen int, seed uint64, off int, prof string) *child {
+	sb, _ := json.Marshal(spec)
+	return e.spawnChild(peer, "-c.peer", peer, "-c.target", target, "-c.spec", string(sb),
+		"-c.len", strconv.Itoa(traceLen), "-c.seed", strconv.FormatUint(seed, 10), "-c.off", strconv.Itoa(off), "-c.cpuprofile", prof)
+}
+
+// spawnChild re-executes this binary with -child and args, and waits for
+// the child's "ready".
+func (e *env) spawnChild(peer string, args ...string) *child {
 	exe, err := os.Executable()
 	check(err)
-	sb, _ := json.Marshal(spec)
-	cmd := exec.Command(exe, "-child", "-c.peer", peer, "-c.target", target, "-c.spec", string(sb),
-		"-c.len", strconv.Itoa(traceLen), "-c.seed", strconv.FormatUint(seed, 10), "-c.off", strconv.Itoa(off), "-c.cpuprofile", prof)
+	cmd := exec.Command(exe, append([]string{"-child"}, args...)...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, err := cmd.StdinPipe()

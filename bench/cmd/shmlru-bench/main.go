@@ -39,12 +39,21 @@ type Config struct {
 	HitLen   int   // its length
 	HitSize  int64 // shmlru region for it
 	Lua      bool
+	// The read-through section (load.go): process counts, callers per
+	// process, the loader's time, rounds (fresh keys) per count and peer;
+	// takeover rounds and the waiting processes in them.
+	LoadProcs       []int
+	LoadG           int
+	LoadTime        time.Duration
+	LoadRounds      int
+	TakeoverRounds  int
+	TakeoverWaiters int
 }
 
 var (
 	flagQuick  = flag.Bool("quick", false, "a reduced run (make bench-quick)")
 	flagOut    = flag.String("out", ".", "directory for RESULTS.md, results.json and the PNGs")
-	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile (default all); the others are kept from -out's results.json")
+	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load (default all); the others are kept from -out's results.json")
 	flagDur    = flag.Duration("dur", 0, "override the duration of one timed run")
 	flagReps   = flag.Int("reps", 0, "override the repetitions per cell")
 	flagRender = flag.String("render", "", "only re-render RESULTS.md and charts from this results.json")
@@ -64,7 +73,9 @@ func capacityFor(s workload.Size) int {
 
 func config(quick bool) Config {
 	c := Config{Quick: quick, Dur: 200 * time.Millisecond, Reps: 5, OpsSizes: workload.Sizes,
-		Scale: []int{1, 2, 4}, HitU: 4 << 20, HitLen: 6 << 20, HitSize: 16 << 20, Lua: true}
+		Scale: []int{1, 2, 4}, HitU: 4 << 20, HitLen: 6 << 20, HitSize: 16 << 20, Lua: true,
+		LoadProcs: []int{2, 4, 8, 16}, LoadG: 8, LoadTime: 20 * time.Millisecond, LoadRounds: 200,
+		TakeoverRounds: 100, TakeoverWaiters: 3}
 	hots := []float64{0.95, 0.30}
 	reads := []float64{0.9, 0.5}
 	sizes := workload.Sizes
@@ -75,6 +86,7 @@ func config(quick bool) Config {
 		reads = reads[:1]
 		c.Scale = []int{1, 2}
 		c.HitU, c.HitLen, c.HitSize = 2<<20, 2<<20, 4<<20
+		c.LoadProcs, c.LoadRounds, c.TakeoverRounds = []int{2, 4}, 20, 10
 	}
 	for _, sz := range sizes {
 		for _, h := range hots {
@@ -160,6 +172,7 @@ func main() {
 	step("hitratio", func() { res.HitRatio = runHitRatio(cfg) })
 	step("lua", func() { res.Lua, res.LuaNote = runLua(env, cfg) })
 	step("profile", func() { res.Profiles = runProfiles(env, cfg, *flagOut) })
+	step("load", func() { res.Load = runLoad(env, cfg) })
 	res.Elapsed = time.Since(t0).Round(time.Second).String()
 	elapsed := res.Elapsed // this run's, whatever mergeResults keeps
 	env.stop()
@@ -180,6 +193,8 @@ func commandLine() string {
 	switch {
 	case *flagOnly == "lua" && !*flagQuick:
 		return "make bench-lua"
+	case *flagOnly == "load" && !*flagQuick:
+		return "make bench-load"
 	case *flagOnly != "":
 		return strings.Join(append([]string{"shmlru-bench"}, os.Args[1:]...), " ")
 	case *flagQuick:

@@ -15,7 +15,7 @@ import (
 // sections.
 
 // sections are the steps of a run, in order, as -only names them.
-var sections = []string{"ops", "mixed", "scale", "density", "hitratio", "lua", "profile"}
+var sections = []string{"ops", "mixed", "scale", "density", "hitratio", "lua", "profile", "load"}
 
 // sectionTitles name the sections of RESULTS.md that each step fills.
 var sectionTitles = map[string]string{
@@ -26,6 +26,7 @@ var sectionTitles = map[string]string{
 	"density":  "6 (density)",
 	"hitratio": "7 (hit ratio)",
 	"profile":  "8 (profiles)",
+	"load":     "9 (read-through stampede)",
 }
 
 func isSection(s string) bool {
@@ -89,6 +90,8 @@ func mergeResults(path string, res *Results, only map[string]bool) *Results {
 			base.Lua, base.LuaNote = res.Lua, res.LuaNote
 		case "profile":
 			base.Profiles = res.Profiles
+		case "load":
+			base.Load = res.Load
 		}
 		if base.Runs == nil {
 			base.Runs = map[string]RunInfo{}

@@ -36,6 +36,7 @@ type Results struct {
 	LuaNote  string          `json:"lua_note"`
 	Profiles []Profile       `json:"profiles"`
 	HitSize  int64           `json:"hit_size"`
+	Load     *LoadSection    `json:"load,omitempty"`
 	// Runs names the run that measured each section measured apart from
 	// the one above (see merge.go); empty after a full run.
 	Runs map[string]RunInfo `json:"runs,omitempty"`
@@ -374,10 +375,10 @@ func renderSections(r *Results, out string, only map[string]bool) error {
 	w("Each cell is the median of %d timed runs of %s (peers interleaved run by run, so machine noise hits them alike). ", r.Reps, r.Dur)
 	w("**Ratios are peer ÷ shmlru** for times (×2.00 = the peer takes twice as long as shmlru) and for throughput alike where marked. ")
 	w("To rerun: `make bench` (full, under 15 minutes) or `make bench-quick` (a subset, under 2 minutes); both rewrite this file, `results.json` and the charts. ")
-	w("`make bench-lua` measures section 5 alone and rewrites it in place. ")
+	w("`make bench-lua` measures section 5 alone and rewrites it in place, `make bench-load` section 9. ")
 	w("The machine is shared and noisy: differences under ~10%% are within noise.\n\n")
 	if r.Quick {
-		w("> This is a **quick** run (`make bench-quick`): sections 1 to 4 at one size, fewer workloads, shorter runs (section 6 still measures all three sizes). Run `make bench` for the full matrix.\n\n")
+		w("> This is a **quick** run (`make bench-quick`): sections 1 to 4 at one size, fewer workloads, shorter runs (section 6 still measures all three sizes), and section 9 with 2 and 4 processes and fewer rounds. Run `make bench` for the full matrix.\n\n")
 	}
 	// The layout of the run that measured the figures, not the one the
 	// page is rendered with: a run of one section re-renders them all.
@@ -626,6 +627,10 @@ func renderSections(r *Results, out string, only map[string]bool) error {
 		for _, p := range r.Profiles {
 			w("<details><summary>%s — <code>%s</code></summary>\n\n```\n%s\n```\n</details>\n\n", p.Name, p.File, p.Top)
 		}
+	}
+	// 9. read-through
+	if r.Load != nil {
+		renderLoad(w, r)
 	}
 	if err := os.WriteFile(filepath.Join(out, "RESULTS.md"), []byte(b.String()), 0o644); err != nil {
 		return err

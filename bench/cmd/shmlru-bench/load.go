@@ -1,0 +1,322 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shmlru/shmlru/lru"
+	"github.com/shmlru/shmlru/shm"
+)
+
+// Section 9, issue 12: a stampede of N processes on a cold key. Every
+// caller of every process misses the same fresh key at once; shmlru's
+// GetOrLoad runs the loader once on the whole host, where the cache-aside
+// with a per-process singleflight runs it once per process. Then the
+// loader's own process is SIGKILLed mid-load, and a waiting process has to
+// take the load over.
+
+// LoadSection is what section 9 measured.
+type LoadSection struct {
+	LoaderMs   float64          `json:"loader_ms"`  // each loader call sleeps this long
+	Goroutines int              `json:"goroutines"` // callers per process
+	Rounds     int              `json:"rounds"`     // fresh keys per process count and peer
+	Stampede   []StampedeResult `json:"stampede"`
+	Takeover   *TakeoverResult  `json:"takeover,omitempty"`
+}
+
+// StampedeResult is one process count and peer over all rounds.
+type StampedeResult struct {
+	Procs int    `json:"procs"`
+	Peer  string `json:"peer"` // loadShmlru or loadSingleflight
+	// Per round: loader calls in all processes; nanoseconds from the
+	// barrier until every caller had the value, and until the last caller
+	// had asked; from the first caller having the value until the last.
+	Loads        []int     `json:"loads"`
+	AllNs        []float64 `json:"all_ns"`
+	LastStartNs  []float64 `json:"last_start_ns"`
+	DoneSpreadNs []float64 `json:"done_spread_ns"`
+	// Callers that got an error or a wrong value, and the first error.
+	Errors int    `json:"errors"`
+	Err    string `json:"err,omitempty"`
+	// shmlru's own counters (lru.LoadCounters) over the rounds: loads
+	// claimed, and callers that found a load under way and waited.
+	Claims uint64 `json:"claims"`
+	Waits  uint64 `json:"waits"`
+}
+
+// TakeoverResult is the loader-takeover rounds.
+type TakeoverResult struct {
+	Waiters    int `json:"waiters"`    // waiting processes
+	Goroutines int `json:"goroutines"` // callers in each
+	// Per round: nanoseconds from the SIGKILL until a waiter's loader was
+	// called (it had taken the load over), and until every caller of
+	// every waiter had the value; loader calls among the waiters; and
+	// nanoseconds from the SIGKILL until the harness had reaped the killed
+	// process (its end, as its parent sees it).
+	TakeoverNs []float64 `json:"takeover_ns"`
+	AllNs      []float64 `json:"all_ns"`
+	Loads      []int     `json:"loads"`
+	ReapNs     []float64 `json:"reap_ns"`
+	// lru.LoadCounters.Takeovers over the rounds.
+	Takeovers uint64 `json:"takeovers"`
+	Errors    int    `json:"errors"`
+	Err       string `json:"err,omitempty"`
+}
+
+// loadPeers are the stampede's peers in table order.
+var loadPeers = []string{loadShmlru, loadSingleflight}
+
+// loadRegion is the size of the region each measurement opens: the keys
+// are few and small.
+const loadRegion = 16 << 20
+
+func runLoad(e *env, cfg Config) *LoadSection {
+	s := &LoadSection{LoaderMs: float64(cfg.LoadTime) / 1e6, Goroutines: cfg.LoadG, Rounds: cfg.LoadRounds}
+	for _, n := range cfg.LoadProcs {
+		s.Stampede = append(s.Stampede, runStampede(e, cfg, n)...)
+	}
+	s.Takeover = runTakeover(e, cfg)
+	return s
+}
+
+// openLoadRegion creates a fresh region for one measurement; the parent
+// keeps it open to read its counters.
+func openLoadRegion(e *env, tag string) (*lru.Cache, string) {
+	path := e.shmPath(tag)
+	os.Remove(path)
+	c, err := lru.Open(path, &lru.Options{Size: loadRegion})
+	check(err)
+	return c, path
+}
+
+func (e *env) loadChildren(n int, target string, g int) []*child {
+	kids := make([]*child, n)
+	for i := range kids {
+		kids[i] = e.spawnChild(loadPeer, "-c.peer", loadPeer, "-c.target", target, "-c.g", strconv.Itoa(g))
+	}
+	return kids
+}
+
+// runStampede measures n processes, both peers, cfg.LoadRounds rounds each,
+// interleaved round by round (the peer that goes first alternates).
+func runStampede(e *env, cfg Config, n int) []StampedeResult {
+	c, path := openLoadRegion(e, fmt.Sprintf("load-n%d", n))
+	defer os.Remove(path)
+	defer c.Close()
+	kids := e.loadChildren(n, path, cfg.LoadG)
+	defer func() {
+		for _, k := range kids {
+			k.quit()
+		}
+	}()
+	res := make([]StampedeResult, len(loadPeers))
+	for i, p := range loadPeers {
+		res[i] = StampedeResult{Procs: n, Peer: p}
+	}
+	for round := 0; round < cfg.LoadRounds; round++ {
+		for j := range loadPeers {
+			i := (j + round) % len(loadPeers)
+			r := &res[i]
+			key := fmt.Sprintf("stampede:%s:%03d", r.Peer[:2], round)
+			before, err := c.LoadStats()
+			check(err)
+			t0, reps := stampedeRound(kids, r.Peer, key, cfg.LoadTime)
+			after, err := c.LoadStats()
+			check(err)
+			r.add(t0, reps)
+			r.Claims += after.Loads - before.Loads
+			r.Waits += after.Waits - before.Waits
+		}
+	}
+	for _, r := range res {
+		logf("load: %d processes × %d, %s: loads per key %s, all have the value after %s (median), %s (p99)",
+			n, cfg.LoadG, r.Peer, fmtLoads(r.Loads), fmtNs(median(r.AllNs)), fmtNs(p99(r.AllNs)))
+	}
+	return res
+}
+
+// stampedeRound arms every child for key, then opens the barrier: t0 is
+// the instant before the first "go" is written.
+func stampedeRound(kids []*child, mode, key string, loadTime time.Duration) (int64, []loadReport) {
+	for _, k := range kids {
+		fmt.Fprintf(k.in, "arm %s %s %d\n", mode, key, int64(loadTime))
+	}
+	for _, k := range kids {
+		k.expect("armed")
+	}
+	t0 := monoNow()
+	for _, k := range kids {
+		fmt.Fprintln(k.in, "go")
+	}
+	return t0, collect(kids)
+}
+
+// add records one round: the children's reports against the barrier t0.
+func (r *StampedeResult) add(t0 int64, reps []loadReport) {
+	loads, last, lastStart, firstDone := 0, int64(0), int64(0), int64(0)
+	for _, p := range reps {
+		loads += p.Calls
+		last = max(last, p.LastDone)
+		lastStart = max(lastStart, p.LastStart)
+		if firstDone == 0 || p.FirstDone < firstDone {
+			firstDone = p.FirstDone
+		}
+		if p.Errors > 0 && r.Errors == 0 {
+			r.Err = p.Err
+		}
+		r.Errors += p.Errors
+	}
+	r.Loads = append(r.Loads, loads)
+	r.AllNs = append(r.AllNs, float64(last-t0))
+	r.LastStartNs = append(r.LastStartNs, float64(lastStart-t0))
+	r.DoneSpreadNs = append(r.DoneSpreadNs, float64(last-firstDone))
+}
+
+// runTakeover measures cfg.TakeoverRounds takeovers: each round a fresh
+// victim claims a fresh key's load and hangs in its loader; the waiters
+// ask for the key and sleep on the load; once all of them wait (shmlru's
+// Waits counter says so), a random pause of up to two of the waiters'
+// liveness checks, so that the kill falls anywhere in their cycle; then
+// SIGKILL. The waiters' loader returns at once, so what is measured is
+// the takeover, not a load.
+func runTakeover(e *env, cfg Config) *TakeoverResult {
+	if cfg.TakeoverRounds == 0 {
+		return nil
+	}
+	c, path := openLoadRegion(e, "takeover")
+	defer os.Remove(path)
+	defer c.Close()
+	w := cfg.TakeoverWaiters
+	kids := e.loadChildren(w, path, cfg.LoadG)
+	defer func() {
+		for _, k := range kids {
+			k.quit()
+		}
+	}()
+	res := &TakeoverResult{Waiters: w, Goroutines: cfg.LoadG}
+	rng := rand.New(rand.NewPCG(12, 12))
+	start, err := c.LoadStats()
+	check(err)
+	for round := 0; round < cfg.TakeoverRounds; round++ {
+		key := fmt.Sprintf("takeover:%03d", round)
+		victim := e.spawnChild(loadPeer, "-c.peer", loadPeer, "-c.target", path, "-c.g", "1")
+		fmt.Fprintf(victim.in, "victim %s\n", key)
+		victim.expect("loading")
+		before, err := c.LoadStats()
+		check(err)
+		for _, k := range kids {
+			fmt.Fprintf(k.in, "arm %s %s 0\n", loadShmlru, key)
+		}
+		for _, k := range kids {
+			k.expect("armed")
+		}
+		for _, k := range kids {
+			fmt.Fprintln(k.in, "go")
+		}
+		// Each waiting process sends one caller to the load table (its
+		// other goroutines wait on that one).
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			now, err := c.LoadStats()
+			check(err)
+			if now.Waits-before.Waits >= uint64(w) {
+				break
+			}
+			if time.Now().After(deadline) {
+				check(fmt.Errorf("takeover round %d: %d of %d waiters waiting after 10s", round, now.Waits-before.Waits, w))
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		time.Sleep(time.Duration(rng.Int64N(int64(2 * shm.OwnerCheckInterval))))
+		tKill := monoNow()
+		check(victim.cmd.Process.Signal(syscall.SIGKILL))
+		victim.cmd.Wait()
+		res.ReapNs = append(res.ReapNs, float64(monoNow()-tKill))
+		// It must have died of this kill, not before it.
+		if ws, ok := victim.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			check(fmt.Errorf("takeover round %d: the loading process ended by itself (%v)", round, victim.cmd.ProcessState))
+		}
+		res.add(tKill, collect(kids))
+	}
+	end, err := c.LoadStats()
+	check(err)
+	res.Takeovers = end.Takeovers - start.Takeovers
+	logf("load: takeover, %d rounds: a waiter took over after %s (median), %s (p99); all had the value after %s (median), %s (p99); %d takeovers counted",
+		len(res.AllNs), fmtNs(median(res.TakeoverNs)), fmtNs(p99(res.TakeoverNs)), fmtNs(median(res.AllNs)), fmtNs(p99(res.AllNs)), res.Takeovers)
+	return res
+}
+
+func collect(kids []*child) []loadReport {
+	reps := make([]loadReport, len(kids))
+	for i, k := range kids {
+		reps[i] = k.loadReport()
+	}
+	return reps
+}
+
+// add records one takeover round against the kill at tKill. The takeover
+// is the earliest loader call among the waiters; a round where none
+// called it (someone else loaded: a bug) counts as an error.
+func (r *TakeoverResult) add(tKill int64, reps []loadReport) {
+	loads, first, last := 0, int64(0), int64(0)
+	for _, p := range reps {
+		loads += p.Calls
+		if p.Calls > 0 && (first == 0 || p.FirstCall < first) {
+			first = p.FirstCall
+		}
+		last = max(last, p.LastDone)
+		if p.Errors > 0 && r.Errors == 0 {
+			r.Err = p.Err
+		}
+		r.Errors += p.Errors
+	}
+	r.Loads = append(r.Loads, loads)
+	if first == 0 {
+		if r.Errors == 0 {
+			r.Err = "no waiter ran the loader"
+		}
+		r.Errors++
+	} else {
+		r.TakeoverNs = append(r.TakeoverNs, float64(first-tKill))
+	}
+	r.AllNs = append(r.AllNs, float64(last-tKill))
+}
+
+// expect reads one line from the child and fails the run unless it is want.
+func (k *child) expect(want string) {
+	line, err := k.out.ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != want {
+		check(fmt.Errorf("child: %q, %v; want %q", line, err, want))
+	}
+}
+
+func (k *child) loadReport() loadReport {
+	line, err := k.out.ReadString('\n')
+	check(err)
+	var r loadReport
+	check(json.Unmarshal([]byte(line), &r))
+	return r
+}
+
+// p99 is the 99th percentile by nearest rank: with fewer than 100 values,
+// the largest.
+func p99(xs []float64) float64 { return percentile(xs, 99) }
+
+// percentile is the p-th percentile of xs by nearest rank: the smallest
+// value with at least p% of them at or below it; 0 for none.
+func percentile(xs []float64, p int) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	c := slices.Clone(xs)
+	slices.Sort(c)
+	i := (p*len(c)+99)/100 - 1
+	return c[min(max(i, 0), len(c)-1)]
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPercentileNearestRank(t *testing.T) {
+	var hundred []float64
+	for i := 100; i >= 1; i-- { // unsorted on purpose
+		hundred = append(hundred, float64(i))
+	}
+	for _, c := range []struct {
+		xs   []float64
+		p    int
+		want float64
+	}{
+		{nil, 99, 0},
+		{[]float64{7}, 99, 7},
+		{[]float64{7}, 50, 7},
+		{hundred, 99, 99},
+		{hundred, 100, 100},
+		{hundred, 50, 50},
+		{hundred, 1, 1},
+		{hundred[:40], 99, 100}, // 40 values: the largest
+		{[]float64{3, 1, 2, 4}, 50, 2},
+	} {
+		if got := percentile(c.xs, c.p); got != c.want {
+			t.Errorf("percentile(%v…, %d) = %v, want %v", c.xs[:min(len(c.xs), 3)], c.p, got, c.want)
+		}
+	}
+	in := []float64{3, 1, 2}
+	percentile(in, 50)
+	if in[0] != 3 || in[1] != 1 {
+		t.Error("percentile sorted its argument")
+	}
+}
+
+func TestFmtLoads(t *testing.T) {
+	for _, c := range []struct {
+		loads []int
+		want  string
+	}{
+		{nil, "–"},
+		{[]int{1, 1, 1}, "1"},
+		{[]int{16, 16}, "16"},
+		{[]int{2, 1, 1, 2}, "1.50 (1–2)"},
+	} {
+		if got := fmtLoads(c.loads); got != c.want {
+			t.Errorf("fmtLoads(%v) = %q, want %q", c.loads, got, c.want)
+		}
+	}
+}
+
+// A round sums the processes' loader calls, and times the last caller
+// against the barrier; errors are counted with the first kept.
+func TestStampedeAdd(t *testing.T) {
+	var r StampedeResult
+	r.add(1000, []loadReport{
+		{Calls: 1, FirstStart: 1010, LastStart: 1050, FirstDone: 21000, LastDone: 21100},
+		{Calls: 0, FirstStart: 1020, LastStart: 1300, FirstDone: 21200, LastDone: 21500, Errors: 2, Err: "first"},
+		{Calls: 0, FirstStart: 1030, LastStart: 1100, FirstDone: 21300, LastDone: 21400, Errors: 1, Err: "second"},
+	})
+	r.add(5000, []loadReport{{Calls: 2, LastStart: 5010, FirstDone: 25000, LastDone: 25020}})
+	if len(r.Loads) != 2 || r.Loads[0] != 1 || r.Loads[1] != 2 {
+		t.Errorf("loads %v", r.Loads)
+	}
+	if r.AllNs[0] != 20500 || r.LastStartNs[0] != 300 || r.DoneSpreadNs[0] != 500 {
+		t.Errorf("round 0: all %v, last start %v, spread %v", r.AllNs[0], r.LastStartNs[0], r.DoneSpreadNs[0])
+	}
+	if r.AllNs[1] != 20020 || r.DoneSpreadNs[1] != 20 {
+		t.Errorf("round 1: all %v, spread %v", r.AllNs[1], r.DoneSpreadNs[1])
+	}
+	if r.Errors != 3 || r.Err != "first" {
+		t.Errorf("errors %d %q", r.Errors, r.Err)
+	}
+}
+
+// A takeover is timed from the kill to the earliest loader call among the
+// waiters; a round in which no waiter loaded is an error, not a figure.
+func TestTakeoverAdd(t *testing.T) {
+	var r TakeoverResult
+	r.add(100, []loadReport{
+		{Calls: 0, LastDone: 9000},
+		{Calls: 1, FirstCall: 5100, LastDone: 5300},
+		{Calls: 0, LastDone: 6000},
+	})
+	if len(r.TakeoverNs) != 1 || r.TakeoverNs[0] != 5000 || r.AllNs[0] != 8900 || r.Loads[0] != 1 || r.Errors != 0 {
+		t.Errorf("after a good round: %+v", r)
+	}
+	r.add(100, []loadReport{{Calls: 0, LastDone: 200}})
+	if len(r.TakeoverNs) != 1 || len(r.AllNs) != 2 || r.Errors != 1 || r.Err != "no waiter ran the loader" {
+		t.Errorf("a round without a takeover: %+v", r)
+	}
+	if c := r.checks(); !strings.Contains(c, "other than once in 1 of the 2 rounds") || !strings.Contains(c, "1 rounds or callers went wrong") {
+		t.Errorf("checks: %s", c)
+	}
+}
+
+// loadFixture is what a load run returns: two process counts, both peers,
+// and a takeover.
+func loadFixture() *Results {
+	ms := func(xs ...float64) []float64 {
+		for i := range xs {
+			xs[i] *= 1e6
+		}
+		return xs
+	}
+	return &Results{Date: "now", Command: "make bench-load", Layout: 4, Elapsed: "50s", Dur: "200ms", Reps: 5,
+		Machine: Machine{CPU: "AMD EPYC", Cores: 2},
+		Load: &LoadSection{LoaderMs: 20, Goroutines: 8, Rounds: 3,
+			Stampede: []StampedeResult{
+				{Procs: 2, Peer: loadShmlru, Claims: 3, Waits: 3, Loads: []int{1, 1, 1}, AllNs: ms(20.5, 20.6, 21), LastStartNs: ms(0.1, 0.1, 0.1), DoneSpreadNs: ms(0.1, 0.1, 0.1)},
+				{Procs: 2, Peer: loadSingleflight, Loads: []int{2, 2, 2}, AllNs: ms(20.4, 20.4, 22), LastStartNs: ms(0.1, 0.1, 0.1), DoneSpreadNs: ms(0.1, 0.1, 0.1)},
+				{Procs: 16, Peer: loadShmlru, Claims: 3, Waits: 45, Loads: []int{1, 1, 1}, AllNs: ms(22, 22, 25), LastStartNs: ms(1, 1, 1), DoneSpreadNs: ms(1, 1, 1)},
+				{Procs: 16, Peer: loadSingleflight, Loads: []int{16, 15, 16}, AllNs: ms(22, 24.2, 24.2), LastStartNs: ms(1, 1, 1), DoneSpreadNs: ms(1, 1, 1)},
+			},
+			Takeover: &TakeoverResult{Waiters: 3, Goroutines: 8, TakeoverNs: ms(4, 5, 12), AllNs: ms(5, 6, 13), Loads: []int{1, 1, 1}, ReapNs: ms(0.5, 0.7, 1), Takeovers: 3},
+		}}
+}
+
+func TestRenderLoad(t *testing.T) {
+	dir := t.TempDir()
+	if err := render(loadFixture(), dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "RESULTS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(b)
+	for _, want := range []string{
+		"## 9. Read-through: a stampede of processes on a cold key",
+		"Measured by `make bench-load` on now with shmlru's layout 4 (",
+		"2 cores, shared with other work and noisy",
+		"| 2 × 8 | 1 | 2 | 20.60 ms · 21.00 ms | 20.40 ms · 22.00 ms | ×0.99 |",
+		"| 16 × 8 | 1 | 15.67 (15–16) | 22.00 ms · 25.00 ms | 24.20 ms · 24.20 ms | ×1.10 |",
+		"shmlru ran the loader exactly once per key in all 6 of its rounds (its own counters, `LoadStats()`, show 6 loads claimed and 48 waits",
+		"at 16 processes, shmlru's callers all had the value 2.20 ms sooner than singleflight's (medians).",
+		"Every caller got its key's value in every round.",
+		"| a waiter has taken the load over (its loader is called) | 5.00 ms | 12.00 ms | 12.00 ms | 3 |",
+		"| every caller of the 3 waiting processes has the value | 6.00 ms | 13.00 ms | 13.00 ms | 3 |",
+		"shmlru counted 3 takeovers",
+		"`make bench-load` section 9",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("RESULTS.md lacks %q", want)
+		}
+	}
+
+	// A round in which shmlru loaded twice, and a caller's error, are said.
+	r := loadFixture()
+	r.Load.Stampede[2].Loads[1] = 2
+	r.Load.Stampede[3].Errors, r.Load.Stampede[3].Err = 1, "boom"
+	if err := render(r, dir); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, "RESULTS.md"))
+	for _, want := range []string{
+		"**shmlru ran the loader other than once per key in 1 of its 6 rounds** (",
+		"**1 callers got an error or a wrong value** (the first: 16 processes, singleflight: boom).",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("RESULTS.md lacks %q", want)
+		}
+	}
+
+	// Without the section, RESULTS.md has none.
+	if err := render(&Results{}, dir); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, "RESULTS.md"))
+	if strings.Contains(string(b), "## 9.") {
+		t.Error("section 9 rendered without results")
+	}
+}
+
+// `make bench-load` replaces section 9 and keeps every other section of
+// the results it merges into, and says which run measured it.
+func TestMergeLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.json")
+	base := luaFixture()
+	base.Command, base.Date = "make bench", "then"
+	base.Ops = []OpResult{{Size: "16B/32B", Op: "Get (hit)", Peer: "shmlru"}}
+	b, err := json.Marshal(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := loadFixture()
+	run.Lua = nil // not run: must not replace base's
+	got := mergeResults(path, run, map[string]bool{"load": true})
+	if got.Command != "make bench" || len(got.Ops) != 1 || len(got.Lua) != len(base.Lua) {
+		t.Errorf("the other sections were not kept: %s, %d ops, %d lua", got.Command, len(got.Ops), len(got.Lua))
+	}
+	if got.Load == nil || len(got.Load.Stampede) != 4 {
+		t.Fatalf("load not replaced: %+v", got.Load)
+	}
+	if ri := got.runOf("load"); ri.Command != "make bench-load" || ri.Date != "now" {
+		t.Errorf("load's run: %+v", ri)
+	}
+	if p := got.provenance(); !strings.HasPrefix(p, "Section 9 (read-through stampede) was measured alone, by `make bench-load` on now, in 50s, on layout 4.") {
+		t.Errorf("provenance: %s", p)
+	}
+
+	// The merged results survive a round trip through results.json.
+	b, err = json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Results
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Load == nil || back.Load.Takeover == nil || len(back.Load.Takeover.ReapNs) != 3 {
+		t.Errorf("round trip lost the takeover: %+v", back.Load)
+	}
+}
