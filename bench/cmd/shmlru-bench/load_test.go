@@ -134,7 +134,7 @@ func TestRenderLoad(t *testing.T) {
 	md := string(b)
 	for _, want := range []string{
 		"## 9. Read-through: a stampede of processes on a cold key",
-		"Measured by `make bench-load` on now with shmlru's layout 4 (",
+		"Measured by `make bench-load` on now with shmlru's layout 4, on AMD EPYC, 2 cores,",
 		"2 cores, shared with other work and noisy",
 		"| 2 × 8 | 1 | 2 | 20.60 ms · 21.00 ms | 20.40 ms · 22.00 ms | ×0.99 |",
 		"| 16 × 8 | 1 | 15.67 (15–16) | 22.00 ms · 25.00 ms | 24.20 ms · 24.20 ms | ×1.10 |",

@@ -21,7 +21,11 @@ func renderLoad(w func(string, ...any), r *Results) {
 	if run.Layout > 0 {
 		layout = fmt.Sprintf(" with shmlru's layout %d", run.Layout)
 	}
-	w("Measured by `%s` on %s%s (the section alone: `make bench-load`, under 2 minutes), on %s, %d cores, shared with other work and noisy: a figure that differs by under ~10%% from another is within noise.\n\n", run.Command, run.Date, layout, m.CPU, m.Cores)
+	alone := " (`make bench-load` measures this section alone, in under 2 minutes)"
+	if run.Command == "make bench-load" {
+		alone = ""
+	}
+	w("Measured by `%s` on %s%s%s, on %s, %d cores, shared with other work and noisy: a figure that differs by under ~10%% from another is within noise.\n\n", run.Command, run.Date, layout, alone, m.CPU, m.Cores)
 	w("N processes (this binary re-executed), each with %d goroutines, open one shmlru region. ", s.Goroutines)
 	w("Each round, every caller of every process asks for the same fresh key at once: each process starts its goroutines held at a gate and says so, and when all have, the harness writes a line to each one's stdin, one after the other; a process opens its gate when it reads it. ")
 	w("The loader sleeps %s (a database) and counts its calls in each process, outside the cache; the harness sums the counts. ", fmtMs(s.LoaderMs))
