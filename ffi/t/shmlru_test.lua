@@ -9,68 +9,12 @@
 -- This file does not run the dict: ffi/differential_test.go compares the two
 -- in nginx, call by call.
 
-package.path = "ffi/?.lua;" .. package.path
+package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
 
 local shmlru = require "resty.shmlru"
 local ffi = require "ffi"
-
-local failures, checks = 0, 0
-
-local function show(v)
-    if type(v) == "string" then
-        return string.format("%q", v)
-    end
-    return tostring(v)
-end
-
--- eq compares the list of values a call returned with the list wanted.
-local function eq(line, got, want)
-    checks = checks + 1
-    local n = math.max(got.n or #got, want.n or #want)
-    for i = 1, n do
-        if got[i] ~= want[i] then
-            failures = failures + 1
-            local g, w = {}, {}
-            for j = 1, n do
-                g[j], w[j] = show(got[j]), show(want[j])
-            end
-            io.stderr:write(string.format("line %d: got (%s), want (%s)\n", line,
-                table.concat(g, ", "), table.concat(w, ", ")))
-            return
-        end
-    end
-end
-
-local function pack(...)
-    return { n = select("#", ...), ... }
-end
-
-local function line()
-    return debug.getinfo(3, "l").currentline
-end
-
--- check(want..., got...) is spelled expect({want}, call results).
-local function expect(want, ...)
-    eq(line(), pack(...), want)
-end
-
-local function truthy(cond, what)
-    checks = checks + 1
-    if not cond then
-        failures = failures + 1
-        io.stderr:write(string.format("line %d: %s\n", debug.getinfo(2, "l").currentline, what or "expected true"))
-    end
-end
-
-local function raises(pattern, fn, ...)
-    checks = checks + 1
-    local ok, err = pcall(fn, ...)
-    if ok or not tostring(err):find(pattern, 1, true) then
-        failures = failures + 1
-        io.stderr:write(string.format("line %d: expected an error with %q, got %s\n",
-            debug.getinfo(2, "l").currentline, pattern, tostring(err)))
-    end
-end
+local T = require "check"
+local expect, truthy, raises = T.expect, T.truthy, T.raises
 
 local path = arg[1] or ("/dev/shm/shmlru-luatest-" .. tostring(ffi.C and os.time()))
 os.remove(path)
@@ -438,5 +382,4 @@ end
 expect({ true }, c:close())
 os.remove(path)
 
-print(string.format("shmlru_test.lua: %d checks, %d failed", checks, failures))
-os.exit(failures == 0 and 0 or 1)
+T.done("shmlru_test.lua")
