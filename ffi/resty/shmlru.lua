@@ -215,7 +215,7 @@ local BUFFER_TOO_SMALL = -7
 local FORKED = -26
 
 local ABI_VERSION = 3
-local TYPE_BYTES, TYPE_NUMBER, TYPE_BOOL = 0, 1, 2
+local TYPE_BYTES, TYPE_NUMBER, TYPE_BOOL, TYPE_NONE = 0, 1, 2, 4
 local MODE_SET, MODE_ADD, MODE_REPLACE, MODE_CAS = 0, 1, 2, 3
 
 -- Error strings by status code: ngx.shared.DICT's where it has one.
@@ -510,7 +510,10 @@ local function ttl_ms(exptime)
 end
 
 
--- decode turns the value in buf (as meta describes it) into a Lua value.
+-- decode turns the value in buf (as meta describes it) into a Lua value:
+-- nil and no error for a cached absence (SHMLRU_TYPE_NONE, written by a
+-- read-through load that found nothing), which every reader treats as no
+-- entry at all.
 local function decode(n)
     local t = meta.type
     if t == TYPE_BYTES then
@@ -519,6 +522,8 @@ local function decode(n)
         return tonumber(ffi_cast(double_ptr, buf)[0])
     elseif t == TYPE_BOOL then
         return buf[0] ~= 0
+    elseif t == TYPE_NONE then
+        return nil
     end
     return nil, "value is a list"
 end
@@ -562,8 +567,11 @@ function _M.get(self, key)
         end
     end
     local val, err = decode(size_out[0])
-    if err then
-        return nil, err
+    if val == nil then
+        if err then
+            return nil, err
+        end
+        return nil -- a cached absence is no entry
     end
     -- signed, as the dict's C int (see store)
     local flags = tobit(meta.flags)
@@ -591,8 +599,11 @@ function _M.get_stale(self, key)
     end
     local val
     val, err = decode(size_out[0])
-    if err then
-        return nil, err
+    if val == nil then
+        if err then
+            return nil, err
+        end
+        return nil -- a cached absence, live or expired, is no entry
     end
     -- signed, as the dict's C int (see store)
     local flags = tobit(meta.flags)
@@ -703,8 +714,8 @@ function _M.cas(self, key, old_value, new_value, exptime, flags)
     end
     local cur
     cur, err = decode(size_out[0])
-    if err then
-        return false, err
+    if cur == nil then
+        return false, err or "not found" -- a cached absence is no entry
     end
     if cur ~= old_value then
         return false, "version mismatch"
