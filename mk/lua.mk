@@ -1,6 +1,6 @@
-# The LuaJIT binding (ffi/resty/shmlru.lua): its tests under plain LuaJIT
-# and the nginx integration tests. Its benchmark is bench/'s (make bench-lua,
-# mk/bench.mk).
+# The LuaJIT binding (ffi/resty/shmlru.lua and ffi/resty/shmlru/): its
+# tests under plain LuaJIT and the nginx integration tests. Its benchmark
+# is bench/'s (make bench-lua, mk/bench.mk).
 #
 # The nginx tests are Go tests in ffi/, so `make test-go` (go test ./...)
 # runs them too; test-nginx runs them alone.
@@ -11,6 +11,7 @@ TEST_TARGETS += test-lua
 
 test-lua: $(BUILD)/libshmlru.so
 	SHMLRU_LIB=$(abspath $(BUILD)/libshmlru.so) luajit ffi/t/shmlru_test.lua
+	SHMLRU_LIB=$(abspath $(BUILD)/libshmlru.so) luajit ffi/t/load_test.lua
 
 test-nginx: $(BUILD)/libshmlru.so
 	SHMLRU_LIB=$(abspath $(BUILD)/libshmlru.so) $(GO) test -count=1 -v -run 'TestNginx' ./ffi/

@@ -1034,4 +1034,18 @@ function _M.close(self)
 end
 
 
+-- What resty.shmlru.load (get_or_load) and resty.shmlru.mlcache share with
+-- this module: the library once open loaded it, and the conversions and
+-- checks every method uses. Not an API.
+_M._internal = {
+    lib = function() return lib end,
+    errstr = errstr,
+    check_key = check_key,
+    ttl_ms = ttl_ms,
+    MAX_TTL_MS = MAX_TTL_MS,
+}
+
+-- get_or_load, the read-through: see resty/shmlru/load.lua.
+require("resty.shmlru.load").install(_M)
+
 return _M

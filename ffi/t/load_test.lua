@@ -1,0 +1,268 @@
+-- Tests of resty.shmlru's read-through (get_or_load) under plain LuaJIT, in
+-- one process, against the built libshmlru.so:
+--
+--   SHMLRU_LIB=build/libshmlru.so luajit ffi/t/load_test.lua [region]
+--
+-- Run by `make test-lua`. Waits on another process's load (blocking, as
+-- outside nginx) are driven by ffi/luajit_test.go with ffi/t/load_child.lua;
+-- nginx workers by ffi/load_test.go and ffi/mlcache_test.go.
+
+package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
+
+local shmlru = require "resty.shmlru"
+local ffi = require "ffi"
+local bit = require "bit"
+local T = require "check"
+local expect, truthy, raises = T.expect, T.truthy, T.raises
+
+ffi.cdef [[
+int getpid(void);
+int poll(void *fds, unsigned long nfds, int timeout);
+]]
+
+local path = arg[1] or string.format("/dev/shm/shmlru-loadtest-%d", ffi.C.getpid())
+os.remove(path)
+local c = assert(shmlru.open(path, { size = "4m", mode = "0600" }))
+
+local now_ms = require("resty.shmlru.load").now_ms
+
+-- sleep_until waits (in 1 ms naps) until cond() holds, 5 s at most: for
+-- TTLs to run out.
+local function sleep_until(cond)
+    local deadline = now_ms() + 5000
+    while not cond() do
+        if now_ms() > deadline then
+            error("condition never held", 2)
+        end
+        ffi.C.poll(nil, 0, 1)
+    end
+end
+
+-- counter returns a callback that returns what it is given and counts its
+-- calls in calls[1].
+local function counter(...)
+    local calls = { 0 }
+    local ret = T.pack(...)
+    return function()
+        calls[1] = calls[1] + 1
+        return unpack(ret, 1, ret.n)
+    end, calls
+end
+
+
+-- bad arguments: key errors are returned as by get; the rest raise, at
+-- the caller, naming the option and what to give
+do
+    local cb, calls = counter("v")
+    expect({ nil, "nil key" }, c:get_or_load(nil, nil, cb))
+    expect({ nil, "empty key" }, c:get_or_load("", nil, cb))
+    expect({ nil, "key too long" }, c:get_or_load(string.rep("k", 65536), nil, cb))
+    raises("bad callback: a function expected, got nil", c.get_or_load, c, "k")
+    raises("bad callback: a function expected, got string", c.get_or_load, c, "k", nil, "cb")
+    raises("bad opts: a table (or nil) expected, got number", c.get_or_load, c, "k", 5, cb)
+    raises("bad opts.ttl: -1 is negative; give a number of seconds >= 0",
+           c.get_or_load, c, "k", { ttl = -1 }, cb)
+    raises("bad opts.neg_ttl: a number of seconds expected, got string",
+           c.get_or_load, c, "k", { neg_ttl = "10" }, cb)
+    raises("bad opts.wait_timeout: a number of seconds expected, got number NaN",
+           c.get_or_load, c, "k", { wait_timeout = 0 / 0 }, cb)
+    raises("bad opts.lease: -0.5 is negative", c.get_or_load, c, "k", { lease = -0.5 }, cb)
+    raises("bad opts.resurrect_ttl: -1 is negative", c.get_or_load, c, "k", { resurrect_ttl = -1 }, cb)
+    raises("bad opts.stale_ttl: it needs a ttl", c.get_or_load, c, "k", { stale_ttl = 1 }, cb)
+    raises("bad opts.stale_ttl: at most 2147483.647 seconds", c.get_or_load, c, "k",
+           { ttl = 1, stale_ttl = 2147484 }, cb)
+    -- the error points at the caller's line
+    local err = raises("bad opts.ttl", function()
+        local v = c:get_or_load("k", { ttl = "x" }, cb) -- not a tail call: keep this frame
+        return v
+    end)
+    truthy(tostring(err):find("^[^:]*load_test.lua:%d+: bad opts.ttl"), "error position: " .. tostring(err))
+    expect({ 0 }, calls[1])
+    expect({ nil }, c:get("k"))
+end
+
+-- hit and loaded; the callback gets the extra arguments, nils included
+do
+    local calls = 0
+    local function cb(a, b, cc)
+        calls = calls + 1
+        return a .. tostring(b) .. cc
+    end
+    expect({ "xnilz", nil, "loaded" }, c:get_or_load("args", { ttl = 60 }, cb, "x", nil, "z"))
+    expect({ "xnilz", nil, "hit" }, c:get_or_load("args", { ttl = 60 }, cb, "y", nil, "z"))
+    expect({ 1 }, calls)
+    local ttl = c:ttl("args")
+    truthy(ttl > 59 and ttl <= 60, "ttl of a loaded value: " .. tostring(ttl))
+    -- a plain entry: no flags, readable by get (and by Go as bytes)
+    expect({ "xnilz" }, c:get("args"))
+    -- ttl 0 (the default): never expires
+    expect({ "forever", nil, "loaded" }, c:get_or_load("forever", nil, counter("forever")))
+    expect({ 0 }, c:ttl("forever"))
+end
+
+-- each value type keeps its type; false is a value, not a miss
+do
+    for _, v in ipairs({ 3.5, -0.25, true, false, "", "a\0b" }) do
+        local key = "type-" .. tostring(v) .. #tostring(v)
+        local cb, calls = counter(v)
+        expect({ v, nil, "loaded" }, c:get_or_load(key, nil, cb))
+        expect({ v, nil, "hit" }, c:get_or_load(key, nil, cb))
+        expect({ v }, c:get(key))
+        expect({ 1 }, calls[1])
+    end
+end
+
+-- a value the scalar codec does not take is the callback's failure; the
+-- load is released, so the next caller loads at once
+do
+    local v, err, src = c:get_or_load("tbl", nil, counter({ 1 }))
+    truthy(v == nil and src == "loaded" and err:find("the callback returned a table;", 1, true)
+           and err:find("resty.shmlru.mlcache caches tables too", 1, true), tostring(err))
+    expect({ "fine", nil, "loaded" }, c:get_or_load("tbl", { wait_timeout = 0.05 }, counter("fine")))
+    v, err = c:get_or_load("fn", nil, counter(print))
+    truthy(v == nil and err:find("returned a function", 1, true), tostring(err))
+end
+
+-- absent without neg_ttl: nothing is remembered, every call loads
+do
+    local cb, calls = counter(nil)
+    expect({ nil, nil, "loaded" }, c:get_or_load("absent", nil, cb))
+    expect({ nil, nil, "loaded" }, c:get_or_load("absent", nil, cb))
+    expect({ 2 }, calls[1])
+    expect({ nil }, c:get_stale("absent"))
+end
+
+-- negative caching writes SHMLRU_TYPE_NONE entries with shmlru_write: the
+-- library must take them (an empty value of type 4)
+do
+    local o = ffi.new("shmlru_write_opts")
+    o.type, o.ttl_ms = ffi.C.SHMLRU_TYPE_NONE, 60000
+    local lib = ffi.load(shmlru.lib_path())
+    local rc = lib.shmlru_write(c.h, "probe-none", #"probe-none", "", 0, o, nil)
+    truthy(rc == 0, "libshmlru.so refuses to write an SHMLRU_TYPE_NONE entry (status "
+        .. rc .. ", " .. tostring(shmlru.errors[rc]) .. "): shmlru_write (c/write.go) must"
+        .. " take type 4 with an empty value, or neg_ttl cannot cache an absence")
+    expect({ nil }, c:get("probe-none"))
+end
+
+-- absent with neg_ttl: an entry of SHMLRU_TYPE_NONE, which get_or_load
+-- takes for a hit and get, get_stale and cas for no entry at all
+do
+    local cb, calls = counter(nil)
+    expect({ nil, nil, "loaded" }, c:get_or_load("neg", { neg_ttl = 60 }, cb))
+    expect({ nil, nil, "hit" }, c:get_or_load("neg", { neg_ttl = 60 }, cb))
+    expect({ 1 }, calls[1])
+    expect({ nil }, c:get("neg"))
+    expect({ nil }, c:get_stale("neg"))
+    expect({ false, "not found" }, c:cas("neg", "x", "y"))
+    local ttl = c:ttl("neg")
+    truthy(ttl and ttl > 59 and ttl <= 60, "the absence is remembered for neg_ttl: " .. tostring(ttl))
+    -- add writes over a cached absence, as over no entry
+    expect({ true, nil, false }, c:add("neg", "now here"))
+    expect({ "now here", nil, "hit" }, c:get_or_load("neg", nil, cb))
+    -- an expired absence is no entry for get_stale either, and loads again
+    expect({ nil, nil, "loaded" }, c:get_or_load("neg-short", { neg_ttl = 0.01 }, cb))
+    sleep_until(function() return c:ttl("neg-short") == nil end)
+    expect({ nil }, c:get_stale("neg-short"))
+    expect({ nil, nil, "loaded" }, c:get_or_load("neg-short", { neg_ttl = 0.01 }, cb))
+    expect({ 3 }, calls[1])
+end
+
+-- failure: the error is returned, nothing is cached
+do
+    local cb, calls = counter(nil, "db down")
+    expect({ nil, "db down", "loaded" }, c:get_or_load("fail", { ttl = 60, neg_ttl = 60 }, cb))
+    expect({ nil }, c:get_stale("fail"))
+    expect({ nil, "db down", "loaded" }, c:get_or_load("fail", { ttl = 60 }, cb))
+    expect({ 2 }, calls[1])
+    -- an error object that is not a string is passed on as it is
+    local e = setmetatable({}, { __tostring = function() return "custom error" end })
+    expect({ nil, e, "loaded" }, c:get_or_load("fail2", nil, counter(nil, e)))
+    -- a value with an error is an error
+    expect({ nil, "partial", "loaded" }, c:get_or_load("fail3", nil, counter("v", "partial")))
+    expect({ nil }, c:get("fail3"))
+end
+
+-- a Lua error in the callback is caught, returned, and ends the load: the
+-- next caller loads at once instead of waiting on a load left claimed
+do
+    local v, err, src = c:get_or_load("raise", nil, function() error("oops") end)
+    truthy(v == nil and src == "loaded" and err:find("^callback threw an error: .*oops$"), tostring(err))
+    v, err, src = c:get_or_load("raise", nil, function() error({}) end)
+    truthy(v == nil and err:find("^callback threw an error: table: "), tostring(err))
+    expect({ "after", nil, "loaded" }, c:get_or_load("raise", { wait_timeout = 0.05 }, counter("after")))
+end
+
+-- resurrect_ttl: when the callback fails and the expired value is still
+-- stored, it is served and kept for resurrect_ttl
+do
+    expect({ "old", nil, "loaded" }, c:get_or_load("res", { ttl = 0.01 }, counter("old")))
+    sleep_until(function() return c:get("res") == nil end)
+    expect({ nil, "down", "loaded" }, c:get_or_load("res", { ttl = 60 }, counter(nil, "down")))
+    expect({ "old", nil, "resurrected" },
+           c:get_or_load("res", { ttl = 60, resurrect_ttl = 10 }, counter(nil, "down")))
+    local ttl = c:ttl("res")
+    truthy(ttl > 9 and ttl <= 10, "resurrected for resurrect_ttl: " .. tostring(ttl))
+    expect({ "old", nil, "hit" }, c:get_or_load("res", { ttl = 60 }, counter("new")))
+    -- a Lua error resurrects nothing
+    expect({ "x", nil, "loaded" }, c:get_or_load("res2", { ttl = 0.01 }, counter("x")))
+    sleep_until(function() return c:get("res2") == nil end)
+    local v, err = c:get_or_load("res2", { resurrect_ttl = 10 }, function() error("bug") end)
+    truthy(v == nil and err:find("bug", 1, true), tostring(err))
+end
+
+-- stale_ttl: the entry lives ttl + stale_ttl with the flags
+-- 0x80000000 | window ms (lru/load.go); once ttl has passed the stale
+-- value is served while one caller refreshes it (here, outside nginx,
+-- inline)
+do
+    local cb, calls = counter("v1")
+    local t0 = now_ms()
+    expect({ "v1", nil, "loaded" }, c:get_or_load("swr", { ttl = 0.1, stale_ttl = 10 }, cb))
+    expect({ "v1", bit.tobit(0x80000000 + 10000) }, c:get("swr"))
+    local ttl = c:ttl("swr")
+    truthy(ttl > 10 and ttl <= 10.1, "ttl + stale_ttl: " .. tostring(ttl))
+    local cb2, calls2 = counter("v2")
+    while now_ms() < t0 + 90 do
+        local v, err, src = c:get_or_load("swr", { ttl = 0.1, stale_ttl = 10 }, cb2)
+        if src ~= "hit" then
+            break -- the clock got there before the loop's check
+        end
+        truthy(v == "v1" and err == nil, "fresh: " .. tostring(v))
+        ffi.C.poll(nil, 0, 1)
+    end
+    sleep_until(function() return now_ms() >= t0 + 101 end)
+    expect({ "v1", nil, "stale" }, c:get_or_load("swr", { ttl = 0.1, stale_ttl = 10 }, cb2))
+    expect({ "v2", nil, "hit" }, c:get_or_load("swr", { ttl = 0.1, stale_ttl = 10 }, cb2))
+    expect({ 1, 1 }, calls[1], calls2[1])
+    -- a stale window on an entry written by set is the same thing
+    expect({ true, nil, false }, c:set("swr2", "w1", 0.01, bit.tobit(0x80000000 + 60000)))
+    expect({ "w1", nil, "stale" }, c:get_or_load("swr2", { ttl = 1, stale_ttl = 1 }, counter("w2")))
+    expect({ "w2", nil, "hit" }, c:get_or_load("swr2", { ttl = 1, stale_ttl = 1 }, counter("w3")))
+end
+
+-- the callback's third value is mlcache's, not get_or_load's: ignored
+do
+    expect({ "v", nil, "loaded" }, c:get_or_load("cbttl", { ttl = 30 }, counter("v", nil, -1)))
+    local ttl = c:ttl("cbttl")
+    truthy(ttl > 29 and ttl <= 30, "ttl from opts: " .. tostring(ttl))
+end
+
+-- a list at the key is an error, as for get
+do
+    c:rpush("list", "x")
+    expect({ nil, "value is a list" }, c:get_or_load("list", nil, counter("v")))
+end
+
+-- a closed cache
+do
+    local c2 = assert(shmlru.open(path))
+    c2:close()
+    expect({ nil, "closed" }, c2:get_or_load("k", nil, counter("v")))
+end
+
+
+expect({ true }, c:close())
+os.remove(path)
+
+T.done("load_test.lua")
