@@ -1,5 +1,6 @@
--- Tests of resty.shmlru's read-through (get_or_load) under plain LuaJIT, in
--- one process, against the built libshmlru.so:
+-- Tests of resty.shmlru's read-through (get_or_load) and of the JSON codec
+-- of resty.shmlru.mlcache under plain LuaJIT, in one process, against the
+-- built libshmlru.so:
 --
 --   SHMLRU_LIB=build/libshmlru.so luajit ffi/t/load_test.lua [region]
 --
@@ -10,6 +11,7 @@
 package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
 
 local shmlru = require "resty.shmlru"
+local json = require "resty.shmlru.json"
 local ffi = require "ffi"
 local bit = require "bit"
 local T = require "check"
@@ -261,6 +263,87 @@ do
     expect({ nil, "closed" }, c2:get_or_load("k", nil, counter("v")))
 end
 
+
+-- resty.shmlru.json
+do
+    local function roundtrip(v)
+        local s, err = json.encode(v)
+        assert(s, err)
+        local back, derr = json.decode(s)
+        assert(derr == nil, derr)
+        return back, s
+    end
+    local function deep_eq(a, b)
+        if type(a) ~= "table" or type(b) ~= "table" then
+            return a == b
+        end
+        for k, v in pairs(a) do
+            if not deep_eq(v, b[k]) then
+                return false
+            end
+        end
+        for k in pairs(b) do
+            if a[k] == nil then
+                return false
+            end
+        end
+        return true
+    end
+    local values = {
+        { name = "Ada", langs = { "en", "fr" }, age = 36, ok = true, no = false },
+        { 1, 2.5, -3e-300, 1e300, 2 ^ 53, -(2 ^ 53) + 1, 0.1 },
+        { nested = { deeper = { deepest = { "x" } } } },
+        { s = "quote \" backslash \\ slash / nl \n tab \t cr \r bell \7 nul \0 del \127" },
+        { utf8 = "héllo – 日本 🎉" },
+        {},
+        { [""] = "empty key" },
+    }
+    for i, v in ipairs(values) do
+        local back, s = roundtrip(v)
+        truthy(deep_eq(v, back), "round trip " .. i .. ": " .. s)
+    end
+    -- exact numbers
+    local back = roundtrip({ 0.1, 1 / 3, 123456789.123456789 })
+    truthy(back[1] == 0.1 and back[2] == 1 / 3 and back[3] == 123456789.123456789, "numbers exact")
+    -- number keys of a non-array become strings, as with lua-cjson
+    back = roundtrip({ [1] = "a", [3] = "c" })
+    truthy(back["1"] == "a" and back["3"] == "c", "sparse array as an object")
+    back = roundtrip({ [1] = "a", x = "y" })
+    truthy(back["1"] == "a" and back.x == "y", "mixed keys")
+    expect({ "{}" }, json.encode({}))
+    expect({ "[1,2,3]" }, json.encode({ 1, 2, 3 }))
+    expect({ '{"a":"b"}' }, json.encode({ a = "b" }))
+    -- what Go's encoding/json writes decodes
+    local t = json.decode('{"html":"\\u003cb\\u003e","pair":"\\ud83c\\udf89","esc":"\\/\\b\\f","n":null,"arr":[1,null,3],"e":1.5E+3} ')
+    truthy(t and t.html == "<b>" and t.pair == "🎉" and t.esc == "/\b\f" and t.n == nil
+           and t.arr[1] == 1 and t.arr[2] == nil and t.arr[3] == 3 and t.e == 1500, "Go's JSON")
+    -- errors
+    local function enc_err(v, pattern)
+        local s, err = json.encode(v)
+        truthy(s == nil and tostring(err):find(pattern, 1, true), "encode error: " .. tostring(err))
+    end
+    enc_err({ f = print }, "cannot serialize a function")
+    enc_err({ 0 / 0 }, "cannot serialize the number")
+    enc_err({ math.huge }, "cannot serialize the number")
+    enc_err({ [true] = 1 }, "cannot serialize a table key of type boolean")
+    local cyc = {}
+    cyc.self = cyc
+    enc_err(cyc, "nesting deeper than 1000")
+    local function dec_err(s, pattern)
+        local v, err = json.decode(s)
+        truthy(v == nil and tostring(err):find(pattern, 1, true), "decode error for " .. s .. ": " .. tostring(err))
+    end
+    dec_err('{"a":1', "bad JSON at byte 7")
+    dec_err('{"a" 1}', "':' expected")
+    dec_err('[1 2]', "',' or ']' expected")
+    dec_err('"abc', "unterminated string")
+    dec_err('"a\\qb"', "bad escape")
+    dec_err('"\\u12"', "bad \\u escape")
+    dec_err('{} x', "trailing characters")
+    dec_err('nope', "a value expected")
+    dec_err('"a\nb"', "control character in a string")
+    dec_err(string.rep("[", 1002) .. string.rep("]", 1002), "nesting deeper than 1000")
+end
 
 expect({ true }, c:close())
 os.remove(path)
