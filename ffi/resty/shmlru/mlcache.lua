@@ -1,0 +1,673 @@
+-- resty.shmlru.mlcache: lua-resty-mlcache's API over a shmlru region, so
+-- that an mlcache user changes one require:
+--
+--   local mlcache = require "resty.shmlru.mlcache"   -- was "resty.mlcache"
+--   local cache, err = mlcache.new("users", "my-region", { ttl = 60, lru_size = 1000 })
+--   local user, err, hit_level = cache:get("user:42", nil, fetch_user, 42)
+--
+-- L1 is a lua-resty-lrucache per worker; L2 the region, shared with every
+-- nginx worker and every Go process that opens it (in place of a
+-- lua_shared_dict); L3 the callback, run once per key across all of them
+-- (resty.shmlru.load's read-through, the same load table Go's
+-- Cache.GetOrLoad uses).
+--
+-- L1 stays coherent with no invalidation events: each L1 entry keeps the
+-- change clock of its key's shard (shmlru_changes, read just before the L2
+-- read that filled it) and is served only while the clock reads the same.
+-- A write, delete, expire or flush of any entry of that shard, by any
+-- process, advances the clock; the next get then compares the entry's
+-- version in L2 and keeps or replaces its copy. So once a writer's call has
+-- returned, every get that starts after it sees the new value. update() is
+-- a no-op kept for the API.
+--
+-- Values in L2: strings, numbers and booleans as themselves (Go and
+-- resty.shmlru's get read them as plain values); tables as JSON text
+-- (resty.shmlru.json) in an entry with the user flags 0x4A534F4E ("JSON");
+-- a cached nil as an entry of SHMLRU_TYPE_NONE, as Go's negative caching.
+
+local shmlru = require "resty.shmlru"
+local load = require "resty.shmlru.load"
+local json = require "resty.shmlru.json"
+local lrucache = require "resty.lrucache"
+local ffi = require "ffi"
+
+local ffi_new = ffi.new
+local ffi_str = ffi.string
+local type = type
+local tostring = tostring
+local tonumber = tonumber
+local error = error
+local pcall = pcall
+local setmetatable = setmetatable
+
+local look = load.look
+local resolve = load.resolve
+local store = load.store
+local store_absent = load.store_absent
+local now_ms = load.now_ms
+local seconds = load.seconds
+local scalar = load.scalar
+local I = shmlru._internal
+local ttl_ms = I.ttl_ms
+local errstr = I.errstr
+local FRESH, ABSENT, SOFT_STALE = load.FRESH, load.ABSENT, load.SOFT_STALE
+
+
+local _M = { _VERSION = "0.1.0" }
+local mt = { __index = _M }
+
+local OK = 0
+local NOT_FOUND = -1
+local BUFFER_TOO_SMALL = -7
+local TYPE_BYTES, TYPE_NONE = 0, 4
+
+-- The user flags of an entry holding a table as JSON text: "JSON" in ASCII.
+local FLAG_JSON = 0x4A534F4E
+_M.FLAG_JSON = FLAG_JSON
+
+-- The L1 value standing for a cached nil.
+local NIL = setmetatable({}, { __tostring = function() return "mlcache nil" end })
+
+-- hit levels by the read-through's source
+local LEVEL = { hit = 2, waited = 2, loaded = 3, stale = 4, resurrected = 4 }
+
+-- Set once a region is open.
+local lib
+-- Reused by the L1 hit path (never across a yield).
+local clock = ffi_new("uint64_t[1]")
+local buf_size = 4096
+local buf = ffi_new("unsigned char[?]", buf_size)
+local size_out = ffi_new("size_t[1]")
+local meta = ffi_new("shmlru_meta")
+
+-- One handle per region path and worker, shared by its instances.
+local opened = {}
+
+
+-- The codec of L2: resty.shmlru.load's for scalars, JSON for tables.
+local codec = {}
+
+function codec.encode(v)
+    if type(v) == "table" then
+        local s, err = json.encode(v)
+        if not s then
+            return nil, "cannot cache the table: " .. err
+        end
+        return s, #s, TYPE_BYTES, FLAG_JSON
+    end
+    local p, n, t, flags = scalar.encode(v)
+    if not p then
+        return nil, "cannot cache a value of type " .. type(v)
+    end
+    return p, n, t, flags
+end
+
+function codec.decode(p, n, t, flags)
+    if t == TYPE_BYTES and flags == FLAG_JSON then
+        local v, err = json.decode(ffi_str(p, n))
+        if v == nil then
+            return nil, "L2 value is not a table's JSON: " .. tostring(err)
+        end
+        return v
+    end
+    return scalar.decode(p, n, t)
+end
+
+
+local function open_region(self)
+    local path = self.region
+    local shm = opened[path]
+    if not shm then
+        local err
+        shm, err = shmlru.open(path, self.region_opts)
+        if not shm then
+            return nil, err
+        end
+        opened[path] = shm
+    end
+    self.shm, self.h = shm, shm.h
+    lib = load.bind()
+    return shm
+end
+
+
+-- check_number raises unless opts[name] is nil or a number >= 0 (> 0
+-- with positive); level is error's, counted from here.
+local function check_number(opts, name, positive, level)
+    local v = opts[name]
+    if v ~= nil then
+        if type(v) ~= "number" or v ~= v then
+            error("opts." .. name .. " must be a number", level)
+        end
+        if v < 0 or (positive and v == 0) then
+            error("opts." .. name .. " must be " .. (positive and "> 0" or ">= 0"), level)
+        end
+    end
+end
+
+
+-- check_get_opts checks the options get and set take, raising at their
+-- caller.
+local function check_get_opts(opts)
+    if type(opts) ~= "table" then
+        error("opts must be a table", 3)
+    end
+    check_number(opts, "ttl", false, 4)
+    check_number(opts, "neg_ttl", false, 4)
+    check_number(opts, "resurrect_ttl", true, 4)
+    check_number(opts, "lease", false, 4)
+    check_number(opts, "wait_timeout", false, 4)
+    local s = opts.l1_serializer
+    if s ~= nil and type(s) ~= "function" then
+        error("opts.l1_serializer must be a function", 3)
+    end
+    local tries = opts.shm_set_tries
+    if tries ~= nil and (type(tries) ~= "number" or tries < 1) then
+        error("opts.shm_set_tries must be >= 1", 3)
+    end
+end
+
+
+-- new creates an instance named name over a shmlru region.
+--
+-- region is a region path (a name without a slash is a file under
+-- /dev/shm; created as shmlru.open does, with opts.region_opts) or a cache
+-- that resty.shmlru.open returned. Given a path, the region is opened on
+-- first use in each worker, so new may run in init_by_lua as with mlcache
+-- (the library cannot be loaded in nginx's master; see resty.shmlru).
+--
+-- opts: lru_size (100), ttl (30), neg_ttl (5), resurrect_ttl, lru (an
+-- lrucache instance of your own), l1_serializer, prefix (L2 keys are
+-- prefix .. key; default name .. ":"; "" shares keys as they are with Go
+-- and resty.shmlru), lease (30) and wait_timeout (5) of the read-through,
+-- resty_lock_opts (its exptime and timeout are lease and wait_timeout),
+-- region_opts (shmlru.open's opts). shm_set_tries, shm_miss, shm_locks,
+-- ipc_shm and ipc are taken and have no use here (see ffi/README.md).
+function _M.new(name, region, opts)
+    if type(name) ~= "string" then
+        error("name must be a string", 2)
+    end
+    local rt = type(region)
+    if rt ~= "string" and not (rt == "table" and region.h) then
+        error("region must be a region path or a resty.shmlru cache", 2)
+    end
+    if opts == nil then
+        opts = {}
+    elseif type(opts) ~= "table" then
+        error("opts must be a table", 2)
+    end
+    check_number(opts, "ttl", false, 3)
+    check_number(opts, "neg_ttl", false, 3)
+    check_number(opts, "resurrect_ttl", true, 3)
+    check_number(opts, "lease", false, 3)
+    check_number(opts, "wait_timeout", false, 3)
+    local lru_size = opts.lru_size
+    if lru_size ~= nil and (type(lru_size) ~= "number" or lru_size < 1) then
+        error("opts.lru_size must be a number >= 1", 2)
+    end
+    local s = opts.l1_serializer
+    if s ~= nil and type(s) ~= "function" then
+        error("opts.l1_serializer must be a function", 2)
+    end
+    local tries = opts.shm_set_tries
+    if tries ~= nil and (type(tries) ~= "number" or tries < 1) then
+        error("opts.shm_set_tries must be >= 1", 2)
+    end
+    local prefix = opts.prefix
+    if prefix == nil then
+        prefix = name .. ":"
+    elseif type(prefix) ~= "string" then
+        error("opts.prefix must be a string", 2)
+    end
+    local ro = opts.region_opts
+    if ro ~= nil and type(ro) ~= "table" then
+        error("opts.region_opts must be a table", 2)
+    end
+    local lock = opts.resty_lock_opts
+    if lock ~= nil and type(lock) ~= "table" then
+        error("opts.resty_lock_opts must be a table", 2)
+    end
+    lock = lock or {}
+
+    local lru = opts.lru
+    if lru == nil then
+        local err
+        lru, err = lrucache.new(lru_size or 100)
+        if not lru then
+            return nil, "failed to create the L1 lrucache: " .. tostring(err)
+        end
+    end
+
+    local self = setmetatable({
+        name = name,
+        prefix = prefix,
+        lru = lru,
+        lru_size = lru_size or 100,
+        custom_lru = opts.lru ~= nil,
+        ttl = opts.ttl or 30,
+        neg_ttl = opts.neg_ttl or 5,
+        resurrect_ttl = opts.resurrect_ttl,
+        l1_serializer = s,
+        lease = opts.lease or lock.exptime or 30,
+        wait_timeout = opts.wait_timeout or lock.timeout or 5,
+        region_opts = ro,
+    }, mt)
+    if rt == "table" then
+        self.shm, self.h = region, region.h
+        lib = load.bind()
+    else
+        self.region = region
+        local phase = ngx and ngx.get_phase and ngx.get_phase()
+        if phase ~= "init" then
+            local ok, err = open_region(self)
+            if not ok then
+                return nil, err
+            end
+        end
+    end
+    return self
+end
+
+
+-- opt returns opts[name] if given, else the instance's.
+local function opt(self, opts, name)
+    if opts then
+        local v = opts[name]
+        if v ~= nil then
+            return v
+        end
+    end
+    return self[name]
+end
+
+
+-- load_opts builds resty.shmlru.load's options for one miss.
+local function load_opts(self, opts)
+    local lease = opt(self, opts, "lease") * 1000
+    if lease > 0 and lease < 1 then
+        lease = 1
+    end
+    local res = opt(self, opts, "resurrect_ttl")
+    return {
+        ttl = ttl_ms(opt(self, opts, "ttl")),
+        neg = ttl_ms(opt(self, opts, "neg_ttl")), -- 0: a nil never expires
+        stale = 0,
+        res = res and ttl_ms(res) or 0,
+        lease = math.floor(lease),
+        wait = math.floor(opt(self, opts, "wait_timeout") * 1000),
+        codec = codec,
+        cb_ttl = true,            -- the callback's third value is a ttl
+        stale_on_timeout = res ~= nil, -- as mlcache with resurrect_ttl
+    }
+end
+
+
+-- promote puts v (read from, or written to, L2 with this version after
+-- the shard clock read c0) into L1, through the l1_serializer, and returns
+-- get's answer.
+local function promote(self, opts, key, l2key, v, c0, version, fresh, level)
+    if v ~= nil then
+        local ser = opt(self, opts, "l1_serializer")
+        if ser then
+            local ok, sv, err = pcall(ser, v)
+            if not ok then
+                return nil, "l1_serializer threw an error: " .. tostring(sv)
+            end
+            if sv == nil then
+                return nil, err or "l1_serializer returned nil"
+            end
+            v = sv
+        end
+    end
+    if fresh then
+        local ttl
+        if fresh ~= 0 then
+            ttl = (fresh - now_ms()) / 1000
+        end
+        if not ttl or ttl > 0 then
+            if v == nil then
+                self.lru:set(key, { NIL, c0, version or -1, l2key }, ttl)
+            else
+                self.lru:set(key, { v, c0, version or -1, l2key }, ttl)
+            end
+        end
+    end
+    return v, nil, level
+end
+
+
+-- get_l2l3 is get past an L1 miss: the region, then the callback.
+local function get_l2l3(self, key, opts, cb, ...)
+    local shm = self.shm
+    if not shm then
+        local err
+        shm, err = open_region(self)
+        if not shm then
+            return nil, err
+        end
+    end
+    local h = self.h
+    local l2key = self.prefix .. key
+    local rc = lib.shmlru_changes(h, l2key, #l2key, clock)
+    if rc ~= OK then
+        return nil, errstr(rc)
+    end
+    local c0 = tonumber(clock[0])
+    local st, v, version, fresh = look(h, l2key, codec)
+    if st == nil then
+        return nil, v
+    end
+    if st == FRESH or st == ABSENT then
+        return promote(self, opts, key, l2key, v, c0, version, fresh, 2)
+    end
+    if not cb then
+        if st == SOFT_STALE then
+            return promote(self, opts, key, l2key, v, c0, nil, nil, 4)
+        end
+        return nil, nil, -1
+    end
+    local val, err, src
+    val, err, src, version, fresh = resolve(shm, l2key, load_opts(self, opts), st, v, cb, ...)
+    if err then
+        return nil, err
+    end
+    if src == "stale" then
+        fresh = nil -- served, not kept in L1: the next get looks again
+    end
+    return promote(self, opts, key, l2key, val, c0, version, fresh, LEVEL[src])
+end
+
+
+-- same_version says whether the entry at l2key is live with this version.
+local function same_version(h, l2key, version)
+    local rc = lib.shmlru_get(h, l2key, #l2key, buf, buf_size, size_out, meta)
+    return (rc == OK or rc == BUFFER_TOO_SMALL) and tonumber(meta.version) == version
+end
+
+
+-- get returns value, err, hit_level (1: L1, 2: L2, 3: the callback ran,
+-- 4: a stale value; nil, nil, -1 on a miss without a callback), as
+-- mlcache's get. opts: ttl, neg_ttl, resurrect_ttl, l1_serializer,
+-- shm_set_tries (no use), lease, wait_timeout. callback(...) returns
+-- value, err, ttl as mlcache's.
+function _M.get(self, key, opts, cb, ...)
+    if type(key) ~= "string" then
+        error("key must be a string", 2)
+    end
+    if cb ~= nil and type(cb) ~= "function" then
+        error("callback must be a function", 2)
+    end
+    if opts ~= nil then
+        check_get_opts(opts)
+    end
+    local e = self.lru:get(key)
+    if e then
+        local h = self.h
+        local l2key = e[4]
+        if lib.shmlru_changes(h, l2key, #l2key, clock) == OK then
+            local c = tonumber(clock[0])
+            if c == e[2] or same_version(h, l2key, e[3]) then
+                e[2] = c
+                local v = e[1]
+                if v == NIL then
+                    return nil, nil, 1
+                end
+                return v, nil, 1
+            end
+        end
+        self.lru:delete(key)
+    end
+    return get_l2l3(self, key, opts, cb, ...)
+end
+
+
+-- peek returns the seconds left of key's entry in L2 (0: no expiry;
+-- negative for an expired one, with stale), nil, and its value, without
+-- promoting it to L1 or moving it in L2's LRU order, as mlcache's peek;
+-- nil if there is none.
+function _M.peek(self, key, stale)
+    if type(key) ~= "string" then
+        error("key must be a string", 2)
+    end
+    if not self.shm then
+        local ok, err = open_region(self)
+        if not ok then
+            return nil, err
+        end
+    end
+    local l2key = self.prefix .. key
+    local h = self.h
+    local rc = lib.shmlru_peek(h, l2key, #l2key, buf, buf_size, size_out, meta)
+    while rc == BUFFER_TOO_SMALL do
+        buf_size = tonumber(size_out[0])
+        buf = ffi_new("unsigned char[?]", buf_size)
+        rc = lib.shmlru_peek(h, l2key, #l2key, buf, buf_size, size_out, meta)
+    end
+    if rc ~= OK then
+        if rc == NOT_FOUND then
+            return nil
+        end
+        return nil, errstr(rc)
+    end
+    if meta.stale ~= 0 and not stale then
+        return nil
+    end
+    local expires = tonumber(meta.expires_ms)
+    local ttl = 0
+    if expires ~= 0 then
+        ttl = (expires - now_ms()) / 1000
+        if ttl == 0 then
+            ttl = -0.001 -- expired this very millisecond
+        end
+    end
+    if meta.type == TYPE_NONE then
+        return ttl, nil, nil
+    end
+    local v, err = codec.decode(buf, size_out[0], meta.type, meta.flags)
+    if v == nil then
+        return nil, err
+    end
+    return ttl, nil, v
+end
+
+
+-- set stores value (a scalar, a table, or nil: a cached nil for neg_ttl)
+-- in L2 and in this worker's L1: true, or nil and an error. Every other
+-- worker and process sees it from its next get on (no update() needed).
+function _M.set(self, key, opts, value)
+    if type(key) ~= "string" then
+        error("key must be a string", 2)
+    end
+    if opts ~= nil then
+        check_get_opts(opts)
+    end
+    if not self.shm then
+        local ok, err = open_region(self)
+        if not ok then
+            return nil, err
+        end
+    end
+    local h = self.h
+    local l2key = self.prefix .. key
+    local rc = lib.shmlru_changes(h, l2key, #l2key, clock)
+    if rc ~= OK then
+        return nil, errstr(rc)
+    end
+    local c0 = tonumber(clock[0])
+    local ok, version, fresh
+    if value == nil then
+        ok, version, fresh = store_absent(h, l2key, ttl_ms(opt(self, opts, "neg_ttl")))
+    else
+        ok, version, fresh = store(h, l2key, value,
+                                   ttl_ms(opt(self, opts, "ttl")),
+                                   { stale = 0, codec = codec })
+    end
+    if not ok then
+        return nil, "could not write to the region: " .. tostring(version)
+    end
+    local _, err = promote(self, opts, key, l2key, value, c0, version, fresh, 0)
+    if err then
+        return nil, err
+    end
+    return true
+end
+
+
+-- delete removes key from L2 and from this worker's L1 (every other
+-- worker's L1 notices from its next get): true, or nil and an error.
+function _M.delete(self, key)
+    if type(key) ~= "string" then
+        error("key must be a string", 2)
+    end
+    if not self.shm then
+        local ok, err = open_region(self)
+        if not ok then
+            return nil, err
+        end
+    end
+    local ok, err = self.shm:delete(self.prefix .. key)
+    if not ok then
+        return nil, err
+    end
+    self.lru:delete(key)
+    return true
+end
+
+
+-- purge empties this worker's L1 and the whole region, as mlcache's purge
+-- flushes its whole lua_shared_dict: every process's entries go, not only
+-- this instance's. flush_expired is taken for the API (flush_all frees
+-- everything at once). true, or nil and an error.
+function _M.purge(self, flush_expired)
+    if not self.shm then
+        local ok, err = open_region(self)
+        if not ok then
+            return nil, err
+        end
+    end
+    local _, err = self.shm:flush_all()
+    if err then
+        return nil, err
+    end
+    if self.lru.flush_all then
+        self.lru:flush_all()
+    elseif not self.custom_lru then
+        self.lru = lrucache.new(self.lru_size)
+    else
+        return nil, "cannot purge a custom LRU cache without flush_all"
+    end
+    return true
+end
+
+
+-- update is a no-op: L1 entries check the change clock of their shard on
+-- every get, so there are no invalidation events to poll. Kept so that
+-- mlcache code runs unchanged.
+function _M.update(self, timeout)
+    return true
+end
+
+
+-- new_bulk, get_bulk and each_bulk_res as mlcache's: lookups of 4 slots
+-- (key, opts, callback, arg) in bulk, answers of 3 (value, err,
+-- hit_level) in res. Callbacks run concurrently in up to
+-- opts.concurrency (3) light threads, each doing a share of the lookups
+-- in turn.
+local bulk_mt = {}
+bulk_mt.__index = bulk_mt
+
+function _M.new_bulk(n_lookups)
+    local bulk = setmetatable({ n = 0 }, bulk_mt)
+    return bulk
+end
+
+function bulk_mt.add(bulk, key, opts, cb, arg)
+    local i = bulk.n * 4
+    bulk[i + 1], bulk[i + 2], bulk[i + 3], bulk[i + 4] = key, opts, cb, arg
+    bulk.n = bulk.n + 1
+end
+
+local function bulk_run(self, bulk, res, from, to, step)
+    for i = from, to, step do
+        local b = (i - 1) * 4
+        local r = (i - 1) * 3
+        local ok, v, err, lvl = pcall(self.get, self, bulk[b + 1], bulk[b + 2],
+                                      bulk[b + 3], bulk[b + 4])
+        if not ok then
+            v, err, lvl = nil, v, nil
+        end
+        res[r + 1], res[r + 2], res[r + 3] = v, err, lvl
+    end
+end
+
+function _M.get_bulk(self, bulk, opts)
+    if type(bulk) ~= "table" then
+        error("bulk must be a table", 2)
+    end
+    if type(bulk.n) ~= "number" then
+        error("bulk.n must be a number", 2)
+    end
+    local concurrency = 3
+    if opts ~= nil then
+        if type(opts) ~= "table" then
+            error("opts must be a table", 2)
+        end
+        if opts.concurrency ~= nil then
+            concurrency = opts.concurrency
+            if type(concurrency) ~= "number" or concurrency < 1 then
+                error("opts.concurrency must be a number > 0", 2)
+            end
+        end
+    end
+    for i = 1, bulk.n do
+        local b = (i - 1) * 4
+        if type(bulk[b + 1]) ~= "string" then
+            error("key at index " .. (b + 1) .. " must be a string for operation "
+                  .. i .. " (got " .. type(bulk[b + 1]) .. ")", 2)
+        end
+        if type(bulk[b + 3]) ~= "function" then
+            error("callback at index " .. (b + 3) .. " must be a function for operation "
+                  .. i .. " (got " .. type(bulk[b + 3]) .. ")", 2)
+        end
+    end
+    local res = { n = bulk.n * 3 }
+    local spawn = ngx and ngx.thread and ngx.thread.spawn
+    if not spawn or concurrency == 1 or bulk.n <= 1 then
+        bulk_run(self, bulk, res, 1, bulk.n, 1)
+        return res
+    end
+    local threads = {}
+    local nt = math.min(concurrency, bulk.n)
+    for t = 1, nt do
+        local th, err = spawn(bulk_run, self, bulk, res, t, bulk.n, nt)
+        if not th then
+            return nil, "could not spawn a thread: " .. tostring(err)
+        end
+        threads[t] = th
+    end
+    for t = 1, nt do
+        local ok, err = ngx.thread.wait(threads[t])
+        if not ok then
+            return nil, "bulk thread failed: " .. tostring(err)
+        end
+    end
+    return res
+end
+
+function _M.each_bulk_res(res)
+    if type(res) ~= "table" then
+        error("res must be a table", 2)
+    end
+    local i = 0
+    return function()
+        if i * 3 >= res.n then
+            return nil
+        end
+        i = i + 1
+        local r = (i - 1) * 3
+        return i, res[r + 1], res[r + 2], res[r + 3]
+    end
+end
+
+
+return _M
