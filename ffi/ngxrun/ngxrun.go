@@ -41,6 +41,7 @@ type Config struct {
 	Extra   string // more location blocks for the server
 	HTTP    string // more directives for the http block
 	LuaPath string // more lua_package_path entries ("/dir/?.lua;")
+	Init    string // more Lua for init_by_lua_block, run in the master after its open was refused
 }
 
 // Server is a running nginx.
@@ -212,6 +213,7 @@ http {
         local shmlru = require "resty.shmlru"
         local c, err = shmlru.open(%q, { lib = %q })
         shmlru_init_err = err or "open succeeded in the init phase"
+%s
     }
     init_worker_by_lua_block {
         local shmlru = require "resty.shmlru"
@@ -229,7 +231,7 @@ http {
 %s
     }
 }
-`, cfg.Workers, d, d, d, d, d, d, d, cfg.LuaPath, cfg.LuaDir, cfg.HTTP, cfg.Region, cfg.Lib, cfg.Region, cfg.Size, cfg.Lib, port, locations, cfg.Extra)
+`, cfg.Workers, d, d, d, d, d, d, d, cfg.LuaPath, cfg.LuaDir, cfg.HTTP, cfg.Region, cfg.Lib, cfg.Init, cfg.Region, cfg.Size, cfg.Lib, port, locations, cfg.Extra)
 	conf := filepath.Join(d, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return nil, err
