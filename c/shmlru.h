@@ -140,7 +140,7 @@ typedef struct shmlru_write_opts {
 	int64_t  ttl_ms;   /* time to live in milliseconds; 0 = never expires */
 	uint64_t version;  /* SHMLRU_MODE_CAS: the version the entry must have */
 	uint32_t flags;    /* user flags, returned in shmlru_meta */
-	uint8_t  type;     /* SHMLRU_TYPE_BYTES, _NUMBER or _BOOL */
+	uint8_t  type;     /* SHMLRU_TYPE_BYTES, _NUMBER, _BOOL, or _NONE (empty value) */
 	uint8_t  mode;     /* SHMLRU_MODE_* */
 	uint8_t  no_evict; /* fail with SHMLRU_NO_MEMORY rather than evict live entries */
 	uint8_t  reserved; /* must be 0 */

@@ -29,8 +29,11 @@ func shmlru_go_write(h C.uint64_t, key *C.char, keyLen C.size_t, value unsafe.Po
 		switch {
 		case co.Reserved != 0 || co.NoEvict > 1 || co.Mode > uint8(lru.ModeCAS):
 			return statusBadArgument
-		case co.Type > uint8(lru.TypeBool):
-			return statusBadValue // lists are written with the list functions
+		case co.Type == uint8(lru.TypeList) || co.Type > uint8(lru.TypeNone):
+			// Lists are written with the list functions. TypeNone (a
+			// cached absence; lru checks that its value is empty) is
+			// for read-through loads in other languages.
+			return statusBadValue
 		}
 		ttl, st := ttlOf(int64(co.TTLMs))
 		if st != statusOK {

@@ -22,8 +22,9 @@ type Cache struct {
 	broken atomic.Pointer[error] // set when the mapping itself failed (file truncated)
 	retire sync.Once             // see retireBroken
 
-	lt   loads      // the load table (flight.go)
-	ltMu sync.Mutex // one goroutine of this process at a time on the load table's lock
+	lt    loads      // the load table (flight.go)
+	ltMu  sync.Mutex // one goroutine of this process at a time on the load table's lock
+	wakes []*uint32  // futex words to wake once the table is unlocked (under ltMu)
 	// local coalesces this process's callers of one key before they meet
 	// other processes' in the load table (load.go).
 	localMu sync.Mutex

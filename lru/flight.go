@@ -135,7 +135,10 @@ func (c *Cache) loadWords() []*uint32 {
 
 // withTable runs fn with the load table locked, under the region's fault
 // guard. A fault (the file truncated) breaks the cache as it does in the
-// shards.
+// shards. The futex words fn asked to wake (see finish) are woken after
+// the table is unlocked: a wake is a system call, and waking a dozen
+// sleepers is not something to do while every loader on the host queues
+// on the lock.
 func (c *Cache) withTable(fn func(lt *loadTable, fl []flight)) error {
 	if c.closed.Load() {
 		return ErrClosed
@@ -151,6 +154,14 @@ func (c *Cache) withTable(fn func(lt *loadTable, fl []flight)) error {
 		defer c.r.Unlock(&c.lt.t.lock)
 		fn(c.lt.t, c.lt.flights)
 	})
+	if len(c.wakes) > 0 {
+		c.r.Guard(func() {
+			for _, w := range c.wakes {
+				shm.Wake(w)
+			}
+		})
+		c.wakes = c.wakes[:0]
+	}
 	if err != nil && errors.Is(err, ErrCorrupt) {
 		c.broken.CompareAndSwap(nil, &err)
 		c.retireBroken()
@@ -190,8 +201,10 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 			}
 		case f.hash == t.Hash:
 			// The key is loading (or a key with the same 64-bit hash:
-			// its waiters then find nothing and claim again).
-			if c.expired(f) {
+			// its waiters then find nothing and claim again). Whether
+			// its loader still lives is a system call, which the
+			// waiter makes at once, outside the lock (WaitLoad).
+			if leaseOver(f, nowMillis()) {
 				c.takeOver(lt, f, i, t, lease)
 				return
 			}
@@ -216,7 +229,7 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 	f.hash = t.Hash
 	f.started = nowMillis()
 	f.outcome, f.msgLen = 0, 0
-	f.deadline = leaseEnd(f.started, lease)
+	atomic.StoreInt64(&f.deadline, leaseEnd(f.started, lease))
 	atomic.StoreUint32(&f.owner, c.r.Token()) // last: the flight is now claimed
 	lt.stats.Loads++
 	*t = LoadTicket{State: LoadMine, Flight: free, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
@@ -233,31 +246,33 @@ func leaseEnd(now int64, lease time.Duration) int64 {
 // ended: its process died, or its lease ran out. It may make a system call
 // (the owner's liveness).
 func (c *Cache) expired(f *flight) bool {
-	if f.owner == 0 {
-		return false
-	}
-	if f.deadline != 0 && nowMillis() >= f.deadline {
-		return true
-	}
-	return !c.r.Alive(f.owner)
+	owner := atomic.LoadUint32(&f.owner)
+	return owner != 0 && (leaseOver(f, nowMillis()) || !c.r.Alive(owner))
+}
+
+// leaseOver reports whether the lease of f's loader has run out at now.
+func leaseOver(f *flight, now int64) bool {
+	d := atomic.LoadInt64(&f.deadline)
+	return d != 0 && now >= d
 }
 
 // takeOver makes the caller the loader of f, whose loader is gone: the load
 // ends as abandoned (its waiters look again and join the new one) and
 // begins again as the caller's.
 func (c *Cache) takeOver(lt *loadTable, f *flight, i uint32, t *LoadTicket, lease time.Duration) {
-	c.finish(lt, f, LoadAbandoned, "")
+	c.finish(lt, f, LoadDone, "") // counted as a takeover, not as abandoned
 	lt.stats.Takeovers++
 	lt.stats.Loads++
 	f.hash = t.Hash
 	f.started = nowMillis()
-	f.deadline = leaseEnd(f.started, lease)
+	atomic.StoreInt64(&f.deadline, leaseEnd(f.started, lease))
 	atomic.StoreUint32(&f.owner, c.r.Token())
 	*t = LoadTicket{State: LoadMine, Flight: i, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
 }
 
-// finish ends the load in f with an outcome and wakes everyone waiting on
-// it, and anyone waiting for a free slot.
+// finish ends the load in f with an outcome and has everyone waiting on
+// it woken, and anyone waiting for a free slot (after the unlock, see
+// withTable).
 func (c *Cache) finish(lt *loadTable, f *flight, outcome LoadState, msg string) {
 	switch outcome {
 	case LoadFailed:
@@ -271,10 +286,7 @@ func (c *Cache) finish(lt *loadTable, f *flight, outcome LoadState, msg string) 
 	atomic.StoreUint32(&f.owner, 0)
 	atomic.AddUint32(&f.seq, 1)
 	atomic.AddUint32(&lt.freed, 1)
-	// Both wakes are system calls made with the table locked; a load is
-	// a miss served from elsewhere, far slower than either.
-	shm.Wake(&f.seq)
-	shm.Wake(&lt.freed)
+	c.wakes = append(c.wakes, &f.seq, &lt.freed)
 }
 
 // EndLoad ends the caller's load (a ticket in state LoadMine) with its
@@ -385,11 +397,21 @@ func (c *Cache) wakeTicket(t *LoadTicket) {
 }
 
 // takeOverIfGone takes over the load a waiter waits on if its loader is
-// gone, and says whether it did.
+// gone, and says whether it did. The loader's liveness, a system call, is
+// asked without the table's lock; the lock is taken only to take over,
+// after checking that the load is still the one the waiter asked about.
 func (c *Cache) takeOverIfGone(t *LoadTicket, lease time.Duration) (took bool, err error) {
+	f := &c.lt.flights[t.Flight]
+	var owner uint32
+	gone := false
+	if err := c.r.Guard(func() {
+		owner = atomic.LoadUint32(&f.owner)
+		gone = owner != 0 && atomic.LoadUint32(&f.seq) == t.Seq && c.expired(f)
+	}); err != nil || !gone {
+		return false, err
+	}
 	err = c.withTable(func(lt *loadTable, fl []flight) {
-		f := &fl[t.Flight]
-		if f.seq == t.Seq && f.hash == t.Hash && c.expired(f) {
+		if f.owner == owner && f.seq == t.Seq && f.hash == t.Hash {
 			c.takeOver(lt, f, t.Flight, t, lease)
 			took = true
 		}

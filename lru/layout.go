@@ -183,7 +183,7 @@ type LoadCounters struct {
 	Waits     uint64 // callers that found a load in progress and waited for it
 	Takeovers uint64 // loads taken over from a loader whose process died
 	Failures  uint64 // loads that ended with the loader's error
-	Abandoned uint64 // loads given up without an outcome (the loader's context ended)
+	Abandoned uint64 // loads their loader gave up without an outcome (its context ended, it panicked)
 }
 
 // flightMsgSize is how much of a failed loader's error message a flight

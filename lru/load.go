@@ -232,9 +232,10 @@ func (c *Cache) look(dst, key []byte) ([]byte, lookState, error) {
 
 // localLoad is one key's load as this process's callers share it.
 type localLoad struct {
-	done chan struct{}
-	res  loadResult
-	ctx  context.Context // the leader's
+	done      chan struct{}
+	res       loadResult
+	ctx       context.Context // the leader's
+	followers int             // callers waiting on the leader (under localMu; for tests)
 }
 
 type loadResult struct {
@@ -271,6 +272,7 @@ func (c *Cache) coalesce(ctx context.Context, key []byte, load Loader, o LoadOpt
 			}()
 			return l.res
 		}
+		l.followers++
 		c.localMu.Unlock()
 		select {
 		case <-l.done:

@@ -1,0 +1,238 @@
+package lru
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// Read-through across real processes: one loader per key on the host, and
+// a loader killed mid-load replaced by a waiter.
+
+func init() { childRoles["loader"] = loaderChild }
+
+// loaderChild runs callers goroutines that GetOrLoad the key "cold" once
+// the parent writes "go". Its loader appends a line to the count file
+// (counting loads outside the cache), prints "loading", and then, by mode:
+// "block" waits for the parent's "release"; "hang" waits to be killed;
+// "quick" returns at once. The value names the loading process. Each
+// caller prints "got VALUE" or "err ERROR".
+//
+// arg: countFile,mode,callers
+func loaderChild(c *Cache, arg string) error {
+	parts := strings.Split(arg, ",")
+	if len(parts) != 3 {
+		return fmt.Errorf("loader child: bad arg %q", arg)
+	}
+	countFile, mode := parts[0], parts[1]
+	callers, err := strconv.Atoi(parts[2])
+	if err != nil {
+		return err
+	}
+	in := bufio.NewScanner(os.Stdin)
+	var outMu sync.Mutex
+	say := func(format string, args ...any) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		fmt.Printf(format+"\n", args...)
+	}
+	say("ready")
+	if !in.Scan() || in.Text() != "go" {
+		return fmt.Errorf("loader child: expected go, got %q", in.Text())
+	}
+	load := func(ctx context.Context, key []byte) ([]byte, error) {
+		f, err := os.OpenFile(countFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(f, "%d\n", os.Getpid())
+		f.Close()
+		say("loading")
+		switch mode {
+		case "block":
+			if !in.Scan() || in.Text() != "release" {
+				return nil, fmt.Errorf("expected release, got %q", in.Text())
+			}
+		case "hang":
+			holdUntilKilled()
+		}
+		return []byte(fmt.Sprint("from ", os.Getpid())), nil
+	}
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := c.GetOrLoad(context.Background(), []byte("cold"), load, LoadOptions{})
+			if err != nil {
+				say("err %v", err)
+				return
+			}
+			say("got %s", v)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// loaderProc is a loader child and what it printed.
+type loaderProc struct {
+	*child
+	lines chan string
+}
+
+func startLoader(t *testing.T, path, countFile, mode string, callers int) *loaderProc {
+	t.Helper()
+	ch := startChild(t, "loader", path, fmt.Sprintf("%s,%s,%d", countFile, mode, callers))
+	p := &loaderProc{child: ch, lines: make(chan string, 4*callers+4)}
+	go func() {
+		for {
+			l := ch.line()
+			if l == "" {
+				close(p.lines)
+				return
+			}
+			p.lines <- l
+		}
+	}()
+	if l := <-p.lines; l != "ready" {
+		t.Fatalf("child said %q, want ready\n%s", l, ch.stderr)
+	}
+	return p
+}
+
+func (p *loaderProc) send(t *testing.T, line string) {
+	t.Helper()
+	if _, err := fmt.Fprintln(p.stdin, line); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// results reads the child's remaining lines until it exits: the values its
+// callers got, and whether it printed "loading".
+func (p *loaderProc) results() (got []string, loading bool) {
+	for l := range p.lines {
+		switch {
+		case l == "loading":
+			loading = true
+		default:
+			got = append(got, l)
+		}
+	}
+	return got, loading
+}
+
+func countLines(t *testing.T, file string) int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), "\n")
+}
+
+// Processes that miss one key together: the loader runs once on the whole
+// host, and every caller in every process gets its value.
+func TestLoadStampedeAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	path, countFile := filepath.Join(dir, "c"), filepath.Join(dir, "loads")
+	c := openAt(t, path, &Options{Size: 1 << 20})
+	const procs, callers = 4, 8
+	var kids []*loaderProc
+	for range procs {
+		kids = append(kids, startLoader(t, path, countFile, "block", callers))
+	}
+	for _, k := range kids {
+		k.send(t, "go")
+	}
+	// The one loader announces itself; the other processes wait on it.
+	eventually(t, "one process to load", func() bool { return countLines(t, countFile) == 1 })
+	eventually(t, "the others to wait", func() bool { return loadStats(t, c).Waits == procs-1 })
+	b, _ := os.ReadFile(countFile)
+	loaderPid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	for _, k := range kids {
+		if k.cmd.Process.Pid == loaderPid {
+			k.send(t, "release")
+		}
+	}
+	want := fmt.Sprint("got from ", loaderPid)
+	for _, k := range kids {
+		got, _ := k.results()
+		k.wait(t)
+		if len(got) != callers {
+			t.Fatalf("a child reported %d callers, want %d: %q", len(got), callers, got)
+		}
+		for _, g := range got {
+			if g != want {
+				t.Fatalf("a caller %s, want %q", g, want)
+			}
+		}
+	}
+	if n := countLines(t, countFile); n != 1 {
+		t.Fatalf("the loader ran %d times across %d processes, want 1", n, procs)
+	}
+	if s := loadStats(t, c); s.Loads != 1 || s.Takeovers != 0 || s.Failures != 0 {
+		t.Fatalf("load stats %+v, want one load", s)
+	}
+}
+
+// The loading process is killed mid-load: one waiter takes the load over
+// (its liveness check notices the dead slot), loads once more, and every
+// waiting caller gets that value; nobody hangs.
+func TestLoadTakeoverAfterLoaderKilled(t *testing.T) {
+	dir := t.TempDir()
+	path, countFile := filepath.Join(dir, "c"), filepath.Join(dir, "loads")
+	c := openAt(t, path, &Options{Size: 1 << 20})
+	doomed := startLoader(t, path, countFile, "hang", 1)
+	doomed.send(t, "go")
+	if l := <-doomed.lines; l != "loading" {
+		t.Fatalf("doomed child said %q", l)
+	}
+	const waiters, callers = 3, 4
+	var kids []*loaderProc
+	for range waiters {
+		k := startLoader(t, path, countFile, "quick", callers)
+		k.send(t, "go")
+		kids = append(kids, k)
+	}
+	eventually(t, "the waiters to wait", func() bool { return loadStats(t, c).Waits == waiters })
+	if err := doomed.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	doomed.cmd.Wait()
+	var loaders []int
+	values := map[string]int{}
+	for _, k := range kids {
+		got, loading := k.results()
+		k.wait(t)
+		if loading {
+			loaders = append(loaders, k.cmd.Process.Pid)
+		}
+		for _, g := range got {
+			values[g]++
+		}
+	}
+	if len(loaders) != 1 {
+		t.Fatalf("%d waiters took the load over, want 1", len(loaders))
+	}
+	want := fmt.Sprint("got from ", loaders[0])
+	if len(values) != 1 || values[want] != waiters*callers {
+		t.Fatalf("callers got %v, want %d × %q", values, waiters*callers, want)
+	}
+	if n := countLines(t, countFile); n != 2 {
+		t.Fatalf("%d loads, want 2 (the killed one and the takeover)", n)
+	}
+	if s := loadStats(t, c); s.Takeovers != 1 {
+		t.Fatalf("load stats %+v, want one takeover", s)
+	}
+}
