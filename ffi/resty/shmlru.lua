@@ -153,6 +153,7 @@ typedef struct shmlru_stats {
 	uint64_t capacity;
 } shmlru_stats;
 int shmlru_abi_version(void);
+const char *shmlru_version(void);
 const char *shmlru_strerror(int status);
 int shmlru_open(const char *path, size_t path_len, const shmlru_options *opts, shmlru_t *out, char *errbuf, size_t errbuf_len);
 int shmlru_close(shmlru_t h);
