@@ -57,8 +57,14 @@ INSTALLED_FILES = \
 	$(addprefix $(LUA_LIB_DIR)/,$(LUA_MODULES))
 
 # The paths are written into the pkg-config file with sed and into the Lua
-# module as a Lua string: characters that would break either are refused.
-BAD_PATH_CHARS := *[\|\&\"\\\ ]*
+# module as a Lua string: a path that either could not carry is refused.
+empty :=
+space := $(empty) $(empty)
+comma := ,
+install_path_problem = $(strip \
+	$(if $(or $(findstring $(space),$(1)),$(findstring ",$(1)),$(findstring \,$(1)),$(findstring |,$(1)),$(findstring &,$(1))),\
+		has a space$(comma) a quote$(comma) a backslash$(comma) | or &$(comma) which the pkg-config file and the Lua module cannot carry,\
+		$(if $(filter /%,$(1)),,is not an absolute path)))
 
 .PHONY: install uninstall check-install-paths rock-build rock-install
 
@@ -76,15 +82,9 @@ $(BUILD)/shmctl.bash: $(BUILD)/shmctl
 	$(BUILD)/shmctl completion bash > $@.tmp && mv $@.tmp $@
 
 check-install-paths:
-	@for p in "$(PREFIX)" "$(LIBDIR)" "$(INCLUDEDIR)"; do \
-		case "$$p" in \
-		/*) ;; \
-		*) echo "install: $$p is not an absolute path: give PREFIX (and any *DIR) as one" >&2; exit 1 ;; \
-		esac; \
-		case "$$p" in \
-		$(BAD_PATH_CHARS)) echo "install: $$p has a space, \", \\, | or &, which the pkg-config file and the Lua module cannot carry: choose another PREFIX" >&2; exit 1 ;; \
-		esac; \
-	done
+	$(foreach v,PREFIX LIBDIR INCLUDEDIR,$(if $(call install_path_problem,$($(v))),\
+		$(error install: $(v)=$($(v)) $(call install_path_problem,$($(v))): choose another $(v))))
+	@:
 
 install: check-version check-install-paths $(SO_LIB) $(BUILD)/shmctl $(BUILD)/shmctl.1 $(BUILD)/shmctl.bash
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
