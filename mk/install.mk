@@ -127,3 +127,8 @@ rock-install: rock-build
 		echo "install ffi/$$m -> $(ROCK_LUADIR)/$$m"; \
 		$(INSTALL) -m 0644 ffi/$$m $(ROCK_LUADIR)/$$m; \
 	done
+
+# The install tests alone (test-go runs them with everything else).
+.PHONY: test-install
+test-install:
+	$(GO) test -count=1 -v ./installtest/
