@@ -15,6 +15,8 @@
 /* The native read path (fast.c); fast.h includes region.h, whose static
  * assertions hold its C mirrors of the region's structs to layout.h. */
 #include "fast.h"
+/* SHMLRU_VERSION_STRING, generated from package version. */
+#include "version.h"
 
 /* FAST(call): return what the native path answered, unless it left the
  * call to Go. */
@@ -137,6 +139,8 @@ __attribute__((constructor)) static void shmlru_init(void)
 #define P(ptr) ((void *)(ptr))
 
 int shmlru_abi_version(void) { return SHMLRU_ABI_VERSION; }
+
+const char *shmlru_version(void) { return SHMLRU_VERSION_STRING; }
 
 const char *shmlru_strerror(int status)
 {

@@ -295,6 +295,13 @@ int shmlru_info_get(shmlru_t h, shmlru_info *info);
  * inconsistencies found (0 for a sound cache). Changes nothing. */
 int shmlru_check(shmlru_t h, size_t *problems);
 
+/* The release of shmlru this library was built from, "MAJOR.MINOR.PATCH":
+ * the version that `shmctl version`, the Lua module's _VERSION and
+ * `pkg-config --modversion shmlru` report. A static string, never NULL; do
+ * not free it. It never enters the Go runtime, so it also answers in a
+ * process forked after the library was loaded. */
+const char *shmlru_version(void);
+
 /*
  * Read-through: one loader per missing key among every process on the host.
  *

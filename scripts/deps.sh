@@ -13,6 +13,10 @@
 #                           lua-resty-core, lua-resty-lrucache, libluajit2-5.1-2
 #   lua-resty-core, lua-resty-lrucache   (named explicitly for clarity)
 #   redis-server, memcached, valgrind
+#   pkg-config              the install test builds a C program with nothing else
+#   luarocks                the install test runs `luarocks make` on the rockspec
+#                           (pulls lua5.1, which LuaRocks runs on)
+#   groff-base              shmctl's man page test renders it with groff -ww
 #
 # Services: the packages' maintainer scripts would start nginx (port 80),
 # redis and memcached through invoke-rc.d.  A temporary policy-rc.d that
@@ -31,10 +35,13 @@ PKGS=(
   redis-server
   memcached
   valgrind
+  pkg-config
+  luarocks
+  groff-base
 )
 
 # Commands that must exist afterwards (sanity check on the result).
-CMDS=(luajit nginx redis-server memcached valgrind)
+CMDS=(luajit nginx redis-server memcached valgrind pkg-config luarocks groff)
 
 pkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]

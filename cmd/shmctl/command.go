@@ -32,10 +32,16 @@ type command struct {
 // runner runs a subcommand with its positional arguments.
 type runner func(e *env, args []string) error
 
-// commands in the order of the overview.
-var commands = []*command{
-	inspectCmd, statsCmd, keysCmd, getCmd, setCmd, delCmd,
-	flushCmd, checkCmd, createCmd, rmCmd, watchCmd,
+// commands in the order of the overview. It is filled in by init because
+// completion's runner reads it: an initializer would refer to itself.
+var commands []*command
+
+func init() {
+	commands = []*command{
+		inspectCmd, statsCmd, keysCmd, getCmd, setCmd, delCmd,
+		flushCmd, checkCmd, createCmd, rmCmd, watchCmd, serveCmd,
+		versionCmd, completionCmd,
+	}
 }
 
 // lookup finds a subcommand by name or alias.
@@ -63,6 +69,37 @@ func (c *command) flags(e *env, f *cmdFlags) *flag.FlagSet {
 	fs.StringVar(&e.region, "region", e.region, "")
 	f.fs, f.run = fs, c.setup(fs)
 	return fs
+}
+
+// ownFlags returns the subcommand's own flags (not -r/--region, which
+// every subcommand takes) in the order of its --help: for the manual page
+// and the completion script, which are generated from them.
+func (c *command) ownFlags() []*flag.Flag {
+	fs := c.flags(&env{}, new(cmdFlags))
+	var out []*flag.Flag
+	fs.VisitAll(func(fl *flag.Flag) {
+		if fl.Name != "r" && fl.Name != "region" {
+			out = append(out, fl)
+		}
+	})
+	return out
+}
+
+// flagHelp returns the name of fl's value ("" for a switch) and its help,
+// with the default when it is not the zero value.
+func flagHelp(fl *flag.Flag) (arg, help string) {
+	arg, help = flag.UnquoteUsage(fl)
+	if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" {
+		help += " (default " + fl.DefValue + ")"
+	}
+	return arg, help
+}
+
+// takesValue reports whether fl needs a value (--flag VALUE), as opposed
+// to a boolean switch.
+func takesValue(fl *flag.Flag) bool {
+	b, ok := fl.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
 }
 
 // run parses the subcommand's arguments and runs it.
@@ -129,13 +166,10 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 		if fl.Name == "r" || fl.Name == "region" {
 			return
 		}
-		arg, help := flag.UnquoteUsage(fl)
+		arg, help := flagHelp(fl)
 		name := "  --" + fl.Name
 		if arg != "" {
 			name += " " + arg
-		}
-		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" {
-			help += " (default " + fl.DefValue + ")"
 		}
 		t.add(name, help)
 	})

@@ -41,6 +41,18 @@
 //	                --max-entries, --max-value, --mode
 //	rm              remove the region file; asks unless --yes
 //
+// For Prometheus, and about shmctl itself:
+//
+//	serve           a Prometheus exporter: GET /metrics over HTTP on
+//	                --listen ADDR (default :9877), shmlru_up 0 while the
+//	                region cannot be read; stops cleanly on SIGTERM/SIGINT
+//	version         the shmlru release (--json for more)
+//	completion bash a bash completion script
+//	help --man      the manual page, shmctl(1), in roff
+//
+// The manual page and the completion script are generated from the same
+// table of subcommands as --help, and make install installs both.
+//
 // Every subcommand has --help with an example. Exit status: 0 ok; 1 not
 // found, a problem found, or a failure; 2 a usage error (an unknown
 // subcommand or flag, a malformed duration, size or value). A failure is

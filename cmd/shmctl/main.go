@@ -79,6 +79,12 @@ func dispatch(e *env, args []string) error {
 	}
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
+		if len(rest) > 0 && (rest[0] == "--man" || rest[0] == "-man") {
+			if len(rest) > 1 {
+				return usagef("help --man takes no arguments (it prints the whole manual page)")
+			}
+			return writeManPage(e.stdout)
+		}
 		if len(rest) == 0 {
 			mainUsage(e.stdout)
 			return nil
@@ -97,9 +103,12 @@ func dispatch(e *env, args []string) error {
 	return cmd.run(e, rest)
 }
 
+// tagline is what shmctl is, in one sentence.
+const tagline = "shmctl inspects and manages a shmlru shared-memory cache while processes use it."
+
 // mainUsage prints the overview of all subcommands.
 func mainUsage(w io.Writer) {
-	fmt.Fprintf(w, "shmctl inspects and manages a shmlru shared-memory cache while processes use it.\n\n")
+	fmt.Fprintf(w, "%s\n\n", tagline)
 	fmt.Fprintf(w, "Usage: shmctl [-r PATH|NAME] SUBCOMMAND [flags] [args]\n\n")
 	fmt.Fprintf(w, "The region is given by -r/--region or $%s; a name without a slash is a file\nunder /dev/shm.\n\nSubcommands:\n", regionEnv)
 	t := newTable()

@@ -36,12 +36,14 @@ type Config struct {
 	Workers int    // worker processes (0 = 2)
 	Region  string // the cache's region path
 	Size    string // the cache's size, as opts.size (e.g. "8m")
-	Lib     string // absolute path of libshmlru.so (default: FindLib(Root))
+	Lib     string // absolute path of libshmlru.so, given as opts.lib (default: FindLib(Root))
+	NoLib   bool   // give no opts.lib: the module finds the library itself (installed path, package.cpath, the system's loader)
 	LuaDir  string // absolute path of the directory holding resty/shmlru.lua (default: Root/ffi)
 	Extra   string // more location blocks for the server
 	HTTP    string // more directives for the http block
 	LuaPath string // more lua_package_path entries ("/dir/?.lua;")
 	Init    string // more Lua for init_by_lua_block, run in the master after its open was refused
+	CPath   string // lua_package_cpath entries before the default ("/dir/?.so;")
 }
 
 // Server is a running nginx.
@@ -148,7 +150,7 @@ func (cfg *Config) defaults() (tmpDir string, err error) {
 	if cfg.Size == "" {
 		cfg.Size = "8m"
 	}
-	if cfg.Lib == "" {
+	if cfg.Lib == "" && !cfg.NoLib {
 		if cfg.Lib, err = FindLib(cfg.Root); err != nil {
 			return "", err
 		}
@@ -165,6 +167,14 @@ func (cfg *Config) defaults() (tmpDir string, err error) {
 		tmpDir = cfg.Dir
 	}
 	return tmpDir, nil
+}
+
+// libOpt is opts.lib in Lua: the library's path, or nil with NoLib.
+func (cfg *Config) libOpt() string {
+	if cfg.NoLib {
+		return "nil"
+	}
+	return strconv.Quote(cfg.Lib)
 }
 
 // Start writes the configuration, starts nginx and waits until it answers.
@@ -207,17 +217,18 @@ http {
     uwsgi_temp_path %s/uwsgi;
     scgi_temp_path %s/scgi;
     lua_package_path "%s%s/?.lua;;";
+    lua_package_cpath "%s;;";
 %s
     init_by_lua_block {
         -- The master must refuse: the Go runtime would not survive the fork.
         local shmlru = require "resty.shmlru"
-        local c, err = shmlru.open(%q, { lib = %q })
+        local c, err = shmlru.open(%q, { lib = %s })
         shmlru_init_err = err or "open succeeded in the init phase"
 %s
     }
     init_worker_by_lua_block {
         local shmlru = require "resty.shmlru"
-        local c, err = shmlru.open(%q, { size = %q, lib = %q, mode = "0644" })
+        local c, err = shmlru.open(%q, { size = %q, lib = %s, mode = "0644" })
         if not c then
             ngx.log(ngx.ERR, "shmlru.open: ", err)
             return
@@ -231,7 +242,7 @@ http {
 %s
     }
 }
-`, cfg.Workers, d, d, d, d, d, d, d, cfg.LuaPath, cfg.LuaDir, cfg.HTTP, cfg.Region, cfg.Lib, cfg.Init, cfg.Region, cfg.Size, cfg.Lib, port, locations, cfg.Extra)
+`, cfg.Workers, d, d, d, d, d, d, d, cfg.LuaPath, cfg.LuaDir, cfg.CPath, cfg.HTTP, cfg.Region, cfg.libOpt(), cfg.Init, cfg.Region, cfg.Size, cfg.libOpt(), port, locations, cfg.Extra)
 	conf := filepath.Join(d, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return nil, err

@@ -155,6 +155,7 @@ typedef struct shmlru_stats {
 	uint64_t capacity;
 } shmlru_stats;
 int shmlru_abi_version(void);
+const char *shmlru_version(void);
 const char *shmlru_strerror(int status);
 int shmlru_open(const char *path, size_t path_len, const shmlru_options *opts, shmlru_t *out, char *errbuf, size_t errbuf_len);
 int shmlru_close(shmlru_t h);
@@ -295,21 +296,45 @@ local function grow(need)
 end
 
 
+-- The library that `make install` installed along with this module: the
+-- path of its soname in the install's libdir. The installed copy of this
+-- file has it written in (mk/install.mk); here, in the source tree, nil.
+local installed_lib = nil
+
+-- The library's soname, for the system's dynamic loader: it names the ABI
+-- version this module speaks.
+local SONAME = "libshmlru.so." .. ABI_VERSION
+local SYSTEM = "the system's library path"
+
+local function file_exists(p)
+    local f = io_open(p, "rb")
+    if f then
+        f:close()
+        return true
+    end
+    return false
+end
+
+
+-- find_lib returns the library to load, and where it was found:
+-- $SHMLRU_LIB; else the library installed with this module; else the first
+-- libshmlru.so on package.cpath; else the soname, for the system's loader
+-- to look up (ld.so.cache, LD_LIBRARY_PATH).
 local function find_lib()
     local p = os_getenv("SHMLRU_LIB")
     if p and p ~= "" then
-        return p
+        return p, "$SHMLRU_LIB"
+    end
+    if installed_lib and file_exists(installed_lib) then
+        return installed_lib, "the install's libdir"
     end
     for tpl in str_gmatch(package.cpath, "[^;]+") do
         local cand = str_gsub(tpl, "%?", "libshmlru")
-        local f = io_open(cand, "rb")
-        if f then
-            f:close()
-            return cand
+        if file_exists(cand) then
+            return cand, "package.cpath"
         end
     end
-    return nil, "libshmlru.so not found: pass opts.lib, set SHMLRU_LIB,"
-        .. " or install it on package.cpath (" .. package.cpath .. ")"
+    return SONAME, SYSTEM
 end
 
 
@@ -317,16 +342,21 @@ local function load_lib(path)
     if lib then
         return lib
     end
+    local from = "opts.lib"
     if not path then
-        local err
-        path, err = find_lib()
-        if not path then
-            return nil, err
-        end
+        path, from = find_lib()
     end
     local ok, l = pcall(ffi_load, path)
     if not ok then
-        return nil, "failed to load " .. path .. ": " .. tostring(l)
+        if from == SYSTEM then
+            return nil, "libshmlru.so not found: install shmlru (make install,"
+                .. " and ldconfig for a system libdir), pass opts.lib, set"
+                .. " SHMLRU_LIB, or put libshmlru.so on package.cpath ("
+                .. package.cpath .. "); loading " .. SONAME .. " from "
+                .. SYSTEM .. " failed: " .. tostring(l)
+        end
+        return nil, "failed to load " .. path .. " (from " .. from .. "): "
+            .. tostring(l)
     end
     local v = l.shmlru_abi_version()
     if v ~= ABI_VERSION then
