@@ -23,6 +23,12 @@
 // evicts no more than it is missing plus the rest of the last entry it
 // evicted.
 //
+// GetOrLoad reads through: on a miss, exactly one caller among every
+// process that has the region open runs its Loader, while the others sleep
+// on a word of the region until the value is written (the load table,
+// flight.go; BeginLoad, WaitLoad and EndLoad are its steps, for callers in
+// other languages). A loader whose process dies is taken over by a waiter.
+//
 // A process may die at any instruction, even holding a shard's lock halfway
 // through a change. The next process to want that lock notices (see package
 // shm), takes it over and resets the shard if the dead owner was mid-change.

@@ -1,6 +1,7 @@
 package lru_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -127,4 +128,54 @@ func ExampleCache_LPush() {
 	n, _ := c.LLen([]byte("jobs"))
 	fmt.Println(string(job), n)
 	// Output: first 1
+}
+
+func ExampleCache_GetOrLoad() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	c, _ := lru.Open(filepath.Join(dir, "c"), nil)
+	defer c.Close()
+
+	// The loader runs once per missing key among every process on the
+	// host that has the cache open; the others wait for its value.
+	load := func(ctx context.Context, key []byte) ([]byte, error) {
+		if string(key) == "user:0" {
+			return nil, lru.ErrNotFound // remembered for NegativeTTL
+		}
+		return []byte("row of " + string(key)), nil
+	}
+	o := lru.LoadOptions{TTL: time.Minute, NegativeTTL: 10 * time.Second}
+	ctx := context.Background()
+
+	v, src, err := c.Load(ctx, nil, []byte("user:42"), load, o)
+	fmt.Printf("%s %v %v\n", v, src, err)
+	v, src, err = c.Load(ctx, nil, []byte("user:42"), load, o)
+	fmt.Printf("%s %v %v\n", v, src, err)
+	_, err = c.GetOrLoad(ctx, []byte("user:0"), load, o)
+	fmt.Println(errors.Is(err, lru.ErrNotFound))
+	// Output:
+	// row of user:42 loaded <nil>
+	// row of user:42 hit <nil>
+	// true
+}
+
+func ExampleCache_BeginLoad() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	c, _ := lru.Open(filepath.Join(dir, "c"), nil)
+	defer c.Close()
+
+	// The steps under GetOrLoad, as C and Lua take them.
+	key := []byte("k")
+	t, _ := c.BeginLoad(key, 30*time.Second)
+	for t.State == lru.LoadWaiting {
+		c.WaitLoad(&t, 10*time.Millisecond, 30*time.Second) // an event loop polls with 0
+	}
+	if t.State == lru.LoadMine {
+		c.Set(key, []byte("loaded"), time.Minute) // load, write ...
+		c.EndLoad(&t, lru.LoadDone, "")           // ... and wake every waiter
+	}
+	v, _ := c.Get(key)
+	fmt.Printf("%s %v\n", v, t.State)
+	// Output: loaded done
 }
