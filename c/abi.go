@@ -1,6 +1,10 @@
 package main
 
-import "github.com/shmlru/shmlru/lru"
+import (
+	"math/bits"
+
+	"github.com/shmlru/shmlru/lru"
+)
 
 // The structures passed across the ABI, mirrored in shmlru.h and in the Lua
 // cdef. The c tags name the C fields; pin_test.go compares offsets and sizes.
@@ -116,6 +120,8 @@ var abiConstants = map[string]int{
 	"SHMLRU_LOAD_ABSENT":    int(lru.LoadAbsent),
 	"SHMLRU_LOAD_FAILED":    int(lru.LoadFailed),
 	"SHMLRU_LOAD_ABANDONED": int(lru.LoadAbandoned),
+	"SHMLRU_LOAD_MSG_SIZE":  lru.LoadMsgSize,
+	"SHMLRU_STALE_FLAG_BIT": bits.TrailingZeros32(lru.StaleFlag),
 	"SHMLRU_MODE_SET":       int(lru.ModeSet),
 	"SHMLRU_MODE_ADD":       int(lru.ModeAdd),
 	"SHMLRU_MODE_REPLACE":   int(lru.ModeReplace),

@@ -331,7 +331,10 @@ enum {
 	SHMLRU_LOAD_DONE      = 3,
 	SHMLRU_LOAD_ABSENT    = 4,
 	SHMLRU_LOAD_FAILED    = 5,
-	SHMLRU_LOAD_ABANDONED = 6  /* load_end only: gave up without an answer; a waiter loads */
+	SHMLRU_LOAD_ABANDONED = 6, /* load_end only: gave up without an answer; a waiter loads */
+	SHMLRU_LOAD_MSG_SIZE  = 88, /* bytes of a failed loader's message that reach its waiters */
+	SHMLRU_STALE_FLAG_BIT = 31  /* user flags with this bit set: a value with a stale window
+	                             * of (flags & ~bit) ms, fresh until expires minus the window */
 };
 
 /* A caller's place in one load; filled by shmlru_load_begin, opaque but

@@ -186,9 +186,11 @@ type LoadCounters struct {
 	Abandoned uint64 // loads their loader gave up without an outcome (its context ended, it panicked)
 }
 
-// flightMsgSize is how much of a failed loader's error message a flight
-// keeps for the callers that waited on it.
-const flightMsgSize = 88
+// LoadMsgSize is how much of a failed loader's error message the load
+// table keeps for the callers that waited on it, in bytes.
+const LoadMsgSize = 88
+
+const flightMsgSize = LoadMsgSize
 
 // flight is one slot of the load table: a key's load while it runs, and the
 // outcome of the last load that ran in it. The slot is free when owner is 0.

@@ -105,10 +105,13 @@ func (e *LoadError) Error() string { return "lru: loader failed: " + e.Msg }
 // Unwrap returns the loader's own error, when it ran in this process.
 func (e *LoadError) Unwrap() error { return e.Err }
 
-// staleFlag marks the user flags of an entry written with a stale window:
-// the low 31 bits are the window in milliseconds (see the top of this
-// file).
-const staleFlag = 1 << 31
+// StaleFlag marks the user flags of an entry that a read-through load
+// wrote with a stale window: the low 31 bits are the window in
+// milliseconds (see the top of this file). Code in other languages that
+// reads through follows the same rule (SHMLRU_STALE_FLAG_BIT in shmlru.h).
+const StaleFlag = 1 << 31
+
+const staleFlag = StaleFlag
 
 // maxStaleWindow is the longest StaleTTL the flags can hold.
 const maxStaleWindow = (staleFlag - 1) * time.Millisecond

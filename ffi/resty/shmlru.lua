@@ -187,7 +187,9 @@ enum {
 	SHMLRU_LOAD_DONE      = 3,
 	SHMLRU_LOAD_ABSENT    = 4,
 	SHMLRU_LOAD_FAILED    = 5,
-	SHMLRU_LOAD_ABANDONED = 6
+	SHMLRU_LOAD_ABANDONED = 6,
+	SHMLRU_LOAD_MSG_SIZE  = 88,
+	SHMLRU_STALE_FLAG_BIT = 31
 };
 typedef struct shmlru_load {
 	uint64_t hash;

@@ -47,14 +47,18 @@ local _M = {}
 local OK = 0
 local NOT_FOUND = -1
 local BUFFER_TOO_SMALL = -7
-local LOAD_LOST = -28
-local TYPE_BYTES, TYPE_NUMBER, TYPE_BOOL, TYPE_LIST, TYPE_NONE = 0, 1, 2, 3, 4
+local LOAD_LOST = C.SHMLRU_LOAD_LOST
+local TYPE_BYTES, TYPE_NUMBER, TYPE_BOOL, TYPE_LIST, TYPE_NONE =
+    C.SHMLRU_TYPE_BYTES, C.SHMLRU_TYPE_NUMBER, C.SHMLRU_TYPE_BOOL,
+    C.SHMLRU_TYPE_LIST, C.SHMLRU_TYPE_NONE
 local MODE_SET = 0
-local MINE, WAITING, DONE, ABSENT, FAILED, ABANDONED = 1, 2, 3, 4, 5, 6
+local MINE, WAITING, DONE, ABSENT, FAILED, ABANDONED =
+    C.SHMLRU_LOAD_MINE, C.SHMLRU_LOAD_WAITING, C.SHMLRU_LOAD_DONE,
+    C.SHMLRU_LOAD_ABSENT, C.SHMLRU_LOAD_FAILED, C.SHMLRU_LOAD_ABANDONED
 
 -- The top bit of the user flags marks a stale window; the other 31 hold
--- it in milliseconds (lru/load.go's staleFlag).
-local STALE_FLAG = 0x80000000
+-- it in milliseconds (lru.StaleFlag, SHMLRU_STALE_FLAG_BIT).
+local STALE_FLAG = 2 ^ C.SHMLRU_STALE_FLAG_BIT
 local MAX_STALE_MS = STALE_FLAG - 1
 
 -- What a look at the key found (lru/load.go's lookState).
@@ -66,8 +70,8 @@ local TIMEOUT = "timeout waiting for the load"
 _M.TIMEOUT = TIMEOUT
 
 -- A loader's message reaches the other processes cut to this many bytes
--- (lru's flightMsgSize).
-local MSG_SIZE = 88
+-- (lru.LoadMsgSize).
+local MSG_SIZE = C.SHMLRU_LOAD_MSG_SIZE
 
 -- The phases in which ngx.sleep may yield (lua-nginx-module's docs).
 local CAN_SLEEP = {

@@ -53,13 +53,13 @@ local errstr = I.errstr
 local FRESH, ABSENT, SOFT_STALE = load.FRESH, load.ABSENT, load.SOFT_STALE
 
 
-local _M = { _VERSION = "0.1.0" }
+local _M = { _VERSION = shmlru._VERSION } -- one version (version/version.go)
 local mt = { __index = _M }
 
 local OK = 0
 local NOT_FOUND = -1
 local BUFFER_TOO_SMALL = -7
-local TYPE_BYTES, TYPE_NONE = 0, 4
+local TYPE_BYTES, TYPE_NONE = ffi.C.SHMLRU_TYPE_BYTES, ffi.C.SHMLRU_TYPE_NONE
 
 -- The user flags of an entry holding a table as JSON text: "JSON" in ASCII.
 local FLAG_JSON = 0x4A534F4E
