@@ -637,6 +637,68 @@ static void test_fork(shmlru_t h)
 	EXPECT(shmlru_get(h, KEY("k1"), buf, sizeof buf, &n, NULL), SHMLRU_OK);
 }
 
+/* Read-through between two handles (two attachments, as two processes
+ * would be), the change clock, cached absences and bad arguments. */
+static void test_loads(shmlru_t h)
+{
+	shmlru_t h2 = open_cache(path, 4 << 20);
+	shmlru_load a, b;
+	char msg[SHMLRU_LOAD_MSG_SIZE];
+	size_t used = 0;
+	EXPECT(shmlru_load_begin(h, KEY("lk"), 30000, &a), SHMLRU_OK);
+	CHECK(a.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_begin(h2, KEY("lk"), 30000, &b), SHMLRU_OK);
+	CHECK(b.state == SHMLRU_LOAD_WAITING);
+	EXPECT(shmlru_load_wait(h2, &b, 0, 30000, msg, sizeof msg, &used), SHMLRU_OK);
+	CHECK(b.state == SHMLRU_LOAD_WAITING); /* a poll: the loader lives */
+
+	uint64_t c0 = 0, c1 = 0;
+	EXPECT(shmlru_changes(h2, KEY("lk"), &c0), SHMLRU_OK);
+	EXPECT(shmlru_write(h, KEY("lk"), "v", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_changes(h2, KEY("lk"), &c1), SHMLRU_OK);
+	CHECK(c1 != c0);
+	EXPECT(shmlru_load_end(h, &a, SHMLRU_LOAD_DONE, NULL, 0), SHMLRU_OK);
+	EXPECT(shmlru_load_wait(h2, &b, 10000, 30000, msg, sizeof msg, &used), SHMLRU_OK);
+	CHECK(b.state == SHMLRU_LOAD_DONE);
+	/* The ticket is no longer a loader's. */
+	EXPECT(shmlru_load_end(h, &a, SHMLRU_LOAD_DONE, NULL, 0), SHMLRU_BAD_ARGUMENT);
+
+	/* A failure reaches the waiter, with its message. */
+	EXPECT(shmlru_load_begin(h, KEY("lf"), 0, &a), SHMLRU_OK);
+	EXPECT(shmlru_load_begin(h2, KEY("lf"), 0, &b), SHMLRU_OK);
+	CHECK(a.state == SHMLRU_LOAD_MINE && b.state == SHMLRU_LOAD_WAITING);
+	EXPECT(shmlru_load_end(h, &a, SHMLRU_LOAD_FAILED, KEY("db down")), SHMLRU_OK);
+	EXPECT(shmlru_load_wait(h2, &b, 10000, 0, msg, sizeof msg, &used), SHMLRU_OK);
+	CHECK(b.state == SHMLRU_LOAD_FAILED && used == 7 && memcmp(msg, "db down", 7) == 0);
+
+	/* A cached absence: written with an empty value, read as SHMLRU_TYPE_NONE. */
+	shmlru_write_opts o;
+	memset(&o, 0, sizeof o);
+	o.type = SHMLRU_TYPE_NONE;
+	EXPECT(shmlru_write(h, KEY("neg"), "", 0, &o, NULL), SHMLRU_OK);
+	EXPECT(shmlru_write(h, KEY("neg"), "x", 1, &o, NULL), SHMLRU_BAD_VALUE);
+	char buf[8];
+	size_t n = 99;
+	shmlru_meta m;
+	EXPECT(shmlru_get(h2, KEY("neg"), buf, sizeof buf, &n, &m), SHMLRU_OK);
+	CHECK(n == 0 && m.type == SHMLRU_TYPE_NONE);
+
+	/* Bad arguments change nothing. */
+	EXPECT(shmlru_load_begin(h, KEY("x"), -1, &a), SHMLRU_BAD_TTL);
+	EXPECT(shmlru_load_begin(h, KEY("x"), 0, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_begin(h, "", 0, 0, &a), SHMLRU_EMPTY_KEY);
+	EXPECT(shmlru_load_wait(h, NULL, 0, 0, NULL, 0, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_changes(h, KEY("x"), NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_begin(h, KEY("x"), 0, &a), SHMLRU_OK);
+	CHECK(a.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_wait(h, &a, 0, 0, NULL, 0, NULL), SHMLRU_BAD_ARGUMENT); /* mine, not waiting */
+	EXPECT(shmlru_load_end(h, &a, 99, NULL, 0), SHMLRU_BAD_OPTIONS);
+	EXPECT(shmlru_load_end(h, &a, SHMLRU_LOAD_ABANDONED, NULL, 0), SHMLRU_OK);
+	EXPECT(shmlru_load_begin(0, KEY("x"), 0, &a), SHMLRU_BAD_HANDLE);
+	EXPECT(shmlru_close(h2), SHMLRU_OK);
+	EXPECT(shmlru_load_begin(h2, KEY("x"), 0, &a), SHMLRU_CLOSED);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -658,6 +720,7 @@ int main(int argc, char **argv)
 	test_threads(h);
 	test_fork(h);
 	test_no_evict(h);
+	test_loads(h);
 	EXPECT(shmlru_close(h), SHMLRU_OK);
 	unlink(path);
 	test_stats_while_closing();
