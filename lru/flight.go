@@ -230,6 +230,9 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 	f.started = nowMillis()
 	f.outcome, f.msgLen = 0, 0
 	atomic.StoreInt64(&f.deadline, leaseEnd(f.started, lease))
+	if testHook != nil {
+		testHook("load-claim")
+	}
 	atomic.StoreUint32(&f.owner, c.r.Token()) // last: the flight is now claimed
 	lt.stats.Loads++
 	*t = LoadTicket{State: LoadMine, Flight: free, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
@@ -284,6 +287,9 @@ func (c *Cache) finish(lt *loadTable, f *flight, outcome LoadState, msg string) 
 	f.outcome = uint32(outcome)
 	f.msgLen = uint32(copy(f.msg[:], msg))
 	atomic.StoreUint32(&f.owner, 0)
+	if testHook != nil {
+		testHook("load-finish")
+	}
 	atomic.AddUint32(&f.seq, 1)
 	atomic.AddUint32(&lt.freed, 1)
 	c.wakes = append(c.wakes, &f.seq, &lt.freed)
@@ -362,6 +368,18 @@ func (c *Cache) waitLoad(t *LoadTicket, timeout, lease time.Duration, stop func(
 				shm.Wait(word, t.Seq, min(left, shm.OwnerCheckInterval))
 			}
 			ended = atomic.LoadUint32(word) != t.Seq
+			if !ended && t.Flight < uint32(c.g.loads) {
+				// A free flight whose seq has not moved: its end
+				// was cut short (the process died between the two
+				// stores of finish). The load is over all the same.
+				ended = atomic.LoadUint32(&c.lt.flights[t.Flight].owner) == 0
+			} else if !ended {
+				// Waiting for a free slot: look again every
+				// interval, so that BeginLoad finds the slots of
+				// loaders that died (which end no load, and so
+				// bump no word).
+				ended = time.Since(start) >= shm.OwnerCheckInterval
+			}
 		})
 		if err != nil {
 			return "", err

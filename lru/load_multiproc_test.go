@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Read-through across real processes: one loader per key on the host, and
@@ -234,5 +235,76 @@ func TestLoadTakeoverAfterLoaderKilled(t *testing.T) {
 	}
 	if s := loadStats(t, c); s.Takeovers != 1 {
 		t.Fatalf("load stats %+v, want one takeover", s)
+	}
+}
+
+func init() { childRoles["loadhook"] = loadHookChild }
+
+// loadHookChild stops inside the load table's lock at the point named by
+// arg (see testHook in flight.go), prints "at POINT" and waits there to be
+// killed. For "load-finish" it first claims the load, prints "claimed" and
+// waits for the parent's "end" before it ends the load.
+func loadHookChild(c *Cache, point string) error {
+	testHook = func(p string) {
+		if p == point {
+			fmt.Printf("at %s\n", p)
+			holdUntilKilled()
+		}
+	}
+	t, err := c.BeginLoad([]byte("k"), 0)
+	if err != nil {
+		return err
+	}
+	fmt.Println("claimed")
+	in := bufio.NewScanner(os.Stdin)
+	if !in.Scan() || in.Text() != "end" {
+		return fmt.Errorf("expected end, got %q", in.Text())
+	}
+	return c.EndLoad(&t, LoadDone, "")
+}
+
+// A process killed holding the load table's lock, halfway through claiming
+// a load or halfway through ending one: the next caller takes the lock
+// over and gets the load, and a waiter of the load that was ending learns
+// that it is over, though its seq word never moved.
+func TestLoadTableLockHolderKilled(t *testing.T) {
+	for _, point := range []string{"load-claim", "load-finish"} {
+		t.Run(point, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c")
+			c := openAt(t, path, &Options{Size: 1 << 20})
+			k := startChild(t, "loadhook", path, point)
+			var w LoadTicket
+			if point == "load-finish" {
+				if got := k.line(); got != "claimed" {
+					t.Fatalf("child said %q\n%s", got, k.stderr)
+				}
+				var err error
+				if w, err = c.BeginLoad([]byte("k"), 0); err != nil || w.State != LoadWaiting {
+					t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+				}
+				fmt.Fprintln(k.stdin, "end")
+			}
+			if got := k.line(); got != "at "+point {
+				k.cmd.Process.Kill()
+				k.cmd.Wait()
+				t.Fatalf("child did not stop at %s: %q\n%s", point, got, k.stderr)
+			}
+			if err := k.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			k.cmd.Wait()
+			if w.State == LoadWaiting {
+				if _, err := c.WaitLoad(&w, time.Minute, 0); err != nil || w.State != LoadDone {
+					t.Fatalf("the waiter: %v, %v; want LoadDone", w.State, err)
+				}
+			}
+			tk, err := c.BeginLoad([]byte("k"), 0)
+			if err != nil || tk.State != LoadMine {
+				t.Fatalf("BeginLoad after the kill: %+v, %v; want the load", tk, err)
+			}
+			if err := c.EndLoad(&tk, LoadDone, ""); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
