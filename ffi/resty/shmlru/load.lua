@@ -306,47 +306,34 @@ end
 local function wait(h, ld, o, deadline)
     local ngx = ngx
     local sleep = ngx and ngx.sleep
-    if not sleep then
-        -- Plain LuaJIT: sleep in the library, on the flight's futex.
-        while true do
-            local left = deadline - now_ms()
-            if left < 0 then
-                left = 0
-            end
-            local rc = lib.shmlru_load_wait(h, ld, left, o.lease, msg_buf,
-                                            MSG_SIZE, msg_used)
-            if rc ~= OK then
-                return nil, errstr(rc)
-            end
-            if ld.state ~= WAITING then
-                break
-            end
-            if left == 0 then
-                return nil, TIMEOUT
-            end
+    -- In nginx a waiter only looks (timeout 0) between ngx.sleep calls,
+    -- so the worker never blocks; plain LuaJIT sleeps in the library, on
+    -- the flight's futex, until the deadline.
+    local can_sleep = sleep and CAN_SLEEP[ngx.get_phase()]
+    local step = 1
+    while true do
+        local left = deadline - now_ms()
+        if left < 0 then
+            left = 0
         end
-    else
-        local can_sleep = CAN_SLEEP[ngx.get_phase()]
-        local step = 1
-        while true do
-            local rc = lib.shmlru_load_wait(h, ld, 0, o.lease, msg_buf,
-                                            MSG_SIZE, msg_used)
-            if rc ~= OK then
-                return nil, errstr(rc)
-            end
-            if ld.state ~= WAITING then
-                break
-            end
-            if not can_sleep then
-                return nil, "another caller is loading the key, and waiting"
-                    .. " for it needs ngx.sleep, which the "
-                    .. ngx.get_phase() .. " phase does not allow; call"
-                    .. " get_or_load in rewrite, access, content or a timer"
-            end
-            local left = deadline - now_ms()
-            if left <= 0 then
-                return nil, TIMEOUT
-            end
+        local rc = lib.shmlru_load_wait(h, ld, sleep and 0 or left, o.lease,
+                                        msg_buf, MSG_SIZE, msg_used)
+        if rc ~= OK then
+            return nil, errstr(rc)
+        end
+        if ld.state ~= WAITING then
+            break
+        end
+        if sleep and not can_sleep then
+            return nil, "another caller is loading the key, and waiting"
+                .. " for it needs ngx.sleep, which the "
+                .. ngx.get_phase() .. " phase does not allow; call"
+                .. " get_or_load in rewrite, access, content or a timer"
+        end
+        if left == 0 then
+            return nil, TIMEOUT
+        end
+        if sleep then
             sleep(math_min(step, left) / 1000)
             if step < 20 then
                 step = math_min(step * 2, 20)
