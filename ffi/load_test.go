@@ -101,19 +101,7 @@ func startLoadNginx(t *testing.T) *loadEnv {
 
 // get requests path with the query q and returns the body, trimmed.
 func (e *loadEnv) get(path string, q url.Values) (string, error) {
-	resp, err := e.client.Get(e.s.URL + path + "?" + q.Encode())
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
-	}
-	return strings.TrimSpace(string(body)), nil
+	return e.s.GetWithin(path+"?"+q.Encode(), 40*time.Second)
 }
 
 // answer is one line of ffi/t/ngx_load.lua: pid, type, value, err, source

@@ -9,6 +9,7 @@
 package ngxrun
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -254,7 +255,7 @@ http {
 		cfg: cfg, nginx: nginx, conf: conf, tmpDir: tmpDir,
 		URL:    fmt.Sprintf("http://127.0.0.1:%d", port),
 		done:   make(chan struct{}),
-		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, // each request has its own bound (GetWithin)
 	}
 	s.cmd = exec.Command(nginx, "-p", d, "-c", conf, "-g", "daemon off;")
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
@@ -287,9 +288,27 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Get requests path on a new connection and returns the body, trimmed.
-func (s *Server) Get(path string) (string, error) {
-	resp, err := s.client.Get(s.URL + path)
+// Get requests path on a new connection and returns the body, trimmed. It
+// gives up after 5 seconds.
+func (s *Server) Get(path string) (string, error) { return s.GetWithin(path, 5*time.Second) }
+
+// GetSlow is Get without the 5-second timeout, for long requests.
+func (s *Server) GetSlow(path string) (string, error) { return s.GetWithin(path, 0) }
+
+// GetWithin is Get that gives up after d (0: never). The bound is the
+// request's own, so concurrent requests may each have their own.
+func (s *Server) GetWithin(path string, d time.Duration) (string, error) {
+	ctx := context.Background()
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+path, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -302,14 +321,6 @@ func (s *Server) Get(path string) (string, error) {
 		return "", fmt.Errorf("GET %s: %s: %s", path, resp.Status, body)
 	}
 	return strings.TrimSpace(string(body)), nil
-}
-
-// GetSlow is Get without the 5-second timeout, for long requests.
-func (s *Server) GetSlow(path string) (string, error) {
-	saved := s.client.Timeout
-	s.client.Timeout = 0
-	defer func() { s.client.Timeout = saved }()
-	return s.Get(path)
 }
 
 // MasterPID returns the master process's pid.
