@@ -453,7 +453,7 @@ func (c *Cache) outcome(t *LoadTicket) (msg string, err error) {
 		switch o := LoadState(f.outcome); o {
 		case LoadAbsent, LoadFailed:
 			t.State = o
-			msg = string(f.msg[:min(f.msgLen, flightMsgSize)])
+			msg = string(f.msg[:min(f.msgLen, LoadMsgSize)])
 		}
 	})
 	return msg, err

@@ -190,8 +190,6 @@ type LoadCounters struct {
 // table keeps for the callers that waited on it, in bytes.
 const LoadMsgSize = 88
 
-const flightMsgSize = LoadMsgSize
-
 // flight is one slot of the load table: a key's load while it runs, and the
 // outcome of the last load that ran in it. The slot is free when owner is 0.
 type flight struct {
@@ -204,7 +202,7 @@ type flight struct {
 	deadline int64
 	outcome  uint32 // how the load that ended at seq went (a LoadState)
 	msgLen   uint32
-	msg      [flightMsgSize]byte // the failed loader's error, cut to fit
+	msg      [LoadMsgSize]byte // the failed loader's error, cut to fit
 }
 
 // entry is the header of an entry's first (usually only) piece.

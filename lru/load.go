@@ -21,7 +21,7 @@ import (
 // get_or_load and resty.shmlru.mlcache follow these rules too):
 //   - a loaded value is an entry of LoadOptions.Type with the TTL;
 //   - a value with a stale window (LoadOptions.StaleTTL) lives TTL+StaleTTL
-//     in the region, and its user flags are staleFlag|window in ms: it is
+//     in the region, and its user flags are StaleFlag|window in ms: it is
 //     fresh until Expires-window, then served stale while one caller
 //     refreshes it;
 //   - a cached absence (NegativeTTL) is an entry of TypeNone.
@@ -111,10 +111,8 @@ func (e *LoadError) Unwrap() error { return e.Err }
 // reads through follows the same rule (SHMLRU_STALE_FLAG_BIT in shmlru.h).
 const StaleFlag = 1 << 31
 
-const staleFlag = StaleFlag
-
 // maxStaleWindow is the longest StaleTTL the flags can hold.
-const maxStaleWindow = (staleFlag - 1) * time.Millisecond
+const maxStaleWindow = (StaleFlag - 1) * time.Millisecond
 
 // GetOrLoad returns the value of key: from the cache if it holds a fresh
 // one, else from load, run once on the whole host however many callers
@@ -224,8 +222,8 @@ func (c *Cache) look(dst, key []byte) ([]byte, lookState, error) {
 		return v, lookExpired, nil
 	case m.Type == TypeNone:
 		return dst, lookAbsent, nil
-	case m.Flags&staleFlag != 0 && m.Expires != 0:
-		window := int64(m.Flags &^ staleFlag)
+	case m.Flags&StaleFlag != 0 && m.Expires != 0:
+		window := int64(m.Flags &^ StaleFlag)
 		if nowMillis() >= m.Expires-window {
 			return v, lookSoftStale, nil
 		}
@@ -423,7 +421,7 @@ func (c *Cache) storeLoaded(key, v []byte, ttl time.Duration, o LoadOptions) err
 	w := WriteOptions{TTL: ttl, Type: o.Type}
 	if o.StaleTTL > 0 && ttl > 0 {
 		w.TTL += o.StaleTTL
-		w.Flags = staleFlag | uint32(o.StaleTTL.Milliseconds())
+		w.Flags = StaleFlag | uint32(o.StaleTTL.Milliseconds())
 	}
 	_, err := c.Write(key, v, w)
 	return err

@@ -279,7 +279,7 @@ func TestGetOrLoadStaleWhileRevalidate(t *testing.T) {
 	ctx := context.Background()
 	// An entry whose stale window is longer than its TTL: already past
 	// its fresh time, still well within its deadline.
-	w := WriteOptions{TTL: time.Hour, Flags: staleFlag | uint32((2 * time.Hour).Milliseconds())}
+	w := WriteOptions{TTL: time.Hour, Flags: StaleFlag | uint32((2 * time.Hour).Milliseconds())}
 	if _, err := a.Write([]byte("k"), []byte("old"), w); err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestGetOrLoadStaleWhileRevalidate(t *testing.T) {
 		t.Fatalf("refreshed %d times, want 1", n.Load())
 	}
 	_, m, _ := b.GetInto(nil, []byte("k"))
-	if m.Flags != staleFlag|uint32(time.Minute.Milliseconds()) {
+	if m.Flags != StaleFlag|uint32(time.Minute.Milliseconds()) {
 		t.Fatalf("flags of the refreshed entry %#x, want the stale window", m.Flags)
 	}
 	if ttl, _ := b.TTL([]byte("k")); ttl <= time.Hour || ttl > time.Hour+time.Minute {
