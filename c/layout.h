@@ -20,190 +20,216 @@
 #define SHMLRU_LAYOUT_H
 
 /* LayoutVersion: version of the cache layout in the data area (cacheHeader.version) */
-#define SHMLRU_L_LAYOUT_VERSION                        4u
+#define SHMLRU_L_LAYOUT_VERSION                         5u
 
 /* cacheHeaderSize: bytes reserved for the cache header at the start of the data area; shard 0 follows */
-#define SHMLRU_L_CACHE_HEADER_SIZE                     256u
+#define SHMLRU_L_CACHE_HEADER_SIZE                      256u
 
 /* shardHeaderSize: bytes reserved for a shard's header; its buckets follow at cacheHeader.bucketsOff */
-#define SHMLRU_L_SHARD_HEADER_SIZE                     256u
+#define SHMLRU_L_SHARD_HEADER_SIZE                      256u
 
 /* unitSize: bytes of a heap unit; entry indexes count units from the start of a shard's heap */
-#define SHMLRU_L_UNIT_SIZE                             16u
+#define SHMLRU_L_UNIT_SIZE                              16u
 
 /* entryHeaderSize: bytes of the entry header; an entryExt follows if info has infoExt, then the key, then the value */
-#define SHMLRU_L_ENTRY_HEADER_SIZE                     32u
+#define SHMLRU_L_ENTRY_HEADER_SIZE                      32u
 
 /* entryExtSize: bytes of the entry extension (user flags, chain link) */
-#define SHMLRU_L_ENTRY_EXT_SIZE                        16u
+#define SHMLRU_L_ENTRY_EXT_SIZE                         16u
 
 /* pieceHeaderSize: bytes of the header of a chained entry's second and later pieces */
-#define SHMLRU_L_PIECE_HEADER_SIZE                     8u
+#define SHMLRU_L_PIECE_HEADER_SIZE                      8u
 
 /* infoExpiresMask = 0xfffffffffff: entry.info & this: the deadline, Unix ms, 0 = never */
-#define SHMLRU_L_INFO_EXPIRES_MASK                     17592186044415ull
+#define SHMLRU_L_INFO_EXPIRES_MASK                      17592186044415ull
 
 /* infoKlenShift: (entry.info >> this) & 0xffff: the key length */
-#define SHMLRU_L_INFO_KLEN_SHIFT                       44u
+#define SHMLRU_L_INFO_KLEN_SHIFT                        44u
 
 /* infoTypShift: (entry.info >> this) & infoTypMask: the value type */
-#define SHMLRU_L_INFO_TYP_SHIFT                        60u
+#define SHMLRU_L_INFO_TYP_SHIFT                         60u
 
 /* infoTypMask: see infoTypShift */
-#define SHMLRU_L_INFO_TYP_MASK                         7u
+#define SHMLRU_L_INFO_TYP_MASK                          7u
 
 /* infoExt = 0x8000000000000000: entry.info bit: an entryExt follows the header */
-#define SHMLRU_L_INFO_EXT                              9223372036854775808ull
+#define SHMLRU_L_INFO_EXT                               9223372036854775808ull
+
+/* trackTableHeaderSize: bytes of the track table's header (at cacheHeader.trackOff); cacheHeader.guards uint32 guard words follow */
+#define SHMLRU_L_TRACK_TABLE_HEADER_SIZE                64u
 
 /* MaxKeySize = 0xffff: largest key of any cache; entry.klen is 16 bits */
-#define SHMLRU_L_MAX_KEY_SIZE                          65535u
+#define SHMLRU_L_MAX_KEY_SIZE                           65535u
 
 /* MaxShards = 0x1000: most shards a cache has */
-#define SHMLRU_L_MAX_SHARDS                            4096u
+#define SHMLRU_L_MAX_SHARDS                             4096u
 
 /* TypeBytes: entry.typ of an opaque byte string */
-#define SHMLRU_L_TYPE_BYTES                            0u
+#define SHMLRU_L_TYPE_BYTES                             0u
 
 /* TypeNumber: entry.typ of a float64, 8 bytes in native byte order */
-#define SHMLRU_L_TYPE_NUMBER                           1u
+#define SHMLRU_L_TYPE_NUMBER                            1u
 
 /* TypeBool: entry.typ of a boolean, one byte 0 or 1 */
-#define SHMLRU_L_TYPE_BOOL                             2u
+#define SHMLRU_L_TYPE_BOOL                              2u
 
 /* TypeList: entry.typ of a list (lru/list.go) */
-#define SHMLRU_L_TYPE_LIST                             3u
+#define SHMLRU_L_TYPE_LIST                              3u
 
 /* TypeNone: entry.typ of a cached absence (read-through negative caching); the value is empty */
-#define SHMLRU_L_TYPE_NONE                             4u
+#define SHMLRU_L_TYPE_NONE                              4u
 
 /* numTypes: entry.typ at or above this is corrupt */
-#define SHMLRU_L_NUM_TYPES                             5u
+#define SHMLRU_L_NUM_TYPES                              5u
 
 /* shm.Version: version of the region's own layout (header page, slot table) */
-#define SHMLRU_L_SHM_VERSION                           2u
+#define SHMLRU_L_SHM_VERSION                            2u
 
 /* shm.WaitersBit = 0x80000000: lock word: a process may sleep on it; whoever clears the word must wake one (FUTEX_WAKE, shared) */
-#define SHMLRU_L_SHM_WAITERS_BIT                       2147483648u
+#define SHMLRU_L_SHM_WAITERS_BIT                        2147483648u
 
 /* shm.SlotMask = 0xffff: lock word: owner's slot + 1; 0 in an unheld word */
-#define SHMLRU_L_SHM_SLOT_MASK                         65535u
+#define SHMLRU_L_SHM_SLOT_MASK                          65535u
 
 /* shm.GenShift: lock word: (word >> shm.GenShift) & shm.GenMask is the generation of the owner's slot */
-#define SHMLRU_L_SHM_GEN_SHIFT                         16u
+#define SHMLRU_L_SHM_GEN_SHIFT                          16u
 
 /* shm.GenMask = 0x7fff: lock word: see shm.GenShift */
-#define SHMLRU_L_SHM_GEN_MASK                          32767u
+#define SHMLRU_L_SHM_GEN_MASK                           32767u
 
 /* shm.OrphanToken = 0xffff: lock word held by no one alive: the next Lock takes it over and repairs */
-#define SHMLRU_L_SHM_ORPHAN_TOKEN                      65535u
+#define SHMLRU_L_SHM_ORPHAN_TOKEN                       65535u
 
 /* cacheHeader */
-#define SHMLRU_L_SIZEOF_CACHE_HEADER                   80u
-#define SHMLRU_L_OFF_CACHE_HEADER_MAGIC                0u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_MAGIC             8u
-#define SHMLRU_L_OFF_CACHE_HEADER_VERSION              8u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_VERSION           4u
-#define SHMLRU_L_OFF_CACHE_HEADER_SHARDS               12u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_SHARDS            4u
-#define SHMLRU_L_OFF_CACHE_HEADER_NUNITS               16u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_NUNITS            4u
-#define SHMLRU_L_OFF_CACHE_HEADER_NBUCKETS             20u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_NBUCKETS          4u
-#define SHMLRU_L_OFF_CACHE_HEADER_MAX_ENTRIES          24u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_MAX_ENTRIES       4u
-#define SHMLRU_L_OFF_CACHE_HEADER_MAX_KEY              28u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_MAX_KEY           4u
-#define SHMLRU_L_OFF_CACHE_HEADER_MAX_VALUE            32u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_MAX_VALUE         4u
-#define SHMLRU_L_OFF_CACHE_HEADER_SHARD_STRIDE         40u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_SHARD_STRIDE      8u
-#define SHMLRU_L_OFF_CACHE_HEADER_HEADS_OFF            48u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_HEADS_OFF         4u
-#define SHMLRU_L_OFF_CACHE_HEADER_BUCKETS_OFF          52u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_BUCKETS_OFF       4u
-#define SHMLRU_L_OFF_CACHE_HEADER_BITS_OFF             56u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_BITS_OFF          4u
-#define SHMLRU_L_OFF_CACHE_HEADER_HEAP_OFF             60u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_HEAP_OFF          4u
-#define SHMLRU_L_OFF_CACHE_HEADER_LOADS_OFF            64u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_LOADS_OFF         8u
-#define SHMLRU_L_OFF_CACHE_HEADER_LOADS                72u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_LOADS             4u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER                    96u
+#define SHMLRU_L_OFF_CACHE_HEADER_MAGIC                 0u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_MAGIC              8u
+#define SHMLRU_L_OFF_CACHE_HEADER_VERSION               8u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_VERSION            4u
+#define SHMLRU_L_OFF_CACHE_HEADER_SHARDS                12u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_SHARDS             4u
+#define SHMLRU_L_OFF_CACHE_HEADER_NUNITS                16u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_NUNITS             4u
+#define SHMLRU_L_OFF_CACHE_HEADER_NBUCKETS              20u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_NBUCKETS           4u
+#define SHMLRU_L_OFF_CACHE_HEADER_MAX_ENTRIES           24u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_MAX_ENTRIES        4u
+#define SHMLRU_L_OFF_CACHE_HEADER_MAX_KEY               28u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_MAX_KEY            4u
+#define SHMLRU_L_OFF_CACHE_HEADER_MAX_VALUE             32u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_MAX_VALUE          4u
+#define SHMLRU_L_OFF_CACHE_HEADER_SHARD_STRIDE          40u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_SHARD_STRIDE       8u
+#define SHMLRU_L_OFF_CACHE_HEADER_HEADS_OFF             48u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_HEADS_OFF          4u
+#define SHMLRU_L_OFF_CACHE_HEADER_BUCKETS_OFF           52u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_BUCKETS_OFF        4u
+#define SHMLRU_L_OFF_CACHE_HEADER_BITS_OFF              56u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_BITS_OFF           4u
+#define SHMLRU_L_OFF_CACHE_HEADER_HEAP_OFF              60u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_HEAP_OFF           4u
+#define SHMLRU_L_OFF_CACHE_HEADER_LOADS_OFF             64u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_LOADS_OFF          8u
+#define SHMLRU_L_OFF_CACHE_HEADER_LOADS                 72u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_LOADS              4u
+#define SHMLRU_L_OFF_CACHE_HEADER_TRACK_OFF             80u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_TRACK_OFF          8u
+#define SHMLRU_L_OFF_CACHE_HEADER_GUARDS                88u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_GUARDS             4u
 
 /* shardHeader */
-#define SHMLRU_L_SIZEOF_SHARD_HEADER                   144u
-#define SHMLRU_L_OFF_SHARD_HEADER_LOCK                 0u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_LOCK              4u
-#define SHMLRU_L_OFF_SHARD_HEADER_DIRTY                4u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_DIRTY             4u
-#define SHMLRU_L_OFF_SHARD_HEADER_HEAD                 8u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_HEAD              4u
-#define SHMLRU_L_OFF_SHARD_HEADER_TAIL                 12u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_TAIL              4u
-#define SHMLRU_L_OFF_SHARD_HEADER_FREE_UNITS           16u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_FREE_UNITS        4u
-#define SHMLRU_L_OFF_SHARD_HEADER_ENTRIES              20u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_ENTRIES           4u
-#define SHMLRU_L_OFF_SHARD_HEADER_CHAINED              24u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_CHAINED           4u
-#define SHMLRU_L_OFF_SHARD_HEADER_TTLS                 28u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_TTLS              4u
-#define SHMLRU_L_OFF_SHARD_HEADER_CLOCK                32u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_CLOCK             8u
-#define SHMLRU_L_OFF_SHARD_HEADER_DEAD_PID             40u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_DEAD_PID          4u
-#define SHMLRU_L_OFF_SHARD_HEADER_FREE_RUNS            44u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_FREE_RUNS         4u
-#define SHMLRU_L_OFF_SHARD_HEADER_CLASSES              48u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_CLASSES           32u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS                80u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS             64u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_HITS           80u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_HITS        8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_MISSES         88u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_MISSES      8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_SETS           96u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_SETS        8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_DELETES        104u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_DELETES     8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_EVICTIONS      112u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_EVICTIONS   8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_EXPIRATIONS    120u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_EXPIRATIONS 8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_RECOVERIES     128u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_RECOVERIES  8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_RESETS         136u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_RESETS      8u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER                    144u
+#define SHMLRU_L_OFF_SHARD_HEADER_LOCK                  0u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_LOCK               4u
+#define SHMLRU_L_OFF_SHARD_HEADER_DIRTY                 4u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_DIRTY              4u
+#define SHMLRU_L_OFF_SHARD_HEADER_HEAD                  8u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_HEAD               4u
+#define SHMLRU_L_OFF_SHARD_HEADER_TAIL                  12u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_TAIL               4u
+#define SHMLRU_L_OFF_SHARD_HEADER_FREE_UNITS            16u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_FREE_UNITS         4u
+#define SHMLRU_L_OFF_SHARD_HEADER_ENTRIES               20u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_ENTRIES            4u
+#define SHMLRU_L_OFF_SHARD_HEADER_CHAINED               24u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_CHAINED            4u
+#define SHMLRU_L_OFF_SHARD_HEADER_TTLS                  28u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_TTLS               4u
+#define SHMLRU_L_OFF_SHARD_HEADER_CLOCK                 32u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_CLOCK              8u
+#define SHMLRU_L_OFF_SHARD_HEADER_DEAD_PID              40u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_DEAD_PID           4u
+#define SHMLRU_L_OFF_SHARD_HEADER_FREE_RUNS             44u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_FREE_RUNS          4u
+#define SHMLRU_L_OFF_SHARD_HEADER_CLASSES               48u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_CLASSES            32u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS                 80u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS              64u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_HITS            80u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_HITS         8u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_MISSES          88u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_MISSES       8u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_SETS            96u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_SETS         8u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_DELETES         104u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_DELETES      8u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_EVICTIONS       112u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_EVICTIONS    8u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_EXPIRATIONS     120u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_EXPIRATIONS  8u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_RECOVERIES      128u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_RECOVERIES   8u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_RESETS          136u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_RESETS       8u
 
 /* entry */
-#define SHMLRU_L_SIZEOF_ENTRY                          32u
-#define SHMLRU_L_OFF_ENTRY_HNEXT                       0u
-#define SHMLRU_L_SIZEOF_ENTRY_HNEXT                    4u
-#define SHMLRU_L_OFF_ENTRY_PREV                        4u
-#define SHMLRU_L_SIZEOF_ENTRY_PREV                     4u
-#define SHMLRU_L_OFF_ENTRY_NEXT                        8u
-#define SHMLRU_L_SIZEOF_ENTRY_NEXT                     4u
-#define SHMLRU_L_OFF_ENTRY_VLEN                        12u
-#define SHMLRU_L_SIZEOF_ENTRY_VLEN                     4u
-#define SHMLRU_L_OFF_ENTRY_VERSION                     16u
-#define SHMLRU_L_SIZEOF_ENTRY_VERSION                  8u
-#define SHMLRU_L_OFF_ENTRY_INFO                        24u
-#define SHMLRU_L_SIZEOF_ENTRY_INFO                     8u
+#define SHMLRU_L_SIZEOF_ENTRY                           32u
+#define SHMLRU_L_OFF_ENTRY_HNEXT                        0u
+#define SHMLRU_L_SIZEOF_ENTRY_HNEXT                     4u
+#define SHMLRU_L_OFF_ENTRY_PREV                         4u
+#define SHMLRU_L_SIZEOF_ENTRY_PREV                      4u
+#define SHMLRU_L_OFF_ENTRY_NEXT                         8u
+#define SHMLRU_L_SIZEOF_ENTRY_NEXT                      4u
+#define SHMLRU_L_OFF_ENTRY_VLEN                         12u
+#define SHMLRU_L_SIZEOF_ENTRY_VLEN                      4u
+#define SHMLRU_L_OFF_ENTRY_VERSION                      16u
+#define SHMLRU_L_SIZEOF_ENTRY_VERSION                   8u
+#define SHMLRU_L_OFF_ENTRY_INFO                         24u
+#define SHMLRU_L_SIZEOF_ENTRY_INFO                      8u
 
 /* entryExt */
-#define SHMLRU_L_SIZEOF_ENTRY_EXT                      16u
-#define SHMLRU_L_OFF_ENTRY_EXT_FLAGS                   0u
-#define SHMLRU_L_SIZEOF_ENTRY_EXT_FLAGS                4u
-#define SHMLRU_L_OFF_ENTRY_EXT_MORE                    4u
-#define SHMLRU_L_SIZEOF_ENTRY_EXT_MORE                 4u
-#define SHMLRU_L_OFF_ENTRY_EXT_UNITS                   8u
-#define SHMLRU_L_SIZEOF_ENTRY_EXT_UNITS                4u
+#define SHMLRU_L_SIZEOF_ENTRY_EXT                       16u
+#define SHMLRU_L_OFF_ENTRY_EXT_FLAGS                    0u
+#define SHMLRU_L_SIZEOF_ENTRY_EXT_FLAGS                 4u
+#define SHMLRU_L_OFF_ENTRY_EXT_MORE                     4u
+#define SHMLRU_L_SIZEOF_ENTRY_EXT_MORE                  4u
+#define SHMLRU_L_OFF_ENTRY_EXT_UNITS                    8u
+#define SHMLRU_L_SIZEOF_ENTRY_EXT_UNITS                 4u
 
 /* pieceHeader */
-#define SHMLRU_L_SIZEOF_PIECE_HEADER                   8u
-#define SHMLRU_L_OFF_PIECE_HEADER_NEXT                 0u
-#define SHMLRU_L_SIZEOF_PIECE_HEADER_NEXT              4u
-#define SHMLRU_L_OFF_PIECE_HEADER_UNITS                4u
-#define SHMLRU_L_SIZEOF_PIECE_HEADER_UNITS             4u
+#define SHMLRU_L_SIZEOF_PIECE_HEADER                    8u
+#define SHMLRU_L_OFF_PIECE_HEADER_NEXT                  0u
+#define SHMLRU_L_SIZEOF_PIECE_HEADER_NEXT               4u
+#define SHMLRU_L_OFF_PIECE_HEADER_UNITS                 4u
+#define SHMLRU_L_SIZEOF_PIECE_HEADER_UNITS              4u
+
+/* trackTable */
+#define SHMLRU_L_SIZEOF_TRACK_TABLE                     64u
+#define SHMLRU_L_OFF_TRACK_TABLE_GEN                    0u
+#define SHMLRU_L_SIZEOF_TRACK_TABLE_GEN                 4u
+#define SHMLRU_L_OFF_TRACK_TABLE_AGENT_PID              4u
+#define SHMLRU_L_SIZEOF_TRACK_TABLE_AGENT_PID           4u
+#define SHMLRU_L_OFF_TRACK_TABLE_IN_STEP                8u
+#define SHMLRU_L_SIZEOF_TRACK_TABLE_IN_STEP             8u
+#define SHMLRU_L_OFF_TRACK_TABLE_STATS                  16u
+#define SHMLRU_L_SIZEOF_TRACK_TABLE_STATS               32u
+#define SHMLRU_L_OFF_TRACK_TABLE_STATS_INVALIDATIONS    16u
+#define SHMLRU_L_SIZEOF_TRACK_TABLE_STATS_INVALIDATIONS 8u
+#define SHMLRU_L_OFF_TRACK_TABLE_STATS_GENERATIONS      24u
+#define SHMLRU_L_SIZEOF_TRACK_TABLE_STATS_GENERATIONS   8u
+#define SHMLRU_L_OFF_TRACK_TABLE_STATS_REFUSED          32u
+#define SHMLRU_L_SIZEOF_TRACK_TABLE_STATS_REFUSED       8u
+#define SHMLRU_L_OFF_TRACK_TABLE_STATS_AGENTS           40u
+#define SHMLRU_L_SIZEOF_TRACK_TABLE_STATS_AGENTS        8u
 
 #endif /* SHMLRU_LAYOUT_H */

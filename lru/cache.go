@@ -22,9 +22,11 @@ type Cache struct {
 	broken atomic.Pointer[error] // set when the mapping itself failed (file truncated)
 	retire sync.Once             // see retireBroken
 
-	lt    loads      // the load table (flight.go)
-	ltMu  sync.Mutex // one goroutine of this process at a time on the load table's lock
-	wakes []*uint32  // futex words to wake once the table is unlocked (under ltMu)
+	lt    loads       // the load table (flight.go)
+	tr    track       // the track table (track.go)
+	agent atomic.Bool // this attachment holds the agent role (track.go)
+	ltMu  sync.Mutex  // one goroutine of this process at a time on the load table's lock
+	wakes []*uint32   // futex words to wake once the table is unlocked (under ltMu)
 	// local coalesces this process's callers of one key before they meet
 	// other processes' in the load table (load.go).
 	localMu sync.Mutex
@@ -91,6 +93,7 @@ func Open(path string, o *Options) (*Cache, error) {
 			*(*cacheHeader)(unsafe.Pointer(&data[0])) = g.header()
 			c := &Cache{g: g}
 			c.bind(data)
+			initTrack(c.tr.t)
 			for i := range c.shards {
 				c.shards[i].reset()
 			}
@@ -175,11 +178,15 @@ func (c *Cache) bind(data []byte) {
 		s.base = unsafe.Pointer(&data[off+c.g.heapOff])
 	}
 	c.bindLoads(data)
+	c.bindTrack(data)
 }
 
 // Close releases the cache. Operations in flight finish first; later ones
 // return ErrClosed. The region stays for the other processes.
 func (c *Cache) Close() error {
+	if c.agent.Load() && !c.closed.Load() {
+		c.ReleaseAgent() // readers stop trusting the tracked entries now, not when the last confirmation runs out
+	}
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}

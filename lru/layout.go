@@ -11,7 +11,7 @@ import (
 // unit indexes within a shard's heap, never pointers, so every process sees
 // the same structure wherever its mapping lands.
 //
-//	data area: [ cacheHeader | shard 0 | shard 1 | ... | load table ]
+//	data area: [ cacheHeader | shard 0 | shard 1 | ... | load table | track table ]
 //	shard:     [ shardHeader | heads [numClasses]uint32 | buckets [nbuckets]uint32
 //	           | free bitmap [ceil(nunits/64)]uint64 | heap [nunits][unitSize]byte ]
 //
@@ -39,8 +39,9 @@ const (
 	// LayoutVersion is the version of the cache layout inside the region.
 	// 2: fixed-size blocks. 3: 16-byte units, contiguous entries.
 	// 4: the load table (read-through), TypeNone, and the shard clock
-	// advancing with deletes too.
-	LayoutVersion = 4
+	// advancing with deletes too. 5: the track table (coherence with an
+	// outside store, track.go).
+	LayoutVersion = 5
 
 	layoutMagic = "shmlruC\x01"
 
@@ -82,6 +83,11 @@ const (
 	// flight: 64 MiB gets 512 of them (64 KiB, 0.1%), enough for as
 	// many keys loading at once on the host.
 	bytesPerLoad = 128 << 10
+
+	// The track table (track.go): a cache line of state, then one guard
+	// word per guardsPerLoad flights' worth of keys, 64 to 4096 of them.
+	trackTableHeaderSize = 64
+	guardsPerLoad        = 4
 )
 
 // The fields packed into entry.info. The deadline takes 44 bits of Unix
@@ -116,6 +122,9 @@ type cacheHeader struct {
 	heapOff     uint32
 	loadsOff    uint64 // the load table, after the last shard
 	loads       uint32 // flights in the load table, a power of two
+	_           uint32
+	trackOff    uint64 // the track table, after the load table
+	guards      uint32 // guard words in the track table: loads*guardsPerLoad
 	_           uint32
 }
 
@@ -205,6 +214,36 @@ type flight struct {
 	msg      [LoadMsgSize]byte // the failed loader's error, cut to fit
 }
 
+// trackTable heads the track table: the state that keeps tracked entries
+// in step with an outside store (track.go). It is one cache line, followed
+// by cacheHeader.guards guard words (uint32). Every field is read and
+// written with atomics; none is under a lock.
+type trackTable struct {
+	// gen is the generation: a tracked entry is served only while its
+	// flags equal it. Never 0, bit 31 never set (see nextGen).
+	gen uint32
+	// agentPid is the pid of the process whose attachment holds the agent
+	// role (the OFD lock on this table's first byte), 0 if none; for
+	// operators, the lock itself is the truth.
+	agentPid uint32
+	// inStep is the CLOCK_MONOTONIC time (ns) until which the cache is
+	// known to be in step with the store: the agent confirmed that every
+	// change the store made before inStep-bound was applied here. 0: not
+	// in step, tracked entries are not served and fills are not kept.
+	inStep int64
+	stats  TrackCounters
+	_      [16]byte
+}
+
+// TrackCounters are the tracking counts of a whole cache, kept in the
+// track table. Their layout is part of the region's.
+type TrackCounters struct {
+	Invalidations uint64 // keys invalidated by the agent (Invalidate)
+	Generations   uint64 // times every tracked entry was dropped at once (InvalidateAll)
+	Refused       uint64 // fills not kept because their key changed while they loaded
+	Agents        uint64 // times a process took the agent role
+}
+
 // entry is the header of an entry's first (usually only) piece.
 type entry struct {
 	hnext   uint32 // next entry in the bucket's chain
@@ -251,6 +290,7 @@ func init() {
 		unsafe.Sizeof(shardHeader{}) > shardHeaderSize ||
 		unsafe.Sizeof(loadTable{}) != loadTableHeaderSize ||
 		unsafe.Sizeof(flight{}) != flightSize ||
+		unsafe.Sizeof(trackTable{}) != trackTableHeaderSize ||
 		unsafe.Sizeof(cacheHeader{}) > cacheHeaderSize {
 		panic("lru: layout changed; bump LayoutVersion and fix layout.go")
 	}
@@ -274,6 +314,8 @@ type geometry struct {
 	heapOff    int
 	loadsOff   int // the load table, from the start of the data area
 	loads      int // flights in it
+	trackOff   int // the track table, from the start of the data area
+	guards     int // guard words in it
 }
 
 // shardOf picks a key's shard from the key's hash: its top bits, so that
@@ -312,7 +354,8 @@ func plan(dataSize int64, o *Options) (geometry, error) {
 	for g.loads < maxLoads && int64(g.loads*2)*bytesPerLoad <= dataSize {
 		g.loads *= 2
 	}
-	avail := dataSize - cacheHeaderSize - loadTableSize(g.loads)
+	g.guards = g.loads * guardsPerLoad
+	avail := dataSize - cacheHeaderSize - loadTableSize(g.loads) - trackTableSize(g.guards)
 	g.shards = o.Shards
 	if g.shards == 0 {
 		// One shard per MiB up to 16, then one per 16 MiB up to 64. Two
@@ -373,6 +416,7 @@ func plan(dataSize int64, o *Options) (geometry, error) {
 	bitsOff, heapOff, end := heapLayout(bucketsEnd, nunits)
 	g.bitsOff, g.heapOff, g.stride = int(bitsOff), int(heapOff), int(end)
 	g.loadsOff = cacheHeaderSize + g.shards*g.stride
+	g.trackOff = g.loadsOff + int(loadTableSize(g.loads))
 	heapBytes := (g.nunits - 1) * unitSize
 	// The smallest entry (a 1-byte key, an empty value) takes 3 units.
 	g.maxEntries = (g.nunits - 1) / 3
@@ -395,6 +439,10 @@ func alignUp(n, a int64) int64 { return (n + a - 1) &^ (a - 1) }
 // loadTableSize is the bytes a load table of n flights takes.
 func loadTableSize(n int) int64 { return loadTableHeaderSize + int64(n)*flightSize }
 
+// trackTableSize is the bytes a track table of n guard words takes, a
+// whole number of cache lines.
+func trackTableSize(n int) int64 { return trackTableHeaderSize + alignUp(4*int64(n), 64) }
+
 func (g *geometry) header() cacheHeader {
 	h := cacheHeader{
 		version:     LayoutVersion,
@@ -411,6 +459,8 @@ func (g *geometry) header() cacheHeader {
 		heapOff:     uint32(g.heapOff),
 		loadsOff:    uint64(g.loadsOff),
 		loads:       uint32(g.loads),
+		trackOff:    uint64(g.trackOff),
+		guards:      uint32(g.guards),
 	}
 	copy(h.magic[:], layoutMagic)
 	return h
@@ -460,8 +510,14 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	if h.loadsOff != shardsEnd {
 		return bad("load table offset", h.loadsOff)
 	}
-	if shardsEnd+uint64(loadTableSize(int(h.loads))) > uint64(dataSize) {
-		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes and a load table, more than the region's %d bytes", ErrCorrupt, h.shards, h.shardStride, dataSize)
+	if h.trackOff != shardsEnd+uint64(loadTableSize(int(h.loads))) {
+		return bad("track table offset", h.trackOff)
+	}
+	if h.guards != h.loads*guardsPerLoad {
+		return bad("track table guards", h.guards)
+	}
+	if h.trackOff+uint64(trackTableSize(int(h.guards))) > uint64(dataSize) {
+		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes, a load table and a track table, more than the region's %d bytes", ErrCorrupt, h.shards, h.shardStride, dataSize)
 	}
 	g = geometry{
 		shards:     int(h.shards),
@@ -478,6 +534,8 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 		heapOff:    int(h.heapOff),
 		loadsOff:   int(h.loadsOff),
 		loads:      int(h.loads),
+		trackOff:   int(h.trackOff),
+		guards:     int(h.guards),
 	}
 	if g.maxKey < 1 || g.maxKey > MaxKeySize || g.maxValue < 0 || g.maxValue > g.nunits*unitSize || unitsFor(g.maxKey, g.maxValue, true) > g.nunits-1 {
 		return bad("key/value limits", fmt.Sprint(h.maxKey, "/", h.maxValue))

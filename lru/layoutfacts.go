@@ -52,6 +52,7 @@ func LayoutFacts() []Fact {
 		{Kind: FactConst, Name: "infoTypShift", Value: infoTypShift, Doc: "(entry.info >> this) & infoTypMask: the value type"},
 		{Kind: FactConst, Name: "infoTypMask", Value: infoTypMask, Doc: "see infoTypShift"},
 		{Kind: FactConst, Name: "infoExt", Value: infoExt, Doc: "entry.info bit: an entryExt follows the header"},
+		{Kind: FactConst, Name: "trackTableHeaderSize", Value: trackTableHeaderSize, Doc: "bytes of the track table's header (at cacheHeader.trackOff); cacheHeader.guards uint32 guard words follow"},
 		{Kind: FactConst, Name: "MaxKeySize", Value: MaxKeySize, Doc: "largest key of any cache; entry.klen is 16 bits"},
 		{Kind: FactConst, Name: "MaxShards", Value: MaxShards, Doc: "most shards a cache has"},
 		{Kind: FactConst, Name: "TypeBytes", Value: uint64(TypeBytes), Doc: "entry.typ of an opaque byte string"},
@@ -70,7 +71,7 @@ func LayoutFacts() []Fact {
 	// Offsets come from reflect, whose StructField.Offset is what
 	// unsafe.Offsetof gives; walking the fields lists every one, so a field
 	// added to a struct cannot be left out of the C header.
-	for _, v := range []any{cacheHeader{}, shardHeader{}, entry{}, entryExt{}, pieceHeader{}} {
+	for _, v := range []any{cacheHeader{}, shardHeader{}, entry{}, entryExt{}, pieceHeader{}, trackTable{}} {
 		t := reflect.TypeOf(v)
 		facts = append(facts, Fact{Kind: FactStruct, Name: t.Name(), Value: uint64(t.Size())})
 		facts = appendFields(facts, t.Name(), t, 0)

@@ -18,6 +18,7 @@ type ReadOptions struct {
 	// GetOrLoad's NegativeTTL) as an entry with an empty value instead of
 	// ErrNotFound. Peek always shows it.
 	Absent   bool
+	tracked  bool   // only an entry of the current generation, while in step (GetTracked)
 	metaOnly bool   // do not copy the value (TTL)
 	repair   bool   // with Peek: acquire, repairing a dead owner's leftovers, rather than observe (TTL is not an observer)
 	now      *int64 // where to put the clock (Unix ms) that expiry was judged by, 0 if not read (TTL)
@@ -75,6 +76,12 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		s.acquire()
 	}
 	out = dst
+	var gen uint32
+	if o.tracked {
+		if gen = c.tr.gen(); gen == 0 {
+			return dst, m, false, ErrNotInStep
+		}
+	}
 	i, _ := s.find(key, h)
 	if i == 0 {
 		if !o.Peek {
@@ -101,6 +108,10 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		*o.now = int64(clock)
 	}
 	m = s.metaOf(i, e)
+	if o.tracked && m.Flags != gen {
+		s.h.stats.Misses++ // a copy from before the last InvalidateAll
+		return dst, Meta{}, false, ErrNotFound
+	}
 	if o.Fit && m.Size > cap(dst)-len(dst) {
 		return dst, m, stale, ErrBufferTooSmall
 	}

@@ -32,7 +32,8 @@ type WriteOptions struct {
 	// NoEvict makes the write fail with ErrNoMemory rather than evict live
 	// entries to make room (ngx.shared.DICT's safe_set and safe_add).
 	NoEvict bool
-	Version uint64 // for ModeCAS: the version the entry must have
+	Version uint64      // for ModeCAS: the version the entry must have
+	guard   *TrackGuard // a fill's (StoreFill): write only if it still holds
 }
 
 // WriteResult tells what a successful write did.
@@ -106,6 +107,9 @@ func (c *Cache) Write(key, value []byte, o WriteOptions) (res WriteResult, err e
 
 // write is Write with the lock held.
 func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires int64, o WriteOptions) (WriteResult, error) {
+	if o.guard != nil && !s.c.tr.fillCurrent(o.guard) {
+		return WriteResult{}, errFillRefused
+	}
 	var now lazyNow
 	i, prev := s.find(key, h)
 	live := false

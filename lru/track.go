@@ -1,0 +1,337 @@
+package lru
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+	"unsafe"
+	_ "unsafe" // for go:linkname
+)
+
+// Tracking keeps some of a cache's entries in step with an outside store
+// that announces its changes, as Redis does with client-side caching
+// (module near builds on it). The store stays the truth; the cache holds
+// copies, and the track table in the region says which copies may still
+// be served. One process on the host, the agent, listens to the store's
+// stream of changes and applies it here; every process reads and fills.
+//
+// Three mechanisms, each one word or a few of the track table:
+//
+//   - The generation. A tracked entry carries the generation it was
+//     filled in as its flags, and is served only while the table's
+//     generation is the same. When the stream may have lost messages (the
+//     connection dropped, the agent changed, the store restarted or was
+//     flushed) the agent calls InvalidateAll: one atomic add drops every
+//     tracked entry, whatever the cache's size, before anyone reads again.
+//   - In step. The agent publishes until when it knows the cache is in
+//     step (SetInStep): it sent the store a ping at t, got the answer after
+//     every change message that came before it, and applied them all, so
+//     the cache reflects every change the store made before t, and it
+//     publishes t plus the staleness bound it promises. Past that instant
+//     (the agent died, froze, or its connection stalled) tracked entries
+//     are not served, and callers read the store.
+//   - Guards. A fill reads the store at some instant and stores later; a
+//     change between the two (Redis's "caching in progress" race) would
+//     leave the old value cached with nothing left to remove it. So a fill
+//     takes a guard first (BeginFill), and stores with it (StoreFill) only
+//     if the key's guard word has not moved: Invalidate advances the word
+//     before it deletes the key, and StoreFill checks it under the shard's
+//     lock, which Invalidate's delete takes after it. A fill either sees
+//     the advance and keeps nothing, or stores before the delete, which
+//     then removes what it stored.
+//
+// The agent role is held like a process slot: by an OFD lock on the track
+// table's first byte of the file, which the kernel drops when the holder
+// dies (ClaimAgent).
+
+// ErrNotInStep is the error of a tracked read or fill while the cache is
+// not known to be in step with its store: no agent holds the role, or its
+// stream of changes is late. Read the store, and do not cache what it says.
+var ErrNotInStep = errors.New("lru: the cache is not in step with its store (no tracking agent, or its invalidation stream is late); read the store directly")
+
+// TrackGuard is what a fill must show to store its value: the generation
+// and the key's guard word as they were before it read the store.
+type TrackGuard struct {
+	Gen   uint32 // the generation the value will carry
+	Slot  uint32 // the key's guard word
+	Count uint32 // its value at BeginFill
+}
+
+// TrackState is a cache's tracking state, for operators.
+type TrackState struct {
+	Gen      uint32        // the generation tracked entries must carry
+	InStep   bool          // tracked entries may be served now
+	Lead     time.Duration // how long they still may without a new confirmation (if InStep)
+	AgentPid int           // pid of the agent, 0 if no process holds the role
+	Counters TrackCounters
+}
+
+// nanotime is CLOCK_MONOTONIC in nanoseconds: the same clock in every
+// process of the host (C reads it with clock_gettime), unlike time.Now's
+// monotonic reading, which counts from the process's start. The runtime
+// keeps this name linkable for the many packages that need a fast
+// monotonic clock.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// TrackClock returns the clock that SetInStep's instants are on:
+// CLOCK_MONOTONIC, in nanoseconds, shared by every process on the host.
+func TrackClock() int64 { return nanotime() }
+
+// track is this process's handle on the track table.
+type track struct {
+	t      *trackTable
+	guards []uint32
+	off    int // of the table in the data area: its first byte is the agent role's lock
+}
+
+func (c *Cache) bindTrack(data []byte) {
+	c.tr.t = (*trackTable)(unsafe.Pointer(&data[c.g.trackOff]))
+	c.tr.guards = unsafe.Slice((*uint32)(unsafe.Pointer(&data[c.g.trackOff+trackTableHeaderSize])), c.g.guards)
+	c.tr.off = c.g.trackOff
+}
+
+// initTrack sets a new track table's first generation (gen is never 0, so
+// that an entry without flags never passes for a tracked one).
+func initTrack(t *trackTable) { t.gen = 1 }
+
+// gen returns the generation if the cache is in step, else 0. It reads the
+// mapping: call it under a fault guard.
+func (tr *track) gen() uint32 {
+	until := atomic.LoadInt64(&tr.t.inStep)
+	if until == 0 || nanotime() >= until {
+		return 0
+	}
+	return atomic.LoadUint32(&tr.t.gen)
+}
+
+// guard picks a key's guard word from its hash: bits the shard and bucket
+// do not use alone, so that one hot shard's keys spread over the words.
+func (tr *track) guard(h uint64) uint32 { return uint32(h>>16) & uint32(len(tr.guards)-1) }
+
+// withTrack runs fn under the region's fault guard; a fault (the file
+// truncated) breaks the cache as it does in the shards.
+func (c *Cache) withTrack(fn func(tr *track)) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if p := c.broken.Load(); p != nil {
+		return *p
+	}
+	err := c.r.Guard(func() { fn(&c.tr) })
+	if err != nil && errors.Is(err, ErrCorrupt) {
+		c.broken.CompareAndSwap(nil, &err)
+		c.retireBroken()
+	}
+	return err
+}
+
+// GetTracked returns the value of a tracked entry at key, appended to dst:
+// one filled by StoreFill in the current generation, while the cache is in
+// step. A cached absence (a fill that found no value) is returned with
+// Meta.Type TypeNone and an empty value. ErrNotFound: nothing servable is
+// cached; fill it. ErrNotInStep: read the store and do not fill.
+func (c *Cache) GetTracked(dst, key []byte) ([]byte, Meta, error) {
+	v, m, _, err := c.Read(dst, key, ReadOptions{Absent: true, tracked: true})
+	return v, m, err
+}
+
+// BeginFill starts a fill of key: call it before reading the store, and
+// pass what it returns to StoreFill. ErrNotInStep: the cache is not in
+// step, so whatever the store says must not be kept.
+func (c *Cache) BeginFill(key []byte) (g TrackGuard, err error) {
+	if err := c.checkKey(key); err != nil {
+		return g, err
+	}
+	h := hashKey(key)
+	err = c.withTrack(func(tr *track) {
+		// The guard first: a gen read after it that says "in step" was in
+		// step when the guard was read, so no change message that came
+		// before the guard was lost.
+		g.Slot = tr.guard(h)
+		g.Count = atomic.LoadUint32(&tr.guards[g.Slot])
+		g.Gen = tr.gen()
+	})
+	if err == nil && g.Gen == 0 {
+		err = ErrNotInStep
+	}
+	return g, err
+}
+
+// StoreFill stores a filled value at key as a tracked entry (absent: the
+// store has no value, and an absence is cached), unless the key may have
+// changed in the store since BeginFill issued g: it was invalidated, or
+// every tracked entry was. It reports whether the value was stored; a fill
+// that was not needs no action (its caller may use the value it read, which
+// was the store's when it read it). o.Flags and o.Type are set by
+// StoreFill; o.Mode must be ModeSet.
+func (c *Cache) StoreFill(key, value []byte, absent bool, o WriteOptions, g TrackGuard) (stored bool, err error) {
+	if g.Gen == 0 || g.Gen&StaleFlag != 0 || int(g.Slot) >= len(c.tr.guards) {
+		return false, fmt.Errorf("%w: TrackGuard %+v was not issued by BeginFill", ErrBadOptions, g)
+	}
+	if o.Mode != ModeSet {
+		return false, fmt.Errorf("%w: a fill is a plain set (WriteOptions.Mode %d)", ErrBadOptions, o.Mode)
+	}
+	o.Flags = g.Gen
+	if absent {
+		o.Type, value = TypeNone, nil
+	}
+	o.guard = &g
+	_, err = c.Write(key, value, o)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, errFillRefused):
+		c.withTrack(func(tr *track) { atomic.AddUint64(&tr.t.stats.Refused, 1) })
+		return false, nil
+	}
+	return false, err
+}
+
+// errFillRefused is write's answer to a fill whose guard moved.
+var errFillRefused = errors.New("lru: fill refused: the key changed while it loaded")
+
+// fillCurrent reports, with the key's shard locked, whether a fill's
+// guard still holds: the generation and the key's guard word unchanged.
+func (tr *track) fillCurrent(g *TrackGuard) bool {
+	return atomic.LoadUint32(&tr.t.gen) == g.Gen && atomic.LoadUint32(&tr.guards[g.Slot]) == g.Count
+}
+
+// Invalidate removes key's tracked copy because the store changed it: no
+// fill that read the store before the change keeps its value. The agent
+// calls it for each key of a change message.
+func (c *Cache) Invalidate(key []byte) error {
+	if err := c.checkKey(key); err != nil {
+		return err
+	}
+	h := hashKey(key)
+	if err := c.withTrack(func(tr *track) {
+		atomic.AddUint32(&tr.guards[tr.guard(h)], 1) // before the delete: see the top of this file
+		atomic.AddUint64(&tr.t.stats.Invalidations, 1)
+	}); err != nil {
+		return err
+	}
+	_, err := c.Delete(key)
+	return err
+}
+
+// InvalidateAll drops every tracked entry at once, and marks the cache not
+// in step until the next SetInStep. The agent calls it whenever its stream
+// of changes may have lost a message, and when it takes the role. It
+// returns the new generation.
+func (c *Cache) InvalidateAll() (gen uint32, err error) {
+	err = c.withTrack(func(tr *track) {
+		atomic.StoreInt64(&tr.t.inStep, 0)
+		for {
+			old := atomic.LoadUint32(&tr.t.gen)
+			gen = nextGen(old)
+			if atomic.CompareAndSwapUint32(&tr.t.gen, old, gen) {
+				break
+			}
+		}
+		atomic.AddUint64(&tr.t.stats.Generations, 1)
+	})
+	return gen, err
+}
+
+// nextGen is the generation after g: it skips 0 (no flags) and stays clear
+// of StaleFlag, so a tracked entry never looks like a stale-while-
+// revalidate one.
+func nextGen(g uint32) uint32 {
+	g = (g + 1) &^ StaleFlag
+	if g == 0 {
+		g = 1
+	}
+	return g
+}
+
+// SetInStep publishes that the cache is in step with its store until the
+// instant until (on TrackClock's clock), or, with 0, that it is not. Only
+// the agent calls it, after it has applied every change message that came
+// before the confirmation it dates until from. An instant earlier than the
+// one already published is ignored unless it is 0, so that a slow
+// confirmation never shortens a later one.
+func (c *Cache) SetInStep(until int64) error {
+	return c.withTrack(func(tr *track) {
+		if until == 0 {
+			atomic.StoreInt64(&tr.t.inStep, 0)
+			return
+		}
+		for {
+			old := atomic.LoadInt64(&tr.t.inStep)
+			if old >= until || atomic.CompareAndSwapInt64(&tr.t.inStep, old, until) {
+				return
+			}
+		}
+	})
+}
+
+// ClaimAgent takes the agent role if no live attachment holds it, and
+// reports whether this one now does. The kernel gives the role up when the
+// holder closes the cache or dies; a process that wants it calls
+// ClaimAgent again from time to time (module near does every few
+// milliseconds). A new agent must call InvalidateAll before anything else:
+// nothing told the cache of the changes made while no one listened.
+func (c *Cache) ClaimAgent() (bool, error) {
+	if c.closed.Load() {
+		return false, ErrClosed
+	}
+	ok, err := c.r.TryLockRole(c.tr.off)
+	if err != nil || !ok {
+		return false, err
+	}
+	if c.agent.Swap(true) {
+		return true, nil // held already
+	}
+	err = c.withTrack(func(tr *track) {
+		atomic.StoreUint32(&tr.t.agentPid, uint32(os.Getpid()))
+		atomic.AddUint64(&tr.t.stats.Agents, 1)
+	})
+	return err == nil, err
+}
+
+// ReleaseAgent gives the agent role up (Close does too) and marks the
+// cache not in step: no one listens to the store any more.
+func (c *Cache) ReleaseAgent() error {
+	if !c.agent.Swap(false) {
+		return nil
+	}
+	if err := c.withTrack(func(tr *track) {
+		atomic.StoreInt64(&tr.t.inStep, 0)
+		atomic.StoreUint32(&tr.t.agentPid, 0)
+	}); err != nil {
+		return err
+	}
+	return c.r.UnlockRole(c.tr.off)
+}
+
+// TrackState returns the cache's tracking state. Whether a process holds
+// the agent role is asked of the kernel (a system call): a process that
+// died holding it reads as AgentPid 0.
+func (c *Cache) TrackState() (s TrackState, err error) {
+	err = c.withTrack(func(tr *track) {
+		s.Gen = atomic.LoadUint32(&tr.t.gen)
+		if until := atomic.LoadInt64(&tr.t.inStep); until != 0 {
+			if d := until - nanotime(); d > 0 {
+				s.InStep, s.Lead = true, time.Duration(d)
+			}
+		}
+		s.AgentPid = int(atomic.LoadUint32(&tr.t.agentPid))
+		s.Counters = TrackCounters{
+			Invalidations: atomic.LoadUint64(&tr.t.stats.Invalidations),
+			Generations:   atomic.LoadUint64(&tr.t.stats.Generations),
+			Refused:       atomic.LoadUint64(&tr.t.stats.Refused),
+			Agents:        atomic.LoadUint64(&tr.t.stats.Agents),
+		}
+	})
+	if err != nil || c.agent.Load() {
+		return s, err // the kernel never reports our own lock to us
+	}
+	if held, herr := c.r.RoleHeld(c.tr.off); herr == nil && !held {
+		s.AgentPid = 0
+	}
+	return s, nil
+}

@@ -1,0 +1,212 @@
+package lru
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// inStep marks c in step for an hour, as an agent that just confirmed its
+// stream would.
+func inStep(t *testing.T, c *Cache) {
+	t.Helper()
+	if err := c.SetInStep(TrackClock() + int64(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// trackFill is a whole fill of key with v: guard, store.
+func trackFill(t *testing.T, c *Cache, key, v string) bool {
+	t.Helper()
+	g, err := c.BeginFill([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := c.StoreFill([]byte(key), []byte(v), false, WriteOptions{}, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func TestTrackedNothingServedOutOfStep(t *testing.T) {
+	c := newCache(t, nil)
+	// A new cache has no agent: nothing tracked is served, nothing filled.
+	if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
+		t.Fatalf("GetTracked on a new cache: %v, want ErrNotInStep", err)
+	}
+	if _, err := c.BeginFill([]byte("k")); !errors.Is(err, ErrNotInStep) {
+		t.Fatalf("BeginFill on a new cache: %v, want ErrNotInStep", err)
+	}
+	inStep(t, c)
+	if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetTracked of a missing key: %v, want ErrNotFound", err)
+	}
+	if !trackFill(t, c, "k", "v1") {
+		t.Fatal("an undisturbed fill was not stored")
+	}
+	if v, _, err := c.GetTracked(nil, []byte("k")); err != nil || string(v) != "v1" {
+		t.Fatalf("GetTracked after a fill: %q, %v", v, err)
+	}
+	// A confirmation that ran out: not served.
+	if err := c.SetInStep(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetInStep(TrackClock() - 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
+		t.Fatalf("GetTracked past the in-step instant: %v, want ErrNotInStep", err)
+	}
+	// A plain write of the key is not a tracked entry.
+	inStep(t, c)
+	c.Set([]byte("plain"), []byte("x"), 0)
+	if _, _, err := c.GetTracked(nil, []byte("plain")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetTracked of an untracked entry: %v, want ErrNotFound", err)
+	}
+}
+
+func TestTrackedInvalidateAllDropsEverything(t *testing.T) {
+	c := newCache(t, nil)
+	inStep(t, c)
+	for i := range 100 {
+		trackFill(t, c, fmt.Sprint("k", i), "v")
+	}
+	gen, err := c.InvalidateAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.GetTracked(nil, []byte("k1")); !errors.Is(err, ErrNotInStep) {
+		t.Fatalf("GetTracked right after InvalidateAll: %v, want ErrNotInStep", err)
+	}
+	inStep(t, c)
+	for i := range 100 {
+		if v, _, err := c.GetTracked(nil, []byte(fmt.Sprint("k", i))); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("k%d of the old generation served: %q, %v", i, v, err)
+		}
+	}
+	s, err := c.TrackState()
+	if err != nil || s.Gen != gen || s.Counters.Generations != 1 || !s.InStep {
+		t.Fatalf("TrackState %+v, %v; want gen %d, 1 generation, in step", s, err, gen)
+	}
+}
+
+// The "caching in progress" race: a fill that read the store before a
+// change must not keep what it read, whichever way the change and the
+// store interleave.
+func TestTrackedFillRefusedAfterInvalidation(t *testing.T) {
+	c := newCache(t, nil)
+	inStep(t, c)
+	key := []byte("k")
+	// The change arrives between the fill's read and its store.
+	g, _ := c.BeginFill(key)
+	if err := c.Invalidate(key); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.StoreFill(key, []byte("old"), false, WriteOptions{}, g); ok || err != nil {
+		t.Fatalf("StoreFill after an invalidation of its key: stored %v, %v", ok, err)
+	}
+	if _, _, err := c.GetTracked(nil, key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused fill is served: %v", err)
+	}
+	// The change arrives after the store: the invalidation deletes it.
+	trackFill(t, c, "k", "old")
+	c.Invalidate(key)
+	if _, _, err := c.GetTracked(nil, key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an invalidated fill is served: %v", err)
+	}
+	// Every entry dropped while the fill read.
+	g, _ = c.BeginFill(key)
+	c.InvalidateAll()
+	inStep(t, c)
+	if ok, _ := c.StoreFill(key, []byte("old"), false, WriteOptions{}, g); ok {
+		t.Fatal("a fill begun in the previous generation was stored")
+	}
+	// A fill of an absent key caches the absence.
+	g, _ = c.BeginFill(key)
+	if ok, err := c.StoreFill(key, []byte("ignored"), true, WriteOptions{TTL: time.Minute}, g); !ok || err != nil {
+		t.Fatalf("absent fill: %v, %v", ok, err)
+	}
+	if v, m, err := c.GetTracked(nil, key); err != nil || m.Type != TypeNone || len(v) != 0 {
+		t.Fatalf("cached absence: %q, %+v, %v", v, m, err)
+	}
+	s, _ := c.TrackState()
+	if s.Counters.Refused != 2 || s.Counters.Invalidations != 2 {
+		t.Fatalf("counters %+v, want 2 refused, 2 invalidations", s.Counters)
+	}
+}
+
+func TestTrackedBadGuard(t *testing.T) {
+	c := newCache(t, nil)
+	for _, g := range []TrackGuard{{}, {Gen: StaleFlag | 1}, {Gen: 1, Slot: 1 << 30}} {
+		if _, err := c.StoreFill([]byte("k"), nil, false, WriteOptions{}, g); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("StoreFill with guard %+v: %v, want ErrBadOptions", g, err)
+		}
+	}
+}
+
+func TestNextGen(t *testing.T) {
+	for _, c := range [][2]uint32{{1, 2}, {StaleFlag - 1, 1}, {0, 1}} {
+		if g := nextGen(c[0]); g != c[1] {
+			t.Errorf("nextGen(%d) = %d, want %d", c[0], g, c[1])
+		}
+	}
+}
+
+func init() {
+	childRoles["agent"] = func(c *Cache, _ string) error {
+		ok, err := c.ClaimAgent()
+		if err != nil || !ok {
+			return fmt.Errorf("claim: %v, %v", ok, err)
+		}
+		fmt.Println("agent", os.Getpid())
+		holdUntilKilled()
+		return nil
+	}
+}
+
+// The agent role is one process's at a time, and free again the moment
+// that process dies.
+func TestAgentRoleAcrossProcesses(t *testing.T) {
+	c := newCache(t, nil)
+	ch := startChild(t, "agent", c.Path(), "")
+	line := ch.line()
+	pid, _ := strconv.Atoi(line[len("agent "):])
+	if ok, err := c.ClaimAgent(); ok || err != nil {
+		t.Fatalf("ClaimAgent while a live child holds the role: %v, %v", ok, err)
+	}
+	if s, _ := c.TrackState(); s.AgentPid != pid {
+		t.Fatalf("AgentPid %d, want the child's %d", s.AgentPid, pid)
+	}
+	ch.cmd.Process.Kill()
+	ch.cmd.Wait()
+	if s, _ := c.TrackState(); s.AgentPid != 0 {
+		t.Fatalf("AgentPid %d after the agent died, want 0", s.AgentPid)
+	}
+	if ok, err := c.ClaimAgent(); !ok || err != nil {
+		t.Fatalf("ClaimAgent after the agent died: %v, %v", ok, err)
+	}
+	if s, _ := c.TrackState(); s.AgentPid != os.Getpid() || s.Counters.Agents != 2 {
+		t.Fatalf("TrackState %+v after taking the role", s)
+	}
+	// A second attachment in this process is another candidate.
+	c2, err := Open(c.Path(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if ok, _ := c2.ClaimAgent(); ok {
+		t.Fatal("a second attachment took a held role")
+	}
+	inStep(t, c)
+	c.Close() // gives the role up and leaves the cache out of step
+	if s, _ := c2.TrackState(); s.InStep || s.AgentPid != 0 {
+		t.Fatalf("after the agent closed: %+v", s)
+	}
+	if ok, _ := c2.ClaimAgent(); !ok {
+		t.Fatal("the role was not free after its holder closed")
+	}
+}

@@ -1,0 +1,77 @@
+package shm
+
+import (
+	"errors"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Roles: a role is a job that one attachment of a region does at a time
+// for all the others (package lru's tracking agent is one). It is held the
+// way a process slot is (see slots.go): by an OFD lock on one byte of the
+// file, here a byte of the data area that the role's owner names. The
+// kernel drops the lock when the holder closes the region or dies, however
+// it dies, so a role is never left held by no one, and a candidate that
+// asks again takes it at once.
+
+// TryLockRole takes the role whose lock covers the byte at off in the data
+// area, without waiting. It reports whether this attachment now holds it
+// (taking a role it holds already succeeds). The byte's contents do not
+// matter and are not changed: an OFD lock is advisory and does not touch
+// the mapping.
+func (r *Region) TryLockRole(off int) (bool, error) {
+	err := r.roleLock(off, unix.F_WRLCK, unix.F_OFD_SETLK)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES):
+		return false, nil
+	}
+	return false, err
+}
+
+// UnlockRole gives up the role whose lock covers the byte at off in the
+// data area. Giving up a role not held is not an error.
+func (r *Region) UnlockRole(off int) error {
+	return r.roleLock(off, unix.F_UNLCK, unix.F_OFD_SETLK)
+}
+
+// RoleHeld asks the kernel whether any attachment holds the role whose lock
+// covers the byte at off in the data area. It is a system call.
+func (r *Region) RoleHeld(off int) (bool, error) {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: r.dataByte(off), Len: 1}
+	for {
+		err := unix.FcntlFlock(r.f.Fd(), unix.F_OFD_GETLK, &lk)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		// GETLK tells only of locks that conflict with ours, and our own
+		// OFD locks never do: a role we hold reads as free.
+		return lk.Type != unix.F_UNLCK, nil
+	}
+}
+
+func (r *Region) roleLock(off int, typ int16, cmd int) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if off < 0 || off >= len(r.data) {
+		return errors.New("shm: role byte outside the data area")
+	}
+	lk := unix.Flock_t{Type: typ, Start: r.dataByte(off), Len: 1}
+	for {
+		err := unix.FcntlFlock(r.f.Fd(), cmd, &lk)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// dataByte is the file offset of byte off of the data area.
+func (r *Region) dataByte(off int) int64 {
+	return int64(uintptr(unsafe.Pointer(&r.data[0]))-uintptr(unsafe.Pointer(&r.m[0]))) + int64(off)
+}
