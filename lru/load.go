@@ -58,6 +58,15 @@ type LoadOptions struct {
 	Lease time.Duration
 	// Type of loaded values (the loader's bytes must match it).
 	Type Type
+	// Tracked makes the loads tracked entries (track.go): served only in
+	// the generation they were loaded in and while the cache is in step
+	// with its store, and stored only if no invalidation of the key came
+	// while the loader ran. Out of step, every caller runs the loader
+	// itself and nothing is cached. It excludes StaleTTL and
+	// ResurrectTTL, which serve what may have changed.
+	Tracked bool
+
+	guard *TrackGuard // a tracked load's, once it has one (runLoader)
 }
 
 // Source tells where GetOrLoad's answer came from (mlcache's hit_level,
@@ -144,8 +153,10 @@ func (c *Cache) Load(ctx context.Context, dst, key []byte, load Loader, o LoadOp
 	if load == nil {
 		return dst, 0, fmt.Errorf("%w: nil Loader", ErrBadOptions)
 	}
-	v, st, err := c.look(dst, key)
+	v, st, err := c.look(dst, key, o.Tracked)
 	switch {
+	case errors.Is(err, ErrNotInStep):
+		return c.loadUncached(ctx, dst, key, load)
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return dst, 0, err
 	case st == lookFresh:
@@ -161,10 +172,26 @@ func (c *Cache) Load(ctx context.Context, dst, key []byte, load Loader, o LoadOp
 		stale = v[len(dst):]
 	}
 	res := c.coalesce(ctx, key, load, o, stale)
+	if errors.Is(res.err, ErrNotInStep) {
+		return c.loadUncached(ctx, dst, key, load)
+	}
 	if res.err != nil {
 		return dst, res.src, res.err
 	}
 	return append(dst, res.v...), res.src, nil
+}
+
+// loadUncached runs the loader for this caller alone and caches nothing: a
+// tracked load while the cache is not in step with its store.
+func (c *Cache) loadUncached(ctx context.Context, dst, key []byte, load Loader) ([]byte, Source, error) {
+	v, err := load(ctx, key)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return dst, SourceLoaded, ErrNotFound
+		}
+		return dst, SourceLoaded, &LoadError{Msg: err.Error(), Err: err}
+	}
+	return append(dst, v...), SourceLoaded, nil
 }
 
 func (o *LoadOptions) check() error {
@@ -184,6 +211,9 @@ func (o *LoadOptions) check() error {
 	}
 	if o.StaleTTL > 0 && o.TTL == 0 {
 		return fmt.Errorf("%w: LoadOptions.StaleTTL needs a TTL (a value that never expires is never stale)", ErrBadOptions)
+	}
+	if o.Tracked && (o.StaleTTL > 0 || o.ResurrectTTL > 0) {
+		return fmt.Errorf("%w: LoadOptions.Tracked excludes StaleTTL and ResurrectTTL (they serve values that may have changed)", ErrBadOptions)
 	}
 	if o.Type >= numTypes || o.Type == TypeNone {
 		return fmt.Errorf("%w: LoadOptions.Type %v", ErrBadOptions, o.Type)
@@ -209,9 +239,10 @@ const (
 	lookExpired                    // a value past its deadline, not yet removed
 )
 
-// look reads key as GetOrLoad sees it (see the top of this file).
-func (c *Cache) look(dst, key []byte) ([]byte, lookState, error) {
-	v, m, stale, err := c.Read(dst, key, ReadOptions{Stale: true, Absent: true})
+// look reads key as GetOrLoad sees it (see the top of this file); a
+// tracked look sees only tracked entries, and fails with ErrNotInStep.
+func (c *Cache) look(dst, key []byte, tracked bool) ([]byte, lookState, error) {
+	v, m, stale, err := c.Read(dst, key, ReadOptions{Stale: !tracked, Absent: true, tracked: tracked})
 	switch {
 	case err != nil:
 		return dst, lookMiss, err
@@ -320,7 +351,7 @@ func (c *Cache) loadShared(ctx context.Context, key []byte, load Loader, o LoadO
 			return loadResult{src: SourceWaited, err: &LoadError{Msg: msg}}
 		}
 		// LoadDone: the value should be there now.
-		v, st, err := c.look(nil, key)
+		v, st, err := c.look(nil, key, o.Tracked)
 		switch {
 		case err != nil && !errors.Is(err, ErrNotFound):
 			return loadResult{err: err}
@@ -377,12 +408,23 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 		}
 	}()
 	// A load that ended just before this one was claimed wrote its value.
-	if v, st, err := c.look(nil, key); err == nil && (st == lookFresh || st == lookAbsent) {
+	if v, st, err := c.look(nil, key, o.Tracked); err == nil && (st == lookFresh || st == lookAbsent) {
 		end(LoadDone, "")
 		if st == lookAbsent {
 			return loadResult{src: SourceWaited, err: ErrNotFound}
 		}
 		return loadResult{v: v, src: SourceWaited}
+	}
+	var guard TrackGuard
+	if o.Tracked {
+		// Before the loader reads the store (see StoreFill). Out of step,
+		// the waiters find no value and load for themselves, uncached.
+		var err error
+		if guard, err = c.BeginFill(key); err != nil {
+			end(LoadAbandoned, "")
+			return loadResult{err: err}
+		}
+		o.guard = &guard
 	}
 	v, lerr := load(ctx, key)
 	switch {
@@ -396,7 +438,10 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 		end(LoadDone, "")
 		return loadResult{v: v, src: SourceLoaded}
 	case errors.Is(lerr, ErrNotFound):
-		if o.NegativeTTL > 0 {
+		switch {
+		case o.Tracked && o.NegativeTTL > 0:
+			c.StoreFill(key, nil, true, WriteOptions{TTL: o.NegativeTTL}, guard)
+		case o.NegativeTTL > 0:
 			// If it cannot be kept, the waiters still learn the answer.
 			c.Write(key, nil, WriteOptions{TTL: o.NegativeTTL, Type: TypeNone})
 		}
@@ -419,6 +464,12 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 // the stale window if the options have one.
 func (c *Cache) storeLoaded(key, v []byte, ttl time.Duration, o LoadOptions) error {
 	w := WriteOptions{TTL: ttl, Type: o.Type}
+	if o.guard != nil {
+		// A refused fill is no error: the caller has the store's answer,
+		// and the waiters find no value and load again.
+		_, err := c.StoreFill(key, v, false, w, *o.guard)
+		return err
+	}
 	if o.StaleTTL > 0 && ttl > 0 {
 		w.TTL += o.StaleTTL
 		w.Flags = StaleFlag | uint32(o.StaleTTL.Milliseconds())

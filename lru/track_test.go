@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -208,5 +209,51 @@ func TestAgentRoleAcrossProcesses(t *testing.T) {
 	}
 	if ok, _ := c2.ClaimAgent(); !ok {
 		t.Fatal("the role was not free after its holder closed")
+	}
+}
+
+func TestTrackedGetOrLoad(t *testing.T) {
+	c := newCache(t, nil)
+	ctx := t.Context()
+	key := []byte("k")
+	loads := 0
+	val := "v1"
+	load := func(ctx context.Context, key []byte) ([]byte, error) {
+		loads++
+		return []byte(val), nil
+	}
+	o := LoadOptions{TTL: time.Minute, Tracked: true}
+	// Out of step: the loader runs for every call, nothing is kept.
+	for range 2 {
+		if v, src, err := c.Load(ctx, nil, key, load, o); err != nil || string(v) != "v1" || src != SourceLoaded {
+			t.Fatalf("out of step: %q %v %v", v, src, err)
+		}
+	}
+	if loads != 2 {
+		t.Fatalf("%d loads out of step, want 2", loads)
+	}
+	inStep(t, c)
+	for i, want := range []Source{SourceLoaded, SourceHit} {
+		if v, src, err := c.Load(ctx, nil, key, load, o); err != nil || string(v) != "v1" || src != want {
+			t.Fatalf("in step, call %d: %q %v %v, want source %v", i, v, src, err, want)
+		}
+	}
+	// The key changes while it loads: the caller gets what it read, and
+	// the next caller loads again.
+	c.Invalidate(key)
+	racing := func(ctx context.Context, key []byte) ([]byte, error) {
+		v, _ := load(ctx, key)
+		val = "v2"
+		c.Invalidate(key) // the store changed it after the loader read it
+		return v, nil
+	}
+	if v, _, err := c.Load(ctx, nil, key, racing, o); err != nil || string(v) != "v1" {
+		t.Fatalf("racing load: %q %v", v, err)
+	}
+	if v, src, err := c.Load(ctx, nil, key, load, o); err != nil || string(v) != "v2" || src != SourceLoaded {
+		t.Fatalf("after the racing load: %q %v %v; want v2 loaded anew", v, src, err)
+	}
+	if _, err := c.GetOrLoad(ctx, key, load, LoadOptions{Tracked: true, StaleTTL: time.Second, TTL: time.Second}); !errors.Is(err, ErrBadOptions) {
+		t.Fatalf("Tracked with StaleTTL: %v, want ErrBadOptions", err)
 	}
 }
