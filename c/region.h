@@ -42,6 +42,9 @@ struct shmlru_l_cache_header {
 	uint64_t loads_off;    /* the load table (read-through), after the last shard; Go's alone */
 	uint32_t loads;        /* flights in it */
 	uint32_t pad1;
+	uint64_t track_off;    /* the track table (struct shmlru_l_track_table), after the load table */
+	uint32_t guards;       /* guard words after the track table's header; Go's alone */
+	uint32_t pad2;
 };
 
 /* lru.Counters: a shard's event counts. */
@@ -71,6 +74,26 @@ struct shmlru_l_shard_header {
 	uint32_t free_runs; /* runs on the free lists */
 	uint64_t classes[SHMLRU_L_SIZEOF_SHARD_HEADER_CLASSES / 8]; /* non-empty size classes (allocator's) */
 	struct shmlru_l_counters stats;
+};
+
+/* lru.TrackCounters: the tracking counts of a whole cache. */
+struct shmlru_l_track_counters {
+	uint64_t invalidations;
+	uint64_t generations;
+	uint64_t refused;
+	uint64_t agents;
+};
+
+/* lru.trackTable: heads the track table (lru/track.go), which keeps tracked
+ * entries in step with an outside store. Every field is read and written
+ * with atomics, none under a lock; the C path only reads gen and in_step
+ * (shmlru_tracked_gen), with acquire loads, in lru's order: in_step first. */
+struct shmlru_l_track_table {
+	uint32_t gen;       /* the generation a tracked entry's flags must equal; never 0 */
+	uint32_t agent_pid; /* for operators */
+	int64_t in_step;    /* CLOCK_MONOTONIC ns until which the cache is in step; 0: not */
+	struct shmlru_l_track_counters stats;
+	uint8_t pad0[16];
 };
 
 /* lru.entry: the header of an entry's first (usually only) piece, at its
@@ -127,6 +150,8 @@ SHMLRU_L_PIN(struct shmlru_l_cache_header, bits_off, CACHE_HEADER_BITS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, heap_off, CACHE_HEADER_HEAP_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, loads_off, CACHE_HEADER_LOADS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, loads, CACHE_HEADER_LOADS);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, track_off, CACHE_HEADER_TRACK_OFF);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, guards, CACHE_HEADER_GUARDS);
 
 _Static_assert(sizeof(struct shmlru_l_shard_header) == SHMLRU_L_SIZEOF_SHARD_HEADER, "shard header size");
 _Static_assert(sizeof(struct shmlru_l_shard_header) <= SHMLRU_L_SHARD_HEADER_SIZE, "shard header fits its space");
@@ -173,6 +198,17 @@ _Static_assert(sizeof(struct shmlru_l_piece_header) == SHMLRU_L_SIZEOF_PIECE_HEA
 _Static_assert(sizeof(struct shmlru_l_piece_header) == SHMLRU_L_PIECE_HEADER_SIZE, "piece header size");
 SHMLRU_L_PIN(struct shmlru_l_piece_header, next, PIECE_HEADER_NEXT);
 SHMLRU_L_PIN(struct shmlru_l_piece_header, units, PIECE_HEADER_UNITS);
+
+_Static_assert(sizeof(struct shmlru_l_track_table) == SHMLRU_L_SIZEOF_TRACK_TABLE, "track table header size");
+_Static_assert(sizeof(struct shmlru_l_track_table) == SHMLRU_L_TRACK_TABLE_HEADER_SIZE, "track table header size");
+SHMLRU_L_PIN(struct shmlru_l_track_table, gen, TRACK_TABLE_GEN);
+SHMLRU_L_PIN(struct shmlru_l_track_table, agent_pid, TRACK_TABLE_AGENT_PID);
+SHMLRU_L_PIN(struct shmlru_l_track_table, in_step, TRACK_TABLE_IN_STEP);
+SHMLRU_L_PIN(struct shmlru_l_track_table, stats, TRACK_TABLE_STATS);
+SHMLRU_L_PIN(struct shmlru_l_track_table, stats.invalidations, TRACK_TABLE_STATS_INVALIDATIONS);
+SHMLRU_L_PIN(struct shmlru_l_track_table, stats.generations, TRACK_TABLE_STATS_GENERATIONS);
+SHMLRU_L_PIN(struct shmlru_l_track_table, stats.refused, TRACK_TABLE_STATS_REFUSED);
+SHMLRU_L_PIN(struct shmlru_l_track_table, stats.agents, TRACK_TABLE_STATS_AGENTS);
 
 #undef SHMLRU_L_PIN
 
