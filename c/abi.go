@@ -87,9 +87,21 @@ type cLoad struct {
 	Reserved uint32 `c:"reserved"`
 }
 
+// cGuard is shmlru_guard: the caller's copy of an lru.TrackGuard.
+type cGuard struct {
+	Gen   uint32 `c:"gen"`
+	Slot  uint32 `c:"slot"`
+	Count uint32 `c:"count"`
+}
+
 // ABI constants other than status codes.
 const (
-	abiVersion = 3   // 2: shmlru_info reports units, not blocks (layout 3). 3: read-through loads, SHMLRU_TYPE_NONE, shmlru_changes
+	// 2: shmlru_info reports units, not blocks (layout 3). 3: read-through
+	// loads, SHMLRU_TYPE_NONE, shmlru_changes; later, without a new
+	// version (additions only: nothing a program built for 3 uses
+	// changed), tracked fills (shmlru_tracked_gen, shmlru_fill_*,
+	// SHMLRU_NOT_IN_STEP).
+	abiVersion = 3
 	errbufSize = 512 // holds any message shmlru_open writes
 )
 
@@ -102,6 +114,7 @@ var abiStructs = map[string]any{
 	"shmlru_info":         cInfo{},
 	"shmlru_stats":        cStats{},
 	"shmlru_load":         cLoad{},
+	"shmlru_guard":        cGuard{},
 }
 
 // abiConstants are the named constants of shmlru.h besides status codes.

@@ -1,6 +1,7 @@
 /*
- * The native read path: get, get_stale, ttl, llen, incr of a live number
- * and a set that overwrites an entry in place, served in C over the region
+ * The native read path: get, get_stale, ttl, llen, incr of a live number,
+ * a set that overwrites an entry in place, the shard's change clock and
+ * the tracking generation, served in C over the region
  * without entering Go. Everything else, and everything unusual, is left to
  * Go (SHMLRU_FAST_FALLBACK), which stays the one owner of waiting, dead-owner
  * takeover, repair, allocation and eviction: a shard lock still busy after
@@ -449,6 +450,40 @@ SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, 
 {
 	BEGIN(h, key, klen, clock != NULL);
 	*clock = __atomic_load_n(&sh->clock, __ATOMIC_ACQUIRE);
+	return finish(f, SHMLRU_OK);
+}
+
+/* mono_ns is lru's TrackClock (the Go runtime's nanotime): CLOCK_MONOTONIC
+ * in nanoseconds, the same clock in every process of the host. */
+static inline int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* lru's track.gen: the generation if the cache is in step, else 0. No
+ * lock: the agent writes both words with atomics. Loaded in lru's order,
+ * the in-step instant first (InvalidateAll clears it before it advances
+ * the generation). A fault on gen (the caller's) returns through the
+ * escape; one on the mapping marks the call faulted, and Go answers. */
+SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen)
+{
+	struct shmlru_fast_call call;
+	struct shmlru_fast *f;
+	if (gen == NULL || !enter(h, &call, &f))
+		return SHMLRU_FAST_FALLBACK;
+	if (f->track_off == 0)
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	if (sigsetjmp(call.escape, 0))
+		return escaped(f);
+	shmlru_fast_cur = &call;
+	struct shmlru_l_track_table *t = (struct shmlru_l_track_table *)(f->data + f->track_off);
+	int64_t until = __atomic_load_n(&t->in_step, __ATOMIC_ACQUIRE);
+	uint32_t g = 0;
+	if (until != 0 && mono_ns() < until)
+		g = __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
+	*gen = g;
 	return finish(f, SHMLRU_OK);
 }
 

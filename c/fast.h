@@ -55,6 +55,10 @@ struct shmlru_fast {
 	uint32_t shards, shard_shift, nbuckets;
 	uint32_t nunits; /* heap units per shard, including the unused unit 0 */
 	uint32_t buckets_off, heap_off, max_key, max_value;
+	/* The track table's header (struct shmlru_l_track_table), from the
+	 * start of the data area; 0 if unknown (shmlru_tracked_gen goes to
+	 * Go). */
+	uint64_t track_off;
 };
 
 #define SHMLRU_FAST_HANDLES 4096
@@ -90,6 +94,7 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
                                   size_t *value_len, struct shmlru_meta *meta, int stale_ok);
 SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms);
 SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, uint64_t *clock);
+SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen);
 SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, size_t *length);
 SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result, int *forcible);
 SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, const void *value, size_t vlen,

@@ -8,6 +8,7 @@ static struct shmlru_fast *fast_handle(size_t slot) { return &shmlru_fast_handle
 import "C"
 
 import (
+	"encoding/binary"
 	"math"
 	"runtime"
 	"sync/atomic"
@@ -56,6 +57,7 @@ func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
 	f.heap_off = C.uint32_t(v.HeapOff)
 	f.max_key = C.uint32_t(v.MaxKey)
 	f.max_value = C.uint32_t(v.MaxValue)
+	f.track_off = C.uint64_t(trackOffOf(m[v.DataOff:]))
 	C.shmlru_guard_install()
 	// Published last (seq_cst, as fast.c's enter reads it).
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&f.id)), id)
@@ -74,4 +76,21 @@ func disableNative(id uint64, v *lru.NativeView) {
 		runtime.Gosched() // a native call holds a shard lock for microseconds
 	}
 	v.Region.Close()
+}
+
+// trackOffOf returns the track table's offset in the data area d, as the
+// cache header says, or 0 (the native path then leaves shmlru_tracked_gen
+// to Go) if it does not lie whole inside d. lru checked the header when
+// the cache was opened, and d maps the same file, of the same size
+// (NativeView checks); the bounds check makes sure that C never reads
+// outside its mapping whatever the header says.
+func trackOffOf(d []byte) uint64 {
+	if len(d) < C.SHMLRU_L_CACHE_HEADER_SIZE {
+		return 0
+	}
+	off := binary.NativeEndian.Uint64(d[C.SHMLRU_L_OFF_CACHE_HEADER_TRACK_OFF:])
+	if off < C.SHMLRU_L_CACHE_HEADER_SIZE || off%8 != 0 || off > uint64(len(d)) || uint64(len(d))-off < C.SHMLRU_L_TRACK_TABLE_HEADER_SIZE {
+		return 0
+	}
+	return off
 }

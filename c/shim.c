@@ -249,6 +249,26 @@ int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
 	return shmlru_go_changes(h, K(key), key_len, clock);
 }
 
+int shmlru_tracked_gen(shmlru_t h, uint32_t *gen)
+{
+	GUARD();
+	FAST(shmlru_fast_tracked_gen(h, gen));
+	return shmlru_go_tracked_gen(h, gen);
+}
+
+int shmlru_fill_begin(shmlru_t h, const char *key, size_t key_len, shmlru_guard *guard)
+{
+	GUARD();
+	return shmlru_go_fill_begin(h, K(key), key_len, guard);
+}
+
+int shmlru_fill_store(shmlru_t h, const char *key, size_t key_len, const void *value, size_t value_len,
+                      int absent, int64_t ttl_ms, const shmlru_guard *guard, int *stored)
+{
+	GUARD();
+	return shmlru_go_fill_store(h, K(key), key_len, P(value), value_len, absent, ttl_ms, P(guard), stored);
+}
+
 int shmlru_expire(shmlru_t h, const char *key, size_t key_len, int64_t ttl_ms)
 {
 	GUARD();

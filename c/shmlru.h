@@ -81,7 +81,8 @@ enum {
 	SHMLRU_INTERNAL          = -25, /* a bug in shmlru; please report it */
 	SHMLRU_FORKED            = -26, /* called in a child forked after loading the library */
 	SHMLRU_BAD_TTL           = -27, /* a negative TTL; 0 means never expires */
-	SHMLRU_LOAD_LOST         = -28  /* load_end: the lease ran out and another caller took the load over */
+	SHMLRU_LOAD_LOST         = -28, /* load_end: the lease ran out and another caller took the load over */
+	SHMLRU_NOT_IN_STEP       = -29  /* tracked fill: the cache is not in step with its store; read the store, cache nothing */
 };
 
 /* Value types (shmlru_meta.type, shmlru_write_opts.type). */
@@ -371,6 +372,66 @@ int shmlru_load_end(shmlru_t h, shmlru_load *load, int outcome, const char *msg,
  * copy of the key's value read after the clock stays current for as long
  * as the clock reads the same. Lock-free, and never enters Go. */
 int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock);
+
+/*
+ * Tracking: entries kept in step with an outside store (Redis) by one agent
+ * process on the host, which applies the store's change messages to the
+ * cache (lru/track.go; the agent is Go's, module near). Every process reads
+ * and fills tracked keys; none of these calls is the agent's.
+ *
+ * A tracked entry carries, as its user flags, the generation it was filled
+ * in. It may be served only while the cache is in step with the store and
+ * its flags equal the current generation: shmlru_tracked_gen returns that
+ * generation, or 0 when the cache is not in step (no agent, or its stream
+ * of changes is late). A tracked read is two calls, both native (no Go):
+ *
+ *   rc = shmlru_get(h, key, key_len, buf, buf_len, &n, &meta);
+ *   shmlru_tracked_gen(h, &gen);        after the get: the later look decides
+ *   if (gen == 0)                       not in step: read the store, cache nothing
+ *   else if (rc == SHMLRU_OK && meta.flags == gen)
+ *       hit: the value, or, if meta.type == SHMLRU_TYPE_NONE, a cached
+ *       absence (the store has no value)
+ *   else                                miss, or a copy from an older generation: fill
+ *
+ * A fill: shmlru_fill_begin BEFORE reading the store, then
+ * shmlru_fill_store with the guard it filled. The store is refused
+ * (*stored 0, still SHMLRU_OK) if the key was invalidated or every tracked
+ * entry was dropped since fill_begin: the value read may be older than the
+ * store's change, and nothing would remove it. A refused fill's value may
+ * still be returned to its caller: it was the store's when it was read.
+ * Go's Cache.GetTracked, BeginFill and StoreFill are the same protocol.
+ */
+
+/* What shmlru_fill_begin gives and shmlru_fill_store takes back: the
+ * generation and the key's guard word as they were before the store was
+ * read. Opaque: fill it only with shmlru_fill_begin. */
+typedef struct shmlru_guard {
+	uint32_t gen;
+	uint32_t slot;
+	uint32_t count;
+} shmlru_guard;
+
+/* *gen receives the generation a tracked entry's flags must equal to be
+ * served, or 0 if the cache is not in step with its store now (then read
+ * the store, and do not fill). Lock-free, and never enters Go. */
+int shmlru_tracked_gen(shmlru_t h, uint32_t *gen);
+
+/* Starts a fill of key: call it before reading the store. On SHMLRU_OK
+ * *guard is the fill's guard, for shmlru_fill_store. SHMLRU_NOT_IN_STEP:
+ * the cache is not in step, so whatever the store says must not be
+ * cached. On any status but SHMLRU_OK *guard is zeroed (a zero guard is
+ * refused by shmlru_fill_store). */
+int shmlru_fill_begin(shmlru_t h, const char *key, size_t key_len, shmlru_guard *guard);
+
+/* Stores what the store said of key as a tracked entry: value (bytes,
+ * SHMLRU_TYPE_BYTES) or, with absent non-zero, a cached absence
+ * (SHMLRU_TYPE_NONE; value_len must be 0), for ttl_ms (0 = until
+ * invalidated or evicted), with the generation of guard as its flags.
+ * *stored (may be NULL) is 1 if it was stored, 0 if refused because the
+ * key changed since shmlru_fill_begin issued guard (see above). A guard
+ * shmlru_fill_begin did not fill: SHMLRU_BAD_ARGUMENT. */
+int shmlru_fill_store(shmlru_t h, const char *key, size_t key_len, const void *value, size_t value_len,
+                      int absent, int64_t ttl_ms, const shmlru_guard *guard, int *stored);
 
 #ifdef __cplusplus
 }

@@ -40,6 +40,7 @@ const (
 	statusForked          = -26
 	statusBadTTL          = -27
 	statusLoadLost        = -28
+	statusNotInStep       = -29
 )
 
 // status describes one code: its C name, the errors that map to it, the
@@ -84,6 +85,7 @@ var statuses = []status{
 	{statusForked, "SHMLRU_FORKED", nil, "forked: this process was forked after the library was loaded; the Go runtime does not survive fork, so load the library in the process that uses it", "forked"},
 	{statusBadTTL, "SHMLRU_BAD_TTL", []error{lru.ErrBadTTL}, "bad TTL: negative; use 0 for an entry that never expires", "bad ttl"},
 	{statusLoadLost, "SHMLRU_LOAD_LOST", []error{lru.ErrLoadLost}, "load lost: the load's lease ran out and another caller took it over; what was written stays", "load lost"},
+	{statusNotInStep, "SHMLRU_NOT_IN_STEP", []error{lru.ErrNotInStep}, "not in step: the cache is not known to be in step with its store (no tracking agent, or its invalidation stream is late); read the store and do not cache what it says", "not in step"},
 }
 
 // codeOf maps an error from lru or shm to a status code. The common

@@ -51,7 +51,7 @@ static shmlru_t open_cache(const char *p, uint64_t size)
 
 static void test_strerror(void)
 {
-	for (int c = SHMLRU_OK; c >= SHMLRU_BAD_TTL; c--) {
+	for (int c = SHMLRU_OK; c >= SHMLRU_NOT_IN_STEP; c--) {
 		const char *m = shmlru_strerror(c);
 		CHECK(m != NULL && strlen(m) > 0 && strcmp(m, "unknown status code") != 0);
 	}
@@ -699,6 +699,59 @@ static void test_loads(shmlru_t h)
 	EXPECT(shmlru_load_begin(h2, KEY("x"), 0, &a), SHMLRU_CLOSED);
 }
 
+/* Tracked fills with no agent on the host (a C program cannot be one; the
+ * in-step protocol is tested with a Go agent by c/track_test.go): not in
+ * step, so nothing may be filled; and bad arguments. */
+static void test_tracked(shmlru_t h)
+{
+	uint32_t gen = 99;
+	EXPECT(shmlru_tracked_gen(h, &gen), SHMLRU_OK);
+	CHECK(gen == 0);
+	shmlru_guard g;
+	memset(&g, 0xff, sizeof g);
+	EXPECT(shmlru_fill_begin(h, KEY("tk"), &g), SHMLRU_NOT_IN_STEP);
+	CHECK(g.gen == 0 && g.slot == 0 && g.count == 0); /* zeroed: fill_store refuses it */
+	int stored = 7;
+	EXPECT(shmlru_fill_store(h, KEY("tk"), "v", 1, 0, 0, &g, &stored), SHMLRU_BAD_ARGUMENT);
+	CHECK(stored == 7);
+	char buf[8];
+	size_t n;
+	EXPECT(shmlru_get(h, KEY("tk"), buf, sizeof buf, &n, NULL), SHMLRU_NOT_FOUND);
+
+	/* Guards fill_begin never issues: generation 0, the stale-window bit
+	 * (never in a generation), a guard word past the table. */
+	shmlru_guard bad = { 1u << 31, 0, 0 };
+	EXPECT(shmlru_fill_store(h, KEY("tk"), "v", 1, 0, 0, &bad, NULL), SHMLRU_BAD_ARGUMENT);
+	bad.gen = 1;
+	bad.slot = 0xffffffffu;
+	EXPECT(shmlru_fill_store(h, KEY("tk"), "v", 1, 0, 0, &bad, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_get(h, KEY("tk"), buf, sizeof buf, &n, NULL), SHMLRU_NOT_FOUND);
+
+	/* The arguments themselves. */
+	EXPECT(shmlru_tracked_gen(h, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_tracked_gen(h, (uint32_t *)16), SHMLRU_BAD_ARGUMENT); /* the native path's escape */
+	EXPECT(shmlru_fill_begin(h, KEY("tk"), NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_fill_begin(h, "", 0, &g), SHMLRU_EMPTY_KEY);
+	EXPECT(shmlru_fill_begin(h, (const char *)16, 4, &g), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_fill_store(h, KEY("tk"), "v", 1, 0, 0, NULL, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_fill_store(h, KEY("tk"), NULL, 1, 0, 0, &g, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_fill_store(h, KEY("tk"), "v", 1, 1, 0, &g, NULL), SHMLRU_BAD_VALUE); /* an absence has no value */
+	EXPECT(shmlru_fill_store(h, KEY("tk"), "v", 1, 0, -1, &g, NULL), SHMLRU_BAD_TTL);
+	EXPECT(shmlru_fill_store(h, "", 0, "v", 1, 0, 0, &g, NULL), SHMLRU_EMPTY_KEY);
+
+	/* Handles: never issued, and closed. */
+	EXPECT(shmlru_tracked_gen(0, &gen), SHMLRU_BAD_HANDLE);
+	EXPECT(shmlru_tracked_gen(0xdeadbeefULL, &gen), SHMLRU_BAD_HANDLE);
+	EXPECT(shmlru_fill_begin(0, KEY("tk"), &g), SHMLRU_BAD_HANDLE);
+	EXPECT(shmlru_fill_store(0, KEY("tk"), "v", 1, 0, 0, &g, NULL), SHMLRU_BAD_HANDLE);
+	shmlru_t h2 = open_cache(path, 4 << 20);
+	EXPECT(shmlru_tracked_gen(h2, &gen), SHMLRU_OK);
+	EXPECT(shmlru_close(h2), SHMLRU_OK);
+	EXPECT(shmlru_tracked_gen(h2, &gen), SHMLRU_CLOSED);
+	EXPECT(shmlru_fill_begin(h2, KEY("tk"), &g), SHMLRU_CLOSED);
+	EXPECT(shmlru_fill_store(h2, KEY("tk"), "v", 1, 0, 0, &g, NULL), SHMLRU_CLOSED);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -721,6 +774,7 @@ int main(int argc, char **argv)
 	test_fork(h);
 	test_no_evict(h);
 	test_loads(h);
+	test_tracked(h);
 	EXPECT(shmlru_close(h), SHMLRU_OK);
 	unlink(path);
 	test_stats_while_closing();

@@ -81,7 +81,8 @@ enum {
 	SHMLRU_INTERNAL          = -25,
 	SHMLRU_FORKED            = -26,
 	SHMLRU_BAD_TTL           = -27,
-	SHMLRU_LOAD_LOST         = -28
+	SHMLRU_LOAD_LOST         = -28,
+	SHMLRU_NOT_IN_STEP       = -29
 };
 enum {
 	SHMLRU_TYPE_BYTES  = 0,
@@ -202,6 +203,14 @@ int shmlru_load_begin(shmlru_t h, const char *key, size_t key_len, int64_t lease
 int shmlru_load_wait(shmlru_t h, shmlru_load *load, int64_t timeout_ms, int64_t lease_ms, char *msg, size_t msg_len, size_t *msg_used);
 int shmlru_load_end(shmlru_t h, shmlru_load *load, int outcome, const char *msg, size_t msg_len);
 int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock);
+typedef struct shmlru_guard {
+	uint32_t gen;
+	uint32_t slot;
+	uint32_t count;
+} shmlru_guard;
+int shmlru_tracked_gen(shmlru_t h, uint32_t *gen);
+int shmlru_fill_begin(shmlru_t h, const char *key, size_t key_len, shmlru_guard *guard);
+int shmlru_fill_store(shmlru_t h, const char *key, size_t key_len, const void *value, size_t value_len, int absent, int64_t ttl_ms, const shmlru_guard *guard, int *stored);
 ]]
 
 -- Declare once per Lua VM, even if the module is loaded again.
@@ -251,6 +260,7 @@ local errors = {
     [-26] = "forked",
     [-27] = "bad ttl",
     [-28] = "load lost",
+    [-29] = "not in step",
 }
 _M.errors = errors
 
