@@ -17,6 +17,15 @@
 --   * a remembered absence (neg_ttl) is an entry of SHMLRU_TYPE_NONE with an
 --     empty value, which every reader takes for no entry.
 --
+-- With opts.tracked the key is one that the host's tracking agent keeps in
+-- step with an outside store (lru/track.go; resty.shmlru.near is its Redis
+-- client): an entry is served only while the cache is in step and its
+-- user flags are the current generation; a loader takes a guard
+-- (shmlru_fill_begin) before it runs the callback and stores with it
+-- (shmlru_fill_store), which keeps nothing if the agent invalidated the
+-- key meanwhile; and while the cache is not in step the callback is called
+-- directly and nothing is cached (source "direct").
+--
 -- Waiting never blocks an nginx worker: a waiter polls the load with
 -- shmlru_load_wait(..., 0, ...), which never sleeps, between ngx.sleep
 -- calls of 1 ms doubling up to 20 ms. Each poll also asks whether the
@@ -48,6 +57,7 @@ local OK = 0
 local NOT_FOUND = -1
 local BUFFER_TOO_SMALL = -7
 local LOAD_LOST = C.SHMLRU_LOAD_LOST
+local NOT_IN_STEP = C.SHMLRU_NOT_IN_STEP
 local TYPE_BYTES, TYPE_NUMBER, TYPE_BOOL, TYPE_LIST, TYPE_NONE =
     C.SHMLRU_TYPE_BYTES, C.SHMLRU_TYPE_NUMBER, C.SHMLRU_TYPE_BOOL,
     C.SHMLRU_TYPE_LIST, C.SHMLRU_TYPE_NONE
@@ -61,10 +71,11 @@ local MINE, WAITING, DONE, ABSENT, FAILED, ABANDONED =
 local STALE_FLAG = 2 ^ C.SHMLRU_STALE_FLAG_BIT
 local MAX_STALE_MS = STALE_FLAG - 1
 
--- What a look at the key found (lru/load.go's lookState).
-local MISS, FRESH, ABSENT_HIT, SOFT_STALE, EXPIRED = 0, 1, 2, 3, 4
-_M.MISS, _M.FRESH, _M.ABSENT, _M.SOFT_STALE, _M.EXPIRED =
-    MISS, FRESH, ABSENT_HIT, SOFT_STALE, EXPIRED
+-- What a look at the key found (lru/load.go's lookState); OUT_OF_STEP
+-- only for a tracked key (the cache is not in step with its store).
+local MISS, FRESH, ABSENT_HIT, SOFT_STALE, EXPIRED, OUT_OF_STEP = 0, 1, 2, 3, 4, 5
+_M.MISS, _M.FRESH, _M.ABSENT, _M.SOFT_STALE, _M.EXPIRED, _M.OUT_OF_STEP =
+    MISS, FRESH, ABSENT_HIT, SOFT_STALE, EXPIRED, OUT_OF_STEP
 
 local TIMEOUT = "timeout waiting for the load"
 _M.TIMEOUT = TIMEOUT
@@ -97,8 +108,11 @@ local wres = ffi_new("shmlru_write_result")
 local num_in = ffi_new("double[1]")
 local msg_buf = ffi_new("char[?]", MSG_SIZE)
 local msg_used = ffi_new("size_t[1]")
+local gen_out = ffi_new("uint32_t[1]")
+local int_out = ffi_new("int[1]")
 local double_ptr = ffi.typeof("double *")
 local load_t = ffi.typeof("shmlru_load")
+local guard_t = ffi.typeof("shmlru_guard")
 
 
 -- now_ms is the wall clock in Unix milliseconds, as lru's nowMillis: the
@@ -219,6 +233,43 @@ local function look(h, key, codec)
     return FRESH, v, version, expires
 end
 _M.look = look
+
+
+-- look_tracked reads a tracked key (shmlru.h's two-call tracked read): a
+-- state (FRESH with the value, ABSENT, MISS or OUT_OF_STEP), or nil and an
+-- error. A tracked value is bytes: an entry of another type at the key is
+-- not a fill's, and is a miss (the fill overwrites it).
+local function look_tracked(h, key)
+    local rc = lib.shmlru_get(h, key, #key, buf, buf_size, size_out, meta)
+    while rc == BUFFER_TOO_SMALL do
+        grow(tonumber(size_out[0]))
+        rc = lib.shmlru_get(h, key, #key, buf, buf_size, size_out, meta)
+    end
+    if rc ~= OK and rc ~= NOT_FOUND then
+        return nil, errstr(rc)
+    end
+    -- The generation is read after the entry, so that an InvalidateAll
+    -- between the two makes the copy a miss rather than a hit.
+    local grc = lib.shmlru_tracked_gen(h, gen_out)
+    if grc ~= OK then
+        return nil, errstr(grc)
+    end
+    local gen = gen_out[0]
+    if gen == 0 then
+        return OUT_OF_STEP
+    end
+    if rc == NOT_FOUND or meta.flags ~= gen then
+        return MISS
+    end
+    local t = meta.type
+    if t == TYPE_NONE then
+        return ABSENT_HIT
+    elseif t ~= TYPE_BYTES then
+        return MISS
+    end
+    return FRESH, ffi_str(buf, size_out[0])
+end
+_M.look_tracked = look_tracked
 
 
 -- store writes a loaded (or resurrected) value fresh for ttl ms, with the
@@ -347,19 +398,97 @@ local function wait(h, ld, o, deadline)
 end
 
 
+-- call runs the callback, catching its Lua error: value, err.
+local function call(cb, ...)
+    local ok, val, err = pcall(cb, ...)
+    if not ok then
+        return nil, "callback threw an error: " .. tostring(val)
+    end
+    return val, err
+end
+
+
+-- direct answers a tracked key while the cache is not in step with its
+-- store: the callback's answer, cached nowhere.
+local function direct(cb, ...)
+    local val, err = call(cb, ...)
+    if err then
+        return nil, err, "direct"
+    end
+    if val ~= nil and type(val) ~= "string" then
+        return nil, "the callback returned a " .. type(val) .. "; a tracked"
+            .. " key's value is a string (the store's bytes) or nil", "direct"
+    end
+    return val, nil, "direct"
+end
+
+
+-- run_tracked is run_loader for a tracked key, after its look found no
+-- servable copy: the guard, then the callback, then the fill with the
+-- guard (lru's BeginFill, StoreFill). It ends the load DONE whatever it
+-- stored, so that every waiter looks at the key again (and finds the
+-- value, the absence, a miss if the key changed meanwhile, which it then
+-- loads, or the cache out of step, which it answers directly); ABSENT only
+-- for an absence that neg_ttl says not to keep.
+local function run_tracked(h, ld, key, o, cb, ...)
+    local g = guard_t()
+    local rc = lib.shmlru_fill_begin(h, key, #key, g)
+    if rc ~= OK and rc ~= NOT_IN_STEP then
+        local e = end_load(h, ld, ABANDONED)
+        return nil, e or errstr(rc)
+    end
+    local keep = rc == OK -- out of step: read the store, keep nothing
+
+    local val, err = call(cb, ...)
+    if not err and val ~= nil and type(val) ~= "string" then
+        err = "the callback returned a " .. type(val) .. "; a tracked key's"
+            .. " value is a string (the store's bytes) or nil"
+    end
+    if err then
+        local e = end_load(h, ld, FAILED, tostring(err))
+        return nil, e or err, "loaded"
+    end
+
+    if keep and (val ~= nil or o.neg >= 0) then
+        if val == nil then
+            rc = lib.shmlru_fill_store(h, key, #key, nil, 0, 1, o.neg, g, int_out)
+        else
+            rc = lib.shmlru_fill_store(h, key, #key, val, #val, 0, o.ttl, g, int_out)
+        end
+        if rc ~= OK then
+            -- The caller has its value; the waiters learn why it was not
+            -- kept, as in run_loader.
+            local e = end_load(h, ld, FAILED, "loaded value not cached: " .. errstr(rc))
+            if e then
+                return nil, e
+            end
+            return val, nil, "loaded"
+        end
+    end
+    local e = end_load(h, ld, (val == nil and o.neg < 0) and ABSENT or DONE)
+    if e then
+        return nil, e
+    end
+    return val, nil, "loaded"
+end
+
+
 -- run_loader is the loader's side of a load the caller has claimed
 -- (lru/load.go's runLoader): look once more, run the callback, write what
 -- it returned, and end the load whatever happens. Returns value, err,
 -- source, and for a value it wrote the entry's version and fresh-until ms.
 local function run_loader(h, ld, key, o, has_stale, stale, cb, ...)
     -- A load that ended just before this one was claimed wrote its value.
-    local st, v, version, fresh = look(h, key, o.codec)
+    local st, v, version, fresh = (o.look or look)(h, key, o.codec)
     if st == FRESH or st == ABSENT_HIT then
         local e = end_load(h, ld, DONE)
         if e then
             return nil, e
         end
         return v, nil, "waited", version, fresh
+    end
+    if o.tracked then
+        return run_tracked(h, ld, key, o, cb, ...)
     end
 
     local ok, val, err, cb_ttl = pcall(cb, ...)
@@ -484,7 +613,7 @@ local function load_shared(h, key, o, has_stale, stale, cb, ...)
             return nil, msg, "waited"
         end
         -- DONE: the value should be there now.
-        local st, v, version, fresh = look(h, key, o.codec)
+        local st, v, version, fresh = (o.look or look)(h, key, o.codec)
         if st == nil then
             return nil, v
         end
@@ -493,6 +622,8 @@ local function load_shared(h, key, o, has_stale, stale, cb, ...)
             return v, nil, src, version, fresh
         elseif st == SOFT_STALE then
             return v, nil, src
+        elseif st == OUT_OF_STEP then
+            return direct(cb, ...)
         end
         -- Gone again (the load was abandoned, or its value evicted at
         -- once): claim again.
@@ -573,11 +704,12 @@ _M.seconds = seconds
 
 
 -- check_opts checks get_or_load's opts and returns them in ms: ttl,
--- neg_ttl, stale_ttl, resurrect_ttl, lease and wait_timeout. It raises on
--- bad ones (at get_or_load's caller), allocating nothing.
+-- neg_ttl, stale_ttl, resurrect_ttl, lease and wait_timeout, then
+-- tracked. It raises on bad ones (at get_or_load's caller), allocating
+-- nothing.
 local function check_opts(opts)
     if opts == nil then
-        return 0, 0, 0, 0, 30000, 5000
+        return 0, 0, 0, 0, 30000, 5000, false
     end
     if type(opts) ~= "table" then
         error("bad opts: a table (or nil) expected, got " .. type(opts), 3)
@@ -588,6 +720,17 @@ local function check_opts(opts)
     local res = ttl_ms(seconds(opts, "resurrect_ttl", 0, 4))
     local lease = seconds(opts, "lease", 30, 4)
     local wt = seconds(opts, "wait_timeout", 5, 4)
+    local tracked = opts.tracked
+    if tracked ~= nil and type(tracked) ~= "boolean" then
+        error("bad opts.tracked: a boolean expected, got " .. type(tracked), 3)
+    end
+    if tracked and (stale > 0 or res > 0) then
+        -- A tracked entry's user flags are its generation, and the store
+        -- is the truth: there is no stale value to serve.
+        error("bad opts: a tracked key takes no " .. (stale > 0 and
+              "stale_ttl" or "resurrect_ttl") .. " (its entries are kept in"
+              .. " step with the store, never served stale)", 3)
+    end
     if stale > 0 then
         if ttl == 0 then
             error("bad opts.stale_ttl: it needs a ttl (a value that never"
@@ -609,7 +752,50 @@ local function check_opts(opts)
         lease_ms = 1
     end
     return ttl, neg, stale, res, math_floor(math_min(lease_ms, MAX_TTL_MS)),
-        math_floor(math_min(wt * 1000, MAX_TTL_MS))
+        math_floor(math_min(wt * 1000, MAX_TTL_MS)), tracked == true
+end
+
+
+-- tracked_ok says whether the library has tracked fills (libshmlru.so
+-- builds of ABI 3 before them do not): true, or nil and what to do.
+local tracked_ok
+local function check_tracked()
+    if tracked_ok == nil then
+        tracked_ok = pcall(function() return lib.shmlru_fill_store end)
+    end
+    if not tracked_ok then
+        return nil, "the loaded libshmlru.so has no tracked fills"
+            .. " (shmlru_fill_store): it predates them; build and install a"
+            .. " newer one (make build, make install)"
+    end
+    return true
+end
+_M.check_tracked = check_tracked
+
+
+-- get_tracked is get_or_load with opts.tracked.
+local function get_tracked(h, key, ttl, neg, lease, wt, cb, ...)
+    local ok, err = check_tracked()
+    if not ok then
+        return nil, err
+    end
+    local st, v = look_tracked(h, key)
+    if st == FRESH then
+        return v, nil, "hit"
+    elseif st == ABSENT_HIT then
+        return nil, nil, "hit"
+    elseif st == OUT_OF_STEP then
+        return direct(cb, ...)
+    elseif st == nil then
+        return nil, v
+    end
+    local o = {
+        ttl = ttl, neg = neg > 0 and neg or -1, stale = 0, res = 0,
+        lease = lease, wait = wt, codec = scalar, tracked = true,
+        look = look_tracked,
+    }
+    local val, e, src = load_shared(h, key, o, false, nil, cb, ...)
+    return val, e, src
 end
 
 
@@ -631,9 +817,18 @@ end
 -- callback returns a string, number or boolean; nil for "no value"; or
 -- nil, err on failure. Its Lua errors are caught. source is "hit",
 -- "loaded" (this caller ran the callback), "waited" (another caller did),
--- "stale" or "resurrected", as lru.Source. A missing value is nil, nil,
--- source; a failure nil, err (and the source when the error is the
--- callback's).
+-- "stale" or "resurrected", as lru.Source, or "direct" (below). A missing
+-- value is nil, nil, source; a failure nil, err (and the source when the
+-- error is the callback's).
+--
+-- opts.tracked = true: key is kept in step with an outside store by the
+-- host's tracking agent (see the top of this file), and callback reads
+-- that store: it returns the store's value, a string, or nil if the store
+-- has none, and it is called after the fill's guard is taken. A value is
+-- kept for ttl at most (0: until invalidated or evicted), an absence for
+-- neg_ttl; stale_ttl and resurrect_ttl are refused. While the cache is not
+-- in step, callback answers every call (source "direct") and nothing is
+-- cached.
 local function get_or_load(self, key, opts, cb, ...)
     if not lib then
         lib = I.lib()
@@ -646,7 +841,10 @@ local function get_or_load(self, key, opts, cb, ...)
     if type(cb) ~= "function" then
         error("bad callback: a function expected, got " .. type(cb), 2)
     end
-    local ttl, neg, stale, res, lease, wt = check_opts(opts)
+    local ttl, neg, stale, res, lease, wt, tracked = check_opts(opts)
+    if tracked then
+        return get_tracked(self.h, key, ttl, neg, lease, wt, cb, ...)
+    end
     local st, v = look(self.h, key, scalar)
     if st == FRESH then
         return v, nil, "hit"
