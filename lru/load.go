@@ -274,6 +274,15 @@ type loadResult struct {
 	v   []byte
 	src Source
 	err error
+	// refused: a tracked load whose key changed while it loaded, so its
+	// value is not kept. Its caller may use it (it read the store before
+	// the change), but a follower that joined later must not: it may have
+	// begun after the change (see coalesce).
+	refused bool
+	// guard is a tracked load's guard: a follower takes the answer only
+	// if the key's guard has not moved since, i.e. no change to the key
+	// has been applied since the leader read the store.
+	guard *TrackGuard
 }
 
 // coalesce runs one key's miss for this process: the first caller leads
@@ -313,6 +322,9 @@ func (c *Cache) coalesce(ctx context.Context, key []byte, load Loader, o LoadOpt
 		}
 		if l.res.err != nil && l.ctx.Err() != nil && errors.Is(l.res.err, l.ctx.Err()) {
 			continue // the leader gave up for itself, not for us
+		}
+		if l.res.refused || (l.res.guard != nil && !c.guardHolds(l.res.guard)) {
+			continue // the leader's answer may predate a change this caller must see
 		}
 		r := l.res
 		if r.src == SourceLoaded {
@@ -429,29 +441,38 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 	v, lerr := load(ctx, key)
 	switch {
 	case lerr == nil:
-		if err := c.storeLoaded(key, v, o.TTL, o); err != nil {
+		refused, err := c.storeLoaded(key, v, o.TTL, o)
+		if err != nil {
 			// The caller has its value; the waiters learn why it was not
 			// kept.
 			end(LoadFailed, "loaded value not cached: "+err.Error())
 			return loadResult{v: v, src: SourceLoaded}
 		}
 		end(LoadDone, "")
-		return loadResult{v: v, src: SourceLoaded}
+		return loadResult{v: v, src: SourceLoaded, refused: refused, guard: o.guard}
 	case errors.Is(lerr, ErrNotFound):
+		refused := false
 		switch {
 		case o.Tracked && o.NegativeTTL > 0:
-			c.StoreFill(key, nil, true, WriteOptions{TTL: o.NegativeTTL}, guard)
+			stored, _ := c.StoreFill(key, nil, true, WriteOptions{TTL: o.NegativeTTL}, guard)
+			refused = !stored
 		case o.NegativeTTL > 0:
 			// If it cannot be kept, the waiters still learn the answer.
 			c.Write(key, nil, WriteOptions{TTL: o.NegativeTTL, Type: TypeNone})
 		}
-		end(LoadAbsent, "")
-		return loadResult{src: SourceLoaded, err: ErrNotFound}
+		if refused {
+			// The key changed while it loaded: the waiters must not take
+			// "absent" for an answer. They find nothing and load again.
+			end(LoadDone, "")
+		} else {
+			end(LoadAbsent, "")
+		}
+		return loadResult{src: SourceLoaded, err: ErrNotFound, refused: refused, guard: o.guard}
 	case ctx.Err() != nil && errors.Is(lerr, ctx.Err()):
 		end(LoadAbandoned, "") // the caller went away; a waiter loads
 		return loadResult{err: lerr}
 	case o.ResurrectTTL > 0 && stale != nil:
-		if err := c.storeLoaded(key, stale, o.ResurrectTTL, o); err == nil {
+		if _, err := c.storeLoaded(key, stale, o.ResurrectTTL, o); err == nil {
 			end(LoadDone, "")
 			return loadResult{v: stale, src: SourceResurrected}
 		}
@@ -461,21 +482,21 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 }
 
 // storeLoaded writes a loaded (or resurrected) value fresh for ttl, with
-// the stale window if the options have one.
-func (c *Cache) storeLoaded(key, v []byte, ttl time.Duration, o LoadOptions) error {
+// the stale window if the options have one. A tracked load's store may be
+// refused (the key changed while it loaded): no error, the waiters find no
+// value and load again.
+func (c *Cache) storeLoaded(key, v []byte, ttl time.Duration, o LoadOptions) (refused bool, err error) {
 	w := WriteOptions{TTL: ttl, Type: o.Type}
 	if o.guard != nil {
-		// A refused fill is no error: the caller has the store's answer,
-		// and the waiters find no value and load again.
-		_, err := c.StoreFill(key, v, false, w, *o.guard)
-		return err
+		stored, err := c.StoreFill(key, v, false, w, *o.guard)
+		return err == nil && !stored, err
 	}
 	if o.StaleTTL > 0 && ttl > 0 {
 		w.TTL += o.StaleTTL
 		w.Flags = StaleFlag | uint32(o.StaleTTL.Milliseconds())
 	}
-	_, err := c.Write(key, v, w)
-	return err
+	_, err = c.Write(key, v, w)
+	return false, err
 }
 
 // refresh starts the background reload of a value served stale, unless a

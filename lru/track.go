@@ -200,6 +200,14 @@ func (tr *track) fillCurrent(g *TrackGuard) bool {
 	return atomic.LoadUint32(&tr.t.gen) == g.Gen && atomic.LoadUint32(&tr.guards[g.Slot]) == g.Count
 }
 
+// guardHolds reports whether a fill's guard still holds now: no change to
+// its key (nor InvalidateAll) has been applied since BeginFill.
+func (c *Cache) guardHolds(g *TrackGuard) bool {
+	ok := false
+	c.withTrack(func(tr *track) { ok = tr.fillCurrent(g) })
+	return ok
+}
+
 // Invalidate removes key's tracked copy because the store changed it: no
 // fill that read the store before the change keeps its value. The agent
 // calls it for each key of a change message.
