@@ -258,24 +258,24 @@ end
 do
     local topts = { tracked = true, ttl = 60, neg_ttl = 60 }
     local cb, calls = counter("from the store")
-    expect({ "from the store", nil, "direct" }, c:get_or_load("tr", topts, cb))
-    expect({ "from the store", nil, "direct" }, c:get_or_load("tr", topts, cb))
+    expect({ "from the store", nil, "loaded" }, c:get_or_load("tr", topts, cb))
+    expect({ "from the store", nil, "loaded" }, c:get_or_load("tr", topts, cb))
     expect({ 2 }, calls[1])
     expect({ nil }, c:get("tr"))
     local absent = counter(nil)
-    expect({ nil, nil, "direct" }, c:get_or_load("tr-none", topts, absent))
+    expect({ nil, nil, "loaded" }, c:get_or_load("tr-none", topts, absent))
     expect({ nil }, c:get_stale("tr-none"))
-    expect({ nil, "store down", "direct" }, c:get_or_load("tr", topts, counter(nil, "store down")))
+    expect({ nil, "store down", "loaded" }, c:get_or_load("tr", topts, counter(nil, "store down")))
     expect({ nil, "the callback returned a number; a tracked key's value is a"
-             .. " string (the store's bytes) or nil", "direct" },
+             .. " string (the store's bytes) or nil", "loaded" },
            c:get_or_load("tr", topts, counter(5)))
     local v, err, src = c:get_or_load("tr", topts, function() error("boom") end)
-    truthy(v == nil and src == "direct" and err:find("callback threw an error: .*boom"),
+    truthy(v == nil and src == "loaded" and err:find("callback threw an error: .*boom"),
            "a Lua error: " .. tostring(err))
     -- a copy stored by hand, even with the generation's flags, is not
     -- served while not in step
     assert(c:set("tr", "by hand", 0, 1))
-    expect({ "from the store", nil, "direct" }, c:get_or_load("tr", topts, cb))
+    expect({ "from the store", nil, "loaded" }, c:get_or_load("tr", topts, cb))
     raises("bad opts.tracked: a boolean expected, got string", c.get_or_load, c, "k",
            { tracked = "yes" }, cb)
     raises("bad opts: a tracked key takes no stale_ttl", c.get_or_load, c, "k",

@@ -24,7 +24,8 @@
 -- (shmlru_fill_begin) before it runs the callback and stores with it
 -- (shmlru_fill_store), which keeps nothing if the agent invalidated the
 -- key meanwhile; and while the cache is not in step the callback is called
--- directly and nothing is cached (source "direct").
+-- directly and nothing is cached. lru/load.go's LoadOptions.Tracked is the
+-- same protocol, outcome for outcome.
 --
 -- Waiting never blocks an nginx worker: a waiter polls the load with
 -- shmlru_load_wait(..., 0, ...), which never sleeps, between ngx.sleep
@@ -409,35 +410,42 @@ end
 
 
 -- direct answers a tracked key while the cache is not in step with its
--- store: the callback's answer, cached nowhere.
+-- store: the callback's answer, cached nowhere (lru/load.go's
+-- loadUncached; the source is "loaded", this caller ran the callback).
 local function direct(cb, ...)
     local val, err = call(cb, ...)
     if err then
-        return nil, err, "direct"
+        return nil, err, "loaded"
     end
     if val ~= nil and type(val) ~= "string" then
         return nil, "the callback returned a " .. type(val) .. "; a tracked"
-            .. " key's value is a string (the store's bytes) or nil", "direct"
+            .. " key's value is a string (the store's bytes) or nil", "loaded"
     end
-    return val, nil, "direct"
+    return val, nil, "loaded"
 end
 
 
 -- run_tracked is run_loader for a tracked key, after its look found no
--- servable copy: the guard, then the callback, then the fill with the
--- guard (lru's BeginFill, StoreFill). It ends the load DONE whatever it
--- stored, so that every waiter looks at the key again (and finds the
--- value, the absence, a miss if the key changed meanwhile, which it then
--- loads, or the cache out of step, which it answers directly); ABSENT only
--- for an absence that neg_ttl says not to keep.
+-- servable copy, as lru/load.go's runLoader: the guard (shmlru_fill_begin)
+-- before the callback reads the store, and the fill with it after. Out of
+-- step, the load is abandoned at once (a waiter takes it over, finds the
+-- same and does the same: each answers for itself) and the callback
+-- answers this caller uncached. A fill the guard refuses (the key changed
+-- while it loaded) ends DONE, absent included: the waiters find nothing
+-- and load again, rather than take an answer that may predate the change.
 local function run_tracked(h, ld, key, o, cb, ...)
-    local g = guard_t()
+    local g = guard_t() -- the callback may yield: not module scratch
     local rc = lib.shmlru_fill_begin(h, key, #key, g)
-    if rc ~= OK and rc ~= NOT_IN_STEP then
+    if rc ~= OK then
         local e = end_load(h, ld, ABANDONED)
-        return nil, e or errstr(rc)
+        if e then
+            return nil, e
+        end
+        if rc == NOT_IN_STEP then
+            return direct(cb, ...)
+        end
+        return nil, errstr(rc)
     end
-    local keep = rc == OK -- out of step: read the store, keep nothing
 
     local val, err = call(cb, ...)
     if not err and val ~= nil and type(val) ~= "string" then
@@ -449,12 +457,9 @@ local function run_tracked(h, ld, key, o, cb, ...)
         return nil, e or err, "loaded"
     end
 
-    if keep and (val ~= nil or o.neg >= 0) then
-        if val == nil then
-            rc = lib.shmlru_fill_store(h, key, #key, nil, 0, 1, o.neg, g, int_out)
-        else
-            rc = lib.shmlru_fill_store(h, key, #key, val, #val, 0, o.ttl, g, int_out)
-        end
+    local outcome = DONE
+    if val ~= nil then
+        rc = lib.shmlru_fill_store(h, key, #key, val, #val, 0, o.ttl, g, int_out)
         if rc ~= OK then
             -- The caller has its value; the waiters learn why it was not
             -- kept, as in run_loader.
@@ -464,8 +469,16 @@ local function run_tracked(h, ld, key, o, cb, ...)
             end
             return val, nil, "loaded"
         end
+    else
+        outcome = ABSENT
+        if o.neg > 0 then
+            rc = lib.shmlru_fill_store(h, key, #key, nil, 0, 1, o.neg, g, int_out)
+            if rc ~= OK or int_out[0] == 0 then
+                outcome = DONE -- not kept: the waiters load again
+            end
+        end
     end
-    local e = end_load(h, ld, (val == nil and o.neg < 0) and ABSENT or DONE)
+    local e = end_load(h, ld, outcome)
     if e then
         return nil, e
     end
@@ -817,9 +830,9 @@ end
 -- callback returns a string, number or boolean; nil for "no value"; or
 -- nil, err on failure. Its Lua errors are caught. source is "hit",
 -- "loaded" (this caller ran the callback), "waited" (another caller did),
--- "stale" or "resurrected", as lru.Source, or "direct" (below). A missing
--- value is nil, nil, source; a failure nil, err (and the source when the
--- error is the callback's).
+-- "stale" or "resurrected", as lru.Source. A missing value is nil, nil,
+-- source; a failure nil, err (and the source when the error is the
+-- callback's).
 --
 -- opts.tracked = true: key is kept in step with an outside store by the
 -- host's tracking agent (see the top of this file), and callback reads
@@ -827,8 +840,8 @@ end
 -- has none, and it is called after the fill's guard is taken. A value is
 -- kept for ttl at most (0: until invalidated or evicted), an absence for
 -- neg_ttl; stale_ttl and resurrect_ttl are refused. While the cache is not
--- in step, callback answers every call (source "direct") and nothing is
--- cached.
+-- in step, every caller runs callback itself (source "loaded") and
+-- nothing is cached. This is lru's LoadOptions.Tracked.
 local function get_or_load(self, key, opts, cb, ...)
     if not lib then
         lib = I.lib()
