@@ -257,3 +257,21 @@ func mastersOf(ctx context.Context, rdb rueidis.Client) ([]string, error) {
 	slices.Sort(addrs)
 	return addrs, nil
 }
+
+// RunAgent runs only the agent on the host's region until ctx ends:
+// competing for the role, then keeping the region in step with Redis
+// (cmd/shmlru-near). o.NoAgent is ignored.
+func RunAgent(ctx context.Context, o Options) error {
+	if err := o.fill(); err != nil {
+		return err
+	}
+	cache, err := lru.Open(o.Cache, o.CacheOptions)
+	if err != nil {
+		return fmt.Errorf("near: open the cache: %w", err)
+	}
+	defer cache.Close()
+	a := startAgent(cache, o)
+	<-ctx.Done()
+	a.stop()
+	return nil
+}
