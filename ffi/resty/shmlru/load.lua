@@ -25,7 +25,7 @@
 -- (shmlru_fill_store), which keeps nothing if the agent invalidated the
 -- key meanwhile; and while the cache is not in step the callback is called
 -- directly and nothing is cached. lru/load.go's LoadOptions.Tracked is the
--- same protocol, outcome for outcome.
+-- same protocol (one difference, safe for both, at run_tracked).
 --
 -- Waiting never blocks an nginx worker: a waiter polls the load with
 -- shmlru_load_wait(..., 0, ...), which never sleeps, between ngx.sleep
@@ -430,9 +430,14 @@ end
 -- before the callback reads the store, and the fill with it after. Out of
 -- step, the load is abandoned at once (a waiter takes it over, finds the
 -- same and does the same: each answers for itself) and the callback
--- answers this caller uncached. A fill the guard refuses (the key changed
--- while it loaded) ends DONE, absent included: the waiters find nothing
--- and load again, rather than take an answer that may predate the change.
+-- answers this caller uncached. Every fill ends DONE, an absence kept or
+-- refused included: the waiters look at the key, and find the value or
+-- the absence, or nothing if the key changed while it loaded or since
+-- (they load again), rather than take an answer that may predate the
+-- change. (lru's runLoader ends a kept absence ABSENT, which its waiters
+-- take without a look; DONE is as good an answer to them, and a safer
+-- one.) Only an absence neg_ttl does not keep ends ABSENT: there is
+-- nothing to look at.
 local function run_tracked(h, ld, key, o, cb, ...)
     local g = guard_t() -- the callback may yield: not module scratch
     local rc = lib.shmlru_fill_begin(h, key, #key, g)
@@ -469,14 +474,11 @@ local function run_tracked(h, ld, key, o, cb, ...)
             end
             return val, nil, "loaded"
         end
+    elseif o.neg > 0 then
+        -- Kept or not (refused, or no room), DONE: see above.
+        lib.shmlru_fill_store(h, key, #key, nil, 0, 1, o.neg, g, int_out)
     else
         outcome = ABSENT
-        if o.neg > 0 then
-            rc = lib.shmlru_fill_store(h, key, #key, nil, 0, 1, o.neg, g, int_out)
-            if rc ~= OK or int_out[0] == 0 then
-                outcome = DONE -- not kept: the waiters load again
-            end
-        end
     end
     local e = end_load(h, ld, outcome)
     if e then
