@@ -177,7 +177,9 @@ func release(t *testing.T, rel string) {
 }
 
 // loads returns the lines of a count file: one per load, "lua PID KEY" or
-// "go PID KEY".
+// "go PID KEY". Only whole lines count: a loader creates the file, then
+// writes its line, and a read in between finds the file empty (or a line
+// cut short).
 func loads(t *testing.T, cf string) []string {
 	t.Helper()
 	b, err := os.ReadFile(cf)
@@ -187,7 +189,12 @@ func loads(t *testing.T, cf string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Split(strings.TrimSpace(string(b)), "\n")
+	s := string(b)
+	s = s[:strings.LastIndexByte(s, '\n')+1]
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 }
 
 // appendLine appends a line to a count file, as the Lua loaders do.
