@@ -287,6 +287,24 @@ func TestNginxNearFillsAndHits(t *testing.T) {
 	if d, err := e.c.TTL([]byte("nope")); err != nil || d <= 59*time.Second || d > time.Minute {
 		t.Errorf("TTL of a refilled absence: %v %v; want 60s", d, err)
 	}
+	// With the agent's prefixes, a key under none of them is Redis's
+	// every time: nothing would invalidate a copy.
+	r.do("SET", "user:1", "ada")
+	r.do("SET", "other", "o")
+	r.do("CONFIG", "RESETSTAT")
+	for i, want := range []string{"loaded", "hit", "hit"} {
+		if a := e.get("pfx", "user:1"); a.value != "ada" || a.src != want {
+			t.Errorf("get %d of a key under a prefix: %v; want %s", i, a, want)
+		}
+		if a := e.get("pfx", "other"); a.value != "o" || a.src != "loaded" {
+			t.Errorf("get %d of a key under no prefix: %v", i, a)
+		}
+	}
+	e.expectGets(4, "one key under a prefix, one under none, three times")
+	if _, _, _, err := e.c.Peek(nil, []byte("other")); !errors.Is(err, lru.ErrNotFound) {
+		t.Errorf("a key under no prefix was cached: %v", err)
+	}
+
 	problems, err := e.c.Check()
 	must(t, err)
 	if len(problems) != 0 {
@@ -504,6 +522,8 @@ func TestNginxNearErrors(t *testing.T) {
 		`{ cache = "r", host = "" }`:              `bad opts.host: a host name, an address or "unix:/path" expected`,
 		`{ cache = "r", pool_size = 0 }`:          "bad opts.pool_size: 0; a number of connections >= 1 expected",
 		`{ cache = "r", keepalive_timeout = -1 }`: "bad opts.keepalive_timeout: -1; milliseconds >= 0 expected",
+		`{ cache = "r", prefixes = "user:" }`:     "bad opts.prefixes: a list of key prefixes expected, got string",
+		`{ cache = "r", prefixes = { "a", "" } }`: "bad opts.prefixes[2]: a non-empty string expected",
 		`{ cache = "r" }`:                         "ok",
 	} {
 		got, err := e.s.Get("/near_new?" + url.Values{"o": {o}}.Encode())

@@ -93,9 +93,15 @@ end
 --               (60; 0: absences are not cached).
 --   lease, wait_timeout
 --               of the read-through (30 and 5 seconds; see get_or_load).
+--   prefixes    the key prefixes the agent tracks (a list of strings, as
+--               its -prefix flags, or package near's Options.Prefixes):
+--               a key under none of them is read from Redis every time
+--               and never cached, as nothing would invalidate it. nil or
+--               empty: every key (the agent tracks every key).
 --
 -- The region's keys are the Redis keys themselves, as the agent
--- invalidates them.
+-- invalidates them. ttl and neg_ttl are package near's MaxTTL (one minute
+-- for both there too).
 function _M.new(opts)
     if type(opts) ~= "table" then
         return nil, "bad opts: a table expected, got " .. type(opts)
@@ -161,6 +167,20 @@ function _M.new(opts)
         end
     end
     self.lopts = lopts
+    local pfx = opts.prefixes
+    if pfx ~= nil then
+        if type(pfx) ~= "table" then
+            return nil, "bad opts.prefixes: a list of key prefixes expected, got " .. type(pfx)
+        end
+        for i, p in ipairs(pfx) do
+            if type(p) ~= "string" or p == "" then
+                return nil, "bad opts.prefixes[" .. i .. "]: a non-empty string expected"
+            end
+        end
+        if #pfx > 0 then
+            self.prefixes = pfx
+        end
+    end
     local ro = opts.region_opts
     if ro ~= nil and type(ro) ~= "table" then
         return nil, "bad opts.region_opts: a table (shmlru.open's opts) expected"
@@ -347,6 +367,22 @@ local function redis_get(self, key)
 end
 
 
+-- tracked reports whether key is under one of the agent's prefixes.
+local function tracked(self, key)
+    local pfx = self.prefixes
+    if not pfx then
+        return true
+    end
+    for i = 1, #pfx do
+        local p = pfx[i]
+        if str_sub(key, 1, #p) == p then
+            return true
+        end
+    end
+    return false
+end
+
+
 -- get returns the value of key (a string, Redis's bytes as they are), nil
 -- if Redis has no value, or nil and an error; then where the answer came
 -- from, as get_or_load's source: "hit" (the region, no Redis), "loaded"
@@ -363,6 +399,10 @@ function _M.get(self, key)
         if not shm then
             return nil, err
         end
+    end
+    if not tracked(self, key) then
+        local v, err = redis_get(self, key)
+        return v, err, "loaded"
     end
     return shm:get_or_load(key, self.lopts, redis_get, self, key)
 end
