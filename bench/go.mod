@@ -2,14 +2,19 @@ module github.com/shmlru/shmlru/bench
 
 go 1.26.8
 
-replace github.com/shmlru/shmlru => ../
+replace (
+	github.com/shmlru/shmlru => ../
+	github.com/shmlru/shmlru/near => ../near
+)
 
 require (
 	github.com/bradfitz/gomemcache v0.0.0-20260422231931-4d751bb6e37c
 	github.com/coocood/freecache v1.2.7
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/redis/rueidis v1.0.76
 	github.com/shmlru/shmlru v0.0.0
+	github.com/shmlru/shmlru/near v0.0.0
 	golang.org/x/image v0.47.0
 	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.49.0

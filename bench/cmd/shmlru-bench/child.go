@@ -24,7 +24,8 @@ import (
 // parent's shmlru region, or a client of the parent's server), prints
 // "ready", then answers each "run <ns>" line on stdin with one JSON Sample
 // on stdout, until "quit" or end of input. The children of the read-through
-// section (-c.peer load) speak a protocol of their own (loadchild.go).
+// section (-c.peer load) and of the near-cache section (-c.peer near,
+// rueidis) speak protocols of their own (loadchild.go, nearchild.go).
 
 var (
 	cPeer   = flag.String("c.peer", "", "internal: child's peer (shmlru, redis, memcached)")
@@ -40,8 +41,12 @@ var (
 var flagChildProf = flag.String("childprof", "", "directory for CPU profiles of the child processes (scaling section)")
 
 func childMain() {
-	if *cPeer == loadPeer {
+	switch *cPeer {
+	case loadPeer:
 		loadChildMain()
+		return
+	case nearShmlru, nearRueidis:
+		nearChildMain()
 		return
 	}
 	var spec workload.Spec

@@ -48,12 +48,24 @@ type Config struct {
 	LoadRounds      int
 	TakeoverRounds  int
 	TakeoverWaiters int
+	// The near-cache section (near.go): keys of the single-process hit
+	// comparison; process counts, keys, value size, operations per
+	// process, write fraction, region size and runs per count and peer of
+	// the multi-process one.
+	NearHitKeys int
+	NearProcs   []int
+	NearKeys    int
+	NearValue   int
+	NearOps     int
+	NearWrite   float64
+	NearRegion  int64
+	NearRounds  int
 }
 
 var (
 	flagQuick  = flag.Bool("quick", false, "a reduced run (make bench-quick)")
 	flagOut    = flag.String("out", ".", "directory for RESULTS.md, results.json and the PNGs")
-	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load (default all); the others are kept from -out's results.json")
+	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load,near (default all); the others are kept from -out's results.json")
 	flagDur    = flag.Duration("dur", 0, "override the duration of one timed run")
 	flagReps   = flag.Int("reps", 0, "override the repetitions per cell")
 	flagRender = flag.String("render", "", "only re-render RESULTS.md and charts from this results.json")
@@ -75,7 +87,9 @@ func config(quick bool) Config {
 	c := Config{Quick: quick, Dur: 200 * time.Millisecond, Reps: 5, OpsSizes: workload.Sizes,
 		Scale: []int{1, 2, 4}, HitU: 4 << 20, HitLen: 6 << 20, HitSize: 16 << 20, Lua: true,
 		LoadProcs: []int{2, 4, 8, 16}, LoadG: 8, LoadTime: 20 * time.Millisecond, LoadRounds: 200,
-		TakeoverRounds: 100, TakeoverWaiters: 3}
+		TakeoverRounds: 100, TakeoverWaiters: 3,
+		NearHitKeys: 1000, NearProcs: []int{2, 4, 8}, NearKeys: 10000, NearValue: 256, NearOps: 50000, NearWrite: 0.01,
+		NearRegion: 32 << 20, NearRounds: 3}
 	hots := []float64{0.95, 0.30}
 	reads := []float64{0.9, 0.5}
 	sizes := workload.Sizes
@@ -87,6 +101,7 @@ func config(quick bool) Config {
 		c.Scale = []int{1, 2}
 		c.HitU, c.HitLen, c.HitSize = 2<<20, 2<<20, 4<<20
 		c.LoadProcs, c.LoadRounds, c.TakeoverRounds = []int{2, 4}, 20, 10
+		c.NearProcs, c.NearOps, c.NearRounds = []int{2, 4}, 20000, 1
 	}
 	for _, sz := range sizes {
 		for _, h := range hots {
@@ -173,6 +188,7 @@ func main() {
 	step("lua", func() { res.Lua, res.LuaNote = runLua(env, cfg) })
 	step("profile", func() { res.Profiles = runProfiles(env, cfg, *flagOut) })
 	step("load", func() { res.Load = runLoad(env, cfg) })
+	step("near", func() { res.Near = runNear(env, cfg) })
 	res.Elapsed = time.Since(t0).Round(time.Second).String()
 	elapsed := res.Elapsed // this run's, whatever mergeResults keeps
 	env.stop()
@@ -195,6 +211,8 @@ func commandLine() string {
 		return "make bench-lua"
 	case *flagOnly == "load" && !*flagQuick:
 		return "make bench-load"
+	case *flagOnly == "near" && !*flagQuick:
+		return "make bench-near"
 	case *flagOnly != "":
 		return strings.Join(append([]string{"shmlru-bench"}, os.Args[1:]...), " ")
 	case *flagQuick:
@@ -232,6 +250,9 @@ type env struct {
 	kids     []*child
 	stopped  bool
 	shmSeq   int
+
+	// nearRedis is section 10's own redis-server (near.go).
+	nearRedis *peers.ServerProc
 }
 
 func newEnv(cfg Config) *env {
@@ -273,6 +294,7 @@ func (e *env) stop() {
 	}
 	e.redis.Stop()
 	e.memcache.Stop()
+	e.nearRedis.Stop()
 	if e.ngx != nil {
 		e.ngx.Stop()
 	}

@@ -15,7 +15,7 @@ import (
 // sections.
 
 // sections are the steps of a run, in order, as -only names them.
-var sections = []string{"ops", "mixed", "scale", "density", "hitratio", "lua", "profile", "load"}
+var sections = []string{"ops", "mixed", "scale", "density", "hitratio", "lua", "profile", "load", "near"}
 
 // sectionTitles name the sections of RESULTS.md that each step fills.
 var sectionTitles = map[string]string{
@@ -27,6 +27,7 @@ var sectionTitles = map[string]string{
 	"hitratio": "7 (hit ratio)",
 	"profile":  "8 (profiles)",
 	"load":     "9 (read-through stampede)",
+	"near":     "10 (near cache in front of Redis)",
 }
 
 func isSection(s string) bool {
@@ -92,6 +93,8 @@ func mergeResults(path string, res *Results, only map[string]bool) *Results {
 			base.Profiles = res.Profiles
 		case "load":
 			base.Load = res.Load
+		case "near":
+			base.Near = res.Near
 		}
 		if base.Runs == nil {
 			base.Runs = map[string]RunInfo{}

@@ -37,6 +37,7 @@ type Results struct {
 	Profiles []Profile       `json:"profiles"`
 	HitSize  int64           `json:"hit_size"`
 	Load     *LoadSection    `json:"load,omitempty"`
+	Near     *NearSection    `json:"near,omitempty"`
 	// Runs names the run that measured each section measured apart from
 	// the one above (see merge.go); empty after a full run.
 	Runs map[string]RunInfo `json:"runs,omitempty"`
@@ -304,6 +305,7 @@ func (r *Results) goals() []goal {
 		}
 		gs = append(gs, goal{"Go Get vs go-redis GET, " + s16, "≤ 1/200 (0.005×)", m, verdict(x <= 1.0/200, ok1 && ok2)})
 	}
+	gs = append(gs, r.nearGoal())
 	for _, g := range luaGoals {
 		a, ok1 := r.lua(g.keys, g.op, "shmlru")
 		b, ok2 := r.lua(g.keys, g.op, g.peer)
@@ -375,10 +377,10 @@ func renderSections(r *Results, out string, only map[string]bool) error {
 	w("Each cell is the median of %d timed runs of %s (peers interleaved run by run, so machine noise hits them alike). ", r.Reps, r.Dur)
 	w("**Ratios are peer ÷ shmlru** for times (×2.00 = the peer takes twice as long as shmlru) and for throughput alike where marked. ")
 	w("To rerun: `make bench` (full, under 15 minutes) or `make bench-quick` (a subset, under 2 minutes); both rewrite this file, `results.json` and the charts. ")
-	w("`make bench-lua` measures section 5 alone and rewrites it in place, `make bench-load` section 9. ")
+	w("`make bench-lua` measures section 5 alone and rewrites it in place, `make bench-load` section 9, `make bench-near` section 10. ")
 	w("The machine is shared and noisy: differences under ~10%% are within noise.\n\n")
 	if r.Quick {
-		w("> This is a **quick** run (`make bench-quick`): sections 1 to 4 at one size, fewer workloads, shorter runs (section 6 still measures all three sizes), and section 9 with 2 and 4 processes and fewer rounds. Run `make bench` for the full matrix.\n\n")
+		w("> This is a **quick** run (`make bench-quick`): sections 1 to 4 at one size, fewer workloads, shorter runs (section 6 still measures all three sizes), and sections 9 and 10 with 2 and 4 processes and fewer rounds. Run `make bench` for the full matrix.\n\n")
 	}
 	// The layout of the run that measured the figures, not the one the
 	// page is rendered with: a run of one section re-renders them all.
@@ -631,6 +633,10 @@ func renderSections(r *Results, out string, only map[string]bool) error {
 	// 9. read-through
 	if r.Load != nil {
 		renderLoad(w, r)
+	}
+	// 10. near cache
+	if r.Near != nil {
+		renderNear(w, r)
 	}
 	if err := os.WriteFile(filepath.Join(out, "RESULTS.md"), []byte(b.String()), 0o644); err != nil {
 		return err

@@ -1,0 +1,553 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
+
+	"github.com/shmlru/shmlru/bench/internal/peers"
+	"github.com/shmlru/shmlru/bench/internal/workload"
+	"github.com/shmlru/shmlru/lru"
+	"github.com/shmlru/shmlru/near"
+)
+
+// Section 10: shmlru as each host's shared near cache in front of Redis
+// (package near). First a near-cache hit against a go-redis GET of the
+// same key, in one process. Then N processes doing one workload over the
+// same keys in Redis, either sharing one near region (one agent among
+// them holds the host's tracking connection) or each with rueidis's own
+// client-side cache; what each costs Redis and memory, and the hits.
+//
+// The section has a redis-server of its own (nearRedis), so that Redis's
+// counters (INFO cpu, commandstats, stats) and CLIENT LIST see this
+// section's clients only.
+
+// NearSection is what section 10 measured.
+type NearSection struct {
+	Hit *NearHit `json:"hit,omitempty"`
+	// The multi-process workload: keys in Redis, their value size,
+	// operations per process per run, the fraction that are writes, the
+	// near region's size and near's MaxLag and MaxTTL (rueidis's DoCache
+	// TTL is MaxTTL too), runs per process count and peer.
+	Keys       int           `json:"keys"`
+	ValueSize  int           `json:"value_size"`
+	Ops        int           `json:"ops"`
+	WriteFrac  float64       `json:"write_frac"`
+	RegionSize int64         `json:"region_size"`
+	MaxLag     time.Duration `json:"max_lag"`
+	MaxTTL     time.Duration `json:"max_ttl"`
+	Rounds     int           `json:"rounds"`
+	Runs       []NearRun     `json:"runs"`
+}
+
+// NearHit is the single-process comparison: per round, a near.Client.Get
+// of cached keys, and a go-redis GET of the same keys.
+type NearHit struct {
+	Size  string   `json:"size"` // key/value sizes
+	Keys  int      `json:"keys"`
+	Near  []Sample `json:"near"`
+	Redis []Sample `json:"redis"`
+	// GETs Redis served while the near loops ran (all of them hits: 0),
+	// and the region's generations dropped meanwhile (0).
+	NearRedisGets int64  `json:"near_redis_gets"`
+	Generations   uint64 `json:"generations"`
+	Err           string `json:"err,omitempty"`
+}
+
+// NearRun is one run of the multi-process workload: n processes, one peer.
+type NearRun struct {
+	Procs int    `json:"procs"`
+	Peer  string `json:"peer"` // nearShmlru or nearRueidis
+	Round int    `json:"round"`
+	// Sums over the processes.
+	Reads    int64  `json:"reads"`
+	Writes   int64  `json:"writes"`
+	Hits     int64  `json:"hits"` // rueidis's IsCacheHit
+	Errors   int64  `json:"errors"`
+	Err      string `json:"err,omitempty"`
+	Distinct int64  `json:"distinct"` // keys read, summed over processes
+	// Growth over the run of the processes' live Go heaps and anonymous
+	// resident memory, summed.
+	HeapGrowth int64 `json:"heap_growth"`
+	AnonGrowth int64 `json:"anon_growth"`
+	// rueidis's own count of its caches' bytes and keys at the end,
+	// summed (OwnOK: read in every process; see rueidisOwnCount).
+	OwnBytes int64 `json:"own_bytes"`
+	OwnKeys  int64 `json:"own_keys"`
+	OwnOK    bool  `json:"own_ok"`
+	// From the first process's start to the last one's end.
+	WallNs float64 `json:"wall_ns"`
+	// Redis over the run: GET commands served (INFO commandstats), all
+	// commands (total_commands_processed), CPU seconds (used_cpu_sys +
+	// used_cpu_user); at its end, its connections and those with
+	// tracking on (CLIENT LIST, flag t), and its tracking table
+	// (INFO stats tracking_total_keys, tracking_total_items,
+	// tracking_total_prefixes).
+	RedisGets      int64   `json:"redis_gets"`
+	RedisCmds      int64   `json:"redis_cmds"`
+	RedisCPU       float64 `json:"redis_cpu"`
+	Conns          int     `json:"conns"`
+	TrackingConns  int     `json:"tracking_conns"`
+	TrackingKeys   int64   `json:"tracking_keys"`
+	TrackingItems  int64   `json:"tracking_items"`
+	TrackingPrefix int64   `json:"tracking_prefixes"`
+	// The near region (nearShmlru only), at the run's end: bytes of its
+	// entries (lru Stats.UsedBytes), entries, evictions; over the run:
+	// keys the agent invalidated, generations dropped, fills refused (an
+	// invalidation came while they loaded), loads claimed; and how often
+	// the parent, sampling every nearSampleEvery, found it out of step.
+	UsedBytes     int64  `json:"used_bytes"`
+	Entries       int    `json:"entries"`
+	Evictions     uint64 `json:"evictions"`
+	Invalidations uint64 `json:"invalidations"`
+	Generations   uint64 `json:"generations"`
+	Refused       uint64 `json:"refused"`
+	Loads         uint64 `json:"loads"`
+	Samples       int    `json:"samples"`
+	OutOfStep     int    `json:"out_of_step"`
+}
+
+// nearPeers are the multi-process peers in table order.
+var nearPeers = []string{nearShmlru, nearRueidis}
+
+// nearSampleEvery is how often the parent reads the region's TrackState
+// during a run.
+const nearSampleEvery = 5 * time.Millisecond
+
+// HitRatio is the fraction of reads not sent to Redis: for rueidis its
+// own count of cache hits, for near the reads less the GETs Redis served
+// (every GET at Redis in a run is a near fill or an out-of-step read).
+func (r NearRun) HitRatio() float64 {
+	if r.Reads == 0 {
+		return 0
+	}
+	if r.Peer == nearRueidis {
+		return float64(r.Hits) / float64(r.Reads)
+	}
+	return 1 - float64(r.RedisGets)/float64(r.Reads)
+}
+
+// ServerHitRatio is 1 - Redis GETs / reads, for either peer.
+func (r NearRun) ServerHitRatio() float64 {
+	if r.Reads == 0 {
+		return 0
+	}
+	return 1 - float64(r.RedisGets)/float64(r.Reads)
+}
+
+// CacheBytes is the run's cache memory: the region's entries for near,
+// the processes' heap growth for rueidis.
+func (r NearRun) CacheBytes() int64 {
+	if r.Peer == nearShmlru {
+		return r.UsedBytes
+	}
+	return r.HeapGrowth
+}
+
+func (e *env) nearServer() *peers.ServerProc {
+	if e.nearRedis == nil {
+		s, err := peers.StartRedis(256 << 20)
+		check(err)
+		e.nearRedis = s
+		logf("near: redis-server on %s", s.Addr)
+	}
+	return e.nearRedis
+}
+
+func runNear(e *env, cfg Config) *NearSection {
+	srv := e.nearServer()
+	defer func() { srv.Stop(); e.nearRedis = nil }()
+	// Its connections are named, so that CLIENT LIST tells them apart.
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 1, Protocol: 2, ClientName: nearAdminName})
+	defer admin.Close()
+	s := &NearSection{Keys: cfg.NearKeys, ValueSize: cfg.NearValue, Ops: cfg.NearOps, WriteFrac: cfg.NearWrite,
+		RegionSize: cfg.NearRegion, MaxLag: near.DefaultMaxLag, MaxTTL: near.DefaultMaxTTL, Rounds: cfg.NearRounds}
+	s.Hit = runNearHit(e, cfg, srv.Addr, admin)
+	for _, n := range cfg.NearProcs {
+		for round := 0; round < cfg.NearRounds; round++ {
+			for j := range nearPeers {
+				p := nearPeers[(j+round)%len(nearPeers)]
+				r := runNearProcs(e, s, admin, srv.Addr, n, p, round)
+				logf("near: %d processes, %s, round %d: hit ratio %.4f, %d Redis GETs, Redis CPU %.2fs, %d tracking connections, cache %s, wall %s",
+					n, p, round, r.HitRatio(), r.RedisGets, r.RedisCPU, r.TrackingConns, fmtSize(r.CacheBytes()), fmtNs(r.WallNs))
+				s.Runs = append(s.Runs, r)
+			}
+		}
+	}
+	return s
+}
+
+// ---- one process: a near hit against a go-redis GET ----
+
+func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
+	ctx := context.Background()
+	sz := workload.Sizes[0]
+	h := &NearHit{Size: sz.String(), Keys: cfg.NearHitKeys}
+	resetRedis(admin)
+	val := workload.Value(sz.Value)
+	bkeys := shuffled(workload.HotKeySet(sz.Key, cfg.NearHitKeys), 3)
+	keys := make([]string, len(bkeys))
+	for i, k := range bkeys {
+		keys[i] = string(k)
+	}
+	rd := peers.NewRedis(addr) // section 1's redis peer: go-redis, RESP2
+	defer rd.Close()
+	rd.SetMany(bkeys, val)
+
+	path := e.shmPath("near-hit")
+	os.Remove(path)
+	defer os.Remove(path)
+	c, err := near.New(near.Options{Redis: rueidis.ClientOption{InitAddress: []string{addr}}, Cache: path,
+		CacheOptions: &lru.Options{Size: 16 << 20}})
+	check(err)
+	defer c.Close()
+	check(waitInStep(c.Cache(), 10*time.Second))
+	for _, k := range keys { // the fills
+		v, err := c.Get(ctx, k)
+		check(err)
+		if string(v) != string(val) {
+			check(fmt.Errorf("near: Get(%q) = %q, want %q", k, v, val))
+		}
+	}
+	nearCur, redisCur := 0, cursor{keys: bkeys}
+	var getErr error
+	nearLoop := func(n int) (int, int) {
+		for i := 0; i < n; i++ {
+			v, err := c.Get(ctx, keys[nearCur])
+			if err != nil || len(v) != sz.Value {
+				getErr = fmt.Errorf("near: Get(%q): %q, %v", keys[nearCur], v, err)
+			}
+			if nearCur++; nearCur == len(keys) {
+				nearCur = 0
+			}
+		}
+		return n, n
+	}
+	ts0, err := c.Cache().TrackState()
+	check(err)
+	buf := make([]byte, 0, sz.Value)
+	logf("near: hit vs go-redis GET, %s, %d keys, %d rounds of %s", sz, len(keys), cfg.Reps, cfg.Dur)
+	for rep := 0; rep < cfg.Reps; rep++ {
+		runNearLoop := func() {
+			before := redisInfo(admin)
+			h.Near = append(h.Near, runFor(cfg.Dur, nearLoop))
+			h.NearRedisGets += redisInfo(admin).Gets - before.Gets
+		}
+		runRedisLoop := func() { h.Redis = append(h.Redis, runFor(cfg.Dur, loopGet(rd, &redisCur, buf))) }
+		if rep%2 == 0 {
+			runNearLoop()
+			runRedisLoop()
+		} else {
+			runRedisLoop()
+			runNearLoop()
+		}
+	}
+	ts1, err := c.Cache().TrackState()
+	check(err)
+	h.Generations = ts1.Counters.Generations - ts0.Counters.Generations
+	if getErr != nil {
+		h.Err = getErr.Error()
+	}
+	a, b := medianSample(h.Near), medianSample(h.Redis)
+	logf("near: Get (hit) %s, go-redis GET %s: 1/%.0f; %d GETs at Redis during the near loops",
+		fmtNs(a.NsPerOp), fmtNs(b.NsPerOp), b.NsPerOp/a.NsPerOp, h.NearRedisGets)
+	return h
+}
+
+// waitInStep waits until the region's agent has confirmed its stream.
+func waitInStep(c *lru.Cache, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ts, err := c.TrackState()
+		if err != nil {
+			return err
+		}
+		if ts.InStep {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("near: the region %s was not in step after %s (agent pid %d)", c.Path(), timeout, ts.AgentPid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// ---- N processes ----
+
+// runNearProcs runs the workload once in n fresh processes of peer, from
+// a fresh Redis (the keys just written) and, for near, a fresh region.
+func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n int, peer string, round int) NearRun {
+	r := NearRun{Procs: n, Peer: peer, Round: round}
+	resetRedis(admin)
+	populateNear(admin, s.Keys, s.ValueSize)
+	w := nearWork{Addr: addr, Keys: s.Keys, ValueSize: s.ValueSize, Ops: s.Ops, WriteFrac: s.WriteFrac, MaxTTL: s.MaxTTL}
+	var region *lru.Cache
+	if peer == nearShmlru {
+		w.Region = e.shmPath(fmt.Sprintf("near-n%d-r%d", n, round))
+		os.Remove(w.Region)
+		var err error
+		region, err = lru.Open(w.Region, &lru.Options{Size: s.RegionSize})
+		check(err)
+		defer os.Remove(w.Region)
+		defer region.Close()
+	}
+	wb, _ := json.Marshal(w)
+	kids := make([]*child, n)
+	for i := range kids {
+		kids[i] = e.spawnChild(peer, "-c.peer", peer, "-c.near", string(wb))
+	}
+	defer func() {
+		for _, k := range kids {
+			k.quit()
+		}
+	}()
+	var ts0 lru.TrackState
+	var ls0 lru.LoadCounters
+	if region != nil {
+		check(waitInStep(region, 10*time.Second))
+		var err error
+		ts0, err = region.TrackState()
+		check(err)
+		ls0, err = region.LoadStats()
+		check(err)
+	}
+	before := redisInfo(admin)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	if region != nil {
+		wg.Go(func() {
+			t := time.NewTicker(nearSampleEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+				ts, err := region.TrackState()
+				r.Samples++
+				if err != nil || !ts.InStep {
+					r.OutOfStep++
+				}
+			}
+		})
+	}
+	for i, k := range kids {
+		fmt.Fprintf(k.in, "run %d\n", uint64(round)<<16|uint64(i+1))
+	}
+	reps := make([]nearReport, n)
+	for i, k := range kids {
+		line, err := k.out.ReadString('\n')
+		check(err)
+		check(json.Unmarshal([]byte(line), &reps[i]))
+	}
+	close(stop)
+	wg.Wait()
+	after := redisInfo(admin)
+	r.Conns, r.TrackingConns = clientCounts(admin)
+	r.add(reps)
+	r.RedisGets = after.Gets - before.Gets
+	r.RedisCmds = after.Cmds - before.Cmds
+	r.RedisCPU = after.CPU - before.CPU
+	r.TrackingKeys, r.TrackingItems, r.TrackingPrefix = after.TrackingKeys, after.TrackingItems, after.TrackingPrefixes
+	if region != nil {
+		st, err := region.Stats()
+		check(err)
+		r.UsedBytes, r.Entries, r.Evictions = st.UsedBytes, st.Entries, st.Evictions
+		ts1, err := region.TrackState()
+		check(err)
+		r.Invalidations = ts1.Counters.Invalidations - ts0.Counters.Invalidations
+		r.Generations = ts1.Counters.Generations - ts0.Counters.Generations
+		r.Refused = ts1.Counters.Refused - ts0.Counters.Refused
+		ls1, err := region.LoadStats()
+		check(err)
+		r.Loads = ls1.Loads - ls0.Loads
+	}
+	return r
+}
+
+// add sums the processes' reports.
+func (r *NearRun) add(reps []nearReport) {
+	var first, last int64
+	r.OwnOK = len(reps) > 0
+	for _, p := range reps {
+		r.OwnBytes += p.OwnBytes
+		r.OwnKeys += int64(p.OwnKeys)
+		r.OwnOK = r.OwnOK && p.OwnOK
+		r.Reads += p.Reads
+		r.Writes += p.Writes
+		r.Hits += p.Hits
+		r.Distinct += int64(p.Distinct)
+		r.HeapGrowth += int64(p.HeapAfter) - int64(p.HeapBefore)
+		r.AnonGrowth += p.AnonAfter - p.AnonBefore
+		if p.Errors > 0 && r.Errors == 0 {
+			r.Err = p.Err
+		}
+		r.Errors += p.Errors
+		if first == 0 || p.Start < first {
+			first = p.Start
+		}
+		last = max(last, p.End)
+	}
+	r.WallNs = float64(last - first)
+}
+
+// resetRedis empties the server once every connection but the admin's
+// has gone (the last run's children close theirs as they exit).
+func resetRedis(admin *redis.Client) {
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, _ := clientCounts(admin)
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			list, _ := admin.ClientList(ctx).Result()
+			check(fmt.Errorf("near: %d connections to Redis still open 10s after their processes quit:\n%s", n, list))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	check(admin.FlushAll(ctx).Err())
+}
+
+// populateNear writes every key's first value.
+func populateNear(admin *redis.Client, keys, size int) {
+	ctx := context.Background()
+	for i := 0; i < keys; i += 1000 {
+		p := admin.Pipeline()
+		for k := i; k < min(i+1000, keys); k++ {
+			p.Set(ctx, nearKey(k), nearValue(k, 0, size), 0)
+		}
+		_, err := p.Exec(ctx)
+		check(err)
+	}
+}
+
+// redisSnap is what the section reads of INFO.
+type redisSnap struct {
+	CPU              float64 // used_cpu_sys + used_cpu_user, seconds
+	Gets             int64   // cmdstat_get calls
+	Cmds             int64   // total_commands_processed
+	TrackingKeys     int64
+	TrackingItems    int64
+	TrackingPrefixes int64
+}
+
+func redisInfo(admin *redis.Client) redisSnap {
+	s, err := admin.Info(context.Background(), "cpu", "commandstats", "stats").Result()
+	check(err)
+	snap, err := parseRedisInfo(s)
+	check(err)
+	return snap
+}
+
+// parseRedisInfo reads INFO's reply.
+func parseRedisInfo(info string) (redisSnap, error) {
+	var s redisSnap
+	var have []string
+	for _, l := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok {
+			continue
+		}
+		var err error
+		switch k {
+		case "used_cpu_sys", "used_cpu_user":
+			var f float64
+			f, err = strconv.ParseFloat(v, 64)
+			s.CPU += f
+		case "cmdstat_get":
+			for _, kv := range strings.Split(v, ",") {
+				if c, ok := strings.CutPrefix(kv, "calls="); ok {
+					s.Gets, err = strconv.ParseInt(c, 10, 64)
+				}
+			}
+		case "total_commands_processed":
+			s.Cmds, err = strconv.ParseInt(v, 10, 64)
+		case "tracking_total_keys":
+			s.TrackingKeys, err = strconv.ParseInt(v, 10, 64)
+		case "tracking_total_items":
+			s.TrackingItems, err = strconv.ParseInt(v, 10, 64)
+		case "tracking_total_prefixes":
+			s.TrackingPrefixes, err = strconv.ParseInt(v, 10, 64)
+		default:
+			continue
+		}
+		if err != nil {
+			return s, fmt.Errorf("INFO: %s: %w", l, err)
+		}
+		have = append(have, k)
+	}
+	// A server without GETs yet has no cmdstat_get line.
+	for _, k := range []string{"used_cpu_sys", "used_cpu_user", "total_commands_processed"} {
+		if !slices.Contains(have, k) {
+			return s, fmt.Errorf("INFO: no %s", k)
+		}
+	}
+	return s, nil
+}
+
+// clientCounts returns the connections to Redis other than the admin's,
+// and those of them with tracking on.
+func clientCounts(admin *redis.Client) (conns, tracking int) {
+	s, err := admin.ClientList(context.Background()).Result()
+	check(err)
+	return countClients(s)
+}
+
+// nearAdminName is the CLIENT SETNAME of the harness's own connections.
+const nearAdminName = "shmlru-bench-admin"
+
+// countClients reads CLIENT LIST's reply: every line but the harness's
+// own (name=nearAdminName), and those whose flags have t (tracking on).
+func countClients(list string) (conns, tracking int) {
+	for _, l := range strings.Split(list, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		self, t := false, false
+		for _, kv := range f {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "name":
+				self = v == nearAdminName
+			case "flags":
+				t = strings.Contains(v, "t")
+			}
+		}
+		if self {
+			continue
+		}
+		conns++
+		if t {
+			tracking++
+		}
+	}
+	return conns, tracking
+}
+
+// fmtSize writes a byte count.
+func fmtSize(n int64) string {
+	switch {
+	case n < 0:
+		return "-" + fmtSize(-n)
+	case n >= 10<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 10<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

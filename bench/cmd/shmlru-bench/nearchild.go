@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/redis/rueidis"
+	"github.com/shmlru/shmlru/bench/internal/workload"
+	"github.com/shmlru/shmlru/near"
+)
+
+// The children of section 10's multi-process table (near.go). Each
+// connects to the parent's redis-server, either through near (the region
+// every child of the run shares, each child competing for the agent role)
+// or through rueidis with its own client-side cache, prints "ready", then
+// answers the parent's lines:
+//
+//	run <seed>  do the workload once (-c.near's ops), reply with one
+//	            nearReport (JSON)
+//	quit
+//
+// The workload: each operation picks one of the keys by Zipf(0.99)
+// popularity; with probability WriteFrac it is a SET of a new value to
+// Redis (near.Client.Set; rueidis Do(SET)), else a read (near.Client.Get;
+// rueidis DoCache(GET, MaxTTL)).
+
+// The peers of the multi-process table, as -c.peer names them.
+const (
+	nearShmlru  = "near"
+	nearRueidis = "rueidis"
+)
+
+var cNear = flag.String("c.near", "", "internal: a near child's nearWork, JSON")
+
+// nearWork is what a child of section 10 does.
+type nearWork struct {
+	Addr      string  `json:"addr"`   // redis-server
+	Region    string  `json:"region"` // the near region (nearShmlru)
+	Keys      int     `json:"keys"`
+	ValueSize int     `json:"value_size"`
+	Ops       int     `json:"ops"` // per run
+	WriteFrac float64 `json:"write_frac"`
+	MaxTTL    time.Duration
+}
+
+// nearWarmKeys is how many keys outside the workload a child reads before
+// the run: enough that every one of rueidis's pipelined connections is
+// used (2 at GOMAXPROCS 2 or 3, 4 from 4 up). DoCache picks a connection
+// by the key's hash slot (these 16 keys' slots cover every residue mod
+// 4), Do at random.
+const nearWarmKeys = 16
+
+// warmClient sends a PING and reads the nearWarmKeys keys, which Redis
+// does not have, with Do, and with DoCache where cached (the caches then
+// hold those absences and no key of the workload).
+func warmClient(ctx context.Context, c rueidis.Client, cached bool) error {
+	if err := c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
+		return err
+	}
+	for i := 0; i < nearWarmKeys; i++ {
+		k := fmt.Sprintf("nearwarm:%d", i)
+		if err := c.Do(ctx, c.B().Get().Key(k).Build()).Error(); err != nil && !rueidis.IsRedisNil(err) {
+			return err
+		}
+		if !cached {
+			continue
+		}
+		if err := c.DoCache(ctx, c.B().Get().Key(k).Cache(), time.Minute).Error(); err != nil && !rueidis.IsRedisNil(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// nearKey is the name of key i in Redis.
+func nearKey(i int) string { return fmt.Sprintf("near:%08d", i) }
+
+// nearValue is key i's value, version ver: size bytes that start with
+// both, so that a reader could tell them apart.
+func nearValue(i int, ver uint64, size int) []byte {
+	v := workload.Value(size)
+	copy(v, fmt.Sprintf("%d:%d:", i, ver))
+	return v
+}
+
+// nearReport is one child's account of one run.
+type nearReport struct {
+	Reads  int64  `json:"reads"`
+	Writes int64  `json:"writes"`
+	Hits   int64  `json:"hits"` // rueidis: reads answered from its cache (IsCacheHit); near: 0, counted at Redis
+	Errors int64  `json:"errors"`
+	Err    string `json:"err,omitempty"`
+	// CLOCK_MONOTONIC when the workload began and ended (monoNow).
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+	// Keys read at least once.
+	Distinct int `json:"distinct"`
+	// The Go heap in use (runtime.MemStats.HeapAlloc after two
+	// runtime.GC) and the process's anonymous resident memory (RssAnon of
+	// /proc/self/status), after connecting and after the run.
+	HeapBefore uint64 `json:"heap_before"`
+	HeapAfter  uint64 `json:"heap_after"`
+	AnonBefore int64  `json:"anon_before"`
+	AnonAfter  int64  `json:"anon_after"`
+	// rueidis's own count of its caches' bytes and keys after the run
+	// (rueidisOwnCount); OwnOK false where it could not be read.
+	OwnBytes int64 `json:"own_bytes"`
+	OwnKeys  int   `json:"own_keys"`
+	OwnOK    bool  `json:"own_ok"`
+}
+
+// nearStore is one peer as the workload uses it.
+type nearStore struct {
+	get func(ctx context.Context, key string) (v []byte, hit bool, err error)
+	set func(ctx context.Context, key string, v []byte) error
+	// warm uses every connection of the client once, reading no key of
+	// the workload and storing nothing in a shared region.
+	warm  func(ctx context.Context) error
+	close func()
+	// own is rueidis's own count of its caches (nil for near).
+	own func() (bytes int64, keys int, ok bool)
+}
+
+func openNearStore(peer string, w nearWork) (*nearStore, error) {
+	opt := rueidis.ClientOption{InitAddress: []string{w.Addr}}
+	switch peer {
+	case nearShmlru:
+		c, err := near.New(near.Options{Redis: opt, Cache: w.Region, MaxTTL: w.MaxTTL})
+		if err != nil {
+			return nil, err
+		}
+		return &nearStore{
+			get: func(ctx context.Context, key string) ([]byte, bool, error) {
+				v, err := c.Get(ctx, key)
+				return v, false, err
+			},
+			set: func(ctx context.Context, key string, v []byte) error { return c.Set(ctx, key, v, 0) },
+			// Straight to Redis with near's own client: a read through
+			// the region would cache the absences, and the next process
+			// would find them there and not use its connections.
+			warm: func(ctx context.Context) error {
+				return warmClient(ctx, c.Redis(), false)
+			},
+			close: func() {
+				if err := c.Close(); err != nil {
+					fmt.Fprintln(os.Stderr, "near child: close:", err)
+				}
+			},
+		}, nil
+	case nearRueidis:
+		// rueidis's own client-side caching at its defaults: CLIENT
+		// TRACKING ON OPTIN on each connection, a cache of
+		// CacheSizeEachConn (128 MiB) per connection.
+		c, err := rueidis.NewClient(opt)
+		if err != nil {
+			return nil, err
+		}
+		return &nearStore{
+			get: func(ctx context.Context, key string) ([]byte, bool, error) {
+				resp := c.DoCache(ctx, c.B().Get().Key(key).Cache(), w.MaxTTL)
+				v, err := resp.AsBytes()
+				return v, resp.IsCacheHit(), err
+			},
+			set: func(ctx context.Context, key string, v []byte) error {
+				return c.Do(ctx, c.B().Set().Key(key).Value(rueidis.BinaryString(v)).Build()).Error()
+			},
+			warm:  func(ctx context.Context) error { return warmClient(ctx, c, true) },
+			close: c.Close,
+			own:   func() (int64, int, bool) { return rueidisOwnCount(c) },
+		}, nil
+	}
+	return nil, fmt.Errorf("near child: unknown peer %q", peer)
+}
+
+func nearChildMain() {
+	var w nearWork
+	check(json.Unmarshal([]byte(*cNear), &w))
+	st, err := openNearStore(*cPeer, w)
+	check(err)
+	defer st.close()
+	ctx := context.Background()
+	// Connected before "ready", and every connection used once, so that
+	// what the client allocates for itself as it opens a connection
+	// (rueidis: ~1.4 MB each, cache or no cache) is in the heap before
+	// the run.
+	if err := st.warm(ctx); err != nil {
+		check(fmt.Errorf("near child: warming the connections: %w", err))
+	}
+	keys := make([]string, w.Keys)
+	for i := range keys {
+		keys[i] = nearKey(i)
+	}
+	z := workload.NewZipf(w.Keys, workload.ZipfS)
+	out := bufio.NewWriter(os.Stdout)
+	reply := func(s string) {
+		out.WriteString(s)
+		out.WriteByte('\n')
+		out.Flush()
+	}
+	reply("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		switch {
+		case len(f) == 0 || f[0] == "quit":
+			return
+		case f[0] == "run" && len(f) == 2:
+			seed, err := strconv.ParseUint(f[1], 10, 64)
+			check(err)
+			r := nearRun(ctx, st, w, keys, z, seed)
+			b, _ := json.Marshal(r)
+			reply(string(b))
+		default:
+			check(fmt.Errorf("near child: unexpected line %q", in.Text()))
+		}
+	}
+}
+
+// nearRun does w.Ops operations and reports them.
+func nearRun(ctx context.Context, st *nearStore, w nearWork, keys []string, z *workload.Zipf, seed uint64) nearReport {
+	var r nearReport
+	r.HeapBefore, r.AnonBefore = liveHeap(), rssAnon()
+	rng := rand.New(rand.NewPCG(seed, 10))
+	read := make([]bool, len(keys))
+	ver := seed << 32
+	fail := func(err error) {
+		if r.Errors == 0 {
+			r.Err = err.Error()
+		}
+		r.Errors++
+	}
+	r.Start = monoNow()
+	for i := 0; i < w.Ops; i++ {
+		k := z.Rank(rng)
+		if rng.Float64() < w.WriteFrac {
+			ver++
+			if err := st.set(ctx, keys[k], nearValue(k, ver, w.ValueSize)); err != nil {
+				fail(err)
+			}
+			r.Writes++
+			continue
+		}
+		v, hit, err := st.get(ctx, keys[k])
+		switch {
+		case err != nil:
+			fail(err)
+		case len(v) != w.ValueSize:
+			fail(fmt.Errorf("%s: a value of %d bytes, want %d", keys[k], len(v), w.ValueSize))
+		}
+		r.Reads++
+		if hit {
+			r.Hits++
+		}
+		if !read[k] {
+			read[k] = true
+			r.Distinct++
+		}
+	}
+	r.End = monoNow()
+	r.HeapAfter, r.AnonAfter = liveHeap(), rssAnon()
+	if st.own != nil {
+		r.OwnBytes, r.OwnKeys, r.OwnOK = st.own()
+	}
+	return r
+}
+
+// rueidisOwnCount reads what rueidis's default cache store counts of
+// itself, summed over the client's connections: the bytes it charges
+// against CacheSizeEachConn (its estimate of each entry: fixed struct
+// sizes, key, command and reply) and the keys it holds. rueidis does not
+// export them, so they are read by reflection from the client as rueidis
+// v1.0.76 builds it (singleClient.conn, a *mux; each muxwire's wire, a
+// *pipe; its cache, an *lru; its size and store). Anything else (another
+// version's layout) reports ok false instead of a figure.
+func rueidisOwnCount(c rueidis.Client) (bytes int64, keys int, ok bool) {
+	defer func() {
+		if recover() != nil {
+			bytes, keys, ok = 0, 0, false
+		}
+	}()
+	named := func(v reflect.Value, name string) bool {
+		return v.Kind() == reflect.Pointer && !v.IsNil() && v.Elem().Type().Name() == name
+	}
+	sc := reflect.ValueOf(c)
+	if !named(sc, "singleClient") {
+		return 0, 0, false
+	}
+	mux := sc.Elem().FieldByName("conn").Elem()
+	if !named(mux, "mux") {
+		return 0, 0, false
+	}
+	wires := mux.Elem().FieldByName("muxwires")
+	for i := 0; i < wires.Len(); i++ {
+		wf := wires.Index(i).FieldByName("wire")
+		if wf.Type() != reflect.TypeFor[atomic.Value]() {
+			return 0, 0, false
+		}
+		p := reflect.ValueOf((*atomic.Value)(unsafe.Pointer(wf.UnsafeAddr())).Load())
+		if !named(p, "pipe") {
+			continue // a connection not made yet
+		}
+		cache := p.Elem().FieldByName("cache")
+		if cache.IsNil() {
+			continue
+		}
+		l := cache.Elem()
+		if !named(l, "lru") {
+			return 0, 0, false
+		}
+		size := l.Elem().FieldByName("size")
+		if size.Kind() != reflect.Int {
+			return 0, 0, false
+		}
+		bytes += int64(*(*int)(unsafe.Pointer(size.UnsafeAddr())))
+		keys += l.Elem().FieldByName("store").Len()
+	}
+	return bytes, keys, true
+}
+
+// liveHeap is the Go heap in use after two collections (the second frees
+// what the first's sync.Pool victims held).
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// rssAnon is RssAnon of /proc/self/status in bytes: the process's private
+// resident memory (a shared mapping such as the region is not in it).
+func rssAnon() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	n, _ := statusKB(string(b), "RssAnon")
+	return n
+}
+
+// statusKB reads a "Name:   123 kB" line of /proc/<pid>/status, in bytes.
+func statusKB(status, name string) (int64, error) {
+	for _, l := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(l, name+":"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				n, err := strconv.ParseInt(f[0], 10, 64)
+				return n << 10, err
+			}
+		}
+	}
+	return 0, errors.New("no " + name + " in /proc/self/status")
+}
