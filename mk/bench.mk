@@ -8,6 +8,11 @@
 #                     on a cold key, GetOrLoad vs per-process singleflight,
 #                     and the loader takeover), rewritten in place in
 #                     RESULTS.md and results.json (< 2 min)
+#   make bench-near   only the near cache in front of Redis (section 10: a
+#                     near.Client.Get hit vs a go-redis GET, and N processes
+#                     sharing one near region vs rueidis's client-side cache
+#                     in each), rewritten in place in RESULTS.md and
+#                     results.json (< 2 min)
 #   make test-bench   the harness's own unit tests (fast, no network)
 #
 # `deps` installs redis-server, memcached and nginx+lua, which the harness
@@ -15,7 +20,7 @@
 
 BENCH_BIN := $(abspath $(BUILD))/shmlru-bench
 
-.PHONY: bench-bin test-bench bench-lua bench-load
+.PHONY: bench-bin test-bench bench-lua bench-load bench-near
 bench-bin:
 	cd bench && $(GO) build -o $(BENCH_BIN) ./cmd/shmlru-bench
 
@@ -31,6 +36,11 @@ bench-lua: deps build bench-bin
 # Needs no servers and no libshmlru.so: the stampede is Go processes only.
 bench-load: bench-bin
 	cd bench && $(BENCH_BIN) -only load -out .
+
+# Needs redis-server (deps), which it starts itself on loopback; no
+# libshmlru.so: the near cache is Go processes only.
+bench-near: deps bench-bin
+	cd bench && $(BENCH_BIN) -only near -out .
 
 test-bench:
 	cd bench && $(GO) test -count=1 ./...
