@@ -79,9 +79,9 @@ func startNear(t *testing.T) *nearEnv {
 		Extra:   nearLocations,
 		// Made in the master from the region's path: each worker opens it
 		// at its first get.
-		Init: fmt.Sprintf(`        near_conf = { region = %q, port = %d, down = %d }
+		Init: fmt.Sprintf(`        near_conf = { region = %q, port = %d, down = %d, sock = %q }
         near_main, near_init_err = require("resty.shmlru.near").new{ cache = %q, port = %d, ttl = 60, neg_ttl = 60 }`,
-			region, rs.port, down, region, rs.port),
+			region, rs.port, down, rs.sock, region, rs.port),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +220,12 @@ func TestNginxNearFillsAndHits(t *testing.T) {
 	if a := e.get("obj", "k"); a.value != "v1" || a.src != "hit" {
 		t.Errorf("the instance over a resty.shmlru cache: %v", a)
 	}
+	// Redis's unix socket.
+	r.do("SET", "viaunix", "u")
+	if a := e.get("unix", "viaunix"); a.value != "u" || a.src != "loaded" {
+		t.Errorf("over the unix socket: %v", a)
+	}
+	e.expectGets(2, "and one over the unix socket")
 
 	// The key changes in Redis and the agent invalidates it: the next get
 	// reads the new value, once.
@@ -227,13 +233,13 @@ func TestNginxNearFillsAndHits(t *testing.T) {
 	must(t, e.c.Invalidate([]byte("k")))
 	e.expect("k", str("v2"), "loaded")
 	e.expect("k", str("v2"), "hit")
-	e.expectGets(2, "after the invalidation")
+	e.expectGets(3, "after the invalidation")
 
 	// A key Redis does not have: nil, remembered as an absence that Go's
 	// tracked readers see too.
 	e.expect("nope", nil, "loaded")
 	e.expect("nope", nil, "hit")
-	e.expectGets(3, "an absent key, twice")
+	e.expectGets(4, "an absent key, twice")
 	if _, m, err := e.tracked("nope"); err != nil || m.Type != lru.TypeNone || m.Flags != e.gen {
 		t.Errorf("Go's GetTracked of nginx's absence: %+v %v", m, err)
 	}
@@ -241,7 +247,7 @@ func TestNginxNearFillsAndHits(t *testing.T) {
 	r.do("SET", "nope", "now")
 	must(t, e.c.Invalidate([]byte("nope")))
 	e.expect("nope", str("now"), "loaded")
-	e.expectGets(4, "an absence invalidated")
+	e.expectGets(5, "an absence invalidated")
 
 	// Go's fill is nginx's hit: Redis does not even have the key.
 	g, err := e.c.BeginFill([]byte("gofill"))
@@ -256,7 +262,7 @@ func TestNginxNearFillsAndHits(t *testing.T) {
 		t.Fatalf("StoreFill absent: %v %v", ok, err)
 	}
 	e.expect("gonone", nil, "hit")
-	e.expectGets(4, "Go's fills")
+	e.expectGets(5, "Go's fills")
 
 	// The bytes as Redis has them: empty, CRLFs and RESP inside, every
 	// byte value, and a value larger than the module's first buffer.
@@ -278,7 +284,7 @@ func TestNginxNearFillsAndHits(t *testing.T) {
 			t.Errorf("Go's GetTracked of %q: %d bytes, %v; want %d bytes", k, len(got), err, len(v))
 		}
 	}
-	e.expectGets(4+len(values), "the byte-exact values")
+	e.expectGets(5+len(values), "the byte-exact values")
 
 	// Values expire after ttl at most: opts.ttl is 60 s.
 	if d, err := e.c.TTL([]byte("k")); err != nil || d <= 59*time.Second || d > time.Minute {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 // redisServer is a redis-server started for one test.
 type redisServer struct {
 	port int
+	sock string // its unix socket too
 	log  *bytes.Buffer
 }
 
@@ -40,8 +42,8 @@ func startRedis(t *testing.T) *redisServer {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	dir := t.TempDir()
-	s := &redisServer{port: port, log: &bytes.Buffer{}}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	s := &redisServer{port: port, sock: filepath.Join(dir, "redis.sock"), log: &bytes.Buffer{}}
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--unixsocket", s.sock, "--save", "", "--appendonly", "no",
 		"--dir", dir, "--dbfilename", "unused.rdb", "--daemonize", "no", "--loglevel", "warning")
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {

@@ -5,8 +5,9 @@
 -- in each worker at its first get); the others are made in each worker at
 -- first use from near_conf, which init_by_lua sets: "obj" over the
 -- worker's open cache (a resty.shmlru object), "auth" with an ACL user and
--- SELECT, "badauth" with a wrong password, "pfx" caching only the keys
--- under two prefixes, "down" at a port where nothing listens.
+-- SELECT, "badauth" with a wrong password, "unix" over Redis's unix
+-- socket, "pfx" caching only the keys under two prefixes, "down" at a port
+-- where nothing listens.
 --
 -- Every answer is one line of tab-separated fields: the worker's pid, the
 -- value's type, the value in base64 (empty for nil), err, source.
@@ -33,6 +34,8 @@ local function instance(name)
         opts = { cache = c.region, port = c.port, user = "near", password = "near-pw", db = 2 }
     elseif name == "badauth" then
         opts = { cache = c.region, port = c.port, user = "near", password = "wrong" }
+    elseif name == "unix" then
+        opts = { cache = c.region, host = "unix:" .. c.sock }
     elseif name == "pfx" then
         opts = { cache = c.region, port = c.port, prefixes = { "user:", "item:" } }
     elseif name == "down" then
