@@ -90,11 +90,11 @@ func startNear(t *testing.T) *nearEnv {
 		if err := s.Stop(); err != nil {
 			t.Error(err)
 		}
-		// The "down" instance's refused connections are logged by the
-		// cosocket itself.
+		// The "down" instance's refused connections and the "slow" one's
+		// timeout are logged by the cosocket itself.
 		var kept []string
 		for _, l := range strings.Split(s.ErrorLog(), "\n") {
-			if !strings.Contains(l, "connect() failed (111: Connection refused)") {
+			if !strings.Contains(l, "connect() failed (111: Connection refused)") && !strings.Contains(l, "lua tcp socket read timed out") {
 				kept = append(kept, l)
 			}
 		}
@@ -469,6 +469,15 @@ func TestNginxNearErrors(t *testing.T) {
 
 	errOf("down", "k", "near: Redis 127.0.0.1:")
 	errOf("down", "k", "connect: connection refused (is redis-server running there? check opts.host and opts.port)")
+
+	// Redis does not answer within opts.timeout.
+	r.do("SET", "paused", "p")
+	r.do("CLIENT", "PAUSE", "400", "ALL")
+	errOf("slow", "paused", "GET: timeout (opts.timeout is 100 ms)")
+	time.Sleep(400 * time.Millisecond)
+	if a := e.get("slow", "paused"); a.value != "p" {
+		t.Errorf("after the pause: %v", a)
+	}
 
 	// AUTH as an ACL user, and SELECT: the value comes from database 2.
 	r.do("ACL", "SETUSER", "near", "on", ">near-pw", "~*", "+@all")

@@ -6,8 +6,8 @@
 -- first use from near_conf, which init_by_lua sets: "obj" over the
 -- worker's open cache (a resty.shmlru object), "auth" with an ACL user and
 -- SELECT, "badauth" with a wrong password, "unix" over Redis's unix
--- socket, "pfx" caching only the keys under two prefixes, "down" at a port
--- where nothing listens.
+-- socket, "pfx" caching only the keys under two prefixes, "slow" with a
+-- 100 ms timeout, "down" at a port where nothing listens.
 --
 -- Every answer is one line of tab-separated fields: the worker's pid, the
 -- value's type, the value in base64 (empty for nil), err, source.
@@ -38,6 +38,8 @@ local function instance(name)
         opts = { cache = c.region, host = "unix:" .. c.sock }
     elseif name == "pfx" then
         opts = { cache = c.region, port = c.port, prefixes = { "user:", "item:" } }
+    elseif name == "slow" then
+        opts = { cache = c.region, port = c.port, timeout = 100 }
     elseif name == "down" then
         opts = { cache = c.region, port = c.down, timeout = 500 }
     else
