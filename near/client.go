@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/redis/rueidis"
 	"github.com/shmlru/shmlru/lru"
@@ -54,6 +55,18 @@ func New(o Options) (*Client, error) {
 func (c *Client) Get(ctx context.Context, key string) ([]byte, error) {
 	if !c.o.tracked(key) {
 		return c.fetch(ctx, key)
+	}
+	// The key's bytes, not a copy: the cache only reads them, and a hit
+	// then costs one allocation, the value's.
+	k := unsafe.Slice(unsafe.StringData(key), len(key))
+	if v, m, err := c.cache.GetTracked(nil, k); err == nil {
+		if m.Type == lru.TypeNone {
+			return nil, Nil
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		return v, nil
 	}
 	v, err := c.cache.GetOrLoad(ctx, []byte(key), c.loader, c.load)
 	switch {
