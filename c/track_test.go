@@ -208,9 +208,10 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	must(t, c.SetInStep(lru.TrackClock()-int64(time.Millisecond)))
 	d.expect("0 0", "gen")
 	must(t, c.SetInStep(0))
-	must(t, c.SetInStep(lru.TrackClock()+int64(300*time.Millisecond)))
+	until := lru.TrackClock() + int64(time.Second)
+	must(t, c.SetInStep(until))
 	d.expect(fmt.Sprintf("0 %d", gen2), "gen")
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(time.Duration(until - lru.TrackClock() + int64(time.Millisecond)))
 	d.expect("0 0", "gen")
 
 	s, err := c.TrackState()

@@ -369,9 +369,10 @@ func TestNginxNearNotInStep(t *testing.T) {
 
 	// The in-step instant passes without a new confirmation: out of step.
 	must(t, e.c.SetInStep(0))
-	must(t, e.c.SetInStep(lru.TrackClock()+int64(200*time.Millisecond)))
+	until := lru.TrackClock() + int64(time.Second)
+	must(t, e.c.SetInStep(until))
 	e.expect("k", str("new"), "hit")
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(time.Duration(until - lru.TrackClock() + int64(10*time.Millisecond)))
 	e.expect("k", str("new"), "loaded")
 	e.expectGets(4, "after the confirmation ran out")
 }
@@ -472,9 +473,9 @@ func TestNginxNearErrors(t *testing.T) {
 
 	// Redis does not answer within opts.timeout.
 	r.do("SET", "paused", "p")
-	r.do("CLIENT", "PAUSE", "400", "ALL")
+	r.do("CLIENT", "PAUSE", "1500", "ALL")
 	errOf("slow", "paused", "GET: timeout (opts.timeout is 100 ms)")
-	time.Sleep(400 * time.Millisecond)
+	r.do("PING") // paused too: answered when the pause ends
 	if a := e.get("slow", "paused"); a.value != "p" {
 		t.Errorf("after the pause: %v", a)
 	}
