@@ -50,12 +50,15 @@ type NearSection struct {
 }
 
 // NearHit is the single-process comparison: per round, a near.Client.Get
-// of cached keys, and a go-redis GET of the same keys.
+// of cached keys, and a go-redis GET of the same keys; and for reference
+// the region's own read of them (lru.Cache.GetTracked into a reused
+// buffer), what near.Client.Get does on a hit besides its own work.
 type NearHit struct {
-	Size  string   `json:"size"` // key/value sizes
-	Keys  int      `json:"keys"`
-	Near  []Sample `json:"near"`
-	Redis []Sample `json:"redis"`
+	Size   string   `json:"size"` // key/value sizes
+	Keys   int      `json:"keys"`
+	Near   []Sample `json:"near"`
+	Redis  []Sample `json:"redis"`
+	Region []Sample `json:"region,omitempty"`
 	// GETs Redis served while the near loops ran (all of them hits: 0),
 	// and the region's generations dropped meanwhile (0).
 	NearRedisGets int64  `json:"near_redis_gets"`
@@ -218,7 +221,7 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 			check(fmt.Errorf("near: Get(%q) = %q, want %q", k, v, val))
 		}
 	}
-	nearCur, redisCur := 0, cursor{keys: bkeys}
+	nearCur, redisCur, regionCur := 0, cursor{keys: bkeys}, cursor{keys: bkeys}
 	var getErr error
 	nearLoop := func(n int) (int, int) {
 		for i := 0; i < n; i++ {
@@ -231,6 +234,17 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 			}
 		}
 		return n, n
+	}
+	regionBuf := make([]byte, 0, sz.Value)
+	regionLoop := func(n int) (int, int) {
+		hits := 0
+		for i := 0; i < n; i++ {
+			v, _, err := c.Cache().GetTracked(regionBuf[:0], regionCur.next())
+			if err == nil && len(v) == sz.Value {
+				hits++
+			}
+		}
+		return n, hits
 	}
 	ts0, err := c.Cache().TrackState()
 	check(err)
@@ -250,12 +264,16 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 			runRedisLoop()
 			runNearLoop()
 		}
+		h.Region = append(h.Region, runFor(cfg.Dur, regionLoop))
 	}
 	ts1, err := c.Cache().TrackState()
 	check(err)
 	h.Generations = ts1.Counters.Generations - ts0.Counters.Generations
 	if getErr != nil {
 		h.Err = getErr.Error()
+	}
+	if r := medianSample(h.Region); r.HitRatio() < 1 && h.Err == "" {
+		h.Err = fmt.Sprintf("the region's own read found %.2f%% of the keys", 100*r.HitRatio())
 	}
 	a, b := medianSample(h.Near), medianSample(h.Redis)
 	logf("near: Get (hit) %s, go-redis GET %s: 1/%.0f; %d GETs at Redis during the near loops",
