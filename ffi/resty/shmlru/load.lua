@@ -776,6 +776,13 @@ end
 local tracked_ok
 local function check_tracked()
     if tracked_ok == nil then
+        if not lib then
+            lib = I.lib()
+            if not lib then
+                return nil, "no cache is open in this process: open one"
+                    .. " (resty.shmlru.open) first"
+            end
+        end
         tracked_ok = pcall(function() return lib.shmlru_fill_store end)
     end
     if not tracked_ok then
