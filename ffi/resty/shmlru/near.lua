@@ -172,13 +172,15 @@ function _M.new(opts)
         if type(pfx) ~= "table" then
             return nil, "bad opts.prefixes: a list of key prefixes expected, got " .. type(pfx)
         end
+        local list = {} -- a copy: the caller's table may change
         for i, p in ipairs(pfx) do
             if type(p) ~= "string" or p == "" then
                 return nil, "bad opts.prefixes[" .. i .. "]: a non-empty string expected"
             end
+            list[i] = p
         end
-        if #pfx > 0 then
-            self.prefixes = pfx
+        if #list > 0 then
+            self.prefixes = list
         end
     end
     local ro = opts.region_opts
