@@ -167,7 +167,7 @@ func TestRenderNear(t *testing.T) {
 		"every `near.Client.Get` timed was a hit",
 		"| reference: the region's read, `Cache().GetTracked` | 250 ns | 0 | 250 ns, 240 ns |",
 		"At this hit's cost the goal holds while a loopback GET takes at least 90.0 µs; this run's GET rounds took 90.0 µs to 100.0 µs. ",
-		"The region's own read took 250 ns (1/380 of the GET), so `near.Client.Get` adds 200 ns to it on a hit (3 allocations against 0).",
+		"The region's own read took 250 ns (1/380 of the GET), so `near.Client.Get` adds 200 ns to it on a hit (allocations per read: 3 against 0).",
 		"| " + nearGoalWhat() + " | ≤ 1/200 (0.005×) | 1/211 (450 ns vs 95.0 µs) | **met** |",
 		"| 2 | **shmlru (near, one region)** | 0.9091 | 9000 | 10000 | 0.30 s | 1 (of 6) | 3.00 MiB | 1.00 s |",
 		"| 2 | rueidis (a cache per process) | 0.8485 | 15000 | 76000 | 0.60 s | 4 (of 4) | 14.0 MiB (10.5 MiB) | 1.00 s |",

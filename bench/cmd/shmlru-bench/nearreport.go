@@ -97,7 +97,7 @@ func renderNearHit(w func(string, ...any), r *Results, h *NearHit) {
 		}
 		w("At this hit's cost the goal holds while a loopback GET takes at least %s; this run's GET rounds took %s to %s. ", fmtNs(a.NsPerOp/nearGoalMax), fmtNs(lo), fmtNs(hi))
 		if c.NsPerOp > 0 {
-			w("The region's own read took %s (1/%.0f of the GET), so `near.Client.Get` adds %s to it on a hit (%s allocations against %s). ",
+			w("The region's own read took %s (1/%.0f of the GET), so `near.Client.Get` adds %s to it on a hit (allocations per read: %s against %s). ",
 				fmtNs(c.NsPerOp), b.NsPerOp/c.NsPerOp, fmtNs(a.NsPerOp-c.NsPerOp), fmtAllocs(a.AllocsPerOp()), fmtAllocs(c.AllocsPerOp()))
 		}
 	}
