@@ -460,9 +460,11 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 			// If it cannot be kept, the waiters still learn the answer.
 			c.Write(key, nil, WriteOptions{TTL: o.NegativeTTL, Type: TypeNone})
 		}
-		if refused {
-			// The key changed while it loaded: the waiters must not take
-			// "absent" for an answer. They find nothing and load again.
+		if o.Tracked {
+			// Waiters look at the region rather than take "absent" from
+			// the table: an invalidation may have come after the store
+			// (or refused it), and a waiter that began after it must see
+			// what the region says now. They find the absence, or load.
 			end(LoadDone, "")
 		} else {
 			end(LoadAbsent, "")
