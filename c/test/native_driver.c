@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "shmlru.h"
+#include "hexio.h"
 
 void shmlru__test_stop(int point, void (*fn)(void)); /* fast.c's test hook, not ABI */
 
@@ -45,27 +46,6 @@ static void open_region(const char *path)
 		fprintf(stderr, "open %s: %s\n", path, err);
 		exit(2);
 	}
-}
-
-static size_t unhex(const char *s, unsigned char *out)
-{
-	if (strcmp(s, "-") == 0)
-		return 0;
-	size_t n = strlen(s) / 2;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		sscanf(s + 2 * i, "%2x", &v);
-		out[i] = (unsigned char)v;
-	}
-	return n;
-}
-
-static void hex(const unsigned char *b, size_t n)
-{
-	if (n == 0)
-		fputs("-", stdout);
-	for (size_t i = 0; i < n; i++)
-		printf("%02x", b[i]);
 }
 
 static unsigned char val[1 << 20];

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "shmlru.h"
+#include "hexio.h"
 
 static shmlru_t h;
 
@@ -42,27 +43,6 @@ static shmlru_guard *guard_of(const char *key)
 	}
 	snprintf(guards[nguards].key, sizeof guards[nguards].key, "%s", key);
 	return &guards[nguards++].g;
-}
-
-static size_t unhex(const char *s, unsigned char *out)
-{
-	if (strcmp(s, "-") == 0)
-		return 0;
-	size_t n = strlen(s) / 2;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		sscanf(s + 2 * i, "%2x", &v);
-		out[i] = (unsigned char)v;
-	}
-	return n;
-}
-
-static void hex(const unsigned char *b, size_t n)
-{
-	if (n == 0)
-		fputs("-", stdout);
-	for (size_t i = 0; i < n; i++)
-		printf("%02x", b[i]);
 }
 
 static unsigned char buf[1 << 16], val[1 << 16];
