@@ -140,11 +140,8 @@ func (c *Cache) loadWords() []*uint32 {
 // sleepers is not something to do while every loader on the host queues
 // on the lock.
 func (c *Cache) withTable(fn func(lt *loadTable, fl []flight)) error {
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	if p := c.broken.Load(); p != nil {
-		return *p
+	if err := c.usable(); err != nil {
+		return err
 	}
 	// Lock requires one goroutine per word and process (see shm.Lock).
 	c.ltMu.Lock()
@@ -162,11 +159,29 @@ func (c *Cache) withTable(fn func(lt *loadTable, fl []flight)) error {
 		})
 		c.wakes = c.wakes[:0]
 	}
+	c.noteFault(err)
+	return err
+}
+
+// usable returns the error an operation on the cache's tables (load,
+// track) fails with before it starts: the cache closed, or broken.
+func (c *Cache) usable() error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if p := c.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// noteFault breaks the cache if err says its mapping faulted (the file
+// truncated), as a fault in a shard does.
+func (c *Cache) noteFault(err error) {
 	if err != nil && errors.Is(err, ErrCorrupt) {
 		c.broken.CompareAndSwap(nil, &err)
 		c.retireBroken()
 	}
-	return err
 }
 
 // BeginLoad claims the read-through load of key, which the caller has just

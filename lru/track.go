@@ -6,8 +6,7 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
-	"unsafe"
-	_ "unsafe" // for go:linkname
+	"unsafe" // also for go:linkname
 )
 
 // Tracking keeps some of a cache's entries in step with an outside store
@@ -115,17 +114,11 @@ func (tr *track) guard(h uint64) uint32 { return uint32(h>>16) & uint32(len(tr.g
 // withTrack runs fn under the region's fault guard; a fault (the file
 // truncated) breaks the cache as it does in the shards.
 func (c *Cache) withTrack(fn func(tr *track)) error {
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	if p := c.broken.Load(); p != nil {
-		return *p
+	if err := c.usable(); err != nil {
+		return err
 	}
 	err := c.r.Guard(func() { fn(&c.tr) })
-	if err != nil && errors.Is(err, ErrCorrupt) {
-		c.broken.CompareAndSwap(nil, &err)
-		c.retireBroken()
-	}
+	c.noteFault(err)
 	return err
 }
 
