@@ -68,7 +68,7 @@ func (c *Client) Get(ctx context.Context, key string) ([]byte, error) {
 		}
 		return v, nil
 	}
-	v, err := c.cache.GetOrLoad(ctx, []byte(key), c.loader, c.load)
+	v, err := c.cache.GetOrLoad(ctx, k, c.loader, c.load)
 	switch {
 	case err == nil:
 		return v, nil

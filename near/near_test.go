@@ -132,7 +132,7 @@ func TestTwoHostsInvalidationDelay(t *testing.T) {
 		delays[len(delays)/2], delays[len(delays)*99/100], delays[len(delays)-1], len(delays))
 }
 
-// staleness reads key through c until it reads want, and fails the test
+// readsWithinBound reads key through c until it reads want, and fails the test
 // if that takes longer than the bound after the change (plus slack for a
 // loaded machine's scheduling, which the bound does not cover).
 func readsWithinBound(t *testing.T, c *Client, key, want string, changed time.Time) {
