@@ -1,29 +1,36 @@
 /*
- * The native read path: get, get_stale, ttl, llen, incr of a live number,
- * a set that overwrites an entry in place, the shard's change clock and
- * the tracking generation, served in C over the region
- * without entering Go. Everything else, and everything unusual, is left to
- * Go (SHMLRU_FAST_FALLBACK), which stays the one owner of waiting, dead-owner
- * takeover, repair, allocation and eviction: a shard lock still busy after
- * a short spin, a dirty mark, an index out of range, an entry stored as a
- * chain of pieces (rare: only when no free run was long enough for it), a
- * value larger than the caller's buffer, a write that needs the allocator
- * (a value of another size in units).
+ * The native path: get, get_stale, ttl and llen without any lock (a
+ * seqlock reader: see docs/protocol.md), incr of a live number and a set
+ * that overwrites an entry in place under the shard lock, the shard's
+ * change clock and the tracking generation, all served in C over the
+ * region without entering Go. Everything else, and everything unusual, is
+ * left to Go (SHMLRU_FAST_FALLBACK), which stays the one owner of dead-owner
+ * takeover, repair, allocation and eviction: a shard lock whose owner held
+ * it longer than shm.OwnerCheckInterval (it may be dead: Go asks the
+ * kernel), a dirty mark, an index out of range, an entry stored as a chain
+ * of pieces (rare: only when no free run was long enough for it), a value
+ * larger than the caller's buffer, a write that needs the allocator (a
+ * value of another size in units).
  *
- * It follows lru's protocol to the letter (lru/shard.go, storage.go,
- * queue.go, read.go, write.go, incr.go), so that a process killed anywhere
- * in it is recovered exactly as one killed in Go: every change but an LRU
- * move is bracketed by the dirty mark; an LRU move is made without it, and
- * a queue left half relinked is rebuilt by whoever takes the lock over. c/native_test.go holds the two
- * implementations together by running the same random operations through
- * both on twin regions and comparing everything.
+ * It follows lru's protocol to the letter (docs/protocol.md; lru/shard.go,
+ * snapshot.go, refs.go, counters.go, storage.go, queue.go, read.go,
+ * write.go, incr.go), so that a process killed anywhere in it is recovered
+ * exactly as one killed in Go: every change but an LRU move is bracketed by
+ * the shard's change sequence (odd while under way); an LRU move is made
+ * without it, and a queue left half relinked is rebuilt by whoever takes
+ * the lock over. c/native_test.go holds the two implementations together
+ * by running the same random operations through both on twin regions and
+ * comparing everything.
  *
- * Every index read from the region is range-checked before use and every
- * walk is bounded, as in Go; a check that fails leaves the shard as it is
- * and the call to Go, which finds the same inconsistency and resets the
- * shard. A fault on the mapping (a truncated file) is turned by guard.c into
- * zero pages and the broken flag; a fault on the caller's memory returns
- * through the call's escape (struct shmlru_fast_call).
+ * Every value read from the region is read once into a local, checked,
+ * and only the local used, and every walk is bounded: a torn read (a writer
+ * changing the shard under a lock-free reader) or a hostile file can make a
+ * call give up, never read or write outside the mapping or the caller's
+ * buffer. A check that fails under a sequence that did not move leaves the
+ * shard as it is and the call to Go, which finds the same inconsistency and
+ * resets the shard. A fault on the mapping (a truncated file) is turned by
+ * guard.c into zero pages and the broken flag; a fault on the caller's
+ * memory returns through the call's escape (struct shmlru_fast_call).
  */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -118,24 +125,77 @@ static inline int finish(struct shmlru_fast *f, int rc)
 	return rc;
 }
 
+/* mono_ns is lru's TrackClock (the Go runtime's nanotime): CLOCK_MONOTONIC
+ * in nanoseconds. */
+static inline int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* dirty: a change to the shard is under way, or was cut short. */
+static inline int dirty(struct shmlru_l_shard_header *sh) { return (__atomic_load_n(&sh->seq, __ATOMIC_SEQ_CST) & 1) != 0; }
+
 /* ---- the shard lock (shm/mutex.go) ---- */
 
-static inline int lock(struct shmlru_fast *f, struct shmlru_l_shard_header *sh)
+/*
+ * lock takes the shard lock as shm's Lock does for a live owner: a few
+ * spins, then sleeps on the futex word with the waiters bit set, so that a
+ * contended write waits here rather than in Go. It gives the call to Go
+ * (returns 0, the lock not taken) where Go's rule needs Go: an orphan, a
+ * word naming this attachment's own token, or one owner holding the lock
+ * for shm.OwnerCheckInterval, who may be dead (only Go asks the kernel and
+ * takes over). It also returns 0, with the lock held, over a dirty mark
+ * under a free lock, which Go resets.
+ */
+static int lock(struct shmlru_fast *f, struct shmlru_l_shard_header *sh)
 {
+	uint32_t zero;
 	for (int i = 0; i < SHMLRU_FAST_SPINS; i++) {
-		uint32_t zero = 0;
+		zero = 0;
 		if (__atomic_load_n(&sh->lock, __ATOMIC_RELAXED) == 0 &&
-		    __atomic_compare_exchange_n(&sh->lock, &zero, f->token, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
-			shmlru_fast_cur->locked = sh;
-			/* A dirty mark under a free lock: no owner to take over
-			 * from, and Go resets such a shard on its next acquire. */
-			if (__atomic_load_n(&sh->dirty, __ATOMIC_SEQ_CST) == 0)
-				return 1;
-			return 0;
-		}
+		    __atomic_compare_exchange_n(&sh->lock, &zero, f->token, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			goto held;
 		__builtin_ia32_pause();
 	}
-	return 0;
+	uint32_t waiting_on = 0;
+	int64_t since = 0;
+	int slept = 0;
+	for (;;) {
+		uint32_t v = __atomic_load_n(&sh->lock, __ATOMIC_SEQ_CST);
+		if (v == 0) {
+			/* Having slept, others may sleep beside us: keep the
+			 * waiters bit, so that our unlock wakes one of them. */
+			uint32_t mine = f->token | (slept ? SHMLRU_L_SHM_WAITERS_BIT : 0);
+			zero = 0;
+			if (__atomic_compare_exchange_n(&sh->lock, &zero, mine, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+				goto held;
+			continue;
+		}
+		uint32_t owner = v & ~SHMLRU_L_SHM_WAITERS_BIT;
+		if (owner == SHMLRU_L_SHM_ORPHAN_TOKEN || owner == f->token)
+			return 0;
+		int64_t now = mono_ns();
+		if (owner != waiting_on) {
+			waiting_on = owner;
+			since = now;
+		} else if (now - since >= (int64_t)SHMLRU_L_SHM_OWNER_CHECK_INTERVAL) {
+			return 0;
+		}
+		if ((v & SHMLRU_L_SHM_WAITERS_BIT) == 0 &&
+		    !__atomic_compare_exchange_n(&sh->lock, &v, v | SHMLRU_L_SHM_WAITERS_BIT, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			continue;
+		int64_t left = (int64_t)SHMLRU_L_SHM_OWNER_CHECK_INTERVAL - (now - since);
+		struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+		syscall(SYS_futex, &sh->lock, FUTEX_WAIT, v | SHMLRU_L_SHM_WAITERS_BIT, &ts, NULL, 0);
+		slept = 1;
+	}
+held:
+	shmlru_fast_cur->locked = sh;
+	/* A dirty mark under a free lock: no owner to take over from, and Go
+	 * resets such a shard on its next acquire. */
+	return !dirty(sh);
 }
 
 /* unlock releases the lock. Over a dirty mark (a change cut short by a
@@ -145,7 +205,7 @@ static inline int lock(struct shmlru_fast *f, struct shmlru_l_shard_header *sh)
 static inline void unlock(struct shmlru_l_shard_header *sh)
 {
 	shmlru_fast_cur->locked = NULL;
-	if (__atomic_load_n(&sh->dirty, __ATOMIC_SEQ_CST) != 0) {
+	if (dirty(sh)) {
 		__atomic_exchange_n(&sh->lock, SHMLRU_L_SHM_ORPHAN_TOKEN, __ATOMIC_SEQ_CST);
 		syscall(SYS_futex, &sh->lock, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 		return;
@@ -154,12 +214,20 @@ static inline void unlock(struct shmlru_l_shard_header *sh)
 		syscall(SYS_futex, &sh->lock, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-/* clean clears the dirty mark after a change, unless the change ran over a
- * page that is gone: then the mark stays, and unlock leaves an orphan. */
+/* mutating and clean are lru's: the change sequence made odd before a
+ * change and even after, each with a read-modify-write (a full barrier),
+ * under the lock. clean leaves the mark if the change ran over a page that
+ * is gone: unlock then leaves an orphan. */
+static inline void mutating(struct shmlru_l_shard_header *sh)
+{
+	if ((__atomic_load_n(&sh->seq, __ATOMIC_RELAXED) & 1) == 0)
+		__atomic_fetch_add(&sh->seq, 1, __ATOMIC_SEQ_CST);
+}
+
 static inline void clean(struct shmlru_l_shard_header *sh)
 {
-	if (!shmlru_fast_cur->faulted)
-		__atomic_store_n(&sh->dirty, 0, __ATOMIC_SEQ_CST);
+	if (!shmlru_fast_cur->faulted && (__atomic_load_n(&sh->seq, __ATOMIC_RELAXED) & 1) != 0)
+		__atomic_fetch_add(&sh->seq, 1, __ATOMIC_SEQ_CST);
 }
 
 /* unlock_if_held releases a lock that lock() took and then declined. */
@@ -183,9 +251,8 @@ static int escaped(struct shmlru_fast *f)
 
 /* ---- layout (lru/layout.go, lru/storage.go, lru/queue.go) ---- */
 
-static inline struct shmlru_l_shard_header *shard_of(const struct shmlru_fast *f, uint64_t hash)
+static inline struct shmlru_l_shard_header *shard_at(const struct shmlru_fast *f, uint32_t i)
 {
-	uint32_t i = shmlru_shard_of(hash, f->shards, f->shard_shift);
 	return (struct shmlru_l_shard_header *)(f->data + SHMLRU_L_CACHE_HEADER_SIZE + (uint64_t)i * f->stride);
 }
 
@@ -255,7 +322,7 @@ static inline uint32_t flags_of(const struct shmlru_fast *f, struct shmlru_l_sha
  * 0 if absent, or BAD_INDEX when it cannot decide here: a chain that is
  * not whole, or an entry with a key of the same length that is stored in
  * pieces (whose key Go compares) or whose lengths are out of range (which
- * Go finds corrupt). */
+ * Go finds corrupt). For the writers, under the lock; readers use seek. */
 #define BAD_INDEX UINT32_MAX
 
 static uint32_t find(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, const char *key, size_t klen, uint64_t hash,
@@ -288,17 +355,18 @@ static inline int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* expired: lru's expiredAt, reading the clock only for an entry with a
- * deadline, at most once per call (*now 0 until read). */
-static inline int expired(const struct shmlru_l_entry *e, int64_t *now)
+/* expired_at: a deadline x (0 = never) has come, reading the clock only
+ * for an entry with a deadline, at most once per call (*now 0 until read). */
+static inline int expired_at(int64_t x, int64_t *now)
 {
-	int64_t x = shmlru_l_expires(e);
 	if (x == 0)
 		return 0;
 	if (*now == 0)
 		*now = now_ms();
 	return x <= *now;
 }
+
+static inline int expired(const struct shmlru_l_entry *e, int64_t *now) { return expired_at(shmlru_l_expires(e), now); }
 
 /* touch_ok: touch can move entry u, every index it will follow in range.
  * A change that ends with a touch checks this before it begins, so that it
@@ -333,6 +401,126 @@ static int touch(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, 
 	return 0;
 }
 
+/* ---- the reference bitmap and the read counters (lru/refs.go, counters.go) ---- */
+
+static inline uint64_t *ref_word(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t u)
+{
+	return (uint64_t *)((unsigned char *)sh + f->refs_off) + u / 64;
+}
+
+/* mark_ref is lru's markRef: set u's bit, with an atomic OR, only if clear. */
+static inline void mark_ref(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t u)
+{
+	uint64_t *w = ref_word(f, sh, u), bit = (uint64_t)1 << (u % 64);
+	if ((__atomic_load_n(w, __ATOMIC_RELAXED) & bit) == 0)
+		__atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+}
+
+/* take_ref is lru's takeRef (under the lock): clear u's bit if set. */
+static inline void take_ref(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t u)
+{
+	uint64_t *w = ref_word(f, sh, u), bit = (uint64_t)1 << (u % 64);
+	if ((__atomic_load_n(w, __ATOMIC_RELAXED) & bit) != 0)
+		__atomic_fetch_and(w, ~bit, __ATOMIC_RELAXED);
+}
+
+/* count_hit and count_miss are lru's countHit and countMiss, in this
+ * attachment's row (threads of a process share it: atomic adds). */
+static inline void count_hit(const struct shmlru_fast *f, uint32_t si)
+{
+	__atomic_fetch_add(&f->reads[si % f->lanes].hits, 1, __ATOMIC_RELAXED);
+}
+
+static inline void count_miss(const struct shmlru_fast *f, uint32_t si)
+{
+	__atomic_fetch_add(&f->reads[si % f->lanes].misses, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- reading without the lock (lru/snapshot.go) ---- */
+
+/* A snapshot is what seek copied of an entry, each field loaded once. */
+struct snapshot {
+	uint32_t u;
+	uint32_t vlen;
+	uint32_t flags;
+	uint64_t info;
+	uint64_t version;
+	const unsigned char *value; /* in the mapping: vlen bytes, checked to lie in the heap */
+};
+
+enum { SEEK_FOUND, SEEK_ABSENT, SEEK_GIVE_UP };
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* seek is lru's seek: key's entry, found without the lock. Every field is
+ * loaded once (LOAD) into a local and checked before use, so a writer
+ * changing the shard meanwhile can make it give up, never read outside
+ * the heap or loop. */
+static int seek(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, const char *key, size_t klen, uint64_t hash,
+                struct snapshot *sn)
+{
+	const uint64_t heap_bytes = (uint64_t)f->nunits * SHMLRU_L_UNIT_SIZE;
+	const unsigned char *heap = unit(f, sh, 0);
+	uint32_t u = LOAD(buckets_of(f, sh)[shmlru_bucket_of(hash, f->nbuckets)]);
+	for (uint32_t n = 0; u != 0; n++) {
+		uint64_t off = (uint64_t)u * SHMLRU_L_UNIT_SIZE + SHMLRU_L_ENTRY_HEADER_SIZE;
+		if (n > f->max_entries || off > heap_bytes)
+			return SEEK_GIVE_UP;
+		struct shmlru_l_entry *e = ent(f, sh, u);
+		uint64_t info = LOAD(e->info);
+		uint32_t next = LOAD(e->hnext);
+		if (((info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffff) == klen) {
+			uint32_t flags = 0;
+			if (info & SHMLRU_L_INFO_EXT) {
+				if (off + SHMLRU_L_ENTRY_EXT_SIZE > heap_bytes)
+					return SEEK_GIVE_UP;
+				struct shmlru_l_entry_ext *x = (struct shmlru_l_entry_ext *)(heap + off);
+				if (LOAD(x->more) != 0)
+					return SEEK_GIVE_UP; /* in pieces: Go walks them */
+				flags = LOAD(x->flags);
+				off += SHMLRU_L_ENTRY_EXT_SIZE;
+			}
+			uint32_t vlen = LOAD(e->vlen);
+			if (((info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK) >= SHMLRU_L_NUM_TYPES || vlen > f->max_value ||
+			    off + klen + vlen > heap_bytes)
+				return SEEK_GIVE_UP;
+			if (memcmp(heap + off, key, klen) == 0) {
+				sn->u = u;
+				sn->vlen = vlen;
+				sn->flags = flags;
+				sn->info = info;
+				sn->version = LOAD(e->version);
+				sn->value = heap + off + klen;
+				return SEEK_FOUND;
+			}
+		}
+		u = next;
+	}
+	return SEEK_ABSENT;
+}
+
+/* seq_begin loads the shard's change sequence for a read, waiting a little
+ * while it is odd; an odd result means a change is still under way (or
+ * was cut short), and the read tries again or goes to Go. */
+static inline uint64_t seq_begin(struct shmlru_l_shard_header *sh)
+{
+	uint64_t q = __atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
+	for (int i = 0; (q & 1) != 0 && i < SHMLRU_FAST_SPINS; i++) {
+		__builtin_ia32_pause();
+		q = __atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
+	}
+	return q;
+}
+
+/* moved is lru's moved: the sequence is no longer q, so what the read
+ * copied since seq_begin may be torn. The fence keeps the copy's loads
+ * before the sequence's (the seqlock reader's read barrier). */
+static inline int moved(struct shmlru_l_shard_header *sh, uint64_t q)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(&sh->seq, __ATOMIC_RELAXED) != q;
+}
+
 /* probe reads one byte of every page of the caller's b, and its last, so
  * that memory which would fault faults before the shard is locked. */
 static inline void probe(const void *b, size_t n)
@@ -357,7 +545,7 @@ static inline int key_fits(const struct shmlru_fast *f, const char *key, size_t 
  * takes the handle (ok: the operation's own arguments allow the native path
  * to try, checked first), checks that the key can be looked up here, sets
  * the escape for a fault on the caller's memory, and hashes the key to its
- * shard. It declares call, f, hash and sh, and returns from the operation
+ * shard. It declares call, f, hash, si and sh, and returns from the operation
  * when the call goes to Go. LOCK() then takes sh's lock, or returns.
  */
 #define BEGIN(h, key, klen, ok)                                         \
@@ -371,7 +559,8 @@ static inline int key_fits(const struct shmlru_fast *f, const char *key, size_t 
 		return escaped(f);                                      \
 	shmlru_fast_cur = &call;                                        \
 	uint64_t hash = shmlru_xxh64(key, klen);                        \
-	struct shmlru_l_shard_header *sh = shard_of(f, hash)
+	uint32_t si = shmlru_shard_of(hash, f->shards, f->shard_shift); \
+	struct shmlru_l_shard_header *sh = shard_at(f, si)
 
 #define LOCK()                                                          \
 	do {                                                            \
@@ -383,64 +572,62 @@ static inline int key_fits(const struct shmlru_fast *f, const char *key, size_t 
 
 /* ---- operations ---- */
 
-/* lru's Read (not Peek). stale_ok is get_stale. */
+/* lru's Read (not Peek) without the lock (lru's readUnlocked). stale_ok is
+ * get_stale. The value is copied into the caller's buffer, then the
+ * sequence checked: a torn copy is never reported, only written over by
+ * the next try (or by Go's answer). */
 SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void *buf, size_t buf_len, size_t *value_len, shmlru_meta *meta, int stale_ok)
 {
 	BEGIN(h, key, klen, value_len != NULL && (buf != NULL || buf_len == 0));
-	LOCK();
-	int rc;
 	int64_t now = 0;
-	int stale = 0;
-	unsigned char *p = NULL;
-	uint32_t i = find(f, sh, key, klen, hash, &p);
-	struct shmlru_l_entry *e = NULL;
-	if (i == BAD_INDEX) {
-		rc = BAD;
-		goto out;
-	}
-	if (i != 0) {
-		e = ent(f, sh, i);
-		if (expired(e, &now)) {
+	for (uint32_t try = 0; try < SHMLRU_L_UNLOCKED_TRIES; try++) {
+		uint64_t q = seq_begin(sh);
+		if (q & 1)
+			continue;
+		struct snapshot sn;
+		int r = seek(f, sh, key, klen, hash, &sn);
+		int rc = SHMLRU_OK, stale = 0;
+		if (r == SEEK_GIVE_UP) {
+			if (moved(sh, q))
+				continue;
+			return finish(f, BAD); /* corrupt: Go finds it too */
+		}
+		if (r == SEEK_FOUND && expired_at((int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK), &now)) {
 			if (!stale_ok)
-				i = 0;
+				r = SEEK_ABSENT;
 			stale = 1;
 		}
+		if (r == SEEK_ABSENT) {
+			rc = SHMLRU_NOT_FOUND;
+		} else {
+			uint32_t typ = (uint32_t)(sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK;
+			/* A list is read with the list functions; a value that
+			 * does not fit is measured by Go, which changes nothing
+			 * then. */
+			if (typ == SHMLRU_L_TYPE_LIST || sn.vlen > buf_len)
+				return finish(f, SHMLRU_FAST_FALLBACK);
+			if (sn.vlen > 0)
+				memcpy(buf, sn.value, sn.vlen);
+		}
+		if (moved(sh, q))
+			continue;
+		if (rc != SHMLRU_OK) {
+			count_miss(f, si);
+			return finish(f, rc);
+		}
+		*value_len = sn.vlen;
+		if (meta != NULL) {
+			meta->version = sn.version;
+			meta->expires_ms = (int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK);
+			meta->flags = sn.flags;
+			meta->type = (uint8_t)((sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK);
+			meta->stale = (uint8_t)stale;
+		}
+		count_hit(f, si);
+		mark_ref(f, sh, sn.u);
+		return finish(f, SHMLRU_OK);
 	}
-	if (i == 0) {
-		sh->stats.misses++;
-		rc = SHMLRU_NOT_FOUND;
-		goto out;
-	}
-	if (shmlru_l_typ(e) == SHMLRU_L_TYPE_LIST || e->vlen > buf_len) {
-		/* A list is read with the list functions; a value that does not
-		 * fit is measured by Go, which changes nothing then. */
-		rc = SHMLRU_FAST_FALLBACK;
-		goto out;
-	}
-	/* lru's order: count, move, copy; everything that could stop it
-	 * halfway (the LRU links; find checked the payload) is checked first,
-	 * so that none of it is done twice. */
-	if (!touch_ok(f, sh, i, e)) {
-		rc = BAD;
-		goto out;
-	}
-	sh->stats.hits++;
-	touch(f, sh, i, e);
-	/* The entry is contiguous: its value is one copy. */
-	if (e->vlen > 0)
-		memcpy(buf, p + klen, e->vlen);
-	*value_len = e->vlen;
-	if (meta != NULL) {
-		meta->version = e->version;
-		meta->expires_ms = shmlru_l_expires(e);
-		meta->flags = flags_of(f, sh, i, e);
-		meta->type = (uint8_t)shmlru_l_typ(e);
-		meta->stale = (uint8_t)stale;
-	}
-	rc = SHMLRU_OK;
-out:
-	unlock(sh);
-	return finish(f, rc);
+	return finish(f, SHMLRU_FAST_FALLBACK); /* a writer kept the shard busy: Go waits on the lock */
 }
 
 /* lru's Changes: the shard's change clock, read without the lock (see
@@ -453,14 +640,6 @@ SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, 
 	return finish(f, SHMLRU_OK);
 }
 
-/* mono_ns is lru's TrackClock (the Go runtime's nanotime): CLOCK_MONOTONIC
- * in nanoseconds, the same clock in every process of the host. */
-static inline int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* lru's track.gen: the generation if the cache is in step, else 0. No
  * lock: the agent writes both words with atomics. Loaded in lru's order,
@@ -487,85 +666,100 @@ SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen)
 	return finish(f, SHMLRU_OK);
 }
 
-/* lru's TTL: no LRU move, no counters. */
+/* lru's TTL, without the lock: no mark, no counters. */
 SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms)
 {
 	BEGIN(h, key, klen, ttl_ms != NULL);
-	LOCK();
-	int rc = SHMLRU_NOT_FOUND;
 	int64_t now = 0;
-	unsigned char *p;
-	uint32_t i = find(f, sh, key, klen, hash, &p);
-	if (i == BAD_INDEX) {
-		rc = BAD;
-	} else if (i != 0) {
-		struct shmlru_l_entry *e = ent(f, sh, i);
-		if (!expired(e, &now)) {
-			int64_t x = shmlru_l_expires(e);
-			*ttl_ms = x == 0 ? 0 : x - now;
-			rc = SHMLRU_OK;
-		}
+	for (uint32_t try = 0; try < SHMLRU_L_UNLOCKED_TRIES; try++) {
+		uint64_t q = seq_begin(sh);
+		if (q & 1)
+			continue;
+		struct snapshot sn;
+		int r = seek(f, sh, key, klen, hash, &sn);
+		if (moved(sh, q))
+			continue;
+		if (r == SEEK_GIVE_UP)
+			return finish(f, BAD);
+		int64_t x = (int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK);
+		if (r == SEEK_ABSENT || expired_at(x, &now))
+			return finish(f, SHMLRU_NOT_FOUND);
+		*ttl_ms = x == 0 ? 0 : x - now;
+		return finish(f, SHMLRU_OK);
 	}
-	unlock(sh);
-	return finish(f, rc);
+	return finish(f, SHMLRU_FAST_FALLBACK);
 }
 
-/* lru's LLen: a get of the list (a hit moves it, as Get does), counted. */
+/* list_count counts the items of a list value of n bytes at v (lru's
+ * listLen), or returns -1 if it is malformed. */
+static int64_t list_count(const unsigned char *v, size_t n)
+{
+	int64_t count = 0;
+	while (n > 0) {
+		uint32_t l;
+		if (n < 5)
+			return -1;
+		unsigned char t = v[0];
+		memcpy(&l, v + 1, sizeof l);
+		if ((t != SHMLRU_L_TYPE_BYTES && t != SHMLRU_L_TYPE_NUMBER) || l > n - 5 || (t == SHMLRU_L_TYPE_NUMBER && l != 8))
+			return -1;
+		v += 5 + (size_t)l;
+		n -= 5 + (size_t)l;
+		count++;
+	}
+	return count;
+}
+
+/* lru's LLen (a get of the list, counted and marked as Get does), without
+ * the lock: the items are counted where they lie, then the sequence
+ * checked. */
 SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, size_t *length)
 {
 	BEGIN(h, key, klen, length != NULL);
-	LOCK();
-	int rc;
 	int64_t now = 0;
-	unsigned char *p = NULL;
-	uint32_t i = find(f, sh, key, klen, hash, &p);
-	struct shmlru_l_entry *e = NULL;
-	if (i == BAD_INDEX) {
-		rc = BAD;
-		goto out;
-	}
-	if (i != 0 && expired(e = ent(f, sh, i), &now))
-		i = 0;
-	if (i == 0) {
-		sh->stats.misses++;
-		*length = 0;
-		rc = SHMLRU_OK;
-		goto out;
-	}
-	/* Count the items where they lie: the entry is contiguous. */
-	size_t count = 0;
-	if (shmlru_l_typ(e) == SHMLRU_L_TYPE_LIST) {
-		const unsigned char *v = p + klen;
-		size_t left = e->vlen;
-		while (left > 0) {
-			uint32_t l;
-			if (left < 5)
-				break;
-			memcpy(&l, v + 1, sizeof l);
-			if ((v[0] != SHMLRU_L_TYPE_BYTES && v[0] != SHMLRU_L_TYPE_NUMBER) || l > left - 5 ||
-			    (v[0] == SHMLRU_L_TYPE_NUMBER && l != 8))
-				break;
-			v += 5 + l;
-			left -= 5 + (size_t)l;
-			count++;
+	for (uint32_t try = 0; try < SHMLRU_L_UNLOCKED_TRIES; try++) {
+		uint64_t q = seq_begin(sh);
+		if (q & 1)
+			continue;
+		struct snapshot sn;
+		int r = seek(f, sh, key, klen, hash, &sn);
+		int64_t count = 0;
+		uint32_t typ = (uint32_t)(sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK;
+		if (r == SEEK_FOUND && (expired_at((int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK), &now) || typ == SHMLRU_L_TYPE_NONE))
+			r = SEEK_ABSENT; /* to the caller, there is no value */
+		if (r == SEEK_FOUND && typ == SHMLRU_L_TYPE_LIST)
+			count = list_count(sn.value, sn.vlen);
+		if (moved(sh, q))
+			continue;
+		if (r == SEEK_GIVE_UP || count < 0)
+			return finish(f, BAD); /* corrupt or malformed: Go says so */
+		if (r == SEEK_ABSENT) {
+			*length = 0;
+			count_miss(f, si);
+			return finish(f, SHMLRU_OK);
 		}
-		if (left != 0) {
-			rc = SHMLRU_FAST_FALLBACK; /* malformed: Go says so */
-			goto out;
-		}
+		if (typ == SHMLRU_L_TYPE_LIST)
+			*length = (size_t)count;
+		count_hit(f, si);
+		mark_ref(f, sh, sn.u);
+		return finish(f, typ == SHMLRU_L_TYPE_LIST ? SHMLRU_OK : SHMLRU_NOT_LIST);
 	}
-	if ((rc = touch(f, sh, i, e)) != 0)
-		goto out;
-	sh->stats.hits++;
-	if (shmlru_l_typ(e) != SHMLRU_L_TYPE_LIST) {
-		rc = SHMLRU_NOT_LIST;
-		goto out;
-	}
-	*length = count;
-	rc = SHMLRU_OK;
-out:
-	unlock(sh);
-	return finish(f, rc);
+	return finish(f, SHMLRU_FAST_FALLBACK);
+}
+
+/* entry_snap reads the header of entry u (checked valid by find) under
+ * the lock, each field once, for a write: a writer that ignores the lock
+ * can change the header meanwhile, and a length checked in one read and
+ * used from another could then run past the entry. */
+struct entry_snap {
+	uint32_t vlen;
+	uint64_t info;
+};
+
+static inline struct entry_snap entry_snap(const struct shmlru_l_entry *e)
+{
+	struct entry_snap x = {LOAD(e->vlen), LOAD(e->info)};
+	return x;
 }
 
 /* lru's incr of a live number, in place: the rate limiter's hot path.
@@ -582,31 +776,35 @@ SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, dou
 	if (i == BAD_INDEX || i == 0)
 		goto out;
 	struct shmlru_l_entry *e = ent(f, sh, i);
-	if (expired(e, &now))
+	struct entry_snap x = entry_snap(e);
+	if (expired_at((int64_t)(x.info & SHMLRU_L_INFO_EXPIRES_MASK), &now))
 		goto out;
-	if (shmlru_l_typ(e) != SHMLRU_L_TYPE_NUMBER) {
+	if (((x.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK) != SHMLRU_L_TYPE_NUMBER) {
 		rc = SHMLRU_NOT_NUMBER;
 		goto out;
 	}
-	if (e->vlen != 8 || !touch_ok(f, sh, i, e))
+	/* find checked klen + vlen against the heap; the number's 8 bytes
+	 * are checked here, against the same snapshot. */
+	if (x.vlen != 8 || (uint32_t)((x.info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffff) != klen || !touch_ok(f, sh, i, e))
 		goto out;
 	/* After a key of any length: not aligned, so copied. */
 	unsigned char *v = p + klen;
-	double x;
-	memcpy(&x, v, sizeof x);
-	x += delta;
-	__atomic_store_n(&sh->dirty, 1, __ATOMIC_SEQ_CST);
-	memcpy(v, &x, sizeof x);
+	double n;
+	memcpy(&n, v, sizeof n);
+	n += delta;
+	mutating(sh);
+	memcpy(v, &n, sizeof n);
 	hook(HOOK_INCR_WRITTEN, "incr-written");
 	e->version = ++sh->clock;
 	sh->stats.sets++;
 	clean(sh);
 	touch(f, sh, i, e); /* touch_ok was checked before the change */
+	take_ref(f, sh, i);
 	/* From here on the change is made: whatever the caller's memory does,
 	 * it is never handed to Go to be made again. */
 	rc = SHMLRU_OK;
 	unlock(sh);
-	*result = x;
+	*result = n;
 	if (forcible != NULL)
 		*forcible = 0;
 	return finish(f, rc);
@@ -624,17 +822,19 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 {
 	BEGIN(h, key, klen, value != NULL || vlen == 0);
 	/* The options and the value are the caller's memory: read under the
-	 * escape BEGIN set. */
+	 * escape BEGIN set, each field once. */
 	int64_t ttl = 0;
 	uint32_t flags = 0;
 	uint8_t typ = SHMLRU_L_TYPE_BYTES;
 	if (o != NULL) {
-		if (o->mode != SHMLRU_MODE_SET || o->no_evict != 0 || o->ttl_ms < 0 || o->ttl_ms > SHMLRU_FAST_MAX_TTL_MS ||
-		    o->reserved != 0)
+		shmlru_write_opts co;
+		memcpy(&co, o, sizeof co);
+		if (co.mode != SHMLRU_MODE_SET || co.no_evict != 0 || co.ttl_ms < 0 || co.ttl_ms > SHMLRU_FAST_MAX_TTL_MS ||
+		    co.reserved != 0)
 			return finish(f, SHMLRU_FAST_FALLBACK);
-		ttl = o->ttl_ms;
-		flags = o->flags;
-		typ = o->type;
+		ttl = co.ttl_ms;
+		flags = co.flags;
+		typ = co.type;
 	}
 	if (vlen > f->max_value ||
 	    !(typ == SHMLRU_L_TYPE_BYTES || (typ == SHMLRU_L_TYPE_NUMBER && vlen == 8) ||
@@ -648,10 +848,19 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 	if (i == BAD_INDEX || i == 0)
 		goto out;
 	struct shmlru_l_entry *e = ent(f, sh, i);
-	int ext = shmlru_l_has_ext(e);
-	if ((flags != 0 && !ext) || shmlru_l_units_for(klen, e->vlen, ext) != shmlru_l_units_for(klen, vlen, ext) ||
+	struct entry_snap x = entry_snap(e);
+	int ext = (x.info & SHMLRU_L_INFO_EXT) != 0;
+	/* The new value goes where the old one lay: its units are the old
+	 * value's, computed from this one snapshot of the header (the key's
+	 * length too), and the snapshot's entry must lie in the heap. */
+	uint64_t start = (uint64_t)i * SHMLRU_L_UNIT_SIZE, units = shmlru_l_units_for(klen, x.vlen, ext);
+	if ((flags != 0 && !ext) || (uint32_t)((x.info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffff) != klen || x.vlen > f->max_value ||
+	    units != shmlru_l_units_for(klen, vlen, ext) || start + units * SHMLRU_L_UNIT_SIZE > (uint64_t)f->nunits * SHMLRU_L_UNIT_SIZE ||
 	    !touch_ok(f, sh, i, e))
 		goto out;
+	if (ext && ext_of(f, sh, i)->more != 0)
+		goto out; /* in pieces since find looked: Go's */
+	p = unit(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + (ext ? SHMLRU_L_ENTRY_EXT_SIZE : 0);
 	int64_t expires = 0;
 	if (ttl != 0) {
 		/* lru's deadline: one past the latest an entry can hold
@@ -664,7 +873,7 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 			goto out;
 		expires = now + ttl;
 	}
-	__atomic_store_n(&sh->dirty, 1, __ATOMIC_SEQ_CST);
+	mutating(sh);
 	hook(HOOK_OVERWRITE_START, "overwrite-start");
 	/* The entry is contiguous and the value takes the units the old one
 	 * did: one copy, in the entry's own units. */
@@ -672,7 +881,7 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 		memcpy(p + klen, value, vlen);
 	hook(HOOK_OVERWRITE_COPIED, "overwrite-copied");
 	e->version = ++sh->clock;
-	int64_t old = shmlru_l_expires(e);
+	int64_t old = (int64_t)(x.info & SHMLRU_L_INFO_EXPIRES_MASK);
 	if (old == 0 && expires != 0)
 		sh->ttls++;
 	else if (old != 0 && expires == 0)
@@ -682,6 +891,7 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 	if (ext)
 		ext_of(f, sh, i)->flags = flags;
 	touch(f, sh, i, e); /* touch_ok was checked before the change */
+	take_ref(f, sh, i);
 	sh->stats.sets++;
 	clean(sh);
 	uint64_t version = e->version;

@@ -33,8 +33,8 @@
  * to Go, to be refused there. */
 #define SHMLRU_FAST_MAX_TTL_MS (INT64_MAX / 1000000)
 
-/* How many times a fast operation tries a busy shard lock before it leaves
- * the call to Go, which waits properly (futex, dead-owner takeover). */
+/* How many times a fast operation spins on a busy shard lock before it
+ * sleeps on the futex word (fast.c's lock). */
 #define SHMLRU_FAST_SPINS 64
 
 struct shmlru_fast {
@@ -55,6 +55,13 @@ struct shmlru_fast {
 	uint32_t shards, shard_shift, nbuckets;
 	uint32_t nunits; /* heap units per shard, including the unused unit 0 */
 	uint32_t buckets_off, heap_off, max_key, max_value;
+	uint32_t max_entries; /* per shard: a longer bucket chain is corrupt */
+	uint32_t refs_off;    /* the reference bitmap, from the start of a shard */
+	uint32_t lanes;       /* read counters in this attachment's row: shard i counts in lane i % lanes */
+	/* This attachment's row of the read counter table, in the mapping:
+	 * written by its calls alone (with atomic adds: threads of one
+	 * process share the handle). */
+	struct shmlru_l_read_counters *reads;
 	/* The track table's header (struct shmlru_l_track_table), from the
 	 * start of the data area; 0 if unknown (shmlru_tracked_gen goes to
 	 * Go). */

@@ -20,7 +20,7 @@
 #define SHMLRU_LAYOUT_H
 
 /* LayoutVersion: version of the cache layout in the data area (cacheHeader.version) */
-#define SHMLRU_L_LAYOUT_VERSION                         5u
+#define SHMLRU_L_LAYOUT_VERSION                         6u
 
 /* cacheHeaderSize: bytes reserved for the cache header at the start of the data area; shard 0 follows */
 #define SHMLRU_L_CACHE_HEADER_SIZE                      256u
@@ -97,11 +97,20 @@
 /* shm.GenMask = 0x7fff: lock word: see shm.GenShift */
 #define SHMLRU_L_SHM_GEN_MASK                           32767u
 
+/* shm.OwnerCheckInterval = 0x989680: ns a waiter sleeps on a lock word before it asks whether the owner is still alive */
+#define SHMLRU_L_SHM_OWNER_CHECK_INTERVAL               10000000u
+
+/* unlockedTries: times a read tries without the lock (two loads of shardHeader.seq around its copy) before it takes the lock */
+#define SHMLRU_L_UNLOCKED_TRIES                         4u
+
+/* readCountersSize: bytes of one lane of the read counter table */
+#define SHMLRU_L_READ_COUNTERS_SIZE                     16u
+
 /* shm.OrphanToken = 0xffff: lock word held by no one alive: the next Lock takes it over and repairs */
 #define SHMLRU_L_SHM_ORPHAN_TOKEN                       65535u
 
 /* cacheHeader */
-#define SHMLRU_L_SIZEOF_CACHE_HEADER                    96u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER                    112u
 #define SHMLRU_L_OFF_CACHE_HEADER_MAGIC                 0u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_MAGIC              8u
 #define SHMLRU_L_OFF_CACHE_HEADER_VERSION               8u
@@ -136,50 +145,54 @@
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_TRACK_OFF          8u
 #define SHMLRU_L_OFF_CACHE_HEADER_GUARDS                88u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_GUARDS             4u
+#define SHMLRU_L_OFF_CACHE_HEADER_REFS_OFF              92u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_REFS_OFF           4u
+#define SHMLRU_L_OFF_CACHE_HEADER_READS_OFF             96u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_READS_OFF          8u
+#define SHMLRU_L_OFF_CACHE_HEADER_ROWS                  104u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_ROWS               4u
+#define SHMLRU_L_OFF_CACHE_HEADER_LANES                 108u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_LANES              4u
 
 /* shardHeader */
-#define SHMLRU_L_SIZEOF_SHARD_HEADER                    144u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER                    136u
 #define SHMLRU_L_OFF_SHARD_HEADER_LOCK                  0u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_LOCK               4u
-#define SHMLRU_L_OFF_SHARD_HEADER_DIRTY                 4u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_DIRTY              4u
-#define SHMLRU_L_OFF_SHARD_HEADER_HEAD                  8u
+#define SHMLRU_L_OFF_SHARD_HEADER_SEQ                   8u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_SEQ                8u
+#define SHMLRU_L_OFF_SHARD_HEADER_HEAD                  16u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_HEAD               4u
-#define SHMLRU_L_OFF_SHARD_HEADER_TAIL                  12u
+#define SHMLRU_L_OFF_SHARD_HEADER_TAIL                  20u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_TAIL               4u
-#define SHMLRU_L_OFF_SHARD_HEADER_FREE_UNITS            16u
+#define SHMLRU_L_OFF_SHARD_HEADER_FREE_UNITS            24u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_FREE_UNITS         4u
-#define SHMLRU_L_OFF_SHARD_HEADER_ENTRIES               20u
+#define SHMLRU_L_OFF_SHARD_HEADER_ENTRIES               28u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_ENTRIES            4u
-#define SHMLRU_L_OFF_SHARD_HEADER_CHAINED               24u
+#define SHMLRU_L_OFF_SHARD_HEADER_CHAINED               32u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_CHAINED            4u
-#define SHMLRU_L_OFF_SHARD_HEADER_TTLS                  28u
+#define SHMLRU_L_OFF_SHARD_HEADER_TTLS                  36u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_TTLS               4u
-#define SHMLRU_L_OFF_SHARD_HEADER_CLOCK                 32u
+#define SHMLRU_L_OFF_SHARD_HEADER_CLOCK                 40u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_CLOCK              8u
-#define SHMLRU_L_OFF_SHARD_HEADER_DEAD_PID              40u
+#define SHMLRU_L_OFF_SHARD_HEADER_DEAD_PID              48u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_DEAD_PID           4u
-#define SHMLRU_L_OFF_SHARD_HEADER_FREE_RUNS             44u
+#define SHMLRU_L_OFF_SHARD_HEADER_FREE_RUNS             52u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_FREE_RUNS          4u
-#define SHMLRU_L_OFF_SHARD_HEADER_CLASSES               48u
+#define SHMLRU_L_OFF_SHARD_HEADER_CLASSES               56u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_CLASSES            32u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS                 80u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS              64u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_HITS            80u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_HITS         8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_MISSES          88u
-#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_MISSES       8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_SETS            96u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS                 88u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS              48u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_SETS            88u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_SETS         8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_DELETES         104u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_DELETES         96u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_DELETES      8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_EVICTIONS       112u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_EVICTIONS       104u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_EVICTIONS    8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_EXPIRATIONS     120u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_EXPIRATIONS     112u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_EXPIRATIONS  8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_RECOVERIES      128u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_RECOVERIES      120u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_RECOVERIES   8u
-#define SHMLRU_L_OFF_SHARD_HEADER_STATS_RESETS          136u
+#define SHMLRU_L_OFF_SHARD_HEADER_STATS_RESETS          128u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_RESETS       8u
 
 /* entry */
@@ -231,5 +244,12 @@
 #define SHMLRU_L_SIZEOF_TRACK_TABLE_STATS_REFUSED       8u
 #define SHMLRU_L_OFF_TRACK_TABLE_STATS_AGENTS           40u
 #define SHMLRU_L_SIZEOF_TRACK_TABLE_STATS_AGENTS        8u
+
+/* readCounters */
+#define SHMLRU_L_SIZEOF_READ_COUNTERS                   16u
+#define SHMLRU_L_OFF_READ_COUNTERS_HITS                 0u
+#define SHMLRU_L_SIZEOF_READ_COUNTERS_HITS              8u
+#define SHMLRU_L_OFF_READ_COUNTERS_MISSES               8u
+#define SHMLRU_L_SIZEOF_READ_COUNTERS_MISSES            8u
 
 #endif /* SHMLRU_LAYOUT_H */

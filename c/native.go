@@ -57,6 +57,10 @@ func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
 	f.heap_off = C.uint32_t(v.HeapOff)
 	f.max_key = C.uint32_t(v.MaxKey)
 	f.max_value = C.uint32_t(v.MaxValue)
+	f.max_entries = C.uint32_t(v.MaxEntries)
+	f.refs_off = C.uint32_t(v.RefsOff)
+	f.reads = (*C.struct_shmlru_l_read_counters)(unsafe.Pointer(&m[v.DataOff+v.ReadsOff]))
+	f.lanes = C.uint32_t(v.Lanes)
 	f.track_off = C.uint64_t(trackOffOf(m[v.DataOff:]))
 	C.shmlru_guard_install()
 	// Published last (seq_cst, as fast.c's enter reads it).

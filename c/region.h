@@ -11,9 +11,11 @@
  * longer compiles until it is brought in line. c/layout_test.go also checks
  * that every Go field has its mirror here, under Go's name in snake case.
  *
- * Fields are read and written as lru does: lock with atomics (the futex
- * word, see shm/mutex.go), dirty with atomic stores, the rest only with
- * the shard's lock held. Everything is in native byte order.
+ * Fields are read and written as lru does (docs/protocol.md): lock with
+ * atomics (the futex word, see shm/mutex.go), seq with atomic loads and
+ * stores, the reference bitmap and the read counters with atomics, the
+ * rest only with the shard's lock held, or read without it between two
+ * loads of seq. Everything is in native byte order.
  */
 #ifndef SHMLRU_REGION_H
 #define SHMLRU_REGION_H
@@ -44,13 +46,14 @@ struct shmlru_l_cache_header {
 	uint32_t pad1;
 	uint64_t track_off;    /* the track table (struct shmlru_l_track_table), after the load table */
 	uint32_t guards;       /* guard words after the track table's header; Go's alone */
-	uint32_t pad2;
+	uint32_t refs_off;     /* the reference bitmap, from the start of a shard */
+	uint64_t reads_off;    /* the read counter table (struct shmlru_l_read_counters rows), after the track table */
+	uint32_t rows;         /* its rows: slot s counts in row s % rows */
+	uint32_t lanes;        /* read counters per row: shard i counts in lane i % lanes */
 };
 
-/* lru.Counters: a shard's event counts. */
-struct shmlru_l_counters {
-	uint64_t hits;
-	uint64_t misses;
+/* lru.shardCounters: a shard's write-side event counts, under its lock. */
+struct shmlru_l_shard_counters {
 	uint64_t sets;
 	uint64_t deletes;
 	uint64_t evictions;
@@ -59,12 +62,20 @@ struct shmlru_l_counters {
 	uint64_t resets;
 };
 
+/* lru.readCounters: one process slot's hits and misses in one lane of
+ * shards, in the read counter table. */
+struct shmlru_l_read_counters {
+	uint64_t hits;
+	uint64_t misses;
+};
+
 /* lru.shardHeader: at the start of each shard. */
 struct shmlru_l_shard_header {
 	uint32_t lock;  /* futex word: 0, or an owner's token (SHMLRU_L_SHM_*) */
-	uint32_t dirty; /* nonzero while a mutation is under way */
-	uint32_t head;  /* most recently used entry, 0 if none */
-	uint32_t tail;  /* least recently used entry, 0 if none */
+	uint32_t pad0;
+	uint64_t seq;   /* the change sequence: odd while a change is under way (the dirty mark) */
+	uint32_t head;  /* most recently written entry, 0 if none */
+	uint32_t tail;  /* least recently written entry, 0 if none */
 	uint32_t free_units; /* units in free runs */
 	uint32_t entries;
 	uint32_t chained; /* entries stored as a chain of pieces */
@@ -73,7 +84,7 @@ struct shmlru_l_shard_header {
 	uint32_t dead_pid;
 	uint32_t free_runs; /* runs on the free lists */
 	uint64_t classes[SHMLRU_L_SIZEOF_SHARD_HEADER_CLASSES / 8]; /* non-empty size classes (allocator's) */
-	struct shmlru_l_counters stats;
+	struct shmlru_l_shard_counters stats;
 };
 
 /* lru.TrackCounters: the tracking counts of a whole cache. */
@@ -152,11 +163,15 @@ SHMLRU_L_PIN(struct shmlru_l_cache_header, loads_off, CACHE_HEADER_LOADS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, loads, CACHE_HEADER_LOADS);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, track_off, CACHE_HEADER_TRACK_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, guards, CACHE_HEADER_GUARDS);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, refs_off, CACHE_HEADER_REFS_OFF);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, reads_off, CACHE_HEADER_READS_OFF);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, rows, CACHE_HEADER_ROWS);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, lanes, CACHE_HEADER_LANES);
 
 _Static_assert(sizeof(struct shmlru_l_shard_header) == SHMLRU_L_SIZEOF_SHARD_HEADER, "shard header size");
 _Static_assert(sizeof(struct shmlru_l_shard_header) <= SHMLRU_L_SHARD_HEADER_SIZE, "shard header fits its space");
 SHMLRU_L_PIN(struct shmlru_l_shard_header, lock, SHARD_HEADER_LOCK);
-SHMLRU_L_PIN(struct shmlru_l_shard_header, dirty, SHARD_HEADER_DIRTY);
+SHMLRU_L_PIN(struct shmlru_l_shard_header, seq, SHARD_HEADER_SEQ);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, head, SHARD_HEADER_HEAD);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, tail, SHARD_HEADER_TAIL);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, free_units, SHARD_HEADER_FREE_UNITS);
@@ -168,8 +183,6 @@ SHMLRU_L_PIN(struct shmlru_l_shard_header, dead_pid, SHARD_HEADER_DEAD_PID);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, free_runs, SHARD_HEADER_FREE_RUNS);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, classes, SHARD_HEADER_CLASSES);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, stats, SHARD_HEADER_STATS);
-SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.hits, SHARD_HEADER_STATS_HITS);
-SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.misses, SHARD_HEADER_STATS_MISSES);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.sets, SHARD_HEADER_STATS_SETS);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.deletes, SHARD_HEADER_STATS_DELETES);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.evictions, SHARD_HEADER_STATS_EVICTIONS);
@@ -209,6 +222,10 @@ SHMLRU_L_PIN(struct shmlru_l_track_table, stats.invalidations, TRACK_TABLE_STATS
 SHMLRU_L_PIN(struct shmlru_l_track_table, stats.generations, TRACK_TABLE_STATS_GENERATIONS);
 SHMLRU_L_PIN(struct shmlru_l_track_table, stats.refused, TRACK_TABLE_STATS_REFUSED);
 SHMLRU_L_PIN(struct shmlru_l_track_table, stats.agents, TRACK_TABLE_STATS_AGENTS);
+
+_Static_assert(sizeof(struct shmlru_l_read_counters) == SHMLRU_L_SIZEOF_READ_COUNTERS, "read counters size");
+SHMLRU_L_PIN(struct shmlru_l_read_counters, hits, READ_COUNTERS_HITS);
+SHMLRU_L_PIN(struct shmlru_l_read_counters, misses, READ_COUNTERS_MISSES);
 
 #undef SHMLRU_L_PIN
 

@@ -22,6 +22,12 @@ type Cache struct {
 	broken atomic.Pointer[error] // set when the mapping itself failed (file truncated)
 	retire sync.Once             // see retireBroken
 
+	// rows is the read counter table (counters.go); sharedRows: another
+	// attachment, or this process's goroutines on another shard, may
+	// count in the same counters at once.
+	rows       []byte
+	sharedRows bool
+
 	lt    loads       // the load table (flight.go)
 	tr    track       // the track table (track.go)
 	agent atomic.Bool // this attachment holds the agent role (track.go)
@@ -49,7 +55,10 @@ type shard struct {
 	heads   []uint32 // the free list of each size class (alloc.go)
 	buckets []uint32
 	bits    []uint64       // the free bitmap
+	refs    []uint64       // the reference bitmap (refs.go)
 	base    unsafe.Pointer // unit 0 of the heap
+	reads   *readCounters  // this attachment's hits and misses of the shard's lane (counters.go)
+	fence   uint32         // the word loadFence writes where loads need a fence (fence_other.go)
 
 	// Per-operation state, owned by whoever holds mu (see op.go).
 	locked    bool // the region lock is held
@@ -77,7 +86,7 @@ func Open(path string, o *Options) (*Cache, error) {
 	}
 	// Plan against the data area a region of this size will have, so that
 	// bad options fail before any file is created.
-	if _, err := plan(shm.DataSize(size, 0), o); err != nil {
+	if _, err := plan(shm.DataSize(size, 0), shm.DefaultSlots, o); err != nil {
 		return nil, err
 	}
 	r, err := shm.Open(path, shm.Options{
@@ -86,7 +95,7 @@ func Open(path string, o *Options) (*Cache, error) {
 		Exact:    o.Exact && o.Size != 0,
 		NoCreate: o.NoCreate,
 		Init: func(data []byte) error {
-			g, err := plan(int64(len(data)), o)
+			g, err := plan(int64(len(data)), shm.DefaultSlots, o)
 			if err != nil {
 				return err
 			}
@@ -131,6 +140,7 @@ func attach(r *shm.Region, o *Options) (*Cache, error) {
 	}
 	c := &Cache{r: r, g: g, size: r.Size()}
 	c.bind(data)
+	c.bindReads(data, r.Slot(), r.Slots())
 	// A token that some lock word still holds for a dead process must not
 	// become ours (see shm.Region.AvoidTokens).
 	if err := r.AvoidTokens(append(lockWords(data, &c.g), c.loadWords()...)); err != nil {
@@ -175,6 +185,7 @@ func (c *Cache) bind(data []byte) {
 		s.heads = unsafe.Slice((*uint32)(unsafe.Pointer(&data[off+c.g.headsOff])), numClasses)
 		s.buckets = unsafe.Slice((*uint32)(unsafe.Pointer(&data[off+c.g.bucketsOff])), c.g.nbuckets)
 		s.bits = unsafe.Slice((*uint64)(unsafe.Pointer(&data[off+c.g.bitsOff])), (c.g.nunits+63)/64)
+		s.refs = unsafe.Slice((*uint64)(unsafe.Pointer(&data[off+c.g.refsOff])), (c.g.nunits+63)/64)
 		s.base = unsafe.Pointer(&data[off+c.g.heapOff])
 	}
 	c.bindLoads(data)

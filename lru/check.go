@@ -108,7 +108,7 @@ func (s *shard) check() (problems []Problem) {
 		problems = k.problems
 	}()
 	h := s.h
-	if atomic.LoadUint32(&h.dirty) != 0 {
+	if atomic.LoadUint64(&h.seq)&1 != 0 {
 		k.report("dirty mark set: a process died in the middle of a change")
 	}
 	if int(h.entries) > s.g.maxEntries {

@@ -2,7 +2,11 @@ package lru
 
 // Eviction: how a write finds room. Expired entries near the LRU tail go
 // first, then live ones from the tail, one at a time, only until the new
-// entry fits: contiguously if a free run is long enough, otherwise as a
+// entry fits. A tail entry that a read marked since it last came to the head
+// is moved to the head instead, its mark cleared (its second chance; see
+// refs.go), at most maxSecondChances times per write, so that readers
+// marking entries as fast as eviction clears them cannot hold a write up.
+// The new entry fits contiguously if a free run is long enough, otherwise as a
 // chain of pieces over the free runs (storage.go). So a write never fails
 // for want of a contiguous run, and it evicts no more than the space it is
 // missing plus, at most, the rest of the last entry evicted (a piece
@@ -36,11 +40,16 @@ func (s *shard) expireTail(now *lazyNow) {
 	}
 }
 
+// maxSecondChances bounds the marked entries one write moves to the head
+// before it evicts the tail whether marked or not.
+const maxSecondChances = 64
+
 // makeRoom takes the storage for a new entry of need units contiguous (see
 // unitsFor) and payload bytes of key and value, evicting as it must. It
 // reports whether a live entry was evicted. The caller has marked the shard
 // dirty.
 func (s *shard) makeRoom(need uint32, payload int, now *lazyNow) (pl placement, forcible bool) {
+	chances := 0
 	for round := 0; ; round++ {
 		if int(s.h.entries) < s.g.maxEntries && s.h.freeUnits >= need {
 			if u := s.findRun(need); u != 0 {
@@ -54,18 +63,25 @@ func (s *shard) makeRoom(need uint32, payload int, now *lazyNow) (pl placement, 
 			s.expireTail(now)
 			continue
 		}
-		if round > s.g.maxEntries+1 {
+		if round > s.g.maxEntries+maxSecondChances+1 {
 			// Each eviction frees at least three units: more rounds
-			// than entries means the counts are corrupt.
+			// than entries and second chances means the counts are
+			// corrupt.
 			s.corrupt("evicted every entry and still no room: counts are inconsistent")
 		}
 		t := s.h.tail
 		if t == 0 {
 			s.corrupt("no entry to evict but only %d free units for %d", s.h.freeUnits, need)
 		}
-		if e := s.ent(t); e.expires() != 0 && expiredAt(e, now.get()) {
+		e := s.ent(t)
+		switch {
+		case e.expires() != 0 && expiredAt(e, now.get()):
 			s.h.stats.Expirations++
-		} else {
+		case chances < maxSecondChances && s.h.head != t && s.takeRef(t):
+			chances++
+			s.touch(t, e)
+			continue
+		default:
 			s.h.stats.Evictions++
 			forcible = true
 		}

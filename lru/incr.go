@@ -79,6 +79,7 @@ func (s *shard) incrInPlace(i uint32, e *entry, delta float64) (float64, bool, e
 	s.h.stats.Sets++
 	s.clean()
 	s.touch(i, e)
+	s.takeRef(i) // written: back at the head, with no read since
 	return v, false, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/bits"
 	"unsafe"
+
+	"github.com/shmlru/shmlru/shm"
 )
 
 // The cache's layout inside a region's data area. This file is its single
@@ -11,9 +13,11 @@ import (
 // unit indexes within a shard's heap, never pointers, so every process sees
 // the same structure wherever its mapping lands.
 //
-//	data area: [ cacheHeader | shard 0 | shard 1 | ... | load table | track table ]
+//	data area: [ cacheHeader | shard 0 | shard 1 | ... | load table | track table
+//	           | read counters [rows][lanes]readCounters ]
 //	shard:     [ shardHeader | heads [numClasses]uint32 | buckets [nbuckets]uint32
-//	           | free bitmap [ceil(nunits/64)]uint64 | heap [nunits][unitSize]byte ]
+//	           | free bitmap [ceil(nunits/64)]uint64 | reference bitmap [ceil(nunits/64)]uint64
+//	           | heap [nunits][unitSize]byte ]
 //
 // The heap is an array of 16-byte units, and unit 0 is never used, so index
 // 0 means "none" everywhere and a zeroed bucket array is empty. An entry
@@ -40,8 +44,10 @@ const (
 	// 2: fixed-size blocks. 3: 16-byte units, contiguous entries.
 	// 4: the load table (read-through), TypeNone, and the shard clock
 	// advancing with deletes too. 5: the track table (coherence with an
-	// outside store, track.go).
-	LayoutVersion = 5
+	// outside store, track.go). 6: lock-free reads: the shard's change
+	// sequence in place of the dirty word, the reference bitmap, and hits
+	// and misses counted per process slot.
+	LayoutVersion = 6
 
 	layoutMagic = "shmlruC\x01"
 
@@ -88,6 +94,13 @@ const (
 	// word per guardsPerLoad flights' worth of keys, 64 to 4096 of them.
 	trackTableHeaderSize = 64
 	guardsPerLoad        = 4
+
+	// The read counter table (counters.go): a row of lanes per process
+	// slot, each row on cache lines of its own, taking at most
+	// 1/readsShare of the data area (small regions get fewer rows).
+	readCountersSize = 16 // unsafe.Sizeof(readCounters{})
+	maxLanes         = 64
+	readsShare       = 16
 )
 
 // The fields packed into entry.info. The deadline takes 44 bits of Unix
@@ -125,15 +138,27 @@ type cacheHeader struct {
 	_           uint32
 	trackOff    uint64 // the track table, after the load table
 	guards      uint32 // guard words in the track table: loads*guardsPerLoad
-	_           uint32
+	refsOff     uint32 // the reference bitmap, from the start of a shard
+	readsOff    uint64 // the read counter table, after the track table
+	rows        uint32 // rows in the read counter table: slot s counts in row s % rows
+	lanes       uint32 // lanes per row: min(shards, maxLanes)
 }
 
 // shardHeader starts each shard, on its own cache lines. Every field is read
-// and written only with the shard's lock held, except lock (atomics) and
-// dirty (atomic stores, so that they order against the mutation they guard).
+// and written only with the shard's lock held, except lock (atomics) and seq
+// (atomic loads and stores, so that they order against the change they
+// bracket; see docs/protocol.md).
 type shardHeader struct {
-	lock      uint32 // futex word, see shm.Region.Lock
-	dirty     uint32 // nonzero while a mutation is under way
+	lock uint32 // futex word, see shm.Region.Lock
+	_    uint32
+	// seq is the shard's change sequence (a seqlock's count): a writer
+	// makes it odd before it changes anything a reader looks at and even
+	// again after. It is odd, then, exactly while a change is under way,
+	// and a writer that died mid-change leaves it odd: it is the dirty
+	// mark. A reader that takes no lock reads it before and after its
+	// copy, and keeps the copy only if both reads gave the same even
+	// number (read.go).
+	seq       uint64
 	head      uint32 // most recently used entry, 0 if none
 	tail      uint32 // least recently used entry, 0 if none
 	freeUnits uint32 // units in free runs
@@ -156,12 +181,32 @@ type shardHeader struct {
 	// classes has bit c set when the free list of size class c is not
 	// empty, so that an allocation finds a fitting class in a few words.
 	classes [numClasses / 64]uint64
-	stats   Counters
+	stats   shardCounters
 }
 
-// Counters are the event counts kept per shard in the region, so every
-// process (and shmctl) reads the same numbers. Their layout is part of the
-// region's.
+// shardCounters are the write-side event counts kept in each shard's
+// header, under its lock. Hits and misses are kept per process slot
+// instead (readCounters), so that a read writes nothing other processes
+// read.
+type shardCounters struct {
+	Sets        uint64
+	Deletes     uint64
+	Evictions   uint64
+	Expirations uint64
+	Recoveries  uint64
+	Resets      uint64
+}
+
+// readCounters are one process slot's lookups in one lane of shards (shard
+// i counts in lane i % lanes), written only by the attachment that holds
+// the slot.
+type readCounters struct {
+	Hits   uint64
+	Misses uint64
+}
+
+// Counters are the event counts of a shard or a cache, as Stats reports
+// them: every process (and shmctl) reads the same numbers.
 type Counters struct {
 	Hits        uint64 // lookups that found a live entry
 	Misses      uint64 // lookups that found nothing, or an expired entry
@@ -291,6 +336,7 @@ func init() {
 		unsafe.Sizeof(loadTable{}) != loadTableHeaderSize ||
 		unsafe.Sizeof(flight{}) != flightSize ||
 		unsafe.Sizeof(trackTable{}) != trackTableHeaderSize ||
+		unsafe.Sizeof(readCounters{}) != readCountersSize ||
 		unsafe.Sizeof(cacheHeader{}) > cacheHeaderSize {
 		panic("lru: layout changed; bump LayoutVersion and fix layout.go")
 	}
@@ -316,6 +362,11 @@ type geometry struct {
 	loads      int // flights in it
 	trackOff   int // the track table, from the start of the data area
 	guards     int // guard words in it
+	refsOff    int // the reference bitmap, from the start of a shard
+	readsOff   int // the read counter table, from the start of the data area
+	rows       int // its rows
+	lanes      int // lanes per row
+	rowStride  int // bytes from one row to the next
 }
 
 // shardOf picks a key's shard from the key's hash: its top bits, so that
@@ -339,16 +390,31 @@ func unitsFor(klen, vlen int, ext bool) int {
 	return (n + unitSize - 1) / unitSize
 }
 
-// heapLayout places the free bitmap and the heap of a shard whose buckets
-// end at bucketsEnd: both offsets are on cache lines.
-func heapLayout(bucketsEnd, nunits int64) (bitsOff, heapOff, end int64) {
+// heapLayout places the free bitmap, the reference bitmap and the heap of a
+// shard whose buckets end at bucketsEnd: every offset is on a cache line.
+func heapLayout(bucketsEnd, nunits int64) (bitsOff, refsOff, heapOff, end int64) {
+	words := 8 * ((nunits + 63) / 64)
 	bitsOff = alignUp(bucketsEnd, 64)
-	heapOff = alignUp(bitsOff+8*((nunits+63)/64), 64)
-	return bitsOff, heapOff, alignUp(heapOff+nunits*unitSize, 64)
+	refsOff = alignUp(bitsOff+words, 64)
+	heapOff = alignUp(refsOff+words, 64)
+	return bitsOff, refsOff, heapOff, alignUp(heapOff+nunits*unitSize, 64)
 }
 
-// plan computes a geometry for a data area of dataSize bytes.
-func plan(dataSize int64, o *Options) (geometry, error) {
+// readsLayout sizes the read counter table of a cache of shards shards in
+// a data area of dataSize bytes in a region of slots process slots: lanes
+// per row, each row's bytes (whole cache lines, so that no two rows share
+// one), and rows: one per slot, or fewer in a small region, where slots
+// then share rows.
+func readsLayout(shards, slots int, dataSize int64) (lanes, rowStride, rows int) {
+	lanes = min(shards, maxLanes)
+	rowStride = int(alignUp(int64(lanes*readCountersSize), 64))
+	rows = int(min(int64(slots), max(1, dataSize/readsShare/int64(rowStride))))
+	return lanes, rowStride, rows
+}
+
+// plan computes a geometry for a data area of dataSize bytes in a region of
+// slots process slots.
+func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 	var g geometry
 	g.loads = minLoads
 	for g.loads < maxLoads && int64(g.loads*2)*bytesPerLoad <= dataSize {
@@ -377,8 +443,9 @@ func plan(dataSize int64, o *Options) (geometry, error) {
 		return g, fmt.Errorf("%w: Shards %d; use a power of two from 1 to %d (or 0 to choose)", ErrBadOptions, g.shards, MaxShards)
 	}
 	g.shardShift = uint(64 - bits.TrailingZeros(uint(g.shards)))
+	g.lanes, g.rowStride, g.rows = readsLayout(g.shards, slots, dataSize)
 	// Bytes per shard, a whole number of cache lines.
-	per := avail / int64(g.shards) &^ 63
+	per := (avail - int64(g.rows*g.rowStride)) / int64(g.shards) &^ 63
 	g.headsOff = shardHeaderSize
 	g.bucketsOff = g.headsOff + 4*numClasses
 	want := int64(o.MaxEntries+g.shards-1) / int64(g.shards)
@@ -395,13 +462,13 @@ func plan(dataSize int64, o *Options) (geometry, error) {
 			g.nbuckets *= 2
 		}
 	}
-	// Each unit costs its 16 bytes and a bit of the bitmap; take the
+	// Each unit costs its 16 bytes and a bit of each bitmap; take the
 	// estimate down until the rounded layout fits.
 	bucketsEnd := int64(g.bucketsOff) + 4*int64(g.nbuckets)
-	nunits := (per - alignUp(bucketsEnd, 64) - 64) * 8 / (8*unitSize + 1)
+	nunits := (per - alignUp(bucketsEnd, 64) - 128) * 8 / (8*unitSize + 2)
 	nunits = min(nunits, maxUnitsPerShard)
 	for nunits > 0 {
-		if _, _, end := heapLayout(bucketsEnd, nunits); end <= per {
+		if _, _, _, end := heapLayout(bucketsEnd, nunits); end <= per {
 			break
 		}
 		nunits--
@@ -413,10 +480,11 @@ func plan(dataSize int64, o *Options) (geometry, error) {
 		return g, fmt.Errorf("%w: %d bytes make shards of %d bytes, too small; give a larger Size or fewer Shards", ErrBadOptions, dataSize, per)
 	}
 	g.nunits = int(nunits)
-	bitsOff, heapOff, end := heapLayout(bucketsEnd, nunits)
-	g.bitsOff, g.heapOff, g.stride = int(bitsOff), int(heapOff), int(end)
+	bitsOff, refsOff, heapOff, end := heapLayout(bucketsEnd, nunits)
+	g.bitsOff, g.refsOff, g.heapOff, g.stride = int(bitsOff), int(refsOff), int(heapOff), int(end)
 	g.loadsOff = cacheHeaderSize + g.shards*g.stride
 	g.trackOff = g.loadsOff + int(loadTableSize(g.loads))
+	g.readsOff = g.trackOff + int(trackTableSize(g.guards))
 	heapBytes := (g.nunits - 1) * unitSize
 	// The smallest entry (a 1-byte key, an empty value) takes 3 units.
 	g.maxEntries = (g.nunits - 1) / 3
@@ -461,6 +529,10 @@ func (g *geometry) header() cacheHeader {
 		loads:       uint32(g.loads),
 		trackOff:    uint64(g.trackOff),
 		guards:      uint32(g.guards),
+		refsOff:     uint32(g.refsOff),
+		readsOff:    uint64(g.readsOff),
+		rows:        uint32(g.rows),
+		lanes:       uint32(g.lanes),
 	}
 	copy(h.magic[:], layoutMagic)
 	return h
@@ -496,9 +568,9 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	if h.headsOff != shardHeaderSize || h.bucketsOff != shardHeaderSize+4*numClasses {
 		return bad("free list or bucket offset", fmt.Sprint(h.headsOff, "/", h.bucketsOff))
 	}
-	bitsOff, heapOff, end := heapLayout(int64(h.bucketsOff)+4*int64(h.nbuckets), int64(h.nunits))
-	if int64(h.bitsOff) != bitsOff || int64(h.heapOff) != heapOff {
-		return bad("bitmap or heap offset", fmt.Sprint(h.bitsOff, "/", h.heapOff))
+	bitsOff, refsOff, heapOff, end := heapLayout(int64(h.bucketsOff)+4*int64(h.nbuckets), int64(h.nunits))
+	if int64(h.bitsOff) != bitsOff || int64(h.refsOff) != refsOff || int64(h.heapOff) != heapOff {
+		return bad("bitmap or heap offset", fmt.Sprint(h.bitsOff, "/", h.refsOff, "/", h.heapOff))
 	}
 	if h.shardStride != uint64(end) {
 		return bad("shard stride", h.shardStride)
@@ -516,8 +588,15 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	if h.guards != h.loads*guardsPerLoad {
 		return bad("track table guards", h.guards)
 	}
-	if h.trackOff+uint64(trackTableSize(int(h.guards))) > uint64(dataSize) {
-		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes, a load table and a track table, more than the region's %d bytes", ErrCorrupt, h.shards, h.shardStride, dataSize)
+	if h.readsOff != h.trackOff+uint64(trackTableSize(int(h.guards))) {
+		return bad("read counter table offset", h.readsOff)
+	}
+	lanes, rowStride, _ := readsLayout(int(h.shards), 1, 0)
+	if h.rows < 1 || h.rows > shm.MaxSlots || h.lanes != uint32(lanes) {
+		return bad("read counter table rows or lanes", fmt.Sprint(h.rows, "/", h.lanes))
+	}
+	if h.readsOff+uint64(h.rows)*uint64(rowStride) > uint64(dataSize) {
+		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes, a load table, a track table and read counters, more than the region's %d bytes", ErrCorrupt, h.shards, h.shardStride, dataSize)
 	}
 	g = geometry{
 		shards:     int(h.shards),
@@ -536,6 +615,11 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 		loads:      int(h.loads),
 		trackOff:   int(h.trackOff),
 		guards:     int(h.guards),
+		refsOff:    int(h.refsOff),
+		readsOff:   int(h.readsOff),
+		rows:       int(h.rows),
+		lanes:      lanes,
+		rowStride:  rowStride,
 	}
 	if g.maxKey < 1 || g.maxKey > MaxKeySize || g.maxValue < 0 || g.maxValue > g.nunits*unitSize || unitsFor(g.maxKey, g.maxValue, true) > g.nunits-1 {
 		return bad("key/value limits", fmt.Sprint(h.maxKey, "/", h.maxValue))

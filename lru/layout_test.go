@@ -24,7 +24,7 @@ func TestPlanRoundTrip(t *testing.T) {
 			o.MaxValueSize = 1 + rng.IntN(1<<16)
 		}
 		data := shm.DataSize(size, 0)
-		g, err := plan(data, &o)
+		g, err := plan(data, shm.DefaultSlots, &o)
 		if err != nil {
 			continue // refused options are tested elsewhere
 		}
@@ -47,7 +47,7 @@ func TestPlanBenchCase(t *testing.T) {
 		{Size: 16 << 20, MaxEntries: 1 << 20, MaxValueSize: 4096},
 		{Size: 16 << 20, MaxEntries: 65536, MaxValueSize: 4096},
 	} {
-		g, err := plan(data, &o)
+		g, err := plan(data, shm.DefaultSlots, &o)
 		if err != nil {
 			t.Fatal(err)
 		}

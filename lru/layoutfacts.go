@@ -23,7 +23,7 @@ type Fact struct {
 	Kind FactKind
 	// Name is the Go name: "LayoutVersion", "shm.Version"; for a struct
 	// its type's name ("entry"); for a field its path from the outermost
-	// struct ("shardHeader.stats.Hits").
+	// struct ("shardHeader.stats.Sets").
 	Name  string
 	Value uint64
 	Size  uint64 // a field's size in bytes; 0 for the other kinds
@@ -66,12 +66,15 @@ func LayoutFacts() []Fact {
 		{Kind: FactConst, Name: "shm.SlotMask", Value: uint64(tok.SlotMask), Doc: "lock word: owner's slot + 1; 0 in an unheld word"},
 		{Kind: FactConst, Name: "shm.GenShift", Value: uint64(tok.GenShift), Doc: "lock word: (word >> shm.GenShift) & shm.GenMask is the generation of the owner's slot"},
 		{Kind: FactConst, Name: "shm.GenMask", Value: uint64(tok.GenMask), Doc: "lock word: see shm.GenShift"},
+		{Kind: FactConst, Name: "shm.OwnerCheckInterval", Value: uint64(shm.OwnerCheckInterval), Doc: "ns a waiter sleeps on a lock word before it asks whether the owner is still alive"},
+		{Kind: FactConst, Name: "unlockedTries", Value: unlockedTries, Doc: "times a read tries without the lock (two loads of shardHeader.seq around its copy) before it takes the lock"},
+		{Kind: FactConst, Name: "readCountersSize", Value: readCountersSize, Doc: "bytes of one lane of the read counter table"},
 		{Kind: FactConst, Name: "shm.OrphanToken", Value: uint64(tok.OrphanToken), Doc: "lock word held by no one alive: the next Lock takes it over and repairs"},
 	}
 	// Offsets come from reflect, whose StructField.Offset is what
 	// unsafe.Offsetof gives; walking the fields lists every one, so a field
 	// added to a struct cannot be left out of the C header.
-	for _, v := range []any{cacheHeader{}, shardHeader{}, entry{}, entryExt{}, pieceHeader{}, trackTable{}} {
+	for _, v := range []any{cacheHeader{}, shardHeader{}, entry{}, entryExt{}, pieceHeader{}, trackTable{}, readCounters{}} {
 		t := reflect.TypeOf(v)
 		facts = append(facts, Fact{Kind: FactStruct, Name: t.Name(), Value: uint64(t.Size())})
 		facts = appendFields(facts, t.Name(), t, 0)

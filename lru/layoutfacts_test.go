@@ -23,7 +23,9 @@ func TestLayoutFacts(t *testing.T) {
 		"shardHeader.clock":        {unsafe.Offsetof(sh.clock), 8},
 		"shardHeader.deadPid":      {unsafe.Offsetof(sh.deadPid), 4},
 		"shardHeader.stats":        {unsafe.Offsetof(sh.stats), unsafe.Sizeof(sh.stats)},
-		"shardHeader.stats.Hits":   {unsafe.Offsetof(sh.stats) + unsafe.Offsetof(sh.stats.Hits), 8},
+		"shardHeader.stats.Sets":   {unsafe.Offsetof(sh.stats) + unsafe.Offsetof(sh.stats.Sets), 8},
+		"shardHeader.seq":          {unsafe.Offsetof(sh.seq), 8},
+		"cacheHeader.readsOff":     {unsafe.Offsetof(ch.readsOff), 8},
 		"shardHeader.stats.Resets": {unsafe.Offsetof(sh.stats) + unsafe.Offsetof(sh.stats.Resets), 8},
 		"entry.hnext":              {unsafe.Offsetof(e.hnext), 4},
 		"entry.info":               {unsafe.Offsetof(e.info), 8},
@@ -65,7 +67,7 @@ func TestLayoutFacts(t *testing.T) {
 	}
 	// Every field of every struct, padding excepted (a new field changes
 	// these counts, as it changes LayoutVersion).
-	for path, n := range map[string]int{"cacheHeader": 17, "trackTable": 4, "trackTable.stats": 4, "shardHeader": 13, "shardHeader.stats": 8, "entry": 6, "entryExt": 3, "pieceHeader": 2} {
+	for path, n := range map[string]int{"cacheHeader": 21, "trackTable": 4, "trackTable.stats": 4, "shardHeader": 13, "shardHeader.stats": 6, "entry": 6, "entryExt": 3, "pieceHeader": 2} {
 		if fields[path] != n {
 			t.Errorf("%d fields of %s listed, want %d", fields[path], path, n)
 		}

@@ -11,14 +11,16 @@ import (
 	"time"
 )
 
-// The model: per shard, a slice of entries in LRU order (head first), with
-// the same admission and eviction rules the cache documents: a write that
-// needs room removes expired entries among the expireScan least recent ones,
-// then live ones from the tail. How much room a write needs depends on how
+// The model: per shard, a slice of entries in queue order (head first), with
+// the same admission and eviction rules the cache documents: a write puts
+// its entry at the head unmarked, a read marks it; a write that needs room
+// removes expired entries among the expireScan least recent ones, then
+// takes from the tail: a marked entry is moved to the head unmarked (at
+// most maxSecondChances times per write), any other is evicted. How much room a write needs depends on how
 // the heap is fragmented, which the model does not simulate: it takes the
 // number of entries the cache's shard holds after the write as given, and
-// checks that the ones the cache kept are exactly the ones an exact LRU
-// keeps, in the same order (compareAll). The eviction bound is tested on
+// checks that the ones the cache kept are exactly the ones these rules
+// keep, in the same order (compareAll). The eviction bound is tested on
 // its own (TestEvictionBound). Nothing here shares code with the cache but
 // the geometry's shard arithmetic.
 
@@ -29,6 +31,7 @@ type modelEntry struct {
 	version  uint64
 	ttl      bool // has a deadline
 	expired  bool
+	ref      bool // read since it last came to the head
 }
 
 type modelShard struct {
@@ -84,11 +87,20 @@ func (m *model) makeRoom(s *modelShard, after int) (forcible bool, err error) {
 		return false, nil
 	}
 	m.expireTail(s)
+	chances := 0
 	for len(s.entries) > after-1 {
-		if !s.entries[len(s.entries)-1].expired {
+		t := len(s.entries) - 1
+		e := s.entries[t]
+		if !e.expired && e.ref && chances < maxSecondChances && t > 0 {
+			e.ref = false
+			chances++
+			m.touch(s, t)
+			continue
+		}
+		if !e.expired {
 			forcible = true
 		}
-		m.removeAt(s, len(s.entries)-1)
+		m.removeAt(s, t)
 	}
 	if len(s.entries) != after-1 {
 		return forcible, fmt.Errorf("the cache removed expired entries the model kept: %d entries, the model %d", after-1, len(s.entries))
@@ -149,7 +161,7 @@ func (m *model) get(key []byte, stale bool) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	v := s.entries[i].val
-	m.touch(s, i)
+	s.entries[i].ref = true
 	return v, nil
 }
 
@@ -164,6 +176,7 @@ func (m *model) incr(key []byte, delta, init float64) (float64, error) {
 		e.val = EncodeNumber(f + delta)
 		s.clock++
 		e.version = s.clock
+		e.ref = false
 		m.touch(s, i)
 		return f + delta, nil
 	}
@@ -278,7 +291,7 @@ func runModelWith(t *testing.T, rng *rand.Rand, steps int, opts *Options) {
 			}
 			v := val()
 			r1, e1 := c.Write(k, v, WriteOptions{Mode: ModeCAS, Version: ver})
-			m.get(k, false) // GetInto above touched the entry
+			m.get(k, false) // GetInto above marked the entry
 			r2, e2 := m.write(k, v, WriteOptions{Mode: ModeCAS, Version: ver}, e1)
 			same(step, "cas", e1, e2)
 			if r1 != r2 {

@@ -12,8 +12,8 @@ import (
 // a lock it holds is never mistaken by this process's Cache for a leftover
 // of its own token (which the Cache would take over), and it has a mapping
 // of its own, which that code may patch after a fault without changing
-// what the Cache sees. It follows the same lock and dirty-mark protocol as
-// the Cache; any state it cannot handle it leaves to the Cache.
+// what the Cache sees. It follows the same protocol as the Cache
+// (docs/protocol.md); any state it cannot handle it leaves to the Cache.
 type NativeView struct {
 	Region *shm.Region // the second attachment; Close it to end the view
 
@@ -31,6 +31,13 @@ type NativeView struct {
 	Units      int // heap units per shard, including the unused unit 0
 	MaxKey     int
 	MaxValue   int
+	MaxEntries int // per shard: a bucket chain longer than this is corrupt
+	RefsOff    int // the reference bitmap, from the start of a shard
+	// Reads is this view's lanes of the read counter table: Lanes
+	// readCounters (hits, misses), from the start of the data area; shard i
+	// counts in lane i % Lanes.
+	ReadsOff int
+	Lanes    int
 }
 
 // NativeView opens a second attachment to the cache's region (see
@@ -64,5 +71,9 @@ func (c *Cache) NativeView() (*NativeView, error) {
 		Units:      g.nunits,
 		MaxKey:     g.maxKey,
 		MaxValue:   g.maxValue,
+		MaxEntries: g.maxEntries,
+		RefsOff:    g.refsOff,
+		ReadsOff:   g.readsOff + r.Slot()%g.rows*g.rowStride,
+		Lanes:      g.lanes,
 	}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"sync/atomic"
 
 	"github.com/shmlru/shmlru/shm"
 )
@@ -58,7 +57,7 @@ func (s *shard) begin() error {
 func (s *shard) acquire() repaired {
 	takenOver := s.c.r.Lock(&s.h.lock)
 	s.locked = true
-	switch dirty := atomic.LoadUint32(&s.h.dirty) != 0; {
+	switch dirty := s.dirty(); {
 	case takenOver:
 		s.h.stats.Recoveries++
 		s.h.deadPid = 0
@@ -102,7 +101,7 @@ func (s *shard) observe() {
 	// A dirty mark under a lock that was free is a change cut short too
 	// (the native path leaves an orphan then, but an observer does not
 	// rely on it): never read through it.
-	s.leftDirty = atomic.LoadUint32(&s.h.dirty) != 0
+	s.leftDirty = s.dirty()
 	if from != 0 {
 		s.orphaned = true
 		if o := s.c.r.TokenOwner(from); o.Pid != 0 {
@@ -191,7 +190,7 @@ func (s *shard) release() {
 		s.releaseSlow()
 		return
 	}
-	if atomic.LoadUint32(&s.h.dirty) == 0 {
+	if !s.dirty() {
 		s.c.r.Unlock(&s.h.lock)
 	}
 }
@@ -213,7 +212,7 @@ func (s *shard) releaseSlow() {
 	switch {
 	case orphan:
 		s.c.r.ReleaseOrphan(&s.h.lock)
-	case atomic.LoadUint32(&s.h.dirty) == 0:
+	case !s.dirty():
 		s.c.r.Unlock(&s.h.lock)
 	}
 }
@@ -270,7 +269,7 @@ func (s *shard) corrupted(msg string) error {
 func (s *shard) resetIfTorn() {
 	if s.locked && !s.observing {
 		s.guarded(func() {
-			if atomic.LoadUint32(&s.h.dirty) != 0 {
+			if s.dirty() {
 				s.resetCounted()
 			}
 		})

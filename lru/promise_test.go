@@ -385,7 +385,7 @@ func TestObserversDoNotRepair(t *testing.T) {
 		repair    string
 	}{
 		{"insert-written", "set", true, "reset the shard"},
-		{"touch-unlinked", "get", false, "rebuilt the LRU queue"},
+		{"touch-unlinked", "incr", false, "rebuilt the LRU queue"},
 	} {
 		t.Run(tc.point, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "c")
@@ -395,7 +395,7 @@ func TestObserversDoNotRepair(t *testing.T) {
 			for _, k := range same {
 				c.Set(k, []byte("v"), 0)
 			}
-			c.Set([]byte("victim"), []byte("old value"), 0)
+			setVictim(c, tc.op)
 			c.Set(same[0], []byte("v"), 0) // so that victim is not at the head
 
 			k := startChild(t, "hook", path, tc.point+":"+tc.op)

@@ -1,8 +1,9 @@
 package lru
 
 // The LRU queue: a doubly linked list through the entry headers, the most
-// recently used at the shard header's head. Exact per shard: every hit
-// moves its entry to the head, and eviction takes from the tail.
+// recently written at the shard header's head. Writes move their entry to
+// the head; reads only mark it (refs.go), and eviction, taking from the
+// tail, moves a marked entry to the head instead of evicting it.
 
 // unlinkLRU takes the entry at u out of the LRU queue.
 func (s *shard) unlinkLRU(u uint32, e *entry) {
@@ -29,11 +30,11 @@ func (s *shard) pushHead(u uint32, e *entry) {
 	s.h.head = u
 }
 
-// touch makes the entry at u the most recently used.
+// touch moves the entry at u to the head of the queue.
 //
-// It is the one change made without the dirty mark, because it is on every
-// hit and the mark costs two atomic stores: a touch only relinks the LRU
-// queue, and a queue left half relinked by a dead reader is rebuilt from the
+// Callers need not mark the shard dirty around it: a touch only relinks the
+// LRU queue, which readers without the lock never follow, and a queue left
+// half relinked by a process that died in a touch is rebuilt from the
 // bucket chains (see repairLRU) without losing an entry.
 func (s *shard) touch(u uint32, e *entry) {
 	if s.h.head == u {

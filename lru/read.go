@@ -6,7 +6,8 @@ type ReadOptions struct {
 	// Stale returns an entry that has expired but not yet been removed,
 	// with stale set, instead of ErrNotFound.
 	Stale bool
-	// Peek changes nothing: no LRU move, no counters (for observers).
+	// Peek changes nothing: no reference mark, no counters (for
+	// observers).
 	Peek bool
 	// Fit is for fixed buffers: the value is copied only if it fits in
 	// dst's spare capacity. If it does not, Read returns
@@ -25,7 +26,10 @@ type ReadOptions struct {
 }
 
 // Get returns a copy of the value stored at key, or ErrNotFound if there is
-// no live entry. A hit makes the entry the most recently used.
+// no live entry. A hit marks the entry as read, which spares it from the
+// next eviction that reaches it (see Caveats in the package doc); it takes
+// no lock and, on an entry already marked, writes nothing other processes
+// read.
 func (c *Cache) Get(key []byte) ([]byte, error) {
 	v, _, _, err := c.Read(nil, key, ReadOptions{})
 	if err == nil && v == nil {
@@ -67,6 +71,11 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		return dst, m, false, err
 	}
 	defer s.end(&err)
+	if !o.Peek && !o.tracked && !o.metaOnly {
+		if out, m, stale, err, ok := s.readUnlocked(dst, key, h, o); ok {
+			return out, m, stale, err
+		}
+	}
 	if o.Peek && !o.repair {
 		s.observe()
 		if err := s.leftBroken(); err != nil {
@@ -85,7 +94,7 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 	i, _ := s.find(key, h)
 	if i == 0 {
 		if !o.Peek {
-			s.h.stats.Misses++
+			s.countMiss()
 		}
 		return dst, m, false, ErrNotFound
 	}
@@ -94,14 +103,14 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 	if e.expires() != 0 && expiredAt(e, clock.get()) {
 		if !o.Stale {
 			if !o.Peek {
-				s.h.stats.Misses++
+				s.countMiss()
 			}
 			return dst, m, false, ErrNotFound
 		}
 		stale = true
 	}
 	if e.typ() == TypeNone && !o.Absent && !o.Peek {
-		s.h.stats.Misses++ // to the caller, there is no value
+		s.countMiss() // to the caller, there is no value
 		return dst, m, false, ErrNotFound
 	}
 	if o.now != nil {
@@ -109,15 +118,15 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 	}
 	m = s.metaOf(i, e)
 	if o.tracked && m.Flags != gen {
-		s.h.stats.Misses++ // a copy from before the last InvalidateAll
+		s.countMiss() // a copy from before the last InvalidateAll
 		return dst, Meta{}, false, ErrNotFound
 	}
 	if o.Fit && m.Size > cap(dst)-len(dst) {
 		return dst, m, stale, ErrBufferTooSmall
 	}
 	if !o.Peek {
-		s.h.stats.Hits++
-		s.touch(i, e)
+		s.countHit()
+		s.markRef(i)
 	}
 	if !o.metaOnly {
 		if p := s.flat(i, e); p != nil {

@@ -17,6 +17,7 @@ func (s *shard) reset() {
 	h := s.h
 	h.head, h.tail, h.entries, h.ttls, h.chained = 0, 0, 0, 0, 0
 	s.resetHeap()
+	s.clearRefs()
 }
 
 // resetCounted resets a shard whose state cannot be trusted (a dead owner
@@ -30,11 +31,29 @@ func (s *shard) resetCounted() {
 }
 
 // mutating marks the shard dirty before a change to its structures, and
-// clean clears the mark after. A process that takes the lock over from a
-// dead owner resets a dirty shard (see acquire). The atomic stores keep the
-// compiler and CPU from moving the mark past the stores it guards.
-func (s *shard) mutating() { atomic.StoreUint32(&s.h.dirty, 1) }
-func (s *shard) clean()    { atomic.StoreUint32(&s.h.dirty, 0) }
+// clean clears the mark after: each advances the shard's change sequence,
+// to odd and back to even (see shardHeader.seq). A process that takes the
+// lock over from a dead owner resets a dirty shard (see acquire), and a
+// reader that takes no lock retries, or takes the lock, while it is odd or
+// after it moved (snapshot.go). The increments are atomic read-modify-writes,
+// which order them against the stores they bracket on every architecture
+// (a plain atomic store would not keep the change's stores after it on
+// arm64). Both are no-ops when the mark is already as asked.
+func (s *shard) mutating() {
+	if s.h.seq&1 == 0 {
+		atomic.AddUint64(&s.h.seq, 1)
+	}
+}
+
+func (s *shard) clean() {
+	if s.h.seq&1 != 0 {
+		atomic.AddUint64(&s.h.seq, 1)
+	}
+}
+
+// dirty reports whether a change to the shard is under way, or was cut
+// short by the death of the process making it.
+func (s *shard) dirty() bool { return atomic.LoadUint64(&s.h.seq)&1 != 0 }
 
 // testHook, when set by a test, is called at named points of a mutation so
 // that a test can stop or kill the process there.
@@ -105,6 +124,7 @@ func (s *shard) removeEntry(u uint32) {
 func (s *shard) insert(pl placement, key, value []byte, h uint64, t Type, flags uint32, expires int64) *entry {
 	u := pl.u
 	e := s.ent(u)
+	s.takeRef(u) // a read of whatever the units held before is not this entry's
 	s.h.clock++
 	ext := flags != 0 || pl.more != 0
 	*e = entry{vlen: uint32(len(value)), version: s.h.clock, info: packInfo(expires, len(key), t, ext)}
@@ -167,6 +187,7 @@ func (s *shard) rewrite(u uint32, e *entry, value []byte, t Type, flags uint32, 
 		s.unlinkLRU(u, e)
 		s.pushHead(u, e)
 	}
+	s.takeRef(u) // written: back at the head, with no read since
 	return true
 }
 

@@ -13,7 +13,14 @@ func (a *Counters) add(b *Counters) {
 	a.Resets += b.Resets
 }
 
-// ShardStats describe one shard.
+func (sc *shardCounters) counters() Counters {
+	return Counters{Sets: sc.Sets, Deletes: sc.Deletes, Evictions: sc.Evictions, Expirations: sc.Expirations, Recoveries: sc.Recoveries, Resets: sc.Resets}
+}
+
+// ShardStats describe one shard. Hits and Misses are counted per lane of
+// shards (see Geometry.Lanes): with more shards than lanes, shard i's
+// figures are those of every shard j with j % lanes == i, and shards past
+// the lanes show none.
 type ShardStats struct {
 	Counters
 	Entries   int
@@ -70,7 +77,10 @@ func (s *shard) statsOf(ss *ShardStats) error {
 	return s.visit(false, func(owner shm.Owner, _ repaired) {
 		ss.Lock = owner
 		ss.Dirty = s.leftDirty
-		ss.Counters = s.h.stats
+		ss.Counters = s.h.stats.counters()
+		if s.idx < s.g.lanes {
+			ss.Hits, ss.Misses = s.c.laneReads(s.idx)
+		}
 		ss.Entries = int(s.h.entries)
 		ss.Chained = int(s.h.chained)
 		ss.FreeBytes = int64(s.h.freeUnits) * unitSize

@@ -31,3 +31,11 @@ func (r *Region) Attachments() ([]Attachment, error) {
 	})
 	return list, err
 }
+
+// Slot is the index of this handle's own slot in the slot table: a number
+// no other live attachment has, for code that keeps per-attachment state
+// in the data area (package lru's read counters).
+func (r *Region) Slot() int { return r.slot }
+
+// Slots is how many slots the region's slot table has.
+func (r *Region) Slots() int { return len(r.slots) }

@@ -1,0 +1,169 @@
+package lru
+
+import (
+	"bytes"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Reads without the lock: a seqlock reader over the shard (see
+// shardHeader.seq and docs/protocol.md). A read loads the shard's change
+// sequence, looks its key up and copies the value with no lock held, then
+// loads the sequence again: if both loads gave the same even number, no
+// change was under way or made in between, and the copy is the value as it
+// was at that instant. Otherwise the copy is dropped and the read tried
+// again, and after a few tries it takes the lock like any other operation,
+// which also waits for a live writer, or takes over from a dead one and
+// repairs, so that a reader never waits without bound on a sequence left
+// odd.
+//
+// What a reader loads from the region may be torn by a concurrent writer,
+// so every index and length is loaded once, into a local, checked, and only
+// the local used: a torn value can make the look-up give up or fail the
+// check at the end, never read outside the shard or loop. An inconsistency
+// found under a sequence that did not move is real corruption, which the
+// locking path finds again and repairs.
+
+// unlockedTries is how many times a read tries without the lock before it
+// takes it; spinsPerTry is how long it waits for an odd sequence to become
+// even before it counts a try. A writer holds the sequence odd for well
+// under a microsecond.
+const (
+	unlockedTries = 4
+	spinsPerTry   = 64
+)
+
+// snapshot is what a reader copied of an entry header, checked.
+type snapshot struct {
+	u     uint32
+	vlen  int
+	info  entryInfo
+	ver   uint64
+	flags uint32
+	voff  uintptr // the value, in bytes from unit 0 of the heap
+}
+
+// entryInfo is an entry's packed info word (see layout.go), as a value.
+type entryInfo uint64
+
+func (i entryInfo) expires() int64 { return int64(i & infoExpiresMask) }
+func (i entryInfo) klen() int      { return int(i >> infoKlenShift & 0xffff) }
+func (i entryInfo) typ() Type      { return Type(i >> infoTypShift & infoTypMask) }
+func (i entryInfo) hasExt() bool   { return i&infoExt != 0 }
+
+// seekResult says how seek ended.
+type seekResult uint8
+
+const (
+	seekFound  seekResult = iota
+	seekAbsent            // no entry holds the key
+	seekGiveUp            // torn, corrupt, or stored in pieces: not decidable without the lock
+)
+
+// seek looks key (hash h) up without the lock, copying what it reads of
+// each header once.
+func (s *shard) seek(key []byte, h uint64) (sn snapshot, r seekResult) {
+	heapBytes := uint64(s.g.nunits) * unitSize
+	u := atomic.LoadUint32(&s.buckets[s.g.bucketOf(h)])
+	for n := 0; u != 0; n++ {
+		if n > s.g.maxEntries || uint64(u)*unitSize+entryHeaderSize > heapBytes {
+			return sn, seekGiveUp
+		}
+		e := *(*entry)(unsafe.Add(s.base, uintptr(u)*unitSize))
+		info := entryInfo(e.info)
+		if klen := info.klen(); klen == len(key) {
+			off := uint64(u)*unitSize + entryHeaderSize
+			var flags uint32
+			if info.hasExt() {
+				if off+entryExtSize > heapBytes {
+					return sn, seekGiveUp
+				}
+				x := *(*entryExt)(unsafe.Add(s.base, uintptr(off)))
+				if x.more != 0 {
+					return sn, seekGiveUp // in pieces: the locking path walks them
+				}
+				flags = x.flags
+				off += entryExtSize
+			}
+			vlen := uint64(e.vlen)
+			if info.typ() >= numTypes || vlen > uint64(s.g.maxValue) || off+uint64(klen)+vlen > heapBytes {
+				return sn, seekGiveUp
+			}
+			if bytes.Equal(unsafe.Slice((*byte)(unsafe.Add(s.base, uintptr(off))), klen), key) {
+				return snapshot{u: u, vlen: int(vlen), info: info, ver: e.version, flags: flags, voff: uintptr(off) + uintptr(klen)}, seekFound
+			}
+		}
+		u = e.hnext
+	}
+	return sn, seekAbsent
+}
+
+// readUnlocked is Read for a plain lookup (o without Peek, tracked,
+// metaOnly) without the shard's lock. ok is false when it could not decide
+// without the lock: the caller then reads under it.
+func (s *shard) readUnlocked(dst, key []byte, h uint64, o ReadOptions) (out []byte, m Meta, stale bool, err error, ok bool) {
+	var clock lazyNow
+	for try := 0; try < unlockedTries; try++ {
+		seq := atomic.LoadUint64(&s.h.seq)
+		for spin := 0; seq&1 != 0 && spin < spinsPerTry; spin++ {
+			runtime.Gosched()
+			seq = atomic.LoadUint64(&s.h.seq)
+		}
+		if seq&1 != 0 {
+			continue
+		}
+		sn, r := s.seek(key, h)
+		out, m, stale, err = dst, Meta{}, false, nil
+		switch r {
+		case seekGiveUp:
+			if s.moved(seq) {
+				continue
+			}
+			return dst, Meta{}, false, nil, false // corruption: the locking path repairs
+		case seekAbsent:
+			err = ErrNotFound
+		case seekFound:
+			out, m, stale, err = s.judge(dst, &sn, &clock, o)
+		}
+		if s.moved(seq) {
+			continue
+		}
+		switch {
+		case err == nil:
+			s.countHit()
+			s.markRef(sn.u)
+		case err == ErrNotFound:
+			s.countMiss()
+		}
+		return out, m, stale, err, true
+	}
+	return dst, Meta{}, false, nil, false
+}
+
+// judge decides what a read of the entry sn found returns, as Read does
+// under the lock, and copies the value.
+func (s *shard) judge(dst []byte, sn *snapshot, clock *lazyNow, o ReadOptions) (out []byte, m Meta, stale bool, err error) {
+	if x := sn.info.expires(); x != 0 && x <= clock.get() {
+		if !o.Stale {
+			return dst, m, false, ErrNotFound
+		}
+		stale = true
+	}
+	if sn.info.typ() == TypeNone && !o.Absent {
+		return dst, m, false, ErrNotFound
+	}
+	m = Meta{Type: sn.info.typ(), Flags: sn.flags, Version: sn.ver, Expires: sn.info.expires(), Size: sn.vlen}
+	if o.Fit && sn.vlen > cap(dst)-len(dst) {
+		return dst, m, stale, ErrBufferTooSmall
+	}
+	return append(dst, unsafe.Slice((*byte)(unsafe.Add(s.base, sn.voff)), sn.vlen)...), m, stale, nil
+}
+
+// moved reports whether the shard's sequence is no longer seq: a change
+// began or ended since the reader loaded seq, and what it copied may be
+// torn. The fence keeps the copy's loads before the sequence's.
+func (s *shard) moved(seq uint64) bool {
+	loadFence(&s.fence)
+	return atomic.LoadUint64(&s.h.seq) != seq
+}
