@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -737,4 +738,45 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Readers without the lock never return a torn value: C writers rewrite one
+// entry in place (the native set, under the lock) as fast as they can, a Go
+// writer rewrites it too, and C readers check every value they get. Two
+// driver processes write, two read.
+func TestNativeReadsAreNeverTorn(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
+	must(t, c.Set([]byte("torn"), bytes.Repeat([]byte{1}, 512), 0))
+	const n = 200000
+	type result struct {
+		out string
+		err error
+	}
+	results := make(chan result, 4)
+	for _, mode := range []string{"write", "write", "read", "read"} {
+		go func() {
+			out, err := exec.Command(bin, "torn", path, mode, strconv.Itoa(n)).CombinedOutput()
+			results <- result{string(out), err}
+		}()
+	}
+	for i := 0; i < n/10; i++ {
+		must(t, c.Set([]byte("torn"), bytes.Repeat([]byte{byte(i%200) + 1}, 512), 0))
+	}
+	hits := 0
+	for i := 0; i < 4; i++ {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("driver: %v\n%s", r.err, r.out)
+		}
+		var h int
+		if _, err := fmt.Sscanf(r.out, "ok %d", &h); err != nil {
+			t.Fatalf("driver said %q", r.out)
+		}
+		hits += h
+	}
+	if hits < n {
+		t.Fatalf("the readers got %d values in %d gets: too few to have tested anything", hits, 2*n)
+	}
+	mustCheck(t, c)
 }

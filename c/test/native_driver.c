@@ -10,6 +10,11 @@
  *                                     memory that is unmapped mid-copy
  *   native_driver brokenmid REGION KEY GONE  incr KEY while another thread
  *                                     faults on GONE's truncated page
+ *   native_driver torn REGION write|read N  N sets of "torn" to 512 copies
+ *                                     of one byte (the next each time), or
+ *                                     N gets, each checked to be one byte
+ *                                     repeated: prints "torn" and fails on
+ *                                     the first that is not, else "ok HITS"
  *
  * Ops (one per line; values and items in hex, "-" for empty):
  *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
@@ -195,6 +200,47 @@ static void *hammer(void *arg)
 	return NULL;
 }
 
+/* torn is the torn-read check: writers rewrite "torn" in place (the same
+ * size each time) under the lock; readers get it without the lock and
+ * check that it is one byte repeated. */
+static int torn(const char *mode, long n)
+{
+	static unsigned char v[512];
+	long hits = 0;
+	for (long i = 0; i < n; i++) {
+		if (strcmp(mode, "write") == 0) {
+			memset(v, (int)(i % 251) + 1, sizeof v);
+			int rc = shmlru_write(h, "torn", 4, v, sizeof v, NULL, NULL);
+			if (rc != SHMLRU_OK) {
+				fprintf(stderr, "set: %s\n", shmlru_strerror(rc));
+				return 1;
+			}
+			continue;
+		}
+		size_t got;
+		int rc = shmlru_get(h, "torn", 4, buf, sizeof buf, &got, NULL);
+		if (rc == SHMLRU_NOT_FOUND)
+			continue;
+		if (rc != SHMLRU_OK) {
+			fprintf(stderr, "get: %s\n", shmlru_strerror(rc));
+			return 1;
+		}
+		if (got != sizeof v) {
+			printf("torn: %zu bytes\n", got);
+			return 1;
+		}
+		for (size_t j = 1; j < got; j++) {
+			if (buf[j] != buf[0]) {
+				printf("torn: byte %zu is %d, byte 0 is %d\n", j, buf[j], buf[0]);
+				return 1;
+			}
+		}
+		hits++;
+	}
+	printf("ok %ld\n", hits);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -237,6 +283,9 @@ int main(int argc, char **argv)
 		printf("%d %.17g %d\n", rc, r, mid_a_rc);
 		fflush(stdout);
 		_exit(0); /* the region is broken: no close */
+	} else if (strcmp(argv[1], "torn") == 0 && argc == 5) {
+		if (torn(argv[3], atol(argv[4])) != 0)
+			return 1;
 	} else if (strcmp(argv[1], "hammer") == 0 && argc == 5) {
 		int threads = atoi(argv[3]);
 		per_thread = atol(argv[4]);

@@ -355,24 +355,35 @@ func childMain(mode, path string) int {
 	return fail(fmt.Errorf("unknown mode"))
 }
 
-// The region's layout, as far as the tests reach into the file: offsets
-// from shm/header.go (the file header) and lru/layout.go (the cache header,
-// each shard's header, an entry's header). Every test that writes through
-// them checks the effect through shmctl, so a wrong offset fails it.
-const (
-	fileDataOff       = 48  // file header: dataOff, where the data area starts (uint64)
-	cacheHeapOff      = 60  // cache header (at dataOff): heapOff, from the start of a shard (uint32)
-	unitSize          = 16  // entry indexes count units of the heap
-	cacheHeaderSize   = 256 // shard 0 follows it
-	shardLockWord     = 0   // shard header: the lock word (uint32)
-	shardDirty        = 4   // shard header: the dirty mark
-	shardTail         = 12  // shard header: the LRU queue's tail (a unit index)
-	shardEntries      = 20  // shard header: the entry count
-	shardDeadPid      = 40  // shard header: the pid of a dead owner an observer found (uint32)
-	shardHeaderSize   = 256 // then the shard's buckets
-	entryPrevInHeader = 4   // entry header: LRU link towards the head
-	entryNextInHeader = 8   // entry header: LRU link towards the tail
+// The region's layout, as far as the tests reach into the file: where the
+// data area starts comes from shm/header.go's file header; everything in
+// the data area from lru.LayoutFacts, the definition C is generated from.
+// Every test that writes through them checks the effect through shmctl, so
+// a wrong offset fails it.
+const fileDataOff = 48 // file header: dataOff, where the data area starts (uint64)
+
+var (
+	cacheHeapOff      = layoutFact("cacheHeader.heapOff") // from the start of a shard (uint32)
+	unitSize          = layoutFact("unitSize")            // entry indexes count units of the heap
+	cacheHeaderSize   = layoutFact("cacheHeaderSize")     // shard 0 follows it
+	shardLockWord     = layoutFact("shardHeader.lock")    // the lock word (uint32)
+	shardSeq          = layoutFact("shardHeader.seq")     // the change sequence: odd is the dirty mark (uint64)
+	shardTail         = layoutFact("shardHeader.tail")    // the LRU queue's tail (a unit index)
+	shardEntries      = layoutFact("shardHeader.entries") // the entry count
+	shardDeadPid      = layoutFact("shardHeader.deadPid") // the pid of a dead owner an observer found (uint32)
+	entryPrevInHeader = layoutFact("entry.prev")          // LRU link towards the head
+	entryNextInHeader = layoutFact("entry.next")          // LRU link towards the tail
 )
+
+// layoutFact is the value (an offset, for a field) of the named fact.
+func layoutFact(name string) int64 {
+	for _, f := range lru.LayoutFacts() {
+		if f.Name == name {
+			return int64(f.Value)
+		}
+	}
+	panic("no layout fact " + name)
+}
 
 // regionFile reads and writes a region's bytes through its file, which
 // shares its pages with every mapping of it.
@@ -387,6 +398,19 @@ func (r regionFile) u32(off int64) (uint32, error) {
 	var b [4]byte
 	_, err := r.f.ReadAt(b[:], off)
 	return binary.NativeEndian.Uint32(b[:]), err
+}
+
+func (r regionFile) u64(off int64) (uint64, error) {
+	var b [8]byte
+	_, err := r.f.ReadAt(b[:], off)
+	return binary.NativeEndian.Uint64(b[:]), err
+}
+
+func (r regionFile) put64(off int64, v uint64) error {
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], v)
+	_, err := r.f.WriteAt(b[:], off)
+	return err
 }
 
 func (r regionFile) put32(off int64, v uint32) error {
@@ -415,11 +439,11 @@ func (r regionFile) shard0() (int64, error) {
 // lru/crash_test.go):
 //
 //   - "lock": between changes; the shard is whole.
-//   - "lock-dirty": in the middle of a change: the dirty mark set and the
-//     change half made (the entry count raised for an entry not linked in
+//   - "lock-dirty": in the middle of a change: the dirty mark set (the
+//     change sequence odd) and the change half made (the entry count raised for an entry not linked in
 //     yet, as an insert does).
 //   - "lock-queue": in the middle of moving an entry to the head of the LRU
-//     queue (a hit's touch, made without the dirty mark): the tail entry
+//     queue (a touch, made without the dirty mark): the tail entry
 //     unlinked from the queue and not pushed at the head yet.
 func leaveShard(path, mode string) error {
 	if mode == "lock" {
@@ -436,7 +460,11 @@ func leaveShard(path, mode string) error {
 	}
 	switch mode {
 	case "lock-dirty":
-		if err := r.put32(sh+shardDirty, 1); err != nil {
+		seq, err := r.u64(sh + shardSeq)
+		if err != nil {
+			return err
+		}
+		if err := r.put64(sh+shardSeq, seq|1); err != nil {
 			return err
 		}
 		n, err := r.u32(sh + shardEntries)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"testing"
@@ -9,10 +10,13 @@ import (
 )
 
 // snapshot is what a read must not change: every counter and fill figure,
-// and every shard's entries in LRU order with their versions.
+// every shard's entries in LRU order with their versions, and every byte
+// of the data area (which holds the reference marks and the read counters
+// too).
 type snapshot struct {
 	stats lru.Stats
 	order []string
+	data  []byte
 }
 
 func takeSnapshot(t *testing.T, c *lru.Cache) snapshot {
@@ -30,6 +34,7 @@ func takeSnapshot(t *testing.T, c *lru.Cache) snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.data = bytes.Clone(c.Region().Data())
 	return s
 }
 
@@ -61,13 +66,19 @@ func TestReadSubcommandsChangeNothing(t *testing.T) {
 	if !reflect.DeepEqual(before, after) {
 		t.Errorf("reads changed the cache:\nbefore %+v\nafter  %+v", before, after)
 	}
-	// The control: a client's Get of user:000, the least recently used
-	// entry of its shard, moves it and counts a hit, and the snapshot sees it.
+	// The control: a client's Get of user:000 marks it and counts a hit,
+	// and a Set moves it to the head: the snapshot sees each.
 	if _, err := c.Get([]byte("user:000")); err != nil {
 		t.Fatal(err)
 	}
-	moved := takeSnapshot(t, c)
-	if reflect.DeepEqual(moved.order, after.order) || moved.stats.Hits != after.stats.Hits+1 {
-		t.Errorf("the snapshot does not see a Get: order %v, hits %d", moved.order, moved.stats.Hits)
+	got := takeSnapshot(t, c)
+	if bytes.Equal(got.data, after.data) || got.stats.Hits != after.stats.Hits+1 {
+		t.Errorf("the snapshot does not see a Get: hits %d, data area changed %v", got.stats.Hits, !bytes.Equal(got.data, after.data))
+	}
+	if err := c.Set([]byte("user:000"), []byte("new"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if moved := takeSnapshot(t, c); reflect.DeepEqual(moved.order, got.order) {
+		t.Errorf("the snapshot does not see a Set move its entry: order %v", moved.order)
 	}
 }
