@@ -204,7 +204,8 @@ int shmlru_close(shmlru_t h);
 /* Copies the live value at key into buf (buf may be NULL if buf_len is 0).
  * *value_len receives its length: on SHMLRU_BUFFER_TOO_SMALL the length
  * needed. meta (may be NULL) receives the type, flags, version and expiry.
- * A hit makes the entry the most recently used. */
+ * It takes no lock; a hit marks the entry as read, which spares it from
+ * the next eviction that reaches it (docs/protocol.md). */
 int shmlru_get(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len,
                size_t *value_len, shmlru_meta *meta);
 

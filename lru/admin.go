@@ -3,8 +3,9 @@ package lru
 // Whole-cache operations: they visit the shards one at a time, each under
 // its lock, so they are atomic per shard, not across the cache.
 
-// Keys returns up to max keys of live entries (0 = all), most recently used
-// first within each shard, shard by shard. It does not change the LRU order.
+// Keys returns up to max keys of live entries (0 = all), in queue order
+// (most recently written first) within each shard, shard by shard. It
+// changes nothing.
 func (c *Cache) Keys(max int) ([][]byte, error) {
 	var keys [][]byte
 	err := c.Range(func(key []byte, m Meta, _ int) bool {

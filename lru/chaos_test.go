@@ -23,17 +23,22 @@ const stallBound = 2 * time.Second
 type chaosProc struct {
 	*child
 	pidns    bool
+	readOnly bool // reads only: lock-free unless a read must take the lock
 	progress atomic.Int64
 	worst    atomic.Int64 // ns
 	ticks    chan struct{}
 }
 
-func startChaosProc(t *testing.T, path string, pidns bool) *chaosProc {
+func startChaosProc(t *testing.T, path string, pidns, readOnly bool) *chaosProc {
 	var wrap []string
 	if pidns {
 		wrap = unshareArgs
 	}
-	p := &chaosProc{child: startChild(t, "verify", path, "0", wrap...), pidns: pidns, ticks: make(chan struct{}, 1)}
+	arg := "0"
+	if readOnly {
+		arg += ":ro"
+	}
+	p := &chaosProc{child: startChild(t, "verify", path, arg, wrap...), pidns: pidns, readOnly: readOnly, ticks: make(chan struct{}, 1)}
 	go func() {
 		defer close(p.ticks)
 		for p.out.Scan() {
@@ -67,7 +72,8 @@ func (p *chaosProc) waitProgress(t *testing.T, n int64) {
 
 // TestChaos SIGKILLs writer processes at random moments, hundreds of times,
 // while others keep reading and writing self-verifying values (verified on
-// every read, in the children). After each kill it checks that nothing
+// every read, in the children), and one process only reads, through the
+// lock-free path. After each kill it checks that nothing
 // stalled beyond stallBound, that Check passes, and that entries were lost
 // only from a shard the dead process was changing (the cache is sized so
 // that nothing is ever evicted). Some victims run in their own pid namespace.
@@ -87,15 +93,18 @@ func TestChaos(t *testing.T) {
 		c.Set(k, makeValue(k, []byte("never touched by the children")), 0)
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
-	pool := make([]*chaosProc, 3)
+	// Three processes write and read; a fourth only reads, without taking
+	// locks, and is never the one killed: it must never see a torn value
+	// nor stall, whatever the writers die in the middle of.
+	pool := make([]*chaosProc, 4)
 	for i := range pool {
-		pool[i] = startChaosProc(t, path, false)
+		pool[i] = startChaosProc(t, path, false, i == 3)
 	}
 	prev, _ := c.Stats()
 	var worstParent time.Duration
 	pidnsKills := 0
 	for kill := 0; kill < kills; kill++ {
-		i := rng.IntN(len(pool))
+		i := rng.IntN(len(pool) - 1) // a writer
 		v := pool[i]
 		v.waitProgress(t, v.progress.Load()+int64(1+rng.IntN(3))*256)
 		pid := v.cmd.Process.Pid
@@ -113,7 +122,10 @@ func TestChaos(t *testing.T) {
 		if w := time.Duration(v.worst.Load()); w > stallBound {
 			t.Fatalf("kill %d: an operation of a child took %v", kill, w)
 		}
-		pool[i] = startChaosProc(t, path, pidnsOK && kill%4 == 3)
+		pool[i] = startChaosProc(t, path, pidnsOK && kill%4 == 3, false)
+		if w := time.Duration(pool[3].worst.Load()); w > stallBound {
+			t.Fatalf("kill %d: a read of the reader that takes no lock took %v", kill, w)
+		}
 
 		// Repair takes every shard's lock, repairing what the victim left
 		// (the children may have done so already). A repair that had to
@@ -160,6 +172,9 @@ func TestChaos(t *testing.T) {
 			t.Fatalf("kill %d: Check: %v %v", kill, ps, err)
 		}
 		prev = st
+	}
+	if n := pool[3].progress.Load(); n == 0 {
+		t.Fatal("the reader that takes no lock made no progress")
 	}
 	for _, p := range pool {
 		p.stdin.Close()

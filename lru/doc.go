@@ -3,10 +3,18 @@
 //
 // Open maps the region (creating it on first use); every process that opens
 // the same path sees the same entries. Each key's hash picks a shard; each
-// shard has its own cross-process lock, hash index, exact LRU queue, value
+// shard has its own cross-process lock, hash index, LRU queue, value
 // storage and counters, laid out in the region by offsets (see layout.go).
 // Every operation, Incr, Add, Replace and CompareAndSwap included, is atomic
 // across all processes.
+//
+// Reads take no lock: a get copies the entry between two loads of the
+// shard's change sequence, which every write makes odd before its change and
+// even after, and keeps the copy only if nothing moved (a seqlock; the
+// protocol is written down in docs/protocol.md). A hit marks the entry
+// instead of moving it, and counts itself in a row of counters of the
+// reading process's own, so a hot key read by every process costs no
+// cross-process traffic.
 //
 // Values carry a Type (bytes, number, boolean, list) and 32-bit user flags,
 // as ngx.shared.DICT's do, so a number written from Go reads as a number from
@@ -15,8 +23,9 @@
 //
 // An entry (a 32-byte header, the key and the value) is stored contiguously
 // in 16-byte units of its shard's heap. When a shard runs out of room (or
-// entries), a write removes expired entries near the LRU tail, then the
-// least recently used live ones, only until the new entry fits: in one free
+// entries), a write removes expired entries near the LRU tail, then live
+// ones from the tail (giving an entry read since it was written a second
+// chance at the head), only until the new entry fits: in one free
 // run if there is one long enough, otherwise as a chain of pieces over the
 // free space. So a value up to Geometry().MaxValue always fits once enough
 // entries are evicted, fragmentation never fails a write, and a write
@@ -41,8 +50,12 @@
 //
 // The limits a user must know, each explained in the README:
 //
-//   - LRU order is exact within a shard, not across shards: a key's hash fixes
-//     its shard. Options.Shards = 1 gives one exact LRU at the price of one lock.
+//   - The queue order is kept within a shard, not across shards: a key's hash
+//     fixes its shard. It is CLOCK rather than an exact LRU: writes move their
+//     entry to the head, reads only mark it, and eviction moves a marked tail
+//     entry to the head instead of evicting it (at most 64 times per write).
+//     So an entry is evicted only when it reaches the tail with no read since
+//     it was last written or spared.
 //   - A region's geometry (size, shards, limits) is fixed when it
 //     is created; later openers adopt it (Options.Exact refuses a difference).
 //   - Keys are 1 to 65,535 bytes (less in very small shards: Geometry().MaxKey);

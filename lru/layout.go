@@ -159,8 +159,8 @@ type shardHeader struct {
 	// copy, and keeps the copy only if both reads gave the same even
 	// number (read.go).
 	seq       uint64
-	head      uint32 // most recently used entry, 0 if none
-	tail      uint32 // least recently used entry, 0 if none
+	head      uint32 // most recently written (or spared) entry, 0 if none
+	tail      uint32 // next in line for eviction, 0 if none
 	freeUnits uint32 // units in free runs
 	entries   uint32
 	chained   uint32 // entries stored as a chain of pieces

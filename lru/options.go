@@ -19,8 +19,8 @@ type Options struct {
 	// 0 chooses by size: the largest power of two up to 16 that leaves each
 	// shard at least 1 MiB, then more, up to 64, while each keeps at least
 	// 16 MiB (so a 16 MiB region, whose data area is a little under 16 MiB,
-	// gets 8; 64 MiB gets 16; 1 GiB gets 32). LRU order is exact within a
-	// shard.
+	// gets 8; 64 MiB gets 16; 1 GiB gets 32). The LRU order is kept
+	// within a shard.
 	Shards int
 
 	// MaxEntries caps the number of entries (0 = as many as fit). The cap

@@ -15,8 +15,9 @@ var keysCmd = &command{
 	name:    "keys",
 	summary: "list keys in LRU order per shard, with type, size, TTL and flags",
 	maxArgs: 0,
-	desc: `Lists the keys of live entries shard by shard, most recently used first
-within each shard, with the value's type, size, time to live and user flags.
+	desc: `Lists the keys of live entries shard by shard, in LRU queue order (most
+recently written first) within each shard, with the value's type, size, time to
+live and user flags.
 It changes nothing: no LRU order, no counter.`,
 	example: `shmctl -r myapp keys --prefix user: --limit 20
 shmctl -r myapp keys --json | jq -r '.[].key'`,
