@@ -116,14 +116,22 @@ static inline void leave(struct shmlru_fast *f)
  * call's own fault counts: another thread's, on a page this call never
  * read, leaves this call's result (and a change it made) as valid as it
  * is, and handing such a call to Go would make its change twice. */
+static long fallbacks; /* calls left to Go, for shmlru__test_fallbacks */
+
 static inline int finish(struct shmlru_fast *f, int rc)
 {
 	struct shmlru_fast_call *call = shmlru_fast_cur;
 	if (call != NULL && call->faulted)
 		rc = SHMLRU_FAST_FALLBACK;
+	if (rc == SHMLRU_FAST_FALLBACK)
+		__atomic_fetch_add(&fallbacks, 1, __ATOMIC_RELAXED);
 	leave(f);
 	return rc;
 }
+
+/* A test hook, not part of the ABI: how many native calls were left to Go
+ * so far (only the slow path counts). */
+long shmlru__test_fallbacks(void) { return __atomic_load_n(&fallbacks, __ATOMIC_RELAXED); }
 
 /* mono_ns is lru's TrackClock (the Go runtime's nanotime): CLOCK_MONOTONIC
  * in nanoseconds. */

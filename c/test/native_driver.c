@@ -10,6 +10,8 @@
  *                                     memory that is unmapped mid-copy
  *   native_driver brokenmid REGION KEY GONE  incr KEY while another thread
  *                                     faults on GONE's truncated page
+ *   native_driver incrwait REGION     one incr of "counter"; prints its status
+ *                                     and how many native calls went to Go
  *   native_driver torn REGION write|read N  N sets of "torn" to 512 copies
  *                                     of one byte (the next each time), or
  *                                     N gets, each checked to be one byte
@@ -35,7 +37,8 @@
 #include "shmlru.h"
 #include "hexio.h"
 
-void shmlru__test_stop(int point, void (*fn)(void)); /* fast.c's test hook, not ABI */
+void shmlru__test_stop(int point, void (*fn)(void)); /* fast.c's test hooks, not ABI */
+long shmlru__test_fallbacks(void);
 
 static shmlru_t h;
 static unsigned char buf[1 << 20];
@@ -283,6 +286,10 @@ int main(int argc, char **argv)
 		printf("%d %.17g %d\n", rc, r, mid_a_rc);
 		fflush(stdout);
 		_exit(0); /* the region is broken: no close */
+	} else if (strcmp(argv[1], "incrwait") == 0 && argc == 3) {
+		double r;
+		int rc = shmlru_incr(h, "counter", 7, 1, &r, 0, 0, 0, NULL);
+		printf("%d %ld\n", rc, shmlru__test_fallbacks());
 	} else if (strcmp(argv[1], "torn") == 0 && argc == 5) {
 		if (torn(argv[3], atol(argv[4])) != 0)
 			return 1;
