@@ -52,6 +52,7 @@ FUZZFLAGS = -run '^$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 50x
 fuzz:
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzCorrupt$$' ./lru/
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzOps$$' ./lru/
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzReadUnlocked$$' ./lru/
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzOpenFile$$' ./shm/
 
 demo: build $(DEMO_DEPS)
