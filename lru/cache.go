@@ -68,12 +68,12 @@ func Open(path string, o *Options) (*Cache, error) {
 	if o == nil {
 		o = &Options{}
 	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	size := o.Size
 	if size == 0 {
 		size = DefaultSize
-	}
-	if size < 0 {
-		return nil, fmt.Errorf("%w: Size %d is negative", ErrBadOptions, size)
 	}
 	// Plan against the data area a region of this size will have, so that
 	// bad options fail before any file is created.

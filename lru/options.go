@@ -1,6 +1,9 @@
 package lru
 
-import "os"
+import (
+	"fmt"
+	"os"
+)
 
 // Defaults for Options' zero values.
 const (
@@ -48,6 +51,26 @@ type Options struct {
 	// error wrapping fs.ErrNotExist (test it with errors.Is(err,
 	// os.ErrNotExist)); an empty or unfinished file is ErrNotRegion.
 	NoCreate bool
+}
+
+// check refuses what no region can have: a negative size, count or limit
+// (0 is each field's default). What depends on the size, such as a shard
+// too small for MaxValueSize, is for the layout's plan to refuse.
+func (o *Options) check() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"Size", o.Size},
+		{"Shards", int64(o.Shards)},
+		{"MaxEntries", int64(o.MaxEntries)},
+		{"MaxValueSize", int64(o.MaxValueSize)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s %d is negative; use 0 for the default", ErrBadOptions, f.name, f.v)
+		}
+	}
+	return nil
 }
 
 // Geometry describes a cache's layout and limits, as fixed at creation.
