@@ -81,10 +81,12 @@ func Open(path string, o *Options) (*Cache, error) {
 		return nil, err
 	}
 	r, err := shm.Open(path, shm.Options{
-		Size:     size,
-		Mode:     o.Mode,
-		Exact:    o.Exact && o.Size != 0,
-		NoCreate: o.NoCreate,
+		Size:      size,
+		Mode:      o.Mode,
+		TrustUIDs: o.TrustUIDs,
+		TrustGIDs: o.TrustGIDs,
+		Exact:     o.Exact && o.Size != 0,
+		NoCreate:  o.NoCreate,
 		Init: func(data []byte) error {
 			g, err := plan(int64(len(data)), o)
 			if err != nil {

@@ -38,9 +38,21 @@ type Options struct {
 	// shard). It may be at most about a shard's size.
 	MaxValueSize int
 
-	// Mode is the new file's permission (0 = 0600). 0660 shares the cache
-	// with the file's group.
+	// Mode is the new file's permission (0 = 0600), and whom the caller
+	// shares the cache with: an existing file that others can write beyond
+	// it is ErrUntrusted. 0660 shares with the file's group, 0666 with
+	// everyone; a mode that lets anyone read without writing (0640, 0644)
+	// is ErrBadOptions (see shm.Options.Mode).
 	Mode os.FileMode
+
+	// TrustUIDs names the users, besides the caller and root, whose region
+	// files Open adopts; any other owner's is ErrUntrusted (see
+	// shm.Options.TrustUIDs).
+	TrustUIDs []int
+
+	// TrustGIDs names groups, besides the caller's own, that may write a
+	// region file Open adopts with Mode 0660.
+	TrustGIDs []int
 
 	// Exact makes Open fail with ErrGeometry when an existing region's
 	// geometry differs from the non-zero fields above, instead of adopting

@@ -26,9 +26,24 @@ type Options struct {
 	// created. An existing region keeps its size unless Exact is set.
 	Size int64
 
-	// Mode is the permission of a newly created file. Zero means 0600: only
-	// the creating user. Use 0660 to share with processes of the file's group.
+	// Mode is the permission of a newly created file, and whom the caller
+	// shares the region with: an existing file that gives anyone more is
+	// refused (see trust.go). Zero means 0600: only the owner. 0660 shares
+	// with the file's group, 0666 with everyone. The group and others get
+	// read and write or nothing: a read-only class (0640, 0644) is
+	// ErrBadOptions, because a reader can stall every process by locking
+	// the file.
 	Mode os.FileMode
+
+	// TrustUIDs names the users, besides the caller's effective uid and
+	// root, whose files Open adopts. A region created by another user is
+	// refused with ErrUntrusted unless its owner is named here.
+	TrustUIDs []int
+
+	// TrustGIDs names groups, besides the caller's own (effective and
+	// supplementary), whose members may write a file that Open adopts
+	// (with a Mode of 0660).
+	TrustGIDs []int
 
 	// Slots is how many processes may be attached at once (0 = DefaultSlots).
 	Slots int
@@ -82,7 +97,14 @@ func Path(name string) string {
 
 // Open maps the region at path (see Path for names), creating and
 // initialising it if it does not exist. Concurrent openers of a new file
-// settle on one initialisation: the others wait for it and adopt the result.
+// settle on one initialisation: the others wait for it (at most CreateWait)
+// and adopt the result.
+//
+// Open never follows a symbolic link at path, creates the file only if
+// nothing is there (O_EXCL), and adopts an existing file only if its owner,
+// group and mode pass the trust rule (see trust.go and Options): anything
+// else is an error wrapping ErrUntrusted that names the owner and mode and
+// says how to share a region on purpose.
 //
 // Open creates only over an empty file or over a creation of this package
 // that was interrupted (its creator died before the region was ready; see
@@ -102,16 +124,15 @@ func Open(name string, o Options) (*Region, error) {
 	if o.Mode&^os.ModePerm != 0 {
 		return nil, fmt.Errorf("%w: mode %v has bits other than permissions", ErrBadOptions, o.Mode)
 	}
+	if err := checkMode(o.Mode); err != nil {
+		return nil, err
+	}
 	if o.Slots == 0 {
 		o.Slots = DefaultSlots
 	}
-	flag := os.O_RDWR
-	if !o.NoCreate {
-		flag |= os.O_CREATE
-	}
-	f, err := os.OpenFile(path, flag|syscall.O_CLOEXEC, o.Mode)
+	f, _, err := openFile(path, &o)
 	if err != nil {
-		return nil, explainOpenError(path, err)
+		return nil, err
 	}
 	r, err := attach(f, path, o)
 	if err != nil {
@@ -125,8 +146,12 @@ func explainOpenError(path string, err error) error {
 	switch {
 	case errors.Is(err, syscall.EISDIR):
 		return fmt.Errorf("%w: %s is a directory; name a file inside it", ErrNotRegion, path)
+	case errors.Is(err, syscall.ELOOP):
+		if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%w: %s is a symbolic link; a region is never opened through one (whoever made the link would choose where your region goes): remove the link, or name the file it points to", ErrUntrusted, path)
+		}
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("%w (the region's owner can share it by creating it with mode 0660 for a common group, or run as the owner)", err)
+		return fmt.Errorf("%w (the region's owner can share it by creating it with mode 0660 for a group you are in; you then name the owner's uid in TrustUIDs. Or run as the owner)", err)
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("%w (create the region first, or drop NoCreate)", err)
 	}
@@ -247,8 +272,12 @@ func createLocked(f *os.File, path string, o Options) (header, bool, error) {
 	}
 	// The umask would narrow the mode (0660 would become 0640 under the
 	// usual 022), and sharing with a group is the point of asking for it.
-	if err := f.Chmod(o.Mode); err != nil {
-		return h, false, fmt.Errorf("shm: set mode %v on %s: %w", o.Mode, path, err)
+	// A file of another user that the trust rule let us adopt keeps the
+	// mode its owner gave it: only the owner may change it.
+	if owned(f) {
+		if err := f.Chmod(o.Mode); err != nil {
+			return h, false, fmt.Errorf("shm: set mode %v on %s: %w", o.Mode, path, err)
+		}
 	}
 	hook("mode set")
 	if k == kindIntent {
