@@ -85,6 +85,11 @@ var (
 	// file was changed.
 	ErrUntrusted = shm.ErrUntrusted
 
+	// ErrBusy: the region is not ready, and another process held its
+	// creation lock for longer than Open waits (shm.CreateWait); the
+	// message names it when the system tells.
+	ErrBusy = shm.ErrBusy
+
 	// ErrNoSpace: the file system could not reserve the region's size.
 	ErrNoSpace = shm.ErrNoSpace
 

@@ -47,6 +47,11 @@ var (
 	// changed.
 	ErrUntrusted = errors.New("shmlru: region file not trusted")
 
+	// ErrBusy means the region is not ready and another process held its
+	// creation lock for longer than Open waits (CreateWait). The message
+	// names the holder when the system tells it.
+	ErrBusy = errors.New("shmlru: region is being created by another process")
+
 	// ErrCorrupt means the region's contents are inconsistent, or its file
 	// shrank underneath the mapping (truncated by another program). The
 	// message says which, and what was done about it.

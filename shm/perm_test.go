@@ -29,8 +29,16 @@ func init() {
 }
 
 // asUser runs this test binary as a child in role under another uid and
-// gid. The binary is copied where that user can execute it.
+// gid, and returns its output.
 func asUser(t *testing.T, role, path string, uid, gid uint32) (string, error) {
+	t.Helper()
+	out, err := userCmd(t, role, path, uid, gid).CombinedOutput()
+	return string(out), err
+}
+
+// userCmd prepares this test binary as a child in role under another uid
+// and gid. The binary is copied where that user can execute it.
+func userCmd(t *testing.T, role, path string, uid, gid uint32) *exec.Cmd {
 	t.Helper()
 	self, _ := os.Executable()
 	dir, err := os.MkdirTemp("", "shmlru-perm")
@@ -48,8 +56,7 @@ func asUser(t *testing.T, role, path string, uid, gid uint32) (string, error) {
 	cmd := exec.Command(bin, "-test.run=^$", path)
 	cmd.Env = append(os.Environ(), "SHMLRU_SHM_CHILD="+role)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return cmd
 }
 
 // A region created 0600 by one user cannot be opened by another, with an

@@ -184,8 +184,8 @@ func attach(f *os.File, path string, o Options) (*Region, error) {
 		if o.NoCreate && st.Size() == 0 {
 			return nil, fmt.Errorf("%w: %s is empty; it was never initialised (drop NoCreate to initialise it)", ErrNotRegion, path)
 		}
-		if err := flock(f, unix.LOCK_EX); err != nil {
-			return nil, fmt.Errorf("shm: lock %s for creation: %w", path, err)
+		if err := lockCreation(f, path); err != nil {
+			return nil, err
 		}
 		h, created, err = createLocked(f, path, o)
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)
@@ -364,13 +364,71 @@ func reserve(f *os.File, size int64) error {
 	return err
 }
 
-func flock(f *os.File, how int) error {
+// CreateWait is how long Open waits for the creation lock of a region that
+// is not ready: while another process creates it (reserves its memory and
+// lays out its data area), or while something else holds an flock on the
+// file. Then Open fails with ErrBusy, naming the holder.
+const CreateWait = 30 * time.Second
+
+// createWait is CreateWait, shortened by tests.
+var createWait = CreateWait
+
+// lockCreation takes the creation lock of f, an exclusive flock, waiting at
+// most createWait for whoever holds it. It polls (LOCK_NB) rather than
+// block, because a blocked flock cannot be given up: a process that holds
+// a shared flock on the file for ever would hold every opener for ever.
+func lockCreation(f *os.File, path string) error {
+	deadline := time.Now().Add(createWait)
+	pause := 100 * time.Microsecond
 	for {
-		err := unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			return err
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case err == unix.EINTR:
+			continue
+		case err != unix.EWOULDBLOCK:
+			return fmt.Errorf("shm: lock %s for creation: %w", path, err)
 		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %s is not ready, and %s has held its creation lock (an flock of the file) for the %v that Open waits. If that process is stuck or is not creating the region, stop it: the next opener then finishes the creation. Or remove the file", ErrBusy, path, flockHolders(f), createWait)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 20*time.Millisecond)
 	}
+}
+
+// flockHolders names the processes that /proc/locks says hold an flock on
+// f, for an error message.
+func flockHolders(f *os.File) string {
+	const unknown = "another process"
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return unknown
+	}
+	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino)
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return unknown
+	}
+	// "1: FLOCK  ADVISORY  READ 26666 00:1b:28 0 EOF"; a waiter's line
+	// has "->" after the number.
+	var who []string
+	for _, line := range strings.Split(string(b), "\n") {
+		fl := strings.Fields(line)
+		if len(fl) < 8 || fl[1] != "FLOCK" || fl[5] != id {
+			continue
+		}
+		kind := "shared"
+		if fl[3] == "WRITE" {
+			kind = "exclusive"
+		}
+		who = append(who, fmt.Sprintf("pid %s (%s)", fl[4], kind))
+	}
+	if len(who) == 0 {
+		return unknown
+	}
+	return strings.Join(who, ", ")
 }
 
 // mapFile maps the whole of f, shared. A child forked without exec does not
