@@ -153,8 +153,8 @@ func trusted(f *os.File, path string, o *Options) error {
 	}
 	euid := os.Geteuid()
 	if int(st.Uid) != euid && st.Uid != 0 && !slices.Contains(o.TrustUIDs, int(st.Uid)) {
-		return fmt.Errorf("%w: %s is owned by uid %d (mode %04o), not by you (uid %d) or root: whoever made it could read and replace your values. To share a region with another user on purpose, have one user create it with a Mode shared with a group (0660) that both are in, and have the other name the creator's uid in TrustUIDs (shmctl: --trust-uid %d); otherwise remove the file (its owner or root can) or choose another name",
-			ErrUntrusted, path, st.Uid, st.Mode&0o7777, euid, st.Uid)
+		return fmt.Errorf("%w: %s is owned by uid %d (mode %04o), not by you (uid %d) or root: its owner could read and replace your values. To share with that user on purpose, name uid %d in TrustUIDs (shmctl --trust-uid %d) and share a group in Mode (0660); otherwise remove the file or choose another name",
+			ErrUntrusted, path, st.Uid, st.Mode&0o7777, euid, st.Uid, st.Uid)
 	}
 	mode := st.Mode & 0o777
 	mine := uint32(o.Mode.Perm())
