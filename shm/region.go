@@ -130,7 +130,7 @@ func Open(name string, o Options) (*Region, error) {
 	if o.Slots == 0 {
 		o.Slots = DefaultSlots
 	}
-	f, _, err := openFile(path, &o)
+	f, err := openFile(path, &o)
 	if err != nil {
 		return nil, err
 	}

@@ -78,12 +78,12 @@ func accessName(a uint32) string {
 }
 
 // openFile opens the region's file at path for reading and writing, never
-// through a symbolic link, and reports whether this call created it. A file
+// through a symbolic link, creating it if o allows. A file
 // it finds there is adopted only if it passes the rule (see trusted). A
 // file that it creates is made with O_EXCL, so it is this caller's; it gets
 // o.Mode at once, and is removed again if the directory gave it a group the
 // rule refuses (a set-group-ID directory of a group the caller is not in).
-func openFile(path string, o *Options) (*os.File, bool, error) {
+func openFile(path string, o *Options) (*os.File, error) {
 	const flags = os.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
 	// Each round either creates the file, or finds one there; a file that
 	// is removed between the two (shmctl rm) sends us round again.
@@ -96,12 +96,12 @@ func openFile(path string, o *Options) (*os.File, bool, error) {
 			if err == nil {
 				if err := created(f, path, o); err != nil {
 					f.Close()
-					return nil, false, err
+					return nil, err
 				}
-				return f, true, nil
+				return f, nil
 			}
 			if !errors.Is(err, os.ErrExist) {
-				return nil, false, explainOpenError(path, err)
+				return nil, explainOpenError(path, err)
 			}
 		}
 		f, err := os.OpenFile(path, flags, 0)
@@ -109,13 +109,13 @@ func openFile(path string, o *Options) (*os.File, bool, error) {
 			continue
 		}
 		if err != nil {
-			return nil, false, explainOpenError(path, err)
+			return nil, explainOpenError(path, err)
 		}
 		if err := trusted(f, path, o); err != nil {
 			f.Close()
-			return nil, false, err
+			return nil, err
 		}
-		return f, false, nil
+		return f, nil
 	}
 }
 
