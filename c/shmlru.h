@@ -82,7 +82,9 @@ enum {
 	SHMLRU_FORKED            = -26, /* called in a child forked after loading the library */
 	SHMLRU_BAD_TTL           = -27, /* a negative TTL; 0 means never expires */
 	SHMLRU_LOAD_LOST         = -28, /* load_end: the lease ran out and another caller took the load over */
-	SHMLRU_NOT_IN_STEP       = -29  /* tracked fill: the cache is not in step with its store; read the store, cache nothing */
+	SHMLRU_NOT_IN_STEP       = -29, /* tracked fill: the cache is not in step with its store; read the store, cache nothing */
+	SHMLRU_UNTRUSTED         = -30, /* a symbolic link, or a file owned or writable by someone not trusted: see the error text */
+	SHMLRU_BUSY              = -31  /* the region is not ready and another process held its creation lock too long */
 };
 
 /* Value types (shmlru_meta.type, shmlru_write_opts.type). */
@@ -120,7 +122,9 @@ typedef struct shmlru_options {
 	 * units as they need: there is no block size to choose. The field
 	 * stays so that the struct's layout does not change. */
 	uint32_t reserved_block_size;
-	uint32_t mode;           /* permission of a new file (0 = 0600) */
+	uint32_t mode;           /* permission of a new file (0 = 0600), and whom
+	                          * an existing one may share with: 0600, 0660
+	                          * or 0666 (read without write is BAD_OPTIONS) */
 	uint8_t  exact;          /* fail if an existing region differs */
 	uint8_t  no_create;      /* fail if the region does not exist */
 	uint8_t  reserved[2];    /* must be 0 */
@@ -193,7 +197,10 @@ const char *shmlru_strerror(int status);
  * without a slash is a file under /dev/shm. opts may be NULL. On success
  * *out is the handle. On failure a message naming the file and what to do
  * is written to errbuf (NUL-terminated, truncated to errbuf_len) unless
- * errbuf is NULL. */
+ * errbuf is NULL. It never follows a symbolic link at path, and adopts an
+ * existing file only if it is the caller's or root's and gives no one
+ * write access beyond what opts->mode shares (SHMLRU_UNTRUSTED otherwise;
+ * the Go API's lru.Options.TrustUIDs has no C counterpart yet). */
 int shmlru_open(const char *path, size_t path_len, const shmlru_options *opts,
                 shmlru_t *out, char *errbuf, size_t errbuf_len);
 

@@ -67,7 +67,7 @@ func startLoadNginx(t *testing.T) *loadEnv {
 		t.Fatal(err)
 	}
 	region := shm.Path(fmt.Sprintf("shmlru-load-test-%d-%s", os.Getpid(), t.Name()))
-	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o644})
+	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o600})
 	if err != nil {
 		t.Fatal(err)
 	}

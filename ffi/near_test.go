@@ -57,7 +57,7 @@ func startNear(t *testing.T) *nearEnv {
 	}
 	rs := startRedis(t)
 	region := shm.Path(fmt.Sprintf("shmlru-near-test-%d-%s", os.Getpid(), t.Name()))
-	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o644})
+	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o600})
 	if err != nil {
 		t.Fatal(err)
 	}

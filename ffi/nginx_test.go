@@ -22,7 +22,7 @@ func startNginx(t *testing.T) (*lru.Cache, *ngxrun.Server) {
 		t.Fatal(err)
 	}
 	region := shm.Path(fmt.Sprintf("shmlru-nginx-test-%d", os.Getpid()))
-	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o644})
+	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o600})
 	if err != nil {
 		t.Fatal(err)
 	}

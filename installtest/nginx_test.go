@@ -43,7 +43,7 @@ func TestInstalledNginx(t *testing.T) {
 	}
 
 	region := shm.Path(fmt.Sprintf("shmlru-installtest-%d", os.Getpid()))
-	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o644})
+	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o600})
 	if err != nil {
 		t.Fatal(err)
 	}

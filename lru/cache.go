@@ -77,12 +77,12 @@ func Open(path string, o *Options) (*Cache, error) {
 	if o == nil {
 		o = &Options{}
 	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	size := o.Size
 	if size == 0 {
 		size = DefaultSize
-	}
-	if size < 0 {
-		return nil, fmt.Errorf("%w: Size %d is negative", ErrBadOptions, size)
 	}
 	// Plan against the data area a region of this size will have, so that
 	// bad options fail before any file is created.
@@ -90,10 +90,12 @@ func Open(path string, o *Options) (*Cache, error) {
 		return nil, err
 	}
 	r, err := shm.Open(path, shm.Options{
-		Size:     size,
-		Mode:     o.Mode,
-		Exact:    o.Exact && o.Size != 0,
-		NoCreate: o.NoCreate,
+		Size:      size,
+		Mode:      o.Mode,
+		TrustUIDs: o.TrustUIDs,
+		TrustGIDs: o.TrustGIDs,
+		Exact:     o.Exact && o.Size != 0,
+		NoCreate:  o.NoCreate,
 		Init: func(data []byte) error {
 			g, err := plan(int64(len(data)), shm.DefaultSlots, o)
 			if err != nil {

@@ -79,6 +79,14 @@
 //   - Range, Keys and FlushExpired hold one shard's lock while they walk it.
 //   - Opening a region, even to inspect it, needs read and write access to its
 //     file and a free process slot (shm.DefaultSlots).
+//   - Open adopts an existing region file only if it is not a symbolic link,
+//     is owned by the caller, root or a user in Options.TrustUIDs, and no one
+//     beyond what Options.Mode shares can write it; otherwise ErrUntrusted,
+//     whose message names the owner and mode. A Mode that lets anyone read
+//     without writing (0640, 0644) is ErrBadOptions: such a reader could
+//     stall every process by locking the file. To share between users, create
+//     the region with Mode 0660 for a common group and name its owner in the
+//     other users' TrustUIDs (README: "Sharing a region with other users").
 //   - A region written on one architecture cannot be opened on another, nor by
 //     a build of another layout version (ErrVersion).
 package lru

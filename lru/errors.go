@@ -78,6 +78,18 @@ var (
 	// or short file). Nothing in it was changed.
 	ErrNotRegion = shm.ErrNotRegion
 
+	// ErrUntrusted: the file at the region's path is a symbolic link, or
+	// is owned or writable by someone the caller does not trust
+	// (Options.Mode, TrustUIDs, TrustGIDs); the message names the owner
+	// and mode and says how to share a region on purpose. Nothing in the
+	// file was changed.
+	ErrUntrusted = shm.ErrUntrusted
+
+	// ErrBusy: the region is not ready, and another process held its
+	// creation lock for longer than Open waits (shm.CreateWait); the
+	// message names it when the system tells.
+	ErrBusy = shm.ErrBusy
+
 	// ErrNoSpace: the file system could not reserve the region's size.
 	ErrNoSpace = shm.ErrNoSpace
 

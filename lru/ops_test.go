@@ -571,6 +571,9 @@ func TestBadOptions(t *testing.T) {
 		{Size: 1 << 20, MaxEntries: 1 << 30},
 		{Size: 1 << 20, MaxValueSize: 1 << 30},
 		{Size: 64 << 10, Shards: 64},
+		{Size: 1 << 20, MaxEntries: -1},
+		{Size: 1 << 20, MaxValueSize: -1},
+		{Size: 1 << 20, Shards: -2},
 	} {
 		if _, err := Open(filepath.Join(dir, "x"), &o); !errors.Is(err, ErrBadOptions) {
 			t.Errorf("Open(%+v) = %v, want ErrBadOptions", o, err)

@@ -1,6 +1,9 @@
 package lru
 
-import "os"
+import (
+	"fmt"
+	"os"
+)
 
 // Defaults for Options' zero values.
 const (
@@ -35,9 +38,21 @@ type Options struct {
 	// shard). It may be at most about a shard's size.
 	MaxValueSize int
 
-	// Mode is the new file's permission (0 = 0600). 0660 shares the cache
-	// with the file's group.
+	// Mode is the new file's permission (0 = 0600), and whom the caller
+	// shares the cache with: an existing file that others can write beyond
+	// it is ErrUntrusted. 0660 shares with the file's group, 0666 with
+	// everyone; a mode that lets anyone read without writing (0640, 0644)
+	// is ErrBadOptions (see shm.Options.Mode).
 	Mode os.FileMode
+
+	// TrustUIDs names the users, besides the caller and root, whose region
+	// files Open adopts; any other owner's is ErrUntrusted (see
+	// shm.Options.TrustUIDs).
+	TrustUIDs []int
+
+	// TrustGIDs names groups, besides the caller's own, that may write a
+	// region file Open adopts with Mode 0660.
+	TrustGIDs []int
 
 	// Exact makes Open fail with ErrGeometry when an existing region's
 	// geometry differs from the non-zero fields above, instead of adopting
@@ -48,6 +63,26 @@ type Options struct {
 	// error wrapping fs.ErrNotExist (test it with errors.Is(err,
 	// os.ErrNotExist)); an empty or unfinished file is ErrNotRegion.
 	NoCreate bool
+}
+
+// check refuses what no region can have: a negative size, count or limit
+// (0 is each field's default). What depends on the size, such as a shard
+// too small for MaxValueSize, is for the layout's plan to refuse.
+func (o *Options) check() error {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"Size", o.Size},
+		{"Shards", int64(o.Shards)},
+		{"MaxEntries", int64(o.MaxEntries)},
+		{"MaxValueSize", int64(o.MaxValueSize)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%w: %s %d is negative; use 0 for the default", ErrBadOptions, f.name, f.v)
+		}
+	}
+	return nil
 }
 
 // Geometry describes a cache's layout and limits, as fixed at creation.

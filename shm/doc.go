@@ -20,4 +20,25 @@
 // owner by slot and slot generation, so a waiter can tell a dead owner from a
 // live one even when pids are reused or the processes live in different pid
 // namespaces (see slots.go for why this beats kill(pid, 0)).
+//
+// # Trust
+//
+// A region is shared with exactly the users its opener allowed (trust.go).
+// Open never follows a symbolic link at the region's path, creates the file
+// only with O_EXCL, and adopts an existing file only if it has one name, is
+// owned by the caller, root or a uid in Options.TrustUIDs, and gives its
+// group and others read and write or nothing, never more than Options.Mode
+// shares (a group with access must be one of the caller's, or in
+// Options.TrustGIDs, unless Mode shares with everyone). Anything else is
+// ErrUntrusted, with the owner and mode in the message and how to share on
+// purpose; a Mode that lets anyone read without writing is ErrBadOptions.
+//
+// Why no one may only read: liveness is a write lock on a slot's byte, which
+// only a descriptor open for writing can take, so a reader cannot fake an
+// attachment, and Alive ignores read locks. But a read lock on a byte blocks
+// anyone's write lock there, and a reader can lock every byte of the file:
+// no claim scheme inside the file escapes it. The rule keeps such readers
+// out instead. Open also never waits without bound on a lock another
+// process holds: the creation lock of a region that is not ready is polled
+// for at most CreateWait, then ErrBusy names its holder.
 package shm

@@ -38,6 +38,20 @@ var (
 	// message says which.
 	ErrBadOptions = errors.New("shmlru: invalid options")
 
+	// ErrUntrusted means the file at the region's path is not one Open
+	// adopts: a symbolic link, a file with more than one name, a file
+	// owned by a user the caller does not trust (see Options.TrustUIDs),
+	// or one that others can write beyond what the caller's Mode shares
+	// (see trust.go). The message names the owner and the mode and says
+	// how to share a region on purpose. Nothing in the file was read or
+	// changed.
+	ErrUntrusted = errors.New("shmlru: region file not trusted")
+
+	// ErrBusy means the region is not ready and another process held its
+	// creation lock for longer than Open waits (CreateWait). The message
+	// names the holder when the system tells it.
+	ErrBusy = errors.New("shmlru: region is being created by another process")
+
 	// ErrCorrupt means the region's contents are inconsistent, or its file
 	// shrank underneath the mapping (truncated by another program). The
 	// message says which, and what was done about it.

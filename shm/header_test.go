@@ -84,7 +84,7 @@ func TestForeignFileWithZeroHeaderIsRefusedAndUntouched(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, tc.content)
-			if err := os.Chmod(path, 0o644); err != nil {
+			if err := os.Chmod(path, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)

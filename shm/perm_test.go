@@ -19,11 +19,26 @@ func init() {
 		}
 		return r.Close()
 	}
+	childRoles["open-0660"] = func(path string) error {
+		r, err := Open(path, Options{NoCreate: true, Mode: 0o660})
+		if err != nil {
+			return err
+		}
+		return r.Close()
+	}
 }
 
 // asUser runs this test binary as a child in role under another uid and
-// gid. The binary is copied where that user can execute it.
+// gid, and returns its output.
 func asUser(t *testing.T, role, path string, uid, gid uint32) (string, error) {
+	t.Helper()
+	out, err := userCmd(t, role, path, uid, gid).CombinedOutput()
+	return string(out), err
+}
+
+// userCmd prepares this test binary as a child in role under another uid
+// and gid. The binary is copied where that user can execute it.
+func userCmd(t *testing.T, role, path string, uid, gid uint32) *exec.Cmd {
 	t.Helper()
 	self, _ := os.Executable()
 	dir, err := os.MkdirTemp("", "shmlru-perm")
@@ -41,12 +56,12 @@ func asUser(t *testing.T, role, path string, uid, gid uint32) (string, error) {
 	cmd := exec.Command(bin, "-test.run=^$", path)
 	cmd.Env = append(os.Environ(), "SHMLRU_SHM_CHILD="+role)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return cmd
 }
 
 // A region created 0600 by one user cannot be opened by another, with an
-// error that says how to share it; 0660 shares it with the file's group.
+// error that says how to share it; 0660 shares it with the file's group,
+// whose members open it with Mode 0660 too (root's files are trusted).
 func TestPermissions(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run a child as another user (CI runs as root)")
@@ -81,10 +96,10 @@ func TestPermissions(t *testing.T) {
 	if err := os.Chown(name, 0, nogroup); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := asUser(t, "open", name, daemon, nogroup); err != nil {
+	if out, err := asUser(t, "open-0660", name, daemon, nogroup); err != nil {
 		t.Fatalf("a member of the file's group could not open a 0660 region: %v %s", err, out)
 	}
-	if out, err := asUser(t, "open", name, daemon, 1); err == nil {
+	if out, err := asUser(t, "open-0660", name, daemon, 1); err == nil {
 		t.Fatalf("a user outside the group opened a 0660 region: %s", out)
 	}
 	if _, err := Open(name, Options{Mode: 0o4660}); !errors.Is(err, ErrBadOptions) {

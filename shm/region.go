@@ -26,9 +26,24 @@ type Options struct {
 	// created. An existing region keeps its size unless Exact is set.
 	Size int64
 
-	// Mode is the permission of a newly created file. Zero means 0600: only
-	// the creating user. Use 0660 to share with processes of the file's group.
+	// Mode is the permission of a newly created file, and whom the caller
+	// shares the region with: an existing file that gives anyone more is
+	// refused (see trust.go). Zero means 0600: only the owner. 0660 shares
+	// with the file's group, 0666 with everyone. The group and others get
+	// read and write or nothing: a read-only class (0640, 0644) is
+	// ErrBadOptions, because a reader can stall every process by locking
+	// the file.
 	Mode os.FileMode
+
+	// TrustUIDs names the users, besides the caller's effective uid and
+	// root, whose files Open adopts. A region created by another user is
+	// refused with ErrUntrusted unless its owner is named here.
+	TrustUIDs []int
+
+	// TrustGIDs names groups, besides the caller's own (effective and
+	// supplementary), whose members may write a file that Open adopts
+	// (with a Mode of 0660).
+	TrustGIDs []int
 
 	// Slots is how many processes may be attached at once (0 = DefaultSlots).
 	Slots int
@@ -82,7 +97,14 @@ func Path(name string) string {
 
 // Open maps the region at path (see Path for names), creating and
 // initialising it if it does not exist. Concurrent openers of a new file
-// settle on one initialisation: the others wait for it and adopt the result.
+// settle on one initialisation: the others wait for it (at most CreateWait)
+// and adopt the result.
+//
+// Open never follows a symbolic link at path, creates the file only if
+// nothing is there (O_EXCL), and adopts an existing file only if its owner,
+// group and mode pass the trust rule (see trust.go and Options): anything
+// else is an error wrapping ErrUntrusted that names the owner and mode and
+// says how to share a region on purpose.
 //
 // Open creates only over an empty file or over a creation of this package
 // that was interrupted (its creator died before the region was ready; see
@@ -102,16 +124,15 @@ func Open(name string, o Options) (*Region, error) {
 	if o.Mode&^os.ModePerm != 0 {
 		return nil, fmt.Errorf("%w: mode %v has bits other than permissions", ErrBadOptions, o.Mode)
 	}
+	if err := checkMode(o.Mode); err != nil {
+		return nil, err
+	}
 	if o.Slots == 0 {
 		o.Slots = DefaultSlots
 	}
-	flag := os.O_RDWR
-	if !o.NoCreate {
-		flag |= os.O_CREATE
-	}
-	f, err := os.OpenFile(path, flag|syscall.O_CLOEXEC, o.Mode)
+	f, err := openFile(path, &o)
 	if err != nil {
-		return nil, explainOpenError(path, err)
+		return nil, err
 	}
 	r, err := attach(f, path, o)
 	if err != nil {
@@ -125,8 +146,12 @@ func explainOpenError(path string, err error) error {
 	switch {
 	case errors.Is(err, syscall.EISDIR):
 		return fmt.Errorf("%w: %s is a directory; name a file inside it", ErrNotRegion, path)
+	case errors.Is(err, syscall.ELOOP):
+		if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%w: %s is a symbolic link; a region is never opened through one (whoever made the link would choose where your region goes): remove the link, or name the file it points to", ErrUntrusted, path)
+		}
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("%w (the region's owner can share it by creating it with mode 0660 for a common group, or run as the owner)", err)
+		return fmt.Errorf("%w (the region's owner can share it by creating it with mode 0660 for a group you are in; you then name the owner's uid in TrustUIDs. Or run as the owner)", err)
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("%w (create the region first, or drop NoCreate)", err)
 	}
@@ -159,8 +184,8 @@ func attach(f *os.File, path string, o Options) (*Region, error) {
 		if o.NoCreate && st.Size() == 0 {
 			return nil, fmt.Errorf("%w: %s is empty; it was never initialised (drop NoCreate to initialise it)", ErrNotRegion, path)
 		}
-		if err := flock(f, unix.LOCK_EX); err != nil {
-			return nil, fmt.Errorf("shm: lock %s for creation: %w", path, err)
+		if err := lockCreation(f, path); err != nil {
+			return nil, err
 		}
 		h, created, err = createLocked(f, path, o)
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)
@@ -247,8 +272,12 @@ func createLocked(f *os.File, path string, o Options) (header, bool, error) {
 	}
 	// The umask would narrow the mode (0660 would become 0640 under the
 	// usual 022), and sharing with a group is the point of asking for it.
-	if err := f.Chmod(o.Mode); err != nil {
-		return h, false, fmt.Errorf("shm: set mode %v on %s: %w", o.Mode, path, err)
+	// A file of another user that the trust rule let us adopt keeps the
+	// mode its owner gave it: only the owner may change it.
+	if owned(f) {
+		if err := f.Chmod(o.Mode); err != nil {
+			return h, false, fmt.Errorf("shm: set mode %v on %s: %w", o.Mode, path, err)
+		}
 	}
 	hook("mode set")
 	if k == kindIntent {
@@ -335,13 +364,71 @@ func reserve(f *os.File, size int64) error {
 	return err
 }
 
-func flock(f *os.File, how int) error {
+// CreateWait is how long Open waits for the creation lock of a region that
+// is not ready: while another process creates it (reserves its memory and
+// lays out its data area), or while something else holds an flock on the
+// file. Then Open fails with ErrBusy, naming the holder.
+const CreateWait = 30 * time.Second
+
+// createWait is CreateWait, shortened by tests.
+var createWait = CreateWait
+
+// lockCreation takes the creation lock of f, an exclusive flock, waiting at
+// most createWait for whoever holds it. It polls (LOCK_NB) rather than
+// block, because a blocked flock cannot be given up: a process that holds
+// a shared flock on the file for ever would hold every opener for ever.
+func lockCreation(f *os.File, path string) error {
+	deadline := time.Now().Add(createWait)
+	pause := 100 * time.Microsecond
 	for {
-		err := unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			return err
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case err == unix.EINTR:
+			continue
+		case err != unix.EWOULDBLOCK:
+			return fmt.Errorf("shm: lock %s for creation: %w", path, err)
 		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %s is not ready, and %s has held its creation lock (an flock of the file) for the %v that Open waits. If that process is stuck or is not creating the region, stop it: the next opener then finishes the creation. Or remove the file", ErrBusy, path, flockHolders(f), createWait)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 20*time.Millisecond)
 	}
+}
+
+// flockHolders names the processes that /proc/locks says hold an flock on
+// f, for an error message.
+func flockHolders(f *os.File) string {
+	const unknown = "another process"
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return unknown
+	}
+	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino)
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return unknown
+	}
+	// "1: FLOCK  ADVISORY  READ 26666 00:1b:28 0 EOF"; a waiter's line
+	// has "->" after the number.
+	var who []string
+	for _, line := range strings.Split(string(b), "\n") {
+		fl := strings.Fields(line)
+		if len(fl) < 8 || fl[1] != "FLOCK" || fl[5] != id {
+			continue
+		}
+		kind := "shared"
+		if fl[3] == "WRITE" {
+			kind = "exclusive"
+		}
+		who = append(who, fmt.Sprintf("pid %s (%s)", fl[4], kind))
+	}
+	if len(who) == 0 {
+		return unknown
+	}
+	return strings.Join(who, ", ")
 }
 
 // mapFile maps the whole of f, shared. A child forked without exec does not

@@ -38,21 +38,17 @@ func (r *Region) UnlockRole(off int) error {
 }
 
 // RoleHeld asks the kernel whether any attachment holds the role whose lock
-// covers the byte at off in the data area. It is a system call.
+// covers the byte at off in the data area. It is a system call. Only a
+// write lock is a role's holder: a read lock there is not (any reader of
+// the file can take one; see slots.go).
 func (r *Region) RoleHeld(off int) (bool, error) {
-	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: r.dataByte(off), Len: 1}
-	for {
-		err := unix.FcntlFlock(r.f.Fd(), unix.F_OFD_GETLK, &lk)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return false, err
-		}
-		// GETLK tells only of locks that conflict with ours, and our own
-		// OFD locks never do: a role we hold reads as free.
-		return lk.Type != unix.F_UNLCK, nil
+	// GETLK tells only of locks that conflict with ours, and our own OFD
+	// locks never do: a role we hold reads as free.
+	typ, err := lockOn(r.f, r.dataByte(off))
+	if err != nil {
+		return false, err
 	}
+	return typ == unix.F_WRLCK, nil
 }
 
 func (r *Region) roleLock(off int, typ int16, cmd int) error {

@@ -2,6 +2,7 @@ package shm
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync/atomic"
 
@@ -22,12 +23,22 @@ import (
 // its owner by slot and generation, so a slot reclaimed by a new process is
 // not mistaken for the dead owner that held it before.
 
+// Only a write lock is an attachment. Taking one needs a descriptor open
+// for writing, while anyone who can read the file can take a read lock on
+// any byte of it; so a read lock on a slot's byte is never taken for a live
+// attachment (slotHeld), and a slot that only read locks block is reported
+// as such (claimSlot). A read lock does block the write lock a newcomer
+// claims the slot with, and no byte of the file is out of a reader's reach:
+// that is why the trust rule (trust.go) adopts no file that anyone can
+// read without being able to write.
+
 // claimSlot takes the first free slot, starting at a place derived from the
 // pid so that processes starting together do not all probe slot 0 first.
 func (r *Region) claimSlot() error {
 	n := len(r.slots)
 	pid := os.Getpid()
 	start := pid % n
+	readLocked := 0
 	for i := 0; i < n; i++ {
 		s := (start + i) % n
 		err := r.lockSlotByte(s)
@@ -41,6 +52,12 @@ func (r *Region) claimSlot() error {
 		if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EACCES) {
 			return err
 		}
+		if typ, err := r.slotLock(s); err == nil && typ == unix.F_RDLCK {
+			readLocked++
+		}
+	}
+	if readLocked > 0 {
+		return fmt.Errorf("%w (%d of them are not held by attached processes but blocked by read locks: a process that opened the file without attaching is locking it; find it with lslocks and stop it)", ErrNoSlot, readLocked)
 	}
 	return ErrNoSlot
 }
@@ -60,24 +77,40 @@ func (r *Region) lockSlotByte(s int) error {
 	}
 }
 
-// slotHeld asks the kernel whether any open file description holds the OFD
-// lock of slot s. It is a system call: it runs only on a waiter's slow path.
+// slotHeld asks the kernel whether another open file description holds the
+// write lock of slot s, which is what an attachment holds. A read lock there
+// is not an attachment (see above). It is a system call: it runs only on a
+// waiter's slow path.
 func (r *Region) slotHeld(s int) bool {
 	if s == r.slot && !r.retired.Load() {
 		return true
 	}
-	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: r.slotByte(s), Len: 1}
+	typ, err := r.slotLock(s)
+	if err != nil {
+		// We cannot tell; assume alive and keep waiting (a wrong "dead"
+		// would let two processes into one lock).
+		return true
+	}
+	return typ == unix.F_WRLCK
+}
+
+// slotLock returns the type of a lock that another open file description
+// holds on slot s's byte: F_WRLCK, F_RDLCK or F_UNLCK for none. A write
+// lock and a read lock never share a byte, so the one reported is the
+// only kind there.
+func (r *Region) slotLock(s int) (int16, error) {
+	return lockOn(r.f, r.slotByte(s))
+}
+
+// lockOn asks the kernel what kind of lock another open file description
+// holds on byte off of f (F_OFD_GETLK reports none of our own).
+func lockOn(f *os.File, off int64) (int16, error) {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: off, Len: 1}
 	for {
-		err := unix.FcntlFlock(r.f.Fd(), unix.F_OFD_GETLK, &lk)
-		if err == unix.EINTR {
-			continue
+		err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk)
+		if err != unix.EINTR {
+			return lk.Type, err
 		}
-		if err != nil {
-			// We cannot tell; assume alive and keep waiting (a wrong
-			// "dead" would let two processes into one lock).
-			return true
-		}
-		return lk.Type != unix.F_UNLCK
 	}
 }
 

@@ -51,7 +51,7 @@ static shmlru_t open_cache(const char *p, uint64_t size)
 
 static void test_strerror(void)
 {
-	for (int c = SHMLRU_OK; c >= SHMLRU_NOT_IN_STEP; c--) {
+	for (int c = SHMLRU_OK; c >= SHMLRU_BUSY; c--) {
 		const char *m = shmlru_strerror(c);
 		CHECK(m != NULL && strlen(m) > 0 && strcmp(m, "unknown status code") != 0);
 	}
@@ -111,6 +111,22 @@ static void test_open_errors(void)
 	close(fd);
 	EXPECT(shmlru_open(KEY(foreign), NULL, &h, err, sizeof err), SHMLRU_NOT_REGION);
 	unlink(foreign);
+
+	/* A symbolic link at the path is never followed; a mode that lets the
+	 * group read without writing is refused before anything is created. */
+	char link[300], target[300];
+	snprintf(link, sizeof link, "%s-link", path);
+	snprintf(target, sizeof target, "%s-target", path);
+	CHECK(symlink(target, link) == 0);
+	EXPECT(shmlru_open(KEY(link), NULL, &h, err, sizeof err), SHMLRU_UNTRUSTED);
+	CHECK(strstr(err, "symbolic link") != NULL);
+	CHECK(access(target, F_OK) != 0);
+	unlink(link);
+	memset(&o, 0, sizeof o);
+	o.mode = 0640;
+	EXPECT(shmlru_open(KEY(path), &o, &h, err, sizeof err), SHMLRU_BAD_OPTIONS);
+	CHECK(strstr(err, "read-only") != NULL);
+	CHECK(access(path, F_OK) != 0);
 
 	/* A truncated error buffer is still NUL-terminated. */
 	char small[8];

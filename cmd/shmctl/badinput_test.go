@@ -101,3 +101,48 @@ func TestMalformedArguments(t *testing.T) {
 	ctl(t, "-r", path, "create", "--size", "big").failed(t, exitUsage, "malformed size")
 	ctl(t, "-r", path, "keys", "--limit", "many").failed(t, exitUsage, "invalid value")
 }
+
+// Another user's region, in a directory where anyone may create files:
+// every subcommand refuses it, naming the owner, until --trust-uid names
+// that user; a symbolic link at the region's path is never followed, and
+// rm --force removes the link, not what it points to.
+func TestUntrustedRegion(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run shmctl as nobody and then as root (CI runs as root)")
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "shmctl-trust-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil { // not sticky: the kernel's protected_* settings do not apply
+		t.Fatal(err)
+	}
+	path, link := filepath.Join(dir, "r"), filepath.Join(dir, "l")
+	nobody := runOpts{cred: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	ctlWith(t, nobody, "-r", path, "create", "--size", "1M", "--mode", "0666").ok(t)
+	for _, sub := range readSubcommands {
+		ctl(t, append([]string{"-r", path}, sub...)...).failed(t, exitFail, "owned by uid 65534")
+	}
+	ctl(t, "-r", path, "--trust-uid", "65534", "inspect").ok(t)
+	ctl(t, "-r", path, "inspect", "--trust-uid", "nobody").ok(t)
+	ctl(t, "-r", path, "--trust-uid", "nobody-at-all", "inspect").failed(t, exitUsage, "neither a uid nor a user's name")
+
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	ctl(t, "-r", link, "--trust-uid", "65534", "inspect").failed(t, exitFail, "symbolic link")
+	ctl(t, "-r", link, "rm", "--yes").failed(t, exitFail, "--force removes it anyway")
+	ctl(t, "-r", link, "rm", "--yes", "--force").ok(t)
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Errorf("rm --force left the link: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("rm --force of a link removed what it points to: %v", err)
+	}
+	ctl(t, "-r", path, "rm", "--yes").failed(t, exitFail, "owned by uid 65534")
+	ctl(t, "-r", path, "rm", "--yes", "--force").ok(t)
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("rm --force left another user's file: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 
@@ -60,29 +61,72 @@ type cmdFlags struct {
 	run runner
 }
 
-// flags builds the subcommand's flag set: -r/--region (overriding the
-// global one) and the subcommand's own.
+// globalFlags defines the flags that shmctl takes before the subcommand
+// and every subcommand takes too: -r/--region and --trust-uid.
+func globalFlags(fs *flag.FlagSet, e *env) {
+	fs.StringVar(&e.region, "r", e.region, "")
+	fs.StringVar(&e.region, "region", e.region, "")
+	fs.Var(&e.trust, "trust-uid", "")
+}
+
+// isGlobal reports whether a flag is one of globalFlags'.
+func isGlobal(fl *flag.Flag) bool {
+	return fl.Name == "r" || fl.Name == "region" || fl.Name == "trust-uid"
+}
+
+// flags builds the subcommand's flag set: the global ones (a -r/--region
+// here overrides the one before the subcommand, a --trust-uid adds to
+// those) and the subcommand's own.
 func (c *command) flags(e *env, f *cmdFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("shmctl "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&e.region, "r", e.region, "")
-	fs.StringVar(&e.region, "region", e.region, "")
+	globalFlags(fs, e)
 	f.fs, f.run = fs, c.setup(fs)
 	return fs
 }
 
-// ownFlags returns the subcommand's own flags (not -r/--region, which
+// ownFlags returns the subcommand's own flags (not the global ones, which
 // every subcommand takes) in the order of its --help: for the manual page
 // and the completion script, which are generated from them.
 func (c *command) ownFlags() []*flag.Flag {
 	fs := c.flags(&env{}, new(cmdFlags))
 	var out []*flag.Flag
 	fs.VisitAll(func(fl *flag.Flag) {
-		if fl.Name != "r" && fl.Name != "region" {
+		if !isGlobal(fl) {
 			out = append(out, fl)
 		}
 	})
 	return out
+}
+
+// uidList is the value of --trust-uid: users, by uid or name, given once
+// each or separated by commas.
+type uidList []int
+
+func (l *uidList) String() string {
+	s := make([]string, len(*l))
+	for i, uid := range *l {
+		s[i] = strconv.Itoa(uid)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *uidList) Set(v string) error {
+	for _, name := range strings.Split(v, ",") {
+		uid, err := strconv.Atoi(name)
+		if err != nil {
+			u, lerr := user.Lookup(name)
+			if lerr != nil {
+				return fmt.Errorf("%q is neither a uid nor a user's name", name)
+			}
+			uid, err = strconv.Atoi(u.Uid)
+		}
+		if err != nil || uid < 0 {
+			return fmt.Errorf("%q is not a uid", name)
+		}
+		*l = append(*l, uid)
+	}
+	return nil
 }
 
 // flagHelp returns the name of fl's value ("" for a switch) and its help,
@@ -162,8 +206,9 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "\nFlags:\n")
 	t := newTable()
 	t.add("  -r, --region PATH|NAME", "the region (default $"+regionEnv+"); a name without a slash is under /dev/shm")
+	t.add("  --trust-uid USER", trustHelp)
 	fs.VisitAll(func(fl *flag.Flag) {
-		if fl.Name == "r" || fl.Name == "region" {
+		if isGlobal(fl) {
 			return
 		}
 		arg, help := flagHelp(fl)
@@ -181,13 +226,20 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 	}
 }
 
+// trustHelp is --trust-uid's help.
+const trustHelp = "also open regions this user (a uid or name) owns; repeat it, or separate users with commas"
+
 // openCache opens the region for inspection or a change. It never creates
-// one: a mistyped name is reported, not created.
+// one: a mistyped name is reported, not created. It opens a region that
+// its group or everyone may write as readily as a private one (an operator
+// looks at a region as its users share it), but, as every opener, only if
+// the file is not a symbolic link and its owner is the caller, root, or a
+// user named by --trust-uid.
 func openCache(e *env) (*lru.Cache, error) {
 	if e.region == "" {
 		return nil, usagef("no region given: pass -r PATH|NAME or set $%s", regionEnv)
 	}
-	c, err := lru.Open(e.region, &lru.Options{NoCreate: true})
+	c, err := lru.Open(e.region, &lru.Options{NoCreate: true, Mode: 0o666, TrustUIDs: e.trust})
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no such region (check the name, or make one with 'shmctl create')", shm.Path(e.region))
 	}

@@ -69,7 +69,7 @@ _shmctl() {
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		w=${COMP_WORDS[i]}
 		case $w in
-		-r | -region | --region) ((i++)) ;;
+		-r | -region | --region | -trust-uid | --trust-uid) ((i++)) ;;
 		-*) ;;
 		*) sub=$w; break ;;
 		esac
@@ -79,11 +79,14 @@ _shmctl() {
 		_shmctl_regions "$cur"
 		return
 		;;
+	-trust-uid | --trust-uid)
+		return
+		;;
 	esac
 	case $sub in
 	"")
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-r --region -h --help" -- "$cur"))
+			COMPREPLY=($(compgen -W "-r --region --trust-uid -h --help" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "%s help" -- "$cur"))
 		fi
@@ -120,7 +123,7 @@ _shmctl() {
 		[[ $prev == "$w" ]] && return
 	done
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "$flags -r --region -h --help" -- "$cur"))
+		COMPREPLY=($(compgen -W "$flags -r --region --trust-uid -h --help" -- "$cur"))
 	fi
 }
 

@@ -77,7 +77,7 @@ func TestCompletionCoversEveryCommandAndFlag(t *testing.T) {
 		t.Errorf("shmctl help <Tab>: %q, want %q", got, want)
 	}
 	for _, cmd := range commands {
-		want := []string{"--region", "--help"}
+		want := []string{"--region", "--trust-uid", "--help"}
 		var valued []string
 		for _, fl := range cmd.ownFlags() {
 			want = append(want, "--"+fl.Name)

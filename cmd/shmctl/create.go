@@ -31,7 +31,7 @@ shmctl -r /dev/shm/sessions create --size 1G --max-value 1M`,
 			if e.region == "" {
 				return usagef("no region given: pass -r PATH|NAME or set $%s", regionEnv)
 			}
-			o := &lru.Options{Shards: *shards, MaxEntries: *maxEntries}
+			o := &lru.Options{Shards: *shards, MaxEntries: *maxEntries, TrustUIDs: e.trust}
 			var err error
 			if o.Size, err = parseSize(*size); err != nil {
 				return usagef("--size: %v", err)

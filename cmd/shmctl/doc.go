@@ -68,4 +68,12 @@
 //
 // Inspecting needs read and write access to the region file: attaching
 // claims a process slot and shard locks live in the region.
+//
+// shmctl opens regions under the library's trust rule (see package shm):
+// never through a symbolic link at the region's path, and only a file
+// owned by the caller, root, or a user named by the global flag
+// --trust-uid (a uid or a name; repeat it or separate users with commas).
+// Unlike an application, which names in its Mode whom it shares with,
+// shmctl opens a region its group or everyone may write as readily as a
+// private one: an operator looks at a region as its users share it.
 package main

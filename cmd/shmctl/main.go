@@ -33,6 +33,7 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	region string
+	trust  uidList // --trust-uid: owners whose regions shmctl opens besides the caller and root
 }
 
 // run is shmctl with its arguments and streams; it returns the exit status.
@@ -64,8 +65,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 func dispatch(e *env, args []string) error {
 	fs := flag.NewFlagSet("shmctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&e.region, "r", e.region, "")
-	fs.StringVar(&e.region, "region", e.region, "")
+	globalFlags(fs, e)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			mainUsage(e.stdout)
@@ -110,7 +110,7 @@ const tagline = "shmctl inspects and manages a shmlru shared-memory cache while 
 func mainUsage(w io.Writer) {
 	fmt.Fprintf(w, "%s\n\n", tagline)
 	fmt.Fprintf(w, "Usage: shmctl [-r PATH|NAME] SUBCOMMAND [flags] [args]\n\n")
-	fmt.Fprintf(w, "The region is given by -r/--region or $%s; a name without a slash is a file\nunder /dev/shm.\n\nSubcommands:\n", regionEnv)
+	fmt.Fprintf(w, "The region is given by -r/--region or $%s; a name without a slash is a file\nunder /dev/shm. A region owned by another user than you or root is opened only\nif --trust-uid names its owner.\n\nSubcommands:\n", regionEnv)
 	t := newTable()
 	for _, c := range commands {
 		name := c.name

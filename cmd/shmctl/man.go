@@ -28,6 +28,8 @@ shmctl \- inspect and manage a shmlru shared\-memory cache
 %s
 .PP
 %s
+.PP
+%s
 .SH SUBCOMMANDS
 `, version.Version,
 		roffText(tagline),
@@ -40,7 +42,11 @@ a region.`),
 		roffText(`The region is given by -r/--region (before or after the subcommand) or by
 the `+regionEnv+` environment variable. A name without a slash is a file under
 /dev/shm. Inspecting needs read and write access to the region file:
-attaching claims a process slot, and shard locks live in the region.`))
+attaching claims a process slot, and shard locks live in the region.`),
+		roffText(`shmctl never follows a symbolic link at the region's path, and opens a
+region only if its owner is you, root, or a user named by --trust-uid:
+someone else's file at that path could be a trap. It opens a region that
+its group or everyone may write as readily as a private one.`))
 	for _, c := range commands {
 		title := c.name
 		if c.alias != "" {
@@ -72,6 +78,9 @@ Every subcommand also takes these.
 \fB\-r\fR, \fB\-\-region\fR \fIPATH\fR|\fINAME\fR
 the region (default $%s); a name without a slash is a file under /dev/shm
 .TP
+\fB\-\-trust\-uid\fR \fIUSER\fR
+%s
+.TP
 \fB\-h\fR, \fB\-\-help\fR
 show the subcommand's help, with an example
 .SH ENVIRONMENT
@@ -97,7 +106,7 @@ a region named without a slash
 .SH SEE ALSO
 \fBshmctl completion bash\fR for bash completion; the shmlru README for the
 Go, C and Lua interfaces.
-`, regionEnv, regionEnv)
+`, regionEnv, roffText(trustHelp), regionEnv)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

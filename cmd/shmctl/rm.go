@@ -23,14 +23,15 @@ var rmCmd = &command{
 It refuses while other processes are attached, and names their pids: they
 would keep the old file mapped while new openers create a new one, and the
 cache would be split in two. Stop them first, or give --force to remove it
-anyway. It also refuses a file that is not a valid region unless --force is
-given.`,
+anyway. It also refuses a file that is not a valid region, or one it does
+not trust (a symbolic link, another user's file), unless --force is given;
+then it removes the link, never what it points to.`,
 	example: `shmctl -r myapp rm
 shmctl -r myapp rm --yes
 shmctl -r myapp rm --yes --force   # even while processes use it`,
 	setup: func(fs *flag.FlagSet) runner {
 		yes := fs.Bool("yes", false, "do not ask for confirmation")
-		force := fs.Bool("force", false, "remove the file even while processes are attached, or if it is not a valid region (of another layout version, say)")
+		force := fs.Bool("force", false, "remove the file even while processes are attached, or if it is not a valid region (of another layout version, say) or not trusted")
 		return func(e *env, _ []string) error {
 			if e.region == "" {
 				return usagef("no region given: pass -r PATH|NAME or set $%s", regionEnv)
@@ -84,9 +85,10 @@ func describeForRemoval(e *env, path string, force bool) (*lru.Cache, string, er
 		}
 		return c, what, nil
 	}
+	untrusted := errors.Is(err, lru.ErrUntrusted)
 	notRegion := errors.Is(err, lru.ErrNotRegion) || errors.Is(err, lru.ErrVersion) ||
 		errors.Is(err, lru.ErrCorrupt)
-	if !notRegion {
+	if !notRegion && !untrusted {
 		return nil, "", err
 	}
 	if !force {
@@ -96,8 +98,14 @@ func describeForRemoval(e *env, path string, force bool) (*lru.Cache, string, er
 	if serr != nil {
 		return nil, "", serr
 	}
-	if !st.Mode().IsRegular() {
+	switch {
+	case untrusted && st.Mode()&os.ModeSymlink != 0:
+		// Removing a link removes the link, never what it points to.
+		return nil, "a symbolic link", nil
+	case !st.Mode().IsRegular():
 		return nil, "", fmt.Errorf("%s is not a regular file; refusing to remove it even with --force", path)
+	case untrusted:
+		return nil, fmt.Sprintf("a file not trusted, %s", humanBytes(st.Size())), nil
 	}
 	return nil, fmt.Sprintf("not a usable region, %s", humanBytes(st.Size())), nil
 }

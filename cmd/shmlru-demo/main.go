@@ -47,7 +47,7 @@ func main() {
 
 func run() error {
 	path := shm.Path(fmt.Sprintf("shmlru-demo-%d", os.Getpid()))
-	c, err := lru.Open(path, &lru.Options{Size: 16 << 20, Mode: 0o644})
+	c, err := lru.Open(path, &lru.Options{Size: 16 << 20, Mode: 0o600})
 	if err != nil {
 		return err
 	}

@@ -229,7 +229,7 @@ http {
     }
     init_worker_by_lua_block {
         local shmlru = require "resty.shmlru"
-        local c, err = shmlru.open(%q, { size = %q, lib = %s, mode = "0644" })
+        local c, err = shmlru.open(%q, { size = %q, lib = %s, mode = "0600" })
         if not c then
             ngx.log(ngx.ERR, "shmlru.open: ", err)
             return

@@ -82,7 +82,9 @@ enum {
 	SHMLRU_FORKED            = -26,
 	SHMLRU_BAD_TTL           = -27,
 	SHMLRU_LOAD_LOST         = -28,
-	SHMLRU_NOT_IN_STEP       = -29
+	SHMLRU_NOT_IN_STEP       = -29,
+	SHMLRU_UNTRUSTED         = -30,
+	SHMLRU_BUSY              = -31
 };
 enum {
 	SHMLRU_TYPE_BYTES  = 0,
@@ -261,6 +263,8 @@ local errors = {
     [-27] = "bad ttl",
     [-28] = "load lost",
     [-29] = "not in step",
+    [-30] = "untrusted region",
+    [-31] = "region busy",
 }
 _M.errors = errors
 
@@ -422,7 +426,9 @@ end
 -- file under /dev/shm), creating it if needed, or nil and an error.
 --
 -- opts: size (bytes, or "64m"), mode (a number like 432 or a string like
--- "0660"), lib (path of libshmlru.so), shards, max_entries,
+-- "0660": the new file's permission and whom an existing file may be
+-- shared with; "0600", "0660" or "0666", see the README's "Sharing a region
+-- with other users"), lib (path of libshmlru.so), shards, max_entries,
 -- max_value_size, exact, no_create. (block_size is gone since cache layout
 -- 3, whose entries take as many 16-byte units as they need: giving it is
 -- an error rather than a setting silently ignored.)

@@ -27,6 +27,19 @@ do
     truthy(c == nil and err:find("bad size", 1, true), err)
     c, err = shmlru.open(path, { mode = "rw" })
     truthy(c == nil and err:find("bad mode", 1, true), err)
+    -- a group that could read without writing could stall every process
+    c, err = shmlru.open(path, { size = "4m", mode = "0640" })
+    truthy(c == nil and err:find("invalid options", 1, true)
+        and err:find("read-only", 1, true), err)
+    -- a symbolic link at the path is never followed
+    local link = path .. "-link"
+    os.remove(link)
+    os.execute("ln -s '" .. path .. "-target' '" .. link .. "'")
+    c, err = shmlru.open(link, { size = "4m" })
+    truthy(c == nil and err:find("not trusted", 1, true)
+        and err:find("symbolic link", 1, true), err)
+    truthy(io.open(path .. "-target") == nil)
+    os.remove(link)
     c, err = shmlru.open("/tmp", { size = "4m" })
     truthy(c == nil and err:find("not a shmlru region", 1, true), err)
     c, err = shmlru.open(path .. "-missing", { no_create = true })

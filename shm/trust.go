@@ -1,0 +1,205 @@
+package shm
+
+// trust.go holds the trust rule: how Open gets the region's file without
+// following a link, and which existing files it adopts.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Why a rule at all: /dev/shm is writable by every user. Whoever creates
+// NAME there first owns it, so a user who could make Open adopt a file of
+// theirs would read every value of its victim and could replace them; one
+// who plants a symbolic link at NAME would make the victim create its
+// region wherever the link points. So Open never follows a link at the
+// region's path (O_NOFOLLOW), creates only a file that did not exist
+// (O_EXCL), and adopts an existing file only if everyone who can write it
+// is someone the caller trusts:
+//
+//   - it is a regular file with one name (a hard link could give someone
+//     else's file this name);
+//   - its owner is the caller's effective uid, root (who can read and write
+//     every process's memory anyway), or a uid in Options.TrustUIDs;
+//   - its group and others each have either no access, or read and write:
+//     never read alone. A process that can only read the file can still
+//     lock bytes of it, and a read lock blocks the write locks that
+//     attachments claim slots with: it would stall everyone, and could not
+//     even use the region (Open needs read and write);
+//   - the group or others have access only if the caller's Mode gives them
+//     the same: with the default 0600, a group- or world-writable file is
+//     refused; with 0660 a file its group can write is adopted when that
+//     group is the caller's effective group, one of its supplementary
+//     groups, or in Options.TrustGIDs; with 0666, any file the rest allows.
+//
+// The directory is the caller's choice and links on the way to it are
+// followed (/dev/shm is itself a link on some systems). Whoever can write a
+// directory can remove or rename the files in it, unless it is sticky as
+// /dev/shm and /tmp are, but what they put there instead is a file of
+// theirs, which the rule refuses: the rule guards whom a region is shared
+// with, and a directory others can write only risks a region being deleted.
+
+// checkMode refuses a Mode that the rule would refuse on a file: one whose
+// owner cannot read and write, or that gives the group or others read
+// without write (or write without read).
+func checkMode(m os.FileMode) error {
+	if m&0o600 != 0o600 {
+		return fmt.Errorf("%w: mode %04o does not let the owner read and write the region", ErrBadOptions, m)
+	}
+	for _, c := range classes {
+		if a := access(uint32(m), c.shift); a != 0 && a != rw {
+			return fmt.Errorf("%w: mode %04o gives %s %s access to the region; use no access or read and write (0600, 0660 or 0666): a process that can read the file but not write it can lock it and stall every process that uses it, and shmlru cannot open a region without writing it anyway", ErrBadOptions, m, c.name, accessName(a))
+		}
+	}
+	return nil
+}
+
+const rw = 0o6 // read and write bits of one class, shifted to the right
+
+var classes = []struct {
+	name  string
+	shift uint
+}{{"its group", 3}, {"others", 0}}
+
+// access returns a class's read and write bits of mode, shifted down to
+// rw's place.
+func access(mode uint32, shift uint) uint32 { return mode >> shift & rw }
+
+func accessName(a uint32) string {
+	if a == 0o4 {
+		return "read-only"
+	}
+	return "write-only"
+}
+
+// openFile opens the region's file at path for reading and writing, never
+// through a symbolic link, creating it if o allows. A file
+// it finds there is adopted only if it passes the rule (see trusted). A
+// file that it creates is made with O_EXCL, so it is this caller's; it gets
+// o.Mode at once, and is removed again if the directory gave it a group the
+// rule refuses (a set-group-ID directory of a group the caller is not in).
+func openFile(path string, o *Options) (*os.File, error) {
+	const flags = os.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	// Each round either creates the file, or finds one there; a file that
+	// is removed between the two (shmctl rm) sends us round again.
+	for round := 0; ; round++ {
+		if !o.NoCreate {
+			// Created 0600, not o.Mode: the umask could make a 0660 file
+			// 0640 for a moment, and a concurrent opener would refuse a
+			// file its group can read only.
+			f, err := os.OpenFile(path, flags|os.O_CREATE|os.O_EXCL, 0o600)
+			if err == nil {
+				if err := created(f, path, o); err != nil {
+					f.Close()
+					return nil, err
+				}
+				return f, nil
+			}
+			if !errors.Is(err, os.ErrExist) {
+				return nil, explainOpenError(path, err)
+			}
+		}
+		f, err := os.OpenFile(path, flags, 0)
+		if errors.Is(err, os.ErrNotExist) && !o.NoCreate && round < 8 {
+			continue
+		}
+		if err != nil {
+			return nil, explainOpenError(path, err)
+		}
+		if err := trusted(f, path, o); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
+}
+
+// created gives a file that openFile created its mode, and checks it as it
+// would check anyone else's.
+func created(f *os.File, path string, o *Options) error {
+	err := f.Chmod(o.Mode)
+	if err == nil {
+		err = trusted(f, path, o)
+	}
+	if err == nil {
+		return nil
+	}
+	// Still empty and ours: remove it, unless the name was given to
+	// another file meanwhile.
+	var st, now unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) == nil && unix.Lstat(path, &now) == nil && st.Dev == now.Dev && st.Ino == now.Ino {
+		os.Remove(path)
+	}
+	return err
+}
+
+// trusted applies the rule to the file open at f, by its descriptor, so
+// that what is checked is what will be mapped.
+func trusted(f *os.File, path string, o *Options) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("shm: stat %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%w: %s is not a regular file", ErrNotRegion, path)
+	}
+	if st.Nlink > 1 {
+		return fmt.Errorf("%w: %s has %d names (hard links); a region has one, and another name could make someone else's file look like yours: remove the extra links, or create the region anew", ErrUntrusted, path, st.Nlink)
+	}
+	euid := os.Geteuid()
+	if int(st.Uid) != euid && st.Uid != 0 && !slices.Contains(o.TrustUIDs, int(st.Uid)) {
+		return fmt.Errorf("%w: %s is owned by uid %d (mode %04o), not by you (uid %d) or root: its owner could read and replace your values. To share with that user on purpose, name uid %d in TrustUIDs (shmctl --trust-uid %d) and share a group in Mode (0660); otherwise remove the file or choose another name",
+			ErrUntrusted, path, st.Uid, st.Mode&0o7777, euid, st.Uid, st.Uid)
+	}
+	mode := st.Mode & 0o777
+	mine := uint32(o.Mode.Perm())
+	for _, c := range classes {
+		a := access(mode, c.shift)
+		switch {
+		case a == 0:
+		case a != rw:
+			return fmt.Errorf("%w: %s (owner uid %d, group %d, mode %04o) gives %s %s access: a process that can read the file but not write it can lock it and stall every process that uses it, so such a file is never opened. chmod it to 0660 to share it with its group, or to 0600 to keep it private",
+				ErrUntrusted, path, st.Uid, st.Gid, mode, c.name, accessName(a))
+		case access(mine, c.shift) != rw:
+			return fmt.Errorf("%w: %s (owner uid %d, group %d, mode %04o) can be written by %s, and your Mode %04o shares the region with no one beyond %s. Open it with a Mode that shares with them (0660 for the group, 0666 for everyone) if that is meant, or chmod it to %04o",
+				ErrUntrusted, path, st.Uid, st.Gid, mode, c.name, mine, sharedWith(mine), mode&(mine|0o700))
+		}
+	}
+	if access(mode, 3) != 0 && access(mine, 0) != rw && !groupTrusted(int(st.Gid), o) {
+		return fmt.Errorf("%w: %s (owner uid %d, mode %04o) can be written by its group, gid %d, which is not one of yours: name gid %d in TrustGIDs to share with it, or chgrp the file to a group you are in",
+			ErrUntrusted, path, st.Uid, mode, st.Gid, st.Gid)
+	}
+	return nil
+}
+
+// sharedWith names whom a Mode that checkMode accepted shares with.
+func sharedWith(m uint32) string {
+	switch {
+	case access(m, 0) == rw:
+		return "everyone"
+	case access(m, 3) == rw:
+		return "the file's group"
+	}
+	return "the owner"
+}
+
+// groupTrusted reports whether gid is the caller's effective group, one of
+// its supplementary groups, or named in o.TrustGIDs.
+func groupTrusted(gid int, o *Options) bool {
+	if gid == os.Getegid() || slices.Contains(o.TrustGIDs, gid) {
+		return true
+	}
+	groups, err := os.Getgroups()
+	return err == nil && slices.Contains(groups, gid)
+}
+
+// owned reports whether the caller's effective uid owns the file open at f.
+func owned(f *os.File) bool {
+	var st unix.Stat_t
+	return unix.Fstat(int(f.Fd()), &st) == nil && int(st.Uid) == os.Geteuid()
+}

@@ -1,0 +1,244 @@
+package shm
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Tests of the trust rule (trust.go). The attacks run as a real second
+// user: a child process of this test binary under uid and gid 65534
+// (nobody), started by asUser.
+
+const squatter = 65534
+
+func init() {
+	// squat creates a valid region that everyone may read and write, as
+	// someone lying in wait for another user's name would.
+	childRoles["squat"] = func(path string) error {
+		r, err := Open(path, Options{Size: testSize, Mode: 0o666})
+		if err != nil {
+			return err
+		}
+		return r.Close()
+	}
+	// plant-link makes path a symbolic link to path + ".target".
+	childRoles["plant-link"] = func(path string) error {
+		return os.Symlink(filepath.Base(path)+".target", path)
+	}
+}
+
+// sharedDir returns a directory under Dir that every user may create files
+// in. It is not sticky, so the kernel's protected_regular and
+// protected_symlinks settings, which only guard sticky directories, play no
+// part: what refuses a squatter's file or link is the trust rule alone.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(Dir, "shmlru-trust-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run a child as another user (CI runs as root)")
+	}
+}
+
+// Another user creates the region first, as a valid region everyone may
+// write: Open, with or without NoCreate, refuses it, naming its owner and
+// mode and saying how to share on purpose, instead of handing the squatter
+// every value. Naming the owner in TrustUIDs and sharing with everyone in
+// Mode is how to share such a region on purpose.
+func TestSquattedRegionIsRefused(t *testing.T) {
+	needRoot(t)
+	path := filepath.Join(sharedDir(t), "r")
+	if out, err := asUser(t, "squat", path, squatter, squatter); err != nil {
+		t.Fatalf("the squatter could not create its region: %v %s", err, out)
+	}
+	for _, o := range []Options{{Size: testSize}, {NoCreate: true}, {NoCreate: true, Mode: 0o666}} {
+		r, err := Open(path, o)
+		if err == nil {
+			r.Close()
+			t.Fatalf("Open(%+v) adopted a region another user made", o)
+		}
+		for _, want := range []string{"uid 65534", "mode 0666", "TrustUIDs"} {
+			if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Open(%+v) = %v; want ErrUntrusted saying %q", o, err, want)
+			}
+		}
+	}
+	// Trusting the owner is not enough while the default Mode shares with
+	// no one: the file is world-writable.
+	if _, err := Open(path, Options{NoCreate: true, TrustUIDs: []int{squatter}}); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "can be written by its group") {
+		t.Fatalf("a trusted owner's world-writable file with Mode 0600: %v", err)
+	}
+	r, err := Open(path, Options{NoCreate: true, TrustUIDs: []int{squatter}, Mode: 0o666})
+	if err != nil {
+		t.Fatalf("sharing on purpose: %v", err)
+	}
+	r.Close()
+}
+
+// A symbolic link planted at the region's path is never followed: Open
+// neither creates a region where it points nor opens one there.
+func TestSymlinkAtRegionPathIsNotFollowed(t *testing.T) {
+	needRoot(t)
+	path := filepath.Join(sharedDir(t), "r")
+	target := path + ".target"
+	if out, err := asUser(t, "plant-link", path, squatter, squatter); err != nil {
+		t.Fatalf("planting the link: %v %s", err, out)
+	}
+	check := func(what string, o Options) {
+		t.Helper()
+		r, err := Open(path, o)
+		if err == nil {
+			r.Close()
+			t.Fatalf("%s: Open(%+v) followed the link", what, o)
+		}
+		if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "symbolic link") {
+			t.Fatalf("%s: Open(%+v) = %v, want ErrUntrusted saying it is a symbolic link", what, o, err)
+		}
+	}
+	check("dangling link", Options{Size: testSize})
+	if _, err := os.Lstat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open created a file where the link points: %v", err)
+	}
+	// A link to a valid region of the caller's own is not followed either.
+	r, err := Open(target, Options{Size: testSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	check("link to a region", Options{Size: testSize})
+	check("link to a region, NoCreate", Options{NoCreate: true})
+}
+
+// The rule's cases one by one, on files the test makes and hands to other
+// owners and groups with chown: who owns a file and who may write it
+// decides, whatever else the file holds.
+func TestTrustRule(t *testing.T) {
+	needRoot(t)
+	const other, otherGroup = 4242, 4243
+	cases := []struct {
+		name     string
+		uid, gid int
+		mode     os.FileMode
+		o        Options
+		want     string // "" to adopt, else part of the error
+	}{
+		{"mine, private", 0, 0, 0o600, Options{}, ""},
+		{"mine, group-writable, Mode 0600", 0, 0, 0o660, Options{}, "can be written by its group"},
+		{"mine, group-writable, Mode 0660", 0, 0, 0o660, Options{Mode: 0o660}, ""},
+		{"mine, world-writable, Mode 0660", 0, 0, 0o666, Options{Mode: 0o660}, "can be written by others"},
+		{"mine, world-writable, Mode 0666", 0, 0, 0o666, Options{Mode: 0o666}, ""},
+		{"group reads only", 0, 0, 0o640, Options{Mode: 0o660}, "read-only access"},
+		{"others read only", 0, 0, 0o604, Options{Mode: 0o666}, "read-only access"},
+		{"group writes only", 0, 0, 0o620, Options{Mode: 0o660}, "write-only access"},
+		{"another user's, private", other, 0, 0o600, Options{}, "owned by uid 4242"},
+		{"another user's, trusted", other, 0, 0o600, Options{TrustUIDs: []int{other}}, ""},
+		{"a group not mine", 0, otherGroup, 0o660, Options{Mode: 0o660}, "gid 4243, which is not one of yours"},
+		{"a group named in TrustGIDs", 0, otherGroup, 0o660, Options{Mode: 0o660, TrustGIDs: []int{otherGroup}}, ""},
+		{"a group not mine, shared with everyone", 0, otherGroup, 0o666, Options{Mode: 0o666}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "r")
+			r, err := Open(path, Options{Size: testSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			if err := os.Chown(path, tc.uid, tc.gid); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			tc.o.NoCreate = true
+			r, err = Open(path, tc.o)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				r.Close()
+				return
+			}
+			if err == nil {
+				r.Close()
+				t.Fatalf("adopted, want an error saying %q", tc.want)
+			}
+			if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v; want ErrUntrusted saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A file with a second name is refused under both: a hard link could give
+// someone else's region the name a caller asks for.
+func TestHardLinkedRegionIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r")
+	r, err := Open(path, Options{Size: testSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if err := os.Link(path, filepath.Join(dir, "other")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{NoCreate: true}); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "hard links") {
+		t.Fatalf("a hard-linked region: %v", err)
+	}
+}
+
+// A region created in a set-group-ID directory gets the directory's group:
+// when that is not a group of the caller's, the caller shares with people
+// it never named, so Open refuses and removes the file it created.
+func TestCreatedInForeignGroupDirectory(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	if err := os.Chown(dir, 0, 4243); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o700|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "r")
+	if _, err := Open(path, Options{Size: testSize, Mode: 0o660}); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "gid 4243") {
+		t.Fatalf("created with a group not ours: %v", err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused file was left: %v", err)
+	}
+	// Private, the directory's group gets nothing and the region is fine.
+	r, err := Open(path, Options{Size: testSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+}
+
+// Modes that give a class read without write, or the owner less than both,
+// are bad options: nothing is created.
+func TestReadOnlyModesAreBadOptions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r")
+	for _, m := range []os.FileMode{0o640, 0o644, 0o604, 0o620, 0o400, 0o060} {
+		if _, err := Open(path, Options{Size: testSize, Mode: m}); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("Mode %04o: %v, want ErrBadOptions", m, err)
+		}
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused Mode left a file: %v", err)
+	}
+}
