@@ -33,7 +33,8 @@ import (
 // the load over); or its lease runs out (a waiter takes it over, and the old
 // loader's EndLoad then fails with ErrLoadLost). Each end advances seq and
 // wakes the waiters, and records the outcome for the callers that waited on
-// exactly that load (seq one past theirs).
+// exactly that load (seq one past theirs), which keeps (keep.go) leave in
+// the flight until they have read it.
 
 // LoadState says where a caller stands in a read-through load (BeginLoad,
 // WaitLoad) or how the loader ended it (EndLoad).
@@ -116,11 +117,13 @@ const DefaultLease = 30 * time.Second
 type loads struct {
 	t       *loadTable
 	flights []flight
+	keeps   keeps // the flights this attachment's waiters keep (keep.go)
 }
 
 func (c *Cache) bindLoads(data []byte) {
 	c.lt.t = (*loadTable)(unsafe.Pointer(&data[c.g.loadsOff]))
 	c.lt.flights = unsafe.Slice((*flight)(unsafe.Pointer(&data[c.g.loadsOff+loadTableHeaderSize])), c.g.loads)
+	c.lt.keeps.idle = keepIdle
 }
 
 // loadWords are the words of the load table that hold lock tokens, for
@@ -206,12 +209,19 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 	n := uint32(len(fl))
 	home := uint32(t.Hash) & (n - 1)
 	free := n
+	// Free flights whose last outcome may still be read: taken only if
+	// no attachment keeps them (keep.go), which costs a system call each.
+	var unread [loadWindow]uint32
+	nunread := 0
 	for k := uint32(0); k < loadWindow && k < n; k++ {
 		i := (home + k) & (n - 1)
 		f := &fl[i]
 		switch {
 		case f.owner == 0:
-			if free == n {
+			if o := LoadState(f.outcome); o == LoadAbsent || o == LoadFailed {
+				unread[nunread] = i
+				nunread++
+			} else if free == n {
 				free = i
 			}
 		case f.hash == t.Hash:
@@ -225,12 +235,22 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 			}
 			lt.stats.Waits++
 			*t = LoadTicket{State: LoadWaiting, Flight: i, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
+			c.keepFlight(i, t.Seq)
 			return
 		}
 	}
+	for _, i := range unread[:nunread] {
+		if free != n {
+			break
+		}
+		if !c.kept(i) {
+			free = i
+		}
+	}
 	if free == n {
-		// Every slot of the window is loading another key. One whose
-		// loader is gone is ours; otherwise wait for any slot to free.
+		// Every slot of the window is loading another key, or keeps
+		// an outcome for its waiters. One whose loader is gone is
+		// ours; otherwise wait for any slot to free.
 		for k := uint32(0); k < loadWindow && k < n; k++ {
 			if i := (home + k) & (n - 1); c.expired(&fl[i]) {
 				c.takeOver(lt, &fl[i], i, t, lease)
@@ -354,6 +374,10 @@ func (c *Cache) EndLoad(t *LoadTicket, outcome LoadState, msg string) error {
 // wakes. Every OwnerCheckInterval of sleep it asks whether the loader is
 // still alive and within its lease, so a loader that died is replaced
 // within about that time. lease is the caller's lease should it take over.
+//
+// The load's outcome is kept for the ticket (keep.go) for as long as its
+// caller goes on waiting: sleeping in WaitLoad, or polling with a gap of
+// less than a second between calls.
 func (c *Cache) WaitLoad(t *LoadTicket, timeout, lease time.Duration) (msg string, err error) {
 	return c.waitLoad(t, timeout, lease, nil)
 }
@@ -369,6 +393,10 @@ func (c *Cache) waitLoad(t *LoadTicket, timeout, lease time.Duration, stop func(
 	}
 	if lease < 0 || timeout < 0 {
 		return "", fmt.Errorf("%w: negative lease %v or timeout %v", ErrBadOptions, lease, timeout)
+	}
+	if t.Flight < uint32(c.g.loads) {
+		done := c.waitingOn(t.Flight, t.Seq)
+		defer done()
 	}
 	start := time.Now()
 	lastCheck := start
@@ -404,7 +432,12 @@ func (c *Cache) waitLoad(t *LoadTicket, timeout, lease time.Duration, stop func(
 		}
 		if t.Flight < uint32(c.g.loads) && (first || time.Since(lastCheck) >= shm.OwnerCheckInterval) {
 			lastCheck = time.Now()
-			if took, err := c.takeOverIfGone(t, lease); took || err != nil {
+			seq := t.Seq
+			took, err := c.takeOverIfGone(t, lease)
+			if took {
+				c.releaseKeep(t.Flight, seq) // a loader now, no longer a waiter
+			}
+			if took || err != nil {
 				return "", err
 			}
 		}
@@ -452,17 +485,24 @@ func (c *Cache) takeOverIfGone(t *LoadTicket, lease time.Duration) (took bool, e
 	return took, err
 }
 
-// outcome reads how the load a waiter waited on ended. When more than that
-// load has ended in the slot since, its outcome is gone: the caller looks
-// again (LoadDone), as it would after an abandoned load.
+// outcome reads how the load a waiter waited on ended, which the
+// waiter's keep (keep.go) has left in the flight. Should it be gone all
+// the same (the keep could not be taken, or a process that keeps no
+// flights claimed it), the caller looks again (LoadDone), as it would
+// after an abandoned load.
 func (c *Cache) outcome(t *LoadTicket) (msg string, err error) {
 	t.State = LoadDone
 	if t.Flight == uint32(c.g.loads) {
 		return "", nil // a slot freed: look again, and claim one
 	}
+	defer c.releaseKeep(t.Flight, t.Seq)
 	err = c.withTable(func(lt *loadTable, fl []flight) {
 		f := &fl[t.Flight]
-		if f.seq != t.Seq+1 || f.hash != t.Hash {
+		// seq one past the ticket's: the load ended. Still at it with
+		// no owner: its end was cut short between its two stores
+		// (finish), after the outcome was written.
+		ended := f.seq == t.Seq+1 || (f.seq == t.Seq && f.owner == 0)
+		if !ended || f.hash != t.Hash {
 			return
 		}
 		switch o := LoadState(f.outcome); o {

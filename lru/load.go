@@ -394,6 +394,9 @@ func (c *Cache) waitCtx(ctx context.Context, t *LoadTicket, lease time.Duration)
 			timeout = time.Until(d)
 		}
 		msg, err := c.waitLoad(t, max(timeout, 0), lease, func() bool { return ctx.Err() != nil })
+		if t.State == LoadWaiting && (err != nil || ctx.Err() != nil) && t.Flight < uint32(c.g.loads) {
+			c.releaseKeep(t.Flight, t.Seq) // gives up: the outcome is not needed
+		}
 		if err != nil || t.State != LoadWaiting {
 			return msg, err
 		}

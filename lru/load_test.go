@@ -648,3 +648,180 @@ func TestChangesClock(t *testing.T) {
 		t.Fatal("key changed")
 	}
 }
+
+// keysHomedAt returns n keys whose flights start at slot home of c's load
+// table.
+func keysHomedAt(c *Cache, home uint32, n int) [][]byte {
+	loads := uint32(c.Geometry().Loads)
+	var keys [][]byte
+	for i := 0; len(keys) < n; i++ {
+		if k := []byte(fmt.Sprint("homed", home, "-", i)); uint32(hashKey(k))&(loads-1) == home {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// churn is a busy host's other keys: it claims loads of keys that start
+// at flight home until every flight of the window it may take is taken,
+// then ends them all with outcome, and returns the flights they took.
+func churn(t *testing.T, c *Cache, home uint32, outcome LoadState) map[uint32]bool {
+	t.Helper()
+	took := map[uint32]bool{}
+	var claimed []LoadTicket
+	for _, k := range keysHomedAt(c, home, loadWindow+1) {
+		tk, err := c.BeginLoad(k, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.State == LoadWaiting && tk.Flight == uint32(c.g.loads) {
+			break // no flight left in the window
+		}
+		if tk.State != LoadMine {
+			t.Fatalf("churn: BeginLoad(%s): %+v", k, tk)
+		}
+		took[tk.Flight] = true
+		claimed = append(claimed, tk)
+	}
+	for i := range claimed {
+		if err := c.EndLoad(&claimed[i], outcome, "churn"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return took
+}
+
+// A waiter reads its load's outcome however many other keys' loads have
+// used the table since the load ended: the flight is kept for it, other
+// loads take the window's other flights, and the flight is free again once
+// every waiter has read it.
+func TestLoadOutcomeKeptWhileTableBusy(t *testing.T) {
+	for _, end := range []struct {
+		outcome LoadState
+		msg     string
+	}{{LoadFailed, "db down"}, {LoadAbsent, ""}} {
+		t.Run(end.outcome.String(), func(t *testing.T) {
+			a, b := twoHandles(t, &Options{Size: 1 << 20})
+			key := []byte("k")
+			mine, err := a.BeginLoad(key, 0)
+			if err != nil || mine.State != LoadMine {
+				t.Fatalf("BeginLoad: %+v, %v", mine, err)
+			}
+			// Two waiting tickets of one attachment and one of the
+			// loader's own: one keep each, counted per ticket.
+			var waiting []LoadTicket
+			for _, c := range []*Cache{b, b, a} {
+				w, err := c.BeginLoad(key, 0)
+				if err != nil || w.State != LoadWaiting || w.Flight != mine.Flight {
+					t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+				}
+				waiting = append(waiting, w)
+			}
+			if err := a.EndLoad(&mine, end.outcome, end.msg); err != nil {
+				t.Fatal(err)
+			}
+			read := func(c *Cache, w *LoadTicket) {
+				t.Helper()
+				took := churn(t, a, mine.Flight, LoadFailed)
+				msg, err := c.WaitLoad(w, 0, 0)
+				if err != nil || w.State != end.outcome || msg != end.msg {
+					t.Fatalf("waiter after the table moved on: %v %q, %v; want %v %q", w.State, msg, err, end.outcome, end.msg)
+				}
+				if took[mine.Flight] {
+					t.Fatalf("another key's load took flight %d while its outcome was kept", mine.Flight)
+				}
+			}
+			read(b, &waiting[0])
+			read(a, &waiting[2])
+			read(b, &waiting[1])
+			if took := churn(t, b, mine.Flight, LoadDone); !took[mine.Flight] {
+				t.Fatalf("flight %d is still kept after every waiter read it", mine.Flight)
+			}
+		})
+	}
+}
+
+// A keep is dropped by a waiter that gives up (its context ends), and by
+// its attachment once the ticket has gone keepIdle without a wait (a
+// ticket dropped without a word); a waiter that goes on polling keeps it.
+// (The kernel drops a dead process's: TestLoadKeepOfDeadWaiter.)
+func TestLoadKeepBounds(t *testing.T) {
+	old := keepIdle
+	keepIdle = 200 * time.Millisecond
+	t.Cleanup(func() { keepIdle = old })
+	a, b := twoHandles(t, &Options{Size: 1 << 20})
+	key := []byte("k")
+	// fail runs a load of key that wait (given its flight) makes b wait
+	// on, ends it as failed, and says on which flight and whether the
+	// flight is still kept then.
+	fail := func(wait func(flight uint32)) (flight uint32, kept bool) {
+		t.Helper()
+		mine, err := a.BeginLoad(key, 0)
+		if err != nil || mine.State != LoadMine {
+			t.Fatalf("BeginLoad: %+v, %v", mine, err)
+		}
+		wait(mine.Flight)
+		if err := a.EndLoad(&mine, LoadFailed, "db down"); err != nil {
+			t.Fatal(err)
+		}
+		return mine.Flight, !churn(t, a, mine.Flight, LoadDone)[mine.Flight]
+	}
+	begin := func(flight uint32) LoadTicket {
+		t.Helper()
+		w, err := b.BeginLoad(key, 0)
+		if err != nil || w.State != LoadWaiting || w.Flight != flight {
+			t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+		}
+		return w
+	}
+
+	t.Run("polling", func(t *testing.T) {
+		var w LoadTicket
+		_, kept := fail(func(flight uint32) {
+			w = begin(flight)
+			// An event loop's waiter: it polls, with gaps well below
+			// keepIdle, for longer than keepIdle.
+			for start := time.Now(); time.Since(start) < 3*b.lt.keeps.idle; time.Sleep(b.lt.keeps.idle / 10) {
+				if _, err := b.WaitLoad(&w, 0, 0); err != nil || w.State != LoadWaiting {
+					t.Fatalf("poll: %v, %v", w.State, err)
+				}
+			}
+		})
+		if !kept {
+			t.Fatal("a polling waiter's keep was dropped")
+		}
+		if msg, err := b.WaitLoad(&w, 0, 0); err != nil || w.State != LoadFailed || msg != "db down" {
+			t.Fatalf("polling waiter: %v %q, %v", w.State, msg, err)
+		}
+	})
+
+	t.Run("context", func(t *testing.T) {
+		flight, kept := fail(func(flight uint32) {
+			ctx, cancel := context.WithCancel(context.Background())
+			res := make(chan error, 1)
+			go func() {
+				_, err := b.GetOrLoad(ctx, key, countingLoader(new(atomic.Int32), nil, nil, "v", nil), LoadOptions{})
+				res <- err
+			}()
+			eventually(t, "the waiter to wait", func() bool { return b.keptHere(flight) })
+			cancel()
+			if err := <-res; !errors.Is(err, context.Canceled) {
+				t.Fatalf("the cancelled waiter: %v", err)
+			}
+		})
+		if kept || b.keptHere(flight) {
+			t.Fatal("a waiter that gave up still keeps its flight")
+		}
+	})
+
+	t.Run("dropped ticket", func(t *testing.T) {
+		flight, kept := fail(func(flight uint32) { begin(flight) })
+		if !kept {
+			t.Fatal("the flight was not kept for its waiting ticket")
+		}
+		eventually(t, "the dropped ticket's keep to go", func() bool { return !b.keptHere(flight) })
+		if !churn(t, a, flight, LoadDone)[flight] {
+			t.Fatal("the flight is still kept after its keep went")
+		}
+	})
+}
