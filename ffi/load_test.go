@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/shmlru/shmlru/ffi/ngxrun"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/shm"
@@ -780,4 +781,100 @@ func TestNginxLoadOutcomes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// workerPids returns the pids of the processes whose parent is the nginx
+// master: its workers.
+func workerPids(t *testing.T, master int) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	must(t, err)
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, not ")".
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(master) {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		t.Fatalf("no workers under nginx master %d", master)
+	}
+	return pids
+}
+
+// TestNginxLoadErrorAfterTableMovedOn: nginx workers wait on a load that
+// fails while other keys' loads keep the load table busy. The workers are
+// stopped (SIGSTOP) from before the load ends until the other loads have
+// gone through every flight of the window they can take, so they read the
+// outcome only after the table has moved on: each still gets the loader's
+// error, and no worker runs the callback itself.
+func TestNginxLoadErrorAfterTableMovedOn(t *testing.T) {
+	e := startLoadNginx(t)
+	key := "busy"
+	cf, _ := e.files(key)
+	mine, err := e.c.BeginLoad([]byte(key), 0)
+	must(t, err)
+	if mine.State != lru.LoadMine {
+		t.Fatalf("BeginLoad: %v", mine.State)
+	}
+	const waiters = 8
+	base := e.waits()
+	answers := e.async(waiters, "/gol", url.Values{"k": {key}, "v": {"lua-value"}, "cf": {cf}, "wait_timeout": {"30"}})
+	e.waitsAtLeast(base + waiters)
+
+	workers := workerPids(t, e.s.MasterPID())
+	cont := func() {
+		for _, pid := range workers {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(cont) // nginx must be able to stop whatever happens
+	for _, pid := range workers {
+		must(t, syscall.Kill(pid, syscall.SIGSTOP))
+	}
+	must(t, e.c.EndLoad(&mine, lru.LoadFailed, "db down"))
+	// Other keys whose window starts at the failed load's flight claim
+	// every flight they may, then end.
+	flights := uint32(e.c.Geometry().Loads)
+	var claimed []lru.LoadTicket
+	for i := 0; ; i++ {
+		k := []byte(fmt.Sprint("other-", i))
+		if uint32(xxhash.Sum64(k))&(flights-1) != mine.Flight {
+			continue
+		}
+		tk, err := e.c.BeginLoad(k, 0)
+		must(t, err)
+		if tk.State == lru.LoadWaiting && tk.Flight == flights {
+			break // no flight of the window left
+		}
+		if tk.State != lru.LoadMine {
+			t.Fatalf("BeginLoad(%s): %v", k, tk.State)
+		}
+		if tk.Flight == mine.Flight {
+			t.Errorf("another key's load took flight %d while nginx waiters had not read its outcome", tk.Flight)
+		}
+		claimed = append(claimed, tk)
+	}
+	for i := range claimed {
+		must(t, e.c.EndLoad(&claimed[i], lru.LoadDone, ""))
+	}
+	cont()
+
+	for i := 0; i < waiters; i++ {
+		if r := <-answers; r.err != nil || r.a.typ != "nil" || r.a.err != "db down" || r.a.src != "waited" {
+			t.Errorf("waiter: %v %v; want the loader's error", r.a, r.err)
+		}
+	}
+	if l := loads(t, cf); len(l) != 0 {
+		t.Errorf("nginx workers ran the callback: %q", l)
+	}
 }
