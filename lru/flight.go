@@ -31,10 +31,11 @@ import (
 // A load ends in one of three ways: its loader calls EndLoad; its process
 // dies (a waiter finds the owner's slot dead, as the locks do, and takes
 // the load over); or its lease runs out (a waiter takes it over, and the old
-// loader's EndLoad then fails with ErrLoadLost). Each end advances seq and
-// wakes the waiters, and records the outcome for the callers that waited on
-// exactly that load (seq one past theirs), which keeps (keep.go) leave in
-// the flight until they have read it.
+// loader's WriteLoaded and EndLoad then fail with ErrLoadLost, so that what
+// the new loader writes is never replaced by the old one's). Each end
+// advances seq and wakes the waiters, and records the outcome for the
+// callers that waited on exactly that load (seq one past theirs), which
+// keeps (keep.go) leave in the flight until they have read it.
 
 // LoadState says where a caller stands in a read-through load (BeginLoad,
 // WaitLoad) or how the loader ended it (EndLoad).
@@ -93,9 +94,11 @@ type LoadTicket struct {
 	Hash   uint64 // the key's hash
 }
 
-// ErrLoadLost is EndLoad's error when the load is no longer the caller's:
-// its lease ran out and another caller took it over. What the caller wrote
-// stays; the new loader's outcome is what waiters see.
+// ErrLoadLost is the error of WriteLoaded and EndLoad when the load is no
+// longer the caller's: its lease ran out and another caller took it over.
+// WriteLoaded then writes nothing, so the new loader's value is never
+// replaced by the old one's; the new loader's outcome is what waiters see.
+// The late loader may still answer its own caller with what it loaded.
 var ErrLoadLost = errors.New("lru: the load was taken over by another caller (its lease ran out)")
 
 // ErrBadTicket is the error for a LoadTicket that BeginLoad did not issue
@@ -362,6 +365,39 @@ func (c *Cache) EndLoad(t *LoadTicket, outcome LoadState, msg string) error {
 		return ErrLoadLost
 	}
 	return nil
+}
+
+// WriteLoaded writes the value that the caller's load (a ticket in state
+// LoadMine, for key) loaded, as Write does, but only while the load is
+// still the caller's. Once another caller has taken it over (its lease ran
+// out), nothing is written and the error is ErrLoadLost: the new loader
+// writes the key, and a late loader must not replace what it wrote. A
+// loader writes every value it loads this way (an absence, a resurrected
+// value, or a refresh too).
+func (c *Cache) WriteLoaded(t *LoadTicket, key, value []byte, o WriteOptions) (WriteResult, error) {
+	if t.State != LoadMine {
+		return WriteResult{}, fmt.Errorf("%w: WriteLoaded with a ticket in state %v", ErrBadTicket, t.State)
+	}
+	if t.Flight >= uint32(c.g.loads) {
+		return WriteResult{}, fmt.Errorf("%w: flight %d of %d", ErrBadTicket, t.Flight, c.g.loads)
+	}
+	if len(key) > 0 && hashKey(key) != t.Hash {
+		return WriteResult{}, fmt.Errorf("%w: the ticket is for another key", ErrBadTicket)
+	}
+	mine := *t
+	o.load = &mine
+	return c.Write(key, value, o)
+}
+
+// ownsLoad reports whether t's load is still the caller's: its flight
+// names this attachment and has not ended since t was issued. A writer
+// asks with the key's shard locked, and reads the two words without the
+// table's lock: a takeover that comes after the answer is followed by the
+// new loader's own write, which must wait for that shard lock, so the new
+// value always lands last. Call it under a fault guard.
+func (c *Cache) ownsLoad(t *LoadTicket) bool {
+	f := &c.lt.flights[t.Flight]
+	return atomic.LoadUint32(&f.owner) == c.r.Token() && atomic.LoadUint32(&f.seq) == t.Seq
 }
 
 // WaitLoad waits at most timeout for the load that a ticket in state

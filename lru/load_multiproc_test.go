@@ -24,18 +24,25 @@ func init() { childRoles["loader"] = loaderChild }
 // (counting loads outside the cache), prints "loading", and then, by mode:
 // "block" waits for the parent's "release"; "hang" waits to be killed;
 // "quick" returns at once. The value names the loading process. Each
-// caller prints "got VALUE" or "err ERROR".
+// caller prints "got VALUE" or "err ERROR". lease, if given, is the
+// loads' LoadOptions.Lease.
 //
-// arg: countFile,mode,callers
+// arg: countFile,mode,callers[,lease]
 func loaderChild(c *Cache, arg string) error {
 	parts := strings.Split(arg, ",")
-	if len(parts) != 3 {
+	if len(parts) != 3 && len(parts) != 4 {
 		return fmt.Errorf("loader child: bad arg %q", arg)
 	}
 	countFile, mode := parts[0], parts[1]
 	callers, err := strconv.Atoi(parts[2])
 	if err != nil {
 		return err
+	}
+	var o LoadOptions
+	if len(parts) == 4 {
+		if o.Lease, err = time.ParseDuration(parts[3]); err != nil {
+			return err
+		}
 	}
 	in := bufio.NewScanner(os.Stdin)
 	var outMu sync.Mutex
@@ -71,7 +78,7 @@ func loaderChild(c *Cache, arg string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, err := c.GetOrLoad(context.Background(), []byte("cold"), load, LoadOptions{})
+			v, err := c.GetOrLoad(context.Background(), []byte("cold"), load, o)
 			if err != nil {
 				say("err %v", err)
 				return
@@ -89,9 +96,13 @@ type loaderProc struct {
 	lines chan string
 }
 
-func startLoader(t *testing.T, path, countFile, mode string, callers int) *loaderProc {
+func startLoader(t *testing.T, path, countFile, mode string, callers int, lease ...time.Duration) *loaderProc {
 	t.Helper()
-	ch := startChild(t, "loader", path, fmt.Sprintf("%s,%s,%d", countFile, mode, callers))
+	arg := fmt.Sprintf("%s,%s,%d", countFile, mode, callers)
+	for _, l := range lease {
+		arg += "," + l.String()
+	}
+	ch := startChild(t, "loader", path, arg)
 	p := &loaderProc{child: ch, lines: make(chan string, 4*callers+4)}
 	go func() {
 		for {
@@ -412,5 +423,39 @@ func TestLoadKeepOfDeadWaiter(t *testing.T) {
 	}
 	if !churn(t, c, mine.Flight, LoadDone)[mine.Flight] {
 		t.Fatal("the dead waiter's flight is still kept")
+	}
+}
+
+// A loader in another process whose lease runs out mid-load is taken over;
+// when it finishes, its value does not replace the one the new loader
+// wrote, and its own caller gets what it loaded.
+func TestLoadLateLoaderAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	path, countFile := filepath.Join(dir, "c"), filepath.Join(dir, "loads")
+	c := openAt(t, path, &Options{Size: 1 << 20})
+	slow := startLoader(t, path, countFile, "block", 1, 50*time.Millisecond)
+	slow.send(t, "go")
+	if l := <-slow.lines; l != "loading" {
+		t.Fatalf("child said %q", l)
+	}
+	// The lease runs out while the child's loader waits for "release":
+	// this process takes the load over.
+	v, src, err := c.Load(context.Background(), nil, []byte("cold"), func(context.Context, []byte) ([]byte, error) {
+		return []byte("from parent"), nil
+	}, LoadOptions{})
+	if err != nil || string(v) != "from parent" || src != SourceLoaded {
+		t.Fatalf("the load that took over: %q, %v, %v", v, src, err)
+	}
+	slow.send(t, "release")
+	got, _ := slow.results()
+	slow.wait(t)
+	if want := fmt.Sprint("got from ", slow.cmd.Process.Pid); len(got) != 1 || got[0] != want {
+		t.Errorf("the late loader's caller: %q, want %q", got, want)
+	}
+	if v, err := c.Get([]byte("cold")); err != nil || string(v) != "from parent" {
+		t.Errorf("after the late loader: %q, %v; want the value of the load that took over", v, err)
+	}
+	if s := loadStats(t, c); s.Takeovers != 1 {
+		t.Errorf("load stats %+v, want one takeover", s)
 	}
 }

@@ -481,6 +481,15 @@ func TestLoadLeaseRunsOut(t *testing.T) {
 	if tb.State != LoadMine {
 		t.Fatalf("after the lease: %v, want LoadMine (taken over)", tb.State)
 	}
+	if _, err := b.WriteLoaded(&tb, []byte("k"), []byte("new"), WriteOptions{}); err != nil {
+		t.Fatalf("new loader's WriteLoaded: %v", err)
+	}
+	if _, err := a.WriteLoaded(&ta, []byte("k"), []byte("late"), WriteOptions{}); !errors.Is(err, ErrLoadLost) {
+		t.Fatalf("old loader's WriteLoaded: %v, want ErrLoadLost", err)
+	}
+	if v, err := a.Get([]byte("k")); err != nil || string(v) != "new" {
+		t.Fatalf("after both writes: %q, %v; want the new loader's", v, err)
+	}
 	if err := a.EndLoad(&ta, LoadDone, ""); !errors.Is(err, ErrLoadLost) {
 		t.Fatalf("old loader's EndLoad: %v, want ErrLoadLost", err)
 	}
@@ -549,6 +558,25 @@ func TestLoadBadTickets(t *testing.T) {
 		{"EndLoad out of the table", func() error { t := mine; t.Flight = 1 << 30; return c.EndLoad(&t, LoadDone, "") }, ErrBadTicket},
 		{"EndLoad with a foreign seq", func() error { t := mine; t.Seq += 7; return c.EndLoad(&t, LoadDone, "") }, ErrLoadLost},
 		{"EndLoad with outcome LoadMine", func() error { t := mine; return c.EndLoad(&t, LoadMine, "") }, ErrBadOptions},
+		{"WriteLoaded of a waiting ticket", func() error {
+			t := mine
+			t.State = LoadWaiting
+			_, err := c.WriteLoaded(&t, []byte("k"), nil, WriteOptions{})
+			return err
+		}, ErrBadTicket},
+		{"WriteLoaded of another key", func() error { _, err := c.WriteLoaded(&mine, []byte("x"), nil, WriteOptions{}); return err }, ErrBadTicket},
+		{"WriteLoaded out of the table", func() error {
+			t := mine
+			t.Flight = 1 << 30
+			_, err := c.WriteLoaded(&t, []byte("k"), nil, WriteOptions{})
+			return err
+		}, ErrBadTicket},
+		{"WriteLoaded with a foreign seq", func() error {
+			t := mine
+			t.Seq += 7
+			_, err := c.WriteLoaded(&t, []byte("k"), nil, WriteOptions{})
+			return err
+		}, ErrLoadLost},
 		{"WaitLoad of a ticket that is mine", func() error { t := mine; _, err := c.WaitLoad(&t, 0, 0); return err }, ErrBadTicket},
 		{"WaitLoad out of the table", func() error {
 			t := mine
@@ -824,4 +852,73 @@ func TestLoadKeepBounds(t *testing.T) {
 			t.Fatal("the flight is still kept after its keep went")
 		}
 	})
+}
+
+// A loader whose lease ran out while it loaded is taken over; the new
+// loader writes its value, and the late loader's write (a value, a cached
+// absence or a resurrected one) is refused, so the new value stays. The
+// late loader's caller still gets what it loaded.
+func TestLoadLateLoaderKeepsNewValue(t *testing.T) {
+	for _, late := range []struct {
+		name    string
+		o       LoadOptions
+		stale   bool   // an expired value is at hand to resurrect
+		v       []byte // what the late loader returns, or nil
+		err     error  // ... or its error
+		wantV   string // what its caller gets
+		wantSrc Source
+		wantErr error
+	}{
+		{name: "value", v: []byte("v1"), wantV: "v1", wantSrc: SourceLoaded},
+		{name: "absent", o: LoadOptions{NegativeTTL: time.Hour}, err: ErrNotFound, wantSrc: SourceLoaded, wantErr: ErrNotFound},
+		{name: "resurrect", o: LoadOptions{ResurrectTTL: time.Hour}, stale: true, err: errors.New("db down"), wantV: "old", wantSrc: SourceResurrected},
+	} {
+		t.Run(late.name, func(t *testing.T) {
+			a, b := twoHandles(t, nil)
+			key := []byte("k")
+			if late.stale {
+				a.Set(key, []byte("old"), time.Hour)
+				expireNow(t, a, key)
+			}
+			started := make(chan struct{}, 1)
+			release := make(chan struct{})
+			slow := func(ctx context.Context, key []byte) ([]byte, error) {
+				started <- struct{}{}
+				<-release
+				return late.v, late.err
+			}
+			o := late.o
+			o.TTL, o.Lease = time.Hour, time.Millisecond
+			type result struct {
+				v   []byte
+				src Source
+				err error
+			}
+			res := make(chan result, 1)
+			go func() {
+				v, src, err := a.Load(context.Background(), nil, key, slow, o)
+				res <- result{v, src, err}
+			}()
+			<-started
+			// b finds the lease run out (at once, or when it next asks
+			// after the loader) and loads the key itself.
+			v, src, err := b.Load(context.Background(), nil, key, countingLoader(new(atomic.Int32), nil, nil, "v2", nil), LoadOptions{TTL: time.Hour})
+			if err != nil || string(v) != "v2" || src != SourceLoaded {
+				t.Fatalf("the load that took over: %q, %v, %v", v, src, err)
+			}
+			close(release)
+			r := <-res
+			if string(r.v) != late.wantV || r.src != late.wantSrc || !errors.Is(r.err, late.wantErr) || (late.wantErr == nil && r.err != nil) {
+				t.Errorf("the late loader's caller: %q, %v, %v; want %q, %v, %v", r.v, r.src, r.err, late.wantV, late.wantSrc, late.wantErr)
+			}
+			for _, c := range []*Cache{a, b} {
+				if v, err := c.Get(key); err != nil || string(v) != "v2" {
+					t.Errorf("after the late loader: %q, %v; want the new loader's v2", v, err)
+				}
+			}
+			if s := loadStats(t, a); s.Takeovers != 1 {
+				t.Errorf("load stats %+v, want one takeover", s)
+			}
+		})
+	}
 }
