@@ -84,7 +84,7 @@ var statuses = []status{
 	{statusInternal, "SHMLRU_INTERNAL", nil, "internal error in shmlru; please report it", "internal error"},
 	{statusForked, "SHMLRU_FORKED", nil, "forked: this process was forked after the library was loaded; the Go runtime does not survive fork, so load the library in the process that uses it", "forked"},
 	{statusBadTTL, "SHMLRU_BAD_TTL", []error{lru.ErrBadTTL}, "bad TTL: negative; use 0 for an entry that never expires", "bad ttl"},
-	{statusLoadLost, "SHMLRU_LOAD_LOST", []error{lru.ErrLoadLost}, "load lost: the load's lease ran out and another caller took it over; what was written stays", "load lost"},
+	{statusLoadLost, "SHMLRU_LOAD_LOST", []error{lru.ErrLoadLost}, "load lost: the load's lease ran out and another caller took it over; nothing was written, and what the new loader writes stands", "load lost"},
 	{statusNotInStep, "SHMLRU_NOT_IN_STEP", []error{lru.ErrNotInStep}, "not in step: the cache is not known to be in step with its store (no tracking agent, or its invalidation stream is late); read the store and do not cache what it says", "not in step"},
 }
 

@@ -878,3 +878,47 @@ func TestNginxLoadErrorAfterTableMovedOn(t *testing.T) {
 		t.Errorf("nginx workers ran the callback: %q", l)
 	}
 }
+
+// TestNginxLoadLateLoaderKeepsNewValue: a Lua loader's lease runs out while
+// its callback runs, and Go takes the load over and writes its value. When
+// the callback returns at last, its value (or the absence it found) is not
+// written over Go's, and its request still gets what the callback
+// returned.
+func TestNginxLoadLateLoaderKeepsNewValue(t *testing.T) {
+	e := startLoadNginx(t)
+	for _, late := range []struct {
+		mode, value, neg string
+	}{{"value", "lua-value", ""}, {"nil", "nil", "60"}} {
+		t.Run(late.mode, func(t *testing.T) {
+			e.t = t
+			key := "late-" + late.mode
+			cf, rel := e.files(key)
+			q := url.Values{"k": {key}, "mode": {late.mode}, "v": {"lua-value"}, "cf": {cf}, "rel": {rel},
+				"lease": {"0.1"}, "ttl": {"60"}, "neg_ttl": {late.neg}, "wait_timeout": {"30"}}
+			loader := e.startLoader("/gol", q)
+			// Go waits until the lease runs out, takes the load over,
+			// and writes its value.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			v, src, err := e.c.Load(ctx, nil, []byte(key), goLoader(cf, "", "go-value"), lru.LoadOptions{TTL: time.Minute})
+			if err != nil || string(v) != "go-value" || src != lru.SourceLoaded {
+				t.Fatalf("Go's load: %q %v %v", v, src, err)
+			}
+			release(t, rel)
+			if r := <-loader; r.err != nil || r.a.value != late.value || r.a.err != "nil" || r.a.src != "loaded" {
+				t.Errorf("the late loader's request: %v %v; want its own %s", r.a, r.err, late.value)
+			}
+			if v, err := e.c.Get([]byte(key)); err != nil || string(v) != "go-value" {
+				t.Errorf("after the late loader: %q, %v; want Go's value", v, err)
+			}
+			for pid, s := range eachWorker(t, e.s, "/gol?"+url.Values{"k": {key}, "cf": {cf}}.Encode(), loadWorkers, nil) {
+				if a, err := parseAnswer(s); err != nil || a.value != "go-value" || a.src != "hit" {
+					t.Errorf("worker %d after the late loader: %v %v", pid, a, err)
+				}
+			}
+			if l := loads(t, cf); len(l) != 2 {
+				t.Errorf("loads: %q; want Lua's and Go's", l)
+			}
+		})
+	}
+}
