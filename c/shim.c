@@ -242,6 +242,14 @@ int shmlru_load_end(shmlru_t h, shmlru_load *load, int outcome, const char *msg,
 	return shmlru_go_load_end(h, load, outcome, K(msg), msg_len);
 }
 
+int shmlru_load_store(shmlru_t h, const shmlru_load *load, const char *key, size_t key_len,
+                      const void *value, size_t value_len, const shmlru_write_opts *opts,
+                      shmlru_write_result *result)
+{
+	GUARD();
+	return shmlru_go_load_store(h, P(load), K(key), key_len, P(value), value_len, P(opts), result);
+}
+
 int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
 {
 	GUARD();

@@ -316,10 +316,13 @@ const char *shmlru_version(void);
  *
  * On a miss, shmlru_load_begin. With SHMLRU_LOAD_MINE the caller is the
  * key's loader: it reads the key once more (a load may have ended just
- * before), loads it, writes it, and calls shmlru_load_end whatever
- * happens. With SHMLRU_LOAD_WAITING another caller loads it:
- * shmlru_load_wait until the state changes. None of these calls blocks
- * longer than its timeout, so an event loop polls with timeout_ms 0.
+ * before), loads it, writes it with shmlru_load_store, and calls
+ * shmlru_load_end whatever happens. With SHMLRU_LOAD_WAITING another
+ * caller loads it: shmlru_load_wait until the state changes. None of these
+ * calls blocks longer than its timeout, so an event loop polls with
+ * timeout_ms 0. The load's outcome is kept for a waiter for as long as it
+ * goes on waiting: in shmlru_load_wait, or polling it at least every
+ * second.
  *
  *   SHMLRU_LOAD_DONE    read the key again; if still missing, begin again
  *   SHMLRU_LOAD_ABSENT  the loader found no value: not found
@@ -329,7 +332,9 @@ const char *shmlru_version(void);
  *
  * A loader's process that dies is noticed by its waiters (every 10 ms of
  * waiting, and on every poll) and one of them takes over. lease_ms bounds
- * how long a live loader keeps the load (0: until it ends it). The rules
+ * how long a live loader keeps the load (0: until it ends it); a loader
+ * taken over when its lease ran out can no longer write (SHMLRU_LOAD_LOST
+ * from shmlru_load_store and shmlru_load_end). The rules
  * every language follows for what a load writes (TTL, stale window in
  * the flags, SHMLRU_TYPE_NONE for a remembered absence) are lru's; see
  * lru/load.go.
@@ -374,6 +379,16 @@ int shmlru_load_wait(shmlru_t h, shmlru_load *load, int64_t timeout_ms, int64_t 
  * message (the first 88 bytes reach the waiters) or SHMLRU_LOAD_ABANDONED.
  * Every waiter wakes. SHMLRU_LOAD_LOST if it was taken over meanwhile. */
 int shmlru_load_end(shmlru_t h, shmlru_load *load, int outcome, const char *msg, size_t msg_len);
+
+/* shmlru_write for the loader of a SHMLRU_LOAD_MINE load of key: it writes
+ * only while the load is still the caller's, and returns SHMLRU_LOAD_LOST,
+ * writing nothing, once another caller has taken it over (its lease ran
+ * out), so that a late loader never replaces what the new one wrote. A
+ * loader writes everything it loads this way (a remembered absence, a
+ * resurrected value too). opts->mode must be SHMLRU_MODE_SET. */
+int shmlru_load_store(shmlru_t h, const shmlru_load *load, const char *key, size_t key_len,
+                      const void *value, size_t value_len, const shmlru_write_opts *opts,
+                      shmlru_write_result *result);
 
 /* *clock receives the change clock of key's shard: it advances whenever an
  * entry of that shard is written, deleted, given a new TTL or flushed. A

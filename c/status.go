@@ -86,7 +86,7 @@ var statuses = []status{
 	{statusInternal, "SHMLRU_INTERNAL", nil, "internal error in shmlru; please report it", "internal error"},
 	{statusForked, "SHMLRU_FORKED", nil, "forked: this process was forked after the library was loaded; the Go runtime does not survive fork, so load the library in the process that uses it", "forked"},
 	{statusBadTTL, "SHMLRU_BAD_TTL", []error{lru.ErrBadTTL}, "bad TTL: negative; use 0 for an entry that never expires", "bad ttl"},
-	{statusLoadLost, "SHMLRU_LOAD_LOST", []error{lru.ErrLoadLost}, "load lost: the load's lease ran out and another caller took it over; what was written stays", "load lost"},
+	{statusLoadLost, "SHMLRU_LOAD_LOST", []error{lru.ErrLoadLost}, "load lost: the load's lease ran out and another caller took it over; nothing was written, and what the new loader writes stands", "load lost"},
 	{statusNotInStep, "SHMLRU_NOT_IN_STEP", []error{lru.ErrNotInStep}, "not in step: the cache is not known to be in step with its store (no tracking agent, or its invalidation stream is late); read the store and do not cache what it says", "not in step"},
 	{statusUntrusted, "SHMLRU_UNTRUSTED", []error{lru.ErrUntrusted}, "untrusted: the file at the path is a symbolic link, or is owned or writable by someone the caller does not trust (its mode, or the shmlru_options mode); the error text names the owner and mode and says how to share a region on purpose", "untrusted region"},
 	{statusBusy, "SHMLRU_BUSY", []error{lru.ErrBusy}, "busy: the region is not ready and another process held its creation lock for longer than opening waits; the error text names it when the system tells", "region busy"},

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/shmlru/shmlru/ffi/ngxrun"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/shm"
@@ -780,4 +781,144 @@ func TestNginxLoadOutcomes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// workerPids returns the pids of the processes whose parent is the nginx
+// master: its workers.
+func workerPids(t *testing.T, master int) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	must(t, err)
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, not ")".
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(master) {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		t.Fatalf("no workers under nginx master %d", master)
+	}
+	return pids
+}
+
+// TestNginxLoadErrorAfterTableMovedOn: nginx workers wait on a load that
+// fails while other keys' loads keep the load table busy. The workers are
+// stopped (SIGSTOP) from before the load ends until the other loads have
+// gone through every flight of the window they can take, so they read the
+// outcome only after the table has moved on: each still gets the loader's
+// error, and no worker runs the callback itself.
+func TestNginxLoadErrorAfterTableMovedOn(t *testing.T) {
+	e := startLoadNginx(t)
+	key := "busy"
+	cf, _ := e.files(key)
+	mine, err := e.c.BeginLoad([]byte(key), 0)
+	must(t, err)
+	if mine.State != lru.LoadMine {
+		t.Fatalf("BeginLoad: %v", mine.State)
+	}
+	const waiters = 8
+	base := e.waits()
+	answers := e.async(waiters, "/gol", url.Values{"k": {key}, "v": {"lua-value"}, "cf": {cf}, "wait_timeout": {"30"}})
+	e.waitsAtLeast(base + waiters)
+
+	workers := workerPids(t, e.s.MasterPID())
+	cont := func() {
+		for _, pid := range workers {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(cont) // nginx must be able to stop whatever happens
+	for _, pid := range workers {
+		must(t, syscall.Kill(pid, syscall.SIGSTOP))
+	}
+	must(t, e.c.EndLoad(&mine, lru.LoadFailed, "db down"))
+	// Other keys whose window starts at the failed load's flight claim
+	// every flight they may, then end.
+	flights := uint32(e.c.Geometry().Loads)
+	var claimed []lru.LoadTicket
+	for i := 0; ; i++ {
+		k := []byte(fmt.Sprint("other-", i))
+		if uint32(xxhash.Sum64(k))&(flights-1) != mine.Flight {
+			continue
+		}
+		tk, err := e.c.BeginLoad(k, 0)
+		must(t, err)
+		if tk.State == lru.LoadWaiting && tk.Flight == flights {
+			break // no flight of the window left
+		}
+		if tk.State != lru.LoadMine {
+			t.Fatalf("BeginLoad(%s): %v", k, tk.State)
+		}
+		if tk.Flight == mine.Flight {
+			t.Errorf("another key's load took flight %d while nginx waiters had not read its outcome", tk.Flight)
+		}
+		claimed = append(claimed, tk)
+	}
+	for i := range claimed {
+		must(t, e.c.EndLoad(&claimed[i], lru.LoadDone, ""))
+	}
+	cont()
+
+	for i := 0; i < waiters; i++ {
+		if r := <-answers; r.err != nil || r.a.typ != "nil" || r.a.err != "db down" || r.a.src != "waited" {
+			t.Errorf("waiter: %v %v; want the loader's error", r.a, r.err)
+		}
+	}
+	if l := loads(t, cf); len(l) != 0 {
+		t.Errorf("nginx workers ran the callback: %q", l)
+	}
+}
+
+// TestNginxLoadLateLoaderKeepsNewValue: a Lua loader's lease runs out while
+// its callback runs, and Go takes the load over and writes its value. When
+// the callback returns at last, its value (or the absence it found) is not
+// written over Go's, and its request still gets what the callback
+// returned.
+func TestNginxLoadLateLoaderKeepsNewValue(t *testing.T) {
+	e := startLoadNginx(t)
+	for _, late := range []struct {
+		mode, value, neg string
+	}{{"value", "lua-value", ""}, {"nil", "nil", "60"}} {
+		t.Run(late.mode, func(t *testing.T) {
+			e.t = t
+			key := "late-" + late.mode
+			cf, rel := e.files(key)
+			q := url.Values{"k": {key}, "mode": {late.mode}, "v": {"lua-value"}, "cf": {cf}, "rel": {rel},
+				"lease": {"0.1"}, "ttl": {"60"}, "neg_ttl": {late.neg}, "wait_timeout": {"30"}}
+			loader := e.startLoader("/gol", q)
+			// Go waits until the lease runs out, takes the load over,
+			// and writes its value.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			v, src, err := e.c.Load(ctx, nil, []byte(key), goLoader(cf, "", "go-value"), lru.LoadOptions{TTL: time.Minute})
+			if err != nil || string(v) != "go-value" || src != lru.SourceLoaded {
+				t.Fatalf("Go's load: %q %v %v", v, src, err)
+			}
+			release(t, rel)
+			if r := <-loader; r.err != nil || r.a.value != late.value || r.a.err != "nil" || r.a.src != "loaded" {
+				t.Errorf("the late loader's request: %v %v; want its own %s", r.a, r.err, late.value)
+			}
+			if v, err := e.c.Get([]byte(key)); err != nil || string(v) != "go-value" {
+				t.Errorf("after the late loader: %q, %v; want Go's value", v, err)
+			}
+			for pid, s := range eachWorker(t, e.s, "/gol?"+url.Values{"k": {key}, "cf": {cf}}.Encode(), loadWorkers, nil) {
+				if a, err := parseAnswer(s); err != nil || a.value != "go-value" || a.src != "hit" {
+					t.Errorf("worker %d after the late loader: %v %v", pid, a, err)
+				}
+			}
+			if l := loads(t, cf); len(l) != 2 {
+				t.Errorf("loads: %q; want Lua's and Go's", l)
+			}
+		})
+	}
 }

@@ -35,8 +35,10 @@
 // GetOrLoad reads through: on a miss, exactly one caller among every
 // process that has the region open runs its Loader, while the others sleep
 // on a word of the region until the value is written (the load table,
-// flight.go; BeginLoad, WaitLoad and EndLoad are its steps, for callers in
-// other languages). A loader whose process dies is taken over by a waiter.
+// flight.go; BeginLoad, WaitLoad, WriteLoaded and EndLoad are its steps,
+// for callers in other languages). A loader whose process dies, or whose
+// lease runs out, is taken over by a waiter; a loader taken over can no
+// longer write.
 //
 // A process may die at any instruction, even holding a shard's lock halfway
 // through a change. The next process to want that lock notices (see package

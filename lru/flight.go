@@ -31,9 +31,11 @@ import (
 // A load ends in one of three ways: its loader calls EndLoad; its process
 // dies (a waiter finds the owner's slot dead, as the locks do, and takes
 // the load over); or its lease runs out (a waiter takes it over, and the old
-// loader's EndLoad then fails with ErrLoadLost). Each end advances seq and
-// wakes the waiters, and records the outcome for the callers that waited on
-// exactly that load (seq one past theirs).
+// loader's WriteLoaded and EndLoad then fail with ErrLoadLost, so that what
+// the new loader writes is never replaced by the old one's). Each end
+// advances seq and wakes the waiters, and records the outcome for the
+// callers that waited on exactly that load (seq one past theirs), which
+// keeps (keep.go) leave in the flight until they have read it.
 
 // LoadState says where a caller stands in a read-through load (BeginLoad,
 // WaitLoad) or how the loader ended it (EndLoad).
@@ -92,9 +94,11 @@ type LoadTicket struct {
 	Hash   uint64 // the key's hash
 }
 
-// ErrLoadLost is EndLoad's error when the load is no longer the caller's:
-// its lease ran out and another caller took it over. What the caller wrote
-// stays; the new loader's outcome is what waiters see.
+// ErrLoadLost is the error of WriteLoaded and EndLoad when the load is no
+// longer the caller's: its lease ran out and another caller took it over.
+// WriteLoaded then writes nothing, so the new loader's value is never
+// replaced by the old one's; the new loader's outcome is what waiters see.
+// The late loader may still answer its own caller with what it loaded.
 var ErrLoadLost = errors.New("lru: the load was taken over by another caller (its lease ran out)")
 
 // ErrBadTicket is the error for a LoadTicket that BeginLoad did not issue
@@ -116,11 +120,13 @@ const DefaultLease = 30 * time.Second
 type loads struct {
 	t       *loadTable
 	flights []flight
+	keeps   keeps // the flights this attachment's waiters keep (keep.go)
 }
 
 func (c *Cache) bindLoads(data []byte) {
 	c.lt.t = (*loadTable)(unsafe.Pointer(&data[c.g.loadsOff]))
 	c.lt.flights = unsafe.Slice((*flight)(unsafe.Pointer(&data[c.g.loadsOff+loadTableHeaderSize])), c.g.loads)
+	c.lt.keeps.idle = keepIdle
 }
 
 // loadWords are the words of the load table that hold lock tokens, for
@@ -206,12 +212,19 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 	n := uint32(len(fl))
 	home := uint32(t.Hash) & (n - 1)
 	free := n
+	// Free flights whose last outcome may still be read: taken only if
+	// no attachment keeps them (keep.go), which costs a system call each.
+	var unread [loadWindow]uint32
+	nunread := 0
 	for k := uint32(0); k < loadWindow && k < n; k++ {
 		i := (home + k) & (n - 1)
 		f := &fl[i]
 		switch {
 		case f.owner == 0:
-			if free == n {
+			if o := LoadState(f.outcome); o == LoadAbsent || o == LoadFailed {
+				unread[nunread] = i
+				nunread++
+			} else if free == n {
 				free = i
 			}
 		case f.hash == t.Hash:
@@ -225,12 +238,22 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 			}
 			lt.stats.Waits++
 			*t = LoadTicket{State: LoadWaiting, Flight: i, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
+			c.keepFlight(i, t.Seq)
 			return
 		}
 	}
+	for _, i := range unread[:nunread] {
+		if free != n {
+			break
+		}
+		if !c.kept(i) {
+			free = i
+		}
+	}
 	if free == n {
-		// Every slot of the window is loading another key. One whose
-		// loader is gone is ours; otherwise wait for any slot to free.
+		// Every slot of the window is loading another key, or keeps
+		// an outcome for its waiters. One whose loader is gone is
+		// ours; otherwise wait for any slot to free.
 		for k := uint32(0); k < loadWindow && k < n; k++ {
 			if i := (home + k) & (n - 1); c.expired(&fl[i]) {
 				c.takeOver(lt, &fl[i], i, t, lease)
@@ -344,6 +367,39 @@ func (c *Cache) EndLoad(t *LoadTicket, outcome LoadState, msg string) error {
 	return nil
 }
 
+// WriteLoaded writes the value that the caller's load (a ticket in state
+// LoadMine, for key) loaded, as Write does, but only while the load is
+// still the caller's. Once another caller has taken it over (its lease ran
+// out), nothing is written and the error is ErrLoadLost: the new loader
+// writes the key, and a late loader must not replace what it wrote. A
+// loader writes every value it loads this way (an absence, a resurrected
+// value, or a refresh too).
+func (c *Cache) WriteLoaded(t *LoadTicket, key, value []byte, o WriteOptions) (WriteResult, error) {
+	if t.State != LoadMine {
+		return WriteResult{}, fmt.Errorf("%w: WriteLoaded with a ticket in state %v", ErrBadTicket, t.State)
+	}
+	if t.Flight >= uint32(c.g.loads) {
+		return WriteResult{}, fmt.Errorf("%w: flight %d of %d", ErrBadTicket, t.Flight, c.g.loads)
+	}
+	if len(key) > 0 && hashKey(key) != t.Hash {
+		return WriteResult{}, fmt.Errorf("%w: the ticket is for another key", ErrBadTicket)
+	}
+	mine := *t
+	o.load = &mine
+	return c.Write(key, value, o)
+}
+
+// ownsLoad reports whether t's load is still the caller's: its flight
+// names this attachment and has not ended since t was issued. A writer
+// asks with the key's shard locked, and reads the two words without the
+// table's lock: a takeover that comes after the answer is followed by the
+// new loader's own write, which must wait for that shard lock, so the new
+// value always lands last. Call it under a fault guard.
+func (c *Cache) ownsLoad(t *LoadTicket) bool {
+	f := &c.lt.flights[t.Flight]
+	return atomic.LoadUint32(&f.owner) == c.r.Token() && atomic.LoadUint32(&f.seq) == t.Seq
+}
+
 // WaitLoad waits at most timeout for the load that a ticket in state
 // LoadWaiting waits on (0 only looks). It sets the ticket's state to what
 // it found: still LoadWaiting when the time ran out; LoadMine when the
@@ -354,6 +410,10 @@ func (c *Cache) EndLoad(t *LoadTicket, outcome LoadState, msg string) error {
 // wakes. Every OwnerCheckInterval of sleep it asks whether the loader is
 // still alive and within its lease, so a loader that died is replaced
 // within about that time. lease is the caller's lease should it take over.
+//
+// The load's outcome is kept for the ticket (keep.go) for as long as its
+// caller goes on waiting: sleeping in WaitLoad, or polling with a gap of
+// less than a second between calls.
 func (c *Cache) WaitLoad(t *LoadTicket, timeout, lease time.Duration) (msg string, err error) {
 	return c.waitLoad(t, timeout, lease, nil)
 }
@@ -369,6 +429,10 @@ func (c *Cache) waitLoad(t *LoadTicket, timeout, lease time.Duration, stop func(
 	}
 	if lease < 0 || timeout < 0 {
 		return "", fmt.Errorf("%w: negative lease %v or timeout %v", ErrBadOptions, lease, timeout)
+	}
+	if t.Flight < uint32(c.g.loads) {
+		done := c.waitingOn(t.Flight, t.Seq)
+		defer done()
 	}
 	start := time.Now()
 	lastCheck := start
@@ -404,7 +468,12 @@ func (c *Cache) waitLoad(t *LoadTicket, timeout, lease time.Duration, stop func(
 		}
 		if t.Flight < uint32(c.g.loads) && (first || time.Since(lastCheck) >= shm.OwnerCheckInterval) {
 			lastCheck = time.Now()
-			if took, err := c.takeOverIfGone(t, lease); took || err != nil {
+			seq := t.Seq
+			took, err := c.takeOverIfGone(t, lease)
+			if took {
+				c.releaseKeep(t.Flight, seq) // a loader now, no longer a waiter
+			}
+			if took || err != nil {
 				return "", err
 			}
 		}
@@ -452,17 +521,24 @@ func (c *Cache) takeOverIfGone(t *LoadTicket, lease time.Duration) (took bool, e
 	return took, err
 }
 
-// outcome reads how the load a waiter waited on ended. When more than that
-// load has ended in the slot since, its outcome is gone: the caller looks
-// again (LoadDone), as it would after an abandoned load.
+// outcome reads how the load a waiter waited on ended, which the
+// waiter's keep (keep.go) has left in the flight. Should it be gone all
+// the same (the keep could not be taken, or a process that keeps no
+// flights claimed it), the caller looks again (LoadDone), as it would
+// after an abandoned load.
 func (c *Cache) outcome(t *LoadTicket) (msg string, err error) {
 	t.State = LoadDone
 	if t.Flight == uint32(c.g.loads) {
 		return "", nil // a slot freed: look again, and claim one
 	}
+	defer c.releaseKeep(t.Flight, t.Seq)
 	err = c.withTable(func(lt *loadTable, fl []flight) {
 		f := &fl[t.Flight]
-		if f.seq != t.Seq+1 || f.hash != t.Hash {
+		// seq one past the ticket's: the load ended. Still at it with
+		// no owner: its end was cut short between its two stores
+		// (finish), after the outcome was written.
+		ended := f.seq == t.Seq+1 || (f.seq == t.Seq && f.owner == 0)
+		if !ended || f.hash != t.Hash {
 			return
 		}
 		switch o := LoadState(f.outcome); o {

@@ -394,6 +394,9 @@ func (c *Cache) waitCtx(ctx context.Context, t *LoadTicket, lease time.Duration)
 			timeout = time.Until(d)
 		}
 		msg, err := c.waitLoad(t, max(timeout, 0), lease, func() bool { return ctx.Err() != nil })
+		if t.State == LoadWaiting && (err != nil || ctx.Err() != nil) && t.Flight < uint32(c.g.loads) {
+			c.releaseKeep(t.Flight, t.Seq) // gives up: the outcome is not needed
+		}
 		if err != nil || t.State != LoadWaiting {
 			return msg, err
 		}
@@ -441,7 +444,15 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 	v, lerr := load(ctx, key)
 	switch {
 	case lerr == nil:
-		refused, err := c.storeLoaded(key, v, o.TTL, o)
+		refused, err := c.storeLoaded(t, key, v, o.TTL, o)
+		if errors.Is(err, ErrLoadLost) {
+			// Taken over while it loaded (its lease ran out): the new
+			// loader writes the key, and its waiters hear from it. This
+			// caller still gets what it loaded, which is what the
+			// source said during its call.
+			end(LoadDone, "")
+			return loadResult{v: v, src: SourceLoaded}
+		}
 		if err != nil {
 			// The caller has its value; the waiters learn why it was not
 			// kept.
@@ -457,8 +468,10 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 			stored, _ := c.StoreFill(key, nil, true, WriteOptions{TTL: o.NegativeTTL}, guard)
 			refused = !stored
 		case o.NegativeTTL > 0:
-			// If it cannot be kept, the waiters still learn the answer.
-			c.Write(key, nil, WriteOptions{TTL: o.NegativeTTL, Type: TypeNone})
+			// If it cannot be kept, the waiters still learn the answer
+			// (and if the load was taken over, they hear from the new
+			// loader, whose answer this must not replace).
+			c.WriteLoaded(t, key, nil, WriteOptions{TTL: o.NegativeTTL, Type: TypeNone})
 		}
 		if o.Tracked {
 			// Waiters look at the region rather than take "absent" from
@@ -474,7 +487,9 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 		end(LoadAbandoned, "") // the caller went away; a waiter loads
 		return loadResult{err: lerr}
 	case o.ResurrectTTL > 0 && stale != nil:
-		if _, err := c.storeLoaded(key, stale, o.ResurrectTTL, o); err == nil {
+		// Taken over (ErrLoadLost), the stale value is not written over
+		// the new loader's, but still answers this caller.
+		if _, err := c.storeLoaded(t, key, stale, o.ResurrectTTL, o); err == nil || errors.Is(err, ErrLoadLost) {
 			end(LoadDone, "")
 			return loadResult{v: stale, src: SourceResurrected}
 		}
@@ -483,11 +498,14 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 	return loadResult{src: SourceLoaded, err: &LoadError{Msg: lerr.Error(), Err: lerr}}
 }
 
-// storeLoaded writes a loaded (or resurrected) value fresh for ttl, with
-// the stale window if the options have one. A tracked load's store may be
-// refused (the key changed while it loaded): no error, the waiters find no
-// value and load again.
-func (c *Cache) storeLoaded(key, v []byte, ttl time.Duration, o LoadOptions) (refused bool, err error) {
+// storeLoaded writes a value loaded (or resurrected) by the load of t,
+// fresh for ttl, with the stale window if the options have one, unless the
+// load was taken over meanwhile (ErrLoadLost, see WriteLoaded). A tracked
+// load's store may be refused (the key changed while it loaded): no error,
+// the waiters find no value and load again. A tracked store needs no check
+// of the load: its guard refuses it if the key changed in the store since
+// it read it, and otherwise it writes what the store still says.
+func (c *Cache) storeLoaded(t *LoadTicket, key, v []byte, ttl time.Duration, o LoadOptions) (refused bool, err error) {
 	w := WriteOptions{TTL: ttl, Type: o.Type}
 	if o.guard != nil {
 		stored, err := c.StoreFill(key, v, false, w, *o.guard)
@@ -497,7 +515,7 @@ func (c *Cache) storeLoaded(key, v []byte, ttl time.Duration, o LoadOptions) (re
 		w.TTL += o.StaleTTL
 		w.Flags = StaleFlag | uint32(o.StaleTTL.Milliseconds())
 	}
-	_, err = c.Write(key, v, w)
+	_, err = c.WriteLoaded(t, key, v, w)
 	return false, err
 }
 

@@ -24,18 +24,25 @@ func init() { childRoles["loader"] = loaderChild }
 // (counting loads outside the cache), prints "loading", and then, by mode:
 // "block" waits for the parent's "release"; "hang" waits to be killed;
 // "quick" returns at once. The value names the loading process. Each
-// caller prints "got VALUE" or "err ERROR".
+// caller prints "got VALUE" or "err ERROR". lease, if given, is the
+// loads' LoadOptions.Lease.
 //
-// arg: countFile,mode,callers
+// arg: countFile,mode,callers[,lease]
 func loaderChild(c *Cache, arg string) error {
 	parts := strings.Split(arg, ",")
-	if len(parts) != 3 {
+	if len(parts) != 3 && len(parts) != 4 {
 		return fmt.Errorf("loader child: bad arg %q", arg)
 	}
 	countFile, mode := parts[0], parts[1]
 	callers, err := strconv.Atoi(parts[2])
 	if err != nil {
 		return err
+	}
+	var o LoadOptions
+	if len(parts) == 4 {
+		if o.Lease, err = time.ParseDuration(parts[3]); err != nil {
+			return err
+		}
 	}
 	in := bufio.NewScanner(os.Stdin)
 	var outMu sync.Mutex
@@ -71,7 +78,7 @@ func loaderChild(c *Cache, arg string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, err := c.GetOrLoad(context.Background(), []byte("cold"), load, LoadOptions{})
+			v, err := c.GetOrLoad(context.Background(), []byte("cold"), load, o)
 			if err != nil {
 				say("err %v", err)
 				return
@@ -89,9 +96,13 @@ type loaderProc struct {
 	lines chan string
 }
 
-func startLoader(t *testing.T, path, countFile, mode string, callers int) *loaderProc {
+func startLoader(t *testing.T, path, countFile, mode string, callers int, lease ...time.Duration) *loaderProc {
 	t.Helper()
-	ch := startChild(t, "loader", path, fmt.Sprintf("%s,%s,%d", countFile, mode, callers))
+	arg := fmt.Sprintf("%s,%s,%d", countFile, mode, callers)
+	for _, l := range lease {
+		arg += "," + l.String()
+	}
+	ch := startChild(t, "loader", path, arg)
 	p := &loaderProc{child: ch, lines: make(chan string, 4*callers+4)}
 	go func() {
 		for {
@@ -243,7 +254,8 @@ func init() { childRoles["loadhook"] = loadHookChild }
 // loadHookChild stops inside the load table's lock at the point named by
 // arg (see testHook in flight.go), prints "at POINT" and waits there to be
 // killed. For "load-finish" it first claims the load, prints "claimed" and
-// waits for the parent's "end" before it ends the load.
+// waits for the parent's "end" before it ends the load (as failed, with the
+// message "last words").
 func loadHookChild(c *Cache, point string) error {
 	testHook = func(p string) {
 		if p == point {
@@ -260,13 +272,13 @@ func loadHookChild(c *Cache, point string) error {
 	if !in.Scan() || in.Text() != "end" {
 		return fmt.Errorf("expected end, got %q", in.Text())
 	}
-	return c.EndLoad(&t, LoadDone, "")
+	return c.EndLoad(&t, LoadFailed, "last words")
 }
 
 // A process killed holding the load table's lock, halfway through claiming
 // a load or halfway through ending one: the next caller takes the lock
 // over and gets the load, and a waiter of the load that was ending learns
-// that it is over, though its seq word never moved.
+// that it is over, and how it ended, though its seq word never moved.
 func TestLoadTableLockHolderKilled(t *testing.T) {
 	for _, point := range []string{"load-claim", "load-finish"} {
 		t.Run(point, func(t *testing.T) {
@@ -294,8 +306,8 @@ func TestLoadTableLockHolderKilled(t *testing.T) {
 			}
 			k.cmd.Wait()
 			if w.State == LoadWaiting {
-				if _, err := c.WaitLoad(&w, time.Minute, 0); err != nil || w.State != LoadDone {
-					t.Fatalf("the waiter: %v, %v; want LoadDone", w.State, err)
+				if msg, err := c.WaitLoad(&w, time.Minute, 0); err != nil || w.State != LoadFailed || msg != "last words" {
+					t.Fatalf("the waiter: %v %q, %v; want LoadFailed, last words", w.State, msg, err)
 				}
 			}
 			tk, err := c.BeginLoad([]byte("k"), 0)
@@ -306,5 +318,144 @@ func TestLoadTableLockHolderKilled(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// Waiters in other processes get the loader's error however busy the
+// table is by the time they read it: the flight is kept for them while
+// other keys' loads go through the window. The waiting processes are
+// stopped (SIGSTOP) across the load's end and the other loads, so that
+// they can only read the outcome after the table has moved on.
+func TestLoadErrorReachesWaitersAfterTableMovedOn(t *testing.T) {
+	dir := t.TempDir()
+	path, countFile := filepath.Join(dir, "c"), filepath.Join(dir, "loads")
+	c := openAt(t, path, &Options{Size: 1 << 20})
+	mine, err := c.BeginLoad([]byte("cold"), 0)
+	if err != nil || mine.State != LoadMine {
+		t.Fatalf("BeginLoad: %+v, %v", mine, err)
+	}
+	// One caller per child: the table's count of waiters then says when
+	// every caller waits (a second goroutine of a child could still be
+	// on its way to the key when the child is stopped).
+	const procs, callers = 4, 1
+	var kids []*loaderProc
+	for range procs {
+		k := startLoader(t, path, countFile, "quick", callers)
+		k.send(t, "go")
+		kids = append(kids, k)
+	}
+	eventually(t, "every child to wait", func() bool { return loadStats(t, c).Waits == procs })
+	cont := func() {
+		for _, k := range kids {
+			k.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	t.Cleanup(cont) // a failing test must not leave them stopped
+	for _, k := range kids {
+		if err := k.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.EndLoad(&mine, LoadFailed, "db down"); err != nil {
+		t.Fatal(err)
+	}
+	took := churn(t, c, mine.Flight, LoadDone)
+	cont()
+	want := "err " + (&LoadError{Msg: "db down"}).Error()
+	for _, k := range kids {
+		got, loading := k.results()
+		k.wait(t)
+		if loading || len(got) != callers {
+			t.Errorf("a child loaded (%v) or reported %d callers: %q", loading, len(got), got)
+		}
+		for _, g := range got {
+			if g != want {
+				t.Errorf("a caller %s, want %q", g, want)
+			}
+		}
+	}
+	if n := countLines(t, countFile); n != 0 || took[mine.Flight] {
+		t.Errorf("%d loads in the children, flight taken by another key: %v; want neither", n, took[mine.Flight])
+	}
+}
+
+func init() { childRoles["loadwaiter"] = loadWaiterChild }
+
+// loadWaiterChild begins a load of arg, prints "waiting FLIGHT" if another
+// caller holds it, and waits to be killed.
+func loadWaiterChild(c *Cache, arg string) error {
+	t, err := c.BeginLoad([]byte(arg), 0)
+	if err != nil {
+		return err
+	}
+	if t.State != LoadWaiting {
+		return fmt.Errorf("BeginLoad: %v, want waiting", t.State)
+	}
+	fmt.Println("waiting", t.Flight)
+	holdUntilKilled()
+	return nil
+}
+
+// A waiter that dies keeps nothing: the kernel drops its share of the
+// flight with its process, and the flight is free for other loads.
+func TestLoadKeepOfDeadWaiter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c")
+	c := openAt(t, path, &Options{Size: 1 << 20})
+	mine, err := c.BeginLoad([]byte("k"), 0)
+	if err != nil || mine.State != LoadMine {
+		t.Fatalf("BeginLoad: %+v, %v", mine, err)
+	}
+	k := startChild(t, "loadwaiter", path, "k")
+	if got := k.line(); got != fmt.Sprint("waiting ", mine.Flight) {
+		k.cmd.Process.Kill()
+		k.cmd.Wait()
+		t.Fatalf("child said %q\n%s", got, k.stderr)
+	}
+	if !c.kept(mine.Flight) {
+		t.Fatal("the waiting child does not keep the flight")
+	}
+	if err := k.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	k.cmd.Wait()
+	if err := c.EndLoad(&mine, LoadFailed, "db down"); err != nil {
+		t.Fatal(err)
+	}
+	if !churn(t, c, mine.Flight, LoadDone)[mine.Flight] {
+		t.Fatal("the dead waiter's flight is still kept")
+	}
+}
+
+// A loader in another process whose lease runs out mid-load is taken over;
+// when it finishes, its value does not replace the one the new loader
+// wrote, and its own caller gets what it loaded.
+func TestLoadLateLoaderAcrossProcesses(t *testing.T) {
+	dir := t.TempDir()
+	path, countFile := filepath.Join(dir, "c"), filepath.Join(dir, "loads")
+	c := openAt(t, path, &Options{Size: 1 << 20})
+	slow := startLoader(t, path, countFile, "block", 1, 50*time.Millisecond)
+	slow.send(t, "go")
+	if l := <-slow.lines; l != "loading" {
+		t.Fatalf("child said %q", l)
+	}
+	// The lease runs out while the child's loader waits for "release":
+	// this process takes the load over.
+	v, src, err := c.Load(context.Background(), nil, []byte("cold"), func(context.Context, []byte) ([]byte, error) {
+		return []byte("from parent"), nil
+	}, LoadOptions{})
+	if err != nil || string(v) != "from parent" || src != SourceLoaded {
+		t.Fatalf("the load that took over: %q, %v, %v", v, src, err)
+	}
+	slow.send(t, "release")
+	got, _ := slow.results()
+	slow.wait(t)
+	if want := fmt.Sprint("got from ", slow.cmd.Process.Pid); len(got) != 1 || got[0] != want {
+		t.Errorf("the late loader's caller: %q, want %q", got, want)
+	}
+	if v, err := c.Get([]byte("cold")); err != nil || string(v) != "from parent" {
+		t.Errorf("after the late loader: %q, %v; want the value of the load that took over", v, err)
+	}
+	if s := loadStats(t, c); s.Takeovers != 1 {
+		t.Errorf("load stats %+v, want one takeover", s)
 	}
 }

@@ -481,6 +481,15 @@ func TestLoadLeaseRunsOut(t *testing.T) {
 	if tb.State != LoadMine {
 		t.Fatalf("after the lease: %v, want LoadMine (taken over)", tb.State)
 	}
+	if _, err := b.WriteLoaded(&tb, []byte("k"), []byte("new"), WriteOptions{}); err != nil {
+		t.Fatalf("new loader's WriteLoaded: %v", err)
+	}
+	if _, err := a.WriteLoaded(&ta, []byte("k"), []byte("late"), WriteOptions{}); !errors.Is(err, ErrLoadLost) {
+		t.Fatalf("old loader's WriteLoaded: %v, want ErrLoadLost", err)
+	}
+	if v, err := a.Get([]byte("k")); err != nil || string(v) != "new" {
+		t.Fatalf("after both writes: %q, %v; want the new loader's", v, err)
+	}
 	if err := a.EndLoad(&ta, LoadDone, ""); !errors.Is(err, ErrLoadLost) {
 		t.Fatalf("old loader's EndLoad: %v, want ErrLoadLost", err)
 	}
@@ -549,6 +558,25 @@ func TestLoadBadTickets(t *testing.T) {
 		{"EndLoad out of the table", func() error { t := mine; t.Flight = 1 << 30; return c.EndLoad(&t, LoadDone, "") }, ErrBadTicket},
 		{"EndLoad with a foreign seq", func() error { t := mine; t.Seq += 7; return c.EndLoad(&t, LoadDone, "") }, ErrLoadLost},
 		{"EndLoad with outcome LoadMine", func() error { t := mine; return c.EndLoad(&t, LoadMine, "") }, ErrBadOptions},
+		{"WriteLoaded of a waiting ticket", func() error {
+			t := mine
+			t.State = LoadWaiting
+			_, err := c.WriteLoaded(&t, []byte("k"), nil, WriteOptions{})
+			return err
+		}, ErrBadTicket},
+		{"WriteLoaded of another key", func() error { _, err := c.WriteLoaded(&mine, []byte("x"), nil, WriteOptions{}); return err }, ErrBadTicket},
+		{"WriteLoaded out of the table", func() error {
+			t := mine
+			t.Flight = 1 << 30
+			_, err := c.WriteLoaded(&t, []byte("k"), nil, WriteOptions{})
+			return err
+		}, ErrBadTicket},
+		{"WriteLoaded with a foreign seq", func() error {
+			t := mine
+			t.Seq += 7
+			_, err := c.WriteLoaded(&t, []byte("k"), nil, WriteOptions{})
+			return err
+		}, ErrLoadLost},
 		{"WaitLoad of a ticket that is mine", func() error { t := mine; _, err := c.WaitLoad(&t, 0, 0); return err }, ErrBadTicket},
 		{"WaitLoad out of the table", func() error {
 			t := mine
@@ -646,5 +674,251 @@ func TestChangesClock(t *testing.T) {
 	}
 	if !bytes.Equal(k, []byte("k")) {
 		t.Fatal("key changed")
+	}
+}
+
+// keysHomedAt returns n keys whose flights start at slot home of c's load
+// table.
+func keysHomedAt(c *Cache, home uint32, n int) [][]byte {
+	loads := uint32(c.Geometry().Loads)
+	var keys [][]byte
+	for i := 0; len(keys) < n; i++ {
+		if k := []byte(fmt.Sprint("homed", home, "-", i)); uint32(hashKey(k))&(loads-1) == home {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// churn is a busy host's other keys: it claims loads of keys that start
+// at flight home until every flight of the window it may take is taken,
+// then ends them all with outcome, and returns the flights they took.
+func churn(t *testing.T, c *Cache, home uint32, outcome LoadState) map[uint32]bool {
+	t.Helper()
+	took := map[uint32]bool{}
+	var claimed []LoadTicket
+	for _, k := range keysHomedAt(c, home, loadWindow+1) {
+		tk, err := c.BeginLoad(k, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.State == LoadWaiting && tk.Flight == uint32(c.g.loads) {
+			break // no flight left in the window
+		}
+		if tk.State != LoadMine {
+			t.Fatalf("churn: BeginLoad(%s): %+v", k, tk)
+		}
+		took[tk.Flight] = true
+		claimed = append(claimed, tk)
+	}
+	for i := range claimed {
+		if err := c.EndLoad(&claimed[i], outcome, "churn"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return took
+}
+
+// A waiter reads its load's outcome however many other keys' loads have
+// used the table since the load ended: the flight is kept for it, other
+// loads take the window's other flights, and the flight is free again once
+// every waiter has read it.
+func TestLoadOutcomeKeptWhileTableBusy(t *testing.T) {
+	for _, end := range []struct {
+		outcome LoadState
+		msg     string
+	}{{LoadFailed, "db down"}, {LoadAbsent, ""}} {
+		t.Run(end.outcome.String(), func(t *testing.T) {
+			a, b := twoHandles(t, &Options{Size: 1 << 20})
+			key := []byte("k")
+			mine, err := a.BeginLoad(key, 0)
+			if err != nil || mine.State != LoadMine {
+				t.Fatalf("BeginLoad: %+v, %v", mine, err)
+			}
+			// Two waiting tickets of one attachment and one of the
+			// loader's own: one keep each, counted per ticket.
+			var waiting []LoadTicket
+			for _, c := range []*Cache{b, b, a} {
+				w, err := c.BeginLoad(key, 0)
+				if err != nil || w.State != LoadWaiting || w.Flight != mine.Flight {
+					t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+				}
+				waiting = append(waiting, w)
+			}
+			if err := a.EndLoad(&mine, end.outcome, end.msg); err != nil {
+				t.Fatal(err)
+			}
+			read := func(c *Cache, w *LoadTicket) {
+				t.Helper()
+				took := churn(t, a, mine.Flight, LoadFailed)
+				msg, err := c.WaitLoad(w, 0, 0)
+				if err != nil || w.State != end.outcome || msg != end.msg {
+					t.Fatalf("waiter after the table moved on: %v %q, %v; want %v %q", w.State, msg, err, end.outcome, end.msg)
+				}
+				if took[mine.Flight] {
+					t.Fatalf("another key's load took flight %d while its outcome was kept", mine.Flight)
+				}
+			}
+			read(b, &waiting[0])
+			read(a, &waiting[2])
+			read(b, &waiting[1])
+			if took := churn(t, b, mine.Flight, LoadDone); !took[mine.Flight] {
+				t.Fatalf("flight %d is still kept after every waiter read it", mine.Flight)
+			}
+		})
+	}
+}
+
+// A keep is dropped by a waiter that gives up (its context ends), and by
+// its attachment once the ticket has gone keepIdle without a wait (a
+// ticket dropped without a word); a waiter that goes on polling keeps it.
+// (The kernel drops a dead process's: TestLoadKeepOfDeadWaiter.)
+func TestLoadKeepBounds(t *testing.T) {
+	old := keepIdle
+	keepIdle = 200 * time.Millisecond
+	t.Cleanup(func() { keepIdle = old })
+	a, b := twoHandles(t, &Options{Size: 1 << 20})
+	key := []byte("k")
+	// fail runs a load of key that wait (given its flight) makes b wait
+	// on, ends it as failed, and says on which flight and whether the
+	// flight is still kept then.
+	fail := func(wait func(flight uint32)) (flight uint32, kept bool) {
+		t.Helper()
+		mine, err := a.BeginLoad(key, 0)
+		if err != nil || mine.State != LoadMine {
+			t.Fatalf("BeginLoad: %+v, %v", mine, err)
+		}
+		wait(mine.Flight)
+		if err := a.EndLoad(&mine, LoadFailed, "db down"); err != nil {
+			t.Fatal(err)
+		}
+		return mine.Flight, !churn(t, a, mine.Flight, LoadDone)[mine.Flight]
+	}
+	begin := func(flight uint32) LoadTicket {
+		t.Helper()
+		w, err := b.BeginLoad(key, 0)
+		if err != nil || w.State != LoadWaiting || w.Flight != flight {
+			t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+		}
+		return w
+	}
+
+	t.Run("polling", func(t *testing.T) {
+		var w LoadTicket
+		_, kept := fail(func(flight uint32) {
+			w = begin(flight)
+			// An event loop's waiter: it polls, with gaps well below
+			// keepIdle, for longer than keepIdle.
+			for start := time.Now(); time.Since(start) < 3*b.lt.keeps.idle; time.Sleep(b.lt.keeps.idle / 10) {
+				if _, err := b.WaitLoad(&w, 0, 0); err != nil || w.State != LoadWaiting {
+					t.Fatalf("poll: %v, %v", w.State, err)
+				}
+			}
+		})
+		if !kept {
+			t.Fatal("a polling waiter's keep was dropped")
+		}
+		if msg, err := b.WaitLoad(&w, 0, 0); err != nil || w.State != LoadFailed || msg != "db down" {
+			t.Fatalf("polling waiter: %v %q, %v", w.State, msg, err)
+		}
+	})
+
+	t.Run("context", func(t *testing.T) {
+		flight, kept := fail(func(flight uint32) {
+			ctx, cancel := context.WithCancel(context.Background())
+			res := make(chan error, 1)
+			go func() {
+				_, err := b.GetOrLoad(ctx, key, countingLoader(new(atomic.Int32), nil, nil, "v", nil), LoadOptions{})
+				res <- err
+			}()
+			eventually(t, "the waiter to wait", func() bool { return b.keptHere(flight) })
+			cancel()
+			if err := <-res; !errors.Is(err, context.Canceled) {
+				t.Fatalf("the cancelled waiter: %v", err)
+			}
+		})
+		if kept || b.keptHere(flight) {
+			t.Fatal("a waiter that gave up still keeps its flight")
+		}
+	})
+
+	t.Run("dropped ticket", func(t *testing.T) {
+		flight, kept := fail(func(flight uint32) { begin(flight) })
+		if !kept {
+			t.Fatal("the flight was not kept for its waiting ticket")
+		}
+		eventually(t, "the dropped ticket's keep to go", func() bool { return !b.keptHere(flight) })
+		if !churn(t, a, flight, LoadDone)[flight] {
+			t.Fatal("the flight is still kept after its keep went")
+		}
+	})
+}
+
+// A loader whose lease ran out while it loaded is taken over; the new
+// loader writes its value, and the late loader's write (a value, a cached
+// absence or a resurrected one) is refused, so the new value stays. The
+// late loader's caller still gets what it loaded.
+func TestLoadLateLoaderKeepsNewValue(t *testing.T) {
+	for _, late := range []struct {
+		name    string
+		o       LoadOptions
+		stale   bool   // an expired value is at hand to resurrect
+		v       []byte // what the late loader returns, or nil
+		err     error  // ... or its error
+		wantV   string // what its caller gets
+		wantSrc Source
+		wantErr error
+	}{
+		{name: "value", v: []byte("v1"), wantV: "v1", wantSrc: SourceLoaded},
+		{name: "absent", o: LoadOptions{NegativeTTL: time.Hour}, err: ErrNotFound, wantSrc: SourceLoaded, wantErr: ErrNotFound},
+		{name: "resurrect", o: LoadOptions{ResurrectTTL: time.Hour}, stale: true, err: errors.New("db down"), wantV: "old", wantSrc: SourceResurrected},
+	} {
+		t.Run(late.name, func(t *testing.T) {
+			a, b := twoHandles(t, nil)
+			key := []byte("k")
+			if late.stale {
+				a.Set(key, []byte("old"), time.Hour)
+				expireNow(t, a, key)
+			}
+			started := make(chan struct{}, 1)
+			release := make(chan struct{})
+			slow := func(ctx context.Context, key []byte) ([]byte, error) {
+				started <- struct{}{}
+				<-release
+				return late.v, late.err
+			}
+			o := late.o
+			o.TTL, o.Lease = time.Hour, time.Millisecond
+			type result struct {
+				v   []byte
+				src Source
+				err error
+			}
+			res := make(chan result, 1)
+			go func() {
+				v, src, err := a.Load(context.Background(), nil, key, slow, o)
+				res <- result{v, src, err}
+			}()
+			<-started
+			// b finds the lease run out (at once, or when it next asks
+			// after the loader) and loads the key itself.
+			v, src, err := b.Load(context.Background(), nil, key, countingLoader(new(atomic.Int32), nil, nil, "v2", nil), LoadOptions{TTL: time.Hour})
+			if err != nil || string(v) != "v2" || src != SourceLoaded {
+				t.Fatalf("the load that took over: %q, %v, %v", v, src, err)
+			}
+			close(release)
+			r := <-res
+			if string(r.v) != late.wantV || r.src != late.wantSrc || !errors.Is(r.err, late.wantErr) || (late.wantErr == nil && r.err != nil) {
+				t.Errorf("the late loader's caller: %q, %v, %v; want %q, %v, %v", r.v, r.src, r.err, late.wantV, late.wantSrc, late.wantErr)
+			}
+			for _, c := range []*Cache{a, b} {
+				if v, err := c.Get(key); err != nil || string(v) != "v2" {
+					t.Errorf("after the late loader: %q, %v; want the new loader's v2", v, err)
+				}
+			}
+			if s := loadStats(t, a); s.Takeovers != 1 {
+				t.Errorf("load stats %+v, want one takeover", s)
+			}
+		})
 	}
 }

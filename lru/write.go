@@ -34,6 +34,7 @@ type WriteOptions struct {
 	NoEvict bool
 	Version uint64      // for ModeCAS: the version the entry must have
 	guard   *TrackGuard // a fill's (StoreFill): write only if it still holds
+	load    *LoadTicket // a loader's (WriteLoaded): write only if the load is still its own
 }
 
 // WriteResult tells what a successful write did.
@@ -109,6 +110,9 @@ func (c *Cache) Write(key, value []byte, o WriteOptions) (res WriteResult, err e
 func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires int64, o WriteOptions) (WriteResult, error) {
 	if o.guard != nil && !s.c.tr.fillCurrent(o.guard) {
 		return WriteResult{}, errFillRefused
+	}
+	if o.load != nil && !s.c.ownsLoad(o.load) {
+		return WriteResult{}, ErrLoadLost
 	}
 	var now lazyNow
 	i, prev := s.find(key, h)

@@ -51,6 +51,31 @@ func (r *Region) RoleHeld(off int) (bool, error) {
 	return typ == unix.F_WRLCK, nil
 }
 
+// Shares: the reading side of the same lock. A share is an OFD read lock
+// on one byte of the data area, which any number of attachments may hold
+// at once; holding one says "I still need what this byte stands for" to
+// any attachment that asks (Shared) before it reuses it (package lru's
+// waiters keep the flight they wait on this way). Like a role, a share is
+// dropped by the kernel when its holder closes the region or dies.
+
+// Share takes a share of the byte at off in the data area, without
+// waiting. Taking a share this attachment holds already succeeds, and does
+// not stack: one Unshare drops it.
+func (r *Region) Share(off int) error {
+	return r.roleLock(off, unix.F_RDLCK, unix.F_OFD_SETLK)
+}
+
+// Unshare drops this attachment's share of the byte at off in the data
+// area. Dropping a share not held is not an error.
+func (r *Region) Unshare(off int) error {
+	return r.roleLock(off, unix.F_UNLCK, unix.F_OFD_SETLK)
+}
+
+// Shared asks the kernel whether another attachment holds a share (or a
+// role) of the byte at off in the data area; this attachment's own does
+// not count. It is a system call.
+func (r *Region) Shared(off int) (bool, error) { return r.RoleHeld(off) }
+
 func (r *Region) roleLock(off int, typ int16, cmd int) error {
 	if r.closed.Load() {
 		return ErrClosed

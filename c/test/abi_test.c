@@ -687,8 +687,34 @@ static void test_loads(shmlru_t h)
 	EXPECT(shmlru_load_wait(h2, &b, 10000, 0, msg, sizeof msg, &used), SHMLRU_OK);
 	CHECK(b.state == SHMLRU_LOAD_FAILED && used == 7 && memcmp(msg, "db down", 7) == 0);
 
-	/* A cached absence: written with an empty value, read as SHMLRU_TYPE_NONE. */
+	/* A loader whose lease ran out is taken over: from then on its
+	 * load_store writes nothing (SHMLRU_LOAD_LOST), so the new loader's
+	 * value stands. */
+	EXPECT(shmlru_load_begin(h, KEY("ll"), 1, &a), SHMLRU_OK);
+	EXPECT(shmlru_load_begin(h2, KEY("ll"), 0, &b), SHMLRU_OK);
+	CHECK(a.state == SHMLRU_LOAD_MINE);
+	if (b.state == SHMLRU_LOAD_WAITING)
+		EXPECT(shmlru_load_wait(h2, &b, 10000, 0, msg, sizeof msg, &used), SHMLRU_OK);
+	CHECK(b.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_store(h2, &b, KEY("ll"), "new", 3, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_load_store(h, &a, KEY("ll"), "late", 4, NULL, NULL), SHMLRU_LOAD_LOST);
+	EXPECT(shmlru_load_end(h, &a, SHMLRU_LOAD_DONE, NULL, 0), SHMLRU_LOAD_LOST);
+	{
+		char v[8];
+		size_t vn = 0;
+		EXPECT(shmlru_get(h, KEY("ll"), v, sizeof v, &vn, NULL), SHMLRU_OK);
+		CHECK(vn == 3 && memcmp(v, "new", 3) == 0);
+	}
 	shmlru_write_opts o;
+	memset(&o, 0, sizeof o);
+	o.mode = SHMLRU_MODE_ADD;
+	EXPECT(shmlru_load_store(h2, &b, KEY("ll"), "x", 1, &o, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_store(h2, &b, KEY("other"), "x", 1, NULL, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_store(h2, NULL, KEY("ll"), "x", 1, NULL, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_end(h2, &b, SHMLRU_LOAD_DONE, NULL, 0), SHMLRU_OK);
+	EXPECT(shmlru_load_store(h2, &b, KEY("ll"), "x", 1, NULL, NULL), SHMLRU_BAD_ARGUMENT); /* ended */
+
+	/* A cached absence: written with an empty value, read as SHMLRU_TYPE_NONE. */
 	memset(&o, 0, sizeof o);
 	o.type = SHMLRU_TYPE_NONE;
 	EXPECT(shmlru_write(h, KEY("neg"), "", 0, &o, NULL), SHMLRU_OK);

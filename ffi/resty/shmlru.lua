@@ -204,6 +204,7 @@ typedef struct shmlru_load {
 int shmlru_load_begin(shmlru_t h, const char *key, size_t key_len, int64_t lease_ms, shmlru_load *load);
 int shmlru_load_wait(shmlru_t h, shmlru_load *load, int64_t timeout_ms, int64_t lease_ms, char *msg, size_t msg_len, size_t *msg_used);
 int shmlru_load_end(shmlru_t h, shmlru_load *load, int outcome, const char *msg, size_t msg_len);
+int shmlru_load_store(shmlru_t h, const shmlru_load *load, const char *key, size_t key_len, const void *value, size_t value_len, const shmlru_write_opts *opts, shmlru_write_result *result);
 int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock);
 typedef struct shmlru_guard {
 	uint32_t gen;

@@ -273,12 +273,30 @@ end
 _M.look_tracked = look_tracked
 
 
+-- write writes what wopts says at key: for the loader of the load ld
+-- (shmlru_load_store: nothing is written, SHMLRU_LOAD_LOST, once the load
+-- was taken over), or as a plain write without one (or with a library
+-- that predates shmlru_load_store).
+local load_store_ok
+local function write(h, key, p, n, ld)
+    if ld then
+        if load_store_ok == nil then
+            load_store_ok = pcall(function() return lib.shmlru_load_store end)
+        end
+        if load_store_ok then
+            return lib.shmlru_load_store(h, ld, key, #key, p, n, wopts, wres)
+        end
+    end
+    return lib.shmlru_write(h, key, #key, p, n, wopts, wres)
+end
+
+
 -- store writes a loaded (or resurrected) value fresh for ttl ms, with the
 -- stale window if the options have one (lru/load.go's storeLoaded), and
 -- returns true, the entry's version and the Unix ms it is fresh until (0:
 -- no expiry), or nil and an error (and true if the codec refused the
--- value).
-local function store(h, key, v, ttl, o)
+-- value, or false and true if the load ld was taken over: see write).
+local function store(h, key, v, ttl, o, ld)
     local now = now_ms()
     local p, n, t, flags = o.codec.encode(v)
     if not p then
@@ -298,9 +316,9 @@ local function store(h, key, v, ttl, o)
     wopts.type = t
     wopts.mode = MODE_SET
     wopts.no_evict = 0
-    local rc = lib.shmlru_write(h, key, #key, p, n, wopts, wres)
+    local rc = write(h, key, p, n, ld)
     if rc ~= OK then
-        return nil, errstr(rc)
+        return nil, errstr(rc), false, rc == LOAD_LOST
     end
     return true, tonumber(wres.version), fresh
 end
@@ -308,8 +326,9 @@ _M.store = store
 
 
 -- store_absent remembers that key has no value for ttl ms (0: no expiry):
--- an entry of SHMLRU_TYPE_NONE. Returns what store returns.
-local function store_absent(h, key, ttl)
+-- an entry of SHMLRU_TYPE_NONE, written for the load ld if given. Returns
+-- what store returns.
+local function store_absent(h, key, ttl, ld)
     local now = now_ms()
     wopts.ttl_ms = ttl
     wopts.version = 0
@@ -317,9 +336,9 @@ local function store_absent(h, key, ttl)
     wopts.type = TYPE_NONE
     wopts.mode = MODE_SET
     wopts.no_evict = 0
-    local rc = lib.shmlru_write(h, key, #key, "", 0, wopts, wres)
+    local rc = write(h, key, "", 0, ld)
     if rc ~= OK then
-        return nil, errstr(rc)
+        return nil, errstr(rc), false, rc == LOAD_LOST
     end
     return true, tonumber(wres.version), ttl > 0 and now + ttl or 0
 end
@@ -340,8 +359,9 @@ end
 
 
 -- end_load ends the caller's load with an outcome. A load taken over
--- meanwhile (its lease ran out) is no error: what the caller wrote stays,
--- and the new loader's outcome is what waiters see.
+-- meanwhile (its lease ran out) is no error: the caller wrote nothing once
+-- it was (store and store_absent refused), and the new loader's outcome is
+-- what waiters see.
 local function end_load(h, ld, outcome, msg)
     local rc = lib.shmlru_load_end(h, ld, outcome, msg, msg and #msg or 0)
     if rc ~= OK and rc ~= LOAD_LOST then
@@ -532,14 +552,18 @@ local function run_loader(h, ld, key, o, has_stale, stale, cb, ...)
 
     if err then
         if o.res > 0 and has_stale then
-            local sok
-            sok, version, fresh = store(h, key, stale, o.res, o)
-            if sok then
+            local sok, r2, r3, lost = store(h, key, stale, o.res, o, ld)
+            if sok or lost then
+                -- Taken over (lost), the stale value is not written over
+                -- the new loader's, but still answers this caller.
                 local e = end_load(h, ld, DONE)
                 if e then
                     return nil, e
                 end
-                return stale, nil, "resurrected", version, fresh
+                if lost then
+                    return stale, nil, "resurrected"
+                end
+                return stale, nil, "resurrected", r2, r3
             end
         end
         local e = end_load(h, ld, FAILED, tostring(err))
@@ -554,11 +578,14 @@ local function run_loader(h, ld, key, o, has_stale, stale, cb, ...)
             -- says until when, and no version that the region's entry
             -- could have.)
             local now = now_ms()
-            local sok
-            sok, version, fresh = store_absent(h, key, neg)
-            if not sok then
+            local sok, r2, r3, lost = store_absent(h, key, neg, ld)
+            if sok then
+                version, fresh = r2, r3
+            elseif not lost then
                 version, fresh = nil, neg > 0 and now + neg or 0
             end
+            -- (Taken over, lost: the new loader's answer stands in the
+            -- region, and the caller keeps no copy of this one.)
         end
         local e = end_load(h, ld, ABSENT)
         if e then
@@ -567,7 +594,18 @@ local function run_loader(h, ld, key, o, has_stale, stale, cb, ...)
         return nil, nil, "loaded", version, fresh
     end
 
-    local sok, r2, r3 = store(h, key, val, ttl, o)
+    local sok, r2, r3, lost = store(h, key, val, ttl, o, ld)
+    if lost then
+        -- Taken over while the callback ran (its lease ran out): the new
+        -- loader writes the key, and its waiters hear from it. This caller
+        -- still gets what its callback returned, which is what the source
+        -- said during its call; no version, as the region holds another.
+        local e = end_load(h, ld, DONE)
+        if e then
+            return nil, e
+        end
+        return val, nil, "loaded"
+    end
     if not sok then
         local serr, refused = r2, r3
         if refused then
