@@ -55,7 +55,17 @@ SHMLRU_HIDDEN __thread struct shmlru_fast_call *shmlru_fast_cur __attribute__((t
  * program sets: the library's own references to its variables are bound
  * inside it, so a program's copy of one would not be the library's.
  */
-enum { HOOK_TOUCH_UNLINKED = 1, HOOK_INCR_WRITTEN = 2, HOOK_OVERWRITE_COPIED = 3, HOOK_OVERWRITE_START = 4 };
+enum {
+	HOOK_TOUCH_UNLINKED = 1,
+	HOOK_INCR_WRITTEN = 2,
+	HOOK_OVERWRITE_COPIED = 3,
+	HOOK_OVERWRITE_START = 4,
+	/* Between the checks of what was read from the region and its use,
+	 * where a test changes the region's copy of what was checked. */
+	HOOK_GET_CHECKED = 5,
+	HOOK_LLEN_CHECKED = 6,
+	HOOK_SET_CHECKED = 7,
+};
 static volatile int stop_at;
 static void (*volatile stop_fn)(void);
 
@@ -614,6 +624,7 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 			 * then. */
 			if (typ == SHMLRU_L_TYPE_LIST || sn.vlen > buf_len)
 				return finish(f, SHMLRU_FAST_FALLBACK);
+			hook(HOOK_GET_CHECKED, "get-checked");
 			if (sn.vlen > 0)
 				memcpy(buf, sn.value, sn.vlen);
 		}
@@ -735,8 +746,10 @@ SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, siz
 		uint32_t typ = (uint32_t)(sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK;
 		if (r == SEEK_FOUND && (expired_at((int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK), &now) || typ == SHMLRU_L_TYPE_NONE))
 			r = SEEK_ABSENT; /* to the caller, there is no value */
-		if (r == SEEK_FOUND && typ == SHMLRU_L_TYPE_LIST)
+		if (r == SEEK_FOUND && typ == SHMLRU_L_TYPE_LIST) {
+			hook(HOOK_LLEN_CHECKED, "llen-checked");
 			count = list_count(sn.value, sn.vlen);
+		}
 		if (moved(sh, q))
 			continue;
 		if (r == SEEK_GIVE_UP || count < 0)
@@ -776,6 +789,11 @@ static inline struct entry_snap entry_snap(const struct shmlru_l_entry *e)
 SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result, int *forcible)
 {
 	BEGIN(h, key, klen, result != NULL);
+	/* The outputs first: a pointer that faults does so before anything
+	 * changes (SHMLRU_BAD_ARGUMENT, nothing done), never after. */
+	*result = 0;
+	if (forcible != NULL)
+		*forcible = 0;
 	LOCK();
 	int rc = SHMLRU_FAST_FALLBACK;
 	int64_t now = 0;
@@ -849,6 +867,10 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 	      (typ == SHMLRU_L_TYPE_BOOL && vlen == 1 && ((const unsigned char *)value)[0] <= 1)))
 		return finish(f, SHMLRU_FAST_FALLBACK);
 	probe(value, vlen);
+	/* The output first: a pointer that faults does so before anything
+	 * changes (SHMLRU_BAD_ARGUMENT, nothing done), never after. */
+	if (res != NULL)
+		memset(res, 0, sizeof *res);
 	LOCK();
 	int rc = SHMLRU_FAST_FALLBACK;
 	unsigned char *p = NULL;
@@ -868,6 +890,7 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 		goto out;
 	if (ext && ext_of(f, sh, i)->more != 0)
 		goto out; /* in pieces since find looked: Go's */
+	hook(HOOK_SET_CHECKED, "set-checked");
 	p = unit(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + (ext ? SHMLRU_L_ENTRY_EXT_SIZE : 0);
 	int64_t expires = 0;
 	if (ttl != 0) {

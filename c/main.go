@@ -100,6 +100,23 @@ func bytesOf(p unsafe.Pointer, n C.size_t, limit int) ([]byte, C.int) {
 // bufOf turns a caller's output buffer into an empty slice with its
 // capacity, clamped to limit (nothing longer is ever copied into it), or a
 // status for NULL with a non-zero length.
+// clearOut zeroes the n bytes of the caller's output at p (may be NULL), a
+// byte per page, before a call changes anything: an output pointer that
+// faults then faults while nothing has been done, and the call answers
+// SHMLRU_BAD_ARGUMENT with nothing changed, never after a change the
+// caller would then make again by retrying. Outputs are written in full
+// once the change is made.
+func clearOut(p unsafe.Pointer, n uintptr) {
+	if p == nil || n == 0 {
+		return
+	}
+	b := unsafe.Slice((*byte)(p), n)
+	for i := uintptr(0); i < n; i += 4096 {
+		b[i] = 0
+	}
+	b[n-1] = 0
+}
+
 func bufOf(p unsafe.Pointer, n C.size_t, limit int) ([]byte, C.int) {
 	if n == 0 {
 		return nil, statusOK

@@ -842,3 +842,76 @@ func TestNativeWriterWaitsInC(t *testing.T) {
 		t.Fatalf("counter = %v", n)
 	}
 }
+
+// Every field the native path reads from the region is read once, checked,
+// and only the checked copy used: a process that changes an entry's value
+// length without the protocol, between the native call's checks and its
+// use of them (the test hooks), makes get copy no more than the caller's
+// buffer holds, llen count no more than the list it checked, and set write
+// no more than the entry's own units. Before, get read the length again for
+// the copy and wrote 100,000 bytes into a 64-byte buffer.
+func TestNativeUsesOnlyWhatItChecked(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	for _, tc := range []struct {
+		point int
+		op    string
+		want  string
+	}{
+		{5, "get", "0 64 intact"},
+		{6, "llen", "0 3 intact"},
+		{7, "set", "0 64 intact"},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
+			key := []byte("scribbled-key-0123456789")
+			if tc.op == "llen" {
+				for i := 0; i < 3; i++ {
+					if _, err := c.RPush(key, []byte("item"), lru.TypeBytes); err != nil {
+						t.Fatal(err)
+					}
+				}
+			} else {
+				must(t, c.Set(key, bytes.Repeat([]byte("o"), 64), 0))
+			}
+			must(t, c.Set([]byte("neighbour"), []byte("untouched"), 0))
+			out, err := exec.Command(bin, "scribble", path, strconv.Itoa(tc.point), tc.op, string(key)).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != tc.want {
+				t.Fatalf("driver: %q %v, want %q", out, err, tc.want)
+			}
+			if v, err := c.Get([]byte("neighbour")); err != nil || string(v) != "untouched" {
+				t.Fatalf("neighbour = %q, %v", v, err)
+			}
+			if tc.op == "set" {
+				if v, err := c.Get(key); err != nil || string(v) != strings.Repeat("n", 64) {
+					t.Fatalf("after the set: %q, %v", v, err)
+				}
+			}
+		})
+	}
+}
+
+// A write or incr whose output pointer faults answers SHMLRU_BAD_ARGUMENT
+// and changes nothing, natively and in Go: before, the change was made
+// first, and a caller that retried made it twice.
+func TestNativeFaultingOutputChangesNothing(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
+	if _, err := c.Write([]byte("n"), lru.EncodeNumber(5), lru.WriteOptions{Type: lru.TypeNumber}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "badout", path, "n").CombinedOutput()
+	want := strings.TrimSpace(strings.Repeat(strconv.Itoa(statusBadArgument)+" ", 5))
+	if err != nil || strings.TrimSpace(string(out)) != want {
+		t.Fatalf("driver: %q %v, want %q", out, err, want)
+	}
+	v, _, _, err := c.Peek(nil, []byte("n"))
+	if f, _ := lru.DecodeNumber(v); err != nil || f != 5 {
+		t.Fatalf("n = %v, %v after calls that failed; want 5 untouched", f, err)
+	}
+	for _, k := range []string{"fresh", "fresh2"} {
+		if _, _, _, err := c.Peek(nil, []byte(k)); !errors.Is(err, lru.ErrNotFound) {
+			t.Fatalf("%s was created by a call that failed: %v", k, err)
+		}
+	}
+	mustCheck(t, c)
+}

@@ -10,6 +10,15 @@
  *                                     memory that is unmapped mid-copy
  *   native_driver brokenmid REGION KEY GONE  incr KEY while another thread
  *                                     faults on GONE's truncated page
+ *   native_driver scribble REGION POINT get|llen|set KEY  the op on KEY,
+ *                                     with the entry's value length in the
+ *                                     region set to 100000 at POINT, between
+ *                                     the op's checks and its use of them;
+ *                                     prints the status, the length returned
+ *                                     and whether the bytes after the
+ *                                     buffer are intact
+ *   native_driver badout REGION KEY   incr and write KEY with output
+ *                                     pointers that fault; prints statuses
  *   native_driver incrwait REGION     one incr of "counter"; prints its status
  *                                     and how many native calls went to Go
  *   native_driver torn REGION write|read N  N sets of "torn" to 512 copies
@@ -24,7 +33,9 @@
  * Results: "rc" and what the call returned (see fmt_result); native_test.go
  * prints the same for lru's Go calls on a twin region and compares.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -36,6 +47,7 @@
 
 #include "shmlru.h"
 #include "hexio.h"
+#include "../region.h"
 
 void shmlru__test_stop(int point, void (*fn)(void)); /* fast.c's test hooks, not ABI */
 long shmlru__test_fallbacks(void);
@@ -244,6 +256,76 @@ static int torn(const char *mode, long n)
 	return 0;
 }
 
+/* scribble: the test hook's callback sets the value length of the entry
+ * of scribble_key to 100000 through a mapping of the driver's own, as a
+ * process writing the file without the protocol would. The entry header
+ * (lru.entry; region.h) ends right before the key, or before its
+ * extension when it has one: the test's keys have none. */
+static const char *scribble_path, *scribble_key;
+
+static void scribble(void)
+{
+	int fd = open(scribble_path, O_RDWR);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0)
+		exit(3);
+	unsigned char *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		exit(3);
+	size_t kl = strlen(scribble_key);
+	unsigned char *k = memmem(m, (size_t)st.st_size, scribble_key, kl);
+	if (k == NULL || k < m + sizeof(struct shmlru_l_entry))
+		exit(4);
+	struct shmlru_l_entry *e = (struct shmlru_l_entry *)(k - sizeof(struct shmlru_l_entry));
+	e->vlen = 100000;
+	munmap(m, (size_t)st.st_size);
+	close(fd);
+}
+
+static int scribble_op(const char *op, const char *key)
+{
+	static unsigned char b[64 + 4096];
+	memset(b, 0xaa, sizeof b);
+	size_t n = 0;
+	int rc;
+	if (strcmp(op, "get") == 0) {
+		rc = shmlru_get(h, key, strlen(key), b, 64, &n, NULL);
+	} else if (strcmp(op, "llen") == 0) {
+		rc = shmlru_llen(h, key, strlen(key), &n);
+	} else {
+		unsigned char v[64];
+		memset(v, 'n', sizeof v);
+		rc = shmlru_write(h, key, strlen(key), v, sizeof v, NULL, NULL);
+		n = sizeof v;
+	}
+	int intact = 1;
+	for (size_t i = 64; i < sizeof b; i++)
+		intact &= b[i] == 0xaa;
+	printf("%d %zu %s\n", rc, n, intact ? "intact" : "overrun");
+	return 0;
+}
+
+/* badout: outputs that fault (a page mapped PROT_NONE). */
+static int badout(const char *key)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *bad = mmap(NULL, (size_t)page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (bad == MAP_FAILED)
+		return 1;
+	double r;
+	int forc;
+	printf("%d ", shmlru_incr(h, key, strlen(key), 1, (double *)bad, 0, 0, 0, NULL));
+	printf("%d ", shmlru_incr(h, key, strlen(key), 1, &r, 0, 0, 0, (int *)bad));
+	printf("%d ", shmlru_incr(h, "fresh", 5, 1, (double *)bad, 1, 0, 0, &forc));
+	unsigned char v[8] = {0};
+	shmlru_write_opts o;
+	memset(&o, 0, sizeof o);
+	o.type = SHMLRU_TYPE_NUMBER;
+	printf("%d ", shmlru_write(h, key, strlen(key), v, sizeof v, &o, (shmlru_write_result *)bad));
+	printf("%d\n", shmlru_write(h, "fresh2", 6, v, sizeof v, &o, (shmlru_write_result *)bad));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -286,6 +368,13 @@ int main(int argc, char **argv)
 		printf("%d %.17g %d\n", rc, r, mid_a_rc);
 		fflush(stdout);
 		_exit(0); /* the region is broken: no close */
+	} else if (strcmp(argv[1], "scribble") == 0 && argc == 6) {
+		scribble_path = argv[2];
+		scribble_key = argv[5];
+		shmlru__test_stop(atoi(argv[3]), scribble);
+		return scribble_op(argv[4], argv[5]);
+	} else if (strcmp(argv[1], "badout") == 0 && argc == 4) {
+		return badout(argv[3]);
 	} else if (strcmp(argv[1], "incrwait") == 0 && argc == 3) {
 		double r;
 		int rc = shmlru_incr(h, "counter", 7, 1, &r, 0, 0, 0, NULL);
