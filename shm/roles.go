@@ -73,8 +73,19 @@ func (r *Region) Unshare(off int) error {
 
 // Shared asks the kernel whether another attachment holds a share (or a
 // role) of the byte at off in the data area; this attachment's own does
-// not count. It is a system call.
-func (r *Region) Shared(off int) (bool, error) { return r.RoleHeld(off) }
+// not count. It is a system call. A read lock counts here, unlike for a
+// role or a slot: a share is one. What a process that can only read the
+// file could forge with one, it cannot, since Open refuses a region that
+// anyone may read without writing (trust.go); and a share held by a live
+// process at worst keeps a flight from reuse for the bound lru's keep
+// gives it.
+func (r *Region) Shared(off int) (bool, error) {
+	typ, err := lockOn(r.f, r.dataByte(off))
+	if err != nil {
+		return false, err
+	}
+	return typ != unix.F_UNLCK, nil
+}
 
 func (r *Region) roleLock(off int, typ int16, cmd int) error {
 	if r.closed.Load() {
