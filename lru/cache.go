@@ -2,6 +2,7 @@ package lru
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -22,11 +23,8 @@ type Cache struct {
 	broken atomic.Pointer[error] // set when the mapping itself failed (file truncated)
 	retire sync.Once             // see retireBroken
 
-	// rows is the read counter table (counters.go); sharedRows: another
-	// attachment, or this process's goroutines on another shard, may
-	// count in the same counters at once.
-	rows       []byte
-	sharedRows bool
+	// rows is the read counter table (counters.go).
+	rows []byte
 
 	lt    loads       // the load table (flight.go)
 	tr    track       // the track table (track.go)
@@ -58,6 +56,7 @@ type shard struct {
 	refs    []uint64       // the reference bitmap (refs.go)
 	base    unsafe.Pointer // unit 0 of the heap
 	reads   *readCounters  // this attachment's hits and misses of the shard's lane (counters.go)
+	readers atomic.Int32   // lock-free reads in progress (snapshot.go), which Close waits for
 	fence   uint32         // the word loadFence writes where loads need a fence (fence_other.go)
 
 	// Per-operation state, owned by whoever holds mu (see op.go).
@@ -142,7 +141,7 @@ func attach(r *shm.Region, o *Options) (*Cache, error) {
 	}
 	c := &Cache{r: r, g: g, size: r.Size()}
 	c.bind(data)
-	c.bindReads(data, r.Slot(), r.Slots())
+	c.bindReads(data, r.Slot())
 	// A token that some lock word still holds for a dead process must not
 	// become ours (see shm.Region.AvoidTokens).
 	if err := r.AvoidTokens(append(lockWords(data, &c.g), c.loadWords()...)); err != nil {
@@ -205,6 +204,11 @@ func (c *Cache) Close() error {
 	}
 	for i := range c.shards {
 		c.shards[i].mu.Lock()
+		// Lock-free reads take no mu: wait for those in progress (they
+		// take microseconds, and new ones see closed).
+		for c.shards[i].readers.Load() != 0 {
+			runtime.Gosched()
+		}
 	}
 	err := c.r.Close()
 	for i := range c.shards {

@@ -17,10 +17,9 @@ import (
 
 // bindReads points every shard at its lane in the row of slot, one of the
 // region's slots.
-func (c *Cache) bindReads(data []byte, slot, slots int) {
+func (c *Cache) bindReads(data []byte, slot int) {
 	g := &c.g
 	c.rows = data[g.readsOff : g.readsOff+g.rows*g.rowStride]
-	c.sharedRows = g.shards > g.lanes || g.rows < slots
 	row := slot % g.rows * g.rowStride
 	for i := range c.shards {
 		c.shards[i].reads = (*readCounters)(unsafe.Pointer(&c.rows[row+(i%g.lanes)*readCountersSize]))
@@ -28,23 +27,12 @@ func (c *Cache) bindReads(data []byte, slot, slots int) {
 }
 
 // countHit and countMiss count a lookup of the shard in this attachment's
-// row. Goroutines of this process that count in one lane are serialised by
-// the shard's mu; where rows or lanes are shared the add is atomic.
-func (s *shard) countHit() {
-	if s.c.sharedRows {
-		atomic.AddUint64(&s.reads.Hits, 1)
-		return
-	}
-	s.reads.Hits++
-}
-
-func (s *shard) countMiss() {
-	if s.c.sharedRows {
-		atomic.AddUint64(&s.reads.Misses, 1)
-		return
-	}
-	s.reads.Misses++
-}
+// row. Lock-free reads of one shard by several goroutines of this process
+// count at once, so the adds are atomic; the line is this process's alone
+// (unless a small region shares rows), so they cost no traffic between
+// processes.
+func (s *shard) countHit()  { atomic.AddUint64(&s.reads.Hits, 1) }
+func (s *shard) countMiss() { atomic.AddUint64(&s.reads.Misses, 1) }
 
 // laneReads sums lane's hits and misses over every slot's row.
 func (c *Cache) laneReads(lane int) (hits, misses uint64) {

@@ -67,15 +67,15 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 	}
 	h := hashKey(key)
 	s := c.shardFor(h)
-	if err := s.begin(); err != nil {
-		return dst, m, false, err
-	}
-	defer s.end(&err)
 	if !o.Peek && !o.tracked && !o.metaOnly {
 		if out, m, stale, err, ok := s.readUnlocked(dst, key, h, o); ok {
 			return out, m, stale, err
 		}
 	}
+	if err := s.begin(); err != nil {
+		return dst, m, false, err
+	}
+	defer s.end(&err)
 	if o.Peek && !o.repair {
 		s.observe()
 		if err := s.leftBroken(); err != nil {

@@ -24,6 +24,7 @@ func (s *shard) reset() {
 // left it mid-change, or corruption was found), counts the reset and clears
 // the dirty mark.
 func (s *shard) resetCounted() {
+	s.mutating() // readers without the lock must see the shard change under them
 	s.reset()
 	s.h.clock++ // every entry is gone: readers' copies are out of date (see shardHeader.clock)
 	s.h.stats.Resets++

@@ -2,9 +2,13 @@ package lru
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/shmlru/shmlru/shm"
 )
 
 // Reads without the lock: a seqlock reader over the shard (see
@@ -100,9 +104,15 @@ func (s *shard) seek(key []byte, h uint64) (sn snapshot, r seekResult) {
 }
 
 // readUnlocked is Read for a plain lookup (o without Peek, tracked,
-// metaOnly) without the shard's lock. ok is false when it could not decide
+// metaOnly) without the shard's lock, and without its mu either: a writer
+// goroutine of this process that waits for the region lock holds mu, and
+// a read needs nothing it holds. ok is false when it could not decide
 // without the lock: the caller then reads under it.
 func (s *shard) readUnlocked(dst, key []byte, h uint64, o ReadOptions) (out []byte, m Meta, stale bool, err error, ok bool) {
+	if err := s.enterUnlocked(); err != nil {
+		return dst, Meta{}, false, err, true
+	}
+	defer s.exitUnlocked(&err, &ok, debug.SetPanicOnFault(true))
 	var clock lazyNow
 	for try := 0; try < unlockedTries; try++ {
 		seq := atomic.LoadUint64(&s.h.seq)
@@ -139,6 +149,51 @@ func (s *shard) readUnlocked(dst, key []byte, h uint64, o ReadOptions) (out []by
 		return out, m, stale, err, true
 	}
 	return dst, Meta{}, false, nil, false
+}
+
+// enterUnlocked counts a lock-free read in, so that Close waits for it
+// before the mapping goes, and refuses one on a closed or broken cache.
+// The count is announced before the flags are checked, and Close sets
+// closed before it reads the count (both sequentially consistent), so one
+// of the two always sees the other.
+func (s *shard) enterUnlocked() error {
+	s.readers.Add(1)
+	if s.c.closed.Load() {
+		s.readers.Add(-1)
+		return ErrClosed
+	}
+	if p := s.c.broken.Load(); p != nil {
+		s.readers.Add(-1)
+		return *p
+	}
+	return nil
+}
+
+// exitUnlocked ends a lock-free read; it must be called directly by defer.
+// A fault on the mapping (the file truncated underneath) breaks the cache,
+// as under the lock (op.go); a fault elsewhere is the caller's buffer
+// (ErrFault). A read holds no lock and changes nothing, so there is
+// nothing to repair either way.
+func (s *shard) exitUnlocked(err *error, ok *bool, prevFault bool) {
+	p := recover()
+	debug.SetPanicOnFault(prevFault)
+	s.readers.Add(-1)
+	if p == nil {
+		return
+	}
+	*ok = true
+	if addr, fault := shm.FaultAddr(p); fault && s.c.r.Contains(addr) {
+		e := s.c.r.Shrank(addr)
+		s.c.broken.CompareAndSwap(nil, &e)
+		*err = *s.c.broken.Load()
+		s.c.retireBroken()
+		return
+	}
+	if shm.IsMemoryFault(p) {
+		*err = fmt.Errorf("%w (%v); nothing was read", ErrFault, p)
+		return
+	}
+	panic(p)
 }
 
 // judge decides what a read of the entry sn found returns, as Read does
