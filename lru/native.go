@@ -48,12 +48,12 @@ func (c *Cache) NativeView() (*NativeView, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, _ := r.Mapping()
-	d := r.Data()
-	if err := r.AvoidTokens(lockWords(d, &c.g)); err != nil {
+	if err := avoidTokens(r, &c.g); err != nil {
 		r.Close()
 		return nil, err
 	}
+	m, _ := r.Mapping()
+	d := r.Data()
 	g := &c.g
 	return &NativeView{
 		Region:     r,

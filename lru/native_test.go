@@ -3,14 +3,17 @@ package lru
 // Tests of NativeView, the second attachment that libshmlru.so's native
 // path works through: it maps the very file the cache has open, whatever
 // the path names by then and whatever trust options the cache was opened
-// with.
+// with, and its lock token is none that a word of the region holds.
 
 import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"unsafe"
 
+	"github.com/shmlru/shmlru/shm"
 	"golang.org/x/sys/unix"
 )
 
@@ -125,4 +128,67 @@ func TestNativeViewOfASharedRegion(t *testing.T) {
 			v.Region.Close()
 		})
 	}
+}
+
+// The view's token must not be one that a load-table flight still holds
+// for a dead loader. Before, NativeView avoided only the shards' lock
+// words; with the dead loader's token, the view (alive) looked like the
+// loader, so its load was never taken over while the view lived.
+func TestNativeViewAvoidsADeadLoadersToken(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache")
+	c, err := Open(path, &Options{Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// The loader: an attachment of its own that claims a flight and dies
+	// (closing its file description drops its slot's OFD lock, as the
+	// kernel does when a process dies).
+	loader, err := Open(path, &Options{NoCreate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("k")
+	lt, err := loader.BeginLoad(key, 0)
+	if err != nil || lt.State != LoadMine {
+		t.Fatalf("loader's BeginLoad: %v, %v", lt.State, err)
+	}
+	dead, slot := loader.r.Token(), loader.r.Slot()
+	loader.Close()
+	if owner := atomic.LoadUint32(&c.lt.flights[lt.Flight].owner); owner != dead {
+		t.Fatalf("setup: flight owner %#x, want the loader's token %#x", owner, dead)
+	}
+
+	// 2^15 - 1 claims of the loader's slot later, the next claim makes
+	// its token again (see shm.Region.AvoidTokens). The slot table
+	// follows the header page, 8 bytes a slot, the generation first.
+	m, _ := c.r.Mapping()
+	gen := (*uint32)(unsafe.Pointer(&m[shm.HeaderSize+8*slot]))
+	atomic.AddUint32(gen, 1<<15-1)
+
+	v, err := c.NativeView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Region.Close()
+	if v.Region.Slot() != slot {
+		t.Fatalf("setup: the view claimed slot %d, not the dead loader's %d", v.Region.Slot(), slot)
+	}
+	if v.Region.Token() == dead {
+		t.Fatalf("the native view was given token %#x, which the dead loader's flight holds", dead)
+	}
+
+	// The dead loader's load is taken over at once.
+	wt, err := c.BeginLoad(key, 0)
+	if err != nil || wt.State != LoadWaiting {
+		t.Fatalf("BeginLoad of a key that is loading: %v, %v", wt.State, err)
+	}
+	if _, err := c.WaitLoad(&wt, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if wt.State != LoadMine {
+		t.Fatalf("waiter on a dead loader's load: %v, want %v (taken over)", wt.State, LoadMine)
+	}
+	must(t, c.EndLoad(&wt, LoadAbandoned, ""))
 }
