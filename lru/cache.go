@@ -142,19 +142,34 @@ func attach(r *shm.Region, o *Options) (*Cache, error) {
 	c := &Cache{r: r, g: g, size: r.Size()}
 	c.bind(data)
 	c.bindReads(data, r.Slot())
-	// A token that some lock word still holds for a dead process must not
-	// become ours (see shm.Region.AvoidTokens).
-	if err := r.AvoidTokens(append(lockWords(data, &c.g), c.loadWords()...)); err != nil {
+	if err := avoidTokens(r, &c.g); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// lockWords returns every shard's lock word in a data area of geometry g.
-func lockWords(data []byte, g *geometry) []*uint32 {
-	words := make([]*uint32, g.shards)
-	for i := range words {
-		words[i] = &(*shardHeader)(unsafe.Pointer(&data[cacheHeaderSize+i*g.stride])).lock
+// avoidTokens makes sure that the lock token of r, an attachment to a
+// cache of geometry g that has just claimed its slot, is none that a word
+// of the region still holds for a dead process (see
+// shm.Region.AvoidTokens). Every attachment calls it: the Cache's own
+// (attach) and NativeView's.
+func avoidTokens(r *shm.Region, g *geometry) error {
+	return r.AvoidTokens(tokenWords(r.Data(), g))
+}
+
+// tokenWords returns every word of a data area of geometry g that holds a
+// lock token: each shard's lock, the load table's lock and each flight's
+// owner. A word that comes to hold a token belongs here, so that no
+// attachment can be given the token of a dead process that it holds.
+func tokenWords(data []byte, g *geometry) []*uint32 {
+	words := make([]*uint32, 0, g.shards+1+g.loads)
+	for i := range g.shards {
+		words = append(words, &(*shardHeader)(unsafe.Pointer(&data[cacheHeaderSize+i*g.stride])).lock)
+	}
+	lt, flights := loadTableIn(data, g)
+	words = append(words, &lt.lock)
+	for i := range flights {
+		words = append(words, &flights[i].owner)
 	}
 	return words
 }

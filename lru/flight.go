@@ -124,19 +124,15 @@ type loads struct {
 }
 
 func (c *Cache) bindLoads(data []byte) {
-	c.lt.t = (*loadTable)(unsafe.Pointer(&data[c.g.loadsOff]))
-	c.lt.flights = unsafe.Slice((*flight)(unsafe.Pointer(&data[c.g.loadsOff+loadTableHeaderSize])), c.g.loads)
+	c.lt.t, c.lt.flights = loadTableIn(data, &c.g)
 	c.lt.keeps.idle = keepIdle
 }
 
-// loadWords are the words of the load table that hold lock tokens, for
-// shm.Region.AvoidTokens.
-func (c *Cache) loadWords() []*uint32 {
-	w := []*uint32{&c.lt.t.lock}
-	for i := range c.lt.flights {
-		w = append(w, &c.lt.flights[i].owner)
-	}
-	return w
+// loadTableIn returns the load table's header and flights in a data area
+// of geometry g.
+func loadTableIn(data []byte, g *geometry) (*loadTable, []flight) {
+	return (*loadTable)(unsafe.Pointer(&data[g.loadsOff])),
+		unsafe.Slice((*flight)(unsafe.Pointer(&data[g.loadsOff+loadTableHeaderSize])), g.loads)
 }
 
 // withTable runs fn with the load table locked, under the region's fault

@@ -1,8 +1,6 @@
 package lru
 
 import (
-	"fmt"
-
 	"github.com/shmlru/shmlru/shm"
 )
 
@@ -41,23 +39,21 @@ type NativeView struct {
 }
 
 // NativeView opens a second attachment to the cache's region (see
-// NativeView). Like Open, it never takes a lock token that a lock word of
-// the region still holds for a dead process.
+// NativeView) through shm.Region.Attach: it maps the very file the cache
+// has open, whatever the cache's path names by now, so the geometry the
+// cache validated is that file's. Like Open, it never takes a lock token
+// that a lock word of the region still holds for a dead process.
 func (c *Cache) NativeView() (*NativeView, error) {
-	r, err := shm.Open(c.r.Path(), shm.Options{NoCreate: true})
+	r, err := c.r.Attach()
 	if err != nil {
+		return nil, err
+	}
+	if err := avoidTokens(r, &c.g); err != nil {
+		r.Close()
 		return nil, err
 	}
 	m, _ := r.Mapping()
 	d := r.Data()
-	if len(m) != int(c.size) || len(d) == 0 {
-		r.Close()
-		return nil, fmt.Errorf("%w: %s was replaced since the cache was opened (%d bytes, then %d)", ErrCorrupt, c.r.Path(), c.size, len(m))
-	}
-	if err := r.AvoidTokens(lockWords(d, &c.g)); err != nil {
-		r.Close()
-		return nil, err
-	}
 	g := &c.g
 	return &NativeView{
 		Region:     r,

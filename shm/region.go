@@ -142,6 +142,71 @@ func Open(name string, o Options) (*Region, error) {
 	return r, nil
 }
 
+// Attach makes another attachment to the file that r has open, with a
+// process slot, lock token and mapping of its own, for code that takes the
+// region's locks under a token other than r's (libshmlru.so's native path,
+// through lru.NativeView). Close it apart from r.
+//
+// It maps the very file r maps, whatever r's path names by now: it never
+// looks the path up again, but opens r's open file anew through
+// /proc/self/fd (a new open file description, as the slot's OFD lock needs:
+// a duplicated descriptor would share r's), and checks that the two name
+// one inode. So the trust rule is not applied again: the file is the one
+// that r adopted and maps. Its header must still be the one r read (a
+// ready region of r's size and layout); anything else is ErrNotRegion.
+// It fails with ErrClosed once r is closed, and without /proc mounted.
+func (r *Region) Attach() (*Region, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	f, err := reopen(r.f, r.path)
+	if err != nil {
+		return nil, err
+	}
+	h, k, _, err := readHeader(f, r.path)
+	if err == nil && (k != kindReady || int64(h.size) != r.size || int(h.slots) != len(r.slots) ||
+		h.dataOff != uint64(len(r.m)-len(r.data)) || h.dataSize != uint64(len(r.data)) || h.created != r.born.UnixNano()) {
+		err = fmt.Errorf("%w: %s: the header of the open file changed since it was opened; something other than shmlru wrote it: remove the file and create the region anew", ErrNotRegion, r.path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	a, err := mapRegion(f, r.path, h, false)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// reopen opens the file open at f anew, with an open file description of
+// its own, and makes sure it is the same file.
+func reopen(f *os.File, path string) (*os.File, error) {
+	// A magic link: opening it reaches the open file itself, not a path,
+	// so it must be followed (no O_NOFOLLOW).
+	g, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), os.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shm: open %s again through /proc/self/fd (a second attachment needs /proc mounted): %w", path, err)
+	}
+	var a, b unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &a); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("shm: stat %s: %w", path, err)
+	}
+	if err := unix.Fstat(int(g.Fd()), &b); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("shm: stat %s: %w", path, err)
+	}
+	if a.Dev != b.Dev || a.Ino != b.Ino {
+		g.Close()
+		return nil, fmt.Errorf("shm: %s opened again through /proc/self/fd is another file (device %d inode %d, not %d %d)", path, b.Dev, b.Ino, a.Dev, a.Ino)
+	}
+	return g, nil
+}
+
 func explainOpenError(path string, err error) error {
 	switch {
 	case errors.Is(err, syscall.EISDIR):
