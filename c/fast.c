@@ -143,6 +143,16 @@ static inline int finish(struct shmlru_fast *f, int rc)
  * so far (only the slow path counts). */
 long shmlru__test_fallbacks(void) { return __atomic_load_n(&fallbacks, __ATOMIC_RELAXED); }
 
+/* cpu_relax tells the CPU that this thread is spinning. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 /* mono_ns is lru's TrackClock (the Go runtime's nanotime): CLOCK_MONOTONIC
  * in nanoseconds. */
 static inline int64_t mono_ns(void)
@@ -175,7 +185,7 @@ static int lock(struct shmlru_fast *f, struct shmlru_l_shard_header *sh)
 		if (__atomic_load_n(&sh->lock, __ATOMIC_RELAXED) == 0 &&
 		    __atomic_compare_exchange_n(&sh->lock, &zero, f->token, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 			goto held;
-		__builtin_ia32_pause();
+		cpu_relax();
 	}
 	uint32_t waiting_on = 0;
 	int64_t since = 0;
@@ -238,8 +248,14 @@ static inline void unlock(struct shmlru_l_shard_header *sh)
  * is gone: unlock then leaves an orphan. */
 static inline void mutating(struct shmlru_l_shard_header *sh)
 {
-	if ((__atomic_load_n(&sh->seq, __ATOMIC_RELAXED) & 1) == 0)
+	if ((__atomic_load_n(&sh->seq, __ATOMIC_RELAXED) & 1) == 0) {
 		__atomic_fetch_add(&sh->seq, 1, __ATOMIC_SEQ_CST);
+		/* Where the increment is a load-exclusive/store-release loop
+		 * (arm64 without LSE), the change's stores could otherwise be
+		 * seen before the odd sequence: an acquire load after the
+		 * release keeps them after it (lru's mutating does the same). */
+		(void)__atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
+	}
 }
 
 static inline void clean(struct shmlru_l_shard_header *sh)
@@ -524,7 +540,7 @@ static inline uint64_t seq_begin(struct shmlru_l_shard_header *sh)
 {
 	uint64_t q = __atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
 	for (int i = 0; (q & 1) != 0 && i < SHMLRU_FAST_SPINS; i++) {
-		__builtin_ia32_pause();
+		cpu_relax();
 		q = __atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
 	}
 	return q;
@@ -809,12 +825,17 @@ SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, dou
 		rc = SHMLRU_NOT_NUMBER;
 		goto out;
 	}
-	/* find checked klen + vlen against the heap; the number's 8 bytes
-	 * are checked here, against the same snapshot. */
-	if (x.vlen != 8 || (uint32_t)((x.info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffff) != klen || !touch_ok(f, sh, i, e))
+	/* The number's 8 bytes, where this one snapshot of the header puts
+	 * them, checked to lie in the heap: find checked the lengths it read,
+	 * which a process ignoring the lock may have changed since. */
+	int ext = (x.info & SHMLRU_L_INFO_EXT) != 0;
+	uint64_t start = (uint64_t)i * SHMLRU_L_UNIT_SIZE;
+	if (x.vlen != 8 || (uint32_t)((x.info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffff) != klen ||
+	    start + shmlru_l_units_for(klen, x.vlen, ext) * SHMLRU_L_UNIT_SIZE > (uint64_t)f->nunits * SHMLRU_L_UNIT_SIZE ||
+	    !touch_ok(f, sh, i, e))
 		goto out;
 	/* After a key of any length: not aligned, so copied. */
-	unsigned char *v = p + klen;
+	unsigned char *v = unit(f, sh, i) + SHMLRU_L_ENTRY_HEADER_SIZE + (ext ? SHMLRU_L_ENTRY_EXT_SIZE : 0) + klen;
 	double n;
 	memcpy(&n, v, sizeof n);
 	n += delta;

@@ -37,12 +37,17 @@ func (s *shard) resetCounted() {
 // lock over from a dead owner resets a dirty shard (see acquire), and a
 // reader that takes no lock retries, or takes the lock, while it is odd or
 // after it moved (snapshot.go). The increments are atomic read-modify-writes,
-// which order them against the stores they bracket on every architecture
-// (a plain atomic store would not keep the change's stores after it on
-// arm64). Both are no-ops when the mark is already as asked.
+// which order the change's stores before the closing one; mutating's load
+// after its increment keeps them after the opening one on every
+// architecture. Both are no-ops when the mark is already as asked.
 func (s *shard) mutating() {
 	if s.h.seq&1 == 0 {
 		atomic.AddUint64(&s.h.seq, 1)
+		// Where the add is a load-exclusive/store-release loop (arm64
+		// without LSE atomics), a later plain store could be seen before
+		// the odd sequence; an acquire load after the release keeps every
+		// store of the change after it. On amd64 it is a plain load.
+		atomic.LoadUint64(&s.h.seq)
 	}
 }
 

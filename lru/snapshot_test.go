@@ -219,3 +219,24 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// With more than 64 shards hits and misses are counted per group of
+// shards: no shard is credited with another's reads (each reports none),
+// and the cache's totals count every one. Before, shard 100's reads were
+// reported as shard 36's.
+func TestShardStatsOver64Shards(t *testing.T) {
+	c := newCache(t, &Options{Size: 64 << 20, Shards: 128})
+	for _, k := range keysInShard(c, 100, 10, "s100-") {
+		must(t, c.Set(k, []byte("v"), 0))
+		if _, err := c.Get(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Hits != 10 || st.Shards[100].Hits != 0 || st.Shards[36].Hits != 0 {
+		t.Fatalf("hits: cache %d, shard 100 %d, shard 36 %d; want 10, 0, 0", st.Hits, st.Shards[100].Hits, st.Shards[36].Hits)
+	}
+}

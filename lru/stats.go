@@ -17,10 +17,9 @@ func (sc *shardCounters) counters() Counters {
 	return Counters{Sets: sc.Sets, Deletes: sc.Deletes, Evictions: sc.Evictions, Expirations: sc.Expirations, Recoveries: sc.Recoveries, Resets: sc.Resets}
 }
 
-// ShardStats describe one shard. Hits and Misses are counted per lane of
-// shards (see Geometry.Lanes): with more shards than lanes, shard i's
-// figures are those of every shard j with j % lanes == i, and shards past
-// the lanes show none.
+// ShardStats describe one shard. With more than 64 shards, hits and misses
+// are counted per group of shards, not per shard (see counters.go): a
+// shard's Hits and Misses are then 0, and only Stats' totals count them.
 type ShardStats struct {
 	Counters
 	Entries   int
@@ -69,6 +68,17 @@ func (c *Cache) Stats() (Stats, error) {
 		st.UsedBytes += ss.UsedBytes
 		st.FreeBytes += ss.FreeBytes
 	}
+	if c.g.shards > c.g.lanes { // not in the shards' figures: sum the lanes
+		if err := c.r.Guard(func() {
+			for lane := range c.g.lanes {
+				h, m := c.laneReads(lane)
+				st.Hits += h
+				st.Misses += m
+			}
+		}); err != nil {
+			return st, err
+		}
+	}
 	return st, nil
 }
 
@@ -78,7 +88,7 @@ func (s *shard) statsOf(ss *ShardStats) error {
 		ss.Lock = owner
 		ss.Dirty = s.leftDirty
 		ss.Counters = s.h.stats.counters()
-		if s.idx < s.g.lanes {
+		if s.g.shards <= s.g.lanes {
 			ss.Hits, ss.Misses = s.c.laneReads(s.idx)
 		}
 		ss.Entries = int(s.h.entries)

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/shmlru/shmlru/lru"
+)
+
+// A process that writes the region without any lock (random words over
+// bucket indexes, entry headers, lengths, seq, the reference bitmap, the
+// read counters) while a C process reads and writes through the native
+// path and Go reads. Nothing may crash, hang, or write outside the
+// caller's buffer; values may be garbage (the scribbler wrote them).
+func TestNativeSurvivesAScribbler(t *testing.T) {
+	bin := buildC(t, "test/review_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
+	d := c.Region().Data()
+	sh := fact(t, "cacheHeaderSize")
+	stride := int(binary.NativeEndian.Uint64(d[fact(t, "cacheHeader.shardStride"):]))
+	readsOff := int(binary.NativeEndian.Uint64(d[fact(t, "cacheHeader.readsOff"):]))
+	fill := func() {
+		for i := 0; i < 64; i++ {
+			k := []byte(fmt.Sprint("k", i))
+			switch i % 4 {
+			case 0:
+				c.Write(k, lru.EncodeNumber(float64(i)), lru.WriteOptions{Type: lru.TypeNumber})
+			case 1:
+				c.Write(k, bytes.Repeat([]byte{'x'}, 200), lru.WriteOptions{Flags: 7})
+			case 2:
+				c.LPush(k, []byte("item"), lru.TypeBytes)
+			default:
+				c.Write(k, []byte("0123456789"), lru.WriteOptions{TTL: time.Hour})
+			}
+		}
+	}
+	fill()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop.Store(true)
+	scribbled := 0
+	wg.Add(2)
+	go func() { // the scribbler
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(1, 2))
+		for !stop.Load() {
+			s := sh + rng.IntN(2)*stride
+			var off int
+			switch rng.IntN(6) {
+			case 0: // seq
+				off = s + 8
+			case 1, 2: // anywhere in the shard but its lock word
+				off = s + 8 + rng.IntN(stride-16)&^3
+			case 3: // the read counters
+				off = readsOff + rng.IntN(len(d)-readsOff-8)&^7
+			default: // the heap's first units, where entries are
+				off = s + stride - rng.IntN(stride/4)&^3 - 8
+			}
+			var v uint32
+			switch rng.IntN(4) {
+			case 0:
+				v = rng.Uint32()
+			case 1:
+				v = uint32(rng.IntN(70000))
+			case 2:
+				v = 0
+			default:
+				v = uint32(rng.IntN(16))
+			}
+			atomic.StoreUint32((*uint32)(unsafe.Pointer(&d[off])), v)
+			scribbled++
+			if scribbled%50000 == 0 {
+				fill()
+			}
+		}
+	}()
+	goReads := 0
+	go func() { // a Go reader
+		defer wg.Done()
+		buf := make([]byte, 0, 64)
+		for !stop.Load() {
+			for i := 0; i < 64; i++ {
+				c.Read(buf[:0], []byte(fmt.Sprint("k", i)), lru.ReadOptions{Fit: true})
+				c.Get([]byte(fmt.Sprint("k", i)))
+				goReads++
+			}
+		}
+	}()
+	done := make(chan struct{})
+	var outBuf bytes.Buffer
+	cmd := exec.Command(bin, "fuzz", path, "300000")
+	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	go func() {
+		err = cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(120 * time.Second):
+		t.Error("the native fuzz process has not finished in 120s (hang?)")
+		pid := fmt.Sprint(cmd.Process.Pid)
+		bt, _ := exec.Command("gdb", "-p", pid, "-batch", "-ex", "thread apply all bt 12").CombinedOutput()
+		t.Logf("driver's stacks:\n%s", bt)
+		cmd.Process.Kill()
+		<-done
+	}
+	out := outBuf.Bytes()
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("scribbles %d, Go reads %d, driver: %s", scribbled, goReads, strings.TrimSpace(string(out[max(0, len(out)-300):])))
+	if err != nil || !strings.Contains(string(out), "ok ") {
+		t.Fatalf("driver: %v\n%s", err, out)
+	}
+}
