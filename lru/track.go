@@ -128,7 +128,7 @@ func (c *Cache) withTrack(fn func(tr *track)) error {
 // Meta.Type TypeNone and an empty value. ErrNotFound: nothing servable is
 // cached; fill it. ErrNotInStep: read the store and do not fill.
 func (c *Cache) GetTracked(dst, key []byte) ([]byte, Meta, error) {
-	v, m, _, err := c.Read(dst, key, ReadOptions{Absent: true, tracked: true})
+	v, m, _, err := c.Read(dst, key, ReadOptions{Absent: true, Tracked: true})
 	return v, m, err
 }
 

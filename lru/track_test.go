@@ -140,6 +140,22 @@ func TestTrackedFillRefusedAfterInvalidation(t *testing.T) {
 	}
 }
 
+// Read with Tracked is GetTracked; a tracked read is neither stale nor a
+// peek.
+func TestTrackedReadOptions(t *testing.T) {
+	c := newCache(t, nil)
+	inStep(t, c)
+	trackFill(t, c, "k", "v")
+	if v, _, _, err := c.Read(nil, []byte("k"), ReadOptions{Tracked: true}); err != nil || string(v) != "v" {
+		t.Fatalf("Read with Tracked: %q, %v", v, err)
+	}
+	for _, o := range []ReadOptions{{Tracked: true, Stale: true}, {Tracked: true, Peek: true}} {
+		if _, _, _, err := c.Read(nil, []byte("k"), o); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("Read with %+v: %v, want ErrBadOptions", o, err)
+		}
+	}
+}
+
 func TestTrackedBadGuard(t *testing.T) {
 	c := newCache(t, nil)
 	for _, g := range []TrackGuard{{}, {Gen: StaleFlag | 1}, {Gen: 1, Slot: 1 << 30}} {
