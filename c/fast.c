@@ -133,8 +133,8 @@ static inline int finish(struct shmlru_fast *f, int rc)
  * so far (only the slow path counts). */
 long shmlru__test_fallbacks(void) { return __atomic_load_n(&fallbacks, __ATOMIC_RELAXED); }
 
-/* mono_ns is lru's TrackClock (the Go runtime's nanotime): CLOCK_MONOTONIC
- * in nanoseconds. */
+/* mono_ns is this process's CLOCK_MONOTONIC in nanoseconds (the Go
+ * runtime's nanotime). */
 static inline int64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -651,6 +651,11 @@ SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, 
 
 /* ---- tracked reads (lru/track.go) ---- */
 
+/* track_now is lru's TrackClock: the host's CLOCK_MONOTONIC (that of the
+ * initial time namespace), one instant in every process whatever its time
+ * namespace. */
+static inline int64_t track_now(const struct shmlru_fast *f) { return mono_ns() - f->mono_offset; }
+
 /* in_step_gen is lru's track.gen: the generation if the cache is in step,
  * else 0. No lock: the agent writes both words with atomics. Loaded in
  * lru's order, the in-step instant first (InvalidateAll clears it before it
@@ -661,7 +666,7 @@ static inline uint32_t in_step_gen(const struct shmlru_fast *f)
 {
 	struct shmlru_l_track_table *t = (struct shmlru_l_track_table *)(f->data + f->track_off);
 	int64_t until = __atomic_load_n(&t->in_step, __ATOMIC_ACQUIRE);
-	if (until == 0 || mono_ns() >= until)
+	if (until == 0 || track_now(f) >= until)
 		return 0;
 	return __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
 }

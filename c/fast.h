@@ -63,9 +63,14 @@ struct shmlru_fast {
 	 * process share the handle). */
 	struct shmlru_l_read_counters *reads;
 	/* The track table's header (struct shmlru_l_track_table), from the
-	 * start of the data area; 0 if unknown (shmlru_tracked_gen and
-	 * shmlru_get_tracked go to Go). */
+	 * start of the data area; 0 if unknown, or if this process cannot
+	 * read the track clock (shmlru_tracked_gen and shmlru_get_tracked go
+	 * to Go). */
 	uint64_t track_off;
+	/* This process's CLOCK_MONOTONIC minus the host's (its time
+	 * namespace's offset): the track table's instants are on the host's
+	 * (lru.TrackClock, lru/trackclock.go). */
+	int64_t mono_offset;
 };
 
 #define SHMLRU_FAST_HANDLES 4096

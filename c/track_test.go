@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shmlru/shmlru/lru"
 )
@@ -27,10 +31,13 @@ type trackDriver struct {
 	out *bufio.Reader
 }
 
-func startTrackDriver(t *testing.T, region string) *trackDriver {
+// startTrackDriver starts track_driver on region; wrap, if given, is a
+// command prefix (such as unshare).
+func startTrackDriver(t *testing.T, region string, wrap ...string) *trackDriver {
 	t.Helper()
 	bin := buildC(t, "test/track_driver.c")
-	cmd := exec.Command(bin, region)
+	argv := append(append([]string{}, wrap...), bin, region)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +208,7 @@ func TestTrackedFillsThroughC(t *testing.T) {
 		t.Errorf("Go's GetTracked of an old generation's copy: %v", err)
 	}
 
-	// C and Go read one clock (CLOCK_MONOTONIC): an instant a moment past
+	// C and Go read one clock (lru.TrackClock): an instant a moment past
 	// is out of step for C at once, one a little ahead is in step until it
 	// passes. A clock of another origin would be decades off either way.
 	must(t, c.SetInStep(0))
@@ -384,6 +391,94 @@ func TestTrackedReadNativeMatchesGo(t *testing.T) {
 	compare("newer", 100, fmt.Sprintf("0 %s %d %d", hexVal("n"), gen2, lru.TypeBytes))
 	must(t, c.SetInStep(0))
 	compare("newer", 100, notInStep)
+}
+
+// timeNamespace returns the command prefix that runs a program in a new
+// time namespace whose CLOCK_MONOTONIC is off seconds from this process's
+// (in a user namespace too, unless root). It skips the test if the kernel
+// has no time namespaces. (lru's tests have the same.)
+func timeNamespace(t *testing.T, off int64) []string {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/ns/time"); errors.Is(err, fs.ErrNotExist) {
+		t.Skip("this kernel has no time namespaces (Linux 5.6 and later, CONFIG_TIME_NS)")
+	}
+	args := []string{"unshare"}
+	if os.Geteuid() != 0 {
+		args = append(args, "--user", "--map-root-user")
+	}
+	args = append(args, "--time", fmt.Sprintf("--monotonic=%d", off), "--fork", "--kill-child")
+	if out, err := exec.Command(args[0], append(args[1:], "true")...).CombinedOutput(); err != nil {
+		t.Fatalf("%v true: %v\n%s(util-linux's unshare 2.36 or later runs a child in a new time namespace)", args, err, out)
+	}
+	return args
+}
+
+// In step is one instant for C too, whatever the reader's time namespace:
+// a reader whose CLOCK_MONOTONIC is behind the agent's (half an hour, or
+// half its reading if less) stops serving tracked copies when the agent's
+// confirmation runs out, and one ahead serves them until then.
+func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
+	var ts unix.Timespec
+	must(t, unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts))
+	off := min(1800, ts.Sec/2)
+	if off < 5 {
+		t.Fatalf("CLOCK_MONOTONIC reads %ds: too soon after boot for a namespace behind it", ts.Sec)
+	}
+	region := filepath.Join(t.TempDir(), "region")
+	c, err := lru.Open(region, &lru.Options{Size: 4 << 20})
+	must(t, err)
+	defer c.Close()
+	must(t, claim(c))
+	gen, err := c.InvalidateAll()
+	must(t, err)
+	must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+	g, err := c.BeginFill([]byte("k"))
+	must(t, err)
+	if ok, err := c.StoreFill([]byte("k"), []byte("v"), false, lru.WriteOptions{}, g); !ok || err != nil {
+		t.Fatalf("StoreFill: %v %v", ok, err)
+	}
+	for _, off := range []int64{-off, off} {
+		t.Run(fmt.Sprintf("monotonic%+ds", off), func(t *testing.T) {
+			d := startTrackDriver(t, region, timeNamespace(t, off)...)
+			// The agent confirms for half a second more.
+			must(t, c.SetInStep(0))
+			until := lru.TrackClock() + int64(500*time.Millisecond)
+			must(t, c.SetInStep(until))
+			d.expect(fmt.Sprintf("0 %d", gen), "gen")
+			d.expect("hit "+hexVal("v"), "read k")
+			time.Sleep(time.Duration(until-lru.TrackClock()) + 10*time.Millisecond)
+			if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, lru.ErrNotInStep) {
+				t.Fatalf("here, past the confirmation: %v, want ErrNotInStep", err)
+			}
+			d.expect("0 0", "gen")
+			d.expect("notinstep", "read k")
+		})
+	}
+}
+
+// A reader that cannot tell its time namespace's offset (here: no /proc)
+// never takes the cache for in step: its tracked reads go to the store.
+func TestTrackedWithoutProcIsNotInStep(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to unmount /proc in a mount namespace (CI runs as root)")
+	}
+	region := filepath.Join(t.TempDir(), "region")
+	c, err := lru.Open(region, &lru.Options{Size: 4 << 20})
+	must(t, err)
+	defer c.Close()
+	must(t, claim(c))
+	_, err = c.InvalidateAll()
+	must(t, err)
+	must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+	g, err := c.BeginFill([]byte("k"))
+	must(t, err)
+	if ok, err := c.StoreFill([]byte("k"), []byte("v"), false, lru.WriteOptions{}, g); !ok || err != nil {
+		t.Fatalf("StoreFill: %v %v", ok, err)
+	}
+	d := startTrackDriver(t, region, "unshare", "--mount", "--fork", "--kill-child", "sh", "-c", `umount -l /proc && exec "$0" "$@"`)
+	d.expect("0 0", "gen")
+	d.expect("notinstep", "read k")
+	d.expect(fmt.Sprintf("%d 0 0 0", statusNotInStep), "begin k")
 }
 
 // claim takes the agent role, as the host's agent does first.
