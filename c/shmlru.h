@@ -82,7 +82,7 @@ enum {
 	SHMLRU_FORKED            = -26, /* called in a child forked after loading the library */
 	SHMLRU_BAD_TTL           = -27, /* a negative TTL; 0 means never expires */
 	SHMLRU_LOAD_LOST         = -28, /* load_end: the lease ran out and another caller took the load over */
-	SHMLRU_NOT_IN_STEP       = -29, /* tracked fill: the cache is not in step with its store; read the store, cache nothing */
+	SHMLRU_NOT_IN_STEP       = -29, /* tracked read or fill: the cache is not in step with its store; read the store, cache nothing */
 	SHMLRU_UNTRUSTED         = -30, /* a symbolic link, or a file owned or writable by someone not trusted: see the error text */
 	SHMLRU_BUSY              = -31  /* the region is not ready and another process held its creation lock too long */
 };
