@@ -89,10 +89,10 @@ func disableNative(id uint64, v *lru.NativeView) {
 
 // trackOffOf returns the track table's offset in the data area d, as the
 // cache header says, or 0 (the native path then leaves shmlru_tracked_gen
-// and shmlru_get_tracked to Go) if it does not lie whole inside d. lru checked the header when
-// the cache was opened, and d maps the same file, of the same size
-// (NativeView checks); the bounds check makes sure that C never reads
-// outside its mapping whatever the header says.
+// and shmlru_get_tracked to Go) if it does not lie whole inside d. lru
+// checked the header when the cache was opened, and d maps the same file,
+// of the same size (NativeView checks); the bounds check makes sure that C
+// never reads outside its mapping whatever the header says.
 func trackOffOf(d []byte) uint64 {
 	if len(d) < C.SHMLRU_L_CACHE_HEADER_SIZE {
 		return 0
