@@ -100,7 +100,8 @@ const (
 	// loads, SHMLRU_TYPE_NONE, shmlru_changes; later, without a new
 	// version (additions only: nothing a program built for 3 uses
 	// changed), tracked fills (shmlru_tracked_gen, shmlru_fill_*,
-	// SHMLRU_NOT_IN_STEP).
+	// SHMLRU_NOT_IN_STEP) and the one-call tracked read
+	// (shmlru_get_tracked).
 	abiVersion = 3
 	errbufSize = 512 // holds any message shmlru_open writes
 )

@@ -153,8 +153,8 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* mono_ns is lru's TrackClock (the Go runtime's nanotime): CLOCK_MONOTONIC
- * in nanoseconds. */
+/* mono_ns is this process's CLOCK_MONOTONIC in nanoseconds (the Go
+ * runtime's nanotime). */
 static inline int64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -676,11 +676,31 @@ SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, 
 }
 
 
-/* lru's track.gen: the generation if the cache is in step, else 0. No
- * lock: the agent writes both words with atomics. Loaded in lru's order,
- * the in-step instant first (InvalidateAll clears it before it advances
- * the generation). A fault on gen (the caller's) returns through the
- * escape; one on the mapping marks the call faulted, and Go answers. */
+/* ---- tracked reads (lru/track.go) ---- */
+
+/* track_now is lru's TrackClock: the host's CLOCK_MONOTONIC (that of the
+ * initial time namespace), one instant in every process whatever its time
+ * namespace. */
+static inline int64_t track_now(const struct shmlru_fast *f) { return mono_ns() - f->mono_offset; }
+
+/* in_step_gen is lru's track.gen: the generation if the cache is in step,
+ * else 0. No lock: the agent writes both words with atomics. Loaded in
+ * lru's order, the in-step instant first (InvalidateAll clears it before it
+ * advances the generation); both loads are acquire loads, so that a load
+ * the caller makes after them (the shard's sequence, in get_tracked) is
+ * made after them too. */
+static inline uint32_t in_step_gen(const struct shmlru_fast *f)
+{
+	struct shmlru_l_track_table *t = (struct shmlru_l_track_table *)(f->data + f->track_off);
+	int64_t until = __atomic_load_n(&t->in_step, __ATOMIC_ACQUIRE);
+	if (until == 0 || track_now(f) >= until)
+		return 0;
+	return __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
+}
+
+/* lru's track.gen, for shmlru_tracked_gen. A fault on gen (the caller's)
+ * returns through the escape; one on the mapping marks the call faulted,
+ * and Go answers. */
 SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen)
 {
 	struct shmlru_fast_call call;
@@ -692,13 +712,82 @@ SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen)
 	if (sigsetjmp(call.escape, 0))
 		return escaped(f);
 	shmlru_fast_cur = &call;
-	struct shmlru_l_track_table *t = (struct shmlru_l_track_table *)(f->data + f->track_off);
-	int64_t until = __atomic_load_n(&t->in_step, __ATOMIC_ACQUIRE);
-	uint32_t g = 0;
-	if (until != 0 && mono_ns() < until)
-		g = __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
-	*gen = g;
+	*gen = in_step_gen(f);
 	return finish(f, SHMLRU_OK);
+}
+
+/* A test hook point of shmlru_fast_get_tracked (see hook): the entry is
+ * copied, the in-step check and the sequence's second load are still to
+ * come. Numbered apart from the hooks above. */
+enum { HOOK_TRACKED_COPIED = 16 };
+
+/*
+ * lru's GetTracked (Read with Tracked, Absent and Fit) without the lock: a
+ * seqlock read like get's, with whether the cache is in step and the
+ * generation read inside the same window, between the two loads of the
+ * shard's sequence. When both loads return the same even value, no change
+ * to the shard began or ended between them: the entry copied is the
+ * shard's at every instant of the window, the instant the track table was
+ * read included. So the answer is the one Go's locked read gives at that
+ * instant, and an invalidation (a delete, which moves the sequence) that
+ * lands between the copy and the in-step check sends the read round again
+ * rather than letting the copy pass as current. Not in step is answered at
+ * once (whatever the shard holds, the answer at that instant is not in
+ * step), counting nothing, as Go does. A value larger than buf, a list, an
+ * entry in pieces, a busy or inconsistent shard: Go's.
+ */
+SHMLRU_HIDDEN int shmlru_fast_get_tracked(uint64_t h, const char *key, size_t klen, void *buf, size_t buf_len, size_t *value_len,
+                                          shmlru_meta *meta)
+{
+	BEGIN(h, key, klen, value_len != NULL && (buf != NULL || buf_len == 0));
+	if (f->track_off == 0)
+		return finish(f, SHMLRU_FAST_FALLBACK);
+	int64_t now = 0;
+	for (uint32_t try = 0; try < SHMLRU_L_UNLOCKED_TRIES; try++) {
+		uint64_t q = seq_begin(sh);
+		if (q & 1)
+			continue;
+		struct snapshot sn;
+		int r = seek(f, sh, key, klen, hash, &sn);
+		if (r == SEEK_GIVE_UP) {
+			if (moved(sh, q))
+				continue;
+			return finish(f, BAD); /* corrupt: Go finds it too */
+		}
+		if (r == SEEK_FOUND && expired_at((int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK), &now))
+			r = SEEK_ABSENT;
+		if (r == SEEK_FOUND) {
+			uint32_t typ = (uint32_t)(sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK;
+			if (typ == SHMLRU_L_TYPE_LIST || sn.vlen > buf_len)
+				return finish(f, SHMLRU_FAST_FALLBACK);
+			if (sn.vlen > 0)
+				memcpy(buf, sn.value, sn.vlen);
+		}
+		hook(HOOK_TRACKED_COPIED, "tracked-copied");
+		uint32_t gen = in_step_gen(f);
+		if (gen == 0)
+			return finish(f, SHMLRU_NOT_IN_STEP);
+		if (moved(sh, q))
+			continue;
+		if (r != SEEK_FOUND || sn.flags != gen) {
+			/* Absent, expired, or a copy from before the last
+			 * InvalidateAll (or no fill's at all). */
+			count_miss(f, si);
+			return finish(f, SHMLRU_NOT_FOUND);
+		}
+		*value_len = sn.vlen;
+		if (meta != NULL) {
+			meta->version = sn.version;
+			meta->expires_ms = (int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK);
+			meta->flags = sn.flags;
+			meta->type = (uint8_t)((sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK);
+			meta->stale = 0;
+		}
+		count_hit(f, si);
+		mark_ref(f, sh, sn.u);
+		return finish(f, SHMLRU_OK);
+	}
+	return finish(f, SHMLRU_FAST_FALLBACK); /* a writer kept the shard busy: Go waits on the lock */
 }
 
 /* lru's TTL, without the lock: no mark, no counters. */

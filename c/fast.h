@@ -63,9 +63,14 @@ struct shmlru_fast {
 	 * process share the handle). */
 	struct shmlru_l_read_counters *reads;
 	/* The track table's header (struct shmlru_l_track_table), from the
-	 * start of the data area; 0 if unknown (shmlru_tracked_gen goes to
-	 * Go). */
+	 * start of the data area; 0 if unknown, or if this process cannot
+	 * read the track clock (shmlru_tracked_gen and shmlru_get_tracked go
+	 * to Go). */
 	uint64_t track_off;
+	/* This process's CLOCK_MONOTONIC minus the host's (its time
+	 * namespace's offset): the track table's instants are on the host's
+	 * (lru.TrackClock, lru/trackclock.go). */
+	int64_t mono_offset;
 };
 
 #define SHMLRU_FAST_HANDLES 4096
@@ -102,6 +107,8 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms);
 SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, uint64_t *clock);
 SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen);
+SHMLRU_HIDDEN int shmlru_fast_get_tracked(uint64_t h, const char *key, size_t klen, void *buf, size_t buf_len,
+                                          size_t *value_len, struct shmlru_meta *meta);
 SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, size_t *length);
 SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result, int *forcible);
 SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, const void *value, size_t vlen,

@@ -62,6 +62,11 @@ func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
 	f.reads = (*C.struct_shmlru_l_read_counters)(unsafe.Pointer(&m[v.DataOff+v.ReadsOff]))
 	f.lanes = C.uint32_t(v.Lanes)
 	f.track_off = C.uint64_t(trackOffOf(m[v.DataOff:]))
+	if off, err := v.TrackClockOffset(); err == nil {
+		f.mono_offset = C.int64_t(off)
+	} else {
+		f.track_off = 0 // Go answers: never in step
+	}
 	C.shmlru_guard_install()
 	// Published last (seq_cst, as fast.c's enter reads it).
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&f.id)), id)
@@ -84,10 +89,11 @@ func disableNative(id uint64, v *lru.NativeView) {
 
 // trackOffOf returns the track table's offset in the data area d, as the
 // cache header says, or 0 (the native path then leaves shmlru_tracked_gen
-// to Go) if it does not lie whole inside d. lru checked the header when
-// the cache was opened, and d maps the very file the cache has open
-// (NativeView attaches through it); the bounds check makes sure that C
-// never reads outside its mapping whatever the header says.
+// and shmlru_get_tracked to Go) if it does not lie whole inside d. lru
+// checked the header when the cache was opened, and d maps the very file
+// the cache has open (NativeView attaches through it); the bounds check
+// makes sure that C never reads outside its mapping whatever the header
+// says.
 func trackOffOf(d []byte) uint64 {
 	if len(d) < C.SHMLRU_L_CACHE_HEADER_SIZE {
 		return 0

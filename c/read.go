@@ -18,6 +18,7 @@ const (
 	getLive = iota
 	getStale
 	getPeek
+	getTracked // shmlru_get_tracked (track.go)
 )
 
 //export shmlru_go_get
@@ -56,7 +57,7 @@ func get(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen 
 	if st != statusOK {
 		return st
 	}
-	_, m, stale, err := e.c.Read(dst, k, lru.ReadOptions{Stale: how != getLive, Peek: how == getPeek, Fit: true, Absent: true})
+	_, m, stale, err := e.c.Read(dst, k, lru.ReadOptions{Stale: how == getStale || how == getPeek, Peek: how == getPeek, Tracked: how == getTracked, Fit: true, Absent: true})
 	if err != nil && err != lru.ErrBufferTooSmall {
 		return C.int(codeOf(err))
 	}

@@ -98,11 +98,12 @@ struct shmlru_l_track_counters {
 /* lru.trackTable: heads the track table (lru/track.go), which keeps tracked
  * entries in step with an outside store. Every field is read and written
  * with atomics, none under a lock; the C path only reads gen and in_step
- * (shmlru_tracked_gen), with acquire loads, in lru's order: in_step first. */
+ * (shmlru_tracked_gen, shmlru_get_tracked), with acquire loads, in lru's
+ * order: in_step first. */
 struct shmlru_l_track_table {
 	uint32_t gen;       /* the generation a tracked entry's flags must equal; never 0 */
 	uint32_t agent_pid; /* for operators */
-	int64_t in_step;    /* CLOCK_MONOTONIC ns until which the cache is in step; 0: not */
+	int64_t in_step;    /* host CLOCK_MONOTONIC ns (lru.TrackClock) until which the cache is in step; 0: not */
 	struct shmlru_l_track_counters stats;
 	uint8_t pad0[16];
 };

@@ -264,6 +264,14 @@ int shmlru_tracked_gen(shmlru_t h, uint32_t *gen)
 	return shmlru_go_tracked_gen(h, gen);
 }
 
+int shmlru_get_tracked(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len,
+                       size_t *value_len, shmlru_meta *meta)
+{
+	GUARD();
+	FAST(shmlru_fast_get_tracked(h, key, key_len, buf, buf_len, value_len, meta));
+	return shmlru_go_get_tracked(h, K(key), key_len, buf, buf_len, value_len, meta);
+}
+
 int shmlru_fill_begin(shmlru_t h, const char *key, size_t key_len, shmlru_guard *guard)
 {
 	GUARD();

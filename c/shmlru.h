@@ -82,7 +82,7 @@ enum {
 	SHMLRU_FORKED            = -26, /* called in a child forked after loading the library */
 	SHMLRU_BAD_TTL           = -27, /* a negative TTL; 0 means never expires */
 	SHMLRU_LOAD_LOST         = -28, /* load_end: the lease ran out and another caller took the load over */
-	SHMLRU_NOT_IN_STEP       = -29, /* tracked fill: the cache is not in step with its store; read the store, cache nothing */
+	SHMLRU_NOT_IN_STEP       = -29, /* tracked read or fill: the cache is not in step with its store; read the store, cache nothing */
 	SHMLRU_UNTRUSTED         = -30, /* a symbolic link, or a file owned or writable by someone not trusted: see the error text */
 	SHMLRU_BUSY              = -31  /* the region is not ready and another process held its creation lock too long */
 };
@@ -404,17 +404,21 @@ int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
  *
  * A tracked entry carries, as its user flags, the generation it was filled
  * in. It may be served only while the cache is in step with the store and
- * its flags equal the current generation: shmlru_tracked_gen returns that
- * generation, or 0 when the cache is not in step (no agent, or its stream
- * of changes is late). A tracked read is two calls, both native (no Go):
+ * its flags equal the current generation. A tracked read is one call,
+ * shmlru_get_tracked, which reads both and the entry at one instant (no
+ * lock, never enters Go on a hit, a miss or out of step):
  *
- *   rc = shmlru_get(h, key, key_len, buf, buf_len, &n, &meta);
- *   shmlru_tracked_gen(h, &gen);        after the get: the later look decides
- *   if (gen == 0)                       not in step: read the store, cache nothing
- *   else if (rc == SHMLRU_OK && meta.flags == gen)
- *       hit: the value, or, if meta.type == SHMLRU_TYPE_NONE, a cached
- *       absence (the store has no value)
- *   else                                miss, or a copy from an older generation: fill
+ *   rc = shmlru_get_tracked(h, key, key_len, buf, buf_len, &n, &meta);
+ *   SHMLRU_OK           hit: the value, or, if meta.type == SHMLRU_TYPE_NONE,
+ *                       a cached absence (the store has no value)
+ *   SHMLRU_NOT_FOUND    nothing servable cached: fill it (below)
+ *   SHMLRU_NOT_IN_STEP  read the store, cache nothing
+ *
+ * Do not build it from shmlru_get and shmlru_tracked_gen: two calls see
+ * two instants. With the generation read after the get, the agent can
+ * apply a change to the key and confirm again in between; read before, it
+ * can drop every tracked entry in between. Either way a copy older than the
+ * store's change passes for current.
  *
  * A fill: shmlru_fill_begin BEFORE reading the store, then
  * shmlru_fill_store with the guard it filled. The store is refused
@@ -424,6 +428,18 @@ int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
  * still be returned to its caller: it was the store's when it was read.
  * Go's Cache.GetTracked, BeginFill and StoreFill are the same protocol.
  */
+
+/* The tracked read: copies key's tracked entry into buf (buf may be NULL
+ * if buf_len is 0) if the cache is in step with its store and the entry
+ * was filled in the current generation, as shmlru_get does otherwise
+ * (*value_len, meta; on SHMLRU_BUFFER_TOO_SMALL the length needed, and
+ * nothing counted). SHMLRU_NOT_FOUND: no such entry (absent, expired, or
+ * of an older generation): fill it. SHMLRU_NOT_IN_STEP: read the store and
+ * do not fill. Whether the cache is in step, the generation and the entry
+ * are read at one instant, as lru's Cache.GetTracked reads them under the
+ * shard's lock. */
+int shmlru_get_tracked(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len,
+                       size_t *value_len, shmlru_meta *meta);
 
 /* What shmlru_fill_begin gives and shmlru_fill_store takes back: the
  * generation and the key's guard word as they were before the store was
@@ -436,7 +452,8 @@ typedef struct shmlru_guard {
 
 /* *gen receives the generation a tracked entry's flags must equal to be
  * served, or 0 if the cache is not in step with its store now (then read
- * the store, and do not fill). Lock-free, and never enters Go. */
+ * the store, and do not fill). Lock-free, and never enters Go. For a
+ * tracked read use shmlru_get_tracked (see above). */
 int shmlru_tracked_gen(shmlru_t h, uint32_t *gen);
 
 /* Starts a fill of key: call it before reading the store. On SHMLRU_OK

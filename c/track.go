@@ -43,6 +43,17 @@ func shmlru_go_tracked_gen(h C.uint64_t, gen *C.uint32_t) (rc C.int) {
 	return statusOK
 }
 
+// shmlru_go_get_tracked answers what the native path leaves to Go (see
+// fast.c's shmlru_fast_get_tracked): lru's tracked read, which reads the
+// in-step state and the entry under the shard's lock, into the caller's
+// buffer (or the size it needs, counting nothing).
+//
+//export shmlru_go_get_tracked
+func shmlru_go_get_tracked(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen C.size_t, valueLen *C.size_t, meta unsafe.Pointer) (rc C.int) {
+	defer guard(&rc, armFaults())
+	return get(h, key, keyLen, buf, bufLen, valueLen, meta, getTracked)
+}
+
 //export shmlru_go_fill_begin
 func shmlru_go_fill_begin(h C.uint64_t, key *C.char, keyLen C.size_t, g unsafe.Pointer) (rc C.int) {
 	defer guard(&rc, armFaults())

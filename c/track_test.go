@@ -3,13 +3,18 @@ package main
 import (
 	"bufio"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shmlru/shmlru/lru"
 )
@@ -26,10 +31,13 @@ type trackDriver struct {
 	out *bufio.Reader
 }
 
-func startTrackDriver(t *testing.T, region string) *trackDriver {
+// startTrackDriver starts track_driver on region; wrap, if given, is a
+// command prefix (such as unshare).
+func startTrackDriver(t *testing.T, region string, wrap ...string) *trackDriver {
 	t.Helper()
 	bin := buildC(t, "test/track_driver.c")
-	cmd := exec.Command(bin, region)
+	argv := append(append([]string{}, wrap...), bin, region)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +208,7 @@ func TestTrackedFillsThroughC(t *testing.T) {
 		t.Errorf("Go's GetTracked of an old generation's copy: %v", err)
 	}
 
-	// C and Go read one clock (CLOCK_MONOTONIC): an instant a moment past
+	// C and Go read one clock (lru.TrackClock): an instant a moment past
 	// is out of step for C at once, one a little ahead is in step until it
 	// passes. A clock of another origin would be decades off either way.
 	must(t, c.SetInStep(0))
@@ -219,6 +227,258 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	if s.Counters.Refused != 3 {
 		t.Errorf("refused fills: %d, want 3 (two from C, one from Go)", s.Counters.Refused)
 	}
+}
+
+// The tracked read is one instant. The case: a tracked copy of k; the
+// agent's confirmation has run out (its stream is late) and the store has
+// changed k; the agent catches up, invalidating k and confirming again,
+// while a reader is between reading the entry and checking that the cache
+// is in step. Read as two calls (shmlru_get, then shmlru_tracked_gen), the
+// old copy passes for current. shmlru_get_tracked, stopped at the same
+// point (the native path has copied the entry and not yet checked), sees
+// the shard's sequence moved, goes round again and misses.
+func TestTrackedReadIsOneInstant(t *testing.T) {
+	region := filepath.Join(t.TempDir(), "region")
+	c, err := lru.Open(region, &lru.Options{Size: 4 << 20})
+	must(t, err)
+	defer c.Close()
+	d := startTrackDriver(t, region)
+	must(t, claim(c))
+	_, err = c.InvalidateAll()
+	must(t, err)
+	key := []byte("k")
+	inStep := func() { must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour))) }
+	// lapsed leaves a tracked copy of k, and a confirmation run out.
+	lapsed := func() {
+		inStep()
+		g, err := c.BeginFill(key)
+		must(t, err)
+		if ok, err := c.StoreFill(key, []byte("old"), false, lru.WriteOptions{}, g); !ok || err != nil {
+			t.Fatalf("StoreFill: %v %v", ok, err)
+		}
+		must(t, c.SetInStep(0))
+		must(t, c.SetInStep(lru.TrackClock()-1))
+	}
+	catchUp := func() {
+		must(t, c.Invalidate(key))
+		inStep()
+	}
+
+	lapsed()
+	d.expect("at between", "oldread k")
+	catchUp()
+	d.expect("hit "+hexVal("old"), "go") // served: why shmlru.h says not to read so
+
+	lapsed()
+	fallbacks := d.do("fallbacks")
+	d.expect("at tracked-copied", "iread k")
+	catchUp()
+	d.expect("miss", "go")
+	d.expect(fallbacks, "fallbacks") // the native path answered, second round included
+
+	// Nothing happens at the stop: not in step, as at that instant.
+	lapsed()
+	d.expect("at tracked-copied", "iread k")
+	d.expect("notinstep", "go")
+	// In step; the agent drops every tracked entry at the stop and
+	// confirms again: the copy is of the generation before.
+	lapsed()
+	inStep()
+	d.expect("at tracked-copied", "iread k")
+	_, err = c.InvalidateAll()
+	must(t, err)
+	inStep()
+	d.expect("miss", "go")
+	// In step; another key of k's shard is written at the stop: the read
+	// goes round again and finds k as it is.
+	lapsed()
+	inStep()
+	other := sameShard(t, c, key)
+	d.expect("at tracked-copied", "iread k")
+	must(t, c.Set(other, []byte("x"), 0))
+	d.expect("hit "+hexVal("old"), "go")
+	d.expect(fallbacks, "fallbacks")
+}
+
+// sameShard returns a key other than key in key's shard.
+func sameShard(t *testing.T, c *lru.Cache, key []byte) []byte {
+	for i := 0; i < 1<<16; i++ {
+		k := []byte(fmt.Sprint("other", i))
+		if c.ShardOf(k) == c.ShardOf(key) {
+			return k
+		}
+	}
+	t.Fatal("no other key in the shard")
+	return nil
+}
+
+// shmlru_get_tracked (the native path, and Go where it leaves the call to
+// Go) answers as lru's tracked read does, and counts the same, for every
+// kind of entry a tracked key can hold.
+func TestTrackedReadNativeMatchesGo(t *testing.T) {
+	region := filepath.Join(t.TempDir(), "region")
+	c, err := lru.Open(region, &lru.Options{Size: 4 << 20})
+	must(t, err)
+	defer c.Close()
+	d := startTrackDriver(t, region)
+	must(t, claim(c))
+	gen, err := c.InvalidateAll()
+	must(t, err)
+	inStep := func() { must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour))) }
+	fill := func(key, v string, absent bool, ttl time.Duration) {
+		g, err := c.BeginFill([]byte(key))
+		must(t, err)
+		if ok, err := c.StoreFill([]byte(key), []byte(v), absent, lru.WriteOptions{TTL: ttl}, g); !ok || err != nil {
+			t.Fatalf("StoreFill %s: %v %v", key, ok, err)
+		}
+	}
+	goRead := func(key string, bufLen int) string {
+		v, m, _, err := c.Read(make([]byte, 0, bufLen), []byte(key), lru.ReadOptions{Tracked: true, Absent: true, Fit: true})
+		switch {
+		case err == nil:
+			return fmt.Sprintf("0 %s %d %d", hexVal(string(v)), m.Flags, m.Type)
+		case errors.Is(err, lru.ErrBufferTooSmall):
+			return fmt.Sprintf("%d %d", statusBufferTooSmall, m.Size)
+		}
+		return fmt.Sprint(codeOf(err))
+	}
+	reads := func() (uint64, uint64) {
+		s, err := c.Stats()
+		must(t, err)
+		return s.Hits, s.Misses
+	}
+	compare := func(key string, bufLen int, want string) {
+		t.Helper()
+		h0, m0 := reads()
+		got := d.do("tget %s %d", key, bufLen)
+		h1, m1 := reads()
+		fromGo := goRead(key, bufLen)
+		h2, m2 := reads()
+		if got != fromGo || got != want {
+			t.Errorf("tget %s %d: C %q, Go %q, want %q", key, bufLen, got, fromGo, want)
+		}
+		if h1-h0 != h2-h1 || m1-m0 != m2-m1 {
+			t.Errorf("tget %s %d: C counted %d hits %d misses, Go %d and %d", key, bufLen, h1-h0, m1-m0, h2-h1, m2-m1)
+		}
+	}
+
+	notInStep := fmt.Sprint(statusNotInStep)
+	compare("missing", 100, notInStep)
+	inStep()
+	fill("bytes", "value", false, 0)
+	fill("none", "", true, time.Minute)
+	fill("expiring", "e", false, time.Millisecond)
+	_, err = c.Write([]byte("num"), lru.EncodeNumber(42), lru.WriteOptions{Type: lru.TypeNumber, Flags: gen})
+	must(t, err)
+	must(t, c.Set([]byte("plain"), []byte("p"), 0))
+	fill("older", "o", false, 0)
+	time.Sleep(5 * time.Millisecond) // "expiring" expires
+	compare("bytes", 100, fmt.Sprintf("0 %s %d %d", hexVal("value"), gen, lru.TypeBytes))
+	compare("bytes", 5, fmt.Sprintf("0 %s %d %d", hexVal("value"), gen, lru.TypeBytes))
+	compare("bytes", 4, fmt.Sprintf("%d 5", statusBufferTooSmall))
+	compare("bytes", 0, fmt.Sprintf("%d 5", statusBufferTooSmall))
+	compare("none", 0, fmt.Sprintf("0 - %d %d", gen, lru.TypeNone))
+	compare("num", 100, fmt.Sprintf("0 %s %d %d", hex.EncodeToString(lru.EncodeNumber(42)), gen, lru.TypeNumber))
+	compare("plain", 100, fmt.Sprint(statusNotFound))
+	compare("expiring", 100, fmt.Sprint(statusNotFound))
+	compare("missing", 100, fmt.Sprint(statusNotFound))
+	// A new generation: the copies of the one before are misses.
+	gen2, err := c.InvalidateAll()
+	must(t, err)
+	inStep()
+	fill("newer", "n", false, 0)
+	compare("older", 100, fmt.Sprint(statusNotFound))
+	compare("newer", 100, fmt.Sprintf("0 %s %d %d", hexVal("n"), gen2, lru.TypeBytes))
+	must(t, c.SetInStep(0))
+	compare("newer", 100, notInStep)
+}
+
+// timeNamespace returns the command prefix that runs a program in a new
+// time namespace whose CLOCK_MONOTONIC is off seconds from this process's
+// (in a user namespace too, unless root). It skips the test if the kernel
+// has no time namespaces. (lru's tests have the same.)
+func timeNamespace(t *testing.T, off int64) []string {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/ns/time"); errors.Is(err, fs.ErrNotExist) {
+		t.Skip("this kernel has no time namespaces (Linux 5.6 and later, CONFIG_TIME_NS)")
+	}
+	args := []string{"unshare"}
+	if os.Geteuid() != 0 {
+		args = append(args, "--user", "--map-root-user")
+	}
+	args = append(args, "--time", fmt.Sprintf("--monotonic=%d", off), "--fork", "--kill-child")
+	if out, err := exec.Command(args[0], append(args[1:], "true")...).CombinedOutput(); err != nil {
+		t.Fatalf("%v true: %v\n%s(util-linux's unshare 2.36 or later runs a child in a new time namespace)", args, err, out)
+	}
+	return args
+}
+
+// In step is one instant for C too, whatever the reader's time namespace:
+// a reader whose CLOCK_MONOTONIC is behind the agent's (half an hour, or
+// half its reading if less) stops serving tracked copies when the agent's
+// confirmation runs out, and one ahead serves them until then.
+func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
+	var ts unix.Timespec
+	must(t, unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts))
+	off := min(1800, ts.Sec/2)
+	if off < 5 {
+		t.Fatalf("CLOCK_MONOTONIC reads %ds: too soon after boot for a namespace behind it", ts.Sec)
+	}
+	region := filepath.Join(t.TempDir(), "region")
+	c, err := lru.Open(region, &lru.Options{Size: 4 << 20})
+	must(t, err)
+	defer c.Close()
+	must(t, claim(c))
+	gen, err := c.InvalidateAll()
+	must(t, err)
+	must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+	g, err := c.BeginFill([]byte("k"))
+	must(t, err)
+	if ok, err := c.StoreFill([]byte("k"), []byte("v"), false, lru.WriteOptions{}, g); !ok || err != nil {
+		t.Fatalf("StoreFill: %v %v", ok, err)
+	}
+	for _, off := range []int64{-off, off} {
+		t.Run(fmt.Sprintf("monotonic%+ds", off), func(t *testing.T) {
+			d := startTrackDriver(t, region, timeNamespace(t, off)...)
+			// The agent confirms for half a second more.
+			must(t, c.SetInStep(0))
+			until := lru.TrackClock() + int64(500*time.Millisecond)
+			must(t, c.SetInStep(until))
+			d.expect(fmt.Sprintf("0 %d", gen), "gen")
+			d.expect("hit "+hexVal("v"), "read k")
+			time.Sleep(time.Duration(until-lru.TrackClock()) + 10*time.Millisecond)
+			if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, lru.ErrNotInStep) {
+				t.Fatalf("here, past the confirmation: %v, want ErrNotInStep", err)
+			}
+			d.expect("0 0", "gen")
+			d.expect("notinstep", "read k")
+		})
+	}
+}
+
+// A reader that cannot tell its time namespace's offset (here: no /proc)
+// never takes the cache for in step: its tracked reads go to the store.
+func TestTrackedWithoutProcIsNotInStep(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to unmount /proc in a mount namespace (CI runs as root)")
+	}
+	region := filepath.Join(t.TempDir(), "region")
+	c, err := lru.Open(region, &lru.Options{Size: 4 << 20})
+	must(t, err)
+	defer c.Close()
+	must(t, claim(c))
+	_, err = c.InvalidateAll()
+	must(t, err)
+	must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+	g, err := c.BeginFill([]byte("k"))
+	must(t, err)
+	if ok, err := c.StoreFill([]byte("k"), []byte("v"), false, lru.WriteOptions{}, g); !ok || err != nil {
+		t.Fatalf("StoreFill: %v %v", ok, err)
+	}
+	d := startTrackDriver(t, region, "unshare", "--mount", "--fork", "--kill-child", "sh", "-c", `umount -l /proc && exec "$0" "$@"`)
+	d.expect("0 0", "gen")
+	d.expect("notinstep", "read k")
+	d.expect(fmt.Sprintf("%d 0 0 0", statusNotInStep), "begin k")
 }
 
 // claim takes the agent role, as the host's agent does first.

@@ -21,7 +21,9 @@ import (
 // this Go process holding or watching the loads: outside nginx a waiter
 // sleeps in shmlru_load_wait itself. The Go side decides when a load ends
 // (it holds it, or kills its holder) once the load table counts the
-// waiters, so every case is exact.
+// waiters, so every case is exact. A tracked read, stopped at each of its
+// lines while this process plays the agent, checks that it reads at one
+// instant.
 
 type luajitEnv struct {
 	t      *testing.T
@@ -53,6 +55,7 @@ func startLuaJIT(t *testing.T) *luajitEnv {
 // child is one running ffi/t/load_child.lua.
 type child struct {
 	cmd  *exec.Cmd
+	in   io.WriteCloser
 	out  *bufio.Reader
 	done chan string // the rest of its output once it exits
 }
@@ -67,10 +70,14 @@ func (e *luajitEnv) start(mode, key string, extra ...string) *child {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	ch := &child{cmd: cmd, out: bufio.NewReader(stdout), done: make(chan string, 1)}
+	ch := &child{cmd: cmd, in: stdin, out: bufio.NewReader(stdout), done: make(chan string, 1)}
 	e.t.Cleanup(func() { cmd.Process.Kill() })
 	return ch
 }
@@ -258,4 +265,69 @@ func TestLuaJITLoadWaits(t *testing.T) {
 			t.Errorf("got\n%s\nwant\n%s", got, want)
 		}
 	})
+}
+
+// A tracked read (resty.shmlru.load's look_tracked, which get_or_load with
+// opts.tracked and resty.shmlru.near use) must not serve a copy that was
+// already out of date when it read it. The case: the agent's confirmation
+// has run out (its stream is late), the key has changed in the store, and
+// the agent catches up, invalidating the key and confirming again, while a
+// reader is in the middle of its read. The read is stopped at each of its
+// Lua lines in turn and the agent catches up there: read before the
+// catching up it must say "not in step", after it "miss", and it never
+// returns the old copy as a hit. (Two calls, the entry first and the
+// in-step check after, serve the copy when stopped between them.)
+func TestLuaJITTrackedReadIsOneInstant(t *testing.T) {
+	e := startLuaJIT(t)
+	ok, err := e.c.ClaimAgent()
+	must(t, err)
+	if !ok {
+		t.Fatal("ClaimAgent: another attachment holds the agent role")
+	}
+	key := []byte("k")
+	ch := e.start("interleave", string(key))
+	seen := map[string]bool{}
+	for n := 1; ; n++ {
+		if n > 100 {
+			t.Fatal("the tracked read ran more than 100 lines")
+		}
+		// A tracked copy of the key, then the confirmation runs out.
+		must(t, e.c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+		g, err := e.c.BeginFill(key)
+		must(t, err)
+		if ok, err := e.c.StoreFill(key, []byte("old"), false, lru.WriteOptions{}, g); !ok || err != nil {
+			t.Fatalf("StoreFill: %v %v", ok, err)
+		}
+		must(t, e.c.SetInStep(0))
+		must(t, e.c.SetInStep(lru.TrackClock()-1))
+
+		fmt.Fprintln(ch.in, n)
+		l := ch.line(t)
+		if l == "at" {
+			// The store changed the key; the agent applies it and
+			// confirms again, while the read is stopped.
+			must(t, e.c.Invalidate(key))
+			must(t, e.c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+			fmt.Fprintln(ch.in, "go")
+			l = ch.line(t)
+		}
+		f := strings.Split(l, "\t")
+		if len(f) != 3 {
+			t.Fatalf("line %d: child said %q", n, l)
+		}
+		if f[0] == "done" {
+			break
+		}
+		seen[f[1]] = true
+		if f[1] == "1" { // FRESH
+			t.Errorf("stopped at line %d of the read, the agent caught up: the old copy was served (%q)", n, l)
+		}
+	}
+	// Stopped before its read the read saw the agent caught up (a miss:
+	// MISS is 0); stopped after it, not in step (OUT_OF_STEP is 5).
+	if !seen["0"] || !seen["5"] {
+		t.Errorf("states seen %v: want both a miss (0) and not in step (5)", seen)
+	}
+	ch.in.Close()
+	ch.finish(t)
 }

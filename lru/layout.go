@@ -271,7 +271,8 @@ type trackTable struct {
 	// role (the OFD lock on this table's first byte), 0 if none; for
 	// operators, the lock itself is the truth.
 	agentPid uint32
-	// inStep is the CLOCK_MONOTONIC time (ns) until which the cache is
+	// inStep is the instant (ns, on the host's CLOCK_MONOTONIC: that of
+	// the initial time namespace, trackclock.go) until which the cache is
 	// known to be in step with the store: the agent confirmed that every
 	// change the store made before inStep-bound was applied here. 0: not
 	// in step, tracked entries are not served and fills are not kept.

@@ -242,7 +242,7 @@ const (
 // look reads key as GetOrLoad sees it (see the top of this file); a
 // tracked look sees only tracked entries, and fails with ErrNotInStep.
 func (c *Cache) look(dst, key []byte, tracked bool) ([]byte, lookState, error) {
-	v, m, stale, err := c.Read(dst, key, ReadOptions{Stale: !tracked, Absent: true, tracked: tracked})
+	v, m, stale, err := c.Read(dst, key, ReadOptions{Stale: !tracked, Absent: true, Tracked: tracked})
 	switch {
 	case err != nil:
 		return dst, lookMiss, err

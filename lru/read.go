@@ -1,5 +1,7 @@
 package lru
 
+import "fmt"
+
 // ReadOptions are the general form of a lookup; Get, GetInto, GetStale and
 // Peek are shorthands.
 type ReadOptions struct {
@@ -18,8 +20,14 @@ type ReadOptions struct {
 	// Absent returns a cached absence (an entry of TypeNone, see
 	// GetOrLoad's NegativeTTL) as an entry with an empty value instead of
 	// ErrNotFound. Peek always shows it.
-	Absent   bool
-	tracked  bool   // only an entry of the current generation, while in step (GetTracked)
+	Absent bool
+	// Tracked is GetTracked's read (track.go): only an entry that a fill
+	// of the current generation stored, and only while the cache is in
+	// step with its store (else ErrNotInStep, before the key is looked
+	// up). Whether the cache is in step and the entry are read together,
+	// under the shard's lock, so that an invalidation and a new
+	// confirmation cannot come between them. Not with Stale or Peek.
+	Tracked  bool
 	metaOnly bool   // do not copy the value (TTL)
 	repair   bool   // with Peek: acquire, repairing a dead owner's leftovers, rather than observe (TTL is not an observer)
 	now      *int64 // where to put the clock (Unix ms) that expiry was judged by, 0 if not read (TTL)
@@ -67,7 +75,7 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 	}
 	h := hashKey(key)
 	s := c.shardFor(h)
-	if !o.Peek && !o.tracked && !o.metaOnly {
+	if !o.Peek && !o.Tracked && !o.metaOnly {
 		if out, m, stale, err, ok := s.readUnlocked(dst, key, h, o); ok {
 			return out, m, stale, err
 		}
@@ -86,7 +94,10 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 	}
 	out = dst
 	var gen uint32
-	if o.tracked {
+	if o.Tracked {
+		if o.Stale || o.Peek {
+			return dst, m, false, fmt.Errorf("%w: ReadOptions.Tracked with Stale or Peek (a tracked read is neither)", ErrBadOptions)
+		}
 		if gen = c.tr.gen(); gen == 0 {
 			return dst, m, false, ErrNotInStep
 		}
@@ -117,7 +128,7 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		*o.now = int64(clock)
 	}
 	m = s.metaOf(i, e)
-	if o.tracked && m.Flags != gen {
+	if o.Tracked && m.Flags != gen {
 		s.countMiss() // a copy from before the last InvalidateAll
 		return dst, Meta{}, false, ErrNotFound
 	}

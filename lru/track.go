@@ -6,7 +6,7 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
-	"unsafe" // also for go:linkname
+	"unsafe"
 )
 
 // Tracking keeps some of a cache's entries in step with an outside store
@@ -30,7 +30,9 @@ import (
 //     the cache reflects every change the store made before t, and it
 //     publishes t plus the staleness bound it promises. Past that instant
 //     (the agent died, froze, or its connection stalled) tracked entries
-//     are not served, and callers read the store.
+//     are not served, and callers read the store. The instant is on the
+//     track clock (trackclock.go), the host's CLOCK_MONOTONIC, which is
+//     one instant in every process whatever its time namespace.
 //   - Guards. A fill reads the store at some instant and stores later; a
 //     change between the two (Redis's "caching in progress" race) would
 //     leave the old value cached with nothing left to remove it. So a fill
@@ -67,19 +69,6 @@ type TrackState struct {
 	Counters TrackCounters
 }
 
-// nanotime is CLOCK_MONOTONIC in nanoseconds: the same clock in every
-// process of the host (C reads it with clock_gettime), unlike time.Now's
-// monotonic reading, which counts from the process's start. The runtime
-// keeps this name linkable for the many packages that need a fast
-// monotonic clock.
-//
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
-
-// TrackClock returns the clock that SetInStep's instants are on:
-// CLOCK_MONOTONIC, in nanoseconds, shared by every process on the host.
-func TrackClock() int64 { return nanotime() }
-
 // track is this process's handle on the track table.
 type track struct {
 	t      *trackTable
@@ -101,7 +90,10 @@ func initTrack(t *trackTable) { t.gen = 1 }
 // mapping: call it under a fault guard.
 func (tr *track) gen() uint32 {
 	until := atomic.LoadInt64(&tr.t.inStep)
-	if until == 0 || nanotime() >= until {
+	if until == 0 {
+		return 0
+	}
+	if now, ok := trackNow(); !ok || now >= until {
 		return 0
 	}
 	return atomic.LoadUint32(&tr.t.gen)
@@ -128,7 +120,7 @@ func (c *Cache) withTrack(fn func(tr *track)) error {
 // Meta.Type TypeNone and an empty value. ErrNotFound: nothing servable is
 // cached; fill it. ErrNotInStep: read the store and do not fill.
 func (c *Cache) GetTracked(dst, key []byte) ([]byte, Meta, error) {
-	v, m, _, err := c.Read(dst, key, ReadOptions{Absent: true, tracked: true})
+	v, m, _, err := c.Read(dst, key, ReadOptions{Absent: true, Tracked: true})
 	return v, m, err
 }
 
@@ -254,8 +246,13 @@ func nextGen(g uint32) uint32 {
 // the agent calls it, after it has applied every change message that came
 // before the confirmation it dates until from. An instant earlier than the
 // one already published is ignored unless it is 0, so that a slow
-// confirmation never shortens a later one.
+// confirmation never shortens a later one. In a process that cannot tell
+// its time namespace's offset from the host's clock (no /proc) it
+// publishes nothing but 0, and returns why.
 func (c *Cache) SetInStep(until int64) error {
+	if _, err := monoOffset(); err != nil && until != 0 {
+		return err
+	}
 	return c.withTrack(func(tr *track) {
 		if until == 0 {
 			atomic.StoreInt64(&tr.t.inStep, 0)
@@ -316,8 +313,8 @@ func (c *Cache) TrackState() (s TrackState, err error) {
 	err = c.withTrack(func(tr *track) {
 		s.Gen = atomic.LoadUint32(&tr.t.gen)
 		if until := atomic.LoadInt64(&tr.t.inStep); until != 0 {
-			if d := until - nanotime(); d > 0 {
-				s.InStep, s.Lead = true, time.Duration(d)
+			if now, ok := trackNow(); ok && until > now {
+				s.InStep, s.Lead = true, time.Duration(until-now)
 			}
 		}
 		s.AgentPid = int(atomic.LoadUint32(&tr.t.agentPid))

@@ -1,13 +1,18 @@
 package lru
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // inStep marks c in step for an hour, as an agent that just confirmed its
@@ -140,6 +145,22 @@ func TestTrackedFillRefusedAfterInvalidation(t *testing.T) {
 	}
 }
 
+// Read with Tracked is GetTracked; a tracked read is neither stale nor a
+// peek.
+func TestTrackedReadOptions(t *testing.T) {
+	c := newCache(t, nil)
+	inStep(t, c)
+	trackFill(t, c, "k", "v")
+	if v, _, _, err := c.Read(nil, []byte("k"), ReadOptions{Tracked: true}); err != nil || string(v) != "v" {
+		t.Fatalf("Read with Tracked: %q, %v", v, err)
+	}
+	for _, o := range []ReadOptions{{Tracked: true, Stale: true}, {Tracked: true, Peek: true}} {
+		if _, _, _, err := c.Read(nil, []byte("k"), o); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("Read with %+v: %v, want ErrBadOptions", o, err)
+		}
+	}
+}
+
 func TestTrackedBadGuard(t *testing.T) {
 	c := newCache(t, nil)
 	for _, g := range []TrackGuard{{}, {Gen: StaleFlag | 1}, {Gen: 1, Slot: 1 << 30}} {
@@ -255,5 +276,111 @@ func TestTrackedGetOrLoad(t *testing.T) {
 	}
 	if _, err := c.GetOrLoad(ctx, key, load, LoadOptions{Tracked: true, StaleTTL: time.Second, TTL: time.Second}); !errors.Is(err, ErrBadOptions) {
 		t.Fatalf("Tracked with StaleTTL: %v, want ErrBadOptions", err)
+	}
+}
+
+func init() {
+	// tracked-reader reads k with GetTracked for each line on its stdin.
+	childRoles["tracked-reader"] = func(c *Cache, _ string) error {
+		fmt.Println("ready")
+		in := bufio.NewScanner(os.Stdin)
+		for in.Scan() {
+			v, _, err := c.GetTracked(nil, []byte("k"))
+			switch {
+			case err == nil:
+				fmt.Println("hit", string(v))
+			case errors.Is(err, ErrNotInStep):
+				fmt.Println("notinstep")
+			default:
+				fmt.Println("error", err)
+			}
+		}
+		return in.Err()
+	}
+}
+
+// timeNamespace returns the command prefix that runs a child in a new time
+// namespace whose CLOCK_MONOTONIC is off seconds from this process's (in
+// a user namespace too, unless root). It skips the test if the kernel has
+// no time namespaces.
+func timeNamespace(t *testing.T, off int64) []string {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/ns/time"); errors.Is(err, fs.ErrNotExist) {
+		t.Skip("this kernel has no time namespaces (Linux 5.6 and later, CONFIG_TIME_NS)")
+	}
+	args := []string{"unshare"}
+	if os.Geteuid() != 0 {
+		args = append(args, "--user", "--map-root-user")
+	}
+	args = append(args, "--time", fmt.Sprintf("--monotonic=%d", off), "--fork", "--kill-child")
+	if out, err := exec.Command(args[0], append(args[1:], "true")...).CombinedOutput(); err != nil {
+		t.Fatalf("%v true: %v\n%s(util-linux's unshare 2.36 or later runs a child in a new time namespace)", args, err, out)
+	}
+	return args
+}
+
+// namespaceOffset is how far (s) a time namespace's CLOCK_MONOTONIC can be
+// set behind this one's (never below 0) or ahead, up to half an hour.
+func namespaceOffset(t *testing.T) int64 {
+	t.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	off := min(1800, ts.Sec/2)
+	if off < 5 {
+		t.Fatalf("CLOCK_MONOTONIC reads %ds: too soon after boot for a namespace behind it", ts.Sec)
+	}
+	return off
+}
+
+// "In step" is one instant in every process that maps the region, whatever
+// its time namespace: a reader whose CLOCK_MONOTONIC is half an hour
+// behind the agent's must stop serving tracked copies when the agent's
+// confirmation runs out, not half an hour later; one ahead must serve them
+// until then.
+func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
+	off := namespaceOffset(t)
+	c := newCache(t, nil)
+	if ok, err := c.ClaimAgent(); !ok || err != nil {
+		t.Fatalf("ClaimAgent: %v %v", ok, err)
+	}
+	if _, err := c.InvalidateAll(); err != nil {
+		t.Fatal(err)
+	}
+	inStep(t, c)
+	trackFill(t, c, "k", "v")
+	for _, off := range []int64{-off, off} {
+		t.Run(fmt.Sprintf("monotonic%+ds", off), func(t *testing.T) {
+			ch := startChild(t, "tracked-reader", c.Path(), "", timeNamespace(t, off)...)
+			if l := ch.line(); l != "ready" {
+				ch.wait(t)
+				t.Fatalf("child: %q", l)
+			}
+			read := func() string {
+				fmt.Fprintln(ch.stdin, "read")
+				return ch.line()
+			}
+			// The agent confirms for half a second more.
+			if err := c.SetInStep(0); err != nil {
+				t.Fatal(err)
+			}
+			until := TrackClock() + int64(500*time.Millisecond)
+			if err := c.SetInStep(until); err != nil {
+				t.Fatal(err)
+			}
+			if l := read(); l != "hit v" {
+				t.Errorf("in step: the reader said %q, want a hit", l)
+			}
+			time.Sleep(time.Duration(until-TrackClock()) + 10*time.Millisecond)
+			if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
+				t.Fatalf("here, past the confirmation: %v, want ErrNotInStep", err)
+			}
+			if l := read(); l != "notinstep" {
+				t.Errorf("past the confirmation: the reader said %q, want notinstep", l)
+			}
+			ch.stdin.Close()
+			ch.wait(t)
+		})
 	}
 }

@@ -28,8 +28,8 @@ import (
 //   - one reader never sees a key go back to an older value;
 //   - at the end, every host's cached copies equal Redis's values.
 //
-// Times are CLOCK_MONOTONIC (lru.TrackClock), the same clock in both
-// processes.
+// Times are lru.TrackClock's (the host's CLOCK_MONOTONIC), the same clock
+// in both processes.
 
 type chaosEvent struct {
 	host       int

@@ -741,7 +741,7 @@ static void test_loads(shmlru_t h)
 	EXPECT(shmlru_load_begin(h2, KEY("x"), 0, &a), SHMLRU_CLOSED);
 }
 
-/* Tracked fills with no agent on the host (a C program cannot be one; the
+/* Tracked reads and fills with no agent on the host (a C program cannot be one; the
  * in-step protocol is tested with a Go agent by c/track_test.go): not in
  * step, so nothing may be filled; and bad arguments. */
 static void test_tracked(shmlru_t h)
@@ -759,6 +759,10 @@ static void test_tracked(shmlru_t h)
 	char buf[8];
 	size_t n;
 	EXPECT(shmlru_get(h, KEY("tk"), buf, sizeof buf, &n, NULL), SHMLRU_NOT_FOUND);
+	EXPECT(shmlru_get_tracked(h, KEY("tk"), buf, sizeof buf, &n, NULL), SHMLRU_NOT_IN_STEP);
+	EXPECT(shmlru_write(h, KEY("tk"), "v", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_get_tracked(h, KEY("tk"), buf, sizeof buf, &n, NULL), SHMLRU_NOT_IN_STEP);
+	EXPECT(shmlru_delete(h, KEY("tk"), NULL), SHMLRU_OK);
 
 	/* Guards fill_begin never issues: generation 0, the stale-window bit
 	 * (never in a generation), a guard word past the table. */
@@ -772,6 +776,10 @@ static void test_tracked(shmlru_t h)
 	/* The arguments themselves. */
 	EXPECT(shmlru_tracked_gen(h, NULL), SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_tracked_gen(h, (uint32_t *)16), SHMLRU_BAD_ARGUMENT); /* the native path's escape */
+	EXPECT(shmlru_get_tracked(h, KEY("tk"), buf, sizeof buf, NULL, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_get_tracked(h, KEY("tk"), NULL, 8, &n, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_get_tracked(h, "", 0, buf, sizeof buf, &n, NULL), SHMLRU_EMPTY_KEY);
+	EXPECT(shmlru_get_tracked(h, (const char *)16, 4, buf, sizeof buf, &n, NULL), SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_fill_begin(h, KEY("tk"), NULL), SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_fill_begin(h, "", 0, &g), SHMLRU_EMPTY_KEY);
 	EXPECT(shmlru_fill_begin(h, (const char *)16, 4, &g), SHMLRU_BAD_ARGUMENT);
@@ -784,12 +792,14 @@ static void test_tracked(shmlru_t h)
 	/* Handles: never issued, and closed. */
 	EXPECT(shmlru_tracked_gen(0, &gen), SHMLRU_BAD_HANDLE);
 	EXPECT(shmlru_tracked_gen(0xdeadbeefULL, &gen), SHMLRU_BAD_HANDLE);
+	EXPECT(shmlru_get_tracked(0, KEY("tk"), buf, sizeof buf, &n, NULL), SHMLRU_BAD_HANDLE);
 	EXPECT(shmlru_fill_begin(0, KEY("tk"), &g), SHMLRU_BAD_HANDLE);
 	EXPECT(shmlru_fill_store(0, KEY("tk"), "v", 1, 0, 0, &g, NULL), SHMLRU_BAD_HANDLE);
 	shmlru_t h2 = open_cache(path, 4 << 20);
 	EXPECT(shmlru_tracked_gen(h2, &gen), SHMLRU_OK);
 	EXPECT(shmlru_close(h2), SHMLRU_OK);
 	EXPECT(shmlru_tracked_gen(h2, &gen), SHMLRU_CLOSED);
+	EXPECT(shmlru_get_tracked(h2, KEY("tk"), buf, sizeof buf, &n, NULL), SHMLRU_CLOSED);
 	EXPECT(shmlru_fill_begin(h2, KEY("tk"), &g), SHMLRU_CLOSED);
 	EXPECT(shmlru_fill_store(h2, KEY("tk"), "v", 1, 0, 0, &g, NULL), SHMLRU_CLOSED);
 }

@@ -211,6 +211,7 @@ typedef struct shmlru_guard {
 	uint32_t slot;
 	uint32_t count;
 } shmlru_guard;
+int shmlru_get_tracked(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len, size_t *value_len, shmlru_meta *meta);
 int shmlru_tracked_gen(shmlru_t h, uint32_t *gen);
 int shmlru_fill_begin(shmlru_t h, const char *key, size_t key_len, shmlru_guard *guard);
 int shmlru_fill_store(shmlru_t h, const char *key, size_t key_len, const void *value, size_t value_len, int absent, int64_t ttl_ms, const shmlru_guard *guard, int *stored);

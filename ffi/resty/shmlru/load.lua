@@ -20,7 +20,8 @@
 -- With opts.tracked the key is one that the host's tracking agent keeps in
 -- step with an outside store (lru/track.go; resty.shmlru.near is its Redis
 -- client): an entry is served only while the cache is in step and its
--- user flags are the current generation; a loader takes a guard
+-- user flags are the current generation, both read with the entry at one
+-- instant (shmlru_get_tracked); a loader takes a guard
 -- (shmlru_fill_begin) before it runs the callback and stores with it
 -- (shmlru_fill_store), which keeps nothing if the agent invalidated the
 -- key meanwhile; and while the cache is not in step the callback is called
@@ -109,7 +110,6 @@ local wres = ffi_new("shmlru_write_result")
 local num_in = ffi_new("double[1]")
 local msg_buf = ffi_new("char[?]", MSG_SIZE)
 local msg_used = ffi_new("size_t[1]")
-local gen_out = ffi_new("uint32_t[1]")
 local int_out = ffi_new("int[1]")
 local double_ptr = ffi.typeof("double *")
 local load_t = ffi.typeof("shmlru_load")
@@ -236,31 +236,23 @@ end
 _M.look = look
 
 
--- look_tracked reads a tracked key (shmlru.h's two-call tracked read): a
--- state (FRESH with the value, ABSENT, MISS or OUT_OF_STEP), or nil and an
--- error. A tracked value is bytes: an entry of another type at the key is
--- not a fill's, and is a miss (the fill overwrites it).
+-- look_tracked reads a tracked key (shmlru_get_tracked, which reads
+-- whether the cache is in step, the generation and the entry at one
+-- instant): a state (FRESH with the value, ABSENT, MISS or OUT_OF_STEP), or
+-- nil and an error. A tracked value is bytes: an entry of another type at
+-- the key is not a fill's, and is a miss (the fill overwrites it).
 local function look_tracked(h, key)
-    local rc = lib.shmlru_get(h, key, #key, buf, buf_size, size_out, meta)
+    local rc = lib.shmlru_get_tracked(h, key, #key, buf, buf_size, size_out, meta)
     while rc == BUFFER_TOO_SMALL do
         grow(tonumber(size_out[0]))
-        rc = lib.shmlru_get(h, key, #key, buf, buf_size, size_out, meta)
+        rc = lib.shmlru_get_tracked(h, key, #key, buf, buf_size, size_out, meta)
     end
-    if rc ~= OK and rc ~= NOT_FOUND then
-        return nil, errstr(rc)
-    end
-    -- The generation is read after the entry, so that an InvalidateAll
-    -- between the two makes the copy a miss rather than a hit.
-    local grc = lib.shmlru_tracked_gen(h, gen_out)
-    if grc ~= OK then
-        return nil, errstr(grc)
-    end
-    local gen = gen_out[0]
-    if gen == 0 then
+    if rc == NOT_IN_STEP then
         return OUT_OF_STEP
-    end
-    if rc == NOT_FOUND or meta.flags ~= gen then
+    elseif rc == NOT_FOUND then
         return MISS
+    elseif rc ~= OK then
+        return nil, errstr(rc)
     end
     local t = meta.type
     if t == TYPE_NONE then
@@ -809,8 +801,9 @@ local function check_opts(opts)
 end
 
 
--- tracked_ok says whether the library has tracked fills (libshmlru.so
--- builds of ABI 3 before them do not): true, or nil and what to do.
+-- tracked_ok says whether the library has tracked reads and fills
+-- (libshmlru.so builds of ABI 3 before shmlru_get_tracked do not): true,
+-- or nil and what to do.
 local tracked_ok
 local function check_tracked()
     if tracked_ok == nil then
@@ -821,11 +814,11 @@ local function check_tracked()
                     .. " (resty.shmlru.open) first"
             end
         end
-        tracked_ok = pcall(function() return lib.shmlru_fill_store end)
+        tracked_ok = pcall(function() return lib.shmlru_get_tracked end)
     end
     if not tracked_ok then
-        return nil, "the loaded libshmlru.so has no tracked fills"
-            .. " (shmlru_fill_store): it predates them; build and install a"
+        return nil, "the loaded libshmlru.so has no one-call tracked read"
+            .. " (shmlru_get_tracked): it predates it; build and install a"
             .. " newer one (make build, make install)"
     end
     return true

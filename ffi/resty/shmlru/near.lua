@@ -7,9 +7,9 @@
 --   local n, err = near.new{ cache = "my-region", host = "127.0.0.1", port = 6379 }
 --   local v, err = n:get("user:42")   -- the string; nil if Redis has no value; nil, err
 --
--- get reads the region first (two native calls, no Go, no Redis): an entry
--- filled in the current generation while the cache is in step is the
--- answer, a cached absence answers nil. Otherwise one caller on the whole
+-- get reads the region first (one native call, shmlru_get_tracked: no Go,
+-- no Redis): an entry filled in the current generation while the cache is
+-- in step is the answer, a cached absence answers nil. Otherwise one caller on the whole
 -- host (a worker or a Go process: the read-through's load table) GETs the
 -- key from Redis and fills it, guarded against a change that Redis
 -- announces meanwhile, and the others wait for it; this is get_or_load's
