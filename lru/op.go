@@ -173,10 +173,14 @@ func (s *shard) end(err *error) {
 }
 
 // release gives the region lock back: as an orphan if observe took it from a
-// dead owner (whose pid observe kept in the shard header). A shard still marked dirty here (the mapping faulted
-// mid-change and even the reset failed) keeps its lock: the attachment
-// retires, and the next process takes the lock over from it and resets the
-// shard, exactly as after a crash.
+// dead owner (whose pid observe kept in the shard header). A shard still
+// marked dirty here while the mapping failed (mid-change, and even the reset
+// failed) keeps its lock: the attachment retires, and the next process
+// takes the lock over from it and resets the shard, exactly as after a
+// crash. A shard found dirty with the mapping whole was marked by someone
+// else (a process writing the file without the lock): the lock goes back
+// as an orphan, so that the next locker resets the shard at once rather
+// than wait on this live process, which may never come back to it.
 func (s *shard) release() {
 	if !s.locked {
 		return
@@ -190,9 +194,11 @@ func (s *shard) release() {
 		s.releaseSlow()
 		return
 	}
-	if !s.dirty() {
-		s.c.r.Unlock(&s.h.lock)
+	if s.dirty() {
+		s.c.r.ReleaseOrphan(&s.h.lock)
+		return
 	}
+	s.c.r.Unlock(&s.h.lock)
 }
 
 // releaseSlow is release for an observer that took the lock from a dead

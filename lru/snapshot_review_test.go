@@ -120,3 +120,33 @@ func TestCorruptionResetMovesSeq(t *testing.T) {
 		t.Errorf("the reader's check passed on a torn value: last bytes %q, want %q", out[len(out)-8:], value[len(value)-8:])
 	}
 }
+
+// A lock released over a dirty mark that its holder did not make (a
+// process writing the file without the lock made the sequence odd) goes
+// back as an orphan, which the next locker takes over at once and repairs.
+// Before, the holder kept the lock, alive, and every other process waited
+// on it until it came back to the shard: a scribbler could hang a C
+// process's writes for good.
+func TestForeignDirtyMarkIsReleasedAsOrphan(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c")
+	c := openAt(t, path, &Options{Size: 1 << 20, Shards: 1})
+	must(t, c.Set([]byte("k"), []byte("v"), 0))
+	s := &c.shards[0]
+	if err := s.begin(); err != nil {
+		t.Fatal(err)
+	}
+	s.acquire()
+	atomic.AddUint64(&s.h.seq, 1) // the scribbler, between a change and the release
+	var err error
+	s.end(&err)
+	if o, _ := c.r.LockOwner(&s.h.lock); !o.Orphan {
+		t.Fatalf("after a release over a foreign dirty mark, the lock is %+v; want an orphan", o)
+	}
+	other := openAt(t, path, &Options{NoCreate: true})
+	if err := other.Set([]byte("k2"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := other.Stats(); st.Resets != 1 {
+		t.Fatalf("resets %d, want 1: the next locker resets the shard the mark left", st.Resets)
+	}
+}
