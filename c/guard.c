@@ -19,11 +19,13 @@
  *     to reset (fast.c's clean and unlock).
  *   - anywhere else: the caller's key, value or buffer. The call returns
  *     SHMLRU_BAD_ARGUMENT through the call's escape (fast.c's
- *     escaped releases the lock it held).
- * Every other fault goes to the handler installed before this one, the Go
+ *     escaped releases the lock it held), with the thread's signal mask
+ *     as it was when the fault came (escape, below).
+ * Every other fault goes to the handler installed before this one: the Go
  * runtime's, which handles its own (and forwards what is not its own to
  * whatever came before it), as Go asks of C code that installs handlers for
- * these signals.
+ * these signals, or a host's that replaced it. A host may also install its
+ * own after ours and call ours from it: shmlru.h says what it must do.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -31,6 +33,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "fast.h"
@@ -55,14 +58,43 @@ static void chain(int sig, siginfo_t *si, void *uc, const struct sigaction *prev
 	prev->sa_handler(sig);
 }
 
+/*
+ * escape leaves the handler for the call's escape (fast.c's escaped), with
+ * the thread's signal mask as it was when the fault came. The kernel blocks
+ * the signal while a handler runs (and whatever else the handler's sa_mask
+ * names: a host's handler that chains to ours may block more), and a
+ * handler left by a jump never gets the mask back from sigreturn: the next
+ * fault on that thread would then come with SIGSEGV blocked, which the
+ * kernel answers by killing the process. The mask to restore is the one the
+ * kernel saved in the ucontext, which a chaining handler passes on; it is
+ * restored here, on the way out, so that the hot path keeps its
+ * sigsetjmp(env, 0) (saving the mask at every call would cost a system call
+ * each time). A handler that passed no ucontext gets SIGSEGV and SIGBUS
+ * unblocked, which is what the next fault needs.
+ */
+static __attribute__((noreturn)) void escape(struct shmlru_fast_call *call, void *uc)
+{
+	if (uc != NULL) {
+		pthread_sigmask(SIG_SETMASK, &((ucontext_t *)uc)->uc_sigmask, NULL);
+	} else {
+		sigset_t faults;
+		sigemptyset(&faults);
+		sigaddset(&faults, SIGSEGV);
+		sigaddset(&faults, SIGBUS);
+		pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+	}
+	siglongjmp(call->escape, 1);
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	struct shmlru_fast_call *call = shmlru_fast_cur;
 	/* si_code > 0: a fault the kernel raised for an access. A SIGSEGV or
 	 * SIGBUS sent with kill or pthread_kill is not a fault of ours to
 	 * handle, even inside a fast call: jumping out of, say, an LRU move
-	 * would release the lock over a queue half relinked. */
-	if (call != NULL && si->si_code > 0) {
+	 * would release the lock over a queue half relinked. Nor is one whose
+	 * siginfo a chaining handler did not pass on. */
+	if (call != NULL && si != NULL && si->si_code > 0) {
 		struct shmlru_fast *f = call->f;
 		unsigned char *a = si->si_addr;
 		if (a >= f->map && a < f->map + f->map_len) {
@@ -77,7 +109,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 			 * nothing here can go on, and the fault is left to the
 			 * Go runtime, which ends the process. */
 		} else {
-			siglongjmp(call->escape, 1);
+			escape(call, uc);
 		}
 	}
 	chain(sig, si, uc, sig == SIGBUS ? &prev_bus : &prev_segv);
@@ -89,8 +121,10 @@ static void install(void)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = on_fault;
 	/* SA_ONSTACK: Go's threads run signal handlers on their alternate
-	 * stacks, and Go requires it of every handler in the process. */
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	 * stacks, and Go requires it of every handler in the process. No
+	 * SA_NODEFER: escape restores the mask, and a fault inside the handler
+	 * itself then ends the process rather than nesting without end. */
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSEGV, &sa, &prev_segv);
 	sigaction(SIGBUS, &sa, &prev_bus);

@@ -842,3 +842,45 @@ func TestNativeWriterWaitsInC(t *testing.T) {
 		t.Fatalf("counter = %v", n)
 	}
 }
+
+// Faults and signal handlers (c/guard.c).
+
+// A bad buffer given to the native path answers SHMLRU_BAD_ARGUMENT every
+// time and leaves the thread's signal mask as it was, both when the
+// library's handler is the one the kernel calls and when a host installed
+// its own handler after shmlru_open (blocking SIGUSR1 while it runs, as
+// handlers commonly do) that chains to the library's; and under such a host
+// a region truncated to nothing answers SHMLRU_CORRUPT instead of crashing.
+// Before, the escape from the host's handler left SIGSEGV (and SIGUSR1)
+// blocked, and the second bad buffer killed the process.
+func TestNativeGuardKeepsSignalMask(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	for _, host := range []string{"none", "chain"} {
+		t.Run(host, func(t *testing.T) {
+			path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
+			must(t, c.Set([]byte("k"), []byte("value"), 0))
+			out, err := exec.Command(bin, "hostsig", path, "k", host).CombinedOutput()
+			if err != nil {
+				t.Fatalf("driver: %v\n%s", err, out)
+			}
+			var calls int
+			lines := strings.SplitAfter(string(out), "\n")
+			if len(lines) != 5 || lines[4] != "" {
+				t.Fatalf("driver said %q", out)
+			}
+			if _, err := fmt.Sscanf(lines[3], "host %d\n", &calls); err != nil {
+				t.Fatalf("driver said %q", out)
+			}
+			want := fmt.Sprintf("%d mask kept\n%d mask kept\n%d\n", statusBadArgument, statusBadArgument, statusCorrupt)
+			if got := strings.Join(lines[:3], ""); got != want {
+				t.Fatalf("driver said %q, want %q", got, want)
+			}
+			// Under the host, each fault went through its handler: two
+			// bad buffers, then the truncated region (at least the native
+			// path's read and Go's).
+			if host == "chain" && calls < 4 || host == "none" && calls != 0 {
+				t.Fatalf("the host's handler ran %d times", calls)
+			}
+		})
+	}
+}

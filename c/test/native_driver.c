@@ -17,6 +17,15 @@
  *                                     N gets, each checked to be one byte
  *                                     repeated: prints "torn" and fails on
  *                                     the first that is not, else "ok HITS"
+ *   native_driver hostsig REGION KEY none|chain  two gets of KEY into an
+ *                                     inaccessible buffer and one after the
+ *                                     file is truncated to 0, each printing
+ *                                     its status (the first two also whether
+ *                                     the thread's signal mask is as before),
+ *                                     then "host N": calls of the host's own
+ *                                     SIGSEGV/SIGBUS handler, which "chain"
+ *                                     installs after shmlru_open, chaining
+ *                                     to the one it replaced
  *
  * Ops (one per line; values and items in hex, "-" for empty):
  *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
@@ -26,6 +35,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -185,6 +195,70 @@ static void truncate_and_wait(void)
 	pthread_mutex_unlock(&mid_mu);
 }
 
+/* hostsig: a host's own fault handler, installed after shmlru_open as
+ * many hosts do (SIGUSR1 blocked while it runs, no SA_NODEFER), chaining to
+ * the handler it replaced (the library's) as shmlru.h asks. */
+static struct sigaction host_prev_segv, host_prev_bus;
+static volatile sig_atomic_t host_calls;
+
+static void host_handler(int sig, siginfo_t *si, void *uc)
+{
+	host_calls++;
+	const struct sigaction *prev = sig == SIGBUS ? &host_prev_bus : &host_prev_segv;
+	if (prev->sa_flags & SA_SIGINFO) {
+		prev->sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (prev->sa_handler == SIG_DFL || prev->sa_handler == SIG_IGN) {
+		signal(sig, SIG_DFL); /* the fault, run again, takes the default action */
+		return;
+	}
+	prev->sa_handler(sig);
+}
+
+static void install_host_handler(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = host_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR1);
+	sigaction(SIGSEGV, &sa, &host_prev_segv);
+	sigaction(SIGBUS, &sa, &host_prev_bus);
+}
+
+static int same_mask(const sigset_t *a, const sigset_t *b)
+{
+	for (int sig = 1; sig < 65; sig++)
+		if (sigismember(a, sig) != sigismember(b, sig))
+			return 0;
+	return 1;
+}
+
+static void hostsig(const char *path, const char *key, const char *host)
+{
+	if (strcmp(host, "chain") == 0)
+		install_host_handler();
+	long page = sysconf(_SC_PAGESIZE);
+	void *bad = mmap(NULL, (size_t)page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	sigset_t before, after;
+	pthread_sigmask(SIG_BLOCK, NULL, &before);
+	size_t n;
+	for (int i = 0; i < 2; i++) {
+		int rc = shmlru_get(h, key, strlen(key), bad, (size_t)page, &n, NULL);
+		pthread_sigmask(SIG_BLOCK, NULL, &after);
+		printf("%d %s\n", rc, same_mask(&before, &after) ? "mask kept" : "mask changed");
+		fflush(stdout);
+	}
+	if (truncate(path, 0) != 0)
+		perror("truncate");
+	printf("%d\n", shmlru_get(h, key, strlen(key), buf, sizeof buf, &n, NULL));
+	printf("host %d\n", (int)host_calls);
+	fflush(stdout);
+	_exit(0); /* the region is broken: no close */
+}
+
 static long per_thread;
 
 static void *hammer(void *arg)
@@ -293,6 +367,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(argv[1], "torn") == 0 && argc == 5) {
 		if (torn(argv[3], atol(argv[4])) != 0)
 			return 1;
+	} else if (strcmp(argv[1], "hostsig") == 0 && argc == 5) {
+		hostsig(argv[2], argv[3], argv[4]);
 	} else if (strcmp(argv[1], "hammer") == 0 && argc == 5) {
 		int threads = atoi(argv[3]);
 		per_thread = atol(argv[4]);
