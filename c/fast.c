@@ -28,9 +28,9 @@
  * call give up, never read or write outside the mapping or the caller's
  * buffer. A check that fails under a sequence that did not move leaves the
  * shard as it is and the call to Go, which finds the same inconsistency and
- * resets the shard. A fault on the mapping (a truncated file) is turned by
- * guard.c into zero pages and the broken flag; a fault on the caller's
- * memory returns through the call's escape (struct shmlru_fast_call).
+ * resets the shard. A fault, on the mapping (a truncated file, a page the
+ * file cannot give) or on the caller's memory, ends the call through its
+ * escape (guard.c, struct shmlru_fast_call, escaped below).
  */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -111,6 +111,7 @@ static inline int enter(uint64_t h, struct shmlru_fast_call *call, struct shmlru
 	call->f = f;
 	call->locked = NULL;
 	call->faulted = 0;
+	call->made = 0;
 	*out = f;
 	return 1;
 }
@@ -121,18 +122,11 @@ static inline void leave(struct shmlru_fast *f)
 	__atomic_sub_fetch(&f->inflight, 1, __ATOMIC_SEQ_CST);
 }
 
-/* A result this call computed over a page of the mapping that is gone is
- * not to be trusted: Go answers instead (with SHMLRU_CORRUPT). Only this
- * call's own fault counts: another thread's, on a page this call never
- * read, leaves this call's result (and a change it made) as valid as it
- * is, and handing such a call to Go would make its change twice. */
 static long fallbacks; /* calls left to Go, for shmlru__test_fallbacks */
 
+/* finish ends a call that entered, with its status. */
 static inline int finish(struct shmlru_fast *f, int rc)
 {
-	struct shmlru_fast_call *call = shmlru_fast_cur;
-	if (call != NULL && call->faulted)
-		rc = SHMLRU_FAST_FALLBACK;
 	if (rc == SHMLRU_FAST_FALLBACK)
 		__atomic_fetch_add(&fallbacks, 1, __ATOMIC_RELAXED);
 	leave(f);
@@ -226,16 +220,24 @@ held:
 	return !dirty(sh);
 }
 
-/* unlock releases the lock. Over a dirty mark (a change cut short by a
- * fault) it leaves the orphan token instead, as lru's ReleaseOrphan does:
- * the next acquire takes the lock over and resets the shard, and no
- * observer reads the half-made change in the meantime. */
+/* orphan releases the lock as the orphan token, as lru's ReleaseOrphan
+ * does: the next acquire takes the lock over and repairs the shard as it
+ * finds it (resets it over a dirty mark, rebuilds a queue left half
+ * relinked), and no observer reads a half-made change in the meantime. */
+static void orphan(struct shmlru_l_shard_header *sh)
+{
+	__atomic_exchange_n(&sh->lock, SHMLRU_L_SHM_ORPHAN_TOKEN, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &sh->lock, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+/* unlock releases the lock; over a dirty mark (a change cut short by a
+ * fault on the caller's memory, or a mark that lock found under a free
+ * lock) it leaves an orphan instead. */
 static inline void unlock(struct shmlru_l_shard_header *sh)
 {
 	shmlru_fast_cur->locked = NULL;
 	if (dirty(sh)) {
-		__atomic_exchange_n(&sh->lock, SHMLRU_L_SHM_ORPHAN_TOKEN, __ATOMIC_SEQ_CST);
-		syscall(SYS_futex, &sh->lock, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+		orphan(sh);
 		return;
 	}
 	if (__atomic_exchange_n(&sh->lock, 0, __ATOMIC_SEQ_CST) & SHMLRU_L_SHM_WAITERS_BIT)
@@ -244,8 +246,8 @@ static inline void unlock(struct shmlru_l_shard_header *sh)
 
 /* mutating and clean are lru's: the change sequence made odd before a
  * change and even after, each with a read-modify-write (a full barrier),
- * under the lock. clean leaves the mark if the change ran over a page that
- * is gone: unlock then leaves an orphan. */
+ * under the lock. clean also records that the call's change is made, so
+ * that a fault after it never hands the call to Go (escaped). */
 static inline void mutating(struct shmlru_l_shard_header *sh)
 {
 	if ((__atomic_load_n(&sh->seq, __ATOMIC_RELAXED) & 1) == 0) {
@@ -260,8 +262,9 @@ static inline void mutating(struct shmlru_l_shard_header *sh)
 
 static inline void clean(struct shmlru_l_shard_header *sh)
 {
-	if (!shmlru_fast_cur->faulted && (__atomic_load_n(&sh->seq, __ATOMIC_RELAXED) & 1) != 0)
+	if ((__atomic_load_n(&sh->seq, __ATOMIC_RELAXED) & 1) != 0)
 		__atomic_fetch_add(&sh->seq, 1, __ATOMIC_SEQ_CST);
+	shmlru_fast_cur->made = 1;
 }
 
 /* unlock_if_held releases a lock that lock() took and then declined. */
@@ -271,16 +274,41 @@ static inline void unlock_if_held(struct shmlru_l_shard_header *sh)
 		unlock(sh);
 }
 
-/* escaped is where a fault on the caller's memory lands (guard.c jumps to
- * the call's escape). A lock still held is released; if a change was
- * under way its dirty mark stays, and unlock leaves an orphan: the next
- * acquire resets the shard, and no observer reads the half-made change. */
+/*
+ * escaped is where a fault inside the call lands: guard.c jumps to the
+ * call's escape from the faulting instruction, whatever the call was doing.
+ *   - On the caller's memory: SHMLRU_BAD_ARGUMENT. A lock still held is
+ *     released; if a change was under way its dirty mark stays, and unlock
+ *     leaves an orphan: the next acquire resets the shard, and no observer
+ *     reads the half-made change.
+ *   - On a page of the mapping (faulted: the file truncated, or a page it
+ *     cannot give, such as a hole a full tmpfs cannot fill or a memory
+ *     error): guard.c has marked the handle broken, and no page was
+ *     replaced, so every other call, in this thread or another, reads and
+ *     writes the file as before, and one that touches a page that faults
+ *     escapes on its own. A lock the call held is left as an orphan, since
+ *     the call may have stopped anywhere (in a change, in an LRU move,
+ *     before either): Go's next acquire takes it over and resets, rebuilds
+ *     or keeps the shard as it finds it. The call goes to Go, which answers
+ *     from its own mapping (SHMLRU_CORRUPT if the page is gone there too),
+ *     unless its change was made (clean): Go would make it a second time,
+ *     so the call answers SHMLRU_CORRUPT itself.
+ * The lock is forgotten before it is touched: a fault on the lock's own
+ * page lands here again, with nothing held.
+ */
 static int escaped(struct shmlru_fast *f)
 {
-	struct shmlru_l_shard_header *sh = shmlru_fast_cur->locked;
+	struct shmlru_fast_call *call = shmlru_fast_cur;
+	struct shmlru_l_shard_header *sh = call->locked;
+	if (!call->faulted) {
+		if (sh != NULL)
+			unlock(sh);
+		return finish(f, SHMLRU_BAD_ARGUMENT);
+	}
+	call->locked = NULL;
 	if (sh != NULL)
-		unlock(sh);
-	return finish(f, SHMLRU_BAD_ARGUMENT);
+		orphan(sh);
+	return finish(f, call->made ? SHMLRU_CORRUPT : SHMLRU_FAST_FALLBACK);
 }
 
 /* ---- layout (lru/layout.go, lru/storage.go, lru/queue.go) ---- */
@@ -698,9 +726,8 @@ static inline uint32_t in_step_gen(const struct shmlru_fast *f)
 	return __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
 }
 
-/* lru's track.gen, for shmlru_tracked_gen. A fault on gen (the caller's)
- * returns through the escape; one on the mapping marks the call faulted,
- * and Go answers. */
+/* lru's track.gen, for shmlru_tracked_gen. A fault, on gen (the caller's)
+ * or on the mapping, returns through the escape. */
 SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen)
 {
 	struct shmlru_fast_call call;

@@ -8,9 +8,9 @@
  * second attachment to the region (lru.NativeView): a mapping, a process
  * slot and a lock token of its own. Its own token matters: Go takes a lock
  * word that holds Go's own token for a leftover and takes it over, so the C
- * path must never lock under Go's. Its own mapping matters too: after a
- * fault guard.c maps zero pages over it, which must not change what Go's
- * mapping shows.
+ * path must never lock under Go's. A fault on the mapping changes no page
+ * of it (guard.c): the call that faulted escapes, and the handle is marked
+ * broken.
  */
 #ifndef SHMLRU_FAST_H
 #define SHMLRU_FAST_H
@@ -43,7 +43,7 @@ struct shmlru_fast {
 	 * is 0 before the mapping goes. */
 	uint64_t id;
 	int32_t inflight; /* fast calls in progress on this handle */
-	int32_t broken;   /* the mapping faulted: everything goes to Go */
+	int32_t broken;   /* a page of the mapping faulted: everything goes to Go */
 
 	uint32_t token; /* the C attachment's lock token */
 	unsigned char *map; /* the C attachment's whole mapping... */
@@ -77,14 +77,16 @@ struct shmlru_fast {
 
 extern SHMLRU_HIDDEN struct shmlru_fast shmlru_fast_handles[SHMLRU_FAST_HANDLES];
 
-/* What guard.c needs to know of the thread's fast call in progress. It
+/* What guard.c needs to know of the thread's fast call in progress, and
+ * what the call's escape (fast.c's escaped) needs to know of the call. It
  * lives in the operation's stack frame (sigsetjmp must be called there);
  * the thread finds it through shmlru_fast_cur. */
 struct shmlru_fast_call {
 	struct shmlru_fast *f;               /* the handle */
 	struct shmlru_l_shard_header *locked; /* the shard whose lock is held, or NULL */
-	int faulted;                         /* this call touched a page of the mapping that is gone */
-	sigjmp_buf escape;                   /* where a fault on the caller's memory returns */
+	int faulted;                         /* the fault that escaped was on a page of the mapping */
+	int made;                            /* the call's change is made (fast.c's clean): never Go's to make again */
+	sigjmp_buf escape;                   /* where a fault returns (fast.c's escaped) */
 };
 
 /* The thread's fast call in progress, NULL outside one; set only once the

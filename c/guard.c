@@ -5,33 +5,38 @@
  * the C path read a page that is gone, and a caller's bad pointer would
  * kill it with SIGSEGV.
  *
- * The handler acts only on a fault of a thread inside a fast call
- * (shmlru_fast_cur is set):
- *   - inside that handle's own mapping: the file shrank. Zero pages are
- *     mapped over the rest of the mapping, the handle is marked broken and
- *     the faulting instruction runs again, on zeros. The call's result is
- *     then thrown away (finish in fast.c) and Go answers, with
- *     SHMLRU_CORRUPT from its own mapping, which is untouched: the C path
- *     has a mapping of its own for exactly this (lru.NativeView). Only
- *     the faulting call's result is dropped (another thread's call that
- *     read no lost page stands). A change the call was making keeps its
- *     dirty mark, and its lock is left as an orphan for the next acquire
- *     to reset (fast.c's clean and unlock).
+ * The handler acts only on a fault the kernel raised for an access by a
+ * thread inside a fast call (shmlru_fast_cur is set), and ends that call
+ * through its escape (fast.c's escaped), from the faulting instruction:
+ *   - inside that handle's own mapping: the file shrank, or cannot give the
+ *     page (a hole that a full tmpfs cannot fill, a filesystem without
+ *     fallocate, a memory error): the handle is marked broken, so that
+ *     every later call goes to Go, and the call is answered by Go, or with
+ *     SHMLRU_CORRUPT if it had made its change. A lock the call held is left
+ *     as an orphan for Go's next acquire to take over and repair.
+ *     No page is mapped over the mapping, so nothing another thread's call
+ *     reads or writes changes under it (a page still in the file may hold
+ *     another call's lock word, or its change half made): a call on pages
+ *     that are there completes as if nothing had happened, and one that
+ *     touches a page that faults escapes on its own. Nothing goes to a
+ *     page that is not the file's, so no change is lost without its call
+ *     saying so.
  *   - anywhere else: the caller's key, value or buffer. The call returns
- *     SHMLRU_BAD_ARGUMENT through the call's escape (fast.c's
- *     escaped releases the lock it held).
- * Every other fault goes to the handler installed before this one, the Go
+ *     SHMLRU_BAD_ARGUMENT (escaped releases the lock it held).
+ * Either way the thread's signal mask is set back to what it was when the
+ * fault came (escape, below).
+ * Every other fault goes to the handler installed before this one: the Go
  * runtime's, which handles its own (and forwards what is not its own to
  * whatever came before it), as Go asks of C code that installs handlers for
- * these signals.
+ * these signals, or a host's that replaced it. A host may also install its
+ * own after ours and call ours from it: shmlru.h says what it must do.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include <ucontext.h>
 
 #include "fast.h"
 
@@ -55,30 +60,52 @@ static void chain(int sig, siginfo_t *si, void *uc, const struct sigaction *prev
 	prev->sa_handler(sig);
 }
 
+/*
+ * escape leaves the handler for the call's escape (fast.c's escaped), with
+ * the thread's signal mask as it was when the fault came. The kernel blocks
+ * the signal while a handler runs (and whatever else the handler's sa_mask
+ * names: a host's handler that chains to ours may block more), and a
+ * handler left by a jump never gets the mask back from sigreturn: the next
+ * fault on that thread would then come with SIGSEGV blocked, which the
+ * kernel answers by killing the process. The mask to restore is the one the
+ * kernel saved in the ucontext, which a chaining handler passes on; it is
+ * restored here, on the way out, so that the hot path keeps its
+ * sigsetjmp(env, 0) (saving the mask at every call would cost a system call
+ * each time). A handler that passed no ucontext gets SIGSEGV and SIGBUS
+ * unblocked, which is what the next fault needs.
+ */
+static __attribute__((noreturn)) void escape(struct shmlru_fast_call *call, void *uc)
+{
+	if (uc != NULL) {
+		pthread_sigmask(SIG_SETMASK, &((ucontext_t *)uc)->uc_sigmask, NULL);
+	} else {
+		sigset_t faults;
+		sigemptyset(&faults);
+		sigaddset(&faults, SIGSEGV);
+		sigaddset(&faults, SIGBUS);
+		pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+	}
+	siglongjmp(call->escape, 1);
+}
+
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	struct shmlru_fast_call *call = shmlru_fast_cur;
 	/* si_code > 0: a fault the kernel raised for an access. A SIGSEGV or
 	 * SIGBUS sent with kill or pthread_kill is not a fault of ours to
 	 * handle, even inside a fast call: jumping out of, say, an LRU move
-	 * would release the lock over a queue half relinked. */
-	if (call != NULL && si->si_code > 0) {
+	 * would release the lock over a queue half relinked. Nor is the kernel's
+	 * notice that some page of the process has gone bad, which no access
+	 * raised (BUS_MCEERR_AO), nor a fault whose siginfo a chaining handler
+	 * did not pass on. */
+	if (call != NULL && si != NULL && si->si_code > 0 && !(sig == SIGBUS && si->si_code == BUS_MCEERR_AO)) {
 		struct shmlru_fast *f = call->f;
 		unsigned char *a = si->si_addr;
 		if (a >= f->map && a < f->map + f->map_len) {
-			uintptr_t page = (uintptr_t)a & ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
-			size_t len = (size_t)(f->map + f->map_len - (unsigned char *)page);
-			if (mmap((void *)page, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
-				call->faulted = 1;
-				__atomic_store_n(&f->broken, 1, __ATOMIC_SEQ_CST);
-				return;
-			}
-			/* No memory for the zero pages (vm.max_map_count, say):
-			 * nothing here can go on, and the fault is left to the
-			 * Go runtime, which ends the process. */
-		} else {
-			siglongjmp(call->escape, 1);
+			call->faulted = 1;
+			__atomic_store_n(&f->broken, 1, __ATOMIC_SEQ_CST);
 		}
+		escape(call, uc);
 	}
 	chain(sig, si, uc, sig == SIGBUS ? &prev_bus : &prev_segv);
 }
@@ -89,8 +116,10 @@ static void install(void)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = on_fault;
 	/* SA_ONSTACK: Go's threads run signal handlers on their alternate
-	 * stacks, and Go requires it of every handler in the process. */
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	 * stacks, and Go requires it of every handler in the process. No
+	 * SA_NODEFER: escape restores the mask, and a fault inside the handler
+	 * itself then ends the process rather than nesting without end. */
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSEGV, &sa, &prev_segv);
 	sigaction(SIGBUS, &sa, &prev_bus);
@@ -101,3 +130,19 @@ static pthread_once_t installed = PTHREAD_ONCE_INIT;
 /* Called by the Go side when it opens a cache, so after the Go runtime has
  * installed its own handlers, which ours then chain to. */
 void shmlru_guard_install(void) { pthread_once(&installed, install); }
+
+/* Test hooks, not part of the ABI, for tests that make a page of the
+ * native path's mapping fault: the mapping of handle h (the whole file,
+ * from offset 0) and its length, or NULL if the native path does not serve
+ * h; and whether a fault on it has marked h broken. */
+void *shmlru__test_mapping(uint64_t h, size_t *len, int *broken)
+{
+	if (h == 0)
+		return NULL;
+	struct shmlru_fast *f = &shmlru_fast_handles[(h - 1) % SHMLRU_FAST_HANDLES];
+	if (__atomic_load_n(&f->id, __ATOMIC_SEQ_CST) != h)
+		return NULL;
+	*len = f->map_len;
+	*broken = __atomic_load_n(&f->broken, __ATOMIC_SEQ_CST);
+	return f->map;
+}

@@ -915,3 +915,223 @@ func TestNativeFaultingOutputChangesNothing(t *testing.T) {
 	}
 	mustCheck(t, c)
 }
+
+// Faults and signal handlers (c/guard.c).
+
+// A bad buffer given to the native path answers SHMLRU_BAD_ARGUMENT every
+// time and leaves the thread's signal mask as it was, both when the
+// library's handler is the one the kernel calls and when a host installed
+// its own handler after shmlru_open (blocking SIGUSR1 while it runs, as
+// handlers commonly do) that chains to the library's; and under such a host
+// a region truncated to nothing answers SHMLRU_CORRUPT instead of crashing.
+// Before, the escape from the host's handler left SIGSEGV (and SIGUSR1)
+// blocked, and the second bad buffer killed the process.
+func TestNativeGuardKeepsSignalMask(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	for _, host := range []string{"none", "chain"} {
+		t.Run(host, func(t *testing.T) {
+			path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
+			must(t, c.Set([]byte("k"), []byte("value"), 0))
+			out, err := exec.Command(bin, "hostsig", path, "k", host).CombinedOutput()
+			if err != nil {
+				t.Fatalf("driver: %v\n%s", err, out)
+			}
+			var calls int
+			lines := strings.SplitAfter(string(out), "\n")
+			if len(lines) != 5 || lines[4] != "" {
+				t.Fatalf("driver said %q", out)
+			}
+			if _, err := fmt.Sscanf(lines[3], "host %d\n", &calls); err != nil {
+				t.Fatalf("driver said %q", out)
+			}
+			want := fmt.Sprintf("%d mask kept\n%d mask kept\n%d\n", statusBadArgument, statusBadArgument, statusCorrupt)
+			if got := strings.Join(lines[:3], ""); got != want {
+				t.Fatalf("driver said %q, want %q", got, want)
+			}
+			// Under the host, each fault went through its handler: two
+			// bad buffers, then the truncated region (at least the native
+			// path's read and Go's).
+			if host == "chain" && calls < 4 || host == "none" && calls != 0 {
+				t.Fatalf("the host's handler ran %d times", calls)
+			}
+		})
+	}
+}
+
+// A fault on a page of the native path's mapping that the file still holds
+// (a hole that a full tmpfs cannot fill, a memory error; here a real SIGBUS
+// that userfaultfd raises for one page of that mapping alone, or the page
+// made inaccessible) replaces no page and leaves every other call alone:
+// the call that faulted is answered by Go (or, if it had made its change,
+// with SHMLRU_CORRUPT, so that Go does not make it twice), and another
+// thread's incr, waiting meanwhile mid-change under the lock of a shard
+// further on in the mapping, completes and unlocks in the file. Before,
+// zero pages were mapped from the faulting page to the end of the mapping:
+// that incr's closing increment and unlock landed on a private page, so it
+// "succeeded" while the file kept its change sequence odd and its lock
+// held, and every other process hung on that shard for as long as the
+// driver lived.
+func TestNativeFaultReplacesNoPage(t *testing.T) {
+	if _, err := os.Stat("/dev/shm"); err != nil {
+		t.Skip("no /dev/shm: userfaultfd's minor faults need a region on tmpfs")
+	}
+	bin := buildC(t, "test/native_driver.c")
+	for _, how := range []string{"bus", "segv"} {
+		for _, where := range []string{"read", "under-lock", "after-change"} {
+			t.Run(how+"/"+where, func(t *testing.T) { faultReplacesNoPage(t, bin, how, where) })
+		}
+	}
+}
+
+// faultReplacesNoPage is TestNativeFaultReplacesNoPage for one way of
+// faulting, where:
+//   - read: on shard 0's header, in a get (which takes no lock);
+//   - under-lock: on the page of the entry an incr finds once it holds
+//     shard 0's lock (the lock is left as an orphan, and Go takes it over
+//     and makes the incr);
+//   - after-change: on the page of the entry's bit in the reference bitmap,
+//     which an incr clears after its change is made (the lock is left as an
+//     orphan, and the incr answers SHMLRU_CORRUPT: made once, not twice).
+func faultReplacesNoPage(t *testing.T, bin, how, where string) {
+	path := fmt.Sprintf("/dev/shm/shmlru-test-fault-%d", os.Getpid())
+	os.Remove(path)
+	c, err := lru.Open(path, &lru.Options{Size: 1 << 20, Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		os.Remove(path)
+	})
+	keyIn := func(prefix string, shard int) string {
+		for i := 0; ; i++ {
+			if k := fmt.Sprint(prefix, i); c.ShardOf([]byte(k)) == shard {
+				return k
+			}
+		}
+	}
+	counter, filler, victim := keyIn("counter-", 1), keyIn("filler-", 0), keyIn("fault-victim-", 0)
+	// The allocator cuts from the end of the heap: the filler takes the
+	// end of shard 0's, whose last page may be shard 1's first, and the
+	// victim's entry lies pages before it.
+	must(t, c.Set([]byte(filler), make([]byte, 3*os.Getpagesize()), 0))
+	for _, k := range []string{counter, victim} {
+		n := map[string]float64{counter: 10, victim: 1}[k]
+		if _, err := c.Write([]byte(k), lru.EncodeNumber(n), lru.WriteOptions{Type: lru.TypeNumber}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := c.NativeView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataOff, stride, heapOff, refsOff := v.DataOff, v.Stride, v.HeapOff, v.RefsOff
+	v.Region.Close()
+	var hdr, entryHdr int
+	for _, f := range lru.LayoutFacts() {
+		switch f.Name {
+		case "cacheHeaderSize":
+			hdr = int(f.Value)
+		case "entryHeaderSize":
+			entryHdr = int(f.Value)
+		}
+	}
+	data := c.Region().Data()
+	sh0, sh1 := hdr, hdr+stride // in the data area
+	page := os.Getpagesize()
+	key := bytes.Index(data[sh0:sh1], []byte(victim)) // from shard 0's start
+	if key < 0 {
+		t.Fatal("the victim's key is not in shard 0")
+	}
+	var off int // in the file
+	op, want := "incr "+victim+" 1", "0 2\n"
+	switch where {
+	case "read":
+		off, op, want = dataOff+sh0, "get "+victim, ""
+	case "under-lock":
+		off = dataOff + sh0 + key
+	case "after-change":
+		unit := (key - entryHdr - heapOff) / 16
+		off, want = dataOff+sh0+refsOff+unit/64*8, fmt.Sprintln(statusCorrupt)
+		if off/page == (dataOff+sh0+key)/page {
+			t.Fatal("the victim's reference bit shares its page with its entry")
+		}
+	}
+	if where != "read" && off/page == (dataOff+sh0)/page {
+		t.Fatal("the page to fault is shard 0's header's: the incr would fault before it locks")
+	}
+	if off/page >= (dataOff+sh1)/page {
+		t.Fatal("the page to fault is one of shard 1's")
+	}
+	before, _ := c.Stats()
+
+	cmd := exec.Command(bin, "faultpage", path, how, strconv.Itoa(off), counter, op)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	r := bufio.NewReader(stdout)
+	var lines []string
+	for len(lines) < 3 {
+		l, err := r.ReadString('\n')
+		if strings.HasPrefix(l, "skip ") {
+			t.Skip("this kernel cannot make one page fault this way: " + l)
+		}
+		if err != nil {
+			t.Fatalf("driver died after %q: %v\n%s", lines, err, stderr.String())
+		}
+		lines = append(lines, l)
+	}
+	// The incr has returned and the driver lives: its lock must be free in
+	// the file and its change complete (sequence even), or every other
+	// process waits on this shard for as long as the driver lives.
+	lock := atomic.LoadUint32((*uint32)(unsafe.Pointer(&data[sh1])))
+	seq := atomic.LoadUint64((*uint64)(unsafe.Pointer(&data[sh1+8])))
+	if lock != 0 || seq&1 != 0 {
+		t.Errorf("after the incr returned %q, shard 1's lock word is %#x and its change sequence %d in the file", lines[2], lock, seq)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("driver: %v\n%s", err, stderr.String())
+	}
+	if lines[1] != "page kept, handle broken\n" {
+		t.Errorf("after the fault: %q, want the page kept and the handle broken (the native path faulted)", lines[1])
+	}
+	if lines[2] != "0 11\n" {
+		t.Errorf("the incr on shard 1: %q, want \"0 11\"", lines[2])
+	}
+	if where == "read" {
+		want = goResult(c, op) + "\n" // Go's answer, which counts nothing the check below reads
+	}
+	if lines[0] != want {
+		t.Errorf("%s, which faulted: %q, want %q", op, lines[0], want)
+	}
+	for k, want := range map[string]float64{counter: 11, victim: map[bool]float64{true: 1, false: 2}[where == "read"]} {
+		v, _, _, err := c.Peek(nil, []byte(k))
+		if n, _ := lru.DecodeNumber(v); err != nil || n != want {
+			t.Errorf("%s: %v %v, want %v", k, n, err, want)
+		}
+	}
+	// A write to shard 0 takes its lock (over an orphan if one is left).
+	must(t, c.Set([]byte(filler), []byte("x"), 0))
+	after, _ := c.Stats()
+	for i := range after.Shards {
+		if d := after.Shards[i].Resets - before.Shards[i].Resets; d != 0 {
+			t.Errorf("shard %d was reset %d times", i, d)
+		}
+	}
+	if d := after.Shards[1].Recoveries - before.Shards[1].Recoveries; d != 0 {
+		t.Errorf("shard 1's lock was taken over %d times", d)
+	}
+	// A fault under the lock left it as an orphan, which Go took over
+	// (the incr it answered, or the write above): this is how the test
+	// knows that the fault came under the lock.
+	if d, want := after.Shards[0].Recoveries-before.Shards[0].Recoveries, map[bool]uint64{true: 0, false: 1}[where == "read"]; d != want {
+		t.Errorf("shard 0's lock was taken over %d times, want %d", d, want)
+	}
+	mustCheck(t, c)
+}

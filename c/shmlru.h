@@ -28,6 +28,35 @@
  *     files are closed in it, so a parent that dies is seen dead at once
  *     even while its children live. fork() waits for shmlru_open and
  *     shmlru_close calls running in other threads to finish.
+ *   - Faults. The first shmlru_open installs handlers for SIGSEGV and SIGBUS
+ *     (once per process), which act only on a fault raised inside one of
+ *     the library's calls: on a page of the region (its file truncated
+ *     underneath, say) the call returns SHMLRU_CORRUPT, on the caller's
+ *     memory (a pointer that does not cover its length) SHMLRU_BAD_ARGUMENT,
+ *     and the process goes on. Every other fault goes to the handler they
+ *     replaced. A host that has SIGSEGV or SIGBUS handlers of its own:
+ *       - installed before the library was loaded: needs nothing more (the
+ *         Go runtime the library embeds takes them over at load and hands
+ *         them every fault that is not Go's, and the library's handlers
+ *         hand theirs to the runtime's);
+ *       - installed later (after loading, or after the first shmlru_open):
+ *         must chain, or the library's faults (and the Go runtime's) are
+ *         no longer handled. Install with SA_SIGINFO | SA_ONSTACK (the Go
+ *         runtime requires SA_ONSTACK of every handler in the process),
+ *         and for every fault the handler does not handle itself, call the
+ *         handler it replaced (the oldact that sigaction returned) with the
+ *         same signal number, siginfo and ucontext, unchanged, before doing
+ *         anything that ends the process or the thread. Expect that call
+ *         not to return: for a fault of its own the library leaves the
+ *         handlers with siglongjmp to the call that faulted, setting the
+ *         thread's signal mask to the one saved in the ucontext (the mask
+ *         when the fault came), so the handler must hold no lock and have
+ *         nothing half done when it chains.
+ *     A handler that does not chain, or passes no siginfo, turns those
+ *     faults into whatever it does with them (by default the process is
+ *     killed): a bad pointer then kills the process instead of returning
+ *     SHMLRU_BAD_ARGUMENT, and so does a region truncated underneath
+ *     instead of returning SHMLRU_CORRUPT.
  *
  * The values below are pinned to the library's Go definitions by a test
  * (c/pin_test.go), as is the Lua binding's copy (ffi/resty/shmlru.lua).

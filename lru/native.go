@@ -8,9 +8,9 @@ import (
 // layout, for code outside Go that works on the region directly: the C read
 // path of libshmlru.so. It has a process slot and lock token of its own, so
 // a lock it holds is never mistaken by this process's Cache for a leftover
-// of its own token (which the Cache would take over), and it has a mapping
-// of its own, which that code may patch after a fault without changing
-// what the Cache sees. It follows the same protocol as the Cache
+// of its own token (which the Cache would take over), and a mapping of its
+// own, of the very file the Cache has open. It follows the same protocol
+// as the Cache
 // (docs/protocol.md); any state it cannot handle it leaves to the Cache.
 type NativeView struct {
 	Region *shm.Region // the second attachment; Close it to end the view

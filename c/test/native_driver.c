@@ -26,6 +26,28 @@
  *                                     N gets, each checked to be one byte
  *                                     repeated: prints "torn" and fails on
  *                                     the first that is not, else "ok HITS"
+ *   native_driver hostsig REGION KEY none|chain  two gets of KEY into an
+ *                                     inaccessible buffer and one after the
+ *                                     file is truncated to 0, each printing
+ *                                     its status (the first two also whether
+ *                                     the thread's signal mask is as before),
+ *                                     then "host N": calls of the host's own
+ *                                     SIGSEGV/SIGBUS handler, which "chain"
+ *                                     installs after shmlru_open, chaining
+ *                                     to the one it replaced
+ *   native_driver faultpage REGION bus|segv OFF KEY OP  while a thread's
+ *                                     incr of KEY waits inside the native
+ *                                     path (hook incr-written), makes the
+ *                                     page at file offset OFF of the native
+ *                                     path's mapping fault (bus: SIGBUS from
+ *                                     userfaultfd, the page kept in the
+ *                                     file; segv: mprotect), runs OP, then
+ *                                     prints "page kept|replaced, handle
+ *                                     broken|whole" (the mapping's page
+ *                                     against the file's; the fault's mark)
+ *                                     and the incr's "rc result";
+ *                                     exits at the end of stdin. "skip WHY"
+ *                                     if the page cannot be made to fault
  *
  * Ops (one per line; values and items in hex, "-" for empty):
  *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
@@ -36,9 +58,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +77,7 @@
 
 void shmlru__test_stop(int point, void (*fn)(void)); /* fast.c's test hooks, not ABI */
 long shmlru__test_fallbacks(void);
+void *shmlru__test_mapping(shmlru_t h, size_t *len, int *broken); /* guard.c's */
 
 static shmlru_t h;
 static unsigned char buf[1 << 20];
@@ -195,6 +222,191 @@ static void truncate_and_wait(void)
 	while (mid_state != 2)
 		pthread_cond_wait(&mid_cv, &mid_mu);
 	pthread_mutex_unlock(&mid_mu);
+}
+
+/* hostsig: a host's own fault handler, installed after shmlru_open as
+ * many hosts do (SIGUSR1 blocked while it runs, no SA_NODEFER), chaining to
+ * the handler it replaced (the library's) as shmlru.h asks. */
+static struct sigaction host_prev_segv, host_prev_bus;
+static volatile sig_atomic_t host_calls;
+
+static void host_handler(int sig, siginfo_t *si, void *uc)
+{
+	host_calls++;
+	const struct sigaction *prev = sig == SIGBUS ? &host_prev_bus : &host_prev_segv;
+	if (prev->sa_flags & SA_SIGINFO) {
+		prev->sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (prev->sa_handler == SIG_DFL || prev->sa_handler == SIG_IGN) {
+		signal(sig, SIG_DFL); /* the fault, run again, takes the default action */
+		return;
+	}
+	prev->sa_handler(sig);
+}
+
+static void install_host_handler(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = host_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR1);
+	sigaction(SIGSEGV, &sa, &host_prev_segv);
+	sigaction(SIGBUS, &sa, &host_prev_bus);
+}
+
+static int same_mask(const sigset_t *a, const sigset_t *b)
+{
+	for (int sig = 1; sig < 65; sig++)
+		if (sigismember(a, sig) != sigismember(b, sig))
+			return 0;
+	return 1;
+}
+
+static void hostsig(const char *path, const char *key, const char *host)
+{
+	if (strcmp(host, "chain") == 0)
+		install_host_handler();
+	long page = sysconf(_SC_PAGESIZE);
+	void *bad = mmap(NULL, (size_t)page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	sigset_t before, after;
+	pthread_sigmask(SIG_BLOCK, NULL, &before);
+	size_t n;
+	for (int i = 0; i < 2; i++) {
+		int rc = shmlru_get(h, key, strlen(key), bad, (size_t)page, &n, NULL);
+		pthread_sigmask(SIG_BLOCK, NULL, &after);
+		printf("%d %s\n", rc, same_mask(&before, &after) ? "mask kept" : "mask changed");
+		fflush(stdout);
+	}
+	if (truncate(path, 0) != 0)
+		perror("truncate");
+	printf("%d\n", shmlru_get(h, key, strlen(key), buf, sizeof buf, &n, NULL));
+	printf("host %d\n", (int)host_calls);
+	fflush(stdout);
+	_exit(0); /* the region is broken: no close */
+}
+
+/* faultpage: thread A's incr waits at its hook (the shard locked, the
+ * number written, the change sequence odd) until the main thread has made
+ * a page fault, run an op over it and looked at the page. */
+static pthread_mutex_t fp_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fp_cv = PTHREAD_COND_INITIALIZER;
+static int fp_state; /* 1: A waits at its hook; 2: A may go on */
+static const char *fp_key;
+static int fp_rc;
+static double fp_result;
+
+static void fp_wait(void)
+{
+	pthread_mutex_lock(&fp_mu);
+	fp_state = 1;
+	pthread_cond_broadcast(&fp_cv);
+	while (fp_state != 2)
+		pthread_cond_wait(&fp_cv, &fp_mu);
+	pthread_mutex_unlock(&fp_mu);
+}
+
+static void *fp_incr(void *arg)
+{
+	(void)arg;
+	fp_rc = shmlru_incr(h, fp_key, strlen(fp_key), 1, &fp_result, 0, 0, 0, NULL);
+	return NULL;
+}
+
+/* fault_page makes the page at p fault in this mapping alone. bus: the
+ * page stays in the file (and in every other mapping of it); this
+ * mapping's page table entry is dropped, and userfaultfd's minor-fault
+ * mode with UFFD_FEATURE_SIGBUS answers the next access to it with SIGBUS,
+ * as the kernel does for a hole it cannot fill or a poisoned page. segv:
+ * the page is made inaccessible. Returns what failed, or NULL. */
+static const char *fault_page(unsigned char *p, size_t len, const char *how, int *uffd)
+{
+	if (strcmp(how, "segv") == 0)
+		return mprotect(p, len, PROT_NONE) == 0 ? NULL : "mprotect";
+#if defined(UFFD_USER_MODE_ONLY) && defined(UFFD_FEATURE_MINOR_SHMEM)
+	int u = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (u < 0)
+		return "userfaultfd";
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MINOR_SHMEM};
+	if (ioctl(u, UFFDIO_API, &api) != 0)
+		return "userfaultfd without SIGBUS or shmem minor faults";
+	struct uffdio_register r = {.range = {(unsigned long)p, len}, .mode = UFFDIO_REGISTER_MODE_MINOR};
+	if (ioctl(u, UFFDIO_REGISTER, &r) != 0)
+		return "UFFDIO_REGISTER (the region not on tmpfs?)";
+	if (madvise(p, len, MADV_DONTNEED) != 0)
+		return "madvise";
+	*uffd = u;
+	return NULL;
+#else
+	(void)p;
+	(void)len;
+	(void)uffd;
+	return "no userfaultfd minor faults in these headers";
+#endif
+}
+
+static void unfault_page(unsigned char *p, size_t len, const char *how, int uffd)
+{
+	if (strcmp(how, "segv") == 0) {
+		mprotect(p, len, PROT_READ | PROT_WRITE);
+		return;
+	}
+	struct uffdio_range r = {(unsigned long)p, len};
+	ioctl(uffd, UFFDIO_UNREGISTER, &r); /* fails over a page no longer the file's */
+	close(uffd);
+}
+
+static void faultpage(const char *path, const char *how, long off, const char *key, char *op)
+{
+	size_t len, page = (size_t)sysconf(_SC_PAGESIZE);
+	int broken;
+	unsigned char *map = shmlru__test_mapping(h, &len, &broken);
+	if (map == NULL || broken || off < 0 || (size_t)off >= len) {
+		printf("skip no native mapping, or offset %ld outside it\n", off);
+		_exit(0);
+	}
+	size_t at = (size_t)off & ~(page - 1);
+	int uffd = -1;
+	const char *why = fault_page(map + at, page, how, &uffd);
+	if (why != NULL) {
+		printf("skip %s: %s\n", why, strerror(errno));
+		_exit(0);
+	}
+	fp_key = key;
+	shmlru__test_stop(2, fp_wait); /* incr-written */
+	pthread_t a;
+	pthread_create(&a, NULL, fp_incr, NULL);
+	pthread_mutex_lock(&fp_mu);
+	while (fp_state != 1)
+		pthread_cond_wait(&fp_cv, &fp_mu);
+	pthread_mutex_unlock(&fp_mu);
+	shmlru__test_stop(0, NULL); /* A is at its hook; op does not stop */
+
+	run(op);
+
+	unfault_page(map + at, page, how, uffd);
+	static unsigned char file[1 << 16];
+	int fd = open(path, O_RDONLY);
+	if (fd < 0 || page > sizeof file || pread(fd, file, page, (off_t)at) != (ssize_t)page) {
+		perror("reading the region file");
+		_exit(1);
+	}
+	close(fd);
+	shmlru__test_mapping(h, &len, &broken);
+	printf("page %s, handle %s\n", memcmp(file, map + at, page) == 0 ? "kept" : "replaced", broken ? "broken" : "whole");
+
+	pthread_mutex_lock(&fp_mu);
+	fp_state = 2;
+	pthread_cond_broadcast(&fp_cv);
+	pthread_mutex_unlock(&fp_mu);
+	pthread_join(a, NULL);
+	printf("%d %.17g\n", fp_rc, fp_result);
+	fflush(stdout);
+	while (getchar() != EOF) {
+	}
+	_exit(0); /* the handle is broken: no close */
 }
 
 static long per_thread;
@@ -382,6 +594,10 @@ int main(int argc, char **argv)
 	} else if (strcmp(argv[1], "torn") == 0 && argc == 5) {
 		if (torn(argv[3], atol(argv[4])) != 0)
 			return 1;
+	} else if (strcmp(argv[1], "hostsig") == 0 && argc == 5) {
+		hostsig(argv[2], argv[3], argv[4]);
+	} else if (strcmp(argv[1], "faultpage") == 0 && argc == 7) {
+		faultpage(argv[2], argv[3], atol(argv[4]), argv[5], argv[6]);
 	} else if (strcmp(argv[1], "hammer") == 0 && argc == 5) {
 		int threads = atoi(argv[3]);
 		per_thread = atol(argv[4]);
