@@ -61,6 +61,9 @@ func shmlru_go_open(path *C.char, pathLen C.size_t, opts unsafe.Pointer, out *C.
 	if err != nil {
 		return fail(statusBadOptions, "shmlru_open: %v", err)
 	}
+	// out is written once before the open, so that a pointer that faults
+	// does so before a cache is opened that no one could close.
+	clearOut(unsafe.Pointer(out), unsafe.Sizeof(*out))
 	name := C.GoStringN(path, C.int(pathLen))
 	c, err := lru.Open(name, o)
 	if err != nil {
