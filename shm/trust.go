@@ -4,10 +4,12 @@ package shm
 // following a link, and which existing files it adopts.
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +28,12 @@ import (
 //     else's file this name);
 //   - its owner is the caller's effective uid, root (who can read and write
 //     every process's memory anyway), or a uid in Options.TrustUIDs;
+//   - it has no POSIX access ACL. The kernel stores none that the mode bits
+//     describe in full, so any ACL found is an extended one: its entries
+//     can give named users and groups access that the mode does not show,
+//     and the mode's group bits are then only the ACL's mask (a 0660 file
+//     whose owning group may only read). Rather than weigh each entry, the
+//     rule asks for the mode bits to say everything;
 //   - its group and others each have either no access, or read and write:
 //     never read alone. A process that can only read the file can still
 //     lock bytes of it, and a read lock blocks the write locks that
@@ -43,6 +51,8 @@ import (
 // /dev/shm and /tmp are, but what they put there instead is a file of
 // theirs, which the rule refuses: the rule guards whom a region is shared
 // with, and a directory others can write only risks a region being deleted.
+// Its default ACL would give the files made in it an access ACL: Open
+// removes that from a file it creates before giving the file its mode.
 
 // checkMode refuses a Mode that the rule would refuse on a file: one whose
 // owner cannot read and write, or that gives the group or others read
@@ -80,9 +90,10 @@ func accessName(a uint32) string {
 // openFile opens the region's file at path for reading and writing, never
 // through a symbolic link, creating it if o allows. A file
 // it finds there is adopted only if it passes the rule (see trusted). A
-// file that it creates is made with O_EXCL, so it is this caller's; it gets
-// o.Mode at once, and is removed again if the directory gave it a group the
-// rule refuses (a set-group-ID directory of a group the caller is not in).
+// file that it creates is made with O_EXCL, so it is this caller's; it loses
+// any ACL its directory gave it and gets o.Mode at once, and is removed
+// again if the directory gave it a group the rule refuses (a set-group-ID
+// directory of a group the caller is not in).
 func openFile(path string, o *Options) (*os.File, error) {
 	const flags = os.O_RDWR | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
 	// Each round either creates the file, or finds one there; a file that
@@ -120,9 +131,16 @@ func openFile(path string, o *Options) (*os.File, error) {
 }
 
 // created gives a file that openFile created its mode, and checks it as it
-// would check anyone else's.
+// would check anyone else's. An access ACL that the directory's default ACL
+// gave the file goes first: with it, the chmod to 0660 would set the ACL's
+// mask, and so give every user and group it names read and write. Until
+// then the file has the group bits of 0600, which the kernel makes the
+// mask: the ACL's entries give no one any access meanwhile.
 func created(f *os.File, path string, o *Options) error {
-	err := f.Chmod(o.Mode)
+	err := dropACL(f, path)
+	if err == nil {
+		err = f.Chmod(o.Mode)
+	}
 	if err == nil {
 		err = trusted(f, path, o)
 	}
@@ -141,8 +159,9 @@ func created(f *os.File, path string, o *Options) error {
 // trusted applies the rule to the file open at f, by its descriptor, so
 // that what is checked is what will be mapped.
 func trusted(f *os.File, path string, o *Options) error {
+	fd := int(f.Fd())
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+	if err := unix.Fstat(fd, &st); err != nil {
 		return fmt.Errorf("shm: stat %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
@@ -151,12 +170,21 @@ func trusted(f *os.File, path string, o *Options) error {
 	if st.Nlink > 1 {
 		return fmt.Errorf("%w: %s has %d names (hard links); a region has one, and another name could make someone else's file look like yours: remove the extra links, or create the region anew", ErrUntrusted, path, st.Nlink)
 	}
-	euid := os.Geteuid()
-	if int(st.Uid) != euid && st.Uid != 0 && !slices.Contains(o.TrustUIDs, int(st.Uid)) {
+	mode, perm := st.Mode&0o777, st.Mode&0o7777
+	euid, uid := os.Geteuid(), int(st.Uid)
+	namedUID := slices.Contains(o.TrustUIDs, uid)
+	if uid != euid && uid != 0 && !namedUID {
 		return fmt.Errorf("%w: %s is owned by uid %d (mode %04o), not by you (uid %d) or root: its owner could read and replace your values. To share with that user on purpose, name uid %d in TrustUIDs (shmctl --trust-uid %d) and share a group in Mode (0660); otherwise remove the file or choose another name",
-			ErrUntrusted, path, st.Uid, st.Mode&0o7777, euid, st.Uid, st.Uid)
+			ErrUntrusted, path, uid, perm, euid, uid, uid)
 	}
-	mode := st.Mode & 0o777
+	acl, err := accessACL(fd)
+	if err != nil {
+		return fmt.Errorf("shm: read the access ACL of %s: %w", path, err)
+	}
+	if acl != "" {
+		return fmt.Errorf("%w: %s (owner uid %d, group %d, mode %04o) has a POSIX access ACL (%s): with one, the mode's group bits are only the ACL's mask and its entries can give users and groups access the mode does not show, so such a file is never opened. Remove the ACL with setfacl -b %s (a process that opened the file while the ACL let it keeps its access for as long as it has the file open or mapped: to be sure, remove the region and create it anew)",
+			ErrUntrusted, path, uid, st.Gid, mode, acl, path)
+	}
 	mine := uint32(o.Mode.Perm())
 	for _, c := range classes {
 		a := access(mode, c.shift)
@@ -164,17 +192,98 @@ func trusted(f *os.File, path string, o *Options) error {
 		case a == 0:
 		case a != rw:
 			return fmt.Errorf("%w: %s (owner uid %d, group %d, mode %04o) gives %s %s access: a process that can read the file but not write it can lock it and stall every process that uses it, so such a file is never opened. chmod it to 0660 to share it with its group, or to 0600 to keep it private",
-				ErrUntrusted, path, st.Uid, st.Gid, mode, c.name, accessName(a))
+				ErrUntrusted, path, uid, st.Gid, mode, c.name, accessName(a))
 		case access(mine, c.shift) != rw:
 			return fmt.Errorf("%w: %s (owner uid %d, group %d, mode %04o) can be written by %s, and your Mode %04o shares the region with no one beyond %s. Open it with a Mode that shares with them (0660 for the group, 0666 for everyone) if that is meant, or chmod it to %04o",
-				ErrUntrusted, path, st.Uid, st.Gid, mode, c.name, mine, sharedWith(mine), mode&(mine|0o700))
+				ErrUntrusted, path, uid, st.Gid, mode, c.name, mine, sharedWith(mine), mode&(mine|0o700))
 		}
 	}
-	if access(mode, 3) != 0 && access(mine, 0) != rw && !groupTrusted(int(st.Gid), o) {
-		return fmt.Errorf("%w: %s (owner uid %d, mode %04o) can be written by its group, gid %d, which is not one of yours: name gid %d in TrustGIDs to share with it, or chgrp the file to a group you are in",
-			ErrUntrusted, path, st.Uid, mode, st.Gid, st.Gid)
+	if access(mode, 3) != 0 && access(mine, 0) != rw {
+		gid := int(st.Gid)
+		if !groupTrusted(gid, o) {
+			return fmt.Errorf("%w: %s (owner uid %d, mode %04o) can be written by its group, gid %d, which is not one of yours: name gid %d in TrustGIDs to share with it, or chgrp the file to a group you are in",
+				ErrUntrusted, path, uid, mode, gid, gid)
+		}
 	}
 	return nil
+}
+
+// aclAccess is the extended attribute holding a file's POSIX access ACL.
+const aclAccess = "system.posix_acl_access"
+
+// noACL reports whether err from reading or removing aclAccess means the
+// file has no access ACL, or its file system has no ACLs at all.
+func noACL(err error) bool {
+	return errors.Is(err, unix.ENODATA) || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP)
+}
+
+// dropACL removes the access ACL of the file open at f, if it has one.
+func dropACL(f *os.File, path string) error {
+	if err := unix.Fremovexattr(int(f.Fd()), aclAccess); err != nil && !noACL(err) {
+		return fmt.Errorf("shm: remove the access ACL that %s got from its directory's default ACL: %w", path, err)
+	}
+	return nil
+}
+
+// accessACL returns the access ACL of the file open at fd in getfacl's
+// short form ("user::rw-,user:4242:rw-,group::rw-,mask::rw-,other::---"),
+// or "" if it has none.
+func accessACL(fd int) (string, error) {
+	buf := make([]byte, 512)
+	for tries := 0; ; tries++ {
+		n, err := unix.Fgetxattr(fd, aclAccess, buf)
+		switch {
+		case noACL(err):
+			return "", nil
+		case errors.Is(err, unix.ERANGE) && tries < 4:
+			buf = make([]byte, 2*len(buf)+65536)
+			continue
+		case err != nil:
+			return "", err
+		case n == 0:
+			return "", nil // not an ACL: the kernel stores none empty
+		}
+		return aclText(buf[:n]), nil
+	}
+}
+
+// aclText renders a system.posix_acl_* value (a version word, then entries
+// of a tag, permission bits and an id, all little-endian).
+func aclText(b []byte) string {
+	if len(b) < 4 || (len(b)-4)%8 != 0 {
+		return fmt.Sprintf("%d bytes this package cannot read", len(b))
+	}
+	var entries []string
+	for e := b[4:]; len(e) >= 8; e = e[8:] {
+		tag := binary.LittleEndian.Uint16(e)
+		perm := binary.LittleEndian.Uint16(e[2:])
+		id := binary.LittleEndian.Uint32(e[4:])
+		var who string
+		switch tag {
+		case 0x01:
+			who = "user:"
+		case 0x02:
+			who = fmt.Sprintf("user:%d", id)
+		case 0x04:
+			who = "group:"
+		case 0x08:
+			who = fmt.Sprintf("group:%d", id)
+		case 0x10:
+			who = "mask:"
+		case 0x20:
+			who = "other:"
+		default:
+			who = fmt.Sprintf("tag %#x:%d", tag, id)
+		}
+		rwx := []byte("---")
+		for i, c := range "rwx" {
+			if perm&(4>>i) != 0 {
+				rwx[i] = byte(c)
+			}
+		}
+		entries = append(entries, who+":"+string(rwx))
+	}
+	return strings.Join(entries, ",")
 }
 
 // sharedWith names whom a Mode that checkMode accepted shares with.

@@ -1,11 +1,14 @@
 package shm
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Tests of the trust rule (trust.go). The attacks run as a real second
@@ -240,5 +243,165 @@ func TestReadOnlyModesAreBadOptions(t *testing.T) {
 	}
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a refused Mode left a file: %v", err)
+	}
+}
+
+// Users and groups for the tests that need more than one other user.
+const (
+	outsider    = 4242 // in no group of the region's
+	teamGroup   = 4243 // the sharing group
+	teamOwner   = 4244 // a region's owner, in teamGroup
+	teamMember  = 4245 // another member of teamGroup
+	unmappedGID = 4246 // a group of teamOwner's that a user namespace leaves unmapped
+)
+
+func init() {
+	// raw-rw opens path for reading and writing, as any process the
+	// kernel lets do so can: no library, no rule.
+	childRoles["raw-rw"] = func(path string) error {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	// acl-dir makes path + ".dir", which everyone may write, with a
+	// default ACL that gives the caller read and write on every file made
+	// in it.
+	childRoles["acl-dir"] = func(path string) error {
+		dir := path + ".dir"
+		if err := os.Mkdir(dir, 0o777); err != nil {
+			return err
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			return err
+		}
+		return unix.Setxattr(dir, "system.posix_acl_default", posixACL(7, uint32(os.Getuid()), 6, 7, 7, 7), 0)
+	}
+}
+
+// aclEntry is an entry of a POSIX ACL: a tag (user::, user:ID:, group::,
+// group:ID:, mask::, other:: are 0x01, 0x02, 0x04, 0x08, 0x10, 0x20),
+// permission bits (rwx as 4, 2, 1) and an id for the named tags.
+type aclEntry struct {
+	tag, perm uint16
+	id        uint32
+}
+
+// encodeACL encodes a POSIX access or default ACL as the value of its
+// extended attribute (system.posix_acl_*), as setfacl would.
+func encodeACL(entries ...aclEntry) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, 2)
+	for _, e := range entries {
+		b = binary.LittleEndian.AppendUint16(b, e.tag)
+		b = binary.LittleEndian.AppendUint16(b, e.perm)
+		b = binary.LittleEndian.AppendUint32(b, e.id)
+	}
+	return b
+}
+
+// posixACL encodes an ACL with the owner, a named user, the owning group,
+// the mask and others.
+func posixACL(ownerPerm uint16, named uint32, namedPerm, group, mask, other uint16) []byte {
+	const undefined = 0xffffffff
+	return encodeACL(aclEntry{0x01, ownerPerm, undefined}, aclEntry{0x02, namedPerm, named}, aclEntry{0x04, group, undefined}, aclEntry{0x10, mask, undefined}, aclEntry{0x20, other, undefined})
+}
+
+// An outsider makes a directory everyone may write, as /tmp and /dev/shm
+// are, with a default ACL that names itself. A region created there with
+// Mode 0660 would inherit an access ACL, and the chmod to 0660 would make
+// its mask rw: the outsider, in none of the caller's groups, could write
+// it. Open removes the inherited ACL before the chmod, so the file is
+// shared with its group alone.
+func TestCreatedRegionLosesInheritedACL(t *testing.T) {
+	needRoot(t)
+	base := filepath.Join(Dir, "shmlru-acl-test-"+filepath.Base(t.TempDir()))
+	dir := base + ".dir"
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if out, err := asUser(t, "acl-dir", base, outsider, outsider); err != nil {
+		if strings.Contains(out, "operation not supported") {
+			t.Skipf("no POSIX ACLs on %s: %s", Dir, out)
+		}
+		t.Fatalf("the outsider's directory: %v %s", err, out)
+	}
+	path := filepath.Join(dir, "r")
+	r, err := Open(path, Options{Size: testSize, Mode: 0o660})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	r.Close()
+	if n, err := unix.Getxattr(path, "system.posix_acl_access", nil); !errors.Is(err, unix.ENODATA) {
+		t.Errorf("the created region has an access ACL (%d bytes, %v)", n, err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o660 {
+		t.Fatalf("the created region: %v %v, want mode 0660", st, err)
+	}
+	if out, err := asUser(t, "raw-rw", path, outsider, outsider); err == nil {
+		t.Errorf("uid %d, in none of the caller's groups, can write a region created with Mode 0660 in its directory (its default ACL names it)", outsider)
+	} else if !strings.Contains(out, "permission denied") {
+		t.Fatalf("the outsider: %v %s", err, out)
+	}
+	// A member of the file's group still opens it.
+	if err := os.Chown(path, 0, teamGroup); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := asUser(t, "raw-rw", path, teamMember, teamGroup); err != nil {
+		t.Fatalf("a member of the region's group: %v %s", err, out)
+	}
+}
+
+// A file with an access ACL is never adopted, whatever the ACL says: one
+// naming a user outside the file's group, as the outsider's directory gave
+// its files, and one whose owning group may only read while the mode's
+// group bits (the ACL's mask) say read and write. The error names the ACL
+// and says to remove it with setfacl -b; once removed, the file opens.
+func TestRegionWithAccessACLIsRefused(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name string
+		acl  []byte
+		want string
+	}{
+		{"a named user", posixACL(6, outsider, 6, 6, 6, 0), "user::rw-,user:4242:rw-,group::rw-,mask::rw-,other::---"},
+		{"a read-only group under a rw mask", encodeACL(aclEntry{0x01, 6, 0xffffffff}, aclEntry{0x04, 4, 0xffffffff}, aclEntry{0x10, 6, 0xffffffff}, aclEntry{0x20, 0, 0xffffffff}), "user::rw-,group::r--,mask::rw-,other::---"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "r")
+			r, err := Open(path, Options{Size: testSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			if err := unix.Setxattr(path, "system.posix_acl_access", tc.acl, 0); err != nil {
+				if errors.Is(err, unix.EOPNOTSUPP) {
+					t.Skipf("no POSIX ACLs here: %v", err)
+				}
+				t.Fatal(err)
+			}
+			if st, _ := os.Stat(path); st.Mode().Perm() != 0o660 {
+				t.Fatalf("mode %v with the ACL, want 0660 (its mask)", st.Mode().Perm())
+			}
+			for _, o := range []Options{{NoCreate: true, Mode: 0o660}, {Size: testSize, Mode: 0o660}, {NoCreate: true, Mode: 0o666}} {
+				r, err := Open(path, o)
+				if err == nil {
+					r.Close()
+					t.Fatalf("Open(%+v) adopted a file with an access ACL", o)
+				}
+				t.Logf("refused: %v", err)
+				for _, want := range []string{"POSIX access ACL", tc.want, "setfacl -b " + path} {
+					if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), want) {
+						t.Fatalf("Open(%+v) = %v; want ErrUntrusted saying %q", o, err, want)
+					}
+				}
+			}
+			if err := unix.Removexattr(path, "system.posix_acl_access"); err != nil { // setfacl -b
+				t.Fatal(err)
+			}
+			r, err = Open(path, Options{NoCreate: true, Mode: 0o660})
+			if err != nil {
+				t.Fatalf("without the ACL: %v", err)
+			}
+			r.Close()
+		})
 	}
 }
