@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -44,6 +45,15 @@ import (
 //     refused; with 0660 a file its group can write is adopted when that
 //     group is the caller's effective group, one of its supplementary
 //     groups, or in Options.TrustGIDs; with 0666, any file the rest allows.
+//
+// In a user namespace that does not map every id (a rootless container,
+// unshare --user), every unmapped uid reads as the overflow uid
+// (/proc/sys/kernel/overflowuid, 65534) and every unmapped gid as the
+// overflow gid, both as a file's owner or group and in the caller's own
+// credentials (getgroups lists each unmapped group as the overflow gid).
+// There that id is no one user or group but all the unmapped ones, so it
+// counts as the caller's only when named in TrustUIDs or TrustGIDs. In the
+// initial namespace, which maps every id, 65534 is just nobody or nogroup.
 //
 // The directory is the caller's choice and links on the way to it are
 // followed (/dev/shm is itself a link on some systems). Whoever can write a
@@ -173,6 +183,10 @@ func trusted(f *os.File, path string, o *Options) error {
 	mode, perm := st.Mode&0o777, st.Mode&0o7777
 	euid, uid := os.Geteuid(), int(st.Uid)
 	namedUID := slices.Contains(o.TrustUIDs, uid)
+	if m := readIDMap("uid"); !namedUID && m.unmapped(uid) {
+		return fmt.Errorf("%w: %s is owned by uid %d (mode %04o), which in this user namespace is not one user: every user the namespace does not map (see /proc/self/uid_map) reads as uid %d (/proc/sys/kernel/overflowuid), you included if you are not mapped. Open the region from a namespace that maps its owner; or, if every one of those users may read and replace your values, name uid %d in TrustUIDs (shmctl --trust-uid %d)",
+			ErrUntrusted, path, uid, perm, m.overflow, uid, uid)
+	}
 	if uid != euid && uid != 0 && !namedUID {
 		return fmt.Errorf("%w: %s is owned by uid %d (mode %04o), not by you (uid %d) or root: its owner could read and replace your values. To share with that user on purpose, name uid %d in TrustUIDs (shmctl --trust-uid %d) and share a group in Mode (0660); otherwise remove the file or choose another name",
 			ErrUntrusted, path, uid, perm, euid, uid, uid)
@@ -200,6 +214,10 @@ func trusted(f *os.File, path string, o *Options) error {
 	}
 	if access(mode, 3) != 0 && access(mine, 0) != rw {
 		gid := int(st.Gid)
+		if m := readIDMap("gid"); !slices.Contains(o.TrustGIDs, gid) && m.unmapped(gid) {
+			return fmt.Errorf("%w: %s (owner uid %d, mode %04o) can be written by its group, gid %d, which in this user namespace is not one group: every group the namespace does not map (see /proc/self/gid_map) reads as gid %d (/proc/sys/kernel/overflowgid), and so do your own unmapped groups. Open the region from a namespace that maps its group; or, if every member of every one of those groups may write your region, name gid %d in TrustGIDs",
+				ErrUntrusted, path, uid, mode, gid, m.overflow, gid)
+		}
 		if !groupTrusted(gid, o) {
 			return fmt.Errorf("%w: %s (owner uid %d, mode %04o) can be written by its group, gid %d, which is not one of yours: name gid %d in TrustGIDs to share with it, or chgrp the file to a group you are in",
 				ErrUntrusted, path, uid, mode, gid, gid)
@@ -286,6 +304,50 @@ func aclText(b []byte) string {
 	return strings.Join(entries, ",")
 }
 
+// idMap is what the caller's user namespace does with uids or gids it does
+// not map: they all read as overflow, and partial says whether there are
+// any (false only when the namespace maps every id, as the initial one
+// does).
+type idMap struct {
+	overflow int
+	partial  bool
+}
+
+// readIDMap reads the caller's idMap for kind "uid" or "gid". What it
+// cannot read counts as partial, with the kernel's default overflow id.
+func readIDMap(kind string) idMap {
+	m := idMap{overflow: 65534, partial: true}
+	if b, err := os.ReadFile("/proc/sys/kernel/overflow" + kind); err == nil {
+		if id, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			m.overflow = id
+		}
+	}
+	b, err := os.ReadFile("/proc/self/" + kind + "_map")
+	if err != nil {
+		return m
+	}
+	// Each line maps a range: first id inside, first id outside, count.
+	// The ranges do not overlap, so they cover every id (0 to 2^32-2)
+	// exactly when the counts add up to 2^32-1.
+	var total uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		n, err := strconv.ParseUint(f[2], 10, 32)
+		if err != nil {
+			return m
+		}
+		total += n
+	}
+	m.partial = total < 1<<32-1
+	return m
+}
+
+// unmapped reports whether id may stand for ids the namespace does not map.
+func (m idMap) unmapped(id int) bool { return m.partial && id == m.overflow }
+
 // sharedWith names whom a Mode that checkMode accepted shares with.
 func sharedWith(m uint32) string {
 	switch {
@@ -298,7 +360,8 @@ func sharedWith(m uint32) string {
 }
 
 // groupTrusted reports whether gid is the caller's effective group, one of
-// its supplementary groups, or named in o.TrustGIDs.
+// its supplementary groups, or named in o.TrustGIDs. trusted has refused an
+// overflow gid standing for unmapped groups before asking.
 func groupTrusted(gid int, o *Options) bool {
 	if gid == os.Getegid() || slices.Contains(o.TrustGIDs, gid) {
 		return true

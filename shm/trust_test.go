@@ -3,8 +3,11 @@ package shm
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -265,6 +268,23 @@ func init() {
 		}
 		return f.Close()
 	}
+	// create-0660 creates (or opens) the region shared with the caller's
+	// group.
+	childRoles["create-0660"] = func(path string) error {
+		r, err := Open(path, Options{Size: testSize, Mode: 0o660})
+		if err != nil {
+			return err
+		}
+		return r.Close()
+	}
+	// open-0666 opens an existing region shared with everyone.
+	childRoles["open-0666"] = func(path string) error {
+		r, err := Open(path, Options{NoCreate: true, Mode: 0o666})
+		if err != nil {
+			return err
+		}
+		return r.Close()
+	}
 	// acl-dir makes path + ".dir", which everyone may write, with a
 	// default ACL that gives the caller read and write on every file made
 	// in it.
@@ -403,5 +423,119 @@ func TestRegionWithAccessACLIsRefused(t *testing.T) {
 			}
 			r.Close()
 		})
+	}
+}
+
+// userBinary copies this test binary where any user can run it.
+func userBinary(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "shmlru-trust-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "shm.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// inUserNamespace runs this test binary in role on path as uid teamOwner
+// (groups teamOwner and unmappedGID), inside a new user namespace made by
+// unshare with the given mapping flags.
+func inUserNamespace(t *testing.T, role, path string, unshareFlags ...string) (string, error) {
+	t.Helper()
+	for _, tool := range []string{"setpriv", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	args := []string{"--reuid", strconv.Itoa(teamOwner), "--regid", strconv.Itoa(teamOwner),
+		"--groups", fmt.Sprintf("%d,%d", teamOwner, unmappedGID), "unshare", "--user"}
+	args = append(append(args, unshareFlags...), userBinary(t), "-test.run=^$", path)
+	cmd := exec.Command("setpriv", args...)
+	cmd.Env = append(os.Environ(), "SHMLRU_SHM_CHILD="+role)
+	out, err := cmd.CombinedOutput()
+	if strings.Contains(string(out), "unshare failed") {
+		t.Skipf("no user namespaces here: %s", out)
+	}
+	return string(out), err
+}
+
+// In a user namespace every group the namespace does not map reads as the
+// overflow gid (65534), both as a file's group and among the caller's own
+// groups (getgroups): a caller with any unmapped group of its own would
+// take every unmapped group for one of its own. So a region created with
+// Mode 0660 in a set-group-ID directory of a group the caller is not in
+// (the protection of TestCreatedInForeignGroupDirectory) would be kept
+// there, and that group's members would write it. The overflow gid is
+// never taken for one of the caller's groups in such a namespace: the
+// creation is refused and the file removed.
+func TestUserNamespaceOverflowGroupIsNotTheCallers(t *testing.T) {
+	needRoot(t)
+	dir, err := os.MkdirTemp(Dir, "shmlru-userns-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// A team directory of teamGroup, which the caller is not in.
+	if err := os.Chown(dir, 0, teamGroup); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "r")
+	out, err := inUserNamespace(t, "create-0660", path, "--map-root-user")
+	if err == nil {
+		st, _ := os.Stat(path)
+		t.Fatalf("created with Mode 0660 in a directory of group %d, not the caller's, inside a user namespace: kept (%v)", teamGroup, st.Mode())
+	}
+	t.Logf("refused: %s", out)
+	for _, want := range []string{"region file not trusted", "gid 65534", "not one group", "/proc/self/gid_map"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("refused with %q; want it to say %q", out, want)
+		}
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused file was left: %v", err)
+	}
+	if out, err := asUser(t, "raw-rw", path, outsider, teamGroup); err == nil {
+		t.Fatalf("a member of group %d writes the region: %s", teamGroup, out)
+	}
+}
+
+// The same for owners: in a user namespace that does not map the caller
+// (unshare --user without a mapping), the caller's own uid reads as the
+// overflow uid, and so does the owner of every file of an unmapped user: a
+// region another user made, world-writable, would be taken for the
+// caller's own.
+func TestUserNamespaceOverflowOwnerIsNotTheCaller(t *testing.T) {
+	needRoot(t)
+	path := filepath.Join(sharedDir(t), "r")
+	if out, err := asUser(t, "squat", path, outsider, outsider); err != nil {
+		t.Fatalf("the other user could not create its region: %v %s", err, out)
+	}
+	out, err := inUserNamespace(t, "open-0666", path)
+	if err == nil {
+		t.Fatalf("an unmapped caller adopted a region of uid %d as its own", outsider)
+	}
+	t.Logf("refused: %s", out)
+	for _, want := range []string{"region file not trusted", "owned by uid 65534", "not one user", "/proc/self/uid_map"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("refused with %q; want it to say %q", out, want)
+		}
 	}
 }
