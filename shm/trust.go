@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,8 +26,7 @@ import (
 // (O_EXCL), and adopts an existing file only if everyone who can write it
 // is someone the caller trusts:
 //
-//   - it is a regular file with one name (a hard link could give someone
-//     else's file this name);
+//   - it is a regular file;
 //   - its owner is the caller's effective uid, root (who can read and write
 //     every process's memory anyway), or a uid in Options.TrustUIDs;
 //   - it has no POSIX access ACL. The kernel stores none that the mode bits
@@ -44,7 +44,14 @@ import (
 //     the same: with the default 0600, a group- or world-writable file is
 //     refused; with 0660 a file its group can write is adopted when that
 //     group is the caller's effective group, one of its supplementary
-//     groups, or in Options.TrustGIDs; with 0666, any file the rest allows.
+//     groups, or in Options.TrustGIDs; with 0666, any file the rest allows;
+//   - it has one name, unless it is the caller's and no one else may read
+//     or write it (mode 0600) and fs.protected_hardlinks is on: then only
+//     the caller (or root) could have linked it. Otherwise a second name
+//     could be anyone's doing, and could make a file of the caller's that
+//     is not this region (another region, another program's file) open
+//     under this name. The refusal names the inode, so that an operator
+//     can find the other names.
 //
 // In a user namespace that does not map every id (a rootless container,
 // unshare --user), every unmapped uid reads as the overflow uid
@@ -177,9 +184,6 @@ func trusted(f *os.File, path string, o *Options) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("%w: %s is not a regular file", ErrNotRegion, path)
 	}
-	if st.Nlink > 1 {
-		return fmt.Errorf("%w: %s has %d names (hard links); a region has one, and another name could make someone else's file look like yours: remove the extra links, or create the region anew", ErrUntrusted, path, st.Nlink)
-	}
 	mode, perm := st.Mode&0o777, st.Mode&0o7777
 	euid, uid := os.Geteuid(), int(st.Uid)
 	namedUID := slices.Contains(o.TrustUIDs, uid)
@@ -223,7 +227,59 @@ func trusted(f *os.File, path string, o *Options) error {
 				ErrUntrusted, path, uid, mode, gid, gid)
 		}
 	}
+	if st.Nlink > 1 {
+		if why := extraNamesRisk(uid, euid, mode); why != "" {
+			dev := uint64(st.Dev) // Dev is a uint32 on some architectures
+			return fmt.Errorf("%w: %s (owner uid %d, mode %04o) has %d names (hard links), and %s: a name someone else gave could make a file of yours that is not this region (another region, another program's file) open under this name. It is inode %d on device %d:%d; as root, find %s -xdev -inum %d lists its names there. Remove the other names, or remove the region and create it anew",
+				ErrUntrusted, path, uid, mode, st.Nlink, why, st.Ino, unix.Major(dev), unix.Minor(dev), mountPoint(path, dev), st.Ino)
+		}
+	}
 	return nil
+}
+
+// extraNamesRisk says who could have given a file of owner uid and mode
+// another name, or "" if no one but its owner (the caller) or root could
+// have: the file is the caller's, no one else may read or write it, and
+// fs.protected_hardlinks lets only a file's owner, someone who may read and
+// write it, or a holder of CAP_FOWNER link it.
+func extraNamesRisk(uid, euid int, mode uint32) string {
+	switch {
+	case !hardlinksProtected():
+		return "fs.protected_hardlinks is off (or cannot be read), so any user who can reach the file could have made the others"
+	case uid != euid:
+		return "it is not yours, so you cannot tell who made the others"
+	case mode&0o077 != 0:
+		return "its group or others may read and write it, so they could have made the others"
+	}
+	return ""
+}
+
+// hardlinksProtected reports whether fs.protected_hardlinks is on.
+func hardlinksProtected() bool {
+	b, err := os.ReadFile("/proc/sys/fs/protected_hardlinks")
+	return err == nil && strings.TrimSpace(string(b)) != "0"
+}
+
+// mountPoint returns the top directory above path that is still on device
+// dev: the mount point of the file system holding path, where find can
+// look for its other names (bind mounts aside). It falls back to path's
+// directory.
+func mountPoint(path string, dev uint64) string {
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return filepath.Dir(path)
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	for {
+		parent := filepath.Dir(dir)
+		var st unix.Stat_t
+		if parent == dir || unix.Stat(parent, &st) != nil || uint64(st.Dev) != dev {
+			return dir
+		}
+		dir = parent
+	}
 }
 
 // aclAccess is the extended attribute holding a file's POSIX access ACL.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,9 +191,14 @@ func TestTrustRule(t *testing.T) {
 	}
 }
 
-// A file with a second name is refused under both: a hard link could give
-// someone else's region the name a caller asks for.
-func TestHardLinkedRegionIsRefused(t *testing.T) {
+// A region of the caller's that no one else may read or write (0600) may
+// have other names: under fs.protected_hardlinks only its owner or root
+// could have made them. One its group may write is refused with a second
+// name, which any member could have given it.
+func TestHardLinkedRegion(t *testing.T) {
+	if !hardlinksProtected() {
+		t.Skip("fs.protected_hardlinks is off")
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "r")
 	r, err := Open(path, Options{Size: testSize})
@@ -203,8 +209,18 @@ func TestHardLinkedRegionIsRefused(t *testing.T) {
 	if err := os.Link(path, filepath.Join(dir, "other")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(path, Options{NoCreate: true}); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "hard links") {
-		t.Fatalf("a hard-linked region: %v", err)
+	for _, o := range []Options{{NoCreate: true}, {NoCreate: true, Mode: 0o660}} {
+		r, err := Open(path, o)
+		if err != nil {
+			t.Fatalf("Open(%+v) of a private region of ours with a second name: %v", o, err)
+		}
+		r.Close()
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{NoCreate: true, Mode: 0o660}); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "hard links") || !strings.Contains(err.Error(), "-xdev -inum") {
+		t.Fatalf("a hard-linked region its group may write: %v", err)
 	}
 }
 
@@ -284,6 +300,15 @@ func init() {
 			return err
 		}
 		return r.Close()
+	}
+	// hardlink gives path a second name in a directory of the caller's
+	// own that no one else may write (path + ".member/link").
+	childRoles["hardlink"] = func(path string) error {
+		dir := path + ".member"
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		return os.Link(path, filepath.Join(dir, "link"))
 	}
 	// acl-dir makes path + ".dir", which everyone may write, with a
 	// default ACL that gives the caller read and write on every file made
@@ -537,5 +562,53 @@ func TestUserNamespaceOverflowOwnerIsNotTheCaller(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("refused with %q; want it to say %q", out, want)
 		}
+	}
+}
+
+// A group member who may read and write the region can give it a second
+// name in a directory of its own (fs.protected_hardlinks allows it), which
+// the owner can neither remove nor see. Such a file stays refused, but the
+// error names the inode and the find command that lists its names, and
+// that command does find the member's link.
+func TestMembersHardLinkIsNamedByInode(t *testing.T) {
+	needRoot(t)
+	if !hardlinksProtected() {
+		t.Skip("fs.protected_hardlinks is off")
+	}
+	path := filepath.Join(Dir, "shmlru-link-test-"+filepath.Base(t.TempDir()))
+	link := filepath.Join(path+".member", "link")
+	t.Cleanup(func() {
+		os.Remove(link)
+		os.Remove(path + ".member")
+		os.Remove(path)
+	})
+	if out, err := asUser(t, "create-0660", path, teamOwner, teamGroup); err != nil {
+		t.Fatalf("owner: %v %s", err, out)
+	}
+	if out, err := asUser(t, "hardlink", path, teamMember, teamGroup); err != nil {
+		t.Fatalf("the member could not link the region: %v %s", err, out)
+	}
+	out, err := asUser(t, "open-0660", path, teamOwner, teamGroup)
+	if err == nil {
+		t.Fatal("the owner adopted a region its group may write that has a name a member gave it")
+	}
+	t.Logf("refused: %s", out)
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	mount := mountPoint(path, st.Dev)
+	find := fmt.Sprintf("find %s -xdev -inum %d", mount, st.Ino)
+	for _, want := range []string{"2 names (hard links)", "its group or others may read and write it, so they could have made the others", fmt.Sprintf("inode %d on device %d:%d", st.Ino, unix.Major(st.Dev), unix.Minor(st.Dev)), find} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the owner's error %q does not say %q", out, want)
+		}
+	}
+	names, err := exec.Command("find", mount, "-xdev", "-inum", strconv.FormatUint(st.Ino, 10)).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", find, err)
+	}
+	if !slices.Contains(strings.Fields(string(names)), link) {
+		t.Fatalf("%s listed %q, not the member's link %s", find, names, link)
 	}
 }
