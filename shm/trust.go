@@ -70,6 +70,12 @@ import (
 // with, and a directory others can write only risks a region being deleted.
 // Its default ACL would give the files made in it an access ACL: Open
 // removes that from a file it creates before giving the file its mode.
+//
+// What the rule does not do: anyone the region is shared with for writing
+// (the group of a 0660 region) can write every byte of it, and so can
+// corrupt values and stall other processes (by holding OFD locks on slot or
+// flight bytes, say). Sharing write access is trusting the user with the
+// cache.
 
 // checkMode refuses a Mode that the rule would refuse on a file: one whose
 // owner cannot read and write, or that gives the group or others read
