@@ -25,13 +25,21 @@
 //
 // A region is shared with exactly the users its opener allowed (trust.go).
 // Open never follows a symbolic link at the region's path, creates the file
-// only with O_EXCL, and adopts an existing file only if it has one name, is
-// owned by the caller, root or a uid in Options.TrustUIDs, and gives its
-// group and others read and write or nothing, never more than Options.Mode
-// shares (a group with access must be one of the caller's, or in
-// Options.TrustGIDs, unless Mode shares with everyone). Anything else is
-// ErrUntrusted, with the owner and mode in the message and how to share on
-// purpose; a Mode that lets anyone read without writing is ErrBadOptions.
+// only with O_EXCL (and removes an access ACL the directory's default ACL
+// gave it before giving it Options.Mode), and adopts an existing file only
+// if it is owned by the caller, root or a uid in Options.TrustUIDs, has no
+// POSIX access ACL, has one name (or is the caller's, mode 0600, under
+// fs.protected_hardlinks, so that only the caller or root could have linked
+// it), and gives its group and others read and write or nothing, never more
+// than Options.Mode shares (a group with access must be one of the caller's,
+// or in Options.TrustGIDs, unless Mode shares with everyone). In a user
+// namespace that leaves ids unmapped, the overflow uid and gid
+// (/proc/sys/kernel/overflowuid and overflowgid, 65534) stand for every
+// unmapped user and group, so they count as the caller's own only when named
+// in TrustUIDs or TrustGIDs. Anything else is ErrUntrusted, with the owner
+// and mode in the message and how to share on purpose (for an ACL,
+// setfacl -b; for extra names, the inode to find them by); a Mode that lets
+// anyone read without writing is ErrBadOptions.
 //
 // Why no one may only read: liveness is a write lock on a slot's byte, which
 // only a descriptor open for writing can take, so a reader cannot fake an
@@ -41,4 +49,11 @@
 // out instead. Open also never waits without bound on a lock another
 // process holds: the creation lock of a region that is not ready is polled
 // for at most CreateWait, then ErrBusy names its holder.
+//
+// What the rule does not do, by design: it decides who may write the
+// region, and whoever may is trusted with the cache. A user the owner lets
+// write the file (a member of the group of a 0660 region, anyone with 0666)
+// can write every byte of it: it can corrupt or replace values, and stall
+// other processes (by holding OFD locks on slot or flight bytes, for one).
+// Share write access only with users you trust.
 package shm

@@ -39,7 +39,8 @@ var (
 	ErrBadOptions = errors.New("shmlru: invalid options")
 
 	// ErrUntrusted means the file at the region's path is not one Open
-	// adopts: a symbolic link, a file with more than one name, a file
+	// adopts: a symbolic link, a file with more than one name that someone
+	// else could have given it, a file with a POSIX access ACL, a file
 	// owned by a user the caller does not trust (see Options.TrustUIDs),
 	// or one that others can write beyond what the caller's Mode shares
 	// (see trust.go). The message names the owner and the mode and says

@@ -37,12 +37,17 @@ type Options struct {
 
 	// TrustUIDs names the users, besides the caller's effective uid and
 	// root, whose files Open adopts. A region created by another user is
-	// refused with ErrUntrusted unless its owner is named here.
+	// refused with ErrUntrusted unless its owner is named here. In a user
+	// namespace that leaves users unmapped, a file owned by the overflow
+	// uid (65534), which stands for all of them, is adopted only if it is
+	// named here, even when it is the caller's own uid.
 	TrustUIDs []int
 
 	// TrustGIDs names groups, besides the caller's own (effective and
 	// supplementary), whose members may write a file that Open adopts
-	// (with a Mode of 0660).
+	// (with a Mode of 0660). In a user namespace that leaves groups
+	// unmapped, the overflow gid (65534) stands for all of them and counts
+	// only if named here, even when it is among the caller's groups.
 	TrustGIDs []int
 
 	// Slots is how many processes may be attached at once (0 = DefaultSlots).

@@ -1,11 +1,18 @@
 package shm
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Tests of the trust rule (trust.go). The attacks run as a real second
@@ -184,9 +191,14 @@ func TestTrustRule(t *testing.T) {
 	}
 }
 
-// A file with a second name is refused under both: a hard link could give
-// someone else's region the name a caller asks for.
-func TestHardLinkedRegionIsRefused(t *testing.T) {
+// A region of the caller's that no one else may read or write (0600) may
+// have other names: under fs.protected_hardlinks only its owner or root
+// could have made them. One its group may write is refused with a second
+// name, which any member could have given it.
+func TestHardLinkedRegion(t *testing.T) {
+	if !hardlinksProtected() {
+		t.Skip("fs.protected_hardlinks is off")
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "r")
 	r, err := Open(path, Options{Size: testSize})
@@ -197,8 +209,18 @@ func TestHardLinkedRegionIsRefused(t *testing.T) {
 	if err := os.Link(path, filepath.Join(dir, "other")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(path, Options{NoCreate: true}); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "hard links") {
-		t.Fatalf("a hard-linked region: %v", err)
+	for _, o := range []Options{{NoCreate: true}, {NoCreate: true, Mode: 0o660}} {
+		r, err := Open(path, o)
+		if err != nil {
+			t.Fatalf("Open(%+v) of a private region of ours with a second name: %v", o, err)
+		}
+		r.Close()
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, Options{NoCreate: true, Mode: 0o660}); !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), "hard links") || !strings.Contains(err.Error(), "-xdev -inum") {
+		t.Fatalf("a hard-linked region its group may write: %v", err)
 	}
 }
 
@@ -240,5 +262,353 @@ func TestReadOnlyModesAreBadOptions(t *testing.T) {
 	}
 	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a refused Mode left a file: %v", err)
+	}
+}
+
+// Users and groups for the tests that need more than one other user.
+const (
+	outsider    = 4242 // in no group of the region's
+	teamGroup   = 4243 // the sharing group
+	teamOwner   = 4244 // a region's owner, in teamGroup
+	teamMember  = 4245 // another member of teamGroup
+	unmappedGID = 4246 // a group of teamOwner's that a user namespace leaves unmapped
+)
+
+func init() {
+	// raw-rw opens path for reading and writing, as any process the
+	// kernel lets do so can: no library, no rule.
+	childRoles["raw-rw"] = func(path string) error {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	}
+	// create-0660 creates (or opens) the region shared with the caller's
+	// group.
+	childRoles["create-0660"] = func(path string) error {
+		r, err := Open(path, Options{Size: testSize, Mode: 0o660})
+		if err != nil {
+			return err
+		}
+		return r.Close()
+	}
+	// open-0666 opens an existing region shared with everyone.
+	childRoles["open-0666"] = func(path string) error {
+		r, err := Open(path, Options{NoCreate: true, Mode: 0o666})
+		if err != nil {
+			return err
+		}
+		return r.Close()
+	}
+	// hardlink gives path a second name in a directory of the caller's
+	// own that no one else may write (path + ".member/link").
+	childRoles["hardlink"] = func(path string) error {
+		dir := path + ".member"
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		return os.Link(path, filepath.Join(dir, "link"))
+	}
+	// acl-dir makes path + ".dir", which everyone may write, with a
+	// default ACL that gives the caller read and write on every file made
+	// in it.
+	childRoles["acl-dir"] = func(path string) error {
+		dir := path + ".dir"
+		if err := os.Mkdir(dir, 0o777); err != nil {
+			return err
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			return err
+		}
+		return unix.Setxattr(dir, "system.posix_acl_default", posixACL(7, uint32(os.Getuid()), 6, 7, 7, 7), 0)
+	}
+}
+
+// aclEntry is an entry of a POSIX ACL: a tag (user::, user:ID:, group::,
+// group:ID:, mask::, other:: are 0x01, 0x02, 0x04, 0x08, 0x10, 0x20),
+// permission bits (rwx as 4, 2, 1) and an id for the named tags.
+type aclEntry struct {
+	tag, perm uint16
+	id        uint32
+}
+
+// encodeACL encodes a POSIX access or default ACL as the value of its
+// extended attribute (system.posix_acl_*), as setfacl would.
+func encodeACL(entries ...aclEntry) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, 2)
+	for _, e := range entries {
+		b = binary.LittleEndian.AppendUint16(b, e.tag)
+		b = binary.LittleEndian.AppendUint16(b, e.perm)
+		b = binary.LittleEndian.AppendUint32(b, e.id)
+	}
+	return b
+}
+
+// posixACL encodes an ACL with the owner, a named user, the owning group,
+// the mask and others.
+func posixACL(ownerPerm uint16, named uint32, namedPerm, group, mask, other uint16) []byte {
+	const undefined = 0xffffffff
+	return encodeACL(aclEntry{0x01, ownerPerm, undefined}, aclEntry{0x02, namedPerm, named}, aclEntry{0x04, group, undefined}, aclEntry{0x10, mask, undefined}, aclEntry{0x20, other, undefined})
+}
+
+// An outsider makes a directory everyone may write, as /tmp and /dev/shm
+// are, with a default ACL that names itself. A region created there with
+// Mode 0660 would inherit an access ACL, and the chmod to 0660 would make
+// its mask rw: the outsider, in none of the caller's groups, could write
+// it. Open removes the inherited ACL before the chmod, so the file is
+// shared with its group alone.
+func TestCreatedRegionLosesInheritedACL(t *testing.T) {
+	needRoot(t)
+	base := filepath.Join(Dir, "shmlru-acl-test-"+filepath.Base(t.TempDir()))
+	dir := base + ".dir"
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if out, err := asUser(t, "acl-dir", base, outsider, outsider); err != nil {
+		if strings.Contains(out, "operation not supported") {
+			t.Skipf("no POSIX ACLs on %s: %s", Dir, out)
+		}
+		t.Fatalf("the outsider's directory: %v %s", err, out)
+	}
+	path := filepath.Join(dir, "r")
+	r, err := Open(path, Options{Size: testSize, Mode: 0o660})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	r.Close()
+	if n, err := unix.Getxattr(path, "system.posix_acl_access", nil); !errors.Is(err, unix.ENODATA) {
+		t.Errorf("the created region has an access ACL (%d bytes, %v)", n, err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o660 {
+		t.Fatalf("the created region: %v %v, want mode 0660", st, err)
+	}
+	if out, err := asUser(t, "raw-rw", path, outsider, outsider); err == nil {
+		t.Errorf("uid %d, in none of the caller's groups, can write a region created with Mode 0660 in its directory (its default ACL names it)", outsider)
+	} else if !strings.Contains(out, "permission denied") {
+		t.Fatalf("the outsider: %v %s", err, out)
+	}
+	// A member of the file's group still opens it.
+	if err := os.Chown(path, 0, teamGroup); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := asUser(t, "raw-rw", path, teamMember, teamGroup); err != nil {
+		t.Fatalf("a member of the region's group: %v %s", err, out)
+	}
+}
+
+// A file with an access ACL is never adopted, whatever the ACL says: one
+// naming a user outside the file's group, as the outsider's directory gave
+// its files, and one whose owning group may only read while the mode's
+// group bits (the ACL's mask) say read and write. The error names the ACL
+// and says to remove it with setfacl -b; once removed, the file opens.
+func TestRegionWithAccessACLIsRefused(t *testing.T) {
+	needRoot(t)
+	for _, tc := range []struct {
+		name string
+		acl  []byte
+		want string
+	}{
+		{"a named user", posixACL(6, outsider, 6, 6, 6, 0), "user::rw-,user:4242:rw-,group::rw-,mask::rw-,other::---"},
+		{"a read-only group under a rw mask", encodeACL(aclEntry{0x01, 6, 0xffffffff}, aclEntry{0x04, 4, 0xffffffff}, aclEntry{0x10, 6, 0xffffffff}, aclEntry{0x20, 0, 0xffffffff}), "user::rw-,group::r--,mask::rw-,other::---"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "r")
+			r, err := Open(path, Options{Size: testSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
+			if err := unix.Setxattr(path, "system.posix_acl_access", tc.acl, 0); err != nil {
+				if errors.Is(err, unix.EOPNOTSUPP) {
+					t.Skipf("no POSIX ACLs here: %v", err)
+				}
+				t.Fatal(err)
+			}
+			if st, _ := os.Stat(path); st.Mode().Perm() != 0o660 {
+				t.Fatalf("mode %v with the ACL, want 0660 (its mask)", st.Mode().Perm())
+			}
+			for _, o := range []Options{{NoCreate: true, Mode: 0o660}, {Size: testSize, Mode: 0o660}, {NoCreate: true, Mode: 0o666}} {
+				r, err := Open(path, o)
+				if err == nil {
+					r.Close()
+					t.Fatalf("Open(%+v) adopted a file with an access ACL", o)
+				}
+				t.Logf("refused: %v", err)
+				for _, want := range []string{"POSIX access ACL", tc.want, "setfacl -b " + path} {
+					if !errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), want) {
+						t.Fatalf("Open(%+v) = %v; want ErrUntrusted saying %q", o, err, want)
+					}
+				}
+			}
+			if err := unix.Removexattr(path, "system.posix_acl_access"); err != nil { // setfacl -b
+				t.Fatal(err)
+			}
+			r, err = Open(path, Options{NoCreate: true, Mode: 0o660})
+			if err != nil {
+				t.Fatalf("without the ACL: %v", err)
+			}
+			r.Close()
+		})
+	}
+}
+
+// userBinary copies this test binary where any user can run it.
+func userBinary(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "shmlru-trust-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "shm.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// inUserNamespace runs this test binary in role on path as uid teamOwner
+// (groups teamOwner and unmappedGID), inside a new user namespace made by
+// unshare with the given mapping flags.
+func inUserNamespace(t *testing.T, role, path string, unshareFlags ...string) (string, error) {
+	t.Helper()
+	for _, tool := range []string{"setpriv", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	args := []string{"--reuid", strconv.Itoa(teamOwner), "--regid", strconv.Itoa(teamOwner),
+		"--groups", fmt.Sprintf("%d,%d", teamOwner, unmappedGID), "unshare", "--user"}
+	args = append(append(args, unshareFlags...), userBinary(t), "-test.run=^$", path)
+	cmd := exec.Command("setpriv", args...)
+	cmd.Env = append(os.Environ(), "SHMLRU_SHM_CHILD="+role)
+	out, err := cmd.CombinedOutput()
+	if strings.Contains(string(out), "unshare failed") {
+		t.Skipf("no user namespaces here: %s", out)
+	}
+	return string(out), err
+}
+
+// In a user namespace every group the namespace does not map reads as the
+// overflow gid (65534), both as a file's group and among the caller's own
+// groups (getgroups): a caller with any unmapped group of its own would
+// take every unmapped group for one of its own. So a region created with
+// Mode 0660 in a set-group-ID directory of a group the caller is not in
+// (the protection of TestCreatedInForeignGroupDirectory) would be kept
+// there, and that group's members would write it. The overflow gid is
+// never taken for one of the caller's groups in such a namespace: the
+// creation is refused and the file removed.
+func TestUserNamespaceOverflowGroupIsNotTheCallers(t *testing.T) {
+	needRoot(t)
+	dir, err := os.MkdirTemp(Dir, "shmlru-userns-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// A team directory of teamGroup, which the caller is not in.
+	if err := os.Chown(dir, 0, teamGroup); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "r")
+	out, err := inUserNamespace(t, "create-0660", path, "--map-root-user")
+	if err == nil {
+		st, _ := os.Stat(path)
+		t.Fatalf("created with Mode 0660 in a directory of group %d, not the caller's, inside a user namespace: kept (%v)", teamGroup, st.Mode())
+	}
+	t.Logf("refused: %s", out)
+	for _, want := range []string{"region file not trusted", "gid 65534", "not one group", "/proc/self/gid_map"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("refused with %q; want it to say %q", out, want)
+		}
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused file was left: %v", err)
+	}
+	if out, err := asUser(t, "raw-rw", path, outsider, teamGroup); err == nil {
+		t.Fatalf("a member of group %d writes the region: %s", teamGroup, out)
+	}
+}
+
+// The same for owners: in a user namespace that does not map the caller
+// (unshare --user without a mapping), the caller's own uid reads as the
+// overflow uid, and so does the owner of every file of an unmapped user: a
+// region another user made, world-writable, would be taken for the
+// caller's own.
+func TestUserNamespaceOverflowOwnerIsNotTheCaller(t *testing.T) {
+	needRoot(t)
+	path := filepath.Join(sharedDir(t), "r")
+	if out, err := asUser(t, "squat", path, outsider, outsider); err != nil {
+		t.Fatalf("the other user could not create its region: %v %s", err, out)
+	}
+	out, err := inUserNamespace(t, "open-0666", path)
+	if err == nil {
+		t.Fatalf("an unmapped caller adopted a region of uid %d as its own", outsider)
+	}
+	t.Logf("refused: %s", out)
+	for _, want := range []string{"region file not trusted", "owned by uid 65534", "not one user", "/proc/self/uid_map"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("refused with %q; want it to say %q", out, want)
+		}
+	}
+}
+
+// A group member who may read and write the region can give it a second
+// name in a directory of its own (fs.protected_hardlinks allows it), which
+// the owner can neither remove nor see. Such a file stays refused, but the
+// error names the inode and the find command that lists its names, and
+// that command does find the member's link.
+func TestMembersHardLinkIsNamedByInode(t *testing.T) {
+	needRoot(t)
+	if !hardlinksProtected() {
+		t.Skip("fs.protected_hardlinks is off")
+	}
+	path := filepath.Join(Dir, "shmlru-link-test-"+filepath.Base(t.TempDir()))
+	link := filepath.Join(path+".member", "link")
+	t.Cleanup(func() {
+		os.Remove(link)
+		os.Remove(path + ".member")
+		os.Remove(path)
+	})
+	if out, err := asUser(t, "create-0660", path, teamOwner, teamGroup); err != nil {
+		t.Fatalf("owner: %v %s", err, out)
+	}
+	if out, err := asUser(t, "hardlink", path, teamMember, teamGroup); err != nil {
+		t.Fatalf("the member could not link the region: %v %s", err, out)
+	}
+	out, err := asUser(t, "open-0660", path, teamOwner, teamGroup)
+	if err == nil {
+		t.Fatal("the owner adopted a region its group may write that has a name a member gave it")
+	}
+	t.Logf("refused: %s", out)
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	mount := mountPoint(path, st.Dev)
+	find := fmt.Sprintf("find %s -xdev -inum %d", mount, st.Ino)
+	for _, want := range []string{"2 names (hard links)", "its group or others may read and write it, so they could have made the others", fmt.Sprintf("inode %d on device %d:%d", st.Ino, unix.Major(st.Dev), unix.Minor(st.Dev)), find} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the owner's error %q does not say %q", out, want)
+		}
+	}
+	names, err := exec.Command("find", mount, "-xdev", "-inum", strconv.FormatUint(st.Ino, 10)).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", find, err)
+	}
+	if !slices.Contains(strings.Fields(string(names)), link) {
+		t.Fatalf("%s listed %q, not the member's link %s", find, names, link)
 	}
 }
