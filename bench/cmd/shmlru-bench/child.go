@@ -79,6 +79,13 @@ func childMain() {
 		check(pprof.StartCPUProfile(f))
 		defer pprof.StopCPUProfile()
 	}
+	serveRuns(run)
+}
+
+// serveRuns prints "ready", then answers each "run <ns>" line on stdin
+// with the JSON Sample of run timed for that long, until "quit" or end of
+// input.
+func serveRuns(run func(n int) (int, int)) {
 	out := bufio.NewWriter(os.Stdout)
 	fmt.Fprintln(out, "ready")
 	out.Flush()

@@ -158,17 +158,8 @@ func main() {
 		Reps:    cfg.Reps,
 		HitSize: cfg.HitSize,
 	}
-	env := newEnv(cfg)
+	env := startEnv(cfg)
 	defer env.stop()
-	atExit = env.stop
-	// Stop the servers and children on ^C too.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		env.stop()
-		os.Exit(130)
-	}()
 
 	t0 := time.Now()
 	step := func(name string, f func()) {
@@ -253,6 +244,20 @@ type env struct {
 
 	// nearRedis is section 10's own redis-server (near.go).
 	nearRedis *peers.ServerProc
+}
+
+// startEnv returns a new env that check's exit, ^C and SIGTERM stop.
+func startEnv(cfg Config) *env {
+	e := newEnv(cfg)
+	atExit = e.stop
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		e.stop()
+		os.Exit(130)
+	}()
+	return e
 }
 
 func newEnv(cfg Config) *env {
