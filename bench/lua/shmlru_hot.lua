@@ -16,8 +16,9 @@
 --                time (START_NS after the post), checks that every worker
 --                is ready, loops until start + D and stores its line.
 --   /hot_result?gen=G: "pending" until every worker has stored its line,
---                then the lines: "worker iterations start_ns end_ns"
---                (CLOCK_MONOTONIC, one clock for all processes), or
+--                then the lines: "worker iterations start_ns end_ns
+--                cpu_ns" (start and end on CLOCK_MONOTONIC, one clock for
+--                all processes; the worker's CPU time in the loop), or
 --                "worker error MESSAGE".
 -- This module is not loaded beside shmlru_bench.lua (each has its own
 -- nginx), whose clock_gettime declaration would clash with this one's.
@@ -34,11 +35,12 @@ typedef struct { long tv_sec; long tv_nsec; } shmlru_hot_timespec;
 int clock_gettime(int clk_id, shmlru_hot_timespec *tp);
 ]])
 local ts = ffi.new("shmlru_hot_timespec")
-local CLOCK_MONOTONIC = 1
-local function now_ns()
-    ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+local CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID = 1, 3
+local function clock_ns(clock)
+    ffi.C.clock_gettime(clock, ts)
     return tonumber(ts.tv_sec) * 1e9 + tonumber(ts.tv_nsec)
 end
+local function now_ns() return clock_ns(CLOCK_MONOTONIC) end
 
 local _M = {}
 
@@ -130,6 +132,7 @@ local function run(ctl, gen)
     -- Chunks double until one takes a millisecond: the clock reads cost
     -- nothing measurable, and every worker stops within a few ms of t1.
     local iters, total, chunk = 0, 0, 64
+    local cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID)
     local start = now_ns()
     local t = start
     repeat
@@ -139,8 +142,9 @@ local function run(ctl, gen)
         t = now_ns()
         if t - tc < 1e6 and chunk < 2 ^ 24 then chunk = chunk * 2 end
     until t >= t1
+    cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu
     if total ~= iters then error(string_format("%s: %d of %d gets missed", peer, iters - total, iters)) end
-    return string_format("%d %d %.0f %.0f", ngx.worker.id(), iters, start, t)
+    return string_format("%d %d %.0f %.0f %.0f", ngx.worker.id(), iters, start, t, cpu)
 end
 
 local last_gen

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -9,21 +10,25 @@ import (
 // The workers' lines sum into gets per second; a worker's error, a
 // missing worker, or loops that ran mostly apart fail the run.
 func TestHotWorkers(t *testing.T) {
-	got, err := hotWorkers("0 2000 1000000000 2000000000\n1 3000 1001000000 2001000000", 2, time.Second)
-	if err != nil || got != 2000+3000 {
-		t.Errorf("two workers: %v, %v; want 5000", got, err)
+	// Two workers on two cores, together from 1.001 s to 2 s, using 0.8
+	// and 0.7 s of CPU from 1 s to 2.001 s: 1.5 / (2 × 1.001) of the cores.
+	ops, share, err := hotWorkers("0 2000 1000000000 2000000000 800000000\n1 3000 1001000000 2001000000 700000000", 2, time.Second)
+	if err != nil || ops != 2000+3000 || math.Abs(share-1.5/2.002) > 1e-12 {
+		t.Errorf("two workers: %v, %v, %v; want 5000, %v", ops, share, err, 1.5/2.002)
 	}
-	if got, err := hotWorkers("0 1000 0 500000000", 1, time.Second/2); err != nil || got != 2000 {
-		t.Errorf("one worker of half a second: %v, %v; want 2000", got, err)
+	// One worker of half a second that used a quarter of a second.
+	if ops, share, err := hotWorkers("0 1000 0 500000000 250000000", 1, time.Second/2); err != nil || ops != 2000 || share != 0.5 {
+		t.Errorf("one worker of half a second: %v, %v, %v; want 2000, 0.5", ops, share, err)
 	}
 	for _, c := range []struct{ body, want string }{
-		{"0 2000 1000000000 2000000000\n1 error ready 3.0 ms after the start", "worker 1: ready 3.0 ms after the start"},
-		{"0 2000 1000000000 2000000000", "1 result lines from 2 workers"},
-		{"0 2000 1000000000 2000000000\n1 2000 1500000000 2500000000", "looped together for 500ms of 1s"},
-		{"0 2000 1000000000\n1 2000 1000000000 2000000000", "bad result line"},
-		{"0 0 1000000000 2000000000\n1 2000 1000000000 2000000000", "bad result line"},
+		{"0 2000 1000000000 2000000000 1\n1 error ready 3.0 ms after the start", "worker 1: ready 3.0 ms after the start"},
+		{"0 2000 1000000000 2000000000 1", "1 result lines from 2 workers"},
+		{"0 2000 1000000000 2000000000 1\n1 2000 1500000000 2500000000 1", "looped together for 500ms of 1s"},
+		{"0 2000 1000000000 1\n1 2000 1000000000 2000000000 1", "bad result line"},
+		{"0 0 1000000000 2000000000 1\n1 2000 1000000000 2000000000 1", "bad result line"},
+		{"0 2000 1000000000 2000000000\n1 2000 1000000000 2000000000 1", "bad result line"},
 	} {
-		if _, err := hotWorkers(c.body, 2, time.Second); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, _, err := hotWorkers(c.body, 2, time.Second); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want one containing %q", c.body, err, c.want)
 		}
 	}
@@ -34,7 +39,7 @@ func TestHotWorkers(t *testing.T) {
 func TestWriteHotTables(t *testing.T) {
 	run := &HotRun{Procs: []int{1, 2}, Reps: 3, Dur: "2s"}
 	add := func(c hotCell, p int, ops float64) {
-		run.Results = append(run.Results, HotResult{hotCell: c, Procs: p, OpsPerSec: ops})
+		run.Results = append(run.Results, HotResult{hotCell: c, Procs: p, OpsPerSec: ops, CPU: []float64{0.99, 1.01 - ops/1e8}})
 	}
 	add(hotCell{"go", "shmlru", "get", 1}, 1, 10e6)
 	add(hotCell{"go", "shmlru", "get", 1}, 2, 5e6)
@@ -45,10 +50,10 @@ func TestWriteHotTables(t *testing.T) {
 	var b strings.Builder
 	writeHotTables(&b, run)
 	for _, want := range []string{
-		"| operations per second, summed | P=1 | P=2 | P=2 / P=1 |",
-		"| Go GetInto, 1 key | 10.00 M/s | 5.00 M/s | ×0.50 |",
-		"| nginx resty.shmlru get, 16 keys | 20.00 M/s | 30.00 M/s | ×1.50 |",
-		"| nginx ngx.shared.DICT get, 16 keys | 10.00 M/s | 10.00 M/s | ×1.00 |",
+		"| operations per second, summed | P=1 | P=2 | P=2 / P=1 | lowest CPU share |",
+		"| Go GetInto, 1 key | 10.00 M/s | 5.00 M/s | ×0.50 | 0.91 |",
+		"| nginx resty.shmlru get, 16 keys | 20.00 M/s | 30.00 M/s | ×1.50 | 0.71 |",
+		"| nginx ngx.shared.DICT get, 16 keys | 10.00 M/s | 10.00 M/s | ×1.00 | 0.91 |",
 		"| 16 keys | 1 | 20.00 M/s | 10.00 M/s | ×2.00 |",
 		"| 16 keys | 2 | 30.00 M/s | 10.00 M/s | ×3.00 |",
 	} {
