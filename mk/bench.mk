@@ -18,7 +18,9 @@
 #                     (resty.shmlru vs ngx.shared.DICT get) on one cache at
 #                     once; prints its tables and writes bench/hot.json
 #                     (untracked); RESULTS.md is left alone. HOT_PROCS=1,2,4,8
-#                     for bigger hosts (default 1,2; ~1 min per count)
+#                     for bigger hosts (default 1,2: < 3 min on a quiet
+#                     machine; runs that other work kept from running at
+#                     once are retried, up to 4 times)
 #   make test-bench   the harness's own unit tests (fast, no network)
 #
 # `deps` installs redis-server, memcached and nginx+lua, which the harness
