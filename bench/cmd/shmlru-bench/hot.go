@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,15 +31,17 @@ import (
 //     1,000 keys through resty.shmlru and through ngx.shared.DICT, a timer
 //     in every worker, all started at one time (bench/lua/shmlru_hot.lua).
 // A round runs every cell once, the process counts in turns and the two
-// nginx peers alternating; each cell's figure is the median over the
-// rounds of the operations per second summed over the processes. A run's
-// CPU share is the CPU time its processes used over the time they would
-// use if each had a core of its own (min(P, cores) of them) for the whole
-// run: a run below hotShare, whose processes other work on the machine
-// kept from running at once, is run again, up to hotTries times in all,
-// and the one with the highest share kept. The run prints its tables to
-// stdout and writes hot.json to -out; RESULTS.md and results.json are
-// left alone.
+// nginx peers alternating. A run's CPU share is the CPU time its
+// processes used over the time they would use if each had a core of its
+// own (min(P, cores) of them) for the whole run: a run below hotShare,
+// whose processes other work on the machine kept from running at once
+// (which also spares them each other's contention), is run again, up to
+// hotTries times in all, and the one with the highest share kept. Each
+// cell's figure is the median, over the rounds whose run reached
+// hotShare (over all rounds when none did), of the operations per second
+// summed over the processes; the table counts the rounds below. The run
+// prints its tables to stdout and writes hot.json to -out; RESULTS.md and
+// results.json are left alone.
 
 var flagHotProcs = flag.String("hot.procs", "1,2", "process counts of -only hot, comma-separated; the first is the ratios' base")
 
@@ -97,9 +98,25 @@ func hotKeys(n int) string {
 type HotResult struct {
 	hotCell
 	Procs     int       `json:"procs"`
-	OpsPerSec float64   `json:"ops_per_sec"` // median over the rounds
+	OpsPerSec float64   `json:"ops_per_sec"` // median over the rounds at hotShare (see hotMedian)
 	All       []float64 `json:"all"`         // every round's
 	CPU       []float64 `json:"cpu_share"`   // every round's CPU share
+	Below     int       `json:"below_share"` // rounds below hotShare
+}
+
+// hotMedian is the median of the rounds' ops whose CPU share reached
+// hotShare, or of all when none did, and the count of those that did not.
+func hotMedian(ops, share []float64) (med float64, below int) {
+	var good []float64
+	for i, x := range ops {
+		if share[i] >= hotShare {
+			good = append(good, x)
+		}
+	}
+	if len(good) == 0 {
+		good = ops
+	}
+	return median(good), len(ops) - len(good)
 }
 
 // HotRun is hot.json.
@@ -193,8 +210,9 @@ func runHot(e *env) {
 	}
 	for _, c := range append(goCells, ngxCells...) {
 		for _, p := range procs {
-			xs := all[key{c, p}]
-			run.Results = append(run.Results, HotResult{hotCell: c, Procs: p, OpsPerSec: median(xs), All: xs, CPU: cpu[key{c, p}]})
+			xs, sh := all[key{c, p}], cpu[key{c, p}]
+			med, below := hotMedian(xs, sh)
+			run.Results = append(run.Results, HotResult{hotCell: c, Procs: p, OpsPerSec: med, All: xs, CPU: sh, Below: below})
 		}
 	}
 	b, err := json.MarshalIndent(run, "", "  ")
@@ -412,22 +430,20 @@ func hotWorkers(body string, p int, d time.Duration) (ops, share float64, err er
 // over the dict at each count.
 func writeHotTables(w io.Writer, run *HotRun) {
 	ops := map[hotCell]map[int]float64{}
-	share := map[hotCell]float64{} // the lowest of the row's runs
+	below, rounds := map[hotCell]int{}, map[hotCell]int{}
 	var cells []hotCell
 	for _, r := range run.Results {
 		if ops[r.hotCell] == nil {
 			ops[r.hotCell] = map[int]float64{}
 			cells = append(cells, r.hotCell)
-			share[r.hotCell] = math.Inf(1)
 		}
 		ops[r.hotCell][r.Procs] = r.OpsPerSec
-		for _, x := range r.CPU {
-			share[r.hotCell] = min(share[r.hotCell], x)
-		}
+		below[r.hotCell] += r.Below
+		rounds[r.hotCell] += len(r.All)
 	}
 	ps := run.Procs
-	fmt.Fprintf(w, "Hot keys shared by N processes: %s, %d cores, %s a cell, median of %d rounds (%s).\n\n",
-		run.Date, run.Machine.Cores, run.Dur, run.Reps, run.Command)
+	fmt.Fprintf(w, "Hot keys shared by N processes: %s, %d cores, %s a run, the median of %d rounds' runs at %.1f CPU share or more (%s).\n\n",
+		run.Date, run.Machine.Cores, run.Dur, run.Reps, hotShare, run.Command)
 	head, rule := "| operations per second, summed |", "|---|"
 	for _, p := range ps {
 		head += fmt.Sprintf(" P=%d |", p)
@@ -437,7 +453,7 @@ func writeHotTables(w io.Writer, run *HotRun) {
 		head += fmt.Sprintf(" P=%d / P=%d |", p, ps[0])
 		rule += "--:|"
 	}
-	head += " lowest CPU share |"
+	head += fmt.Sprintf(" rounds below %.1f CPU share |", hotShare)
 	rule += "--:|"
 	fmt.Fprintf(w, "%s\n%s\n", head, rule)
 	for _, c := range cells {
@@ -448,11 +464,7 @@ func writeHotTables(w io.Writer, run *HotRun) {
 		for _, p := range ps[1:] {
 			row += " " + fmtRatio(ops[c][p]/ops[c][ps[0]]) + " |"
 		}
-		if math.IsInf(share[c], 1) {
-			row += " – |"
-		} else {
-			row += fmt.Sprintf(" %.2f |", share[c])
-		}
+		row += fmt.Sprintf(" %d of %d |", below[c], rounds[c])
 		fmt.Fprintln(w, row)
 	}
 	fmt.Fprintf(w, "\n| nginx get | P | resty.shmlru | ngx.shared.DICT | shmlru / dict |\n|---|--:|--:|--:|--:|\n")
