@@ -13,6 +13,14 @@
 #                     sharing one near region vs rueidis's client-side cache
 #                     in each), rewritten in place in RESULTS.md and
 #                     results.json (< 2 min)
+#   make bench-hot    hot keys shared by N processes: P Go processes (GetInto
+#                     on 1, 16, 1,000 keys; Set on 16) and nginx of P workers
+#                     (resty.shmlru vs ngx.shared.DICT get) on one cache at
+#                     once; prints its tables and writes bench/hot.json
+#                     (untracked); RESULTS.md is left alone. HOT_PROCS=1,2,4,8
+#                     for bigger hosts (default 1,2: < 3 min on a quiet
+#                     machine; runs that other work kept from running at
+#                     once are retried, up to 4 times)
 #   make test-bench   the harness's own unit tests (fast, no network)
 #
 # `deps` installs redis-server, memcached and nginx+lua, which the harness
@@ -20,7 +28,7 @@
 
 BENCH_BIN := $(abspath $(BUILD))/shmlru-bench
 
-.PHONY: bench-bin test-bench bench-lua bench-load bench-near
+.PHONY: bench-bin test-bench bench-lua bench-load bench-near bench-hot
 bench-bin:
 	cd bench && $(GO) build -o $(BENCH_BIN) ./cmd/shmlru-bench
 
@@ -41,6 +49,10 @@ bench-load: bench-bin
 # libshmlru.so: the near cache is Go processes only.
 bench-near: deps bench-bin
 	cd bench && $(BENCH_BIN) -only near -out .
+
+HOT_PROCS ?= 1,2
+bench-hot: deps build bench-bin
+	cd bench && $(BENCH_BIN) -only hot -hot.procs $(HOT_PROCS) -out .
 
 test-bench:
 	cd bench && $(GO) test -count=1 ./...

@@ -23,9 +23,11 @@ import (
 // same trace as the parent (same spec and seed), opens its peer (the
 // parent's shmlru region, or a client of the parent's server), prints
 // "ready", then answers each "run <ns>" line on stdin with one JSON Sample
-// on stdout, until "quit" or end of input. The children of the read-through
-// section (-c.peer load) and of the near-cache section (-c.peer near,
-// rueidis) speak protocols of their own (loadchild.go, nearchild.go).
+// on stdout, until "quit" or end of input. The children of the hot-key
+// section (-c.peer hot, hot.go) speak the same protocol over a key list
+// instead of a trace; those of the read-through section (-c.peer load) and
+// of the near-cache section (-c.peer near, rueidis) speak protocols of
+// their own (loadchild.go, nearchild.go).
 
 var (
 	cPeer   = flag.String("c.peer", "", "internal: child's peer (shmlru, redis, memcached)")
@@ -47,6 +49,9 @@ func childMain() {
 		return
 	case nearShmlru, nearRueidis:
 		nearChildMain()
+		return
+	case hotPeer:
+		hotChildMain()
 		return
 	}
 	var spec workload.Spec
@@ -79,6 +84,13 @@ func childMain() {
 		check(pprof.StartCPUProfile(f))
 		defer pprof.StopCPUProfile()
 	}
+	serveRuns(run)
+}
+
+// serveRuns prints "ready", then answers each "run <ns>" line on stdin
+// with the JSON Sample of run timed for that long, until "quit" or end of
+// input.
+func serveRuns(run func(n int) (int, int)) {
 	out := bufio.NewWriter(os.Stdout)
 	fmt.Fprintln(out, "ready")
 	out.Flush()

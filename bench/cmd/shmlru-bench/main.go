@@ -65,7 +65,7 @@ type Config struct {
 var (
 	flagQuick  = flag.Bool("quick", false, "a reduced run (make bench-quick)")
 	flagOut    = flag.String("out", ".", "directory for RESULTS.md, results.json and the PNGs")
-	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load,near (default all); the others are kept from -out's results.json")
+	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load,near (default all); the others are kept from -out's results.json. \"hot\" runs alone: it prints its tables and writes -out's hot.json (hot.go)")
 	flagDur    = flag.Duration("dur", 0, "override the duration of one timed run")
 	flagReps   = flag.Int("reps", 0, "override the repetitions per cell")
 	flagRender = flag.String("render", "", "only re-render RESULTS.md and charts from this results.json")
@@ -137,6 +137,12 @@ func main() {
 	}
 	cfg := config(*flagQuick)
 	check(os.MkdirAll(*flagOut, 0o755))
+	if *flagOnly == hotSection {
+		env := startEnv(cfg)
+		defer env.stop()
+		runHot(env)
+		return
+	}
 	only := map[string]bool{}
 	for _, s := range strings.Split(*flagOnly, ",") {
 		if s != "" {
@@ -158,17 +164,8 @@ func main() {
 		Reps:    cfg.Reps,
 		HitSize: cfg.HitSize,
 	}
-	env := newEnv(cfg)
+	env := startEnv(cfg)
 	defer env.stop()
-	atExit = env.stop
-	// Stop the servers and children on ^C too.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		env.stop()
-		os.Exit(130)
-	}()
 
 	t0 := time.Now()
 	step := func(name string, f func()) {
@@ -253,6 +250,22 @@ type env struct {
 
 	// nearRedis is section 10's own redis-server (near.go).
 	nearRedis *peers.ServerProc
+	// hotNgx are the hot-key section's nginx servers (hot.go).
+	hotNgx []*ngxrun.Server
+}
+
+// startEnv returns a new env that check's exit, ^C and SIGTERM stop.
+func startEnv(cfg Config) *env {
+	e := newEnv(cfg)
+	atExit = e.stop
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		e.stop()
+		os.Exit(130)
+	}()
+	return e
 }
 
 func newEnv(cfg Config) *env {
@@ -297,6 +310,9 @@ func (e *env) stop() {
 	e.nearRedis.Stop()
 	if e.ngx != nil {
 		e.ngx.Stop()
+	}
+	for _, s := range e.hotNgx {
+		s.Stop()
 	}
 	os.RemoveAll(e.dir)
 	m, _ := filepath.Glob(fmt.Sprintf("/dev/shm/shmlru-bench-%d-*", os.Getpid()))

@@ -1,0 +1,480 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shmlru/shmlru/bench/internal/peers"
+	"github.com/shmlru/shmlru/bench/internal/workload"
+	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/lru"
+)
+
+// The hot-key section (-only hot): does a key that every process reads
+// serialize them? For each P of -hot.procs, P processes loop at once on
+// the same keys (16 B, values 32 B) of one cache:
+//   - Go: P children (-c.peer hot, re-executed as child.go does) loop
+//     GetInto on 1, 16 or 1,000 keys of one region, or Set (an update of
+//     the same size) on 16;
+//   - Go control: P children that spin on the CPU and touch no shared
+//     memory (child.go's spin), the machine's own ceiling at that time;
+//   - nginx: an nginx of P workers (ffi/ngxrun) loops get on 1, 16 or
+//     1,000 keys through resty.shmlru and through ngx.shared.DICT, a timer
+//     in every worker, all started at one time (bench/lua/shmlru_hot.lua).
+// A round runs every cell once, the process counts in turns and the two
+// nginx peers alternating. A run's CPU share is the CPU time its
+// processes used over the time they would use if each had a core of its
+// own (min(P, cores) of them) for the whole run: a run below hotShare,
+// whose processes other work on the machine kept from running at once
+// (which also spares them each other's contention), is run again, up to
+// hotTries times in all, and the one with the highest share kept. Each
+// cell's figure is the median, over the rounds whose run reached
+// hotShare (over all rounds when none did), of the operations per second
+// summed over the processes; the table counts the rounds below. The run
+// prints its tables to stdout and writes hot.json to -out; RESULTS.md and
+// results.json are left alone.
+
+var flagHotProcs = flag.String("hot.procs", "1,2", "process counts of -only hot, comma-separated; the first is the ratios' base")
+
+var (
+	cOp   = flag.String("c.op", "", "internal: hot child's operation (get, set, spin)")
+	cKeys = flag.Int("c.keys", 0, "internal: hot child's key count")
+)
+
+const (
+	hotSection = "hot"
+	hotPeer    = "hot" // -c.peer of the Go children
+	hotKey     = 16
+	hotValue   = 32
+	hotDur     = 2 * time.Second
+	hotReps    = 3
+	hotWarm    = 200 * time.Millisecond
+	hotLead    = 200 * time.Millisecond // shmlru_hot.lua's START_NS
+	hotShare   = 0.9
+	hotTries   = 4
+)
+
+var hotKeyCounts = []int{1, 16, 1000}
+
+// hotCell is one row of the tables: a side (go, nginx), a peer (shmlru,
+// shdict; control), an operation (get, set; spin) and a key count.
+type hotCell struct {
+	Side string `json:"side"`
+	Peer string `json:"peer"`
+	Op   string `json:"op"`
+	Keys int    `json:"keys"`
+}
+
+func (c hotCell) String() string {
+	if c.Op == "spin" {
+		return "Go control: CPU only, no cache"
+	}
+	api := map[string]string{"go get": "Go GetInto", "go set": "Go Set", "nginx shmlru": "nginx resty.shmlru get", "nginx shdict": "nginx ngx.shared.DICT get"}
+	name := api[c.Side+" "+c.Op]
+	if c.Side == "nginx" {
+		name = api[c.Side+" "+c.Peer]
+	}
+	return name + ", " + hotKeys(c.Keys)
+}
+
+// hotKeys writes a key count: "1 key", "1,000 keys".
+func hotKeys(n int) string {
+	if n == 1 {
+		return "1 key"
+	}
+	return fmtKeys(n)
+}
+
+// HotResult is one cell at one process count.
+type HotResult struct {
+	hotCell
+	Procs     int       `json:"procs"`
+	OpsPerSec float64   `json:"ops_per_sec"` // median over the rounds at hotShare (see hotMedian)
+	All       []float64 `json:"all"`         // every round's
+	CPU       []float64 `json:"cpu_share"`   // every round's CPU share
+	Below     int       `json:"below_share"` // rounds below hotShare
+}
+
+// hotMedian is the median of the rounds' ops whose CPU share reached
+// hotShare, or of all when none did, and the count of those that did not.
+func hotMedian(ops, share []float64) (med float64, below int) {
+	var good []float64
+	for i, x := range ops {
+		if share[i] >= hotShare {
+			good = append(good, x)
+		}
+	}
+	if len(good) == 0 {
+		good = ops
+	}
+	return median(good), len(ops) - len(good)
+}
+
+// HotRun is hot.json.
+type HotRun struct {
+	Date    string      `json:"date"`
+	Command string      `json:"command"`
+	Layout  int         `json:"layout"`
+	Machine Machine     `json:"machine"`
+	Dur     string      `json:"dur"`
+	Reps    int         `json:"reps"`
+	Procs   []int       `json:"procs"`
+	Results []HotResult `json:"results"`
+}
+
+func hotCells() (goCells, ngxCells []hotCell) {
+	goCells = append(goCells, hotCell{"go", "control", "spin", 0})
+	for _, n := range hotKeyCounts {
+		goCells = append(goCells, hotCell{"go", "shmlru", "get", n})
+		ngxCells = append(ngxCells, hotCell{"nginx", "shmlru", "get", n}, hotCell{"nginx", "shdict", "get", n})
+	}
+	goCells = append(goCells, hotCell{"go", "shmlru", "set", 16})
+	return goCells, ngxCells
+}
+
+func runHot(e *env) {
+	var procs []int
+	for _, s := range strings.Split(*flagHotProcs, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || p < 1 {
+			check(fmt.Errorf("-hot.procs: %q is not a process count", s))
+		}
+		procs = append(procs, p)
+	}
+	dur, reps := hotDur, hotReps
+	if *flagDur > 0 {
+		dur = *flagDur
+	}
+	if *flagReps > 0 {
+		reps = *flagReps
+	}
+	run := &HotRun{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Command: strings.Join(os.Args, " "),
+		Layout: lru.LayoutVersion, Machine: machine(), Dur: dur.String(), Reps: reps, Procs: procs}
+
+	region := e.shmPath("hot")
+	cache, err := peers.OpenShmlru(region, peers.ShmlruOptions(4096, hotKey, hotValue), true)
+	check(err)
+	defer cache.Close()
+	val := workload.Value(hotValue)
+	for _, k := range coldKeys(hotKey, hotKeyCounts[len(hotKeyCounts)-1], 0) {
+		cache.Set(k, val)
+	}
+	servers := map[int]*ngxrun.Server{}
+	for _, p := range procs {
+		if servers[p] == nil {
+			servers[p] = e.startHotNginx(p)
+		}
+	}
+
+	goCells, ngxCells := hotCells()
+	type key struct {
+		c hotCell
+		p int
+	}
+	all, cpu := map[key][]float64{}, map[key][]float64{}
+	measure := func(c hotCell, p int, f func() (ops, share float64, err error)) {
+		ops, share := hotMeasure(fmt.Sprintf("%v, P=%d", c, p), f)
+		all[key{c, p}] = append(all[key{c, p}], ops)
+		cpu[key{c, p}] = append(cpu[key{c, p}], share)
+	}
+	gen := 0
+	for r := 0; r < reps; r++ {
+		for i := range procs {
+			p := procs[(i+r)%len(procs)]
+			for _, c := range goCells {
+				measure(c, p, func() (float64, float64, error) { return e.hotGo(region, c, p, dur) })
+			}
+			for j := 0; j < len(ngxCells); j += 2 {
+				pair := []hotCell{ngxCells[j], ngxCells[j+1]}
+				if r%2 == 1 {
+					pair[0], pair[1] = pair[1], pair[0]
+				}
+				for _, c := range pair {
+					measure(c, p, func() (float64, float64, error) {
+						gen++
+						return hotNginx(servers[p], gen, c, p, dur)
+					})
+				}
+			}
+			logf("hot: round %d/%d, %d processes done", r+1, reps, p)
+		}
+	}
+	for _, c := range append(goCells, ngxCells...) {
+		for _, p := range procs {
+			xs, sh := all[key{c, p}], cpu[key{c, p}]
+			med, below := hotMedian(xs, sh)
+			run.Results = append(run.Results, HotResult{hotCell: c, Procs: p, OpsPerSec: med, All: xs, CPU: sh, Below: below})
+		}
+	}
+	b, err := json.MarshalIndent(run, "", "  ")
+	check(err)
+	check(os.WriteFile(filepath.Join(*flagOut, "hot.json"), b, 0o644))
+	writeHotTables(os.Stdout, run)
+	logf("wrote %s", filepath.Join(*flagOut, "hot.json"))
+}
+
+// hotMeasure runs f until its CPU share is hotShare or more, at most
+// hotTries times, and returns the run with the highest share. An error
+// counts as a try; when every try failed, the section fails.
+func hotMeasure(what string, f func() (ops, share float64, err error)) (ops, share float64) {
+	for try := 1; try <= hotTries; try++ {
+		o, sh, err := f()
+		if err != nil {
+			logf("hot: %s: %v", what, err)
+			continue
+		}
+		if sh > share {
+			ops, share = o, sh
+		}
+		if share >= hotShare {
+			return ops, share
+		}
+		logf("hot: %s: CPU share %.2f", what, sh)
+	}
+	if share == 0 {
+		check(fmt.Errorf("hot: %s: no run in %d tries", what, hotTries))
+	}
+	logf("hot: %s: kept a run of CPU share %.2f", what, share)
+	return ops, share
+}
+
+// hotCores is how many of p processes can each run on a core of its own.
+func hotCores(p int) float64 { return float64(min(p, runtime.NumCPU())) }
+
+// hotGo runs P Go children on cell c for d and returns their total
+// operations per second and the run's CPU share.
+func (e *env) hotGo(region string, c hotCell, p int, d time.Duration) (ops, share float64, err error) {
+	kids := make([]*child, p)
+	for i := range kids {
+		kids[i] = e.spawnChild(hotPeer, "-c.peer", hotPeer, "-c.target", region, "-c.op", c.Op, "-c.keys", strconv.Itoa(c.Keys))
+	}
+	defer func() {
+		for _, k := range kids {
+			k.quit()
+		}
+	}()
+	runKids(kids, hotWarm)
+	cpu0, err := kidsCPU(kids)
+	if err != nil {
+		return 0, 0, err
+	}
+	t := time.Now()
+	s := runKids(kids, d)
+	wall := time.Since(t)
+	cpu1, err := kidsCPU(kids)
+	if err != nil {
+		return 0, 0, err
+	}
+	if s.Hits != s.Gets {
+		check(fmt.Errorf("hot: %v, %d processes: %d of %d gets missed", c, p, s.Gets-s.Hits, s.Gets))
+	}
+	return s.OpsPerSec(), float64(cpu1-cpu0) / (hotCores(p) * float64(wall)), nil
+}
+
+// kidsCPU is the CPU time, user and system, that the children have used,
+// from /proc/PID/stat (in USER_HZ ticks, 100 a second on Linux).
+func kidsCPU(kids []*child) (time.Duration, error) {
+	var sum time.Duration
+	for _, k := range kids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k.cmd.Process.Pid))
+		if err != nil {
+			return 0, err
+		}
+		// Fields 14 and 15, utime and stime, counted after the command
+		// name, which ends at the last ')'.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			return 0, fmt.Errorf("/proc/%d/stat: %q", k.cmd.Process.Pid, b)
+		}
+		for _, x := range f[11:13] {
+			n, err := strconv.ParseInt(x, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/%d/stat: %v", k.cmd.Process.Pid, err)
+			}
+			sum += time.Duration(n) * (time.Second / 100)
+		}
+	}
+	return sum, nil
+}
+
+// hotChildMain is a Go child of the hot-key section: it loops c.op on
+// c.keys keys of the region c.target.
+func hotChildMain() {
+	s, err := peers.OpenShmlru(*cTarget, &lru.Options{NoCreate: true}, false)
+	check(err)
+	defer s.Close()
+	cur := &cursor{keys: coldKeys(hotKey, *cKeys, 0)}
+	var run func(n int) (int, int)
+	switch *cOp {
+	case "get":
+		run = loopGet(s, cur, make([]byte, 0, hotValue))
+	case "set":
+		run = loopSet(s, cur, workload.Value(hotValue))
+	case "spin":
+		run = spin
+	default:
+		check(fmt.Errorf("hot child: unknown operation %q", *cOp))
+	}
+	serveRuns(run)
+}
+
+// startHotNginx starts an nginx of p workers for the section, fills its
+// caches and arms the timer of every worker.
+func (e *env) startHotNginx(p int) *ngxrun.Server {
+	root := repoRoot()
+	var extra strings.Builder
+	for _, h := range []string{"setup", "arm", "start", "result"} {
+		fmt.Fprintf(&extra, "        location = /hot_%s { content_by_lua_block { require(\"shmlru_hot\").%s() } }\n", h, h)
+	}
+	s, err := ngxrun.Start(ngxrun.Config{
+		Root:    root,
+		Workers: p,
+		Region:  e.shmPath(fmt.Sprintf("hot-nginx%d", p)),
+		HTTP:    "    lua_shared_dict shmlru_hot 8m;\n    lua_shared_dict shmlru_hot_ctl 1m;\n",
+		Extra:   extra.String(),
+		LuaPath: filepath.Join(root, "bench", "lua") + "/?.lua;",
+	})
+	check(err)
+	e.hotNgx = append(e.hotNgx, s)
+	if body, err := s.Get("/hot_setup"); err != nil || body != "ok" {
+		check(fmt.Errorf("nginx of %d workers: /hot_setup: %q, %v", p, body, err))
+	}
+	// A new connection goes to a worker the kernel picks (reuseport), so
+	// some take several requests to reach.
+	for i := 0; ; i++ {
+		body, err := s.Get("/hot_arm")
+		if n, _ := strconv.Atoi(body); err == nil && n == p {
+			logf("hot: nginx of %d workers on %s, armed in %d requests", p, s.URL, i+1)
+			return s
+		}
+		if err != nil || strings.HasPrefix(body, "error") || i == 200*p {
+			check(fmt.Errorf("nginx of %d workers: /hot_arm: %q, %v", p, body, err))
+		}
+	}
+}
+
+// hotNginx runs cell c on s's p workers for d as run gen and returns
+// their total gets per second and the run's CPU share.
+func hotNginx(s *ngxrun.Server, gen int, c hotCell, p int, d time.Duration) (ops, share float64, err error) {
+	q := fmt.Sprintf("/hot_start?gen=%d&peer=%s&keys=%d&dur_ms=%d", gen, c.Peer, c.Keys, d.Milliseconds())
+	if body, err := s.Get(q); err != nil || body != "ok" {
+		return 0, 0, fmt.Errorf("%s: %q, %v", q, body, err)
+	}
+	time.Sleep(hotLead + d)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		body, err := s.GetWithin(fmt.Sprintf("/hot_result?gen=%d", gen), 10*time.Second)
+		if err != nil {
+			return 0, 0, err
+		}
+		if body != "pending" {
+			return hotWorkers(body, p, d)
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("run %d: no result from every worker after 30 s", gen)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// hotWorkers sums the workers' lines of /hot_result ("id iterations
+// start_ns end_ns cpu_ns") into gets per second, and the CPU share over
+// the span from the first start to the last end. It fails on a worker's
+// error, a missing worker, or loops that overlapped for less than 90% of
+// d.
+func hotWorkers(body string, p int, d time.Duration) (ops, share float64, err error) {
+	lines := strings.Split(body, "\n")
+	if len(lines) != p {
+		return 0, 0, fmt.Errorf("%d result lines from %d workers: %q", len(lines), p, body)
+	}
+	var cpu, firstStart, lastStart, firstEnd, lastEnd float64
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[1] == "error" {
+			return 0, 0, fmt.Errorf("worker %s: %s", f[0], strings.Join(f[2:], " "))
+		}
+		var x [5]float64
+		for j := range x {
+			if len(f) != len(x) {
+				break
+			}
+			x[j], _ = strconv.ParseFloat(f[j], 64)
+		}
+		if len(f) != len(x) || x[1] <= 0 || x[3] <= x[2] || x[4] <= 0 {
+			return 0, 0, fmt.Errorf("bad result line %q", l)
+		}
+		ops += x[1] / (x[3] - x[2]) * 1e9
+		cpu += x[4]
+		if i == 0 {
+			firstStart, lastStart, firstEnd, lastEnd = x[2], x[2], x[3], x[3]
+		}
+		firstStart, lastStart = min(firstStart, x[2]), max(lastStart, x[2])
+		firstEnd, lastEnd = min(firstEnd, x[3]), max(lastEnd, x[3])
+	}
+	if together := time.Duration(firstEnd - lastStart); together < d*9/10 {
+		return 0, 0, fmt.Errorf("the workers looped together for %v of %v", together, d)
+	}
+	return ops, cpu / (hotCores(p) * (lastEnd - firstStart)), nil
+}
+
+// writeHotTables prints the section's tables: every cell at every process
+// count with the ratio of each count to the first, then nginx's shmlru
+// over the dict at each count.
+func writeHotTables(w io.Writer, run *HotRun) {
+	ops := map[hotCell]map[int]float64{}
+	below, rounds := map[hotCell]int{}, map[hotCell]int{}
+	var cells []hotCell
+	for _, r := range run.Results {
+		if ops[r.hotCell] == nil {
+			ops[r.hotCell] = map[int]float64{}
+			cells = append(cells, r.hotCell)
+		}
+		ops[r.hotCell][r.Procs] = r.OpsPerSec
+		below[r.hotCell] += r.Below
+		rounds[r.hotCell] += len(r.All)
+	}
+	ps := run.Procs
+	fmt.Fprintf(w, "Hot keys shared by N processes: %s, %d cores, %s a run, the median of %d rounds' runs at %.1f CPU share or more (%s).\n\n",
+		run.Date, run.Machine.Cores, run.Dur, run.Reps, hotShare, run.Command)
+	head, rule := "| operations per second, summed |", "|---|"
+	for _, p := range ps {
+		head += fmt.Sprintf(" P=%d |", p)
+		rule += "--:|"
+	}
+	for _, p := range ps[1:] {
+		head += fmt.Sprintf(" P=%d / P=%d |", p, ps[0])
+		rule += "--:|"
+	}
+	head += fmt.Sprintf(" rounds below %.1f CPU share |", hotShare)
+	rule += "--:|"
+	fmt.Fprintf(w, "%s\n%s\n", head, rule)
+	for _, c := range cells {
+		row := "| " + c.String() + " |"
+		for _, p := range ps {
+			row += " " + fmtOps(ops[c][p]) + " |"
+		}
+		for _, p := range ps[1:] {
+			row += " " + fmtRatio(ops[c][p]/ops[c][ps[0]]) + " |"
+		}
+		row += fmt.Sprintf(" %d of %d |", below[c], rounds[c])
+		fmt.Fprintln(w, row)
+	}
+	fmt.Fprintf(w, "\n| nginx get | P | resty.shmlru | ngx.shared.DICT | shmlru / dict |\n|---|--:|--:|--:|--:|\n")
+	for _, n := range hotKeyCounts {
+		for _, p := range ps {
+			sh, dict := ops[hotCell{"nginx", "shmlru", "get", n}][p], ops[hotCell{"nginx", "shdict", "get", n}][p]
+			if sh == 0 && dict == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", hotKeys(n), p, fmtOps(sh), fmtOps(dict), fmtRatio(sh/dict))
+		}
+	}
+}
