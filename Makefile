@@ -55,7 +55,7 @@ fuzz:
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzReadUnlocked$$' ./lru/
 	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzOpenFile$$' ./shm/
 
-demo: build $(DEMO_DEPS)
+demo: deps build $(DEMO_DEPS)
 	$(GO) run ./cmd/shmlru-demo
 
 clean:

@@ -27,9 +27,9 @@ module finds on package.cpath.
 ]],
    homepage = "https://github.com/shmlru/shmlru",
    issues_url = "https://github.com/shmlru/shmlru/issues",
-   -- No LICENSE file yet, so all rights are reserved; change this (and
-   -- dist.ini's) when the project chooses a license.
-   license = "Proprietary (no license granted yet)",
+   -- The Apache License 2.0 (LICENSE), by its SPDX identifier;
+   -- version/license_test.go holds it to dist.ini's and the pc file's.
+   license = "Apache-2.0",
    labels = { "openresty", "nginx", "cache", "shared-memory", "ffi" },
 }
 supported_platforms = { "linux" }

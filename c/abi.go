@@ -100,8 +100,9 @@ const (
 	// loads, SHMLRU_TYPE_NONE, shmlru_changes; later, without a new
 	// version (additions only: nothing a program built for 3 uses
 	// changed), tracked fills (shmlru_tracked_gen, shmlru_fill_*,
-	// SHMLRU_NOT_IN_STEP) and the one-call tracked read
-	// (shmlru_get_tracked).
+	// SHMLRU_NOT_IN_STEP), the one-call tracked read
+	// (shmlru_get_tracked), shmlru_load_store, SHMLRU_UNTRUSTED and
+	// SHMLRU_BUSY (CHANGELOG.md).
 	abiVersion = 3
 	errbufSize = 512 // holds any message shmlru_open writes
 )

@@ -28,6 +28,21 @@ import (
 // leaves a call to Go) on one region and through lru's Go API on a twin,
 // and every result, every entry's value and metadata, each shard's LRU
 // order and counters must agree.
+//
+// What they cover (each test's comment says more): random operations on
+// twins, 6 seeds of one and two shards (TestNativeMatchesGo); chained
+// entries of every kind in a fragmented shard, which the native path
+// leaves to Go; the longest TTL the ABI takes; a driver killed inside the
+// native path mid LRU move, mid incr and mid in-place set; C threads of two
+// processes and a Go process on one counter; readers without the lock
+// never torn under C and Go writers; a contended native write that waits
+// in C; a file truncated under a C host (ffi/nginx_test.go: under nginx
+// workers); fields read once and only the checked copy used; faulting
+// output pointers and values that change nothing; a bad buffer twice in a
+// row under the library's handler and under a host's that chains to it;
+// and a page of the native mapping that faults (a real SIGBUS from
+// userfaultfd, or mprotect) in a lock-free read, under a lock and after a
+// change, while another thread's incr waits mid-change further on.
 
 // nativeOpts is the twins' geometry for a seed: small, so that writes
 // evict; one shard for every other seed (the shard shift of 64 that C must

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmlru.h — the C ABI of shmlru, a shared-memory LRU cache.
  *

@@ -23,6 +23,18 @@ import (
 // program on libshmlru.so) while this test plays the host's agent with
 // lru on the same region, and reads and fills from Go too: the C calls and
 // Go's GetTracked, BeginFill and StoreFill must be one protocol.
+//
+// What they cover: not in step; fills from C read by Go and from Go read
+// by C; cached absences; an Invalidate between begin and store (refused);
+// InvalidateAll (old copies missed, a fill begun before it refused, a new
+// generation) (TestTrackedFillsThroughC); the tracked read stopped between
+// its copy and its in-step check while the agent catches up, through a
+// test hook in fast.c (TestTrackedReadIsOneInstant); shmlru_get_tracked
+// against lru's tracked read for every kind of entry, counters included
+// (TestTrackedReadNativeMatchesGo); the in-step instant read on one clock
+// by a driver in a time namespace whose monotonic clock is behind or ahead
+// (TestTrackedInStepAcrossTimeNamespaces), and by one without /proc, which
+// never takes the cache for in step (TestTrackedWithoutProcIsNotInStep).
 
 // trackDriver is a running track_driver: one command, one answer line.
 type trackDriver struct {

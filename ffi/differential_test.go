@@ -15,6 +15,19 @@ import (
 	"github.com/shmlru/shmlru/shm"
 )
 
+// The differential test of resty.shmlru against ngx.shared.DICT: nginx with
+// one worker, a lua_shared_dict and a shmlru cache (both 32 MiB, so
+// neither evicts), in which ffi/t/differential.lua makes the same random
+// calls on both (every method but capacity and free_space, every value
+// type including rejected ones, flags, TTLs, lists, bad keys) and compares
+// every returned value (nil against false, error strings and flags too)
+// and every raised error. TTLs that expire are followed by a yield until
+// both clocks are past them; the differences by design (ffi/README.md)
+// are left out, each for the reason differential.lua's header gives. A
+// failure names the seed, the step, the call, both results and the calls
+// before it. After the runs the cache passes Check. `make test-nginx` and
+// `go test ./ffi/` run it.
+
 // The seeds and steps of TestNginxDifferential; SHMLRU_DIFF_SEEDS ("1,2,3")
 // and SHMLRU_DIFF_STEPS replace them to replay a failure or run longer, and
 // SHMLRU_DIFF_VERBOSE=1 logs how often each error came up.

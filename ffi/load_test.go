@@ -28,6 +28,32 @@ import (
 // describes it): they append a line to a count file, so the test counts
 // loads outside the cache, then wait for a release file, so the test
 // decides when a load ends and can gather every caller behind it first.
+// nginx runs loadWorkers workers; a second Go process is this test binary
+// run again (TestMain).
+//
+//   - TestNginxLoadOnceAcrossProcesses: 24 concurrent requests, 4
+//     goroutines and a second Go process miss one key: one load in total,
+//     and everyone gets its value; three rounds (together, nginx first, Go
+//     first), so both languages load and wait.
+//   - TestNginxLoadLoaderKilled: the loading worker is SIGKILLed; a waiter
+//     takes over well within a second, the key is loaded once more, every
+//     waiter outside the killed worker and the Go waiter get the value, and
+//     the respawned worker finds it.
+//   - TestNginxLoadOutcomes: an error reaches nginx waiters and a Go
+//     waiter; negative caching both ways between Lua and Go; the stale
+//     window's flags read by Go, callers and Go served stale at once while
+//     the one refresh is held, then the new value; a wait_timeout behind a
+//     held load; a raising callback's message to every waiter, and a free
+//     load after it; waits in the access phase and in a timer, refused in
+//     header_filter; a short lease taken over.
+//   - TestNginxLoadErrorAfterTableMovedOn: waiters in SIGSTOPped workers
+//     while the load fails and other keys' loads take every flight of its
+//     window they may: each waiter still gets the error, and no callback
+//     runs.
+//   - TestNginxLoadLateLoaderKeepsNewValue: a callback whose lease ran out
+//     returns after Go took the load over and wrote its value: its value,
+//     or its absence with neg_ttl, is not written over Go's, and its
+//     request gets what it returned.
 
 const loadWorkers = 4
 

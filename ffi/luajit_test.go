@@ -24,6 +24,15 @@ import (
 // waiters, so every case is exact. A tracked read, stopped at each of its
 // lines while this process plays the agent, checks that it reads at one
 // instant.
+//
+// TestLuaJITLoadWaits: three LuaJIT waiters blocked in shmlru_load_wait get
+// a Go loader's value, its absence or its error; a 0.1 s wait_timeout ends
+// in "timeout waiting for the load"; a LuaJIT loader killed in its callback
+// is taken over by one of two LuaJIT waiters, which loads while the other
+// waits; and a TypeNone entry written by Go reads as nil (an expired one
+// loads). TestLuaJITTrackedReadIsOneInstant: the tracked read above.
+// Run by `go test ./ffi/` (so by make test-go); they need luajit and
+// build/libshmlru.so.
 
 type luajitEnv struct {
 	t      *testing.T

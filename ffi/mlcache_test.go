@@ -17,7 +17,22 @@ import (
 
 // The tests of resty.shmlru.mlcache in nginx (handlers in
 // ffi/t/ngx_load.lua; the instance named "ml" keeps its L2 keys under
-// "ml:").
+// "ml:"), on load_test.go's nginx:
+//
+//   - TestNginxMLCacheLevels: hit levels 3, 1 and 2 in one worker and
+//     across workers, and an instance made in init_by_lua.
+//   - TestNginxMLCacheCoherence: every worker holds a key in L1; a Go write
+//     to another key of the shard keeps the L1 copies; Go's Set, a table
+//     written by Go as JSON and Go's Delete are each seen by the very next
+//     get of every worker; a Lua load is seen by the others.
+//   - TestNginxMLCacheNegative: neg_ttl in L1 and L2, read by Go, and its
+//     expiry.
+//   - TestNginxMLCacheLoadOnce: one L3 callback for 16 requests and a Go
+//     GetOrLoad.
+//   - TestNginxMLCacheAPI: set, peek, delete, purge, update, get_bulk, the
+//     callback's ttl, l1_serializer, resurrect_ttl, tables, argument errors.
+//   - TestNginxMLCacheL1HitAllocates: L1 hits with the JIT on allocate
+//     (almost) nothing.
 
 // perWorker sends GET path?q until every worker has answered at least
 // rounds times, and returns every answer it got, in order.

@@ -25,7 +25,28 @@ import (
 // playing the host's tracking agent through lru (ClaimAgent,
 // InvalidateAll, SetInStep, Invalidate: the real agent is module near's,
 // which this module does not depend on). Redis's own count of GET commands
-// (INFO commandstats) tells a fill from a hit.
+// (INFO commandstats) tells a fill from a hit. nginx runs nearWorkers
+// workers; redis-server is started by the test on a free loopback port
+// (redis_test.go), and the test fails, never skips, without it, as without
+// nginx. Handlers: ffi/t/ngx_near.lua.
+//
+//   - TestNginxNearFillsAndHits: a miss is one GET, then every worker
+//     hits; Go's GetTracked reads the fill with the generation as flags;
+//     Redis's change plus Invalidate is read once; an absence cached, read
+//     by Go, then invalidated; Go's StoreFill of a value and of an absence
+//     served to nginx without Redis; empty values, CRLF and RESP inside, all
+//     256 byte values and 100 KiB, byte for byte both ways; the TTL; an
+//     instance over a resty.shmlru cache; Redis's unix socket; prefixes.
+//   - TestNginxNearNotInStep: out of step, every get is a GET and nothing is
+//     cached, not even over a plain entry; back in step, the generation
+//     before is a miss; an in-step instant that runs out.
+//   - TestNginxNearOnceAcrossProcesses: requests and goroutines of Go's
+//     tracked GetOrLoad miss one key while CLIENT PAUSE holds the GET: one
+//     GET, one load, everyone gets the value.
+//   - TestNginxNearErrors: Redis down, a GET past timeout under CLIENT
+//     PAUSE, AUTH as an ACL user with SELECT, a wrong password, a WRONGTYPE
+//     reply (not cached), a bad key, a miss and a hit in header_filter, and
+//     every bad option of near.new.
 
 const nearWorkers = 3
 

@@ -12,6 +12,22 @@ import (
 	"github.com/shmlru/shmlru/shm"
 )
 
+// resty.shmlru in Debian's nginx, with workers workers on a loopback port
+// (configuration by ngxrun; the cache opened in init_worker_by_lua), and
+// this Go process on the same region. `make test-nginx` runs these alone;
+// `go test ./ffi/` (make test-go) with the rest.
+//
+//   - TestNginxWorkersShareCacheWithGo: the master's init_by_lua open is
+//     refused; Go writes strings, numbers and booleans with flags and every
+//     worker reads them with their Lua types; Lua writes and Go reads the
+//     types back; a counter incremented from every worker and from Go
+//     loses nothing.
+//   - TestNginxReloadAndKilledWorker: after nginx -s reload the new workers
+//     see what the old ones wrote; a worker killed with SIGKILL is
+//     respawned, and the cache goes on serving and passes Check.
+//   - TestNginxRegionTruncatedUnderWorkers: the region's file truncated
+//     under running workers: gets answer "corrupt" and no worker dies.
+
 const workers = 3
 
 // startNginx opens the region from Go, then starts nginx on it. It fails

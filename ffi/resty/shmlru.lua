@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- resty.shmlru: the LuaJIT binding of shmlru, a shared-memory LRU cache that
 -- nginx workers share with each other and with Go processes.
 --

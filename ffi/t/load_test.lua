@@ -7,6 +7,20 @@
 -- Run by `make test-lua`. Waits on another process's load (blocking, as
 -- outside nginx) are driven by ffi/luajit_test.go with ffi/t/load_child.lua;
 -- nginx workers by ffi/load_test.go and ffi/mlcache_test.go.
+--
+-- What it covers: argument errors (key errors returned as by get, the rest
+-- raised at the caller's line); a hit and a load, with the callback's
+-- arguments; each value type; a cached absence (SHMLRU_TYPE_NONE), which
+-- get, get_stale and cas take for no entry; absent with and without
+-- neg_ttl; failures and error objects; a Lua error in the callback, which
+-- leaves the load free for the next caller; resurrect_ttl; the stale
+-- window's flags and TTL, then the stale value refreshed; a list at the
+-- key; a tracked key with no agent on the host (every call runs the
+-- callback and nothing is cached, not even over an entry written by hand
+-- with the generation's flags; a non-string value and a Lua error;
+-- tracked with stale_ttl or resurrect_ttl raises); closed handles; and the
+-- JSON codec of resty.shmlru.json (round trips, exact numbers, Go's
+-- escapes, every error).
 
 package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
 

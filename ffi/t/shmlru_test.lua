@@ -8,6 +8,19 @@
 -- (open, cas, stats, info, close, "value too large", fork) are shmlru's own.
 -- This file does not run the dict: ffi/differential_test.go compares the two
 -- in nginx, call by call.
+--
+-- What it covers, section by section: open and its errors (a bad path,
+-- size or mode; a mode that lets the group read without writing; a
+-- symbolic link at the path, never followed; a directory; no_create; a
+-- shard count that is no power of two; block_size, gone since layout 3);
+-- get and set of each value type with flags (the dict's C int, read back
+-- signed), bad keys and values, and a value larger than the module's
+-- buffer, which grows it; add, replace and the safe_ variants; cas; incr;
+-- ttl, expire, get_stale and flush_expired, with TTLs in whole
+-- milliseconds; lists; get_keys, flush_all, capacity, free_space and stats;
+-- a full cache (safe_set says "no memory", set reports forcible); a second
+-- handle on the region and closed handles; and a child forked after the
+-- library was loaded, refused with a clear error while the parent goes on.
 
 package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- resty.shmlru.json: the JSON text resty.shmlru.mlcache stores Lua tables
 -- as, so that a Go process reads them with encoding/json. No lua-cjson
 -- needed (Debian's nginx Lua module comes without it).

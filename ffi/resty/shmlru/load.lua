@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- resty.shmlru.load: the read-through of resty.shmlru, cache:get_or_load,
 -- and its core, which resty.shmlru.mlcache builds on.
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- resty.shmlru.mlcache: lua-resty-mlcache's API over a shmlru region, so
 -- that an mlcache user changes one require:
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- resty.shmlru.near: Redis GETs for nginx workers through a shmlru region
 -- that the host's tracking agent keeps in step with Redis (lru/track.go;
 -- the agent is a Go process, module near's). Every nginx worker and Go
