@@ -349,8 +349,11 @@ const char *shmlru_version(void);
  * before), loads it, writes it with shmlru_load_store, and calls
  * shmlru_load_end whatever happens. With SHMLRU_LOAD_WAITING another
  * caller loads it: shmlru_load_wait until the state changes. None of these
- * calls blocks longer than its timeout, so an event loop polls with
- * timeout_ms 0. The load's outcome is kept for a waiter for as long as it
+ * calls sleeps longer than its timeout, so an event loop polls with
+ * timeout_ms 0; each takes the load table's lock for a moment, which a
+ * process stopped while holding it (SIGSTOP, a frozen cgroup) holds up
+ * for as long as it stays stopped, as it holds up a shard whose lock it
+ * holds. The load's outcome is kept for a waiter for as long as it
  * goes on waiting: in shmlru_load_wait, or polling it at least every
  * second.
  *

@@ -2,6 +2,7 @@ package shm
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -67,7 +68,7 @@ func TestPermissions(t *testing.T) {
 		t.Skip("needs root to run a child as another user (CI runs as root)")
 	}
 	const nobody, nogroup, daemon = 65534, 65534, 1
-	name := filepath.Join(Dir, "shmlru-perm-test-"+filepath.Base(t.TempDir()))
+	name := filepath.Join(Dir, fmt.Sprintf("shmlru-perm-test-%d", os.Getpid())) // unique on the host
 	t.Cleanup(func() { os.Remove(name) })
 
 	r, err := Open(name, Options{Size: testSize})

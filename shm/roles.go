@@ -74,11 +74,13 @@ func (r *Region) Unshare(off int) error {
 // Shared asks the kernel whether another attachment holds a share (or a
 // role) of the byte at off in the data area; this attachment's own does
 // not count. It is a system call. A read lock counts here, unlike for a
-// role or a slot: a share is one. What a process that can only read the
-// file could forge with one, it cannot, since Open refuses a region that
-// anyone may read without writing (trust.go); and a share held by a live
-// process at worst keeps a flight from reuse for the bound lru's keep
-// gives it.
+// role or a slot: a share is one. A process that can only read the file
+// cannot take one, since Open refuses a region that anyone may read
+// without writing (trust.go). This library drops its own shares within
+// lru's keep bound; a process that may write the region and holds shares
+// on purpose keeps flights from reuse as long as it likes, as it can
+// stall the region in other ways: write access is trust (the README's
+// "Sharing a region with other users").
 func (r *Region) Shared(off int) (bool, error) {
 	typ, err := lockOn(r.f, r.dataByte(off))
 	if err != nil {
@@ -95,12 +97,7 @@ func (r *Region) roleLock(off int, typ int16, cmd int) error {
 		return errors.New("shm: role byte outside the data area")
 	}
 	lk := unix.Flock_t{Type: typ, Start: r.dataByte(off), Len: 1}
-	for {
-		err := unix.FcntlFlock(r.f.Fd(), cmd, &lk)
-		if err != unix.EINTR {
-			return err
-		}
-	}
+	return fcntlLock(r.f, cmd, &lk)
 }
 
 // dataByte is the file offset of byte off of the data area.

@@ -69,12 +69,7 @@ func (r *Region) slotByte(s int) int64 { return HeaderSize + int64(s)*slotSize }
 
 func (r *Region) lockSlotByte(s int) error {
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: r.slotByte(s), Len: 1}
-	for {
-		err := unix.FcntlFlock(r.f.Fd(), unix.F_OFD_SETLK, &lk)
-		if err != unix.EINTR {
-			return err
-		}
-	}
+	return fcntlLock(r.f, unix.F_OFD_SETLK, &lk)
 }
 
 // slotHeld asks the kernel whether another open file description holds the
@@ -106,12 +101,31 @@ func (r *Region) slotLock(s int) (int16, error) {
 // holds on byte off of f (F_OFD_GETLK reports none of our own).
 func lockOn(f *os.File, off int64) (int16, error) {
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: off, Len: 1}
-	for {
-		err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk)
-		if err != unix.EINTR {
-			return lk.Type, err
-		}
+	err := fcntlLock(f, unix.F_OFD_GETLK, &lk)
+	return lk.Type, err
+}
+
+// fcntlLock runs an OFD lock command on f, retried on EINTR. It goes
+// through the file's SyscallConn, which keeps the descriptor from being
+// closed while the command runs: with f.Fd(), a Close on another goroutine
+// could close it in between, and a file opened meanwhile that reused the
+// number would get the lock instead.
+func fcntlLock(f *os.File, cmd int, lk *unix.Flock_t) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
 	}
+	var lockErr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			if lockErr = unix.FcntlFlock(fd, cmd, lk); lockErr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return ErrClosed
+	}
+	return lockErr
 }
 
 // Token layout of a lock word (see mutex.go):
@@ -222,8 +236,7 @@ func (r *Region) Retire() {
 		return // closing the file released the slot already
 	}
 	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0, Start: r.slotByte(r.slot), Len: 1}
-	for unix.FcntlFlock(r.f.Fd(), unix.F_OFD_SETLK, &lk) == unix.EINTR {
-	}
+	fcntlLock(r.f, unix.F_OFD_SETLK, &lk)
 }
 
 // Owner describes who holds a lock word, for operators' tools.

@@ -360,7 +360,8 @@ func posixACL(ownerPerm uint16, named uint32, namedPerm, group, mask, other uint
 // shared with its group alone.
 func TestCreatedRegionLosesInheritedACL(t *testing.T) {
 	needRoot(t)
-	base := filepath.Join(Dir, "shmlru-acl-test-"+filepath.Base(t.TempDir()))
+	// Unique on the host: two runs of the tests at once must not share it.
+	base := filepath.Join(Dir, fmt.Sprintf("shmlru-acl-test-%d", os.Getpid()))
 	dir := base + ".dir"
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	if out, err := asUser(t, "acl-dir", base, outsider, outsider); err != nil {
@@ -575,7 +576,7 @@ func TestMembersHardLinkIsNamedByInode(t *testing.T) {
 	if !hardlinksProtected() {
 		t.Skip("fs.protected_hardlinks is off")
 	}
-	path := filepath.Join(Dir, "shmlru-link-test-"+filepath.Base(t.TempDir()))
+	path := filepath.Join(Dir, fmt.Sprintf("shmlru-link-test-%d", os.Getpid())) // unique on the host
 	link := filepath.Join(path+".member", "link")
 	t.Cleanup(func() {
 		os.Remove(link)
