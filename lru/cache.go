@@ -23,8 +23,10 @@ type Cache struct {
 	broken atomic.Pointer[error] // set when the mapping itself failed (file truncated)
 	retire sync.Once             // see retireBroken
 
-	// rows is the read counter table (counters.go).
-	rows []byte
+	// rows is the read counter table (counters.go); sharedRows: slots
+	// share rows (a small region), so counts there are atomic adds.
+	rows       []byte
+	sharedRows bool
 
 	lt    loads       // the load table (flight.go)
 	tr    track       // the track table (track.go)
@@ -141,7 +143,7 @@ func attach(r *shm.Region, o *Options) (*Cache, error) {
 	}
 	c := &Cache{r: r, g: g, size: r.Size()}
 	c.bind(data)
-	c.bindReads(data, r.Slot())
+	c.bindReads(data, r.Slot(), r.Slots())
 	if err := avoidTokens(r, &c.g); err != nil {
 		return nil, err
 	}

@@ -17,9 +17,10 @@ import (
 
 // bindReads points every shard at its lane in the row of slot, one of the
 // region's slots.
-func (c *Cache) bindReads(data []byte, slot int) {
+func (c *Cache) bindReads(data []byte, slot, slots int) {
 	g := &c.g
 	c.rows = data[g.readsOff : g.readsOff+g.rows*g.rowStride]
+	c.sharedRows = g.rows < slots
 	row := slot % g.rows * g.rowStride
 	for i := range c.shards {
 		c.shards[i].reads = (*readCounters)(unsafe.Pointer(&c.rows[row+(i%g.lanes)*readCountersSize]))
@@ -27,12 +28,27 @@ func (c *Cache) bindReads(data []byte, slot int) {
 }
 
 // countHit and countMiss count a lookup of the shard in this attachment's
-// row. Lock-free reads of one shard by several goroutines of this process
-// count at once, so the adds are atomic; the line is this process's alone
-// (unless a small region shares rows), so they cost no traffic between
-// processes.
-func (s *shard) countHit()  { atomic.AddUint64(&s.reads.Hits, 1) }
-func (s *shard) countMiss() { atomic.AddUint64(&s.reads.Misses, 1) }
+// row. Where the row is this attachment's alone (a row per slot), the
+// count is a plain add: no other process writes the row, and it costs a
+// read no atomic instruction; two goroutines of this process that read
+// shards of one lane at the same instant may then count one lookup
+// between them. Where a small region makes slots share rows, the add is
+// atomic, so that no process loses another's counts.
+func (s *shard) countHit() {
+	if s.c.sharedRows {
+		atomic.AddUint64(&s.reads.Hits, 1)
+		return
+	}
+	s.reads.Hits++
+}
+
+func (s *shard) countMiss() {
+	if s.c.sharedRows {
+		atomic.AddUint64(&s.reads.Misses, 1)
+		return
+	}
+	s.reads.Misses++
+}
 
 // laneReads sums lane's hits and misses over every slot's row.
 func (c *Cache) laneReads(lane int) (hits, misses uint64) {

@@ -124,7 +124,6 @@ func (s *shard) readUnlocked(dst, key []byte, h uint64, o ReadOptions) (out []by
 			continue
 		}
 		sn, r := s.seek(key, h)
-		out, m, stale, err = dst, Meta{}, false, nil
 		switch r {
 		case seekGiveUp:
 			if s.moved(seq) {
@@ -132,18 +131,21 @@ func (s *shard) readUnlocked(dst, key []byte, h uint64, o ReadOptions) (out []by
 			}
 			return dst, Meta{}, false, nil, false // corruption: the locking path repairs
 		case seekAbsent:
-			err = ErrNotFound
-		case seekFound:
-			out, m, stale, err = s.judge(dst, &sn, &clock, o)
+			if s.moved(seq) {
+				continue
+			}
+			s.countMiss()
+			return dst, Meta{}, false, ErrNotFound, true
 		}
+		out, m, stale, err = s.judge(dst, &sn, &clock, o)
 		if s.moved(seq) {
 			continue
 		}
-		switch {
-		case err == nil:
+		switch err {
+		case nil:
 			s.countHit()
 			s.markRef(sn.u)
-		case err == ErrNotFound:
+		case ErrNotFound:
 			s.countMiss()
 		}
 		return out, m, stale, err, true

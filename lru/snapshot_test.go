@@ -201,8 +201,8 @@ func init() {
 // share rows: the counts stay exact (atomic adds).
 func TestSmallRegionSharesCounterRows(t *testing.T) {
 	c := newCache(t, &Options{Size: 128 << 10, Shards: 1})
-	if c.g.rows >= c.r.Slots() {
-		t.Fatalf("%d rows for %d slots: the test needs a region too small for a row per slot", c.g.rows, c.r.Slots())
+	if c.g.rows >= c.r.Slots() || !c.sharedRows {
+		t.Fatalf("%d rows for %d slots, shared %v: the test needs a region too small for a row per slot", c.g.rows, c.r.Slots(), c.sharedRows)
 	}
 	must(t, c.Set([]byte("k"), []byte("v"), 0))
 	for i := 0; i < 100; i++ {
