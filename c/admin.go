@@ -27,7 +27,7 @@ func shmlru_go_flush_expired(h C.uint64_t, maxCount C.size_t, removed *C.size_t)
 	if st != statusOK {
 		return st
 	}
-	clearOut(unsafe.Pointer(removed), unsafe.Sizeof(C.size_t(0))) // before the flush: see clearOut
+	probeOut(unsafe.Pointer(removed), unsafe.Sizeof(C.size_t(0))) // before the flush: see probeOut
 	n, err := e.c.FlushExpired(int(min(maxCount, 1<<31)))
 	if removed != nil {
 		*removed = C.size_t(n)

@@ -36,7 +36,7 @@ func push(h C.uint64_t, key *C.char, keyLen C.size_t, item unsafe.Pointer, itemL
 	if typ != C.int(lru.TypeBytes) && typ != C.int(lru.TypeNumber) {
 		return statusBadValue
 	}
-	clearOut(unsafe.Pointer(length), unsafe.Sizeof(*length))
+	probeOut(unsafe.Pointer(length), unsafe.Sizeof(*length))
 	var n int
 	var err error
 	if head {
@@ -79,9 +79,9 @@ func pop(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen 
 	if st != statusOK {
 		return st
 	}
-	clearOut(unsafe.Pointer(itemLen), unsafe.Sizeof(*itemLen))
-	clearOut(unsafe.Pointer(typ), unsafe.Sizeof(*typ))
-	clearOut(buf, uintptr(len(dst[:cap(dst)])))
+	probeOut(unsafe.Pointer(itemLen), unsafe.Sizeof(*itemLen))
+	probeOut(unsafe.Pointer(typ), unsafe.Sizeof(*typ))
+	probeOut(buf, uintptr(len(dst[:cap(dst)])))
 	_, t, size, err := e.c.Pop(dst, k, head, true)
 	if err != nil && err != lru.ErrBufferTooSmall {
 		return C.int(codeOf(err))

@@ -30,7 +30,7 @@ func shmlru_go_load_begin(h C.uint64_t, key *C.char, keyLen C.size_t, leaseMs C.
 	if st != statusOK {
 		return st
 	}
-	clearOut(load, unsafe.Sizeof(cLoad{})) // before the claim: see clearOut
+	probeOut(load, unsafe.Sizeof(cLoad{})) // before the claim: see probeOut
 	t, err := e.c.BeginLoad(k, lease)
 	if err != nil {
 		return C.int(codeOf(err))
@@ -61,10 +61,10 @@ func shmlru_go_load_wait(h C.uint64_t, load unsafe.Pointer, timeoutMs, leaseMs C
 	t := ticketOf(cl)
 	// Every output is written once before the wait, which may take the
 	// load over: a pointer that faults then faults with nothing done (see
-	// clearOut). The ticket is read above and written back unchanged.
+	// probeOut). The ticket is read above and written back unchanged.
 	putTicket(cl, &t)
-	clearOut(unsafe.Pointer(msgUsed), unsafe.Sizeof(C.size_t(0)))
-	clearOut(msg, uintptr(msgLen))
+	probeOut(unsafe.Pointer(msgUsed), unsafe.Sizeof(C.size_t(0)))
+	probeOut(msg, uintptr(msgLen))
 	text, err := e.c.WaitLoad(&t, timeout, lease)
 	if err != nil {
 		return C.int(codeOf(err))
@@ -95,7 +95,7 @@ func shmlru_go_load_end(h C.uint64_t, load unsafe.Pointer, outcome C.int, msg *C
 	}
 	cl := (*cLoad)(load)
 	t := ticketOf(cl)
-	putTicket(cl, &t) // written back unchanged before the end: see clearOut
+	putTicket(cl, &t) // written back unchanged before the end: see probeOut
 	err := e.c.EndLoad(&t, lru.LoadState(outcome), text)
 	if err == nil || err == lru.ErrLoadLost {
 		putTicket(cl, &t)

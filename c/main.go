@@ -21,6 +21,7 @@ import "C"
 import (
 	"math"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -100,21 +101,28 @@ func bytesOf(p unsafe.Pointer, n C.size_t, limit int) ([]byte, C.int) {
 // bufOf turns a caller's output buffer into an empty slice with its
 // capacity, clamped to limit (nothing longer is ever copied into it), or a
 // status for NULL with a non-zero length.
-// clearOut zeroes the n bytes of the caller's output at p (may be NULL), a
-// byte per page, before a call changes anything: an output pointer that
-// faults then faults while nothing has been done, and the call answers
-// SHMLRU_BAD_ARGUMENT with nothing changed, never after a change the
-// caller would then make again by retrying. Outputs are written in full
-// once the change is made.
-func clearOut(p unsafe.Pointer, n uintptr) {
+// probeOut makes sure the n bytes of the caller's output at p (may be
+// NULL) can be written, before a call changes anything: an output pointer
+// that faults then faults while nothing has been done, and the call
+// answers SHMLRU_BAD_ARGUMENT with nothing changed, never after a change
+// the caller would then make again by retrying. It changes no byte: on
+// each page of the output it adds 0 to the aligned word that holds the
+// page's first byte of the output, an atomic write that faults on memory
+// that cannot be written and leaves it (and a neighbour's bytes sharing the
+// word) as it was. A plain store of the byte read there could be dropped
+// by the compiler as a no-op.
+func probeOut(p unsafe.Pointer, n uintptr) {
 	if p == nil || n == 0 {
 		return
 	}
-	b := unsafe.Slice((*byte)(p), n)
-	for i := uintptr(0); i < n; i += 4096 {
-		b[i] = 0
+	touch := func(off uintptr) {
+		q := unsafe.Add(p, off)
+		atomic.AddUint32((*uint32)(unsafe.Add(q, -int(uintptr(q)&3))), 0)
 	}
-	b[n-1] = 0
+	for off := uintptr(0); off < n; off = (uintptr(p)+off)&^4095 + 4096 - uintptr(p) {
+		touch(off)
+	}
+	touch(n - 1)
 }
 
 func bufOf(p unsafe.Pointer, n C.size_t, limit int) ([]byte, C.int) {

@@ -63,7 +63,7 @@ func shmlru_go_open(path *C.char, pathLen C.size_t, opts unsafe.Pointer, out *C.
 	}
 	// out is written once before the open, so that a pointer that faults
 	// does so before a cache is opened that no one could close.
-	clearOut(unsafe.Pointer(out), unsafe.Sizeof(*out))
+	probeOut(unsafe.Pointer(out), unsafe.Sizeof(*out))
 	name := C.GoStringN(path, C.int(pathLen))
 	c, err := lru.Open(name, o)
 	if err != nil {

@@ -97,7 +97,7 @@ func shmlru_go_fill_store(h C.uint64_t, key *C.char, keyLen C.size_t, value unsa
 	}
 	cg := (*cGuard)(g)
 	tg := lru.TrackGuard{Gen: cg.Gen, Slot: cg.Slot, Count: cg.Count}
-	clearOut(unsafe.Pointer(stored), unsafe.Sizeof(C.int(0))) // before the store: see clearOut
+	probeOut(unsafe.Pointer(stored), unsafe.Sizeof(C.int(0))) // before the store: see probeOut
 	ok, err := e.c.StoreFill(k, v, absent != 0, lru.WriteOptions{Mode: lru.ModeSet, TTL: ttl}, tg)
 	if err != nil {
 		if errors.Is(err, lru.ErrBadOptions) {

@@ -27,7 +27,7 @@ func shmlru_go_write(h C.uint64_t, key *C.char, keyLen C.size_t, value unsafe.Po
 	if st != statusOK {
 		return st
 	}
-	clearOut(result, unsafe.Sizeof(cWriteResult{}))
+	probeOut(result, unsafe.Sizeof(cWriteResult{}))
 	r, err := e.c.Write(k, v, o)
 	return writeResult(r, err, result)
 }
@@ -59,7 +59,7 @@ func shmlru_go_load_store(h C.uint64_t, load unsafe.Pointer, key *C.char, keyLen
 		return statusBadArgument
 	}
 	t := ticketOf((*cLoad)(load))
-	clearOut(result, unsafe.Sizeof(cWriteResult{}))
+	probeOut(result, unsafe.Sizeof(cWriteResult{}))
 	r, err := e.c.WriteLoaded(&t, k, v, o)
 	return writeResult(r, err, result)
 }
@@ -115,7 +115,7 @@ func shmlru_go_delete(h C.uint64_t, key *C.char, keyLen C.size_t, deleted *C.int
 	if st != statusOK {
 		return st
 	}
-	clearOut(unsafe.Pointer(deleted), unsafe.Sizeof(*deleted))
+	probeOut(unsafe.Pointer(deleted), unsafe.Sizeof(*deleted))
 	ok, err := e.c.Delete(k)
 	if err != nil {
 		return C.int(codeOf(err))
@@ -143,8 +143,8 @@ func shmlru_go_incr(h C.uint64_t, key *C.char, keyLen C.size_t, delta C.double, 
 	if st != statusOK {
 		return st
 	}
-	clearOut(unsafe.Pointer(result), unsafe.Sizeof(*result))
-	clearOut(unsafe.Pointer(forcible), unsafe.Sizeof(*forcible))
+	probeOut(unsafe.Pointer(result), unsafe.Sizeof(*result))
+	probeOut(unsafe.Pointer(forcible), unsafe.Sizeof(*forcible))
 	var (
 		v    float64
 		forc bool
