@@ -193,8 +193,14 @@ func TestLoadStampedeAcrossProcesses(t *testing.T) {
 	if n := countLines(t, countFile); n != 1 {
 		t.Fatalf("the loader ran %d times across %d processes, want 1", n, procs)
 	}
-	if s := loadStats(t, c); s.Loads != 1 || s.Takeovers != 0 || s.Failures != 0 {
-		t.Fatalf("load stats %+v, want one load", s)
+	// Loads counts claims, not loader runs: a process whose caller reached
+	// the load table only after the load had ended (a loaded machine can
+	// start a child late; the Waits the test waits for may all be another
+	// process's) claims a load of its own, reads the key once more, finds
+	// the value and ends without running its loader. The loader's one run
+	// is proved by the count file above.
+	if s := loadStats(t, c); s.Loads < 1 || s.Takeovers != 0 || s.Failures != 0 || s.Abandoned != 0 {
+		t.Fatalf("load stats %+v, want loads without takeovers, failures or abandons", s)
 	}
 }
 
