@@ -605,7 +605,7 @@ func renderSections(r *Results, out string, only map[string]bool) error {
 		w("## 7. Hit ratio against an exact LRU\n\n")
 		w("One Zipf(0.99) trace of 16 B keys (cache-aside: a miss sets the key) through shmlru and through hashicorp/golang-lru sized to the entries shmlru held in steady state; ")
 		w("the first third warms up, the rest is counted. The region (%s) is small next to the trace's working set, so eviction decides the hit ratio. ", fmtBytes(r.HitSize))
-		w("shmlru's LRU order is exact within a shard, not across shards: the region here has the shard count in the table, 64 is the most the default picks, and with `Shards: 1` it is one exact LRU.\n\n")
+		w("shmlru keeps its order within a shard, not across shards, and since layout 6 it is CLOCK rather than an exact LRU: reads mark entries, writes move them to the head, and eviction gives a marked tail entry a second chance (docs/protocol.md). The region here has the shard count in the table; 64 is the most the default picks.\n\n")
 		w("| cache | entries | shards | evictions | hit ratio | vs exact LRU |\n|---|---|---|---|---|---|\n")
 		for _, h := range r.HitRatio {
 			ev := "–"
