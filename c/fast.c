@@ -561,6 +561,18 @@ static int seek(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, c
 	return SEEK_ABSENT;
 }
 
+/* put_meta fills the caller's meta (may be NULL) from a checked snapshot. */
+static inline void put_meta(shmlru_meta *meta, const struct snapshot *sn, int stale)
+{
+	if (meta == NULL)
+		return;
+	meta->version = sn->version;
+	meta->expires_ms = (int64_t)(sn->info & SHMLRU_L_INFO_EXPIRES_MASK);
+	meta->flags = sn->flags;
+	meta->type = (uint8_t)((sn->info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK);
+	meta->stale = (uint8_t)stale;
+}
+
 /* seq_begin loads the shard's change sequence for a read, waiting a little
  * while it is odd; an odd result means a change is still under way (or
  * was cut short), and the read tries again or goes to Go. */
@@ -679,13 +691,7 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 			return finish(f, rc);
 		}
 		*value_len = sn.vlen;
-		if (meta != NULL) {
-			meta->version = sn.version;
-			meta->expires_ms = (int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK);
-			meta->flags = sn.flags;
-			meta->type = (uint8_t)((sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK);
-			meta->stale = (uint8_t)stale;
-		}
+		put_meta(meta, &sn, stale);
 		count_hit(f, si);
 		mark_ref(f, sh, sn.u);
 		return finish(f, SHMLRU_OK);
@@ -803,13 +809,7 @@ SHMLRU_HIDDEN int shmlru_fast_get_tracked(uint64_t h, const char *key, size_t kl
 			return finish(f, SHMLRU_NOT_FOUND);
 		}
 		*value_len = sn.vlen;
-		if (meta != NULL) {
-			meta->version = sn.version;
-			meta->expires_ms = (int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK);
-			meta->flags = sn.flags;
-			meta->type = (uint8_t)((sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK);
-			meta->stale = 0;
-		}
+		put_meta(meta, &sn, 0);
 		count_hit(f, si);
 		mark_ref(f, sh, sn.u);
 		return finish(f, SHMLRU_OK);
