@@ -157,7 +157,7 @@ type shardHeader struct {
 	// and a writer that died mid-change leaves it odd: it is the dirty
 	// mark. A reader that takes no lock reads it before and after its
 	// copy, and keeps the copy only if both reads gave the same even
-	// number (read.go).
+	// number (snapshot.go).
 	seq       uint64
 	head      uint32 // most recently written (or spared) entry, 0 if none
 	tail      uint32 // next in line for eviction, 0 if none
