@@ -21,7 +21,8 @@
 #                     for bigger hosts (default 1,2: < 3 min on a quiet
 #                     machine; runs that other work kept from running at
 #                     once are retried, up to 4 times)
-#   make test-bench   the harness's own unit tests (fast, no network)
+#   make test-bench   vet and the harness's own unit tests (fast, no network;
+#                     part of make test)
 #
 # `deps` installs redis-server, memcached and nginx+lua, which the harness
 # starts itself on loopback; `build` makes libshmlru.so for the LuaJIT table.
@@ -54,5 +55,7 @@ HOT_PROCS ?= 1,2
 bench-hot: deps build bench-bin
 	cd bench && $(BENCH_BIN) -only hot -hot.procs $(HOT_PROCS) -out .
 
+# In make test: the harness is vetted and its own tests run (no servers).
+TEST_TARGETS += test-bench
 test-bench:
-	cd bench && $(GO) test -count=1 ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
