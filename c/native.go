@@ -8,7 +8,6 @@ static struct shmlru_fast *fast_handle(size_t slot) { return &shmlru_fast_handle
 import "C"
 
 import (
-	"encoding/binary"
 	"math"
 	"runtime"
 	"sync/atomic"
@@ -61,7 +60,7 @@ func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
 	f.refs_off = C.uint32_t(v.RefsOff)
 	f.reads = (*C.struct_shmlru_l_read_counters)(unsafe.Pointer(&m[v.DataOff+v.ReadsOff]))
 	f.lanes = C.uint32_t(v.Lanes)
-	f.track_off = C.uint64_t(trackOffOf(m[v.DataOff:]))
+	f.track_off = C.uint64_t(v.TrackOff)
 	if off, err := v.TrackClockOffset(); err == nil {
 		f.mono_offset = C.int64_t(off)
 	} else {
@@ -85,22 +84,4 @@ func disableNative(id uint64, v *lru.NativeView) {
 		runtime.Gosched() // a native call holds a shard lock for microseconds
 	}
 	v.Region.Close()
-}
-
-// trackOffOf returns the track table's offset in the data area d, as the
-// cache header says, or 0 (the native path then leaves shmlru_tracked_gen
-// and shmlru_get_tracked to Go) if it does not lie whole inside d. lru
-// checked the header when the cache was opened, and d maps the very file
-// the cache has open (NativeView attaches through it); the bounds check
-// makes sure that C never reads outside its mapping whatever the header
-// says.
-func trackOffOf(d []byte) uint64 {
-	if len(d) < C.SHMLRU_L_CACHE_HEADER_SIZE {
-		return 0
-	}
-	off := binary.NativeEndian.Uint64(d[C.SHMLRU_L_OFF_CACHE_HEADER_TRACK_OFF:])
-	if off < C.SHMLRU_L_CACHE_HEADER_SIZE || off%8 != 0 || off > uint64(len(d)) || uint64(len(d))-off < C.SHMLRU_L_TRACK_TABLE_HEADER_SIZE {
-		return 0
-	}
-	return off
 }

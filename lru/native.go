@@ -36,6 +36,7 @@ type NativeView struct {
 	// counts in lane i % Lanes.
 	ReadsOff int
 	Lanes    int
+	TrackOff int // the track table's header, from the start of the data area
 }
 
 // NativeView opens a second attachment to the cache's region (see
@@ -71,5 +72,6 @@ func (c *Cache) NativeView() (*NativeView, error) {
 		RefsOff:    g.refsOff,
 		ReadsOff:   g.readsOff + r.Slot()%g.rows*g.rowStride,
 		Lanes:      g.lanes,
+		TrackOff:   g.trackOff,
 	}, nil
 }
