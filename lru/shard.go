@@ -159,7 +159,7 @@ func (s *shard) insert(pl placement, key, value []byte, h uint64, t Type, flags 
 
 // rewrite replaces the value of the entry at u where it lies, if the entry
 // is contiguous and the new value takes no more units (and needs no
-// extension it lacks), and makes it the most recently used. Units the
+// extension it lacks), and moves it to the head of the queue. Units the
 // value no longer needs go back to the heap. It reports whether it did;
 // if not, nothing changed. The caller has marked the shard dirty.
 func (s *shard) rewrite(u uint32, e *entry, value []byte, t Type, flags uint32, expires int64) bool {

@@ -70,7 +70,7 @@ type keyJSON struct {
 }
 
 // listKeys collects the entries that match, in Range's order (shard by
-// shard, most recently used first). Range holds a shard's lock while it
+// shard, most recently written first). Range holds a shard's lock while it
 // calls back, so the callback only copies.
 func listKeys(c *lru.Cache, prefix []byte, limit int, withExpired bool) ([]keyJSON, error) {
 	var out []keyJSON

@@ -9,7 +9,7 @@ import (
 )
 
 // The operator's view: shmctl (built by make into build/shmctl) inspects the
-// cache the demo's processes used, and lists its most recently used keys.
+// cache the demo's processes used, and lists its most recently written keys.
 func init() {
 	register(90, "shmctl on the live cache", func(path string) error {
 		bin, err := filepath.Abs(filepath.Join("build", "shmctl"))
