@@ -258,7 +258,8 @@ int shmlru_peek(shmlru_t h, const char *key, size_t key_len, void *buf, size_t b
 
 /* Stores value at key as opts says (NULL = a plain set of bytes with no
  * expiry). result may be NULL. To make room it removes expired entries, then
- * the least recently used ones (unless opts->no_evict). */
+ * entries from the tail of the shard's queue, sparing once an entry read
+ * since it was written (unless opts->no_evict; docs/protocol.md). */
 int shmlru_write(shmlru_t h, const char *key, size_t key_len, const void *value, size_t value_len,
                  const shmlru_write_opts *opts, shmlru_write_result *result);
 

@@ -16,7 +16,8 @@ var setCmd = &command{
 	minArgs: 2,
 	maxArgs: 2,
 	desc: `Stores VALUE at KEY, replacing any entry, as a Go or Lua client's set does:
-evicting the least recently used entries of the key's shard if it needs room.
+evicting from the tail of the key's shard's queue if it needs room (an entry
+read since it was written is spared once).
 --type number stores VALUE parsed as a float64 (a number in Lua too);
 --type bool stores true or false. A VALUE that starts with "-" goes after "--".`,
 	example: `shmctl -r myapp set greeting hello --ttl 10m
