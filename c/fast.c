@@ -531,9 +531,9 @@ static int seek(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, c
 		struct shmlru_l_entry *e = ent(f, sh, u);
 		uint64_t info = LOAD(e->info);
 		uint32_t next = LOAD(e->hnext);
-		if (((info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffff) == klen) {
+		if (shmlru_l_info_klen(info) == klen) {
 			uint32_t flags = 0;
-			if (info & SHMLRU_L_INFO_EXT) {
+			if (shmlru_l_info_ext(info)) {
 				if (off + SHMLRU_L_ENTRY_EXT_SIZE > heap_bytes)
 					return SEEK_GIVE_UP;
 				struct shmlru_l_entry_ext *x = (struct shmlru_l_entry_ext *)(heap + off);
@@ -543,7 +543,7 @@ static int seek(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, c
 				off += SHMLRU_L_ENTRY_EXT_SIZE;
 			}
 			uint32_t vlen = LOAD(e->vlen);
-			if (((info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK) >= SHMLRU_L_NUM_TYPES || vlen > f->max_value ||
+			if (shmlru_l_info_typ(info) >= SHMLRU_L_NUM_TYPES || vlen > f->max_value ||
 			    off + klen + vlen > heap_bytes)
 				return SEEK_GIVE_UP;
 			if (memcmp(heap + off, key, klen) == 0) {
@@ -567,9 +567,9 @@ static inline void put_meta(shmlru_meta *meta, const struct snapshot *sn, int st
 	if (meta == NULL)
 		return;
 	meta->version = sn->version;
-	meta->expires_ms = (int64_t)(sn->info & SHMLRU_L_INFO_EXPIRES_MASK);
+	meta->expires_ms = shmlru_l_info_expires(sn->info);
 	meta->flags = sn->flags;
-	meta->type = (uint8_t)((sn->info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK);
+	meta->type = (uint8_t)shmlru_l_info_typ(sn->info);
 	meta->stale = (uint8_t)stale;
 }
 
@@ -666,7 +666,7 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 				continue;
 			return finish(f, BAD); /* corrupt: Go finds it too */
 		}
-		if (r == SEEK_FOUND && expired_at((int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK), &now)) {
+		if (r == SEEK_FOUND && expired_at(shmlru_l_info_expires(sn.info), &now)) {
 			if (!stale_ok)
 				r = SEEK_ABSENT;
 			stale = 1;
@@ -674,7 +674,7 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 		if (r == SEEK_ABSENT) {
 			rc = SHMLRU_NOT_FOUND;
 		} else {
-			uint32_t typ = (uint32_t)(sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK;
+			uint32_t typ = shmlru_l_info_typ(sn.info);
 			/* A list is read with the list functions; a value that
 			 * does not fit is measured by Go, which changes nothing
 			 * then. */
@@ -787,10 +787,10 @@ SHMLRU_HIDDEN int shmlru_fast_get_tracked(uint64_t h, const char *key, size_t kl
 				continue;
 			return finish(f, BAD); /* corrupt: Go finds it too */
 		}
-		if (r == SEEK_FOUND && expired_at((int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK), &now))
+		if (r == SEEK_FOUND && expired_at(shmlru_l_info_expires(sn.info), &now))
 			r = SEEK_ABSENT;
 		if (r == SEEK_FOUND) {
-			uint32_t typ = (uint32_t)(sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK;
+			uint32_t typ = shmlru_l_info_typ(sn.info);
 			if (typ == SHMLRU_L_TYPE_LIST || sn.vlen > buf_len)
 				return finish(f, SHMLRU_FAST_FALLBACK);
 			if (sn.vlen > 0)
@@ -832,7 +832,7 @@ SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int6
 			continue;
 		if (r == SEEK_GIVE_UP)
 			return finish(f, BAD);
-		int64_t x = (int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK);
+		int64_t x = shmlru_l_info_expires(sn.info);
 		if (r == SEEK_ABSENT || expired_at(x, &now))
 			return finish(f, SHMLRU_NOT_FOUND);
 		*ttl_ms = x == 0 ? 0 : x - now;
@@ -875,8 +875,8 @@ SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, siz
 		struct snapshot sn;
 		int r = seek(f, sh, key, klen, hash, &sn);
 		int64_t count = 0;
-		uint32_t typ = (uint32_t)(sn.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK;
-		if (r == SEEK_FOUND && (expired_at((int64_t)(sn.info & SHMLRU_L_INFO_EXPIRES_MASK), &now) || typ == SHMLRU_L_TYPE_NONE))
+		uint32_t typ = shmlru_l_info_typ(sn.info);
+		if (r == SEEK_FOUND && (expired_at(shmlru_l_info_expires(sn.info), &now) || typ == SHMLRU_L_TYPE_NONE))
 			r = SEEK_ABSENT; /* to the caller, there is no value */
 		if (r == SEEK_FOUND && typ == SHMLRU_L_TYPE_LIST) {
 			hook(HOOK_LLEN_CHECKED, "llen-checked");
@@ -935,18 +935,18 @@ SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, dou
 		goto out;
 	struct shmlru_l_entry *e = ent(f, sh, i);
 	struct entry_snap x = entry_snap(e);
-	if (expired_at((int64_t)(x.info & SHMLRU_L_INFO_EXPIRES_MASK), &now))
+	if (expired_at(shmlru_l_info_expires(x.info), &now))
 		goto out;
-	if (((x.info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK) != SHMLRU_L_TYPE_NUMBER) {
+	if (shmlru_l_info_typ(x.info) != SHMLRU_L_TYPE_NUMBER) {
 		rc = SHMLRU_NOT_NUMBER;
 		goto out;
 	}
 	/* The number's 8 bytes, where this one snapshot of the header puts
 	 * them, checked to lie in the heap: find checked the lengths it read,
 	 * which a process ignoring the lock may have changed since. */
-	int ext = (x.info & SHMLRU_L_INFO_EXT) != 0;
+	int ext = shmlru_l_info_ext(x.info);
 	uint64_t start = (uint64_t)i * SHMLRU_L_UNIT_SIZE;
-	if (x.vlen != 8 || (uint32_t)((x.info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffff) != klen ||
+	if (x.vlen != 8 || shmlru_l_info_klen(x.info) != klen ||
 	    start + shmlru_l_units_for(klen, x.vlen, ext) * SHMLRU_L_UNIT_SIZE > (uint64_t)f->nunits * SHMLRU_L_UNIT_SIZE ||
 	    !touch_ok(f, sh, i, e))
 		goto out;
@@ -1016,12 +1016,12 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 		goto out;
 	struct shmlru_l_entry *e = ent(f, sh, i);
 	struct entry_snap x = entry_snap(e);
-	int ext = (x.info & SHMLRU_L_INFO_EXT) != 0;
+	int ext = shmlru_l_info_ext(x.info);
 	/* The new value goes where the old one lay: its units are the old
 	 * value's, computed from this one snapshot of the header (the key's
 	 * length too), and the snapshot's entry must lie in the heap. */
 	uint64_t start = (uint64_t)i * SHMLRU_L_UNIT_SIZE, units = shmlru_l_units_for(klen, x.vlen, ext);
-	if ((flags != 0 && !ext) || (uint32_t)((x.info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffff) != klen || x.vlen > f->max_value ||
+	if ((flags != 0 && !ext) || shmlru_l_info_klen(x.info) != klen || x.vlen > f->max_value ||
 	    units != shmlru_l_units_for(klen, vlen, ext) || start + units * SHMLRU_L_UNIT_SIZE > (uint64_t)f->nunits * SHMLRU_L_UNIT_SIZE ||
 	    !touch_ok(f, sh, i, e))
 		goto out;
@@ -1049,7 +1049,7 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 		memcpy(p + klen, value, vlen);
 	hook(HOOK_OVERWRITE_COPIED, "overwrite-copied");
 	e->version = ++sh->clock;
-	int64_t old = (int64_t)(x.info & SHMLRU_L_INFO_EXPIRES_MASK);
+	int64_t old = shmlru_l_info_expires(x.info);
 	if (old == 0 && expires != 0)
 		sh->ttls++;
 	else if (old != 0 && expires == 0)

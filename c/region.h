@@ -232,19 +232,16 @@ SHMLRU_L_PIN(struct shmlru_l_read_counters, misses, READ_COUNTERS_MISSES);
 
 /* entry.info unpacked and packed, as lru/storage.go's expires, klen, typ,
  * hasExt and packInfo. */
-static inline int64_t shmlru_l_expires(const struct shmlru_l_entry *e)
-{
-	return (int64_t)(e->info & SHMLRU_L_INFO_EXPIRES_MASK);
-}
-static inline uint32_t shmlru_l_klen(const struct shmlru_l_entry *e)
-{
-	return (uint32_t)(e->info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffffu;
-}
-static inline uint32_t shmlru_l_typ(const struct shmlru_l_entry *e)
-{
-	return (uint32_t)(e->info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK;
-}
-static inline int shmlru_l_has_ext(const struct shmlru_l_entry *e) { return (e->info & SHMLRU_L_INFO_EXT) != 0; }
+/* The same for an info word already loaded (a reader's snapshot). */
+static inline int64_t shmlru_l_info_expires(uint64_t info) { return (int64_t)(info & SHMLRU_L_INFO_EXPIRES_MASK); }
+static inline uint32_t shmlru_l_info_klen(uint64_t info) { return (uint32_t)(info >> SHMLRU_L_INFO_KLEN_SHIFT) & 0xffffu; }
+static inline uint32_t shmlru_l_info_typ(uint64_t info) { return (uint32_t)(info >> SHMLRU_L_INFO_TYP_SHIFT) & SHMLRU_L_INFO_TYP_MASK; }
+static inline int shmlru_l_info_ext(uint64_t info) { return (info & SHMLRU_L_INFO_EXT) != 0; }
+
+static inline int64_t shmlru_l_expires(const struct shmlru_l_entry *e) { return shmlru_l_info_expires(e->info); }
+static inline uint32_t shmlru_l_klen(const struct shmlru_l_entry *e) { return shmlru_l_info_klen(e->info); }
+static inline uint32_t shmlru_l_typ(const struct shmlru_l_entry *e) { return shmlru_l_info_typ(e->info); }
+static inline int shmlru_l_has_ext(const struct shmlru_l_entry *e) { return shmlru_l_info_ext(e->info); }
 static inline uint64_t shmlru_l_pack_info(int64_t expires, uint32_t klen, uint32_t typ, int ext)
 {
 	uint64_t i = ((uint64_t)expires & SHMLRU_L_INFO_EXPIRES_MASK) | (uint64_t)klen << SHMLRU_L_INFO_KLEN_SHIFT |
