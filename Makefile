@@ -20,7 +20,7 @@ include $(sort $(wildcard mk/*.mk))
 build: $(BUILD_TARGETS)
 
 # System packages the tests need (luajit2, nginx with the lua module,
-# redis, memcached, valgrind). Idempotent; a no-op when all are present.
+# redis, memcached, pkg-config, luarocks, groff). Idempotent; a no-op when all are present.
 deps:
 	@scripts/deps.sh
 

@@ -64,7 +64,7 @@ func buildC(t *testing.T, src string) string {
 	return bin
 }
 
-// Issue 9 (5): a C host that forks without exec and then dies must not stay
+// A C host that forks without exec and then dies must not stay
 // attached through its child. The child inherits the region's file
 // descriptor, whose open file description holds the parent's slot lock; if
 // the child kept it, a shard lock the parent died holding would look alive

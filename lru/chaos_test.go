@@ -209,7 +209,7 @@ func soakKills(s string, def int) (int, error) {
 	return n, nil
 }
 
-// Issue 9, item 15: a mistyped kill count fails instead of running a soak
+// A mistyped kill count fails instead of running a soak
 // of zero kills.
 func TestSoakKillsMustParse(t *testing.T) {
 	for _, s := range []string{"10k", "0", "-5", " 100", "1e4"} {

@@ -66,8 +66,8 @@ var (
 	// ErrBadOptions: options out of range; the message says which.
 	ErrBadOptions = shm.ErrBadOptions
 
-	// ErrGeometry: Options.Exact asked for a geometry (size, shards, block
-	// size, limits) other than the existing cache's.
+	// ErrGeometry: Options.Exact asked for a geometry (size, shards,
+	// limits) other than the existing cache's.
 	ErrGeometry = shm.ErrGeometry
 
 	// ErrVersion: the region (or the cache inside it) was written by

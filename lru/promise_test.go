@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Regression tests for the crash-safety promise (issue 9): each failed on the
+// Regression tests for the crash-safety promise: each failed on the
 // code before the fix it names.
 
 // callerMemory returns a slice of n bytes whose tail faults: a file-backed

@@ -12,7 +12,8 @@
 #   libnginx-mod-http-lua   ngx_http_lua_module; pulls libnginx-mod-http-ndk,
 #                           lua-resty-core, lua-resty-lrucache, libluajit2-5.1-2
 #   lua-resty-core, lua-resty-lrucache   (named explicitly for clarity)
-#   redis-server, memcached, valgrind
+#   redis-server            the near cache's and the Lua tests' Redis
+#   memcached               a peer in bench/
 #   pkg-config              the install test builds a C program with nothing else
 #   luarocks                the install test runs `luarocks make` on the rockspec
 #                           (pulls lua5.1, which LuaRocks runs on)
@@ -34,14 +35,13 @@ PKGS=(
   lua-resty-lrucache
   redis-server
   memcached
-  valgrind
   pkg-config
   luarocks
   groff-base
 )
 
 # Commands that must exist afterwards (sanity check on the result).
-CMDS=(luajit nginx redis-server memcached valgrind pkg-config luarocks groff)
+CMDS=(luajit nginx redis-server memcached pkg-config luarocks groff)
 
 pkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]

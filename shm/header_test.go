@@ -70,7 +70,7 @@ func (a fileState) diff(b fileState) string {
 	return ""
 }
 
-// Issue 9 (7): a file whose first 4 KiB are zero is not a creation this
+// A file whose first 4 KiB are zero is not a creation this
 // package started (creation writes its header before the file grows), so
 // it is another program's file: refused, and left exactly as it was.
 func TestForeignFileWithZeroHeaderIsRefusedAndUntouched(t *testing.T) {
@@ -149,7 +149,7 @@ func TestVersion1IsRefused(t *testing.T) {
 	}
 }
 
-// Issue 9 (8): random damage to the header page of a populated region never
+// Random damage to the header page of a populated region never
 // makes Open re-create it. Every outcome is either a refusal (ErrNotRegion
 // or ErrVersion) that leaves the file byte for byte as it was, or an open of
 // the existing region with its data intact.

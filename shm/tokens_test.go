@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Issue 9, item 6: slot generations are 15 bits in a lock word, so the
+// Slot generations are 15 bits in a lock word, so the
 // 2^15th claim of a slot reuses a token. A process that died holding a lock
 // under that token must still be taken over while the newcomer lives.
 // Before AvoidTokens, Lock below waited forever behind the "live" owner

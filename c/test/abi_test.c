@@ -513,7 +513,7 @@ static void *hammer(void *arg)
 	return NULL;
 }
 
-/* Issue 9, items 1 and 2: a caller's pointer that does not cover its
+/* A caller's pointer that does not cover its
  * length faults inside the library. That is SHMLRU_BAD_ARGUMENT, and the
  * entry keeps its old value and version: nothing torn, no shard reset.
  * Before, a fault mid-write was re-raised after the lock was released over
@@ -573,7 +573,7 @@ static void test_bad_pointers(shmlru_t h)
 	munmap(m, page);
 }
 
-/* Issue 9, item 3: shmlru_stats_get (and the other readers) in one thread
+/* shmlru_stats_get (and the other readers) in one thread
  * while another closes the handle: a status, never a crash of the host. */
 static void *stats_loop(void *arg)
 {

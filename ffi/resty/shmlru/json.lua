@@ -6,7 +6,8 @@
 --   local s, err = json.encode({ name = "Ada", langs = { "en", "fr" } })
 --   local t, err = json.decode(s)
 --
--- What round-trips, as with lua-cjson (which lua-resty-mlcache uses): strings,
+-- What round-trips (JSON's rules, narrower than the string.buffer encoding
+-- lua-resty-mlcache uses since 2.6.0, or lua-cjson before it): strings,
 -- finite numbers (written with 17 significant digits, so exactly), booleans
 -- and tables whose keys are all strings or are 1..n (an array). Number
 -- keys of other tables become strings; an empty table is an object ({});
