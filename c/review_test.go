@@ -41,7 +41,7 @@ type shard0 struct {
 }
 
 func shardZero(t *testing.T, c *lru.Cache) shard0 {
-	d := c.Region().Data()
+	d := c.Binding().Region().Data()
 	u32 := func(name string) int { return int(binary.NativeEndian.Uint32(d[fact(t, name):])) }
 	s := shard0{d: d, sh: fact(t, "cacheHeaderSize"), nunits: u32("cacheHeader.nunits"), nbucket: u32("cacheHeader.nbuckets")}
 	s.heap = s.sh + u32("cacheHeader.heapOff")

@@ -35,8 +35,8 @@
 // GetOrLoad reads through: on a miss, exactly one caller among every
 // process that has the region open runs its Loader, while the others sleep
 // on a word of the region until the value is written (the load table,
-// flight.go; BeginLoad, WaitLoad, WriteLoaded and EndLoad are its steps,
-// for callers in other languages). A loader whose process dies, or whose
+// flight.go; the steps of Cache.Loads, Begin, Wait, Write and End, serve
+// callers in other languages). A loader whose process dies, or whose
 // lease runs out, is taken over by a waiter; a loader taken over can no
 // longer write.
 //

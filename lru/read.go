@@ -21,7 +21,7 @@ type ReadOptions struct {
 	// GetOrLoad's NegativeTTL) as an entry with an empty value instead of
 	// ErrNotFound. Peek always shows it.
 	Absent bool
-	// Tracked is GetTracked's read (track.go): only an entry that a fill
+	// Tracked is Tracker.Get's read (track.go): only an entry that a fill
 	// of the current generation stored, and only while the cache is in
 	// step with its store (else ErrNotInStep, before the key is looked
 	// up). Whether the cache is in step and the entry are read together,
