@@ -61,7 +61,7 @@ func (c *Cache) Flush() error {
 		if err := s.withLock(lockChange, func() error {
 			s.mutating()
 			s.reset()
-			s.h.clock++ // readers' copies are out of date (see shardHeader.clock)
+			s.countChange() // readers' copies are out of date
 			s.clean()
 			return nil
 		}); err != nil {

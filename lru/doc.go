@@ -62,7 +62,7 @@
 //     is created; later openers adopt it (Options.Exact refuses a difference).
 //   - Keys are 1 to 65,535 bytes (less in very small shards: Geometry().MaxKey);
 //     values at most Geometry().MaxValue.
-//   - TTLs follow the wall clock in Unix milliseconds: a step of the clock moves
+//   - TTLs follow wall time in Unix milliseconds: a step of wall time moves
 //     every deadline. A negative TTL is ErrBadTTL.
 //   - A process that dies holding a shard's lock is noticed by the next process
 //     that waits for it, within about 10 ms (shm.OwnerCheckInterval). If it died

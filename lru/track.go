@@ -267,7 +267,7 @@ func nextGen(g uint32) uint32 {
 // before the confirmation it dates until from. An instant earlier than the
 // one already published is ignored unless it is 0, so that a slow
 // confirmation never shortens a later one. In a process that cannot tell
-// its time namespace's offset from the host's clock (no /proc) it
+// its time namespace's offset from the host's (no /proc) it
 // publishes nothing but 0, and returns why.
 func (tr *Tracker) SetInStep(until int64) error {
 	if _, err := monoOffset(); err != nil && until != 0 {

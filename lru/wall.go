@@ -5,22 +5,22 @@ import (
 	"time"
 )
 
-// Wall time: what TTLs and deadlines are measured in. The track table's
-// in-step instant is on another clock (trackclock.go), for the reasons
-// given there.
+// Wall time (CLOCK_REALTIME): what TTLs and deadlines are measured in. The
+// track table's in-step instant is on the track clock instead
+// (trackclock.go), for the reasons given there.
 
-// nowMillis is the cache's clock: the wall clock, in Unix milliseconds.
+// nowMillis is wall time now, in Unix milliseconds.
 //
-// Why the wall clock: it is the one clock every process on a host agrees on.
+// Why wall time: it is the one time every process on a host agrees on.
 // CLOCK_MONOTONIC and CLOCK_BOOTTIME are virtualised by time namespaces (two
 // containers sharing a region could disagree), and neither survives a reboot
-// of a region kept on disk. The price is that a step of the wall clock moves
+// of a region kept on disk. The price is that a step of wall time moves
 // every deadline with it, as it does for ngx.shared.DICT.
 func nowMillis() int64 { return time.Now().UnixMilli() }
 
-// lazyNow reads the clock at most once per operation, and only when an
+// lazyNow reads wall time at most once per operation, and only when an
 // entry with a deadline makes it matter: most caches set no TTLs, and the
-// clock costs more than the rest of a hit.
+// reading costs more than the rest of a hit.
 type lazyNow int64
 
 func (n *lazyNow) get() int64 {

@@ -236,7 +236,7 @@ func (c *Cache) Delete(key []byte) (deleted bool, err error) {
 	}
 	s.mutating()
 	s.remove(i, prev, h)
-	s.h.clock++ // a reader's copy of the key is out of date (see shardHeader.clock)
+	s.countChange() // a reader's copy of the key is out of date
 	s.h.stats.Deletes++
 	s.clean()
 	return true, nil
