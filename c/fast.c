@@ -12,8 +12,8 @@
  * larger than the caller's buffer, a write that needs the allocator (a
  * value of another size in units).
  *
- * It follows lru's protocol to the letter (docs/protocol.md; lru/shard.go,
- * snapshot.go, refs.go, counters.go, storage.go, queue.go, read.go,
+ * It follows lru's protocol to the letter (docs/protocol.md; lru/buckets.go,
+ * snapshot.go, refs.go, counters.go, storage.go, lruqueue.go, read.go,
  * write.go, incr.go), so that a process killed anywhere in it is recovered
  * exactly as one killed in Go: every change but an LRU move is bracketed by
  * the shard's change sequence (odd while under way); an LRU move is made
@@ -311,7 +311,7 @@ static int escaped(struct shmlru_fast *f)
 	return finish(f, call->made ? SHMLRU_CORRUPT : SHMLRU_FAST_FALLBACK);
 }
 
-/* ---- layout (lru/layout.go, lru/storage.go, lru/queue.go) ---- */
+/* ---- layout (lru/layout.go, lru/storage.go, lru/lruqueue.go) ---- */
 
 static inline struct shmlru_l_shard_header *shard_at(const struct shmlru_fast *f, uint32_t i)
 {

@@ -157,7 +157,7 @@ func TestNativeIncrChecksWhatItWrites(t *testing.T) {
 }
 
 // A reset made because Go found corruption outside a
-// change leaves seq even (lru/op.go corrupted -> resetGuarded): a native
+// change leaves seq even (lru/shardlock.go corrupted -> bestEffort): a native
 // reader that loaded seq and the entry header before the reset and copies
 // the value after it passes its check and returns a value that was never
 // written (the reset's free-run footer over the value's last 4 bytes).

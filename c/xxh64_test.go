@@ -96,7 +96,7 @@ func TestXXH64(t *testing.T) {
 			line += fmt.Sprintf(" %d", c.Binding().ShardOf(key))
 		}
 		for _, n := range bucketCounts {
-			line += fmt.Sprintf(" %d", uint32(h)&(n-1)) // as lru/shard.go picks a bucket
+			line += fmt.Sprintf(" %d", uint32(h)&(n-1)) // as lru/buckets.go picks a bucket
 		}
 		want = append(want, line)
 	}

@@ -4,7 +4,7 @@ import "sync/atomic"
 
 // The shard's entry table: the bucket chains that index its entries, and
 // the changes that add, rewrite and remove an entry, keeping the bucket
-// chains, the LRU queue (queue.go), the heap (alloc.go, storage.go) and the
+// chains, the LRU queue (lruqueue.go), the heap (alloc.go, storage.go) and the
 // counts in step. Everything here runs with the shard's lock held. Every
 // index read from the region is range-checked before use and every walk is
 // bounded, so a corrupt region panics with a corruptError (turned into

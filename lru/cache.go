@@ -61,7 +61,7 @@ type shard struct {
 	readers atomic.Int32   // lock-free reads in progress (snapshot.go), which Close waits for
 	fence   uint32         // the word loadFence writes where loads need a fence (fence_other.go)
 
-	// Per-operation state, owned by whoever holds mu (see op.go).
+	// Per-operation state, owned by whoever holds mu (see shardlock.go).
 	locked    bool      // the region lock is held
 	observing bool      // the operation changes nothing (see observe)
 	orphaned  bool      // observe took the lock from a dead owner: hand it back as an orphan

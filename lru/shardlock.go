@@ -18,6 +18,7 @@ import (
 // it over and repair the shard. Observers (Peek, Range, Stats, Check, ...)
 // observe: they never repair, so an operator sees a shard as a dead process
 // left it, and they hand the lock back so that the next acquire repairs.
+// Whole-shard work runs those three steps through one wrapper, withLock.
 //
 // Whatever panics while the shard is in use, end decides whose fault it was
 // and never releases the lock on a shard left half changed:

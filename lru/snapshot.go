@@ -173,7 +173,7 @@ func (s *shard) enterUnlocked() error {
 
 // exitUnlocked ends a lock-free read; it must be called directly by defer.
 // A fault on the mapping (the file truncated underneath) breaks the cache,
-// as under the lock (op.go); a fault elsewhere is the caller's buffer
+// as under the lock (shardlock.go); a fault elsewhere is the caller's buffer
 // (ErrFault). A read holds no lock and changes nothing, so there is
 // nothing to repair either way.
 func (s *shard) exitUnlocked(err *error, ok *bool, prevFault bool) {
