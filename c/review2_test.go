@@ -65,7 +65,7 @@ func (d *driver2) line(t *testing.T) string {
 }
 
 // stuck reports whether key's load is held by someone else for all of
-// wait: a BeginLoad from this process finds it loading, and a WaitLoad of
+// wait: a Loads.Begin from this process finds it loading, and a Loads.Wait of
 // wait sees neither an end nor a loader gone (lease 0 in the driver: it is
 // the loader until it ends the load or dies).
 func stuck(t *testing.T, c *lru.Cache, key string, wait time.Duration) bool {
@@ -89,7 +89,7 @@ func stuck(t *testing.T, c *lru.Cache, key string, wait time.Duration) bool {
 
 // shmlru_load_begin with a shmlru_load on a read-only page answers
 // SHMLRU_BAD_ARGUMENT and claims nothing: another process loads the key.
-// Before, BeginLoad claimed the key's flight before the ticket was written,
+// Before, Loads.Begin claimed the key's flight before the ticket was written,
 // the caller had no ticket to end it with, and with lease 0 the load was
 // the live process's for ever.
 func TestLoadBeginFaultingTicketClaimsNothing(t *testing.T) {

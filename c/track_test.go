@@ -22,7 +22,7 @@ import (
 // Tracked reads and fills through the C ABI (test/track_driver.c, a C
 // program on libshmlru.so) while this test plays the host's agent with
 // lru on the same region, and reads and fills from Go too: the C calls and
-// Go's GetTracked, BeginFill and StoreFill must be one protocol.
+// Go's Tracker.Get, BeginFill and StoreFill must be one protocol.
 //
 // What they cover: not in step; fills from C read by Go and from Go read
 // by C; cached absences; an Invalidate between begin and store (refused);
@@ -144,7 +144,7 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	d.expect("hit "+hexVal("from C"), "read k")
 	v, m, err := c.Tracker().Get(nil, []byte("k"))
 	if err != nil || string(v) != "from C" || m.Flags != gen || m.Type != lru.TypeBytes {
-		t.Errorf("Go's GetTracked of C's fill: %q %+v %v", v, m, err)
+		t.Errorf("Go's Tracker.Get of C's fill: %q %+v %v", v, m, err)
 	}
 
 	// A fill from Go, read by C.
@@ -165,7 +165,7 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	d.expect(fmt.Sprintf("0 - %d %d", gen, lru.TypeNone), "get none")
 	d.expect("absent", "read none")
 	if _, m, err := c.Tracker().Get(nil, []byte("none")); err != nil || m.Type != lru.TypeNone {
-		t.Errorf("Go's GetTracked of C's absence: %+v %v", m, err)
+		t.Errorf("Go's Tracker.Get of C's absence: %+v %v", m, err)
 	}
 	g, err = c.Tracker().BeginFill([]byte("gnone"))
 	must(t, err)
@@ -185,7 +185,7 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	d.expect(fmt.Sprint(statusNotFound), "get race")
 	d.expect("miss", "read race")
 	if _, _, err := c.Tracker().Get(nil, []byte("race")); err != lru.ErrNotFound {
-		t.Errorf("Go's GetTracked of a refused fill: %v", err)
+		t.Errorf("Go's Tracker.Get of a refused fill: %v", err)
 	}
 	// Go's fill is refused the same way, and C finds nothing either.
 	g, err = c.Tracker().BeginFill([]byte("race"))
@@ -217,7 +217,7 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	d.expect("miss", "read k")  // flags gen, not gen2
 	d.expect("miss", "read gk") // Go's fill too
 	if _, _, err := c.Tracker().Get(nil, []byte("k")); err != lru.ErrNotFound {
-		t.Errorf("Go's GetTracked of an old generation's copy: %v", err)
+		t.Errorf("Go's Tracker.Get of an old generation's copy: %v", err)
 	}
 
 	// C and Go read one clock (lru.TrackClock): an instant a moment past

@@ -298,7 +298,7 @@ func TestLoadTableLockHolderKilled(t *testing.T) {
 				}
 				var err error
 				if w, err = c.Loads().Begin([]byte("k"), 0); err != nil || w.State != LoadWaiting {
-					t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+					t.Fatalf("waiter's Loads.Begin: %+v, %v", w, err)
 				}
 				fmt.Fprintln(k.stdin, "end")
 			}
@@ -318,7 +318,7 @@ func TestLoadTableLockHolderKilled(t *testing.T) {
 			}
 			tk, err := c.Loads().Begin([]byte("k"), 0)
 			if err != nil || tk.State != LoadMine {
-				t.Fatalf("BeginLoad after the kill: %+v, %v; want the load", tk, err)
+				t.Fatalf("Loads.Begin after the kill: %+v, %v; want the load", tk, err)
 			}
 			if err := c.Loads().End(&tk, LoadDone, ""); err != nil {
 				t.Fatal(err)
@@ -338,7 +338,7 @@ func TestLoadErrorReachesWaitersAfterTableMovedOn(t *testing.T) {
 	c := openAt(t, path, &Options{Size: 1 << 20})
 	mine, err := c.Loads().Begin([]byte("cold"), 0)
 	if err != nil || mine.State != LoadMine {
-		t.Fatalf("BeginLoad: %+v, %v", mine, err)
+		t.Fatalf("Loads.Begin: %+v, %v", mine, err)
 	}
 	// One caller per child: the table's count of waiters then says when
 	// every caller waits (a second goroutine of a child could still be
@@ -395,7 +395,7 @@ func loadWaiterChild(c *Cache, arg string) error {
 		return err
 	}
 	if t.State != LoadWaiting {
-		return fmt.Errorf("BeginLoad: %v, want waiting", t.State)
+		return fmt.Errorf("Loads.Begin: %v, want waiting", t.State)
 	}
 	fmt.Println("waiting", t.Flight)
 	holdUntilKilled()
@@ -409,7 +409,7 @@ func TestLoadKeepOfDeadWaiter(t *testing.T) {
 	c := openAt(t, path, &Options{Size: 1 << 20})
 	mine, err := c.Loads().Begin([]byte("k"), 0)
 	if err != nil || mine.State != LoadMine {
-		t.Fatalf("BeginLoad: %+v, %v", mine, err)
+		t.Fatalf("Loads.Begin: %+v, %v", mine, err)
 	}
 	k := startChild(t, "loadwaiter", path, "k")
 	if got := k.line(); got != fmt.Sprint("waiting ", mine.Flight) {

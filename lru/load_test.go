@@ -462,12 +462,12 @@ func TestGetOrLoadLoaderPanics(t *testing.T) {
 }
 
 // A lease that runs out lets a waiter take the load over from a live but
-// stuck loader; the old loader's EndLoad then says it lost the load.
+// stuck loader; the old loader's Loads.End then says it lost the load.
 func TestLoadLeaseRunsOut(t *testing.T) {
 	a, b := twoHandles(t, nil)
 	ta, err := a.Loads().Begin([]byte("k"), time.Millisecond)
 	if err != nil || ta.State != LoadMine {
-		t.Fatalf("BeginLoad: %+v, %v", ta, err)
+		t.Fatalf("Loads.Begin: %+v, %v", ta, err)
 	}
 	tb, err := b.Loads().Begin([]byte("k"), 0)
 	if err != nil {
@@ -482,19 +482,19 @@ func TestLoadLeaseRunsOut(t *testing.T) {
 		t.Fatalf("after the lease: %v, want LoadMine (taken over)", tb.State)
 	}
 	if _, err := b.Loads().Write(&tb, []byte("k"), []byte("new"), WriteOptions{}); err != nil {
-		t.Fatalf("new loader's WriteLoaded: %v", err)
+		t.Fatalf("new loader's Loads.Write: %v", err)
 	}
 	if _, err := a.Loads().Write(&ta, []byte("k"), []byte("late"), WriteOptions{}); !errors.Is(err, ErrLoadLost) {
-		t.Fatalf("old loader's WriteLoaded: %v, want ErrLoadLost", err)
+		t.Fatalf("old loader's Loads.Write: %v, want ErrLoadLost", err)
 	}
 	if v, err := a.Get([]byte("k")); err != nil || string(v) != "new" {
 		t.Fatalf("after both writes: %q, %v; want the new loader's", v, err)
 	}
 	if err := a.Loads().End(&ta, LoadDone, ""); !errors.Is(err, ErrLoadLost) {
-		t.Fatalf("old loader's EndLoad: %v, want ErrLoadLost", err)
+		t.Fatalf("old loader's Loads.End: %v, want ErrLoadLost", err)
 	}
 	if err := b.Loads().End(&tb, LoadDone, ""); err != nil {
-		t.Fatalf("new loader's EndLoad: %v", err)
+		t.Fatalf("new loader's Loads.End: %v", err)
 	}
 	if s := loadStats(t, a); s.Takeovers != 1 {
 		t.Fatalf("stats %+v, want one takeover", s)
@@ -518,13 +518,13 @@ func TestLoadWindowFull(t *testing.T) {
 	for _, k := range keys[:loadWindow] {
 		tk, err := c.Loads().Begin(k, 0)
 		if err != nil || tk.State != LoadMine {
-			t.Fatalf("BeginLoad(%s): %+v, %v", k, tk, err)
+			t.Fatalf("Loads.Begin(%s): %+v, %v", k, tk, err)
 		}
 		tickets = append(tickets, tk)
 	}
 	last, err := c.Loads().Begin(keys[loadWindow], 0)
 	if err != nil || last.State != LoadWaiting || last.Flight != uint32(n) {
-		t.Fatalf("BeginLoad with the window full: %+v, %v; want to wait for a free slot", last, err)
+		t.Fatalf("Loads.Begin with the window full: %+v, %v; want to wait for a free slot", last, err)
 	}
 	if _, err := c.Loads().Wait(&last, 0, 0); err != nil || last.State != LoadWaiting {
 		t.Fatalf("poll with the window full: %v, %v", last.State, err)
@@ -537,11 +537,11 @@ func TestLoadWindowFull(t *testing.T) {
 	}
 	again, err := c.Loads().Begin(keys[loadWindow], 0)
 	if err != nil || again.State != LoadMine || again.Flight != tickets[3].Flight {
-		t.Fatalf("BeginLoad after a slot freed: %+v, %v; want the freed slot", again, err)
+		t.Fatalf("Loads.Begin after a slot freed: %+v, %v; want the freed slot", again, err)
 	}
 }
 
-// Tickets that BeginLoad did not issue, or in the wrong state, are refused
+// Tickets that Loads.Begin did not issue, or in the wrong state, are refused
 // and change nothing.
 func TestLoadBadTickets(t *testing.T) {
 	c := newCache(t, nil)
@@ -554,44 +554,44 @@ func TestLoadBadTickets(t *testing.T) {
 		call func() error
 		want error
 	}{
-		{"EndLoad of a waiting ticket", func() error { t := mine; t.State = LoadWaiting; return c.Loads().End(&t, LoadDone, "") }, ErrBadTicket},
-		{"EndLoad out of the table", func() error { t := mine; t.Flight = 1 << 30; return c.Loads().End(&t, LoadDone, "") }, ErrBadTicket},
-		{"EndLoad with a foreign seq", func() error { t := mine; t.Seq += 7; return c.Loads().End(&t, LoadDone, "") }, ErrLoadLost},
-		{"EndLoad with outcome LoadMine", func() error { t := mine; return c.Loads().End(&t, LoadMine, "") }, ErrBadOptions},
-		{"WriteLoaded of a waiting ticket", func() error {
+		{"Loads.End of a waiting ticket", func() error { t := mine; t.State = LoadWaiting; return c.Loads().End(&t, LoadDone, "") }, ErrBadTicket},
+		{"Loads.End out of the table", func() error { t := mine; t.Flight = 1 << 30; return c.Loads().End(&t, LoadDone, "") }, ErrBadTicket},
+		{"Loads.End with a foreign seq", func() error { t := mine; t.Seq += 7; return c.Loads().End(&t, LoadDone, "") }, ErrLoadLost},
+		{"Loads.End with outcome LoadMine", func() error { t := mine; return c.Loads().End(&t, LoadMine, "") }, ErrBadOptions},
+		{"Loads.Write of a waiting ticket", func() error {
 			t := mine
 			t.State = LoadWaiting
 			_, err := c.Loads().Write(&t, []byte("k"), nil, WriteOptions{})
 			return err
 		}, ErrBadTicket},
-		{"WriteLoaded of another key", func() error { _, err := c.Loads().Write(&mine, []byte("x"), nil, WriteOptions{}); return err }, ErrBadTicket},
-		{"WriteLoaded out of the table", func() error {
+		{"Loads.Write of another key", func() error { _, err := c.Loads().Write(&mine, []byte("x"), nil, WriteOptions{}); return err }, ErrBadTicket},
+		{"Loads.Write out of the table", func() error {
 			t := mine
 			t.Flight = 1 << 30
 			_, err := c.Loads().Write(&t, []byte("k"), nil, WriteOptions{})
 			return err
 		}, ErrBadTicket},
-		{"WriteLoaded with a foreign seq", func() error {
+		{"Loads.Write with a foreign seq", func() error {
 			t := mine
 			t.Seq += 7
 			_, err := c.Loads().Write(&t, []byte("k"), nil, WriteOptions{})
 			return err
 		}, ErrLoadLost},
-		{"WaitLoad of a ticket that is mine", func() error { t := mine; _, err := c.Loads().Wait(&t, 0, 0); return err }, ErrBadTicket},
-		{"WaitLoad out of the table", func() error {
+		{"Loads.Wait of a ticket that is mine", func() error { t := mine; _, err := c.Loads().Wait(&t, 0, 0); return err }, ErrBadTicket},
+		{"Loads.Wait out of the table", func() error {
 			t := mine
 			t.State, t.Flight = LoadWaiting, 1<<30
 			_, err := c.Loads().Wait(&t, 0, 0)
 			return err
 		}, ErrBadTicket},
-		{"WaitLoad with a negative timeout", func() error {
+		{"Loads.Wait with a negative timeout", func() error {
 			t := mine
 			t.State = LoadWaiting
 			_, err := c.Loads().Wait(&t, -1, 0)
 			return err
 		}, ErrBadOptions},
-		{"BeginLoad with a negative lease", func() error { _, err := c.Loads().Begin([]byte("x"), -1); return err }, ErrBadOptions},
-		{"BeginLoad of an empty key", func() error { _, err := c.Loads().Begin(nil, 0); return err }, ErrEmptyKey},
+		{"Loads.Begin with a negative lease", func() error { _, err := c.Loads().Begin([]byte("x"), -1); return err }, ErrBadOptions},
+		{"Loads.Begin of an empty key", func() error { _, err := c.Loads().Begin(nil, 0); return err }, ErrEmptyKey},
 		{"Load with a nil loader", func() error { _, err := c.GetOrLoad(context.Background(), []byte("x"), nil, LoadOptions{}); return err }, ErrBadOptions},
 		{"Load with StaleTTL and no TTL", func() error {
 			_, err := c.GetOrLoad(context.Background(), []byte("x"), countingLoader(new(atomic.Int32), nil, nil, "", nil), LoadOptions{StaleTTL: time.Second})
@@ -613,7 +613,7 @@ func TestLoadBadTickets(t *testing.T) {
 	}
 	// The real load is untouched by all of that.
 	if err := c.Loads().End(&mine, LoadDone, ""); err != nil {
-		t.Fatalf("EndLoad of the real ticket: %v", err)
+		t.Fatalf("Loads.End of the real ticket: %v", err)
 	}
 }
 
@@ -706,7 +706,7 @@ func churn(t *testing.T, c *Cache, home uint32, outcome LoadState) map[uint32]bo
 			break // no flight left in the window
 		}
 		if tk.State != LoadMine {
-			t.Fatalf("churn: BeginLoad(%s): %+v", k, tk)
+			t.Fatalf("churn: Loads.Begin(%s): %+v", k, tk)
 		}
 		took[tk.Flight] = true
 		claimed = append(claimed, tk)
@@ -733,7 +733,7 @@ func TestLoadOutcomeKeptWhileTableBusy(t *testing.T) {
 			key := []byte("k")
 			mine, err := a.Loads().Begin(key, 0)
 			if err != nil || mine.State != LoadMine {
-				t.Fatalf("BeginLoad: %+v, %v", mine, err)
+				t.Fatalf("Loads.Begin: %+v, %v", mine, err)
 			}
 			// Two waiting tickets of one attachment and one of the
 			// loader's own: one keep each, counted per ticket.
@@ -741,7 +741,7 @@ func TestLoadOutcomeKeptWhileTableBusy(t *testing.T) {
 			for _, c := range []*Cache{b, b, a} {
 				w, err := c.Loads().Begin(key, 0)
 				if err != nil || w.State != LoadWaiting || w.Flight != mine.Flight {
-					t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+					t.Fatalf("waiter's Loads.Begin: %+v, %v", w, err)
 				}
 				waiting = append(waiting, w)
 			}
@@ -786,7 +786,7 @@ func TestLoadKeepBounds(t *testing.T) {
 		t.Helper()
 		mine, err := a.Loads().Begin(key, 0)
 		if err != nil || mine.State != LoadMine {
-			t.Fatalf("BeginLoad: %+v, %v", mine, err)
+			t.Fatalf("Loads.Begin: %+v, %v", mine, err)
 		}
 		wait(mine.Flight)
 		if err := a.Loads().End(&mine, LoadFailed, "db down"); err != nil {
@@ -798,7 +798,7 @@ func TestLoadKeepBounds(t *testing.T) {
 		t.Helper()
 		w, err := b.Loads().Begin(key, 0)
 		if err != nil || w.State != LoadWaiting || w.Flight != flight {
-			t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+			t.Fatalf("waiter's Loads.Begin: %+v, %v", w, err)
 		}
 		return w
 	}

@@ -152,7 +152,7 @@ func TestNativeViewAvoidsADeadLoadersToken(t *testing.T) {
 	key := []byte("k")
 	lt, err := loader.Loads().Begin(key, 0)
 	if err != nil || lt.State != LoadMine {
-		t.Fatalf("loader's BeginLoad: %v, %v", lt.State, err)
+		t.Fatalf("loader's Loads.Begin: %v, %v", lt.State, err)
 	}
 	dead, slot := loader.r.Token(), loader.r.Slot()
 	loader.Close()
@@ -182,7 +182,7 @@ func TestNativeViewAvoidsADeadLoadersToken(t *testing.T) {
 	// The dead loader's load is taken over at once.
 	wt, err := c.Loads().Begin(key, 0)
 	if err != nil || wt.State != LoadWaiting {
-		t.Fatalf("BeginLoad of a key that is loading: %v, %v", wt.State, err)
+		t.Fatalf("Loads.Begin of a key that is loading: %v, %v", wt.State, err)
 	}
 	if _, err := c.Loads().Wait(&wt, 0, 0); err != nil {
 		t.Fatal(err)

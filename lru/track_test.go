@@ -42,20 +42,20 @@ func TestTrackedNothingServedOutOfStep(t *testing.T) {
 	c := newCache(t, nil)
 	// A new cache has no agent: nothing tracked is served, nothing filled.
 	if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
-		t.Fatalf("GetTracked on a new cache: %v, want ErrNotInStep", err)
+		t.Fatalf("Tracker.Get on a new cache: %v, want ErrNotInStep", err)
 	}
 	if _, err := c.Tracker().BeginFill([]byte("k")); !errors.Is(err, ErrNotInStep) {
 		t.Fatalf("BeginFill on a new cache: %v, want ErrNotInStep", err)
 	}
 	inStep(t, c)
 	if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("GetTracked of a missing key: %v, want ErrNotFound", err)
+		t.Fatalf("Tracker.Get of a missing key: %v, want ErrNotFound", err)
 	}
 	if !trackFill(t, c, "k", "v1") {
 		t.Fatal("an undisturbed fill was not stored")
 	}
 	if v, _, err := c.Tracker().Get(nil, []byte("k")); err != nil || string(v) != "v1" {
-		t.Fatalf("GetTracked after a fill: %q, %v", v, err)
+		t.Fatalf("Tracker.Get after a fill: %q, %v", v, err)
 	}
 	// A confirmation that ran out: not served.
 	if err := c.Tracker().SetInStep(0); err != nil {
@@ -65,13 +65,13 @@ func TestTrackedNothingServedOutOfStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
-		t.Fatalf("GetTracked past the in-step instant: %v, want ErrNotInStep", err)
+		t.Fatalf("Tracker.Get past the in-step instant: %v, want ErrNotInStep", err)
 	}
 	// A plain write of the key is not a tracked entry.
 	inStep(t, c)
 	c.Set([]byte("plain"), []byte("x"), 0)
 	if _, _, err := c.Tracker().Get(nil, []byte("plain")); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("GetTracked of an untracked entry: %v, want ErrNotFound", err)
+		t.Fatalf("Tracker.Get of an untracked entry: %v, want ErrNotFound", err)
 	}
 }
 
@@ -86,7 +86,7 @@ func TestTrackedInvalidateAllDropsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, _, err := c.Tracker().Get(nil, []byte("k1")); !errors.Is(err, ErrNotInStep) {
-		t.Fatalf("GetTracked right after InvalidateAll: %v, want ErrNotInStep", err)
+		t.Fatalf("Tracker.Get right after InvalidateAll: %v, want ErrNotInStep", err)
 	}
 	inStep(t, c)
 	for i := range 100 {
@@ -145,7 +145,7 @@ func TestTrackedFillRefusedAfterInvalidation(t *testing.T) {
 	}
 }
 
-// Read with Tracked is GetTracked; a tracked read is neither stale nor a
+// Read with Tracked is Tracker.Get; a tracked read is neither stale nor a
 // peek.
 func TestTrackedReadOptions(t *testing.T) {
 	c := newCache(t, nil)
@@ -280,7 +280,7 @@ func TestTrackedGetOrLoad(t *testing.T) {
 }
 
 func init() {
-	// tracked-reader reads k with GetTracked for each line on its stdin.
+	// tracked-reader reads k with Tracker.Get for each line on its stdin.
 	childRoles["tracked-reader"] = func(c *Cache, _ string) error {
 		fmt.Println("ready")
 		in := bufio.NewScanner(os.Stdin)

@@ -90,7 +90,7 @@ func TestTrackedClockUnknownIsNotInStep(t *testing.T) {
 	t.Cleanup(func() { monoOffset = saved })
 	monoOffset = func() (int64, error) { return 0, errors.New("no /proc") }
 	if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
-		t.Fatalf("GetTracked: %v, want ErrNotInStep", err)
+		t.Fatalf("Tracker.Get: %v, want ErrNotInStep", err)
 	}
 	if _, err := c.Tracker().BeginFill([]byte("k")); !errors.Is(err, ErrNotInStep) {
 		t.Fatalf("BeginFill: %v, want ErrNotInStep", err)

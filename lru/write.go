@@ -34,7 +34,7 @@ type WriteOptions struct {
 	NoEvict bool
 	Version uint64      // for ModeCAS: the version the entry must have
 	fill    *FillTicket // a fill's (StoreFill): write only if it still holds
-	load    *LoadTicket // a loader's (WriteLoaded): write only if the load is still its own
+	load    *LoadTicket // a loader's (Loads.Write): write only if the load is still its own
 }
 
 // WriteResult tells what a successful write did.
