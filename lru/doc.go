@@ -48,6 +48,13 @@
 // shard is reset first, so no process ever reads a torn value.
 // A corrupt region yields ErrCorrupt, never a crash or a hang.
 //
+// The Cache's methods are what a Go program calls. Three handles reached
+// from it serve the layers built on the cache: Cache.Loads, the steps of a
+// read-through load for the C library and its Lua modules; Cache.Tracker,
+// the entries kept in step with an outside store, for module near; and
+// Cache.Binding, the region beneath the Go API, for libshmlru.so and
+// shmctl.
+//
 // # Caveats
 //
 // The limits a user must know, each explained in the README:

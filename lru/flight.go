@@ -121,8 +121,9 @@ const DefaultLease = 30 * time.Second
 // Cache.GetOrLoad and Cache.Load: the C library and its Lua modules, whose
 // loaders yield to an event loop between the steps. Begin claims a key's
 // load or joins the one under way, Wait waits for it, Write stores what
-// the loader loaded and End tells the waiters how it ended. Cache.Loads
-// returns it; it is valid for as long as the Cache.
+// the loader loaded and End tells the waiters how it ended. Stats counts
+// every load on the host, GetOrLoad's too. Cache.Loads returns it; it is
+// valid for as long as the Cache.
 type Loads struct {
 	c       *Cache
 	t       *loadTable
