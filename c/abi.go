@@ -87,7 +87,7 @@ type cLoad struct {
 	Reserved uint32 `c:"reserved"`
 }
 
-// cGuard is shmlru_guard: the caller's copy of an lru.TrackGuard.
+// cGuard is shmlru_guard: the caller's copy of an lru.FillTicket.
 type cGuard struct {
 	Gen   uint32 `c:"gen"`
 	Slot  uint32 `c:"slot"`

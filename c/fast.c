@@ -12,8 +12,8 @@
  * larger than the caller's buffer, a write that needs the allocator (a
  * value of another size in units).
  *
- * It follows lru's protocol to the letter (docs/protocol.md; lru/shard.go,
- * snapshot.go, refs.go, counters.go, storage.go, queue.go, read.go,
+ * It follows lru's protocol to the letter (docs/protocol.md; lru/buckets.go,
+ * snapshot.go, refs.go, counters.go, storage.go, lruqueue.go, read.go,
  * write.go, incr.go), so that a process killed anywhere in it is recovered
  * exactly as one killed in Go: every change but an LRU move is bracketed by
  * the shard's change sequence (odd while under way); an LRU move is made
@@ -311,7 +311,7 @@ static int escaped(struct shmlru_fast *f)
 	return finish(f, call->made ? SHMLRU_CORRUPT : SHMLRU_FAST_FALLBACK);
 }
 
-/* ---- layout (lru/layout.go, lru/storage.go, lru/queue.go) ---- */
+/* ---- layout (lru/layout.go, lru/storage.go, lru/lruqueue.go) ---- */
 
 static inline struct shmlru_l_shard_header *shard_at(const struct shmlru_fast *f, uint32_t i)
 {
@@ -699,9 +699,9 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 	return finish(f, SHMLRU_FAST_FALLBACK); /* a writer kept the shard busy: Go waits on the lock */
 }
 
-/* lru's Changes: the shard's change clock, read without the lock (see
+/* lru's Binding.Changes: the shard's change count, read without the lock (see
  * lru's shardHeader.clock: writers advance it under the lock, and a reader
- * that reads the same clock twice knows no change came in between). */
+ * that reads the same count twice knows no change came in between). */
 SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, uint64_t *clock)
 {
 	BEGIN(h, key, klen, clock != NULL);
@@ -755,7 +755,7 @@ SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen)
 enum { HOOK_TRACKED_COPIED = 16 };
 
 /*
- * lru's GetTracked (Read with Tracked, Absent and Fit) without the lock: a
+ * lru's Tracker.Get (Read with Tracked, Absent and Fit) without the lock: a
  * seqlock read like get's, with whether the cache is in step and the
  * generation read inside the same window, between the two loads of the
  * shard's sequence. When both loads return the same even value, no change

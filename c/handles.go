@@ -58,7 +58,7 @@ func newHandle(c *lru.Cache) uint64 {
 		e := &handleEntry{id: gen*maxHandles + uint64(s) + 1, c: c, maxValue: c.Geometry().MaxValue}
 		e.native = enableNative(e.id, c)
 		handleSlots[s].Store(e)
-		C.shmlru_set_region_fd(C.size_t(s), 0, C.int(c.Region().Fd()))
+		C.shmlru_set_region_fd(C.size_t(s), 0, C.int(c.Binding().Region().Fd()))
 		if e.native != nil {
 			C.shmlru_set_region_fd(C.size_t(s), 1, C.int(e.native.Region.Fd()))
 		}

@@ -82,7 +82,7 @@ func pop(h C.uint64_t, key *C.char, keyLen C.size_t, buf unsafe.Pointer, bufLen 
 	probeOut(unsafe.Pointer(itemLen), unsafe.Sizeof(*itemLen))
 	probeOut(unsafe.Pointer(typ), unsafe.Sizeof(*typ))
 	probeOut(buf, uintptr(len(dst[:cap(dst)])))
-	_, t, size, err := e.c.Pop(dst, k, head, true)
+	_, t, size, err := e.c.Binding().Pop(dst, k, head, true)
 	if err != nil && err != lru.ErrBufferTooSmall {
 		return C.int(codeOf(err))
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/shmlru/shmlru/lru"
 )
 
-// The read-through calls (lru's BeginLoad, WaitLoad, EndLoad) and the
-// change clock that resty.shmlru.mlcache keeps its per-worker L1 coherent
-// with. A shmlru_load is the caller's copy of an lru.LoadTicket.
+// The read-through calls (lru's Loads: Begin, Wait, End) and the shard's
+// change count (lru's Binding.Changes) that resty.shmlru.mlcache keeps its
+// per-worker L1 coherent with. A shmlru_load is the caller's copy of an lru.LoadTicket.
 
 //export shmlru_go_load_begin
 func shmlru_go_load_begin(h C.uint64_t, key *C.char, keyLen C.size_t, leaseMs C.int64_t, load unsafe.Pointer) (rc C.int) {
@@ -31,7 +31,7 @@ func shmlru_go_load_begin(h C.uint64_t, key *C.char, keyLen C.size_t, leaseMs C.
 		return st
 	}
 	probeOut(load, unsafe.Sizeof(cLoad{})) // before the claim: see probeOut
-	t, err := e.c.BeginLoad(k, lease)
+	t, err := e.c.Loads().Begin(k, lease)
 	if err != nil {
 		return C.int(codeOf(err))
 	}
@@ -65,7 +65,7 @@ func shmlru_go_load_wait(h C.uint64_t, load unsafe.Pointer, timeoutMs, leaseMs C
 	putTicket(cl, &t)
 	probeOut(unsafe.Pointer(msgUsed), unsafe.Sizeof(C.size_t(0)))
 	probeOut(msg, uintptr(msgLen))
-	text, err := e.c.WaitLoad(&t, timeout, lease)
+	text, err := e.c.Loads().Wait(&t, timeout, lease)
 	if err != nil {
 		return C.int(codeOf(err))
 	}
@@ -96,7 +96,7 @@ func shmlru_go_load_end(h C.uint64_t, load unsafe.Pointer, outcome C.int, msg *C
 	cl := (*cLoad)(load)
 	t := ticketOf(cl)
 	putTicket(cl, &t) // written back unchanged before the end: see probeOut
-	err := e.c.EndLoad(&t, lru.LoadState(outcome), text)
+	err := e.c.Loads().End(&t, lru.LoadState(outcome), text)
 	if err == nil || err == lru.ErrLoadLost {
 		putTicket(cl, &t)
 	}
@@ -113,7 +113,7 @@ func shmlru_go_changes(h C.uint64_t, key *C.char, keyLen C.size_t, clock *C.uint
 	if clock == nil {
 		return statusBadArgument
 	}
-	n, err := e.c.Changes(k)
+	n, err := e.c.Binding().Changes(k)
 	if err != nil {
 		return C.int(codeOf(err))
 	}

@@ -36,7 +36,7 @@ func init() {
 // the second attachment cannot be had (every process slot taken, say), the
 // handle is served by Go alone: slower, never wrong.
 func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
-	v, err := c.NativeView()
+	v, err := c.Binding().NativeView()
 	if err != nil {
 		return nil
 	}

@@ -212,7 +212,7 @@ func snapshot(t *testing.T, c *lru.Cache) string {
 		if err != nil {
 			t.Fatalf("peek %q: %v", e.key, err)
 		}
-		fmt.Fprintf(&b, "%d %q v%d t%d f%d e%d %x\n", c.ShardOf(e.key), e.key, e.m.Version, e.m.Type, e.m.Flags, b2i(e.m.Expires != 0), v)
+		fmt.Fprintf(&b, "%d %q v%d t%d f%d e%d %x\n", c.Binding().ShardOf(e.key), e.key, e.m.Version, e.m.Type, e.m.Flags, b2i(e.m.Expires != 0), v)
 	}
 	return b.String()
 }
@@ -418,11 +418,11 @@ func TestNativeKilledMidChange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
 			victim := []byte("victim")
-			si := c.ShardOf(victim)
+			si := c.Binding().ShardOf(victim)
 			var same, other [][]byte
 			for i := 0; len(same) < 20 || len(other) < 20; i++ {
 				k := []byte(fmt.Sprint("key", i))
-				if c.ShardOf(k) == si {
+				if c.Binding().ShardOf(k) == si {
 					same = append(same, k)
 				} else {
 					other = append(other, k)
@@ -628,9 +628,9 @@ func TestNativeChangeIsNeverMadeTwice(t *testing.T) {
 	var live, gone string
 	for i := 0; live == "" || gone == ""; i++ {
 		k := fmt.Sprint("key", i)
-		if c.ShardOf([]byte(k)) == 0 && live == "" {
+		if c.Binding().ShardOf([]byte(k)) == 0 && live == "" {
 			live = k
-		} else if c.ShardOf([]byte(k)) == 3 && gone == "" {
+		} else if c.Binding().ShardOf([]byte(k)) == 3 && gone == "" {
 			gone = k
 		}
 	}
@@ -670,7 +670,7 @@ func TestNativeBrokenQueueIsLeftToGo(t *testing.T) {
 	}
 	must(t, c.Set([]byte("b"), []byte("v"), 0))
 	must(t, c.Set([]byte("c"), []byte("v"), 0)) // queue: c b a; "a" is the tail
-	v, err := c.NativeView()
+	v, err := c.Binding().NativeView()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -815,7 +815,7 @@ func TestNativeWriterWaitsInC(t *testing.T) {
 			lockOff = int(f.Value) // shard 0's header, whose first word is its lock
 		}
 	}
-	word := (*uint32)(unsafe.Pointer(&c.Region().Data()[lockOff]))
+	word := (*uint32)(unsafe.Pointer(&c.Binding().Region().Data()[lockOff]))
 	const waitersBit = 1 << 31
 	// The driver may still go to Go if this process is descheduled for
 	// the 10 ms it waits behind one owner: a few tries, one must be native.
@@ -1020,7 +1020,7 @@ func faultReplacesNoPage(t *testing.T, bin, how, where string) {
 	})
 	keyIn := func(prefix string, shard int) string {
 		for i := 0; ; i++ {
-			if k := fmt.Sprint(prefix, i); c.ShardOf([]byte(k)) == shard {
+			if k := fmt.Sprint(prefix, i); c.Binding().ShardOf([]byte(k)) == shard {
 				return k
 			}
 		}
@@ -1036,7 +1036,7 @@ func faultReplacesNoPage(t *testing.T, bin, how, where string) {
 			t.Fatal(err)
 		}
 	}
-	v, err := c.NativeView()
+	v, err := c.Binding().NativeView()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1051,7 +1051,7 @@ func faultReplacesNoPage(t *testing.T, bin, how, where string) {
 			entryHdr = int(f.Value)
 		}
 	}
-	data := c.Region().Data()
+	data := c.Binding().Region().Data()
 	sh0, sh1 := hdr, hdr+stride // in the data area
 	page := os.Getpagesize()
 	key := bytes.Index(data[sh0:sh1], []byte(victim)) // from shard 0's start

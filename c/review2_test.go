@@ -65,31 +65,31 @@ func (d *driver2) line(t *testing.T) string {
 }
 
 // stuck reports whether key's load is held by someone else for all of
-// wait: a BeginLoad from this process finds it loading, and a WaitLoad of
+// wait: a Loads.Begin from this process finds it loading, and a Loads.Wait of
 // wait sees neither an end nor a loader gone (lease 0 in the driver: it is
 // the loader until it ends the load or dies).
 func stuck(t *testing.T, c *lru.Cache, key string, wait time.Duration) bool {
 	t.Helper()
-	tk, err := c.BeginLoad([]byte(key), time.Minute)
+	tk, err := c.Loads().Begin([]byte(key), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tk.State == lru.LoadMine {
-		c.EndLoad(&tk, lru.LoadAbandoned, "")
+		c.Loads().End(&tk, lru.LoadAbandoned, "")
 		return false
 	}
-	if _, err := c.WaitLoad(&tk, wait, time.Minute); err != nil {
+	if _, err := c.Loads().Wait(&tk, wait, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if tk.State == lru.LoadMine {
-		c.EndLoad(&tk, lru.LoadAbandoned, "")
+		c.Loads().End(&tk, lru.LoadAbandoned, "")
 	}
 	return tk.State == lru.LoadWaiting
 }
 
 // shmlru_load_begin with a shmlru_load on a read-only page answers
 // SHMLRU_BAD_ARGUMENT and claims nothing: another process loads the key.
-// Before, BeginLoad claimed the key's flight before the ticket was written,
+// Before, Loads.Begin claimed the key's flight before the ticket was written,
 // the caller had no ticket to end it with, and with lease 0 the load was
 // the live process's for ever.
 func TestLoadBeginFaultingTicketClaimsNothing(t *testing.T) {
@@ -172,13 +172,13 @@ func TestLoadEndFaultingTicketEndsNothing(t *testing.T) {
 func TestFillStoreFaultingOutputStoresNothing(t *testing.T) {
 	bin := buildC(t, "test/review2_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
-	if ok, err := c.ClaimAgent(); !ok || err != nil {
+	if ok, err := c.Tracker().ClaimAgent(); !ok || err != nil {
 		t.Fatalf("ClaimAgent: %v %v", ok, err)
 	}
-	if _, err := c.InvalidateAll(); err != nil {
+	if _, err := c.Tracker().InvalidateAll(); err != nil {
 		t.Fatal(err)
 	}
-	must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+	must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
 	out, err := exec.Command(bin, "fill-ro", path, "k").CombinedOutput()
 	if err != nil {
 		t.Fatalf("driver: %v\n%s", err, out)
@@ -199,14 +199,14 @@ func TestFillStoreFaultingOutputStoresNothing(t *testing.T) {
 func TestTrackedAndLoadCallsSurviveAScribbler(t *testing.T) {
 	bin := buildC(t, "test/review2_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
-	if ok, err := c.ClaimAgent(); !ok || err != nil {
+	if ok, err := c.Tracker().ClaimAgent(); !ok || err != nil {
 		t.Fatalf("ClaimAgent: %v %v", ok, err)
 	}
-	if _, err := c.InvalidateAll(); err != nil {
+	if _, err := c.Tracker().InvalidateAll(); err != nil {
 		t.Fatal(err)
 	}
-	must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
-	d := c.Region().Data()
+	must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
+	d := c.Binding().Region().Data()
 	u64 := func(name string) int { return int(binary.NativeEndian.Uint64(d[fact(t, name):])) }
 	sh := fact(t, "cacheHeaderSize")
 	stride := u64("cacheHeader.shardStride")
@@ -215,8 +215,8 @@ func TestTrackedAndLoadCallsSurviveAScribbler(t *testing.T) {
 	fill := func() {
 		for i := 0; i < 64; i++ {
 			k := []byte(fmt.Sprint("k", i))
-			if g, err := c.BeginFill(k); err == nil {
-				c.StoreFill(k, []byte("tracked value"), i%5 == 0, lru.WriteOptions{}, g)
+			if g, err := c.Tracker().BeginFill(k); err == nil {
+				c.Tracker().StoreFill(k, []byte("tracked value"), i%5 == 0, lru.WriteOptions{}, g)
 			}
 		}
 	}
@@ -303,7 +303,7 @@ func TestOpenFaultingOutputOpensNothing(t *testing.T) {
 	d := startDriver2(t, bin, "open-ro", path, "k")
 	res := d.line(t)
 	d.line(t) // holding
-	n, err := c.Region().Attached()
+	n, err := c.Binding().Region().Attached()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 func TestNativeSurvivesAScribbler(t *testing.T) {
 	bin := buildC(t, "test/review_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
-	d := c.Region().Data()
+	d := c.Binding().Region().Data()
 	sh := fact(t, "cacheHeaderSize")
 	stride := int(binary.NativeEndian.Uint64(d[fact(t, "cacheHeader.shardStride"):]))
 	readsOff := int(binary.NativeEndian.Uint64(d[fact(t, "cacheHeader.readsOff"):]))

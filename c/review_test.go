@@ -41,7 +41,7 @@ type shard0 struct {
 }
 
 func shardZero(t *testing.T, c *lru.Cache) shard0 {
-	d := c.Region().Data()
+	d := c.Binding().Region().Data()
 	u32 := func(name string) int { return int(binary.NativeEndian.Uint32(d[fact(t, name):])) }
 	s := shard0{d: d, sh: fact(t, "cacheHeaderSize"), nunits: u32("cacheHeader.nunits"), nbucket: u32("cacheHeader.nbuckets")}
 	s.heap = s.sh + u32("cacheHeader.heapOff")
@@ -157,7 +157,7 @@ func TestNativeIncrChecksWhatItWrites(t *testing.T) {
 }
 
 // A reset made because Go found corruption outside a
-// change leaves seq even (lru/op.go corrupted -> resetGuarded): a native
+// change leaves seq even (lru/shardlock.go corrupted -> bestEffort): a native
 // reader that loaded seq and the entry header before the reset and copies
 // the value after it passes its check and returns a value that was never
 // written (the reset's free-run footer over the value's last 4 bytes).

@@ -460,7 +460,7 @@ int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
  * entry was dropped since fill_begin: the value read may be older than the
  * store's change, and nothing would remove it. A refused fill's value may
  * still be returned to its caller: it was the store's when it was read.
- * Go's Cache.GetTracked, BeginFill and StoreFill are the same protocol.
+ * Go's Tracker.Get, BeginFill and StoreFill are the same protocol.
  */
 
 /* The tracked read: copies key's tracked entry into buf (buf may be NULL
@@ -470,7 +470,7 @@ int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
  * nothing counted). SHMLRU_NOT_FOUND: no such entry (absent, expired, or
  * of an older generation): fill it. SHMLRU_NOT_IN_STEP: read the store and
  * do not fill. Whether the cache is in step, the generation and the entry
- * are read at one instant, as lru's Cache.GetTracked reads them under the
+ * are read at one instant, as lru's Tracker.Get reads them under the
  * shard's lock. */
 int shmlru_get_tracked(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len,
                        size_t *value_len, shmlru_meta *meta);

@@ -15,7 +15,7 @@ import (
 
 // Tracked fills (lru/track.go): the calls every process makes to read and
 // fill keys that the host's agent keeps in step with an outside store. A
-// shmlru_guard is the caller's copy of an lru.TrackGuard. The agent's own
+// shmlru_guard is the caller's copy of an lru.FillTicket. The agent's own
 // calls (ClaimAgent, Invalidate, SetInStep...) are Go's alone: the agent
 // is a Go process (module near).
 
@@ -30,9 +30,9 @@ func shmlru_go_tracked_gen(h C.uint64_t, gen *C.uint32_t) (rc C.int) {
 		return statusBadArgument
 	}
 	// Only when the native path cannot answer (the handle has no native
-	// view, or its mapping faulted): TrackState asks the kernel about the
+	// view, or its mapping faulted): Tracker.State asks the kernel about the
 	// agent role too, a system call the native path does without.
-	s, err := e.c.TrackState()
+	s, err := e.c.Tracker().State()
 	if err != nil {
 		return C.int(codeOf(err))
 	}
@@ -66,7 +66,7 @@ func shmlru_go_fill_begin(h C.uint64_t, key *C.char, keyLen C.size_t, g unsafe.P
 	}
 	cg := (*cGuard)(g)
 	*cg = cGuard{} // refused by fill_store, whatever happens below
-	tg, err := e.c.BeginFill(k)
+	tg, err := e.c.Tracker().BeginFill(k)
 	if err != nil {
 		return C.int(codeOf(err))
 	}
@@ -96,9 +96,9 @@ func shmlru_go_fill_store(h C.uint64_t, key *C.char, keyLen C.size_t, value unsa
 		return st
 	}
 	cg := (*cGuard)(g)
-	tg := lru.TrackGuard{Gen: cg.Gen, Slot: cg.Slot, Count: cg.Count}
+	tg := lru.FillTicket{Gen: cg.Gen, Slot: cg.Slot, Count: cg.Count}
 	probeOut(unsafe.Pointer(stored), unsafe.Sizeof(C.int(0))) // before the store: see probeOut
-	ok, err := e.c.StoreFill(k, v, absent != 0, lru.WriteOptions{Mode: lru.ModeSet, TTL: ttl}, tg)
+	ok, err := e.c.Tracker().StoreFill(k, v, absent != 0, lru.WriteOptions{Mode: lru.ModeSet, TTL: ttl}, tg)
 	if err != nil {
 		if errors.Is(err, lru.ErrBadOptions) {
 			// The options are ours and valid: what StoreFill refuses is

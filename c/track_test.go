@@ -22,7 +22,7 @@ import (
 // Tracked reads and fills through the C ABI (test/track_driver.c, a C
 // program on libshmlru.so) while this test plays the host's agent with
 // lru on the same region, and reads and fills from Go too: the C calls and
-// Go's GetTracked, BeginFill and StoreFill must be one protocol.
+// Go's Tracker.Get, BeginFill and StoreFill must be one protocol.
 //
 // What they cover: not in step; fills from C read by Go and from Go read
 // by C; cached absences; an Invalidate between begin and store (refused);
@@ -128,10 +128,10 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	// The agent takes the role, drops whatever was tracked, and publishes
 	// an hour in step.
 	must(t, claim(c))
-	gen, err := c.InvalidateAll()
+	gen, err := c.Tracker().InvalidateAll()
 	must(t, err)
 	d.expect("0 0", "gen") // InvalidateAll leaves the cache not in step
-	must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+	must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
 	d.expect(fmt.Sprintf("0 %d", gen), "gen")
 
 	// A fill from C: stored with the generation as its flags, read by C
@@ -142,15 +142,15 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	d.expect("0 1", "store k %s 0 60000", hexVal("from C"))
 	d.expect(fmt.Sprintf("0 %s %d 0", hexVal("from C"), gen), "get k")
 	d.expect("hit "+hexVal("from C"), "read k")
-	v, m, err := c.GetTracked(nil, []byte("k"))
+	v, m, err := c.Tracker().Get(nil, []byte("k"))
 	if err != nil || string(v) != "from C" || m.Flags != gen || m.Type != lru.TypeBytes {
-		t.Errorf("Go's GetTracked of C's fill: %q %+v %v", v, m, err)
+		t.Errorf("Go's Tracker.Get of C's fill: %q %+v %v", v, m, err)
 	}
 
 	// A fill from Go, read by C.
-	g, err := c.BeginFill([]byte("gk"))
+	g, err := c.Tracker().BeginFill([]byte("gk"))
 	must(t, err)
-	if ok, err := c.StoreFill([]byte("gk"), []byte("from Go"), false, lru.WriteOptions{TTL: time.Minute}, g); !ok || err != nil {
+	if ok, err := c.Tracker().StoreFill([]byte("gk"), []byte("from Go"), false, lru.WriteOptions{TTL: time.Minute}, g); !ok || err != nil {
 		t.Fatalf("StoreFill: %v %v", ok, err)
 	}
 	d.expect("hit "+hexVal("from Go"), "read gk")
@@ -164,12 +164,12 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	d.expect("0 1", "store none - 1 0")
 	d.expect(fmt.Sprintf("0 - %d %d", gen, lru.TypeNone), "get none")
 	d.expect("absent", "read none")
-	if _, m, err := c.GetTracked(nil, []byte("none")); err != nil || m.Type != lru.TypeNone {
-		t.Errorf("Go's GetTracked of C's absence: %+v %v", m, err)
+	if _, m, err := c.Tracker().Get(nil, []byte("none")); err != nil || m.Type != lru.TypeNone {
+		t.Errorf("Go's Tracker.Get of C's absence: %+v %v", m, err)
 	}
-	g, err = c.BeginFill([]byte("gnone"))
+	g, err = c.Tracker().BeginFill([]byte("gnone"))
 	must(t, err)
-	if ok, err := c.StoreFill([]byte("gnone"), nil, true, lru.WriteOptions{}, g); !ok || err != nil {
+	if ok, err := c.Tracker().StoreFill([]byte("gnone"), nil, true, lru.WriteOptions{}, g); !ok || err != nil {
 		t.Fatalf("StoreFill absent: %v %v", ok, err)
 	}
 	d.expect("absent", "read gnone")
@@ -180,18 +180,18 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	if got := d.do("begin race"); !strings.HasPrefix(got, "0 ") {
 		t.Fatalf("begin race: %q", got)
 	}
-	must(t, c.Invalidate([]byte("race")))
+	must(t, c.Tracker().Invalidate([]byte("race")))
 	d.expect("0 0", "store race %s 0 0", hexVal("old"))
 	d.expect(fmt.Sprint(statusNotFound), "get race")
 	d.expect("miss", "read race")
-	if _, _, err := c.GetTracked(nil, []byte("race")); err != lru.ErrNotFound {
-		t.Errorf("Go's GetTracked of a refused fill: %v", err)
+	if _, _, err := c.Tracker().Get(nil, []byte("race")); err != lru.ErrNotFound {
+		t.Errorf("Go's Tracker.Get of a refused fill: %v", err)
 	}
 	// Go's fill is refused the same way, and C finds nothing either.
-	g, err = c.BeginFill([]byte("race"))
+	g, err = c.Tracker().BeginFill([]byte("race"))
 	must(t, err)
-	must(t, c.Invalidate([]byte("race")))
-	if ok, err := c.StoreFill([]byte("race"), []byte("old"), false, lru.WriteOptions{}, g); ok || err != nil {
+	must(t, c.Tracker().Invalidate([]byte("race")))
+	if ok, err := c.Tracker().StoreFill([]byte("race"), []byte("old"), false, lru.WriteOptions{}, g); ok || err != nil {
 		t.Errorf("Go's StoreFill after Invalidate: %v %v", ok, err)
 	}
 	d.expect("miss", "read race")
@@ -202,7 +202,7 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	if got := d.do("begin late"); !strings.HasPrefix(got, "0 ") {
 		t.Fatalf("begin late: %q", got)
 	}
-	gen2, err := c.InvalidateAll()
+	gen2, err := c.Tracker().InvalidateAll()
 	must(t, err)
 	if gen2 == gen {
 		t.Fatalf("InvalidateAll kept generation %d", gen)
@@ -210,31 +210,31 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	d.expect("0 0", "gen")
 	d.expect("notinstep", "read k")
 	d.expect(fmt.Sprintf("%d 0 0 0", statusNotInStep), "begin k")
-	must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+	must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
 	d.expect(fmt.Sprintf("0 %d", gen2), "gen")
 	d.expect("0 0", "store late %s 0 0", hexVal("from before"))
 	d.expect("miss", "read late")
 	d.expect("miss", "read k")  // flags gen, not gen2
 	d.expect("miss", "read gk") // Go's fill too
-	if _, _, err := c.GetTracked(nil, []byte("k")); err != lru.ErrNotFound {
-		t.Errorf("Go's GetTracked of an old generation's copy: %v", err)
+	if _, _, err := c.Tracker().Get(nil, []byte("k")); err != lru.ErrNotFound {
+		t.Errorf("Go's Tracker.Get of an old generation's copy: %v", err)
 	}
 
 	// C and Go read one clock (lru.TrackClock): an instant a moment past
 	// is out of step for C at once, one a little ahead is in step until it
 	// passes. A clock of another origin would be decades off either way.
-	must(t, c.SetInStep(0))
+	must(t, c.Tracker().SetInStep(0))
 	d.expect("0 0", "gen")
-	must(t, c.SetInStep(lru.TrackClock()-int64(time.Millisecond)))
+	must(t, c.Tracker().SetInStep(lru.TrackClock()-int64(time.Millisecond)))
 	d.expect("0 0", "gen")
-	must(t, c.SetInStep(0))
+	must(t, c.Tracker().SetInStep(0))
 	until := lru.TrackClock() + int64(time.Second)
-	must(t, c.SetInStep(until))
+	must(t, c.Tracker().SetInStep(until))
 	d.expect(fmt.Sprintf("0 %d", gen2), "gen")
 	time.Sleep(time.Duration(until - lru.TrackClock() + int64(time.Millisecond)))
 	d.expect("0 0", "gen")
 
-	s, err := c.TrackState()
+	s, err := c.Tracker().State()
 	must(t, err)
 	if s.Counters.Refused != 3 {
 		t.Errorf("refused fills: %d, want 3 (two from C, one from Go)", s.Counters.Refused)
@@ -256,23 +256,23 @@ func TestTrackedReadIsOneInstant(t *testing.T) {
 	defer c.Close()
 	d := startTrackDriver(t, region)
 	must(t, claim(c))
-	_, err = c.InvalidateAll()
+	_, err = c.Tracker().InvalidateAll()
 	must(t, err)
 	key := []byte("k")
-	inStep := func() { must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour))) }
+	inStep := func() { must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour))) }
 	// lapsed leaves a tracked copy of k, and a confirmation run out.
 	lapsed := func() {
 		inStep()
-		g, err := c.BeginFill(key)
+		g, err := c.Tracker().BeginFill(key)
 		must(t, err)
-		if ok, err := c.StoreFill(key, []byte("old"), false, lru.WriteOptions{}, g); !ok || err != nil {
+		if ok, err := c.Tracker().StoreFill(key, []byte("old"), false, lru.WriteOptions{}, g); !ok || err != nil {
 			t.Fatalf("StoreFill: %v %v", ok, err)
 		}
-		must(t, c.SetInStep(0))
-		must(t, c.SetInStep(lru.TrackClock()-1))
+		must(t, c.Tracker().SetInStep(0))
+		must(t, c.Tracker().SetInStep(lru.TrackClock()-1))
 	}
 	catchUp := func() {
-		must(t, c.Invalidate(key))
+		must(t, c.Tracker().Invalidate(key))
 		inStep()
 	}
 
@@ -297,7 +297,7 @@ func TestTrackedReadIsOneInstant(t *testing.T) {
 	lapsed()
 	inStep()
 	d.expect("at tracked-copied", "iread k")
-	_, err = c.InvalidateAll()
+	_, err = c.Tracker().InvalidateAll()
 	must(t, err)
 	inStep()
 	d.expect("miss", "go")
@@ -316,7 +316,7 @@ func TestTrackedReadIsOneInstant(t *testing.T) {
 func sameShard(t *testing.T, c *lru.Cache, key []byte) []byte {
 	for i := 0; i < 1<<16; i++ {
 		k := []byte(fmt.Sprint("other", i))
-		if c.ShardOf(k) == c.ShardOf(key) {
+		if c.Binding().ShardOf(k) == c.Binding().ShardOf(key) {
 			return k
 		}
 	}
@@ -334,13 +334,13 @@ func TestTrackedReadNativeMatchesGo(t *testing.T) {
 	defer c.Close()
 	d := startTrackDriver(t, region)
 	must(t, claim(c))
-	gen, err := c.InvalidateAll()
+	gen, err := c.Tracker().InvalidateAll()
 	must(t, err)
-	inStep := func() { must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour))) }
+	inStep := func() { must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour))) }
 	fill := func(key, v string, absent bool, ttl time.Duration) {
-		g, err := c.BeginFill([]byte(key))
+		g, err := c.Tracker().BeginFill([]byte(key))
 		must(t, err)
-		if ok, err := c.StoreFill([]byte(key), []byte(v), absent, lru.WriteOptions{TTL: ttl}, g); !ok || err != nil {
+		if ok, err := c.Tracker().StoreFill([]byte(key), []byte(v), absent, lru.WriteOptions{TTL: ttl}, g); !ok || err != nil {
 			t.Fatalf("StoreFill %s: %v %v", key, ok, err)
 		}
 	}
@@ -395,13 +395,13 @@ func TestTrackedReadNativeMatchesGo(t *testing.T) {
 	compare("expiring", 100, fmt.Sprint(statusNotFound))
 	compare("missing", 100, fmt.Sprint(statusNotFound))
 	// A new generation: the copies of the one before are misses.
-	gen2, err := c.InvalidateAll()
+	gen2, err := c.Tracker().InvalidateAll()
 	must(t, err)
 	inStep()
 	fill("newer", "n", false, 0)
 	compare("older", 100, fmt.Sprint(statusNotFound))
 	compare("newer", 100, fmt.Sprintf("0 %s %d %d", hexVal("n"), gen2, lru.TypeBytes))
-	must(t, c.SetInStep(0))
+	must(t, c.Tracker().SetInStep(0))
 	compare("newer", 100, notInStep)
 }
 
@@ -441,25 +441,25 @@ func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
 	must(t, err)
 	defer c.Close()
 	must(t, claim(c))
-	gen, err := c.InvalidateAll()
+	gen, err := c.Tracker().InvalidateAll()
 	must(t, err)
-	must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
-	g, err := c.BeginFill([]byte("k"))
+	must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
+	g, err := c.Tracker().BeginFill([]byte("k"))
 	must(t, err)
-	if ok, err := c.StoreFill([]byte("k"), []byte("v"), false, lru.WriteOptions{}, g); !ok || err != nil {
+	if ok, err := c.Tracker().StoreFill([]byte("k"), []byte("v"), false, lru.WriteOptions{}, g); !ok || err != nil {
 		t.Fatalf("StoreFill: %v %v", ok, err)
 	}
 	for _, off := range []int64{-off, off} {
 		t.Run(fmt.Sprintf("monotonic%+ds", off), func(t *testing.T) {
 			d := startTrackDriver(t, region, timeNamespace(t, off)...)
 			// The agent confirms for half a second more.
-			must(t, c.SetInStep(0))
+			must(t, c.Tracker().SetInStep(0))
 			until := lru.TrackClock() + int64(500*time.Millisecond)
-			must(t, c.SetInStep(until))
+			must(t, c.Tracker().SetInStep(until))
 			d.expect(fmt.Sprintf("0 %d", gen), "gen")
 			d.expect("hit "+hexVal("v"), "read k")
 			time.Sleep(time.Duration(until-lru.TrackClock()) + 10*time.Millisecond)
-			if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, lru.ErrNotInStep) {
+			if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, lru.ErrNotInStep) {
 				t.Fatalf("here, past the confirmation: %v, want ErrNotInStep", err)
 			}
 			d.expect("0 0", "gen")
@@ -479,12 +479,12 @@ func TestTrackedWithoutProcIsNotInStep(t *testing.T) {
 	must(t, err)
 	defer c.Close()
 	must(t, claim(c))
-	_, err = c.InvalidateAll()
+	_, err = c.Tracker().InvalidateAll()
 	must(t, err)
-	must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
-	g, err := c.BeginFill([]byte("k"))
+	must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
+	g, err := c.Tracker().BeginFill([]byte("k"))
 	must(t, err)
-	if ok, err := c.StoreFill([]byte("k"), []byte("v"), false, lru.WriteOptions{}, g); !ok || err != nil {
+	if ok, err := c.Tracker().StoreFill([]byte("k"), []byte("v"), false, lru.WriteOptions{}, g); !ok || err != nil {
 		t.Fatalf("StoreFill: %v %v", ok, err)
 	}
 	d := startTrackDriver(t, region, "unshare", "--mount", "--fork", "--kill-child", "sh", "-c", `umount -l /proc && exec "$0" "$@"`)
@@ -495,7 +495,7 @@ func TestTrackedWithoutProcIsNotInStep(t *testing.T) {
 
 // claim takes the agent role, as the host's agent does first.
 func claim(c *lru.Cache) error {
-	ok, err := c.ClaimAgent()
+	ok, err := c.Tracker().ClaimAgent()
 	if err == nil && !ok {
 		err = fmt.Errorf("ClaimAgent: another attachment holds the role")
 	}

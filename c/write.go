@@ -32,7 +32,7 @@ func shmlru_go_write(h C.uint64_t, key *C.char, keyLen C.size_t, value unsafe.Po
 	return writeResult(r, err, result)
 }
 
-// shmlru_load_store is shmlru_write for a loader (lru's WriteLoaded): it
+// shmlru_load_store is shmlru_write for a loader (lru's Loads.Write): it
 // writes only while the caller's SHMLRU_LOAD_MINE load is still its own,
 // and answers SHMLRU_LOAD_LOST, writing nothing, once another caller has
 // taken it over. opts' mode must be SHMLRU_MODE_SET.
@@ -60,7 +60,7 @@ func shmlru_go_load_store(h C.uint64_t, load unsafe.Pointer, key *C.char, keyLen
 	}
 	t := ticketOf((*cLoad)(load))
 	probeOut(result, unsafe.Sizeof(cWriteResult{}))
-	r, err := e.c.WriteLoaded(&t, k, v, o)
+	r, err := e.c.Loads().Write(&t, k, v, o)
 	return writeResult(r, err, result)
 }
 

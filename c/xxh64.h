@@ -118,7 +118,7 @@ static inline uint64_t shmlru_xxh64(const void *data, size_t len)
 }
 
 /*
- * Where a hash leads, as lru picks them (lru/cache.go shardFor, lru/shard.go):
+ * Where a hash leads, as lru picks them (lru/cache.go shardFor, lru/buckets.go):
  * the shard by the hash's top log2(shards) bits, so that the low bits, which
  * pick the bucket, stay independent of the shard.
  */

@@ -93,10 +93,10 @@ func TestXXH64(t *testing.T) {
 		h := xxhash.Sum64(key)
 		line := fmt.Sprintf("%016x", h)
 		for _, c := range caches {
-			line += fmt.Sprintf(" %d", c.ShardOf(key))
+			line += fmt.Sprintf(" %d", c.Binding().ShardOf(key))
 		}
 		for _, n := range bucketCounts {
-			line += fmt.Sprintf(" %d", uint32(h)&(n-1)) // as lru/shard.go picks a bucket
+			line += fmt.Sprintf(" %d", uint32(h)&(n-1)) // as lru/buckets.go picks a bucket
 		}
 		want = append(want, line)
 	}

@@ -270,7 +270,7 @@ func goLoader(cf, rel, value string) lru.Loader {
 // waits returns how many waiters the load table has counted so far.
 func (e *loadEnv) waits() uint64 {
 	e.t.Helper()
-	st, err := e.c.LoadStats()
+	st, err := e.c.Loads().Stats()
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func (e *loadEnv) waitsAtLeast(n uint64) {
 	var st lru.LoadCounters
 	waitUntil(e.t, 20*time.Second, fmt.Sprintf("want %d waiters in the load table", n), func() bool {
 		var err error
-		st, err = e.c.LoadStats()
+		st, err = e.c.Loads().Stats()
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -540,7 +540,7 @@ func TestNginxLoadLoaderKilled(t *testing.T) {
 	if l := loads(t, cf); len(l) != 2 {
 		t.Errorf("%d loads, want 2 (the killed one and its replacement): %q", len(l), l)
 	}
-	st, err := e.c.LoadStats()
+	st, err := e.c.Loads().Stats()
 	must(t, err)
 	if st.Takeovers != 1 || st.Loads != 2 {
 		t.Errorf("load table %+v; want 2 loads, one of them a takeover", st)
@@ -741,12 +741,12 @@ func TestNginxLoadOutcomes(t *testing.T) {
 			}
 		}
 		// The flight was released: the next caller loads at once.
-		tk, err := e.c.BeginLoad([]byte("raise"), time.Minute)
+		tk, err := e.c.Loads().Begin([]byte("raise"), time.Minute)
 		must(t, err)
 		if tk.State != lru.LoadMine {
 			t.Errorf("after the raise the load is still claimed: %v", tk.State)
 		}
-		must(t, e.c.EndLoad(&tk, lru.LoadAbandoned, ""))
+		must(t, e.c.Loads().End(&tk, lru.LoadAbandoned, ""))
 		if a := e.call("/gol", url.Values{"k": {"raise"}, "v": {"fine"}, "cf": {cf}}); a.value != "fine" || a.src != "loaded" {
 			t.Errorf("after the raise: %v", a)
 		}
@@ -756,7 +756,7 @@ func TestNginxLoadOutcomes(t *testing.T) {
 		e.t = t
 		// Go holds the load; access and a timer wait for it, while
 		// header_filter, which cannot yield, refuses at once.
-		tk, err := e.c.BeginLoad([]byte("phase"), time.Minute)
+		tk, err := e.c.Loads().Begin([]byte("phase"), time.Minute)
 		must(t, err)
 		if tk.State != lru.LoadMine {
 			t.Fatalf("BeginLoad: %v", tk.State)
@@ -777,7 +777,7 @@ func TestNginxLoadOutcomes(t *testing.T) {
 		e.waitsAtLeast(base + 2)
 		_, err = e.c.Write([]byte("phase"), []byte("from-go"), lru.WriteOptions{})
 		must(t, err)
-		must(t, e.c.EndLoad(&tk, lru.LoadDone, ""))
+		must(t, e.c.Loads().End(&tk, lru.LoadDone, ""))
 		if r := <-access; r.err != nil || r.a.value != "from-go" || r.a.src != "waited" {
 			t.Errorf("access phase: %v %v", r.a, r.err)
 		}
@@ -847,7 +847,7 @@ func TestNginxLoadErrorAfterTableMovedOn(t *testing.T) {
 	e := startLoadNginx(t)
 	key := "busy"
 	cf, _ := e.files(key)
-	mine, err := e.c.BeginLoad([]byte(key), 0)
+	mine, err := e.c.Loads().Begin([]byte(key), 0)
 	must(t, err)
 	if mine.State != lru.LoadMine {
 		t.Fatalf("BeginLoad: %v", mine.State)
@@ -867,7 +867,7 @@ func TestNginxLoadErrorAfterTableMovedOn(t *testing.T) {
 	for _, pid := range workers {
 		must(t, syscall.Kill(pid, syscall.SIGSTOP))
 	}
-	must(t, e.c.EndLoad(&mine, lru.LoadFailed, "db down"))
+	must(t, e.c.Loads().End(&mine, lru.LoadFailed, "db down"))
 	// Other keys whose window starts at the failed load's flight claim
 	// every flight they may, then end.
 	flights := uint32(e.c.Geometry().Loads)
@@ -877,7 +877,7 @@ func TestNginxLoadErrorAfterTableMovedOn(t *testing.T) {
 		if uint32(xxhash.Sum64(k))&(flights-1) != mine.Flight {
 			continue
 		}
-		tk, err := e.c.BeginLoad(k, 0)
+		tk, err := e.c.Loads().Begin(k, 0)
 		must(t, err)
 		if tk.State == lru.LoadWaiting && tk.Flight == flights {
 			break // no flight of the window left
@@ -891,7 +891,7 @@ func TestNginxLoadErrorAfterTableMovedOn(t *testing.T) {
 		claimed = append(claimed, tk)
 	}
 	for i := range claimed {
-		must(t, e.c.EndLoad(&claimed[i], lru.LoadDone, ""))
+		must(t, e.c.Loads().End(&claimed[i], lru.LoadDone, ""))
 	}
 	cont()
 

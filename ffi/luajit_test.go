@@ -129,7 +129,7 @@ func (ch *child) finish(t *testing.T) string {
 func (e *luajitEnv) waitsFrom(base uint64, n uint64) {
 	e.t.Helper()
 	waitUntil(e.t, 20*time.Second, fmt.Sprintf("%d waiters", n), func() bool {
-		st, err := e.c.LoadStats()
+		st, err := e.c.Loads().Stats()
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func (e *luajitEnv) waitsFrom(base uint64, n uint64) {
 }
 
 func (e *luajitEnv) waitCount() uint64 {
-	st, err := e.c.LoadStats()
+	st, err := e.c.Loads().Stats()
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -171,19 +171,19 @@ func TestLuaJITLoadWaits(t *testing.T) {
 		{"done", func(tk *lru.LoadTicket, key []byte) {
 			_, err := e.c.Write(key, []byte("from-go"), lru.WriteOptions{TTL: time.Minute})
 			must(t, err)
-			must(t, e.c.EndLoad(tk, lru.LoadDone, ""))
+			must(t, e.c.Loads().End(tk, lru.LoadDone, ""))
 		}, "string\tfrom-go\tnil\twaited", true},
 		{"absent", func(tk *lru.LoadTicket, key []byte) {
-			must(t, e.c.EndLoad(tk, lru.LoadAbsent, ""))
+			must(t, e.c.Loads().End(tk, lru.LoadAbsent, ""))
 		}, "nil\tnil\tnil\twaited", false},
 		{"failed", func(tk *lru.LoadTicket, key []byte) {
-			must(t, e.c.EndLoad(tk, lru.LoadFailed, "db down"))
+			must(t, e.c.Loads().End(tk, lru.LoadFailed, "db down"))
 		}, "nil\tnil\tdb down\twaited", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.t = t
 			key := []byte("wait-" + tc.name)
-			tk, err := e.c.BeginLoad(key, time.Minute)
+			tk, err := e.c.Loads().Begin(key, time.Minute)
 			must(t, err)
 			if tk.State != lru.LoadMine {
 				t.Fatalf("BeginLoad: %v", tk.State)
@@ -205,7 +205,7 @@ func TestLuaJITLoadWaits(t *testing.T) {
 
 	t.Run("timeout", func(t *testing.T) {
 		e.t = t
-		tk, err := e.c.BeginLoad([]byte("slow"), time.Minute)
+		tk, err := e.c.Loads().Begin([]byte("slow"), time.Minute)
 		must(t, err)
 		start := time.Now()
 		got := e.start("wait", "slow", "0.1").finish(t)
@@ -216,7 +216,7 @@ func TestLuaJITLoadWaits(t *testing.T) {
 		if took < 100*time.Millisecond {
 			t.Errorf("a 0.1 s wait ended after %v", took)
 		}
-		must(t, e.c.EndLoad(&tk, lru.LoadAbandoned, ""))
+		must(t, e.c.Loads().End(&tk, lru.LoadAbandoned, ""))
 	})
 
 	t.Run("dead loader", func(t *testing.T) {
@@ -224,7 +224,7 @@ func TestLuaJITLoadWaits(t *testing.T) {
 		// A LuaJIT loader dies in its callback; of the two LuaJIT
 		// waiters, one takes the load over and loads, the other gets its
 		// value.
-		st0, err := e.c.LoadStats()
+		st0, err := e.c.Loads().Stats()
 		must(t, err)
 		holder := e.start("hold", "dead")
 		f := strings.Fields(holder.line(t))
@@ -245,7 +245,7 @@ func TestLuaJITLoadWaits(t *testing.T) {
 		if srcs := p1[3] + "," + p2[3]; srcs != "loaded,waited" && srcs != "waited,loaded" {
 			t.Errorf("sources %s; want one loaded and one waited", srcs)
 		}
-		st, err := e.c.LoadStats()
+		st, err := e.c.Loads().Stats()
 		must(t, err)
 		if st.Takeovers != st0.Takeovers+1 {
 			t.Errorf("takeovers %d -> %d; want one", st0.Takeovers, st.Takeovers)
@@ -288,7 +288,7 @@ func TestLuaJITLoadWaits(t *testing.T) {
 // in-step check after, serve the copy when stopped between them.)
 func TestLuaJITTrackedReadIsOneInstant(t *testing.T) {
 	e := startLuaJIT(t)
-	ok, err := e.c.ClaimAgent()
+	ok, err := e.c.Tracker().ClaimAgent()
 	must(t, err)
 	if !ok {
 		t.Fatal("ClaimAgent: another attachment holds the agent role")
@@ -301,22 +301,22 @@ func TestLuaJITTrackedReadIsOneInstant(t *testing.T) {
 			t.Fatal("the tracked read ran more than 100 lines")
 		}
 		// A tracked copy of the key, then the confirmation runs out.
-		must(t, e.c.SetInStep(lru.TrackClock()+int64(time.Hour)))
-		g, err := e.c.BeginFill(key)
+		must(t, e.c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
+		g, err := e.c.Tracker().BeginFill(key)
 		must(t, err)
-		if ok, err := e.c.StoreFill(key, []byte("old"), false, lru.WriteOptions{}, g); !ok || err != nil {
+		if ok, err := e.c.Tracker().StoreFill(key, []byte("old"), false, lru.WriteOptions{}, g); !ok || err != nil {
 			t.Fatalf("StoreFill: %v %v", ok, err)
 		}
-		must(t, e.c.SetInStep(0))
-		must(t, e.c.SetInStep(lru.TrackClock()-1))
+		must(t, e.c.Tracker().SetInStep(0))
+		must(t, e.c.Tracker().SetInStep(lru.TrackClock()-1))
 
 		fmt.Fprintln(ch.in, n)
 		l := ch.line(t)
 		if l == "at" {
 			// The store changed the key; the agent applies it and
 			// confirms again, while the read is stopped.
-			must(t, e.c.Invalidate(key))
-			must(t, e.c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+			must(t, e.c.Tracker().Invalidate(key))
+			must(t, e.c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
 			fmt.Fprintln(ch.in, "go")
 			l = ch.line(t)
 		}

@@ -155,7 +155,7 @@ func TestNginxMLCacheCoherence(t *testing.T) {
 	// serves its L1 copy.
 	var other []byte
 	for i := 0; other == nil; i++ {
-		if k := []byte(fmt.Sprint("neighbour", i)); e.c.ShardOf(k) == e.c.ShardOf(key) {
+		if k := []byte(fmt.Sprint("neighbour", i)); e.c.Binding().ShardOf(k) == e.c.Binding().ShardOf(key) {
 			other = k
 		}
 	}

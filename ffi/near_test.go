@@ -132,14 +132,14 @@ func startNear(t *testing.T) *nearEnv {
 // the test's agent confirms nothing after).
 func (e *nearEnv) resync() {
 	e.t.Helper()
-	ok, err := e.c.ClaimAgent()
+	ok, err := e.c.Tracker().ClaimAgent()
 	must(e.t, err)
 	if !ok {
 		e.t.Fatal("ClaimAgent: another attachment holds the agent role")
 	}
-	e.gen, err = e.c.InvalidateAll()
+	e.gen, err = e.c.Tracker().InvalidateAll()
 	must(e.t, err)
-	must(e.t, e.c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+	must(e.t, e.c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
 }
 
 // nearAnswer is one line of ffi/t/ngx_near.lua.
@@ -210,7 +210,7 @@ func (e *nearEnv) expectGets(want int, what string) {
 
 // tracked reads key as Go's tracked readers do.
 func (e *nearEnv) tracked(key string) (string, lru.Meta, error) {
-	v, m, err := e.c.GetTracked(nil, []byte(key))
+	v, m, err := e.c.Tracker().Get(nil, []byte(key))
 	return string(v), m, err
 }
 
@@ -251,7 +251,7 @@ func TestNginxNearFillsAndHits(t *testing.T) {
 	// The key changes in Redis and the agent invalidates it: the next get
 	// reads the new value, once.
 	r.do("SET", "k", "v2")
-	must(t, e.c.Invalidate([]byte("k")))
+	must(t, e.c.Tracker().Invalidate([]byte("k")))
 	e.expect("k", str("v2"), "loaded")
 	e.expect("k", str("v2"), "hit")
 	e.expectGets(3, "after the invalidation")
@@ -266,20 +266,20 @@ func TestNginxNearFillsAndHits(t *testing.T) {
 	}
 	// Redis gets it, the agent invalidates it: the absence is gone.
 	r.do("SET", "nope", "now")
-	must(t, e.c.Invalidate([]byte("nope")))
+	must(t, e.c.Tracker().Invalidate([]byte("nope")))
 	e.expect("nope", str("now"), "loaded")
 	e.expectGets(5, "an absence invalidated")
 
 	// Go's fill is nginx's hit: Redis does not even have the key.
-	g, err := e.c.BeginFill([]byte("gofill"))
+	g, err := e.c.Tracker().BeginFill([]byte("gofill"))
 	must(t, err)
-	if ok, err := e.c.StoreFill([]byte("gofill"), []byte("from Go"), false, lru.WriteOptions{TTL: time.Minute}, g); !ok || err != nil {
+	if ok, err := e.c.Tracker().StoreFill([]byte("gofill"), []byte("from Go"), false, lru.WriteOptions{TTL: time.Minute}, g); !ok || err != nil {
 		t.Fatalf("StoreFill: %v %v", ok, err)
 	}
 	e.expect("gofill", str("from Go"), "hit")
-	g, err = e.c.BeginFill([]byte("gonone"))
+	g, err = e.c.Tracker().BeginFill([]byte("gonone"))
 	must(t, err)
-	if ok, err := e.c.StoreFill([]byte("gonone"), nil, true, lru.WriteOptions{TTL: time.Minute}, g); !ok || err != nil {
+	if ok, err := e.c.Tracker().StoreFill([]byte("gonone"), nil, true, lru.WriteOptions{TTL: time.Minute}, g); !ok || err != nil {
 		t.Fatalf("StoreFill absent: %v %v", ok, err)
 	}
 	e.expect("gonone", nil, "hit")
@@ -350,7 +350,7 @@ func TestNginxNearNotInStep(t *testing.T) {
 	e.expect("k", str("old"), "hit")
 	r.do("CONFIG", "RESETSTAT")
 
-	must(t, e.c.SetInStep(0))
+	must(t, e.c.Tracker().SetInStep(0))
 	r.do("SET", "k", "new")
 	r.do("SET", "fresh", "f")
 	// An entry that is no fill (no flags: no generation) is not served
@@ -389,9 +389,9 @@ func TestNginxNearNotInStep(t *testing.T) {
 	e.expectGets(3, "in step again")
 
 	// The in-step instant passes without a new confirmation: out of step.
-	must(t, e.c.SetInStep(0))
+	must(t, e.c.Tracker().SetInStep(0))
 	until := lru.TrackClock() + int64(time.Second)
-	must(t, e.c.SetInStep(until))
+	must(t, e.c.Tracker().SetInStep(until))
 	e.expect("k", str("new"), "hit")
 	time.Sleep(time.Duration(until - lru.TrackClock() + int64(10*time.Millisecond)))
 	e.expect("k", str("new"), "loaded")
@@ -407,7 +407,7 @@ func TestNginxNearOnceAcrossProcesses(t *testing.T) {
 	r := e.r
 	r.do("SET", "hot", "hot value")
 	r.do("CONFIG", "RESETSTAT")
-	before, err := e.c.LoadStats()
+	before, err := e.c.Loads().Stats()
 	must(t, err)
 	r.do("CLIENT", "PAUSE", "500", "ALL")
 
@@ -468,7 +468,7 @@ func TestNginxNearOnceAcrossProcesses(t *testing.T) {
 		}
 	}
 	e.expectGets(1, fmt.Sprintf("%d nginx and %d Go callers", nginxCallers, goCallers))
-	after, err := e.c.LoadStats()
+	after, err := e.c.Loads().Stats()
 	must(t, err)
 	t.Logf("load table: %d load, %d waits", after.Loads-before.Loads, after.Waits-before.Waits)
 	if after.Loads-before.Loads != 1 || after.Waits == before.Waits {

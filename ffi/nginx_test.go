@@ -243,7 +243,7 @@ func TestNginxRegionTruncatedUnderWorkers(t *testing.T) {
 	// A key of the last shard: its whole shard lies in the half that goes.
 	var key []byte
 	for i := 0; key == nil; i++ {
-		if k := []byte(fmt.Sprint("gone", i)); c.ShardOf(k) == c.Geometry().Shards-1 {
+		if k := []byte(fmt.Sprint("gone", i)); c.Binding().ShardOf(k) == c.Geometry().Shards-1 {
 			key = k
 		}
 	}

@@ -28,7 +28,7 @@ func (c *Cache) Range(fn func(key []byte, m Meta, valueSize int) bool, withExpir
 	for si := range c.shards {
 		s := &c.shards[si]
 		more := true
-		err := s.observed(func() error {
+		err := s.withLock(lockObserve, func() error {
 			if err := s.leftBroken(); err != nil {
 				return err
 			}
@@ -53,39 +53,17 @@ func (c *Cache) Range(fn func(key []byte, m Meta, valueSize int) bool, withExpir
 	return nil
 }
 
-// withLock runs fn with the shard's lock held, under the same guard as every
-// operation. fn may change the shard.
-func (s *shard) withLock(fn func()) (err error) {
-	if err := s.begin(); err != nil {
-		return err
-	}
-	defer s.end(&err)
-	s.acquire()
-	fn()
-	return nil
-}
-
-// observed runs fn, which changes nothing, with the shard's lock held as
-// an observer (see observe).
-func (s *shard) observed(fn func() error) (err error) {
-	if err := s.begin(); err != nil {
-		return err
-	}
-	defer s.end(&err)
-	s.observe()
-	return fn()
-}
-
 // Flush removes every entry. (ngx.shared.DICT's flush_all only marks them
 // expired; here the memory is free at once.)
 func (c *Cache) Flush() error {
 	for si := range c.shards {
 		s := &c.shards[si]
-		if err := s.withLock(func() {
+		if err := s.withLock(lockChange, func() error {
 			s.mutating()
 			s.reset()
-			s.h.clock++ // readers' copies are out of date (see shardHeader.clock)
+			s.countChange() // readers' copies are out of date
 			s.clean()
+			return nil
 		}); err != nil {
 			return err
 		}
@@ -100,7 +78,7 @@ func (c *Cache) FlushExpired(max int) (int, error) {
 	now := nowMillis()
 	for si := range c.shards {
 		s := &c.shards[si]
-		err := s.withLock(func() {
+		err := s.withLock(lockChange, func() error {
 			i := s.h.tail
 			for n := 0; i != 0 && (max <= 0 || removed < max); n++ {
 				if n > s.g.maxEntries {
@@ -117,6 +95,7 @@ func (c *Cache) FlushExpired(max int) (int, error) {
 				}
 				i = prev
 			}
+			return nil
 		})
 		if err != nil {
 			return removed, err
@@ -131,7 +110,7 @@ func (c *Cache) Len() (int, error) {
 	n := 0
 	for si := range c.shards {
 		s := &c.shards[si]
-		if err := s.observed(func() error { n += int(s.h.entries); return nil }); err != nil {
+		if err := s.withLock(lockObserve, func() error { n += int(s.h.entries); return nil }); err != nil {
 			return n, err
 		}
 	}
@@ -148,7 +127,7 @@ func (c *Cache) FreeSpace() (int64, error) {
 	var free int64
 	for si := range c.shards {
 		s := &c.shards[si]
-		if err := s.observed(func() error { free += int64(s.h.freeUnits) * unitSize; return nil }); err != nil {
+		if err := s.withLock(lockObserve, func() error { free += int64(s.h.freeUnits) * unitSize; return nil }); err != nil {
 			return free, err
 		}
 	}

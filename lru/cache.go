@@ -28,11 +28,11 @@ type Cache struct {
 	rows       []byte
 	sharedRows bool
 
-	lt    loads       // the load table (flight.go)
-	tr    track       // the track table (track.go)
-	agent atomic.Bool // this attachment holds the agent role (track.go)
-	ltMu  sync.Mutex  // one goroutine of this process at a time on the load table's lock
-	wakes []*uint32   // futex words to wake once the table is unlocked (under ltMu)
+	lt    Loads      // the load table (flight.go)
+	tr    Tracker    // the track table (track.go)
+	bd    Binding    // the handle of the bindings and tools (binding.go)
+	ltMu  sync.Mutex // one goroutine of this process at a time on the load table's lock
+	wakes []*uint32  // futex words to wake once the table is unlocked (under ltMu)
 	// local coalesces this process's callers of one key before they meet
 	// other processes' in the load table (load.go).
 	localMu sync.Mutex
@@ -61,12 +61,14 @@ type shard struct {
 	readers atomic.Int32   // lock-free reads in progress (snapshot.go), which Close waits for
 	fence   uint32         // the word loadFence writes where loads need a fence (fence_other.go)
 
-	// Per-operation state, owned by whoever holds mu (see op.go).
-	locked    bool // the region lock is held
-	observing bool // the operation changes nothing (see observe)
-	orphaned  bool // observe took the lock from a dead owner: hand it back as an orphan
-	leftDirty bool // ... and that owner died mid-change
-	prevFault bool // the goroutine's panic-on-fault setting before the operation
+	// Per-operation state, owned by whoever holds mu (see shardlock.go).
+	locked    bool      // the region lock is held
+	observing bool      // the operation changes nothing (see observe)
+	orphaned  bool      // observe took the lock from a dead owner: hand it back as an orphan
+	leftDirty bool      // ... and that owner died mid-change
+	prevFault bool      // the goroutine's panic-on-fault setting before the operation
+	heldBy    shm.Owner // who held the region lock as withLock came to it (lockAskOwner)
+	did       repaired  // what acquire found and did (withLock with lockChange)
 
 	_ [64]byte // keep neighbouring shards' mutexes off one cache line
 }
@@ -208,13 +210,14 @@ func (c *Cache) bind(data []byte) {
 	}
 	c.bindLoads(data)
 	c.bindTrack(data)
+	c.bd.c = c
 }
 
 // Close releases the cache. Operations in flight finish first; later ones
 // return ErrClosed. The region stays for the other processes.
 func (c *Cache) Close() error {
-	if c.agent.Load() && !c.closed.Load() {
-		c.ReleaseAgent() // readers stop trusting the tracked entries now, not when the last confirmation runs out
+	if c.tr.agent.Load() && !c.closed.Load() {
+		c.tr.ReleaseAgent() // readers stop trusting the tracked entries now, not when the last confirmation runs out
 	}
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
@@ -240,9 +243,6 @@ func (c *Cache) Path() string { return c.r.Path() }
 // Created reports whether this Open created the region.
 func (c *Cache) Created() bool { return c.r.Created() }
 
-// Region returns the region under the cache, for tools that inspect it.
-func (c *Cache) Region() *shm.Region { return c.r }
-
 // Geometry returns the cache's layout and limits.
 func (c *Cache) Geometry() Geometry {
 	g := &c.g
@@ -262,10 +262,6 @@ func (c *Cache) Geometry() Geometry {
 func (c *Cache) shardFor(h uint64) *shard {
 	return &c.shards[c.g.shardOf(h)]
 }
-
-// ShardOf returns the index of the shard that holds key (as Stats and
-// Range number them).
-func (c *Cache) ShardOf(key []byte) int { return c.shardFor(hashKey(key)).idx }
 
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
 

@@ -44,11 +44,12 @@ func (c *Cache) Check() ([]Problem, error) {
 // checkObserved checks the shard as an observer. A dead owner's lock is
 // reported first; its dirty mark is then reported by the walk.
 func (s *shard) checkObserved(ps *[]Problem) error {
-	return s.visit(false, func(owner shm.Owner, _ repaired) {
+	return s.withLock(lockObserve|lockAskOwner, func() error {
 		if s.orphaned {
-			*ps = append(*ps, Problem{s.idx, "lock held by " + deadOwner(owner) + ", which died; not repaired (Repair, or `shmctl check --repair`, does)"})
+			*ps = append(*ps, Problem{s.idx, "lock held by " + deadOwner(s.heldBy) + ", which died; not repaired (Repair, or `shmctl check --repair`, does)"})
 		}
 		*ps = append(*ps, s.check()...)
+		return nil
 	})
 }
 

@@ -119,7 +119,7 @@ func fragment(t *testing.T, c *Cache, si int) {
 	var keys [][]byte
 	for i := 0; ; i++ {
 		k := []byte(fmt.Sprint("frag", i))
-		if c.ShardOf(k) != si {
+		if c.Binding().ShardOf(k) != si {
 			continue
 		}
 		r, err := c.Write(k, make([]byte, 1000), WriteOptions{})

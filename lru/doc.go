@@ -35,8 +35,8 @@
 // GetOrLoad reads through: on a miss, exactly one caller among every
 // process that has the region open runs its Loader, while the others sleep
 // on a word of the region until the value is written (the load table,
-// flight.go; BeginLoad, WaitLoad, WriteLoaded and EndLoad are its steps,
-// for callers in other languages). A loader whose process dies, or whose
+// flight.go; the steps of Cache.Loads, Begin, Wait, Write and End, serve
+// callers in other languages). A loader whose process dies, or whose
 // lease runs out, is taken over by a waiter; a loader taken over can no
 // longer write.
 //
@@ -47,6 +47,13 @@
 // corruption found) never releases the lock over a half-made change: the
 // shard is reset first, so no process ever reads a torn value.
 // A corrupt region yields ErrCorrupt, never a crash or a hang.
+//
+// The Cache's methods are what a Go program calls. Three handles reached
+// from it serve the layers built on the cache: Cache.Loads, the steps of a
+// read-through load for the C library and its Lua modules; Cache.Tracker,
+// the entries kept in step with an outside store, for module near; and
+// Cache.Binding, the region beneath the Go API, for libshmlru.so and
+// shmctl.
 //
 // # Caveats
 //
@@ -62,7 +69,7 @@
 //     is created; later openers adopt it (Options.Exact refuses a difference).
 //   - Keys are 1 to 65,535 bytes (less in very small shards: Geometry().MaxKey);
 //     values at most Geometry().MaxValue.
-//   - TTLs follow the wall clock in Unix milliseconds: a step of the clock moves
+//   - TTLs follow wall time in Unix milliseconds: a step of wall time moves
 //     every deadline. A negative TTL is ErrBadTTL.
 //   - A process that dies holding a shard's lock is noticed by the next process
 //     that waits for it, within about 10 ms (shm.OwnerCheckInterval). If it died

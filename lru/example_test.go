@@ -159,21 +159,22 @@ func ExampleCache_GetOrLoad() {
 	// true
 }
 
-func ExampleCache_BeginLoad() {
+func ExampleLoads() {
 	dir := exampleDir()
 	defer os.RemoveAll(dir)
 	c, _ := lru.Open(filepath.Join(dir, "c"), nil)
 	defer c.Close()
 
 	// The steps under GetOrLoad, as C and Lua take them.
+	l := c.Loads()
 	key := []byte("k")
-	t, _ := c.BeginLoad(key, 30*time.Second)
+	t, _ := l.Begin(key, 30*time.Second)
 	for t.State == lru.LoadWaiting {
-		c.WaitLoad(&t, 10*time.Millisecond, 30*time.Second) // an event loop polls with 0
+		l.Wait(&t, 10*time.Millisecond, 30*time.Second) // an event loop polls with 0
 	}
 	if t.State == lru.LoadMine {
-		c.Set(key, []byte("loaded"), time.Minute) // load, write ...
-		c.EndLoad(&t, lru.LoadDone, "")           // ... and wake every waiter
+		l.Write(&t, key, []byte("loaded"), lru.WriteOptions{TTL: time.Minute}) // load, write ...
+		l.End(&t, lru.LoadDone, "")                                            // ... and wake every waiter
 	}
 	v, _ := c.Get(key)
 	fmt.Printf("%s %v\n", v, t.State)

@@ -13,11 +13,11 @@ import (
 // The load table: the read-through loads under way on the whole host, one
 // flight per key, so that however many processes miss a key at once, one
 // of them loads it and the others wait (GetOrLoad in load.go builds on
-// these three calls; C and Lua call them through libshmlru.so).
+// these three calls of Loads; C and Lua call them through libshmlru.so).
 //
-//	t, _ := c.BeginLoad(key, lease)  // LoadMine: you load; LoadWaiting: someone else does
-//	c.WaitLoad(&t, timeout)          // a waiter sleeps on the flight's seq word (a shared futex)
-//	c.EndLoad(&t, LoadDone, "")      // the loader, after writing the value, wakes every waiter
+//	t, _ := l.Begin(key, lease)      // LoadMine: you load; LoadWaiting: someone else does
+//	l.Wait(&t, timeout, lease)       // a waiter sleeps on the flight's seq word (a shared futex)
+//	l.End(&t, LoadDone, "")          // the loader, after writing the value, wakes every waiter
 //
 // A key's flight is found by its hash within a window of loadWindow slots
 // starting at hash mod the table's size. Everything in the table is read
@@ -28,36 +28,36 @@ import (
 // needs no repair: a claimed flight names its owner last, and a released
 // one frees its owner before it advances seq.
 //
-// A load ends in one of three ways: its loader calls EndLoad; its process
+// A load ends in one of three ways: its loader calls End; its process
 // dies (a waiter finds the owner's slot dead, as the locks do, and takes
 // the load over); or its lease runs out (a waiter takes it over, and the old
-// loader's WriteLoaded and EndLoad then fail with ErrLoadLost, so that what
+// loader's Write and End then fail with ErrLoadLost, so that what
 // the new loader writes is never replaced by the old one's). Each end
 // advances seq and wakes the waiters, and records the outcome for the
 // callers that waited on exactly that load (seq one past theirs), which
 // keeps (keep.go) leave in the flight until they have read it.
 
-// LoadState says where a caller stands in a read-through load (BeginLoad,
-// WaitLoad) or how the loader ended it (EndLoad).
+// LoadState says where a caller stands in a read-through load (Loads.Begin,
+// Loads.Wait) or how the loader ended it (Loads.End).
 type LoadState uint8
 
 // Load states. Their values are part of the C ABI (SHMLRU_LOAD_*).
 const (
 	// LoadMine: the caller is the key's loader. It reads the key once
 	// more (a load may have ended just before it claimed), loads it if it
-	// is still missing, writes it, and calls EndLoad whatever happens.
+	// is still missing, writes it, and calls Loads.End whatever happens.
 	LoadMine LoadState = 1
-	// LoadWaiting: another caller is loading the key; WaitLoad waits.
+	// LoadWaiting: another caller is loading the key; Loads.Wait waits.
 	LoadWaiting LoadState = 2
 	// LoadDone: the load ended: read the key again, and if it is still
 	// missing (the loader gave up, or the value was evicted at once),
-	// BeginLoad again. As EndLoad's outcome: the value is written.
+	// Loads.Begin again. As Loads.End's outcome: the value is written.
 	LoadDone LoadState = 3
 	// LoadAbsent: the loader found that the key has no value.
 	LoadAbsent LoadState = 4
-	// LoadFailed: the loader failed; WaitLoad returns its message.
+	// LoadFailed: the loader failed; Loads.Wait returns its message.
 	LoadFailed LoadState = 5
-	// LoadAbandoned, as EndLoad's outcome only: the loader gave up
+	// LoadAbandoned, as Loads.End's outcome only: the loader gave up
 	// without an answer (its caller went away). Its waiters see LoadDone,
 	// find nothing, and one of them loads.
 	LoadAbandoned LoadState = 6
@@ -82,8 +82,8 @@ func (s LoadState) String() string {
 	return fmt.Sprintf("LoadState(%d)", uint8(s))
 }
 
-// LoadTicket is a caller's place in one read-through load. BeginLoad
-// fills it in, and WaitLoad and EndLoad take it back. Flight, Seq and
+// LoadTicket is a caller's place in one read-through load. Loads.Begin
+// fills it in, and Loads.Wait, Loads.End and Loads.Write take it back. Flight, Seq and
 // Hash identify the load and are opaque to callers (C keeps them in a
 // shmlru_load); a ticket that does not name a load the caller may end or
 // wait on is refused, never trusted.
@@ -94,21 +94,21 @@ type LoadTicket struct {
 	Hash   uint64 // the key's hash
 }
 
-// ErrLoadLost is the error of WriteLoaded and EndLoad when the load is no
+// ErrLoadLost is the error of Loads.Write and Loads.End when the load is no
 // longer the caller's: its lease ran out and another caller took it over.
-// WriteLoaded then writes nothing, so the new loader's value is never
+// Loads.Write then writes nothing, so the new loader's value is never
 // replaced by the old one's; the new loader's outcome is what waiters see.
 // The late loader may still answer its own caller with what it loaded.
 var ErrLoadLost = errors.New("lru: the load was taken over by another caller (its lease ran out)")
 
-// ErrBadTicket is the error for a LoadTicket that BeginLoad did not issue
+// ErrBadTicket is the error for a LoadTicket that Loads.Begin did not issue
 // to this cache, or whose state does not allow the call.
 var ErrBadTicket = errors.New("lru: not a load ticket of this cache in a state that allows the call")
 
 // loadWindow is how many slots from its home slot a key's flight may take.
 // Eight cache-line pairs read under the table lock on a miss; a window
 // with none free is rare (8 keys of one window loading at once) and makes
-// the caller wait for a slot (see BeginLoad).
+// the caller wait for a slot (see Loads.Begin).
 const loadWindow = 8
 
 // DefaultLease is the lease GetOrLoad gives its loads when LoadOptions
@@ -116,14 +116,26 @@ const loadWindow = 8
 // waiter (lua-resty-lock's default exptime is 30 s too).
 const DefaultLease = 30 * time.Second
 
-// loads is this process's handle on the load table.
-type loads struct {
+// Loads is a cache's table of the read-through loads under way on the
+// host, for code that runs a load step by step rather than through
+// Cache.GetOrLoad and Cache.Load: the C library and its Lua modules, whose
+// loaders yield to an event loop between the steps. Begin claims a key's
+// load or joins the one under way, Wait waits for it, Write stores what
+// the loader loaded and End tells the waiters how it ended. Stats counts
+// every load on the host, GetOrLoad's too. Cache.Loads returns it; it is
+// valid for as long as the Cache.
+type Loads struct {
+	c       *Cache
 	t       *loadTable
 	flights []flight
 	keeps   keeps // the flights this attachment's waiters keep (keep.go)
 }
 
+// Loads returns the cache's load table (see Loads), for the bindings.
+func (c *Cache) Loads() *Loads { return &c.lt }
+
 func (c *Cache) bindLoads(data []byte) {
+	c.lt.c = c
 	c.lt.t, c.lt.flights = loadTableIn(data, &c.g)
 	c.lt.keeps.idle = keepIdle
 }
@@ -186,12 +198,13 @@ func (c *Cache) noteFault(err error) {
 	}
 }
 
-// BeginLoad claims the read-through load of key, which the caller has just
+// Begin claims the read-through load of key, which the caller has just
 // missed. With LoadMine the caller loads it (see LoadMine) and must end the
-// load with EndLoad; with LoadWaiting another caller is loading it and
-// WaitLoad waits for the outcome. lease bounds how long the load stays the
-// caller's while its process lives (0: until it ends or the process dies).
-func (c *Cache) BeginLoad(key []byte, lease time.Duration) (t LoadTicket, err error) {
+// load with End; with LoadWaiting another caller is loading it and Wait
+// waits for the outcome. lease bounds how long the load stays the caller's
+// while its process lives (0: until it ends or the process dies).
+func (l *Loads) Begin(key []byte, lease time.Duration) (t LoadTicket, err error) {
+	c := l.c
 	if err := c.checkKey(key); err != nil {
 		return t, err
 	}
@@ -203,7 +216,7 @@ func (c *Cache) BeginLoad(key []byte, lease time.Duration) (t LoadTicket, err er
 	return t, err
 }
 
-// claim is BeginLoad with the table locked.
+// claim is Loads.Begin with the table locked.
 func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Duration) {
 	n := uint32(len(fl))
 	home := uint32(t.Hash) & (n - 1)
@@ -227,7 +240,7 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 			// The key is loading (or a key with the same 64-bit hash:
 			// its waiters then find nothing and claim again). Whether
 			// its loader still lives is a system call, which the
-			// waiter makes at once, outside the lock (WaitLoad).
+			// waiter makes at once, outside the lock (Loads.Wait).
 			if leaseOver(f, nowMillis()) {
 				c.takeOver(lt, f, i, t, lease)
 				return
@@ -329,14 +342,15 @@ func (c *Cache) finish(lt *loadTable, f *flight, outcome LoadState, msg string) 
 	c.wakes = append(c.wakes, &f.seq, &lt.freed)
 }
 
-// EndLoad ends the caller's load (a ticket in state LoadMine) with its
+// End ends the caller's load (a ticket in state LoadMine) with its
 // outcome: LoadDone once the value is written, LoadAbsent if the key has
 // no value, LoadFailed with the loader's error message (cut to 88 bytes),
 // or LoadAbandoned. Every caller waiting on the load wakes. It fails with
 // ErrLoadLost if the load was taken over meanwhile (see LoadTicket).
-func (c *Cache) EndLoad(t *LoadTicket, outcome LoadState, msg string) error {
+func (l *Loads) End(t *LoadTicket, outcome LoadState, msg string) error {
+	c := l.c
 	if t.State != LoadMine {
-		return fmt.Errorf("%w: EndLoad with a ticket in state %v", ErrBadTicket, t.State)
+		return fmt.Errorf("%w: Loads.End with a ticket in state %v", ErrBadTicket, t.State)
 	}
 	if outcome < LoadDone || outcome > LoadAbandoned {
 		return fmt.Errorf("%w: outcome %v; use LoadDone, LoadAbsent, LoadFailed or LoadAbandoned", ErrBadOptions, outcome)
@@ -363,16 +377,17 @@ func (c *Cache) EndLoad(t *LoadTicket, outcome LoadState, msg string) error {
 	return nil
 }
 
-// WriteLoaded writes the value that the caller's load (a ticket in state
-// LoadMine, for key) loaded, as Write does, but only while the load is
-// still the caller's. Once another caller has taken it over (its lease ran
+// Write writes the value that the caller's load (a ticket in state
+// LoadMine, for key) loaded, as Cache.Write does, but only while the load
+// is still the caller's. Once another caller has taken it over (its lease ran
 // out), nothing is written and the error is ErrLoadLost: the new loader
 // writes the key, and a late loader must not replace what it wrote. A
 // loader writes every value it loads this way (an absence, a resurrected
 // value, or a refresh too).
-func (c *Cache) WriteLoaded(t *LoadTicket, key, value []byte, o WriteOptions) (WriteResult, error) {
+func (l *Loads) Write(t *LoadTicket, key, value []byte, o WriteOptions) (WriteResult, error) {
+	c := l.c
 	if t.State != LoadMine {
-		return WriteResult{}, fmt.Errorf("%w: WriteLoaded with a ticket in state %v", ErrBadTicket, t.State)
+		return WriteResult{}, fmt.Errorf("%w: Loads.Write with a ticket in state %v", ErrBadTicket, t.State)
 	}
 	if t.Flight >= uint32(c.g.loads) {
 		return WriteResult{}, fmt.Errorf("%w: flight %d of %d", ErrBadTicket, t.Flight, c.g.loads)
@@ -396,29 +411,29 @@ func (c *Cache) ownsLoad(t *LoadTicket) bool {
 	return atomic.LoadUint32(&f.owner) == c.r.Token() && atomic.LoadUint32(&f.seq) == t.Seq
 }
 
-// WaitLoad waits at most timeout for the load that a ticket in state
+// Wait waits at most timeout for the load that a ticket in state
 // LoadWaiting waits on (0 only looks). It sets the ticket's state to what
 // it found: still LoadWaiting when the time ran out; LoadMine when the
 // loader was gone and the caller has taken the load over; LoadDone,
 // LoadAbsent, or LoadFailed with the loader's message when the load ended.
 //
-// The caller sleeps on a word of the region that the loader's EndLoad
+// The caller sleeps on a word of the region that the loader's End
 // wakes. Every OwnerCheckInterval of sleep it asks whether the loader is
 // still alive and within its lease, so a loader that died is replaced
 // within about that time. lease is the caller's lease should it take over.
 //
 // The load's outcome is kept for the ticket (keep.go) for as long as its
-// caller goes on waiting: sleeping in WaitLoad, or polling with a gap of
+// caller goes on waiting: sleeping in Wait, or polling with a gap of
 // less than a second between calls.
-func (c *Cache) WaitLoad(t *LoadTicket, timeout, lease time.Duration) (msg string, err error) {
-	return c.waitLoad(t, timeout, lease, nil)
+func (l *Loads) Wait(t *LoadTicket, timeout, lease time.Duration) (msg string, err error) {
+	return l.c.waitLoad(t, timeout, lease, nil)
 }
 
-// waitLoad is WaitLoad that also stops, still waiting, when stop says so
+// waitLoad is Loads.Wait that also stops, still waiting, when stop says so
 // after a wake-up (see waitCtx).
 func (c *Cache) waitLoad(t *LoadTicket, timeout, lease time.Duration, stop func() bool) (msg string, err error) {
 	if t.State != LoadWaiting {
-		return "", fmt.Errorf("%w: WaitLoad with a ticket in state %v", ErrBadTicket, t.State)
+		return "", fmt.Errorf("%w: Loads.Wait with a ticket in state %v", ErrBadTicket, t.State)
 	}
 	if t.Flight > uint32(c.g.loads) {
 		return "", fmt.Errorf("%w: flight %d of %d", ErrBadTicket, t.Flight, c.g.loads)
@@ -450,7 +465,7 @@ func (c *Cache) waitLoad(t *LoadTicket, timeout, lease time.Duration, stop func(
 				ended = atomic.LoadUint32(&c.lt.flights[t.Flight].owner) == 0
 			} else if !ended {
 				// Waiting for a free slot: look again every
-				// interval, so that BeginLoad finds the slots of
+				// interval, so that Loads.Begin finds the slots of
 				// loaders that died (which end no load, and so
 				// bump no word).
 				ended = time.Since(start) >= shm.OwnerCheckInterval
@@ -546,27 +561,8 @@ func (c *Cache) outcome(t *LoadTicket) (msg string, err error) {
 	return msg, err
 }
 
-// LoadStats returns the read-through counters of the whole cache.
-func (c *Cache) LoadStats() (s LoadCounters, err error) {
-	err = c.withTable(func(lt *loadTable, _ []flight) { s = lt.stats })
+// Stats returns the read-through counters of the whole cache.
+func (l *Loads) Stats() (s LoadCounters, err error) {
+	err = l.c.withTable(func(lt *loadTable, _ []flight) { s = lt.stats })
 	return s, err
-}
-
-// Changes returns the change clock of key's shard: it advances whenever an
-// entry of that shard is written, deleted, given a new deadline, or flushed
-// (see shardHeader.clock). A process that read the clock, then the key's
-// value, may go on using its copy of the value for as long as Changes
-// returns the same number: the key has not changed. (resty.shmlru.mlcache
-// keeps its per-worker L1 coherent this way, through libshmlru's native
-// path.) The number means nothing across keys of different shards.
-func (c *Cache) Changes(key []byte) (clock uint64, err error) {
-	if err := c.checkKey(key); err != nil {
-		return 0, err
-	}
-	s := c.shardFor(hashKey(key))
-	err = s.observed(func() error {
-		clock = s.h.clock
-		return nil
-	})
-	return clock, err
 }

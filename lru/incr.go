@@ -74,8 +74,7 @@ func (s *shard) incrInPlace(i uint32, e *entry, delta float64) (float64, bool, e
 	v := math.Float64frombits(binary.NativeEndian.Uint64(b)) + delta
 	s.mutating()
 	binary.NativeEndian.PutUint64(b, math.Float64bits(v))
-	s.h.clock++
-	e.version = s.h.clock
+	e.version = s.countChange()
 	s.h.stats.Sets++
 	s.clean()
 	s.touch(i, e)
@@ -99,7 +98,7 @@ func (s *shard) incrRewrite(i uint32, e *entry, old []byte, delta float64) (floa
 // if it never does, or ErrNotFound if there is no live entry. It changes
 // nothing.
 func (c *Cache) TTL(key []byte) (time.Duration, error) {
-	// One clock read decides both whether the entry is live and how long
+	// One reading of wall time decides both whether the entry is live and how long
 	// it has left, so a live entry never reports 0 ("never") or less.
 	var now int64
 	_, m, stale, err := c.Read(nil, key, ReadOptions{Stale: true, Peek: true, metaOnly: true, repair: true, now: &now})
@@ -142,7 +141,7 @@ func (c *Cache) Expire(key []byte, ttl time.Duration) (err error) {
 	}
 	s.mutating()
 	s.setExpires(e, expires)
-	s.h.clock++ // a reader's copy holds the old deadline (see shardHeader.clock)
+	s.countChange() // a reader's copy holds the old deadline
 	s.clean()
 	return nil
 }

@@ -26,7 +26,7 @@ import (
 // drops a keep that no ticket has waited on for keepIdle (a ticket given
 // up without a word: a Lua request that timed out or was aborted, a C
 // caller that stopped polling). A waiter that keeps polling, or sleeps in
-// WaitLoad, is never that idle.
+// Loads.Wait, is never that idle.
 //
 // Nothing of this is in the region but the outcome itself: a process that
 // does not keep flights (a build without keeps) only loses outcomes as
@@ -49,7 +49,7 @@ type keeps struct {
 type keep struct {
 	seq    uint32    // the seq of the load the tickets wait on (as LoadTicket.Seq)
 	refs   int       // waiting tickets issued for that load and not yet through
-	active int       // WaitLoad calls in progress on the flight
+	active int       // Loads.Wait calls in progress on the flight
 	used   time.Time // when a ticket was last issued or waited on it
 }
 
@@ -122,7 +122,7 @@ func (c *Cache) kept(i uint32) bool {
 	return err == nil && held
 }
 
-// waitingOn counts a WaitLoad call on a ticket waiting on flight i (the
+// waitingOn counts a Loads.Wait call on a ticket waiting on flight i (the
 // load at seq), and returns the function that ends it. A ticket whose keep
 // was dropped while nobody waited is kept again (outside the table's lock:
 // if its load has ended since, the outcome may be gone already).

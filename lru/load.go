@@ -66,7 +66,7 @@ type LoadOptions struct {
 	// ResurrectTTL, which serve what may have changed.
 	Tracked bool
 
-	guard *TrackGuard // a tracked load's, once it has one (runLoader)
+	fill *FillTicket // a tracked load's, once it has one (runLoader)
 }
 
 // Source tells where GetOrLoad's answer came from (mlcache's hit_level,
@@ -279,10 +279,10 @@ type loadResult struct {
 	// the change), but a follower that joined later must not: it may have
 	// begun after the change (see coalesce).
 	refused bool
-	// guard is a tracked load's guard: a follower takes the answer only
-	// if the key's guard has not moved since, i.e. no change to the key
-	// has been applied since the leader read the store.
-	guard *TrackGuard
+	// fill is a tracked load's fill ticket: a follower takes the answer
+	// only if it still holds, i.e. no change to the key has been applied
+	// since the leader read the store.
+	fill *FillTicket
 }
 
 // coalesce runs one key's miss for this process: the first caller leads
@@ -323,7 +323,7 @@ func (c *Cache) coalesce(ctx context.Context, key []byte, load Loader, o LoadOpt
 		if l.res.err != nil && l.ctx.Err() != nil && errors.Is(l.res.err, l.ctx.Err()) {
 			continue // the leader gave up for itself, not for us
 		}
-		if l.res.refused || (l.res.guard != nil && !c.guardHolds(l.res.guard)) {
+		if l.res.refused || (l.res.fill != nil && !c.ticketHolds(l.res.fill)) {
 			continue // the leader's answer may predate a change this caller must see
 		}
 		r := l.res
@@ -342,7 +342,7 @@ func (c *Cache) loadShared(ctx context.Context, key []byte, load Loader, o LoadO
 		if err := ctx.Err(); err != nil {
 			return loadResult{err: fmt.Errorf("lru: waiting for the load of the key: %w", err)}
 		}
-		t, err := c.BeginLoad(key, o.lease())
+		t, err := c.lt.Begin(key, o.lease())
 		if err != nil {
 			return loadResult{err: err}
 		}
@@ -413,7 +413,7 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 	ended := false
 	end := func(outcome LoadState, msg string) {
 		ended = true
-		if err := c.EndLoad(t, outcome, msg); err != nil && !errors.Is(err, ErrLoadLost) && res.err == nil {
+		if err := c.lt.End(t, outcome, msg); err != nil && !errors.Is(err, ErrLoadLost) && res.err == nil {
 			res.err = err
 		}
 	}
@@ -430,16 +430,16 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 		}
 		return loadResult{v: v, src: SourceWaited}
 	}
-	var guard TrackGuard
+	var fill FillTicket
 	if o.Tracked {
 		// Before the loader reads the store (see StoreFill). Out of step,
 		// the waiters find no value and load for themselves, uncached.
 		var err error
-		if guard, err = c.BeginFill(key); err != nil {
+		if fill, err = c.tr.BeginFill(key); err != nil {
 			end(LoadAbandoned, "")
 			return loadResult{err: err}
 		}
-		o.guard = &guard
+		o.fill = &fill
 	}
 	v, lerr := load(ctx, key)
 	switch {
@@ -460,18 +460,18 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 			return loadResult{v: v, src: SourceLoaded}
 		}
 		end(LoadDone, "")
-		return loadResult{v: v, src: SourceLoaded, refused: refused, guard: o.guard}
+		return loadResult{v: v, src: SourceLoaded, refused: refused, fill: o.fill}
 	case errors.Is(lerr, ErrNotFound):
 		refused := false
 		switch {
 		case o.Tracked && o.NegativeTTL > 0:
-			stored, _ := c.StoreFill(key, nil, true, WriteOptions{TTL: o.NegativeTTL}, guard)
+			stored, _ := c.tr.StoreFill(key, nil, true, WriteOptions{TTL: o.NegativeTTL}, fill)
 			refused = !stored
 		case o.NegativeTTL > 0:
 			// If it cannot be kept, the waiters still learn the answer
 			// (and if the load was taken over, they hear from the new
 			// loader, whose answer this must not replace).
-			c.WriteLoaded(t, key, nil, WriteOptions{TTL: o.NegativeTTL, Type: TypeNone})
+			c.lt.Write(t, key, nil, WriteOptions{TTL: o.NegativeTTL, Type: TypeNone})
 		}
 		if o.Tracked {
 			// Waiters look at the region rather than take "absent" from
@@ -482,7 +482,7 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 		} else {
 			end(LoadAbsent, "")
 		}
-		return loadResult{src: SourceLoaded, err: ErrNotFound, refused: refused, guard: o.guard}
+		return loadResult{src: SourceLoaded, err: ErrNotFound, refused: refused, fill: o.fill}
 	case ctx.Err() != nil && errors.Is(lerr, ctx.Err()):
 		end(LoadAbandoned, "") // the caller went away; a waiter loads
 		return loadResult{err: lerr}
@@ -500,22 +500,22 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 
 // storeLoaded writes a value loaded (or resurrected) by the load of t,
 // fresh for ttl, with the stale window if the options have one, unless the
-// load was taken over meanwhile (ErrLoadLost, see WriteLoaded). A tracked
+// load was taken over meanwhile (ErrLoadLost, see Loads.Write). A tracked
 // load's store may be refused (the key changed while it loaded): no error,
 // the waiters find no value and load again. A tracked store needs no check
-// of the load: its guard refuses it if the key changed in the store since
+// of the load: its fill ticket refuses it if the key changed in the store since
 // it read it, and otherwise it writes what the store still says.
 func (c *Cache) storeLoaded(t *LoadTicket, key, v []byte, ttl time.Duration, o LoadOptions) (refused bool, err error) {
 	w := WriteOptions{TTL: ttl, Type: o.Type}
-	if o.guard != nil {
-		stored, err := c.StoreFill(key, v, false, w, *o.guard)
+	if o.fill != nil {
+		stored, err := c.tr.StoreFill(key, v, false, w, *o.fill)
 		return err == nil && !stored, err
 	}
 	if o.StaleTTL > 0 && ttl > 0 {
 		w.TTL += o.StaleTTL
 		w.Flags = StaleFlag | uint32(o.StaleTTL.Milliseconds())
 	}
-	_, err = c.WriteLoaded(t, key, v, w)
+	_, err = c.lt.Write(t, key, v, w)
 	return false, err
 }
 
@@ -523,7 +523,7 @@ func (c *Cache) storeLoaded(t *LoadTicket, key, v []byte, ttl time.Duration, o L
 // load of the key is under way already. The reload runs with ctx's values
 // but not its cancellation (the caller has its answer and may be gone).
 func (c *Cache) refresh(ctx context.Context, key []byte, load Loader, o LoadOptions) {
-	t, err := c.BeginLoad(key, o.lease())
+	t, err := c.lt.Begin(key, o.lease())
 	if err != nil || t.State != LoadMine {
 		return // someone refreshes it already (or the table is full: the next caller tries)
 	}

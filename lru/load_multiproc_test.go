@@ -269,7 +269,7 @@ func loadHookChild(c *Cache, point string) error {
 			holdUntilKilled()
 		}
 	}
-	t, err := c.BeginLoad([]byte("k"), 0)
+	t, err := c.Loads().Begin([]byte("k"), 0)
 	if err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func loadHookChild(c *Cache, point string) error {
 	if !in.Scan() || in.Text() != "end" {
 		return fmt.Errorf("expected end, got %q", in.Text())
 	}
-	return c.EndLoad(&t, LoadFailed, "last words")
+	return c.Loads().End(&t, LoadFailed, "last words")
 }
 
 // A process killed holding the load table's lock, halfway through claiming
@@ -297,8 +297,8 @@ func TestLoadTableLockHolderKilled(t *testing.T) {
 					t.Fatalf("child said %q\n%s", got, k.stderr)
 				}
 				var err error
-				if w, err = c.BeginLoad([]byte("k"), 0); err != nil || w.State != LoadWaiting {
-					t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+				if w, err = c.Loads().Begin([]byte("k"), 0); err != nil || w.State != LoadWaiting {
+					t.Fatalf("waiter's Loads.Begin: %+v, %v", w, err)
 				}
 				fmt.Fprintln(k.stdin, "end")
 			}
@@ -312,15 +312,15 @@ func TestLoadTableLockHolderKilled(t *testing.T) {
 			}
 			k.cmd.Wait()
 			if w.State == LoadWaiting {
-				if msg, err := c.WaitLoad(&w, time.Minute, 0); err != nil || w.State != LoadFailed || msg != "last words" {
+				if msg, err := c.Loads().Wait(&w, time.Minute, 0); err != nil || w.State != LoadFailed || msg != "last words" {
 					t.Fatalf("the waiter: %v %q, %v; want LoadFailed, last words", w.State, msg, err)
 				}
 			}
-			tk, err := c.BeginLoad([]byte("k"), 0)
+			tk, err := c.Loads().Begin([]byte("k"), 0)
 			if err != nil || tk.State != LoadMine {
-				t.Fatalf("BeginLoad after the kill: %+v, %v; want the load", tk, err)
+				t.Fatalf("Loads.Begin after the kill: %+v, %v; want the load", tk, err)
 			}
-			if err := c.EndLoad(&tk, LoadDone, ""); err != nil {
+			if err := c.Loads().End(&tk, LoadDone, ""); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -336,9 +336,9 @@ func TestLoadErrorReachesWaitersAfterTableMovedOn(t *testing.T) {
 	dir := t.TempDir()
 	path, countFile := filepath.Join(dir, "c"), filepath.Join(dir, "loads")
 	c := openAt(t, path, &Options{Size: 1 << 20})
-	mine, err := c.BeginLoad([]byte("cold"), 0)
+	mine, err := c.Loads().Begin([]byte("cold"), 0)
 	if err != nil || mine.State != LoadMine {
-		t.Fatalf("BeginLoad: %+v, %v", mine, err)
+		t.Fatalf("Loads.Begin: %+v, %v", mine, err)
 	}
 	// One caller per child: the table's count of waiters then says when
 	// every caller waits (a second goroutine of a child could still be
@@ -362,7 +362,7 @@ func TestLoadErrorReachesWaitersAfterTableMovedOn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.EndLoad(&mine, LoadFailed, "db down"); err != nil {
+	if err := c.Loads().End(&mine, LoadFailed, "db down"); err != nil {
 		t.Fatal(err)
 	}
 	took := churn(t, c, mine.Flight, LoadDone)
@@ -390,12 +390,12 @@ func init() { childRoles["loadwaiter"] = loadWaiterChild }
 // loadWaiterChild begins a load of arg, prints "waiting FLIGHT" if another
 // caller holds it, and waits to be killed.
 func loadWaiterChild(c *Cache, arg string) error {
-	t, err := c.BeginLoad([]byte(arg), 0)
+	t, err := c.Loads().Begin([]byte(arg), 0)
 	if err != nil {
 		return err
 	}
 	if t.State != LoadWaiting {
-		return fmt.Errorf("BeginLoad: %v, want waiting", t.State)
+		return fmt.Errorf("Loads.Begin: %v, want waiting", t.State)
 	}
 	fmt.Println("waiting", t.Flight)
 	holdUntilKilled()
@@ -407,9 +407,9 @@ func loadWaiterChild(c *Cache, arg string) error {
 func TestLoadKeepOfDeadWaiter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c")
 	c := openAt(t, path, &Options{Size: 1 << 20})
-	mine, err := c.BeginLoad([]byte("k"), 0)
+	mine, err := c.Loads().Begin([]byte("k"), 0)
 	if err != nil || mine.State != LoadMine {
-		t.Fatalf("BeginLoad: %+v, %v", mine, err)
+		t.Fatalf("Loads.Begin: %+v, %v", mine, err)
 	}
 	k := startChild(t, "loadwaiter", path, "k")
 	if got := k.line(); got != fmt.Sprint("waiting ", mine.Flight) {
@@ -424,7 +424,7 @@ func TestLoadKeepOfDeadWaiter(t *testing.T) {
 		t.Fatal(err)
 	}
 	k.cmd.Wait()
-	if err := c.EndLoad(&mine, LoadFailed, "db down"); err != nil {
+	if err := c.Loads().End(&mine, LoadFailed, "db down"); err != nil {
 		t.Fatal(err)
 	}
 	if !churn(t, c, mine.Flight, LoadDone)[mine.Flight] {

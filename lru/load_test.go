@@ -41,7 +41,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func loadStats(t *testing.T, c *Cache) LoadCounters {
 	t.Helper()
-	s, err := c.LoadStats()
+	s, err := c.Loads().Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,15 +302,15 @@ func TestGetOrLoadStaleWhileRevalidate(t *testing.T) {
 	}
 	close(release)
 	// Wait for the refresh to end: join its load.
-	t2, err := b.BeginLoad([]byte("k"), 0)
+	t2, err := b.Loads().Begin([]byte("k"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if t2.State == LoadWaiting {
-		if _, err := b.WaitLoad(&t2, time.Minute, 0); err != nil || t2.State != LoadDone {
+		if _, err := b.Loads().Wait(&t2, time.Minute, 0); err != nil || t2.State != LoadDone {
 			t.Fatalf("waiting for the refresh: %v, %v", t2.State, err)
 		}
-	} else if err := b.EndLoad(&t2, LoadAbandoned, ""); err != nil {
+	} else if err := b.Loads().End(&t2, LoadAbandoned, ""); err != nil {
 		t.Fatal(err)
 	}
 	v, src, err = b.Load(ctx, nil, []byte("k"), load, o)
@@ -462,39 +462,39 @@ func TestGetOrLoadLoaderPanics(t *testing.T) {
 }
 
 // A lease that runs out lets a waiter take the load over from a live but
-// stuck loader; the old loader's EndLoad then says it lost the load.
+// stuck loader; the old loader's Loads.End then says it lost the load.
 func TestLoadLeaseRunsOut(t *testing.T) {
 	a, b := twoHandles(t, nil)
-	ta, err := a.BeginLoad([]byte("k"), time.Millisecond)
+	ta, err := a.Loads().Begin([]byte("k"), time.Millisecond)
 	if err != nil || ta.State != LoadMine {
-		t.Fatalf("BeginLoad: %+v, %v", ta, err)
+		t.Fatalf("Loads.Begin: %+v, %v", ta, err)
 	}
-	tb, err := b.BeginLoad([]byte("k"), 0)
+	tb, err := b.Loads().Begin([]byte("k"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tb.State == LoadWaiting {
-		if _, err := b.WaitLoad(&tb, time.Minute, 0); err != nil {
+		if _, err := b.Loads().Wait(&tb, time.Minute, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if tb.State != LoadMine {
 		t.Fatalf("after the lease: %v, want LoadMine (taken over)", tb.State)
 	}
-	if _, err := b.WriteLoaded(&tb, []byte("k"), []byte("new"), WriteOptions{}); err != nil {
-		t.Fatalf("new loader's WriteLoaded: %v", err)
+	if _, err := b.Loads().Write(&tb, []byte("k"), []byte("new"), WriteOptions{}); err != nil {
+		t.Fatalf("new loader's Loads.Write: %v", err)
 	}
-	if _, err := a.WriteLoaded(&ta, []byte("k"), []byte("late"), WriteOptions{}); !errors.Is(err, ErrLoadLost) {
-		t.Fatalf("old loader's WriteLoaded: %v, want ErrLoadLost", err)
+	if _, err := a.Loads().Write(&ta, []byte("k"), []byte("late"), WriteOptions{}); !errors.Is(err, ErrLoadLost) {
+		t.Fatalf("old loader's Loads.Write: %v, want ErrLoadLost", err)
 	}
 	if v, err := a.Get([]byte("k")); err != nil || string(v) != "new" {
 		t.Fatalf("after both writes: %q, %v; want the new loader's", v, err)
 	}
-	if err := a.EndLoad(&ta, LoadDone, ""); !errors.Is(err, ErrLoadLost) {
-		t.Fatalf("old loader's EndLoad: %v, want ErrLoadLost", err)
+	if err := a.Loads().End(&ta, LoadDone, ""); !errors.Is(err, ErrLoadLost) {
+		t.Fatalf("old loader's Loads.End: %v, want ErrLoadLost", err)
 	}
-	if err := b.EndLoad(&tb, LoadDone, ""); err != nil {
-		t.Fatalf("new loader's EndLoad: %v", err)
+	if err := b.Loads().End(&tb, LoadDone, ""); err != nil {
+		t.Fatalf("new loader's Loads.End: %v", err)
 	}
 	if s := loadStats(t, a); s.Takeovers != 1 {
 		t.Fatalf("stats %+v, want one takeover", s)
@@ -516,36 +516,36 @@ func TestLoadWindowFull(t *testing.T) {
 	}
 	var tickets []LoadTicket
 	for _, k := range keys[:loadWindow] {
-		tk, err := c.BeginLoad(k, 0)
+		tk, err := c.Loads().Begin(k, 0)
 		if err != nil || tk.State != LoadMine {
-			t.Fatalf("BeginLoad(%s): %+v, %v", k, tk, err)
+			t.Fatalf("Loads.Begin(%s): %+v, %v", k, tk, err)
 		}
 		tickets = append(tickets, tk)
 	}
-	last, err := c.BeginLoad(keys[loadWindow], 0)
+	last, err := c.Loads().Begin(keys[loadWindow], 0)
 	if err != nil || last.State != LoadWaiting || last.Flight != uint32(n) {
-		t.Fatalf("BeginLoad with the window full: %+v, %v; want to wait for a free slot", last, err)
+		t.Fatalf("Loads.Begin with the window full: %+v, %v; want to wait for a free slot", last, err)
 	}
-	if _, err := c.WaitLoad(&last, 0, 0); err != nil || last.State != LoadWaiting {
+	if _, err := c.Loads().Wait(&last, 0, 0); err != nil || last.State != LoadWaiting {
 		t.Fatalf("poll with the window full: %v, %v", last.State, err)
 	}
-	if err := c.EndLoad(&tickets[3], LoadDone, ""); err != nil {
+	if err := c.Loads().End(&tickets[3], LoadDone, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.WaitLoad(&last, time.Minute, 0); err != nil || last.State != LoadDone {
+	if _, err := c.Loads().Wait(&last, time.Minute, 0); err != nil || last.State != LoadDone {
 		t.Fatalf("after a slot freed: %v, %v; want LoadDone (look again)", last.State, err)
 	}
-	again, err := c.BeginLoad(keys[loadWindow], 0)
+	again, err := c.Loads().Begin(keys[loadWindow], 0)
 	if err != nil || again.State != LoadMine || again.Flight != tickets[3].Flight {
-		t.Fatalf("BeginLoad after a slot freed: %+v, %v; want the freed slot", again, err)
+		t.Fatalf("Loads.Begin after a slot freed: %+v, %v; want the freed slot", again, err)
 	}
 }
 
-// Tickets that BeginLoad did not issue, or in the wrong state, are refused
+// Tickets that Loads.Begin did not issue, or in the wrong state, are refused
 // and change nothing.
 func TestLoadBadTickets(t *testing.T) {
 	c := newCache(t, nil)
-	mine, err := c.BeginLoad([]byte("k"), 0)
+	mine, err := c.Loads().Begin([]byte("k"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,44 +554,44 @@ func TestLoadBadTickets(t *testing.T) {
 		call func() error
 		want error
 	}{
-		{"EndLoad of a waiting ticket", func() error { t := mine; t.State = LoadWaiting; return c.EndLoad(&t, LoadDone, "") }, ErrBadTicket},
-		{"EndLoad out of the table", func() error { t := mine; t.Flight = 1 << 30; return c.EndLoad(&t, LoadDone, "") }, ErrBadTicket},
-		{"EndLoad with a foreign seq", func() error { t := mine; t.Seq += 7; return c.EndLoad(&t, LoadDone, "") }, ErrLoadLost},
-		{"EndLoad with outcome LoadMine", func() error { t := mine; return c.EndLoad(&t, LoadMine, "") }, ErrBadOptions},
-		{"WriteLoaded of a waiting ticket", func() error {
+		{"Loads.End of a waiting ticket", func() error { t := mine; t.State = LoadWaiting; return c.Loads().End(&t, LoadDone, "") }, ErrBadTicket},
+		{"Loads.End out of the table", func() error { t := mine; t.Flight = 1 << 30; return c.Loads().End(&t, LoadDone, "") }, ErrBadTicket},
+		{"Loads.End with a foreign seq", func() error { t := mine; t.Seq += 7; return c.Loads().End(&t, LoadDone, "") }, ErrLoadLost},
+		{"Loads.End with outcome LoadMine", func() error { t := mine; return c.Loads().End(&t, LoadMine, "") }, ErrBadOptions},
+		{"Loads.Write of a waiting ticket", func() error {
 			t := mine
 			t.State = LoadWaiting
-			_, err := c.WriteLoaded(&t, []byte("k"), nil, WriteOptions{})
+			_, err := c.Loads().Write(&t, []byte("k"), nil, WriteOptions{})
 			return err
 		}, ErrBadTicket},
-		{"WriteLoaded of another key", func() error { _, err := c.WriteLoaded(&mine, []byte("x"), nil, WriteOptions{}); return err }, ErrBadTicket},
-		{"WriteLoaded out of the table", func() error {
+		{"Loads.Write of another key", func() error { _, err := c.Loads().Write(&mine, []byte("x"), nil, WriteOptions{}); return err }, ErrBadTicket},
+		{"Loads.Write out of the table", func() error {
 			t := mine
 			t.Flight = 1 << 30
-			_, err := c.WriteLoaded(&t, []byte("k"), nil, WriteOptions{})
+			_, err := c.Loads().Write(&t, []byte("k"), nil, WriteOptions{})
 			return err
 		}, ErrBadTicket},
-		{"WriteLoaded with a foreign seq", func() error {
+		{"Loads.Write with a foreign seq", func() error {
 			t := mine
 			t.Seq += 7
-			_, err := c.WriteLoaded(&t, []byte("k"), nil, WriteOptions{})
+			_, err := c.Loads().Write(&t, []byte("k"), nil, WriteOptions{})
 			return err
 		}, ErrLoadLost},
-		{"WaitLoad of a ticket that is mine", func() error { t := mine; _, err := c.WaitLoad(&t, 0, 0); return err }, ErrBadTicket},
-		{"WaitLoad out of the table", func() error {
+		{"Loads.Wait of a ticket that is mine", func() error { t := mine; _, err := c.Loads().Wait(&t, 0, 0); return err }, ErrBadTicket},
+		{"Loads.Wait out of the table", func() error {
 			t := mine
 			t.State, t.Flight = LoadWaiting, 1<<30
-			_, err := c.WaitLoad(&t, 0, 0)
+			_, err := c.Loads().Wait(&t, 0, 0)
 			return err
 		}, ErrBadTicket},
-		{"WaitLoad with a negative timeout", func() error {
+		{"Loads.Wait with a negative timeout", func() error {
 			t := mine
 			t.State = LoadWaiting
-			_, err := c.WaitLoad(&t, -1, 0)
+			_, err := c.Loads().Wait(&t, -1, 0)
 			return err
 		}, ErrBadOptions},
-		{"BeginLoad with a negative lease", func() error { _, err := c.BeginLoad([]byte("x"), -1); return err }, ErrBadOptions},
-		{"BeginLoad of an empty key", func() error { _, err := c.BeginLoad(nil, 0); return err }, ErrEmptyKey},
+		{"Loads.Begin with a negative lease", func() error { _, err := c.Loads().Begin([]byte("x"), -1); return err }, ErrBadOptions},
+		{"Loads.Begin of an empty key", func() error { _, err := c.Loads().Begin(nil, 0); return err }, ErrEmptyKey},
 		{"Load with a nil loader", func() error { _, err := c.GetOrLoad(context.Background(), []byte("x"), nil, LoadOptions{}); return err }, ErrBadOptions},
 		{"Load with StaleTTL and no TTL", func() error {
 			_, err := c.GetOrLoad(context.Background(), []byte("x"), countingLoader(new(atomic.Int32), nil, nil, "", nil), LoadOptions{StaleTTL: time.Second})
@@ -612,8 +612,8 @@ func TestLoadBadTickets(t *testing.T) {
 		}
 	}
 	// The real load is untouched by all of that.
-	if err := c.EndLoad(&mine, LoadDone, ""); err != nil {
-		t.Fatalf("EndLoad of the real ticket: %v", err)
+	if err := c.Loads().End(&mine, LoadDone, ""); err != nil {
+		t.Fatalf("Loads.End of the real ticket: %v", err)
 	}
 }
 
@@ -645,7 +645,7 @@ func TestChangesClock(t *testing.T) {
 	c := newCache(t, &Options{Size: 1 << 20, Shards: 1})
 	k := []byte("k")
 	clock := func() uint64 {
-		n, err := c.Changes(k)
+		n, err := c.Binding().Changes(k)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -669,7 +669,7 @@ func TestChangesClock(t *testing.T) {
 	step("Delete", true, func() { c.Delete(k) })
 	step("Delete of nothing", false, func() { c.Delete(k) })
 	step("Flush", true, func() { c.Flush() })
-	if _, err := c.Changes(nil); !errors.Is(err, ErrEmptyKey) {
+	if _, err := c.Binding().Changes(nil); !errors.Is(err, ErrEmptyKey) {
 		t.Fatalf("Changes of an empty key: %v", err)
 	}
 	if !bytes.Equal(k, []byte("k")) {
@@ -698,7 +698,7 @@ func churn(t *testing.T, c *Cache, home uint32, outcome LoadState) map[uint32]bo
 	took := map[uint32]bool{}
 	var claimed []LoadTicket
 	for _, k := range keysHomedAt(c, home, loadWindow+1) {
-		tk, err := c.BeginLoad(k, 0)
+		tk, err := c.Loads().Begin(k, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -706,13 +706,13 @@ func churn(t *testing.T, c *Cache, home uint32, outcome LoadState) map[uint32]bo
 			break // no flight left in the window
 		}
 		if tk.State != LoadMine {
-			t.Fatalf("churn: BeginLoad(%s): %+v", k, tk)
+			t.Fatalf("churn: Loads.Begin(%s): %+v", k, tk)
 		}
 		took[tk.Flight] = true
 		claimed = append(claimed, tk)
 	}
 	for i := range claimed {
-		if err := c.EndLoad(&claimed[i], outcome, "churn"); err != nil {
+		if err := c.Loads().End(&claimed[i], outcome, "churn"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -731,27 +731,27 @@ func TestLoadOutcomeKeptWhileTableBusy(t *testing.T) {
 		t.Run(end.outcome.String(), func(t *testing.T) {
 			a, b := twoHandles(t, &Options{Size: 1 << 20})
 			key := []byte("k")
-			mine, err := a.BeginLoad(key, 0)
+			mine, err := a.Loads().Begin(key, 0)
 			if err != nil || mine.State != LoadMine {
-				t.Fatalf("BeginLoad: %+v, %v", mine, err)
+				t.Fatalf("Loads.Begin: %+v, %v", mine, err)
 			}
 			// Two waiting tickets of one attachment and one of the
 			// loader's own: one keep each, counted per ticket.
 			var waiting []LoadTicket
 			for _, c := range []*Cache{b, b, a} {
-				w, err := c.BeginLoad(key, 0)
+				w, err := c.Loads().Begin(key, 0)
 				if err != nil || w.State != LoadWaiting || w.Flight != mine.Flight {
-					t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+					t.Fatalf("waiter's Loads.Begin: %+v, %v", w, err)
 				}
 				waiting = append(waiting, w)
 			}
-			if err := a.EndLoad(&mine, end.outcome, end.msg); err != nil {
+			if err := a.Loads().End(&mine, end.outcome, end.msg); err != nil {
 				t.Fatal(err)
 			}
 			read := func(c *Cache, w *LoadTicket) {
 				t.Helper()
 				took := churn(t, a, mine.Flight, LoadFailed)
-				msg, err := c.WaitLoad(w, 0, 0)
+				msg, err := c.Loads().Wait(w, 0, 0)
 				if err != nil || w.State != end.outcome || msg != end.msg {
 					t.Fatalf("waiter after the table moved on: %v %q, %v; want %v %q", w.State, msg, err, end.outcome, end.msg)
 				}
@@ -784,21 +784,21 @@ func TestLoadKeepBounds(t *testing.T) {
 	// flight is still kept then.
 	fail := func(wait func(flight uint32)) (flight uint32, kept bool) {
 		t.Helper()
-		mine, err := a.BeginLoad(key, 0)
+		mine, err := a.Loads().Begin(key, 0)
 		if err != nil || mine.State != LoadMine {
-			t.Fatalf("BeginLoad: %+v, %v", mine, err)
+			t.Fatalf("Loads.Begin: %+v, %v", mine, err)
 		}
 		wait(mine.Flight)
-		if err := a.EndLoad(&mine, LoadFailed, "db down"); err != nil {
+		if err := a.Loads().End(&mine, LoadFailed, "db down"); err != nil {
 			t.Fatal(err)
 		}
 		return mine.Flight, !churn(t, a, mine.Flight, LoadDone)[mine.Flight]
 	}
 	begin := func(flight uint32) LoadTicket {
 		t.Helper()
-		w, err := b.BeginLoad(key, 0)
+		w, err := b.Loads().Begin(key, 0)
 		if err != nil || w.State != LoadWaiting || w.Flight != flight {
-			t.Fatalf("waiter's BeginLoad: %+v, %v", w, err)
+			t.Fatalf("waiter's Loads.Begin: %+v, %v", w, err)
 		}
 		return w
 	}
@@ -810,7 +810,7 @@ func TestLoadKeepBounds(t *testing.T) {
 			// An event loop's waiter: it polls, with gaps well below
 			// keepIdle, for longer than keepIdle.
 			for start := time.Now(); time.Since(start) < 3*b.lt.keeps.idle; time.Sleep(b.lt.keeps.idle / 10) {
-				if _, err := b.WaitLoad(&w, 0, 0); err != nil || w.State != LoadWaiting {
+				if _, err := b.Loads().Wait(&w, 0, 0); err != nil || w.State != LoadWaiting {
 					t.Fatalf("poll: %v, %v", w.State, err)
 				}
 			}
@@ -818,7 +818,7 @@ func TestLoadKeepBounds(t *testing.T) {
 		if !kept {
 			t.Fatal("a polling waiter's keep was dropped")
 		}
-		if msg, err := b.WaitLoad(&w, 0, 0); err != nil || w.State != LoadFailed || msg != "db down" {
+		if msg, err := b.Loads().Wait(&w, 0, 0); err != nil || w.State != LoadFailed || msg != "db down" {
 			t.Fatalf("polling waiter: %v %q, %v", w.State, msg, err)
 		}
 	})

@@ -39,12 +39,13 @@ type NativeView struct {
 	TrackOff int // the track table's header, from the start of the data area
 }
 
-// NativeView opens a second attachment to the cache's region (see
-// NativeView) through shm.Region.Attach: it maps the very file the cache
+// NativeView opens a second attachment to the cache's region (see the
+// type NativeView) through shm.Region.Attach: it maps the very file the cache
 // has open, whatever the cache's path names by now, so the geometry the
 // cache validated is that file's. Like Open, it never takes a lock token
 // that a lock word of the region still holds for a dead process.
-func (c *Cache) NativeView() (*NativeView, error) {
+func (b *Binding) NativeView() (*NativeView, error) {
+	c := b.c
 	r, err := c.r.Attach()
 	if err != nil {
 		return nil, err

@@ -65,20 +65,20 @@ func TestNativeViewMapsTheCachesFile(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			v, err := c.NativeView()
+			v, err := c.Binding().NativeView()
 			if err != nil {
 				t.Fatalf("NativeView after another region was renamed over the path: %v", err)
 			}
 			defer v.Region.Close()
-			if !sameFile(t, v.Region.Fd(), c.Region().Fd()) {
+			if !sameFile(t, v.Region.Fd(), c.Binding().Region().Fd()) {
 				t.Fatal("the native view maps another file than the cache")
 			}
 			m, _ := v.Region.Mapping()
-			if !bytes.Equal(m[v.DataOff:], c.Region().Data()) {
+			if !bytes.Equal(m[v.DataOff:], c.Binding().Region().Data()) {
 				t.Fatal("the native view's data area differs from the cache's")
 			}
-			if v.Region.Slot() == c.Region().Slot() || v.Region.Token() == c.Region().Token() {
-				t.Fatalf("the view shares the cache's slot %d or token %#x", c.Region().Slot(), c.Region().Token())
+			if v.Region.Slot() == c.Binding().Region().Slot() || v.Region.Token() == c.Binding().Region().Token() {
+				t.Fatalf("the view shares the cache's slot %d or token %#x", c.Binding().Region().Slot(), c.Binding().Region().Token())
 			}
 		})
 	}
@@ -121,7 +121,7 @@ func TestNativeViewOfASharedRegion(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			v, err := c.NativeView()
+			v, err := c.Binding().NativeView()
 			if err != nil {
 				t.Fatalf("NativeView of a region opened with %+v: %v", o, err)
 			}
@@ -150,9 +150,9 @@ func TestNativeViewAvoidsADeadLoadersToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := []byte("k")
-	lt, err := loader.BeginLoad(key, 0)
+	lt, err := loader.Loads().Begin(key, 0)
 	if err != nil || lt.State != LoadMine {
-		t.Fatalf("loader's BeginLoad: %v, %v", lt.State, err)
+		t.Fatalf("loader's Loads.Begin: %v, %v", lt.State, err)
 	}
 	dead, slot := loader.r.Token(), loader.r.Slot()
 	loader.Close()
@@ -167,7 +167,7 @@ func TestNativeViewAvoidsADeadLoadersToken(t *testing.T) {
 	gen := (*uint32)(unsafe.Pointer(&m[shm.HeaderSize+8*slot]))
 	atomic.AddUint32(gen, 1<<15-1)
 
-	v, err := c.NativeView()
+	v, err := c.Binding().NativeView()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,15 +180,15 @@ func TestNativeViewAvoidsADeadLoadersToken(t *testing.T) {
 	}
 
 	// The dead loader's load is taken over at once.
-	wt, err := c.BeginLoad(key, 0)
+	wt, err := c.Loads().Begin(key, 0)
 	if err != nil || wt.State != LoadWaiting {
-		t.Fatalf("BeginLoad of a key that is loading: %v, %v", wt.State, err)
+		t.Fatalf("Loads.Begin of a key that is loading: %v, %v", wt.State, err)
 	}
-	if _, err := c.WaitLoad(&wt, 0, 0); err != nil {
+	if _, err := c.Loads().Wait(&wt, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	if wt.State != LoadMine {
 		t.Fatalf("waiter on a dead loader's load: %v, want %v (taken over)", wt.State, LoadMine)
 	}
-	must(t, c.EndLoad(&wt, LoadAbandoned, ""))
+	must(t, c.Loads().End(&wt, LoadAbandoned, ""))
 }

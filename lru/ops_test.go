@@ -242,12 +242,13 @@ func expireNow(t *testing.T, c *Cache, key []byte) {
 	t.Helper()
 	h := hashKey(key)
 	s := c.shardFor(h)
-	if err := s.withLock(func() {
+	if err := s.withLock(lockChange, func() error {
 		i, _ := s.find(key, h)
 		if i == 0 {
-			t.Fatalf("expireNow: %q not found", key)
+			return fmt.Errorf("expireNow: %q not found", key)
 		}
 		s.setExpires(s.ent(i), nowMillis()-1)
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -609,14 +610,14 @@ func TestPopFitLeavesItem(t *testing.T) {
 	c := newCache(t, nil)
 	k := []byte("q")
 	c.RPush(k, []byte("a long item"), TypeBytes)
-	_, _, size, err := c.Pop(make([]byte, 0, 3), k, true, true)
+	_, _, size, err := c.Binding().Pop(make([]byte, 0, 3), k, true, true)
 	if !errors.Is(err, ErrBufferTooSmall) || size != 11 {
 		t.Fatalf("Pop into 3 bytes: %v, size %d", err, size)
 	}
 	if n, _ := c.LLen(k); n != 1 {
 		t.Fatalf("the item that did not fit was removed: len %d", n)
 	}
-	v, _, _, err := c.Pop(make([]byte, 0, 11), k, true, true)
+	v, _, _, err := c.Binding().Pop(make([]byte, 0, 11), k, true, true)
 	if err != nil || string(v) != "a long item" {
 		t.Fatalf("retry: %q %v", v, err)
 	}

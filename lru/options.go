@@ -94,5 +94,5 @@ type Geometry struct {
 	MaxEntries      int // in the whole cache
 	MaxKey          int // longest key accepted, bytes
 	MaxValue        int // longest value accepted, bytes
-	Loads           int // read-through loads the load table holds at once (see BeginLoad)
+	Loads           int // read-through loads the load table holds at once (see Loads.Begin)
 }

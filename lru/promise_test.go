@@ -193,8 +193,8 @@ func TestMethodsAfterCloseAndShrink(t *testing.T) {
 				c.Stats()
 				c.Capacity()
 				c.Geometry()
-				c.Region().Attached()
-				c.Region().CreatedAt()
+				c.Binding().Region().Attached()
+				c.Binding().Region().CreatedAt()
 			}
 		}()
 	}
@@ -204,10 +204,10 @@ func TestMethodsAfterCloseAndShrink(t *testing.T) {
 	if _, err := c.Stats(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Stats after Close: %v", err)
 	}
-	if _, err := c.Region().Attached(); !errors.Is(err, ErrClosed) {
+	if _, err := c.Binding().Region().Attached(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Attached after Close: %v", err)
 	}
-	if _, err := c.Region().LockOwner(lockWord); !errors.Is(err, ErrClosed) {
+	if _, err := c.Binding().Region().LockOwner(lockWord); !errors.Is(err, ErrClosed) {
 		t.Fatalf("LockOwner after Close: %v", err)
 	}
 	if c.Capacity() != size || c.Geometry().Size != size {
@@ -221,7 +221,7 @@ func TestMethodsAfterCloseAndShrink(t *testing.T) {
 	if _, err := c2.Stats(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "shrank") {
 		t.Fatalf("Stats on a shrunk file: %v", err)
 	}
-	if _, err := c2.Region().Attached(); !errors.Is(err, ErrCorrupt) {
+	if _, err := c2.Binding().Region().Attached(); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Attached on a shrunk file: %v", err)
 	}
 	for _, f := range []func() error{
@@ -251,7 +251,7 @@ func peekOnCue(c *Cache, _ string) error {
 		return err
 	}
 	v, _, _, err := c.Peek(nil, []byte(strings.TrimSpace(key)))
-	n, _ := c.Region().Attached()
+	n, _ := c.Binding().Region().Attached()
 	fmt.Printf("value=%q err=%v attached=%d\n", v, err, n)
 	return nil
 }

@@ -21,7 +21,7 @@ type ReadOptions struct {
 	// GetOrLoad's NegativeTTL) as an entry with an empty value instead of
 	// ErrNotFound. Peek always shows it.
 	Absent bool
-	// Tracked is GetTracked's read (track.go): only an entry that a fill
+	// Tracked is Tracker.Get's read (track.go): only an entry that a fill
 	// of the current generation stored, and only while the cache is in
 	// step with its store (else ErrNotInStep, before the key is looked
 	// up). Whether the cache is in step and the entry are read together,
@@ -30,7 +30,7 @@ type ReadOptions struct {
 	Tracked  bool
 	metaOnly bool   // do not copy the value (TTL)
 	repair   bool   // with Peek: acquire, repairing a dead owner's leftovers, rather than observe (TTL is not an observer)
-	now      *int64 // where to put the clock (Unix ms) that expiry was judged by, 0 if not read (TTL)
+	now      *int64 // where to put the wall time (Unix ms) that expiry was judged by, 0 if not read (TTL)
 }
 
 // Get returns a copy of the value stored at key, or ErrNotFound if there is
@@ -110,8 +110,8 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		return dst, m, false, ErrNotFound
 	}
 	e := s.ent(i)
-	var clock lazyNow
-	if e.expires() != 0 && expiredAt(e, clock.get()) {
+	var wall lazyNow
+	if e.expires() != 0 && expiredAt(e, wall.get()) {
 		if !o.Stale {
 			if !o.Peek {
 				s.countMiss()
@@ -125,7 +125,7 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		return dst, m, false, ErrNotFound
 	}
 	if o.now != nil {
-		*o.now = int64(clock)
+		*o.now = int64(wall)
 	}
 	m = s.metaOf(i, e)
 	if o.Tracked && m.Flags != gen {

@@ -2,8 +2,6 @@ package lru
 
 import (
 	"fmt"
-
-	"github.com/shmlru/shmlru/shm"
 )
 
 // Repair of a shard whose owner died in a touch (see shard.touch): the
@@ -88,11 +86,12 @@ func (c *Cache) Repair() ([]Problem, error) {
 }
 
 func (s *shard) repairShard(done *[]Problem) error {
-	return s.visit(true, func(owner shm.Owner, did repaired) {
+	return s.withLock(lockChange|lockAskOwner, func() error {
+		owner := s.heldBy
 		say := func(format string, args ...any) {
 			*done = append(*done, Problem{s.idx, fmt.Sprintf(format, args...)})
 		}
-		switch did {
+		switch s.did {
 		case repairedReset:
 			say("lock held by %s, which died mid-change: took the lock over and reset the shard (its entries are lost)", deadOwner(owner))
 		case repairedQueue:
@@ -106,5 +105,6 @@ func (s *shard) repairShard(done *[]Problem) error {
 			s.resetCounted()
 			say("%d problem(s), the first %q: reset the shard (%d entries lost)", len(ps), ps[0].Msg, lost)
 		}
+		return nil
 	})
 }

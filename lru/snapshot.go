@@ -113,7 +113,7 @@ func (s *shard) readUnlocked(dst, key []byte, h uint64, o ReadOptions) (out []by
 		return dst, Meta{}, false, err, true
 	}
 	defer s.exitUnlocked(&err, &ok, debug.SetPanicOnFault(true))
-	var clock lazyNow
+	var wall lazyNow
 	for try := 0; try < unlockedTries; try++ {
 		seq := atomic.LoadUint64(&s.h.seq)
 		for spin := 0; seq&1 != 0 && spin < spinsPerTry; spin++ {
@@ -137,7 +137,7 @@ func (s *shard) readUnlocked(dst, key []byte, h uint64, o ReadOptions) (out []by
 			s.countMiss()
 			return dst, Meta{}, false, ErrNotFound, true
 		}
-		out, m, stale, err = s.judge(dst, &sn, &clock, o)
+		out, m, stale, err = s.judge(dst, &sn, &wall, o)
 		if s.moved(seq) {
 			continue
 		}
@@ -173,7 +173,7 @@ func (s *shard) enterUnlocked() error {
 
 // exitUnlocked ends a lock-free read; it must be called directly by defer.
 // A fault on the mapping (the file truncated underneath) breaks the cache,
-// as under the lock (op.go); a fault elsewhere is the caller's buffer
+// as under the lock (shardlock.go); a fault elsewhere is the caller's buffer
 // (ErrFault). A read holds no lock and changes nothing, so there is
 // nothing to repair either way.
 func (s *shard) exitUnlocked(err *error, ok *bool, prevFault bool) {
@@ -200,8 +200,8 @@ func (s *shard) exitUnlocked(err *error, ok *bool, prevFault bool) {
 
 // judge decides what a read of the entry sn found returns, as Read does
 // under the lock, and copies the value.
-func (s *shard) judge(dst []byte, sn *snapshot, clock *lazyNow, o ReadOptions) (out []byte, m Meta, stale bool, err error) {
-	if x := sn.info.expires(); x != 0 && x <= clock.get() {
+func (s *shard) judge(dst []byte, sn *snapshot, wall *lazyNow, o ReadOptions) (out []byte, m Meta, stale bool, err error) {
+	if x := sn.info.expires(); x != 0 && x <= wall.get() {
 		if !o.Stale {
 			return dst, m, false, ErrNotFound
 		}

@@ -59,7 +59,7 @@ func TestGetDoesNotWaitBehindSameProcessWriter(t *testing.T) {
 }
 
 // A reset moves the change sequence. One made because a locked operation
-// found corruption outside a change (op.go: corrupted -> resetGuarded ->
+// found corruption outside a change (shardlock.go: corrupted -> bestEffort ->
 // resetCounted) never made seq odd: resetCounted's clean() is a no-op on an
 // even seq.
 // The reset clears the buckets and writes a free-run header at unit 1 and

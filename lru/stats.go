@@ -84,8 +84,8 @@ func (c *Cache) Stats() (Stats, error) {
 
 // statsOf fills ss, reading the lock's owner before taking the lock.
 func (s *shard) statsOf(ss *ShardStats) error {
-	return s.visit(false, func(owner shm.Owner, _ repaired) {
-		ss.Lock = owner
+	return s.withLock(lockObserve|lockAskOwner, func() error {
+		ss.Lock = s.heldBy
 		ss.Dirty = s.leftDirty
 		ss.Counters = s.h.stats.counters()
 		if s.g.shards <= s.g.lanes {
@@ -96,6 +96,7 @@ func (s *shard) statsOf(ss *ShardStats) error {
 		ss.FreeBytes = int64(s.h.freeUnits) * unitSize
 		ss.UsedBytes = int64(s.g.nunits-1)*unitSize - ss.FreeBytes
 		ss.FreeRuns = int(s.h.freeRuns)
+		return nil
 	})
 }
 

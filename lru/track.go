@@ -22,10 +22,10 @@ import (
 //     filled in as its flags, and is served only while the table's
 //     generation is the same. When the stream may have lost messages (the
 //     connection dropped, the agent changed, the store restarted or was
-//     flushed) the agent calls InvalidateAll: one atomic add drops every
+//     flushed) the agent calls Tracker.InvalidateAll: one atomic add drops every
 //     tracked entry, whatever the cache's size, before anyone reads again.
 //   - In step. The agent publishes until when it knows the cache is in
-//     step (SetInStep): it sent the store a ping at t, got the answer after
+//     step (Tracker.SetInStep): it sent the store a ping at t, got the answer after
 //     every change message that came before it, and applied them all, so
 //     the cache reflects every change the store made before t, and it
 //     publishes t plus the staleness bound it promises. Past that instant
@@ -33,30 +33,33 @@ import (
 //     are not served, and callers read the store. The instant is on the
 //     track clock (trackclock.go), the host's CLOCK_MONOTONIC, which is
 //     one instant in every process whatever its time namespace.
-//   - Guards. A fill reads the store at some instant and stores later; a
-//     change between the two (Redis's "caching in progress" race) would
-//     leave the old value cached with nothing left to remove it. So a fill
-//     takes a guard first (BeginFill), and stores with it (StoreFill) only
-//     if the key's guard word has not moved: Invalidate advances the word
-//     before it deletes the key, and StoreFill checks it under the shard's
-//     lock, which Invalidate's delete takes after it. A fill either sees
-//     the advance and keeps nothing, or stores before the delete, which
-//     then removes what it stored.
+//   - Fill tickets. A fill reads the store at some instant and stores
+//     later; a change between the two (Redis's "caching in progress" race)
+//     would leave the old value cached with nothing left to remove it. So
+//     a fill takes a ticket first (BeginFill): the generation and the
+//     key's invalidation count, one of the words after the table's header
+//     that keys share by hash. It stores with the ticket (StoreFill) only
+//     if that count has not moved: Invalidate advances it before it
+//     deletes the key, and StoreFill checks it under the shard's lock,
+//     which Invalidate's delete takes after it. A fill either sees the
+//     advance and keeps nothing, or stores before the delete, which then
+//     removes what it stored.
 //
 // The agent role is held like a process slot: by an OFD lock on the track
 // table's first byte of the file, which the kernel drops when the holder
-// dies (ClaimAgent).
+// dies (Tracker.ClaimAgent).
 
 // ErrNotInStep is the error of a tracked read or fill while the cache is
 // not known to be in step with its store: no agent holds the role, or its
 // stream of changes is late. Read the store, and do not cache what it says.
 var ErrNotInStep = errors.New("lru: the cache is not in step with its store (no tracking agent, or its invalidation stream is late); read the store directly")
 
-// TrackGuard is what a fill must show to store its value: the generation
-// and the key's guard word as they were before it read the store.
-type TrackGuard struct {
+// FillTicket is what a fill must show to store its value: the generation
+// and the key's invalidation count as they were before it read the store
+// (see Tracker.BeginFill).
+type FillTicket struct {
 	Gen   uint32 // the generation the value will carry
-	Slot  uint32 // the key's guard word
+	Slot  uint32 // which invalidation count is the key's
 	Count uint32 // its value at BeginFill
 }
 
@@ -69,16 +72,28 @@ type TrackState struct {
 	Counters TrackCounters
 }
 
-// track is this process's handle on the track table.
-type track struct {
+// Tracker is a cache's track table, for a layer that keeps entries in step
+// with an outside store (module near, and the tracked calls of the C
+// library and its Lua modules): its readers and fillers (Get, BeginFill,
+// StoreFill) in every process, and the one agent per host that applies the
+// store's changes (ClaimAgent, Invalidate, InvalidateAll, SetInStep).
+// Cache.Load with LoadOptions.Tracked fills through it too. Cache.Tracker
+// returns it; it is valid for as long as the Cache.
+type Tracker struct {
+	c      *Cache
 	t      *trackTable
-	guards []uint32
-	off    int // of the table in the data area: its first byte is the agent role's lock
+	counts []uint32    // the invalidation counts after the table's header
+	off    int         // of the table in the data area: its first byte is the agent role's lock
+	agent  atomic.Bool // this attachment holds the agent role
 }
 
+// Tracker returns the cache's track table (see Tracker).
+func (c *Cache) Tracker() *Tracker { return &c.tr }
+
 func (c *Cache) bindTrack(data []byte) {
+	c.tr.c = c
 	c.tr.t = (*trackTable)(unsafe.Pointer(&data[c.g.trackOff]))
-	c.tr.guards = unsafe.Slice((*uint32)(unsafe.Pointer(&data[c.g.trackOff+trackTableHeaderSize])), c.g.guards)
+	c.tr.counts = unsafe.Slice((*uint32)(unsafe.Pointer(&data[c.g.trackOff+trackTableHeaderSize])), c.g.guards)
 	c.tr.off = c.g.trackOff
 }
 
@@ -88,7 +103,7 @@ func initTrack(t *trackTable) { t.gen = 1 }
 
 // gen returns the generation if the cache is in step, else 0. It reads the
 // mapping: call it under a fault guard.
-func (tr *track) gen() uint32 {
+func (tr *Tracker) gen() uint32 {
 	until := atomic.LoadInt64(&tr.t.inStep)
 	if until == 0 {
 		return 0
@@ -99,13 +114,14 @@ func (tr *track) gen() uint32 {
 	return atomic.LoadUint32(&tr.t.gen)
 }
 
-// guard picks a key's guard word from its hash: bits the shard and bucket
-// do not use alone, so that one hot shard's keys spread over the words.
-func (tr *track) guard(h uint64) uint32 { return uint32(h>>16) & uint32(len(tr.guards)-1) }
+// slot picks a key's invalidation count from its hash: bits the shard and
+// bucket do not use alone, so that one hot shard's keys spread over the
+// counts.
+func (tr *Tracker) slot(h uint64) uint32 { return uint32(h>>16) & uint32(len(tr.counts)-1) }
 
 // withTrack runs fn under the region's fault guard; a fault (the file
 // truncated) breaks the cache as it does in the shards.
-func (c *Cache) withTrack(fn func(tr *track)) error {
+func (c *Cache) withTrack(fn func(tr *Tracker)) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
@@ -114,95 +130,99 @@ func (c *Cache) withTrack(fn func(tr *track)) error {
 	return err
 }
 
-// GetTracked returns the value of a tracked entry at key, appended to dst:
-// one filled by StoreFill in the current generation, while the cache is in
+// Get returns the value of a tracked entry at key, appended to dst: one
+// filled by StoreFill in the current generation, while the cache is in
 // step. A cached absence (a fill that found no value) is returned with
 // Meta.Type TypeNone and an empty value. ErrNotFound: nothing servable is
 // cached; fill it. ErrNotInStep: read the store and do not fill.
-func (c *Cache) GetTracked(dst, key []byte) ([]byte, Meta, error) {
-	v, m, _, err := c.Read(dst, key, ReadOptions{Absent: true, Tracked: true})
+func (tr *Tracker) Get(dst, key []byte) ([]byte, Meta, error) {
+	v, m, _, err := tr.c.Read(dst, key, ReadOptions{Absent: true, Tracked: true})
 	return v, m, err
 }
 
 // BeginFill starts a fill of key: call it before reading the store, and
 // pass what it returns to StoreFill. ErrNotInStep: the cache is not in
 // step, so whatever the store says must not be kept.
-func (c *Cache) BeginFill(key []byte) (g TrackGuard, err error) {
+func (tr *Tracker) BeginFill(key []byte) (f FillTicket, err error) {
+	c := tr.c
 	if err := c.checkKey(key); err != nil {
-		return g, err
+		return f, err
 	}
 	h := hashKey(key)
-	err = c.withTrack(func(tr *track) {
-		// The guard first: a gen read after it that says "in step" was in
-		// step when the guard was read, so no change message that came
-		// before the guard was lost.
-		g.Slot = tr.guard(h)
-		g.Count = atomic.LoadUint32(&tr.guards[g.Slot])
-		g.Gen = tr.gen()
+	err = c.withTrack(func(tr *Tracker) {
+		// The count first: a gen read after it that says "in step" was in
+		// step when the count was read, so no change message that came
+		// before the count was lost.
+		f.Slot = tr.slot(h)
+		f.Count = atomic.LoadUint32(&tr.counts[f.Slot])
+		f.Gen = tr.gen()
 	})
-	if err == nil && g.Gen == 0 {
+	if err == nil && f.Gen == 0 {
 		err = ErrNotInStep
 	}
-	return g, err
+	return f, err
 }
 
 // StoreFill stores a filled value at key as a tracked entry (absent: the
 // store has no value, and an absence is cached), unless the key may have
-// changed in the store since BeginFill issued g: it was invalidated, or
+// changed in the store since BeginFill issued f: it was invalidated, or
 // every tracked entry was. It reports whether the value was stored; a fill
 // that was not needs no action (its caller may use the value it read, which
 // was the store's when it read it). o.Flags and o.Type are set by
 // StoreFill; o.Mode must be ModeSet.
-func (c *Cache) StoreFill(key, value []byte, absent bool, o WriteOptions, g TrackGuard) (stored bool, err error) {
-	if g.Gen == 0 || g.Gen&StaleFlag != 0 || int(g.Slot) >= len(c.tr.guards) {
-		return false, fmt.Errorf("%w: TrackGuard %+v was not issued by BeginFill", ErrBadOptions, g)
+func (tr *Tracker) StoreFill(key, value []byte, absent bool, o WriteOptions, f FillTicket) (stored bool, err error) {
+	c := tr.c
+	if f.Gen == 0 || f.Gen&StaleFlag != 0 || int(f.Slot) >= len(tr.counts) {
+		return false, fmt.Errorf("%w: FillTicket %+v was not issued by BeginFill", ErrBadOptions, f)
 	}
 	if o.Mode != ModeSet {
 		return false, fmt.Errorf("%w: a fill is a plain set (WriteOptions.Mode %d)", ErrBadOptions, o.Mode)
 	}
-	o.Flags = g.Gen
+	o.Flags = f.Gen
 	if absent {
 		o.Type, value = TypeNone, nil
 	}
-	o.guard = &g
+	o.fill = &f
 	_, err = c.Write(key, value, o)
 	switch {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, errFillRefused):
-		c.withTrack(func(tr *track) { atomic.AddUint64(&tr.t.stats.Refused, 1) })
+		c.withTrack(func(tr *Tracker) { atomic.AddUint64(&tr.t.stats.Refused, 1) })
 		return false, nil
 	}
 	return false, err
 }
 
-// errFillRefused is write's answer to a fill whose guard moved.
+// errFillRefused is write's answer to a fill whose ticket no longer holds.
 var errFillRefused = errors.New("lru: fill refused: the key changed while it loaded")
 
 // fillCurrent reports, with the key's shard locked, whether a fill's
-// guard still holds: the generation and the key's guard word unchanged.
-func (tr *track) fillCurrent(g *TrackGuard) bool {
-	return atomic.LoadUint32(&tr.t.gen) == g.Gen && atomic.LoadUint32(&tr.guards[g.Slot]) == g.Count
+// ticket still holds: the generation and the key's invalidation count
+// unchanged.
+func (tr *Tracker) fillCurrent(f *FillTicket) bool {
+	return atomic.LoadUint32(&tr.t.gen) == f.Gen && atomic.LoadUint32(&tr.counts[f.Slot]) == f.Count
 }
 
-// guardHolds reports whether a fill's guard still holds now: no change to
+// ticketHolds reports whether a fill's ticket still holds now: no change to
 // its key (nor InvalidateAll) has been applied since BeginFill.
-func (c *Cache) guardHolds(g *TrackGuard) bool {
+func (c *Cache) ticketHolds(f *FillTicket) bool {
 	ok := false
-	c.withTrack(func(tr *track) { ok = tr.fillCurrent(g) })
+	c.withTrack(func(tr *Tracker) { ok = tr.fillCurrent(f) })
 	return ok
 }
 
 // Invalidate removes key's tracked copy because the store changed it: no
 // fill that read the store before the change keeps its value. The agent
 // calls it for each key of a change message.
-func (c *Cache) Invalidate(key []byte) error {
+func (tr *Tracker) Invalidate(key []byte) error {
+	c := tr.c
 	if err := c.checkKey(key); err != nil {
 		return err
 	}
 	h := hashKey(key)
-	if err := c.withTrack(func(tr *track) {
-		atomic.AddUint32(&tr.guards[tr.guard(h)], 1) // before the delete: see the top of this file
+	if err := c.withTrack(func(tr *Tracker) {
+		atomic.AddUint32(&tr.counts[tr.slot(h)], 1) // before the delete: see the top of this file
 		atomic.AddUint64(&tr.t.stats.Invalidations, 1)
 	}); err != nil {
 		return err
@@ -215,8 +235,8 @@ func (c *Cache) Invalidate(key []byte) error {
 // in step until the next SetInStep. The agent calls it whenever its stream
 // of changes may have lost a message, and when it takes the role. It
 // returns the new generation.
-func (c *Cache) InvalidateAll() (gen uint32, err error) {
-	err = c.withTrack(func(tr *track) {
+func (tr *Tracker) InvalidateAll() (gen uint32, err error) {
+	err = tr.c.withTrack(func(tr *Tracker) {
 		atomic.StoreInt64(&tr.t.inStep, 0)
 		for {
 			old := atomic.LoadUint32(&tr.t.gen)
@@ -247,13 +267,13 @@ func nextGen(g uint32) uint32 {
 // before the confirmation it dates until from. An instant earlier than the
 // one already published is ignored unless it is 0, so that a slow
 // confirmation never shortens a later one. In a process that cannot tell
-// its time namespace's offset from the host's clock (no /proc) it
+// its time namespace's offset from the host's (no /proc) it
 // publishes nothing but 0, and returns why.
-func (c *Cache) SetInStep(until int64) error {
+func (tr *Tracker) SetInStep(until int64) error {
 	if _, err := monoOffset(); err != nil && until != 0 {
 		return err
 	}
-	return c.withTrack(func(tr *track) {
+	return tr.c.withTrack(func(tr *Tracker) {
 		if until == 0 {
 			atomic.StoreInt64(&tr.t.inStep, 0)
 			return
@@ -273,18 +293,19 @@ func (c *Cache) SetInStep(until int64) error {
 // ClaimAgent again from time to time (module near does every few
 // milliseconds). A new agent must call InvalidateAll before anything else:
 // nothing told the cache of the changes made while no one listened.
-func (c *Cache) ClaimAgent() (bool, error) {
+func (tr *Tracker) ClaimAgent() (bool, error) {
+	c := tr.c
 	if c.closed.Load() {
 		return false, ErrClosed
 	}
-	ok, err := c.r.TryLockRole(c.tr.off)
+	ok, err := c.r.TryLockRole(tr.off)
 	if err != nil || !ok {
 		return false, err
 	}
-	if c.agent.Swap(true) {
+	if tr.agent.Swap(true) {
 		return true, nil // held already
 	}
-	err = c.withTrack(func(tr *track) {
+	err = c.withTrack(func(tr *Tracker) {
 		atomic.StoreUint32(&tr.t.agentPid, uint32(os.Getpid()))
 		atomic.AddUint64(&tr.t.stats.Agents, 1)
 	})
@@ -293,24 +314,26 @@ func (c *Cache) ClaimAgent() (bool, error) {
 
 // ReleaseAgent gives the agent role up (Close does too) and marks the
 // cache not in step: no one listens to the store any more.
-func (c *Cache) ReleaseAgent() error {
-	if !c.agent.Swap(false) {
+func (tr *Tracker) ReleaseAgent() error {
+	c := tr.c
+	if !tr.agent.Swap(false) {
 		return nil
 	}
-	if err := c.withTrack(func(tr *track) {
+	if err := c.withTrack(func(tr *Tracker) {
 		atomic.StoreInt64(&tr.t.inStep, 0)
 		atomic.StoreUint32(&tr.t.agentPid, 0)
 	}); err != nil {
 		return err
 	}
-	return c.r.UnlockRole(c.tr.off)
+	return c.r.UnlockRole(tr.off)
 }
 
-// TrackState returns the cache's tracking state. Whether a process holds
-// the agent role is asked of the kernel (a system call): a process that
-// died holding it reads as AgentPid 0.
-func (c *Cache) TrackState() (s TrackState, err error) {
-	err = c.withTrack(func(tr *track) {
+// State returns the cache's tracking state. Whether a process holds the
+// agent role is asked of the kernel (a system call): a process that died
+// holding it reads as AgentPid 0.
+func (tr *Tracker) State() (s TrackState, err error) {
+	c := tr.c
+	err = c.withTrack(func(tr *Tracker) {
 		s.Gen = atomic.LoadUint32(&tr.t.gen)
 		if until := atomic.LoadInt64(&tr.t.inStep); until != 0 {
 			if now, ok := trackNow(); ok && until > now {
@@ -325,10 +348,10 @@ func (c *Cache) TrackState() (s TrackState, err error) {
 			Agents:        atomic.LoadUint64(&tr.t.stats.Agents),
 		}
 	})
-	if err != nil || c.agent.Load() {
+	if err != nil || tr.agent.Load() {
 		return s, err // the kernel never reports our own lock to us
 	}
-	if held, herr := c.r.RoleHeld(c.tr.off); herr == nil && !held {
+	if held, herr := c.r.RoleHeld(tr.off); herr == nil && !held {
 		s.AgentPid = 0
 	}
 	return s, nil

@@ -19,7 +19,7 @@ import (
 // stream would.
 func inStep(t *testing.T, c *Cache) {
 	t.Helper()
-	if err := c.SetInStep(TrackClock() + int64(time.Hour)); err != nil {
+	if err := c.Tracker().SetInStep(TrackClock() + int64(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -27,11 +27,11 @@ func inStep(t *testing.T, c *Cache) {
 // trackFill is a whole fill of key with v: guard, store.
 func trackFill(t *testing.T, c *Cache, key, v string) bool {
 	t.Helper()
-	g, err := c.BeginFill([]byte(key))
+	g, err := c.Tracker().BeginFill([]byte(key))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok, err := c.StoreFill([]byte(key), []byte(v), false, WriteOptions{}, g)
+	ok, err := c.Tracker().StoreFill([]byte(key), []byte(v), false, WriteOptions{}, g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,37 +41,37 @@ func trackFill(t *testing.T, c *Cache, key, v string) bool {
 func TestTrackedNothingServedOutOfStep(t *testing.T) {
 	c := newCache(t, nil)
 	// A new cache has no agent: nothing tracked is served, nothing filled.
-	if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
-		t.Fatalf("GetTracked on a new cache: %v, want ErrNotInStep", err)
+	if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
+		t.Fatalf("Tracker.Get on a new cache: %v, want ErrNotInStep", err)
 	}
-	if _, err := c.BeginFill([]byte("k")); !errors.Is(err, ErrNotInStep) {
+	if _, err := c.Tracker().BeginFill([]byte("k")); !errors.Is(err, ErrNotInStep) {
 		t.Fatalf("BeginFill on a new cache: %v, want ErrNotInStep", err)
 	}
 	inStep(t, c)
-	if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("GetTracked of a missing key: %v, want ErrNotFound", err)
+	if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Tracker.Get of a missing key: %v, want ErrNotFound", err)
 	}
 	if !trackFill(t, c, "k", "v1") {
 		t.Fatal("an undisturbed fill was not stored")
 	}
-	if v, _, err := c.GetTracked(nil, []byte("k")); err != nil || string(v) != "v1" {
-		t.Fatalf("GetTracked after a fill: %q, %v", v, err)
+	if v, _, err := c.Tracker().Get(nil, []byte("k")); err != nil || string(v) != "v1" {
+		t.Fatalf("Tracker.Get after a fill: %q, %v", v, err)
 	}
 	// A confirmation that ran out: not served.
-	if err := c.SetInStep(0); err != nil {
+	if err := c.Tracker().SetInStep(0); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SetInStep(TrackClock() - 1); err != nil {
+	if err := c.Tracker().SetInStep(TrackClock() - 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
-		t.Fatalf("GetTracked past the in-step instant: %v, want ErrNotInStep", err)
+	if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
+		t.Fatalf("Tracker.Get past the in-step instant: %v, want ErrNotInStep", err)
 	}
 	// A plain write of the key is not a tracked entry.
 	inStep(t, c)
 	c.Set([]byte("plain"), []byte("x"), 0)
-	if _, _, err := c.GetTracked(nil, []byte("plain")); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("GetTracked of an untracked entry: %v, want ErrNotFound", err)
+	if _, _, err := c.Tracker().Get(nil, []byte("plain")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Tracker.Get of an untracked entry: %v, want ErrNotFound", err)
 	}
 }
 
@@ -81,20 +81,20 @@ func TestTrackedInvalidateAllDropsEverything(t *testing.T) {
 	for i := range 100 {
 		trackFill(t, c, fmt.Sprint("k", i), "v")
 	}
-	gen, err := c.InvalidateAll()
+	gen, err := c.Tracker().InvalidateAll()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.GetTracked(nil, []byte("k1")); !errors.Is(err, ErrNotInStep) {
-		t.Fatalf("GetTracked right after InvalidateAll: %v, want ErrNotInStep", err)
+	if _, _, err := c.Tracker().Get(nil, []byte("k1")); !errors.Is(err, ErrNotInStep) {
+		t.Fatalf("Tracker.Get right after InvalidateAll: %v, want ErrNotInStep", err)
 	}
 	inStep(t, c)
 	for i := range 100 {
-		if v, _, err := c.GetTracked(nil, []byte(fmt.Sprint("k", i))); !errors.Is(err, ErrNotFound) {
+		if v, _, err := c.Tracker().Get(nil, []byte(fmt.Sprint("k", i))); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("k%d of the old generation served: %q, %v", i, v, err)
 		}
 	}
-	s, err := c.TrackState()
+	s, err := c.Tracker().State()
 	if err != nil || s.Gen != gen || s.Counters.Generations != 1 || !s.InStep {
 		t.Fatalf("TrackState %+v, %v; want gen %d, 1 generation, in step", s, err, gen)
 	}
@@ -108,44 +108,44 @@ func TestTrackedFillRefusedAfterInvalidation(t *testing.T) {
 	inStep(t, c)
 	key := []byte("k")
 	// The change arrives between the fill's read and its store.
-	g, _ := c.BeginFill(key)
-	if err := c.Invalidate(key); err != nil {
+	g, _ := c.Tracker().BeginFill(key)
+	if err := c.Tracker().Invalidate(key); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := c.StoreFill(key, []byte("old"), false, WriteOptions{}, g); ok || err != nil {
+	if ok, err := c.Tracker().StoreFill(key, []byte("old"), false, WriteOptions{}, g); ok || err != nil {
 		t.Fatalf("StoreFill after an invalidation of its key: stored %v, %v", ok, err)
 	}
-	if _, _, err := c.GetTracked(nil, key); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.Tracker().Get(nil, key); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the refused fill is served: %v", err)
 	}
 	// The change arrives after the store: the invalidation deletes it.
 	trackFill(t, c, "k", "old")
-	c.Invalidate(key)
-	if _, _, err := c.GetTracked(nil, key); !errors.Is(err, ErrNotFound) {
+	c.Tracker().Invalidate(key)
+	if _, _, err := c.Tracker().Get(nil, key); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("an invalidated fill is served: %v", err)
 	}
 	// Every entry dropped while the fill read.
-	g, _ = c.BeginFill(key)
-	c.InvalidateAll()
+	g, _ = c.Tracker().BeginFill(key)
+	c.Tracker().InvalidateAll()
 	inStep(t, c)
-	if ok, _ := c.StoreFill(key, []byte("old"), false, WriteOptions{}, g); ok {
+	if ok, _ := c.Tracker().StoreFill(key, []byte("old"), false, WriteOptions{}, g); ok {
 		t.Fatal("a fill begun in the previous generation was stored")
 	}
 	// A fill of an absent key caches the absence.
-	g, _ = c.BeginFill(key)
-	if ok, err := c.StoreFill(key, []byte("ignored"), true, WriteOptions{TTL: time.Minute}, g); !ok || err != nil {
+	g, _ = c.Tracker().BeginFill(key)
+	if ok, err := c.Tracker().StoreFill(key, []byte("ignored"), true, WriteOptions{TTL: time.Minute}, g); !ok || err != nil {
 		t.Fatalf("absent fill: %v, %v", ok, err)
 	}
-	if v, m, err := c.GetTracked(nil, key); err != nil || m.Type != TypeNone || len(v) != 0 {
+	if v, m, err := c.Tracker().Get(nil, key); err != nil || m.Type != TypeNone || len(v) != 0 {
 		t.Fatalf("cached absence: %q, %+v, %v", v, m, err)
 	}
-	s, _ := c.TrackState()
+	s, _ := c.Tracker().State()
 	if s.Counters.Refused != 2 || s.Counters.Invalidations != 2 {
 		t.Fatalf("counters %+v, want 2 refused, 2 invalidations", s.Counters)
 	}
 }
 
-// Read with Tracked is GetTracked; a tracked read is neither stale nor a
+// Read with Tracked is Tracker.Get; a tracked read is neither stale nor a
 // peek.
 func TestTrackedReadOptions(t *testing.T) {
 	c := newCache(t, nil)
@@ -163,8 +163,8 @@ func TestTrackedReadOptions(t *testing.T) {
 
 func TestTrackedBadGuard(t *testing.T) {
 	c := newCache(t, nil)
-	for _, g := range []TrackGuard{{}, {Gen: StaleFlag | 1}, {Gen: 1, Slot: 1 << 30}} {
-		if _, err := c.StoreFill([]byte("k"), nil, false, WriteOptions{}, g); !errors.Is(err, ErrBadOptions) {
+	for _, g := range []FillTicket{{}, {Gen: StaleFlag | 1}, {Gen: 1, Slot: 1 << 30}} {
+		if _, err := c.Tracker().StoreFill([]byte("k"), nil, false, WriteOptions{}, g); !errors.Is(err, ErrBadOptions) {
 			t.Errorf("StoreFill with guard %+v: %v, want ErrBadOptions", g, err)
 		}
 	}
@@ -180,7 +180,7 @@ func TestNextGen(t *testing.T) {
 
 func init() {
 	childRoles["agent"] = func(c *Cache, _ string) error {
-		ok, err := c.ClaimAgent()
+		ok, err := c.Tracker().ClaimAgent()
 		if err != nil || !ok {
 			return fmt.Errorf("claim: %v, %v", ok, err)
 		}
@@ -197,21 +197,21 @@ func TestAgentRoleAcrossProcesses(t *testing.T) {
 	ch := startChild(t, "agent", c.Path(), "")
 	line := ch.line()
 	pid, _ := strconv.Atoi(line[len("agent "):])
-	if ok, err := c.ClaimAgent(); ok || err != nil {
+	if ok, err := c.Tracker().ClaimAgent(); ok || err != nil {
 		t.Fatalf("ClaimAgent while a live child holds the role: %v, %v", ok, err)
 	}
-	if s, _ := c.TrackState(); s.AgentPid != pid {
+	if s, _ := c.Tracker().State(); s.AgentPid != pid {
 		t.Fatalf("AgentPid %d, want the child's %d", s.AgentPid, pid)
 	}
 	ch.cmd.Process.Kill()
 	ch.cmd.Wait()
-	if s, _ := c.TrackState(); s.AgentPid != 0 {
+	if s, _ := c.Tracker().State(); s.AgentPid != 0 {
 		t.Fatalf("AgentPid %d after the agent died, want 0", s.AgentPid)
 	}
-	if ok, err := c.ClaimAgent(); !ok || err != nil {
+	if ok, err := c.Tracker().ClaimAgent(); !ok || err != nil {
 		t.Fatalf("ClaimAgent after the agent died: %v, %v", ok, err)
 	}
-	if s, _ := c.TrackState(); s.AgentPid != os.Getpid() || s.Counters.Agents != 2 {
+	if s, _ := c.Tracker().State(); s.AgentPid != os.Getpid() || s.Counters.Agents != 2 {
 		t.Fatalf("TrackState %+v after taking the role", s)
 	}
 	// A second attachment in this process is another candidate.
@@ -220,15 +220,15 @@ func TestAgentRoleAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	if ok, _ := c2.ClaimAgent(); ok {
+	if ok, _ := c2.Tracker().ClaimAgent(); ok {
 		t.Fatal("a second attachment took a held role")
 	}
 	inStep(t, c)
 	c.Close() // gives the role up and leaves the cache out of step
-	if s, _ := c2.TrackState(); s.InStep || s.AgentPid != 0 {
+	if s, _ := c2.Tracker().State(); s.InStep || s.AgentPid != 0 {
 		t.Fatalf("after the agent closed: %+v", s)
 	}
-	if ok, _ := c2.ClaimAgent(); !ok {
+	if ok, _ := c2.Tracker().ClaimAgent(); !ok {
 		t.Fatal("the role was not free after its holder closed")
 	}
 }
@@ -261,11 +261,11 @@ func TestTrackedGetOrLoad(t *testing.T) {
 	}
 	// The key changes while it loads: the caller gets what it read, and
 	// the next caller loads again.
-	c.Invalidate(key)
+	c.Tracker().Invalidate(key)
 	racing := func(ctx context.Context, key []byte) ([]byte, error) {
 		v, _ := load(ctx, key)
 		val = "v2"
-		c.Invalidate(key) // the store changed it after the loader read it
+		c.Tracker().Invalidate(key) // the store changed it after the loader read it
 		return v, nil
 	}
 	if v, _, err := c.Load(ctx, nil, key, racing, o); err != nil || string(v) != "v1" {
@@ -280,12 +280,12 @@ func TestTrackedGetOrLoad(t *testing.T) {
 }
 
 func init() {
-	// tracked-reader reads k with GetTracked for each line on its stdin.
+	// tracked-reader reads k with Tracker.Get for each line on its stdin.
 	childRoles["tracked-reader"] = func(c *Cache, _ string) error {
 		fmt.Println("ready")
 		in := bufio.NewScanner(os.Stdin)
 		for in.Scan() {
-			v, _, err := c.GetTracked(nil, []byte("k"))
+			v, _, err := c.Tracker().Get(nil, []byte("k"))
 			switch {
 			case err == nil:
 				fmt.Println("hit", string(v))
@@ -342,10 +342,10 @@ func namespaceOffset(t *testing.T) int64 {
 func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
 	off := namespaceOffset(t)
 	c := newCache(t, nil)
-	if ok, err := c.ClaimAgent(); !ok || err != nil {
+	if ok, err := c.Tracker().ClaimAgent(); !ok || err != nil {
 		t.Fatalf("ClaimAgent: %v %v", ok, err)
 	}
-	if _, err := c.InvalidateAll(); err != nil {
+	if _, err := c.Tracker().InvalidateAll(); err != nil {
 		t.Fatal(err)
 	}
 	inStep(t, c)
@@ -362,18 +362,18 @@ func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
 				return ch.line()
 			}
 			// The agent confirms for half a second more.
-			if err := c.SetInStep(0); err != nil {
+			if err := c.Tracker().SetInStep(0); err != nil {
 				t.Fatal(err)
 			}
 			until := TrackClock() + int64(500*time.Millisecond)
-			if err := c.SetInStep(until); err != nil {
+			if err := c.Tracker().SetInStep(until); err != nil {
 				t.Fatal(err)
 			}
 			if l := read(); l != "hit v" {
 				t.Errorf("in step: the reader said %q, want a hit", l)
 			}
 			time.Sleep(time.Duration(until-TrackClock()) + 10*time.Millisecond)
-			if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
+			if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
 				t.Fatalf("here, past the confirmation: %v, want ErrNotInStep", err)
 			}
 			if l := read(); l != "notinstep" {

@@ -89,23 +89,23 @@ func TestTrackedClockUnknownIsNotInStep(t *testing.T) {
 	saved := monoOffset
 	t.Cleanup(func() { monoOffset = saved })
 	monoOffset = func() (int64, error) { return 0, errors.New("no /proc") }
-	if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
-		t.Fatalf("GetTracked: %v, want ErrNotInStep", err)
+	if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
+		t.Fatalf("Tracker.Get: %v, want ErrNotInStep", err)
 	}
-	if _, err := c.BeginFill([]byte("k")); !errors.Is(err, ErrNotInStep) {
+	if _, err := c.Tracker().BeginFill([]byte("k")); !errors.Is(err, ErrNotInStep) {
 		t.Fatalf("BeginFill: %v, want ErrNotInStep", err)
 	}
-	if s, _ := c.TrackState(); s.InStep {
+	if s, _ := c.Tracker().State(); s.InStep {
 		t.Fatalf("TrackState: %+v", s)
 	}
-	if err := c.SetInStep(TrackClock() + 1e9); err == nil {
+	if err := c.Tracker().SetInStep(TrackClock() + 1e9); err == nil {
 		t.Fatal("SetInStep published an instant")
 	}
-	if err := c.SetInStep(0); err != nil {
+	if err := c.Tracker().SetInStep(0); err != nil {
 		t.Fatalf("SetInStep(0): %v", err)
 	}
 	monoOffset = saved
-	if _, _, err := c.GetTracked(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
+	if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, ErrNotInStep) {
 		t.Fatalf("after SetInStep(0): %v", err)
 	}
 }

@@ -33,8 +33,8 @@ type WriteOptions struct {
 	// entries to make room (ngx.shared.DICT's safe_set and safe_add).
 	NoEvict bool
 	Version uint64      // for ModeCAS: the version the entry must have
-	guard   *TrackGuard // a fill's (StoreFill): write only if it still holds
-	load    *LoadTicket // a loader's (WriteLoaded): write only if the load is still its own
+	fill    *FillTicket // a fill's (StoreFill): write only if it still holds
+	load    *LoadTicket // a loader's (Loads.Write): write only if the load is still its own
 }
 
 // WriteResult tells what a successful write did.
@@ -108,7 +108,7 @@ func (c *Cache) Write(key, value []byte, o WriteOptions) (res WriteResult, err e
 
 // write is Write with the lock held.
 func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires int64, o WriteOptions) (WriteResult, error) {
-	if o.guard != nil && !s.c.tr.fillCurrent(o.guard) {
+	if o.fill != nil && !s.c.tr.fillCurrent(o.fill) {
 		return WriteResult{}, errFillRefused
 	}
 	if o.load != nil && !s.c.ownsLoad(o.load) {
@@ -236,7 +236,7 @@ func (c *Cache) Delete(key []byte) (deleted bool, err error) {
 	}
 	s.mutating()
 	s.remove(i, prev, h)
-	s.h.clock++ // a reader's copy of the key is out of date (see shardHeader.clock)
+	s.countChange() // a reader's copy of the key is out of date
 	s.h.stats.Deletes++
 	s.clean()
 	return true, nil

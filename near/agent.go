@@ -48,7 +48,7 @@ func (a *agent) run(ctx context.Context) {
 	t := time.NewTicker(a.o.ClaimInterval)
 	defer t.Stop()
 	for {
-		ok, err := a.cache.ClaimAgent()
+		ok, err := a.cache.Tracker().ClaimAgent()
 		if err != nil {
 			a.o.logf("near: claiming the agent role: %v", err)
 		}
@@ -71,15 +71,15 @@ func (a *agent) lead(ctx context.Context) {
 	a.leading.Store(true)
 	defer func() {
 		a.leading.Store(false)
-		a.cache.ReleaseAgent()
+		a.cache.Tracker().ReleaseAgent()
 	}()
 	a.o.logf("near: this process (%s) is the host's agent", a.cache.Path())
 	// Nothing told the region of the changes made while no one listened.
-	a.cache.InvalidateAll()
+	a.cache.Tracker().InvalidateAll()
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		confirmed, err := a.session(ctx)
-		a.cache.InvalidateAll()
+		a.cache.Tracker().InvalidateAll()
 		if ctx.Err() != nil {
 			return
 		}
@@ -147,7 +147,7 @@ func (a *agent) session(ctx context.Context) (confirmed bool, err error) {
 	// Tracking is on everywhere: from now on no change goes unannounced.
 	// Whatever was filled before (in this generation, by readers while a
 	// previous session's confirmation still ran) may have missed one.
-	a.cache.InvalidateAll()
+	a.cache.Tracker().InvalidateAll()
 	every := a.o.MaxLag / 4
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -197,14 +197,14 @@ func (a *agent) confirm(ctx context.Context, rdb rueidis.Client, conns []rueidis
 			return fmt.Errorf("the cluster's masters changed from %v to %v", masters, now)
 		}
 	}
-	return a.cache.SetInStep(sent + int64(a.o.MaxLag))
+	return a.cache.Tracker().SetInStep(sent + int64(a.o.MaxLag))
 }
 
 // apply deletes the keys of one invalidation message; nil (FLUSHALL, or
 // the connection closing) drops every key.
 func (a *agent) apply(keys []rueidis.RedisMessage, fail func(error)) {
 	if keys == nil {
-		if _, err := a.cache.InvalidateAll(); err != nil {
+		if _, err := a.cache.Tracker().InvalidateAll(); err != nil {
 			fail(err)
 		}
 		return
@@ -212,11 +212,11 @@ func (a *agent) apply(keys []rueidis.RedisMessage, fail func(error)) {
 	for _, m := range keys {
 		k, err := m.ToString()
 		if err == nil {
-			err = a.cache.Invalidate([]byte(k))
+			err = a.cache.Tracker().Invalidate([]byte(k))
 		}
 		if err != nil && !errors.Is(err, lru.ErrEmptyKey) && !errors.Is(err, lru.ErrKeyTooLarge) {
 			// A key that could not be removed may stay stale: start over.
-			a.cache.InvalidateAll()
+			a.cache.Tracker().InvalidateAll()
 			fail(fmt.Errorf("invalidating %q: %w", k, err))
 		}
 	}

@@ -165,12 +165,12 @@ func TestChaos(t *testing.T) {
 			if err != nil && !strings.Contains(err.Error(), "nil") {
 				t.Fatal(err)
 			}
-			v, m, err := c.GetTracked(nil, []byte(key))
+			v, m, err := c.Tracker().Get(nil, []byte(key))
 			if err == nil && m.Type != lru.TypeNone && string(v) != want {
 				t.Errorf("host %d caches %s = %q, Redis has %q", h, key, v, want)
 			}
 		}
-		s, _ := c.TrackState()
+		s, _ := c.Tracker().State()
 		t.Logf("host %d: %+v", h, s.Counters)
 		c.Close()
 	}

@@ -59,7 +59,7 @@ func (c *Client) Get(ctx context.Context, key string) ([]byte, error) {
 	// The key's bytes, not a copy: the cache only reads them, and a hit
 	// then costs one allocation, the value's.
 	k := unsafe.Slice(unsafe.StringData(key), len(key))
-	if v, m, err := c.cache.GetTracked(nil, k); err == nil {
+	if v, m, err := c.cache.Tracker().Get(nil, k); err == nil {
 		if m.Type == lru.TypeNone {
 			return nil, Nil
 		}
@@ -153,7 +153,7 @@ func (c *Client) invalidate(key string) error {
 	if !c.o.tracked(key) {
 		return nil
 	}
-	return c.cache.Invalidate([]byte(key))
+	return c.cache.Tracker().Invalidate([]byte(key))
 }
 
 // Cache returns the region, for stats and inspection.

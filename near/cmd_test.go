@@ -52,7 +52,7 @@ func TestAgentCommand(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the command did not exit cleanly on SIGTERM: %v", err)
 	}
-	if s, _ := c.Cache().TrackState(); s.InStep || s.AgentPid != 0 {
+	if s, _ := c.Cache().Tracker().State(); s.InStep || s.AgentPid != 0 {
 		t.Fatalf("after the agent stopped: %+v; want out of step, no agent", s)
 	}
 }
@@ -126,7 +126,7 @@ func TestAgentCommandSharesAcrossUsers(t *testing.T) {
 				t.Fatalf("%s: exited (%v): %s", what, err, out.String())
 			default:
 			}
-			s, _ := c.TrackState()
+			s, _ := c.Tracker().State()
 			return s.InStep && s.AgentPid == cmd.Process.Pid
 		})
 		cmd.Process.Signal(syscall.SIGTERM)

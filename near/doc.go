@@ -30,10 +30,10 @@
 // invalidations may have lost a message (the connection dropped, the agent
 // changed, Redis restarted, a FLUSHALL's null invalidation, the cluster's
 // nodes changed) the agent drops every cached key at once by advancing the
-// region's generation (lru.Cache.InvalidateAll), before anyone reads
+// region's generation (lru.Tracker.InvalidateAll), before anyone reads
 // again. A fill that read Redis before an invalidation of its key arrived
 // does not store what it read (the "caching in progress" race, see
-// lru.Cache.StoreFill).
+// lru.Tracker.StoreFill).
 //
 // Set and Del write Redis, then invalidate the key in this host's region
 // at once (read your writes); every other host's agent hears of the change

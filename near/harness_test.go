@@ -186,7 +186,7 @@ func inStep(t testing.TB, c *lru.Cache) lru.TrackState {
 	t.Helper()
 	var s lru.TrackState
 	waitFor(t, 10*time.Second, "the region in step", func() bool {
-		s, _ = c.TrackState()
+		s, _ = c.Tracker().State()
 		return s.InStep && s.AgentPid != 0
 	})
 	return s

@@ -106,7 +106,7 @@ func TestTwoHostsInvalidationDelay(t *testing.T) {
 		if got := b.call(t, "get "+key); !strings.HasPrefix(got, "v ") && got != "nil" {
 			t.Fatalf("host B get: %s", got)
 		}
-		if _, _, err := bCache.GetTracked(nil, []byte(key)); err != nil {
+		if _, _, err := bCache.Tracker().Get(nil, []byte(key)); err != nil {
 			t.Fatalf("host B did not cache %s: %v", key, err)
 		}
 		if err := a.Set(ctx, key, []byte(fmt.Sprint("v", i)), 0); err != nil {
@@ -114,7 +114,7 @@ func TestTwoHostsInvalidationDelay(t *testing.T) {
 		}
 		start := time.Now()
 		for {
-			_, _, err := bCache.GetTracked(nil, []byte(key))
+			_, _, err := bCache.Tracker().Get(nil, []byte(key))
 			if errors.Is(err, lru.ErrNotFound) {
 				break
 			}
@@ -176,14 +176,14 @@ func TestAgentKilledAnotherTakesOver(t *testing.T) {
 	changed := time.Now()
 	var s lru.TrackState
 	waitFor(t, 10*time.Second, "the second process taking the role", func() bool {
-		s, _ = reader.Cache().TrackState()
+		s, _ = reader.Cache().Tracker().State()
 		return s.AgentPid == second.pid && s.InStep
 	})
 	if s.Gen == s0.Gen || s.Counters.Agents != s0.Counters.Agents+1 {
 		t.Fatalf("after the takeover: %+v, before: %+v; want a new generation and one more agent", s, s0)
 	}
 	// The copy from before the takeover is gone, not merely out of date.
-	if _, _, err := reader.Cache().GetTracked(nil, []byte("k")); !errors.Is(err, lru.ErrNotFound) {
+	if _, _, err := reader.Cache().Tracker().Get(nil, []byte("k")); !errors.Is(err, lru.ErrNotFound) {
 		t.Fatalf("the old copy survived the takeover: %v", err)
 	}
 	readsWithinBound(t, reader, "k", "new", changed)
@@ -208,7 +208,7 @@ func TestConnectionKilled(t *testing.T) {
 	do(t, rc, "SET", "k", "new")
 	changed := time.Now()
 	waitFor(t, 10*time.Second, "the agent dropping the cache", func() bool {
-		s, _ := c.Cache().TrackState()
+		s, _ := c.Cache().Tracker().State()
 		return s.Gen != s0.Gen
 	})
 	readsWithinBound(t, c, "k", "new", changed)
@@ -261,7 +261,7 @@ func TestFlushAll(t *testing.T) {
 	}
 	do(t, rc, "FLUSHALL")
 	waitFor(t, 10*time.Second, "the null invalidation dropping every key", func() bool {
-		s, _ := c.Cache().TrackState()
+		s, _ := c.Cache().Tracker().State()
 		return s.Gen != s0.Gen
 	})
 	changed := time.Now()
@@ -294,7 +294,7 @@ func TestRedisPaused(t *testing.T) {
 	}
 	paused := time.Now()
 	waitFor(t, c.o.MaxLag+2*time.Second, "the region going out of step", func() bool {
-		s, _ := c.Cache().TrackState()
+		s, _ := c.Cache().Tracker().State()
 		return !s.InStep
 	})
 	if time.Since(paused) < c.o.MaxLag/2 {

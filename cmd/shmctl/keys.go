@@ -80,7 +80,7 @@ func listKeys(c *lru.Cache, prefix []byte, limit int, withExpired bool) ([]keyJS
 			return true
 		}
 		k := keyJSON{
-			Shard:   c.ShardOf(key),
+			Shard:   c.Binding().ShardOf(key),
 			Key:     string(key),
 			Type:    m.Type.String(),
 			Size:    size,

@@ -34,7 +34,7 @@ func takeSnapshot(t *testing.T, c *lru.Cache) snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.data = bytes.Clone(c.Region().Data())
+	s.data = bytes.Clone(c.Binding().Region().Data())
 	return s
 }
 

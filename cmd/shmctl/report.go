@@ -145,7 +145,7 @@ func gather(c *lru.Cache, countExpired bool) (*report, error) {
 		return nil, err
 	}
 	g := c.Geometry()
-	r := c.Region()
+	r := c.Binding().Region()
 	attached, err := r.Attached()
 	if err != nil {
 		return nil, err

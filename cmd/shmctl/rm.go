@@ -154,7 +154,7 @@ func inUse(path string, pids []int) error {
 // process may hold several handles). 0 stands for a process that has just
 // claimed a slot and not yet written its pid.
 func otherPids(c *lru.Cache) ([]int, error) {
-	r := c.Region()
+	r := c.Binding().Region()
 	as, err := r.Attachments()
 	if err != nil {
 		return nil, err

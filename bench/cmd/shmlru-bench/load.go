@@ -125,10 +125,10 @@ func runStampede(e *env, cfg Config, n int) []StampedeResult {
 			i := (j + round) % len(loadPeers)
 			r := &res[i]
 			key := fmt.Sprintf("stampede:%s:%03d", r.Peer[:2], round)
-			before, err := c.LoadStats()
+			before, err := c.Loads().Stats()
 			check(err)
 			t0, reps := stampedeRound(kids, r.Peer, key, cfg.LoadTime)
-			after, err := c.LoadStats()
+			after, err := c.Loads().Stats()
 			check(err)
 			r.add(t0, reps)
 			r.Claims += after.Loads - before.Loads
@@ -202,14 +202,14 @@ func runTakeover(e *env, cfg Config) *TakeoverResult {
 	}()
 	res := &TakeoverResult{Waiters: w, Goroutines: cfg.LoadG}
 	rng := rand.New(rand.NewPCG(12, 12))
-	start, err := c.LoadStats()
+	start, err := c.Loads().Stats()
 	check(err)
 	for round := 0; round < cfg.TakeoverRounds; round++ {
 		key := fmt.Sprintf("takeover:%03d", round)
 		victim := e.spawnChild(loadPeer, "-c.peer", loadPeer, "-c.target", path, "-c.g", "1")
 		fmt.Fprintf(victim.in, "victim %s\n", key)
 		victim.expect("loading")
-		before, err := c.LoadStats()
+		before, err := c.Loads().Stats()
 		check(err)
 		for _, k := range kids {
 			fmt.Fprintf(k.in, "arm %s %s 0\n", loadShmlru, key)
@@ -224,7 +224,7 @@ func runTakeover(e *env, cfg Config) *TakeoverResult {
 		// other goroutines wait on that one).
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			now, err := c.LoadStats()
+			now, err := c.Loads().Stats()
 			check(err)
 			if now.Waits-before.Waits >= uint64(w) {
 				break
@@ -245,7 +245,7 @@ func runTakeover(e *env, cfg Config) *TakeoverResult {
 		}
 		res.add(tKill, collect(kids))
 	}
-	end, err := c.LoadStats()
+	end, err := c.Loads().Stats()
 	check(err)
 	res.Takeovers = end.Takeovers - start.Takeovers
 	logf("load: takeover, %d rounds: a waiter took over after %s (median), %s (p99); all had the value after %s (median), %s (p99); %d takeovers counted",

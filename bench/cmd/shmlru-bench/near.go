@@ -239,14 +239,14 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 	regionLoop := func(n int) (int, int) {
 		hits := 0
 		for i := 0; i < n; i++ {
-			v, _, err := c.Cache().GetTracked(regionBuf[:0], regionCur.next())
+			v, _, err := c.Cache().Tracker().Get(regionBuf[:0], regionCur.next())
 			if err == nil && len(v) == sz.Value {
 				hits++
 			}
 		}
 		return n, hits
 	}
-	ts0, err := c.Cache().TrackState()
+	ts0, err := c.Cache().Tracker().State()
 	check(err)
 	buf := make([]byte, 0, sz.Value)
 	logf("near: hit vs go-redis GET, %s, %d keys, %d rounds of %s", sz, len(keys), cfg.Reps, cfg.Dur)
@@ -266,7 +266,7 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 		}
 		h.Region = append(h.Region, runFor(cfg.Dur, regionLoop))
 	}
-	ts1, err := c.Cache().TrackState()
+	ts1, err := c.Cache().Tracker().State()
 	check(err)
 	h.Generations = ts1.Counters.Generations - ts0.Counters.Generations
 	if getErr != nil {
@@ -285,7 +285,7 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 func waitInStep(c *lru.Cache, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		ts, err := c.TrackState()
+		ts, err := c.Tracker().State()
 		if err != nil {
 			return err
 		}
@@ -333,9 +333,9 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 	if region != nil {
 		check(waitInStep(region, 10*time.Second))
 		var err error
-		ts0, err = region.TrackState()
+		ts0, err = region.Tracker().State()
 		check(err)
-		ls0, err = region.LoadStats()
+		ls0, err = region.Loads().Stats()
 		check(err)
 	}
 	before := redisInfo(admin)
@@ -351,7 +351,7 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 					return
 				case <-t.C:
 				}
-				ts, err := region.TrackState()
+				ts, err := region.Tracker().State()
 				r.Samples++
 				if err != nil || !ts.InStep {
 					r.OutOfStep++
@@ -381,12 +381,12 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 		st, err := region.Stats()
 		check(err)
 		r.UsedBytes, r.Entries, r.Evictions = st.UsedBytes, st.Entries, st.Evictions
-		ts1, err := region.TrackState()
+		ts1, err := region.Tracker().State()
 		check(err)
 		r.Invalidations = ts1.Counters.Invalidations - ts0.Counters.Invalidations
 		r.Generations = ts1.Counters.Generations - ts0.Counters.Generations
 		r.Refused = ts1.Counters.Refused - ts0.Counters.Refused
-		ls1, err := region.LoadStats()
+		ls1, err := region.Loads().Stats()
 		check(err)
 		r.Loads = ls1.Loads - ls0.Loads
 	}

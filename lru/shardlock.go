@@ -18,6 +18,7 @@ import (
 // it over and repair the shard. Observers (Peek, Range, Stats, Check, ...)
 // observe: they never repair, so an operator sees a shard as a dead process
 // left it, and they hand the lock back so that the next acquire repairs.
+// Whole-shard work runs those three steps through one wrapper, withLock.
 //
 // Whatever panics while the shard is in use, end decides whose fault it was
 // and never releases the lock on a shard left half changed:
@@ -110,26 +111,47 @@ func (s *shard) observe() {
 	}
 }
 
-// visit runs fn with the shard's lock held: observed, or with repair
-// acquired (repairing what a dead owner left). fn learns who held the lock
-// as visit came to it, and what acquire repaired.
-func (s *shard) visit(repair bool, fn func(owner shm.Owner, did repaired)) (err error) {
+// lockHow says how withLock takes the shard's region lock.
+type lockHow uint8
+
+const (
+	// lockObserve: fn changes nothing. A dead owner's lock is taken
+	// without repair and handed back as an orphan (see observe).
+	lockObserve lockHow = 0
+	// lockChange: fn may change the shard. A dead owner's lock is taken
+	// over and the shard repaired first (see acquire); s.did says how.
+	lockChange lockHow = 1
+	// lockAskOwner: before taking the lock, ask who holds it, into
+	// s.heldBy. That is a look at the lock word and, when it is held,
+	// at its owner's liveness (a system call), which only the
+	// operators' calls (Stats, Check, Repair) want to pay for.
+	lockAskOwner lockHow = 2
+)
+
+// withLock runs fn with the shard's region lock held, under the
+// operation's fault recovery (begin, end), and returns fn's error or the
+// one that recovery found. It is the one wrapper for whole-shard work
+// (Flush, Len, Range, Stats, Check, Repair, Changes): the single-key
+// operations, whose hot paths differ (lock-free reads, retries), call
+// begin, acquire and end themselves. how says whether fn changes the shard
+// and whether it needs to know who held the lock before (see lockHow).
+func (s *shard) withLock(how lockHow, fn func() error) (err error) {
 	if err := s.begin(); err != nil {
 		return err
 	}
 	defer s.end(&err)
-	owner, err := s.lockOwner()
-	if err != nil {
-		return err
+	s.heldBy, s.did = shm.Owner{}, notTakenOver
+	if how&lockAskOwner != 0 {
+		if s.heldBy, err = s.lockOwner(); err != nil {
+			return err
+		}
 	}
-	did := notTakenOver
-	if repair {
-		did = s.acquire()
+	if how&lockChange != 0 {
+		s.did = s.acquire()
 	} else {
 		s.observe()
 	}
-	fn(owner, did)
-	return nil
+	return fn()
 }
 
 // leftBroken returns an error if observe found the shard as a dead process
@@ -265,7 +287,7 @@ func (s *shard) corrupted(msg string) error {
 	case s.observing:
 		return fmt.Errorf("%w: %s (left as it is: the next Get or write to the shard, or Repair, resets it)", ErrCorrupt, msg)
 	}
-	s.resetGuarded()
+	s.bestEffort(s.resetCounted)
 	return fmt.Errorf("%w: %s (the shard was reset)", ErrCorrupt, msg)
 }
 
@@ -274,7 +296,7 @@ func (s *shard) corrupted(msg string) error {
 // the lock for others to read.
 func (s *shard) resetIfTorn() {
 	if s.locked && !s.observing {
-		s.guarded(func() {
+		s.bestEffort(func() {
 			if s.dirty() {
 				s.resetCounted()
 			}
@@ -282,14 +304,12 @@ func (s *shard) resetIfTorn() {
 	}
 }
 
-// resetGuarded resets the shard after corruption was found.
-func (s *shard) resetGuarded() { s.guarded(s.resetCounted) }
-
-// guarded runs fn, which repairs the shard while end handles a panic,
-// without letting a second fault escape. If fn faults, the mapping is gone:
-// the cache is marked broken, and a dirty mark that could not be cleared
-// keeps the lock (see release).
-func (s *shard) guarded(fn func()) {
+// bestEffort runs fn, which repairs the shard while end handles a panic,
+// without letting a second fault escape. It takes no lock (the operation
+// holds it already): it only contains a panic of fn. If fn faults, the
+// mapping is gone: the cache is marked broken, and a dirty mark that could
+// not be cleared keeps the lock (see release).
+func (s *shard) bestEffort(fn func()) {
 	defer func() {
 		if p := recover(); p != nil {
 			err := fmt.Errorf("%w: %s: repair of shard %d failed: %v", ErrCorrupt, s.c.r.Path(), s.idx, p)

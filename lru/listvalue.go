@@ -71,21 +71,14 @@ func (c *Cache) RPush(key, item []byte, t Type) (int, error) { return c.push(key
 // dst. It fails with ErrNotFound if there is no live entry (an emptied list
 // is removed) and ErrNotList if the entry is not a list.
 func (c *Cache) LPop(dst, key []byte) ([]byte, Type, error) {
-	v, t, _, err := c.Pop(dst, key, true, false)
+	v, t, _, err := c.pop(dst, key, true, false)
 	return v, t, err
 }
 
 // RPop is LPop at the tail.
 func (c *Cache) RPop(dst, key []byte) ([]byte, Type, error) {
-	v, t, _, err := c.Pop(dst, key, false, false)
+	v, t, _, err := c.pop(dst, key, false, false)
 	return v, t, err
-}
-
-// Pop is the general form of LPop (head) and RPop. With fit, an item larger
-// than dst's spare capacity is left in the list and ErrBufferTooSmall is
-// returned with its size, so the caller can grow its buffer and retry.
-func (c *Cache) Pop(dst, key []byte, head, fit bool) (v []byte, t Type, size int, err error) {
-	return c.pop(dst, key, head, fit)
 }
 
 // LLen returns the length of the list at key: 0 if there is no live entry,

@@ -2,10 +2,13 @@ package lru
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 	"time"
 )
+
+// Values as every language sees them: the type tags, Meta, and the
+// encodings of numbers and booleans. A list value's encoding is in
+// listvalue.go; wall time, which deadlines are in, in wall.go.
 
 // Type tags a value, so that a number written by one language reads as a
 // number in another (as in ngx.shared.DICT).
@@ -16,7 +19,7 @@ const (
 	TypeBytes  Type = 0 // an opaque byte string (a Lua string)
 	TypeNumber Type = 1 // a float64, stored as 8 bytes in the region's byte order
 	TypeBool   Type = 2 // one byte, 0 or 1
-	TypeList   Type = 3 // a list of values, see list.go
+	TypeList   Type = 3 // a list of values, see listvalue.go
 	// TypeNone is a cached absence: a read-through loader found nothing
 	// for the key, and NegativeTTL asked to remember that (load.go). Its
 	// value is empty. Get and the other reads answer ErrNotFound for it
@@ -123,46 +126,4 @@ func checkTyped(t Type, v []byte) error {
 		return ErrBadValue
 	}
 	return nil
-}
-
-// nowMillis is the cache's clock: the wall clock, in Unix milliseconds.
-//
-// Why the wall clock: it is the one clock every process on a host agrees on.
-// CLOCK_MONOTONIC and CLOCK_BOOTTIME are virtualised by time namespaces (two
-// containers sharing a region could disagree), and neither survives a reboot
-// of a region kept on disk. The price is that a step of the wall clock moves
-// every deadline with it, as it does for ngx.shared.DICT.
-func nowMillis() int64 { return time.Now().UnixMilli() }
-
-// lazyNow reads the clock at most once per operation, and only when an
-// entry with a deadline makes it matter: most caches set no TTLs, and the
-// clock costs more than the rest of a hit.
-type lazyNow int64
-
-func (n *lazyNow) get() int64 {
-	if *n == 0 {
-		*n = lazyNow(nowMillis())
-	}
-	return int64(*n)
-}
-
-// deadline converts a TTL to an absolute expiry (0 = never). A negative
-// TTL is an error: it means neither "never" nor "already expired" to every
-// caller alike, and C, Lua and shmctl reject it too.
-func deadline(ttl time.Duration) (int64, error) {
-	switch {
-	case ttl < 0:
-		return 0, fmt.Errorf("%w: %v; use 0 for an entry that never expires, or Delete to remove one", ErrBadTTL, ttl)
-	case ttl == 0:
-		return 0, nil
-	}
-	ms := ttl.Milliseconds()
-	if ms == 0 {
-		ms = 1 // a positive TTL below a millisecond still expires
-	}
-	now := nowMillis()
-	if ms > MaxExpires-now {
-		return 0, fmt.Errorf("%w: %v reaches past the latest deadline an entry can hold (%s); use 0 for an entry that never expires", ErrBadTTL, ttl, time.UnixMilli(MaxExpires).UTC().Format("2006-01-02"))
-	}
-	return now + ms, nil
 }

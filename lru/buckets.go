@@ -4,14 +4,14 @@ import "sync/atomic"
 
 // The shard's entry table: the bucket chains that index its entries, and
 // the changes that add, rewrite and remove an entry, keeping the bucket
-// chains, the LRU queue (queue.go), the heap (alloc.go, storage.go) and the
+// chains, the LRU queue (lruqueue.go), the heap (alloc.go, storage.go) and the
 // counts in step. Everything here runs with the shard's lock held. Every
 // index read from the region is range-checked before use and every walk is
 // bounded, so a corrupt region panics with a corruptError (turned into
 // ErrCorrupt by end) rather than faulting or looping.
 
 // reset empties the shard: no entries, the whole heap one free run. It
-// keeps the counters and the version clock, so versions never repeat.
+// keeps the counters and the change count, so versions never repeat.
 func (s *shard) reset() {
 	clear(s.buckets)
 	h := s.h
@@ -26,9 +26,20 @@ func (s *shard) reset() {
 func (s *shard) resetCounted() {
 	s.mutating() // readers without the lock must see the shard change under them
 	s.reset()
-	s.h.clock++ // every entry is gone: readers' copies are out of date (see shardHeader.clock)
+	s.countChange() // every entry is gone: readers' copies are out of date
 	s.h.stats.Resets++
 	s.clean()
+}
+
+// countChange advances the shard's change count and returns it, the
+// version of the entry the change writes. Every change to an entry that a
+// reader could see counts (a write, a delete, a new deadline, a flush):
+// Binding.Changes hands the count out so that a reader may go on using its
+// copy for as long as the count stays. (The layout's field for it is
+// shardHeader.clock.)
+func (s *shard) countChange() uint64 {
+	s.h.clock++
+	return s.h.clock
 }
 
 // mutating marks the shard dirty before a change to its structures, and
@@ -131,9 +142,9 @@ func (s *shard) insert(pl placement, key, value []byte, h uint64, t Type, flags 
 	u := pl.u
 	e := s.ent(u)
 	s.takeRef(u) // a read of whatever the units held before is not this entry's
-	s.h.clock++
+	version := s.countChange()
 	ext := flags != 0 || pl.more != 0
-	*e = entry{vlen: uint32(len(value)), version: s.h.clock, info: packInfo(expires, len(key), t, ext)}
+	*e = entry{vlen: uint32(len(value)), version: version, info: packInfo(expires, len(key), t, ext)}
 	if ext {
 		x := entryExt{flags: flags}
 		if pl.more != 0 {
@@ -179,10 +190,10 @@ func (s *shard) rewrite(u uint32, e *entry, value []byte, t Type, flags uint32, 
 	if testHook != nil {
 		testHook("overwrite-copied")
 	}
-	s.h.clock++
+	version := s.countChange()
 	s.setExpires(e, expires)
 	e.info = packInfo(expires, klen, t, e.hasExt())
-	e.version, e.vlen = s.h.clock, uint32(len(value))
+	e.version, e.vlen = version, uint32(len(value))
 	if e.hasExt() {
 		s.extOf(u).flags = flags
 	}
