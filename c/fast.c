@@ -45,6 +45,15 @@
 #include "xxh64.h"
 
 SHMLRU_HIDDEN struct shmlru_fast shmlru_fast_handles[SHMLRU_FAST_HANDLES];
+
+/* The fingerprint of the layout this file was compiled against. A test
+ * build (c/fingerprint_test.go) defines SHMLRU_TEST_FINGERPRINT to give the
+ * library a C path that does not match its Go. */
+#ifdef SHMLRU_TEST_FINGERPRINT
+SHMLRU_HIDDEN const uint64_t shmlru_fast_fingerprint = SHMLRU_TEST_FINGERPRINT;
+#else
+SHMLRU_HIDDEN const uint64_t shmlru_fast_fingerprint = SHMLRU_L_FINGERPRINT;
+#endif
 SHMLRU_HIDDEN __thread struct shmlru_fast_call *shmlru_fast_cur __attribute__((tls_model("initial-exec")));
 
 /*
@@ -311,7 +320,7 @@ static int escaped(struct shmlru_fast *f)
 	return finish(f, call->made ? SHMLRU_CORRUPT : SHMLRU_FAST_FALLBACK);
 }
 
-/* ---- layout (lru/layout.go, lru/storage.go, lru/queue.go) ---- */
+/* ---- layout (internal/format, lru/storage.go, lru/queue.go) ---- */
 
 static inline struct shmlru_l_shard_header *shard_at(const struct shmlru_fast *f, uint32_t i)
 {

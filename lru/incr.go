@@ -65,18 +65,18 @@ func (s *shard) incrInPlace(i uint32, e *entry, delta float64) (float64, bool, e
 		// A number entry is 8 bytes, but one stored as a chain (a long
 		// key in a fragmented heap) may straddle pieces.
 		var tmp [8]byte
-		got := s.readAt(tmp[:0], i, e, e.klen(), int(e.vlen))
+		got := s.readAt(tmp[:0], i, e, e.klen(), int(e.Vlen))
 		if len(got) != 8 {
-			s.corrupt("number entry %d has %d bytes", i, e.vlen)
+			s.corrupt("number entry %d has %d bytes", i, e.Vlen)
 		}
 		return s.incrRewrite(i, e, got, delta)
 	}
 	v := math.Float64frombits(binary.NativeEndian.Uint64(b)) + delta
 	s.mutating()
 	binary.NativeEndian.PutUint64(b, math.Float64bits(v))
-	s.h.clock++
-	e.version = s.h.clock
-	s.h.stats.Sets++
+	s.h.Clock++
+	e.Version = s.h.Clock
+	s.h.Stats.Sets++
 	s.clean()
 	s.touch(i, e)
 	s.takeRef(i) // written: back at the head, with no read since
@@ -142,7 +142,7 @@ func (c *Cache) Expire(key []byte, ttl time.Duration) (err error) {
 	}
 	s.mutating()
 	s.setExpires(e, expires)
-	s.h.clock++ // a reader's copy holds the old deadline (see shardHeader.clock)
+	s.h.Clock++ // a reader's copy holds the old deadline (see shardHeader.clock)
 	s.clean()
 	return nil
 }

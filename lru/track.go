@@ -84,19 +84,19 @@ func (c *Cache) bindTrack(data []byte) {
 
 // initTrack sets a new track table's first generation (gen is never 0, so
 // that an entry without flags never passes for a tracked one).
-func initTrack(t *trackTable) { t.gen = 1 }
+func initTrack(t *trackTable) { t.Gen = 1 }
 
 // gen returns the generation if the cache is in step, else 0. It reads the
 // mapping: call it under a fault guard.
 func (tr *track) gen() uint32 {
-	until := atomic.LoadInt64(&tr.t.inStep)
+	until := atomic.LoadInt64(&tr.t.InStep)
 	if until == 0 {
 		return 0
 	}
 	if now, ok := trackNow(); !ok || now >= until {
 		return 0
 	}
-	return atomic.LoadUint32(&tr.t.gen)
+	return atomic.LoadUint32(&tr.t.Gen)
 }
 
 // guard picks a key's guard word from its hash: bits the shard and bucket
@@ -170,7 +170,7 @@ func (c *Cache) StoreFill(key, value []byte, absent bool, o WriteOptions, g Trac
 	case err == nil:
 		return true, nil
 	case errors.Is(err, errFillRefused):
-		c.withTrack(func(tr *track) { atomic.AddUint64(&tr.t.stats.Refused, 1) })
+		c.withTrack(func(tr *track) { atomic.AddUint64(&tr.t.Stats.Refused, 1) })
 		return false, nil
 	}
 	return false, err
@@ -182,7 +182,7 @@ var errFillRefused = errors.New("lru: fill refused: the key changed while it loa
 // fillCurrent reports, with the key's shard locked, whether a fill's
 // guard still holds: the generation and the key's guard word unchanged.
 func (tr *track) fillCurrent(g *TrackGuard) bool {
-	return atomic.LoadUint32(&tr.t.gen) == g.Gen && atomic.LoadUint32(&tr.guards[g.Slot]) == g.Count
+	return atomic.LoadUint32(&tr.t.Gen) == g.Gen && atomic.LoadUint32(&tr.guards[g.Slot]) == g.Count
 }
 
 // guardHolds reports whether a fill's guard still holds now: no change to
@@ -203,7 +203,7 @@ func (c *Cache) Invalidate(key []byte) error {
 	h := hashKey(key)
 	if err := c.withTrack(func(tr *track) {
 		atomic.AddUint32(&tr.guards[tr.guard(h)], 1) // before the delete: see the top of this file
-		atomic.AddUint64(&tr.t.stats.Invalidations, 1)
+		atomic.AddUint64(&tr.t.Stats.Invalidations, 1)
 	}); err != nil {
 		return err
 	}
@@ -217,15 +217,15 @@ func (c *Cache) Invalidate(key []byte) error {
 // returns the new generation.
 func (c *Cache) InvalidateAll() (gen uint32, err error) {
 	err = c.withTrack(func(tr *track) {
-		atomic.StoreInt64(&tr.t.inStep, 0)
+		atomic.StoreInt64(&tr.t.InStep, 0)
 		for {
-			old := atomic.LoadUint32(&tr.t.gen)
+			old := atomic.LoadUint32(&tr.t.Gen)
 			gen = nextGen(old)
-			if atomic.CompareAndSwapUint32(&tr.t.gen, old, gen) {
+			if atomic.CompareAndSwapUint32(&tr.t.Gen, old, gen) {
 				break
 			}
 		}
-		atomic.AddUint64(&tr.t.stats.Generations, 1)
+		atomic.AddUint64(&tr.t.Stats.Generations, 1)
 	})
 	return gen, err
 }
@@ -255,12 +255,12 @@ func (c *Cache) SetInStep(until int64) error {
 	}
 	return c.withTrack(func(tr *track) {
 		if until == 0 {
-			atomic.StoreInt64(&tr.t.inStep, 0)
+			atomic.StoreInt64(&tr.t.InStep, 0)
 			return
 		}
 		for {
-			old := atomic.LoadInt64(&tr.t.inStep)
-			if old >= until || atomic.CompareAndSwapInt64(&tr.t.inStep, old, until) {
+			old := atomic.LoadInt64(&tr.t.InStep)
+			if old >= until || atomic.CompareAndSwapInt64(&tr.t.InStep, old, until) {
 				return
 			}
 		}
@@ -285,8 +285,8 @@ func (c *Cache) ClaimAgent() (bool, error) {
 		return true, nil // held already
 	}
 	err = c.withTrack(func(tr *track) {
-		atomic.StoreUint32(&tr.t.agentPid, uint32(os.Getpid()))
-		atomic.AddUint64(&tr.t.stats.Agents, 1)
+		atomic.StoreUint32(&tr.t.AgentPid, uint32(os.Getpid()))
+		atomic.AddUint64(&tr.t.Stats.Agents, 1)
 	})
 	return err == nil, err
 }
@@ -298,8 +298,8 @@ func (c *Cache) ReleaseAgent() error {
 		return nil
 	}
 	if err := c.withTrack(func(tr *track) {
-		atomic.StoreInt64(&tr.t.inStep, 0)
-		atomic.StoreUint32(&tr.t.agentPid, 0)
+		atomic.StoreInt64(&tr.t.InStep, 0)
+		atomic.StoreUint32(&tr.t.AgentPid, 0)
 	}); err != nil {
 		return err
 	}
@@ -311,18 +311,18 @@ func (c *Cache) ReleaseAgent() error {
 // died holding it reads as AgentPid 0.
 func (c *Cache) TrackState() (s TrackState, err error) {
 	err = c.withTrack(func(tr *track) {
-		s.Gen = atomic.LoadUint32(&tr.t.gen)
-		if until := atomic.LoadInt64(&tr.t.inStep); until != 0 {
+		s.Gen = atomic.LoadUint32(&tr.t.Gen)
+		if until := atomic.LoadInt64(&tr.t.InStep); until != 0 {
 			if now, ok := trackNow(); ok && until > now {
 				s.InStep, s.Lead = true, time.Duration(until-now)
 			}
 		}
-		s.AgentPid = int(atomic.LoadUint32(&tr.t.agentPid))
+		s.AgentPid = int(atomic.LoadUint32(&tr.t.AgentPid))
 		s.Counters = TrackCounters{
-			Invalidations: atomic.LoadUint64(&tr.t.stats.Invalidations),
-			Generations:   atomic.LoadUint64(&tr.t.stats.Generations),
-			Refused:       atomic.LoadUint64(&tr.t.stats.Refused),
-			Agents:        atomic.LoadUint64(&tr.t.stats.Agents),
+			Invalidations: atomic.LoadUint64(&tr.t.Stats.Invalidations),
+			Generations:   atomic.LoadUint64(&tr.t.Stats.Generations),
+			Refused:       atomic.LoadUint64(&tr.t.Stats.Refused),
+			Agents:        atomic.LoadUint64(&tr.t.Stats.Agents),
 		}
 	})
 	if err != nil || c.agent.Load() {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/shmlru/shmlru/internal/format"
 )
 
 // Type tags a value, so that a number written by one language reads as a
@@ -13,16 +15,16 @@ type Type uint8
 
 // Value types.
 const (
-	TypeBytes  Type = 0 // an opaque byte string (a Lua string)
-	TypeNumber Type = 1 // a float64, stored as 8 bytes in the region's byte order
-	TypeBool   Type = 2 // one byte, 0 or 1
-	TypeList   Type = 3 // a list of values, see list.go
+	TypeBytes  Type = format.TypeBytes  // an opaque byte string (a Lua string)
+	TypeNumber Type = format.TypeNumber // a float64, stored as 8 bytes in the region's byte order
+	TypeBool   Type = format.TypeBool   // one byte, 0 or 1
+	TypeList   Type = format.TypeList   // a list of values, see list.go
 	// TypeNone is a cached absence: a read-through loader found nothing
 	// for the key, and NegativeTTL asked to remember that (load.go). Its
 	// value is empty. Get and the other reads answer ErrNotFound for it
 	// (ReadOptions.Absent shows it); a write replaces it like any entry.
-	TypeNone = 4
-	numTypes = 5
+	TypeNone = format.TypeNone
+	numTypes = format.NumTypes
 )
 
 // String names the type as shmctl and error messages show it.
