@@ -40,15 +40,18 @@ func init() {
 // process, "" if it may: the layout fast.c was compiled against
 // (shmlru_fast_fingerprint, from c/layout.h) is not the one Go reads
 // (format.Fingerprint), so its offsets cannot be trusted. The reason is
-// written once to stderr: it means a broken build, and every call going
-// through Go is slower, never wrong.
+// written to stderr once (with SHMLRU_DEBUG, at every open instead): it
+// means a broken build, and every call going through Go is slower, never
+// wrong.
 var nativeRefusal = sync.OnceValue(func() string {
 	cfp, gofp := uint64(C.shmlru_fast_fingerprint), format.Fingerprint()
 	if cfp == gofp {
 		return ""
 	}
 	why := fmt.Sprintf("native path refused: the C code's layout fingerprint %#016x is not Go's %#016x (c/layout.h is stale: run `make generate`, then rebuild); every call goes through Go", cfp, gofp)
-	fmt.Fprintln(os.Stderr, "shmlru:", why)
+	if !debugNative {
+		fmt.Fprintln(os.Stderr, "shmlru:", why)
+	}
 	return why
 })
 
