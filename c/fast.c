@@ -1,26 +1,21 @@
 /*
  * The native path: get, get_stale, ttl and llen without any lock (a
- * seqlock reader: see docs/protocol.md), incr of a live number and a set
- * that overwrites an entry in place under the shard lock, the shard's
- * change clock and the tracking generation, all served in C over the
- * region without entering Go. Everything else, and everything unusual, is
- * left to Go (SHMLRU_FAST_FALLBACK), which stays the one owner of dead-owner
- * takeover, repair, allocation and eviction: a shard lock whose owner held
- * it longer than shm.OwnerCheckInterval (it may be dead: Go asks the
- * kernel), a dirty mark, an index out of range, an entry stored as a chain
- * of pieces (rare: only when no free run was long enough for it), a value
- * larger than the caller's buffer, a write that needs the allocator (a
- * value of another size in units).
+ * seqlock reader), incr of a live number and a set that overwrites an entry
+ * in place under the shard lock, the shard's change clock and the tracking
+ * generation, all served in C over the region without entering Go.
+ * Everything else, and everything unusual, is left to Go
+ * (SHMLRU_FAST_FALLBACK), which stays the one owner of dead-owner takeover,
+ * repair, allocation and eviction.
  *
- * It follows lru's protocol to the letter (docs/protocol.md; lru/shard.go,
- * snapshot.go, refs.go, counters.go, storage.go, queue.go, read.go,
- * write.go, incr.go), so that a process killed anywhere in it is recovered
- * exactly as one killed in Go: every change but an LRU move is bracketed by
- * the shard's change sequence (odd while under way); an LRU move is made
- * without it, and a queue left half relinked is rebuilt by whoever takes
- * the lock over. c/native_test.go holds the two implementations together
- * by running the same random operations through both on twin regions and
- * comparing everything.
+ * It follows lru's protocol to the letter, as docs/protocol.md writes it
+ * down (its section "What the C path may do" lists what this file does and
+ * what it leaves to Go; lru/shard.go, snapshot.go, refs.go, counters.go,
+ * storage.go, queue.go, read.go, write.go and incr.go are the Go side), so
+ * that a process killed anywhere in it is recovered exactly as one killed
+ * in Go. c/native_test.go holds the two implementations together by running
+ * the same random operations through both on twin regions and comparing
+ * everything. The layout it reads is layout.h's, which native.go checks at
+ * open against Go's (shmlru_fast_fingerprint).
  *
  * Every value read from the region is read once into a local, checked,
  * and only the local used, and every walk is bounded: a torn read (a writer

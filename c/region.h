@@ -11,11 +11,8 @@
  * longer compiles until it is brought in line. c/layout_test.go also checks
  * that every Go field has its mirror here, under Go's name in snake case.
  *
- * Fields are read and written as lru does (docs/protocol.md): lock with
- * atomics (the futex word, see shm/mutex.go), seq with atomic loads and
- * stores, the reference bitmap and the read counters with atomics, the
- * rest only with the shard's lock held, or read without it between two
- * loads of seq. Everything is in native byte order.
+ * Who may read and write each field, and how, is docs/protocol.md ("Words
+ * and who writes them"). Everything is in native byte order.
  */
 #ifndef SHMLRU_REGION_H
 #define SHMLRU_REGION_H

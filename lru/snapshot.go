@@ -49,7 +49,7 @@ type snapshot struct {
 	voff  uintptr // the value, in bytes from unit 0 of the heap
 }
 
-// entryInfo is an entry's packed info word (see layout.go), as a value.
+// entryInfo is an entry's packed info word (format.Entry.Info), as a value.
 type entryInfo uint64
 
 func (i entryInfo) expires() int64 { return int64(i & infoExpiresMask) }

@@ -9,7 +9,7 @@ import (
 
 // Entry storage: an entry's header, its optional entryExt, and its payload
 // (key, then value), contiguous in one run of units or, when the heap had
-// no run long enough, in a chain of pieces (see layout.go). Everything here
+// no run long enough, in a chain of pieces (see internal/format). Everything here
 // runs with the shard's lock held; every length and index read from the
 // region is checked before it is used.
 

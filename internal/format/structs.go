@@ -33,20 +33,15 @@ type CacheHeader struct {
 	Lanes       uint32 // lanes per row: min(shards, MaxLanes)
 }
 
-// ShardHeader starts each shard, on its own cache lines. Every field is read
-// and written only with the shard's lock held, except Lock (atomics) and Seq
-// (atomic loads and stores, so that they order against the change they
-// bracket; see docs/protocol.md).
+// ShardHeader starts each shard, on its own cache lines. Who reads and
+// writes each field, and how, is docs/protocol.md: Lock and Seq with
+// atomics, the rest under the shard's lock.
 type ShardHeader struct {
 	Lock uint32 // futex word, see shm.Region.Lock
 	_    uint32
-	// Seq is the shard's change sequence (a seqlock's count): a writer
-	// makes it odd before it changes anything a reader looks at and even
-	// again after. It is odd, then, exactly while a change is under way,
-	// and a writer that died mid-change leaves it odd: it is the dirty
-	// mark. A reader that takes no lock reads it before and after its
-	// copy, and keeps the copy only if both reads gave the same even
-	// number (lru/snapshot.go).
+	// Seq is the shard's change sequence: odd while a change is under
+	// way, so both the dirty mark and the lock-free readers' check
+	// (docs/protocol.md, "The change sequence").
 	Seq       uint64
 	Head      uint32 // most recently written (or spared) entry, 0 if none
 	Tail      uint32 // next in line for eviction, 0 if none
