@@ -15,6 +15,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -24,10 +25,21 @@ import (
 )
 
 func main() {
-	layout := flag.String("layout", "c/layout.h", "where to write layout.h")
-	version := flag.String("version", "c/version.h", "where to write version.h")
-	check := flag.Bool("check", false, "write nothing; fail if either file is stale")
-	flag.Parse()
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}
+
+// run writes or, with -check, checks the files args name.
+func run(args []string) error {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	layout := fs.String("layout", "c/layout.h", "where to write layout.h")
+	version := fs.String("version", "c/version.h", "where to write version.h")
+	check := fs.Bool("check", false, "write nothing; fail if either file is stale")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	files := []struct {
 		path, from string
 		text       []byte
@@ -35,21 +47,17 @@ func main() {
 		{*layout, "the region format (internal/format)", layouth.Header()},
 		{*version, "the release version (version/version.go)", versionh.Header()},
 	}
-	failed := false
+	var errs []error
 	for _, f := range files {
 		if *check {
 			if old, err := os.ReadFile(f.path); err != nil || !bytes.Equal(old, f.text) {
-				fmt.Fprintf(os.Stderr, "gen: %s is not the file %s makes: run `make generate` (go run ./c/gen), then build again\n", f.path, f.from)
-				failed = true
+				errs = append(errs, fmt.Errorf("%s is not the file %s makes: run `make generate` (go run ./c/gen), then build again", f.path, f.from))
 			}
 			continue
 		}
 		if err := os.WriteFile(f.path, f.text, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "gen:", err)
-			failed = true
+			errs = append(errs, err)
 		}
 	}
-	if failed {
-		os.Exit(1)
-	}
+	return errors.Join(errs...)
 }
