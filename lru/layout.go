@@ -80,15 +80,24 @@ type (
 	freeRun       = format.FreeRun
 )
 
-// The format's arithmetic, by the names lru's code uses.
-var (
-	unitsFor       = format.UnitsFor
-	heapLayout     = format.HeapLayout
-	readsLayout    = format.ReadsLayout
-	alignUp        = format.AlignUp
-	loadTableSize  = format.LoadTableSize
-	trackTableSize = format.TrackTableSize
-)
+// The format's arithmetic, by the names lru's code uses (functions, not
+// variables holding them, so that the compiler inlines them).
+
+func unitsFor(klen, vlen int, ext bool) int { return format.UnitsFor(klen, vlen, ext) }
+
+func heapLayout(bucketsEnd, nunits int64) (bitsOff, refsOff, heapOff, end int64) {
+	return format.HeapLayout(bucketsEnd, nunits)
+}
+
+func readsLayout(shards, slots int, dataSize int64) (lanes, rowStride, rows int) {
+	return format.ReadsLayout(shards, slots, dataSize)
+}
+
+func alignUp(n, a int64) int64 { return format.AlignUp(n, a) }
+
+func loadTableSize(n int) int64 { return format.LoadTableSize(n) }
+
+func trackTableSize(n int) int64 { return format.TrackTableSize(n) }
 
 // Counters are the event counts of a shard or a cache, as Stats reports
 // them: every process (and shmctl) reads the same numbers.
@@ -121,6 +130,13 @@ type TrackCounters struct {
 	Refused       uint64 // fills not kept because their key changed while they loaded
 	Agents        uint64 // times a process took the agent role
 }
+
+// lru's counters of the load and track tables are the format's, field for
+// field: these conversions stop the build if they part.
+var (
+	_ = LoadCounters(format.LoadCounters{})
+	_ = TrackCounters(format.TrackCounters{})
+)
 
 // geometry is a validated copy of cacheHeader in process memory. It is read
 // from the region once, at Open, and never again, so a corrupted header
