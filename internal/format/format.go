@@ -33,11 +33,11 @@ package format
 // a chain of pieces (lru/storage.go): the first piece as above, with
 // EntryExt.More naming the next piece, each further piece starting with a
 // PieceHeader. Free units form runs, each kept on the free list of its size
-// class (lru/alloc.go), and the free bitmap has a bit set for every free unit,
-// so that freeing can merge a run with free neighbours on both sides
+// class (lru/alloc.go), and the free bitmap has a bit set for every free
+// unit, so that freeing can merge a run with free neighbours on both sides
 // without any header in the entries themselves.
 //
-// Where the bytes of a 16 B key / 32 B value Entry go: 32 Entry header (12
+// Where the bytes of a 16 B key / 32 B value entry go: 32 entry header (12
 // of links: bucket chain and LRU queue; 4 value length; 8 version; 8 of
 // deadline, key length, type and the ext flag packed in one word), 48 key
 // and value, no padding: 80 bytes, plus its share of the bucket array (4
@@ -87,7 +87,8 @@ const (
 	// about one per small entry, so a bucket chain holds one or two.
 	BytesPerBucket = 96
 
-	// The load table (lru/flight.go): its header and each Flight are whole cache lines.
+	// The load table (lru/flight.go): its header and each Flight are whole
+	// cache lines.
 	LoadTableHeaderSize = 64
 	FlightSize          = 128
 	MinLoads            = 16

@@ -90,8 +90,8 @@ type ReadCounters struct {
 }
 
 // LoadTable heads the load table: the read-through loads in progress on
-// the whole host (lru/load.go, lru/flight.go). It is one cache line, followed by
-// CacheHeader.Loads flights.
+// the whole host (lru/load.go, lru/flight.go). It is one cache line,
+// followed by CacheHeader.Loads flights.
 type LoadTable struct {
 	Lock uint32 // futex word, see shm.Region.Lock; guards every flight
 	// Freed is a futex word bumped whenever a flight ends, for callers
