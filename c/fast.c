@@ -1,26 +1,21 @@
 /*
  * The native path: get, get_stale, ttl and llen without any lock (a
- * seqlock reader: see docs/protocol.md), incr of a live number and a set
- * that overwrites an entry in place under the shard lock, the shard's
- * change clock and the tracking generation, all served in C over the
- * region without entering Go. Everything else, and everything unusual, is
- * left to Go (SHMLRU_FAST_FALLBACK), which stays the one owner of dead-owner
- * takeover, repair, allocation and eviction: a shard lock whose owner held
- * it longer than shm.OwnerCheckInterval (it may be dead: Go asks the
- * kernel), a dirty mark, an index out of range, an entry stored as a chain
- * of pieces (rare: only when no free run was long enough for it), a value
- * larger than the caller's buffer, a write that needs the allocator (a
- * value of another size in units).
+ * seqlock reader), incr of a live number and a set that overwrites an entry
+ * in place under the shard lock, the shard's change count and the tracking
+ * generation, all served in C over the region without entering Go.
+ * Everything else, and everything unusual, is left to Go
+ * (SHMLRU_FAST_FALLBACK), which stays the one owner of dead-owner takeover,
+ * repair, allocation and eviction.
  *
- * It follows lru's protocol to the letter (docs/protocol.md; lru/buckets.go,
- * snapshot.go, refs.go, counters.go, storage.go, lruqueue.go, read.go,
- * write.go, incr.go), so that a process killed anywhere in it is recovered
- * exactly as one killed in Go: every change but an LRU move is bracketed by
- * the shard's change sequence (odd while under way); an LRU move is made
- * without it, and a queue left half relinked is rebuilt by whoever takes
- * the lock over. c/native_test.go holds the two implementations together
- * by running the same random operations through both on twin regions and
- * comparing everything.
+ * It follows lru's protocol to the letter, as docs/protocol.md writes it
+ * down (its section "What the C path may do" lists what this file does and
+ * what it leaves to Go; lru/buckets.go, snapshot.go, refs.go, counters.go,
+ * storage.go, lruqueue.go, read.go, write.go and incr.go are the Go side), so
+ * that a process killed anywhere in it is recovered exactly as one killed
+ * in Go. c/native_test.go holds the two implementations together by running
+ * the same random operations through both on twin regions and comparing
+ * everything. The layout it reads is layout.h's, which native.go checks at
+ * open against Go's (shmlru_fast_fingerprint).
  *
  * Every value read from the region is read once into a local, checked,
  * and only the local used, and every walk is bounded: a torn read (a writer
@@ -45,6 +40,15 @@
 #include "xxh64.h"
 
 SHMLRU_HIDDEN struct shmlru_fast shmlru_fast_handles[SHMLRU_FAST_HANDLES];
+
+/* The fingerprint of the layout this file was compiled against. A test
+ * build (c/fingerprint_test.go) defines SHMLRU_TEST_FINGERPRINT to give the
+ * library a C path that does not match its Go. */
+#ifdef SHMLRU_TEST_FINGERPRINT
+SHMLRU_HIDDEN const uint64_t shmlru_fast_fingerprint = SHMLRU_TEST_FINGERPRINT;
+#else
+SHMLRU_HIDDEN const uint64_t shmlru_fast_fingerprint = SHMLRU_L_FINGERPRINT;
+#endif
 SHMLRU_HIDDEN __thread struct shmlru_fast_call *shmlru_fast_cur __attribute__((tls_model("initial-exec")));
 
 /*
@@ -311,7 +315,7 @@ static int escaped(struct shmlru_fast *f)
 	return finish(f, call->made ? SHMLRU_CORRUPT : SHMLRU_FAST_FALLBACK);
 }
 
-/* ---- layout (lru/layout.go, lru/storage.go, lru/lruqueue.go) ---- */
+/* ---- layout (internal/format, lru/storage.go, lru/lruqueue.go) ---- */
 
 static inline struct shmlru_l_shard_header *shard_at(const struct shmlru_fast *f, uint32_t i)
 {
@@ -700,12 +704,12 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
 }
 
 /* lru's Binding.Changes: the shard's change count, read without the lock (see
- * lru's shardHeader.clock: writers advance it under the lock, and a reader
+ * lru's ShardHeader.ChangeCount: writers advance it under the lock, and a reader
  * that reads the same count twice knows no change came in between). */
 SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, uint64_t *clock)
 {
 	BEGIN(h, key, klen, clock != NULL);
-	*clock = __atomic_load_n(&sh->clock, __ATOMIC_ACQUIRE);
+	*clock = __atomic_load_n(&sh->change_count, __ATOMIC_ACQUIRE);
 	return finish(f, SHMLRU_OK);
 }
 
@@ -958,7 +962,7 @@ SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, dou
 	mutating(sh);
 	memcpy(v, &n, sizeof n);
 	hook(HOOK_INCR_WRITTEN, "incr-written");
-	e->version = ++sh->clock;
+	e->version = ++sh->change_count;
 	sh->stats.sets++;
 	clean(sh);
 	touch(f, sh, i, e); /* touch_ok was checked before the change */
@@ -1048,7 +1052,7 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 	if (vlen > 0)
 		memcpy(p + klen, value, vlen);
 	hook(HOOK_OVERWRITE_COPIED, "overwrite-copied");
-	e->version = ++sh->clock;
+	e->version = ++sh->change_count;
 	int64_t old = shmlru_l_info_expires(x.info);
 	if (old == 0 && expires != 0)
 		sh->ttls++;

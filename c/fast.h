@@ -37,6 +37,11 @@
  * sleeps on the futex word (fast.c's lock). */
 #define SHMLRU_FAST_SPINS 64
 
+/* The layout fingerprint (SHMLRU_L_FINGERPRINT) fast.c was compiled with.
+ * native.go compares it with Go's (format.Fingerprint) and hands no handle
+ * to the C path when they differ: every call then goes through Go. */
+extern SHMLRU_HIDDEN const uint64_t shmlru_fast_fingerprint;
+
 struct shmlru_fast {
 	/* The handle while the fast path may serve it, 0 otherwise. Set last
 	 * at open and cleared first at close, which then waits until inflight

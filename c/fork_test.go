@@ -34,7 +34,7 @@ func builtLibrary(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("%s is needed by this test: run `make build` first (`make test` does): %v", lib, err)
 	}
-	for _, pattern := range []string{"*.go", "*.c", "*.h", "../lru/*.go", "../shm/*.go", "../go.mod", "../go.sum"} {
+	for _, pattern := range []string{"*.go", "*.c", "*.h", "../lru/*.go", "../shm/*.go", "../internal/format/*.go", "../version/*.go", "../go.mod", "../go.sum"} {
 		srcs, _ := filepath.Glob(pattern)
 		for _, src := range srcs {
 			if strings.HasSuffix(src, "_test.go") {

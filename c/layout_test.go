@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/shmlru/shmlru/c/internal/layouth"
-	"github.com/shmlru/shmlru/lru"
+	"github.com/shmlru/shmlru/internal/format"
 )
 
 // layout.h is generated from the Go structs; it must be the header the
@@ -34,7 +34,7 @@ func TestLayoutHeaderIsCurrent(t *testing.T) {
 			wl = w[i]
 		}
 		if gl != wl {
-			t.Fatalf("c/layout.h is stale: the Go layout changed (lru.LayoutFacts). Run `make generate` (go run ./c/gen), then bring c/region.h in line.\nfirst difference, line %d:\n  file:      %s\n  generated: %s", i+1, gl, wl)
+			t.Fatalf("c/layout.h is stale: the region format changed (internal/format). Run `make generate` (go run ./c/gen), then bring c/region.h in line.\nfirst difference, line %d:\n  file:      %s\n  generated: %s", i+1, gl, wl)
 		}
 	}
 }
@@ -49,17 +49,17 @@ func TestLayoutMirrors(t *testing.T) {
 	var src bytes.Buffer
 	var want []string
 	src.WriteString("#include <stdio.h>\n#include \"region.h\"\nint main(void) {\n")
-	for _, f := range lru.LayoutFacts() {
+	for _, f := range format.Facts() {
 		m := layouth.Macros(f)
 		ctype, member := layouth.Mirror(f)
 		switch f.Kind {
-		case lru.FactConst:
+		case format.FactConst:
 			fmt.Fprintf(&src, "\tprintf(\"%s %%llu\\n\", (unsigned long long)%s);\n", m[0], m[0])
 			want = append(want, fmt.Sprintf("%s %d", m[0], f.Value))
-		case lru.FactStruct:
+		case format.FactStruct:
 			fmt.Fprintf(&src, "\tprintf(\"%s %%llu %%zu\\n\", (unsigned long long)%s, sizeof(%s));\n", m[0], m[0], ctype)
 			want = append(want, fmt.Sprintf("%s %d %d", m[0], f.Value, f.Value))
-		case lru.FactField:
+		case format.FactField:
 			fmt.Fprintf(&src, "\tprintf(\"%s %%llu %%zu\\n\", (unsigned long long)%s, offsetof(%s, %s));\n", m[0], m[0], ctype, member)
 			fmt.Fprintf(&src, "\tprintf(\"%s %%llu %%zu\\n\", (unsigned long long)%s, sizeof(((%s *)0)->%s));\n", m[1], m[1], ctype, member)
 			want = append(want, fmt.Sprintf("%s %d %d", m[0], f.Value, f.Value), fmt.Sprintf("%s %d %d", m[1], f.Size, f.Size))
@@ -80,7 +80,7 @@ func TestLayoutMirrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(want) < 80 {
-		t.Fatalf("only %d facts: lru.LayoutFacts lost some", len(want))
+		t.Fatalf("only %d facts: format.Facts lost some", len(want))
 	}
 	compareLines(t, "layout.h / region.h", strings.Split(strings.TrimSpace(string(out)), "\n"), want)
 }

@@ -8,12 +8,16 @@ static struct shmlru_fast *fast_handle(size_t slot) { return &shmlru_fast_handle
 import "C"
 
 import (
+	"fmt"
 	"math"
+	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
+	"github.com/shmlru/shmlru/internal/format"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -32,13 +36,50 @@ func init() {
 	}
 }
 
+// nativeRefusal is why the native path may serve no handle in this
+// process, "" if it may: the layout fast.c was compiled against
+// (shmlru_fast_fingerprint, from c/layout.h) is not the one Go reads
+// (format.Fingerprint), so its offsets cannot be trusted. The reason is
+// written to stderr once (with SHMLRU_DEBUG, at every open instead): it
+// means a broken build, and every call going through Go is slower, never
+// wrong.
+var nativeRefusal = sync.OnceValue(func() string {
+	cfp, gofp := uint64(C.shmlru_fast_fingerprint), format.Fingerprint()
+	if cfp == gofp {
+		return ""
+	}
+	why := fmt.Sprintf("native path refused: the C code's layout fingerprint %#016x is not Go's %#016x (c/layout.h is stale: run `make generate`, then rebuild); every call goes through Go", cfp, gofp)
+	if !debugNative {
+		fmt.Fprintln(os.Stderr, "shmlru:", why)
+	}
+	return why
+})
+
+// debugNative, set from SHMLRU_DEBUG (any value), has every open say on
+// stderr, in one line, whether the native path serves its handle and if
+// not why.
+var debugNative = os.Getenv("SHMLRU_DEBUG") != ""
+
 // enableNative lets the native path serve handle id (whose cache is c). If
-// the second attachment cannot be had (every process slot taken, say), the
-// handle is served by Go alone: slower, never wrong.
+// the C code's layout is not Go's (nativeRefusal), or the second attachment
+// cannot be had (every process slot taken, say), the handle is served by Go
+// alone: slower, never wrong.
 func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
+	if why := nativeRefusal(); why != "" {
+		if debugNative {
+			fmt.Fprintf(os.Stderr, "shmlru: handle %d: %s\n", id, why)
+		}
+		return nil
+	}
 	v, err := c.Binding().NativeView()
 	if err != nil {
+		if debugNative {
+			fmt.Fprintf(os.Stderr, "shmlru: handle %d: native path off: %v; every call goes through Go\n", id, err)
+		}
 		return nil
+	}
+	if debugNative {
+		fmt.Fprintf(os.Stderr, "shmlru: handle %d: native path on (layout fingerprint %#016x)\n", id, format.Fingerprint())
 	}
 	m, token := v.Region.Mapping()
 	f := C.fast_handle(C.size_t((id - 1) % maxHandles))

@@ -19,6 +19,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/shmlru/shmlru/internal/format"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -676,16 +677,16 @@ func TestNativeBrokenQueueIsLeftToGo(t *testing.T) {
 	}
 	m, _ := v.Region.Mapping()
 	tailOff, headOff := -1, -1
-	for _, f := range lru.LayoutFacts() {
+	for _, f := range format.Facts() {
 		switch f.Name {
-		case "shardHeader.tail":
+		case "ShardHeader.Tail":
 			tailOff = int(f.Value)
-		case "shardHeader.head":
+		case "ShardHeader.Head":
 			headOff = int(f.Value)
 		}
 	}
 	if tailOff < 0 || headOff < 0 {
-		t.Fatal("no shardHeader.head/tail in lru.LayoutFacts")
+		t.Fatal("no ShardHeader.Head/Tail in format.Facts")
 	}
 	sh := v.DataOff + 256                                        // shard 0 follows the 256-byte cache header
 	copy(m[sh+tailOff:sh+tailOff+4], m[sh+headOff:sh+headOff+4]) // tail := head
@@ -810,8 +811,8 @@ func TestNativeWriterWaitsInC(t *testing.T) {
 		t.Fatal(err)
 	}
 	var lockOff int
-	for _, f := range lru.LayoutFacts() {
-		if f.Name == "cacheHeaderSize" {
+	for _, f := range format.Facts() {
+		if f.Name == "CacheHeaderSize" {
 			lockOff = int(f.Value) // shard 0's header, whose first word is its lock
 		}
 	}
@@ -1043,11 +1044,11 @@ func faultReplacesNoPage(t *testing.T, bin, how, where string) {
 	dataOff, stride, heapOff, refsOff := v.DataOff, v.Stride, v.HeapOff, v.RefsOff
 	v.Region.Close()
 	var hdr, entryHdr int
-	for _, f := range lru.LayoutFacts() {
+	for _, f := range format.Facts() {
 		switch f.Name {
-		case "cacheHeaderSize":
+		case "CacheHeaderSize":
 			hdr = int(f.Value)
-		case "entryHeaderSize":
+		case "EntryHeaderSize":
 			entryHdr = int(f.Value)
 		}
 	}

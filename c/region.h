@@ -1,5 +1,5 @@
 /*
- * C mirrors of the structs of a shmlru cache's data area (lru/layout.go),
+ * C mirrors of the structs of a shmlru cache's data area (internal/format/structs.go),
  * for C code of libshmlru.so that reads the region directly. Not part of
  * the public ABI (that is shmlru.h).
  *
@@ -11,11 +11,8 @@
  * longer compiles until it is brought in line. c/layout_test.go also checks
  * that every Go field has its mirror here, under Go's name in snake case.
  *
- * Fields are read and written as lru does (docs/protocol.md): lock with
- * atomics (the futex word, see shm/mutex.go), seq with atomic loads and
- * stores, the reference bitmap and the read counters with atomics, the
- * rest only with the shard's lock held, or read without it between two
- * loads of seq. Everything is in native byte order.
+ * Who may read and write each field, and how, is docs/protocol.md ("Words
+ * and who writes them"). Everything is in native byte order.
  */
 #ifndef SHMLRU_REGION_H
 #define SHMLRU_REGION_H
@@ -25,7 +22,17 @@
 
 #include "layout.h"
 
-/* lru.cacheHeader: at the start of the data area. */
+/* The layout version this C code follows: the mirrors below and fast.c's
+ * use of them and of docs/protocol.md. A new LayoutVersion changes the
+ * bytes or the rules of the region, and stops the build here until this
+ * file and fast.c have been brought in line with it and this number
+ * raised; SHMLRU_L_FINGERPRINT then catches a layout.h that is older than
+ * the Go it is built with. */
+#define SHMLRU_REGION_LAYOUT_VERSION 6
+_Static_assert(SHMLRU_L_LAYOUT_VERSION == SHMLRU_REGION_LAYOUT_VERSION,
+	"layout.h is of another layout version: review region.h and fast.c against docs/protocol.md, then raise SHMLRU_REGION_LAYOUT_VERSION");
+
+/* format.CacheHeader: at the start of the data area. */
 struct shmlru_l_cache_header {
 	uint8_t magic[8];
 	uint32_t version; /* SHMLRU_L_LAYOUT_VERSION */
@@ -52,7 +59,7 @@ struct shmlru_l_cache_header {
 	uint32_t lanes;        /* read counters per row: shard i counts in lane i % lanes */
 };
 
-/* lru.shardCounters: a shard's write-side event counts, under its lock. */
+/* format.ShardCounters: a shard's write-side event counts, under its lock. */
 struct shmlru_l_shard_counters {
 	uint64_t sets;
 	uint64_t deletes;
@@ -62,14 +69,14 @@ struct shmlru_l_shard_counters {
 	uint64_t resets;
 };
 
-/* lru.readCounters: one process slot's hits and misses in one lane of
+/* format.ReadCounters: one process slot's hits and misses in one lane of
  * shards, in the read counter table. */
 struct shmlru_l_read_counters {
 	uint64_t hits;
 	uint64_t misses;
 };
 
-/* lru.shardHeader: at the start of each shard. */
+/* format.ShardHeader: at the start of each shard. */
 struct shmlru_l_shard_header {
 	uint32_t lock;  /* futex word: 0, or an owner's token (SHMLRU_L_SHM_*) */
 	uint32_t pad0;
@@ -80,14 +87,14 @@ struct shmlru_l_shard_header {
 	uint32_t entries;
 	uint32_t chained; /* entries stored as a chain of pieces */
 	uint32_t ttls;    /* entries with a deadline */
-	uint64_t clock;   /* last version handed out */
+	uint64_t change_count; /* last version handed out */
 	uint32_t dead_pid;
 	uint32_t free_runs; /* runs on the free lists */
 	uint64_t classes[SHMLRU_L_SIZEOF_SHARD_HEADER_CLASSES / 8]; /* non-empty size classes (allocator's) */
 	struct shmlru_l_shard_counters stats;
 };
 
-/* lru.TrackCounters: the tracking counts of a whole cache. */
+/* format.TrackCounters: the tracking counts of a whole cache. */
 struct shmlru_l_track_counters {
 	uint64_t invalidations;
 	uint64_t generations;
@@ -95,7 +102,7 @@ struct shmlru_l_track_counters {
 	uint64_t agents;
 };
 
-/* lru.trackTable: heads the track table (lru/track.go), which keeps tracked
+/* format.TrackTable: heads the track table (lru/track.go), which keeps tracked
  * entries in step with an outside store. Every field is read and written
  * with atomics, none under a lock; the C path only reads gen and in_step
  * (shmlru_tracked_gen, shmlru_get_tracked), with acquire loads, in lru's
@@ -108,7 +115,7 @@ struct shmlru_l_track_table {
 	uint8_t pad0[16];
 };
 
-/* lru.entry: the header of an entry's first (usually only) piece, at its
+/* format.Entry: the header of an entry's first (usually only) piece, at its
  * first unit. An entry_ext follows if info has SHMLRU_L_INFO_EXT; then the
  * key, then the value. */
 struct shmlru_l_entry {
@@ -123,7 +130,7 @@ struct shmlru_l_entry {
 	uint64_t info;
 };
 
-/* lru.entryExt: after the header of an entry with user flags or stored in
+/* format.EntryExt: after the header of an entry with user flags or stored in
  * pieces. */
 struct shmlru_l_entry_ext {
 	uint32_t flags; /* user flags */
@@ -132,7 +139,7 @@ struct shmlru_l_entry_ext {
 	uint32_t pad0;
 };
 
-/* lru.pieceHeader: starts a chained entry's second and later pieces. The C
+/* format.PieceHeader: starts a chained entry's second and later pieces. The C
  * path never walks a chain (it leaves chained entries to Go); the mirror is
  * here so that the layout test holds every struct of the region. */
 struct shmlru_l_piece_header {
@@ -179,7 +186,7 @@ SHMLRU_L_PIN(struct shmlru_l_shard_header, free_units, SHARD_HEADER_FREE_UNITS);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, entries, SHARD_HEADER_ENTRIES);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, chained, SHARD_HEADER_CHAINED);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, ttls, SHARD_HEADER_TTLS);
-SHMLRU_L_PIN(struct shmlru_l_shard_header, clock, SHARD_HEADER_CLOCK);
+SHMLRU_L_PIN(struct shmlru_l_shard_header, change_count, SHARD_HEADER_CHANGE_COUNT);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, dead_pid, SHARD_HEADER_DEAD_PID);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, free_runs, SHARD_HEADER_FREE_RUNS);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, classes, SHARD_HEADER_CLASSES);

@@ -208,10 +208,10 @@ func TestTrackedAndLoadCallsSurviveAScribbler(t *testing.T) {
 	must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
 	d := c.Binding().Region().Data()
 	u64 := func(name string) int { return int(binary.NativeEndian.Uint64(d[fact(t, name):])) }
-	sh := fact(t, "cacheHeaderSize")
-	stride := u64("cacheHeader.shardStride")
-	loadsOff := u64("cacheHeader.loadsOff")
-	trackOff := u64("cacheHeader.trackOff")
+	sh := fact(t, "CacheHeaderSize")
+	stride := u64("CacheHeader.ShardStride")
+	loadsOff := u64("CacheHeader.LoadsOff")
+	trackOff := u64("CacheHeader.TrackOff")
 	fill := func() {
 		for i := 0; i < 64; i++ {
 			k := []byte(fmt.Sprint("k", i))

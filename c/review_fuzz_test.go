@@ -25,9 +25,9 @@ func TestNativeSurvivesAScribbler(t *testing.T) {
 	bin := buildC(t, "test/review_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
 	d := c.Binding().Region().Data()
-	sh := fact(t, "cacheHeaderSize")
-	stride := int(binary.NativeEndian.Uint64(d[fact(t, "cacheHeader.shardStride"):]))
-	readsOff := int(binary.NativeEndian.Uint64(d[fact(t, "cacheHeader.readsOff"):]))
+	sh := fact(t, "CacheHeaderSize")
+	stride := int(binary.NativeEndian.Uint64(d[fact(t, "CacheHeader.ShardStride"):]))
+	readsOff := int(binary.NativeEndian.Uint64(d[fact(t, "CacheHeader.ReadsOff"):]))
 	fill := func() {
 		for i := 0; i < 64; i++ {
 			k := []byte(fmt.Sprint("k", i))

@@ -19,13 +19,14 @@ import (
 	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/shmlru/shmlru/internal/format"
 	"github.com/shmlru/shmlru/lru"
 )
 
 // fact returns a layout fact's value by its Go name.
 func fact(t *testing.T, name string) int {
 	t.Helper()
-	for _, f := range lru.LayoutFacts() {
+	for _, f := range format.Facts() {
 		if f.Name == name {
 			return int(f.Value)
 		}
@@ -43,9 +44,9 @@ type shard0 struct {
 func shardZero(t *testing.T, c *lru.Cache) shard0 {
 	d := c.Binding().Region().Data()
 	u32 := func(name string) int { return int(binary.NativeEndian.Uint32(d[fact(t, name):])) }
-	s := shard0{d: d, sh: fact(t, "cacheHeaderSize"), nunits: u32("cacheHeader.nunits"), nbucket: u32("cacheHeader.nbuckets")}
-	s.heap = s.sh + u32("cacheHeader.heapOff")
-	s.buckets = s.sh + u32("cacheHeader.bucketsOff")
+	s := shard0{d: d, sh: fact(t, "CacheHeaderSize"), nunits: u32("CacheHeader.Nunits"), nbucket: u32("CacheHeader.Nbuckets")}
+	s.heap = s.sh + u32("CacheHeader.HeapOff")
+	s.buckets = s.sh + u32("CacheHeader.BucketsOff")
 	return s
 }
 
@@ -55,7 +56,7 @@ func (s shard0) bucket(key []byte) *uint32 {
 }
 
 func (s shard0) seq() uint64 {
-	return atomic.LoadUint64((*uint64)(unsafe.Pointer(&s.d[s.sh+fact0("shardHeader.seq")])))
+	return atomic.LoadUint64((*uint64)(unsafe.Pointer(&s.d[s.sh+fact0("ShardHeader.Seq")])))
 }
 
 var factCache = map[string]int{}
@@ -64,7 +65,7 @@ func fact0(name string) int {
 	if v, ok := factCache[name]; ok {
 		return v
 	}
-	for _, f := range lru.LayoutFacts() {
+	for _, f := range format.Facts() {
 		factCache[f.Name] = int(f.Value)
 	}
 	return factCache[name]
@@ -142,7 +143,7 @@ func TestNativeIncrChecksWhatItWrites(t *testing.T) {
 	copy(s.d[e:], entry)
 	copy(s.d[e+32:], key)
 	atomic.StoreUint32(s.bucket(key), uint32(u))
-	binary.NativeEndian.PutUint32(s.d[s.sh+fact(t, "shardHeader.head"):], uint32(u))
+	binary.NativeEndian.PutUint32(s.d[s.sh+fact(t, "ShardHeader.Head"):], uint32(u))
 	heapEnd := s.heap + s.nunits*16
 	before := bytes.Clone(s.d[heapEnd : heapEnd+8])
 
@@ -152,7 +153,7 @@ func TestNativeIncrChecksWhatItWrites(t *testing.T) {
 	after := s.d[heapEnd : heapEnd+8]
 	if !bytes.Equal(before, after) {
 		t.Errorf("native incr (%s) wrote past the shard's heap: the 8 bytes at data offset %d (heap end; the load table starts at %d) went from %x to %x",
-			got, heapEnd, fact(t, "cacheHeaderSize")+int(binary.NativeEndian.Uint64(s.d[fact(t, "cacheHeader.shardStride"):])), before, after)
+			got, heapEnd, fact(t, "CacheHeaderSize")+int(binary.NativeEndian.Uint64(s.d[fact(t, "CacheHeader.ShardStride"):])), before, after)
 	}
 }
 

@@ -424,10 +424,10 @@ int shmlru_load_store(shmlru_t h, const shmlru_load *load, const char *key, size
                       const void *value, size_t value_len, const shmlru_write_opts *opts,
                       shmlru_write_result *result);
 
-/* *clock receives the change clock of key's shard: it advances whenever an
+/* *clock receives the change count of key's shard: it advances whenever an
  * entry of that shard is written, deleted, given a new TTL or flushed. A
- * copy of the key's value read after the clock stays current for as long
- * as the clock reads the same. Lock-free, and never enters Go. */
+ * copy of the key's value read after the count stays current for as long
+ * as the count reads the same. Lock-free, and never enters Go. */
 int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock);
 
 /*

@@ -16,10 +16,10 @@ import (
 func TestVersionHeaderIsCurrent(t *testing.T) {
 	got, err := os.ReadFile("version.h")
 	if err != nil {
-		t.Fatalf("%v: run `make generate` (go run ./c/genversion)", err)
+		t.Fatalf("%v: run `make generate` (go run ./c/gen)", err)
 	}
 	if want := versionh.Header(); !bytes.Equal(got, want) {
-		t.Fatalf("c/version.h is stale: version.Version is %q. Run `make generate` (go run ./c/genversion).\nfile:\n%s\ngenerated:\n%s", version.Version, got, want)
+		t.Fatalf("c/version.h is stale: version.Version is %q. Run `make generate` (go run ./c/gen).\nfile:\n%s\ngenerated:\n%s", version.Version, got, want)
 	}
 }
 

@@ -32,7 +32,7 @@ func (c *Cache) Range(fn func(key []byte, m Meta, valueSize int) bool, withExpir
 			if err := s.leftBroken(); err != nil {
 				return err
 			}
-			i := s.h.head
+			i := s.h.Head
 			for n := 0; i != 0 && more; n++ {
 				if n > s.g.maxEntries {
 					s.corrupt("LRU queue longer than the shard's blocks (a cycle)")
@@ -40,9 +40,9 @@ func (c *Cache) Range(fn func(key []byte, m Meta, valueSize int) bool, withExpir
 				e := s.ent(i)
 				if withExpired || !expiredAt(e, now) {
 					key = s.readAt(key[:0], i, e, 0, e.klen())
-					more = callerFn(fn, key, s.metaOf(i, e), int(e.vlen))
+					more = callerFn(fn, key, s.metaOf(i, e), int(e.Vlen))
 				}
-				i = e.next
+				i = e.Next
 			}
 			return nil
 		})
@@ -79,17 +79,17 @@ func (c *Cache) FlushExpired(max int) (int, error) {
 	for si := range c.shards {
 		s := &c.shards[si]
 		err := s.withLock(lockChange, func() error {
-			i := s.h.tail
+			i := s.h.Tail
 			for n := 0; i != 0 && (max <= 0 || removed < max); n++ {
 				if n > s.g.maxEntries {
 					s.corrupt("LRU queue longer than the shard's blocks (a cycle)")
 				}
 				e := s.ent(i)
-				prev := e.prev
+				prev := e.Prev
 				if expiredAt(e, now) {
 					s.mutating()
 					s.removeEntry(i)
-					s.h.stats.Expirations++
+					s.h.Stats.Expirations++
 					s.clean()
 					removed++
 				}
@@ -110,7 +110,7 @@ func (c *Cache) Len() (int, error) {
 	n := 0
 	for si := range c.shards {
 		s := &c.shards[si]
-		if err := s.withLock(lockObserve, func() error { n += int(s.h.entries); return nil }); err != nil {
+		if err := s.withLock(lockObserve, func() error { n += int(s.h.Entries); return nil }); err != nil {
 			return n, err
 		}
 	}
@@ -127,7 +127,7 @@ func (c *Cache) FreeSpace() (int64, error) {
 	var free int64
 	for si := range c.shards {
 		s := &c.shards[si]
-		if err := s.withLock(lockObserve, func() error { free += int64(s.h.freeUnits) * unitSize; return nil }); err != nil {
+		if err := s.withLock(lockObserve, func() error { free += int64(s.h.FreeUnits) * unitSize; return nil }); err != nil {
 			return free, err
 		}
 	}

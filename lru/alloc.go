@@ -75,7 +75,7 @@ func (s *shard) markFree(u, n uint32, free bool) {
 // run returns the header of the free run starting at unit u, checked.
 func (s *shard) run(u uint32) *freeRun {
 	r := (*freeRun)(s.unitAt(u))
-	s.checkSpan(u, r.units)
+	s.checkSpan(u, r.Units)
 	return r
 }
 
@@ -89,36 +89,36 @@ func (s *shard) pushRun(u, n uint32) {
 	s.checkSpan(u, n)
 	c := classOf(n)
 	r := (*freeRun)(s.unitAt(u))
-	*r = freeRun{units: n, next: s.heads[c]}
-	if r.next != 0 {
-		s.run(r.next).prev = u
+	*r = freeRun{Units: n, Next: s.heads[c]}
+	if r.Next != 0 {
+		s.run(r.Next).Prev = u
 	}
 	s.heads[c] = u
-	s.h.classes[c>>6] |= 1 << (c & 63)
+	s.h.Classes[c>>6] |= 1 << (c & 63)
 	*s.footer(u, n) = n
-	s.h.freeRuns++
+	s.h.FreeRuns++
 }
 
 // unlinkRun takes the run at u off its class's list.
 func (s *shard) unlinkRun(u uint32, r *freeRun) {
-	c := classOf(r.units)
-	if r.prev != 0 {
-		s.run(r.prev).next = r.next
+	c := classOf(r.Units)
+	if r.Prev != 0 {
+		s.run(r.Prev).Next = r.Next
 	} else if s.heads[c] == u {
-		s.heads[c] = r.next
+		s.heads[c] = r.Next
 	} else {
 		s.corrupt("free run %d is first on no list of class %d", u, c)
 	}
-	if r.next != 0 {
-		s.run(r.next).prev = r.prev
+	if r.Next != 0 {
+		s.run(r.Next).Prev = r.Prev
 	}
 	if s.heads[c] == 0 {
-		s.h.classes[c>>6] &^= 1 << (c & 63)
+		s.h.Classes[c>>6] &^= 1 << (c & 63)
 	}
-	if s.h.freeRuns == 0 {
+	if s.h.FreeRuns == 0 {
 		s.corrupt("free run count below zero")
 	}
-	s.h.freeRuns--
+	s.h.FreeRuns--
 }
 
 // freeUnits returns units [u, u+n) to the heap, merged with the free runs
@@ -129,15 +129,15 @@ func (s *shard) freeUnits(u, n uint32) {
 		s.corrupt("units [%d, +%d) freed twice", u, n)
 	}
 	s.markFree(u, n, true)
-	s.h.freeUnits += n
+	s.h.FreeUnits += n
 	if s.isFree(u - 1) {
 		l := *s.footer(u-1, 1) // the footer of the run that ends at u-1
 		if l == 0 || l >= u {
 			s.corrupt("free run before unit %d has length %d", u, l)
 		}
 		r := s.run(u - l)
-		if r.units != l || !s.isFree(u-l) {
-			s.corrupt("free run at %d: footer says %d units, header %d", u-l, l, r.units)
+		if r.Units != l || !s.isFree(u-l) {
+			s.corrupt("free run at %d: footer says %d units, header %d", u-l, l, r.Units)
 		}
 		s.unlinkRun(u-l, r)
 		u, n = u-l, n+l
@@ -145,7 +145,7 @@ func (s *shard) freeUnits(u, n uint32) {
 	if s.isFree(u + n) {
 		r := s.run(u + n)
 		s.unlinkRun(u+n, r)
-		n += r.units
+		n += r.Units
 	}
 	s.pushRun(u, n)
 }
@@ -153,8 +153,8 @@ func (s *shard) freeUnits(u, n uint32) {
 // firstClass returns the first class at or above c whose list is not
 // empty, or -1.
 func (s *shard) firstClass(c int) int {
-	for w := c >> 6; w < len(s.h.classes); w++ {
-		m := s.h.classes[w]
+	for w := c >> 6; w < len(s.h.Classes); w++ {
+		m := s.h.Classes[w]
 		if w == c>>6 {
 			m &= ^uint64(0) << (c & 63)
 		}
@@ -167,8 +167,8 @@ func (s *shard) firstClass(c int) int {
 
 // lastClass returns the highest class whose list is not empty, or -1.
 func (s *shard) lastClass() int {
-	for w := len(s.h.classes) - 1; w >= 0; w-- {
-		if m := s.h.classes[w]; m != 0 {
+	for w := len(s.h.Classes) - 1; w >= 0; w-- {
+		if m := s.h.Classes[w]; m != 0 {
 			return w<<6 + 63 - bits.LeadingZeros64(m)
 		}
 	}
@@ -192,10 +192,10 @@ func (s *shard) findRun(n uint32) uint32 {
 	if c >= exactClasses {
 		for v, k := s.heads[c], 0; v != 0 && k < classScan; k++ {
 			r := s.run(v)
-			if r.units >= n {
+			if r.Units >= n {
 				return v
 			}
-			v = r.next
+			v = r.Next
 		}
 		c++
 	}
@@ -210,14 +210,14 @@ func (s *shard) findRun(n uint32) uint32 {
 // the run where it is, and usually on its list.
 func (s *shard) cut(u, n uint32) uint32 {
 	r := s.run(u)
-	m := r.units
+	m := r.Units
 	if m < n || !s.isFree(u) {
 		s.corrupt("free run %d: %d units, %d wanted", u, m, n)
 	}
 	if rest := m - n; rest == 0 {
 		s.unlinkRun(u, r)
 	} else if classOf(rest) == classOf(m) {
-		r.units = rest
+		r.Units = rest
 		*s.footer(u, rest) = rest
 	} else {
 		s.unlinkRun(u, r)
@@ -225,7 +225,7 @@ func (s *shard) cut(u, n uint32) uint32 {
 	}
 	a := u + m - n
 	s.markFree(a, n, false)
-	s.h.freeUnits -= n
+	s.h.FreeUnits -= n
 	return a
 }
 
@@ -233,10 +233,10 @@ func (s *shard) cut(u, n uint32) uint32 {
 func (s *shard) resetHeap() {
 	clear(s.heads)
 	clear(s.bits)
-	s.h.classes = [len(s.h.classes)]uint64{}
-	s.h.freeUnits, s.h.freeRuns = 0, 0
+	s.h.Classes = [len(s.h.Classes)]uint64{}
+	s.h.FreeUnits, s.h.FreeRuns = 0, 0
 	n := uint32(s.g.nunits - 1)
 	s.markFree(1, n, true)
-	s.h.freeUnits = n
+	s.h.FreeUnits = n
 	s.pushRun(1, n)
 }

@@ -196,7 +196,7 @@ func TestOldLayoutRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := (*cacheHeader)(unsafe.Pointer(&c.r.Data()[0]))
-	h.version = 2
+	h.Version = 2
 	c.Close()
 	_, err = Open(path, nil)
 	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "version 2") || !strings.Contains(err.Error(), fmt.Sprint("version ", LayoutVersion)) {

@@ -34,7 +34,7 @@ func (b *Binding) Changes(key []byte) (n uint64, err error) {
 	}
 	s := c.shardFor(hashKey(key))
 	err = s.withLock(lockObserve, func() error {
-		n = s.h.clock
+		n = s.h.ChangeCount
 		return nil
 	})
 	return n, err

@@ -15,7 +15,7 @@ import "sync/atomic"
 func (s *shard) reset() {
 	clear(s.buckets)
 	h := s.h
-	h.head, h.tail, h.entries, h.ttls, h.chained = 0, 0, 0, 0, 0
+	h.Head, h.Tail, h.Entries, h.Ttls, h.Chained = 0, 0, 0, 0, 0
 	s.resetHeap()
 	s.clearRefs()
 }
@@ -27,7 +27,7 @@ func (s *shard) resetCounted() {
 	s.mutating() // readers without the lock must see the shard change under them
 	s.reset()
 	s.countChange() // every entry is gone: readers' copies are out of date
-	s.h.stats.Resets++
+	s.h.Stats.Resets++
 	s.clean()
 }
 
@@ -36,10 +36,10 @@ func (s *shard) resetCounted() {
 // reader could see counts (a write, a delete, a new deadline, a flush):
 // Binding.Changes hands the count out so that a reader may go on using its
 // copy for as long as the count stays. (The layout's field for it is
-// shardHeader.clock.)
+// ShardHeader.ChangeCount.)
 func (s *shard) countChange() uint64 {
-	s.h.clock++
-	return s.h.clock
+	s.h.ChangeCount++
+	return s.h.ChangeCount
 }
 
 // mutating marks the shard dirty before a change to its structures, and
@@ -52,25 +52,25 @@ func (s *shard) countChange() uint64 {
 // after its increment keeps them after the opening one on every
 // architecture. Both are no-ops when the mark is already as asked.
 func (s *shard) mutating() {
-	if s.h.seq&1 == 0 {
-		atomic.AddUint64(&s.h.seq, 1)
+	if s.h.Seq&1 == 0 {
+		atomic.AddUint64(&s.h.Seq, 1)
 		// Where the add is a load-exclusive/store-release loop (arm64
 		// without LSE atomics), a later plain store could be seen before
 		// the odd sequence; an acquire load after the release keeps every
 		// store of the change after it. On amd64 it is a plain load.
-		atomic.LoadUint64(&s.h.seq)
+		atomic.LoadUint64(&s.h.Seq)
 	}
 }
 
 func (s *shard) clean() {
-	if s.h.seq&1 != 0 {
-		atomic.AddUint64(&s.h.seq, 1)
+	if s.h.Seq&1 != 0 {
+		atomic.AddUint64(&s.h.Seq, 1)
 	}
 }
 
 // dirty reports whether a change to the shard is under way, or was cut
 // short by the death of the process making it.
-func (s *shard) dirty() bool { return atomic.LoadUint64(&s.h.seq)&1 != 0 }
+func (s *shard) dirty() bool { return atomic.LoadUint64(&s.h.Seq)&1 != 0 }
 
 // testHook, when set by a test, is called at named points of a mutation so
 // that a test can stop or kill the process there.
@@ -88,7 +88,7 @@ func (s *shard) find(key []byte, h uint64) (u, prev uint32) {
 		if s.keyEquals(u, e, key) {
 			return u, prev
 		}
-		prev, u = u, e.hnext
+		prev, u = u, e.Hnext
 	}
 	return 0, prev
 }
@@ -98,22 +98,22 @@ func (s *shard) find(key []byte, h uint64) (u, prev uint32) {
 func (s *shard) remove(u, prev uint32, h uint64) {
 	e := s.ent(u)
 	if prev != 0 {
-		s.ent(prev).hnext = e.hnext
+		s.ent(prev).Hnext = e.Hnext
 	} else {
-		s.buckets[s.g.bucketOf(h)] = e.hnext
+		s.buckets[s.g.bucketOf(h)] = e.Hnext
 	}
 	s.unlinkLRU(u, e)
 	if testHook != nil {
 		testHook("remove-unlinked")
 	}
 	if e.expires() != 0 {
-		s.h.ttls--
+		s.h.Ttls--
 	}
 	s.freeEntry(u, e)
-	if s.h.entries == 0 {
+	if s.h.Entries == 0 {
 		s.corrupt("entry count below zero")
 	}
-	s.h.entries--
+	s.h.Entries--
 }
 
 // removeEntry deletes the entry at u, finding its bucket chain predecessor
@@ -130,7 +130,7 @@ func (s *shard) removeEntry(u uint32) {
 		if j == 0 || n > s.g.maxEntries {
 			s.corrupt("entry %d is not in its bucket chain", u)
 		}
-		prev, j = j, s.ent(j).hnext
+		prev, j = j, s.ent(j).Hnext
 	}
 	s.remove(u, prev, h)
 }
@@ -144,12 +144,12 @@ func (s *shard) insert(pl placement, key, value []byte, h uint64, t Type, flags 
 	s.takeRef(u) // a read of whatever the units held before is not this entry's
 	version := s.countChange()
 	ext := flags != 0 || pl.more != 0
-	*e = entry{vlen: uint32(len(value)), version: version, info: packInfo(expires, len(key), t, ext)}
+	*e = entry{Vlen: uint32(len(value)), Version: version, Info: packInfo(expires, len(key), t, ext)}
 	if ext {
-		x := entryExt{flags: flags}
+		x := entryExt{Flags: flags}
 		if pl.more != 0 {
-			x.more, x.units = pl.more, pl.units
-			s.h.chained++
+			x.More, x.Units = pl.more, pl.units
+			s.h.Chained++
 		}
 		*s.extOf(u) = x
 	}
@@ -158,12 +158,12 @@ func (s *shard) insert(pl placement, key, value []byte, h uint64, t Type, flags 
 		testHook("insert-written")
 	}
 	b := &s.buckets[s.g.bucketOf(h)]
-	e.hnext = *b
+	e.Hnext = *b
 	*b = u
 	s.pushHead(u, e)
-	s.h.entries++
+	s.h.Entries++
 	if expires != 0 {
-		s.h.ttls++
+		s.h.Ttls++
 	}
 	return e
 }
@@ -179,7 +179,7 @@ func (s *shard) rewrite(u uint32, e *entry, value []byte, t Type, flags uint32, 
 		return false
 	}
 	klen := e.klen()
-	had, need := unitsFor(klen, int(e.vlen), e.hasExt()), unitsFor(klen, len(value), e.hasExt())
+	had, need := unitsFor(klen, int(e.Vlen), e.hasExt()), unitsFor(klen, len(value), e.hasExt())
 	if need > had {
 		return false
 	}
@@ -192,15 +192,15 @@ func (s *shard) rewrite(u uint32, e *entry, value []byte, t Type, flags uint32, 
 	}
 	version := s.countChange()
 	s.setExpires(e, expires)
-	e.info = packInfo(expires, klen, t, e.hasExt())
-	e.version, e.vlen = version, uint32(len(value))
+	e.Info = packInfo(expires, klen, t, e.hasExt())
+	e.Version, e.Vlen = version, uint32(len(value))
 	if e.hasExt() {
-		s.extOf(u).flags = flags
+		s.extOf(u).Flags = flags
 	}
 	if need < had {
 		s.freeUnits(u+uint32(need), uint32(had-need))
 	}
-	if s.h.head != u {
+	if s.h.Head != u {
 		s.unlinkLRU(u, e)
 		s.pushHead(u, e)
 	}
@@ -213,9 +213,9 @@ func (s *shard) rewrite(u uint32, e *entry, value []byte, t Type, flags uint32, 
 func (s *shard) setExpires(e *entry, expires int64) {
 	switch old := e.expires(); {
 	case old == 0 && expires != 0:
-		s.h.ttls++
+		s.h.Ttls++
 	case old != 0 && expires == 0:
-		s.h.ttls--
+		s.h.Ttls--
 	}
-	e.info = e.info&^infoExpiresMask | uint64(expires)&infoExpiresMask
+	e.Info = e.Info&^infoExpiresMask | uint64(expires)&infoExpiresMask
 }

@@ -168,12 +168,12 @@ func avoidTokens(r *shm.Region, g *geometry) error {
 func tokenWords(data []byte, g *geometry) []*uint32 {
 	words := make([]*uint32, 0, g.shards+1+g.loads)
 	for i := range g.shards {
-		words = append(words, &(*shardHeader)(unsafe.Pointer(&data[cacheHeaderSize+i*g.stride])).lock)
+		words = append(words, &(*shardHeader)(unsafe.Pointer(&data[cacheHeaderSize+i*g.stride])).Lock)
 	}
 	lt, flights := loadTableIn(data, g)
-	words = append(words, &lt.lock)
+	words = append(words, &lt.Lock)
 	for i := range flights {
-		words = append(words, &flights[i].owner)
+		words = append(words, &flights[i].Owner)
 	}
 	return words
 }

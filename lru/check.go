@@ -109,23 +109,23 @@ func (s *shard) check() (problems []Problem) {
 		problems = k.problems
 	}()
 	h := s.h
-	if atomic.LoadUint64(&h.seq)&1 != 0 {
+	if atomic.LoadUint64(&h.Seq)&1 != 0 {
 		k.report("dirty mark set: a process died in the middle of a change")
 	}
-	if int(h.entries) > s.g.maxEntries {
-		k.report("entry count %d exceeds the limit %d", h.entries, s.g.maxEntries)
+	if int(h.Entries) > s.g.maxEntries {
+		k.report("entry count %d exceeds the limit %d", h.Entries, s.g.maxEntries)
 	}
 	used, ttls, chained := k.walkLRU()
-	if ttls != int(h.ttls) {
-		k.report("%d entries have a deadline, the count says %d", ttls, h.ttls)
+	if ttls != int(h.Ttls) {
+		k.report("%d entries have a deadline, the count says %d", ttls, h.Ttls)
 	}
-	if chained != int(h.chained) {
-		k.report("%d entries are chains, the count says %d", chained, h.chained)
+	if chained != int(h.Chained) {
+		k.report("%d entries are chains, the count says %d", chained, h.Chained)
 	}
 	k.walkBuckets()
 	free, runs := k.walkFree()
-	if free != int(h.freeUnits) || runs != int(h.freeRuns) {
-		k.report("free lists hold %d units in %d runs, the counts say %d in %d", free, runs, h.freeUnits, h.freeRuns)
+	if free != int(h.FreeUnits) || runs != int(h.FreeRuns) {
+		k.report("free lists hold %d units in %d runs, the counts say %d in %d", free, runs, h.FreeUnits, h.FreeRuns)
 	}
 	if used+free != n-1 {
 		k.report("unit leak: %d in entries + %d free != %d units", used, free, n-1)
@@ -141,7 +141,7 @@ func (k *checker) walkLRU() (units, ttls, chained int) {
 	s, h := k.s, k.s.h
 	n := 0
 	var prev uint32
-	for i := h.head; i != 0; {
+	for i := h.Head; i != 0; {
 		if !k.valid(i) || int(i)+entryHeaderSize/unitSize > s.g.nunits {
 			k.report("LRU link %d -> %d out of range", prev, i)
 			return
@@ -150,14 +150,14 @@ func (k *checker) walkLRU() (units, ttls, chained int) {
 			k.report("LRU queue has a cycle at entry %d", i)
 			return
 		}
-		if n++; n > int(h.entries) {
-			k.report("LRU queue longer than the entry count %d", h.entries)
+		if n++; n > int(h.Entries) {
+			k.report("LRU queue longer than the entry count %d", h.Entries)
 			return
 		}
 		k.isEntry.add(i)
 		e := s.ent(i)
-		if e.prev != prev {
-			k.report("entry %d: back link %d, want %d", i, e.prev, prev)
+		if e.Prev != prev {
+			k.report("entry %d: back link %d, want %d", i, e.Prev, prev)
 		}
 		u, c := k.walkEntry(i, e)
 		units += u
@@ -167,13 +167,13 @@ func (k *checker) walkLRU() (units, ttls, chained int) {
 		if e.expires() != 0 {
 			ttls++
 		}
-		prev, i = i, e.next
+		prev, i = i, e.Next
 	}
-	if h.tail != prev {
-		k.report("tail is %d, the queue ends at %d", h.tail, prev)
+	if h.Tail != prev {
+		k.report("tail is %d, the queue ends at %d", h.Tail, prev)
 	}
-	if n != int(h.entries) {
-		k.report("entry count %d, LRU queue has %d", h.entries, n)
+	if n != int(h.Entries) {
+		k.report("entry count %d, LRU queue has %d", h.Entries, n)
 	}
 	return
 }
@@ -198,7 +198,7 @@ func (k *checker) take(i, u, n uint32) bool {
 // the units the entry takes and whether it is a chain.
 func (k *checker) walkEntry(i uint32, e *entry) (units int, chain bool) {
 	s := k.s
-	klen, vlen := e.klen(), int(e.vlen)
+	klen, vlen := e.klen(), int(e.Vlen)
 	if klen == 0 || klen > s.g.maxKey || vlen > s.g.maxValue || e.typ() >= numTypes {
 		k.report("entry %d: key %d bytes, value %d bytes, type %d out of range", i, klen, vlen, e.typ())
 		return 0, false
@@ -231,12 +231,12 @@ func (k *checker) walkEntry(i uint32, e *entry) (units int, chain bool) {
 			return units, true
 		}
 		ph := (*pieceHeader)(s.unitAt(p))
-		if !k.take(i, p, ph.units) {
+		if !k.take(i, p, ph.Units) {
 			return units, true
 		}
-		units += int(ph.units)
-		room += int(ph.units)*unitSize - pieceHeaderSize
-		p = ph.next
+		units += int(ph.Units)
+		room += int(ph.Units)*unitSize - pieceHeaderSize
+		p = ph.Next
 	}
 	if room < payload {
 		k.report("entry %d: chain holds %d bytes of its %d", i, room, payload)
@@ -267,11 +267,11 @@ func (k *checker) walkBuckets() {
 			if s.g.shardOf(hash) != s.idx || int(s.g.bucketOf(hash)) != b {
 				k.report("entry %d is in bucket %d of shard %d, its key belongs elsewhere", i, b, s.idx)
 			}
-			prev, i = i, e.hnext
+			prev, i = i, e.Hnext
 		}
 	}
-	if reached != int(s.h.entries) {
-		k.report("bucket chains reach %d entries, the count is %d", reached, s.h.entries)
+	if reached != int(s.h.Entries) {
+		k.report("bucket chains reach %d entries, the count is %d", reached, s.h.Entries)
 	}
 }
 
@@ -282,7 +282,7 @@ func (k *checker) walkFree() (units, runs int) {
 	s := k.s
 	for c := range numClasses {
 		head := s.heads[c]
-		if bit := s.h.classes[c>>6]&(1<<(c&63)) != 0; bit != (head != 0) {
+		if bit := s.h.Classes[c>>6]&(1<<(c&63)) != 0; bit != (head != 0) {
 			k.report("size class %d: non-empty bit %v, first run %d", c, bit, head)
 		}
 		var prev uint32
@@ -292,7 +292,7 @@ func (k *checker) walkFree() (units, runs int) {
 				break
 			}
 			r := (*freeRun)(s.unitAt(u))
-			n := r.units
+			n := r.Units
 			if n == 0 || uint64(u)+uint64(n) > uint64(s.g.nunits) {
 				k.report("free run %d: %d units out of range", u, n)
 				break
@@ -300,8 +300,8 @@ func (k *checker) walkFree() (units, runs int) {
 			if classOf(n) != c {
 				k.report("free run %d of %d units is on the list of class %d", u, n, c)
 			}
-			if r.prev != prev {
-				k.report("free run %d: back link %d, want %d", u, r.prev, prev)
+			if r.Prev != prev {
+				k.report("free run %d: back link %d, want %d", u, r.Prev, prev)
 			}
 			if f := *s.footer(u, n); f != n {
 				k.report("free run %d: footer %d, header %d", u, f, n)
@@ -322,7 +322,7 @@ func (k *checker) walkFree() (units, runs int) {
 			}
 			units += int(n)
 			runs++
-			prev, u = u, r.next
+			prev, u = u, r.Next
 		}
 	}
 	return units, runs

@@ -161,7 +161,7 @@ func killAtPoint(t *testing.T, point, op string, wantReset bool, wrap []string) 
 		k.cmd.Wait()
 		t.Fatalf("child did not stop at %s: %q\n%s", point, got, k.stderr)
 	}
-	owner, _ := c.r.LockOwner(&c.shards[si].h.lock)
+	owner, _ := c.r.LockOwner(&c.shards[si].h.Lock)
 	if !owner.Held || !owner.Alive {
 		t.Fatalf("lock of shard %d while the child holds it: %+v\n%s", si, owner, k.stderr)
 	}

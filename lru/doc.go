@@ -4,17 +4,14 @@
 // Open maps the region (creating it on first use); every process that opens
 // the same path sees the same entries. Each key's hash picks a shard; each
 // shard has its own cross-process lock, hash index, LRU queue, value
-// storage and counters, laid out in the region by offsets (see layout.go).
-// Every operation, Incr, Add, Replace and CompareAndSwap included, is atomic
-// across all processes.
+// storage and counters, laid out in the region by offsets (the layout is
+// package internal/format). Every operation, Incr, Add, Replace and
+// CompareAndSwap included, is atomic across all processes.
 //
-// Reads take no lock: a get copies the entry between two loads of the
-// shard's change sequence, which every write makes odd before its change and
-// even after, and keeps the copy only if nothing moved (a seqlock; the
-// protocol is written down in docs/protocol.md). A hit marks the entry
-// instead of moving it, and counts itself in a row of counters of the
-// reading process's own, so a hot key read by every process costs no
-// cross-process traffic.
+// Reads take no lock, and a hit marks the entry instead of moving it and
+// counts itself in the reading process's own counters, so a hot key read by
+// every process costs no cross-process traffic. The protocol every process
+// follows on the region is written down once, in docs/protocol.md.
 //
 // Values carry a Type (bytes, number, boolean, list) and 32-bit user flags,
 // as ngx.shared.DICT's do, so a number written from Go reads as a number from

@@ -25,16 +25,16 @@ const expireScan = 8
 // expireTail removes expired entries among the expireScan least recently
 // used ones. It looks only if some entry of the shard has a deadline.
 func (s *shard) expireTail(now *lazyNow) {
-	if s.h.ttls == 0 {
+	if s.h.Ttls == 0 {
 		return
 	}
-	u := s.h.tail
+	u := s.h.Tail
 	for k := 0; k < expireScan && u != 0; k++ {
 		e := s.ent(u)
-		prev := e.prev
+		prev := e.Prev
 		if e.expires() != 0 && expiredAt(e, now.get()) {
 			s.removeEntry(u)
-			s.h.stats.Expirations++
+			s.h.Stats.Expirations++
 		}
 		u = prev
 	}
@@ -51,7 +51,7 @@ const maxSecondChances = 64
 func (s *shard) makeRoom(need uint32, payload int, now *lazyNow) (pl placement, forcible bool) {
 	chances := 0
 	for round := 0; ; round++ {
-		if int(s.h.entries) < s.g.maxEntries && s.h.freeUnits >= need {
+		if int(s.h.Entries) < s.g.maxEntries && s.h.FreeUnits >= need {
 			if u := s.findRun(need); u != 0 {
 				return placement{u: s.cut(u, need), units: need}, forcible
 			}
@@ -69,20 +69,20 @@ func (s *shard) makeRoom(need uint32, payload int, now *lazyNow) (pl placement, 
 			// corrupt.
 			s.corrupt("evicted every entry and still no room: counts are inconsistent")
 		}
-		t := s.h.tail
+		t := s.h.Tail
 		if t == 0 {
-			s.corrupt("no entry to evict but only %d free units for %d", s.h.freeUnits, need)
+			s.corrupt("no entry to evict but only %d free units for %d", s.h.FreeUnits, need)
 		}
 		e := s.ent(t)
 		switch {
 		case e.expires() != 0 && expiredAt(e, now.get()):
-			s.h.stats.Expirations++
-		case chances < maxSecondChances && s.h.head != t && s.takeRef(t):
+			s.h.Stats.Expirations++
+		case chances < maxSecondChances && s.h.Head != t && s.takeRef(t):
 			chances++
 			s.touch(t, e)
 			continue
 		default:
-			s.h.stats.Evictions++
+			s.h.Stats.Evictions++
 			forcible = true
 		}
 		s.removeEntry(t)

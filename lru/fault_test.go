@@ -70,9 +70,9 @@ func TestCheckReportsCorruption(t *testing.T) {
 		c.Set([]byte{byte('a' + i%26), byte(i)}, make([]byte, 100), 0)
 	}
 	s := &c.shards[0]
-	e := s.ent(s.h.head)
-	e.prev = 7      // a broken back link
-	s.h.freeUnits++ // a count that disagrees
+	e := s.ent(s.h.Head)
+	e.Prev = 7      // a broken back link
+	s.h.FreeUnits++ // a count that disagrees
 	before := *s.h
 	ps, err := c.Check()
 	if err != nil {
@@ -95,7 +95,7 @@ func TestCheckReportsCorruption(t *testing.T) {
 func TestHostileEntryCountIsBounded(t *testing.T) {
 	c := newCache(t, &Options{Size: 1 << 20, Shards: 1})
 	c.Set([]byte("a"), []byte("v"), 0)
-	c.shards[0].h.entries = 1<<32 - 1
+	c.shards[0].h.Entries = 1<<32 - 1
 	if err := c.Set([]byte("b"), []byte("v"), 0); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Set with a hostile entry count: %v", err)
 	}
@@ -129,7 +129,7 @@ func TestPanicInRangeReleasesLocks(t *testing.T) {
 		t.Fatal("the process-local mutex is still held")
 	}
 	s.mu.Unlock()
-	if o, _ := c.r.LockOwner(&s.h.lock); o.Held {
+	if o, _ := c.r.LockOwner(&s.h.Lock); o.Held {
 		t.Fatalf("the region lock is still held: %+v", o)
 	}
 	if _, err := c.Get([]byte("k")); err != nil {

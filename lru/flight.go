@@ -161,8 +161,8 @@ func (c *Cache) withTable(fn func(lt *loadTable, fl []flight)) error {
 	c.ltMu.Lock()
 	defer c.ltMu.Unlock()
 	err := c.r.Guard(func() {
-		c.r.Lock(&c.lt.t.lock) // a dead holder left nothing to repair (see above)
-		defer c.r.Unlock(&c.lt.t.lock)
+		c.r.Lock(&c.lt.t.Lock) // a dead holder left nothing to repair (see above)
+		defer c.r.Unlock(&c.lt.t.Lock)
 		fn(c.lt.t, c.lt.flights)
 	})
 	if len(c.wakes) > 0 {
@@ -229,14 +229,14 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 		i := (home + k) & (n - 1)
 		f := &fl[i]
 		switch {
-		case f.owner == 0:
-			if o := LoadState(f.outcome); o == LoadAbsent || o == LoadFailed {
+		case f.Owner == 0:
+			if o := LoadState(f.Outcome); o == LoadAbsent || o == LoadFailed {
 				unread[nunread] = i
 				nunread++
 			} else if free == n {
 				free = i
 			}
-		case f.hash == t.Hash:
+		case f.Hash == t.Hash:
 			// The key is loading (or a key with the same 64-bit hash:
 			// its waiters then find nothing and claim again). Whether
 			// its loader still lives is a system call, which the
@@ -245,8 +245,8 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 				c.takeOver(lt, f, i, t, lease)
 				return
 			}
-			lt.stats.Waits++
-			*t = LoadTicket{State: LoadWaiting, Flight: i, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
+			lt.Stats.Waits++
+			*t = LoadTicket{State: LoadWaiting, Flight: i, Seq: atomic.LoadUint32(&f.Seq), Hash: t.Hash}
 			c.keepFlight(i, t.Seq)
 			return
 		}
@@ -269,20 +269,20 @@ func (c *Cache) claim(lt *loadTable, fl []flight, t *LoadTicket, lease time.Dura
 				return
 			}
 		}
-		*t = LoadTicket{State: LoadWaiting, Flight: n, Seq: atomic.LoadUint32(&lt.freed), Hash: t.Hash}
+		*t = LoadTicket{State: LoadWaiting, Flight: n, Seq: atomic.LoadUint32(&lt.Freed), Hash: t.Hash}
 		return
 	}
 	f := &fl[free]
-	f.hash = t.Hash
-	f.started = nowMillis()
-	f.outcome, f.msgLen = 0, 0
-	atomic.StoreInt64(&f.deadline, leaseEnd(f.started, lease))
+	f.Hash = t.Hash
+	f.Started = nowMillis()
+	f.Outcome, f.MsgLen = 0, 0
+	atomic.StoreInt64(&f.Deadline, leaseEnd(f.Started, lease))
 	if testHook != nil {
 		testHook("load-claim")
 	}
-	atomic.StoreUint32(&f.owner, c.r.Token()) // last: the flight is now claimed
-	lt.stats.Loads++
-	*t = LoadTicket{State: LoadMine, Flight: free, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
+	atomic.StoreUint32(&f.Owner, c.r.Token()) // last: the flight is now claimed
+	lt.Stats.Loads++
+	*t = LoadTicket{State: LoadMine, Flight: free, Seq: atomic.LoadUint32(&f.Seq), Hash: t.Hash}
 }
 
 func leaseEnd(now int64, lease time.Duration) int64 {
@@ -296,13 +296,13 @@ func leaseEnd(now int64, lease time.Duration) int64 {
 // ended: its process died, or its lease ran out. It may make a system call
 // (the owner's liveness).
 func (c *Cache) expired(f *flight) bool {
-	owner := atomic.LoadUint32(&f.owner)
+	owner := atomic.LoadUint32(&f.Owner)
 	return owner != 0 && (leaseOver(f, nowMillis()) || !c.r.Alive(owner))
 }
 
 // leaseOver reports whether the lease of f's loader has run out at now.
 func leaseOver(f *flight, now int64) bool {
-	d := atomic.LoadInt64(&f.deadline)
+	d := atomic.LoadInt64(&f.Deadline)
 	return d != 0 && now >= d
 }
 
@@ -311,13 +311,13 @@ func leaseOver(f *flight, now int64) bool {
 // begins again as the caller's.
 func (c *Cache) takeOver(lt *loadTable, f *flight, i uint32, t *LoadTicket, lease time.Duration) {
 	c.finish(lt, f, LoadDone, "") // counted as a takeover, not as abandoned
-	lt.stats.Takeovers++
-	lt.stats.Loads++
-	f.hash = t.Hash
-	f.started = nowMillis()
-	atomic.StoreInt64(&f.deadline, leaseEnd(f.started, lease))
-	atomic.StoreUint32(&f.owner, c.r.Token())
-	*t = LoadTicket{State: LoadMine, Flight: i, Seq: atomic.LoadUint32(&f.seq), Hash: t.Hash}
+	lt.Stats.Takeovers++
+	lt.Stats.Loads++
+	f.Hash = t.Hash
+	f.Started = nowMillis()
+	atomic.StoreInt64(&f.Deadline, leaseEnd(f.Started, lease))
+	atomic.StoreUint32(&f.Owner, c.r.Token())
+	*t = LoadTicket{State: LoadMine, Flight: i, Seq: atomic.LoadUint32(&f.Seq), Hash: t.Hash}
 }
 
 // finish ends the load in f with an outcome and has everyone waiting on
@@ -326,20 +326,20 @@ func (c *Cache) takeOver(lt *loadTable, f *flight, i uint32, t *LoadTicket, leas
 func (c *Cache) finish(lt *loadTable, f *flight, outcome LoadState, msg string) {
 	switch outcome {
 	case LoadFailed:
-		lt.stats.Failures++
+		lt.Stats.Failures++
 	case LoadAbandoned:
-		lt.stats.Abandoned++
+		lt.Stats.Abandoned++
 		outcome = LoadDone // waiters look again; one of them loads
 	}
-	f.outcome = uint32(outcome)
-	f.msgLen = uint32(copy(f.msg[:], msg))
-	atomic.StoreUint32(&f.owner, 0)
+	f.Outcome = uint32(outcome)
+	f.MsgLen = uint32(copy(f.Msg[:], msg))
+	atomic.StoreUint32(&f.Owner, 0)
 	if testHook != nil {
 		testHook("load-finish")
 	}
-	atomic.AddUint32(&f.seq, 1)
-	atomic.AddUint32(&lt.freed, 1)
-	c.wakes = append(c.wakes, &f.seq, &lt.freed)
+	atomic.AddUint32(&f.Seq, 1)
+	atomic.AddUint32(&lt.Freed, 1)
+	c.wakes = append(c.wakes, &f.Seq, &lt.Freed)
 }
 
 // End ends the caller's load (a ticket in state LoadMine) with its
@@ -361,7 +361,7 @@ func (l *Loads) End(t *LoadTicket, outcome LoadState, msg string) error {
 	lost := false
 	err := c.withTable(func(lt *loadTable, fl []flight) {
 		f := &fl[t.Flight]
-		if f.owner != c.r.Token() || f.seq != t.Seq || f.hash != t.Hash {
+		if f.Owner != c.r.Token() || f.Seq != t.Seq || f.Hash != t.Hash {
 			lost = true
 			return
 		}
@@ -408,7 +408,7 @@ func (l *Loads) Write(t *LoadTicket, key, value []byte, o WriteOptions) (WriteRe
 // value always lands last. Call it under a fault guard.
 func (c *Cache) ownsLoad(t *LoadTicket) bool {
 	f := &c.lt.flights[t.Flight]
-	return atomic.LoadUint32(&f.owner) == c.r.Token() && atomic.LoadUint32(&f.seq) == t.Seq
+	return atomic.LoadUint32(&f.Owner) == c.r.Token() && atomic.LoadUint32(&f.Seq) == t.Seq
 }
 
 // Wait waits at most timeout for the load that a ticket in state
@@ -462,7 +462,7 @@ func (c *Cache) waitLoad(t *LoadTicket, timeout, lease time.Duration, stop func(
 				// A free flight whose seq has not moved: its end
 				// was cut short (the process died between the two
 				// stores of finish). The load is over all the same.
-				ended = atomic.LoadUint32(&c.lt.flights[t.Flight].owner) == 0
+				ended = atomic.LoadUint32(&c.lt.flights[t.Flight].Owner) == 0
 			} else if !ended {
 				// Waiting for a free slot: look again every
 				// interval, so that Loads.Begin finds the slots of
@@ -498,9 +498,9 @@ func (c *Cache) waitLoad(t *LoadTicket, timeout, lease time.Duration, stop func(
 // seq, or the table's freed word when it waits for a free slot.
 func (c *Cache) ticketWord(t *LoadTicket) *uint32 {
 	if t.Flight < uint32(c.g.loads) {
-		return &c.lt.flights[t.Flight].seq
+		return &c.lt.flights[t.Flight].Seq
 	}
-	return &c.lt.t.freed
+	return &c.lt.t.Freed
 }
 
 // wakeTicket wakes the sleepers on a waiting ticket's word, so that one
@@ -518,13 +518,13 @@ func (c *Cache) takeOverIfGone(t *LoadTicket, lease time.Duration) (took bool, e
 	var owner uint32
 	gone := false
 	if err := c.r.Guard(func() {
-		owner = atomic.LoadUint32(&f.owner)
-		gone = owner != 0 && atomic.LoadUint32(&f.seq) == t.Seq && c.expired(f)
+		owner = atomic.LoadUint32(&f.Owner)
+		gone = owner != 0 && atomic.LoadUint32(&f.Seq) == t.Seq && c.expired(f)
 	}); err != nil || !gone {
 		return false, err
 	}
 	err = c.withTable(func(lt *loadTable, fl []flight) {
-		if f.owner == owner && f.seq == t.Seq && f.hash == t.Hash {
+		if f.Owner == owner && f.Seq == t.Seq && f.Hash == t.Hash {
 			c.takeOver(lt, f, t.Flight, t, lease)
 			took = true
 		}
@@ -548,14 +548,14 @@ func (c *Cache) outcome(t *LoadTicket) (msg string, err error) {
 		// seq one past the ticket's: the load ended. Still at it with
 		// no owner: its end was cut short between its two stores
 		// (finish), after the outcome was written.
-		ended := f.seq == t.Seq+1 || (f.seq == t.Seq && f.owner == 0)
-		if !ended || f.hash != t.Hash {
+		ended := f.Seq == t.Seq+1 || (f.Seq == t.Seq && f.Owner == 0)
+		if !ended || f.Hash != t.Hash {
 			return
 		}
-		switch o := LoadState(f.outcome); o {
+		switch o := LoadState(f.Outcome); o {
 		case LoadAbsent, LoadFailed:
 			t.State = o
-			msg = string(f.msg[:min(f.msgLen, LoadMsgSize)])
+			msg = string(f.Msg[:min(f.MsgLen, LoadMsgSize)])
 		}
 	})
 	return msg, err
@@ -563,6 +563,6 @@ func (c *Cache) outcome(t *LoadTicket) (msg string, err error) {
 
 // Stats returns the read-through counters of the whole cache.
 func (l *Loads) Stats() (s LoadCounters, err error) {
-	err = l.c.withTable(func(lt *loadTable, _ []flight) { s = lt.stats })
+	err = l.c.withTable(func(lt *loadTable, _ []flight) { s = LoadCounters(lt.Stats) })
 	return s, err
 }

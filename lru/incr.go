@@ -65,17 +65,17 @@ func (s *shard) incrInPlace(i uint32, e *entry, delta float64) (float64, bool, e
 		// A number entry is 8 bytes, but one stored as a chain (a long
 		// key in a fragmented heap) may straddle pieces.
 		var tmp [8]byte
-		got := s.readAt(tmp[:0], i, e, e.klen(), int(e.vlen))
+		got := s.readAt(tmp[:0], i, e, e.klen(), int(e.Vlen))
 		if len(got) != 8 {
-			s.corrupt("number entry %d has %d bytes", i, e.vlen)
+			s.corrupt("number entry %d has %d bytes", i, e.Vlen)
 		}
 		return s.incrRewrite(i, e, got, delta)
 	}
 	v := math.Float64frombits(binary.NativeEndian.Uint64(b)) + delta
 	s.mutating()
 	binary.NativeEndian.PutUint64(b, math.Float64bits(v))
-	e.version = s.countChange()
-	s.h.stats.Sets++
+	e.Version = s.countChange()
+	s.h.Stats.Sets++
 	s.clean()
 	s.touch(i, e)
 	s.takeRef(i) // written: back at the head, with no read since

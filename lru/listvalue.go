@@ -200,7 +200,7 @@ func (s *shard) liveList(key []byte, h uint64) (v []byte, m Meta, live bool, err
 	if e.typ() != TypeList {
 		return nil, m, false, ErrNotList
 	}
-	v = s.readAt(nil, i, e, e.klen(), int(e.vlen))
+	v = s.readAt(nil, i, e, e.klen(), int(e.Vlen))
 	if _, err := listLen(v); err != nil {
 		s.corrupt("list entry %d: %v", i, err)
 	}

@@ -7,27 +7,27 @@ package lru
 
 // unlinkLRU takes the entry at u out of the LRU queue.
 func (s *shard) unlinkLRU(u uint32, e *entry) {
-	if e.prev != 0 {
-		s.ent(e.prev).next = e.next
+	if e.Prev != 0 {
+		s.ent(e.Prev).Next = e.Next
 	} else {
-		s.h.head = e.next
+		s.h.Head = e.Next
 	}
-	if e.next != 0 {
-		s.ent(e.next).prev = e.prev
+	if e.Next != 0 {
+		s.ent(e.Next).Prev = e.Prev
 	} else {
-		s.h.tail = e.prev
+		s.h.Tail = e.Prev
 	}
 }
 
 // pushHead puts the entry at u at the head (most recent end) of the queue.
 func (s *shard) pushHead(u uint32, e *entry) {
-	e.prev, e.next = 0, s.h.head
-	if s.h.head != 0 {
-		s.ent(s.h.head).prev = u
+	e.Prev, e.Next = 0, s.h.Head
+	if s.h.Head != 0 {
+		s.ent(s.h.Head).Prev = u
 	} else {
-		s.h.tail = u
+		s.h.Tail = u
 	}
-	s.h.head = u
+	s.h.Head = u
 }
 
 // touch moves the entry at u to the head of the queue.
@@ -37,7 +37,7 @@ func (s *shard) pushHead(u uint32, e *entry) {
 // half relinked by a process that died in a touch is rebuilt from the
 // bucket chains (see repairLRU) without losing an entry.
 func (s *shard) touch(u uint32, e *entry) {
-	if s.h.head == u {
+	if s.h.Head == u {
 		return
 	}
 	s.unlinkLRU(u, e)

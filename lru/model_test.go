@@ -47,7 +47,7 @@ type model struct {
 }
 
 func newModel(c *Cache) *model {
-	return &model{g: c.g, shards: make([]modelShard, c.g.shards), count: func(i int) int { return int(c.shards[i].h.entries) }}
+	return &model{g: c.g, shards: make([]modelShard, c.g.shards), count: func(i int) int { return int(c.shards[i].h.Entries) }}
 }
 
 func (m *model) shardIndex(key []byte) int {
@@ -223,7 +223,7 @@ func (c *Cache) readUnlocked(key []byte) ([]byte, Meta, bool, error) {
 		return nil, Meta{}, false, ErrNotFound
 	}
 	e := s.ent(i)
-	return s.readAt(nil, i, e, e.klen(), int(e.vlen)), Meta{}, false, nil
+	return s.readAt(nil, i, e, e.klen(), int(e.Vlen)), Meta{}, false, nil
 }
 
 func TestModel(t *testing.T) {

@@ -156,7 +156,7 @@ func TestNativeViewAvoidsADeadLoadersToken(t *testing.T) {
 	}
 	dead, slot := loader.r.Token(), loader.r.Slot()
 	loader.Close()
-	if owner := atomic.LoadUint32(&c.lt.flights[lt.Flight].owner); owner != dead {
+	if owner := atomic.LoadUint32(&c.lt.flights[lt.Flight].Owner); owner != dead {
 		t.Fatalf("setup: flight owner %#x, want the loader's token %#x", owner, dead)
 	}
 

@@ -177,7 +177,7 @@ func TestMethodsAfterCloseAndShrink(t *testing.T) {
 	}
 	c.Set([]byte("k"), []byte("v"), 0)
 	size := c.Capacity()
-	lockWord := &c.shards[0].h.lock // taken now: Go's nil check of h reads the mapping
+	lockWord := &c.shards[0].h.Lock // taken now: Go's nil check of h reads the mapping
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for i := 0; i < 2; i++ {
@@ -433,11 +433,11 @@ func TestObserversDoNotRepair(t *testing.T) {
 				c.Len()
 				c.FreeSpace()
 				after := *s.h
-				if after.deadPid != uint32(k.cmd.Process.Pid) {
-					t.Fatalf("round %d: the dead owner's pid kept as %d, want %d", round, after.deadPid, k.cmd.Process.Pid)
+				if after.DeadPid != uint32(k.cmd.Process.Pid) {
+					t.Fatalf("round %d: the dead owner's pid kept as %d, want %d", round, after.DeadPid, k.cmd.Process.Pid)
 				}
-				after.lock, before.lock = 0, 0
-				after.deadPid, before.deadPid = 0, 0
+				after.Lock, before.Lock = 0, 0
+				after.DeadPid, before.DeadPid = 0, 0
 				if after != before {
 					t.Fatalf("round %d: observers changed the shard:\nbefore %+v\nafter  %+v", round, before, after)
 				}

@@ -143,7 +143,7 @@ func (c *Cache) Read(dst, key []byte, o ReadOptions) (out []byte, m Meta, stale 
 		if p := s.flat(i, e); p != nil {
 			out = append(dst, p[e.klen():]...) // the common case: one copy
 		} else {
-			out = s.readAt(dst, i, e, e.klen(), int(e.vlen))
+			out = s.readAt(dst, i, e, e.klen(), int(e.Vlen))
 		}
 	}
 	return out, m, stale, nil

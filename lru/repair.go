@@ -14,17 +14,17 @@ import (
 func (s *shard) lruIntact() bool {
 	n := 0
 	var prev uint32
-	for i := s.h.head; i != 0; n++ {
-		if n >= int(s.h.entries) || int(i) >= s.g.nunits {
+	for i := s.h.Head; i != 0; n++ {
+		if n >= int(s.h.Entries) || int(i) >= s.g.nunits {
 			return false
 		}
 		e := s.ent(i)
-		if e.prev != prev {
+		if e.Prev != prev {
 			return false
 		}
-		prev, i = i, e.next
+		prev, i = i, e.Next
 	}
-	return n == int(s.h.entries) && s.h.tail == prev
+	return n == int(s.h.Entries) && s.h.Tail == prev
 }
 
 // repairLRU rebuilds the LRU queue from the bucket chains, keeping the
@@ -44,16 +44,16 @@ func (s *shard) repairLRU() {
 			}
 			inChain.add(i)
 			all = append(all, i)
-			i = s.ent(i).hnext
+			i = s.ent(i).Hnext
 		}
 	}
-	if len(all) != int(s.h.entries) {
+	if len(all) != int(s.h.Entries) {
 		s.resetCounted()
 		return
 	}
 	order := make([]uint32, 0, len(all))
 	placed := newBitset(s.g.nunits)
-	for i := s.h.head; i != 0 && int(i) < s.g.nunits && inChain.has(i) && !placed.has(i); i = s.ent(i).next {
+	for i := s.h.Head; i != 0 && int(i) < s.g.nunits && inChain.has(i) && !placed.has(i); i = s.ent(i).Next {
 		placed.add(i)
 		order = append(order, i)
 	}
@@ -62,7 +62,7 @@ func (s *shard) repairLRU() {
 			order = append(order, i)
 		}
 	}
-	s.h.head, s.h.tail = 0, 0
+	s.h.Head, s.h.Tail = 0, 0
 	for k := len(order) - 1; k >= 0; k-- {
 		s.pushHead(order[k], s.ent(order[k]))
 	}
@@ -100,7 +100,7 @@ func (s *shard) repairShard(done *[]Problem) error {
 			say("lock held by %s, which died: took the lock over; the shard was whole", deadOwner(owner))
 		}
 		if ps := s.check(); len(ps) > 0 {
-			lost := int(s.h.entries)
+			lost := int(s.h.Entries)
 			s.mutating()
 			s.resetCounted()
 			say("%d problem(s), the first %q: reset the shard (%d entries lost)", len(ps), ps[0].Msg, lost)

@@ -56,12 +56,12 @@ func (s *shard) begin() error {
 // it, the shard is repaired: reset if the owner died mid-mutation, its LRU
 // queue rebuilt if the owner died moving an entry. It says what it did.
 func (s *shard) acquire() repaired {
-	takenOver := s.c.r.Lock(&s.h.lock)
+	takenOver := s.c.r.Lock(&s.h.Lock)
 	s.locked = true
 	switch dirty := s.dirty(); {
 	case takenOver:
-		s.h.stats.Recoveries++
-		s.h.deadPid = 0
+		s.h.Stats.Recoveries++
+		s.h.DeadPid = 0
 		if dirty {
 			s.resetCounted()
 			return repairedReset
@@ -97,7 +97,7 @@ const (
 // recorded either way (leftDirty, see leftBroken).
 func (s *shard) observe() {
 	s.observing = true
-	from := s.c.r.LockObserve(&s.h.lock)
+	from := s.c.r.LockObserve(&s.h.Lock)
 	s.locked = true
 	// A dirty mark under a lock that was free is a change cut short too
 	// (the native path leaves an orphan then, but an observer does not
@@ -106,7 +106,7 @@ func (s *shard) observe() {
 	if from != 0 {
 		s.orphaned = true
 		if o := s.c.r.TokenOwner(from); o.Pid != 0 {
-			s.h.deadPid = uint32(o.Pid) // so later looks still say who died
+			s.h.DeadPid = uint32(o.Pid) // so later looks still say who died
 		}
 	}
 }
@@ -217,10 +217,10 @@ func (s *shard) release() {
 		return
 	}
 	if s.dirty() {
-		s.c.r.ReleaseOrphan(&s.h.lock)
+		s.c.r.ReleaseOrphan(&s.h.Lock)
 		return
 	}
-	s.c.r.Unlock(&s.h.lock)
+	s.c.r.Unlock(&s.h.Lock)
 }
 
 // releaseSlow is release for an observer that took the lock from a dead
@@ -239,9 +239,9 @@ func (s *shard) releaseSlow() {
 	}()
 	switch {
 	case orphan:
-		s.c.r.ReleaseOrphan(&s.h.lock)
+		s.c.r.ReleaseOrphan(&s.h.Lock)
 	case !s.dirty():
-		s.c.r.Unlock(&s.h.lock)
+		s.c.r.Unlock(&s.h.Lock)
 	}
 }
 

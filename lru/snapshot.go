@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/shmlru/shmlru/internal/format"
 	"github.com/shmlru/shmlru/shm"
 )
 
@@ -34,7 +35,7 @@ import (
 // even before it counts a try. A writer holds the sequence odd for well
 // under a microsecond.
 const (
-	unlockedTries = 4
+	unlockedTries = format.UnlockedTries
 	spinsPerTry   = 64
 )
 
@@ -48,7 +49,7 @@ type snapshot struct {
 	voff  uintptr // the value, in bytes from unit 0 of the heap
 }
 
-// entryInfo is an entry's packed info word (see layout.go), as a value.
+// entryInfo is an entry's packed info word (format.Entry.Info), as a value.
 type entryInfo uint64
 
 func (i entryInfo) expires() int64 { return int64(i & infoExpiresMask) }
@@ -75,7 +76,7 @@ func (s *shard) seek(key []byte, h uint64) (sn snapshot, r seekResult) {
 			return sn, seekGiveUp
 		}
 		e := *(*entry)(unsafe.Add(s.base, uintptr(u)*unitSize))
-		info := entryInfo(e.info)
+		info := entryInfo(e.Info)
 		if klen := info.klen(); klen == len(key) {
 			off := uint64(u)*unitSize + entryHeaderSize
 			var flags uint32
@@ -84,21 +85,21 @@ func (s *shard) seek(key []byte, h uint64) (sn snapshot, r seekResult) {
 					return sn, seekGiveUp
 				}
 				x := *(*entryExt)(unsafe.Add(s.base, uintptr(off)))
-				if x.more != 0 {
+				if x.More != 0 {
 					return sn, seekGiveUp // in pieces: the locking path walks them
 				}
-				flags = x.flags
+				flags = x.Flags
 				off += entryExtSize
 			}
-			vlen := uint64(e.vlen)
+			vlen := uint64(e.Vlen)
 			if info.typ() >= numTypes || vlen > uint64(s.g.maxValue) || off+uint64(klen)+vlen > heapBytes {
 				return sn, seekGiveUp
 			}
 			if bytes.Equal(unsafe.Slice((*byte)(unsafe.Add(s.base, uintptr(off))), klen), key) {
-				return snapshot{u: u, vlen: int(vlen), info: info, ver: e.version, flags: flags, voff: uintptr(off) + uintptr(klen)}, seekFound
+				return snapshot{u: u, vlen: int(vlen), info: info, ver: e.Version, flags: flags, voff: uintptr(off) + uintptr(klen)}, seekFound
 			}
 		}
-		u = e.hnext
+		u = e.Hnext
 	}
 	return sn, seekAbsent
 }
@@ -115,10 +116,10 @@ func (s *shard) readUnlocked(dst, key []byte, h uint64, o ReadOptions) (out []by
 	defer s.exitUnlocked(&err, &ok, debug.SetPanicOnFault(true))
 	var wall lazyNow
 	for try := 0; try < unlockedTries; try++ {
-		seq := atomic.LoadUint64(&s.h.seq)
+		seq := atomic.LoadUint64(&s.h.Seq)
 		for spin := 0; seq&1 != 0 && spin < spinsPerTry; spin++ {
 			runtime.Gosched()
-			seq = atomic.LoadUint64(&s.h.seq)
+			seq = atomic.LoadUint64(&s.h.Seq)
 		}
 		if seq&1 != 0 {
 			continue
@@ -222,5 +223,5 @@ func (s *shard) judge(dst []byte, sn *snapshot, wall *lazyNow, o ReadOptions) (o
 // torn. The fence keeps the copy's loads before the sequence's.
 func (s *shard) moved(seq uint64) bool {
 	loadFence(&s.fence)
-	return atomic.LoadUint64(&s.h.seq) != seq
+	return atomic.LoadUint64(&s.h.Seq) != seq
 }

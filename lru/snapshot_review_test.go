@@ -38,7 +38,7 @@ func TestGetDoesNotWaitBehindSameProcessWriter(t *testing.T) {
 	}
 	// A writer goroutine of this process waits for the region lock...
 	go c.Set([]byte("third"), []byte("x"), 0)
-	for atomic.LoadUint32(&s.h.lock)&(1<<31) == 0 { // ...until it sleeps on the futex (waiters bit)
+	for atomic.LoadUint32(&s.h.Lock)&(1<<31) == 0 { // ...until it sleeps on the futex (waiters bit)
 		time.Sleep(time.Millisecond)
 	}
 	// ...and now the same lock-free Get waits for it.
@@ -93,7 +93,7 @@ func TestCorruptionResetMovesSeq(t *testing.T) {
 	// A reader of victim, in another process, between its first seq load
 	// and its copy:
 	h := hashKey(victim)
-	q := atomic.LoadUint64(&s.h.seq)
+	q := atomic.LoadUint64(&s.h.Seq)
 	sn, r := s.seek(victim, h)
 	if r != seekFound {
 		t.Fatalf("seek: %d", r)
@@ -136,10 +136,10 @@ func TestForeignDirtyMarkIsReleasedAsOrphan(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.acquire()
-	atomic.AddUint64(&s.h.seq, 1) // the scribbler, between a change and the release
+	atomic.AddUint64(&s.h.Seq, 1) // the scribbler, between a change and the release
 	var err error
 	s.end(&err)
-	if o, _ := c.r.LockOwner(&s.h.lock); !o.Orphan {
+	if o, _ := c.r.LockOwner(&s.h.Lock); !o.Orphan {
 		t.Fatalf("after a release over a foreign dirty mark, the lock is %+v; want an orphan", o)
 	}
 	other := openAt(t, path, &Options{NoCreate: true})

@@ -13,7 +13,8 @@ func (a *Counters) add(b *Counters) {
 	a.Resets += b.Resets
 }
 
-func (sc *shardCounters) counters() Counters {
+// countersOf is a shard's write-side counts as Stats reports them.
+func countersOf(sc *shardCounters) Counters {
 	return Counters{Sets: sc.Sets, Deletes: sc.Deletes, Evictions: sc.Evictions, Expirations: sc.Expirations, Recoveries: sc.Recoveries, Resets: sc.Resets}
 }
 
@@ -87,15 +88,15 @@ func (s *shard) statsOf(ss *ShardStats) error {
 	return s.withLock(lockObserve|lockAskOwner, func() error {
 		ss.Lock = s.heldBy
 		ss.Dirty = s.leftDirty
-		ss.Counters = s.h.stats.counters()
+		ss.Counters = countersOf(&s.h.Stats)
 		if s.g.shards <= s.g.lanes {
 			ss.Hits, ss.Misses = s.c.laneReads(s.idx)
 		}
-		ss.Entries = int(s.h.entries)
-		ss.Chained = int(s.h.chained)
-		ss.FreeBytes = int64(s.h.freeUnits) * unitSize
+		ss.Entries = int(s.h.Entries)
+		ss.Chained = int(s.h.Chained)
+		ss.FreeBytes = int64(s.h.FreeUnits) * unitSize
 		ss.UsedBytes = int64(s.g.nunits-1)*unitSize - ss.FreeBytes
-		ss.FreeRuns = int(s.h.freeRuns)
+		ss.FreeRuns = int(s.h.FreeRuns)
 		return nil
 	})
 }
@@ -103,9 +104,9 @@ func (s *shard) statsOf(ss *ShardStats) error {
 // lockOwner describes who holds the shard's lock, with the pid of the dead
 // owner that an orphan stands for.
 func (s *shard) lockOwner() (shm.Owner, error) {
-	o, err := s.c.r.LockOwner(&s.h.lock)
+	o, err := s.c.r.LockOwner(&s.h.Lock)
 	if o.Orphan {
-		o.Pid = int(s.h.deadPid)
+		o.Pid = int(s.h.DeadPid)
 	}
 	return o, err
 }

@@ -9,7 +9,7 @@ import (
 
 // Entry storage: an entry's header, its optional entryExt, and its payload
 // (key, then value), contiguous in one run of units or, when the heap had
-// no run long enough, in a chain of pieces (see layout.go). Everything here
+// no run long enough, in a chain of pieces (see internal/format). Everything here
 // runs with the shard's lock held; every length and index read from the
 // region is checked before it is used.
 
@@ -22,16 +22,16 @@ func packInfo(expires int64, klen int, t Type, ext bool) uint64 {
 }
 
 // expires is the entry's deadline, Unix ms, 0 = never.
-func (e *entry) expires() int64 { return int64(e.info & infoExpiresMask) }
+func (e *entry) expires() int64 { return int64(e.Info & infoExpiresMask) }
 
 // klen is the key's length.
-func (e *entry) klen() int { return int(e.info >> infoKlenShift & 0xffff) }
+func (e *entry) klen() int { return int(e.Info >> infoKlenShift & 0xffff) }
 
 // typ is the value's type.
-func (e *entry) typ() Type { return Type(e.info >> infoTypShift & infoTypMask) }
+func (e *entry) typ() Type { return Type(e.Info >> infoTypShift & infoTypMask) }
 
 // hasExt reports whether an entryExt follows the header.
-func (e *entry) hasExt() bool { return e.info&infoExt != 0 }
+func (e *entry) hasExt() bool { return e.Info&infoExt != 0 }
 
 // payloadOff is where the key starts, from the entry's first unit.
 func (e *entry) payloadOff() int {
@@ -59,12 +59,12 @@ func (s *shard) flagsOf(u uint32, e *entry) uint32 {
 	if !e.hasExt() {
 		return 0
 	}
-	return s.extOf(u).flags
+	return s.extOf(u).Flags
 }
 
 // metaOf returns the entry's Meta.
 func (s *shard) metaOf(u uint32, e *entry) Meta {
-	return Meta{Type: e.typ(), Flags: s.flagsOf(u, e), Version: e.version, Expires: e.expires(), Size: int(e.vlen)}
+	return Meta{Type: e.typ(), Flags: s.flagsOf(u, e), Version: e.Version, Expires: e.expires(), Size: int(e.Vlen)}
 }
 
 // bytesAt returns n bytes of the heap starting off bytes into unit u.
@@ -78,8 +78,8 @@ func (s *shard) bytesAt(u uint32, off, n int) []byte {
 // checkEntry validates the lengths and type in an entry header, so that a
 // corrupt header cannot make a copy run past its storage.
 func (s *shard) checkEntry(u uint32, e *entry) {
-	if k := e.klen(); k == 0 || k > s.g.maxKey || int(e.vlen) > s.g.maxValue || e.typ() >= numTypes {
-		s.corrupt("entry %d: key %d bytes, value %d bytes, type %d out of range", u, k, e.vlen, e.typ())
+	if k := e.klen(); k == 0 || k > s.g.maxKey || int(e.Vlen) > s.g.maxValue || e.typ() >= numTypes {
+		s.corrupt("entry %d: key %d bytes, value %d bytes, type %d out of range", u, k, e.Vlen, e.typ())
 	}
 }
 
@@ -90,7 +90,7 @@ func (s *shard) chainOf(u uint32, e *entry) (more, units uint32) {
 		return 0, 0
 	}
 	x := s.extOf(u)
-	return x.more, x.units
+	return x.More, x.Units
 }
 
 // flat returns the payload (key, then value) of the entry at u if it is
@@ -99,19 +99,19 @@ func (s *shard) flat(u uint32, e *entry) []byte {
 	s.checkEntry(u, e)
 	off := entryHeaderSize
 	if e.hasExt() {
-		if s.extOf(u).more != 0 {
+		if s.extOf(u).More != 0 {
 			return nil
 		}
 		off += entryExtSize
 	}
-	return s.bytesAt(u, off, e.klen()+int(e.vlen))
+	return s.bytesAt(u, off, e.klen()+int(e.Vlen))
 }
 
 // units returns how many units the entry at u takes in all its pieces
 // and how many pieces it has.
 func (s *shard) units(u uint32, e *entry) (units, pieces int) {
 	if s.flat(u, e) != nil {
-		return unitsFor(e.klen(), int(e.vlen), e.hasExt()), 1
+		return unitsFor(e.klen(), int(e.Vlen), e.hasExt()), 1
 	}
 	more, first := s.chainOf(u, e)
 	units, pieces = int(first), 1
@@ -120,8 +120,8 @@ func (s *shard) units(u uint32, e *entry) (units, pieces int) {
 			s.corrupt("entry %d: its chain has a cycle", u)
 		}
 		ph := (*pieceHeader)(s.unitAt(more))
-		units += int(ph.units)
-		more = ph.next
+		units += int(ph.Units)
+		more = ph.Next
 	}
 	return units, pieces
 }
@@ -147,7 +147,7 @@ func (s *shard) chunksOf(u uint32, e *entry) chunks {
 		s.corrupt("entry %d: first piece of %d units holds no payload", u, units)
 	}
 	// Every piece holds at least 8 bytes: the payload bounds the walk.
-	left := (e.klen()+int(e.vlen))/(unitSize-pieceHeaderSize) + 1
+	left := (e.klen()+int(e.Vlen))/(unitSize-pieceHeaderSize) + 1
 	return chunks{s: s, next: more, left: left, p: s.bytesAt(u, off, int(units)*unitSize-off)}
 }
 
@@ -157,9 +157,9 @@ func (c *chunks) advance() {
 		c.s.corrupt("entry chain shorter than its lengths, or a cycle")
 	}
 	ph := (*pieceHeader)(c.s.unitAt(c.next))
-	c.s.checkSpan(c.next, ph.units)
-	c.p = c.s.bytesAt(c.next, pieceHeaderSize, int(ph.units)*unitSize-pieceHeaderSize)
-	c.next = ph.next
+	c.s.checkSpan(c.next, ph.Units)
+	c.p = c.s.bytesAt(c.next, pieceHeaderSize, int(ph.Units)*unitSize-pieceHeaderSize)
+	c.next = ph.Next
 	c.left--
 }
 
@@ -265,7 +265,7 @@ func (s *shard) chainFits(payload int) bool {
 	if c < 4 {
 		return false
 	}
-	room := int64(s.h.freeUnits)*unitSize - int64(s.h.freeRuns)*pieceHeaderSize - (entryHeaderSize + entryExtSize - pieceHeaderSize)
+	room := int64(s.h.FreeUnits)*unitSize - int64(s.h.FreeRuns)*pieceHeaderSize - (entryHeaderSize + entryExtSize - pieceHeaderSize)
 	return room >= int64(payload)
 }
 
@@ -276,7 +276,7 @@ func (s *shard) chainFits(payload int) bool {
 // entry is contiguous.
 func (s *shard) allocChain(need uint32, payload int) placement {
 	u := s.headOf(s.lastClass())
-	first := s.run(u).units
+	first := s.run(u).Units
 	if first >= need {
 		return placement{u: s.cut(u, need), units: need}
 	}
@@ -289,14 +289,14 @@ func (s *shard) allocChain(need uint32, payload int) placement {
 			s.corrupt("free space ran out building a chain that fit")
 		}
 		v := s.headOf(c)
-		take := min(s.run(v).units, uint32((left+pieceHeaderSize+unitSize-1)/unitSize))
+		take := min(s.run(v).Units, uint32((left+pieceHeaderSize+unitSize-1)/unitSize))
 		p := s.cut(v, take)
 		ph := (*pieceHeader)(s.unitAt(p))
-		*ph = pieceHeader{units: take}
+		*ph = pieceHeader{Units: take}
 		if last == nil {
 			pl.more = p
 		} else {
-			last.next = p
+			last.Next = p
 		}
 		last = ph
 		left -= int(take)*unitSize - pieceHeaderSize
@@ -307,7 +307,7 @@ func (s *shard) allocChain(need uint32, payload int) placement {
 // freeEntry returns the storage of the entry at u to the heap.
 func (s *shard) freeEntry(u uint32, e *entry) {
 	if s.flat(u, e) != nil {
-		s.freeUnits(u, uint32(unitsFor(e.klen(), int(e.vlen), e.hasExt())))
+		s.freeUnits(u, uint32(unitsFor(e.klen(), int(e.Vlen), e.hasExt())))
 		return
 	}
 	more, first := s.chainOf(u, e)
@@ -319,14 +319,14 @@ func (s *shard) freeEntry(u uint32, e *entry) {
 		// Read the header before freeing: the free run's header
 		// overwrites it.
 		ph := (*pieceHeader)(s.unitAt(more))
-		next, units := ph.next, ph.units
+		next, units := ph.Next, ph.Units
 		s.freeUnits(more, units)
 		more = next
 	}
-	if s.h.chained == 0 {
+	if s.h.Chained == 0 {
 		s.corrupt("chained entry count below zero")
 	}
-	s.h.chained--
+	s.h.Chained--
 }
 
 // writePayload copies key and value into the entry at u, whose header and

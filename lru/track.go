@@ -99,19 +99,19 @@ func (c *Cache) bindTrack(data []byte) {
 
 // initTrack sets a new track table's first generation (gen is never 0, so
 // that an entry without flags never passes for a tracked one).
-func initTrack(t *trackTable) { t.gen = 1 }
+func initTrack(t *trackTable) { t.Gen = 1 }
 
 // gen returns the generation if the cache is in step, else 0. It reads the
 // mapping: call it under a fault guard.
 func (tr *Tracker) gen() uint32 {
-	until := atomic.LoadInt64(&tr.t.inStep)
+	until := atomic.LoadInt64(&tr.t.InStep)
 	if until == 0 {
 		return 0
 	}
 	if now, ok := trackNow(); !ok || now >= until {
 		return 0
 	}
-	return atomic.LoadUint32(&tr.t.gen)
+	return atomic.LoadUint32(&tr.t.Gen)
 }
 
 // slot picks a key's invalidation count from its hash: bits the shard and
@@ -188,7 +188,7 @@ func (tr *Tracker) StoreFill(key, value []byte, absent bool, o WriteOptions, f F
 	case err == nil:
 		return true, nil
 	case errors.Is(err, errFillRefused):
-		c.withTrack(func(tr *Tracker) { atomic.AddUint64(&tr.t.stats.Refused, 1) })
+		c.withTrack(func(tr *Tracker) { atomic.AddUint64(&tr.t.Stats.Refused, 1) })
 		return false, nil
 	}
 	return false, err
@@ -201,7 +201,7 @@ var errFillRefused = errors.New("lru: fill refused: the key changed while it loa
 // ticket still holds: the generation and the key's invalidation count
 // unchanged.
 func (tr *Tracker) fillCurrent(f *FillTicket) bool {
-	return atomic.LoadUint32(&tr.t.gen) == f.Gen && atomic.LoadUint32(&tr.counts[f.Slot]) == f.Count
+	return atomic.LoadUint32(&tr.t.Gen) == f.Gen && atomic.LoadUint32(&tr.counts[f.Slot]) == f.Count
 }
 
 // ticketHolds reports whether a fill's ticket still holds now: no change to
@@ -223,7 +223,7 @@ func (tr *Tracker) Invalidate(key []byte) error {
 	h := hashKey(key)
 	if err := c.withTrack(func(tr *Tracker) {
 		atomic.AddUint32(&tr.counts[tr.slot(h)], 1) // before the delete: see the top of this file
-		atomic.AddUint64(&tr.t.stats.Invalidations, 1)
+		atomic.AddUint64(&tr.t.Stats.Invalidations, 1)
 	}); err != nil {
 		return err
 	}
@@ -237,15 +237,15 @@ func (tr *Tracker) Invalidate(key []byte) error {
 // returns the new generation.
 func (tr *Tracker) InvalidateAll() (gen uint32, err error) {
 	err = tr.c.withTrack(func(tr *Tracker) {
-		atomic.StoreInt64(&tr.t.inStep, 0)
+		atomic.StoreInt64(&tr.t.InStep, 0)
 		for {
-			old := atomic.LoadUint32(&tr.t.gen)
+			old := atomic.LoadUint32(&tr.t.Gen)
 			gen = nextGen(old)
-			if atomic.CompareAndSwapUint32(&tr.t.gen, old, gen) {
+			if atomic.CompareAndSwapUint32(&tr.t.Gen, old, gen) {
 				break
 			}
 		}
-		atomic.AddUint64(&tr.t.stats.Generations, 1)
+		atomic.AddUint64(&tr.t.Stats.Generations, 1)
 	})
 	return gen, err
 }
@@ -275,12 +275,12 @@ func (tr *Tracker) SetInStep(until int64) error {
 	}
 	return tr.c.withTrack(func(tr *Tracker) {
 		if until == 0 {
-			atomic.StoreInt64(&tr.t.inStep, 0)
+			atomic.StoreInt64(&tr.t.InStep, 0)
 			return
 		}
 		for {
-			old := atomic.LoadInt64(&tr.t.inStep)
-			if old >= until || atomic.CompareAndSwapInt64(&tr.t.inStep, old, until) {
+			old := atomic.LoadInt64(&tr.t.InStep)
+			if old >= until || atomic.CompareAndSwapInt64(&tr.t.InStep, old, until) {
 				return
 			}
 		}
@@ -306,8 +306,8 @@ func (tr *Tracker) ClaimAgent() (bool, error) {
 		return true, nil // held already
 	}
 	err = c.withTrack(func(tr *Tracker) {
-		atomic.StoreUint32(&tr.t.agentPid, uint32(os.Getpid()))
-		atomic.AddUint64(&tr.t.stats.Agents, 1)
+		atomic.StoreUint32(&tr.t.AgentPid, uint32(os.Getpid()))
+		atomic.AddUint64(&tr.t.Stats.Agents, 1)
 	})
 	return err == nil, err
 }
@@ -320,8 +320,8 @@ func (tr *Tracker) ReleaseAgent() error {
 		return nil
 	}
 	if err := c.withTrack(func(tr *Tracker) {
-		atomic.StoreInt64(&tr.t.inStep, 0)
-		atomic.StoreUint32(&tr.t.agentPid, 0)
+		atomic.StoreInt64(&tr.t.InStep, 0)
+		atomic.StoreUint32(&tr.t.AgentPid, 0)
 	}); err != nil {
 		return err
 	}
@@ -334,18 +334,18 @@ func (tr *Tracker) ReleaseAgent() error {
 func (tr *Tracker) State() (s TrackState, err error) {
 	c := tr.c
 	err = c.withTrack(func(tr *Tracker) {
-		s.Gen = atomic.LoadUint32(&tr.t.gen)
-		if until := atomic.LoadInt64(&tr.t.inStep); until != 0 {
+		s.Gen = atomic.LoadUint32(&tr.t.Gen)
+		if until := atomic.LoadInt64(&tr.t.InStep); until != 0 {
 			if now, ok := trackNow(); ok && until > now {
 				s.InStep, s.Lead = true, time.Duration(until-now)
 			}
 		}
-		s.AgentPid = int(atomic.LoadUint32(&tr.t.agentPid))
+		s.AgentPid = int(atomic.LoadUint32(&tr.t.AgentPid))
 		s.Counters = TrackCounters{
-			Invalidations: atomic.LoadUint64(&tr.t.stats.Invalidations),
-			Generations:   atomic.LoadUint64(&tr.t.stats.Generations),
-			Refused:       atomic.LoadUint64(&tr.t.stats.Refused),
-			Agents:        atomic.LoadUint64(&tr.t.stats.Agents),
+			Invalidations: atomic.LoadUint64(&tr.t.Stats.Invalidations),
+			Generations:   atomic.LoadUint64(&tr.t.Stats.Generations),
+			Refused:       atomic.LoadUint64(&tr.t.Stats.Refused),
+			Agents:        atomic.LoadUint64(&tr.t.Stats.Agents),
 		}
 	})
 	if err != nil || tr.agent.Load() {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math"
 	"time"
+
+	"github.com/shmlru/shmlru/internal/format"
 )
 
 // Values as every language sees them: the type tags, Meta, and the
@@ -24,8 +26,8 @@ const (
 	// for the key, and NegativeTTL asked to remember that (load.go). Its
 	// value is empty. Get and the other reads answer ErrNotFound for it
 	// (ReadOptions.Absent shows it); a write replaces it like any entry.
-	TypeNone = 4
-	numTypes = 5
+	TypeNone = format.TypeNone
+	numTypes = format.NumTypes
 )
 
 // String names the type as shmctl and error messages show it.

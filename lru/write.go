@@ -122,7 +122,7 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 		// A cached absence (TypeNone) is no value: Add may write over
 		// it, Replace and CAS may not.
 		live = (e.expires() == 0 || !expiredAt(e, now.get())) && e.typ() != TypeNone
-		if live && o.Mode == ModeCAS && e.version != o.Version {
+		if live && o.Mode == ModeCAS && e.Version != o.Version {
 			return WriteResult{}, ErrVersionMismatch
 		}
 	}
@@ -150,17 +150,17 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 		if e := s.ent(i); s.rewrite(i, e, value, t, flags, expires) {
 			// The value fits where the old one was: no unlinking,
 			// freeing, allocating or relinking.
-			s.h.stats.Sets++
+			s.h.Stats.Sets++
 			s.clean()
-			return WriteResult{Version: e.version}, nil
+			return WriteResult{Version: e.Version}, nil
 		}
 		s.remove(i, prev, h)
 	}
 	pl, forcible := s.makeRoom(need, payload, &now)
 	e := s.insert(pl, key, value, h, t, flags, expires)
-	s.h.stats.Sets++
+	s.h.Stats.Sets++
 	s.clean()
-	return WriteResult{Version: e.version, Forcible: forcible}, nil
+	return WriteResult{Version: e.Version, Forcible: forcible}, nil
 }
 
 // fitsWithoutEviction reports whether a new entry of need units contiguous
@@ -169,7 +169,7 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 // only towards "no" for a chain: the old entry's pieces are counted as
 // runs of their own, not merged with their free neighbours.
 func (s *shard) fitsWithoutEviction(old, need uint32, payload int) bool {
-	entries, units, runs := int(s.h.entries), int64(s.h.freeUnits), int64(s.h.freeRuns)
+	entries, units, runs := int(s.h.Entries), int64(s.h.FreeUnits), int64(s.h.FreeRuns)
 	big := s.lastClass() >= 4
 	if old != 0 {
 		e := s.ent(old)
@@ -183,7 +183,7 @@ func (s *shard) fitsWithoutEviction(old, need uint32, payload int) bool {
 				merged += *s.footer(old-1, 1)
 			}
 			if end := old + uint32(n); s.isFree(end) {
-				merged += s.run(end).units
+				merged += s.run(end).Units
 			}
 			if merged >= need {
 				return entries < s.g.maxEntries
@@ -237,7 +237,7 @@ func (c *Cache) Delete(key []byte) (deleted bool, err error) {
 	s.mutating()
 	s.remove(i, prev, h)
 	s.countChange() // a reader's copy of the key is out of date
-	s.h.stats.Deletes++
+	s.h.Stats.Deletes++
 	s.clean()
 	return true, nil
 }

@@ -70,7 +70,7 @@ install_path_problem = $(strip \
 
 # The library as installed: like build/libshmlru.so, with the soname that
 # names its ABI version.
-$(SO_LIB): $(filter-out %_test.go,$(LIBSHMLRU_SRC)) | check-version
+$(SO_LIB): $(filter-out %_test.go,$(LIBSHMLRU_SRC)) | check-version check-generated
 	@mkdir -p $(@D)
 	$(GO) build $(GOFLAGS) -buildmode=c-shared -ldflags=-extldflags=-Wl,-soname,$(SO_NAME) -o $@ ./c
 

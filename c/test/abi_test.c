@@ -654,7 +654,7 @@ static void test_fork(shmlru_t h)
 }
 
 /* Read-through between two handles (two attachments, as two processes
- * would be), the change clock, cached absences and bad arguments. */
+ * would be), the change count, cached absences and bad arguments. */
 static void test_loads(shmlru_t h)
 {
 	shmlru_t h2 = open_cache(path, 4 << 20);

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmlru/shmlru/internal/format"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -357,27 +358,27 @@ func childMain(mode, path string) int {
 
 // The region's layout, as far as the tests reach into the file: where the
 // data area starts comes from shm/header.go's file header; everything in
-// the data area from lru.LayoutFacts, the definition C is generated from.
+// the data area from format.Facts, the definition C is generated from.
 // Every test that writes through them checks the effect through shmctl, so
 // a wrong offset fails it.
 const fileDataOff = 48 // file header: dataOff, where the data area starts (uint64)
 
 var (
-	cacheHeapOff      = layoutFact("cacheHeader.heapOff") // from the start of a shard (uint32)
-	unitSize          = layoutFact("unitSize")            // entry indexes count units of the heap
-	cacheHeaderSize   = layoutFact("cacheHeaderSize")     // shard 0 follows it
-	shardLockWord     = layoutFact("shardHeader.lock")    // the lock word (uint32)
-	shardSeq          = layoutFact("shardHeader.seq")     // the change sequence: odd is the dirty mark (uint64)
-	shardTail         = layoutFact("shardHeader.tail")    // the LRU queue's tail (a unit index)
-	shardEntries      = layoutFact("shardHeader.entries") // the entry count
-	shardDeadPid      = layoutFact("shardHeader.deadPid") // the pid of a dead owner an observer found (uint32)
-	entryPrevInHeader = layoutFact("entry.prev")          // LRU link towards the head
-	entryNextInHeader = layoutFact("entry.next")          // LRU link towards the tail
+	cacheHeapOff      = layoutFact("CacheHeader.HeapOff") // from the start of a shard (uint32)
+	unitSize          = layoutFact("UnitSize")            // entry indexes count units of the heap
+	cacheHeaderSize   = layoutFact("CacheHeaderSize")     // shard 0 follows it
+	shardLockWord     = layoutFact("ShardHeader.Lock")    // the lock word (uint32)
+	shardSeq          = layoutFact("ShardHeader.Seq")     // the change sequence: odd is the dirty mark (uint64)
+	shardTail         = layoutFact("ShardHeader.Tail")    // the LRU queue's tail (a unit index)
+	shardEntries      = layoutFact("ShardHeader.Entries") // the entry count
+	shardDeadPid      = layoutFact("ShardHeader.DeadPid") // the pid of a dead owner an observer found (uint32)
+	entryPrevInHeader = layoutFact("Entry.Prev")          // LRU link towards the head
+	entryNextInHeader = layoutFact("Entry.Next")          // LRU link towards the tail
 )
 
 // layoutFact is the value (an offset, for a field) of the named fact.
 func layoutFact(name string) int64 {
-	for _, f := range lru.LayoutFacts() {
+	for _, f := range format.Facts() {
 		if f.Name == name {
 			return int64(f.Value)
 		}
