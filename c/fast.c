@@ -821,11 +821,13 @@ SHMLRU_HIDDEN int shmlru_fast_get_tracked(uint64_t h, const char *key, size_t kl
 	return finish(f, SHMLRU_FAST_FALLBACK); /* a writer kept the shard busy: Go waits on the lock */
 }
 
-/* lru's TTL, without the lock: no mark, no counters. */
+/* lru's TTL, without the lock: no mark, no counters. An entry that has
+ * expired but is still stored has its (negative) time left, by lru's
+ * ttlLeft: expires - now, and -1 at its deadline's millisecond, which must
+ * not read as 0, "never". */
 SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms)
 {
 	BEGIN(h, key, klen, ttl_ms != NULL);
-	int64_t now = 0;
 	for (uint32_t try = 0; try < SHMLRU_L_UNLOCKED_TRIES; try++) {
 		uint64_t q = seq_begin(sh);
 		if (q & 1)
@@ -836,10 +838,15 @@ SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int6
 			continue;
 		if (r == SEEK_GIVE_UP)
 			return finish(f, BAD);
-		int64_t x = shmlru_l_info_expires(sn.info);
-		if (r == SEEK_ABSENT || expired_at(x, &now))
+		if (r == SEEK_ABSENT)
 			return finish(f, SHMLRU_NOT_FOUND);
-		*ttl_ms = x == 0 ? 0 : x - now;
+		int64_t x = shmlru_l_info_expires(sn.info), left = 0;
+		if (x != 0) {
+			left = x - now_ms();
+			if (left == 0)
+				left = -1;
+		}
+		*ttl_ms = left;
 		return finish(f, SHMLRU_OK);
 	}
 	return finish(f, SHMLRU_FAST_FALLBACK);

@@ -143,7 +143,22 @@ func goResult(c *lru.Cache, line string) string {
 		case d > 0:
 			return "0 left"
 		}
-		return "0 NEGATIVE"
+		return "0 expired" // still stored: ngx.shared.DICT's negative ttl
+	case "ttledge":
+		trials, _ := strconv.Atoi(f[2])
+		for i := 0; i < trials; i++ {
+			if err := c.Set(key, []byte("v"), 2*time.Millisecond); err != nil {
+				return code(err)
+			}
+			d, err := c.TTL(key)
+			for err == nil && d > 0 {
+				d, err = c.TTL(key)
+			}
+			if err != nil || d == 0 {
+				return fmt.Sprintf("%s ttl %d", code(err), d.Milliseconds())
+			}
+		}
+		return "0 edge"
 	case "llen":
 		n, err := c.LLen(key)
 		if err != nil {
@@ -244,6 +259,33 @@ func TestNativeMatchesGo(t *testing.T) {
 				mustCheck(t, c)
 			}
 		})
+	}
+}
+
+// The TTL of an entry that has expired but is still stored is its
+// (negative) time left in both, by lru's rule (ttlLeft): never 0, which
+// means "never", not even asked at its deadline's very millisecond, which
+// the trials of ttledge hit many times over (each spins on the TTL of a
+// 2 ms entry until it has expired); and once removed it is not found.
+func TestNativeTTLOfExpiredEntry(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	dir := t.TempDir()
+	native, twin := filepath.Join(dir, "native"), filepath.Join(dir, "twin")
+	cn, err := lru.Open(native, &lru.Options{Size: 1 << 20}) // created here, driven by the driver
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cn.Close()
+	cg, err := lru.Open(twin, &lru.Options{Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	ops := []string{"ttledge k 200", "ttl k", "set gone 0 1 0 76", "sleep 3", "ttl gone", "stale gone", "del gone", "ttl gone"}
+	got := driveOps(t, bin, native, ops)
+	matchGo(t, cg, ops, got)
+	if got[1] != "0 expired" || got[4] != "0 expired" || got[7] != "-1" {
+		t.Fatalf("ttl of k after its trials %q, of an expired entry %q, of a deleted one %q; want \"0 expired\" twice and \"-1\" (not found)", got[1], got[4], got[7])
 	}
 }
 

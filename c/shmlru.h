@@ -273,8 +273,9 @@ int shmlru_delete(shmlru_t h, const char *key, size_t key_len, int *deleted);
 int shmlru_incr(shmlru_t h, const char *key, size_t key_len, double delta, double *result,
                 int has_init, double init, int64_t init_ttl_ms, int *forcible);
 
-/* *ttl_ms receives the milliseconds left before the live entry at key
- * expires: 0 if it never does. */
+/* *ttl_ms receives the milliseconds left before the entry at key expires:
+ * 0 if it never does, negative (at most -1) if it has expired and is still
+ * stored, as ngx.shared.DICT's ttl; SHMLRU_NOT_FOUND if none is stored. */
 int shmlru_ttl(shmlru_t h, const char *key, size_t key_len, int64_t *ttl_ms);
 
 /* Sets a new TTL (0 = never expires) on the live entry at key. */

@@ -21,7 +21,9 @@ import (
 // calls on both (every method but capacity and free_space, every value
 // type including rejected ones, flags, TTLs, lists, bad keys) and compares
 // every returned value (nil against false, error strings and flags too)
-// and every raised error. TTLs that expire are followed by a yield until
+// and every raised error; each run starts with every method called on bad
+// selves and with a dot, whose raised errors must be the same, position
+// and all. TTLs that expire are followed by a yield until
 // both clocks are past them; the differences by design (ffi/README.md)
 // are left out, each for the reason differential.lua's header gives. A
 // failure names the seed, the step, the call, both results and the calls
@@ -42,7 +44,7 @@ var (
 var diffMethods = []string{"get", "get_stale", "set", "safe_set", "add", "safe_add", "replace", "delete",
 	"incr", "lpush", "rpush", "lpop", "rpop", "llen", "ttl", "expire", "flush_all", "flush_expired", "get_keys"}
 
-var diffOK = regexp.MustCompile(`^ok seed=(\d+) steps=(\d+) calls=(\d+) episodes=(\d+) stale=(\d+) (.*)$`)
+var diffOK = regexp.MustCompile(`^ok seed=(\d+) steps=(\d+) calls=(\d+) episodes=(\d+) stale=(\d+) expired_ttls=(\d+) bad_self=(\d+) (.*)$`)
 
 // TestNginxDifferential makes the same random calls on a lua_shared_dict
 // and on resty.shmlru in one nginx worker and fails on the first result
@@ -98,7 +100,7 @@ func TestNginxDifferential(t *testing.T) {
 	})
 
 	start := time.Now()
-	calls, stale := 0, 0
+	calls, stale, expiredTTLs, badSelf := 0, 0, 0, 0
 	called, values := map[string]int{}, map[string]int{}
 	for _, seed := range seeds {
 		path := fmt.Sprintf("/diff?seed=%d&steps=%d", seed, steps)
@@ -119,7 +121,11 @@ func TestNginxDifferential(t *testing.T) {
 		calls += n
 		n, _ = strconv.Atoi(m[5])
 		stale += n
-		for _, f := range strings.Fields(m[6]) {
+		n, _ = strconv.Atoi(m[6])
+		expiredTTLs += n
+		n, _ = strconv.Atoi(m[7])
+		badSelf += n
+		for _, f := range strings.Fields(m[8]) {
 			// method=calls/values/errors
 			name, counts, _ := strings.Cut(f, "=")
 			var c, v, e int
@@ -140,6 +146,12 @@ func TestNginxDifferential(t *testing.T) {
 		}
 		if stale == 0 {
 			t.Errorf("no get_stale found an expired entry: the TTL episodes tested nothing")
+		}
+		if expiredTTLs == 0 {
+			t.Errorf("no ttl of an expired entry was compared")
+		}
+		if badSelf < 100*len(seeds) {
+			t.Errorf("only %d calls on a bad self compared in %d seeds", badSelf, len(seeds))
 		}
 		for _, name := range diffMethods {
 			if called[name] == 0 {

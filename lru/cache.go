@@ -89,7 +89,7 @@ func Open(path string, o *Options) (*Cache, error) {
 	}
 	// Plan against the data area a region of this size will have, so that
 	// bad options fail before any file is created.
-	if _, err := plan(shm.DataSize(size, 0), shm.DefaultSlots, o); err != nil {
+	if _, err := planSize(size, o); err != nil {
 		return nil, err
 	}
 	r, err := shm.Open(path, shm.Options{

@@ -93,25 +93,35 @@ func (s *shard) incrRewrite(i uint32, e *entry, old []byte, delta float64) (floa
 	return v, r.Forcible, err
 }
 
-// TTL returns the time left before the entry at key expires (at least a
-// millisecond: an entry whose deadline has come is expired, not "never"), 0
-// if it never does, or ErrNotFound if there is no live entry. It changes
-// nothing.
+// TTL returns the time left before the entry at key expires: 0 if it never
+// does, positive while it lives (at least a millisecond), and negative once
+// it has expired, until it is removed (as ngx.shared.DICT's ttl, which
+// finds an entry until the dict removes it): ttlLeft's rule. It is
+// ErrNotFound if no entry is stored. It changes nothing.
 func (c *Cache) TTL(key []byte) (time.Duration, error) {
 	// One reading of wall time decides both whether the entry is live and how long
 	// it has left, so a live entry never reports 0 ("never") or less.
 	var now int64
-	_, m, stale, err := c.Read(nil, key, ReadOptions{Stale: true, Peek: true, metaOnly: true, repair: true, now: &now})
+	_, m, _, err := c.Read(nil, key, ReadOptions{Stale: true, Peek: true, metaOnly: true, repair: true, now: &now})
 	if err != nil {
 		return 0, err
 	}
-	if stale {
-		return 0, ErrNotFound
+	return time.Duration(ttlLeft(m.Expires, now)) * time.Millisecond, nil
+}
+
+// ttlLeft is the rule of TTL, in milliseconds, for an entry with deadline
+// expires (0 = never) at now: expires - now, and -1 for an entry whose
+// deadline is now, which has expired (an entry is live while expires >
+// now) and must not read as 0, "never". The native path (c/fast.c) follows
+// it; c/native_test.go holds the two together.
+func ttlLeft(expires, now int64) int64 {
+	if expires == 0 {
+		return 0
 	}
-	if m.Expires == 0 {
-		return 0, nil
+	if left := expires - now; left != 0 {
+		return left
 	}
-	return time.Duration(m.Expires-now) * time.Millisecond, nil
+	return -1
 }
 
 // Expire sets a new TTL on the live entry at key (0 = never expires). It

@@ -238,10 +238,7 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 		nunits--
 	}
 	if nunits < minUnitsPerShard {
-		if o.MaxEntries > 0 {
-			return g, fmt.Errorf("%w: MaxEntries %d leaves no room for values in %d-byte shards; give a larger Size or a smaller MaxEntries", ErrBadOptions, o.MaxEntries, per)
-		}
-		return g, fmt.Errorf("%w: %d bytes make shards of %d bytes, too small; give a larger Size or fewer Shards", ErrBadOptions, dataSize, per)
+		return g, &tooSmallError{shards: g.shards, per: per, maxEntries: o.MaxEntries}
 	}
 	g.nunits = int(nunits)
 	bitsOff, refsOff, heapOff, end := heapLayout(bucketsEnd, nunits)

@@ -213,8 +213,9 @@ func TestTTLExpiry(t *testing.T) {
 	if err != nil || !stale || string(v) != "v" {
 		t.Fatalf("GetStale = %q, stale %v, %v", v, stale, err)
 	}
-	if _, err := c.TTL(k); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("TTL of an expired entry: %v", err)
+	// Still stored: its (negative) time left, as ngx.shared.DICT's ttl.
+	if ttl, err := c.TTL(k); err != nil || ttl >= 0 {
+		t.Fatalf("TTL of an expired entry = %v, %v; want a negative TTL", ttl, err)
 	}
 	if err := c.Expire(k, time.Hour); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Expire of an expired entry: %v", err)
@@ -233,6 +234,22 @@ func TestTTLExpiry(t *testing.T) {
 	}
 	if ttl, _ := c.TTL(k); ttl != 0 {
 		t.Fatalf("Expire(0) left TTL %v", ttl)
+	}
+	c.Delete(k)
+	if _, err := c.TTL(k); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("TTL of a deleted entry: %v", err)
+	}
+}
+
+// ttlLeft's rule at and around a deadline: 0 only for no deadline, -1 ms
+// (not 0) at the deadline's millisecond.
+func TestTTLLeft(t *testing.T) {
+	for _, c := range []struct{ expires, now, want int64 }{
+		{0, 1000, 0}, {1001, 1000, 1}, {1000, 1000, -1}, {999, 1000, -1}, {990, 1000, -10},
+	} {
+		if got := ttlLeft(c.expires, c.now); got != c.want {
+			t.Errorf("ttlLeft(%d, %d) = %d, want %d", c.expires, c.now, got, c.want)
+		}
 	}
 }
 

@@ -1,8 +1,12 @@
 package lru
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
+
+	"github.com/shmlru/shmlru/shm"
 )
 
 // Defaults for Options' zero values.
@@ -95,4 +99,83 @@ type Geometry struct {
 	MaxKey          int // longest key accepted, bytes
 	MaxValue        int // longest value accepted, bytes
 	Loads           int // read-through loads the load table holds at once (see Loads.Begin)
+}
+
+// tooSmallError is plan's refusal of a data area whose shards would be too
+// small to hold the least storage a shard has, beside the hash index that
+// MaxEntries sizes; planSize words it for the region's size.
+type tooSmallError struct {
+	shards     int
+	per        int64 // bytes per shard
+	maxEntries int
+}
+
+func (e *tooSmallError) Error() string {
+	if e.maxEntries > 0 {
+		return fmt.Sprintf("%v: MaxEntries %d leaves no room for values in %d shards of %d bytes; give a larger Size or a smaller MaxEntries", ErrBadOptions, e.maxEntries, e.shards, e.per)
+	}
+	return fmt.Sprintf("%v: %d shards of %d bytes are too small; give a larger Size or fewer Shards", ErrBadOptions, e.shards, e.per)
+}
+
+func (e *tooSmallError) Unwrap() error { return ErrBadOptions }
+
+// planSize plans the geometry of a new region of size bytes. A size too
+// small for o's options is refused naming the smallest that is not: the
+// region's header and process slot table, the load and track tables and
+// every shard's least storage take a fixed part of any region, so its
+// smallest size is well above lua_shared_dict's 8k.
+func planSize(size int64, o *Options) (geometry, error) {
+	g, err := plan(shm.DataSize(size, 0), shm.DefaultSlots, o)
+	var small *tooSmallError
+	if !errors.As(err, &small) {
+		return g, err
+	}
+	least := minSize(o)
+	if least == 0 {
+		return g, err
+	}
+	var of, or []string
+	if o.Shards > 0 {
+		of, or = append(of, fmt.Sprint(o.Shards, " Shards")), append(or, "fewer Shards")
+	}
+	if o.MaxEntries > 0 {
+		of, or = append(of, fmt.Sprint("MaxEntries ", o.MaxEntries)), append(or, "a smaller MaxEntries")
+	}
+	msg := fmt.Sprintf("Size %d is too small for a cache", size)
+	if len(of) > 0 {
+		msg += " of " + strings.Join(of, " and ")
+	}
+	msg += fmt.Sprintf("; give at least %dk (%d bytes)", least>>10, least)
+	if len(or) > 0 {
+		msg += ", or " + strings.Join(or, " or ")
+	}
+	return g, fmt.Errorf("%w: %s", ErrBadOptions, msg)
+}
+
+// maxMinSize bounds minSize's search: beyond it, planSize names no size.
+const maxMinSize = 1 << 40
+
+// minSize returns the smallest size, in whole KiB, of a region that o's
+// options fit, or 0 if none up to maxMinSize does. The options fit every
+// size above one that they fit, so the search doubles, then halves.
+func minSize(o *Options) int64 {
+	fits := func(kib int64) bool {
+		_, err := plan(shm.DataSize(kib<<10, 0), shm.DefaultSlots, o)
+		return err == nil
+	}
+	lo, hi := int64(0), int64(16) // lo does not fit (0 never does); hi is to be tried
+	for !fits(hi) {
+		if hi<<10 >= maxMinSize {
+			return 0
+		}
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 1 {
+		if mid := (lo + hi) / 2; fits(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi << 10
 }

@@ -349,11 +349,14 @@ static void test_incr_ttl(shmlru_t h)
 	CHECK(n == 4 && memcmp(buf, "gone", 4) == 0 && m.stale == 1 && m.flags == 7);
 	EXPECT(shmlru_peek(h, KEY("short"), buf, sizeof buf, &n, &m), SHMLRU_OK);
 	CHECK(m.stale == 1);
-	EXPECT(shmlru_ttl(h, KEY("short"), &m.expires_ms), SHMLRU_NOT_FOUND);
+	/* Expired and still stored: the time left is negative, never 0. */
+	EXPECT(shmlru_ttl(h, KEY("short"), &ttl), SHMLRU_OK);
+	CHECK(ttl < 0);
 	size_t removed = 0;
 	EXPECT(shmlru_flush_expired(h, 0, &removed), SHMLRU_OK);
 	CHECK(removed >= 1);
 	EXPECT(shmlru_get_stale(h, KEY("short"), buf, sizeof buf, &n, &m), SHMLRU_NOT_FOUND);
+	EXPECT(shmlru_ttl(h, KEY("short"), &ttl), SHMLRU_NOT_FOUND);
 }
 
 static void test_lists(shmlru_t h)

@@ -3,6 +3,8 @@
  * c/native_test.go. Roles:
  *
  *   native_driver ops REGION          ops from stdin, one result line each
+ *                                     (set, get, stale, ttl, ttledge, llen,
+ *                                     incr, del, lpush, sleep)
  *   native_driver hook REGION POINT OP  stop inside the native path at POINT
  *   native_driver hammer REGION THREADS N  N incr of "counter" per thread
  *   native_driver wait REGION         say "ready", then run ops from stdin
@@ -133,7 +135,31 @@ static void run(char *line)
 		rc = shmlru_ttl(h, key, kl, &t);
 		printf("%d", rc);
 		if (rc == SHMLRU_OK)
-			printf(" %s", t == 0 ? "never" : t > 0 ? "left" : "NEGATIVE");
+			printf(" %s", t == 0 ? "never" : t > 0 ? "left" : "expired");
+	} else if (strcmp(op, "ttledge") == 0) {
+		/* A trials: KEY set with a 2 ms TTL, then asked its TTL until it
+		 * has expired: "0 edge" if every answer was positive and then
+		 * negative, the first bad answer otherwise. */
+		int trials = atoi(a), bad = 0;
+		shmlru_write_opts o;
+		memset(&o, 0, sizeof o);
+		o.ttl_ms = 2;
+		for (int i = 0; i < trials && !bad; i++) {
+			if ((rc = shmlru_write(h, key, kl, "v", 1, &o, NULL)) != SHMLRU_OK) {
+				printf("%d", rc);
+				bad = 1;
+				break;
+			}
+			int64_t t;
+			while ((rc = shmlru_ttl(h, key, kl, &t)) == SHMLRU_OK && t > 0) {
+			}
+			if (rc != SHMLRU_OK || t == 0) {
+				printf("%d ttl %lld", rc, (long long)t);
+				bad = 1;
+			}
+		}
+		if (!bad)
+			printf("0 edge");
 	} else if (strcmp(op, "llen") == 0) {
 		size_t len = 0;
 		rc = shmlru_llen(h, key, kl, &len);

@@ -24,6 +24,7 @@ local tonumber = tonumber
 local error = error
 local pcall = pcall
 local setmetatable = setmetatable
+local getmetatable = getmetatable
 local math_floor = math.floor
 local ipairs = ipairs
 local tobit = require("bit").tobit
@@ -44,6 +45,19 @@ local _M = new_tab(0, 40)
 _M._VERSION = "0.1.0"
 
 local mt = { __index = _M }
+
+
+-- BAD_SELF is what every method raises for a self that is not a cache
+-- (a method called with a dot, cache.get(key), or on another table), with
+-- ngx.shared.DICT's words: resty.core's check_zone raises it at the
+-- method's caller, and so do these (level 2 in a method, 3 in check_self).
+local BAD_SELF = 'bad "zone" argument'
+
+local function check_self(self)
+    if getmetatable(self) ~= mt then
+        error(BAD_SELF, 3)
+    end
+end
 
 
 -- Keep in step with c/shmlru.h (c/pin_test.go compares the two).
@@ -594,6 +608,9 @@ end
 -- get returns the value and, when non-zero, its user flags; nil if there
 -- is no live entry; nil and an error on failure.
 function _M.get(self, key)
+    if getmetatable(self) ~= mt then -- check_self, inline on the hot path
+        error(BAD_SELF, 2)
+    end
     if type(key) ~= "string" or key == "" then
         local err
         key, err = check_key(key)
@@ -636,6 +653,7 @@ end
 -- get_stale is get that also returns expired entries not yet removed:
 -- value, flags (or nil), stale.
 function _M.get_stale(self, key)
+    check_self(self)
     local err
     key, err = check_key(key)
     if not key then
@@ -722,27 +740,32 @@ end
 -- expiry in seconds (0 = never; whole ms, see ttl_ms) and user flags (see
 -- store): ok, err, forcible.
 function _M.set(self, key, value, exptime, flags)
+    check_self(self)
     return store(self, key, value, exptime, flags, MODE_SET, 0)
 end
 
 -- safe_set is set that fails with "no memory" rather than evict live
 -- entries.
 function _M.safe_set(self, key, value, exptime, flags)
+    check_self(self)
     return store(self, key, value, exptime, flags, MODE_SET, 1)
 end
 
 -- add is set only if there is no live entry: false, "exists" if there is.
 function _M.add(self, key, value, exptime, flags)
+    check_self(self)
     return store(self, key, value, exptime, flags, MODE_ADD, 0)
 end
 
 -- safe_add is add that fails with "no memory" rather than evict.
 function _M.safe_add(self, key, value, exptime, flags)
+    check_self(self)
     return store(self, key, value, exptime, flags, MODE_ADD, 1)
 end
 
 -- replace is set only over a live entry: false, "not found" if none.
 function _M.replace(self, key, value, exptime, flags)
+    check_self(self)
     return store(self, key, value, exptime, flags, MODE_REPLACE, 0)
 end
 
@@ -751,6 +774,7 @@ end
 -- equals old_value, atomically (the entry's version is checked by the
 -- write): true, or false and "not found" or "version mismatch".
 function _M.cas(self, key, old_value, new_value, exptime, flags)
+    check_self(self)
     local err
     key, err = check_key(key)
     if not key then
@@ -780,6 +804,7 @@ end
 -- delete removes the entry at key: true, nil, false. As in ngx.shared.DICT
 -- it is set(key, nil), so it returns what set returns.
 function _M.delete(self, key)
+    check_self(self)
     return store(self, key, nil, 0, 0, MODE_SET, 0)
 end
 
@@ -787,6 +812,7 @@ end
 -- incr adds value to the number at key: newval; with init, a missing entry
 -- starts at init (expiring after init_ttl seconds): newval, nil, forcible.
 function _M.incr(self, key, value, init, init_ttl)
+    check_self(self)
     local err
     key, err = check_key(key)
     if not key then
@@ -864,11 +890,13 @@ end
 -- lpush inserts value (a string or number) at the head of the list at key:
 -- the list's new length.
 function _M.lpush(self, key, value)
+    check_self(self)
     return push(self, lib.shmlru_lpush, "lpush", key, value)
 end
 
 -- rpush inserts value at the tail of the list at key.
 function _M.rpush(self, key, value)
+    check_self(self)
     return push(self, lib.shmlru_rpush, "rpush", key, value)
 end
 
@@ -899,17 +927,20 @@ end
 -- lpop removes and returns the item at the head of the list at key; nil if
 -- there is none.
 function _M.lpop(self, key)
+    check_self(self)
     return pop(self, lib.shmlru_lpop, "lpop", key)
 end
 
 -- rpop removes and returns the item at the tail of the list at key.
 function _M.rpop(self, key)
+    check_self(self)
     return pop(self, lib.shmlru_rpop, "rpop", key)
 end
 
 
 -- llen returns the length of the list at key (0 if there is none).
 function _M.llen(self, key)
+    check_self(self)
     local err
     key, err = check_list_key(key, "llen")
     if not key then
@@ -924,8 +955,10 @@ end
 
 
 -- ttl returns the seconds left before the entry at key expires (0 =
--- never), or nil, "not found".
+-- never; negative for an entry that has expired and is still stored, as
+-- from the dict), or nil, "not found".
 function _M.ttl(self, key)
+    check_self(self)
     local err
     key, err = check_key(key)
     if not key then
@@ -942,6 +975,7 @@ end
 -- expire sets a new expiry in seconds (0 or less = never) on the live
 -- entry at key: true, or nil, "not found".
 function _M.expire(self, key, exptime)
+    check_self(self)
     if not exptime then
         error('bad "exptime" argument', 2)
     end
@@ -967,6 +1001,7 @@ end
 
 -- flush_all removes every entry.
 function _M.flush_all(self)
+    check_self(self)
     local rc = lib.shmlru_flush_all(self.h)
     if rc ~= OK then
         return nil, errstr(rc)
@@ -977,6 +1012,7 @@ end
 -- flush_expired removes up to max_count expired entries (0 or nil = all)
 -- and returns how many it removed.
 function _M.flush_expired(self, max_count)
+    check_self(self)
     local rc = lib.shmlru_flush_expired(self.h, max_count or 0, size_out)
     if rc ~= OK then
         return nil, errstr(rc)
@@ -988,6 +1024,7 @@ end
 -- get_keys returns up to max_count keys of live entries (default 1024,
 -- 0 = all).
 function _M.get_keys(self, max_count)
+    check_self(self)
     if max_count == nil then
         max_count = 1024
     end
@@ -1018,6 +1055,7 @@ end
 
 -- capacity returns the size of the region in bytes.
 function _M.capacity(self)
+    check_self(self)
     local rc = lib.shmlru_capacity(self.h, size_out)
     if rc ~= OK then
         return nil, errstr(rc)
@@ -1028,6 +1066,7 @@ end
 
 -- free_space returns the bytes of value storage not in use.
 function _M.free_space(self)
+    check_self(self)
     local rc = lib.shmlru_free_space(self.h, size_out)
     if rc ~= OK then
         return nil, errstr(rc)
@@ -1042,6 +1081,7 @@ local STAT_FIELDS = { "hits", "misses", "sets", "deletes", "evictions",
 
 -- stats returns the cache's counters and fill, shared by every process.
 function _M.stats(self)
+    check_self(self)
     local st = ffi_new("shmlru_stats")
     local rc = lib.shmlru_stats_get(self.h, st)
     if rc ~= OK then
@@ -1061,6 +1101,7 @@ local INFO_FIELDS = { "size", "shards", "unit_size", "heap_bytes_per_shard",
 
 -- info returns the cache's layout and limits.
 function _M.info(self)
+    check_self(self)
     local inf = ffi_new("shmlru_info")
     local rc = lib.shmlru_info_get(self.h, inf)
     if rc ~= OK then
@@ -1077,6 +1118,7 @@ end
 -- close releases the cache in this process; later calls fail with
 -- "closed". The region stays for other processes.
 function _M.close(self)
+    check_self(self)
     local rc = lib.shmlru_close(self.h)
     if rc ~= OK then
         return nil, errstr(rc)

@@ -30,10 +30,10 @@
 --   flush_expired see the difference. Episodes therefore probe their expired
 --   keys first with get_stale (no write has run since they expired, so both
 --   dicts still hold them) and then flush_expired on both, so no expired
---   entry survives an episode. ttl and expire on an expired entry are never
---   compared: ngx.shared.DICT's peek finds it (a negative TTL; expire revives
---   it) until the lazy removal, where shmlru answers "not found" at once, as
---   the dict's documentation says ttl does (ffi/README.md).
+--   entry survives an episode. ttl is compared on the expired keys too,
+--   right after get_stale (both return the negative time left), and expire
+--   never: ngx.shared.DICT's revives an expired entry until the lazy
+--   removal, where shmlru answers "not found" (ffi/README.md).
 -- * flush_all frees shmlru's entries at once; the dict only marks them
 --   expired (a difference by design, README.md), so get_stale would still
 --   see them. After flush_all the dict's expired entries are flushed too
@@ -46,6 +46,13 @@
 --   prefix (the two modules raise them from different files), and of a
 --   "bad argument #N to 'f' (reason)" only the reason is compared: N and f
 --   name the dict's C function or FFI call and depend on how it was called.
+-- * A self that is not a dict: each run starts with every method called
+--   on bad selves (another table, nil, a number, a string) and, for the
+--   methods resty.core implements, with a dot (the key taken for self);
+--   both must raise the same error, 'bad "zone" argument', naming the same
+--   line, the caller's (check_bad_self). Not for the dict's C functions,
+--   which count their arguments first: a dot call of lpush, rpush, lpop,
+--   rpop or llen, and get_keys and flush_expired at all (ffi/README.md).
 -- * Not generated (differences by design, ffi/README.md): values larger than
 --   shmlru's limit ("value too large", where the dict says "no memory"),
 --   capacity and free_space (sizes of different layouts), a missing
@@ -402,7 +409,7 @@ local function new_run(ngx_dict, cache, seed)
         step = 0, calls = 0, trace = {}, by_method = {},
         -- ms that a key's deadline may differ between the two (see ttl_close)
         skew = {},
-        stale_hits = 0, episodes = 0,
+        stale_hits = 0, episodes = 0, bad_self = 0, expired_ttls = 0,
         errors = {}, -- error (returned or raised) -> times, for ?verbose=1
     }, Run)
 end
@@ -470,6 +477,15 @@ end
 -- by the ms its write's pair took (skew) and fall short by the ms this
 -- pair took (width). Anything else is a real difference.
 function Run:ttl_close(c, x, y, width)
+    -- The dict's C function returns the ms left, and -5 ms is its
+    -- NGX_DECLINED, which resty.core reads as "not found": an entry that
+    -- expired 5 ms before the dict's clock (ffi/README.md).
+    if x[1] and y[1] and x[2] == nil and x[3] == "not found"
+        and type(y[2]) == "number" and y[2] < 0
+    then
+        local d = to_ms(y[2]) + 5
+        return d >= -width and d <= (self.skew[key_id(c.a[1])] or 0)
+    end
     if not (x[1] and y[1] and x.n == 2 and y.n == 2
             and type(x[2]) == "number" and type(y[2]) == "number")
     then
@@ -600,6 +616,11 @@ function Run:run_episode()
         local x = self:check(call("get_stale", k))
         if x[1] and x[4] == true then
             self.stale_hits = self.stale_hits + 1
+            -- expired, still in both: the negative time left
+            x = self:check(call("ttl", k))
+            if x[1] and type(x[2]) == "number" and x[2] < 0 then
+                self.expired_ttls = self.expired_ttls + 1
+            end
         end
     end
     if rng.chance(50) then
@@ -618,8 +639,63 @@ function Run:run_episode()
     self:both(flush_expired)
 end
 
+-- BAD_SELF_ARGS are the arguments (after self) of the calls on bad selves:
+-- each method that takes a key is given "bs", which holds a value in both
+-- dicts, so that a call that went through would change or find it. The
+-- dict's C functions (list methods) are called with as many arguments as
+-- they count. expire's -1 would raise on its own in shmlru, after the self
+-- check. get_keys and flush_expired are left out (see the top of the file).
+local BAD_SELF_ARGS = {
+    get = { "bs" }, get_stale = { "bs" }, set = { "bs", "v" },
+    safe_set = { "bs", "v" }, add = { "bs", "v" }, safe_add = { "bs", "v" },
+    replace = { "bs", "v" }, delete = { "bs" }, incr = { "bs", 1, 0 },
+    ttl = { "bs" }, expire = { "bs", -1 }, flush_all = {}, capacity = {},
+    free_space = {}, lpush = { "bs", "v" }, rpush = { "bs", "v" },
+    lpop = { "bs" }, rpop = { "bs" }, llen = { "bs" },
+}
+local C_FUNCTIONS = { lpush = true, rpush = true, lpop = true, rpop = true,
+                      llen = true }
+
+-- call_as calls f with the arguments in a: the one line that the errors
+-- both dicts raise must name.
+local function call_as(f, a)
+    local r = pack(f(unpack(a, 1, a.n)))
+    return r
+end
+
+-- check_bad_self calls each method of both dicts on bad selves and with a
+-- dot, and compares the raised errors whole (message and position); then
+-- that nothing was written, deleted or flushed.
+function Run:check_bad_self()
+    self:both(function(d) d:set("bs", "kept", 0, 5) end)
+    local selves = { n = 5, {}, { 1 }, nil, 7, "bs" }
+    for m, args in pairs(BAD_SELF_ARGS) do
+        local calls = {}
+        for i = 1, selves.n do
+            calls[#calls + 1] = pack(selves[i], unpack(args))
+        end
+        if not C_FUNCTIONS[m] then
+            calls[#calls + 1] = pack(unpack(args)) -- dict.m(args)
+        end
+        for _, a in ipairs(calls) do
+            local x = pack(pcall(call_as, self.dict[m], a))
+            local y = pack(pcall(call_as, self.cache[m], a))
+            self.bad_self = self.bad_self + 1
+            if x[1] or y[1] or x[2] ~= y[2]
+                or not tostring(x[2]):find('differential.lua:%d+: bad "zone" argument$')
+            then
+                self:fail({ m = m .. " on a bad self", a = a }, x, y)
+            end
+        end
+    end
+    for _, c in ipairs({ call("get", "bs"), call("ttl", "bs") }) do
+        self:check(c)
+    end
+end
+
 function Run:run(steps)
     self:both(function(d) d:flush_all() d:flush_expired() end)
+    self:check_bad_self()
     local rng = self.rng
     for i = 1, steps do
         self.step = i
@@ -673,9 +749,10 @@ function _M.handler()
                                               bm.values, bm.errors)
     end
     table.sort(methods)
-    ngx.say(string.format("ok seed=%d steps=%d calls=%d episodes=%d stale=%d %s",
+    ngx.say(string.format("ok seed=%d steps=%d calls=%d episodes=%d stale=%d"
+                          .. " expired_ttls=%d bad_self=%d %s",
                           seed, steps, r.calls, r.episodes, r.stale_hits,
-                          concat(methods, " ")))
+                          r.expired_ttls, r.bad_self, concat(methods, " ")))
     if ngx.var.arg_verbose then
         local errs = {}
         for e, n in pairs(r.errors) do

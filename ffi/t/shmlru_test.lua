@@ -15,12 +15,15 @@
 -- shard count that is no power of two; block_size, gone since layout 3);
 -- get and set of each value type with flags (the dict's C int, read back
 -- signed), bad keys and values, and a value larger than the module's
--- buffer, which grows it; add, replace and the safe_ variants; cas; incr;
--- ttl, expire, get_stale and flush_expired, with TTLs in whole
--- milliseconds; lists; get_keys, flush_all, capacity, free_space and stats;
--- a full cache (safe_set says "no memory", set reports forcible); a second
--- handle on the region and closed handles; and a child forked after the
--- library was loaded, refused with a clear error while the parent goes on.
+-- buffer, which grows it; every method called with a dot or on a self
+-- that is not a cache ('bad "zone" argument' at the caller); add, replace
+-- and the safe_ variants; cas; incr; ttl (negative for an expired entry
+-- still stored), expire, get_stale and flush_expired, with TTLs in whole
+-- milliseconds; lists; get_keys, flush_all, capacity, free_space and
+-- stats; a full cache (safe_set says "no memory", set reports forcible); a
+-- second handle on the region and closed handles; and a child forked after
+-- the library was loaded, refused with a clear error while the parent goes
+-- on.
 
 package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
 
@@ -141,6 +144,51 @@ do
     raises("cannot convert 'string' to 'int'", c.set, c, "fl", nil, 0, "3")
 end
 
+-- a self that is not a cache (a method called with a dot, or on another
+-- value) raises the dict's 'bad "zone" argument' at the caller, in every
+-- method, before it looks at any other argument; nothing is written or
+-- deleted
+do
+    c:set("dot", "kept")
+    local methods = {
+        get = { "dot" }, get_stale = { "dot" }, set = { "dot", "v" },
+        safe_set = { "dot", "v" }, add = { "dot", "v" },
+        safe_add = { "dot", "v" }, replace = { "dot", "v" },
+        cas = { "dot", "kept", "v" }, delete = { "dot" },
+        incr = { "dot", 1 }, lpush = { "dot", "v" }, rpush = { "dot", "v" },
+        lpop = { "dot" }, rpop = { "dot" }, llen = { "dot" }, ttl = { "dot" },
+        expire = { "dot", -1 }, flush_all = {}, flush_expired = {},
+        get_keys = {}, capacity = {}, free_space = {}, stats = {}, info = {},
+        close = {},
+    }
+    local n = 0
+    for m, args in pairs(methods) do
+        n = n + 1
+        truthy(type(c[m]) == "function", m)
+        local function call(self_)
+            local r = T.pack(c[m](self_, unpack(args)))  -- the line raised at
+            return r
+        end
+        local line = debug.getinfo(call, "S").linedefined + 1
+        local at = "shmlru_test.lua:" .. line .. ': bad "zone" argument'
+        -- cache.m(args...): the first argument is taken for self
+        local ok, e = pcall(function() return c[m](unpack(args)) end)
+        truthy(not ok and tostring(e):find('bad "zone" argument', 1, true),
+               m .. " called with a dot: " .. tostring(e))
+        for _, bad in ipairs({ "dot", 7, true, { 1 }, {}, { h = c.h } }) do
+            ok, e = pcall(call, bad)
+            truthy(not ok and tostring(e):sub(-#at) == at,
+                   m .. " on " .. tostring(bad) .. ": " .. tostring(e))
+        end
+        ok, e = pcall(call, nil)
+        truthy(not ok and tostring(e):sub(-#at) == at, m .. " on nil: " .. tostring(e))
+    end
+    truthy(n == 25, "methods checked: " .. n)
+    expect({ "kept" }, c:get("dot"))
+    expect({ 0 }, c:ttl("dot"))
+    c:delete("dot")
+end
+
 -- add, replace, safe_*
 do
     expect({ true, nil, false }, c:add("a", 1))
@@ -232,9 +280,13 @@ do
     c:set("fresh", "here")
     expect({ "here", nil, false }, c:get_stale("fresh"))
     expect({ nil }, c:get_stale("nope"))
-    expect({ nil, "not found" }, c:ttl("short"))
+    -- expired but still stored: the (negative) time left, as the dict's
+    -- ttl; once removed, not found
+    local left = c:ttl("short")
+    truthy(type(left) == "number" and left < 0, "ttl of an expired entry: " .. tostring(left))
     truthy(c:flush_expired() >= 1)
     expect({ nil }, c:get_stale("short"))
+    expect({ nil, "not found" }, c:ttl("short"))
     expect({ 0 }, c:flush_expired(5))
 end
 
