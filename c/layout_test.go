@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/shmlru/shmlru/c/internal/layouth"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -45,7 +46,7 @@ func TestLayoutHeaderIsCurrent(t *testing.T) {
 // each field's offset and size. A Go field without its C mirror fails to
 // compile.
 func TestLayoutMirrors(t *testing.T) {
-	cc := needTool(t, "gcc")
+	cc := testenv.Need(t, "gcc")
 	var src bytes.Buffer
 	var want []string
 	src.WriteString("#include <stdio.h>\n#include \"region.h\"\nint main(void) {\n")
