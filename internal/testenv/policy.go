@@ -36,6 +36,7 @@ func Missing(t testing.TB, what, fix string) {
 	t.Helper()
 	if Integration() {
 		t.Fatalf("%s is missing (%s); %s=1 makes a missing tool a failure", what, fix, IntegrationEnv)
+		return
 	}
 	t.Skipf("integration test skipped: %s is missing (%s); set %s=1 (make test does) to run it and fail without it", what, fix, IntegrationEnv)
 }
