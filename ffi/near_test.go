@@ -27,8 +27,8 @@ import (
 // which this module does not depend on). Redis's own count of GET commands
 // (INFO commandstats) tells a fill from a hit. nginx runs nearWorkers
 // workers; redis-server is started by the test on a free loopback port
-// (redis_test.go), and the test fails, never skips, without it, as without
-// nginx. Handlers: ffi/t/ngx_near.lua.
+// (internal/testenv), and is missing as nginx is (testenv.Missing).
+// Handlers: ffi/t/ngx_near.lua.
 //
 //   - TestNginxNearFillsAndHits: a miss is one GET, then every worker
 //     hits; Go's GetTracked reads the fill with the generation as flags;
