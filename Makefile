@@ -8,6 +8,11 @@ BUILD   := build
 GOFLAGS ?=
 export CGO_ENABLED := 1
 
+# Every integration test runs here: a missing tool (nginx, LuaJIT,
+# redis-server, gcc, build/libshmlru.so, root) fails it, where plain
+# `go test` skips it (internal/testenv).
+export SHMLRU_INTEGRATION := 1
+
 BUILD_TARGETS :=
 TEST_TARGETS  := test-go
 DEMO_DEPS     :=

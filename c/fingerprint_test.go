@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/shmlru/shmlru/internal/format"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -25,7 +26,7 @@ import (
 // build/libshmlru.so, driven the same way, says its native path is on (and
 // nothing without SHMLRU_DEBUG): the line tells the two apart.
 func TestNativeRefusedOnAnotherLayout(t *testing.T) {
-	goTool, cc := needTool(t, "go"), needTool(t, "gcc")
+	goTool, cc := testenv.Need(t, "go"), testenv.Need(t, "gcc")
 	const wrong = 0x5eed
 	if format.Fingerprint() == wrong {
 		t.Fatal("the test's wrong fingerprint is the real one")

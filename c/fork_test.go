@@ -13,47 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/shm"
 )
-
-// libDir is where `make build` puts libshmlru.so, relative to this package.
-const libDir = "../build"
-
-// builtLibrary returns the absolute directory of build/libshmlru.so. It
-// fails the test if the library is missing, or older than any of its
-// sources (the ones mk/c.mk builds it from): a test of a stale library
-// would test old code.
-func builtLibrary(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(libDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lib := filepath.Join(dir, "libshmlru.so")
-	st, err := os.Stat(lib)
-	if err != nil {
-		t.Fatalf("%s is needed by this test: run `make build` first (`make test` does): %v", lib, err)
-	}
-	for _, pattern := range []string{"*.go", "*.c", "*.h", "../lru/*.go", "../shm/*.go", "../internal/format/*.go", "../version/*.go", "../go.mod", "../go.sum"} {
-		srcs, _ := filepath.Glob(pattern)
-		for _, src := range srcs {
-			if strings.HasSuffix(src, "_test.go") {
-				continue
-			}
-			if s, err := os.Stat(src); err == nil && s.ModTime().After(st.ModTime()) {
-				t.Fatalf("%s is older than %s: run `make build` first (`make test` does)", lib, src)
-			}
-		}
-	}
-	return dir
-}
 
 // buildC compiles the C program src (relative to this package) against
 // build/libshmlru.so and returns the binary's path.
 func buildC(t *testing.T, src string) string {
 	t.Helper()
-	cc := needTool(t, "gcc")
-	lib := builtLibrary(t)
+	cc := testenv.Need(t, "gcc")
+	lib := filepath.Dir(testenv.Lib(t))
 	inc, _ := filepath.Abs(".")
 	bin := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
 	cmd := exec.Command(cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-I", inc, "-o", bin, src,

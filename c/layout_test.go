@@ -11,6 +11,7 @@ import (
 
 	"github.com/shmlru/shmlru/c/internal/layouth"
 	"github.com/shmlru/shmlru/internal/format"
+	"github.com/shmlru/shmlru/internal/testenv"
 )
 
 // layout.h is generated from the Go structs; it must be the header the
@@ -45,7 +46,7 @@ func TestLayoutHeaderIsCurrent(t *testing.T) {
 // each field's offset and size. A Go field without its C mirror fails to
 // compile.
 func TestLayoutMirrors(t *testing.T) {
-	cc := needTool(t, "gcc")
+	cc := testenv.Need(t, "gcc")
 	var src bytes.Buffer
 	var want []string
 	src.WriteString("#include <stdio.h>\n#include \"region.h\"\nint main(void) {\n")

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/shmlru/shmlru/internal/testenv"
 )
 
 // The ABI is written down three times: in Go (status.go, abi.go), in the
@@ -220,19 +222,10 @@ func compareLines(t *testing.T, what string, got, want []string) {
 	}
 }
 
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is needed by this test and was not found: run `make deps` (scripts/deps.sh)", name)
-	}
-	return p
-}
-
 // TestHeaderLayout compiles a probe against shmlru.h that prints each
 // struct's size, each field's offset and size, and each constant.
 func TestHeaderLayout(t *testing.T) {
-	cc := needTool(t, "gcc")
+	cc := testenv.Need(t, "gcc")
 	var src bytes.Buffer
 	src.WriteString("#include <stdio.h>\n#include \"shmlru.h\"\nint main(void) {\n")
 	for name, v := range abiStructs {
@@ -266,7 +259,7 @@ func TestHeaderLayout(t *testing.T) {
 // TestLuaLayout loads the Lua module in LuaJIT and prints the same facts
 // from its cdef, plus its error strings.
 func TestLuaLayout(t *testing.T) {
-	luajit := needTool(t, "luajit")
+	luajit := testenv.Need(t, "luajit")
 	var script bytes.Buffer
 	script.WriteString(`package.path = "../ffi/?.lua;" .. package.path
 local ffi = require "ffi"

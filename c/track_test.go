@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -405,26 +404,6 @@ func TestTrackedReadNativeMatchesGo(t *testing.T) {
 	compare("newer", 100, notInStep)
 }
 
-// timeNamespace returns the command prefix that runs a program in a new
-// time namespace whose CLOCK_MONOTONIC is off seconds from this process's
-// (in a user namespace too, unless root). It skips the test if the kernel
-// has no time namespaces. (lru's tests have the same.)
-func timeNamespace(t *testing.T, off int64) []string {
-	t.Helper()
-	if _, err := os.Stat("/proc/self/ns/time"); errors.Is(err, fs.ErrNotExist) {
-		t.Skip("this kernel has no time namespaces (Linux 5.6 and later, CONFIG_TIME_NS)")
-	}
-	args := []string{"unshare"}
-	if os.Geteuid() != 0 {
-		args = append(args, "--user", "--map-root-user")
-	}
-	args = append(args, "--time", fmt.Sprintf("--monotonic=%d", off), "--fork", "--kill-child")
-	if out, err := exec.Command(args[0], append(args[1:], "true")...).CombinedOutput(); err != nil {
-		t.Fatalf("%v true: %v\n%s(util-linux's unshare 2.36 or later runs a child in a new time namespace)", args, err, out)
-	}
-	return args
-}
-
 // In step is one instant for C too, whatever the reader's time namespace:
 // a reader whose CLOCK_MONOTONIC is behind the agent's (half an hour, or
 // half its reading if less) stops serving tracked copies when the agent's
@@ -451,7 +430,7 @@ func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
 	}
 	for _, off := range []int64{-off, off} {
 		t.Run(fmt.Sprintf("monotonic%+ds", off), func(t *testing.T) {
-			d := startTrackDriver(t, region, timeNamespace(t, off)...)
+			d := startTrackDriver(t, region, testenv.TimeNamespace(t, off)...)
 			// The agent confirms for half a second more.
 			must(t, c.Tracker().SetInStep(0))
 			until := lru.TrackClock() + int64(500*time.Millisecond)
@@ -471,9 +450,8 @@ func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
 // A reader that cannot tell its time namespace's offset (here: no /proc)
 // never takes the cache for in step: its tracked reads go to the store.
 func TestTrackedWithoutProcIsNotInStep(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to unmount /proc in a mount namespace (CI runs as root)")
-	}
+	testenv.NeedRoot(t, "unmount /proc in a mount namespace")
+	testenv.Need(t, "unshare")
 	region := filepath.Join(t.TempDir(), "region")
 	c, err := lru.Open(region, &lru.Options{Size: 4 << 20})
 	must(t, err)

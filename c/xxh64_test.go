@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -23,7 +24,7 @@ import (
 // 64 (the one-shard case) or a misaligned load traps instead of passing by
 // luck.
 func TestXXH64(t *testing.T) {
-	cc := needTool(t, "gcc")
+	cc := testenv.Need(t, "gcc")
 	inc, _ := filepath.Abs(".")
 	bin := filepath.Join(t.TempDir(), "xxh64_probe")
 	if out, err := exec.Command(cc, "-std=c11", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2",

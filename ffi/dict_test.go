@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/ngxrun"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/shm"
 )
 
@@ -16,12 +17,10 @@ import (
 // shmlru takes and says), ttl of an expired entry, and a value too large
 // for either (the forcible that differs by design). The file's header says
 // what each check compares. First, the dict's smallest size: nginx refuses
-// lua_shared_dicts of 8191 bytes and of 8k. It fails (never skips) when
-// nginx or libshmlru.so is missing.
+// lua_shared_dicts of 8191 bytes and of 8k.
 func TestNginxDictEdges(t *testing.T) {
-	if _, err := ngxrun.FindNginx(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.NeedNginx(t)
+	lib := testenv.Lib(t)
 	luaT, err := filepath.Abs("t")
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +46,7 @@ func TestNginxDictEdges(t *testing.T) {
 		}
 	})
 	s, err := ngxrun.Start(ngxrun.Config{
-		Root: "..", Dir: t.TempDir(), Workers: 1, Region: region, Size: "1m",
+		Root: "..", Dir: t.TempDir(), Lib: lib, Workers: 1, Region: region, Size: "1m",
 		HTTP:    "    lua_shared_dict dictmin 12k;\n    lua_shared_dict dictbig 256k;",
 		LuaPath: luaT + "/?.lua;",
 		Extra:   `        location = /edges { content_by_lua_block { require("dict_edges").handler() } }`,

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/ngxrun"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/shm"
 )
@@ -49,11 +50,9 @@ var diffOK = regexp.MustCompile(`^ok seed=(\d+) steps=(\d+) calls=(\d+) episodes
 // TestNginxDifferential makes the same random calls on a lua_shared_dict
 // and on resty.shmlru in one nginx worker and fails on the first result
 // that differs (ffi/t/differential.lua says what is compared and what is
-// not). It fails (never skips) when nginx or libshmlru.so is missing.
+// not).
 func TestNginxDifferential(t *testing.T) {
-	if _, err := ngxrun.FindNginx(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.NeedNginx(t)
 	seeds, steps := diffSeeds, diffSteps
 	if v := os.Getenv("SHMLRU_DIFF_SEEDS"); v != "" {
 		seeds = nil
@@ -83,21 +82,12 @@ func TestNginxDifferential(t *testing.T) {
 	// any time (measured over 40 seeds: a few dozen keys, values up to
 	// 30,000 bytes), so neither evicts; an eviction would show as a
 	// mismatch (forcible true, or an entry missing on one side).
-	s, err := ngxrun.Start(ngxrun.Config{
-		Root: "..", Dir: t.TempDir(), Workers: 1, Region: region, Size: "32m",
+	s := testenv.Nginx(t, ngxrun.Config{
+		Workers: 1, Region: region, Size: "32m",
 		HTTP:    "    lua_shared_dict diffdict 32m;",
 		LuaPath: luaT + "/?.lua;",
 		Extra:   `        location = /diff { content_by_lua_block { require("differential").handler() } }`,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Error(err)
-		}
-		checkLog(t, s.ErrorLog())
-	})
+	}, func(log string) { checkLog(t, log) })
 
 	start := time.Now()
 	calls, stale, expiredTTLs, badSelf := 0, 0, 0, 0

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,7 +16,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/ngxrun"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/shm"
 )
@@ -90,9 +90,7 @@ type loadEnv struct {
 
 func startLoadNginx(t *testing.T) *loadEnv {
 	t.Helper()
-	if _, err := ngxrun.FindNginx(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.NeedNginx(t)
 	region := shm.Path(fmt.Sprintf("shmlru-load-test-%d-%s", os.Getpid(), t.Name()))
 	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o600})
 	if err != nil {
@@ -103,23 +101,14 @@ func startLoadNginx(t *testing.T) *loadEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ngxrun.Start(ngxrun.Config{
-		Root: "..", Dir: t.TempDir(), Workers: loadWorkers, Region: region, Size: "8m",
+	s := testenv.Nginx(t, ngxrun.Config{
+		Workers: loadWorkers, Region: region, Size: "8m",
 		LuaPath: luaT + "/?.lua;",
 		Extra:   loadLocations,
 		// mlcache instances are usually created in init_by_lua: the
 		// region is then opened in each worker on first use.
 		Init: fmt.Sprintf(`        ml_from_init, ml_init_err = require("resty.shmlru.mlcache").new("init", %q, { ttl = 60 })`, region),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Error(err)
-		}
-		checkLog(t, s.ErrorLog())
-	})
+	}, func(log string) { checkLog(t, log) })
 	return &loadEnv{
 		t: t, c: c, s: s, region: region, dir: t.TempDir(),
 		client: &http.Client{Timeout: 40 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
@@ -309,11 +298,12 @@ func (e *loadEnv) waitsAtLeast(n uint64) {
 	})
 }
 
-// The helper process: the test binary run again with SHMLRU_FFI_HELPER set
-// is a Go process of its own that opens the region and calls GetOrLoad
-// with the protocol's loader, then prints "value\tsource\terr".
+// The helper process: the test binary run again in role "getorload"
+// (testenv.Child) is a Go process of its own that opens the region and
+// calls GetOrLoad with the protocol's loader, then prints
+// "value\tsource\terr".
 func TestMain(m *testing.M) {
-	if os.Getenv("SHMLRU_FFI_HELPER") == "getorload" {
+	if testenv.Role() == "getorload" {
 		os.Exit(helperGetOrLoad())
 	}
 	os.Exit(m.Run())
@@ -339,8 +329,8 @@ func helperGetOrLoad() int {
 // startHelper starts a helper process; its answer comes on the channel.
 func (e *loadEnv) startHelper(key, cf, rel, value string) <-chan string {
 	e.t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SHMLRU_FFI_HELPER=getorload", "SHMLRU_REGION="+e.region,
+	cmd := testenv.Child(e.t, "getorload")
+	cmd.Env = append(cmd.Env, "SHMLRU_REGION="+e.region,
 		"SHMLRU_KEY="+key, "SHMLRU_CF="+cf, "SHMLRU_REL="+rel, "SHMLRU_VALUE="+value)
 	out := make(chan string, 1)
 	stdout, err := cmd.StdoutPipe()

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/shm"
 )
@@ -44,14 +44,8 @@ type luajitEnv struct {
 
 func startLuaJIT(t *testing.T) *luajitEnv {
 	t.Helper()
-	luajit, err := exec.LookPath("luajit")
-	if err != nil {
-		t.Fatal("luajit not found: install luajit2 with `make deps`")
-	}
-	lib, err := ngxrun.FindLib("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	luajit := testenv.Need(t, "luajit")
+	lib := testenv.Lib(t)
 	region := shm.Path(fmt.Sprintf("shmlru-luajit-test-%d", os.Getpid()))
 	c, err := lru.Open(region, &lru.Options{Size: 4 << 20})
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/ngxrun"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/shm"
 )
@@ -27,8 +27,8 @@ import (
 // which this module does not depend on). Redis's own count of GET commands
 // (INFO commandstats) tells a fill from a hit. nginx runs nearWorkers
 // workers; redis-server is started by the test on a free loopback port
-// (redis_test.go), and the test fails, never skips, without it, as without
-// nginx. Handlers: ffi/t/ngx_near.lua.
+// (internal/testenv), and is missing as nginx is (testenv.Missing).
+// Handlers: ffi/t/ngx_near.lua.
 //
 //   - TestNginxNearFillsAndHits: a miss is one GET, then every worker
 //     hits; Go's GetTracked reads the fill with the generation as flags;
@@ -73,9 +73,7 @@ type nearEnv struct {
 
 func startNear(t *testing.T) *nearEnv {
 	t.Helper()
-	if _, err := ngxrun.FindNginx(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.NeedNginx(t)
 	rs := startRedis(t)
 	region := shm.Path(fmt.Sprintf("shmlru-near-test-%d-%s", os.Getpid(), t.Name()))
 	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o600})
@@ -84,37 +82,25 @@ func startNear(t *testing.T) *nearEnv {
 	}
 	t.Cleanup(func() { c.Close(); shm.Remove(region) })
 	// A port where nothing listens, for the "down" instance.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	down := testenv.FreePort(t)
 	luaT, err := filepath.Abs("t")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ngxrun.Start(ngxrun.Config{
-		Root: "..", Dir: t.TempDir(), Workers: nearWorkers, Region: region, Size: "8m",
+	s := testenv.Nginx(t, ngxrun.Config{
+		Workers: nearWorkers, Region: region, Size: "8m",
 		LuaPath: luaT + "/?.lua;",
 		Extra:   nearLocations,
 		// Made in the master from the region's path: each worker opens it
 		// at its first get.
 		Init: fmt.Sprintf(`        near_conf = { region = %q, port = %d, down = %d, sock = %q }
         near_main, near_init_err = require("resty.shmlru.near").new{ cache = %q, port = %d, ttl = 60, neg_ttl = 60 }`,
-			region, rs.port, down, rs.sock, region, rs.port),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Error(err)
-		}
+			region, rs.Port, down, rs.Sock, region, rs.Port),
+	}, func(log string) {
 		// The "down" instance's refused connections and the "slow" one's
 		// timeout are logged by the cosocket itself.
 		var kept []string
-		for _, l := range strings.Split(s.ErrorLog(), "\n") {
+		for _, l := range strings.Split(log, "\n") {
 			if !strings.Contains(l, "connect() failed (111: Connection refused)") && !strings.Contains(l, "lua tcp socket read timed out") {
 				kept = append(kept, l)
 			}

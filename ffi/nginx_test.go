@@ -7,7 +7,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/ngxrun"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/shm"
 )
@@ -30,29 +31,18 @@ import (
 
 const workers = 3
 
-// startNginx opens the region from Go, then starts nginx on it. It fails
-// (never skips) when nginx or libshmlru.so is missing.
+// startNginx opens the region from Go, then starts nginx on it.
 func startNginx(t *testing.T) (*lru.Cache, *ngxrun.Server) {
 	t.Helper()
-	if _, err := ngxrun.FindNginx(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.NeedNginx(t)
 	region := shm.Path(fmt.Sprintf("shmlru-nginx-test-%d", os.Getpid()))
 	c, err := lru.Open(region, &lru.Options{Size: 8 << 20, Mode: 0o600})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close(); shm.Remove(region) })
-	s, err := ngxrun.Start(ngxrun.Config{Root: "..", Dir: t.TempDir(), Workers: workers, Region: region, Size: "8m"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Error(err)
-		}
-		checkLog(t, s.ErrorLog())
-	})
+	s := testenv.Nginx(t, ngxrun.Config{Workers: workers, Region: region, Size: "8m"},
+		func(log string) { checkLog(t, log) })
 	return c, s
 }
 

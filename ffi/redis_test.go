@@ -2,77 +2,30 @@ package ffi_test
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shmlru/shmlru/internal/testenv"
 )
 
 // A real redis-server for the resty.shmlru.near tests, and the few RESP2
 // commands the tests send it, over a plain net.Conn: the main module
 // depends on no Redis client.
 
-// redisServer is a redis-server started for one test.
-type redisServer struct {
-	port int
-	sock string // its unix socket too
-	log  *bytes.Buffer
-}
+// redisServer is a redis-server started for one test (testenv.Redis).
+type redisServer struct{ *testenv.Redis }
 
 // startRedis starts redis-server on a free loopback port, with nothing
-// persisted; it is killed when the test ends. It fails (never skips) when
-// redis-server is missing, as the nginx tests do when nginx is.
+// persisted; it is killed when the test ends.
 func startRedis(t *testing.T) *redisServer {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server not found: install it with `make deps` (scripts/deps.sh)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	dir := t.TempDir()
-	s := &redisServer{port: port, sock: filepath.Join(dir, "redis.sock"), log: &bytes.Buffer{}}
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--unixsocket", s.sock, "--save", "", "--appendonly", "no",
-		"--dir", dir, "--dbfilename", "unused.rdb", "--daemonize", "no", "--loglevel", "warning")
-	cmd.Stdout, cmd.Stderr = s.log, s.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if r, err := s.dial(); err == nil {
-			_, err = r.do("PING")
-			r.close()
-			if err == nil {
-				return s
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("redis-server exited:\n%s", s.log)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not answer PING on port %d within 10s:\n%s", port, s.log)
-		}
-	}
+	return &redisServer{testenv.StartRedis(t)}
 }
 
 // redisConn is one connection to it.
@@ -82,7 +35,7 @@ type redisConn struct {
 }
 
 func (s *redisServer) dial() (*redisConn, error) {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), 5*time.Second)
+	c, err := net.DialTimeout("tcp", s.Addr(), 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +131,7 @@ func (r *redis) do(args ...string) any {
 	r.t.Helper()
 	v, err := r.c.do(args...)
 	if err != nil {
-		r.t.Fatalf("redis %s: %v\n%s", strings.Join(args, " "), err, r.s.log)
+		r.t.Fatalf("redis %s: %v\n%s", strings.Join(args, " "), err, r.s.Log())
 	}
 	return v
 }

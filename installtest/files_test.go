@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/version"
 )
 
@@ -156,9 +157,10 @@ func TestUninstallRemovesExactlyWhatInstallPut(t *testing.T) {
 // A PREFIX the installed files could not name is refused before anything
 // is built or written, with what to do.
 func TestInstallRefusesBadPrefix(t *testing.T) {
+	mk := testenv.Need(t, "make")
 	for _, p := range []string{"relative/dir", "/opt/a b", `/opt/a"b`} {
 		d := t.TempDir()
-		cmd := exec.Command("make", "--no-print-directory", "install", "DESTDIR="+d, "PREFIX="+p)
+		cmd := exec.Command(mk, "--no-print-directory", "install", "DESTDIR="+d, "PREFIX="+p)
 		cmd.Dir = root
 		cmd.Env = cleanEnv()
 		out, err := cmd.CombinedOutput()

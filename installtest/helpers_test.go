@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/version"
 )
 
@@ -76,6 +77,7 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) st
 // runMake runs make in the repository's root.
 func runMake(t *testing.T, args ...string) string {
 	t.Helper()
+	needBuild(t)
 	return run(t, root, cleanEnv(), "make", append([]string{"--no-print-directory"}, args...)...)
 }
 
@@ -83,6 +85,7 @@ func runMake(t *testing.T, args ...string) string {
 // made by the first test that asks for it.
 func staged(t *testing.T) string {
 	t.Helper()
+	needBuild(t)
 	stagedInstall.once.Do(func() {
 		dir, err := os.MkdirTemp("", "shmlru-installtest-")
 		if err != nil {
@@ -222,13 +225,10 @@ func dynamic(t *testing.T, path string) (soname, needed []string) {
 	return soname, needed
 }
 
-// lookTool returns the path of a program a test needs, or fails saying how
-// to get it.
-func lookTool(t *testing.T, name string) string {
+// needBuild ends the test as testenv.Missing says unless make and the C
+// compiler that builds libshmlru.so (cgo's gcc) are installed.
+func needBuild(t *testing.T) {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is needed by this test and was not found: run `make deps` (scripts/deps.sh)", name)
-	}
-	return p
+	testenv.Need(t, "make")
+	testenv.Need(t, "gcc")
 }

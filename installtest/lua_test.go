@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/version"
 )
@@ -34,7 +35,7 @@ print(ffi.string(ffi.load(p).shmlru_version()))
 // loaded. The versions must be this release's.
 func runLua(t *testing.T, luaPath, cPath string, env ...string) string {
 	t.Helper()
-	luajit := lookTool(t, "luajit")
+	luajit := testenv.Need(t, "luajit")
 	region := filepath.Join(t.TempDir(), "region")
 	env = cleanEnv(append(env, "LUA_PATH="+luaPath, "LUA_CPATH="+cPath)...)
 	out := strings.Split(strings.TrimSuffix(run(t, "/", env, luajit, "-e", "arg = { [1] = "+luaQuote(region)+" }"+luaOpen), "\n"), "\n")
@@ -82,7 +83,7 @@ func TestInstalledLuaModuleFindsItsLibrary(t *testing.T) {
 	if out, err := exec.Command("ldconfig", "-p").Output(); err == nil && strings.Contains(string(out), soname(t)) {
 		t.Fatalf("%s is in the system's library cache: the missing-library case cannot be tested here", soname(t))
 	}
-	cmd := exec.Command(lookTool(t, "luajit"), "-e", "arg = { [1] = "+luaQuote(filepath.Join(t.TempDir(), "r"))+" }"+luaOpen)
+	cmd := exec.Command(testenv.Need(t, "luajit"), "-e", "arg = { [1] = "+luaQuote(filepath.Join(t.TempDir(), "r"))+" }"+luaOpen)
 	cmd.Env = cleanEnv("LUA_PATH="+source, "LUA_CPATH="+noCPath)
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "libshmlru.so not found: install shmlru (make install") {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/version"
 )
 
@@ -12,7 +13,8 @@ import (
 // the module into a rocks tree, where the module finds it on the tree's
 // package.cpath; `luarocks remove` takes both away again.
 func TestLuaRocksMake(t *testing.T) {
-	luarocks := lookTool(t, "luarocks")
+	luarocks := testenv.Need(t, "luarocks")
+	needBuild(t)
 	spec := "shmlru-" + version.Version + "-1.rockspec"
 	env := cleanEnv("HOME=" + t.TempDir()) // no user configuration or cache
 	run(t, root, env, luarocks, "lint", spec)

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/ngxrun"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/shm"
 	"github.com/shmlru/shmlru/version"
@@ -31,9 +32,7 @@ const libLocation = `
 // build/) loads the installed module and library, and its workers share a
 // cache with this Go process.
 func TestInstalledNginx(t *testing.T) {
-	if _, err := ngxrun.FindNginx(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.NeedNginx(t)
 	d := staged(t)
 	lib := filepath.Join(d, prefix, "lib")
 	// The installed module tries /usr/local/lib first: a real install

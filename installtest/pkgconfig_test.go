@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/version"
 )
@@ -15,8 +16,8 @@ import (
 // and shares a cache with this Go process.
 func TestPkgConfigCProgram(t *testing.T) {
 	d := staged(t)
-	pc := lookTool(t, "pkg-config")
-	cc := lookTool(t, "cc")
+	pc := testenv.Need(t, "pkg-config")
+	cc := testenv.Need(t, "cc")
 	env := cleanEnv("PKG_CONFIG_LIBDIR="+filepath.Join(d, prefix, "lib", "pkgconfig"), "PKG_CONFIG_PATH=", "PKG_CONFIG_SYSROOT_DIR="+d)
 
 	if v := strings.TrimSpace(run(t, "/", env, pc, "--modversion", "shmlru")); v != version.Version {

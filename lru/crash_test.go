@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shmlru/shmlru/internal/testenv"
 )
 
 func init() { childRoles["hook"] = hookChild }
@@ -67,14 +69,6 @@ func hostPid(t *testing.T, unsharePid int) int {
 	return pid
 }
 
-var unshareArgs = []string{"unshare", "--pid", "--fork", "--kill-child"}
-
-func requireRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for unshare --pid (CI runs as root)")
-	}
-}
-
 // A process killed at the worst point (a node unlinked and not relinked)
 // leaves its shard locked; the next operation on that shard takes the lock
 // over. A writer leaves the shard dirty: that shard alone is reset. A death
@@ -104,8 +98,7 @@ func TestKillAtWorstPoint(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				var wrap []string
 				if pidns {
-					requireRoot(t)
-					wrap = unshareArgs
+					wrap = testenv.PidNamespace(t)
 				}
 				killAtPoint(t, tc.point, tc.op, tc.reset, wrap)
 			})

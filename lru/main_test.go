@@ -11,13 +11,14 @@ import (
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/shmlru/shmlru/internal/testenv"
 )
 
-// The multi-process tests re-execute this test binary as child processes:
-// SHMLRU_TEST_CHILD names the child's role, SHMLRU_TEST_PATH the region.
-// Children talk to the parent through stdout lines and their exit status.
+// The multi-process tests re-execute this test binary as child processes
+// (testenv.Child): SHMLRU_TEST_PATH names the child's region. Children talk
+// to the parent through stdout lines and their exit status.
 func TestMain(m *testing.M) {
-	if role := os.Getenv("SHMLRU_TEST_CHILD"); role != "" {
+	if role := testenv.Role(); role != "" {
 		run, ok := childRoles[role]
 		if !ok {
 			fmt.Fprintln(os.Stderr, "unknown child role", role)
@@ -54,13 +55,11 @@ type child struct {
 // path. wrap, if given, is a command prefix (such as unshare).
 func startChild(t testing.TB, role, path, arg string, wrap ...string) *child {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
+	cmd := testenv.Child(t, role, arg)
+	cmd.Env = append(cmd.Env, "SHMLRU_TEST_PATH="+path)
+	if len(wrap) > 0 {
+		cmd = testenv.Wrap(cmd, wrap...)
 	}
-	argv := append(append([]string{}, wrap...), self, "-test.run=^$", arg)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "SHMLRU_TEST_CHILD="+role, "SHMLRU_TEST_PATH="+path)
 	ch := &child{cmd: cmd, stderr: new(strings.Builder)}
 	cmd.Stderr = ch.stderr
 	out, err := cmd.StdoutPipe()

@@ -5,13 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -299,26 +298,6 @@ func init() {
 	}
 }
 
-// timeNamespace returns the command prefix that runs a child in a new time
-// namespace whose CLOCK_MONOTONIC is off seconds from this process's (in
-// a user namespace too, unless root). It skips the test if the kernel has
-// no time namespaces.
-func timeNamespace(t *testing.T, off int64) []string {
-	t.Helper()
-	if _, err := os.Stat("/proc/self/ns/time"); errors.Is(err, fs.ErrNotExist) {
-		t.Skip("this kernel has no time namespaces (Linux 5.6 and later, CONFIG_TIME_NS)")
-	}
-	args := []string{"unshare"}
-	if os.Geteuid() != 0 {
-		args = append(args, "--user", "--map-root-user")
-	}
-	args = append(args, "--time", fmt.Sprintf("--monotonic=%d", off), "--fork", "--kill-child")
-	if out, err := exec.Command(args[0], append(args[1:], "true")...).CombinedOutput(); err != nil {
-		t.Fatalf("%v true: %v\n%s(util-linux's unshare 2.36 or later runs a child in a new time namespace)", args, err, out)
-	}
-	return args
-}
-
 // namespaceOffset is how far (s) a time namespace's CLOCK_MONOTONIC can be
 // set behind this one's (never below 0) or ahead, up to half an hour.
 func namespaceOffset(t *testing.T) int64 {
@@ -352,7 +331,7 @@ func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
 	trackFill(t, c, "k", "v")
 	for _, off := range []int64{-off, off} {
 		t.Run(fmt.Sprintf("monotonic%+ds", off), func(t *testing.T) {
-			ch := startChild(t, "tracked-reader", c.Path(), "", timeNamespace(t, off)...)
+			ch := startChild(t, "tracked-reader", c.Path(), "", testenv.TimeNamespace(t, off)...)
 			if l := ch.line(); l != "ready" {
 				ch.wait(t)
 				t.Fatalf("child: %q", l)

@@ -5,14 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/shmlru/shmlru/internal/testenv"
 )
 
 // lru.Open applies package shm's trust rule with the caller's TrustUIDs,
 // TrustGIDs and Mode, and its refusal is lru.ErrUntrusted.
 func TestOpenAppliesTheTrustRule(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to give the region file to another user (CI runs as root)")
-	}
+	testenv.NeedRoot(t, "give the region file to another user")
 	const other = 4242
 	path := filepath.Join(t.TempDir(), "c")
 	c, err := Open(path, &Options{Size: 1 << 20})

@@ -10,7 +10,7 @@ import (
 // a Redis GET).
 func BenchmarkGetHit(b *testing.B) {
 	r := startRedis(b)
-	c := newClient(b, options(b, regionPath(b, "a"), r.addr()))
+	c := newClient(b, options(b, regionPath(b, "a"), r.Addr()))
 	inStep(b, c.Cache())
 	ctx := context.Background()
 	keys := make([]string, 1000)

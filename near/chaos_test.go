@@ -42,7 +42,7 @@ type chaosEvent struct {
 
 func TestChaos(t *testing.T) {
 	r := startRedis(t)
-	rc := direct(t, r.addr())
+	rc := direct(t, r.Addr())
 	const (
 		keys    = 64
 		writers = 2
@@ -52,7 +52,7 @@ func TestChaos(t *testing.T) {
 	lag := 200 * time.Millisecond
 	var hosts []*host
 	for h := range 2 {
-		hosts = append(hosts, startHost(t, "host", regionPath(t, fmt.Sprint("host", h)), lag, r.addr()))
+		hosts = append(hosts, startHost(t, "host", regionPath(t, fmt.Sprint("host", h)), lag, r.Addr()))
 	}
 	for _, h := range hosts {
 		c, err := lru.Open(h.cache, &lru.Options{NoCreate: true})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -38,16 +39,13 @@ func clusterPort(t *testing.T) int {
 // startCluster starts a Redis Cluster of three masters on loopback and
 // returns their addresses.
 func startCluster(t *testing.T) []string {
-	needRedis(t)
 	var addrs []string
 	for range 3 {
-		r := &redisServer{t: t, port: clusterPort(t), dir: t.TempDir()}
-		r.args = []string{"--cluster-enabled", "yes", "--cluster-config-file", r.dir + "/nodes.conf", "--cluster-node-timeout", "5000"}
-		r.start()
-		t.Cleanup(r.kill)
-		addrs = append(addrs, r.addr())
+		// The node's config file is relative to its --dir, its own.
+		r := testenv.StartRedisOn(t, clusterPort(t), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+		addrs = append(addrs, r.Addr())
 	}
-	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	out, err := exec.Command(testenv.Need(t, "redis-cli"), append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}

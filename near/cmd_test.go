@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -22,7 +23,7 @@ func TestAgentCommand(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	path := regionPath(t, "host")
-	cmd := exec.Command(bin, "-cache", path, "-redis", r.addr(), "-max-lag", "200ms", "-size", "8388608")
+	cmd := exec.Command(bin, "-cache", path, "-redis", r.Addr(), "-max-lag", "200ms", "-size", "8388608")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -34,13 +35,13 @@ func TestAgentCommand(t *testing.T) {
 		}
 		return err == nil
 	})
-	o := options(t, path, r.addr())
+	o := options(t, path, r.Addr())
 	o.NoAgent = true
 	c := newClient(t, o)
 	if s := inStep(t, c.Cache()); s.AgentPid != cmd.Process.Pid {
 		t.Fatalf("agent pid %d, want the command's %d", s.AgentPid, cmd.Process.Pid)
 	}
-	rc := direct(t, r.addr())
+	rc := direct(t, r.Addr())
 	do(t, rc, "SET", "k", "v1")
 	ctx := context.Background()
 	if v, _ := c.Get(ctx, "k"); string(v) != "v1" {
@@ -63,9 +64,7 @@ func TestAgentCommand(t *testing.T) {
 // root. Without them it refuses the region at once, before any Redis. It
 // runs here as a real second user.
 func TestAgentCommandSharesAcrossUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run the agent as another user")
-	}
+	testenv.NeedRoot(t, "run the agent as another user")
 	const group, owner, member = 4243, 4244, 4245
 	r := startRedis(t)
 	dir, err := os.MkdirTemp("", "shmlru-near-users")
@@ -92,7 +91,7 @@ func TestAgentCommandSharesAcrossUsers(t *testing.T) {
 	agent := func(asMember bool, flags ...string) *exec.Cmd {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		t.Cleanup(cancel)
-		cmd := exec.CommandContext(ctx, bin, append([]string{"-cache", path, "-redis", r.addr(), "-max-lag", "200ms"}, flags...)...)
+		cmd := exec.CommandContext(ctx, bin, append([]string{"-cache", path, "-redis", r.Addr(), "-max-lag", "200ms"}, flags...)...)
 		if asMember {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: member, Gid: group}}
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,104 +14,26 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 )
 
-// The test harness: real redis-server processes on loopback, and "hosts"
-// in other processes (this test binary run again as a child), each with
-// its own region and agent.
+// The test harness: real redis-server processes on loopback
+// (internal/testenv), and "hosts" in other processes (this test binary run
+// again as a child), each with its own region and agent.
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv("NEAR_TEST_CHILD"); role != "" {
+	if role := testenv.Role(); role != "" {
 		os.Exit(runChild(role))
 	}
 	os.Exit(m.Run())
 }
 
-// needRedis fails the test where redis-server must be (CI, make test) and
-// skips it elsewhere.
-func needRedis(t testing.TB) string {
+// startRedis starts a redis-server on loopback for the test (see
+// testenv.StartRedis).
+func startRedis(t testing.TB, extra ...string) *testenv.Redis {
 	t.Helper()
-	p, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("SHMLRU_REQUIRE_REDIS") != "" {
-			t.Fatal("redis-server is not installed (scripts/deps.sh installs it)")
-		}
-		t.Skip("redis-server is not installed; `make test` installs it")
-	}
-	return p
-}
-
-// redisServer is one redis-server process on 127.0.0.1.
-type redisServer struct {
-	t    testing.TB
-	port int
-	dir  string
-	args []string
-	cmd  *exec.Cmd
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startRedis starts a redis-server without persistence; extra args are
-// appended to its command line. It is killed at cleanup.
-func startRedis(t testing.TB, extra ...string) *redisServer {
-	t.Helper()
-	needRedis(t)
-	r := &redisServer{t: t, port: freePort(t), dir: t.TempDir(), args: extra}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *redisServer) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
-
-func (r *redisServer) start() {
-	r.t.Helper()
-	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", r.dir, "--daemonize", "no", "--loglevel", "warning"}, r.args...)
-	r.cmd = exec.Command("redis-server", args...)
-	r.cmd.Stdout, r.cmd.Stderr = io.Discard, io.Discard
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", r.addr(), time.Second); err == nil {
-			fmt.Fprint(c, "PING\r\n")
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "+PONG") {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server on %s did not answer within 10s", r.addr())
-		}
-		time.Sleep(10 * time.Millisecond) // polling for the server to listen
-	}
-}
-
-func (r *redisServer) kill() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		r.cmd.Process.Kill()
-		r.cmd.Wait()
-		r.cmd = nil
-	}
-}
-
-// restart kills the server and starts a new one, empty, on the same port.
-func (r *redisServer) restart() {
-	r.kill()
-	r.start()
+	return testenv.StartRedis(t, extra...)
 }
 
 // direct is a plain Redis client for the tests' own writes and checks.
@@ -206,15 +127,12 @@ type host struct {
 // "host" competes for the agent role, "reader" does not.
 func startHost(t testing.TB, role, cache string, maxLag time.Duration, addrs ...string) *host {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "NEAR_TEST_CHILD="+role, "NEAR_TEST_CACHE="+cache,
+	cmd := testenv.Child(t, role)
+	cmd.Env = append(cmd.Env, "NEAR_TEST_CACHE="+cache,
 		"NEAR_TEST_REDIS="+strings.Join(addrs, ","), "NEAR_TEST_MAXLAG="+maxLag.String())
 	cmd.Stderr = os.Stderr
 	h := &host{cmd: cmd, cache: cache}
+	var err error
 	if h.in, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}

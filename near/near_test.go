@@ -14,8 +14,8 @@ import (
 
 func TestGetFillsOnceThenHits(t *testing.T) {
 	r := startRedis(t)
-	rc := direct(t, r.addr())
-	c := newClient(t, options(t, regionPath(t, "a"), r.addr()))
+	rc := direct(t, r.Addr())
+	c := newClient(t, options(t, regionPath(t, "a"), r.Addr()))
 	inStep(t, c.Cache())
 	ctx := context.Background()
 	do(t, rc, "SET", "user:1", "alice")
@@ -55,8 +55,8 @@ func TestGetFillsOnceThenHits(t *testing.T) {
 
 func TestPrefixesLimitWhatIsCached(t *testing.T) {
 	r := startRedis(t)
-	rc := direct(t, r.addr())
-	o := options(t, regionPath(t, "a"), r.addr())
+	rc := direct(t, r.Addr())
+	o := options(t, regionPath(t, "a"), r.Addr())
 	o.Prefixes = []string{"user:"}
 	c := newClient(t, o)
 	inStep(t, c.Cache())
@@ -89,9 +89,9 @@ func TestBadOptions(t *testing.T) {
 // The delay from the write's return to the drop is measured.
 func TestTwoHostsInvalidationDelay(t *testing.T) {
 	r := startRedis(t)
-	a := newClient(t, options(t, regionPath(t, "hostA"), r.addr()))
+	a := newClient(t, options(t, regionPath(t, "hostA"), r.Addr()))
 	bPath := regionPath(t, "hostB")
-	b := startHost(t, "host", bPath, 200*time.Millisecond, r.addr())
+	b := startHost(t, "host", bPath, 200*time.Millisecond, r.Addr())
 	bCache, err := lru.Open(bPath, &lru.Options{NoCreate: true})
 	if err != nil {
 		t.Fatal(err)
@@ -153,17 +153,17 @@ func readsWithinBound(t *testing.T, c *Client, key, want string, changed time.Ti
 
 func TestAgentKilledAnotherTakesOver(t *testing.T) {
 	r := startRedis(t)
-	rc := direct(t, r.addr())
+	rc := direct(t, r.Addr())
 	path := regionPath(t, "host")
-	first := startHost(t, "host", path, 200*time.Millisecond, r.addr())
-	o := options(t, path, r.addr())
+	first := startHost(t, "host", path, 200*time.Millisecond, r.Addr())
+	o := options(t, path, r.Addr())
 	o.NoAgent = true
 	reader := newClient(t, o)
 	s0 := inStep(t, reader.Cache())
 	if s0.AgentPid != first.pid {
 		t.Fatalf("agent pid %d, want the first host process %d", s0.AgentPid, first.pid)
 	}
-	second := startHost(t, "host", path, 200*time.Millisecond, r.addr())
+	second := startHost(t, "host", path, 200*time.Millisecond, r.Addr())
 	if got := second.call(t, "agent"); got != "no" {
 		t.Fatalf("second process is agent while the first lives: %s", got)
 	}
@@ -191,8 +191,8 @@ func TestAgentKilledAnotherTakesOver(t *testing.T) {
 
 func TestConnectionKilled(t *testing.T) {
 	r := startRedis(t)
-	rc := direct(t, r.addr())
-	c := newClient(t, options(t, regionPath(t, "a"), r.addr()))
+	rc := direct(t, r.Addr())
+	c := newClient(t, options(t, regionPath(t, "a"), r.Addr()))
 	s0 := inStep(t, c.Cache())
 	do(t, rc, "SET", "k", "old")
 	if v, _ := c.Get(context.Background(), "k"); string(v) != "old" {
@@ -216,7 +216,7 @@ func TestConnectionKilled(t *testing.T) {
 
 func TestRedisRestarted(t *testing.T) {
 	r := startRedis(t)
-	c := newClient(t, options(t, regionPath(t, "a"), r.addr()))
+	c := newClient(t, options(t, regionPath(t, "a"), r.Addr()))
 	inStep(t, c.Cache())
 	ctx := context.Background()
 	if err := c.Set(ctx, "k", []byte("before"), 0); err != nil {
@@ -225,7 +225,7 @@ func TestRedisRestarted(t *testing.T) {
 	if v, _ := c.Get(ctx, "k"); string(v) != "before" {
 		t.Fatalf("Get: %q", v)
 	}
-	r.restart() // empty: no persistence
+	r.Restart() // empty: no persistence
 	changed := time.Now()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -251,8 +251,8 @@ func TestRedisRestarted(t *testing.T) {
 
 func TestFlushAll(t *testing.T) {
 	r := startRedis(t)
-	rc := direct(t, r.addr())
-	c := newClient(t, options(t, regionPath(t, "a"), r.addr()))
+	rc := direct(t, r.Addr())
+	c := newClient(t, options(t, regionPath(t, "a"), r.Addr()))
 	s0 := inStep(t, c.Cache())
 	ctx := context.Background()
 	for i := range 50 {
@@ -282,8 +282,8 @@ func TestFlushAll(t *testing.T) {
 // the region serves nothing, and a read waits for Redis like any client.
 func TestRedisPaused(t *testing.T) {
 	r := startRedis(t)
-	rc := direct(t, r.addr())
-	c := newClient(t, options(t, regionPath(t, "a"), r.addr()))
+	rc := direct(t, r.Addr())
+	c := newClient(t, options(t, regionPath(t, "a"), r.Addr()))
 	inStep(t, c.Cache())
 	do(t, rc, "SET", "k", "v")
 	if v, _ := c.Get(context.Background(), "k"); string(v) != "v" {

@@ -6,12 +6,14 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/shmlru/shmlru/internal/testenv"
 )
 
-// Multi-process tests re-execute this test binary: SHMLRU_SHM_CHILD names
-// the child's role, its last argument is the region's path.
+// Multi-process tests re-execute this test binary (testenv.Child): its
+// last argument is the region's path.
 func TestMain(m *testing.M) {
-	if role := os.Getenv("SHMLRU_SHM_CHILD"); role != "" {
+	if role := testenv.Role(); role != "" {
 		if err := childRoles[role](os.Args[len(os.Args)-1]); err != nil {
 			fmt.Println("error:", err)
 			os.Exit(1)
@@ -26,13 +28,7 @@ var childRoles = map[string]func(path string) error{}
 // childCmd prepares this test binary as a child in role on path.
 func childCmd(t testing.TB, role, path string) *exec.Cmd {
 	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self, "-test.run=^$", path)
-	cmd.Env = append(os.Environ(), "SHMLRU_SHM_CHILD="+role)
-	return cmd
+	return testenv.Child(t, role, path)
 }
 
 func runChild(t testing.TB, role, path string) string {

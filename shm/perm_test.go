@@ -3,13 +3,14 @@ package shm
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/shmlru/shmlru/internal/testenv"
 )
 
 func init() {
@@ -41,21 +42,7 @@ func asUser(t *testing.T, role, path string, uid, gid uint32) (string, error) {
 // and gid. The binary is copied where that user can execute it.
 func userCmd(t *testing.T, role, path string, uid, gid uint32) *exec.Cmd {
 	t.Helper()
-	self, _ := os.Executable()
-	dir, err := os.MkdirTemp("", "shmlru-perm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "shm.test")
-	src, _ := os.Open(self)
-	dst, _ := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	io.Copy(dst, src)
-	src.Close()
-	dst.Close()
-	cmd := exec.Command(bin, "-test.run=^$", path)
-	cmd.Env = append(os.Environ(), "SHMLRU_SHM_CHILD="+role)
+	cmd := testenv.ForAnyUser(t, childCmd(t, role, path))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
 	return cmd
 }
@@ -64,9 +51,7 @@ func userCmd(t *testing.T, role, path string, uid, gid uint32) *exec.Cmd {
 // error that says how to share it; 0660 shares it with the file's group,
 // whose members open it with Mode 0660 too (root's files are trusted).
 func TestPermissions(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a child as another user (CI runs as root)")
-	}
+	testenv.NeedRoot(t, "run a child as another user")
 	const nobody, nogroup, daemon = 65534, 65534, 1
 	name := filepath.Join(Dir, fmt.Sprintf("shmlru-perm-test-%d", os.Getpid())) // unique on the host
 	t.Cleanup(func() { os.Remove(name) })

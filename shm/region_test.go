@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"github.com/shmlru/shmlru/internal/testenv"
 )
 
 const testSize = 64 << 10
@@ -154,14 +156,13 @@ func TestEmptyFileIsInitialised(t *testing.T) {
 }
 
 func TestFullFileSystemFailsAtCreation(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
+	testenv.NeedRoot(t, "mount a small tmpfs")
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+	mount, umount := testenv.Need(t, "mount"), testenv.Need(t, "umount")
+	if out, err := exec.Command(mount, "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Fatalf("mount: %v %s", err, out)
 	}
-	defer exec.Command("umount", dir).Run()
+	defer exec.Command(umount, dir).Run()
 	path := filepath.Join(dir, "r")
 	if _, err := Open(path, Options{Size: 4 << 20}); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("4 MiB region on a 1 MiB tmpfs: %v, want ErrNoSpace", err)

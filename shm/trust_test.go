@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,9 +57,7 @@ func sharedDir(t *testing.T) string {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a child as another user (CI runs as root)")
-	}
+	testenv.NeedRoot(t, "run a child as another user")
 }
 
 // Another user creates the region first, as a valid region everyone may
@@ -452,47 +451,15 @@ func TestRegionWithAccessACLIsRefused(t *testing.T) {
 	}
 }
 
-// userBinary copies this test binary where any user can run it.
-func userBinary(t *testing.T) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "shmlru-trust-bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "shm.test")
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
 // inUserNamespace runs this test binary in role on path as uid teamOwner
 // (groups teamOwner and unmappedGID), inside a new user namespace made by
 // unshare with the given mapping flags.
 func inUserNamespace(t *testing.T, role, path string, unshareFlags ...string) (string, error) {
 	t.Helper()
-	for _, tool := range []string{"setpriv", "unshare"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s", tool)
-		}
-	}
-	args := []string{"--reuid", strconv.Itoa(teamOwner), "--regid", strconv.Itoa(teamOwner),
-		"--groups", fmt.Sprintf("%d,%d", teamOwner, unmappedGID), "unshare", "--user"}
-	args = append(append(args, unshareFlags...), userBinary(t), "-test.run=^$", path)
-	cmd := exec.Command("setpriv", args...)
-	cmd.Env = append(os.Environ(), "SHMLRU_SHM_CHILD="+role)
+	setpriv, unshare := testenv.Need(t, "setpriv"), testenv.Need(t, "unshare")
+	prefix := []string{setpriv, "--reuid", strconv.Itoa(teamOwner), "--regid", strconv.Itoa(teamOwner),
+		"--groups", fmt.Sprintf("%d,%d", teamOwner, unmappedGID), unshare, "--user"}
+	cmd := testenv.Wrap(testenv.ForAnyUser(t, childCmd(t, role, path)), append(prefix, unshareFlags...)...)
 	out, err := cmd.CombinedOutput()
 	if strings.Contains(string(out), "unshare failed") {
 		t.Skipf("no user namespaces here: %s", out)
@@ -605,7 +572,7 @@ func TestMembersHardLinkIsNamedByInode(t *testing.T) {
 			t.Fatalf("the owner's error %q does not say %q", out, want)
 		}
 	}
-	names, err := exec.Command("find", mount, "-xdev", "-inum", strconv.FormatUint(st.Ino, 10)).Output()
+	names, err := exec.Command(testenv.Need(t, "find"), mount, "-xdev", "-inum", strconv.FormatUint(st.Ino, 10)).Output()
 	if err != nil {
 		t.Fatalf("%s: %v", find, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/version"
 )
 
@@ -51,7 +52,7 @@ func TestMakefileVersion(t *testing.T) {
 	if abi == nil {
 		t.Fatal("c/shmlru.h has no line `enum { SHMLRU_ABI_VERSION = N };`")
 	}
-	cmd := exec.Command("make", "-s", "--no-print-directory", "print-version")
+	cmd := exec.Command(testenv.Need(t, "make"), "-s", "--no-print-directory", "print-version")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MFLAGS=")
 	out, err := cmd.CombinedOutput()

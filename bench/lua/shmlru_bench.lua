@@ -1,5 +1,5 @@
 -- LuaJIT side of shmlru-bench, run inside the one nginx worker that the
--- harness starts through ffi/ngxrun (see bench/cmd/shmlru-bench/nginx.go).
+-- harness starts through internal/ngxrun (see bench/cmd/shmlru-bench/nginx.go).
 -- Handlers:
 --   /density:  fills the lua_shared_dict named by ?dict with keys of ?key
 --              bytes and values of ?value bytes until a set first reports

@@ -1,7 +1,7 @@
 -- nginx side of shmlru-bench's hot-key section (-only hot,
 -- bench/cmd/shmlru-bench/hot.go): every worker of one nginx loops get on
 -- the same keys at the same time, through resty.shmlru (the cache that
--- ffi/ngxrun opens in every worker) or through ngx.shared.DICT (zone
+-- internal/ngxrun opens in every worker) or through ngx.shared.DICT (zone
 -- shmlru_hot). Zone shmlru_hot_ctl carries the runs' commands and results.
 -- Handlers:
 --   /hot_setup:  stores keys 1..1000 (16 B keys, 32 B values) in both caches

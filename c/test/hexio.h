@@ -1,4 +1,4 @@
-/* hexio.h: how the C test drivers (native_driver.c, track_driver.c) pass
+/* hexio.h: how the C test drivers native_driver.c and track_driver.c pass
  * bytes through their line protocol with the Go tests: as lowercase hex,
  * "-" for none. Included by each driver; not part of the library. */
 #ifndef SHMLRU_TEST_HEXIO_H

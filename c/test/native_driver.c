@@ -73,7 +73,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shmlru.h"
+#include "driver.h"
 #include "hexio.h"
 #include "../region.h"
 
@@ -81,21 +81,7 @@ void shmlru__test_stop(int point, void (*fn)(void)); /* fast.c's test hooks, not
 long shmlru__test_fallbacks(void);
 void *shmlru__test_mapping(shmlru_t h, size_t *len, int *broken); /* guard.c's */
 
-static shmlru_t h;
 static unsigned char buf[1 << 20];
-
-static void open_region(const char *path)
-{
-	shmlru_options o;
-	memset(&o, 0, sizeof o);
-	o.no_create = 1;
-	char err[SHMLRU_ERRBUF_SIZE];
-	int rc = shmlru_open(path, strlen(path), &o, &h, err, sizeof err);
-	if (rc != SHMLRU_OK) {
-		fprintf(stderr, "open %s: %s\n", path, err);
-		exit(2);
-	}
-}
 
 static unsigned char val[1 << 20];
 

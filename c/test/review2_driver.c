@@ -43,21 +43,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "shmlru.h"
-
-static shmlru_t h;
-
-static void open_region(const char *path)
-{
-	shmlru_options o;
-	memset(&o, 0, sizeof o);
-	o.no_create = 1;
-	char err[SHMLRU_ERRBUF_SIZE];
-	if (shmlru_open(path, strlen(path), &o, &h, err, sizeof err) != SHMLRU_OK) {
-		fprintf(stderr, "open %s: %s\n", path, err);
-		exit(2);
-	}
-}
+#include "driver.h"
 
 static void *ro_page(const void *init, size_t n)
 {
@@ -73,9 +59,7 @@ static void *ro_page(const void *init, size_t n)
 static void hold(void)
 {
 	printf("holding\n");
-	char c;
-	while (read(0, &c, 1) == 1 && c != '\n') {
-	}
+	wait_line();
 }
 
 int main(int argc, char **argv)
@@ -106,9 +90,7 @@ int main(int argc, char **argv)
 		memset(&ld, 0, sizeof ld);
 		int rc = shmlru_load_begin(h, key, kl, 0, &ld);
 		printf("begin %d %d\n", rc, ld.state);
-		char c;
-		while (read(0, &c, 1) == 1 && c != '\n') {
-		}
+		wait_line();
 		shmlru_load *ro = ro_page(&ld, sizeof ld);
 		rc = shmlru_load_wait(h, ro, 0, 0, NULL, 0, NULL);
 		printf("wait %d\n", rc);
@@ -176,7 +158,7 @@ int main(int argc, char **argv)
 	if (strcmp(op, "fuzz-tracked") == 0) {
 		long rounds = atol(key), calls = 0, ok = 0;
 		static unsigned char big[4096];
-		memset(big, 0xA5, sizeof big);
+		guard_init(big, sizeof big);
 		for (long r = 0; r < rounds; r++) {
 			char k[16];
 			int kn = snprintf(k, sizeof k, "k%ld", r % 64);
@@ -223,11 +205,8 @@ int main(int argc, char **argv)
 				printf("status %d from round %ld\n", rc, r);
 				return 1;
 			}
-			for (size_t i = 64; i < sizeof big; i++)
-				if (big[i] != 0xA5) {
-					printf("byte %zu past the 64-byte buffer was written (rc %d)\n", i, rc);
-					return 1;
-				}
+			if (guard_broken(big, sizeof big, 64, rc))
+				return 1;
 		}
 		printf("ok %ld %ld\n", calls, ok);
 		return 0;

@@ -22,7 +22,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "shmlru.h"
+#include "driver.h"
 
 static const char *armed_key;
 static size_t armed_len;
@@ -42,29 +42,13 @@ int memcmp(const void *a, const void *b, size_t n)
 			armed = 0;
 			if (write(1, "paused\n", 7) != 7)
 				_exit(3);
-			char c;
-			while (read(0, &c, 1) == 1 && c != '\n') {
-			}
+			wait_line();
 		}
 	}
 	for (size_t i = 0; i < n; i++)
 		if (x[i] != y[i])
 			return x[i] < y[i] ? -1 : 1;
 	return 0;
-}
-
-static shmlru_t h;
-
-static void open_region(const char *path)
-{
-	shmlru_options o;
-	memset(&o, 0, sizeof o);
-	o.no_create = 1;
-	char err[SHMLRU_ERRBUF_SIZE];
-	if (shmlru_open(path, strlen(path), &o, &h, err, sizeof err) != SHMLRU_OK) {
-		fprintf(stderr, "open %s: %s\n", path, err);
-		exit(2);
-	}
 }
 
 static unsigned char buf[1 << 20];
@@ -125,7 +109,7 @@ int main(int argc, char **argv)
 		 * larger one: the rest must never change. */
 		long rounds = atol(key), calls = 0, ok = 0;
 		static unsigned char big[4096];
-		memset(big, 0xA5, sizeof big);
+		guard_init(big, sizeof big);
 		for (long r = 0; r < rounds; r++) {
 			char k[16];
 			int kn = snprintf(k, sizeof k, "k%ld", r % 64);
@@ -164,11 +148,8 @@ int main(int argc, char **argv)
 				printf("get returned %zu bytes into a 64-byte buffer\n", vn);
 				return 1;
 			}
-			for (size_t i = 64; i < sizeof big; i++)
-				if (big[i] != 0xA5) {
-					printf("byte %zu past the 64-byte buffer was written (rc %d)\n", i, rc);
-					return 1;
-				}
+			if (guard_broken(big, sizeof big, 64, rc))
+				return 1;
 		}
 		printf("ok %ld %ld\n", calls, ok);
 		return 0;

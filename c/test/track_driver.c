@@ -33,14 +33,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shmlru.h"
+#include "driver.h"
 #include "hexio.h"
 
 void shmlru__test_stop(int point, void (*fn)(void)); /* fast.c's test hooks, not ABI */
 long shmlru__test_fallbacks(void);
 enum { HOOK_TRACKED_COPIED = 16 }; /* fast.c's */
 
-static shmlru_t h;
 
 /* The guards of fills begun, by key: a test begins a few at most. */
 static struct {
@@ -170,15 +169,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: track_driver REGION\n");
 		return 2;
 	}
-	shmlru_options o;
-	memset(&o, 0, sizeof o);
-	o.no_create = 1;
-	char err[SHMLRU_ERRBUF_SIZE];
-	int rc = shmlru_open(argv[1], strlen(argv[1]), &o, &h, err, sizeof err);
-	if (rc != SHMLRU_OK) {
-		fprintf(stderr, "open %s: %s\n", argv[1], err);
-		return 2;
-	}
+	open_region(argv[1]);
 	printf("ready\n");
 	fflush(stdout);
 	static char line[1 << 18];

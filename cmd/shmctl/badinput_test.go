@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 	"github.com/shmlru/shmlru/shm"
 )
@@ -80,9 +81,7 @@ func newerLayoutRegion(t *testing.T) string {
 }
 
 func TestNoPermission(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to run shmctl as nobody against a root-owned region")
-	}
+	testenv.NeedRoot(t, "run shmctl as nobody against a root-owned region")
 	path, _ := liveRegion(t, "hold") // mode 0600, owned by root
 	nobody := runOpts{cred: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	for _, sub := range readSubcommands {
@@ -107,9 +106,7 @@ func TestMalformedArguments(t *testing.T) {
 // that user; a symbolic link at the region's path is never followed, and
 // rm --force removes the link, not what it points to.
 func TestUntrustedRegion(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to run shmctl as nobody and then as root (CI runs as root)")
-	}
+	testenv.NeedRoot(t, "run shmctl as nobody and then as root")
 	dir, err := os.MkdirTemp("/dev/shm", "shmctl-trust-")
 	if err != nil {
 		t.Fatal(err)

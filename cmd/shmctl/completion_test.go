@@ -7,18 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-)
 
-// lookTool returns the path of a program the test needs, or fails saying
-// how to get it.
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is needed by this test and was not found: run `make deps` (scripts/deps.sh)", name)
-	}
-	return p
-}
+	"github.com/shmlru/shmlru/internal/testenv"
+)
 
 // completer runs the script `shmctl completion bash` prints in bash, as
 // bash runs it when the user presses Tab.
@@ -28,7 +19,7 @@ type completer struct {
 
 func newCompleter(t *testing.T) completer {
 	t.Helper()
-	bash := lookTool(t, "bash")
+	bash := testenv.Need(t, "bash")
 	script := filepath.Join(t.TempDir(), "shmctl.bash")
 	if err := os.WriteFile(script, []byte(ctl(t, "completion", "bash").ok(t).stdout), 0o644); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/version"
 )
 
@@ -22,7 +23,7 @@ const modulePath = "github.com/shmlru/shmlru"
 // go.mod), as the go command leaves them out of a module.
 func moduleFiles(t *testing.T, root string) []string {
 	t.Helper()
-	cmd := exec.Command("git", "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+	cmd := exec.Command(testenv.Need(t, "git"), "ls-files", "--cached", "--others", "--exclude-standard", "-z")
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/shmlru/shmlru/internal/format"
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -27,13 +28,11 @@ import (
 // shmctlBin is the binary under test, built once by TestMain.
 var shmctlBin string
 
-const (
-	childModeEnv   = "SHMCTL_TEST_CHILD"
-	childRegionEnv = "SHMCTL_TEST_REGION"
-)
+// childRegionEnv names a child's region (testenv.Child runs the child).
+const childRegionEnv = "SHMCTL_TEST_REGION"
 
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(childModeEnv); mode != "" {
+	if mode := testenv.Role(); mode != "" {
 		os.Exit(childMain(mode, os.Getenv(childRegionEnv)))
 	}
 	dir, err := os.MkdirTemp("", "shmctl-test-")
@@ -169,8 +168,8 @@ type child struct {
 // at the latest when the test ends.
 func startChild(t *testing.T, mode, path string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(childEnv(), childModeEnv+"="+mode, childRegionEnv+"="+path)
+	cmd := testenv.Child(t, mode)
+	cmd.Env = append(cmd.Env, childRegionEnv+"="+path)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

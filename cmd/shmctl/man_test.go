@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmlru/shmlru/internal/testenv"
 	"github.com/shmlru/shmlru/version"
 )
 
@@ -68,7 +69,7 @@ func TestManPageCoversEveryCommandAndFlag(t *testing.T) {
 // groff renders the page without a warning, and the text has every
 // subcommand's flags as a reader types them.
 func TestManPageRenders(t *testing.T) {
-	groff := lookTool(t, "groff")
+	groff := testenv.Need(t, "groff")
 	src := filepath.Join(t.TempDir(), "shmctl.1")
 	if err := os.WriteFile(src, []byte(ctl(t, "help", "--man").ok(t).stdout), 0o644); err != nil {
 		t.Fatal(err)

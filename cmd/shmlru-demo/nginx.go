@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/ngxrun"
 	"github.com/shmlru/shmlru/lru"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/shmlru/shmlru/bench/internal/peers"
 	"github.com/shmlru/shmlru/bench/internal/workload"
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/ngxrun"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -27,7 +27,7 @@ import (
 //     the same size) on 16;
 //   - Go control: P children that spin on the CPU and touch no shared
 //     memory (child.go's spin), the machine's own ceiling at that time;
-//   - nginx: an nginx of P workers (ffi/ngxrun) loops get on 1, 16 or
+//   - nginx: an nginx of P workers (internal/ngxrun) loops get on 1, 16 or
 //     1,000 keys through resty.shmlru and through ngx.shared.DICT, a timer
 //     in every worker, all started at one time (bench/lua/shmlru_hot.lua).
 // A round runs every cell once, the process counts in turns and the two

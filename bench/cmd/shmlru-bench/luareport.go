@@ -12,7 +12,7 @@ import (
 // calibration loops, and the chart.
 func renderLua(w func(string, ...any), r *Results) {
 	run := r.runOf("lua")
-	w("Timed loops inside one nginx worker (%s, Debian's ngx_http_lua_module, LuaJIT 2.1 from OpenResty's branch), started by the harness through ffi/ngxrun: ", r.Machine.Nginx)
+	w("Timed loops inside one nginx worker (%s, Debian's ngx_http_lua_module, LuaJIT 2.1 from OpenResty's branch), started by the harness through internal/ngxrun: ", r.Machine.Nginx)
 	w("**shmlru** through `resty.shmlru` and libshmlru.so; **shdict**: `ngx.shared.DICT`; **lrucache**: lua-resty-lrucache; **pureffi**: `resty.lrucache.pureffi`. ")
 	w("The last two keep their entries in the worker's own memory, shared with no other process: they are the floor, not rivals. ")
 	w("Keys are %d B and values %d B. ", workload.Sizes[0].Key, workload.Sizes[0].Value)

@@ -23,7 +23,7 @@ import (
 
 	"github.com/shmlru/shmlru/bench/internal/peers"
 	"github.com/shmlru/shmlru/bench/internal/workload"
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/ngxrun"
 	"github.com/shmlru/shmlru/lru"
 )
 

@@ -9,11 +9,11 @@ import (
 	"strings"
 
 	"github.com/shmlru/shmlru/bench/internal/workload"
-	"github.com/shmlru/shmlru/ffi/ngxrun"
+	"github.com/shmlru/shmlru/internal/ngxrun"
 )
 
 // The LuaJIT and lua_shared_dict figures come from one nginx with one
-// worker, started through ffi/ngxrun as the nginx tests start theirs;
+// worker, started through internal/ngxrun as the nginx tests start theirs;
 // bench/lua/shmlru_bench.lua runs inside the worker (its header lists the
 // handlers).
 
