@@ -69,7 +69,7 @@ elseif mode == "interleave" then
     for line in io.lines() do
         local n, count, fired = tonumber(line), 0, false
         debug.sethook(function()
-            if fired or debug.getinfo(2, "f").func ~= load.look_tracked then
+            if fired or debug.getinfo(2, "f").func ~= load.look then
                 return
             end
             count = count + 1
@@ -80,7 +80,7 @@ elseif mode == "interleave" then
                 io.read("*l")
             end
         end, "l")
-        local st, v = load.look_tracked(c.h, key)
+        local st, v = load.look(c.h, key, true)
         debug.sethook()
         print(show(fired and "fired" or "done", st, v))
         io.stdout:flush()
