@@ -9,9 +9,9 @@
 --   and then never returns (the test kills the process).
 -- MODE get: prints get, get_stale and get_or_load of KEY, one a line
 --   (get_or_load with neg_ttl 60 and a callback returning nil).
--- MODE interleave: the tracked read of KEY (resty.shmlru.load's
---   look_tracked) once per line N read from stdin, stopped at the N-th line
---   of look_tracked that runs: it prints "at" and waits for a line on
+-- MODE interleave: the tracked read of KEY (resty.shmlru.load's look,
+--   tracked) once per line N read from stdin, stopped at the N-th line
+--   of look that runs: it prints "at" and waits for a line on
 --   stdin (the test changes the region meanwhile), then prints
 --   "fired\tSTATE\tVALUE"; "done\tSTATE\tVALUE" if the read ran fewer lines.
 -- SHMLRU_LIB names the library.
