@@ -295,6 +295,7 @@ int shmlru_load_look(shmlru_t h, const char *key, size_t key_len, int tracked, v
                      size_t buf_len, size_t *value_len, shmlru_meta *meta, shmlru_look *look)
 {
 	GUARD();
+	FAST(shmlru_fast_load_look(h, key, key_len, tracked, buf, buf_len, value_len, meta, look));
 	return shmlru_go_load_look(h, K(key), key_len, tracked, buf, buf_len, value_len, meta, look);
 }
 

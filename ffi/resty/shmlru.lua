@@ -754,12 +754,13 @@ local function seconds(opts, name, def, level)
 end
 
 
--- check_opts reads get_or_load's opts (seconds) into options (ms), raising
--- at get_or_load's caller on bad ones: their types here, the rest as the
--- library rules (shmlru_load_check).
+-- check_opts reads get_or_load's opts (seconds) as load.options takes
+-- them (ms), raising at get_or_load's caller on bad ones: their types
+-- here, the rest by the library's rules (shmlru_load_check). It allocates
+-- nothing.
 local function check_opts(opts)
     if opts == nil then
-        opts = {}
+        return 0, -1, 0, 0, C.SHMLRU_DEFAULT_LEASE_MS, 5000, false
     elseif type(opts) ~= "table" then
         error("bad opts: a table (or nil) expected, got " .. type(opts), 3)
     end
@@ -767,24 +768,24 @@ local function check_opts(opts)
     if tracked ~= nil and type(tracked) ~= "boolean" then
         error("bad opts.tracked: a boolean expected, got " .. type(tracked), 3)
     end
+    local ttl = ttl_ms(seconds(opts, "ttl", 0, 4))
     local neg = ttl_ms(seconds(opts, "neg_ttl", 0, 4))
+    neg = neg > 0 and neg or -1 -- 0: remember none
+    local stale = ttl_ms(seconds(opts, "stale_ttl", 0, 4))
+    local res = ttl_ms(seconds(opts, "resurrect_ttl", 0, 4))
     -- A lease below 1 ms would mean none at all (0: the loader keeps the
     -- load until it ends it); round it up as lru does.
     local lease = seconds(opts, "lease", C.SHMLRU_DEFAULT_LEASE_MS / 1000, 4) * 1000
     if lease > 0 and lease < 1 then
         lease = 1
     end
-    local o, err = load.options(ttl_ms(seconds(opts, "ttl", 0, 4)),
-                           neg > 0 and neg or -1, -- 0: remember none
-                           ttl_ms(seconds(opts, "stale_ttl", 0, 4)),
-                           ttl_ms(seconds(opts, "resurrect_ttl", 0, 4)),
-                           math_floor(math_min(lease, MAX_TTL_MS)),
-                           math_floor(math_min(seconds(opts, "wait_timeout", 5, 4) * 1000, MAX_TTL_MS)),
-                           tracked == true)
-    if not o then
+    local wait = seconds(opts, "wait_timeout", 5, 4) * 1000
+    local ok, err = load.check(ttl, neg, stale, res, tracked == true)
+    if not ok then
         error("bad opts: " .. err, 3)
     end
-    return o
+    return ttl, neg, stale, res, math_floor(math_min(lease, MAX_TTL_MS)),
+        math_floor(math_min(wait, MAX_TTL_MS)), tracked == true
 end
 
 
@@ -811,8 +812,8 @@ function _M.get_or_load(self, key, opts, cb, ...)
     if type(cb) ~= "function" then
         error("bad callback: a function expected, got " .. type(cb), 2)
     end
-    local o = check_opts(opts)
-    local st, v = look(self.h, key, o.tracked)
+    local ttl, neg, stale, res, lease, wait, tracked = check_opts(opts)
+    local st, v = look(self.h, key, tracked)
     if st == load.FRESH then
         return v, nil, "hit"
     elseif st == load.ABSENT then
@@ -822,6 +823,7 @@ function _M.get_or_load(self, key, opts, cb, ...)
     elseif st == nil then
         return nil, v
     end
+    local o = load.options(ttl, neg, stale, res, lease, wait, tracked)
     local val, e, src = load.resolve(self, key, o, st, v, cb, ...)
     return val, e, src
 end

@@ -113,20 +113,39 @@ end
 _M.look = look
 
 
--- options returns one read-through's options (ms; neg < 0 remembers no
--- absence, 0 one without expiry) with their shmlru_load_opts, or nil and
--- the library's objection.
-local function options(ttl, neg, stale, res, lease, wait, tracked, codec)
+-- The last options the library accepted, so that calls with the same ones
+-- (every hit of a get_or_load site) do not ask it again.
+local ok_ttl, ok_neg, ok_stale, ok_res, ok_tracked
+
+-- check asks the library whether it takes these options (ms; neg < 0
+-- remembers no absence, 0 one without expiry): true, or nil and its
+-- objection.
+local function check(ttl, neg, stale, res, tracked)
+    if ttl == ok_ttl and neg == ok_neg and stale == ok_stale and res == ok_res
+            and tracked == ok_tracked then
+        return true
+    end
     lib = lib or base.lib()
-    local lo = opts_t()
-    lo.ttl_ms, lo.neg_ttl_ms, lo.stale_ttl_ms, lo.resurrect_ttl_ms =
-        ttl, neg, stale, res
-    lo.tracked = tracked and 1 or 0
+    local lo = opts_t(ttl, neg, stale, res, tracked and 1 or 0)
     if lib.shmlru_load_check(lo, errbuf, C.SHMLRU_ERRBUF_SIZE) ~= OK then
         return nil, ffi_str(errbuf)
     end
-    return { lopts = lo, res = res, lease = lease, wait = wait,
-             tracked = tracked, codec = codec or scalar }
+    ok_ttl, ok_neg, ok_stale, ok_res, ok_tracked = ttl, neg, stale, res, tracked
+    return true
+end
+_M.check = check
+
+-- options returns one read-through's options (as check takes them, and
+-- lease and wait in ms) with their shmlru_load_opts, or nil and the
+-- library's objection.
+local function options(ttl, neg, stale, res, lease, wait, tracked, codec)
+    local ok, err = check(ttl, neg, stale, res, tracked)
+    if not ok then
+        return nil, err
+    end
+    return { lopts = opts_t(ttl, neg, stale, res, tracked and 1 or 0),
+             res = res, lease = lease, wait = wait, tracked = tracked,
+             codec = codec or scalar }
 end
 _M.options = options
 
