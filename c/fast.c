@@ -832,6 +832,29 @@ SHMLRU_HIDDEN int shmlru_fast_load_look(uint64_t h, const char *key, size_t klen
 {
 	if (value_len == NULL || look == NULL || (tracked != 0 && tracked != 1))
 		return SHMLRU_FAST_FALLBACK;
+	{
+		/* The outputs are written once first, under the fault guard: a
+		 * bad pointer is SHMLRU_BAD_ARGUMENT, with nothing read. */
+		struct shmlru_fast_call call;
+		struct shmlru_fast *f;
+		if (!enter(h, &call, &f))
+			return SHMLRU_FAST_FALLBACK;
+		if (sigsetjmp(call.escape, 0))
+			return escaped(f);
+		shmlru_fast_cur = &call;
+		/* Stores, not memset: a sanitizer's memset checks the range
+		 * itself, outside this guard. */
+		look->fresh_ms = 0;
+		look->state = SHMLRU_LOOK_MISS;
+		look->reserved = 0;
+		if (meta != NULL) {
+			meta->version = 0;
+			meta->expires_ms = 0;
+			meta->flags = 0;
+		}
+		*value_len = 0;
+		finish(f, SHMLRU_OK);
+	}
 	shmlru_meta m;
 	memset(&m, 0, sizeof m);
 	int rc = tracked ? shmlru_fast_get_tracked(h, key, klen, buf, buf_len, value_len, &m)

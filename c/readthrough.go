@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"errors"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/shmlru/shmlru/lru"
@@ -80,6 +81,28 @@ func shmlru_go_load_check(opts unsafe.Pointer, errbuf *C.char, errbufLen C.size_
 	}
 	writeErr(errbuf, errbufLen, "")
 	return statusOK
+}
+
+// probeIn reads one byte of every page of [p, p+n), so that a pointer
+// that does not cover its length faults here (see guard), before the call
+// has done anything.
+func probeIn(p unsafe.Pointer, n uintptr) {
+	if p == nil || n == 0 {
+		return
+	}
+	var sink byte
+	for off := uintptr(0); off < n; off = (uintptr(p)+off)&^4095 + 4096 - uintptr(p) {
+		sink |= atomicByte(unsafe.Add(p, off))
+	}
+	sink |= atomicByte(unsafe.Add(p, n-1))
+	_ = sink
+}
+
+// atomicByte reads the byte at p through an atomic load of its aligned
+// word, which the compiler cannot drop.
+func atomicByte(p unsafe.Pointer) byte {
+	w := atomic.LoadUint32((*uint32)(unsafe.Add(p, -int(uintptr(p)&3))))
+	return byte(w >> (8 * (uintptr(p) & 3)))
 }
 
 // messageOf is a status's message (shmlru_strerror's).
@@ -191,6 +214,10 @@ func shmlru_go_load_finish(h C.uint64_t, load unsafe.Pointer, key *C.char, keyLe
 	if st != statusOK {
 		return st
 	}
+	// Read before anything is written: a value the cache cannot copy is a
+	// store that failed, which a load reports to its waiters; a pointer
+	// that faults must be SHMLRU_BAD_ARGUMENT with nothing done.
+	probeIn(value, uintptr(len(v)))
 	ld.Value = v
 	if ld.Outcome == lru.LoadedFailed {
 		// A value given with a failure is the expired one to resurrect.

@@ -531,13 +531,19 @@ type Loaded struct {
 // finishLoad is what the loader of a load does after it loaded: it writes
 // what the loader returned as the options say, and ends the load with the
 // outcome its waiters act on. t nil writes outside any load.
-func (c *Cache) finishLoad(t *LoadTicket, key []byte, o LoadOptions, ld Loaded) (res loadResult) {
-	outcome, msg := LoadDone, ""
-	defer func() {
-		if t != nil {
-			res.endErr = c.endLoad(t, outcome, msg)
-		}
-	}()
+func (c *Cache) finishLoad(t *LoadTicket, key []byte, o LoadOptions, ld Loaded) loadResult {
+	// Ended only once decided: a panic (a fault in a binding's argument)
+	// ends nothing here, and the caller's ticket stays its own.
+	res, outcome, msg := c.decideLoad(t, key, o, ld)
+	if t != nil {
+		res.endErr = c.endLoad(t, outcome, msg)
+	}
+	return res
+}
+
+// decideLoad writes what the loader returned and says how its load ends.
+func (c *Cache) decideLoad(t *LoadTicket, key []byte, o LoadOptions, ld Loaded) (res loadResult, outcome LoadState, msg string) {
+	outcome = LoadDone
 	switch ld.Outcome {
 	case LoadedValue:
 		st, err := c.storeLoaded(t, key, ld.Value, o.TTL, o, ld.Type, ld.Flags)
@@ -555,7 +561,7 @@ func (c *Cache) finishLoad(t *LoadTicket, key []byte, o LoadOptions, ld Loaded) 
 		default:
 			res.stored, res.refused, res.guard = st, st.refused, o.guard
 		}
-		return res
+		return res, outcome, msg
 	case LoadedAbsent:
 		res = loadResult{src: SourceLoaded, err: ErrNotFound, guard: o.guard}
 		switch {
@@ -576,38 +582,35 @@ func (c *Cache) finishLoad(t *LoadTicket, key []byte, o LoadOptions, ld Loaded) 
 				res.stored = stored{kept: true, freshUntil: freshUntil(o.NegativeTTL)}
 			}
 		}
-		if !o.Tracked {
-			outcome = LoadAbsent
-		}
 		// A tracked load ends done: its waiters look at the region rather
 		// than take "absent" from the table, as an invalidation may have
 		// come after the store (or refused it), and a waiter that began
 		// after it must see what the region says now. They find the
 		// absence, or load.
-		return res
+		if !o.Tracked {
+			outcome = LoadAbsent
+		}
+		return res, outcome, msg
 	case LoadedGaveUp:
-		outcome = LoadAbandoned
-		return loadResult{err: ld.Err}
+		return loadResult{err: ld.Err}, LoadAbandoned, ""
 	case LoadedUncached:
-		return loadResult{v: ld.Value, src: SourceLoaded}
+		return loadResult{v: ld.Value, src: SourceLoaded}, LoadDone, ""
 	case LoadedFailed:
 		if o.ResurrectTTL > 0 && ld.Resurrect {
 			// Taken over (ErrLoadLost), the stale value is not written
 			// over the new loader's, but still answers this caller.
 			st, err := c.storeLoaded(t, key, ld.Value, o.ResurrectTTL, o, ld.Type, ld.Flags)
 			if err == nil || errors.Is(err, ErrLoadLost) {
-				return loadResult{v: ld.Value, src: SourceResurrected, stored: st}
+				return loadResult{v: ld.Value, src: SourceResurrected, stored: st}, LoadDone, ""
 			}
 		}
 		m := "<nil>"
 		if ld.Err != nil {
 			m = ld.Err.Error()
 		}
-		outcome, msg = LoadFailed, m
-		return loadResult{src: SourceLoaded, err: &LoadError{Msg: m, Err: ld.Err}}
+		return loadResult{src: SourceLoaded, err: &LoadError{Msg: m, Err: ld.Err}}, LoadFailed, m
 	}
-	outcome = LoadAbandoned
-	return loadResult{err: fmt.Errorf("%w: Loaded.Outcome %d", ErrBadOptions, ld.Outcome)}
+	return loadResult{err: fmt.Errorf("%w: Loaded.Outcome %d", ErrBadOptions, ld.Outcome)}, LoadAbandoned, ""
 }
 
 // endLoad ends the caller's load. A load taken over meanwhile is no error:
