@@ -12,12 +12,8 @@
 -- its load ends (shmlru_load_prepare, _finish), which options are valid
 -- (shmlru_load_check). This module marshals, runs the callback and waits.
 --
--- Waiting never blocks an nginx worker: a waiter polls the load with
--- shmlru_load_wait(..., 0, ...), which never sleeps, between ngx.sleep
--- calls of 1 ms doubling up to 20 ms. Each poll also asks whether the
--- loader's process is still alive, so a loader that died is taken over
--- within one step (20 ms at most). Outside nginx (plain LuaJIT) a waiter
--- sleeps in shmlru_load_wait itself (resty.shmlru.flight).
+-- Waiting on another caller's load never blocks an nginx worker
+-- (resty.shmlru.flight).
 
 local ffi = require "ffi"
 local base = require "resty.shmlru.base"
