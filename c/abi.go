@@ -2,6 +2,7 @@ package main
 
 import (
 	"math/bits"
+	"time"
 
 	"github.com/shmlru/shmlru/lru"
 )
@@ -94,6 +95,33 @@ type cGuard struct {
 	Count uint32 `c:"count"`
 }
 
+// cLoadOpts is shmlru_load_opts: lru.LoadOptions as a read-through's
+// caller gives them.
+type cLoadOpts struct {
+	TTLMs          int64    `c:"ttl_ms"`
+	NegTTLMs       int64    `c:"neg_ttl_ms"`
+	StaleTTLMs     int64    `c:"stale_ttl_ms"`
+	ResurrectTTLMs int64    `c:"resurrect_ttl_ms"`
+	Tracked        uint8    `c:"tracked"`
+	Reserved       [7]uint8 `c:"reserved"`
+}
+
+// cLook is shmlru_look: what a read-through's look found (lru.Look).
+type cLook struct {
+	FreshMs  int64  `c:"fresh_ms"`
+	State    int32  `c:"state"`
+	Reserved uint32 `c:"reserved"`
+}
+
+// cAnswer is shmlru_load_answer: what a loader's caller gets (lru.Answer).
+type cAnswer struct {
+	Version  uint64   `c:"version"`
+	FreshMs  int64    `c:"fresh_ms"`
+	Source   int32    `c:"source"`
+	Kept     uint8    `c:"kept"`
+	Reserved [3]uint8 `c:"reserved"`
+}
+
 // ABI constants other than status codes.
 const (
 	// 2: shmlru_info reports units, not blocks (layout 3). 3: read-through
@@ -101,8 +129,9 @@ const (
 	// version (additions only: nothing a program built for 3 uses
 	// changed), tracked fills (shmlru_tracked_gen, shmlru_fill_*,
 	// SHMLRU_NOT_IN_STEP), the one-call tracked read
-	// (shmlru_get_tracked), shmlru_load_store, SHMLRU_UNTRUSTED and
-	// SHMLRU_BUSY (CHANGELOG.md).
+	// (shmlru_get_tracked), shmlru_load_store, SHMLRU_UNTRUSTED,
+	// SHMLRU_BUSY and the read-through's rules (shmlru_load_check, _look,
+	// _prepare, _finish) (CHANGELOG.md).
 	abiVersion = 3
 	errbufSize = 512 // holds any message shmlru_open writes
 )
@@ -117,6 +146,9 @@ var abiStructs = map[string]any{
 	"shmlru_stats":        cStats{},
 	"shmlru_load":         cLoad{},
 	"shmlru_guard":        cGuard{},
+	"shmlru_load_opts":    cLoadOpts{},
+	"shmlru_look":         cLook{},
+	"shmlru_load_answer":  cAnswer{},
 }
 
 // abiConstants are the named constants of shmlru.h besides status codes.
@@ -141,4 +173,21 @@ var abiConstants = map[string]int{
 	"SHMLRU_MODE_ADD":       int(lru.ModeAdd),
 	"SHMLRU_MODE_REPLACE":   int(lru.ModeReplace),
 	"SHMLRU_MODE_CAS":       int(lru.ModeCAS),
+
+	"SHMLRU_DEFAULT_LEASE_MS":   int(lru.DefaultLease / time.Millisecond),
+	"SHMLRU_LOOK_MISS":          int(lru.LookMiss),
+	"SHMLRU_LOOK_FRESH":         int(lru.LookFresh),
+	"SHMLRU_LOOK_ABSENT":        int(lru.LookAbsent),
+	"SHMLRU_LOOK_SOFT_STALE":    int(lru.LookSoftStale),
+	"SHMLRU_LOOK_EXPIRED":       int(lru.LookExpired),
+	"SHMLRU_LOADED_VALUE":       int(lru.LoadedValue),
+	"SHMLRU_LOADED_ABSENT":      int(lru.LoadedAbsent),
+	"SHMLRU_LOADED_FAILED":      int(lru.LoadedFailed),
+	"SHMLRU_LOADED_GAVE_UP":     int(lru.LoadedGaveUp),
+	"SHMLRU_LOADED_UNCACHED":    int(lru.LoadedUncached),
+	"SHMLRU_SOURCE_HIT":         int(lru.SourceHit),
+	"SHMLRU_SOURCE_LOADED":      int(lru.SourceLoaded),
+	"SHMLRU_SOURCE_WAITED":      int(lru.SourceWaited),
+	"SHMLRU_SOURCE_STALE":       int(lru.SourceStale),
+	"SHMLRU_SOURCE_RESURRECTED": int(lru.SourceResurrected),
 }

@@ -821,6 +821,78 @@ SHMLRU_HIDDEN int shmlru_fast_get_tracked(uint64_t h, const char *key, size_t kl
 	return finish(f, SHMLRU_FAST_FALLBACK); /* a writer kept the shard busy: Go waits on the lock */
 }
 
+/*
+ * lru's read-through look (lru/load.go's look) on the native reads: the
+ * entry as shmlru_get_stale reads it (tracked: shmlru_get_tracked),
+ * classified as look classifies it, so that a read-through's hit stays
+ * native. The classification is a copy of Go's, held to it by
+ * ffi/readthrough_diff_test.go (the same scenarios through Go's Load and
+ * through this call, against pinned records). What the reads leave to Go
+ * is Go's.
+ */
+SHMLRU_HIDDEN int shmlru_fast_load_look(uint64_t h, const char *key, size_t klen, int tracked, void *buf,
+                                        size_t buf_len, size_t *value_len, shmlru_meta *meta,
+                                        shmlru_look *look)
+{
+	if (value_len == NULL || look == NULL || (tracked != 0 && tracked != 1))
+		return SHMLRU_FAST_FALLBACK;
+	{
+		/* The outputs are written once first, under the fault guard: a
+		 * bad pointer is SHMLRU_BAD_ARGUMENT, with nothing read. */
+		struct shmlru_fast_call call;
+		struct shmlru_fast *f;
+		if (!enter(h, &call, &f))
+			return SHMLRU_FAST_FALLBACK;
+		if (sigsetjmp(call.escape, 0))
+			return escaped(f);
+		shmlru_fast_cur = &call;
+		/* Stores, not memset: a sanitizer's memset checks the range
+		 * itself, outside this guard. */
+		look->fresh_ms = 0;
+		look->state = SHMLRU_LOOK_MISS;
+		look->reserved = 0;
+		if (meta != NULL) {
+			meta->version = 0;
+			meta->expires_ms = 0;
+			meta->flags = 0;
+		}
+		*value_len = 0;
+		finish(f, SHMLRU_OK);
+	}
+	shmlru_meta m;
+	memset(&m, 0, sizeof m);
+	int rc = tracked ? shmlru_fast_get_tracked(h, key, klen, buf, buf_len, value_len, &m)
+	                 : shmlru_fast_get(h, key, klen, buf, buf_len, value_len, &m, 1);
+	if (rc != SHMLRU_OK && rc != SHMLRU_NOT_FOUND)
+		return rc; /* SHMLRU_FAST_FALLBACK, or an error Go's look returns too */
+	shmlru_look l;
+	memset(&l, 0, sizeof l);
+	l.state = SHMLRU_LOOK_MISS;
+	if (rc == SHMLRU_NOT_FOUND || (m.stale && m.type == SHMLRU_TYPE_NONE)) {
+		memset(&m, 0, sizeof m);
+		*value_len = 0;
+	} else if (m.stale) {
+		l.state = SHMLRU_LOOK_EXPIRED;
+	} else if (m.type == SHMLRU_TYPE_NONE) {
+		l.state = SHMLRU_LOOK_ABSENT;
+		l.fresh_ms = m.expires_ms;
+		*value_len = 0;
+	} else {
+		const uint32_t bit = UINT32_C(1) << SHMLRU_STALE_FLAG_BIT;
+		l.state = SHMLRU_LOOK_FRESH;
+		l.fresh_ms = m.expires_ms;
+		if ((m.flags & bit) && m.expires_ms != 0) {
+			l.fresh_ms = m.expires_ms - (int64_t)(m.flags & ~bit);
+			if (now_ms() >= l.fresh_ms)
+				l.state = SHMLRU_LOOK_SOFT_STALE;
+		}
+	}
+	if (meta != NULL)
+		*meta = m;
+	*look = l;
+	return SHMLRU_OK;
+}
+
 /* lru's TTL, without the lock: no mark, no counters. An entry that has
  * expired but is still stored has its (negative) time left, by lru's
  * ttlLeft: expires - now, and -1 at its deadline's millisecond, which must

@@ -109,6 +109,7 @@ SHMLRU_HIDDEN void shmlru_guard_install(void);
 struct shmlru_meta;
 struct shmlru_write_opts;
 struct shmlru_write_result;
+struct shmlru_look;
 SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void *buf, size_t buf_len,
                                   size_t *value_len, struct shmlru_meta *meta, int stale_ok);
 SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms);
@@ -116,6 +117,9 @@ SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, 
 SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen);
 SHMLRU_HIDDEN int shmlru_fast_get_tracked(uint64_t h, const char *key, size_t klen, void *buf, size_t buf_len,
                                           size_t *value_len, struct shmlru_meta *meta);
+SHMLRU_HIDDEN int shmlru_fast_load_look(uint64_t h, const char *key, size_t klen, int tracked, void *buf,
+                                        size_t buf_len, size_t *value_len, struct shmlru_meta *meta,
+                                        struct shmlru_look *look);
 SHMLRU_HIDDEN int shmlru_fast_llen(uint64_t h, const char *key, size_t klen, size_t *length);
 SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, double delta, double *result, int *forcible);
 SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, const void *value, size_t vlen,

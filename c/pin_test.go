@@ -22,7 +22,7 @@ import (
 // prototype. (The header's prototypes are also checked against their
 // definitions by the compiler: shim.c includes shmlru.h.)
 
-const luaModule = "../ffi/resty/shmlru.lua"
+const luaModule = "../ffi/resty/shmlru/base.lua"
 
 // goConstants are every named constant the ABI defines, from the Go side.
 func goConstants() map[string]int {

@@ -285,6 +285,40 @@ int shmlru_fill_store(shmlru_t h, const char *key, size_t key_len, const void *v
 	return shmlru_go_fill_store(h, K(key), key_len, P(value), value_len, absent, ttl_ms, P(guard), stored);
 }
 
+int shmlru_load_check(const shmlru_load_opts *opts, char *errbuf, size_t errbuf_len)
+{
+	GUARD();
+	return shmlru_go_load_check(P(opts), errbuf, errbuf_len);
+}
+
+int shmlru_load_look(shmlru_t h, const char *key, size_t key_len, int tracked, void *buf,
+                     size_t buf_len, size_t *value_len, shmlru_meta *meta, shmlru_look *look)
+{
+	GUARD();
+	FAST(shmlru_fast_load_look(h, key, key_len, tracked, buf, buf_len, value_len, meta, look));
+	return shmlru_go_load_look(h, K(key), key_len, tracked, buf, buf_len, value_len, meta, look);
+}
+
+int shmlru_load_prepare(shmlru_t h, shmlru_load *load, const char *key, size_t key_len,
+                        const shmlru_load_opts *opts, void *buf, size_t buf_len,
+                        size_t *value_len, shmlru_meta *meta, shmlru_look *look,
+                        shmlru_guard *guard)
+{
+	GUARD();
+	return shmlru_go_load_prepare(h, load, K(key), key_len, P(opts), buf, buf_len, value_len,
+	                              meta, look, guard);
+}
+
+int shmlru_load_finish(shmlru_t h, shmlru_load *load, const char *key, size_t key_len,
+                       const shmlru_load_opts *opts, const shmlru_guard *guard, int outcome,
+                       const void *value, size_t value_len, int type, uint32_t flags,
+                       const char *msg, size_t msg_len, shmlru_load_answer *answer)
+{
+	GUARD();
+	return shmlru_go_load_finish(h, load, K(key), key_len, P(opts), P(guard), outcome, P(value),
+	                             value_len, type, flags, K(msg), msg_len, answer);
+}
+
 int shmlru_expire(shmlru_t h, const char *key, size_t key_len, int64_t ttl_ms)
 {
 	GUARD();

@@ -508,6 +508,121 @@ int shmlru_fill_begin(shmlru_t h, const char *key, size_t key_len, shmlru_guard 
 int shmlru_fill_store(shmlru_t h, const char *key, size_t key_len, const void *value, size_t value_len,
                       int absent, int64_t ttl_ms, const shmlru_guard *guard, int *stored);
 
+/*
+ * The read-through's rules, for a caller that claims, waits on and ends
+ * loads itself and runs its loader in its own language (resty.shmlru's
+ * get_or_load does): what a key holds for a read-through, what a loader
+ * writes and how its load ends are decided by these calls, which are
+ * lru/load.go's (Go's Cache.Load takes the same steps), never by the
+ * caller:
+ *
+ *   shmlru_load_look      hit (SHMLRU_LOOK_FRESH, _ABSENT), serve stale
+ *                         while one caller refreshes (_SOFT_STALE), or
+ *                         load (_MISS, _EXPIRED: a value to resurrect)
+ *   shmlru_load_begin     claim, or wait (above)
+ *   shmlru_load_prepare   the loader's look again, and a tracked load's
+ *                         guard; then run the loader
+ *   shmlru_load_finish    write what it returned and end the load
+ *
+ * A load a waiter finds SHMLRU_LOAD_DONE is looked at again with
+ * shmlru_load_look.
+ */
+enum {
+	SHMLRU_DEFAULT_LEASE_MS = 30000, /* lease_ms a caller uses unless told otherwise */
+
+	/* shmlru_look.state */
+	SHMLRU_LOOK_MISS       = 0, /* nothing: load */
+	SHMLRU_LOOK_FRESH      = 1, /* a value to serve */
+	SHMLRU_LOOK_ABSENT     = 2, /* a remembered absence to serve */
+	SHMLRU_LOOK_SOFT_STALE = 3, /* a value past its fresh time: serve it, and refresh it */
+	SHMLRU_LOOK_EXPIRED    = 4, /* an expired value: load; resurrect it should the loader fail */
+
+	/* shmlru_load_finish's outcome: how the loader ended */
+	SHMLRU_LOADED_VALUE    = 1, /* it returned value: cache it */
+	SHMLRU_LOADED_ABSENT   = 2, /* the key has no value */
+	SHMLRU_LOADED_FAILED   = 3, /* it failed with msg (value: an expired one to resurrect, or NULL) */
+	SHMLRU_LOADED_GAVE_UP  = 4, /* its caller went away: a waiter loads */
+	SHMLRU_LOADED_UNCACHED = 5, /* it returned a value its caller keeps to itself */
+
+	/* shmlru_load_answer.source, as lru.Source */
+	SHMLRU_SOURCE_HIT         = 0,
+	SHMLRU_SOURCE_LOADED      = 1,
+	SHMLRU_SOURCE_WAITED      = 2,
+	SHMLRU_SOURCE_STALE       = 3,
+	SHMLRU_SOURCE_RESURRECTED = 4
+};
+
+/* How a read-through caches what its loader returns (lru.LoadOptions). */
+typedef struct shmlru_load_opts {
+	int64_t  ttl_ms;           /* a loaded value's TTL; 0: never expires */
+	int64_t  neg_ttl_ms;       /* a remembered absence's TTL; 0: never expires;
+	                            * negative: absences are not remembered */
+	int64_t  stale_ttl_ms;     /* served stale this long after ttl_ms while one
+	                            * caller refreshes it; needs ttl_ms; 0: none */
+	int64_t  resurrect_ttl_ms; /* a failed load serves an expired value and keeps
+	                            * it this long; 0: the failure goes to every waiter */
+	uint8_t  tracked;          /* 1: a tracked key (see below); excludes stale and resurrect */
+	uint8_t  reserved[7];      /* 0 */
+} shmlru_load_opts;
+
+/* What shmlru_load_look (and _prepare) found. */
+typedef struct shmlru_look {
+	int64_t  fresh_ms; /* FRESH, ABSENT: Unix ms until which it is fresh (0: no expiry) */
+	int32_t  state;    /* SHMLRU_LOOK_* */
+	uint32_t reserved;
+} shmlru_look;
+
+/* What shmlru_load_finish answers the loader's caller with. */
+typedef struct shmlru_load_answer {
+	uint64_t version;  /* kept: the entry's version */
+	int64_t  fresh_ms; /* kept: Unix ms until which the answer is fresh (0: no expiry) */
+	int32_t  source;   /* SHMLRU_SOURCE_LOADED, or _RESURRECTED: the answer is the
+	                    * value given with SHMLRU_LOADED_FAILED */
+	uint8_t  kept;     /* 1: the answer is cached; the caller may keep a copy until fresh_ms */
+	uint8_t  reserved[3];
+} shmlru_load_answer;
+
+/* SHMLRU_OK if opts are options a read-through takes; else the status
+ * (SHMLRU_BAD_TTL, SHMLRU_BAD_OPTIONS, SHMLRU_BAD_ARGUMENT) and what is wrong
+ * in errbuf (may be NULL with errbuf_len 0; NUL-terminated, at most
+ * SHMLRU_ERRBUF_SIZE bytes used). */
+int shmlru_load_check(const shmlru_load_opts *opts, char *errbuf, size_t errbuf_len);
+
+/* Reads key as a read-through (tracked 1: a tracked key's, see below)
+ * into buf, as shmlru_get (SHMLRU_BUFFER_TOO_SMALL: *value_len is the
+ * room needed), and says what it found in *look; meta may be NULL. A miss
+ * is SHMLRU_OK with SHMLRU_LOOK_MISS. A tracked look returns
+ * SHMLRU_NOT_IN_STEP while the cache is not in step with its store: run the
+ * loader, cache nothing. */
+int shmlru_load_look(shmlru_t h, const char *key, size_t key_len, int tracked, void *buf,
+                     size_t buf_len, size_t *value_len, shmlru_meta *meta, shmlru_look *look);
+
+/* The first step of the loader of a SHMLRU_LOAD_MINE load: looks at key
+ * again as shmlru_load_look. SHMLRU_LOOK_FRESH or _ABSENT: a load that
+ * ended just before wrote it; the load is ended, and that is the answer
+ * (a waiter's). Otherwise run the loader, then shmlru_load_finish with
+ * *guard (a tracked load's fill guard, taken here before the loader reads
+ * the store). SHMLRU_NOT_IN_STEP (a tracked load out of step): the load is
+ * abandoned; run the loader, cache nothing. SHMLRU_BUFFER_TOO_SMALL: nothing
+ * was done; retry with *value_len bytes of room. */
+int shmlru_load_prepare(shmlru_t h, shmlru_load *load, const char *key, size_t key_len,
+                        const shmlru_load_opts *opts, void *buf, size_t buf_len,
+                        size_t *value_len, shmlru_meta *meta, shmlru_look *look,
+                        shmlru_guard *guard);
+
+/* The last step of the loader of a SHMLRU_LOAD_MINE load: writes what the
+ * loader returned (outcome; value of type and user flags, or for
+ * SHMLRU_LOADED_FAILED its message msg and an expired value to resurrect)
+ * as opts say, and ends the load with the outcome its waiters act on.
+ * guard is shmlru_load_prepare's (may be NULL for an untracked load).
+ * load NULL writes a SHMLRU_LOADED_VALUE or _ABSENT outside any load, by
+ * the same rules. A status other than SHMLRU_OK is the ending's (or the
+ * arguments'); *answer says what the caller gets. */
+int shmlru_load_finish(shmlru_t h, shmlru_load *load, const char *key, size_t key_len,
+                       const shmlru_load_opts *opts, const shmlru_guard *guard, int outcome,
+                       const void *value, size_t value_len, int type, uint32_t flags,
+                       const char *msg, size_t msg_len, shmlru_load_answer *answer);
+
 #ifdef __cplusplus
 }
 #endif

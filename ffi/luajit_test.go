@@ -270,7 +270,7 @@ func TestLuaJITLoadWaits(t *testing.T) {
 	})
 }
 
-// A tracked read (resty.shmlru.load's look_tracked, which get_or_load with
+// A tracked read (resty.shmlru.load's look with tracked, which get_or_load with
 // opts.tracked and resty.shmlru.near use) must not serve a copy that was
 // already out of date when it read it. The case: the agent's confirmation
 // has run out (its stream is late), the key has changed in the store, and

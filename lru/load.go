@@ -67,6 +67,9 @@ type LoadOptions struct {
 	Tracked bool
 
 	fill *FillTicket // a tracked load's, once it has one (runLoader)
+	// keepAbsent remembers an absence with NegativeTTL 0, without expiry
+	// (lua-resty-mlcache's neg_ttl 0; see ReadThrough).
+	keepAbsent bool
 }
 
 // Source tells where GetOrLoad's answer came from (mlcache's hit_level,
@@ -153,23 +156,23 @@ func (c *Cache) Load(ctx context.Context, dst, key []byte, load Loader, o LoadOp
 	if load == nil {
 		return dst, 0, fmt.Errorf("%w: nil Loader", ErrBadOptions)
 	}
-	v, st, err := c.look(dst, key, o.Tracked)
+	l, err := c.look(dst, key, o.Tracked, false)
 	switch {
 	case errors.Is(err, ErrNotInStep):
 		return c.loadUncached(ctx, dst, key, load)
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return dst, 0, err
-	case st == lookFresh:
-		return v, SourceHit, nil
-	case st == lookAbsent:
+	case l.State == LookFresh:
+		return l.Value, SourceHit, nil
+	case l.State == LookAbsent:
 		return dst, SourceHit, ErrNotFound
-	case st == lookSoftStale:
+	case l.State == LookSoftStale:
 		c.refresh(ctx, key, load, o)
-		return v, SourceStale, nil
+		return l.Value, SourceStale, nil
 	}
 	var stale []byte // an expired value, for ResurrectTTL
-	if st == lookExpired {
-		stale = v[len(dst):]
+	if l.State == LookExpired {
+		stale = l.Value[len(dst):]
 	}
 	res := c.coalesce(ctx, key, load, o, stale)
 	if errors.Is(res.err, ErrNotInStep) {
@@ -193,6 +196,9 @@ func (c *Cache) loadUncached(ctx context.Context, dst, key []byte, load Loader) 
 	}
 	return append(dst, v...), SourceLoaded, nil
 }
+
+// Check reports what Load would refuse in o, as Load's error.
+func (o LoadOptions) Check() error { return o.check() }
 
 func (o *LoadOptions) check() error {
 	for _, d := range []struct {
@@ -228,38 +234,58 @@ func (o *LoadOptions) lease() time.Duration {
 	return o.Lease
 }
 
-// What look found.
-type lookState uint8
+// LookState is what a read-through's look at a key found.
+type LookState uint8
 
+// States of a look.
 const (
-	lookMiss      lookState = iota // nothing
-	lookFresh                      // a live value
-	lookAbsent                     // a live cached absence
-	lookSoftStale                  // a value past its fresh time, within its stale window
-	lookExpired                    // a value past its deadline, not yet removed
+	LookMiss      LookState = iota // nothing
+	LookFresh                      // a live value
+	LookAbsent                     // a live cached absence
+	LookSoftStale                  // a value past its fresh time, within its stale window
+	LookExpired                    // a value past its deadline, not yet removed
 )
+
+// Look is what a read-through's look at a key found.
+type Look struct {
+	// Value is dst with the value appended, but for LookMiss and
+	// LookAbsent (dst).
+	Value []byte
+	// Meta is the entry's (Meta.Size is the room a Fit read needed).
+	Meta  Meta
+	State LookState
+	// FreshUntil is when a LookFresh value or a LookAbsent stops being
+	// fresh, in Unix ms (0: never): a value with a stale window is fresh
+	// until its window begins.
+	FreshUntil int64
+}
 
 // look reads key as GetOrLoad sees it (see the top of this file); a
 // tracked look sees only tracked entries, and fails with ErrNotInStep.
-func (c *Cache) look(dst, key []byte, tracked bool) ([]byte, lookState, error) {
-	v, m, stale, err := c.Read(dst, key, ReadOptions{Stale: !tracked, Absent: true, Tracked: tracked})
+// fit reads into dst's spare room only (ReadOptions.Fit).
+func (c *Cache) look(dst, key []byte, tracked, fit bool) (Look, error) {
+	v, m, stale, err := c.Read(dst, key, ReadOptions{Stale: !tracked, Absent: true, Tracked: tracked, Fit: fit})
+	l := Look{Value: dst, Meta: m}
 	switch {
 	case err != nil:
-		return dst, lookMiss, err
+		return l, err
 	case stale:
-		if m.Type == TypeNone {
-			return dst, lookMiss, nil
+		if m.Type != TypeNone {
+			l.Value, l.State = v, LookExpired
 		}
-		return v, lookExpired, nil
+		return l, nil
 	case m.Type == TypeNone:
-		return dst, lookAbsent, nil
-	case m.Flags&StaleFlag != 0 && m.Expires != 0:
-		window := int64(m.Flags &^ StaleFlag)
-		if nowMillis() >= m.Expires-window {
-			return v, lookSoftStale, nil
+		l.State, l.FreshUntil = LookAbsent, m.Expires
+		return l, nil
+	}
+	l.Value, l.State, l.FreshUntil = v, LookFresh, m.Expires
+	if m.Flags&StaleFlag != 0 && m.Expires != 0 {
+		l.FreshUntil = m.Expires - int64(m.Flags&^StaleFlag)
+		if nowMillis() >= l.FreshUntil {
+			l.State = LookSoftStale
 		}
 	}
-	return v, lookFresh, nil
+	return l, nil
 }
 
 // localLoad is one key's load as this process's callers share it.
@@ -283,6 +309,11 @@ type loadResult struct {
 	// only if it still holds, i.e. no change to the key has been applied
 	// since the leader read the store.
 	fill *FillTicket
+	// stored is what the load wrote (for ReadThrough's callers, which
+	// keep copies of their own).
+	stored stored
+	// endErr is the error of ending the load (finishLoad).
+	endErr error
 }
 
 // coalesce runs one key's miss for this process: the first caller leads
@@ -363,17 +394,17 @@ func (c *Cache) loadShared(ctx context.Context, key []byte, load Loader, o LoadO
 			return loadResult{src: SourceWaited, err: &LoadError{Msg: msg}}
 		}
 		// LoadDone: the value should be there now.
-		v, st, err := c.look(nil, key, o.Tracked)
+		l, err := c.look(nil, key, o.Tracked, false)
 		switch {
 		case err != nil && !errors.Is(err, ErrNotFound):
 			return loadResult{err: err}
-		case st == lookFresh || st == lookSoftStale:
+		case l.State == LookFresh || l.State == LookSoftStale:
 			src := SourceHit
 			if waited {
 				src = SourceWaited
 			}
-			return loadResult{v: v, src: src}
-		case st == lookAbsent:
+			return loadResult{v: l.Value, src: src}
+		case l.State == LookAbsent:
 			return loadResult{src: SourceWaited, err: ErrNotFound}
 		}
 		// Gone again (abandoned, or evicted at once): claim again.
@@ -407,116 +438,241 @@ func (c *Cache) waitCtx(ctx context.Context, t *LoadTicket, lease time.Duration)
 }
 
 // runLoader is the loader's side of a load the caller has claimed: look
-// once more, load, write, end the load. The load ends whatever happens,
-// a panic of the loader included (as abandoned, and the panic goes on).
-func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load Loader, o LoadOptions, stale []byte) (res loadResult) {
-	ended := false
-	end := func(outcome LoadState, msg string) {
-		ended = true
-		if err := c.lt.End(t, outcome, msg); err != nil && !errors.Is(err, ErrLoadLost) && res.err == nil {
-			res.err = err
-		}
-	}
+// once more, load, write, end the load (prepareLoad, then finishLoad, the
+// steps bindings in other languages take through ReadThrough). The load
+// ends whatever happens, a panic of the loader included (as abandoned, and
+// the panic goes on).
+func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load Loader, o LoadOptions, stale []byte) loadResult {
 	defer func() {
-		if !ended {
-			end(LoadAbandoned, "")
+		if t.State == LoadMine {
+			c.lt.End(t, LoadAbandoned, "")
 		}
 	}()
-	// A load that ended just before this one was claimed wrote its value.
-	if v, st, err := c.look(nil, key, o.Tracked); err == nil && (st == lookFresh || st == lookAbsent) {
-		end(LoadDone, "")
-		if st == lookAbsent {
-			return loadResult{src: SourceWaited, err: ErrNotFound}
-		}
-		return loadResult{v: v, src: SourceWaited}
+	l, fill, err := c.prepareLoad(t, nil, key, o, false)
+	switch {
+	case err != nil:
+		return loadResult{err: err}
+	case l.State == LookFresh:
+		return loadResult{v: l.Value, src: SourceWaited}
+	case l.State == LookAbsent:
+		return loadResult{src: SourceWaited, err: ErrNotFound}
 	}
-	var fill FillTicket
 	if o.Tracked {
-		// Before the loader reads the store (see StoreFill). Out of step,
-		// the waiters find no value and load for themselves, uncached.
-		var err error
-		if fill, err = c.tr.BeginFill(key); err != nil {
-			end(LoadAbandoned, "")
-			return loadResult{err: err}
-		}
 		o.fill = &fill
 	}
 	v, lerr := load(ctx, key)
+	ld := Loaded{Outcome: LoadedValue, Value: v, Type: o.Type, Err: lerr}
 	switch {
 	case lerr == nil:
-		refused, err := c.storeLoaded(t, key, v, o.TTL, o)
-		if errors.Is(err, ErrLoadLost) {
+	case errors.Is(lerr, ErrNotFound):
+		ld.Outcome = LoadedAbsent
+	case ctx.Err() != nil && errors.Is(lerr, ctx.Err()):
+		ld.Outcome = LoadedGaveUp
+	default:
+		ld.Outcome, ld.Value, ld.Resurrect = LoadedFailed, stale, stale != nil
+	}
+	res := c.finishLoad(t, key, o, ld)
+	if res.endErr != nil {
+		return loadResult{err: res.endErr}
+	}
+	return res
+}
+
+// prepareLoad is what the loader of a claimed load does before it loads:
+// it looks once more, as a load that ended just before this one was
+// claimed wrote its value (a LookFresh or LookAbsent answer ends the load
+// as done), and a tracked load takes its fill's guard before the loader
+// reads the store. Out of step, or should the guard fail, the load is
+// abandoned (its waiters find no value and load for themselves) and the
+// error returned. With fit, a look whose value does not fit dst returns
+// ErrBufferTooSmall and does nothing else.
+func (c *Cache) prepareLoad(t *LoadTicket, dst, key []byte, o LoadOptions, fit bool) (Look, FillTicket, error) {
+	var g FillTicket
+	l, err := c.look(dst, key, o.Tracked, fit)
+	if errors.Is(err, ErrBufferTooSmall) {
+		return l, g, err
+	}
+	if err == nil && (l.State == LookFresh || l.State == LookAbsent) {
+		return l, g, c.endLoad(t, LoadDone, "")
+	}
+	if o.Tracked {
+		if g, err = c.tr.BeginFill(key); err != nil {
+			c.endLoad(t, LoadAbandoned, "")
+			return Look{Value: dst}, g, err
+		}
+	}
+	return l, g, nil
+}
+
+// LoadedOutcome says how a loader ended, for finishLoad.
+type LoadedOutcome uint8
+
+// How a loader ended.
+const (
+	LoadedValue    LoadedOutcome = iota + 1 // it returned a value, to cache
+	LoadedAbsent                            // the key has no value (ErrNotFound)
+	LoadedFailed                            // it failed
+	LoadedGaveUp                            // its caller went away: a waiter loads
+	LoadedUncached                          // it returned a value its caller keeps to itself
+)
+
+// Loaded is what a loader returned.
+type Loaded struct {
+	Outcome LoadedOutcome
+	// Value is the value (LoadedValue, LoadedUncached), or for
+	// LoadedFailed with Resurrect the expired value to serve instead.
+	Value     []byte
+	Resurrect bool
+	Type      Type   // Value's type
+	Flags     uint32 // Value's user flags (a stale window needs none)
+	Err       error  // LoadedFailed's error
+}
+
+// finishLoad is what the loader of a load does after it loaded: it writes
+// what the loader returned as the options say, and ends the load with the
+// outcome its waiters act on. t nil writes outside any load.
+func (c *Cache) finishLoad(t *LoadTicket, key []byte, o LoadOptions, ld Loaded) loadResult {
+	// Ended only once decided: a panic (a fault in a binding's argument)
+	// ends nothing here, and the caller's ticket stays its own.
+	res, outcome, msg := c.decideLoad(t, key, o, ld)
+	if t != nil {
+		res.endErr = c.endLoad(t, outcome, msg)
+	}
+	return res
+}
+
+// decideLoad writes what the loader returned and says how its load ends.
+func (c *Cache) decideLoad(t *LoadTicket, key []byte, o LoadOptions, ld Loaded) (res loadResult, outcome LoadState, msg string) {
+	outcome = LoadDone
+	switch ld.Outcome {
+	case LoadedValue:
+		st, err := c.storeLoaded(t, key, ld.Value, o.TTL, o, ld.Type, ld.Flags)
+		res = loadResult{v: ld.Value, src: SourceLoaded}
+		switch {
+		case errors.Is(err, ErrLoadLost):
 			// Taken over while it loaded (its lease ran out): the new
 			// loader writes the key, and its waiters hear from it. This
 			// caller still gets what it loaded, which is what the
 			// source said during its call.
-			end(LoadDone, "")
-			return loadResult{v: v, src: SourceLoaded}
-		}
-		if err != nil {
+		case err != nil:
 			// The caller has its value; the waiters learn why it was not
 			// kept.
-			end(LoadFailed, "loaded value not cached: "+err.Error())
-			return loadResult{v: v, src: SourceLoaded}
+			outcome, msg = LoadFailed, "loaded value not cached: "+err.Error()
+		default:
+			res.stored, res.refused, res.fill = st, st.refused, o.fill
 		}
-		end(LoadDone, "")
-		return loadResult{v: v, src: SourceLoaded, refused: refused, fill: o.fill}
-	case errors.Is(lerr, ErrNotFound):
-		refused := false
+		return res, outcome, msg
+	case LoadedAbsent:
+		res = loadResult{src: SourceLoaded, err: ErrNotFound, fill: o.fill}
 		switch {
-		case o.Tracked && o.NegativeTTL > 0:
-			stored, _ := c.tr.StoreFill(key, nil, true, WriteOptions{TTL: o.NegativeTTL}, fill)
-			refused = !stored
-		case o.NegativeTTL > 0:
-			// If it cannot be kept, the waiters still learn the answer
-			// (and if the load was taken over, they hear from the new
-			// loader, whose answer this must not replace).
-			c.lt.Write(t, key, nil, WriteOptions{TTL: o.NegativeTTL, Type: TypeNone})
+		case o.Tracked && (o.NegativeTTL > 0 || o.keepAbsent) && o.fill != nil:
+			stored, _ := c.tr.StoreFill(key, nil, true, WriteOptions{TTL: o.NegativeTTL}, *o.fill)
+			res.refused = !stored
+		case o.Tracked:
+		case o.NegativeTTL > 0 || o.keepAbsent:
+			// If it cannot be kept, the waiters still learn the answer,
+			// and the caller may keep its own copy as long (if the load
+			// was taken over, they hear from the new loader, whose
+			// answer this must not replace, and the caller keeps none).
+			st, err := c.storeLoaded(t, key, nil, o.NegativeTTL, o, TypeNone, 0)
+			switch {
+			case err == nil:
+				res.stored = st
+			case !errors.Is(err, ErrLoadLost):
+				res.stored = stored{kept: true, freshUntil: freshUntil(o.NegativeTTL)}
+			}
 		}
-		if o.Tracked {
-			// Waiters look at the region rather than take "absent" from
-			// the table: an invalidation may have come after the store
-			// (or refused it), and a waiter that began after it must see
-			// what the region says now. They find the absence, or load.
-			end(LoadDone, "")
-		} else {
-			end(LoadAbsent, "")
+		// A tracked load ends done: its waiters look at the region rather
+		// than take "absent" from the table, as an invalidation may have
+		// come after the store (or refused it), and a waiter that began
+		// after it must see what the region says now. They find the
+		// absence, or load.
+		if !o.Tracked {
+			outcome = LoadAbsent
 		}
-		return loadResult{src: SourceLoaded, err: ErrNotFound, refused: refused, fill: o.fill}
-	case ctx.Err() != nil && errors.Is(lerr, ctx.Err()):
-		end(LoadAbandoned, "") // the caller went away; a waiter loads
-		return loadResult{err: lerr}
-	case o.ResurrectTTL > 0 && stale != nil:
-		// Taken over (ErrLoadLost), the stale value is not written over
-		// the new loader's, but still answers this caller.
-		if _, err := c.storeLoaded(t, key, stale, o.ResurrectTTL, o); err == nil || errors.Is(err, ErrLoadLost) {
-			end(LoadDone, "")
-			return loadResult{v: stale, src: SourceResurrected}
+		return res, outcome, msg
+	case LoadedGaveUp:
+		return loadResult{err: ld.Err}, LoadAbandoned, ""
+	case LoadedUncached:
+		return loadResult{v: ld.Value, src: SourceLoaded}, LoadDone, ""
+	case LoadedFailed:
+		if o.ResurrectTTL > 0 && ld.Resurrect {
+			// Taken over (ErrLoadLost), the stale value is not written
+			// over the new loader's, but still answers this caller.
+			st, err := c.storeLoaded(t, key, ld.Value, o.ResurrectTTL, o, ld.Type, ld.Flags)
+			if err == nil || errors.Is(err, ErrLoadLost) {
+				return loadResult{v: ld.Value, src: SourceResurrected, stored: st}, LoadDone, ""
+			}
 		}
+		m := "<nil>"
+		if ld.Err != nil {
+			m = ld.Err.Error()
+		}
+		return loadResult{src: SourceLoaded, err: &LoadError{Msg: m, Err: ld.Err}}, LoadFailed, m
 	}
-	end(LoadFailed, lerr.Error())
-	return loadResult{src: SourceLoaded, err: &LoadError{Msg: lerr.Error(), Err: lerr}}
+	return loadResult{err: fmt.Errorf("%w: Loaded.Outcome %d", ErrBadOptions, ld.Outcome)}, LoadAbandoned, ""
 }
 
-// storeLoaded writes a value loaded (or resurrected) by the load of t,
-// fresh for ttl, with the stale window if the options have one, unless the
-// load was taken over meanwhile (ErrLoadLost, see Loads.Write). A tracked
+// endLoad ends the caller's load. A load taken over meanwhile is no error:
+// what the caller wrote was refused once it was, and the new loader's
+// outcome is what waiters see.
+func (c *Cache) endLoad(t *LoadTicket, outcome LoadState, msg string) error {
+	if err := c.lt.End(t, outcome, msg); err != nil && !errors.Is(err, ErrLoadLost) {
+		return err
+	}
+	return nil
+}
+
+// stored says what storeLoaded wrote.
+type stored struct {
+	kept       bool   // the entry is in the region, with this version
+	refused    bool   // a tracked fill the key's guard refused
+	version    uint64 // the entry's
+	freshUntil int64  // Unix ms until which it is fresh (0: never expires)
+}
+
+// freshUntil is when a value written now for ttl stops being fresh (0:
+// never).
+func freshUntil(ttl time.Duration) int64 {
+	if ttl <= 0 {
+		return 0
+	}
+	return nowMillis() + ttl.Milliseconds()
+}
+
+// storeLoaded writes a value loaded (or resurrected) by the load of t
+// (nil: outside any load), fresh for ttl, of type typ (TypeNone: an
+// absence) with the stale window if the options have one, unless the load
+// was taken over meanwhile (ErrLoadLost, see Loads.Write). A tracked
 // load's store may be refused (the key changed while it loaded): no error,
 // the waiters find no value and load again. A tracked store needs no check
 // of the load: its fill ticket refuses it if the key changed in the store since
 // it read it, and otherwise it writes what the store still says.
-func (c *Cache) storeLoaded(t *LoadTicket, key, v []byte, ttl time.Duration, o LoadOptions) (refused bool, err error) {
-	w := WriteOptions{TTL: ttl, Type: o.Type}
+func (c *Cache) storeLoaded(t *LoadTicket, key, v []byte, ttl time.Duration, o LoadOptions, typ Type, flags uint32) (stored, error) {
+	w := WriteOptions{TTL: ttl, Type: typ, Flags: flags}
 	if o.fill != nil {
-		stored, err := c.tr.StoreFill(key, v, false, w, *o.fill)
-		return err == nil && !stored, err
+		ok, err := c.tr.StoreFill(key, v, false, w, *o.fill)
+		return stored{refused: err == nil && !ok}, err
 	}
-	if o.StaleTTL > 0 && ttl > 0 {
+	fresh := freshUntil(ttl)
+	if o.StaleTTL > 0 && ttl > 0 && typ != TypeNone {
+		if flags != 0 {
+			return stored{}, fmt.Errorf("%w: a value with user flags cannot have a stale window", ErrBadOptions)
+		}
 		w.TTL += o.StaleTTL
 		w.Flags = StaleFlag | uint32(o.StaleTTL.Milliseconds())
 	}
-	_, err = c.lt.Write(t, key, v, w)
-	return false, err
+	var r WriteResult
+	var err error
+	if t == nil {
+		r, err = c.Write(key, v, w)
+	} else {
+		r, err = c.lt.Write(t, key, v, w)
+	}
+	if err != nil {
+		return stored{}, err
+	}
+	return stored{kept: true, version: r.Version, freshUntil: fresh}, nil
 }
 
 // refresh starts the background reload of a value served stale, unless a
@@ -529,4 +685,103 @@ func (c *Cache) refresh(ctx context.Context, key []byte, load Loader, o LoadOpti
 	}
 	key = append([]byte(nil), key...)
 	go c.runLoader(context.WithoutCancel(ctx), &t, key, load, o, nil)
+}
+
+// ReadThrough is GetOrLoad's rules for a binding in another language,
+// whose callers claim, wait on and end loads themselves (Loads.Begin,
+// Loads.Wait) and run their loaders in their own language: it classifies
+// what a key holds (Look), takes a claimed load up to its loader (Prepare)
+// and writes and ends what the loader returned (Finish), exactly as Load
+// does for Go's callers. The C ABI's shmlru_load_look, _prepare and
+// _finish are these calls.
+type ReadThrough struct {
+	c *Cache
+	o LoadOptions
+}
+
+// ReadThrough returns the cache's read-through with the options o, checked
+// as Load checks them. o.Type is a default: each loaded value gives its
+// own type. keepAbsent remembers an absence without expiry when
+// o.NegativeTTL is 0 (lua-resty-mlcache's neg_ttl 0), where Load would
+// remember nothing.
+func (l *Loads) ReadThrough(o LoadOptions, keepAbsent bool) (ReadThrough, error) {
+	if err := o.check(); err != nil {
+		return ReadThrough{}, err
+	}
+	o.keepAbsent = keepAbsent
+	o.fill = nil
+	return ReadThrough{c: l.c, o: o}, nil
+}
+
+// Look reads key as Load does before it loads, into dst's spare room
+// (ErrBufferTooSmall, with Meta.Size, if it does not fit). A tracked
+// read-through's look fails with ErrNotInStep while the cache is not in
+// step with its store: the caller runs its loader and caches nothing.
+// ErrNotFound is LookMiss, no error.
+func (r ReadThrough) Look(dst, key []byte) (Look, error) {
+	l, err := r.c.look(dst, key, r.o.Tracked, true)
+	if errors.Is(err, ErrNotFound) {
+		return l, nil
+	}
+	return l, err
+}
+
+// Prepare is the first step of the loader of t, a load the caller has
+// claimed (LoadMine): a Look (into dst, as Look) that finds LookFresh or
+// LookAbsent has ended the load (done), and is the answer (SourceWaited).
+// Otherwise the caller runs its loader and calls Finish; a tracked load
+// has its guard, for Finish. ErrNotInStep (or another error of the
+// guard's) has abandoned the load: the caller runs its loader and caches
+// nothing. ErrBufferTooSmall has done nothing: call again with more room.
+func (r ReadThrough) Prepare(t *LoadTicket, dst, key []byte) (Look, FillTicket, error) {
+	if t == nil || t.State != LoadMine {
+		return Look{Value: dst}, FillTicket{}, fmt.Errorf("%w: Prepare needs a claimed load", ErrBadTicket)
+	}
+	return r.c.prepareLoad(t, dst, key, r.o, true)
+}
+
+// Answer is what the caller of a read-through gets once its loader ran.
+type Answer struct {
+	Value  []byte
+	Source Source
+	// Err is ErrNotFound for an absence, a *LoadError for a loader's
+	// failure, nil with a value.
+	Err error
+	// Kept: the answer is an entry of the cache with this Version, fresh
+	// until FreshUntil (Unix ms, 0: never), which a caller may copy.
+	Kept       bool
+	Version    uint64
+	FreshUntil int64
+}
+
+// Finish is the last step of the loader of t: it writes what the loader
+// returned (ld) as Load would, and ends the load with the outcome its
+// waiters act on. g is Prepare's guard (tracked loads only). t nil writes
+// ld (LoadedValue or LoadedAbsent) outside any load, with the same rules.
+// The error is the ending's: the answer stands either way.
+func (r ReadThrough) Finish(t *LoadTicket, key []byte, g FillTicket, ld Loaded) (Answer, error) {
+	o := r.o
+	if t != nil && t.State != LoadMine {
+		return Answer{}, fmt.Errorf("%w: Finish needs a claimed load", ErrBadTicket)
+	}
+	if t == nil && ld.Outcome != LoadedValue && ld.Outcome != LoadedAbsent {
+		return Answer{}, fmt.Errorf("%w: Finish outside a load writes a value or an absence", ErrBadOptions)
+	}
+	if o.Tracked {
+		if t == nil {
+			return Answer{}, fmt.Errorf("%w: a tracked value is written by its load", ErrBadOptions)
+		}
+		o.fill = &g
+	}
+	if ld.Type >= numTypes || ld.Type == TypeNone || ld.Type == TypeList {
+		if ld.Outcome == LoadedValue || (ld.Outcome == LoadedFailed && ld.Resurrect) {
+			return Answer{}, fmt.Errorf("%w: Loaded.Type %v", ErrBadOptions, ld.Type)
+		}
+	}
+	res := r.c.finishLoad(t, key, o, ld)
+	a := Answer{Value: res.v, Source: res.src, Err: res.err}
+	if res.stored.kept {
+		a.Kept, a.Version, a.FreshUntil = true, res.stored.version, res.stored.freshUntil
+	}
+	return a, res.endErr
 }

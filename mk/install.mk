@@ -12,7 +12,7 @@
 #   BINDIR/shmctl
 #   MANDIR/man1/shmctl.1             shmctl help --man
 #   BASHCOMPDIR/shmctl               shmctl completion bash
-#   LUA_LIB_DIR/resty/...            every file under ffi/resty; shmlru.lua
+#   LUA_LIB_DIR/resty/...            every file under ffi/resty; shmlru/base.lua
 #                                    with installed_lib set to
 #                                    LIBDIR/libshmlru.so.ABI
 #
@@ -107,8 +107,8 @@ install: check-version check-install-paths $(SO_LIB) $(BUILD)/shmctl $(BUILD)/sh
 		sed -e 's|^local installed_lib = nil$$|local installed_lib = "$(LIBDIR)/$(SO_NAME)"|' ffi/$$m > $(DESTDIR)$(LUA_LIB_DIR)/$$m; \
 		chmod 0644 $(DESTDIR)$(LUA_LIB_DIR)/$$m; \
 	done
-	@grep -q '^local installed_lib = "$(LIBDIR)/$(SO_NAME)"$$' $(DESTDIR)$(LUA_LIB_DIR)/resty/shmlru.lua || \
-		{ echo "install: ffi/resty/shmlru.lua has no line 'local installed_lib = nil' to write the library's path into" >&2; exit 1; }
+	@grep -q '^local installed_lib = "$(LIBDIR)/$(SO_NAME)"$$' $(DESTDIR)$(LUA_LIB_DIR)/resty/shmlru/base.lua || \
+		{ echo "install: ffi/resty/shmlru/base.lua has no line 'local installed_lib = nil' to write the library's path into" >&2; exit 1; }
 
 uninstall: check-version
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))

@@ -807,6 +807,113 @@ static void test_tracked(shmlru_t h)
 	EXPECT(shmlru_fill_store(h2, KEY("tk"), "v", 1, 0, 0, &g, NULL), SHMLRU_CLOSED);
 }
 
+/* The read-through's rules (shmlru_load_check, _look, _prepare, _finish):
+ * a whole load, the states a look tells apart, and bad arguments, each of
+ * which changes nothing. */
+static void test_read_through(shmlru_t h)
+{
+	char err[SHMLRU_ERRBUF_SIZE];
+	shmlru_load_opts o;
+	memset(&o, 0, sizeof o);
+	o.ttl_ms = 60000;
+	o.neg_ttl_ms = -1;
+	EXPECT(shmlru_load_check(&o, err, sizeof err), SHMLRU_OK);
+	CHECK(err[0] == 0);
+	o.stale_ttl_ms = 1000;
+	o.ttl_ms = 0;
+	EXPECT(shmlru_load_check(&o, err, sizeof err), SHMLRU_BAD_OPTIONS);
+	CHECK(strstr(err, "StaleTTL needs a TTL") != NULL);
+	o.ttl_ms = -5;
+	EXPECT(shmlru_load_check(&o, err, sizeof err), SHMLRU_BAD_TTL);
+	o.ttl_ms = 60000;
+	o.stale_ttl_ms = 0;
+	o.reserved[3] = 1;
+	EXPECT(shmlru_load_check(&o, NULL, 0), SHMLRU_BAD_ARGUMENT);
+	o.reserved[3] = 0;
+	EXPECT(shmlru_load_check(NULL, NULL, 0), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_check(&o, NULL, 8), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_check(&o, (char *)16, sizeof err), SHMLRU_BAD_ARGUMENT);
+
+	char buf[64];
+	size_t n = 99;
+	shmlru_meta m;
+	shmlru_look lk;
+	EXPECT(shmlru_load_look(h, KEY("rt"), 0, buf, sizeof buf, &n, &m, &lk), SHMLRU_OK);
+	CHECK(lk.state == SHMLRU_LOOK_MISS && n == 0);
+
+	/* A whole load: claim, prepare, finish with a value. */
+	shmlru_load ld;
+	shmlru_guard g;
+	shmlru_load_answer a;
+	EXPECT(shmlru_load_begin(h, KEY("rt"), 30000, &ld), SHMLRU_OK);
+	CHECK(ld.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rt"), &o, buf, sizeof buf, &n, &m, &lk, &g), SHMLRU_OK);
+	CHECK(lk.state == SHMLRU_LOOK_MISS && ld.state == SHMLRU_LOAD_MINE);
+	/* Bad arguments end nothing. */
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rt"), &o, &g, 99, "v", 1, SHMLRU_TYPE_BYTES, 0, NULL, 0, &a),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rt"), &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES, 0,
+	                          NULL, 0, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rt"), &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES, 0,
+	                          NULL, 0, (shmlru_load_answer *)16), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rt"), &o, &g, SHMLRU_LOADED_VALUE, (const void *)16, 1,
+	                          SHMLRU_TYPE_BYTES, 0, NULL, 0, &a), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rt"), &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_LIST, 0,
+	                          NULL, 0, &a), SHMLRU_BAD_OPTIONS);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rt"), NULL, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES,
+	                          0, NULL, 0, &a), SHMLRU_BAD_ARGUMENT);
+	CHECK(ld.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rt"), &o, &g, SHMLRU_LOADED_VALUE, "v1", 2, SHMLRU_TYPE_BYTES, 0,
+	                          NULL, 0, &a), SHMLRU_OK);
+	CHECK(a.kept == 1 && a.version != 0 && a.source == SHMLRU_SOURCE_LOADED && a.fresh_ms > 0);
+	CHECK(ld.state == SHMLRU_LOAD_DONE);
+	EXPECT(shmlru_load_look(h, KEY("rt"), 0, buf, sizeof buf, &n, &m, &lk), SHMLRU_OK);
+	CHECK(lk.state == SHMLRU_LOOK_FRESH && n == 2 && memcmp(buf, "v1", 2) == 0 && m.version == a.version);
+	/* Too small a buffer: the room needed. */
+	EXPECT(shmlru_load_look(h, KEY("rt"), 0, buf, 1, &n, &m, &lk), SHMLRU_BUFFER_TOO_SMALL);
+	CHECK(n == 2);
+
+	/* Written outside any load: an absence with neg_ttl_ms 0 never expires. */
+	o.neg_ttl_ms = 0;
+	EXPECT(shmlru_load_finish(h, NULL, KEY("rt-neg"), &o, NULL, SHMLRU_LOADED_ABSENT, NULL, 0, 0, 0, NULL, 0,
+	                          &a), SHMLRU_OK);
+	CHECK(a.kept == 1 && a.fresh_ms == 0);
+	EXPECT(shmlru_load_look(h, KEY("rt-neg"), 0, buf, sizeof buf, &n, &m, &lk), SHMLRU_OK);
+	CHECK(lk.state == SHMLRU_LOOK_ABSENT && lk.fresh_ms == 0 && n == 0);
+	EXPECT(shmlru_load_finish(h, NULL, KEY("rt-neg"), &o, NULL, SHMLRU_LOADED_FAILED, NULL, 0, 0, 0, NULL, 0,
+	                          &a), SHMLRU_BAD_OPTIONS);
+
+	/* A value in its stale window: soft stale. */
+	shmlru_write_opts w;
+	memset(&w, 0, sizeof w);
+	w.ttl_ms = 60000;
+	w.flags = (1u << SHMLRU_STALE_FLAG_BIT) | 60000;
+	EXPECT(shmlru_write(h, KEY("rt-stale"), "old", 3, &w, NULL), SHMLRU_OK);
+	EXPECT(shmlru_load_look(h, KEY("rt-stale"), 0, buf, sizeof buf, &n, &m, &lk), SHMLRU_OK);
+	CHECK(lk.state == SHMLRU_LOOK_SOFT_STALE && n == 3);
+
+	/* A tracked look with no agent on the host: not in step. */
+	EXPECT(shmlru_load_look(h, KEY("rt"), 1, buf, sizeof buf, &n, &m, &lk), SHMLRU_NOT_IN_STEP);
+
+	/* Bad arguments. */
+	EXPECT(shmlru_load_look(h, KEY("rt"), 2, buf, sizeof buf, &n, &m, &lk), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rt"), 0, buf, sizeof buf, NULL, &m, &lk), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rt"), 0, buf, sizeof buf, &n, &m, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rt"), 0, (void *)16, sizeof buf, &n, &m, &lk), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rt"), 0, buf, sizeof buf, &n, &m, (shmlru_look *)16), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, "", 0, 0, buf, sizeof buf, &n, &m, &lk), SHMLRU_EMPTY_KEY);
+	EXPECT(shmlru_load_look(0, KEY("rt"), 0, buf, sizeof buf, &n, &m, &lk), SHMLRU_BAD_HANDLE);
+	EXPECT(shmlru_load_begin(h, KEY("rt2"), 30000, &ld), SHMLRU_OK);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rt2"), &o, buf, sizeof buf, &n, &m, &lk, NULL),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rt2"), &o, buf, sizeof buf, &n, &m, &lk, (shmlru_guard *)16),
+	       SHMLRU_BAD_ARGUMENT);
+	CHECK(ld.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_end(h, &ld, SHMLRU_LOAD_ABANDONED, NULL, 0), SHMLRU_OK);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rt2"), &o, buf, sizeof buf, &n, &m, &lk, &g),
+	       SHMLRU_BAD_ARGUMENT); /* ended */
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -830,6 +937,7 @@ int main(int argc, char **argv)
 	test_no_evict(h);
 	test_loads(h);
 	test_tracked(h);
+	test_read_through(h);
 	EXPECT(shmlru_close(h), SHMLRU_OK);
 	unlink(path);
 	test_stats_while_closing();

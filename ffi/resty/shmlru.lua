@@ -16,7 +16,6 @@ local ffi = require "ffi"
 local ffi_new = ffi.new
 local ffi_str = ffi.string
 local ffi_cast = ffi.cast
-local ffi_load = ffi.load
 local ffi_typeof = ffi.typeof
 local type = type
 local tostring = tostring
@@ -26,14 +25,11 @@ local pcall = pcall
 local setmetatable = setmetatable
 local getmetatable = getmetatable
 local math_floor = math.floor
+local math_min = math.min
 local ipairs = ipairs
 local tobit = require("bit").tobit
 local str_lower = string.lower
 local str_match = string.match
-local str_gsub = string.gsub
-local str_gmatch = string.gmatch
-local io_open = io.open
-local os_getenv = os.getenv
 
 local ok, new_tab = pcall(require, "table.new")
 if not ok then
@@ -45,6 +41,9 @@ local _M = new_tab(0, 40)
 _M._VERSION = "0.1.0"
 
 local mt = { __index = _M }
+
+
+local base = require "resty.shmlru.base"
 
 
 -- BAD_SELF is what every method raises for a self that is not a cache
@@ -59,346 +58,42 @@ local function check_self(self)
     end
 end
 
+-- Status codes (c/status.go, through resty.shmlru.base).
+local OK = base.OK
+local NOT_FOUND = base.NOT_FOUND
+local FORKED = base.FORKED
+local FORKED_MSG = base.FORKED_MSG
+local errstr = base.errstr
+local with_buf = base.with_buf
+local check_key = base.check_key
+local ttl_ms = base.ttl_ms
 
--- Keep in step with c/shmlru.h (c/pin_test.go compares the two).
-local CDEF = [[
-enum { SHMLRU_ABI_VERSION = 3 };
-enum {
-	SHMLRU_MAX_KEY_SIZE = 65535,
-	SHMLRU_ERRBUF_SIZE  = 512
-};
-enum {
-	SHMLRU_OK                =  0,
-	SHMLRU_NOT_FOUND         = -1,
-	SHMLRU_EXISTS            = -2,
-	SHMLRU_NO_MEMORY         = -3,
-	SHMLRU_NOT_NUMBER        = -4,
-	SHMLRU_NOT_LIST          = -5,
-	SHMLRU_VERSION_MISMATCH  = -6,
-	SHMLRU_BUFFER_TOO_SMALL  = -7,
-	SHMLRU_EMPTY_KEY         = -8,
-	SHMLRU_KEY_TOO_LARGE     = -9,
-	SHMLRU_VALUE_TOO_LARGE   = -10,
-	SHMLRU_BAD_VALUE         = -11,
-	SHMLRU_BAD_ARGUMENT      = -12,
-	SHMLRU_BAD_OPTIONS       = -13,
-	SHMLRU_BAD_HANDLE        = -14,
-	SHMLRU_CLOSED            = -15,
-	SHMLRU_NOT_REGION        = -16,
-	SHMLRU_INCOMPATIBLE      = -17,
-	SHMLRU_NO_SPACE          = -18,
-	SHMLRU_NO_SLOT           = -19,
-	SHMLRU_CORRUPT           = -20,
-	SHMLRU_NOT_EXIST         = -21,
-	SHMLRU_PERMISSION        = -22,
-	SHMLRU_TOO_MANY_HANDLES  = -23,
-	SHMLRU_SYSTEM            = -24,
-	SHMLRU_INTERNAL          = -25,
-	SHMLRU_FORKED            = -26,
-	SHMLRU_BAD_TTL           = -27,
-	SHMLRU_LOAD_LOST         = -28,
-	SHMLRU_NOT_IN_STEP       = -29,
-	SHMLRU_UNTRUSTED         = -30,
-	SHMLRU_BUSY              = -31
-};
-enum {
-	SHMLRU_TYPE_BYTES  = 0,
-	SHMLRU_TYPE_NUMBER = 1,
-	SHMLRU_TYPE_BOOL   = 2,
-	SHMLRU_TYPE_LIST   = 3,
-	SHMLRU_TYPE_NONE   = 4
-};
-enum {
-	SHMLRU_MODE_SET     = 0,
-	SHMLRU_MODE_ADD     = 1,
-	SHMLRU_MODE_REPLACE = 2,
-	SHMLRU_MODE_CAS     = 3
-};
-typedef uint64_t shmlru_t;
-typedef struct shmlru_options {
-	uint64_t size;
-	uint64_t max_entries;
-	uint64_t max_value_size;
-	uint32_t shards;
-	uint32_t reserved_block_size;
-	uint32_t mode;
-	uint8_t  exact;
-	uint8_t  no_create;
-	uint8_t  reserved[2];
-} shmlru_options;
-typedef struct shmlru_meta {
-	uint64_t version;
-	int64_t  expires_ms;
-	uint32_t flags;
-	uint8_t  type;
-	uint8_t  stale;
-	uint8_t  reserved[2];
-} shmlru_meta;
-typedef struct shmlru_write_opts {
-	int64_t  ttl_ms;
-	uint64_t version;
-	uint32_t flags;
-	uint8_t  type;
-	uint8_t  mode;
-	uint8_t  no_evict;
-	uint8_t  reserved;
-} shmlru_write_opts;
-typedef struct shmlru_write_result {
-	uint64_t version;
-	uint8_t  forcible;
-	uint8_t  reserved[7];
-} shmlru_write_result;
-typedef struct shmlru_info {
-	uint64_t size;
-	uint64_t shards;
-	uint64_t unit_size;
-	uint64_t heap_bytes_per_shard;
-	uint64_t buckets_per_shard;
-	uint64_t max_entries;
-	uint64_t max_key;
-	uint64_t max_value;
-} shmlru_info;
-typedef struct shmlru_stats {
-	uint64_t hits;
-	uint64_t misses;
-	uint64_t sets;
-	uint64_t deletes;
-	uint64_t evictions;
-	uint64_t expirations;
-	uint64_t recoveries;
-	uint64_t resets;
-	uint64_t entries;
-	uint64_t used_bytes;
-	uint64_t free_bytes;
-	uint64_t capacity;
-} shmlru_stats;
-int shmlru_abi_version(void);
-const char *shmlru_version(void);
-const char *shmlru_strerror(int status);
-int shmlru_open(const char *path, size_t path_len, const shmlru_options *opts, shmlru_t *out, char *errbuf, size_t errbuf_len);
-int shmlru_close(shmlru_t h);
-int shmlru_get(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len, size_t *value_len, shmlru_meta *meta);
-int shmlru_get_stale(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len, size_t *value_len, shmlru_meta *meta);
-int shmlru_peek(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len, size_t *value_len, shmlru_meta *meta);
-int shmlru_write(shmlru_t h, const char *key, size_t key_len, const void *value, size_t value_len, const shmlru_write_opts *opts, shmlru_write_result *result);
-int shmlru_delete(shmlru_t h, const char *key, size_t key_len, int *deleted);
-int shmlru_incr(shmlru_t h, const char *key, size_t key_len, double delta, double *result, int has_init, double init, int64_t init_ttl_ms, int *forcible);
-int shmlru_ttl(shmlru_t h, const char *key, size_t key_len, int64_t *ttl_ms);
-int shmlru_expire(shmlru_t h, const char *key, size_t key_len, int64_t ttl_ms);
-int shmlru_lpush(shmlru_t h, const char *key, size_t key_len, const void *item, size_t item_len, int type, size_t *length);
-int shmlru_rpush(shmlru_t h, const char *key, size_t key_len, const void *item, size_t item_len, int type, size_t *length);
-int shmlru_lpop(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len, size_t *item_len, int *type);
-int shmlru_rpop(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len, size_t *item_len, int *type);
-int shmlru_llen(shmlru_t h, const char *key, size_t key_len, size_t *length);
-int shmlru_keys(shmlru_t h, size_t max_keys, void *buf, size_t buf_len, size_t *used, size_t *count);
-int shmlru_flush_all(shmlru_t h);
-int shmlru_flush_expired(shmlru_t h, size_t max_count, size_t *removed);
-int shmlru_len(shmlru_t h, size_t *count);
-int shmlru_capacity(shmlru_t h, size_t *bytes);
-int shmlru_free_space(shmlru_t h, size_t *bytes);
-int shmlru_stats_get(shmlru_t h, shmlru_stats *stats);
-int shmlru_info_get(shmlru_t h, shmlru_info *info);
-int shmlru_check(shmlru_t h, size_t *problems);
-enum {
-	SHMLRU_LOAD_MINE      = 1,
-	SHMLRU_LOAD_WAITING   = 2,
-	SHMLRU_LOAD_DONE      = 3,
-	SHMLRU_LOAD_ABSENT    = 4,
-	SHMLRU_LOAD_FAILED    = 5,
-	SHMLRU_LOAD_ABANDONED = 6,
-	SHMLRU_LOAD_MSG_SIZE  = 88,
-	SHMLRU_STALE_FLAG_BIT = 31
-};
-typedef struct shmlru_load {
-	uint64_t hash;
-	uint32_t flight;
-	uint32_t seq;
-	int32_t  state;
-	uint32_t reserved;
-} shmlru_load;
-int shmlru_load_begin(shmlru_t h, const char *key, size_t key_len, int64_t lease_ms, shmlru_load *load);
-int shmlru_load_wait(shmlru_t h, shmlru_load *load, int64_t timeout_ms, int64_t lease_ms, char *msg, size_t msg_len, size_t *msg_used);
-int shmlru_load_end(shmlru_t h, shmlru_load *load, int outcome, const char *msg, size_t msg_len);
-int shmlru_load_store(shmlru_t h, const shmlru_load *load, const char *key, size_t key_len, const void *value, size_t value_len, const shmlru_write_opts *opts, shmlru_write_result *result);
-int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock);
-typedef struct shmlru_guard {
-	uint32_t gen;
-	uint32_t slot;
-	uint32_t count;
-} shmlru_guard;
-int shmlru_get_tracked(shmlru_t h, const char *key, size_t key_len, void *buf, size_t buf_len, size_t *value_len, shmlru_meta *meta);
-int shmlru_tracked_gen(shmlru_t h, uint32_t *gen);
-int shmlru_fill_begin(shmlru_t h, const char *key, size_t key_len, shmlru_guard *guard);
-int shmlru_fill_store(shmlru_t h, const char *key, size_t key_len, const void *value, size_t value_len, int absent, int64_t ttl_ms, const shmlru_guard *guard, int *stored);
-]]
+_M._CDEF = base.CDEF
+_M.errors = base.errors
 
--- Declare once per Lua VM, even if the module is loaded again.
-if not pcall(ffi_typeof, "shmlru_meta") then
-    ffi.cdef(CDEF)
-end
-_M._CDEF = CDEF
+local C = ffi.C
+local TYPE_BYTES, TYPE_NUMBER, TYPE_BOOL, TYPE_NONE =
+    C.SHMLRU_TYPE_BYTES, C.SHMLRU_TYPE_NUMBER, C.SHMLRU_TYPE_BOOL, C.SHMLRU_TYPE_NONE
+local MODE_SET, MODE_ADD, MODE_REPLACE, MODE_CAS =
+    C.SHMLRU_MODE_SET, C.SHMLRU_MODE_ADD, C.SHMLRU_MODE_REPLACE, C.SHMLRU_MODE_CAS
 
-
--- Status codes (as in c/shmlru.h).
-local OK = 0
-local NOT_FOUND = -1
-local BUFFER_TOO_SMALL = -7
-local FORKED = -26
-
-local ABI_VERSION = 3
-local TYPE_BYTES, TYPE_NUMBER, TYPE_BOOL, TYPE_NONE = 0, 1, 2, 4
-local MODE_SET, MODE_ADD, MODE_REPLACE, MODE_CAS = 0, 1, 2, 3
-
--- Error strings by status code: ngx.shared.DICT's where it has one.
-local errors = {
-    [-1] = "not found",
-    [-2] = "exists",
-    [-3] = "no memory",
-    [-4] = "not a number",
-    [-5] = "value not a list",
-    [-6] = "version mismatch",
-    [-7] = "buffer too small",
-    [-8] = "empty key",
-    [-9] = "key too long",
-    [-10] = "value too large",
-    [-11] = "bad value type",
-    [-12] = "bad argument",
-    [-13] = "bad options",
-    [-14] = "bad handle",
-    [-15] = "closed",
-    [-16] = "not a shmlru region",
-    [-17] = "incompatible region",
-    [-18] = "no space",
-    [-19] = "no process slot",
-    [-20] = "corrupt",
-    [-21] = "no such region",
-    [-22] = "permission denied",
-    [-23] = "too many handles",
-    [-24] = "system error",
-    [-25] = "internal error",
-    [-26] = "forked",
-    [-27] = "bad ttl",
-    [-28] = "load lost",
-    [-29] = "not in step",
-    [-30] = "untrusted region",
-    [-31] = "region busy",
-}
-_M.errors = errors
-
-local FORKED_MSG = "libshmlru.so was loaded by another process (this one was"
-    .. " forked after loading it): the Go runtime does not survive fork;"
-    .. " open caches in the worker (init_worker_by_lua* or later)"
-
-local function errstr(rc)
-    if rc == FORKED then
-        return FORKED_MSG
-    end
-    return errors[rc] or ("shmlru status " .. tostring(rc))
-end
-
-
--- The library, loaded by the first open in this process.
+-- The library, once the first open loaded it (resty.shmlru.base).
 local lib
-local lib_path
 
--- Per-module scratch, reused by every call (an nginx worker runs one Lua
--- call at a time; ffi calls do not yield).
-local buf_size = 4096
-local buf = ffi_new("unsigned char[?]", buf_size)
-local size_out = ffi_new("size_t[1]")
+-- Scratch for the calls' small outputs; values are read into
+-- resty.shmlru.base's buffer.
+local size_out = base.size_out
 local size_out2 = ffi_new("size_t[1]")
 local int_out = ffi_new("int[1]")
 local i64_out = ffi_new("int64_t[1]")
 local num_in = ffi_new("double[1]")
 local flags_in = ffi_new("int[1]")
 local num_out = ffi_new("double[1]")
-local meta = ffi_new("shmlru_meta")
+local meta = base.meta
 local wopts = ffi_new("shmlru_write_opts")
 local wres = ffi_new("shmlru_write_result")
 local double_ptr = ffi_typeof("double *")
 local u16_ptr = ffi_typeof("uint16_t *")
-
-
-local function grow(need)
-    local n = buf_size
-    while n < need do
-        n = n * 2
-    end
-    buf = ffi_new("unsigned char[?]", n)
-    buf_size = n
-end
-
-
--- The library that `make install` installed along with this module: the
--- path of its soname in the install's libdir. The installed copy of this
--- file has it written in (mk/install.mk); here, in the source tree, nil.
-local installed_lib = nil
-
--- The library's soname, for the system's dynamic loader: it names the ABI
--- version this module speaks.
-local SONAME = "libshmlru.so." .. ABI_VERSION
-local SYSTEM = "the system's library path"
-
-local function file_exists(p)
-    local f = io_open(p, "rb")
-    if f then
-        f:close()
-        return true
-    end
-    return false
-end
-
-
--- find_lib returns the library to load, and where it was found:
--- $SHMLRU_LIB; else the library installed with this module; else the first
--- libshmlru.so on package.cpath; else the soname, for the system's loader
--- to look up (ld.so.cache, LD_LIBRARY_PATH).
-local function find_lib()
-    local p = os_getenv("SHMLRU_LIB")
-    if p and p ~= "" then
-        return p, "$SHMLRU_LIB"
-    end
-    if installed_lib and file_exists(installed_lib) then
-        return installed_lib, "the install's libdir"
-    end
-    for tpl in str_gmatch(package.cpath, "[^;]+") do
-        local cand = str_gsub(tpl, "%?", "libshmlru")
-        if file_exists(cand) then
-            return cand, "package.cpath"
-        end
-    end
-    return SONAME, SYSTEM
-end
-
-
-local function load_lib(path)
-    if lib then
-        return lib
-    end
-    local from = "opts.lib"
-    if not path then
-        path, from = find_lib()
-    end
-    local ok, l = pcall(ffi_load, path)
-    if not ok then
-        if from == SYSTEM then
-            return nil, "libshmlru.so not found: install shmlru (make install,"
-                .. " and ldconfig for a system libdir), pass opts.lib, set"
-                .. " SHMLRU_LIB, or put libshmlru.so on package.cpath ("
-                .. package.cpath .. "); loading " .. SONAME .. " from "
-                .. SYSTEM .. " failed: " .. tostring(l)
-        end
-        return nil, "failed to load " .. path .. " (from " .. from .. "): "
-            .. tostring(l)
-    end
-    local v = l.shmlru_abi_version()
-    if v ~= ABI_VERSION then
-        return nil, path .. " implements ABI version " .. v .. ", this module "
-            .. ABI_VERSION
-    end
-    lib, lib_path = l, path
-    return l
-end
 
 
 -- parse_size reads a size as lua_shared_dict does: a number of bytes or a
@@ -496,12 +191,13 @@ function _M.open(path, opts)
     o.exact = opts.exact and 1 or 0
     o.no_create = opts.no_create and 1 or 0
 
-    local l, err = load_lib(opts.lib)
+    local l, err = base.load_lib(opts.lib)
     if not l then
         return nil, err
     end
     local out = ffi_new("shmlru_t[1]")
     local eb = ffi_new("char[512]")
+    lib = l
     local rc = l.shmlru_open(path, #path, o, out, eb, 512)
     if rc ~= OK then
         if rc == FORKED then
@@ -514,27 +210,7 @@ end
 
 
 -- The library that open loaded, or nil.
-function _M.lib_path()
-    return lib_path
-end
-
-
-local function check_key(key)
-    if key == nil then
-        return nil, "nil key"
-    end
-    if type(key) ~= "string" then
-        key = tostring(key)
-    end
-    local n = #key
-    if n == 0 then
-        return nil, "empty key"
-    end
-    if n > 65535 then
-        return nil, "key too long"
-    end
-    return key
-end
+_M.lib_path = base.lib_path
 
 
 -- check_list_key checks the key of a list method (lpush, rpush, lpop, rpop,
@@ -553,33 +229,11 @@ local function check_list_key(key, method)
 end
 
 
--- MAX_TTL_MS is the longest TTL the library takes, in ms: a Go
--- time.Duration holds up to 2^63 - 1 ns, about 292 years.
-local MAX_TTL_MS = 9223372036854
-
--- ttl_ms converts a TTL in seconds to the library's whole milliseconds the
--- way ngx.shared.DICT does: resty.core passes exptime * 1000 to a C long,
--- which truncates (0.0005 s is 0 ms: no expiry; 1.9 ms is 1 ms) and is
--- negative for NaN and out-of-range values, and only a positive long
--- expires. A TTL beyond the library's limit is cut to it. exptime is
--- named as in resty.core, whose arithmetic errors name it.
-local function ttl_ms(exptime)
-    local ms = exptime * 1000
-    if ms >= 1 and ms < 2 ^ 63 then
-        if ms >= MAX_TTL_MS then
-            return MAX_TTL_MS
-        end
-        return math_floor(ms)
-    end
-    return 0
-end
-
-
 -- decode turns the value in buf (as meta describes it) into a Lua value:
 -- nil and no error for a cached absence (SHMLRU_TYPE_NONE, written by a
 -- read-through load that found nothing), which every reader treats as no
 -- entry at all.
-local function decode(n)
+local function decode(buf, n)
     local t = meta.type
     if t == TYPE_BYTES then
         return ffi_str(buf, n)
@@ -594,14 +248,12 @@ local function decode(n)
 end
 
 
--- read runs a get-like call, growing the buffer while it is too small.
-local function read(fn, h, key)
-    local rc = fn(h, key, #key, buf, buf_size, size_out, meta)
-    while rc == BUFFER_TOO_SMALL do
-        grow(tonumber(size_out[0]))
-        rc = fn(h, key, #key, buf, buf_size, size_out, meta)
-    end
-    return rc
+-- The get-like calls, for with_buf.
+local function get_call(buf, size, h, key)
+    return lib.shmlru_get(h, key, #key, buf, size, size_out, meta)
+end
+local function get_stale_call(buf, size, h, key)
+    return lib.shmlru_get_stale(h, key, #key, buf, size, size_out, meta)
 end
 
 
@@ -618,23 +270,14 @@ function _M.get(self, key)
             return nil, err
         end
     end
-    local rc = lib.shmlru_get(self.h, key, #key, buf, buf_size, size_out, meta)
+    local rc, buf = with_buf(get_call, self.h, key)
     if rc ~= OK then
         if rc == NOT_FOUND then
             return nil
         end
-        if rc ~= BUFFER_TOO_SMALL then
-            return nil, errstr(rc)
-        end
-        rc = read(lib.shmlru_get, self.h, key)
-        if rc ~= OK then
-            if rc == NOT_FOUND then
-                return nil
-            end
-            return nil, errstr(rc)
-        end
+        return nil, errstr(rc)
     end
-    local val, err = decode(size_out[0])
+    local val, err = decode(buf, size_out[0])
     if val == nil then
         if err then
             return nil, err
@@ -659,7 +302,7 @@ function _M.get_stale(self, key)
     if not key then
         return nil, err
     end
-    local rc = read(lib.shmlru_get_stale, self.h, key)
+    local rc, buf = with_buf(get_stale_call, self.h, key)
     if rc ~= OK then
         if rc == NOT_FOUND then
             return nil
@@ -667,7 +310,7 @@ function _M.get_stale(self, key)
         return nil, errstr(rc)
     end
     local val
-    val, err = decode(size_out[0])
+    val, err = decode(buf, size_out[0])
     if val == nil then
         if err then
             return nil, err
@@ -783,12 +426,12 @@ function _M.cas(self, key, old_value, new_value, exptime, flags)
     if new_value == nil then
         return nil, "bad value type"
     end
-    local rc = read(lib.shmlru_get, self.h, key)
+    local rc, buf = with_buf(get_call, self.h, key)
     if rc ~= OK then
         return false, errstr(rc)
     end
     local cur
-    cur, err = decode(size_out[0])
+    cur, err = decode(buf, size_out[0])
     if cur == nil then
         return false, err or "not found" -- a cached absence is no entry
     end
@@ -901,17 +544,17 @@ function _M.rpush(self, key, value)
 end
 
 
+local function pop_call(buf, size, fn, h, key)
+    return fn(h, key, #key, buf, size, size_out, int_out)
+end
+
 local function pop(self, fn, method, key)
     local err
     key, err = check_list_key(key, method)
     if not key then
         return nil, err
     end
-    local rc = fn(self.h, key, #key, buf, buf_size, size_out, int_out)
-    while rc == BUFFER_TOO_SMALL do
-        grow(tonumber(size_out[0]))
-        rc = fn(self.h, key, #key, buf, buf_size, size_out, int_out)
-    end
+    local rc, buf = with_buf(pop_call, fn, self.h, key)
     if rc ~= OK then
         if rc == NOT_FOUND then
             return nil
@@ -1021,6 +664,10 @@ function _M.flush_expired(self, max_count)
 end
 
 
+local function keys_call(buf, size, h, max_count)
+    return lib.shmlru_keys(h, max_count, buf, size, size_out, size_out2)
+end
+
 -- get_keys returns up to max_count keys of live entries (default 1024,
 -- 0 = all).
 function _M.get_keys(self, max_count)
@@ -1029,11 +676,7 @@ function _M.get_keys(self, max_count)
         max_count = 1024
     end
     local h = self.h
-    local rc = lib.shmlru_keys(h, max_count, buf, buf_size, size_out, size_out2)
-    while rc == BUFFER_TOO_SMALL do
-        grow(tonumber(size_out[0]))
-        rc = lib.shmlru_keys(h, max_count, buf, buf_size, size_out, size_out2)
-    end
+    local rc, buf = with_buf(keys_call, h, max_count)
     if rc ~= OK then
         return nil, errstr(rc)
     end
@@ -1127,18 +770,107 @@ function _M.close(self)
 end
 
 
--- What resty.shmlru.load (get_or_load) and resty.shmlru.mlcache share with
--- this module: the library once open loaded it, and the conversions and
--- checks every method uses. Not an API.
-_M._internal = {
-    lib = function() return lib end,
-    errstr = errstr,
-    check_key = check_key,
-    ttl_ms = ttl_ms,
-    MAX_TTL_MS = MAX_TTL_MS,
-}
+-- The read-through (resty.shmlru.load): get_or_load marshals its
+-- arguments here, as every method does.
+local load = require "resty.shmlru.load"
+local look = load.look
+local MAX_TTL_MS = base.MAX_TTL_MS
 
--- get_or_load, the read-through: see resty/shmlru/load.lua.
-require("resty.shmlru.load").install(_M)
+
+-- seconds reads opts[name], a number of seconds >= 0 (default def).
+-- Raises naming the option otherwise; level is the caller's caller's.
+local function seconds(opts, name, def, level)
+    local v = opts[name]
+    if v == nil then
+        return def
+    end
+    if type(v) ~= "number" or v ~= v then
+        error("bad opts." .. name .. ": a number of seconds expected, got "
+              .. type(v) .. (type(v) == "number" and " NaN" or ""), level)
+    end
+    if v < 0 then
+        error("bad opts." .. name .. ": " .. v .. " is negative; give a"
+              .. " number of seconds >= 0", level)
+    end
+    return v
+end
+
+
+-- check_opts reads get_or_load's opts (seconds) as load.options takes
+-- them (ms), raising at get_or_load's caller on bad ones: their types
+-- here, the rest by the library's rules (shmlru_load_check). It allocates
+-- nothing.
+local function check_opts(opts)
+    if opts == nil then
+        return 0, -1, 0, 0, C.SHMLRU_DEFAULT_LEASE_MS, 5000, false
+    elseif type(opts) ~= "table" then
+        error("bad opts: a table (or nil) expected, got " .. type(opts), 3)
+    end
+    local tracked = opts.tracked
+    if tracked ~= nil and type(tracked) ~= "boolean" then
+        error("bad opts.tracked: a boolean expected, got " .. type(tracked), 3)
+    end
+    local ttl = ttl_ms(seconds(opts, "ttl", 0, 4))
+    local neg = ttl_ms(seconds(opts, "neg_ttl", 0, 4))
+    neg = neg > 0 and neg or -1 -- 0: remember none
+    local stale = ttl_ms(seconds(opts, "stale_ttl", 0, 4))
+    local res = ttl_ms(seconds(opts, "resurrect_ttl", 0, 4))
+    -- A lease below 1 ms would mean none at all (0: the loader keeps the
+    -- load until it ends it); round it up as lru does.
+    local lease = seconds(opts, "lease", C.SHMLRU_DEFAULT_LEASE_MS / 1000, 4) * 1000
+    if lease > 0 and lease < 1 then
+        lease = 1
+    end
+    local wait = seconds(opts, "wait_timeout", 5, 4) * 1000
+    local ok, err = load.check(ttl, neg, stale, res, tracked == true)
+    if not ok then
+        error("bad opts: " .. err, 3)
+    end
+    return ttl, neg, stale, res, math_floor(math_min(lease, MAX_TTL_MS)),
+        math_floor(math_min(wait, MAX_TTL_MS)), tracked == true
+end
+
+
+-- get_or_load returns the value of key: from the cache if it holds a fresh
+-- one, else from callback(...), run once on the whole host however many
+-- callers (nginx workers, Go processes) miss the key at once:
+--
+--   value, err, source = cache:get_or_load(key, opts, callback, ...)
+--
+-- opts (seconds): ttl, neg_ttl, stale_ttl, resurrect_ttl, lease,
+-- wait_timeout, and tracked (a key kept in step with an outside store by
+-- the host's tracking agent). ffi/README.md describes them, the callback's
+-- answers and the sources ("hit", "loaded", "waited", "stale",
+-- "resurrected", as lru.Source).
+function _M.get_or_load(self, key, opts, cb, ...)
+    check_self(self)
+    local ok, err = load.check_tracked()
+    if not ok then
+        return nil, err
+    end
+    key, err = check_key(key)
+    if not key then
+        return nil, err
+    end
+    if type(cb) ~= "function" then
+        error("bad callback: a function expected, got " .. type(cb), 2)
+    end
+    local ttl, neg, stale, res, lease, wait, tracked = check_opts(opts)
+    local st, v = look(self.h, key, tracked)
+    if st == load.FRESH then
+        return v, nil, "hit"
+    elseif st == load.ABSENT then
+        return nil, nil, "hit"
+    elseif st == load.OUT_OF_STEP then
+        return load.direct(cb, ...)
+    elseif st == nil then
+        return nil, v
+    end
+    local o = load.options(ttl, neg, stale, res, lease, wait, tracked)
+    local val, e, src = load.resolve(self, key, o, st, v, cb, ...)
+    return val, e, src
+end
+
+
 
 return _M

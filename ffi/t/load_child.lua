@@ -9,9 +9,9 @@
 --   and then never returns (the test kills the process).
 -- MODE get: prints get, get_stale and get_or_load of KEY, one a line
 --   (get_or_load with neg_ttl 60 and a callback returning nil).
--- MODE interleave: the tracked read of KEY (resty.shmlru.load's
---   look_tracked) once per line N read from stdin, stopped at the N-th line
---   of look_tracked that runs: it prints "at" and waits for a line on
+-- MODE interleave: the tracked read of KEY (resty.shmlru.load's look,
+--   tracked) once per line N read from stdin, stopped at the N-th line
+--   of look that runs: it prints "at" and waits for a line on
 --   stdin (the test changes the region meanwhile), then prints
 --   "fired\tSTATE\tVALUE"; "done\tSTATE\tVALUE" if the read ran fewer lines.
 -- SHMLRU_LIB names the library.
@@ -69,7 +69,7 @@ elseif mode == "interleave" then
     for line in io.lines() do
         local n, count, fired = tonumber(line), 0, false
         debug.sethook(function()
-            if fired or debug.getinfo(2, "f").func ~= load.look_tracked then
+            if fired or debug.getinfo(2, "f").func ~= load.look then
                 return
             end
             count = count + 1
@@ -80,7 +80,7 @@ elseif mode == "interleave" then
                 io.read("*l")
             end
         end, "l")
-        local st, v = load.look_tracked(c.h, key)
+        local st, v = load.look(c.h, key, true)
         debug.sethook()
         print(show(fired and "fired" or "done", st, v))
         io.stdout:flush()

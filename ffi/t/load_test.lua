@@ -84,8 +84,8 @@ do
            c.get_or_load, c, "k", { wait_timeout = 0 / 0 }, cb)
     raises("bad opts.lease: -0.5 is negative", c.get_or_load, c, "k", { lease = -0.5 }, cb)
     raises("bad opts.resurrect_ttl: -1 is negative", c.get_or_load, c, "k", { resurrect_ttl = -1 }, cb)
-    raises("bad opts.stale_ttl: it needs a ttl", c.get_or_load, c, "k", { stale_ttl = 1 }, cb)
-    raises("bad opts.stale_ttl: at most 2147483.647 seconds", c.get_or_load, c, "k",
+    raises("bad opts: shmlru: invalid options: LoadOptions.StaleTTL needs a TTL", c.get_or_load, c, "k", { stale_ttl = 1 }, cb)
+    raises("; at most 596h31m23.647s", c.get_or_load, c, "k",
            { ttl = 1, stale_ttl = 2147484 }, cb)
     -- the error points at the caller's line
     local err = raises("bad opts.ttl", function()
@@ -292,9 +292,9 @@ do
     expect({ "from the store", nil, "loaded" }, c:get_or_load("tr", topts, cb))
     raises("bad opts.tracked: a boolean expected, got string", c.get_or_load, c, "k",
            { tracked = "yes" }, cb)
-    raises("bad opts: a tracked key takes no stale_ttl", c.get_or_load, c, "k",
+    raises("bad opts: shmlru: invalid options: LoadOptions.Tracked excludes StaleTTL and ResurrectTTL", c.get_or_load, c, "k",
            { tracked = true, ttl = 1, stale_ttl = 1 }, cb)
-    raises("bad opts: a tracked key takes no resurrect_ttl", c.get_or_load, c, "k",
+    raises("bad opts: shmlru: invalid options: LoadOptions.Tracked excludes StaleTTL and ResurrectTTL", c.get_or_load, c, "k",
            { tracked = true, resurrect_ttl = 1 }, cb)
 end
 

@@ -27,6 +27,7 @@
 -- a cached nil as an entry of SHMLRU_TYPE_NONE, as Go's negative caching.
 
 local shmlru = require "resty.shmlru"
+local base = require "resty.shmlru.base"
 local load = require "resty.shmlru.load"
 local json = require "resty.shmlru.json"
 local lrucache = require "resty.lrucache"
@@ -43,23 +44,21 @@ local setmetatable = setmetatable
 
 local look = load.look
 local resolve = load.resolve
-local store = load.store
-local store_absent = load.store_absent
-local now_ms = load.now_ms
-local seconds = load.seconds
+local put = load.put
+local options = load.options
+local now_ms = base.now_ms
 local scalar = load.scalar
-local I = shmlru._internal
-local ttl_ms = I.ttl_ms
-local errstr = I.errstr
+local ttl_ms = base.ttl_ms
+local errstr = base.errstr
+local with_buf = base.with_buf
 local FRESH, ABSENT, SOFT_STALE = load.FRESH, load.ABSENT, load.SOFT_STALE
 
 
 local _M = { _VERSION = shmlru._VERSION } -- one version (version/version.go)
 local mt = { __index = _M }
 
-local OK = 0
-local NOT_FOUND = -1
-local BUFFER_TOO_SMALL = -7
+local OK = base.OK
+local NOT_FOUND = base.NOT_FOUND
 local TYPE_BYTES, TYPE_NONE = ffi.C.SHMLRU_TYPE_BYTES, ffi.C.SHMLRU_TYPE_NONE
 
 -- The user flags of an entry holding a table as JSON text: "JSON" in ASCII.
@@ -76,10 +75,7 @@ local LEVEL = { hit = 2, waited = 2, loaded = 3, stale = 4, resurrected = 4 }
 local lib
 -- Reused by the L1 hit path (never across a yield).
 local clock = ffi_new("uint64_t[1]")
-local buf_size = 4096
-local buf = ffi_new("unsigned char[?]", buf_size)
-local size_out = ffi_new("size_t[1]")
-local meta = ffi_new("shmlru_meta")
+local size_out, meta = base.size_out, base.meta
 
 -- One handle per region path and worker, shared by its instances.
 local opened = {}
@@ -127,7 +123,7 @@ local function open_region(self)
         opened[path] = shm
     end
     self.shm, self.h = shm, shm.h
-    lib = load.bind()
+    lib = base.lib()
     return shm
 end
 
@@ -255,7 +251,7 @@ function _M.new(name, region, opts)
     }, mt)
     if rt == "table" then
         self.shm, self.h = region, region.h
-        lib = load.bind()
+        lib = base.lib()
     else
         self.region = region
         local phase = ngx and ngx.get_phase and ngx.get_phase()
@@ -289,17 +285,17 @@ local function load_opts(self, opts)
         lease = 1
     end
     local res = opt(self, opts, "resurrect_ttl")
-    return {
-        ttl = ttl_ms(opt(self, opts, "ttl")),
-        neg = ttl_ms(opt(self, opts, "neg_ttl")), -- 0: a nil never expires
-        stale = 0,
-        res = res and ttl_ms(res) or 0,
-        lease = math.floor(lease),
-        wait = math.floor(opt(self, opts, "wait_timeout") * 1000),
-        codec = codec,
-        cb_ttl = true,            -- the callback's third value is a ttl
-        stale_on_timeout = res ~= nil, -- as mlcache with resurrect_ttl
-    }
+    local o, err = options(ttl_ms(opt(self, opts, "ttl")),
+                           ttl_ms(opt(self, opts, "neg_ttl")), -- 0: a nil never expires
+                           0, res and ttl_ms(res) or 0, math.floor(lease),
+                           math.floor(opt(self, opts, "wait_timeout") * 1000),
+                           false, codec)
+    if not o then
+        return nil, err
+    end
+    o.cb_ttl = true                   -- the callback's third value is a ttl
+    o.stale_on_timeout = res ~= nil   -- as mlcache with resurrect_ttl
+    return o
 end
 
 
@@ -354,7 +350,7 @@ local function get_l2l3(self, key, opts, cb, ...)
         return nil, errstr(rc)
     end
     local c0 = tonumber(clock[0])
-    local st, v, version, fresh = look(h, l2key, codec)
+    local st, v, version, fresh = look(h, l2key, false, codec)
     if st == nil then
         return nil, v
     end
@@ -367,8 +363,12 @@ local function get_l2l3(self, key, opts, cb, ...)
         end
         return nil, nil, -1
     end
-    local val, err, src
-    val, err, src, version, fresh = resolve(shm, l2key, load_opts(self, opts), st, v, cb, ...)
+    local o, err = load_opts(self, opts)
+    if not o then
+        return nil, err
+    end
+    local val, src
+    val, err, src, version, fresh = resolve(shm, l2key, o, st, v, cb, ...)
     if err then
         return nil, err
     end
@@ -379,10 +379,14 @@ local function get_l2l3(self, key, opts, cb, ...)
 end
 
 
+local function get_call(buf, size, h, key)
+    return lib.shmlru_get(h, key, #key, buf, size, size_out, meta)
+end
+
 -- same_version says whether the entry at l2key is live with this version.
 local function same_version(h, l2key, version)
-    local rc = lib.shmlru_get(h, l2key, #l2key, buf, buf_size, size_out, meta)
-    return (rc == OK or rc == BUFFER_TOO_SMALL) and tonumber(meta.version) == version
+    local rc = with_buf(get_call, h, l2key)
+    return rc == OK and tonumber(meta.version) == version
 end
 
 
@@ -422,6 +426,10 @@ function _M.get(self, key, opts, cb, ...)
 end
 
 
+local function peek_call(buf, size, h, key)
+    return lib.shmlru_peek(h, key, #key, buf, size, size_out, meta)
+end
+
 -- peek returns the seconds left of key's entry in L2 (0: no expiry;
 -- negative for an expired one, with stale), nil, and its value, without
 -- promoting it to L1 or moving it in L2's LRU order, as mlcache's peek;
@@ -438,12 +446,7 @@ function _M.peek(self, key, stale)
     end
     local l2key = self.prefix .. key
     local h = self.h
-    local rc = lib.shmlru_peek(h, l2key, #l2key, buf, buf_size, size_out, meta)
-    while rc == BUFFER_TOO_SMALL do
-        buf_size = tonumber(size_out[0])
-        buf = ffi_new("unsigned char[?]", buf_size)
-        rc = lib.shmlru_peek(h, l2key, #l2key, buf, buf_size, size_out, meta)
-    end
+    local rc, buf = with_buf(peek_call, h, l2key)
     if rc ~= OK then
         if rc == NOT_FOUND then
             return nil
@@ -495,14 +498,13 @@ function _M.set(self, key, opts, value)
         return nil, errstr(rc)
     end
     local c0 = tonumber(clock[0])
-    local ok, version, fresh
-    if value == nil then
-        ok, version, fresh = store_absent(h, l2key, ttl_ms(opt(self, opts, "neg_ttl")))
-    else
-        ok, version, fresh = store(h, l2key, value,
-                                   ttl_ms(opt(self, opts, "ttl")),
-                                   { stale = 0, codec = codec })
+    local o, err = options(ttl_ms(opt(self, opts, "ttl")),
+                           ttl_ms(opt(self, opts, "neg_ttl")), 0, 0, 0, 0,
+                           false, codec)
+    if not o then
+        return nil, err
     end
+    local ok, version, fresh = put(h, l2key, value, o)
     if not ok then
         return nil, "could not write to the region: " .. tostring(version)
     end

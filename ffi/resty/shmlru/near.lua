@@ -215,7 +215,6 @@ local function prepare(self)
             opened[self.region] = shm
         end
     end
-    load.bind()
     local ok, err = load.check_tracked()
     if not ok then
         return nil, err
