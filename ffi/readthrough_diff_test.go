@@ -96,7 +96,7 @@ type rtRun struct {
 
 func TestReadThroughDifferential(t *testing.T) {
 	e := startLuaJIT(t)
-	if ok, err := e.c.ClaimAgent(); err != nil || !ok {
+	if ok, err := e.c.Tracker().ClaimAgent(); err != nil || !ok {
 		t.Fatalf("ClaimAgent: %v %v", ok, err)
 	}
 	lua := startDiffLua(t, e)
@@ -128,10 +128,10 @@ func rtOne(t *testing.T, e *luajitEnv, sc rtScenario, key string, start func(str
 	c, k := e.c, []byte(key)
 	switch sc.agent {
 	case "in":
-		must(t, c.SetInStep(lru.TrackClock()+int64(time.Hour)))
+		must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
 	case "out":
-		must(t, c.SetInStep(0))
-		must(t, c.SetInStep(lru.TrackClock()-1))
+		must(t, c.Tracker().SetInStep(0))
+		must(t, c.Tracker().SetInStep(lru.TrackClock()-1))
 	}
 	var held lru.LoadTicket
 	kind, v, _ := strings.Cut(sc.pre, ":")
@@ -154,14 +154,14 @@ func rtOne(t *testing.T, e *luajitEnv, sc rtScenario, key string, start func(str
 			return err == nil && stale
 		})
 	case "tracked":
-		g, err := c.BeginFill(k)
+		g, err := c.Tracker().BeginFill(k)
 		must(t, err)
-		if ok, err := c.StoreFill(k, []byte(v), false, lru.WriteOptions{}, g); !ok || err != nil {
+		if ok, err := c.Tracker().StoreFill(k, []byte(v), false, lru.WriteOptions{}, g); !ok || err != nil {
 			t.Fatalf("StoreFill: %v %v", ok, err)
 		}
 	case "held":
 		var err error
-		held, err = c.BeginLoad(k, time.Minute)
+		held, err = c.Loads().Begin(k, time.Minute)
 		must(t, err)
 		if held.State != lru.LoadMine {
 			t.Fatalf("BeginLoad: %v", held.State)
@@ -180,7 +180,7 @@ func rtOne(t *testing.T, e *luajitEnv, sc rtScenario, key string, start func(str
 		}
 	}
 	if held.State == lru.LoadMine {
-		must(t, c.EndLoad(&held, lru.LoadAbandoned, ""))
+		must(t, c.Loads().End(&held, lru.LoadAbandoned, ""))
 	}
 	return "answer=" + answer + " waiter=" + waiter + " stored=" + storedOf(t, c, k)
 }
@@ -191,21 +191,21 @@ func rtOne(t *testing.T, e *luajitEnv, sc rtScenario, key string, start func(str
 // alone).
 func queueWaiter(t *testing.T, c *lru.Cache, key []byte, release func()) string {
 	t.Helper()
-	tk, err := c.BeginLoad(key, time.Minute)
+	tk, err := c.Loads().Begin(key, time.Minute)
 	must(t, err)
 	if tk.State == lru.LoadMine {
 		release()
-		must(t, c.EndLoad(&tk, lru.LoadAbandoned, ""))
+		must(t, c.Loads().End(&tk, lru.LoadAbandoned, ""))
 		return "unclaimed"
 	}
 	release()
-	msg, err := c.WaitLoad(&tk, 20*time.Second, time.Minute)
+	msg, err := c.Loads().Wait(&tk, 20*time.Second, time.Minute)
 	must(t, err)
 	switch tk.State {
 	case lru.LoadFailed:
 		return "failed:" + msg
 	case lru.LoadMine:
-		must(t, c.EndLoad(&tk, lru.LoadAbandoned, ""))
+		must(t, c.Loads().End(&tk, lru.LoadAbandoned, ""))
 		return "taken over"
 	}
 	return tk.State.String()
@@ -225,7 +225,7 @@ func storedOf(t *testing.T, c *lru.Cache, key []byte) string {
 	if stale {
 		return "expired " + s
 	}
-	ts, err := c.TrackState()
+	ts, err := c.Tracker().State()
 	must(t, err)
 	switch {
 	case m.Flags&lru.StaleFlag != 0:
