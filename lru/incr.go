@@ -106,6 +106,12 @@ func (c *Cache) TTL(key []byte) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	if m.Expires != 0 && now == 0 {
+		// The deadline was 0 when Read judged expiry and is not now: a
+		// process ignoring the lock changed it in between. Its time left
+		// needs a clock all the same, never the deadline itself.
+		now = nowMillis()
+	}
 	return time.Duration(ttlLeft(m.Expires, now)) * time.Millisecond, nil
 }
 
