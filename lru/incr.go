@@ -112,7 +112,13 @@ func (c *Cache) TTL(key []byte) (time.Duration, error) {
 		// needs a clock all the same, never the deadline itself.
 		now = nowMillis()
 	}
-	return time.Duration(ttlLeft(m.Expires, now)) * time.Millisecond, nil
+	left := ttlLeft(m.Expires, now)
+	if left > math.MaxInt64/int64(time.Millisecond) {
+		// A deadline past 2262 (one written by a process whose clock was
+		// ahead): more than a Duration holds, and never a wrapped one.
+		return time.Duration(math.MaxInt64), nil
+	}
+	return time.Duration(left) * time.Millisecond, nil
 }
 
 // ttlLeft is the rule of TTL, in milliseconds, for an entry with deadline

@@ -69,3 +69,26 @@ func TestTTLUnderAScribblerIsNeverAbsurd(t *testing.T) {
 		}
 	}
 }
+
+// TTL of the latest deadline an entry can hold is a long positive time,
+// never a wrapped Duration. A deadline up to MaxExpires is stored by a
+// process whose wall clock was ahead when it wrote (or a clock since set
+// back); its milliseconds left overflowed time.Duration, and TTL called
+// the live entry expired, where the native path answers the milliseconds.
+func TestTTLOfTheLatestDeadlineIsPositive(t *testing.T) {
+	c := openAt(t, filepath.Join(t.TempDir(), "c"), &Options{Size: 1 << 20, Shards: 1})
+	key := []byte("k")
+	must(t, c.Set(key, []byte("v"), time.Hour))
+	h := hashKey(key)
+	s := c.shardFor(h)
+	i, _ := s.find(key, h)
+	e := s.ent(i)
+	e.Info = e.Info&^infoExpiresMask | uint64(MaxExpires)
+	d, err := c.TTL(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d < 100*365*24*time.Hour {
+		t.Fatalf("TTL of a deadline in year %d: %v", time.UnixMilli(MaxExpires).Year(), d)
+	}
+}
