@@ -106,7 +106,19 @@ func (c *Cache) TTL(key []byte) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	return time.Duration(ttlLeft(m.Expires, now)) * time.Millisecond, nil
+	if m.Expires != 0 && now == 0 {
+		// The deadline was 0 when Read judged expiry and is not now: a
+		// process ignoring the lock changed it in between. Its time left
+		// needs a clock all the same, never the deadline itself.
+		now = nowMillis()
+	}
+	left := ttlLeft(m.Expires, now)
+	if left > math.MaxInt64/int64(time.Millisecond) {
+		// A deadline past 2262 (one written by a process whose clock was
+		// ahead): more than a Duration holds, and never a wrapped one.
+		return time.Duration(math.MaxInt64), nil
+	}
+	return time.Duration(left) * time.Millisecond, nil
 }
 
 // ttlLeft is the rule of TTL, in milliseconds, for an entry with deadline

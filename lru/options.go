@@ -156,12 +156,38 @@ func planSize(size int64, o *Options) (geometry, error) {
 const maxMinSize = 1 << 40
 
 // minSize returns the smallest size, in whole KiB, of a region that o's
-// options fit, or 0 if none up to maxMinSize does. The options fit every
-// size above one that they fit, so the search doubles, then halves.
+// options fit, or 0 if none up to maxMinSize is even large enough. Fitting
+// is not monotone (with Shards chosen, a larger region has more, smaller
+// shards, which a large MaxValueSize may not fit), so a search over it
+// could skip the first size that fits. Being large enough (no
+// tooSmallError) is monotone: the search doubles, then halves, to the
+// first such size, below which nothing opens; then it steps a KiB at a
+// time, for at most maxFitSteps, to the first size that fits, and if none
+// does names the lower bound.
 func minSize(o *Options) int64 {
+	least := minLargeEnough(o)
+	if least == 0 {
+		return 0
+	}
+	for kib := least >> 10; kib < least>>10+maxFitSteps; kib++ {
+		if _, err := plan(shm.DataSize(kib<<10, 0), shm.DefaultSlots, o); err == nil {
+			return kib << 10
+		}
+	}
+	return least
+}
+
+// maxFitSteps bounds minSize's walk from the first size large enough.
+const maxFitSteps = 1 << 14
+
+// minLargeEnough returns the smallest size, in whole KiB, of a region that
+// is not too small for o's options (plan's tooSmallError), or 0 if none up
+// to maxMinSize is.
+func minLargeEnough(o *Options) int64 {
 	fits := func(kib int64) bool {
 		_, err := plan(shm.DataSize(kib<<10, 0), shm.DefaultSlots, o)
-		return err == nil
+		var small *tooSmallError
+		return !errors.As(err, &small)
 	}
 	lo, hi := int64(0), int64(16) // lo does not fit (0 never does); hi is to be tried
 	for !fits(hi) {

@@ -56,3 +56,25 @@ func TestOptionsFitEverySizeAboveTheSmallest(t *testing.T) {
 		}
 	}
 }
+
+// The size a too-small refusal names is the smallest that opens. Options need not fit every size above one they fit (with Shards
+// chosen, a larger region has more shards, each too small for a large
+// MaxValueSize), so minSize's doubling and halving over "fits" could skip
+// the first size that fits and name one twice as large.
+func TestTooSmallNamesNoSizeAboveOneThatOpens(t *testing.T) {
+	for _, mv := range []int{1 << 20, 1440768, 1857536, 1895424} {
+		o := Options{MaxValueSize: mv}
+		least := minSize(&o)
+		if least == 0 {
+			t.Fatalf("MaxValueSize %d: no smallest size", mv)
+		}
+		for kib := int64(1); kib < least>>10; kib++ {
+			if _, err := plan(shm.DataSize(kib<<10, 0), shm.DefaultSlots, &o); err == nil {
+				t.Fatalf("MaxValueSize %d: the refusal names %dk, but %dk opens", mv, least>>10, kib)
+			}
+		}
+		if _, err := plan(shm.DataSize(least, 0), shm.DefaultSlots, &o); err != nil {
+			t.Fatalf("MaxValueSize %d: the refusal names %dk, which does not open: %v", mv, least>>10, err)
+		}
+	}
+}
