@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -40,8 +39,7 @@ import (
 // cell's figure is the median, over the rounds whose run reached
 // hotShare (over all rounds when none did), of the operations per second
 // summed over the processes; the table counts the rounds below. The run
-// prints its tables to stdout and writes hot.json to -out; RESULTS.md and
-// results.json are left alone.
+// writes hot.md (its tables, printed too) and hot.json to -out.
 
 var flagHotProcs = flag.String("hot.procs", "1,2", "process counts of -only hot, comma-separated; the first is the ratios' base")
 
@@ -217,9 +215,16 @@ func runHot(e *env) {
 	}
 	b, err := json.MarshalIndent(run, "", "  ")
 	check(err)
-	check(os.WriteFile(filepath.Join(*flagOut, "hot.json"), b, 0o644))
-	writeHotTables(os.Stdout, run)
-	logf("wrote %s", filepath.Join(*flagOut, "hot.json"))
+	check(os.WriteFile(filepath.Join(*flagOut, "hot.json"), append(b, '\n'), 0o644))
+	var md strings.Builder
+	fmt.Fprintf(&md, "## Hot keys shared by N processes\n\nMeasured by `%s` on %s, layout %d: %s, %d cores; %s a run, the median of %d rounds' runs at %.1f CPU share or more.\n\n",
+		run.Command, run.Date, run.Layout, run.Machine.CPU, run.Machine.Cores, run.Dur, run.Reps, hotShare)
+	for _, t := range hotTables(run) {
+		t.write(&md)
+	}
+	check(os.WriteFile(filepath.Join(*flagOut, "hot.md"), []byte(md.String()), 0o644))
+	fmt.Print(md.String())
+	logf("wrote %s.md and hot.json", filepath.Join(*flagOut, "hot"))
 }
 
 // hotMeasure runs f until its CPU share is hotShare or more, at most
@@ -425,10 +430,10 @@ func hotWorkers(body string, p int, d time.Duration) (ops, share float64, err er
 	return ops, cpu / (hotCores(p) * (lastEnd - firstStart)), nil
 }
 
-// writeHotTables prints the section's tables: every cell at every process
-// count with the ratio of each count to the first, then nginx's shmlru
-// over the dict at each count.
-func writeHotTables(w io.Writer, run *HotRun) {
+// hotTables are the section's tables: every cell at every process count
+// with the ratio of each count to the first, then nginx's shmlru over the
+// dict at each count.
+func hotTables(run *HotRun) []table {
 	ops := map[hotCell]map[int]float64{}
 	below, rounds := map[hotCell]int{}, map[hotCell]int{}
 	var cells []hotCell
@@ -442,39 +447,33 @@ func writeHotTables(w io.Writer, run *HotRun) {
 		rounds[r.hotCell] += len(r.All)
 	}
 	ps := run.Procs
-	fmt.Fprintf(w, "Hot keys shared by N processes: %s, %d cores, %s a run, the median of %d rounds' runs at %.1f CPU share or more (%s).\n\n",
-		run.Date, run.Machine.Cores, run.Dur, run.Reps, hotShare, run.Command)
-	head, rule := "| operations per second, summed |", "|---|"
+	all := table{head: []string{"operations per second, summed"}}
 	for _, p := range ps {
-		head += fmt.Sprintf(" P=%d |", p)
-		rule += "--:|"
+		all.head = append(all.head, fmt.Sprintf("P=%d", p))
 	}
 	for _, p := range ps[1:] {
-		head += fmt.Sprintf(" P=%d / P=%d |", p, ps[0])
-		rule += "--:|"
+		all.head = append(all.head, fmt.Sprintf("P=%d / P=%d", p, ps[0]))
 	}
-	head += fmt.Sprintf(" rounds below %.1f CPU share |", hotShare)
-	rule += "--:|"
-	fmt.Fprintf(w, "%s\n%s\n", head, rule)
+	all.head = append(all.head, fmt.Sprintf("rounds below %.1f CPU share", hotShare))
 	for _, c := range cells {
-		row := "| " + c.String() + " |"
+		row := []string{c.String()}
 		for _, p := range ps {
-			row += " " + fmtOps(ops[c][p]) + " |"
+			row = append(row, fmtOps(ops[c][p]))
 		}
 		for _, p := range ps[1:] {
-			row += " " + fmtRatio(ops[c][p]/ops[c][ps[0]]) + " |"
+			row = append(row, fmtRatio(ops[c][p]/ops[c][ps[0]]))
 		}
-		row += fmt.Sprintf(" %d of %d |", below[c], rounds[c])
-		fmt.Fprintln(w, row)
+		all.row(append(row, fmt.Sprintf("%d of %d", below[c], rounds[c]))...)
 	}
-	fmt.Fprintf(w, "\n| nginx get | P | resty.shmlru | ngx.shared.DICT | shmlru / dict |\n|---|--:|--:|--:|--:|\n")
+	ngx := table{head: []string{"nginx get", "P", "resty.shmlru", "ngx.shared.DICT", "shmlru / dict"}}
 	for _, n := range hotKeyCounts {
 		for _, p := range ps {
 			sh, dict := ops[hotCell{"nginx", "shmlru", "get", n}][p], ops[hotCell{"nginx", "shdict", "get", n}][p]
 			if sh == 0 && dict == 0 {
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", hotKeys(n), p, fmtOps(sh), fmtOps(dict), fmtRatio(sh/dict))
+			ngx.row(hotKeys(n), fmt.Sprint(p), fmtOps(sh), fmtOps(dict), fmtRatio(sh/dict))
 		}
 	}
+	return []table{all, ngx}
 }

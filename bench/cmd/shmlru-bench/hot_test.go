@@ -55,7 +55,7 @@ func TestHotMedian(t *testing.T) {
 	}
 }
 
-func TestWriteHotTables(t *testing.T) {
+func TestHotTables(t *testing.T) {
 	run := &HotRun{Procs: []int{1, 2}, Reps: 3, Dur: "2s"}
 	add := func(c hotCell, p int, ops float64) {
 		all, cpu := []float64{ops, 1e9}, []float64{0.99, 0.5} // a disturbed round, left out
@@ -69,7 +69,9 @@ func TestWriteHotTables(t *testing.T) {
 	add(hotCell{"nginx", "shdict", "get", 16}, 1, 10e6)
 	add(hotCell{"nginx", "shdict", "get", 16}, 2, 10e6)
 	var b strings.Builder
-	writeHotTables(&b, run)
+	for _, t := range hotTables(run) {
+		t.write(&b)
+	}
 	for _, want := range []string{
 		"| operations per second, summed | P=1 | P=2 | P=2 / P=1 | rounds below 0.9 CPU share |",
 		"| Go GetInto, 1 key | 10.00 M/s | 5.00 M/s | ×0.50 | 2 of 4 |",

@@ -1,6 +1,9 @@
 // Command shmlru-bench measures shmlru next to the caches it is compared
-// with, in one run on one machine, and writes bench/RESULTS.md, results.json
-// and PNG charts. `make bench` (full) and `make bench-quick` run it.
+// with, in one run on one machine, and writes each section's tables to
+// -out as <section>.md and its figures as <section>.json (results.go).
+// `make bench` (full) and `make bench-quick` run it; shmlru-charts draws
+// the charts from the JSON files. The discussion of the figures is
+// bench/RESULTS.md's, written by people.
 //
 // It starts the servers it compares with (redis-server, memcached, nginx)
 // itself on loopback ports, and stops them at the end. Multi-process runs
@@ -9,7 +12,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -63,14 +65,13 @@ type Config struct {
 }
 
 var (
-	flagQuick  = flag.Bool("quick", false, "a reduced run (make bench-quick)")
-	flagOut    = flag.String("out", ".", "directory for RESULTS.md, results.json and the PNGs")
-	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load,near (default all); the others are kept from -out's results.json. \"hot\" runs alone: it prints its tables and writes -out's hot.json (hot.go)")
-	flagDur    = flag.Duration("dur", 0, "override the duration of one timed run")
-	flagReps   = flag.Int("reps", 0, "override the repetitions per cell")
-	flagRender = flag.String("render", "", "only re-render RESULTS.md and charts from this results.json")
-	flagChild  = flag.Bool("child", false, "internal: run as a load-generating child process")
-	flagPeers  = flag.String("peers", "", "comma-separated peers to run (default all), for experiments")
+	flagQuick = flag.Bool("quick", false, "a reduced run (make bench-quick)")
+	flagOut   = flag.String("out", "out", "directory for each section's <section>.md, <section>.json and profiles/")
+	flagOnly  = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load,near (default all); \"hot\" runs alone (hot.go)")
+	flagDur   = flag.Duration("dur", 0, "override the duration of one timed run")
+	flagReps  = flag.Int("reps", 0, "override the repetitions per cell")
+	flagChild = flag.Bool("child", false, "internal: run as a load-generating child process")
+	flagPeers = flag.String("peers", "", "comma-separated peers to run (default all), for experiments")
 )
 
 func capacityFor(s workload.Size) int {
@@ -127,14 +128,6 @@ func main() {
 		childMain()
 		return
 	}
-	if *flagRender != "" {
-		var res Results
-		b, err := os.ReadFile(*flagRender)
-		check(err)
-		check(json.Unmarshal(b, &res))
-		check(render(&res, *flagOut))
-		return
-	}
 	cfg := config(*flagQuick)
 	check(os.MkdirAll(*flagOut, 0o755))
 	if *flagOnly == hotSection {
@@ -147,7 +140,7 @@ func main() {
 	for _, s := range strings.Split(*flagOnly, ",") {
 		if s != "" {
 			if !isSection(s) {
-				check(fmt.Errorf("-only: no section %q (%s)", s, strings.Join(sections, ",")))
+				check(fmt.Errorf("-only: no section %q (see -help)", s))
 			}
 			only[s] = true
 		}
@@ -187,17 +180,13 @@ func main() {
 	step("load", func() { res.Load = runLoad(env, cfg) })
 	step("near", func() { res.Near = runNear(env, cfg) })
 	res.Elapsed = time.Since(t0).Round(time.Second).String()
-	elapsed := res.Elapsed // this run's, whatever mergeResults keeps
 	env.stop()
-	if len(only) > 0 {
-		res = mergeResults(filepath.Join(*flagOut, "results.json"), res, only)
+	for _, s := range sections {
+		if want(s.name) {
+			check(writeSection(res, *flagOut, s.name, s.title))
+			logf("wrote %s.md and %s.json", filepath.Join(*flagOut, s.name), s.name)
+		}
 	}
-
-	b, err := json.MarshalIndent(res, "", "  ")
-	check(err)
-	check(os.WriteFile(filepath.Join(*flagOut, "results.json"), b, 0o644))
-	check(renderSections(res, *flagOut, only))
-	logf("wrote %s in %s", filepath.Join(*flagOut, "RESULTS.md"), elapsed)
 }
 
 // commandLine is the make target that runs the harness as this run was

@@ -8,108 +8,96 @@ import (
 	"github.com/shmlru/shmlru/bench/internal/workload"
 )
 
-// nearGoalMax is the goal of the single-process comparison: a near-cache
-// hit at most 1/200 of a Redis GET on loopback.
-const nearGoalMax = 1.0 / 200
-
-// nearGoalWhat names that goal in the goals table.
-func nearGoalWhat() string {
-	return "near.Client.Get (hit) vs a go-redis GET of the same key, " + workload.Sizes[0].String()
-}
-
-// nearGoal is the goal's row: the ratio of the medians, from section 10's
-// run.
-func (r *Results) nearGoal() goal {
-	g := goal{What: nearGoalWhat(), Target: "≤ 1/200 (0.005×)", Measured: "–"}
-	h := (*NearHit)(nil)
-	if r.Near != nil {
-		h = r.Near.Hit
-	}
-	if h == nil || len(h.Near) == 0 || len(h.Redis) == 0 {
-		g.Met = verdict(false, false)
-		return g
-	}
-	a, b := medianSample(h.Near), medianSample(h.Redis)
-	x := a.NsPerOp / b.NsPerOp
-	g.Measured = fmt.Sprintf("1/%.0f (%s vs %s)", 1/x, fmtNs(a.NsPerOp), fmtNs(b.NsPerOp))
-	g.Met = verdict(x <= nearGoalMax, true)
-	return g
-}
-
-// renderNear writes section 10 of RESULTS.md.
-func renderNear(w func(string, ...any), r *Results) {
+// nearTables: a near hit against a Redis GET in one process, then N
+// processes on one near region against rueidis's cache in each: the
+// figures, rueidis ÷ shmlru, the details, and the checks of every run.
+func nearTables(r *Results) []table {
 	s := r.Near
-	run := r.runOf("near")
-	m := r.Machine
-	w("## 10. Near cache in front of Redis\n\n")
-	layout := ""
-	if run.Layout > 0 {
-		layout = fmt.Sprintf(" with shmlru's layout %d", run.Layout)
-	}
-	alone := " (`make bench-near` measures this section alone, in under 2 minutes)"
-	if run.Command == "make bench-near" {
-		alone = ""
-	}
-	w("Measured by `%s` on %s%s%s, on %s, %d cores, shared with other work and noisy: a figure that differs by under ~10%% from another is within noise.\n\n", run.Command, run.Date, layout, alone, m.CPU, m.Cores)
-	w("Package `near` (module `github.com/shmlru/shmlru/near`) makes a shmlru region each host's shared near cache in front of Redis: every process of the host opens a `near.Client` on the same region; one of them, the agent, holds the host's one tracking connection (`CLIENT TRACKING ON BCAST`) and deletes from the region every key Redis says changed; a miss reads Redis once for the whole host (`GetOrLoad`) and caches the value for at most `MaxTTL`. ")
-	w("The section starts a redis-server of its own (%s) on 127.0.0.1, on a free port, with `--save '' --appendonly no` (and maxmemory 256 MB, allkeys-lru), so that its counters and `CLIENT LIST` see this section's clients only.\n\n", m.Redis)
+	var ts []table
 	if h := s.Hit; h != nil {
-		renderNearHit(w, r, h)
-	}
-	if len(s.Runs) > 0 {
-		renderNearProcs(w, s)
-	}
-}
-
-func renderNearHit(w func(string, ...any), r *Results, h *NearHit) {
-	run := r.runOf("near")
-	w("### A near-cache hit against a Redis GET, one process\n\n")
-	w("%d keys of %s are written to Redis, then read once each through `near.Client.Get` (the fills), this process being the agent and the region in step. ", h.Keys, h.Size)
-	w("Then %d rounds of %s each, the two alternating (which goes first alternates too): `near.Client.Get` of the cached keys in a shuffled order, and a go-redis v9 GET of the same keys in the same order over loopback (section 1's redis peer: RESP2, a pool of 4 connections, one request at a time). ", len(h.Near), run.Dur)
-	w("For reference, each round also times the region's own read of the same keys, `Cache().GetTracked` into a reused buffer: what `near.Client.Get` does on a hit, besides its own work. ")
-	w("Cells: the median over the rounds, and every round's ns/op.\n\n")
-	a, b := medianSample(h.Near), medianSample(h.Redis)
-	all := func(ss []Sample) string {
-		var p []string
-		for _, x := range ss {
-			p = append(p, fmtNs(x.NsPerOp))
+		t := table{title: fmt.Sprintf("A near-cache hit against a Redis GET, one process, %d keys of %s; every round's ns/op", h.Keys, h.Size),
+			head: []string{"read", "ns/op (median)", "allocs/op", "rounds"}}
+		row := func(what string, ss []Sample) {
+			if len(ss) == 0 {
+				return
+			}
+			var all []string
+			for _, x := range ss {
+				all = append(all, fmtNs(x.NsPerOp))
+			}
+			m := medianSample(ss)
+			t.row(what, fmtNs(m.NsPerOp), fmtAllocs(m.AllocsPerOp()), strings.Join(all, ", "))
 		}
-		return strings.Join(p, ", ")
+		row("`near.Client.Get` (hit)", h.Near)
+		row("go-redis `GET`", h.Redis)
+		row("reference: the region's read, `Cache().GetTracked`", h.Region)
+		t.row("checks", fmt.Sprintf("Redis GETs during the near rounds: %d; generations dropped: %d", h.NearRedisGets, h.Generations), "", h.Err)
+		ts = append(ts, t)
 	}
-	w("| read | ns/op (median) | allocs/op | rounds |\n|---|---|---|---|\n")
-	w("| `near.Client.Get` (hit) | **%s** | %s | %s |\n", fmtNs(a.NsPerOp), fmtAllocs(a.AllocsPerOp()), all(h.Near))
-	w("| go-redis `GET` | %s | %s | %s |\n", fmtNs(b.NsPerOp), fmtAllocs(b.AllocsPerOp()), all(h.Redis))
-	c := medianSample(h.Region)
-	if len(h.Region) > 0 {
-		w("| reference: the region's read, `Cache().GetTracked` | %s | %s | %s |\n", fmtNs(c.NsPerOp), fmtAllocs(c.AllocsPerOp()), all(h.Region))
+	if len(s.Runs) == 0 {
+		return ts
 	}
-	w("\n")
-	g := r.nearGoal()
-	if a.NsPerOp > 0 && b.NsPerOp > 0 {
-		met := "**met**"
-		if g.Met != "**met**" {
-			met = fmt.Sprintf("**missed**: a hit would have to take %s or less", fmtNs(b.NsPerOp*nearGoalMax))
+	// Each figure is the median over a peer's runs at N, figure by figure.
+	all := table{title: fmt.Sprintf("N processes, %d keys of %d B, %d operations each, Zipf(%.2f), writes %g, region %s, %d runs per N and peer; medians",
+		s.Keys, s.ValueSize, s.Ops, workload.ZipfS, s.WriteFrac, fmtSize(s.RegionSize), s.Rounds),
+		head: []string{"processes", "peer", "hit ratio", "Redis GETs", "Redis commands", "Redis CPU", "tracking connections (of all)", "cache memory", "wall time"}}
+	ratios := table{title: "rueidis ÷ shmlru (medians)",
+		head: []string{"processes", "Redis GETs", "Redis commands", "Redis CPU", "tracking connections", "cache memory", "misses (1 − hit ratio)", "wall time"}}
+	details := table{title: "Details (medians)",
+		head: []string{"processes", "peer", "writes", "entries · invalidations · refused · loads", "out of step", "keys read (Σ) · heap per key · keys held", "heap growth (Σ)", "RssAnon growth (Σ)", "Redis tracking table"}}
+	for _, n := range s.procs() {
+		for _, p := range nearPeers {
+			runs := s.runsOf(n, p)
+			if len(runs) == 0 {
+				continue
+			}
+			md := func(f func(NearRun) float64) float64 { return medianOf(runs, f) }
+			all.row(fmt.Sprint(n), nearPeerName(p), fmt.Sprintf("%.4f", md(NearRun.HitRatio)),
+				fmt.Sprintf("%.0f", md(func(r NearRun) float64 { return float64(r.RedisGets) })),
+				fmt.Sprintf("%.0f", md(func(r NearRun) float64 { return float64(r.RedisCmds) })),
+				fmt.Sprintf("%.2f s", md(func(r NearRun) float64 { return r.RedisCPU })),
+				fmt.Sprintf("%.0f (of %.0f)", md(func(r NearRun) float64 { return float64(r.TrackingConns) }), md(func(r NearRun) float64 { return float64(r.Conns) })),
+				nearMemory(runs), fmtWall(md(func(r NearRun) float64 { return r.WallNs })))
+			region, step, keys := "–", "–", "–"
+			if p == nearShmlru {
+				region = fmt.Sprintf("%.0f · %.0f · %.0f · %.0f", md(func(r NearRun) float64 { return float64(r.Entries) }),
+					md(func(r NearRun) float64 { return float64(r.Invalidations) }), md(func(r NearRun) float64 { return float64(r.Refused) }),
+					md(func(r NearRun) float64 { return float64(r.Loads) }))
+				step = fmt.Sprintf("%.0f of %.0f samples", md(func(r NearRun) float64 { return float64(r.OutOfStep) }), md(func(r NearRun) float64 { return float64(r.Samples) }))
+			} else {
+				held := "–"
+				if ownAll(runs) {
+					held = fmt.Sprintf("%.0f", md(func(r NearRun) float64 { return float64(r.OwnKeys) }))
+				}
+				perKey := md(func(r NearRun) float64 {
+					if r.Distinct == 0 {
+						return 0
+					}
+					return float64(r.HeapGrowth) / float64(r.Distinct)
+				})
+				keys = fmt.Sprintf("%.0f · %s · %s", md(func(r NearRun) float64 { return float64(r.Distinct) }), fmtSize(int64(perKey)), held)
+			}
+			details.row(fmt.Sprint(n), nearPeerName(p), fmt.Sprintf("%.0f", md(func(r NearRun) float64 { return float64(r.Writes) })), region, step, keys,
+				fmtSize(int64(md(func(r NearRun) float64 { return float64(r.HeapGrowth) }))),
+				fmtSize(int64(md(func(r NearRun) float64 { return float64(r.AnonGrowth) }))),
+				fmt.Sprintf("%.0f / %.0f / %.0f", md(func(r NearRun) float64 { return float64(r.TrackingKeys) }),
+					md(func(r NearRun) float64 { return float64(r.TrackingItems) }), md(func(r NearRun) float64 { return float64(r.TrackingPrefix) })))
 		}
-		w("A near hit takes 1/%.0f of a Redis GET (%s ÷ %s = %.5f×); the goal, at most 1/200, is %s. ", b.NsPerOp/a.NsPerOp, fmtNs(a.NsPerOp), fmtNs(b.NsPerOp), a.NsPerOp/b.NsPerOp, met)
-		lo, hi := h.Redis[0].NsPerOp, h.Redis[0].NsPerOp
-		for _, x := range h.Redis {
-			lo, hi = min(lo, x.NsPerOp), max(hi, x.NsPerOp)
+		a, b := s.runsOf(n, nearShmlru), s.runsOf(n, nearRueidis)
+		if len(a) == 0 || len(b) == 0 {
+			continue
 		}
-		w("At this hit's cost the goal holds while a loopback GET takes at least %s; this run's GET rounds took %s to %s. ", fmtNs(a.NsPerOp/nearGoalMax), fmtNs(lo), fmtNs(hi))
-		if c.NsPerOp > 0 {
-			w("The region's own read took %s (1/%.0f of the GET), so `near.Client.Get` adds %s to it on a hit (allocations per read: %s against %s). ",
-				fmtNs(c.NsPerOp), b.NsPerOp/c.NsPerOp, fmtNs(a.NsPerOp-c.NsPerOp), fmtAllocs(a.AllocsPerOp()), fmtAllocs(c.AllocsPerOp()))
+		ratio := func(f func(NearRun) float64) string { return fmtRatio(medianOf(b, f) / medianOf(a, f)) }
+		mem := ratio(func(r NearRun) float64 { return float64(r.CacheBytes()) })
+		if ownAll(b) {
+			mem += " (" + fmtRatio(medianOf(b, func(r NearRun) float64 { return float64(r.OwnBytes) })/medianOf(a, func(r NearRun) float64 { return float64(r.CacheBytes()) })) + ")"
 		}
+		ratios.row(fmt.Sprint(n), ratio(func(r NearRun) float64 { return float64(r.RedisGets) }),
+			ratio(func(r NearRun) float64 { return float64(r.RedisCmds) }), ratio(func(r NearRun) float64 { return r.RedisCPU }),
+			ratio(func(r NearRun) float64 { return float64(r.TrackingConns) }), mem,
+			ratio(func(r NearRun) float64 { return 1 - r.HitRatio() }), ratio(func(r NearRun) float64 { return r.WallNs }))
 	}
-	if h.NearRedisGets == 0 && h.Generations == 0 {
-		w("Redis served no GET while the near rounds ran, and the region kept its generation: every `near.Client.Get` timed was a hit.")
-	} else {
-		w("**Redis served %d GETs while the near rounds ran, and the region dropped its cached keys %d times**: not every `near.Client.Get` timed was a hit.", h.NearRedisGets, h.Generations)
-	}
-	if h.Err != "" {
-		w(" **A Get went wrong**: %s.", h.Err)
-	}
-	w("\n\n")
+	return append(ts, all, ratios, details, table{head: []string{"checks"}, rows: [][]string{{s.checks()}}})
 }
 
 // procs are the process counts of the multi-process runs, in order.

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// loadTables: loads per key and the time until all callers have the
+// value, where that time goes, the checks of every round, and the loader
+// takeover.
+func loadTables(r *Results) []table {
+	s := r.Load
+	st := table{title: fmt.Sprintf("Stampede: %d rounds per N and peer, loader %s; median · p99", s.Rounds, fmtMs(s.LoaderMs)),
+		head: []string{"processes × callers", "loads per key: shmlru", "loads per key: singleflight", "all have the value: shmlru", "all have the value: singleflight", "singleflight ÷ shmlru (median)"}}
+	spread := table{title: "Where the time goes besides the loader's (medians)",
+		head: []string{"processes × callers", "last caller asked: shmlru", "last caller asked: singleflight", "first to last has the value: shmlru", "first to last: singleflight"}}
+	for _, n := range s.procs() {
+		a, okA := s.stampede(n, loadShmlru)
+		b, okB := s.stampede(n, loadSingleflight)
+		ratio := "–"
+		if okA && okB {
+			ratio = fmtRatio(median(b.AllNs) / median(a.AllNs))
+		}
+		pc := fmt.Sprintf("%d × %d", n, s.Goroutines)
+		st.row(pc, fmtLoads(a.Loads), fmtLoads(b.Loads), fmtMedianP99(a.AllNs), fmtMedianP99(b.AllNs), ratio)
+		spread.row(pc, fmtNs(median(a.LastStartNs)), fmtNs(median(b.LastStartNs)), fmtNs(median(a.DoneSpreadNs)), fmtNs(median(b.DoneSpreadNs)))
+	}
+	checks := table{head: []string{"checks"}, rows: [][]string{{s.stampedeChecks()}}}
+	ts := []table{st, spread, checks}
+	t := s.Takeover
+	if t == nil {
+		return ts
+	}
+	tk := table{title: fmt.Sprintf("Loader takeover: the loading process SIGKILLed mid-load, %d waiting processes of %d callers", t.Waiters, t.Goroutines),
+		head: []string{"from the SIGKILL until", "median", "p99", "largest", "rounds"}}
+	row := func(what string, xs []float64) {
+		tk.row(what, fmtNs(median(xs)), fmtNs(p99(xs)), fmtNs(largest(xs)), fmt.Sprint(len(xs)))
+	}
+	row("the harness has reaped the killed process", t.ReapNs)
+	row("a waiter has taken the load over (its loader is called)", t.TakeoverNs)
+	row(fmt.Sprintf("every caller of the %d waiting processes has the value", t.Waiters), t.AllNs)
+	return append(ts, tk, table{head: []string{"checks"}, rows: [][]string{{t.checks()}}})
+}
+
+// procs are the process counts measured, in order.
+func (s *LoadSection) procs() []int {
+	var out []int
+	for _, r := range s.Stampede {
+		if !slices.Contains(out, r.Procs) {
+			out = append(out, r.Procs)
+		}
+	}
+	return out
+}
+
+func (s *LoadSection) stampede(n int, peer string) (StampedeResult, bool) {
+	for _, r := range s.Stampede {
+		if r.Procs == n && r.Peer == peer {
+			return r, len(r.Loads) > 0
+		}
+	}
+	return StampedeResult{}, false
+}
+
+// stampedeChecks says whether every caller got its value, and whether
+// shmlru loaded each key exactly once, in every round.
+func (s *LoadSection) stampedeChecks() string {
+	var parts []string
+	errs, rounds, once := 0, 0, 0
+	first := ""
+	for _, r := range s.Stampede {
+		if r.Errors > 0 && first == "" {
+			first = fmt.Sprintf("%d processes, %s: %s", r.Procs, r.Peer, r.Err)
+		}
+		errs += r.Errors
+		if r.Peer == loadShmlru {
+			for _, l := range r.Loads {
+				rounds++
+				if l == 1 {
+					once++
+				}
+			}
+		}
+	}
+	if errs == 0 {
+		parts = append(parts, "Every caller got its key's value in every round.")
+	} else {
+		parts = append(parts, fmt.Sprintf("**%d callers got an error or a wrong value** (the first: %s).", errs, first))
+	}
+	if once == rounds {
+		parts = append(parts, fmt.Sprintf("shmlru ran the loader exactly once per key in all %d of its rounds", rounds))
+	} else {
+		parts = append(parts, fmt.Sprintf("**shmlru ran the loader other than once per key in %d of its %d rounds**", rounds-once, rounds))
+	}
+	var claims, waits uint64
+	for _, r := range s.Stampede {
+		if r.Peer == loadShmlru {
+			claims += r.Claims
+			waits += r.Waits
+		}
+	}
+	parts = append(parts, fmt.Sprintf("(its own counters, `LoadStats()`, show %d loads claimed and %d waits on another process's load in those rounds).", claims, waits))
+	return strings.Join(parts, " ")
+}
+
+// checks says whether each takeover round had one loader call among the
+// waiters and every caller its value, and what lru counted.
+func (t *TakeoverResult) checks() string {
+	once := 0
+	for _, l := range t.Loads {
+		if l == 1 {
+			once++
+		}
+	}
+	var b strings.Builder
+	if once == len(t.Loads) {
+		fmt.Fprintf(&b, "The waiting processes ran the loader exactly once in each of the %d rounds", len(t.Loads))
+	} else {
+		fmt.Fprintf(&b, "**The waiting processes ran the loader other than once in %d of the %d rounds**", len(t.Loads)-once, len(t.Loads))
+	}
+	fmt.Fprintf(&b, ", and shmlru counted %d takeovers (`LoadStats().Takeovers`). ", t.Takeovers)
+	if t.Errors == 0 {
+		b.WriteString("Every caller got the value.")
+	} else {
+		fmt.Fprintf(&b, "**%d rounds or callers went wrong** (the first: %s).", t.Errors, t.Err)
+	}
+	return b.String()
+}
+
+// fmtLoads is loader calls per key over the rounds: the count when every
+// round had the same, else the mean and, in brackets, the range.
+func fmtLoads(loads []int) string {
+	if len(loads) == 0 {
+		return "–"
+	}
+	lo, hi, sum := slices.Min(loads), slices.Max(loads), 0
+	for _, l := range loads {
+		sum += l
+	}
+	if lo == hi {
+		return fmt.Sprint(lo)
+	}
+	return fmt.Sprintf("%.2f (%d–%d)", float64(sum)/float64(len(loads)), lo, hi)
+}
+
+// fmtMedianP99 is "median · p99" of xs.
+func fmtMedianP99(xs []float64) string {
+	if len(xs) == 0 {
+		return "–"
+	}
+	return fmtNs(median(xs)) + " · " + fmtNs(p99(xs))
+}
+
+func largest(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return slices.Max(xs)
+}
+
+// fmtMs writes a loader time given in milliseconds.
+func fmtMs(ms float64) string {
+	return time.Duration(ms * float64(time.Millisecond)).String()
+}
