@@ -87,6 +87,7 @@ func draw(r *results, dir string) error {
 		w := max(7*vg.Inch, vg.Length(groups)*0.9*vg.Inch)
 		if err := p.Save(w, 4.5*vg.Inch, filepath.Join(dir, name)); err != nil {
 			errs = append(errs, err)
+			return
 		}
 		fmt.Fprintln(os.Stderr, "wrote", filepath.Join(dir, name))
 	}
