@@ -15,14 +15,15 @@ import (
 	"github.com/shmlru/shmlru/shm"
 )
 
-// Section 9, issue 12: a stampede of N processes on a cold key. Every
-// caller of every process misses the same fresh key at once; shmlru's
-// GetOrLoad runs the loader once on the whole host, where the cache-aside
-// with a per-process singleflight runs it once per process. Then the
+// The read-through section (-only load): a stampede of N processes on a
+// cold key. Every caller of every process misses the same fresh key at
+// once; shmlru's GetOrLoad runs the loader once on the whole host, where
+// the cache-aside with a per-process singleflight runs it once per
+// process. Then the
 // loader's own process is SIGKILLed mid-load, and a waiting process has to
 // take the load over.
 
-// LoadSection is what section 9 measured.
+// LoadSection is what the read-through section measured.
 type LoadSection struct {
 	LoaderMs   float64          `json:"loader_ms"`  // each loader call sleeps this long
 	Goroutines int              `json:"goroutines"` // callers per process

@@ -237,7 +237,7 @@ type env struct {
 	stopped  bool
 	shmSeq   int
 
-	// nearRedis is section 10's own redis-server (near.go).
+	// nearRedis is the near section's own redis-server (near.go).
 	nearRedis *peers.ServerProc
 	// hotNgx are the hot-key section's nginx servers (hot.go).
 	hotNgx []*ngxrun.Server

@@ -20,7 +20,7 @@ import (
 	"github.com/shmlru/shmlru/near"
 )
 
-// Section 10: shmlru as each host's shared near cache in front of Redis
+// The near section (-only near): shmlru as each host's shared near cache in front of Redis
 // (package near). First a near-cache hit against a go-redis GET of the
 // same key, in one process. Then N processes doing one workload over the
 // same keys in Redis, either sharing one near region (one agent among
@@ -31,7 +31,7 @@ import (
 // counters (INFO cpu, commandstats, stats) and CLIENT LIST see this
 // section's clients only.
 
-// NearSection is what section 10 measured.
+// NearSection is what the near section measured.
 type NearSection struct {
 	Hit *NearHit `json:"hit,omitempty"`
 	// The multi-process workload: keys in Redis, their value size,
@@ -202,7 +202,7 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 	for i, k := range bkeys {
 		keys[i] = string(k)
 	}
-	rd := peers.NewRedis(addr) // section 1's redis peer: go-redis, RESP2
+	rd := peers.NewRedis(addr) // the ops section's redis peer: go-redis, RESP2
 	defer rd.Close()
 	rd.SetMany(bkeys, val)
 

@@ -22,7 +22,7 @@ import (
 	"github.com/shmlru/shmlru/near"
 )
 
-// The children of section 10's multi-process table (near.go). Each
+// The children of the near section's multi-process runs (near.go). Each
 // connects to the parent's redis-server, either through near (the region
 // every child of the run shares, each child competing for the agent role)
 // or through rueidis with its own client-side cache, prints "ready", then
@@ -45,7 +45,7 @@ const (
 
 var cNear = flag.String("c.near", "", "internal: a near child's nearWork, JSON")
 
-// nearWork is what a child of section 10 does.
+// nearWork is what a child of the near section does.
 type nearWork struct {
 	Addr      string  `json:"addr"`   // redis-server
 	Region    string  `json:"region"` // the near region (nearShmlru)
