@@ -19,9 +19,8 @@ import (
 // cold key. Every caller of every process misses the same fresh key at
 // once; shmlru's GetOrLoad runs the loader once on the whole host, where
 // the cache-aside with a per-process singleflight runs it once per
-// process. Then the
-// loader's own process is SIGKILLed mid-load, and a waiting process has to
-// take the load over.
+// process. Then the loader's own process is SIGKILLed mid-load, and a
+// waiting process has to take the load over.
 
 // LoadSection is what the read-through section measured.
 type LoadSection struct {
