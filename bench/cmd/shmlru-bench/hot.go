@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -21,7 +20,7 @@ import (
 // The hot-key section (-only hot): does a key that every process reads
 // serialize them? For each P of -hot.procs, P processes loop at once on
 // the same keys (16 B, values 32 B) of one cache:
-//   - Go: P children (-c.peer hot, re-executed as child.go does) loop
+//   - Go: P children (-child hot, child.go) loop
 //     GetInto on 1, 16 or 1,000 keys of one region, or Set (an update of
 //     the same size) on 16;
 //   - Go control: P children that spin on the CPU and touch no shared
@@ -38,27 +37,27 @@ import (
 // hotTries times in all, and the one with the highest share kept. Each
 // cell's figure is the median, over the rounds whose run reached
 // hotShare (over all rounds when none did), of the operations per second
-// summed over the processes; the table counts the rounds below. The run
-// writes hot.md (its tables, printed too) and hot.json to -out.
+// summed over the processes; the table counts the rounds below.
 
 var flagHotProcs = flag.String("hot.procs", "1,2", "process counts of -only hot, comma-separated; the first is the ratios' base")
 
-var (
-	cOp   = flag.String("c.op", "", "internal: hot child's operation (get, set, spin)")
-	cKeys = flag.Int("c.keys", 0, "internal: hot child's key count")
-)
+// hotArg is a hot child's argument: it loops Op (get, set, spin) on
+// Keys keys of Region.
+type hotArg struct {
+	Region string `json:"region"`
+	Op     string `json:"op"`
+	Keys   int    `json:"keys"`
+}
 
 const (
-	hotSection = "hot"
-	hotPeer    = "hot" // -c.peer of the Go children
-	hotKey     = 16
-	hotValue   = 32
-	hotDur     = 2 * time.Second
-	hotReps    = 3
-	hotWarm    = 200 * time.Millisecond
-	hotLead    = 200 * time.Millisecond // shmlru_hot.lua's START_NS
-	hotShare   = 0.9
-	hotTries   = 4
+	hotKey   = 16
+	hotValue = 32
+	hotDur   = 2 * time.Second
+	hotReps  = 3
+	hotWarm  = 200 * time.Millisecond
+	hotLead  = 200 * time.Millisecond // shmlru_hot.lua's START_NS
+	hotShare = 0.9
+	hotTries = 4
 )
 
 var hotKeyCounts = []int{1, 16, 1000}
@@ -117,15 +116,10 @@ func hotMedian(ops, share []float64) (med float64, below int) {
 	return median(good), len(ops) - len(good)
 }
 
-// HotRun is hot.json.
-type HotRun struct {
-	Date    string      `json:"date"`
-	Command string      `json:"command"`
-	Layout  int         `json:"layout"`
-	Machine Machine     `json:"machine"`
-	Dur     string      `json:"dur"`
-	Reps    int         `json:"reps"`
+// HotSection is what the hot-key section measured.
+type HotSection struct {
 	Procs   []int       `json:"procs"`
+	Share   float64     `json:"share"` // hotShare
 	Results []HotResult `json:"results"`
 }
 
@@ -139,7 +133,9 @@ func hotCells() (goCells, ngxCells []hotCell) {
 	return goCells, ngxCells
 }
 
-func runHot(e *env) {
+// runHot measures the section; it sets r's run time and rounds to its
+// own (hotDur, hotReps, or -dur and -reps).
+func runHot(e *env, cfg Config, r *Results) *HotSection {
 	var procs []int
 	for _, s := range strings.Split(*flagHotProcs, ",") {
 		p, err := strconv.Atoi(strings.TrimSpace(s))
@@ -155,8 +151,8 @@ func runHot(e *env) {
 	if *flagReps > 0 {
 		reps = *flagReps
 	}
-	run := &HotRun{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Command: strings.Join(os.Args, " "),
-		Layout: lru.LayoutVersion, Machine: machine(), Dur: dur.String(), Reps: reps, Procs: procs}
+	r.Dur, r.Reps = dur.String(), reps
+	run := &HotSection{Procs: procs, Share: hotShare}
 
 	region := e.shmPath("hot")
 	cache, err := peers.OpenShmlru(region, peers.ShmlruOptions(4096, hotKey, hotValue), true)
@@ -213,18 +209,7 @@ func runHot(e *env) {
 			run.Results = append(run.Results, HotResult{hotCell: c, Procs: p, OpsPerSec: med, All: xs, CPU: sh, Below: below})
 		}
 	}
-	b, err := json.MarshalIndent(run, "", "  ")
-	check(err)
-	check(os.WriteFile(filepath.Join(*flagOut, "hot.json"), append(b, '\n'), 0o644))
-	var md strings.Builder
-	fmt.Fprintf(&md, "## Hot keys shared by N processes\n\nMeasured by `%s` on %s, layout %d: %s, %d cores; %s a run, the median of %d rounds' runs at %.1f CPU share or more.\n\n",
-		run.Command, run.Date, run.Layout, run.Machine.CPU, run.Machine.Cores, run.Dur, run.Reps, hotShare)
-	for _, t := range hotTables(run) {
-		t.write(&md)
-	}
-	check(os.WriteFile(filepath.Join(*flagOut, "hot.md"), []byte(md.String()), 0o644))
-	fmt.Print(md.String())
-	logf("wrote %s.md and hot.json", filepath.Join(*flagOut, "hot"))
+	return run
 }
 
 // hotMeasure runs f until its CPU share is hotShare or more, at most
@@ -258,15 +243,8 @@ func hotCores(p int) float64 { return float64(min(p, runtime.NumCPU())) }
 // hotGo runs P Go children on cell c for d and returns their total
 // operations per second and the run's CPU share.
 func (e *env) hotGo(region string, c hotCell, p int, d time.Duration) (ops, share float64, err error) {
-	kids := make([]*child, p)
-	for i := range kids {
-		kids[i] = e.spawnChild(hotPeer, "-c.peer", hotPeer, "-c.target", region, "-c.op", c.Op, "-c.keys", strconv.Itoa(c.Keys))
-	}
-	defer func() {
-		for _, k := range kids {
-			k.quit()
-		}
-	}()
+	kids := e.spawnN(p, "hot", func(int) any { return hotArg{Region: region, Op: c.Op, Keys: c.Keys} })
+	defer quitAll(kids)
 	runKids(kids, hotWarm)
 	cpu0, err := kidsCPU(kids)
 	if err != nil {
@@ -311,15 +289,16 @@ func kidsCPU(kids []*child) (time.Duration, error) {
 	return sum, nil
 }
 
-// hotChildMain is a Go child of the hot-key section: it loops c.op on
-// c.keys keys of the region c.target.
-func hotChildMain() {
-	s, err := peers.OpenShmlru(*cTarget, &lru.Options{NoCreate: true}, false)
+// hotChildMain is a Go child of the hot-key section (hotArg).
+func hotChildMain(arg []byte) {
+	var a hotArg
+	check(jsonArg(arg, &a))
+	s, err := peers.OpenShmlru(a.Region, &lru.Options{NoCreate: true}, false)
 	check(err)
 	defer s.Close()
-	cur := &cursor{keys: coldKeys(hotKey, *cKeys, 0)}
+	cur := &cursor{keys: coldKeys(hotKey, a.Keys, 0)}
 	var run func(n int) (int, int)
-	switch *cOp {
+	switch a.Op {
 	case "get":
 		run = loopGet(s, cur, make([]byte, 0, hotValue))
 	case "set":
@@ -327,7 +306,7 @@ func hotChildMain() {
 	case "spin":
 		run = spin
 	default:
-		check(fmt.Errorf("hot child: unknown operation %q", *cOp))
+		check(fmt.Errorf("hot child: unknown operation %q", a.Op))
 	}
 	serveRuns(run)
 }
@@ -433,7 +412,8 @@ func hotWorkers(body string, p int, d time.Duration) (ops, share float64, err er
 // hotTables are the section's tables: every cell at every process count
 // with the ratio of each count to the first, then nginx's shmlru over the
 // dict at each count.
-func hotTables(run *HotRun) []table {
+func hotTables(r *Results) []table {
+	run := r.Hot
 	ops := map[hotCell]map[int]float64{}
 	below, rounds := map[hotCell]int{}, map[hotCell]int{}
 	var cells []hotCell

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -96,12 +93,8 @@ func openLoadRegion(e *env, tag string) (*lru.Cache, string) {
 	return c, path
 }
 
-func (e *env) loadChildren(n int, target string, g int) []*child {
-	kids := make([]*child, n)
-	for i := range kids {
-		kids[i] = e.spawnChild(loadPeer, "-c.peer", loadPeer, "-c.target", target, "-c.g", strconv.Itoa(g))
-	}
-	return kids
+func (e *env) loadChildren(n int, region string, g int) []*child {
+	return e.spawnN(n, "load", func(int) any { return loadArg{Region: region, G: g} })
 }
 
 // runStampede measures n processes, both peers, cfg.LoadRounds rounds each,
@@ -111,11 +104,7 @@ func runStampede(e *env, cfg Config, n int) []StampedeResult {
 	defer os.Remove(path)
 	defer c.Close()
 	kids := e.loadChildren(n, path, cfg.LoadG)
-	defer func() {
-		for _, k := range kids {
-			k.quit()
-		}
-	}()
+	defer quitAll(kids)
 	res := make([]StampedeResult, len(loadPeers))
 	for i, p := range loadPeers {
 		res[i] = StampedeResult{Procs: n, Peer: p}
@@ -145,17 +134,10 @@ func runStampede(e *env, cfg Config, n int) []StampedeResult {
 // stampedeRound arms every child for key, then opens the barrier: t0 is
 // the instant before the first "go" is written.
 func stampedeRound(kids []*child, mode, key string, loadTime time.Duration) (int64, []loadReport) {
-	for _, k := range kids {
-		fmt.Fprintf(k.in, "arm %s %s %d\n", mode, key, int64(loadTime))
-	}
-	for _, k := range kids {
-		k.expect("armed")
-	}
+	armAll(kids, mode, key, loadTime)
 	t0 := monoNow()
-	for _, k := range kids {
-		fmt.Fprintln(k.in, "go")
-	}
-	return t0, collect(kids)
+	sendAll(kids, "go")
+	return t0, recvAll[loadReport](kids)
 }
 
 // add records one round: the children's reports against the barrier t0.
@@ -195,31 +177,20 @@ func runTakeover(e *env, cfg Config) *TakeoverResult {
 	defer c.Close()
 	w := cfg.TakeoverWaiters
 	kids := e.loadChildren(w, path, cfg.LoadG)
-	defer func() {
-		for _, k := range kids {
-			k.quit()
-		}
-	}()
+	defer quitAll(kids)
 	res := &TakeoverResult{Waiters: w, Goroutines: cfg.LoadG}
 	rng := rand.New(rand.NewPCG(12, 12))
 	start, err := c.LoadStats()
 	check(err)
 	for round := 0; round < cfg.TakeoverRounds; round++ {
 		key := fmt.Sprintf("takeover:%03d", round)
-		victim := e.spawnChild(loadPeer, "-c.peer", loadPeer, "-c.target", path, "-c.g", "1")
-		fmt.Fprintf(victim.in, "victim %s\n", key)
+		victim := e.spawn("load", loadArg{Region: path, G: 1})
+		victim.send("victim %s", key)
 		victim.expect("loading")
 		before, err := c.LoadStats()
 		check(err)
-		for _, k := range kids {
-			fmt.Fprintf(k.in, "arm %s %s 0\n", loadShmlru, key)
-		}
-		for _, k := range kids {
-			k.expect("armed")
-		}
-		for _, k := range kids {
-			fmt.Fprintln(k.in, "go")
-		}
+		armAll(kids, loadShmlru, key, 0)
+		sendAll(kids, "go")
 		// Each waiting process sends one caller to the load table (its
 		// other goroutines wait on that one).
 		deadline := time.Now().Add(10 * time.Second)
@@ -243,7 +214,7 @@ func runTakeover(e *env, cfg Config) *TakeoverResult {
 		if ws, ok := victim.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 			check(fmt.Errorf("takeover round %d: the loading process ended by itself (%v)", round, victim.cmd.ProcessState))
 		}
-		res.add(tKill, collect(kids))
+		res.add(tKill, recvAll[loadReport](kids))
 	}
 	end, err := c.LoadStats()
 	check(err)
@@ -253,12 +224,12 @@ func runTakeover(e *env, cfg Config) *TakeoverResult {
 	return res
 }
 
-func collect(kids []*child) []loadReport {
-	reps := make([]loadReport, len(kids))
-	for i, k := range kids {
-		reps[i] = k.loadReport()
+// armAll arms every child for key and waits until all are.
+func armAll(kids []*child, mode, key string, loadTime time.Duration) {
+	sendAll(kids, "arm %s %s %d", mode, key, int64(loadTime))
+	for _, k := range kids {
+		k.expect("armed")
 	}
-	return reps
 }
 
 // add records one takeover round against the kill at tKill. The takeover
@@ -287,22 +258,6 @@ func (r *TakeoverResult) add(tKill int64, reps []loadReport) {
 		r.TakeoverNs = append(r.TakeoverNs, float64(first-tKill))
 	}
 	r.AllNs = append(r.AllNs, float64(last-tKill))
-}
-
-// expect reads one line from the child and fails the run unless it is want.
-func (k *child) expect(want string) {
-	line, err := k.out.ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != want {
-		check(fmt.Errorf("child: %q, %v; want %q", line, err, want))
-	}
-}
-
-func (k *child) loadReport() loadReport {
-	line, err := k.out.ReadString('\n')
-	check(err)
-	var r loadReport
-	check(json.Unmarshal([]byte(line), &r))
-	return r
 }
 
 // p99 is the 99th percentile by nearest rank: with fewer than 100 values,

@@ -36,22 +36,6 @@ func TestPercentileNearestRank(t *testing.T) {
 	}
 }
 
-func TestFmtLoads(t *testing.T) {
-	for _, c := range []struct {
-		loads []int
-		want  string
-	}{
-		{nil, "–"},
-		{[]int{1, 1, 1}, "1"},
-		{[]int{16, 16}, "16"},
-		{[]int{2, 1, 1, 2}, "1.50 (1–2)"},
-	} {
-		if got := fmtLoads(c.loads); got != c.want {
-			t.Errorf("fmtLoads(%v) = %q, want %q", c.loads, got, c.want)
-		}
-	}
-}
-
 // A round sums the processes' loader calls, and times the last caller
 // against the barrier; errors are counted with the first kept.
 func TestStampedeAdd(t *testing.T) {

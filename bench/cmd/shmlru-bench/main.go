@@ -7,7 +7,7 @@
 //
 // It starts the servers it compares with (redis-server, memcached, nginx)
 // itself on loopback ports, and stops them at the end. Multi-process runs
-// re-execute this binary as child processes (see child.go).
+// re-execute this binary as child processes (child.go).
 package main
 
 import (
@@ -67,11 +67,12 @@ type Config struct {
 var (
 	flagQuick = flag.Bool("quick", false, "a reduced run (make bench-quick)")
 	flagOut   = flag.String("out", "out", "directory for each section's <section>.md, <section>.json and profiles/")
-	flagOnly  = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load,near (default all); \"hot\" runs alone (hot.go)")
+	flagOnly  = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load,near,hot (default all but hot)")
 	flagDur   = flag.Duration("dur", 0, "override the duration of one timed run")
 	flagReps  = flag.Int("reps", 0, "override the repetitions per cell")
-	flagChild = flag.Bool("child", false, "internal: run as a load-generating child process")
-	flagPeers = flag.String("peers", "", "comma-separated peers to run (default all), for experiments")
+	// flagChildProf makes every child of the scaling runs write a CPU profile.
+	flagChildProf = flag.String("childprof", "", "directory for CPU profiles of the child processes (scaling section)")
+	flagPeers     = flag.String("peers", "", "comma-separated peers to run (default all), for experiments")
 )
 
 func capacityFor(s workload.Size) int {
@@ -124,68 +125,41 @@ func config(quick bool) Config {
 
 func main() {
 	flag.Parse()
-	if *flagChild {
+	if *flagChild != "" {
 		childMain()
 		return
 	}
 	cfg := config(*flagQuick)
 	check(os.MkdirAll(*flagOut, 0o755))
-	if *flagOnly == hotSection {
-		env := startEnv(cfg)
-		defer env.stop()
-		runHot(env)
-		return
-	}
 	only := map[string]bool{}
-	for _, s := range strings.Split(*flagOnly, ",") {
-		if s != "" {
-			if !isSection(s) {
-				check(fmt.Errorf("-only: no section %q (see -help)", s))
-			}
-			only[s] = true
+	for _, name := range strings.Split(*flagOnly, ",") {
+		if _, ok := sectionNamed(name); name != "" && !ok {
+			check(fmt.Errorf("-only: no section %q (see -help)", name))
 		}
-	}
-	want := func(s string) bool { return len(only) == 0 || only[s] }
-
-	res := &Results{
-		Date:    time.Now().UTC().Format("2006-01-02 15:04 UTC"),
-		Command: commandLine(),
-		Layout:  lru.LayoutVersion,
-		Machine: machine(),
-		Quick:   cfg.Quick,
-		Dur:     cfg.Dur.String(),
-		Reps:    cfg.Reps,
-		HitSize: cfg.HitSize,
+		only[name] = name != ""
 	}
 	env := startEnv(cfg)
 	defer env.stop()
-
-	t0 := time.Now()
-	step := func(name string, f func()) {
-		if !want(name) {
-			return
+	for _, s := range sections {
+		if !only[s.name] && (*flagOnly != "" || s.alone) {
+			continue
+		}
+		r := &Results{
+			Date:    time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+			Command: commandLine(),
+			Layout:  lru.LayoutVersion,
+			Machine: machine(),
+			Quick:   cfg.Quick,
+			Dur:     cfg.Dur.String(),
+			Reps:    cfg.Reps,
 		}
 		t := time.Now()
-		logf("== %s", name)
-		f()
-		logf("== %s done in %s", name, time.Since(t).Round(time.Second))
-	}
-	step("ops", func() { res.Ops = runOps(env, cfg) })
-	step("mixed", func() { res.Mixed = runMixed(env, cfg) })
-	step("scale", func() { res.Scaling = runScaling(env, cfg) })
-	step("density", func() { res.Density = runDensity(env, cfg) })
-	step("hitratio", func() { res.HitRatio = runHitRatio(cfg) })
-	step("lua", func() { res.Lua, res.LuaNote = runLua(env, cfg) })
-	step("profile", func() { res.Profiles = runProfiles(env, cfg, *flagOut) })
-	step("load", func() { res.Load = runLoad(env, cfg) })
-	step("near", func() { res.Near = runNear(env, cfg) })
-	res.Elapsed = time.Since(t0).Round(time.Second).String()
-	env.stop()
-	for _, s := range sections {
-		if want(s.name) {
-			check(writeSection(res, *flagOut, s.name, s.title))
-			logf("wrote %s.md and %s.json", filepath.Join(*flagOut, s.name), s.name)
-		}
+		logf("== %s", s.name)
+		s.run(env, cfg, r)
+		r.Elapsed = time.Since(t).Round(time.Second).String()
+		logf("== %s done in %s", s.name, r.Elapsed)
+		check(writeSection(r, *flagOut, s))
+		logf("wrote %s.md and %s.json", filepath.Join(*flagOut, s.name), s.name)
 	}
 }
 
@@ -199,6 +173,8 @@ func commandLine() string {
 		return "make bench-load"
 	case *flagOnly == "near" && !*flagQuick:
 		return "make bench-near"
+	case *flagOnly == "hot" && !*flagQuick:
+		return "make bench-hot HOT_PROCS=" + *flagHotProcs
 	case *flagOnly != "":
 		return strings.Join(append([]string{"shmlru-bench"}, os.Args[1:]...), " ")
 	case *flagQuick:

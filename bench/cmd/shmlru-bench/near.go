@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -307,7 +306,7 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 	r := NearRun{Procs: n, Peer: peer, Round: round}
 	resetRedis(admin)
 	populateNear(admin, s.Keys, s.ValueSize)
-	w := nearWork{Addr: addr, Keys: s.Keys, ValueSize: s.ValueSize, Ops: s.Ops, WriteFrac: s.WriteFrac, MaxTTL: s.MaxTTL}
+	w := nearWork{Peer: peer, Addr: addr, Keys: s.Keys, ValueSize: s.ValueSize, Ops: s.Ops, WriteFrac: s.WriteFrac, MaxTTL: s.MaxTTL}
 	var region *lru.Cache
 	if peer == nearShmlru {
 		w.Region = e.shmPath(fmt.Sprintf("near-n%d-r%d", n, round))
@@ -318,16 +317,8 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 		defer os.Remove(w.Region)
 		defer region.Close()
 	}
-	wb, _ := json.Marshal(w)
-	kids := make([]*child, n)
-	for i := range kids {
-		kids[i] = e.spawnChild(peer, "-c.peer", peer, "-c.near", string(wb))
-	}
-	defer func() {
-		for _, k := range kids {
-			k.quit()
-		}
-	}()
+	kids := e.spawnN(n, "near", func(int) any { return w })
+	defer quitAll(kids)
 	var ts0 lru.TrackState
 	var ls0 lru.LoadCounters
 	if region != nil {
@@ -360,14 +351,9 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 		})
 	}
 	for i, k := range kids {
-		fmt.Fprintf(k.in, "run %d\n", uint64(round)<<16|uint64(i+1))
+		k.send("run %d", uint64(round)<<16|uint64(i+1))
 	}
-	reps := make([]nearReport, n)
-	for i, k := range kids {
-		line, err := k.out.ReadString('\n')
-		check(err)
-		check(json.Unmarshal([]byte(line), &reps[i]))
-	}
+	reps := recvAll[nearReport](kids)
 	close(stop)
 	wg.Wait()
 	after := redisInfo(admin)

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -22,31 +19,27 @@ import (
 	"github.com/shmlru/shmlru/near"
 )
 
-// The children of the near section's multi-process runs (near.go). Each
-// connects to the parent's redis-server, either through near (the region
-// every child of the run shares, each child competing for the agent role)
-// or through rueidis with its own client-side cache, prints "ready", then
-// answers the parent's lines:
-//
-//	run <seed>  do the workload once (-c.near's ops), reply with one
-//	            nearReport (JSON)
-//	quit
+// The children of the near section's multi-process runs (near.go, -child
+// near). Each connects to the parent's redis-server, either through near
+// (the region every child of the run shares, each child competing for the
+// agent role) or through rueidis with its own client-side cache, and
+// answers "run <seed>": it does the workload once (nearWork.Ops
+// operations) and replies with one nearReport (JSON).
 //
 // The workload: each operation picks one of the keys by Zipf(0.99)
 // popularity; with probability WriteFrac it is a SET of a new value to
 // Redis (near.Client.Set; rueidis Do(SET)), else a read (near.Client.Get;
 // rueidis DoCache(GET, MaxTTL)).
 
-// The peers of the multi-process table, as -c.peer names them.
+// The peers of the multi-process table, as nearWork.Peer names them.
 const (
 	nearShmlru  = "near"
 	nearRueidis = "rueidis"
 )
 
-var cNear = flag.String("c.near", "", "internal: a near child's nearWork, JSON")
-
 // nearWork is what a child of the near section does.
 type nearWork struct {
+	Peer      string  `json:"peer"`   // nearShmlru or nearRueidis
 	Addr      string  `json:"addr"`   // redis-server
 	Region    string  `json:"region"` // the near region (nearShmlru)
 	Keys      int     `json:"keys"`
@@ -185,10 +178,10 @@ func openNearStore(peer string, w nearWork) (*nearStore, error) {
 	return nil, fmt.Errorf("near child: unknown peer %q", peer)
 }
 
-func nearChildMain() {
+func nearChildMain(arg []byte) {
 	var w nearWork
-	check(json.Unmarshal([]byte(*cNear), &w))
-	st, err := openNearStore(*cPeer, w)
+	check(jsonArg(arg, &w))
+	st, err := openNearStore(w.Peer, w)
 	check(err)
 	defer st.close()
 	ctx := context.Background()
@@ -204,29 +197,14 @@ func nearChildMain() {
 		keys[i] = nearKey(i)
 	}
 	z := workload.NewZipf(w.Keys, workload.ZipfS)
-	out := bufio.NewWriter(os.Stdout)
-	reply := func(s string) {
-		out.WriteString(s)
-		out.WriteByte('\n')
-		out.Flush()
-	}
-	reply("ready")
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		f := strings.Fields(in.Text())
-		switch {
-		case len(f) == 0 || f[0] == "quit":
-			return
-		case f[0] == "run" && len(f) == 2:
-			seed, err := strconv.ParseUint(f[1], 10, 64)
-			check(err)
-			r := nearRun(ctx, st, w, keys, z, seed)
-			b, _ := json.Marshal(r)
-			reply(string(b))
-		default:
-			check(fmt.Errorf("near child: unexpected line %q", in.Text()))
+	serve(func(f []string) {
+		if len(f) != 2 || f[0] != "run" {
+			check(fmt.Errorf("near child: unexpected line %q", f))
 		}
-	}
+		seed, err := strconv.ParseUint(f[1], 10, 64)
+		check(err)
+		reply(nearRun(ctx, st, w, keys, z, seed))
+	})
 }
 
 // nearRun does w.Ops operations and reports them.

@@ -229,7 +229,8 @@ func (e *env) parallel(d peerDef, c peers.Cache, spec workload.Spec, tr *workloa
 			os.MkdirAll(profDir, 0o755)
 			pf = filepath.Join(profDir, childProfName(childPeer(c), spec, n, j))
 		}
-		p.kids = append(p.kids, e.spawn(childPeer(c), target(c, e), spec, tr.Len(), 42, j*tr.Len()/n+tr.Len()/(2*n), pf))
+		p.kids = append(p.kids, e.spawn("mix", mixArg{Peer: childPeer(c), Target: target(c, e), Spec: spec,
+			Len: tr.Len(), Seed: 42, Off: j*tr.Len()/n + tr.Len()/(2*n), Prof: pf}))
 	}
 	return p
 }
@@ -255,11 +256,7 @@ func (p *parallel) run(d time.Duration) Sample {
 	return a
 }
 
-func (p *parallel) close() {
-	for _, k := range p.kids {
-		k.quit()
-	}
-}
+func (p *parallel) close() { quitAll(p.kids) }
 
 func runMixed(e *env, cfg Config) []MixedResult {
 	var out []MixedResult

@@ -11,10 +11,11 @@ import (
 	"strings"
 )
 
-// Results is what a run measured. Each section is written to -out on its
-// own, as <section>.json (the run's header and that section's field) and
-// <section>.md (its tables); bench/cmd/shmlru-charts draws from the JSON
-// files, and people copy the tables they discuss into RESULTS.md.
+// Results is what one section of a run measured: the run's header and
+// that section's field. Each section is written to -out on its own, as
+// <section>.json and <section>.md (its tables); bench/cmd/shmlru-charts
+// draws from the JSON files, and people copy the tables they discuss into
+// RESULTS.md.
 type Results struct {
 	Date    string `json:"date"`
 	Command string `json:"command"`
@@ -36,80 +37,40 @@ type Results struct {
 	Profiles []Profile       `json:"profiles,omitempty"`
 	Load     *LoadSection    `json:"load,omitempty"`
 	Near     *NearSection    `json:"near,omitempty"`
+	Hot      *HotSection     `json:"hot,omitempty"`
 }
 
-// sections are the steps of a run, in order, as -only names them, with
-// the title of their tables. "hot" runs alone (hot.go).
-var sections = []struct{ name, title string }{
-	{"ops", "Go: single operations"},
-	{"mixed", "Go: mixed workloads, one and two processes"},
-	{"scale", "Throughput scaling, 1 to N workers"},
-	{"density", "Entries a 64 MiB cache holds"},
-	{"hitratio", "Hit ratio against an exact LRU"},
-	{"lua", "LuaJIT in an nginx worker"},
-	{"profile", "CPU profiles"},
-	{"load", "Read-through: a stampede of processes on a cold key"},
-	{"near", "Near cache in front of Redis"},
+// section is one step of a run, as -only names it: what it measures into
+// a Results, and its tables.
+type section struct {
+	name, title string
+	alone       bool // run only when -only names it
+	run         func(e *env, cfg Config, r *Results)
+	tables      func(r *Results) []table
 }
 
-func isSection(s string) bool {
-	for _, x := range sections {
-		if x.name == s {
-			return true
+// sections are the steps of a run, in order.
+var sections = []section{
+	{"ops", "Go: single operations", false, func(e *env, cfg Config, r *Results) { r.Ops = runOps(e, cfg) }, opsTables},
+	{"mixed", "Go: mixed workloads, one and two processes", false, func(e *env, cfg Config, r *Results) { r.Mixed = runMixed(e, cfg) }, mixedTables},
+	{"scale", "Throughput scaling, 1 to N workers", false, func(e *env, cfg Config, r *Results) { r.Scaling = runScaling(e, cfg) }, scaleTables},
+	{"density", "Entries a 64 MiB cache holds", false, func(e *env, cfg Config, r *Results) { r.Density = runDensity(e, cfg) }, densityTables},
+	{"hitratio", "Hit ratio against an exact LRU", false, func(e *env, cfg Config, r *Results) { r.HitRatio, r.HitSize = runHitRatio(cfg), cfg.HitSize }, hitTables},
+	{"lua", "LuaJIT in an nginx worker", false, func(e *env, cfg Config, r *Results) { r.Lua, r.LuaNote = runLua(e, cfg) }, luaTables},
+	{"profile", "CPU profiles", false, func(e *env, cfg Config, r *Results) { r.Profiles = runProfiles(e, cfg, *flagOut) }, profileTables},
+	{"load", "Read-through: a stampede of processes on a cold key", false, func(e *env, cfg Config, r *Results) { r.Load = runLoad(e, cfg) }, loadTables},
+	{"near", "Near cache in front of Redis", false, func(e *env, cfg Config, r *Results) { r.Near = runNear(e, cfg) }, nearTables},
+	{"hot", "Hot keys shared by N processes", true, func(e *env, cfg Config, r *Results) { r.Hot = runHot(e, cfg, r) }, hotTables},
+}
+
+// sectionNamed is the section called name.
+func sectionNamed(name string) (section, bool) {
+	for _, s := range sections {
+		if s.name == name {
+			return s, true
 		}
 	}
-	return false
-}
-
-// only is a copy of r's header with section's figures alone.
-func (r *Results) only(section string) *Results {
-	o := &Results{Date: r.Date, Command: r.Command, Layout: r.Layout, Machine: r.Machine, Quick: r.Quick, Dur: r.Dur, Reps: r.Reps, Elapsed: r.Elapsed}
-	switch section {
-	case "ops":
-		o.Ops = r.Ops
-	case "mixed":
-		o.Mixed = r.Mixed
-	case "scale":
-		o.Scaling = r.Scaling
-	case "density":
-		o.Density = r.Density
-	case "hitratio":
-		o.HitRatio, o.HitSize = r.HitRatio, r.HitSize
-	case "lua":
-		o.Lua, o.LuaNote = r.Lua, r.LuaNote
-	case "profile":
-		o.Profiles = r.Profiles
-	case "load":
-		o.Load = r.Load
-	case "near":
-		o.Near = r.Near
-	}
-	return o
-}
-
-// tables are section's tables of r.
-func (r *Results) tables(section string) []table {
-	switch section {
-	case "ops":
-		return opsTables(r)
-	case "mixed":
-		return mixedTables(r)
-	case "scale":
-		return scaleTables(r)
-	case "density":
-		return densityTables(r)
-	case "hitratio":
-		return hitTables(r)
-	case "lua":
-		return luaTables(r)
-	case "profile":
-		return profileTables(r)
-	case "load":
-		return loadTables(r)
-	case "near":
-		return nearTables(r)
-	}
-	return nil
+	return section{}, false
 }
 
 // header is the line under a section's title: which run measured the
@@ -128,21 +89,21 @@ func (r *Results) header() string {
 	return h
 }
 
-// writeSection writes section's <name>.json and <name>.md to dir.
-func writeSection(r *Results, dir, section, title string) error {
-	b, err := json.MarshalIndent(r.only(section), "", "  ")
+// writeSection writes s's <name>.json and <name>.md of r to dir.
+func writeSection(r *Results, dir string, s section) error {
+	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, section+".json"), append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, s.name+".json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	var md strings.Builder
-	fmt.Fprintf(&md, "## %s\n\n%s\n\n", title, r.header())
-	for _, t := range r.tables(section) {
+	fmt.Fprintf(&md, "## %s\n\n%s\n\n", s.title, r.header())
+	for _, t := range s.tables(r) {
 		t.write(&md)
 	}
-	return os.WriteFile(filepath.Join(dir, section+".md"), []byte(md.String()), 0o644)
+	return os.WriteFile(filepath.Join(dir, s.name+".md"), []byte(md.String()), 0o644)
 }
 
 // Machine describes where the numbers were taken.

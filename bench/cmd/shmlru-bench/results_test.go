@@ -13,7 +13,11 @@ import (
 func writtenSection(t *testing.T, r *Results, section string) (string, *Results) {
 	t.Helper()
 	dir := t.TempDir()
-	if err := writeSection(r, dir, section, "Title"); err != nil {
+	s, ok := sectionNamed(section)
+	if !ok {
+		t.Fatalf("no section %q", section)
+	}
+	if err := writeSection(r, dir, s); err != nil {
 		t.Fatal(err)
 	}
 	md, err := os.ReadFile(filepath.Join(dir, section+".md"))
@@ -41,30 +45,10 @@ func wantLines(t *testing.T, md string, want ...string) {
 	}
 }
 
-// A section's files hold its own figures and no other section's, and its
-// tables say which run, on which layout, measured them.
-func TestWriteSectionHoldsItsOwnFigures(t *testing.T) {
-	r := luaFixture()
-	r.Layout, r.Elapsed = 3, "50s"
-	r.Ops = []OpResult{{Size: "16B/32B", Op: "Get (hit)", Peer: "shmlru", Median: Sample{NsPerOp: 200}}}
-	md, back := writtenSection(t, r, "lua")
-	if len(back.Lua) != len(r.Lua) || back.Ops != nil || back.Command != r.Command {
-		t.Errorf("lua.json: %d lua, %d ops, command %q", len(back.Lua), len(back.Ops), back.Command)
-	}
-	if !strings.HasPrefix(md, "## Title\n\nMeasured by `make bench-lua` on d, layout 3, in 50s:") {
-		t.Errorf("header:\n%s", md)
-	}
-	md, back = writtenSection(t, r, "ops")
-	if back.Lua != nil || len(back.Ops) != 1 {
-		t.Errorf("ops.json: %d lua, %d ops", len(back.Lua), len(back.Ops))
-	}
-	wantLines(t, md, "### 16B/32B", "| op | shmlru |", "| Get (hit) | **200 ns** · 0 alloc |", "| Delete | – |")
-}
-
 // The tables of every section are written from what was measured, and a
 // run that measured none of a section's figures still writes its files.
 func TestEverySectionWrites(t *testing.T) {
-	r := &Results{Load: loadFixture().Load, Near: nearFixture().Near}
+	r := &Results{Load: loadFixture().Load, Near: nearFixture().Near, Hot: &HotSection{Procs: []int{1}}}
 	for _, s := range sections {
 		writtenSection(t, r, s.name)
 	}
