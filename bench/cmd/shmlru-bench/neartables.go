@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -51,51 +52,43 @@ func nearTables(r *Results) []table {
 			if len(runs) == 0 {
 				continue
 			}
-			md := func(f func(NearRun) float64) float64 { return medianOf(runs, f) }
-			all.row(fmt.Sprint(n), nearPeerName(p), fmt.Sprintf("%.4f", md(NearRun.HitRatio)),
-				fmt.Sprintf("%.0f", md(func(r NearRun) float64 { return float64(r.RedisGets) })),
-				fmt.Sprintf("%.0f", md(func(r NearRun) float64 { return float64(r.RedisCmds) })),
-				fmt.Sprintf("%.2f s", md(func(r NearRun) float64 { return r.RedisCPU })),
-				fmt.Sprintf("%.0f (of %.0f)", md(func(r NearRun) float64 { return float64(r.TrackingConns) }), md(func(r NearRun) float64 { return float64(r.Conns) })),
-				nearMemory(runs), fmtWall(md(func(r NearRun) float64 { return r.WallNs })))
+			m := medianRun(runs)
+			all.row(fmt.Sprint(n), nearPeerName(p), fmt.Sprintf("%.4f", medianOf(runs, NearRun.HitRatio)),
+				fmt.Sprint(m.RedisGets), fmt.Sprint(m.RedisCmds), fmt.Sprintf("%.2f s", m.RedisCPU),
+				fmt.Sprintf("%d (of %d)", m.TrackingConns, m.Conns), nearMemory(runs), fmtWall(m.WallNs))
 			region, step, keys := "–", "–", "–"
 			if p == nearShmlru {
-				region = fmt.Sprintf("%.0f · %.0f · %.0f · %.0f", md(func(r NearRun) float64 { return float64(r.Entries) }),
-					md(func(r NearRun) float64 { return float64(r.Invalidations) }), md(func(r NearRun) float64 { return float64(r.Refused) }),
-					md(func(r NearRun) float64 { return float64(r.Loads) }))
-				step = fmt.Sprintf("%.0f of %.0f samples", md(func(r NearRun) float64 { return float64(r.OutOfStep) }), md(func(r NearRun) float64 { return float64(r.Samples) }))
+				region = fmt.Sprintf("%d · %d · %d · %d", m.Entries, m.Invalidations, m.Refused, m.Loads)
+				step = fmt.Sprintf("%d of %d samples", m.OutOfStep, m.Samples)
 			} else {
 				held := "–"
 				if ownAll(runs) {
-					held = fmt.Sprintf("%.0f", md(func(r NearRun) float64 { return float64(r.OwnKeys) }))
+					held = fmt.Sprint(m.OwnKeys)
 				}
-				perKey := md(func(r NearRun) float64 {
+				perKey := medianOf(runs, func(r NearRun) float64 {
 					if r.Distinct == 0 {
 						return 0
 					}
 					return float64(r.HeapGrowth) / float64(r.Distinct)
 				})
-				keys = fmt.Sprintf("%.0f · %s · %s", md(func(r NearRun) float64 { return float64(r.Distinct) }), fmtSize(int64(perKey)), held)
+				keys = fmt.Sprintf("%d · %s · %s", m.Distinct, fmtSize(int64(perKey)), held)
 			}
-			details.row(fmt.Sprint(n), nearPeerName(p), fmt.Sprintf("%.0f", md(func(r NearRun) float64 { return float64(r.Writes) })), region, step, keys,
-				fmtSize(int64(md(func(r NearRun) float64 { return float64(r.HeapGrowth) }))),
-				fmtSize(int64(md(func(r NearRun) float64 { return float64(r.AnonGrowth) }))),
-				fmt.Sprintf("%.0f / %.0f / %.0f", md(func(r NearRun) float64 { return float64(r.TrackingKeys) }),
-					md(func(r NearRun) float64 { return float64(r.TrackingItems) }), md(func(r NearRun) float64 { return float64(r.TrackingPrefix) })))
+			details.row(fmt.Sprint(n), nearPeerName(p), fmt.Sprint(m.Writes), region, step, keys, fmtSize(m.HeapGrowth), fmtSize(m.AnonGrowth),
+				fmt.Sprintf("%d / %d / %d", m.TrackingKeys, m.TrackingItems, m.TrackingPrefix))
 		}
 		a, b := s.runsOf(n, nearShmlru), s.runsOf(n, nearRueidis)
 		if len(a) == 0 || len(b) == 0 {
 			continue
 		}
-		ratio := func(f func(NearRun) float64) string { return fmtRatio(medianOf(b, f) / medianOf(a, f)) }
-		mem := ratio(func(r NearRun) float64 { return float64(r.CacheBytes()) })
+		ma, mb := medianRun(a), medianRun(b)
+		ratio := func(x, y int64) string { return fmtRatio(float64(y) / float64(x)) }
+		mem := ratio(ma.CacheBytes(), mb.CacheBytes())
 		if ownAll(b) {
-			mem += " (" + fmtRatio(medianOf(b, func(r NearRun) float64 { return float64(r.OwnBytes) })/medianOf(a, func(r NearRun) float64 { return float64(r.CacheBytes()) })) + ")"
+			mem += " (" + ratio(ma.CacheBytes(), mb.OwnBytes) + ")"
 		}
-		ratios.row(fmt.Sprint(n), ratio(func(r NearRun) float64 { return float64(r.RedisGets) }),
-			ratio(func(r NearRun) float64 { return float64(r.RedisCmds) }), ratio(func(r NearRun) float64 { return r.RedisCPU }),
-			ratio(func(r NearRun) float64 { return float64(r.TrackingConns) }), mem,
-			ratio(func(r NearRun) float64 { return 1 - r.HitRatio() }), ratio(func(r NearRun) float64 { return r.WallNs }))
+		misses := func(r NearRun) float64 { return 1 - r.HitRatio() }
+		ratios.row(fmt.Sprint(n), ratio(ma.RedisGets, mb.RedisGets), ratio(ma.RedisCmds, mb.RedisCmds), fmtRatio(mb.RedisCPU/ma.RedisCPU),
+			ratio(int64(ma.TrackingConns), int64(mb.TrackingConns)), mem, fmtRatio(medianOf(b, misses)/medianOf(a, misses)), fmtRatio(mb.WallNs/ma.WallNs))
 	}
 	return append(ts, all, ratios, details, table{head: []string{"checks"}, rows: [][]string{{s.checks()}}})
 }
@@ -120,6 +113,37 @@ func (s *NearSection) runsOf(n int, peer string) []NearRun {
 		}
 	}
 	return out
+}
+
+// medianRun is a run whose every number is the median of that number
+// over runs, each taken on its own; its other fields are runs[0]'s.
+func medianRun(runs []NearRun) NearRun {
+	m := runs[0]
+	mv := reflect.ValueOf(&m).Elem()
+	for i := 0; i < mv.NumField(); i++ {
+		f := mv.Field(i)
+		xs := make([]float64, len(runs))
+		for j, r := range runs {
+			v := reflect.ValueOf(r).Field(i)
+			switch {
+			case v.CanInt():
+				xs[j] = float64(v.Int())
+			case v.CanUint():
+				xs[j] = float64(v.Uint())
+			case v.CanFloat():
+				xs[j] = v.Float()
+			}
+		}
+		switch {
+		case f.CanInt():
+			f.SetInt(int64(median(xs)))
+		case f.CanUint():
+			f.SetUint(uint64(median(xs)))
+		case f.CanFloat():
+			f.SetFloat(median(xs))
+		}
+	}
+	return m
 }
 
 // medianOf is the median of f over runs (0 for none).
