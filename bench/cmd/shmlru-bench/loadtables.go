@@ -16,7 +16,7 @@ func loadTables(r *Results) []table {
 		head: []string{"processes × callers", "loads per key: shmlru", "loads per key: singleflight", "all have the value: shmlru", "all have the value: singleflight", "singleflight ÷ shmlru (median)"}}
 	spread := table{title: "Where the time goes besides the loader's (medians)",
 		head: []string{"processes × callers", "last caller asked: shmlru", "last caller asked: singleflight", "first to last has the value: shmlru", "first to last: singleflight"}}
-	for _, n := range s.procs() {
+	for _, n := range uniq(s.Stampede, func(r StampedeResult) int { return r.Procs }) {
 		a, okA := s.stampede(n, loadShmlru)
 		b, okB := s.stampede(n, loadSingleflight)
 		ratio := "–"
@@ -44,24 +44,9 @@ func loadTables(r *Results) []table {
 	return append(ts, tk, table{head: []string{"checks"}, rows: [][]string{{t.checks()}}})
 }
 
-// procs are the process counts measured, in order.
-func (s *LoadSection) procs() []int {
-	var out []int
-	for _, r := range s.Stampede {
-		if !slices.Contains(out, r.Procs) {
-			out = append(out, r.Procs)
-		}
-	}
-	return out
-}
-
 func (s *LoadSection) stampede(n int, peer string) (StampedeResult, bool) {
-	for _, r := range s.Stampede {
-		if r.Procs == n && r.Peer == peer {
-			return r, len(r.Loads) > 0
-		}
-	}
-	return StampedeResult{}, false
+	r, ok := find(s.Stampede, func(r StampedeResult) bool { return r.Procs == n && r.Peer == peer })
+	return r, ok && len(r.Loads) > 0
 }
 
 // stampedeChecks says whether every caller got its value, and whether

@@ -5,25 +5,7 @@ import (
 )
 
 func (r *Results) lua(keys int, op, peer string) (LuaResult, bool) {
-	for _, l := range r.Lua {
-		if l.Keys == keys && l.Op == op && l.Peer == peer {
-			return l, true
-		}
-	}
-	return LuaResult{}, false
-}
-
-// luaCounts are the key counts that r has LuaJIT figures for, in order.
-func luaCounts(r *Results) []int {
-	var out []int
-	seen := map[int]bool{}
-	for _, l := range r.Lua {
-		if !seen[l.Keys] {
-			seen[l.Keys] = true
-			out = append(out, l.Keys)
-		}
-	}
-	return out
+	return find(r.Lua, func(l LuaResult) bool { return l.Keys == keys && l.Op == op && l.Peer == peer })
 }
 
 // luaTables: per key count, ns/op · Lua heap bytes/op · ratio of every
@@ -34,7 +16,7 @@ func luaTables(r *Results) []table {
 		return []table{{head: []string{"not measured"}, rows: [][]string{{r.LuaNote}}}}
 	}
 	var ts []table
-	counts := luaCounts(r)
+	counts := uniq(r.Lua, func(l LuaResult) int { return l.Keys })
 	for _, n := range counts {
 		t := table{title: fmt.Sprintf("%s, zone %s", fmtKeys(n), luaZone(n)), head: append([]string{"op"}, luaPeers...)}
 		for _, op := range luaOps {

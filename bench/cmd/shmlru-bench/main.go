@@ -163,24 +163,9 @@ func main() {
 	}
 }
 
-// commandLine is the make target that runs the harness as this run was
-// started, or the harness's own command line where none does.
+// commandLine is the harness's command line as this run was started.
 func commandLine() string {
-	switch {
-	case *flagOnly == "lua" && !*flagQuick:
-		return "make bench-lua"
-	case *flagOnly == "load" && !*flagQuick:
-		return "make bench-load"
-	case *flagOnly == "near" && !*flagQuick:
-		return "make bench-near"
-	case *flagOnly == "hot" && !*flagQuick:
-		return "make bench-hot HOT_PROCS=" + *flagHotProcs
-	case *flagOnly != "":
-		return strings.Join(append([]string{"shmlru-bench"}, os.Args[1:]...), " ")
-	case *flagQuick:
-		return "make bench-quick"
-	}
-	return "make bench"
+	return strings.Join(append([]string{"shmlru-bench"}, os.Args[1:]...), " ")
 }
 
 func logf(format string, args ...any) {

@@ -46,7 +46,7 @@ func nearTables(r *Results) []table {
 		head: []string{"processes", "Redis GETs", "Redis commands", "Redis CPU", "tracking connections", "cache memory", "misses (1 − hit ratio)", "wall time"}}
 	details := table{title: "Details (medians)",
 		head: []string{"processes", "peer", "writes", "entries · invalidations · refused · loads", "out of step", "keys read (Σ) · heap per key · keys held", "heap growth (Σ)", "RssAnon growth (Σ)", "Redis tracking table"}}
-	for _, n := range s.procs() {
+	for _, n := range uniq(s.Runs, func(r NearRun) int { return r.Procs }) {
 		for _, p := range nearPeers {
 			runs := s.runsOf(n, p)
 			if len(runs) == 0 {
@@ -91,17 +91,6 @@ func nearTables(r *Results) []table {
 			ratio(int64(ma.TrackingConns), int64(mb.TrackingConns)), mem, fmtRatio(medianOf(b, misses)/medianOf(a, misses)), fmtRatio(mb.WallNs/ma.WallNs))
 	}
 	return append(ts, all, ratios, details, table{head: []string{"checks"}, rows: [][]string{{s.checks()}}})
-}
-
-// procs are the process counts of the multi-process runs, in order.
-func (s *NearSection) procs() []int {
-	var out []int
-	for _, r := range s.Runs {
-		if !slices.Contains(out, r.Procs) {
-			out = append(out, r.Procs)
-		}
-	}
-	return out
 }
 
 // runsOf are the runs of n processes of peer.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -358,17 +359,13 @@ func runScaling(e *env, cfg Config) []ScaleResult {
 	return out
 }
 
+// median is the middle of xs once sorted (of an even count, the upper
+// one of the two); 0 for none.
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
-	c := append([]float64(nil), xs...)
-	for i := 1; i < len(c); i++ {
-		for j := i; j > 0 && c[j] < c[j-1]; j-- {
-			c[j], c[j-1] = c[j-1], c[j]
-		}
-	}
-	return c[len(c)/2]
+	return slices.Sorted(slices.Values(xs))[len(xs)/2]
 }
 
 func childProfName(peer string, spec workload.Spec, n, j int) string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/shmlru/shmlru/bench/internal/workload"
@@ -85,44 +86,37 @@ func fmtCell(s Sample, base float64, isBase bool) string {
 	return fmt.Sprintf("%s · %s alloc · %s", fmtNs(s.NsPerOp), fmtAllocs(s.AllocsPerOp()), fmtRatio(s.NsPerOp/base))
 }
 
-func uniq[T any](xs []T, key func(T) string) []string {
-	seen := map[string]bool{}
-	var out []string
+// uniq are the distinct keys of xs, in order.
+func uniq[T any, K comparable](xs []T, key func(T) K) []K {
+	var out []K
 	for _, x := range xs {
-		k := key(x)
-		if !seen[k] {
-			seen[k] = true
+		if k := key(x); !slices.Contains(out, k) {
 			out = append(out, k)
 		}
 	}
 	return out
 }
 
-func (r *Results) op(size, op, peer string) (Sample, bool) {
-	for _, o := range r.Ops {
-		if o.Size == size && o.Op == op && o.Peer == peer {
-			return o.Median, true
-		}
+// find is the first of xs that match, and whether there is one.
+func find[T any](xs []T, match func(T) bool) (T, bool) {
+	if i := slices.IndexFunc(xs, match); i >= 0 {
+		return xs[i], true
 	}
-	return Sample{}, false
+	var zero T
+	return zero, false
+}
+
+func (r *Results) op(size, op, peer string) (Sample, bool) {
+	o, ok := find(r.Ops, func(o OpResult) bool { return o.Size == size && o.Op == op && o.Peer == peer })
+	return o.Median, ok
 }
 
 func (r *Results) mixed(work, peer string, procs int) (MixedResult, bool) {
-	for _, m := range r.Mixed {
-		if m.Workload == work && m.Peer == peer && m.Procs == procs {
-			return m, true
-		}
-	}
-	return MixedResult{}, false
+	return find(r.Mixed, func(m MixedResult) bool { return m.Workload == work && m.Peer == peer && m.Procs == procs })
 }
 
 func (r *Results) scale(work, peer string, n int) (ScaleResult, bool) {
-	for _, s := range r.Scaling {
-		if s.Workload == work && s.Peer == peer && s.N == n {
-			return s, true
-		}
-	}
-	return ScaleResult{}, false
+	return find(r.Scaling, func(s ScaleResult) bool { return s.Workload == work && s.Peer == peer && s.N == n })
 }
 
 // ---- sections 1 to 4, 6 to 8 ----
@@ -205,19 +199,17 @@ func mixedTables(r *Results) []table {
 // scaleTables: per workload, throughput · speed-up over N=1 of each peer.
 func scaleTables(r *Results) []table {
 	var ts []table
-	ns := uniq(r.Scaling, func(s ScaleResult) string { return fmt.Sprint(s.N) })
+	ns := uniq(r.Scaling, func(s ScaleResult) int { return s.N })
 	for _, wk := range uniq(r.Scaling, func(s ScaleResult) string { return s.Workload }) {
 		t := table{title: wk, head: []string{"peer", "workers"}}
 		for _, n := range ns {
-			t.head = append(t.head, "N="+n)
+			t.head = append(t.head, fmt.Sprintf("N=%d", n))
 		}
 		for _, p := range uniq(r.Scaling, func(s ScaleResult) string { return s.Peer }) {
 			one, _ := r.scale(wk, p, 1)
 			row := []string{p, "processes"}
 			for _, n := range ns {
-				var nn int
-				fmt.Sscan(n, &nn)
-				s, ok := r.scale(wk, p, nn)
+				s, ok := r.scale(wk, p, n)
 				if !ok {
 					row = append(row, "–")
 					continue
