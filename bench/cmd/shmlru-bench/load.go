@@ -193,18 +193,11 @@ func runTakeover(e *env, cfg Config) *TakeoverResult {
 		sendAll(kids, "go")
 		// Each waiting process sends one caller to the load table (its
 		// other goroutines wait on that one).
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		err = poll(10*time.Second, 200*time.Microsecond, func() (bool, error) {
 			now, err := c.LoadStats()
-			check(err)
-			if now.Waits-before.Waits >= uint64(w) {
-				break
-			}
-			if time.Now().After(deadline) {
-				check(fmt.Errorf("takeover round %d: %d of %d waiters waiting after 10s", round, now.Waits-before.Waits, w))
-			}
-			time.Sleep(200 * time.Microsecond)
-		}
+			return err == nil && now.Waits-before.Waits >= uint64(w), err
+		})
+		check(errorf(err, "takeover round %d: the %d waiters", round, w))
 		time.Sleep(time.Duration(rng.Int64N(int64(2 * shm.OwnerCheckInterval))))
 		tKill := monoNow()
 		check(victim.cmd.Process.Signal(syscall.SIGKILL))

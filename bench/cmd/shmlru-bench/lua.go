@@ -39,9 +39,6 @@ var luaCallOps = []string{"loop alone", "FFI call: C function", "FFI call: Go ex
 // alternating, and the worker turning the peers' order), and reports the
 // median of each cell.
 func runLua(e *env, cfg Config) ([]LuaResult, string) {
-	if !cfg.Lua {
-		return nil, "skipped"
-	}
 	for _, n := range luaKeyCounts {
 		q := url.Values{"keys": {strconv.Itoa(n)}, "size": {luaZone(n)},
 			"path": {e.shmPath("lua-strings")}, "dict": {luaDict(n, false)},

@@ -40,7 +40,6 @@ type Config struct {
 	HitU     int   // universe of the hit-ratio trace
 	HitLen   int   // its length
 	HitSize  int64 // shmlru region for it
-	Lua      bool
 	// The read-through section (load.go): process counts, callers per
 	// process, the loader's time, rounds (fresh keys) per count and peer;
 	// takeover rounds and the waiting processes in them.
@@ -87,7 +86,7 @@ func capacityFor(s workload.Size) int {
 
 func config(quick bool) Config {
 	c := Config{Quick: quick, Dur: 200 * time.Millisecond, Reps: 5, OpsSizes: workload.Sizes,
-		Scale: []int{1, 2, 4}, HitU: 4 << 20, HitLen: 6 << 20, HitSize: 16 << 20, Lua: true,
+		Scale: []int{1, 2, 4}, HitU: 4 << 20, HitLen: 6 << 20, HitSize: 16 << 20,
 		LoadProcs: []int{2, 4, 8, 16}, LoadG: 8, LoadTime: 20 * time.Millisecond, LoadRounds: 200,
 		TakeoverRounds: 100, TakeoverWaiters: 3,
 		NearHitKeys: 1000, NearProcs: []int{2, 4, 8}, NearKeys: 10000, NearValue: 256, NearOps: 50000, NearWrite: 0.01,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"runtime"
 	"sort"
 	"time"
@@ -79,6 +80,28 @@ func runFor(dur time.Duration, f func(n int) (gets, hits int)) Sample {
 	s.Mallocs = ms.Mallocs - m0
 	s.finish()
 	return s
+}
+
+// poll calls done every interval until it reports true or an error, or
+// timeout has passed.
+func poll(timeout, every time.Duration, done func() (bool, error)) error {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(every) {
+		ok, err := done()
+		if ok || err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still waiting after %s", timeout)
+		}
+	}
+}
+
+// errorf wraps a non-nil err with what was awaited; nil stays nil.
+func errorf(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
 }
 
 // medianSample returns the sample with the median ns/op, with allocations

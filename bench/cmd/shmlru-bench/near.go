@@ -282,20 +282,11 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 
 // waitInStep waits until the region's agent has confirmed its stream.
 func waitInStep(c *lru.Cache, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	err := poll(timeout, time.Millisecond, func() (bool, error) {
 		ts, err := c.TrackState()
-		if err != nil {
-			return err
-		}
-		if ts.InStep {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("near: the region %s was not in step after %s (agent pid %d)", c.Path(), timeout, ts.AgentPid)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return err == nil && ts.InStep, err
+	})
+	return errorf(err, "near: the region %s in step", c.Path())
 }
 
 // ---- N processes ----
@@ -408,20 +399,15 @@ func (r *NearRun) add(reps []nearReport) {
 // resetRedis empties the server once every connection but the admin's
 // has gone (the last run's children close theirs as they exit).
 func resetRedis(admin *redis.Client) {
-	ctx := context.Background()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	err := poll(10*time.Second, 5*time.Millisecond, func() (bool, error) {
 		n, _ := clientCounts(admin)
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			list, _ := admin.ClientList(ctx).Result()
-			check(fmt.Errorf("near: %d connections to Redis still open 10s after their processes quit:\n%s", n, list))
-		}
-		time.Sleep(5 * time.Millisecond)
+		return n == 0, nil
+	})
+	if err != nil {
+		list, _ := admin.ClientList(context.Background()).Result()
+		check(fmt.Errorf("near: connections to Redis still open after their processes quit: %w:\n%s", err, list))
 	}
-	check(admin.FlushAll(ctx).Err())
+	check(admin.FlushAll(context.Background()).Err())
 }
 
 // populateNear writes every key's first value.
