@@ -159,7 +159,7 @@ func runHot(e *env, cfg Config, r *Results) *HotSection {
 	check(err)
 	defer cache.Close()
 	val := workload.Value(hotValue)
-	for _, k := range coldKeys(hotKey, hotKeyCounts[len(hotKeyCounts)-1], 0) {
+	for _, k := range workload.KeySet(hotKey, hotKeyCounts[len(hotKeyCounts)-1], 0) {
 		cache.Set(k, val)
 	}
 	servers := map[int]*ngxrun.Server{}
@@ -296,7 +296,7 @@ func hotChildMain(arg []byte) {
 	s, err := peers.OpenShmlru(a.Region, &lru.Options{NoCreate: true}, false)
 	check(err)
 	defer s.Close()
-	cur := &cursor{keys: coldKeys(hotKey, a.Keys, 0)}
+	cur := &cursor{keys: workload.KeySet(hotKey, a.Keys, 0)}
 	var run func(n int) (int, int)
 	switch a.Op {
 	case "get":

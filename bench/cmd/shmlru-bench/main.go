@@ -11,21 +11,15 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/shmlru/shmlru/bench/internal/peers"
 	"github.com/shmlru/shmlru/bench/internal/workload"
-	"github.com/shmlru/shmlru/ffi/ngxrun"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -124,6 +118,9 @@ func config(quick bool) Config {
 
 func main() {
 	flag.Parse()
+	// All the machine's cores, whatever the cgroup's quota says: the
+	// figures are for the machine.
+	runtime.GOMAXPROCS(runtime.NumCPU())
 	if *flagChild != "" {
 		childMain()
 		return
@@ -137,7 +134,7 @@ func main() {
 		}
 		only[name] = name != ""
 	}
-	env := startEnv(cfg)
+	env := startEnv()
 	defer env.stop()
 	for _, s := range sections {
 		if !only[s.name] && (*flagOnly != "" || s.alone) {
@@ -184,199 +181,3 @@ func check(err error) {
 		os.Exit(1)
 	}
 }
-
-// env holds the servers and temporary files of a run.
-type env struct {
-	cfg      Config
-	dir      string // temporary files
-	redis    *peers.ServerProc
-	memcache *peers.ServerProc
-	ngx      *ngxrun.Server // nginx, once started (see nginx.go)
-	ngxErr   error          // or why it did not start
-	kids     []*child
-	stopped  bool
-	shmSeq   int
-
-	// nearRedis is the near section's own redis-server (near.go).
-	nearRedis *peers.ServerProc
-	// hotNgx are the hot-key section's nginx servers (hot.go).
-	hotNgx []*ngxrun.Server
-}
-
-// startEnv returns a new env that check's exit, ^C and SIGTERM stop.
-func startEnv(cfg Config) *env {
-	e := newEnv(cfg)
-	atExit = e.stop
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		e.stop()
-		os.Exit(130)
-	}()
-	return e
-}
-
-func newEnv(cfg Config) *env {
-	dir, err := os.MkdirTemp("", "shmlru-bench-")
-	check(err)
-	return &env{cfg: cfg, dir: dir}
-}
-
-// servers starts redis and memcached on first use.
-func (e *env) servers() (redisAddr, mcAddr string) {
-	if e.redis == nil {
-		s, err := peers.StartRedis(256 << 20)
-		check(err)
-		e.redis = s
-		logf("redis-server on %s", s.Addr)
-	}
-	if e.memcache == nil {
-		s, err := peers.StartMemcached(256)
-		check(err)
-		e.memcache = s
-		logf("memcached on %s", s.Addr)
-	}
-	return e.redis.Addr, e.memcache.Addr
-}
-
-// shmPath is a fresh region path under /dev/shm.
-func (e *env) shmPath(tag string) string {
-	e.shmSeq++
-	return fmt.Sprintf("/dev/shm/shmlru-bench-%d-%d-%s", os.Getpid(), e.shmSeq, tag)
-}
-
-func (e *env) stop() {
-	if e.stopped {
-		return
-	}
-	e.stopped = true
-	for _, k := range e.kids {
-		k.kill()
-	}
-	e.redis.Stop()
-	e.memcache.Stop()
-	e.nearRedis.Stop()
-	if e.ngx != nil {
-		e.ngx.Stop()
-	}
-	for _, s := range e.hotNgx {
-		s.Stop()
-	}
-	os.RemoveAll(e.dir)
-	m, _ := filepath.Glob(fmt.Sprintf("/dev/shm/shmlru-bench-%d-*", os.Getpid()))
-	for _, p := range m {
-		os.Remove(p)
-	}
-}
-
-// ---- peers ----
-
-// peerDef opens one peer sized for capacity entries of size sz.
-type peerDef struct {
-	Name string
-	Kind peers.Kind
-	Open func(e *env, sz workload.Size, capacity int) peers.Cache
-}
-
-// shmlruDef is shmlru at default options, sized for capacity entries (see
-// peers.ShmlruOptions).
-var shmlruDef = peerDef{Name: "shmlru", Kind: peers.SharedMemory, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-	c, err := peers.OpenShmlru(e.shmPath("shmlru"), peers.ShmlruOptions(capacity, sz.Key, sz.Value), true)
-	check(err)
-	return c
-}}
-
-// freecacheDef is coocood/freecache, sized for capacity entries.
-var freecacheDef = peerDef{Name: "freecache", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-	return peers.NewFreecache(peers.FreecacheBytes(capacity, sz.Key, sz.Value))
-}}
-
-func allPeers() []peerDef {
-	all := allPeerDefs()
-	if *flagPeers == "" {
-		return all
-	}
-	var out []peerDef
-	for _, d := range all {
-		for _, p := range strings.Split(*flagPeers, ",") {
-			if d.Name == p {
-				out = append(out, d)
-			}
-		}
-	}
-	return out
-}
-
-func allPeerDefs() []peerDef {
-	return []peerDef{
-		shmlruDef,
-		freecacheDef,
-		{Name: "golang-lru", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-			return peers.NewExactLRU(capacity)
-		}},
-		{Name: "map+mutex", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-			return peers.NewMapMutex(capacity)
-		}},
-		{Name: "redis", Kind: peers.Server, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-			addr, _ := e.servers()
-			r := peers.NewRedis(addr)
-			r.Flush()
-			// About capacity entries: redis' own overhead is ~80 bytes an entry.
-			r.C.ConfigSet(context.Background(), "maxmemory", fmt.Sprint(int64(capacity)*int64(sz.Key+sz.Value+96)*5/4+4<<20))
-			return r
-		}},
-		{Name: "memcached", Kind: peers.Server, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-			_, addr := e.servers()
-			m := peers.NewMemcached(addr)
-			m.Flush()
-			return m
-		}},
-	}
-}
-
-// prefill stores keys in c; servers are filled over several connections.
-func prefill(c peers.Cache, kind peers.Kind, keys [][]byte, val []byte) {
-	if r, ok := c.(*peers.Redis); ok {
-		r.SetMany(keys, val)
-		return
-	}
-	if kind != peers.Server {
-		for _, k := range keys {
-			c.Set(k, val)
-		}
-		return
-	}
-	const par = 8
-	done := make(chan struct{})
-	for w := 0; w < par; w++ {
-		go func(w int) {
-			for i := w; i < len(keys); i += par {
-				c.Set(keys[i], val)
-			}
-			done <- struct{}{}
-		}(w)
-	}
-	for w := 0; w < par; w++ {
-		<-done
-	}
-}
-
-func shuffled(keys [][]byte, seed uint64) [][]byte {
-	c := append([][]byte(nil), keys...)
-	r := rand.New(rand.NewPCG(seed, 1))
-	r.Shuffle(len(c), func(i, j int) { c[i], c[j] = c[j], c[i] })
-	return c
-}
-
-func coldKeys(keySize, n int, base uint64) [][]byte {
-	keys := make([][]byte, n)
-	buf := make([]byte, n*keySize)
-	for i := range keys {
-		keys[i] = buf[i*keySize : (i+1)*keySize : (i+1)*keySize]
-		workload.Key(keys[i], base+uint64(i))
-	}
-	return keys
-}
-
-func init() { runtime.GOMAXPROCS(runtime.NumCPU()) }

@@ -196,7 +196,7 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 	h := &NearHit{Size: sz.String(), Keys: cfg.NearHitKeys}
 	resetRedis(admin)
 	val := workload.Value(sz.Value)
-	bkeys := shuffled(workload.HotKeySet(sz.Key, cfg.NearHitKeys), 3)
+	bkeys := shuffled(workload.KeySet(sz.Key, cfg.NearHitKeys, 0), 3)
 	keys := make([]string, len(bkeys))
 	for i, k := range bkeys {
 		keys[i] = string(k)

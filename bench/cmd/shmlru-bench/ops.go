@@ -31,10 +31,10 @@ func runOps(e *env, cfg Config) []OpResult {
 	for _, sz := range cfg.OpsSizes {
 		C := capacityFor(sz)
 		val := workload.Value(sz.Value)
-		hot := workload.HotKeySet(sz.Key, C)
+		hot := workload.KeySet(sz.Key, C, 0)
 		hitKeys := shuffled(hot, 1)
-		miss := coldKeys(sz.Key, 1<<16, 1<<50)
-		fresh := coldKeys(sz.Key, max(4*C, 1<<17), 1<<51)
+		miss := workload.KeySet(sz.Key, 1<<16, 1<<50)
+		fresh := workload.KeySet(sz.Key, max(4*C, 1<<17), 1<<51)
 		defs := allPeers()
 		caches := make([]peers.Cache, len(defs))
 		for i, d := range defs {
@@ -160,7 +160,7 @@ func traceLen(s workload.Spec) int { return max(8*s.Capacity, 1<<16) }
 // caches up by replaying the trace.
 func workloadSetup(e *env, spec workload.Spec, tr *workload.Trace, defs []peerDef) ([]peers.Cache, []*mixer) {
 	val := workload.Value(spec.Size.Value)
-	hot := workload.HotKeySet(spec.Size.Key, spec.HotKeys())
+	hot := workload.KeySet(spec.Size.Key, spec.HotKeys(), 0)
 	caches := make([]peers.Cache, len(defs))
 	mixers := make([]*mixer, len(defs))
 	for i, d := range defs {

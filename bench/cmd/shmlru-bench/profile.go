@@ -51,7 +51,7 @@ func runProfiles(e *env, cfg Config, out0 string) []Profile {
 			}
 			C := capacityFor(sz)
 			val := workload.Value(sz.Value)
-			hot := workload.HotKeySet(sz.Key, C)
+			hot := workload.KeySet(sz.Key, C, 0)
 			hitKeys := shuffled(hot, 1)
 			c := openForOps(e, def, sz, C)
 			prefill(c, def.Kind, hot, val)

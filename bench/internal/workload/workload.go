@@ -207,13 +207,14 @@ func NewTrace(s Spec, n int, seed uint64) *Trace {
 	return t
 }
 
-// HotKeySet returns the hot keys, for pre-filling a cache.
-func HotKeySet(keySize, n int) [][]byte {
+// KeySet returns the keys of ids first to first+n-1; those from 0 are the
+// hot keys, for pre-filling a cache.
+func KeySet(keySize, n int, first uint64) [][]byte {
 	keys := make([][]byte, n)
 	buf := make([]byte, n*keySize)
 	for i := range keys {
 		keys[i] = buf[i*keySize : (i+1)*keySize : (i+1)*keySize]
-		Key(keys[i], uint64(i))
+		Key(keys[i], first+uint64(i))
 	}
 	return keys
 }
