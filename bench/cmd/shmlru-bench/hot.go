@@ -80,15 +80,7 @@ func (c hotCell) String() string {
 	if c.Side == "nginx" {
 		name = api[c.Side+" "+c.Peer]
 	}
-	return name + ", " + hotKeys(c.Keys)
-}
-
-// hotKeys writes a key count: "1 key", "1,000 keys".
-func hotKeys(n int) string {
-	if n == 1 {
-		return "1 key"
-	}
-	return fmtKeys(n)
+	return name + ", " + fmtKeys(c.Keys)
 }
 
 // HotResult is one cell at one process count.
@@ -452,7 +444,7 @@ func hotTables(r *Results) []table {
 			if sh == 0 && dict == 0 {
 				continue
 			}
-			ngx.row(hotKeys(n), fmt.Sprint(p), fmtOps(sh), fmtOps(dict), fmtRatio(sh/dict))
+			ngx.row(fmtKeys(n), fmt.Sprint(p), fmtOps(sh), fmtOps(dict), fmtRatio(sh/dict))
 		}
 	}
 	return []table{all, ngx}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 )
 
 // loadTables: loads per key and the time until all callers have the
@@ -12,7 +10,7 @@ import (
 // takeover.
 func loadTables(r *Results) []table {
 	s := r.Load
-	st := table{title: fmt.Sprintf("Stampede: %d rounds per N and peer, loader %s; median · p99", s.Rounds, fmtMs(s.LoaderMs)),
+	st := table{title: fmt.Sprintf("Stampede: %d rounds per N and peer, loader %s; median · p99", s.Rounds, fmtNs(s.LoaderMs*1e6)),
 		head: []string{"processes × callers", "loads per key: shmlru", "loads per key: singleflight", "all have the value: shmlru", "all have the value: singleflight", "singleflight ÷ shmlru (median)"}}
 	spread := table{title: "Where the time goes besides the loader's (medians)",
 		head: []string{"processes × callers", "last caller asked: shmlru", "last caller asked: singleflight", "first to last has the value: shmlru", "first to last: singleflight"}}
@@ -36,7 +34,7 @@ func loadTables(r *Results) []table {
 	tk := table{title: fmt.Sprintf("Loader takeover: the loading process SIGKILLed mid-load, %d waiting processes of %d callers", t.Waiters, t.Goroutines),
 		head: []string{"from the SIGKILL until", "median", "p99", "largest", "rounds"}}
 	row := func(what string, xs []float64) {
-		tk.row(what, fmtNs(median(xs)), fmtNs(p99(xs)), fmtNs(largest(xs)), fmt.Sprint(len(xs)))
+		tk.row(what, fmtNs(median(xs)), fmtNs(p99(xs)), fmtNs(percentile(xs, 100)), fmt.Sprint(len(xs)))
 	}
 	row("the harness has reaped the killed process", t.ReapNs)
 	row("a waiter has taken the load over (its loader is called)", t.TakeoverNs)
@@ -112,40 +110,4 @@ func (t *TakeoverResult) checks() string {
 		fmt.Fprintf(&b, "**%d rounds or callers went wrong** (the first: %s).", t.Errors, t.Err)
 	}
 	return b.String()
-}
-
-// fmtLoads is loader calls per key over the rounds: the count when every
-// round had the same, else the mean and, in brackets, the range.
-func fmtLoads(loads []int) string {
-	if len(loads) == 0 {
-		return "–"
-	}
-	lo, hi, sum := slices.Min(loads), slices.Max(loads), 0
-	for _, l := range loads {
-		sum += l
-	}
-	if lo == hi {
-		return fmt.Sprint(lo)
-	}
-	return fmt.Sprintf("%.2f (%d–%d)", float64(sum)/float64(len(loads)), lo, hi)
-}
-
-// fmtMedianP99 is "median · p99" of xs.
-func fmtMedianP99(xs []float64) string {
-	if len(xs) == 0 {
-		return "–"
-	}
-	return fmtNs(median(xs)) + " · " + fmtNs(p99(xs))
-}
-
-func largest(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	return slices.Max(xs)
-}
-
-// fmtMs writes a loader time given in milliseconds.
-func fmtMs(ms float64) string {
-	return time.Duration(ms * float64(time.Millisecond)).String()
 }

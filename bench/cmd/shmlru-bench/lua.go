@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"net/url"
 	"strconv"
 	"time"
@@ -92,13 +91,4 @@ func runLua(e *env, cfg Config) ([]LuaResult, string) {
 		out = append(out, LuaResult{Keys: c.keys, Op: c.op, Peer: c.peer, Ns: median(ns[c]), Bytes: median(bytes[c]), All: ns[c]})
 	}
 	return out, ""
-}
-
-// fmtKeys writes a key count as the tables do: "1,000 keys".
-func fmtKeys(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return fmt.Sprintf("%s keys", s)
 }

@@ -526,18 +526,3 @@ func countClients(list string) (conns, tracking int) {
 	}
 	return conns, tracking
 }
-
-// fmtSize writes a byte count.
-func fmtSize(n int64) string {
-	switch {
-	case n < 0:
-		return "-" + fmtSize(-n)
-	case n >= 10<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
-	case n >= 10<<10:
-		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}

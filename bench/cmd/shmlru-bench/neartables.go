@@ -55,7 +55,7 @@ func nearTables(r *Results) []table {
 			m := medianRun(runs)
 			all.row(fmt.Sprint(n), nearPeerName(p), fmt.Sprintf("%.4f", medianOf(runs, NearRun.HitRatio)),
 				fmt.Sprint(m.RedisGets), fmt.Sprint(m.RedisCmds), fmt.Sprintf("%.2f s", m.RedisCPU),
-				fmt.Sprintf("%d (of %d)", m.TrackingConns, m.Conns), nearMemory(runs), fmtWall(m.WallNs))
+				fmt.Sprintf("%d (of %d)", m.TrackingConns, m.Conns), nearMemory(runs), fmtNs(m.WallNs))
 			region, step, keys := "–", "–", "–"
 			if p == nearShmlru {
 				region = fmt.Sprintf("%d · %d · %d · %d", m.Entries, m.Invalidations, m.Refused, m.Loads)
@@ -210,14 +210,6 @@ func nearMemory(runs []NearRun) string {
 		m += " (" + fmtSize(int64(medianOf(runs, func(r NearRun) float64 { return float64(r.OwnBytes) }))) + ")"
 	}
 	return m
-}
-
-// fmtWall writes a wall time: seconds from one up.
-func fmtWall(ns float64) string {
-	if ns >= 1e9 {
-		return fmt.Sprintf("%.2f s", ns/1e9)
-	}
-	return fmtNs(ns)
 }
 
 // ownAll reports whether rueidis's own count was read in every run.

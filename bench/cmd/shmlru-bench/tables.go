@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strings"
 
@@ -29,52 +28,6 @@ func (t table) write(w io.Writer) {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
 	}
 	fmt.Fprintln(w)
-}
-
-// ---- formatting ----
-
-func fmtNs(ns float64) string {
-	switch {
-	case ns == 0 || math.IsNaN(ns):
-		return "–"
-	case ns >= 1e6:
-		return fmt.Sprintf("%.2f ms", ns/1e6)
-	case ns >= 1e4:
-		return fmt.Sprintf("%.1f µs", ns/1e3)
-	case ns >= 100:
-		return fmt.Sprintf("%.0f ns", ns)
-	}
-	return fmt.Sprintf("%.1f ns", ns)
-}
-
-func fmtAllocs(a float64) string {
-	if a < 0.005 {
-		return "0"
-	}
-	if a >= 10 {
-		return fmt.Sprintf("%.0f", a)
-	}
-	return fmt.Sprintf("%.2g", a)
-}
-
-func fmtRatio(r float64) string {
-	if r == 0 || math.IsNaN(r) || math.IsInf(r, 0) {
-		return "–"
-	}
-	if r >= 100 {
-		return fmt.Sprintf("×%.0f", r)
-	}
-	if r >= 10 {
-		return fmt.Sprintf("×%.1f", r)
-	}
-	return fmt.Sprintf("×%.2f", r)
-}
-
-func fmtOps(o float64) string {
-	if o >= 1e6 {
-		return fmt.Sprintf("%.2f M/s", o/1e6)
-	}
-	return fmt.Sprintf("%.0f k/s", o/1e3)
 }
 
 // fmtCell is a time cell: shmlru's in bold, a peer's with its ratio to
