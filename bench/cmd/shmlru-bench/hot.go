@@ -174,17 +174,12 @@ func runHot(e *env, cfg Config, r *Results) *HotSection {
 	}
 	gen := 0
 	for r := 0; r < reps; r++ {
-		for i := range procs {
-			p := procs[(i+r)%len(procs)]
+		for _, p := range rotated(procs, r) {
 			for _, c := range goCells {
 				measure(c, p, func() (float64, float64, error) { return e.hotGo(region, c, p, dur) })
 			}
 			for j := 0; j < len(ngxCells); j += 2 {
-				pair := []hotCell{ngxCells[j], ngxCells[j+1]}
-				if r%2 == 1 {
-					pair[0], pair[1] = pair[1], pair[0]
-				}
-				for _, c := range pair {
+				for _, c := range rotated(ngxCells[j:j+2], r) {
 					measure(c, p, func() (float64, float64, error) {
 						gen++
 						return hotNginx(servers[p], gen, c, p, dur)

@@ -110,8 +110,7 @@ func runStampede(e *env, cfg Config, n int) []StampedeResult {
 		res[i] = StampedeResult{Procs: n, Peer: p}
 	}
 	for round := 0; round < cfg.LoadRounds; round++ {
-		for j := range loadPeers {
-			i := (j + round) % len(loadPeers)
+		for _, i := range rotated(indices(len(res)), round) {
 			r := &res[i]
 			key := fmt.Sprintf("stampede:%s:%03d", r.Peer[:2], round)
 			before, err := c.LoadStats()

@@ -61,8 +61,7 @@ func runLua(e *env, cfg Config) ([]LuaResult, string) {
 	ns, bytes := map[cell][]float64{}, map[cell][]float64{}
 	var order []cell
 	for rep := 0; rep < cfg.Reps; rep++ {
-		for i := range luaKeyCounts {
-			n := luaKeyCounts[(i+rep)%len(luaKeyCounts)]
+		for _, n := range rotated(luaKeyCounts, rep) {
 			q := url.Values{"keys": {strconv.Itoa(n)}, "round": {strconv.Itoa(rep)},
 				"dur_ms": {strconv.Itoa(int(cfg.Dur / time.Millisecond))}}
 			var r struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
@@ -102,6 +103,22 @@ func errorf(err error, format string, args ...any) error {
 		return nil
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// rotated is xs turned left by round, so that each round of an
+// interleaved measurement starts with another of them.
+func rotated[T any](xs []T, round int) []T {
+	k := round % len(xs)
+	return append(slices.Clone(xs[k:]), xs[:k]...)
+}
+
+// indices are 0 to n-1.
+func indices(n int) []int {
+	xs := make([]int, n)
+	for i := range xs {
+		xs[i] = i
+	}
+	return xs
 }
 
 // medianSample returns the sample with the median ns/op, with allocations

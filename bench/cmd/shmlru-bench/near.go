@@ -176,8 +176,7 @@ func runNear(e *env, cfg Config) *NearSection {
 	s.Hit = runNearHit(e, cfg, srv.Addr, admin)
 	for _, n := range cfg.NearProcs {
 		for round := 0; round < cfg.NearRounds; round++ {
-			for j := range nearPeers {
-				p := nearPeers[(j+round)%len(nearPeers)]
+			for _, p := range rotated(nearPeers, round) {
 				r := runNearProcs(e, s, admin, srv.Addr, n, p, round)
 				logf("near: %d processes, %s, round %d: hit ratio %.4f, %d Redis GETs, Redis CPU %.2fs, %d tracking connections, cache %s, wall %s",
 					n, p, round, r.HitRatio(), r.RedisGets, r.RedisCPU, r.TrackingConns, fmtSize(r.CacheBytes()), fmtNs(r.WallNs))
@@ -256,12 +255,8 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 			h.NearRedisGets += redisInfo(admin).Gets - before.Gets
 		}
 		runRedisLoop := func() { h.Redis = append(h.Redis, runFor(cfg.Dur, loopGet(rd, &redisCur, buf))) }
-		if rep%2 == 0 {
-			runNearLoop()
-			runRedisLoop()
-		} else {
-			runRedisLoop()
-			runNearLoop()
+		for _, loop := range rotated([]func(){runNearLoop, runRedisLoop}, rep) {
+			loop()
 		}
 		h.Region = append(h.Region, runFor(cfg.Dur, regionLoop))
 	}
