@@ -52,8 +52,6 @@ type hotArg struct {
 const (
 	hotKey   = 16
 	hotValue = 32
-	hotDur   = 2 * time.Second
-	hotReps  = 3
 	hotWarm  = 200 * time.Millisecond
 	hotLead  = 200 * time.Millisecond // shmlru_hot.lua's START_NS
 	hotShare = 0.9
@@ -126,23 +124,9 @@ func hotCells() (goCells, ngxCells []hotCell) {
 }
 
 // runHot measures the section; it sets r's run time and rounds to its
-// own (hotDur, hotReps, or -dur and -reps).
+// own (Config.HotDur, HotReps).
 func runHot(e *env, cfg Config, r *Results) *HotSection {
-	var procs []int
-	for _, s := range strings.Split(*flagHotProcs, ",") {
-		p, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || p < 1 {
-			check(fmt.Errorf("-hot.procs: %q is not a process count", s))
-		}
-		procs = append(procs, p)
-	}
-	dur, reps := hotDur, hotReps
-	if *flagDur > 0 {
-		dur = *flagDur
-	}
-	if *flagReps > 0 {
-		reps = *flagReps
-	}
+	procs, dur, reps := cfg.HotProcs, cfg.HotDur, cfg.HotReps
 	r.Dur, r.Reps = dur.String(), reps
 	run := &HotSection{Procs: procs, Share: hotShare}
 

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +56,11 @@ type Config struct {
 	NearWrite   float64
 	NearRegion  int64
 	NearRounds  int
+	// The hot-key section (hot.go): process counts (-hot.procs), the time
+	// of one run and the rounds.
+	HotProcs []int
+	HotDur   time.Duration
+	HotReps  int
 }
 
 var (
@@ -84,7 +90,7 @@ func config(quick bool) Config {
 		LoadProcs: []int{2, 4, 8, 16}, LoadG: 8, LoadTime: 20 * time.Millisecond, LoadRounds: 200,
 		TakeoverRounds: 100, TakeoverWaiters: 3,
 		NearHitKeys: 1000, NearProcs: []int{2, 4, 8}, NearKeys: 10000, NearValue: 256, NearOps: 50000, NearWrite: 0.01,
-		NearRegion: 32 << 20, NearRounds: 3}
+		NearRegion: 32 << 20, NearRounds: 3, HotDur: 2 * time.Second, HotReps: 3}
 	hots := []float64{0.95, 0.30}
 	reads := []float64{0.9, 0.5}
 	sizes := workload.Sizes
@@ -107,11 +113,18 @@ func config(quick bool) Config {
 			}
 		}
 	}
+	for _, s := range strings.Split(*flagHotProcs, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || p < 1 {
+			check(fmt.Errorf("-hot.procs: %q is not a process count", s))
+		}
+		c.HotProcs = append(c.HotProcs, p)
+	}
 	if *flagDur > 0 {
-		c.Dur = *flagDur
+		c.Dur, c.HotDur = *flagDur, *flagDur
 	}
 	if *flagReps > 0 {
-		c.Reps = *flagReps
+		c.Reps, c.HotReps = *flagReps, *flagReps
 	}
 	return c
 }
