@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -39,9 +40,8 @@ type StampedeResult struct {
 	AllNs        []float64 `json:"all_ns"`
 	LastStartNs  []float64 `json:"last_start_ns"`
 	DoneSpreadNs []float64 `json:"done_spread_ns"`
-	// Callers that got an error or a wrong value, and the first error.
-	Errors int    `json:"errors"`
-	Err    string `json:"err,omitempty"`
+	// Callers that got an error or a wrong value.
+	failures
 	// shmlru's own counters (lru.LoadCounters) over the rounds: loads
 	// claimed, and callers that found a load under way and waited.
 	Claims uint64 `json:"claims"`
@@ -63,8 +63,7 @@ type TakeoverResult struct {
 	ReapNs     []float64 `json:"reap_ns"`
 	// lru.LoadCounters.Takeovers over the rounds.
 	Takeovers uint64 `json:"takeovers"`
-	Errors    int    `json:"errors"`
-	Err       string `json:"err,omitempty"`
+	failures
 }
 
 // loadPeers are the stampede's peers in table order.
@@ -149,10 +148,7 @@ func (r *StampedeResult) add(t0 int64, reps []loadReport) {
 		if firstDone == 0 || p.FirstDone < firstDone {
 			firstDone = p.FirstDone
 		}
-		if p.Errors > 0 && r.Errors == 0 {
-			r.Err = p.Err
-		}
-		r.Errors += p.Errors
+		r.failures.add(p.failures)
 	}
 	r.Loads = append(r.Loads, loads)
 	r.AllNs = append(r.AllNs, float64(last-t0))
@@ -235,17 +231,11 @@ func (r *TakeoverResult) add(tKill int64, reps []loadReport) {
 			first = p.FirstCall
 		}
 		last = max(last, p.LastDone)
-		if p.Errors > 0 && r.Errors == 0 {
-			r.Err = p.Err
-		}
-		r.Errors += p.Errors
+		r.failures.add(p.failures)
 	}
 	r.Loads = append(r.Loads, loads)
 	if first == 0 {
-		if r.Errors == 0 {
-			r.Err = "no waiter ran the loader"
-		}
-		r.Errors++
+		r.fail(errors.New("no waiter ran the loader"))
 	} else {
 		r.TakeoverNs = append(r.TakeoverNs, float64(first-tKill))
 	}

@@ -42,8 +42,8 @@ func TestStampedeAdd(t *testing.T) {
 	var r StampedeResult
 	r.add(1000, []loadReport{
 		{Calls: 1, FirstStart: 1010, LastStart: 1050, FirstDone: 21000, LastDone: 21100},
-		{Calls: 0, FirstStart: 1020, LastStart: 1300, FirstDone: 21200, LastDone: 21500, Errors: 2, Err: "first"},
-		{Calls: 0, FirstStart: 1030, LastStart: 1100, FirstDone: 21300, LastDone: 21400, Errors: 1, Err: "second"},
+		{Calls: 0, FirstStart: 1020, LastStart: 1300, FirstDone: 21200, LastDone: 21500, failures: failures{2, "first"}},
+		{Calls: 0, FirstStart: 1030, LastStart: 1100, FirstDone: 21300, LastDone: 21400, failures: failures{1, "second"}},
 	})
 	r.add(5000, []loadReport{{Calls: 2, LastStart: 5010, FirstDone: 25000, LastDone: 25020}})
 	if len(r.Loads) != 2 || r.Loads[0] != 1 || r.Loads[1] != 2 {

@@ -52,14 +52,13 @@ const loadTTL = time.Minute
 // CLOCK_MONOTONIC nanoseconds (monoNow), which every process of the host
 // reads alike, so the parent can set them against its own.
 type loadReport struct {
-	Calls      int    `json:"calls"`       // loader calls in this process
-	FirstCall  int64  `json:"first_call"`  // when the first of them began; 0 if none
-	FirstStart int64  `json:"first_start"` // when the first caller asked
-	LastStart  int64  `json:"last_start"`  // when the last caller asked
-	FirstDone  int64  `json:"first_done"`  // when the first caller had its value
-	LastDone   int64  `json:"last_done"`   // when the last caller had its value
-	Errors     int    `json:"errors"`      // callers that got an error or a wrong value
-	Err        string `json:"err,omitempty"`
+	Calls      int   `json:"calls"`       // loader calls in this process
+	FirstCall  int64 `json:"first_call"`  // when the first of them began; 0 if none
+	FirstStart int64 `json:"first_start"` // when the first caller asked
+	LastStart  int64 `json:"last_start"`  // when the last caller asked
+	FirstDone  int64 `json:"first_done"`  // when the first caller had its value
+	LastDone   int64 `json:"last_done"`   // when the last caller had its value
+	failures         // callers that got an error or a wrong value
 }
 
 // monoNow is CLOCK_MONOTONIC in nanoseconds. Go's own monotonic readings
@@ -219,10 +218,7 @@ func (a *armed) report() loadReport {
 		}
 		r.LastDone = max(r.LastDone, a.done[i])
 		if a.errs[i] != nil {
-			if r.Errors == 0 {
-				r.Err = a.errs[i].Error()
-			}
-			r.Errors++
+			r.fail(a.errs[i])
 		}
 	}
 	return r

@@ -47,42 +47,42 @@ func (s *LoadSection) stampede(n int, peer string) (StampedeResult, bool) {
 	return r, ok && len(r.Loads) > 0
 }
 
+// count is how many of xs are x.
+func count(xs []int, x int) int {
+	n := 0
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
+}
+
 // stampedeChecks says whether every caller got its value, and whether
 // shmlru loaded each key exactly once, in every round.
 func (s *LoadSection) stampedeChecks() string {
 	var parts []string
-	errs, rounds, once := 0, 0, 0
-	first := ""
+	var errs failures
+	var claims, waits uint64
+	rounds, once := 0, 0
 	for _, r := range s.Stampede {
-		if r.Errors > 0 && first == "" {
-			first = fmt.Sprintf("%d processes, %s: %s", r.Procs, r.Peer, r.Err)
-		}
-		errs += r.Errors
+		errs.add(failures{r.Errors, fmt.Sprintf("%d processes, %s: %s", r.Procs, r.Peer, r.Err)})
 		if r.Peer == loadShmlru {
-			for _, l := range r.Loads {
-				rounds++
-				if l == 1 {
-					once++
-				}
-			}
+			rounds += len(r.Loads)
+			once += count(r.Loads, 1)
+			claims += r.Claims
+			waits += r.Waits
 		}
 	}
-	if errs == 0 {
+	if errs.Errors == 0 {
 		parts = append(parts, "Every caller got its key's value in every round.")
 	} else {
-		parts = append(parts, fmt.Sprintf("**%d callers got an error or a wrong value** (the first: %s).", errs, first))
+		parts = append(parts, fmt.Sprintf("**%d callers got an error or a wrong value** (the first: %s).", errs.Errors, errs.Err))
 	}
 	if once == rounds {
 		parts = append(parts, fmt.Sprintf("shmlru ran the loader exactly once per key in all %d of its rounds", rounds))
 	} else {
 		parts = append(parts, fmt.Sprintf("**shmlru ran the loader other than once per key in %d of its %d rounds**", rounds-once, rounds))
-	}
-	var claims, waits uint64
-	for _, r := range s.Stampede {
-		if r.Peer == loadShmlru {
-			claims += r.Claims
-			waits += r.Waits
-		}
 	}
 	parts = append(parts, fmt.Sprintf("(its own counters, `LoadStats()`, show %d loads claimed and %d waits on another process's load in those rounds).", claims, waits))
 	return strings.Join(parts, " ")
@@ -91,12 +91,7 @@ func (s *LoadSection) stampedeChecks() string {
 // checks says whether each takeover round had one loader call among the
 // waiters and every caller its value, and what lru counted.
 func (t *TakeoverResult) checks() string {
-	once := 0
-	for _, l := range t.Loads {
-		if l == 1 {
-			once++
-		}
-	}
+	once := count(t.Loads, 1)
 	var b strings.Builder
 	if once == len(t.Loads) {
 		fmt.Fprintf(&b, "The waiting processes ran the loader exactly once in each of the %d rounds", len(t.Loads))

@@ -83,6 +83,23 @@ func runFor(dur time.Duration, f func(n int) (gets, hits int)) Sample {
 	return s
 }
 
+// failures counts what went wrong and keeps the first error's text.
+type failures struct {
+	Errors int64  `json:"errors"`
+	Err    string `json:"err,omitempty"`
+}
+
+// fail counts err.
+func (f *failures) fail(err error) { f.add(failures{1, err.Error()}) }
+
+// add counts o's failures; the first error stays f's if it had one.
+func (f *failures) add(o failures) {
+	if f.Errors == 0 {
+		f.Err = o.Err
+	}
+	f.Errors += o.Errors
+}
+
 // poll calls done every interval until it reports true or an error, or
 // timeout has passed.
 func poll(timeout, every time.Duration, done func() (bool, error)) error {

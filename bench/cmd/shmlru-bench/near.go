@@ -71,12 +71,11 @@ type NearRun struct {
 	Peer  string `json:"peer"` // nearShmlru or nearRueidis
 	Round int    `json:"round"`
 	// Sums over the processes.
-	Reads    int64  `json:"reads"`
-	Writes   int64  `json:"writes"`
-	Hits     int64  `json:"hits"` // rueidis's IsCacheHit
-	Errors   int64  `json:"errors"`
-	Err      string `json:"err,omitempty"`
-	Distinct int64  `json:"distinct"` // keys read, summed over processes
+	Reads  int64 `json:"reads"`
+	Writes int64 `json:"writes"`
+	Hits   int64 `json:"hits"` // rueidis's IsCacheHit
+	failures
+	Distinct int64 `json:"distinct"` // keys read, summed over processes
 	// Growth over the run of the processes' live Go heaps and anonymous
 	// resident memory, summed.
 	HeapGrowth int64 `json:"heap_growth"`
@@ -379,10 +378,7 @@ func (r *NearRun) add(reps []nearReport) {
 		r.Distinct += int64(p.Distinct)
 		r.HeapGrowth += int64(p.HeapAfter) - int64(p.HeapBefore)
 		r.AnonGrowth += p.AnonAfter - p.AnonBefore
-		if p.Errors > 0 && r.Errors == 0 {
-			r.Err = p.Err
-		}
-		r.Errors += p.Errors
+		r.failures.add(p.failures)
 		if first == 0 || p.Start < first {
 			first = p.Start
 		}

@@ -70,7 +70,7 @@ func TestNearRunAdd(t *testing.T) {
 	r := NearRun{Peer: nearShmlru}
 	r.add([]nearReport{
 		{Reads: 900, Writes: 100, Start: 1000, End: 5000, Distinct: 50, HeapBefore: 100, HeapAfter: 300, AnonBefore: 10, AnonAfter: 5},
-		{Reads: 1100, Writes: 0, Start: 1500, End: 7000, Distinct: 60, HeapBefore: 100, HeapAfter: 100, Errors: 2, Err: "boom"},
+		{Reads: 1100, Writes: 0, Start: 1500, End: 7000, Distinct: 60, HeapBefore: 100, HeapAfter: 100, failures: failures{2, "boom"}},
 	})
 	r.RedisGets = 200
 	if r.Reads != 2000 || r.Writes != 100 || r.Distinct != 110 || r.HeapGrowth != 200 || r.AnonGrowth != -5 || r.WallNs != 6000 {

@@ -91,11 +91,10 @@ func nearValue(i int, ver uint64, size int) []byte {
 
 // nearReport is one child's account of one run.
 type nearReport struct {
-	Reads  int64  `json:"reads"`
-	Writes int64  `json:"writes"`
-	Hits   int64  `json:"hits"` // rueidis: reads answered from its cache (IsCacheHit); near: 0, counted at Redis
-	Errors int64  `json:"errors"`
-	Err    string `json:"err,omitempty"`
+	Reads  int64 `json:"reads"`
+	Writes int64 `json:"writes"`
+	Hits   int64 `json:"hits"` // rueidis: reads answered from its cache (IsCacheHit); near: 0, counted at Redis
+	failures
 	// CLOCK_MONOTONIC when the workload began and ended (monoNow).
 	Start int64 `json:"start"`
 	End   int64 `json:"end"`
@@ -214,19 +213,13 @@ func nearRun(ctx context.Context, st *nearStore, w nearWork, keys []string, z *w
 	rng := rand.New(rand.NewPCG(seed, 10))
 	read := make([]bool, len(keys))
 	ver := seed << 32
-	fail := func(err error) {
-		if r.Errors == 0 {
-			r.Err = err.Error()
-		}
-		r.Errors++
-	}
 	r.Start = monoNow()
 	for i := 0; i < w.Ops; i++ {
 		k := z.Rank(rng)
 		if rng.Float64() < w.WriteFrac {
 			ver++
 			if err := st.set(ctx, keys[k], nearValue(k, ver, w.ValueSize)); err != nil {
-				fail(err)
+				r.fail(err)
 			}
 			r.Writes++
 			continue
@@ -234,9 +227,9 @@ func nearRun(ctx context.Context, st *nearStore, w nearWork, keys []string, z *w
 		v, hit, err := st.get(ctx, keys[k])
 		switch {
 		case err != nil:
-			fail(err)
+			r.fail(err)
 		case len(v) != w.ValueSize:
-			fail(fmt.Errorf("%s: a value of %d bytes, want %d", keys[k], len(v), w.ValueSize))
+			r.fail(fmt.Errorf("%s: a value of %d bytes, want %d", keys[k], len(v), w.ValueSize))
 		}
 		r.Reads++
 		if hit {

@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"reflect"
-	"slices"
 	"strings"
 
 	"github.com/shmlru/shmlru/bench/internal/workload"
@@ -157,37 +157,27 @@ func nearPeerName(p string) string {
 // dropped its keys.
 func (s *NearSection) checks() string {
 	var parts []string
-	var errs int64
-	first := ""
+	var errs failures
 	var ops int64
+	var ev, gens uint64
+	worst, rueidis := 0.0, false
 	for _, r := range s.Runs {
 		ops += r.Reads + r.Writes
-		if r.Errors > 0 && first == "" {
-			first = fmt.Sprintf("%d processes, %s, run %d: %s", r.Procs, r.Peer, r.Round, r.Err)
-		}
-		errs += r.Errors
-	}
-	if errs == 0 {
-		parts = append(parts, fmt.Sprintf("Every one of the %d operations of the %d runs succeeded, and every read returned a value of %d bytes.", ops, len(s.Runs), s.ValueSize))
-	} else {
-		parts = append(parts, fmt.Sprintf("**%d operations failed or read a wrong value** (the first: %s).", errs, first))
-	}
-	worst := 0.0
-	for _, r := range s.Runs {
+		errs.add(failures{r.Errors, fmt.Sprintf("%d processes, %s, run %d: %s", r.Procs, r.Peer, r.Round, r.Err)})
 		if r.Peer == nearRueidis {
-			worst = max(worst, abs(r.HitRatio()-r.ServerHitRatio()))
-		}
-	}
-	if worst > 0 || slices.ContainsFunc(s.Runs, func(r NearRun) bool { return r.Peer == nearRueidis }) {
-		parts = append(parts, fmt.Sprintf("rueidis's hit ratio from `IsCacheHit` and 1 − Redis GETs ÷ reads differ by at most %.4f in any run.", worst))
-	}
-	var ev uint64
-	var gens uint64
-	for _, r := range s.Runs {
-		if r.Peer == nearShmlru {
+			worst, rueidis = max(worst, math.Abs(r.HitRatio()-r.ServerHitRatio())), true
+		} else {
 			ev += r.Evictions
 			gens += r.Generations
 		}
+	}
+	if errs.Errors == 0 {
+		parts = append(parts, fmt.Sprintf("Every one of the %d operations of the %d runs succeeded, and every read returned a value of %d bytes.", ops, len(s.Runs), s.ValueSize))
+	} else {
+		parts = append(parts, fmt.Sprintf("**%d operations failed or read a wrong value** (the first: %s).", errs.Errors, errs.Err))
+	}
+	if rueidis {
+		parts = append(parts, fmt.Sprintf("rueidis's hit ratio from `IsCacheHit` and 1 − Redis GETs ÷ reads differ by at most %.4f in any run.", worst))
 	}
 	if ev == 0 {
 		parts = append(parts, "No near region evicted an entry")
@@ -220,11 +210,4 @@ func ownAll(runs []NearRun) bool {
 		}
 	}
 	return len(runs) > 0
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
