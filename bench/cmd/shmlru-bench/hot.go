@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -285,19 +284,8 @@ func hotChildMain(arg []byte) {
 // startHotNginx starts an nginx of p workers for the section, fills its
 // caches and arms the timer of every worker.
 func (e *env) startHotNginx(p int) *ngxrun.Server {
-	root := repoRoot()
-	var extra strings.Builder
-	for _, h := range []string{"setup", "arm", "start", "result"} {
-		fmt.Fprintf(&extra, "        location = /hot_%s { content_by_lua_block { require(\"shmlru_hot\").%s() } }\n", h, h)
-	}
-	s, err := ngxrun.Start(ngxrun.Config{
-		Root:    root,
-		Workers: p,
-		Region:  e.shmPath(fmt.Sprintf("hot-nginx%d", p)),
-		HTTP:    "    lua_shared_dict shmlru_hot 8m;\n    lua_shared_dict shmlru_hot_ctl 1m;\n",
-		Extra:   extra.String(),
-		LuaPath: filepath.Join(root, "bench", "lua") + "/?.lua;",
-	})
+	s, err := startNginx(p, e.shmPath(fmt.Sprintf("hot-nginx%d", p)),
+		"    lua_shared_dict shmlru_hot 8m;\n    lua_shared_dict shmlru_hot_ctl 1m;\n", "shmlru_hot", "/hot_", "setup", "arm", "start", "result")
 	check(err)
 	e.hotNgx = append(e.hotNgx, s)
 	if body, err := s.Get("/hot_setup"); err != nil || body != "ok" {
