@@ -214,6 +214,7 @@ func aggregate(ss []Sample) Sample {
 		a.Gets += s.Gets
 		a.Hits += s.Hits
 		a.Mallocs += s.Mallocs
+		a.CPUNs += s.CPUNs
 		thr += s.OpsPerSec()
 	}
 	if thr > 0 {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -216,47 +214,13 @@ func (e *env) hotGo(region string, c hotCell, p int, d time.Duration) (ops, shar
 	kids := e.spawnN(p, "hot", func(int) any { return hotArg{Region: region, Op: c.Op, Keys: c.Keys} })
 	defer quitAll(kids)
 	runKids(kids, hotWarm)
-	cpu0, err := kidsCPU(kids)
-	if err != nil {
-		return 0, 0, err
-	}
 	t := time.Now()
 	s := runKids(kids, d)
 	wall := time.Since(t)
-	cpu1, err := kidsCPU(kids)
-	if err != nil {
-		return 0, 0, err
-	}
 	if s.Hits != s.Gets {
 		check(fmt.Errorf("hot: %v, %d processes: %d of %d gets missed", c, p, s.Gets-s.Hits, s.Gets))
 	}
-	return s.OpsPerSec(), float64(cpu1-cpu0) / (hotCores(p) * float64(wall)), nil
-}
-
-// kidsCPU is the CPU time, user and system, that the children have used,
-// from /proc/PID/stat (in USER_HZ ticks, 100 a second on Linux).
-func kidsCPU(kids []*child) (time.Duration, error) {
-	var sum time.Duration
-	for _, k := range kids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k.cmd.Process.Pid))
-		if err != nil {
-			return 0, err
-		}
-		// Fields 14 and 15, utime and stime, counted after the command
-		// name, which ends at the last ')'.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) < 13 {
-			return 0, fmt.Errorf("/proc/%d/stat: %q", k.cmd.Process.Pid, b)
-		}
-		for _, x := range f[11:13] {
-			n, err := strconv.ParseInt(x, 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("/proc/%d/stat: %v", k.cmd.Process.Pid, err)
-			}
-			sum += time.Duration(n) * (time.Second / 100)
-		}
-	}
-	return sum, nil
+	return s.OpsPerSec(), float64(s.CPUNs) / (hotCores(p) * float64(wall)), nil
 }
 
 // hotChildMain is a Go child of the hot-key section (hotArg).

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/shmlru/shmlru/bench/internal/peers"
@@ -19,6 +20,7 @@ type Sample struct {
 	Gets    int64   `json:"gets"`
 	Hits    int64   `json:"hits"`
 	NsPerOp float64 `json:"ns_per_op"`
+	CPUNs   int64   `json:"cpu_ns"` // CPU time, user and system, the process used during the run
 }
 
 func (s *Sample) finish() {
@@ -57,7 +59,7 @@ func (s Sample) OpsPerSec() float64 {
 func runFor(dur time.Duration, f func(n int) (gets, hits int)) Sample {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m0 := ms.Mallocs
+	m0, cpu0 := ms.Mallocs, cpuTime()
 	var s Sample
 	n := 16
 	start := time.Now()
@@ -77,10 +79,21 @@ func runFor(dur time.Duration, f func(n int) (gets, hits int)) Sample {
 			n *= 2
 		}
 	}
+	s.CPUNs = cpuTime() - cpu0
 	runtime.ReadMemStats(&ms)
 	s.Mallocs = ms.Mallocs - m0
 	s.finish()
 	return s
+}
+
+// cpuTime is the CPU time, user and system, this process has used, in
+// nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // failures counts what went wrong and keeps the first error's text.

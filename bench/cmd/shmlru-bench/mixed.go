@@ -134,10 +134,11 @@ func (p *parallel) run(d time.Duration) Sample {
 		}()
 	}
 	wg.Wait()
-	// runFor counts the process's allocations, so each worker saw all of
-	// them: count them once.
+	// runFor counts the process's allocations and CPU time, so each
+	// worker saw all of them: count them once.
 	a := aggregate(ss)
 	a.Mallocs /= uint64(len(ss))
+	a.CPUNs /= int64(len(ss))
 	return a
 }
 
