@@ -1,26 +1,27 @@
 # Benchmarks against the peer caches (bench/, its own Go module).
 #
-#   make bench        the full matrix: bench/RESULTS.md, results.json, *.png (< 15 min)
-#   make bench-quick  a subset, same outputs (< 2 min)
-#   make bench-lua    only the LuaJIT section (section 5), rewritten in place
-#                     in RESULTS.md, results.json and lua.png (< 2 min)
-#   make bench-load   only the read-through stampede (section 9: N processes
-#                     on a cold key, GetOrLoad vs per-process singleflight,
-#                     and the loader takeover), rewritten in place in
-#                     RESULTS.md and results.json (< 2 min)
-#   make bench-near   only the near cache in front of Redis (section 10: a
+# The harness writes each section's tables and figures to bench/out/
+# (untracked): <section>.md (Markdown tables) and <section>.json, and the
+# CPU profiles to bench/out/profiles/. bench/RESULTS.md and HOTKEYS.md are
+# written by people, who copy the tables they discuss in by hand.
+#
+#   make bench        the full matrix, then the charts (< 15 min)
+#   make bench-quick  a subset, tables only (< 2 min)
+#   make bench-lua    only the LuaJIT section (< 2 min)
+#   make bench-load   only the read-through stampede (N processes on a cold
+#                     key, GetOrLoad vs per-process singleflight, and the
+#                     loader takeover) (< 2 min)
+#   make bench-near   only the near cache in front of Redis (a
 #                     near.Client.Get hit vs a go-redis GET, and N processes
 #                     sharing one near region vs rueidis's client-side cache
-#                     in each), rewritten in place in RESULTS.md and
-#                     results.json (< 2 min)
+#                     in each) (< 2 min)
 #   make bench-hot    hot keys shared by N processes: P Go processes (GetInto
 #                     on 1, 16, 1,000 keys; Set on 16) and nginx of P workers
 #                     (resty.shmlru vs ngx.shared.DICT get) on one cache at
-#                     once; prints its tables and writes bench/hot.json
-#                     (untracked); RESULTS.md is left alone. HOT_PROCS=1,2,4,8
-#                     for bigger hosts (default 1,2: < 3 min on a quiet
-#                     machine; runs that other work kept from running at
-#                     once are retried, up to 4 times)
+#                     once. HOT_PROCS=1,2,4,8 for bigger hosts (default 1,2:
+#                     < 3 min on a quiet machine; runs that other work kept
+#                     from running at once are retried, up to 4 times)
+#   make bench-charts the PNGs in bench/ from bench/out/*.json (gonum/plot)
 #   make test-bench   vet and the harness's own unit tests (fast, no network;
 #                     part of make test)
 #
@@ -29,31 +30,35 @@
 
 BENCH_BIN := $(abspath $(BUILD))/shmlru-bench
 
-.PHONY: bench-bin test-bench bench-lua bench-load bench-near bench-hot
+.PHONY: bench-bin test-bench bench-lua bench-load bench-near bench-hot bench-charts
 bench-bin:
 	cd bench && $(GO) build -o $(BENCH_BIN) ./cmd/shmlru-bench
 
 bench: deps build bench-bin
-	cd bench && $(BENCH_BIN) -out .
+	cd bench && $(BENCH_BIN) -out out
+	cd bench && $(GO) run ./cmd/shmlru-charts -out . out/*.json
 
 bench-quick: deps build bench-bin
-	cd bench && $(BENCH_BIN) -quick -out .
+	cd bench && $(BENCH_BIN) -quick -out out
 
 bench-lua: deps build bench-bin
-	cd bench && $(BENCH_BIN) -only lua -out .
+	cd bench && $(BENCH_BIN) -only lua -out out
+
+bench-charts:
+	cd bench && $(GO) run ./cmd/shmlru-charts -out . out/*.json
 
 # Needs no servers and no libshmlru.so: the stampede is Go processes only.
 bench-load: bench-bin
-	cd bench && $(BENCH_BIN) -only load -out .
+	cd bench && $(BENCH_BIN) -only load -out out
 
 # Needs redis-server (deps), which it starts itself on loopback; no
 # libshmlru.so: the near cache is Go processes only.
 bench-near: deps bench-bin
-	cd bench && $(BENCH_BIN) -only near -out .
+	cd bench && $(BENCH_BIN) -only near -out out
 
 HOT_PROCS ?= 1,2
 bench-hot: deps build bench-bin
-	cd bench && $(BENCH_BIN) -only hot -hot.procs $(HOT_PROCS) -out .
+	cd bench && $(BENCH_BIN) -only hot -hot.procs $(HOT_PROCS) -out out
 
 # In make test: the harness is vetted and its own tests run (no servers).
 TEST_TARGETS += test-bench

@@ -8,107 +8,86 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime/pprof"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/shmlru/shmlru/bench/internal/peers"
-	"github.com/shmlru/shmlru/bench/internal/workload"
-	"github.com/shmlru/shmlru/lru"
 )
 
-// Multi-process runs re-execute this binary with -child. A child builds the
-// same trace as the parent (same spec and seed), opens its peer (the
-// parent's shmlru region, or a client of the parent's server), prints
-// "ready", then answers each "run <ns>" line on stdin with one JSON Sample
-// on stdout, until "quit" or end of input. The children of the hot-key
-// section (-c.peer hot, hot.go) speak the same protocol over a key list
-// instead of a trace; those of the read-through section (-c.peer load) and
-// of the near-cache section (-c.peer near, rueidis) speak protocols of
-// their own (loadchild.go, nearchild.go).
+// Multi-process runs re-execute this binary as `-child <role> -c <JSON>`.
+// Every child speaks one line protocol: it decodes its JSON argument,
+// prints "ready", then answers each line the parent writes on its stdin
+// with one line (a word, or a JSON report), until "quit" or the end of
+// input. The roles are:
+//
+//	mix   a peer replaying a workload trace (mixchild.go): "run <ns>"
+//	hot   a loop on the hot-key section's keys (hot.go): "run <ns>"
+//	load  the read-through section's callers (loadchild.go)
+//	near  the near section's clients (nearchild.go): "run <seed>"
 
 var (
-	cPeer   = flag.String("c.peer", "", "internal: child's peer (shmlru, redis, memcached)")
-	cTarget = flag.String("c.target", "", "internal: child's region path or server address")
-	cSpec   = flag.String("c.spec", "", "internal: child's workload spec, JSON")
-	cLen    = flag.Int("c.len", 0, "internal: trace length")
-	cSeed   = flag.Uint64("c.seed", 0, "internal: trace seed")
-	cOff    = flag.Int("c.off", 0, "internal: start offset in the trace")
-	cProf   = flag.String("c.cpuprofile", "", "internal: write the child's CPU profile here")
+	flagChild    = flag.String("child", "", "internal: run as a child process of this role")
+	flagChildArg = flag.String("c", "", "internal: the child's argument, JSON")
 )
 
-// flagChildProf makes every child of the scaling runs write a CPU profile.
-var flagChildProf = flag.String("childprof", "", "directory for CPU profiles of the child processes (scaling section)")
-
-func childMain() {
-	switch *cPeer {
-	case loadPeer:
-		loadChildMain()
-		return
-	case nearShmlru, nearRueidis:
-		nearChildMain()
-		return
-	case hotPeer:
-		hotChildMain()
-		return
-	}
-	var spec workload.Spec
-	check(json.Unmarshal([]byte(*cSpec), &spec))
-	tr := workload.NewTrace(spec, *cLen, *cSeed)
-	var c peers.Cache
-	run := func(n int) (int, int) { return 0, 0 }
-	switch *cPeer {
-	case "control":
-		run = spin
-	case "shmlru":
-		s, err := peers.OpenShmlru(*cTarget, &lru.Options{NoCreate: true}, false)
-		check(err)
-		c = s
-	case "redis":
-		c = peers.NewRedis(*cTarget)
-	case "memcached":
-		c = peers.NewMemcached(*cTarget)
-	default:
-		check(fmt.Errorf("child: unknown peer %q", *cPeer))
-	}
-	if c != nil {
-		defer c.Close()
-		m := &mixer{c: c, tr: tr, val: workload.Value(spec.Size.Value), buf: make([]byte, 0, spec.Size.Value), pos: *cOff % tr.Len()}
-		run = m.run
-	}
-	if *cProf != "" {
-		f, err := os.Create(*cProf)
-		check(err)
-		check(pprof.StartCPUProfile(f))
-		defer pprof.StopCPUProfile()
-	}
-	serveRuns(run)
+// childRoles are the children's main functions; each is given -c.
+var childRoles = map[string]func(arg []byte){
+	"mix":  mixChildMain,
+	"hot":  hotChildMain,
+	"load": loadChildMain,
+	"near": nearChildMain,
 }
 
-// serveRuns prints "ready", then answers each "run <ns>" line on stdin
-// with the JSON Sample of run timed for that long, until "quit" or end of
-// input.
-func serveRuns(run func(n int) (int, int)) {
-	out := bufio.NewWriter(os.Stdout)
-	fmt.Fprintln(out, "ready")
-	out.Flush()
+func childMain() {
+	f, ok := childRoles[*flagChild]
+	if !ok {
+		check(fmt.Errorf("-child: no role %q", *flagChild))
+	}
+	f([]byte(*flagChildArg))
+}
+
+// childOut is a child's stdout, written by reply.
+var childOut = bufio.NewWriter(os.Stdout)
+
+// reply writes one line to the parent: a string as it is, anything else
+// as JSON.
+func reply(v any) {
+	s, ok := v.(string)
+	if !ok {
+		b, err := json.Marshal(v)
+		check(err)
+		s = string(b)
+	}
+	childOut.WriteString(s)
+	childOut.WriteByte('\n')
+	childOut.Flush()
+}
+
+// serve prints "ready", then passes the fields of each line on stdin to
+// handle until "quit" or the end of input; handle replies itself.
+func serve(handle func(f []string)) {
+	reply("ready")
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		f := strings.Fields(in.Text())
 		if len(f) == 0 || f[0] == "quit" {
 			return
 		}
-		if f[0] == "run" && len(f) == 2 {
-			ns, _ := strconv.ParseInt(f[1], 10, 64)
-			s := runFor(time.Duration(ns), run)
-			b, _ := json.Marshal(s)
-			out.Write(b)
-			out.WriteByte('\n')
-			out.Flush()
-		}
+		handle(f)
 	}
+}
+
+// serveRuns serves "run <ns>": run timed for that long, replied as its
+// Sample.
+func serveRuns(run func(n int) (int, int)) {
+	serve(func(f []string) {
+		var ns int64
+		if len(f) != 2 || f[0] != "run" {
+			check(fmt.Errorf("child: unexpected line %q", f))
+		}
+		_, err := fmt.Sscan(f[1], &ns)
+		check(err)
+		reply(runFor(time.Duration(ns), run))
+	})
 }
 
 // child is the parent's handle on one child process.
@@ -118,19 +97,14 @@ type child struct {
 	out *bufio.Reader
 }
 
-// spawn starts a child and waits for its "ready".
-func (e *env) spawn(peer, target string, spec workload.Spec, traceLen int, seed uint64, off int, prof string) *child {
-	sb, _ := json.Marshal(spec)
-	return e.spawnChild(peer, "-c.peer", peer, "-c.target", target, "-c.spec", string(sb),
-		"-c.len", strconv.Itoa(traceLen), "-c.seed", strconv.FormatUint(seed, 10), "-c.off", strconv.Itoa(off), "-c.cpuprofile", prof)
-}
-
-// spawnChild re-executes this binary with -child and args, and waits for
-// the child's "ready".
-func (e *env) spawnChild(peer string, args ...string) *child {
+// spawn starts a child of role with arg (JSON-encoded) and waits for its
+// "ready".
+func (e *env) spawn(role string, arg any) *child {
+	b, err := json.Marshal(arg)
+	check(err)
 	exe, err := os.Executable()
 	check(err)
-	cmd := exec.Command(exe, append([]string{"-child"}, args...)...)
+	cmd := exec.Command(exe, "-child", role, "-c", string(b))
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, err := cmd.StdinPipe()
@@ -140,23 +114,62 @@ func (e *env) spawnChild(peer string, args ...string) *child {
 	check(cmd.Start())
 	k := &child{cmd: cmd, in: in, out: bufio.NewReader(outp)}
 	e.kids = append(e.kids, k)
-	line, err := k.out.ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		check(fmt.Errorf("child %s: %q, %v", peer, line, err))
-	}
+	k.expect("ready")
 	return k
 }
 
-func (k *child) start(d time.Duration) {
-	fmt.Fprintf(k.in, "run %d\n", int64(d))
+// spawnN starts n children of role, child i with arg(i).
+func (e *env) spawnN(n int, role string, arg func(i int) any) []*child {
+	kids := make([]*child, n)
+	for i := range kids {
+		kids[i] = e.spawn(role, arg(i))
+	}
+	return kids
 }
 
-func (k *child) result() Sample {
-	line, err := k.out.ReadString('\n')
-	check(err)
-	var s Sample
-	check(json.Unmarshal([]byte(line), &s))
-	return s
+// send writes one line to the child.
+func (k *child) send(format string, args ...any) {
+	fmt.Fprintf(k.in, format+"\n", args...)
+}
+
+// line reads one line from the child.
+func (k *child) line() string {
+	l, err := k.out.ReadString('\n')
+	if err != nil {
+		check(fmt.Errorf("child %d: %q, %v", k.cmd.Process.Pid, l, err))
+	}
+	return strings.TrimSpace(l)
+}
+
+// expect reads one line from the child and fails the run unless it is want.
+func (k *child) expect(want string) {
+	if l := k.line(); l != want {
+		check(fmt.Errorf("child %d: %q; want %q", k.cmd.Process.Pid, l, want))
+	}
+}
+
+// sendAll writes one line to every child.
+func sendAll(kids []*child, format string, args ...any) {
+	for _, k := range kids {
+		k.send(format, args...)
+	}
+}
+
+// jsonArg decodes a child's -c argument into v.
+func jsonArg(arg []byte, v any) error {
+	if err := json.Unmarshal(arg, v); err != nil {
+		return fmt.Errorf("-c: %w", err)
+	}
+	return nil
+}
+
+// recvAll reads one JSON report from every child.
+func recvAll[T any](kids []*child) []T {
+	out := make([]T, len(kids))
+	for i, k := range kids {
+		check(json.Unmarshal([]byte(k.line()), &out[i]))
+	}
+	return out
 }
 
 func (k *child) quit() {
@@ -171,6 +184,13 @@ func (k *child) quit() {
 	}
 }
 
+// quitAll ends every child.
+func quitAll(kids []*child) {
+	for _, k := range kids {
+		k.quit()
+	}
+}
+
 func (k *child) kill() {
 	if k.cmd.ProcessState == nil && k.cmd.Process != nil {
 		k.cmd.Process.Kill()
@@ -180,14 +200,8 @@ func (k *child) kill() {
 
 // runKids runs all children for d at once and sums their throughput.
 func runKids(kids []*child, d time.Duration) Sample {
-	for _, k := range kids {
-		k.start(d)
-	}
-	ss := make([]Sample, len(kids))
-	for i, k := range kids {
-		ss[i] = k.result()
-	}
-	return aggregate(ss)
+	sendAll(kids, "run %d", int64(d))
+	return aggregate(recvAll[Sample](kids))
 }
 
 // aggregate sums parallel runs: throughput adds up; NsPerOp is the
@@ -200,6 +214,7 @@ func aggregate(ss []Sample) Sample {
 		a.Gets += s.Gets
 		a.Hits += s.Hits
 		a.Mallocs += s.Mallocs
+		a.CPUNs += s.CPUNs
 		thr += s.OpsPerSec()
 	}
 	if thr > 0 {
@@ -207,19 +222,4 @@ func aggregate(ss []Sample) Sample {
 		a.NsPerOp = 1e9 / thr
 	}
 	return a
-}
-
-// spinSink keeps spin's work observable.
-var spinSink uint64
-
-// spin is the control: CPU-bound work touching no shared memory, about as
-// long per "operation" as a cache request. Its N-process throughput is the
-// machine's own ceiling for scaling at the time of the run.
-func spin(n int) (int, int) {
-	x := spinSink | 1
-	for i := 0; i < n*100; i++ {
-		x = x*6364136223846793005 + 1442695040888963407
-	}
-	spinSink = x
-	return 0, 0
 }

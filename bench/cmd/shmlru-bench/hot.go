@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -22,7 +17,7 @@ import (
 // The hot-key section (-only hot): does a key that every process reads
 // serialize them? For each P of -hot.procs, P processes loop at once on
 // the same keys (16 B, values 32 B) of one cache:
-//   - Go: P children (-c.peer hot, re-executed as child.go does) loop
+//   - Go: P children (-child hot, child.go) loop
 //     GetInto on 1, 16 or 1,000 keys of one region, or Set (an update of
 //     the same size) on 16;
 //   - Go control: P children that spin on the CPU and touch no shared
@@ -39,28 +34,25 @@ import (
 // hotTries times in all, and the one with the highest share kept. Each
 // cell's figure is the median, over the rounds whose run reached
 // hotShare (over all rounds when none did), of the operations per second
-// summed over the processes; the table counts the rounds below. The run
-// prints its tables to stdout and writes hot.json to -out; RESULTS.md and
-// results.json are left alone.
+// summed over the processes; the table counts the rounds below.
 
 var flagHotProcs = flag.String("hot.procs", "1,2", "process counts of -only hot, comma-separated; the first is the ratios' base")
 
-var (
-	cOp   = flag.String("c.op", "", "internal: hot child's operation (get, set, spin)")
-	cKeys = flag.Int("c.keys", 0, "internal: hot child's key count")
-)
+// hotArg is a hot child's argument: it loops Op (get, set, spin) on
+// Keys keys of Region.
+type hotArg struct {
+	Region string `json:"region"`
+	Op     string `json:"op"`
+	Keys   int    `json:"keys"`
+}
 
 const (
-	hotSection = "hot"
-	hotPeer    = "hot" // -c.peer of the Go children
-	hotKey     = 16
-	hotValue   = 32
-	hotDur     = 2 * time.Second
-	hotReps    = 3
-	hotWarm    = 200 * time.Millisecond
-	hotLead    = 200 * time.Millisecond // shmlru_hot.lua's START_NS
-	hotShare   = 0.9
-	hotTries   = 4
+	hotKey   = 16
+	hotValue = 32
+	hotWarm  = 200 * time.Millisecond
+	hotLead  = 200 * time.Millisecond // shmlru_hot.lua's START_NS
+	hotShare = 0.9
+	hotTries = 4
 )
 
 var hotKeyCounts = []int{1, 16, 1000}
@@ -83,15 +75,7 @@ func (c hotCell) String() string {
 	if c.Side == "nginx" {
 		name = api[c.Side+" "+c.Peer]
 	}
-	return name + ", " + hotKeys(c.Keys)
-}
-
-// hotKeys writes a key count: "1 key", "1,000 keys".
-func hotKeys(n int) string {
-	if n == 1 {
-		return "1 key"
-	}
-	return fmtKeys(n)
+	return name + ", " + fmtKeys(c.Keys)
 }
 
 // HotResult is one cell at one process count.
@@ -119,15 +103,10 @@ func hotMedian(ops, share []float64) (med float64, below int) {
 	return median(good), len(ops) - len(good)
 }
 
-// HotRun is hot.json.
-type HotRun struct {
-	Date    string      `json:"date"`
-	Command string      `json:"command"`
-	Layout  int         `json:"layout"`
-	Machine Machine     `json:"machine"`
-	Dur     string      `json:"dur"`
-	Reps    int         `json:"reps"`
+// HotSection is what the hot-key section measured.
+type HotSection struct {
 	Procs   []int       `json:"procs"`
+	Share   float64     `json:"share"` // hotShare
 	Results []HotResult `json:"results"`
 }
 
@@ -141,31 +120,19 @@ func hotCells() (goCells, ngxCells []hotCell) {
 	return goCells, ngxCells
 }
 
-func runHot(e *env) {
-	var procs []int
-	for _, s := range strings.Split(*flagHotProcs, ",") {
-		p, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || p < 1 {
-			check(fmt.Errorf("-hot.procs: %q is not a process count", s))
-		}
-		procs = append(procs, p)
-	}
-	dur, reps := hotDur, hotReps
-	if *flagDur > 0 {
-		dur = *flagDur
-	}
-	if *flagReps > 0 {
-		reps = *flagReps
-	}
-	run := &HotRun{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Command: strings.Join(os.Args, " "),
-		Layout: lru.LayoutVersion, Machine: machine(), Dur: dur.String(), Reps: reps, Procs: procs}
+// runHot measures the section; it sets r's run time and rounds to its
+// own (Config.HotDur, HotReps).
+func runHot(e *env, cfg Config, r *Results) *HotSection {
+	procs, dur, reps := cfg.HotProcs, cfg.HotDur, cfg.HotReps
+	r.Dur, r.Reps = dur.String(), reps
+	run := &HotSection{Procs: procs, Share: hotShare}
 
 	region := e.shmPath("hot")
 	cache, err := peers.OpenShmlru(region, peers.ShmlruOptions(4096, hotKey, hotValue), true)
 	check(err)
 	defer cache.Close()
 	val := workload.Value(hotValue)
-	for _, k := range coldKeys(hotKey, hotKeyCounts[len(hotKeyCounts)-1], 0) {
+	for _, k := range workload.KeySet(hotKey, hotKeyCounts[len(hotKeyCounts)-1], 0) {
 		cache.Set(k, val)
 	}
 	servers := map[int]*ngxrun.Server{}
@@ -188,17 +155,12 @@ func runHot(e *env) {
 	}
 	gen := 0
 	for r := 0; r < reps; r++ {
-		for i := range procs {
-			p := procs[(i+r)%len(procs)]
+		for _, p := range rotated(procs, r) {
 			for _, c := range goCells {
 				measure(c, p, func() (float64, float64, error) { return e.hotGo(region, c, p, dur) })
 			}
 			for j := 0; j < len(ngxCells); j += 2 {
-				pair := []hotCell{ngxCells[j], ngxCells[j+1]}
-				if r%2 == 1 {
-					pair[0], pair[1] = pair[1], pair[0]
-				}
-				for _, c := range pair {
+				for _, c := range rotated(ngxCells[j:j+2], r) {
 					measure(c, p, func() (float64, float64, error) {
 						gen++
 						return hotNginx(servers[p], gen, c, p, dur)
@@ -215,11 +177,7 @@ func runHot(e *env) {
 			run.Results = append(run.Results, HotResult{hotCell: c, Procs: p, OpsPerSec: med, All: xs, CPU: sh, Below: below})
 		}
 	}
-	b, err := json.MarshalIndent(run, "", "  ")
-	check(err)
-	check(os.WriteFile(filepath.Join(*flagOut, "hot.json"), b, 0o644))
-	writeHotTables(os.Stdout, run)
-	logf("wrote %s", filepath.Join(*flagOut, "hot.json"))
+	return run
 }
 
 // hotMeasure runs f until its CPU share is hotShare or more, at most
@@ -253,68 +211,28 @@ func hotCores(p int) float64 { return float64(min(p, runtime.NumCPU())) }
 // hotGo runs P Go children on cell c for d and returns their total
 // operations per second and the run's CPU share.
 func (e *env) hotGo(region string, c hotCell, p int, d time.Duration) (ops, share float64, err error) {
-	kids := make([]*child, p)
-	for i := range kids {
-		kids[i] = e.spawnChild(hotPeer, "-c.peer", hotPeer, "-c.target", region, "-c.op", c.Op, "-c.keys", strconv.Itoa(c.Keys))
-	}
-	defer func() {
-		for _, k := range kids {
-			k.quit()
-		}
-	}()
+	kids := e.spawnN(p, "hot", func(int) any { return hotArg{Region: region, Op: c.Op, Keys: c.Keys} })
+	defer quitAll(kids)
 	runKids(kids, hotWarm)
-	cpu0, err := kidsCPU(kids)
-	if err != nil {
-		return 0, 0, err
-	}
 	t := time.Now()
 	s := runKids(kids, d)
 	wall := time.Since(t)
-	cpu1, err := kidsCPU(kids)
-	if err != nil {
-		return 0, 0, err
-	}
 	if s.Hits != s.Gets {
 		check(fmt.Errorf("hot: %v, %d processes: %d of %d gets missed", c, p, s.Gets-s.Hits, s.Gets))
 	}
-	return s.OpsPerSec(), float64(cpu1-cpu0) / (hotCores(p) * float64(wall)), nil
+	return s.OpsPerSec(), float64(s.CPUNs) / (hotCores(p) * float64(wall)), nil
 }
 
-// kidsCPU is the CPU time, user and system, that the children have used,
-// from /proc/PID/stat (in USER_HZ ticks, 100 a second on Linux).
-func kidsCPU(kids []*child) (time.Duration, error) {
-	var sum time.Duration
-	for _, k := range kids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k.cmd.Process.Pid))
-		if err != nil {
-			return 0, err
-		}
-		// Fields 14 and 15, utime and stime, counted after the command
-		// name, which ends at the last ')'.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) < 13 {
-			return 0, fmt.Errorf("/proc/%d/stat: %q", k.cmd.Process.Pid, b)
-		}
-		for _, x := range f[11:13] {
-			n, err := strconv.ParseInt(x, 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("/proc/%d/stat: %v", k.cmd.Process.Pid, err)
-			}
-			sum += time.Duration(n) * (time.Second / 100)
-		}
-	}
-	return sum, nil
-}
-
-// hotChildMain is a Go child of the hot-key section: it loops c.op on
-// c.keys keys of the region c.target.
-func hotChildMain() {
-	s, err := peers.OpenShmlru(*cTarget, &lru.Options{NoCreate: true}, false)
+// hotChildMain is a Go child of the hot-key section (hotArg).
+func hotChildMain(arg []byte) {
+	var a hotArg
+	check(jsonArg(arg, &a))
+	s, err := peers.OpenShmlru(a.Region, &lru.Options{NoCreate: true}, false)
 	check(err)
 	defer s.Close()
-	cur := &cursor{keys: coldKeys(hotKey, *cKeys, 0)}
+	cur := &cursor{keys: workload.KeySet(hotKey, a.Keys, 0)}
 	var run func(n int) (int, int)
-	switch *cOp {
+	switch a.Op {
 	case "get":
 		run = loopGet(s, cur, make([]byte, 0, hotValue))
 	case "set":
@@ -322,7 +240,7 @@ func hotChildMain() {
 	case "spin":
 		run = spin
 	default:
-		check(fmt.Errorf("hot child: unknown operation %q", *cOp))
+		check(fmt.Errorf("hot child: unknown operation %q", a.Op))
 	}
 	serveRuns(run)
 }
@@ -330,19 +248,8 @@ func hotChildMain() {
 // startHotNginx starts an nginx of p workers for the section, fills its
 // caches and arms the timer of every worker.
 func (e *env) startHotNginx(p int) *ngxrun.Server {
-	root := repoRoot()
-	var extra strings.Builder
-	for _, h := range []string{"setup", "arm", "start", "result"} {
-		fmt.Fprintf(&extra, "        location = /hot_%s { content_by_lua_block { require(\"shmlru_hot\").%s() } }\n", h, h)
-	}
-	s, err := ngxrun.Start(ngxrun.Config{
-		Root:    root,
-		Workers: p,
-		Region:  e.shmPath(fmt.Sprintf("hot-nginx%d", p)),
-		HTTP:    "    lua_shared_dict shmlru_hot 8m;\n    lua_shared_dict shmlru_hot_ctl 1m;\n",
-		Extra:   extra.String(),
-		LuaPath: filepath.Join(root, "bench", "lua") + "/?.lua;",
-	})
+	s, err := startNginx(p, e.shmPath(fmt.Sprintf("hot-nginx%d", p)),
+		"    lua_shared_dict shmlru_hot 8m;\n    lua_shared_dict shmlru_hot_ctl 1m;\n", "shmlru_hot", "/hot_", "setup", "arm", "start", "result")
 	check(err)
 	e.hotNgx = append(e.hotNgx, s)
 	if body, err := s.Get("/hot_setup"); err != nil || body != "ok" {
@@ -425,10 +332,11 @@ func hotWorkers(body string, p int, d time.Duration) (ops, share float64, err er
 	return ops, cpu / (hotCores(p) * (lastEnd - firstStart)), nil
 }
 
-// writeHotTables prints the section's tables: every cell at every process
-// count with the ratio of each count to the first, then nginx's shmlru
-// over the dict at each count.
-func writeHotTables(w io.Writer, run *HotRun) {
+// hotTables are the section's tables: every cell at every process count
+// with the ratio of each count to the first, then nginx's shmlru over the
+// dict at each count.
+func hotTables(r *Results) []table {
+	run := r.Hot
 	ops := map[hotCell]map[int]float64{}
 	below, rounds := map[hotCell]int{}, map[hotCell]int{}
 	var cells []hotCell
@@ -442,39 +350,33 @@ func writeHotTables(w io.Writer, run *HotRun) {
 		rounds[r.hotCell] += len(r.All)
 	}
 	ps := run.Procs
-	fmt.Fprintf(w, "Hot keys shared by N processes: %s, %d cores, %s a run, the median of %d rounds' runs at %.1f CPU share or more (%s).\n\n",
-		run.Date, run.Machine.Cores, run.Dur, run.Reps, hotShare, run.Command)
-	head, rule := "| operations per second, summed |", "|---|"
+	all := table{head: []string{"operations per second, summed"}}
 	for _, p := range ps {
-		head += fmt.Sprintf(" P=%d |", p)
-		rule += "--:|"
+		all.head = append(all.head, fmt.Sprintf("P=%d", p))
 	}
 	for _, p := range ps[1:] {
-		head += fmt.Sprintf(" P=%d / P=%d |", p, ps[0])
-		rule += "--:|"
+		all.head = append(all.head, fmt.Sprintf("P=%d / P=%d", p, ps[0]))
 	}
-	head += fmt.Sprintf(" rounds below %.1f CPU share |", hotShare)
-	rule += "--:|"
-	fmt.Fprintf(w, "%s\n%s\n", head, rule)
+	all.head = append(all.head, fmt.Sprintf("rounds below %.1f CPU share", hotShare))
 	for _, c := range cells {
-		row := "| " + c.String() + " |"
+		row := []string{c.String()}
 		for _, p := range ps {
-			row += " " + fmtOps(ops[c][p]) + " |"
+			row = append(row, fmtOps(ops[c][p]))
 		}
 		for _, p := range ps[1:] {
-			row += " " + fmtRatio(ops[c][p]/ops[c][ps[0]]) + " |"
+			row = append(row, fmtRatio(ops[c][p]/ops[c][ps[0]]))
 		}
-		row += fmt.Sprintf(" %d of %d |", below[c], rounds[c])
-		fmt.Fprintln(w, row)
+		all.row(append(row, fmt.Sprintf("%d of %d", below[c], rounds[c]))...)
 	}
-	fmt.Fprintf(w, "\n| nginx get | P | resty.shmlru | ngx.shared.DICT | shmlru / dict |\n|---|--:|--:|--:|--:|\n")
+	ngx := table{head: []string{"nginx get", "P", "resty.shmlru", "ngx.shared.DICT", "shmlru / dict"}}
 	for _, n := range hotKeyCounts {
 		for _, p := range ps {
 			sh, dict := ops[hotCell{"nginx", "shmlru", "get", n}][p], ops[hotCell{"nginx", "shdict", "get", n}][p]
 			if sh == 0 && dict == 0 {
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s |\n", hotKeys(n), p, fmtOps(sh), fmtOps(dict), fmtRatio(sh/dict))
+			ngx.row(fmtKeys(n), fmt.Sprint(p), fmtOps(sh), fmtOps(dict), fmtRatio(sh/dict))
 		}
 	}
+	return []table{all, ngx}
 }

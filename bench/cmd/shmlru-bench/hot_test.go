@@ -34,9 +34,6 @@ func TestHotWorkers(t *testing.T) {
 	}
 }
 
-// Each row has every process count, its ratio to the first and the
-// rounds below hotShare; the nginx table sets shmlru over the dict at each
-// count.
 // A cell's figure is the median of its rounds at hotShare, or of all when
 // none is.
 func TestHotMedian(t *testing.T) {
@@ -52,37 +49,5 @@ func TestHotMedian(t *testing.T) {
 		if med, below := hotMedian(c.ops, c.share); med != c.med || below != c.below {
 			t.Errorf("hotMedian(%v, %v) = %v, %d; want %v, %d", c.ops, c.share, med, below, c.med, c.below)
 		}
-	}
-}
-
-func TestWriteHotTables(t *testing.T) {
-	run := &HotRun{Procs: []int{1, 2}, Reps: 3, Dur: "2s"}
-	add := func(c hotCell, p int, ops float64) {
-		all, cpu := []float64{ops, 1e9}, []float64{0.99, 0.5} // a disturbed round, left out
-		med, below := hotMedian(all, cpu)
-		run.Results = append(run.Results, HotResult{hotCell: c, Procs: p, OpsPerSec: med, All: all, CPU: cpu, Below: below})
-	}
-	add(hotCell{"go", "shmlru", "get", 1}, 1, 10e6)
-	add(hotCell{"go", "shmlru", "get", 1}, 2, 5e6)
-	add(hotCell{"nginx", "shmlru", "get", 16}, 1, 20e6)
-	add(hotCell{"nginx", "shmlru", "get", 16}, 2, 30e6)
-	add(hotCell{"nginx", "shdict", "get", 16}, 1, 10e6)
-	add(hotCell{"nginx", "shdict", "get", 16}, 2, 10e6)
-	var b strings.Builder
-	writeHotTables(&b, run)
-	for _, want := range []string{
-		"| operations per second, summed | P=1 | P=2 | P=2 / P=1 | rounds below 0.9 CPU share |",
-		"| Go GetInto, 1 key | 10.00 M/s | 5.00 M/s | ×0.50 | 2 of 4 |",
-		"| nginx resty.shmlru get, 16 keys | 20.00 M/s | 30.00 M/s | ×1.50 | 2 of 4 |",
-		"| nginx ngx.shared.DICT get, 16 keys | 10.00 M/s | 10.00 M/s | ×1.00 | 2 of 4 |",
-		"| 16 keys | 1 | 20.00 M/s | 10.00 M/s | ×2.00 |",
-		"| 16 keys | 2 | 30.00 M/s | 10.00 M/s | ×3.00 |",
-	} {
-		if !strings.Contains(b.String(), want+"\n") {
-			t.Errorf("no line %q in\n%s", want, b.String())
-		}
-	}
-	if strings.Contains(b.String(), "| 1 key |") {
-		t.Errorf("a row of the nginx table for a key count that was not run:\n%s", b.String())
 	}
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -15,14 +13,14 @@ import (
 	"github.com/shmlru/shmlru/shm"
 )
 
-// Section 9, issue 12: a stampede of N processes on a cold key. Every
-// caller of every process misses the same fresh key at once; shmlru's
-// GetOrLoad runs the loader once on the whole host, where the cache-aside
-// with a per-process singleflight runs it once per process. Then the
-// loader's own process is SIGKILLed mid-load, and a waiting process has to
-// take the load over.
+// The read-through section (-only load): a stampede of N processes on a
+// cold key. Every caller of every process misses the same fresh key at
+// once; shmlru's GetOrLoad runs the loader once on the whole host, where
+// the cache-aside with a per-process singleflight runs it once per
+// process. Then the loader's own process is SIGKILLed mid-load, and a
+// waiting process has to take the load over.
 
-// LoadSection is what section 9 measured.
+// LoadSection is what the read-through section measured.
 type LoadSection struct {
 	LoaderMs   float64          `json:"loader_ms"`  // each loader call sleeps this long
 	Goroutines int              `json:"goroutines"` // callers per process
@@ -42,9 +40,8 @@ type StampedeResult struct {
 	AllNs        []float64 `json:"all_ns"`
 	LastStartNs  []float64 `json:"last_start_ns"`
 	DoneSpreadNs []float64 `json:"done_spread_ns"`
-	// Callers that got an error or a wrong value, and the first error.
-	Errors int    `json:"errors"`
-	Err    string `json:"err,omitempty"`
+	// Callers that got an error or a wrong value.
+	failures
 	// shmlru's own counters (lru.LoadCounters) over the rounds: loads
 	// claimed, and callers that found a load under way and waited.
 	Claims uint64 `json:"claims"`
@@ -66,8 +63,7 @@ type TakeoverResult struct {
 	ReapNs     []float64 `json:"reap_ns"`
 	// lru.LoadCounters.Takeovers over the rounds.
 	Takeovers uint64 `json:"takeovers"`
-	Errors    int    `json:"errors"`
-	Err       string `json:"err,omitempty"`
+	failures
 }
 
 // loadPeers are the stampede's peers in table order.
@@ -96,12 +92,8 @@ func openLoadRegion(e *env, tag string) (*lru.Cache, string) {
 	return c, path
 }
 
-func (e *env) loadChildren(n int, target string, g int) []*child {
-	kids := make([]*child, n)
-	for i := range kids {
-		kids[i] = e.spawnChild(loadPeer, "-c.peer", loadPeer, "-c.target", target, "-c.g", strconv.Itoa(g))
-	}
-	return kids
+func (e *env) loadChildren(n int, region string, g int) []*child {
+	return e.spawnN(n, "load", func(int) any { return loadArg{Region: region, G: g} })
 }
 
 // runStampede measures n processes, both peers, cfg.LoadRounds rounds each,
@@ -111,18 +103,13 @@ func runStampede(e *env, cfg Config, n int) []StampedeResult {
 	defer os.Remove(path)
 	defer c.Close()
 	kids := e.loadChildren(n, path, cfg.LoadG)
-	defer func() {
-		for _, k := range kids {
-			k.quit()
-		}
-	}()
+	defer quitAll(kids)
 	res := make([]StampedeResult, len(loadPeers))
 	for i, p := range loadPeers {
 		res[i] = StampedeResult{Procs: n, Peer: p}
 	}
 	for round := 0; round < cfg.LoadRounds; round++ {
-		for j := range loadPeers {
-			i := (j + round) % len(loadPeers)
+		for _, i := range rotated(indices(len(res)), round) {
 			r := &res[i]
 			key := fmt.Sprintf("stampede:%s:%03d", r.Peer[:2], round)
 			before, err := c.Loads().Stats()
@@ -145,17 +132,10 @@ func runStampede(e *env, cfg Config, n int) []StampedeResult {
 // stampedeRound arms every child for key, then opens the barrier: t0 is
 // the instant before the first "go" is written.
 func stampedeRound(kids []*child, mode, key string, loadTime time.Duration) (int64, []loadReport) {
-	for _, k := range kids {
-		fmt.Fprintf(k.in, "arm %s %s %d\n", mode, key, int64(loadTime))
-	}
-	for _, k := range kids {
-		k.expect("armed")
-	}
+	armAll(kids, mode, key, loadTime)
 	t0 := monoNow()
-	for _, k := range kids {
-		fmt.Fprintln(k.in, "go")
-	}
-	return t0, collect(kids)
+	sendAll(kids, "go")
+	return t0, recvAll[loadReport](kids)
 }
 
 // add records one round: the children's reports against the barrier t0.
@@ -168,10 +148,7 @@ func (r *StampedeResult) add(t0 int64, reps []loadReport) {
 		if firstDone == 0 || p.FirstDone < firstDone {
 			firstDone = p.FirstDone
 		}
-		if p.Errors > 0 && r.Errors == 0 {
-			r.Err = p.Err
-		}
-		r.Errors += p.Errors
+		r.failures.add(p.failures)
 	}
 	r.Loads = append(r.Loads, loads)
 	r.AllNs = append(r.AllNs, float64(last-t0))
@@ -195,45 +172,27 @@ func runTakeover(e *env, cfg Config) *TakeoverResult {
 	defer c.Close()
 	w := cfg.TakeoverWaiters
 	kids := e.loadChildren(w, path, cfg.LoadG)
-	defer func() {
-		for _, k := range kids {
-			k.quit()
-		}
-	}()
+	defer quitAll(kids)
 	res := &TakeoverResult{Waiters: w, Goroutines: cfg.LoadG}
 	rng := rand.New(rand.NewPCG(12, 12))
 	start, err := c.Loads().Stats()
 	check(err)
 	for round := 0; round < cfg.TakeoverRounds; round++ {
 		key := fmt.Sprintf("takeover:%03d", round)
-		victim := e.spawnChild(loadPeer, "-c.peer", loadPeer, "-c.target", path, "-c.g", "1")
-		fmt.Fprintf(victim.in, "victim %s\n", key)
+		victim := e.spawn("load", loadArg{Region: path, G: 1})
+		victim.send("victim %s", key)
 		victim.expect("loading")
 		before, err := c.Loads().Stats()
 		check(err)
-		for _, k := range kids {
-			fmt.Fprintf(k.in, "arm %s %s 0\n", loadShmlru, key)
-		}
-		for _, k := range kids {
-			k.expect("armed")
-		}
-		for _, k := range kids {
-			fmt.Fprintln(k.in, "go")
-		}
+		armAll(kids, loadShmlru, key, 0)
+		sendAll(kids, "go")
 		// Each waiting process sends one caller to the load table (its
 		// other goroutines wait on that one).
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		err = poll(10*time.Second, 200*time.Microsecond, func() (bool, error) {
 			now, err := c.Loads().Stats()
-			check(err)
-			if now.Waits-before.Waits >= uint64(w) {
-				break
-			}
-			if time.Now().After(deadline) {
-				check(fmt.Errorf("takeover round %d: %d of %d waiters waiting after 10s", round, now.Waits-before.Waits, w))
-			}
-			time.Sleep(200 * time.Microsecond)
-		}
+			return err == nil && now.Waits-before.Waits >= uint64(w), err
+		})
+		check(errorf(err, "takeover round %d: the %d waiters", round, w))
 		time.Sleep(time.Duration(rng.Int64N(int64(2 * shm.OwnerCheckInterval))))
 		tKill := monoNow()
 		check(victim.cmd.Process.Signal(syscall.SIGKILL))
@@ -243,7 +202,7 @@ func runTakeover(e *env, cfg Config) *TakeoverResult {
 		if ws, ok := victim.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 			check(fmt.Errorf("takeover round %d: the loading process ended by itself (%v)", round, victim.cmd.ProcessState))
 		}
-		res.add(tKill, collect(kids))
+		res.add(tKill, recvAll[loadReport](kids))
 	}
 	end, err := c.Loads().Stats()
 	check(err)
@@ -253,12 +212,12 @@ func runTakeover(e *env, cfg Config) *TakeoverResult {
 	return res
 }
 
-func collect(kids []*child) []loadReport {
-	reps := make([]loadReport, len(kids))
-	for i, k := range kids {
-		reps[i] = k.loadReport()
+// armAll arms every child for key and waits until all are.
+func armAll(kids []*child, mode, key string, loadTime time.Duration) {
+	sendAll(kids, "arm %s %s %d", mode, key, int64(loadTime))
+	for _, k := range kids {
+		k.expect("armed")
 	}
-	return reps
 }
 
 // add records one takeover round against the kill at tKill. The takeover
@@ -272,37 +231,15 @@ func (r *TakeoverResult) add(tKill int64, reps []loadReport) {
 			first = p.FirstCall
 		}
 		last = max(last, p.LastDone)
-		if p.Errors > 0 && r.Errors == 0 {
-			r.Err = p.Err
-		}
-		r.Errors += p.Errors
+		r.failures.add(p.failures)
 	}
 	r.Loads = append(r.Loads, loads)
 	if first == 0 {
-		if r.Errors == 0 {
-			r.Err = "no waiter ran the loader"
-		}
-		r.Errors++
+		r.fail(errors.New("no waiter ran the loader"))
 	} else {
 		r.TakeoverNs = append(r.TakeoverNs, float64(first-tKill))
 	}
 	r.AllNs = append(r.AllNs, float64(last-tKill))
-}
-
-// expect reads one line from the child and fails the run unless it is want.
-func (k *child) expect(want string) {
-	line, err := k.out.ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != want {
-		check(fmt.Errorf("child: %q, %v; want %q", line, err, want))
-	}
-}
-
-func (k *child) loadReport() loadReport {
-	line, err := k.out.ReadString('\n')
-	check(err)
-	var r loadReport
-	check(json.Unmarshal([]byte(line), &r))
-	return r
 }
 
 // p99 is the 99th percentile by nearest rank: with fewer than 100 values,

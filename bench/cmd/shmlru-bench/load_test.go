@@ -1,9 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,30 +36,14 @@ func TestPercentileNearestRank(t *testing.T) {
 	}
 }
 
-func TestFmtLoads(t *testing.T) {
-	for _, c := range []struct {
-		loads []int
-		want  string
-	}{
-		{nil, "–"},
-		{[]int{1, 1, 1}, "1"},
-		{[]int{16, 16}, "16"},
-		{[]int{2, 1, 1, 2}, "1.50 (1–2)"},
-	} {
-		if got := fmtLoads(c.loads); got != c.want {
-			t.Errorf("fmtLoads(%v) = %q, want %q", c.loads, got, c.want)
-		}
-	}
-}
-
 // A round sums the processes' loader calls, and times the last caller
 // against the barrier; errors are counted with the first kept.
 func TestStampedeAdd(t *testing.T) {
 	var r StampedeResult
 	r.add(1000, []loadReport{
 		{Calls: 1, FirstStart: 1010, LastStart: 1050, FirstDone: 21000, LastDone: 21100},
-		{Calls: 0, FirstStart: 1020, LastStart: 1300, FirstDone: 21200, LastDone: 21500, Errors: 2, Err: "first"},
-		{Calls: 0, FirstStart: 1030, LastStart: 1100, FirstDone: 21300, LastDone: 21400, Errors: 1, Err: "second"},
+		{Calls: 0, FirstStart: 1020, LastStart: 1300, FirstDone: 21200, LastDone: 21500, failures: failures{2, "first"}},
+		{Calls: 0, FirstStart: 1030, LastStart: 1100, FirstDone: 21300, LastDone: 21400, failures: failures{1, "second"}},
 	})
 	r.add(5000, []loadReport{{Calls: 2, LastStart: 5010, FirstDone: 25000, LastDone: 25020}})
 	if len(r.Loads) != 2 || r.Loads[0] != 1 || r.Loads[1] != 2 {
@@ -122,32 +103,20 @@ func loadFixture() *Results {
 		}}
 }
 
-func TestRenderLoad(t *testing.T) {
-	dir := t.TempDir()
-	if err := render(loadFixture(), dir); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "RESULTS.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	md := string(b)
-	for _, want := range []string{
-		"## 9. Read-through: a stampede of processes on a cold key",
-		"Measured by `make bench-load` on now with shmlru's layout 4, on AMD EPYC, 2 cores,",
-		"2 cores, shared with other work and noisy",
+func TestLoadTables(t *testing.T) {
+	md := tablesOf(t, loadFixture(), "load")
+	wantLines(t, md,
 		"| 2 × 8 | 1 | 2 | 20.60 ms · 21.00 ms | 20.40 ms · 22.00 ms | ×0.99 |",
 		"| 16 × 8 | 1 | 15.67 (15–16) | 22.00 ms · 25.00 ms | 24.20 ms · 24.20 ms | ×1.10 |",
-		"shmlru ran the loader exactly once per key in all 6 of its rounds (its own counters, `LoadStats()`, show 6 loads claimed and 48 waits",
-		"at 16 processes, shmlru's callers all had the value 2.20 ms sooner than singleflight's (medians).",
-		"Every caller got its key's value in every round.",
 		"| a waiter has taken the load over (its loader is called) | 5.00 ms | 12.00 ms | 12.00 ms | 3 |",
-		"| every caller of the 3 waiting processes has the value | 6.00 ms | 13.00 ms | 13.00 ms | 3 |",
+		"| every caller of the 3 waiting processes has the value | 6.00 ms | 13.00 ms | 13.00 ms | 3 |")
+	for _, want := range []string{
+		"shmlru ran the loader exactly once per key in all 6 of its rounds (its own counters, `LoadStats()`, show 6 loads claimed and 48 waits",
+		"Every caller got its key's value in every round.",
 		"shmlru counted 3 takeovers",
-		"`make bench-load` section 9",
 	} {
 		if !strings.Contains(md, want) {
-			t.Errorf("RESULTS.md lacks %q", want)
+			t.Errorf("load.md lacks %q", want)
 		}
 	}
 
@@ -155,69 +124,13 @@ func TestRenderLoad(t *testing.T) {
 	r := loadFixture()
 	r.Load.Stampede[2].Loads[1] = 2
 	r.Load.Stampede[3].Errors, r.Load.Stampede[3].Err = 1, "boom"
-	if err := render(r, dir); err != nil {
-		t.Fatal(err)
-	}
-	b, _ = os.ReadFile(filepath.Join(dir, "RESULTS.md"))
+	md = tablesOf(t, r, "load")
 	for _, want := range []string{
 		"**shmlru ran the loader other than once per key in 1 of its 6 rounds** (",
 		"**1 callers got an error or a wrong value** (the first: 16 processes, singleflight: boom).",
 	} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("RESULTS.md lacks %q", want)
+		if !strings.Contains(md, want) {
+			t.Errorf("load.md lacks %q", want)
 		}
-	}
-
-	// Without the section, RESULTS.md has none.
-	if err := render(&Results{}, dir); err != nil {
-		t.Fatal(err)
-	}
-	b, _ = os.ReadFile(filepath.Join(dir, "RESULTS.md"))
-	if strings.Contains(string(b), "## 9.") {
-		t.Error("section 9 rendered without results")
-	}
-}
-
-// `make bench-load` replaces section 9 and keeps every other section of
-// the results it merges into, and says which run measured it.
-func TestMergeLoad(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "results.json")
-	base := luaFixture()
-	base.Command, base.Date = "make bench", "then"
-	base.Ops = []OpResult{{Size: "16B/32B", Op: "Get (hit)", Peer: "shmlru"}}
-	b, err := json.Marshal(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := loadFixture()
-	run.Lua = nil // not run: must not replace base's
-	got := mergeResults(path, run, map[string]bool{"load": true})
-	if got.Command != "make bench" || len(got.Ops) != 1 || len(got.Lua) != len(base.Lua) {
-		t.Errorf("the other sections were not kept: %s, %d ops, %d lua", got.Command, len(got.Ops), len(got.Lua))
-	}
-	if got.Load == nil || len(got.Load.Stampede) != 4 {
-		t.Fatalf("load not replaced: %+v", got.Load)
-	}
-	if ri := got.runOf("load"); ri.Command != "make bench-load" || ri.Date != "now" {
-		t.Errorf("load's run: %+v", ri)
-	}
-	if p := got.provenance(); !strings.HasPrefix(p, "Section 9 (read-through stampede) was measured alone, by `make bench-load` on now, in 50s, on layout 4.") {
-		t.Errorf("provenance: %s", p)
-	}
-
-	// The merged results survive a round trip through results.json.
-	b, err = json.Marshal(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back Results
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	if back.Load == nil || back.Load.Takeover == nil || len(back.Load.Takeover.ReapNs) != 3 {
-		t.Errorf("round trip lost the takeover: %+v", back.Load)
 	}
 }

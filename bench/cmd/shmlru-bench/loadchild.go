@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,33 +16,34 @@ import (
 	"github.com/shmlru/shmlru/lru"
 )
 
-// The children of the read-through section (load.go). Each opens the
-// parent's region, prints "ready", then answers the parent's lines:
+// The children of the read-through section (load.go, -child load). Each
+// opens the parent's region and answers the parent's lines:
 //
-//	arm <mode> <key> <loader ns>  start -c.g goroutines that will each ask
+//	arm <mode> <key> <loader ns>  start G goroutines that will each ask
 //	                              for key, held at a gate; reply "armed"
 //	go                            open the gate; once every goroutine has
 //	                              its value, reply with one loadReport (JSON)
 //	victim <key>                  GetOrLoad key with a loader that replies
 //	                              "loading" and never returns (the parent
 //	                              SIGKILLs this process mid-load)
-//	quit
 //
 // Modes: loadShmlru asks with GetOrLoad; loadSingleflight with the
 // cache-aside that users write today (GetInto, and on a miss a per-process
 // singleflight.Group around load-and-Set). The loader sleeps for the loader
 // time (the database) and counts its calls.
 
-// loadPeer is -c.peer of a read-through child.
-const loadPeer = "load"
+// loadArg is a read-through child's argument: the region, and callers
+// (goroutines) per process.
+type loadArg struct {
+	Region string `json:"region"`
+	G      int    `json:"g"`
+}
 
 // The modes of a stampede, as the arm line names them.
 const (
 	loadShmlru       = "shmlru"
 	loadSingleflight = "singleflight"
 )
-
-var cG = flag.Int("c.g", 8, "internal: callers (goroutines) per read-through child")
 
 // loadTTL is the TTL of every loaded value: far longer than a round.
 const loadTTL = time.Minute
@@ -56,14 +52,13 @@ const loadTTL = time.Minute
 // CLOCK_MONOTONIC nanoseconds (monoNow), which every process of the host
 // reads alike, so the parent can set them against its own.
 type loadReport struct {
-	Calls      int    `json:"calls"`       // loader calls in this process
-	FirstCall  int64  `json:"first_call"`  // when the first of them began; 0 if none
-	FirstStart int64  `json:"first_start"` // when the first caller asked
-	LastStart  int64  `json:"last_start"`  // when the last caller asked
-	FirstDone  int64  `json:"first_done"`  // when the first caller had its value
-	LastDone   int64  `json:"last_done"`   // when the last caller had its value
-	Errors     int    `json:"errors"`      // callers that got an error or a wrong value
-	Err        string `json:"err,omitempty"`
+	Calls      int   `json:"calls"`       // loader calls in this process
+	FirstCall  int64 `json:"first_call"`  // when the first of them began; 0 if none
+	FirstStart int64 `json:"first_start"` // when the first caller asked
+	LastStart  int64 `json:"last_start"`  // when the last caller asked
+	FirstDone  int64 `json:"first_done"`  // when the first caller had its value
+	LastDone   int64 `json:"last_done"`   // when the last caller had its value
+	failures         // callers that got an error or a wrong value
 }
 
 // monoNow is CLOCK_MONOTONIC in nanoseconds. Go's own monotonic readings
@@ -116,35 +111,25 @@ type armed struct {
 	errs  []error
 }
 
-func loadChildMain() {
-	c, err := lru.Open(*cTarget, &lru.Options{NoCreate: true})
+func loadChildMain(arg []byte) {
+	var a loadArg
+	check(jsonArg(arg, &a))
+	c, err := lru.Open(a.Region, &lru.Options{NoCreate: true})
 	check(err)
 	defer c.Close()
 	var sf singleflight.Group // this process's, for every round
-	out := bufio.NewWriter(os.Stdout)
-	reply := func(s string) {
-		out.WriteString(s)
-		out.WriteByte('\n')
-		out.Flush()
-	}
-	reply("ready")
 	var cur *armed
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		f := strings.Fields(in.Text())
+	serve(func(f []string) {
 		switch {
-		case len(f) == 0 || f[0] == "quit":
-			return
 		case f[0] == "arm" && len(f) == 4:
 			ns, err := strconv.ParseInt(f[3], 10, 64)
 			check(err)
-			cur = arm(c, &sf, f[1], []byte(f[2]), time.Duration(ns), *cG)
+			cur = arm(c, &sf, f[1], []byte(f[2]), time.Duration(ns), a.G)
 			reply("armed")
 		case f[0] == "go" && cur != nil:
 			close(cur.gate)
 			cur.wg.Wait()
-			b, _ := json.Marshal(cur.report())
-			reply(string(b))
+			reply(cur.report())
 			cur = nil
 		case f[0] == "victim" && len(f) == 2:
 			hang := func(ctx context.Context, key []byte) ([]byte, error) {
@@ -155,9 +140,9 @@ func loadChildMain() {
 			c.GetOrLoad(context.Background(), []byte(f[1]), hang, lru.LoadOptions{TTL: loadTTL})
 			check(errors.New("child: the victim's load returned"))
 		default:
-			check(fmt.Errorf("child: unexpected line %q", in.Text()))
+			check(fmt.Errorf("child: unexpected line %q", f))
 		}
-	}
+	})
 }
 
 // arm starts g goroutines that ask for key in mode once the gate opens.
@@ -233,10 +218,7 @@ func (a *armed) report() loadReport {
 		}
 		r.LastDone = max(r.LastDone, a.done[i])
 		if a.errs[i] != nil {
-			if r.Errors == 0 {
-				r.Err = a.errs[i].Error()
-			}
-			r.Errors++
+			r.fail(a.errs[i])
 		}
 	}
 	return r

@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"net/url"
 	"strconv"
 	"time"
@@ -39,9 +38,6 @@ var luaCallOps = []string{"loop alone", "FFI call: C function", "FFI call: Go ex
 // alternating, and the worker turning the peers' order), and reports the
 // median of each cell.
 func runLua(e *env, cfg Config) ([]LuaResult, string) {
-	if !cfg.Lua {
-		return nil, "skipped"
-	}
 	for _, n := range luaKeyCounts {
 		q := url.Values{"keys": {strconv.Itoa(n)}, "size": {luaZone(n)},
 			"path": {e.shmPath("lua-strings")}, "dict": {luaDict(n, false)},
@@ -65,8 +61,7 @@ func runLua(e *env, cfg Config) ([]LuaResult, string) {
 	ns, bytes := map[cell][]float64{}, map[cell][]float64{}
 	var order []cell
 	for rep := 0; rep < cfg.Reps; rep++ {
-		for i := range luaKeyCounts {
-			n := luaKeyCounts[(i+rep)%len(luaKeyCounts)]
+		for _, n := range rotated(luaKeyCounts, rep) {
 			q := url.Values{"keys": {strconv.Itoa(n)}, "round": {strconv.Itoa(rep)},
 				"dur_ms": {strconv.Itoa(int(cfg.Dur / time.Millisecond))}}
 			var r struct {
@@ -95,13 +90,4 @@ func runLua(e *env, cfg Config) ([]LuaResult, string) {
 		out = append(out, LuaResult{Keys: c.keys, Op: c.op, Peer: c.peer, Ns: median(ns[c]), Bytes: median(bytes[c]), All: ns[c]})
 	}
 	return out, ""
-}
-
-// fmtKeys writes a key count as the tables do: "1,000 keys".
-func fmtKeys(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return fmt.Sprintf("%s keys", s)
 }

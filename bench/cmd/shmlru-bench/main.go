@@ -1,29 +1,26 @@
 // Command shmlru-bench measures shmlru next to the caches it is compared
-// with, in one run on one machine, and writes bench/RESULTS.md, results.json
-// and PNG charts. `make bench` (full) and `make bench-quick` run it.
+// with, in one run on one machine, and writes each section's tables to
+// -out as <section>.md and its figures as <section>.json (results.go).
+// `make bench` (full) and `make bench-quick` run it; shmlru-charts draws
+// the charts from the JSON files. The discussion of the figures is
+// bench/RESULTS.md's, written by people.
 //
 // It starts the servers it compares with (redis-server, memcached, nginx)
 // itself on loopback ports, and stops them at the end. Multi-process runs
-// re-execute this binary as child processes (see child.go).
+// re-execute this binary as child processes (child.go).
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/shmlru/shmlru/bench/internal/peers"
 	"github.com/shmlru/shmlru/bench/internal/workload"
-	"github.com/shmlru/shmlru/internal/ngxrun"
 	"github.com/shmlru/shmlru/lru"
 )
 
@@ -38,7 +35,6 @@ type Config struct {
 	HitU     int   // universe of the hit-ratio trace
 	HitLen   int   // its length
 	HitSize  int64 // shmlru region for it
-	Lua      bool
 	// The read-through section (load.go): process counts, callers per
 	// process, the loader's time, rounds (fresh keys) per count and peer;
 	// takeover rounds and the waiting processes in them.
@@ -60,17 +56,22 @@ type Config struct {
 	NearWrite   float64
 	NearRegion  int64
 	NearRounds  int
+	// The hot-key section (hot.go): process counts (-hot.procs), the time
+	// of one run and the rounds.
+	HotProcs []int
+	HotDur   time.Duration
+	HotReps  int
 }
 
 var (
-	flagQuick  = flag.Bool("quick", false, "a reduced run (make bench-quick)")
-	flagOut    = flag.String("out", ".", "directory for RESULTS.md, results.json and the PNGs")
-	flagOnly   = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load,near (default all); the others are kept from -out's results.json. \"hot\" runs alone: it prints its tables and writes -out's hot.json (hot.go)")
-	flagDur    = flag.Duration("dur", 0, "override the duration of one timed run")
-	flagReps   = flag.Int("reps", 0, "override the repetitions per cell")
-	flagRender = flag.String("render", "", "only re-render RESULTS.md and charts from this results.json")
-	flagChild  = flag.Bool("child", false, "internal: run as a load-generating child process")
-	flagPeers  = flag.String("peers", "", "comma-separated peers to run (default all), for experiments")
+	flagQuick = flag.Bool("quick", false, "a reduced run (make bench-quick)")
+	flagOut   = flag.String("out", "out", "directory for each section's <section>.md, <section>.json and profiles/")
+	flagOnly  = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load,near,hot (default all but hot)")
+	flagDur   = flag.Duration("dur", 0, "override the duration of one timed run")
+	flagReps  = flag.Int("reps", 0, "override the repetitions per cell")
+	// flagChildProf makes every child of the scaling runs write a CPU profile.
+	flagChildProf = flag.String("childprof", "", "directory for CPU profiles of the child processes (scaling section)")
+	flagPeers     = flag.String("peers", "", "comma-separated peers to run (default all), for experiments")
 )
 
 func capacityFor(s workload.Size) int {
@@ -85,11 +86,11 @@ func capacityFor(s workload.Size) int {
 
 func config(quick bool) Config {
 	c := Config{Quick: quick, Dur: 200 * time.Millisecond, Reps: 5, OpsSizes: workload.Sizes,
-		Scale: []int{1, 2, 4}, HitU: 4 << 20, HitLen: 6 << 20, HitSize: 16 << 20, Lua: true,
+		Scale: []int{1, 2, 4}, HitU: 4 << 20, HitLen: 6 << 20, HitSize: 16 << 20,
 		LoadProcs: []int{2, 4, 8, 16}, LoadG: 8, LoadTime: 20 * time.Millisecond, LoadRounds: 200,
 		TakeoverRounds: 100, TakeoverWaiters: 3,
 		NearHitKeys: 1000, NearProcs: []int{2, 4, 8}, NearKeys: 10000, NearValue: 256, NearOps: 50000, NearWrite: 0.01,
-		NearRegion: 32 << 20, NearRounds: 3}
+		NearRegion: 32 << 20, NearRounds: 3, HotDur: 2 * time.Second, HotReps: 3}
 	hots := []float64{0.95, 0.30}
 	reads := []float64{0.9, 0.5}
 	sizes := workload.Sizes
@@ -112,110 +113,68 @@ func config(quick bool) Config {
 			}
 		}
 	}
+	for _, s := range strings.Split(*flagHotProcs, ",") {
+		p, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || p < 1 {
+			check(fmt.Errorf("-hot.procs: %q is not a process count", s))
+		}
+		c.HotProcs = append(c.HotProcs, p)
+	}
 	if *flagDur > 0 {
-		c.Dur = *flagDur
+		c.Dur, c.HotDur = *flagDur, *flagDur
 	}
 	if *flagReps > 0 {
-		c.Reps = *flagReps
+		c.Reps, c.HotReps = *flagReps, *flagReps
 	}
 	return c
 }
 
 func main() {
 	flag.Parse()
-	if *flagChild {
+	// All the machine's cores, whatever the cgroup's quota says: the
+	// figures are for the machine.
+	runtime.GOMAXPROCS(runtime.NumCPU())
+	if *flagChild != "" {
 		childMain()
-		return
-	}
-	if *flagRender != "" {
-		var res Results
-		b, err := os.ReadFile(*flagRender)
-		check(err)
-		check(json.Unmarshal(b, &res))
-		check(render(&res, *flagOut))
 		return
 	}
 	cfg := config(*flagQuick)
 	check(os.MkdirAll(*flagOut, 0o755))
-	if *flagOnly == hotSection {
-		env := startEnv(cfg)
-		defer env.stop()
-		runHot(env)
-		return
-	}
 	only := map[string]bool{}
-	for _, s := range strings.Split(*flagOnly, ",") {
-		if s != "" {
-			if !isSection(s) {
-				check(fmt.Errorf("-only: no section %q (%s)", s, strings.Join(sections, ",")))
-			}
-			only[s] = true
+	for _, name := range strings.Split(*flagOnly, ",") {
+		if _, ok := sectionNamed(name); name != "" && !ok {
+			check(fmt.Errorf("-only: no section %q (see -help)", name))
 		}
+		only[name] = name != ""
 	}
-	want := func(s string) bool { return len(only) == 0 || only[s] }
-
-	res := &Results{
-		Date:    time.Now().UTC().Format("2006-01-02 15:04 UTC"),
-		Command: commandLine(),
-		Layout:  lru.LayoutVersion,
-		Machine: machine(),
-		Quick:   cfg.Quick,
-		Dur:     cfg.Dur.String(),
-		Reps:    cfg.Reps,
-		HitSize: cfg.HitSize,
-	}
-	env := startEnv(cfg)
+	env := startEnv()
 	defer env.stop()
-
-	t0 := time.Now()
-	step := func(name string, f func()) {
-		if !want(name) {
-			return
+	for _, s := range sections {
+		if !only[s.name] && (*flagOnly != "" || s.alone) {
+			continue
+		}
+		r := &Results{
+			Date:    time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+			Command: commandLine(),
+			Layout:  lru.LayoutVersion,
+			Machine: machine(),
+			Quick:   cfg.Quick,
+			Dur:     cfg.Dur.String(),
+			Reps:    cfg.Reps,
 		}
 		t := time.Now()
-		logf("== %s", name)
-		f()
-		logf("== %s done in %s", name, time.Since(t).Round(time.Second))
+		logf("== %s", s.name)
+		s.run(env, cfg, r)
+		r.Elapsed = time.Since(t).Round(time.Second).String()
+		logf("== %s done in %s", s.name, r.Elapsed)
+		check(writeSection(r, *flagOut, s))
+		logf("wrote %s.md and %s.json", filepath.Join(*flagOut, s.name), s.name)
 	}
-	step("ops", func() { res.Ops = runOps(env, cfg) })
-	step("mixed", func() { res.Mixed = runMixed(env, cfg) })
-	step("scale", func() { res.Scaling = runScaling(env, cfg) })
-	step("density", func() { res.Density = runDensity(env, cfg) })
-	step("hitratio", func() { res.HitRatio = runHitRatio(cfg) })
-	step("lua", func() { res.Lua, res.LuaNote = runLua(env, cfg) })
-	step("profile", func() { res.Profiles = runProfiles(env, cfg, *flagOut) })
-	step("load", func() { res.Load = runLoad(env, cfg) })
-	step("near", func() { res.Near = runNear(env, cfg) })
-	res.Elapsed = time.Since(t0).Round(time.Second).String()
-	elapsed := res.Elapsed // this run's, whatever mergeResults keeps
-	env.stop()
-	if len(only) > 0 {
-		res = mergeResults(filepath.Join(*flagOut, "results.json"), res, only)
-	}
-
-	b, err := json.MarshalIndent(res, "", "  ")
-	check(err)
-	check(os.WriteFile(filepath.Join(*flagOut, "results.json"), b, 0o644))
-	check(renderSections(res, *flagOut, only))
-	logf("wrote %s in %s", filepath.Join(*flagOut, "RESULTS.md"), elapsed)
 }
 
-// commandLine is the make target that runs the harness as this run was
-// started, or the harness's own command line where none does.
+// commandLine is the harness's command line as this run was started.
 func commandLine() string {
-	switch {
-	case *flagOnly == "lua" && !*flagQuick:
-		return "make bench-lua"
-	case *flagOnly == "load" && !*flagQuick:
-		return "make bench-load"
-	case *flagOnly == "near" && !*flagQuick:
-		return "make bench-near"
-	case *flagOnly != "":
-		return strings.Join(append([]string{"shmlru-bench"}, os.Args[1:]...), " ")
-	case *flagQuick:
-		return "make bench-quick"
-	}
-	return "make bench"
+	return strings.Join(append([]string{"shmlru-bench"}, os.Args[1:]...), " ")
 }
 
 func logf(format string, args ...any) {
@@ -235,199 +194,3 @@ func check(err error) {
 		os.Exit(1)
 	}
 }
-
-// env holds the servers and temporary files of a run.
-type env struct {
-	cfg      Config
-	dir      string // temporary files
-	redis    *peers.ServerProc
-	memcache *peers.ServerProc
-	ngx      *ngxrun.Server // nginx, once started (see nginx.go)
-	ngxErr   error          // or why it did not start
-	kids     []*child
-	stopped  bool
-	shmSeq   int
-
-	// nearRedis is section 10's own redis-server (near.go).
-	nearRedis *peers.ServerProc
-	// hotNgx are the hot-key section's nginx servers (hot.go).
-	hotNgx []*ngxrun.Server
-}
-
-// startEnv returns a new env that check's exit, ^C and SIGTERM stop.
-func startEnv(cfg Config) *env {
-	e := newEnv(cfg)
-	atExit = e.stop
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		e.stop()
-		os.Exit(130)
-	}()
-	return e
-}
-
-func newEnv(cfg Config) *env {
-	dir, err := os.MkdirTemp("", "shmlru-bench-")
-	check(err)
-	return &env{cfg: cfg, dir: dir}
-}
-
-// servers starts redis and memcached on first use.
-func (e *env) servers() (redisAddr, mcAddr string) {
-	if e.redis == nil {
-		s, err := peers.StartRedis(256 << 20)
-		check(err)
-		e.redis = s
-		logf("redis-server on %s", s.Addr)
-	}
-	if e.memcache == nil {
-		s, err := peers.StartMemcached(256)
-		check(err)
-		e.memcache = s
-		logf("memcached on %s", s.Addr)
-	}
-	return e.redis.Addr, e.memcache.Addr
-}
-
-// shmPath is a fresh region path under /dev/shm.
-func (e *env) shmPath(tag string) string {
-	e.shmSeq++
-	return fmt.Sprintf("/dev/shm/shmlru-bench-%d-%d-%s", os.Getpid(), e.shmSeq, tag)
-}
-
-func (e *env) stop() {
-	if e.stopped {
-		return
-	}
-	e.stopped = true
-	for _, k := range e.kids {
-		k.kill()
-	}
-	e.redis.Stop()
-	e.memcache.Stop()
-	e.nearRedis.Stop()
-	if e.ngx != nil {
-		e.ngx.Stop()
-	}
-	for _, s := range e.hotNgx {
-		s.Stop()
-	}
-	os.RemoveAll(e.dir)
-	m, _ := filepath.Glob(fmt.Sprintf("/dev/shm/shmlru-bench-%d-*", os.Getpid()))
-	for _, p := range m {
-		os.Remove(p)
-	}
-}
-
-// ---- peers ----
-
-// peerDef opens one peer sized for capacity entries of size sz.
-type peerDef struct {
-	Name string
-	Kind peers.Kind
-	Open func(e *env, sz workload.Size, capacity int) peers.Cache
-}
-
-// shmlruDef is shmlru at default options, sized for capacity entries (see
-// peers.ShmlruOptions).
-var shmlruDef = peerDef{Name: "shmlru", Kind: peers.SharedMemory, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-	c, err := peers.OpenShmlru(e.shmPath("shmlru"), peers.ShmlruOptions(capacity, sz.Key, sz.Value), true)
-	check(err)
-	return c
-}}
-
-// freecacheDef is coocood/freecache, sized for capacity entries.
-var freecacheDef = peerDef{Name: "freecache", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-	return peers.NewFreecache(peers.FreecacheBytes(capacity, sz.Key, sz.Value))
-}}
-
-func allPeers() []peerDef {
-	all := allPeerDefs()
-	if *flagPeers == "" {
-		return all
-	}
-	var out []peerDef
-	for _, d := range all {
-		for _, p := range strings.Split(*flagPeers, ",") {
-			if d.Name == p {
-				out = append(out, d)
-			}
-		}
-	}
-	return out
-}
-
-func allPeerDefs() []peerDef {
-	return []peerDef{
-		shmlruDef,
-		freecacheDef,
-		{Name: "golang-lru", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-			return peers.NewExactLRU(capacity)
-		}},
-		{Name: "map+mutex", Kind: peers.InProcess, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-			return peers.NewMapMutex(capacity)
-		}},
-		{Name: "redis", Kind: peers.Server, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-			addr, _ := e.servers()
-			r := peers.NewRedis(addr)
-			r.Flush()
-			// About capacity entries: redis' own overhead is ~80 bytes an entry.
-			r.C.ConfigSet(context.Background(), "maxmemory", fmt.Sprint(int64(capacity)*int64(sz.Key+sz.Value+96)*5/4+4<<20))
-			return r
-		}},
-		{Name: "memcached", Kind: peers.Server, Open: func(e *env, sz workload.Size, capacity int) peers.Cache {
-			_, addr := e.servers()
-			m := peers.NewMemcached(addr)
-			m.Flush()
-			return m
-		}},
-	}
-}
-
-// prefill stores keys in c; servers are filled over several connections.
-func prefill(c peers.Cache, kind peers.Kind, keys [][]byte, val []byte) {
-	if r, ok := c.(*peers.Redis); ok {
-		r.SetMany(keys, val)
-		return
-	}
-	if kind != peers.Server {
-		for _, k := range keys {
-			c.Set(k, val)
-		}
-		return
-	}
-	const par = 8
-	done := make(chan struct{})
-	for w := 0; w < par; w++ {
-		go func(w int) {
-			for i := w; i < len(keys); i += par {
-				c.Set(keys[i], val)
-			}
-			done <- struct{}{}
-		}(w)
-	}
-	for w := 0; w < par; w++ {
-		<-done
-	}
-}
-
-func shuffled(keys [][]byte, seed uint64) [][]byte {
-	c := append([][]byte(nil), keys...)
-	r := rand.New(rand.NewPCG(seed, 1))
-	r.Shuffle(len(c), func(i, j int) { c[i], c[j] = c[j], c[i] })
-	return c
-}
-
-func coldKeys(keySize, n int, base uint64) [][]byte {
-	keys := make([][]byte, n)
-	buf := make([]byte, n*keySize)
-	for i := range keys {
-		keys[i] = buf[i*keySize : (i+1)*keySize : (i+1)*keySize]
-		workload.Key(keys[i], base+uint64(i))
-	}
-	return keys
-}
-
-func init() { runtime.GOMAXPROCS(runtime.NumCPU()) }

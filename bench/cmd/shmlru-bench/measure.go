@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"runtime"
+	"slices"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/shmlru/shmlru/bench/internal/peers"
@@ -17,6 +20,7 @@ type Sample struct {
 	Gets    int64   `json:"gets"`
 	Hits    int64   `json:"hits"`
 	NsPerOp float64 `json:"ns_per_op"`
+	CPUNs   int64   `json:"cpu_ns"` // CPU time, user and system, the process used during the run
 }
 
 func (s *Sample) finish() {
@@ -55,7 +59,7 @@ func (s Sample) OpsPerSec() float64 {
 func runFor(dur time.Duration, f func(n int) (gets, hits int)) Sample {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m0 := ms.Mallocs
+	m0, cpu0 := ms.Mallocs, cpuTime()
 	var s Sample
 	n := 16
 	start := time.Now()
@@ -75,10 +79,76 @@ func runFor(dur time.Duration, f func(n int) (gets, hits int)) Sample {
 			n *= 2
 		}
 	}
+	s.CPUNs = cpuTime() - cpu0
 	runtime.ReadMemStats(&ms)
 	s.Mallocs = ms.Mallocs - m0
 	s.finish()
 	return s
+}
+
+// cpuTime is the CPU time, user and system, this process has used, in
+// nanoseconds.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// failures counts what went wrong and keeps the first error's text.
+type failures struct {
+	Errors int64  `json:"errors"`
+	Err    string `json:"err,omitempty"`
+}
+
+// fail counts err.
+func (f *failures) fail(err error) { f.add(failures{1, err.Error()}) }
+
+// add counts o's failures; the first error stays f's if it had one.
+func (f *failures) add(o failures) {
+	if f.Errors == 0 {
+		f.Err = o.Err
+	}
+	f.Errors += o.Errors
+}
+
+// poll calls done every interval until it reports true or an error, or
+// timeout has passed.
+func poll(timeout, every time.Duration, done func() (bool, error)) error {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(every) {
+		ok, err := done()
+		if ok || err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still waiting after %s", timeout)
+		}
+	}
+}
+
+// errorf wraps a non-nil err with what was awaited; nil stays nil.
+func errorf(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// rotated is xs turned left by round, so that each round of an
+// interleaved measurement starts with another of them.
+func rotated[T any](xs []T, round int) []T {
+	k := round % len(xs)
+	return append(slices.Clone(xs[k:]), xs[:k]...)
+}
+
+// indices are 0 to n-1.
+func indices(n int) []int {
+	xs := make([]int, n)
+	for i := range xs {
+		xs[i] = i
+	}
+	return xs
 }
 
 // medianSample returns the sample with the median ns/op, with allocations

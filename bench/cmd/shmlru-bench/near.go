@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -20,7 +19,7 @@ import (
 	"github.com/shmlru/shmlru/near"
 )
 
-// Section 10: shmlru as each host's shared near cache in front of Redis
+// The near section (-only near): shmlru as each host's shared near cache in front of Redis
 // (package near). First a near-cache hit against a go-redis GET of the
 // same key, in one process. Then N processes doing one workload over the
 // same keys in Redis, either sharing one near region (one agent among
@@ -31,7 +30,7 @@ import (
 // counters (INFO cpu, commandstats, stats) and CLIENT LIST see this
 // section's clients only.
 
-// NearSection is what section 10 measured.
+// NearSection is what the near section measured.
 type NearSection struct {
 	Hit *NearHit `json:"hit,omitempty"`
 	// The multi-process workload: keys in Redis, their value size,
@@ -72,12 +71,11 @@ type NearRun struct {
 	Peer  string `json:"peer"` // nearShmlru or nearRueidis
 	Round int    `json:"round"`
 	// Sums over the processes.
-	Reads    int64  `json:"reads"`
-	Writes   int64  `json:"writes"`
-	Hits     int64  `json:"hits"` // rueidis's IsCacheHit
-	Errors   int64  `json:"errors"`
-	Err      string `json:"err,omitempty"`
-	Distinct int64  `json:"distinct"` // keys read, summed over processes
+	Reads  int64 `json:"reads"`
+	Writes int64 `json:"writes"`
+	Hits   int64 `json:"hits"` // rueidis's IsCacheHit
+	failures
+	Distinct int64 `json:"distinct"` // keys read, summed over processes
 	// Growth over the run of the processes' live Go heaps and anonymous
 	// resident memory, summed.
 	HeapGrowth int64 `json:"heap_growth"`
@@ -177,8 +175,7 @@ func runNear(e *env, cfg Config) *NearSection {
 	s.Hit = runNearHit(e, cfg, srv.Addr, admin)
 	for _, n := range cfg.NearProcs {
 		for round := 0; round < cfg.NearRounds; round++ {
-			for j := range nearPeers {
-				p := nearPeers[(j+round)%len(nearPeers)]
+			for _, p := range rotated(nearPeers, round) {
 				r := runNearProcs(e, s, admin, srv.Addr, n, p, round)
 				logf("near: %d processes, %s, round %d: hit ratio %.4f, %d Redis GETs, Redis CPU %.2fs, %d tracking connections, cache %s, wall %s",
 					n, p, round, r.HitRatio(), r.RedisGets, r.RedisCPU, r.TrackingConns, fmtSize(r.CacheBytes()), fmtNs(r.WallNs))
@@ -197,12 +194,12 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 	h := &NearHit{Size: sz.String(), Keys: cfg.NearHitKeys}
 	resetRedis(admin)
 	val := workload.Value(sz.Value)
-	bkeys := shuffled(workload.HotKeySet(sz.Key, cfg.NearHitKeys), 3)
+	bkeys := shuffled(workload.KeySet(sz.Key, cfg.NearHitKeys, 0), 3)
 	keys := make([]string, len(bkeys))
 	for i, k := range bkeys {
 		keys[i] = string(k)
 	}
-	rd := peers.NewRedis(addr) // section 1's redis peer: go-redis, RESP2
+	rd := peers.NewRedis(addr) // the ops section's redis peer: go-redis, RESP2
 	defer rd.Close()
 	rd.SetMany(bkeys, val)
 
@@ -257,12 +254,8 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 			h.NearRedisGets += redisInfo(admin).Gets - before.Gets
 		}
 		runRedisLoop := func() { h.Redis = append(h.Redis, runFor(cfg.Dur, loopGet(rd, &redisCur, buf))) }
-		if rep%2 == 0 {
-			runNearLoop()
-			runRedisLoop()
-		} else {
-			runRedisLoop()
-			runNearLoop()
+		for _, loop := range rotated([]func(){runNearLoop, runRedisLoop}, rep) {
+			loop()
 		}
 		h.Region = append(h.Region, runFor(cfg.Dur, regionLoop))
 	}
@@ -283,20 +276,11 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 
 // waitInStep waits until the region's agent has confirmed its stream.
 func waitInStep(c *lru.Cache, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	err := poll(timeout, time.Millisecond, func() (bool, error) {
 		ts, err := c.Tracker().State()
-		if err != nil {
-			return err
-		}
-		if ts.InStep {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("near: the region %s was not in step after %s (agent pid %d)", c.Path(), timeout, ts.AgentPid)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return err == nil && ts.InStep, err
+	})
+	return errorf(err, "near: the region %s in step", c.Path())
 }
 
 // ---- N processes ----
@@ -307,7 +291,7 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 	r := NearRun{Procs: n, Peer: peer, Round: round}
 	resetRedis(admin)
 	populateNear(admin, s.Keys, s.ValueSize)
-	w := nearWork{Addr: addr, Keys: s.Keys, ValueSize: s.ValueSize, Ops: s.Ops, WriteFrac: s.WriteFrac, MaxTTL: s.MaxTTL}
+	w := nearWork{Peer: peer, Addr: addr, Keys: s.Keys, ValueSize: s.ValueSize, Ops: s.Ops, WriteFrac: s.WriteFrac, MaxTTL: s.MaxTTL}
 	var region *lru.Cache
 	if peer == nearShmlru {
 		w.Region = e.shmPath(fmt.Sprintf("near-n%d-r%d", n, round))
@@ -318,16 +302,8 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 		defer os.Remove(w.Region)
 		defer region.Close()
 	}
-	wb, _ := json.Marshal(w)
-	kids := make([]*child, n)
-	for i := range kids {
-		kids[i] = e.spawnChild(peer, "-c.peer", peer, "-c.near", string(wb))
-	}
-	defer func() {
-		for _, k := range kids {
-			k.quit()
-		}
-	}()
+	kids := e.spawnN(n, "near", func(int) any { return w })
+	defer quitAll(kids)
 	var ts0 lru.TrackState
 	var ls0 lru.LoadCounters
 	if region != nil {
@@ -360,14 +336,9 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 		})
 	}
 	for i, k := range kids {
-		fmt.Fprintf(k.in, "run %d\n", uint64(round)<<16|uint64(i+1))
+		k.send("run %d", uint64(round)<<16|uint64(i+1))
 	}
-	reps := make([]nearReport, n)
-	for i, k := range kids {
-		line, err := k.out.ReadString('\n')
-		check(err)
-		check(json.Unmarshal([]byte(line), &reps[i]))
-	}
+	reps := recvAll[nearReport](kids)
 	close(stop)
 	wg.Wait()
 	after := redisInfo(admin)
@@ -407,10 +378,7 @@ func (r *NearRun) add(reps []nearReport) {
 		r.Distinct += int64(p.Distinct)
 		r.HeapGrowth += int64(p.HeapAfter) - int64(p.HeapBefore)
 		r.AnonGrowth += p.AnonAfter - p.AnonBefore
-		if p.Errors > 0 && r.Errors == 0 {
-			r.Err = p.Err
-		}
-		r.Errors += p.Errors
+		r.failures.add(p.failures)
 		if first == 0 || p.Start < first {
 			first = p.Start
 		}
@@ -422,20 +390,15 @@ func (r *NearRun) add(reps []nearReport) {
 // resetRedis empties the server once every connection but the admin's
 // has gone (the last run's children close theirs as they exit).
 func resetRedis(admin *redis.Client) {
-	ctx := context.Background()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	err := poll(10*time.Second, 5*time.Millisecond, func() (bool, error) {
 		n, _ := clientCounts(admin)
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			list, _ := admin.ClientList(ctx).Result()
-			check(fmt.Errorf("near: %d connections to Redis still open 10s after their processes quit:\n%s", n, list))
-		}
-		time.Sleep(5 * time.Millisecond)
+		return n == 0, nil
+	})
+	if err != nil {
+		list, _ := admin.ClientList(context.Background()).Result()
+		check(fmt.Errorf("near: connections to Redis still open after their processes quit: %w:\n%s", err, list))
 	}
-	check(admin.FlushAll(ctx).Err())
+	check(admin.FlushAll(context.Background()).Err())
 }
 
 // populateNear writes every key's first value.
@@ -553,19 +516,4 @@ func countClients(list string) (conns, tracking int) {
 		}
 	}
 	return conns, tracking
-}
-
-// fmtSize writes a byte count.
-func fmtSize(n int64) string {
-	switch {
-	case n < 0:
-		return "-" + fmtSize(-n)
-	case n >= 10<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
-	case n >= 10<<10:
-		return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

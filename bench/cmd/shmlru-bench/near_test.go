@@ -1,9 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +70,7 @@ func TestNearRunAdd(t *testing.T) {
 	r := NearRun{Peer: nearShmlru}
 	r.add([]nearReport{
 		{Reads: 900, Writes: 100, Start: 1000, End: 5000, Distinct: 50, HeapBefore: 100, HeapAfter: 300, AnonBefore: 10, AnonAfter: 5},
-		{Reads: 1100, Writes: 0, Start: 1500, End: 7000, Distinct: 60, HeapBefore: 100, HeapAfter: 100, Errors: 2, Err: "boom"},
+		{Reads: 1100, Writes: 0, Start: 1500, End: 7000, Distinct: 60, HeapBefore: 100, HeapAfter: 100, failures: failures{2, "boom"}},
 	})
 	r.RedisGets = 200
 	if r.Reads != 2000 || r.Writes != 100 || r.Distinct != 110 || r.HeapGrowth != 200 || r.AnonGrowth != -5 || r.WallNs != 6000 {
@@ -141,121 +138,45 @@ func nearFixture() *Results {
 			}}}
 }
 
-func renderedNear(t *testing.T, r *Results) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := render(r, dir); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "RESULTS.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func TestRenderNear(t *testing.T) {
-	md := renderedNear(t, nearFixture())
-	for _, want := range []string{
-		"## 10. Near cache in front of Redis",
-		"Measured by `make bench-near` on now with shmlru's layout 5, on AMD EPYC, 2 cores,",
-		"`--save '' --appendonly no`",
-		"rounded up to 16 bytes: 320 bytes for these 13-byte keys and 256-byte values)",
-		"| `near.Client.Get` (hit) | **450 ns** | 3 | 400 ns, 500 ns, 450 ns |",
+func TestNearTables(t *testing.T) {
+	md := tablesOf(t, nearFixture(), "near")
+	wantLines(t, md,
+		"| `near.Client.Get` (hit) | 450 ns | 3 | 400 ns, 500 ns, 450 ns |",
 		"| go-redis `GET` | 95.0 µs | 3 | 100.0 µs, 90.0 µs, 95.0 µs |",
-		"A near hit takes 1/211 of a Redis GET (450 ns ÷ 95.0 µs = 0.00474×); the goal, at most 1/200, is **met**.",
-		"every `near.Client.Get` timed was a hit",
 		"| reference: the region's read, `Cache().GetTracked` | 250 ns | 0 | 250 ns, 240 ns |",
-		"At this hit's cost the goal holds while a loopback GET takes at least 90.0 µs; this run's GET rounds took 90.0 µs to 100.0 µs. ",
-		"The region's own read took 250 ns (1/380 of the GET), so `near.Client.Get` adds 200 ns to it on a hit (allocations per read: 3 against 0).",
-		"| " + nearGoalWhat() + " | ≤ 1/200 (0.005×) | 1/211 (450 ns vs 95.0 µs) | **met** |",
-		"| 2 | **shmlru (near, one region)** | 0.9091 | 9000 | 10000 | 0.30 s | 1 (of 6) | 3.00 MiB | 1.00 s |",
+		"| checks | Redis GETs during the near rounds: 0; generations dropped: 0 |  |  |",
+		"| 2 | shmlru (near, one region) | 0.9091 | 9000 | 10000 | 0.30 s | 1 (of 6) | 3.00 MiB | 1.00 s |",
 		"| 2 | rueidis (a cache per process) | 0.8485 | 15000 | 76000 | 0.60 s | 4 (of 4) | 14.0 MiB (10.5 MiB) | 1.00 s |",
 		"| 8 | rueidis (a cache per process) | 0.2929 | 70000 | 351000 | 2.00 s | 16 (of 16) | 48.0 MiB (36.0 MiB) | 1.00 s |",
 		"| 2 | ×1.67 | ×7.60 | ×2.00 | ×4.00 | ×4.67 (×3.50) | ×1.67 | ×1.00 |",
-		"| 8 | ×5.00 | ×23.4 | ×4.00 | ×16.0 | ×16.0 (×12.0) | ×5.00 | ×1.00 |",
+		"| 8 | ×5.00 | ×23.4 | ×4.00 | ×16.0 | ×16.0 (×12.0) | ×5.00 | ×1.00 |")
+	for _, want := range []string{
 		"| 2 | shmlru (near, one region) | 1000 | 9000 · 2000 · 10 · 9000 | 0 of 200 samples | – |",
 		"| 2 | rueidis (a cache per process) | 1000 | – | – | 9000 · 1631 B · 9000 |",
 		"Every one of the 800000 operations of the 8 runs succeeded",
 		"differ by at most 0.0000 in any run",
 		"No near region evicted an entry and none dropped all its keys",
-		"`make bench-near` section 10",
 	} {
 		if !strings.Contains(md, want) {
-			t.Errorf("RESULTS.md lacks %q", want)
+			t.Errorf("near.md lacks %q", want)
 		}
 	}
 
-	// A missed goal, a Get that went to Redis, failed operations and
-	// evictions are said.
+	// A Get that went to Redis, failed operations and evictions are said.
 	r := nearFixture()
-	r.Near.Hit.Redis = r.Near.Hit.Redis[:1]
-	r.Near.Hit.Redis[0].NsPerOp = 50e3
 	r.Near.Hit.NearRedisGets = 3
 	r.Near.Runs[1].Errors, r.Near.Runs[1].Err = 2, "boom"
 	r.Near.Runs[0].Evictions = 5
 	r.Near.Runs[5].OwnOK = false
-	md = renderedNear(t, r)
+	md = tablesOf(t, r, "near")
 	for _, want := range []string{
-		"the goal, at most 1/200, is **missed**: a hit would have to take 250 ns or less",
-		"| 1/111 (450 ns vs 50.0 µs) | **missed** |",
-		"**Redis served 3 GETs while the near rounds ran",
+		"Redis GETs during the near rounds: 3",
 		"**2 operations failed or read a wrong value** (the first: 2 processes, rueidis, run 0: boom).",
 		"**The near regions evicted 5 entries**",
 		"| 8 | rueidis (a cache per process) | 0.2929 | 70000 | 351000 | 2.00 s | 16 (of 16) | 48.0 MiB | 1.00 s |",
-		"section 10 says what a hit would have had to take",
 	} {
 		if !strings.Contains(md, want) {
-			t.Errorf("RESULTS.md lacks %q", want)
+			t.Errorf("near.md lacks %q", want)
 		}
-	}
-
-	// Without the section there is none, and its goal is not measured.
-	md = renderedNear(t, &Results{})
-	if strings.Contains(md, "## 10.") {
-		t.Error("section 10 rendered without results")
-	}
-	if g := (&Results{}).nearGoal(); g.Met != "not measured" {
-		t.Errorf("goal without results: %+v", g)
-	}
-}
-
-// `make bench-near` replaces section 10, keeps the others, and says which
-// run measured it.
-func TestMergeNear(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "results.json")
-	base := loadFixture()
-	base.Command, base.Date = "make bench", "then"
-	b, err := json.Marshal(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := nearFixture()
-	got := mergeResults(path, run, map[string]bool{"near": true})
-	if got.Command != "make bench" || got.Load == nil || len(got.Load.Stampede) != 4 {
-		t.Errorf("the other sections were not kept: %s, %+v", got.Command, got.Load)
-	}
-	if got.Near == nil || len(got.Near.Runs) != 8 || got.Near.Hit == nil {
-		t.Fatalf("near not replaced: %+v", got.Near)
-	}
-	if ri := got.runOf("near"); ri.Command != "make bench-near" || ri.Date != "now" {
-		t.Errorf("near's run: %+v", ri)
-	}
-	if p := got.provenance(); !strings.HasPrefix(p, "Section 10 (near cache in front of Redis) was measured alone, by `make bench-near` on now, in 50s") {
-		t.Errorf("provenance: %s", p)
-	}
-	b, err = json.Marshal(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back Results
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	if back.Near == nil || back.Near.MaxLag != 500*time.Millisecond || back.Near.Runs[1].OwnBytes != 9<<20 {
-		t.Errorf("round trip: %+v", back.Near)
 	}
 }

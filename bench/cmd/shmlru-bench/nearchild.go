@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -22,31 +19,27 @@ import (
 	"github.com/shmlru/shmlru/near"
 )
 
-// The children of section 10's multi-process table (near.go). Each
-// connects to the parent's redis-server, either through near (the region
-// every child of the run shares, each child competing for the agent role)
-// or through rueidis with its own client-side cache, prints "ready", then
-// answers the parent's lines:
-//
-//	run <seed>  do the workload once (-c.near's ops), reply with one
-//	            nearReport (JSON)
-//	quit
+// The children of the near section's multi-process runs (near.go, -child
+// near). Each connects to the parent's redis-server, either through near
+// (the region every child of the run shares, each child competing for the
+// agent role) or through rueidis with its own client-side cache, and
+// answers "run <seed>": it does the workload once (nearWork.Ops
+// operations) and replies with one nearReport (JSON).
 //
 // The workload: each operation picks one of the keys by Zipf(0.99)
 // popularity; with probability WriteFrac it is a SET of a new value to
 // Redis (near.Client.Set; rueidis Do(SET)), else a read (near.Client.Get;
 // rueidis DoCache(GET, MaxTTL)).
 
-// The peers of the multi-process table, as -c.peer names them.
+// The peers of the multi-process table, as nearWork.Peer names them.
 const (
 	nearShmlru  = "near"
 	nearRueidis = "rueidis"
 )
 
-var cNear = flag.String("c.near", "", "internal: a near child's nearWork, JSON")
-
-// nearWork is what a child of section 10 does.
+// nearWork is what a child of the near section does.
 type nearWork struct {
+	Peer      string  `json:"peer"`   // nearShmlru or nearRueidis
 	Addr      string  `json:"addr"`   // redis-server
 	Region    string  `json:"region"` // the near region (nearShmlru)
 	Keys      int     `json:"keys"`
@@ -98,11 +91,10 @@ func nearValue(i int, ver uint64, size int) []byte {
 
 // nearReport is one child's account of one run.
 type nearReport struct {
-	Reads  int64  `json:"reads"`
-	Writes int64  `json:"writes"`
-	Hits   int64  `json:"hits"` // rueidis: reads answered from its cache (IsCacheHit); near: 0, counted at Redis
-	Errors int64  `json:"errors"`
-	Err    string `json:"err,omitempty"`
+	Reads  int64 `json:"reads"`
+	Writes int64 `json:"writes"`
+	Hits   int64 `json:"hits"` // rueidis: reads answered from its cache (IsCacheHit); near: 0, counted at Redis
+	failures
 	// CLOCK_MONOTONIC when the workload began and ended (monoNow).
 	Start int64 `json:"start"`
 	End   int64 `json:"end"`
@@ -185,10 +177,10 @@ func openNearStore(peer string, w nearWork) (*nearStore, error) {
 	return nil, fmt.Errorf("near child: unknown peer %q", peer)
 }
 
-func nearChildMain() {
+func nearChildMain(arg []byte) {
 	var w nearWork
-	check(json.Unmarshal([]byte(*cNear), &w))
-	st, err := openNearStore(*cPeer, w)
+	check(jsonArg(arg, &w))
+	st, err := openNearStore(w.Peer, w)
 	check(err)
 	defer st.close()
 	ctx := context.Background()
@@ -204,29 +196,14 @@ func nearChildMain() {
 		keys[i] = nearKey(i)
 	}
 	z := workload.NewZipf(w.Keys, workload.ZipfS)
-	out := bufio.NewWriter(os.Stdout)
-	reply := func(s string) {
-		out.WriteString(s)
-		out.WriteByte('\n')
-		out.Flush()
-	}
-	reply("ready")
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		f := strings.Fields(in.Text())
-		switch {
-		case len(f) == 0 || f[0] == "quit":
-			return
-		case f[0] == "run" && len(f) == 2:
-			seed, err := strconv.ParseUint(f[1], 10, 64)
-			check(err)
-			r := nearRun(ctx, st, w, keys, z, seed)
-			b, _ := json.Marshal(r)
-			reply(string(b))
-		default:
-			check(fmt.Errorf("near child: unexpected line %q", in.Text()))
+	serve(func(f []string) {
+		if len(f) != 2 || f[0] != "run" {
+			check(fmt.Errorf("near child: unexpected line %q", f))
 		}
-	}
+		seed, err := strconv.ParseUint(f[1], 10, 64)
+		check(err)
+		reply(nearRun(ctx, st, w, keys, z, seed))
+	})
 }
 
 // nearRun does w.Ops operations and reports them.
@@ -236,19 +213,13 @@ func nearRun(ctx context.Context, st *nearStore, w nearWork, keys []string, z *w
 	rng := rand.New(rand.NewPCG(seed, 10))
 	read := make([]bool, len(keys))
 	ver := seed << 32
-	fail := func(err error) {
-		if r.Errors == 0 {
-			r.Err = err.Error()
-		}
-		r.Errors++
-	}
 	r.Start = monoNow()
 	for i := 0; i < w.Ops; i++ {
 		k := z.Rank(rng)
 		if rng.Float64() < w.WriteFrac {
 			ver++
 			if err := st.set(ctx, keys[k], nearValue(k, ver, w.ValueSize)); err != nil {
-				fail(err)
+				r.fail(err)
 			}
 			r.Writes++
 			continue
@@ -256,9 +227,9 @@ func nearRun(ctx context.Context, st *nearStore, w nearWork, keys []string, z *w
 		v, hit, err := st.get(ctx, keys[k])
 		switch {
 		case err != nil:
-			fail(err)
+			r.fail(err)
 		case len(v) != w.ValueSize:
-			fail(fmt.Errorf("%s: a value of %d bytes, want %d", keys[k], len(v), w.ValueSize))
+			r.fail(fmt.Errorf("%s: a value of %d bytes, want %d", keys[k], len(v), w.ValueSize))
 		}
 		r.Reads++
 		if hit {

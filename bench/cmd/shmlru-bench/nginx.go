@@ -46,7 +46,6 @@ func (e *env) nginx() (*ngxrun.Server, error) {
 	if e.ngx != nil || e.ngxErr != nil {
 		return e.ngx, e.ngxErr
 	}
-	root := repoRoot()
 	var httpConf strings.Builder
 	for _, sz := range workload.Sizes {
 		fmt.Fprintf(&httpConf, "    lua_shared_dict %s %dm;\n", densityZone(sz), densityBytes>>20)
@@ -56,26 +55,34 @@ func (e *env) nginx() (*ngxrun.Server, error) {
 			fmt.Fprintf(&httpConf, "    lua_shared_dict %s %s;\n", luaDict(n, counters), luaZone(n))
 		}
 	}
-	var extra strings.Builder
-	for _, h := range []string{"density", "setup", "round", "teardown"} {
-		fmt.Fprintf(&extra, "        location = /%s { content_by_lua_block { require(\"shmlru_bench\").%s() } }\n", h, h)
-	}
 	// ngxrun also opens a cache of its own in every worker (its tests'
 	// locations use it); this one's is small and unused.
-	e.ngx, e.ngxErr = ngxrun.Start(ngxrun.Config{
-		Root:    root,
-		Workers: 1,
-		Region:  e.shmPath("ngxrun"),
-		HTTP:    httpConf.String(),
-		Extra:   extra.String(),
-		LuaPath: filepath.Join(root, "bench", "lua") + "/?.lua;",
-	})
+	e.ngx, e.ngxErr = startNginx(1, e.shmPath("ngxrun"), httpConf.String(), "shmlru_bench", "/", "density", "setup", "round", "teardown")
 	if e.ngxErr != nil {
 		e.ngxErr = fmt.Errorf("nginx: %w", e.ngxErr)
 		return nil, e.ngxErr
 	}
 	logf("nginx on %s", e.ngx.URL)
 	return e.ngx, nil
+}
+
+// startNginx starts an nginx of workers workers, with http in its http
+// block and a location prefix+h for each of handlers that calls
+// require(module).h() (a module of bench/lua).
+func startNginx(workers int, region, http, module, prefix string, handlers ...string) (*ngxrun.Server, error) {
+	root := repoRoot()
+	var extra strings.Builder
+	for _, h := range handlers {
+		fmt.Fprintf(&extra, "        location = %s%s { content_by_lua_block { require(%q).%s() } }\n", prefix, h, module, h)
+	}
+	return ngxrun.Start(ngxrun.Config{
+		Root:    root,
+		Workers: workers,
+		Region:  region,
+		HTTP:    http,
+		Extra:   extra.String(),
+		LuaPath: filepath.Join(root, "bench", "lua") + "/?.lua;",
+	})
 }
 
 // nginxGet requests path?q from the nginx and decodes its JSON answer into

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/shmlru/shmlru/bench/internal/peers"
@@ -30,10 +26,10 @@ func runOps(e *env, cfg Config) []OpResult {
 	for _, sz := range cfg.OpsSizes {
 		C := capacityFor(sz)
 		val := workload.Value(sz.Value)
-		hot := workload.HotKeySet(sz.Key, C)
+		hot := workload.KeySet(sz.Key, C, 0)
 		hitKeys := shuffled(hot, 1)
-		miss := coldKeys(sz.Key, 1<<16, 1<<50)
-		fresh := coldKeys(sz.Key, max(4*C, 1<<17), 1<<51)
+		miss := workload.KeySet(sz.Key, 1<<16, 1<<50)
+		fresh := workload.KeySet(sz.Key, max(4*C, 1<<17), 1<<51)
 		defs := allPeers()
 		caches := make([]peers.Cache, len(defs))
 		for i, d := range defs {
@@ -140,240 +136,11 @@ func runDelete(dur time.Duration, c peers.Cache, kind peers.Kind, cu *cursor, va
 	return s
 }
 
-// MixedResult is one cell of the mixed-workload tables.
-type MixedResult struct {
-	Workload string  `json:"workload"`
-	Size     string  `json:"size"`
-	Hot      float64 `json:"hot"`
-	Zipf     bool    `json:"zipf"`
-	Read     float64 `json:"read"`
-	Procs    int     `json:"procs"`
-	Mode     string  `json:"mode"` // "process", "processes" or "goroutines"
-	Peer     string  `json:"peer"`
-	Median   Sample  `json:"median"`
-}
-
-func traceLen(s workload.Spec) int { return max(8*s.Capacity, 1<<16) }
-
-// workloadSetup opens every peer for spec, fills the hot set and warms the
-// caches up by replaying the trace.
-func workloadSetup(e *env, spec workload.Spec, tr *workload.Trace, defs []peerDef) ([]peers.Cache, []*mixer) {
-	val := workload.Value(spec.Size.Value)
-	hot := workload.HotKeySet(spec.Size.Key, spec.HotKeys())
-	caches := make([]peers.Cache, len(defs))
-	mixers := make([]*mixer, len(defs))
-	for i, d := range defs {
-		caches[i] = d.Open(e, spec.Size, spec.Capacity)
-		prefill(caches[i], d.Kind, hot, val)
-		mixers[i] = &mixer{c: caches[i], tr: tr.Clone(), val: val, buf: make([]byte, 0, spec.Size.Value)}
-		warm := 2 * spec.Capacity
-		if d.Kind == peers.Server {
-			warm = 2000
-		}
-		mixers[i].run(warm)
-	}
-	return caches, mixers
-}
-
-// target is what a child connects to.
-func target(c peers.Cache, e *env) string {
-	switch c := c.(type) {
-	case *peers.Shmlru:
-		return c.C.Path()
-	case *peers.Redis:
-		return e.redis.Addr
-	case *peers.Memcached:
-		return e.memcache.Addr
-	}
-	return ""
-}
-
-func childPeer(c peers.Cache) string {
-	switch c.(type) {
-	case *peers.Shmlru:
-		return "shmlru"
-	case *peers.Redis:
-		return "redis"
-	case *peers.Memcached:
-		return "memcached"
-	}
-	return "control"
-}
-
-// parallel measures n concurrent workers on one peer: child processes for
-// shmlru and the servers, goroutines for in-process caches.
-type parallel struct {
-	kids   []*child
-	mixers []*mixer
-	nprocs int
-	mode   string
-}
-
-func (e *env) parallel(d peerDef, c peers.Cache, spec workload.Spec, tr *workload.Trace, n int, profDir string) *parallel {
-	p := &parallel{nprocs: n}
-	if d.Kind == peers.InProcess {
-		p.mode = "goroutines"
-		val := workload.Value(spec.Size.Value)
-		for j := 0; j < n; j++ {
-			p.mixers = append(p.mixers, &mixer{c: c, tr: tr.Clone(), val: val, buf: make([]byte, 0, spec.Size.Value), pos: j * tr.Len() / n})
-		}
-		return p
-	}
-	p.mode = "processes"
-	if n == 1 {
-		p.mode = "process"
-	}
-	for j := 0; j < n; j++ {
-		pf := ""
-		if profDir != "" {
-			os.MkdirAll(profDir, 0o755)
-			pf = filepath.Join(profDir, childProfName(childPeer(c), spec, n, j))
-		}
-		p.kids = append(p.kids, e.spawn(childPeer(c), target(c, e), spec, tr.Len(), 42, j*tr.Len()/n+tr.Len()/(2*n), pf))
-	}
-	return p
-}
-
-func (p *parallel) run(d time.Duration) Sample {
-	if p.kids != nil {
-		return runKids(p.kids, d)
-	}
-	ss := make([]Sample, len(p.mixers))
-	var wg sync.WaitGroup
-	for j, m := range p.mixers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ss[j] = runFor(d, m.run)
-		}()
-	}
-	wg.Wait()
-	// runFor counts the process's allocations, so each worker saw all of
-	// them: count them once.
-	a := aggregate(ss)
-	a.Mallocs /= uint64(len(ss))
-	return a
-}
-
-func (p *parallel) close() {
-	for _, k := range p.kids {
-		k.quit()
-	}
-}
-
-func runMixed(e *env, cfg Config) []MixedResult {
-	var out []MixedResult
-	defs := allPeers()
-	for wi, spec := range cfg.Mixed {
-		t := time.Now()
-		tr := workload.NewTrace(spec, traceLen(spec), 42)
-		caches, mixers := workloadSetup(e, spec, tr, defs)
-		one := make([][]Sample, len(defs))
-		two := make([][]Sample, len(defs))
-		for rep := 0; rep < cfg.Reps; rep++ {
-			for pi := range defs {
-				runtime.GC()
-				one[pi] = append(one[pi], runFor(cfg.Dur, mixers[pi].run))
-			}
-		}
-		pars := make([]*parallel, len(defs))
-		for pi, d := range defs {
-			pars[pi] = e.parallel(d, caches[pi], spec, tr, 2, "")
-		}
-		for rep := 0; rep < cfg.Reps; rep++ {
-			for pi := range defs {
-				runtime.GC()
-				two[pi] = append(two[pi], pars[pi].run(cfg.Dur))
-			}
-		}
-		for pi, d := range defs {
-			pars[pi].close()
-			mode := "process"
-			if d.Kind == peers.InProcess {
-				mode = "goroutine"
-			}
-			base := MixedResult{Workload: spec.Name(), Size: spec.Size.String(), Hot: spec.Hot, Zipf: spec.Zipf, Read: spec.ReadFrac, Peer: d.Name}
-			r1 := base
-			r1.Procs, r1.Mode, r1.Median = 1, mode, medianSample(one[pi])
-			r2 := base
-			r2.Procs, r2.Mode, r2.Median = 2, pars[pi].mode, medianSample(two[pi])
-			out = append(out, r1, r2)
-			caches[pi].Close()
-		}
-		logf("mixed %d/%d %s in %s", wi+1, len(cfg.Mixed), spec.Name(), time.Since(t).Round(time.Millisecond))
-	}
-	return out
-}
-
-// ScaleResult is one point of the scaling figure.
-type ScaleResult struct {
-	Workload  string    `json:"workload"`
-	Peer      string    `json:"peer"`
-	N         int       `json:"n"`
-	Mode      string    `json:"mode"`
-	OpsPerSec float64   `json:"ops_per_sec"`
-	All       []float64 `json:"ops_per_sec_all"`
-}
-
-func scaleSpecs() []workload.Spec {
-	sz := workload.Sizes[0]
-	return []workload.Spec{
-		{Size: sz, Hot: 0.95, Zipf: false, ReadFrac: 0.9, Capacity: capacityFor(sz)},
-		{Size: sz, Hot: 0.95, Zipf: true, ReadFrac: 0.9, Capacity: capacityFor(sz)},
-	}
-}
-
-// controlDef is the scaling figure's control: CPU-bound child processes
-// that share nothing.
-var controlDef = peerDef{Name: "control (CPU-bound, shares nothing)", Kind: peers.Server}
-
-func runScaling(e *env, cfg Config) []ScaleResult {
-	var out []ScaleResult
-	defs := append(allPeers(), controlDef)
-	for _, spec := range scaleSpecs() {
-		tr := workload.NewTrace(spec, traceLen(spec), 42)
-		caches, _ := workloadSetup(e, spec, tr, defs[:len(defs)-1])
-		caches = append(caches, nil)
-		for _, n := range cfg.Scale {
-			pars := make([]*parallel, len(defs))
-			for pi, d := range defs {
-				pars[pi] = e.parallel(d, caches[pi], spec, tr, n, *flagChildProf)
-			}
-			all := make([][]float64, len(defs))
-			for rep := 0; rep < cfg.Reps; rep++ {
-				for pi := range defs {
-					runtime.GC()
-					all[pi] = append(all[pi], pars[pi].run(cfg.Dur).OpsPerSec())
-				}
-			}
-			for pi, d := range defs {
-				pars[pi].close()
-				out = append(out, ScaleResult{Workload: spec.Name(), Peer: d.Name, N: n, Mode: pars[pi].mode, OpsPerSec: median(all[pi]), All: all[pi]})
-			}
-			logf("scale %s n=%d done", spec.Name(), n)
-		}
-		for _, c := range caches {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}
-	return out
-}
-
+// median is the middle of xs once sorted (of an even count, the upper
+// one of the two); 0 for none.
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
-	c := append([]float64(nil), xs...)
-	for i := 1; i < len(c); i++ {
-		for j := i; j > 0 && c[j] < c[j-1]; j-- {
-			c[j], c[j-1] = c[j-1], c[j]
-		}
-	}
-	return c[len(c)/2]
-}
-
-func childProfName(peer string, spec workload.Spec, n, j int) string {
-	return fmt.Sprintf("%s-%s-n%d-%d.pprof", peer, strings.Fields(spec.Name())[2], n, j)
+	return slices.Sorted(slices.Values(xs))[len(xs)/2]
 }

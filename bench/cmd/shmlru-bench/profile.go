@@ -21,7 +21,7 @@ type Profile struct {
 }
 
 // runProfiles profiles shmlru's get and set loops at every size and
-// freecache's at 16 B/32 B, the loops behind the Go goals, and keeps the
+// freecache's at 16 B/32 B, the loops of the ops section, and keeps the
 // profiles in out/profiles/ for `go tool pprof`.
 func runProfiles(e *env, cfg Config, out0 string) []Profile {
 	out := out0
@@ -51,7 +51,7 @@ func runProfiles(e *env, cfg Config, out0 string) []Profile {
 			}
 			C := capacityFor(sz)
 			val := workload.Value(sz.Value)
-			hot := workload.HotKeySet(sz.Key, C)
+			hot := workload.KeySet(sz.Key, C, 0)
 			hitKeys := shuffled(hot, 1)
 			c := openForOps(e, def, sz, C)
 			prefill(c, def.Kind, hot, val)
@@ -74,7 +74,7 @@ func runProfiles(e *env, cfg Config, out0 string) []Profile {
 		}
 	}
 
-	// shmlru in one and in two processes: the scaling goal's workload, each
+	// shmlru in one and in two processes: the scaling section's Zipf workload, each
 	// child profiling itself.
 	{
 		spec := scaleSpecs()[1]

@@ -25,7 +25,7 @@ func byteSize(n int) string {
 	return fmt.Sprintf("%dB", n)
 }
 
-// The three sizes of the issue.
+// Sizes are the key/value sizes measured: small, medium and large values.
 var Sizes = []Size{{16, 32}, {32, 512}, {64, 4096}}
 
 // Spec describes a mixed workload.
@@ -49,7 +49,7 @@ type Spec struct {
 // cold inserts do not push hot keys out of an LRU of Capacity entries.
 const HotFill = 0.6
 
-// ZipfS is the Zipf exponent of the issue.
+// ZipfS is the Zipf exponent of the skewed workloads.
 const ZipfS = 0.99
 
 // HotKeys is the size of the hot set.
@@ -207,13 +207,14 @@ func NewTrace(s Spec, n int, seed uint64) *Trace {
 	return t
 }
 
-// HotKeySet returns the hot keys, for pre-filling a cache.
-func HotKeySet(keySize, n int) [][]byte {
+// KeySet returns the keys of ids first to first+n-1; those from 0 are the
+// hot keys, for pre-filling a cache.
+func KeySet(keySize, n int, first uint64) [][]byte {
 	keys := make([][]byte, n)
 	buf := make([]byte, n*keySize)
 	for i := range keys {
 		keys[i] = buf[i*keySize : (i+1)*keySize : (i+1)*keySize]
-		Key(keys[i], uint64(i))
+		Key(keys[i], first+uint64(i))
 	}
 	return keys
 }

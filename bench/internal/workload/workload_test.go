@@ -35,7 +35,7 @@ func TestTraceDeterministicAndShaped(t *testing.T) {
 		}
 		gets, hot := 0, 0
 		hotKeys := map[string]bool{}
-		for _, k := range HotKeySet(s.Size.Key, s.HotKeys()) {
+		for _, k := range KeySet(s.Size.Key, s.HotKeys(), 0) {
 			hotKeys[string(k)] = true
 		}
 		for i := 0; i < a.Len(); i++ {
@@ -74,7 +74,7 @@ func TestColdKeysNeverRecur(t *testing.T) {
 	s := Spec{Size: Sizes[1], Hot: 0.3, ReadFrac: 0.9, Capacity: 1024}
 	tr := NewTrace(s, 20000, 1)
 	hot := map[string]bool{}
-	for _, k := range HotKeySet(s.Size.Key, s.HotKeys()) {
+	for _, k := range KeySet(s.Size.Key, s.HotKeys(), 0) {
 		hot[string(k)] = true
 	}
 	seen := map[string]bool{}

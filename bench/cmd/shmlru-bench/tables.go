@@ -1,0 +1,241 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/shmlru/shmlru/bench/internal/workload"
+)
+
+// table is one Markdown table of measured figures, under an optional
+// heading.
+type table struct {
+	title string
+	head  []string
+	rows  [][]string
+}
+
+func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t table) write(w io.Writer) {
+	if t.title != "" {
+		fmt.Fprintf(w, "### %s\n\n", t.title)
+	}
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(t.head, " | "), strings.Repeat("---|", len(t.head)))
+	for _, r := range t.rows {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
+	}
+	fmt.Fprintln(w)
+}
+
+// fmtCell is a time cell: shmlru's in bold, a peer's with its ratio to
+// base.
+func fmtCell(s Sample, base float64, isBase bool) string {
+	if isBase {
+		return fmt.Sprintf("**%s** · %s alloc", fmtNs(s.NsPerOp), fmtAllocs(s.AllocsPerOp()))
+	}
+	return fmt.Sprintf("%s · %s alloc · %s", fmtNs(s.NsPerOp), fmtAllocs(s.AllocsPerOp()), fmtRatio(s.NsPerOp/base))
+}
+
+// uniq are the distinct keys of xs, in order.
+func uniq[T any, K comparable](xs []T, key func(T) K) []K {
+	var out []K
+	for _, x := range xs {
+		if k := key(x); !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// find is the first of xs that match, and whether there is one.
+func find[T any](xs []T, match func(T) bool) (T, bool) {
+	if i := slices.IndexFunc(xs, match); i >= 0 {
+		return xs[i], true
+	}
+	var zero T
+	return zero, false
+}
+
+func (r *Results) op(size, op, peer string) (Sample, bool) {
+	o, ok := find(r.Ops, func(o OpResult) bool { return o.Size == size && o.Op == op && o.Peer == peer })
+	return o.Median, ok
+}
+
+func (r *Results) mixed(work, peer string, procs int) (MixedResult, bool) {
+	return find(r.Mixed, func(m MixedResult) bool { return m.Workload == work && m.Peer == peer && m.Procs == procs })
+}
+
+func (r *Results) scale(work, peer string, n int) (ScaleResult, bool) {
+	return find(r.Scaling, func(s ScaleResult) bool { return s.Workload == work && s.Peer == peer && s.N == n })
+}
+
+// ---- sections 1 to 4, 6 to 8 ----
+
+// opsTables: per size, ns/op · allocs/op · ratio of every op and peer.
+func opsTables(r *Results) []table {
+	var ts []table
+	ps := uniq(r.Ops, func(o OpResult) string { return o.Peer })
+	for _, sz := range uniq(r.Ops, func(o OpResult) string { return o.Size }) {
+		t := table{title: sz, head: append([]string{"op"}, ps...)}
+		for _, op := range opNames {
+			base, _ := r.op(sz, op, "shmlru")
+			row := []string{op}
+			for _, p := range ps {
+				s, ok := r.op(sz, op, p)
+				if !ok {
+					row = append(row, "–")
+					continue
+				}
+				row = append(row, fmtCell(s, base.NsPerOp, p == "shmlru"))
+			}
+			t.row(row...)
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// mixedWorkloads are the workloads of size sz, and its capacity.
+func (r *Results) mixedWorkloads(sz string) (works []string, capacity int) {
+	for _, wk := range uniq(r.Mixed, func(m MixedResult) string { return m.Workload }) {
+		if strings.HasPrefix(wk, sz+" ") {
+			works = append(works, wk)
+		}
+	}
+	for _, s := range workload.Sizes {
+		if s.String() == sz {
+			capacity = capacityFor(s)
+		}
+	}
+	return works, capacity
+}
+
+// mixedTables: per size, ns per request in one process, the measured hit
+// ratios, and the throughput of two workers with its speed-up over one.
+func mixedTables(r *Results) []table {
+	var ts []table
+	ps := uniq(r.Mixed, func(m MixedResult) string { return m.Peer })
+	for _, sz := range uniq(r.Mixed, func(m MixedResult) string { return m.Size }) {
+		works, capacity := r.mixedWorkloads(sz)
+		one := table{title: fmt.Sprintf("%s, capacity %d entries, one process: ns per request", sz, capacity), head: append([]string{"workload"}, ps...)}
+		hit := table{title: sz + ", measured hit ratios", head: one.head}
+		two := table{title: sz + ", two workers: throughput · shmlru ÷ peer · speed-up over one", head: one.head}
+		for _, wk := range works {
+			name := strings.TrimPrefix(wk, sz+" ")
+			r1, r2, r3 := []string{name}, []string{name}, []string{name}
+			b1, _ := r.mixed(wk, "shmlru", 1)
+			b2, _ := r.mixed(wk, "shmlru", 2)
+			for _, p := range ps {
+				s1, ok1 := r.mixed(wk, p, 1)
+				s2, ok2 := r.mixed(wk, p, 2)
+				c1, c2 := "–", "–"
+				if ok1 {
+					c1 = fmtCell(s1.Median, b1.Median.NsPerOp, p == "shmlru")
+				}
+				if ok2 {
+					c2 = fmt.Sprintf("%s · %s · ↑%.2f", fmtOps(1e9/s2.Median.NsPerOp), fmtRatio(s2.Median.NsPerOp/b2.Median.NsPerOp), s1.Median.NsPerOp/s2.Median.NsPerOp)
+				}
+				r1, r2, r3 = append(r1, c1), append(r2, fmt.Sprintf("%.3f", s1.Median.HitRatio())), append(r3, c2)
+			}
+			one.row(r1...)
+			hit.row(r2...)
+			two.row(r3...)
+		}
+		ts = append(ts, one, hit, two)
+	}
+	return ts
+}
+
+// scaleTables: per workload, throughput · speed-up over N=1 of each peer.
+func scaleTables(r *Results) []table {
+	var ts []table
+	ns := uniq(r.Scaling, func(s ScaleResult) int { return s.N })
+	for _, wk := range uniq(r.Scaling, func(s ScaleResult) string { return s.Workload }) {
+		t := table{title: wk, head: []string{"peer", "workers"}}
+		for _, n := range ns {
+			t.head = append(t.head, fmt.Sprintf("N=%d", n))
+		}
+		for _, p := range uniq(r.Scaling, func(s ScaleResult) string { return s.Peer }) {
+			one, _ := r.scale(wk, p, 1)
+			row := []string{p, "processes"}
+			for _, n := range ns {
+				s, ok := r.scale(wk, p, n)
+				if !ok {
+					row = append(row, "–")
+					continue
+				}
+				if s.Mode == "goroutines" {
+					row[1] = "goroutines"
+				}
+				row = append(row, fmt.Sprintf("%s · ↑%.2f", fmtOps(s.OpsPerSec), s.OpsPerSec/one.OpsPerSec))
+			}
+			t.row(row...)
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// densityTables: entries held in 64 MiB, against lua_shared_dict's.
+func densityTables(r *Results) []table {
+	t := table{head: []string{"size", "cache", "first eviction", "held", "bytes/entry", "vs lua_shared_dict", "notes"}}
+	for _, sz := range uniq(r.Density, func(d DensityResult) string { return d.size() }) {
+		var dict DensityResult
+		for _, d := range r.Density {
+			if d.size() == sz && strings.HasPrefix(d.Cache, "lua_shared_dict") {
+				dict = d
+			}
+		}
+		for _, d := range r.Density {
+			if d.size() != sz {
+				continue
+			}
+			if d.Steady == 0 {
+				t.row(sz, d.Cache, "–", "–", "–", "–", d.Note)
+				continue
+			}
+			t.row(sz, d.Cache, fmt.Sprint(d.FirstEviction), fmt.Sprint(d.Steady), fmt.Sprintf("%.1f", d.BytesPerEntry),
+				fmtRatio(float64(d.Steady)/float64(dict.Steady)), d.Note)
+		}
+	}
+	return []table{t}
+}
+
+// hitTables: the hit ratio of one Zipf trace, against an exact LRU.
+func hitTables(r *Results) []table {
+	t := table{title: fmt.Sprintf("Zipf(%.2f), region of %d MiB", workload.ZipfS, r.HitSize>>20),
+		head: []string{"cache", "entries", "shards", "evictions", "hit ratio", "vs exact LRU"}}
+	for _, h := range r.HitRatio {
+		ev := "–"
+		if strings.HasPrefix(h.Cache, "shmlru") {
+			ev = fmt.Sprint(h.Evicted)
+		}
+		t.row(h.Cache, fmt.Sprint(h.Entries), fmt.Sprint(h.Shards), ev, fmt.Sprintf("%.4f", h.HitRatio), fmt.Sprintf("%.4f×", h.VsExact))
+	}
+	return []table{t}
+}
+
+// profileTables: each profile's file and the first rows of its `pprof
+// -top`, function by function.
+func profileTables(r *Results) []table {
+	var ts []table
+	for _, p := range r.Profiles {
+		t := table{title: fmt.Sprintf("%s (`%s`)", p.Name, p.File), head: []string{"flat", "flat%", "sum%", "cum", "cum%", "function"}}
+		started := false
+		for _, l := range strings.Split(p.Top, "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 5 && f[0] == "flat" {
+				started = true
+				continue
+			}
+			if started && len(f) >= 6 && len(t.rows) < 12 {
+				t.row(append(f[:5], "`"+strings.Join(f[5:], " ")+"`")...)
+			}
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
