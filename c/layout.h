@@ -25,7 +25,7 @@
 #define SHMLRU_LAYOUT_H
 
 /* format.Fingerprint: every constant, size and offset below, hashed */
-#define SHMLRU_L_FINGERPRINT                            0xbce1cb48bbefb902ull
+#define SHMLRU_L_FINGERPRINT                            0xdb1049c920c5b9e2ull
 
 /* LayoutVersion: version of the cache layout in the data area (CacheHeader.Version) */
 #define SHMLRU_L_LAYOUT_VERSION                         6u
@@ -63,7 +63,7 @@
 /* InfoExt = 0x8000000000000000: Entry.Info bit: an EntryExt follows the header */
 #define SHMLRU_L_INFO_EXT                               9223372036854775808ull
 
-/* TrackTableHeaderSize: bytes of the track table's header (at CacheHeader.TrackOff); CacheHeader.Guards uint32 guard words follow */
+/* TrackTableHeaderSize: bytes of the track table's header (at CacheHeader.TrackOff); CacheHeader.TrackCounts uint32 invalidation counts follow */
 #define SHMLRU_L_TRACK_TABLE_HEADER_SIZE                64u
 
 /* MaxKeySize = 0xffff: largest key of any cache; the key length in Entry.Info is 16 bits */
@@ -151,8 +151,8 @@
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_LOADS              4u
 #define SHMLRU_L_OFF_CACHE_HEADER_TRACK_OFF             80u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_TRACK_OFF          8u
-#define SHMLRU_L_OFF_CACHE_HEADER_GUARDS                88u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_GUARDS             4u
+#define SHMLRU_L_OFF_CACHE_HEADER_TRACK_COUNTS          88u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_TRACK_COUNTS       4u
 #define SHMLRU_L_OFF_CACHE_HEADER_REFS_OFF              92u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_REFS_OFF           4u
 #define SHMLRU_L_OFF_CACHE_HEADER_READS_OFF             96u

@@ -52,7 +52,7 @@ struct shmlru_l_cache_header {
 	uint32_t loads;        /* flights in it */
 	uint32_t pad1;
 	uint64_t track_off;    /* the track table (struct shmlru_l_track_table), after the load table */
-	uint32_t guards;       /* guard words after the track table's header; Go's alone */
+	uint32_t track_counts; /* invalidation counts after the track table's header; Go's alone */
 	uint32_t refs_off;     /* the reference bitmap, from the start of a shard */
 	uint64_t reads_off;    /* the read counter table (struct shmlru_l_read_counters rows), after the track table */
 	uint32_t rows;         /* its rows: slot s counts in row s % rows */
@@ -170,7 +170,7 @@ SHMLRU_L_PIN(struct shmlru_l_cache_header, heap_off, CACHE_HEADER_HEAP_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, loads_off, CACHE_HEADER_LOADS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, loads, CACHE_HEADER_LOADS);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, track_off, CACHE_HEADER_TRACK_OFF);
-SHMLRU_L_PIN(struct shmlru_l_cache_header, guards, CACHE_HEADER_GUARDS);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, track_counts, CACHE_HEADER_TRACK_COUNTS);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, refs_off, CACHE_HEADER_REFS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, reads_off, CACHE_HEADER_READS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, rows, CACHE_HEADER_ROWS);

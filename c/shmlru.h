@@ -477,8 +477,9 @@ int shmlru_get_tracked(shmlru_t h, const char *key, size_t key_len, void *buf, s
                        size_t *value_len, shmlru_meta *meta);
 
 /* What shmlru_fill_begin gives and shmlru_fill_store takes back: the
- * generation and the key's guard word as they were before the store was
- * read. Opaque: fill it only with shmlru_fill_begin. */
+ * generation and the key's invalidation count as they were before the store was
+ * read (lru.FillTicket; the name is older than Go's). Opaque: fill it
+ * only with shmlru_fill_begin. */
 typedef struct shmlru_guard {
 	uint32_t gen;
 	uint32_t slot;

@@ -55,7 +55,7 @@ const (
 	maxLoads             = format.MaxLoads
 	bytesPerLoad         = format.BytesPerLoad
 	trackTableHeaderSize = format.TrackTableHeaderSize
-	guardsPerLoad        = format.GuardsPerLoad
+	trackCountsPerLoad   = format.TrackCountsPerLoad
 	readCountersSize     = format.ReadCountersSize
 	infoExpiresMask      = format.InfoExpiresMask
 	infoKlenShift        = format.InfoKlenShift
@@ -142,27 +142,27 @@ var (
 // from the region once, at Open, and never again, so a corrupted header
 // cannot redirect a running process.
 type geometry struct {
-	shards     int
-	shardShift uint // 64 - log2(shards): the hash's top bits pick the shard
-	nunits     int  // heap units per shard, including the unused unit 0
-	nbuckets   int
-	maxEntries int
-	maxKey     int
-	maxValue   int
-	stride     int
-	headsOff   int
-	bucketsOff int
-	bitsOff    int
-	heapOff    int
-	loadsOff   int // the load table, from the start of the data area
-	loads      int // flights in it
-	trackOff   int // the track table, from the start of the data area
-	guards     int // guard words in it
-	refsOff    int // the reference bitmap, from the start of a shard
-	readsOff   int // the read counter table, from the start of the data area
-	rows       int // its rows
-	lanes      int // lanes per row
-	rowStride  int // bytes from one row to the next
+	shards      int
+	shardShift  uint // 64 - log2(shards): the hash's top bits pick the shard
+	nunits      int  // heap units per shard, including the unused unit 0
+	nbuckets    int
+	maxEntries  int
+	maxKey      int
+	maxValue    int
+	stride      int
+	headsOff    int
+	bucketsOff  int
+	bitsOff     int
+	heapOff     int
+	loadsOff    int // the load table, from the start of the data area
+	loads       int // flights in it
+	trackOff    int // the track table, from the start of the data area
+	trackCounts int // invalidation counts in it
+	refsOff     int // the reference bitmap, from the start of a shard
+	readsOff    int // the read counter table, from the start of the data area
+	rows        int // its rows
+	lanes       int // lanes per row
+	rowStride   int // bytes from one row to the next
 }
 
 // shardOf picks a key's shard from the key's hash: its top bits, so that
@@ -184,17 +184,16 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 	for g.loads < maxLoads && int64(g.loads*2)*bytesPerLoad <= dataSize {
 		g.loads *= 2
 	}
-	g.guards = g.loads * guardsPerLoad
-	avail := dataSize - cacheHeaderSize - loadTableSize(g.loads) - trackTableSize(g.guards)
+	g.trackCounts = g.loads * trackCountsPerLoad
+	avail := dataSize - cacheHeaderSize - loadTableSize(g.loads) - trackTableSize(g.trackCounts)
 	g.shards = o.Shards
 	if g.shards == 0 {
 		// One shard per MiB up to 16, then one per 16 MiB up to 64. Two
-		// processes on 16 shards meet on a lock once in 16 operations
-		// (with 4, the 2-process speed-up was 1.2x; with 16, 2x). More
-		// shards than that cost single-process speed at the same size
-		// (64 MiB: Get hit 130 ns with 16 shards, 233 ns with 64, the time
-		// going to the first touch of each entry), so they come only with
-		// larger caches, which also need them for bigger values.
+		// writers on 16 shards meet on a lock once in 16 operations. More
+		// shards cost single-process speed at the same size (each shard's
+		// headers and tables are one more set of cache lines to touch), so
+		// they come only with larger caches, which also need them for
+		// bigger values.
 		g.shards = 1
 		for g.shards < 16 && avail/int64(g.shards*2) >= 1<<20 {
 			g.shards *= 2
@@ -245,7 +244,7 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 	g.bitsOff, g.refsOff, g.heapOff, g.stride = int(bitsOff), int(refsOff), int(heapOff), int(end)
 	g.loadsOff = cacheHeaderSize + g.shards*g.stride
 	g.trackOff = g.loadsOff + int(loadTableSize(g.loads))
-	g.readsOff = g.trackOff + int(trackTableSize(g.guards))
+	g.readsOff = g.trackOff + int(trackTableSize(g.trackCounts))
 	heapBytes := (g.nunits - 1) * unitSize
 	// The smallest entry (a 1-byte key, an empty value) takes 3 units.
 	g.maxEntries = (g.nunits - 1) / 3
@@ -280,7 +279,7 @@ func (g *geometry) header() cacheHeader {
 		LoadsOff:    uint64(g.loadsOff),
 		Loads:       uint32(g.loads),
 		TrackOff:    uint64(g.trackOff),
-		Guards:      uint32(g.guards),
+		TrackCounts: uint32(g.trackCounts),
 		RefsOff:     uint32(g.refsOff),
 		ReadsOff:    uint64(g.readsOff),
 		Rows:        uint32(g.rows),
@@ -337,10 +336,10 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	if h.TrackOff != shardsEnd+uint64(loadTableSize(int(h.Loads))) {
 		return bad("track table offset", h.TrackOff)
 	}
-	if h.Guards != h.Loads*guardsPerLoad {
-		return bad("track table guards", h.Guards)
+	if h.TrackCounts != h.Loads*trackCountsPerLoad {
+		return bad("track table counts", h.TrackCounts)
 	}
-	if h.ReadsOff != h.TrackOff+uint64(trackTableSize(int(h.Guards))) {
+	if h.ReadsOff != h.TrackOff+uint64(trackTableSize(int(h.TrackCounts))) {
 		return bad("read counter table offset", h.ReadsOff)
 	}
 	lanes, rowStride, _ := readsLayout(int(h.Shards), 1, 0)
@@ -351,27 +350,27 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes, a load table, a track table and read counters, more than the region's %d bytes", ErrCorrupt, h.Shards, h.ShardStride, dataSize)
 	}
 	g = geometry{
-		shards:     int(h.Shards),
-		shardShift: uint(64 - bits.TrailingZeros32(h.Shards)),
-		nunits:     int(h.Nunits),
-		nbuckets:   int(h.Nbuckets),
-		maxEntries: int(h.MaxEntries),
-		maxKey:     int(h.MaxKey),
-		maxValue:   int(h.MaxValue),
-		stride:     int(h.ShardStride),
-		headsOff:   int(h.HeadsOff),
-		bucketsOff: int(h.BucketsOff),
-		bitsOff:    int(h.BitsOff),
-		heapOff:    int(h.HeapOff),
-		loadsOff:   int(h.LoadsOff),
-		loads:      int(h.Loads),
-		trackOff:   int(h.TrackOff),
-		guards:     int(h.Guards),
-		refsOff:    int(h.RefsOff),
-		readsOff:   int(h.ReadsOff),
-		rows:       int(h.Rows),
-		lanes:      lanes,
-		rowStride:  rowStride,
+		shards:      int(h.Shards),
+		shardShift:  uint(64 - bits.TrailingZeros32(h.Shards)),
+		nunits:      int(h.Nunits),
+		nbuckets:    int(h.Nbuckets),
+		maxEntries:  int(h.MaxEntries),
+		maxKey:      int(h.MaxKey),
+		maxValue:    int(h.MaxValue),
+		stride:      int(h.ShardStride),
+		headsOff:    int(h.HeadsOff),
+		bucketsOff:  int(h.BucketsOff),
+		bitsOff:     int(h.BitsOff),
+		heapOff:     int(h.HeapOff),
+		loadsOff:    int(h.LoadsOff),
+		loads:       int(h.Loads),
+		trackOff:    int(h.TrackOff),
+		trackCounts: int(h.TrackCounts),
+		refsOff:     int(h.RefsOff),
+		readsOff:    int(h.ReadsOff),
+		rows:        int(h.Rows),
+		lanes:       lanes,
+		rowStride:   rowStride,
 	}
 	if g.maxKey < 1 || g.maxKey > MaxKeySize || g.maxValue < 0 || g.maxValue > g.nunits*unitSize || unitsFor(g.maxKey, g.maxValue, true) > g.nunits-1 {
 		return bad("key/value limits", fmt.Sprint(h.MaxKey, "/", h.MaxValue))

@@ -481,8 +481,8 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 // prepareLoad is what the loader of a claimed load does before it loads:
 // it looks once more, as a load that ended just before this one was
 // claimed wrote its value (a LookFresh or LookAbsent answer ends the load
-// as done), and a tracked load takes its fill's guard before the loader
-// reads the store. Out of step, or should the guard fail, the load is
+// as done), and a tracked load takes its fill ticket before the loader
+// reads the store. Out of step, or should the ticket fail, the load is
 // abandoned (its waiters find no value and load for themselves) and the
 // error returned. With fit, a look whose value does not fit dst returns
 // ErrBufferTooSmall and does nothing else.
@@ -730,8 +730,8 @@ func (r ReadThrough) Look(dst, key []byte) (Look, error) {
 // claimed (LoadMine): a Look (into dst, as Look) that finds LookFresh or
 // LookAbsent has ended the load (done), and is the answer (SourceWaited).
 // Otherwise the caller runs its loader and calls Finish; a tracked load
-// has its guard, for Finish. ErrNotInStep (or another error of the
-// guard's) has abandoned the load: the caller runs its loader and caches
+// has its fill ticket, for Finish. ErrNotInStep (or another error of
+// the ticket's) has abandoned the load: the caller runs its loader and caches
 // nothing. ErrBufferTooSmall has done nothing: call again with more room.
 func (r ReadThrough) Prepare(t *LoadTicket, dst, key []byte) (Look, FillTicket, error) {
 	if t == nil || t.State != LoadMine {
@@ -756,7 +756,7 @@ type Answer struct {
 
 // Finish is the last step of the loader of t: it writes what the loader
 // returned (ld) as Load would, and ends the load with the outcome its
-// waiters act on. g is Prepare's guard (tracked loads only). t nil writes
+// waiters act on. g is Prepare's fill ticket (tracked loads only). t nil writes
 // ld (LoadedValue or LoadedAbsent) outside any load, with the same rules.
 // The error is the ending's: the answer stands either way.
 func (r ReadThrough) Finish(t *LoadTicket, key []byte, g FillTicket, ld Loaded) (Answer, error) {

@@ -93,7 +93,7 @@ func (c *Cache) Tracker() *Tracker { return &c.tr }
 func (c *Cache) bindTrack(data []byte) {
 	c.tr.c = c
 	c.tr.t = (*trackTable)(unsafe.Pointer(&data[c.g.trackOff]))
-	c.tr.counts = unsafe.Slice((*uint32)(unsafe.Pointer(&data[c.g.trackOff+trackTableHeaderSize])), c.g.guards)
+	c.tr.counts = unsafe.Slice((*uint32)(unsafe.Pointer(&data[c.g.trackOff+trackTableHeaderSize])), c.g.trackCounts)
 	c.tr.off = c.g.trackOff
 }
 

@@ -53,7 +53,7 @@ func Facts() []Fact {
 		{Kind: FactConst, Name: "InfoTypShift", Value: InfoTypShift, Doc: "(Entry.Info >> this) & InfoTypMask: the value type"},
 		{Kind: FactConst, Name: "InfoTypMask", Value: InfoTypMask, Doc: "see InfoTypShift"},
 		{Kind: FactConst, Name: "InfoExt", Value: InfoExt, Doc: "Entry.Info bit: an EntryExt follows the header"},
-		{Kind: FactConst, Name: "TrackTableHeaderSize", Value: TrackTableHeaderSize, Doc: "bytes of the track table's header (at CacheHeader.TrackOff); CacheHeader.Guards uint32 guard words follow"},
+		{Kind: FactConst, Name: "TrackTableHeaderSize", Value: TrackTableHeaderSize, Doc: "bytes of the track table's header (at CacheHeader.TrackOff); CacheHeader.TrackCounts uint32 invalidation counts follow"},
 		{Kind: FactConst, Name: "MaxKeySize", Value: MaxKeySize, Doc: "largest key of any cache; the key length in Entry.Info is 16 bits"},
 		{Kind: FactConst, Name: "MaxShards", Value: MaxShards, Doc: "most shards a cache has"},
 		{Kind: FactConst, Name: "TypeBytes", Value: TypeBytes, Doc: "value type of an opaque byte string"},

@@ -45,12 +45,8 @@ package format
 // bitmap (one bit per unit, 5 bits). Flags (nonzero) cost one more unit.
 const (
 	// LayoutVersion is the version of the cache layout inside the region.
-	// 2: fixed-size blocks. 3: 16-byte units, contiguous entries.
-	// 4: the load table (read-through), TypeNone, and the shard clock
-	// advancing with deletes too. 5: the track table (coherence with an
-	// outside store, lru/track.go). 6: lock-free reads: the shard's change
-	// sequence in place of the dirty word, the reference bitmap, and hits
-	// and misses counted per process slot.
+	// A region of another version is refused; CHANGELOG.md says what each
+	// version changed.
 	LayoutVersion = 6
 
 	// Magic starts the cache header (CacheHeader.Magic).
@@ -98,10 +94,10 @@ const (
 	// many keys loading at once on the host.
 	BytesPerLoad = 128 << 10
 
-	// The track table (lru/track.go): a cache line of state, then one guard
-	// word per GuardsPerLoad flights' worth of keys, 64 to 4096 of them.
+	// The track table (lru/track.go): a cache line of state, then one
+	// invalidation count per TrackCountsPerLoad flights' worth of keys, 64 to 4096 of them.
 	TrackTableHeaderSize = 64
-	GuardsPerLoad        = 4
+	TrackCountsPerLoad   = 4
 
 	// The read counter table (lru/counters.go): a row of lanes per process
 	// slot, each row on cache lines of its own, taking at most

@@ -41,6 +41,6 @@ func AlignUp(n, a int64) int64 { return (n + a - 1) &^ (a - 1) }
 // LoadTableSize is the bytes a load table of n flights takes.
 func LoadTableSize(n int) int64 { return LoadTableHeaderSize + int64(n)*FlightSize }
 
-// TrackTableSize is the bytes a track table of n guard words takes, a
+// TrackTableSize is the bytes a track table of n invalidation counts takes, a
 // whole number of cache lines.
 func TrackTableSize(n int) int64 { return TrackTableHeaderSize + AlignUp(4*int64(n), 64) }

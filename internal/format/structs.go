@@ -26,7 +26,7 @@ type CacheHeader struct {
 	Loads       uint32 // flights in the load table, a power of two
 	_           uint32
 	TrackOff    uint64 // the track table, after the load table
-	Guards      uint32 // guard words in the track table: loads*GuardsPerLoad
+	TrackCounts uint32 // invalidation counts in the track table: loads*TrackCountsPerLoad
 	RefsOff     uint32 // the reference bitmap, from the start of a shard
 	ReadsOff    uint64 // the read counter table, after the track table
 	Rows        uint32 // rows in the read counter table: slot s counts in row s % rows
@@ -132,7 +132,7 @@ type Flight struct {
 
 // TrackTable heads the track table: the state that keeps tracked entries
 // in step with an outside store (lru/track.go). It is one cache line, followed
-// by CacheHeader.Guards guard words (uint32). Every field is read and
+// by CacheHeader.TrackCounts invalidation counts (uint32). Every field is read and
 // written with atomics; none is under a lock.
 type TrackTable struct {
 	// Gen is the generation: a tracked entry is served only while its
