@@ -13,10 +13,10 @@
 -- Cache.GetOrLoad uses).
 --
 -- L1 stays coherent with no invalidation events: each L1 entry keeps the
--- change clock of its key's shard (shmlru_changes, read just before the L2
--- read that filled it) and is served only while the clock reads the same.
+-- change count of its key's shard (shmlru_changes, read just before the L2
+-- read that filled it) and is served only while the count reads the same.
 -- A write, delete, expire or flush of any entry of that shard, by any
--- process, advances the clock; the next get then compares the entry's
+-- process, advances the count; the next get then compares the entry's
 -- version in L2 and keeps or replaces its copy. So once a writer's call has
 -- returned, every get that starts after it sees the new value. update() is
 -- a no-op kept for the API.
@@ -74,7 +74,7 @@ local LEVEL = { hit = 2, waited = 2, loaded = 3, stale = 4, resurrected = 4 }
 -- Set once a region is open.
 local lib
 -- Reused by the L1 hit path (never across a yield).
-local clock = ffi_new("uint64_t[1]")
+local count_out = ffi_new("uint64_t[1]")
 local size_out, meta = base.size_out, base.meta
 
 -- One handle per region path and worker, shared by its instances.
@@ -300,7 +300,7 @@ end
 
 
 -- promote puts v (read from, or written to, L2 with this version after
--- the shard clock read c0) into L1, through the l1_serializer, and returns
+-- the shard's change count read c0) into L1, through the l1_serializer, and returns
 -- get's answer.
 local function promote(self, opts, key, l2key, v, c0, version, fresh, level)
     if v ~= nil then
@@ -345,11 +345,11 @@ local function get_l2l3(self, key, opts, cb, ...)
     end
     local h = self.h
     local l2key = self.prefix .. key
-    local rc = lib.shmlru_changes(h, l2key, #l2key, clock)
+    local rc = lib.shmlru_changes(h, l2key, #l2key, count_out)
     if rc ~= OK then
         return nil, errstr(rc)
     end
-    local c0 = tonumber(clock[0])
+    local c0 = tonumber(count_out[0])
     local st, v, version, fresh = look(h, l2key, false, codec)
     if st == nil then
         return nil, v
@@ -409,8 +409,8 @@ function _M.get(self, key, opts, cb, ...)
     if e then
         local h = self.h
         local l2key = e[4]
-        if lib.shmlru_changes(h, l2key, #l2key, clock) == OK then
-            local c = tonumber(clock[0])
+        if lib.shmlru_changes(h, l2key, #l2key, count_out) == OK then
+            local c = tonumber(count_out[0])
             if c == e[2] or same_version(h, l2key, e[3]) then
                 e[2] = c
                 local v = e[1]
@@ -493,11 +493,11 @@ function _M.set(self, key, opts, value)
     end
     local h = self.h
     local l2key = self.prefix .. key
-    local rc = lib.shmlru_changes(h, l2key, #l2key, clock)
+    local rc = lib.shmlru_changes(h, l2key, #l2key, count_out)
     if rc ~= OK then
         return nil, errstr(rc)
     end
-    local c0 = tonumber(clock[0])
+    local c0 = tonumber(count_out[0])
     local o, err = options(ttl_ms(opt(self, opts, "ttl")),
                            ttl_ms(opt(self, opts, "neg_ttl")), 0, 0, 0, 0,
                            false, codec)
@@ -563,7 +563,7 @@ function _M.purge(self, flush_expired)
 end
 
 
--- update is a no-op: L1 entries check the change clock of their shard on
+-- update is a no-op: L1 entries check the change count of their shard on
 -- every get, so there are no invalidation events to poll. Kept so that
 -- mlcache code runs unchanged.
 function _M.update(self, timeout)
