@@ -737,6 +737,10 @@ func (r ReadThrough) Prepare(t *LoadTicket, dst, key []byte) (Look, FillTicket, 
 	if t == nil || t.State != LoadMine {
 		return Look{Value: dst}, FillTicket{}, fmt.Errorf("%w: Prepare needs a claimed load", ErrBadTicket)
 	}
+	if hashKey(key) != t.Hash {
+		// Its look would end the caller's load with another key's answer.
+		return Look{Value: dst}, FillTicket{}, fmt.Errorf("%w: the ticket is for another key", ErrBadTicket)
+	}
 	return r.c.prepareLoad(t, dst, key, r.o, true)
 }
 
@@ -763,6 +767,11 @@ func (r ReadThrough) Finish(t *LoadTicket, key []byte, g FillTicket, ld Loaded) 
 	o := r.o
 	if t != nil && t.State != LoadMine {
 		return Answer{}, fmt.Errorf("%w: Finish needs a claimed load", ErrBadTicket)
+	}
+	if t != nil && hashKey(key) != t.Hash {
+		// Checked before anything is written: the load would end with
+		// another key's answer (an absence, a failure) for its waiters.
+		return Answer{}, fmt.Errorf("%w: the ticket is for another key", ErrBadTicket)
 	}
 	if t == nil && ld.Outcome != LoadedValue && ld.Outcome != LoadedAbsent {
 		return Answer{}, fmt.Errorf("%w: Finish outside a load writes a value or an absence", ErrBadOptions)
