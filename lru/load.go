@@ -485,11 +485,15 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 // reads the store. Out of step, or should the guard fail, the load is
 // abandoned (its waiters find no value and load for themselves) and the
 // error returned. With fit, a look whose value does not fit dst returns
-// ErrBufferTooSmall and does nothing else.
+// ErrBufferTooSmall and does nothing else, as does a dst that faults
+// (ErrFault).
 func (c *Cache) prepareLoad(t *LoadTicket, dst, key []byte, o LoadOptions, fit bool) (Look, FillTicket, error) {
 	var g FillTicket
 	l, err := c.look(dst, key, o.Tracked, fit)
-	if errors.Is(err, ErrBufferTooSmall) {
+	if errors.Is(err, ErrBufferTooSmall) || errors.Is(err, ErrFault) {
+		// dst cannot take the value (a binding's buffer too small, or
+		// over memory that faults): the caller's mistake, which must
+		// neither end its load nor read as a miss to load.
 		return l, g, err
 	}
 	if err == nil && (l.State == LookFresh || l.State == LookAbsent) {
@@ -732,7 +736,8 @@ func (r ReadThrough) Look(dst, key []byte) (Look, error) {
 // Otherwise the caller runs its loader and calls Finish; a tracked load
 // has its guard, for Finish. ErrNotInStep (or another error of the
 // guard's) has abandoned the load: the caller runs its loader and caches
-// nothing. ErrBufferTooSmall has done nothing: call again with more room.
+// nothing. ErrBufferTooSmall has done nothing: call again with more room;
+// nor has ErrFault (dst over memory that cannot be written).
 func (r ReadThrough) Prepare(t *LoadTicket, dst, key []byte) (Look, FillTicket, error) {
 	if t == nil || t.State != LoadMine {
 		return Look{Value: dst}, FillTicket{}, fmt.Errorf("%w: Prepare needs a claimed load", ErrBadTicket)
