@@ -139,6 +139,16 @@ do
     truthy(v == nil and err:find("returned a function", 1, true), tostring(err))
 end
 
+-- a value the library refuses to write (larger than the region takes):
+-- the call fails, and the load is ended, so the next caller loads at once
+-- rather than wait for the lease
+do
+    local big = string.rep("x", 8 * 1024 * 1024)
+    local v, err = c:get_or_load("too-big", nil, counter(big))
+    truthy(v == nil and err ~= nil, tostring(err))
+    expect({ "fine", nil, "loaded" }, c:get_or_load("too-big", { wait_timeout = 0.05 }, counter("fine")))
+end
+
 -- absent without neg_ttl: nothing is remembered, every call loads
 do
     local cb, calls = counter(nil)
