@@ -948,6 +948,14 @@ static void test_read_through_faults(shmlru_t h)
 	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, &n, (shmlru_meta *)ro, &lk), SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, &n, &mt, (shmlru_look *)ro), SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_load_look(h, gone - 1, 2, 0, buf, sizeof buf, &n, &mt, &lk), SHMLRU_BAD_ARGUMENT);
+	/* Outputs that straddle into the read-only page, their first bytes
+	 * writable (4-byte aligned, as a 32-bit ABI aligns them). */
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, &n, (shmlru_meta *)(ro - 20), &lk),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, &n, &mt, (shmlru_look *)(ro - 12)),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, (size_t *)(ro - 4), &mt, &lk),
+	       SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_load_look(h, "rf", (size_t)-1, 0, buf, sizeof buf, &n, &mt, &lk), SHMLRU_KEY_TOO_LARGE);
 
 	/* A claimed load of a key that holds a value (prepare copies it),
