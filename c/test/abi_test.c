@@ -980,6 +980,23 @@ static void test_read_through_faults(shmlru_t h)
 	       SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), (const shmlru_load_opts *)gone, buf, sizeof buf, &n, &mt,
 	                           &lk, &g), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, buf, sizeof buf, &n, (shmlru_meta *)(ro - 20), &lk, &g),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, buf, sizeof buf, &n, &mt, (shmlru_look *)(ro - 12), &g),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, buf, sizeof buf, &n, &mt, &lk,
+	                           (shmlru_guard *)(ro - sizeof g + 4)), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, (shmlru_load *)(ro - sizeof ld + 4), KEY("rf"), &o, buf, sizeof buf, &n, &mt,
+	                           &lk, &g), SHMLRU_BAD_ARGUMENT);
+	{
+		char e8[8];
+		shmlru_load_opts bad = o;
+		bad.ttl_ms = -1;
+		EXPECT(shmlru_load_check(&bad, ro - 4, 64), SHMLRU_BAD_ARGUMENT);
+		EXPECT(shmlru_load_check(&bad, e8, sizeof e8), SHMLRU_BAD_TTL);
+		CHECK(strlen(e8) == 7);
+		EXPECT(shmlru_load_check((const shmlru_load_opts *)(gone - 8), e8, sizeof e8), SHMLRU_BAD_ARGUMENT);
+	}
 	/* The claimed ticket itself on a read-only page. */
 	shmlru_load *rol = (shmlru_load *)(ro + page - sizeof ld);
 	CHECK(mprotect(ro, page, PROT_READ | PROT_WRITE) == 0);
@@ -999,6 +1016,10 @@ static void test_read_through_faults(shmlru_t h)
 	                          SHMLRU_TYPE_BYTES, 0, NULL, 0, &a), SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_load_finish(h, &ld, KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES, 0,
 	                          NULL, 0, (shmlru_load_answer *)ro), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES, 0,
+	                          NULL, 0, (shmlru_load_answer *)(ro - sizeof a + 4)), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, (shmlru_load *)(ro - sizeof ld + 4), KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE,
+	                          "v", 1, SHMLRU_TYPE_BYTES, 0, NULL, 0, &a), SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_load_finish(h, &ld, gone - 1, 2, &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES, 0,
 	                          NULL, 0, &a), SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_load_finish(h, rol, KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES, 0, NULL, 0, &a),
