@@ -14,6 +14,12 @@
  *   review_driver get REGION KEY            shmlru_get; prints "rc R LEN HEX"
  *   review_driver get2 REGION KEY           as get, into a buffer of exactly
  *                                           the value's size (from a first get)
+ *   review_driver rtloop REGION KEY HOLD    read-through loads of KEY for ever
+ *                                           (begin, prepare, finish with 4000
+ *                                           bytes of one letter); prints
+ *                                           "running" once; HOLD 1: after its
+ *                                           first prepare it prints "prepared"
+ *                                           and holds the load until killed
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -222,6 +228,41 @@ int main(int argc, char **argv)
 		}
 		printf("ok %ld %ld\n", calls, ok);
 		return 0;
+	}
+	if (strcmp(op, "rtloop") == 0 && argc == 5) {
+		int hold = atoi(argv[4]);
+		static char v[4000];
+		shmlru_load_opts o;
+		memset(&o, 0, sizeof o);
+		o.ttl_ms = 60000;
+		o.neg_ttl_ms = -1;
+		printf("running\n");
+		fflush(stdout);
+		for (unsigned long i = 0;; i++) {
+			shmlru_load ld;
+			shmlru_guard g;
+			shmlru_load_answer a;
+			shmlru_meta m;
+			shmlru_look lk;
+			size_t vn;
+			if (shmlru_load_begin(h, key, kl, 30000, &ld) != SHMLRU_OK || ld.state != SHMLRU_LOAD_MINE)
+				continue;
+			/* A claimed load's prepare ends it when the key is fresh:
+			 * drop the key first, so that the loop writes each time. */
+			shmlru_delete(h, key, kl, NULL);
+			if (shmlru_load_prepare(h, &ld, key, kl, &o, buf, sizeof buf, &vn, &m, &lk, &g) != SHMLRU_OK)
+				return 4;
+			if (hold) {
+				printf("prepared\n");
+				fflush(stdout);
+				for (;;)
+					pause();
+			}
+			memset(v, 'a' + (int)(i % 26), sizeof v);
+			if (shmlru_load_finish(h, &ld, key, kl, &o, &g, SHMLRU_LOADED_VALUE, v, sizeof v,
+			                       SHMLRU_TYPE_BYTES, 0, NULL, 0, &a) != SHMLRU_OK)
+				return 5;
+		}
 	}
 	return 2;
 }
