@@ -787,6 +787,12 @@ func (r ReadThrough) Finish(t *LoadTicket, key []byte, g FillTicket, ld Loaded) 
 		}
 		o.fill = &g
 	}
+	if ld.Flags&StaleFlag != 0 {
+		// The read-through's own mark (storeLoaded sets it from
+		// StaleTTL): a value given it would be read with a stale
+		// window the options never had.
+		return Answer{}, fmt.Errorf("%w: Loaded.Flags %#x has StaleFlag", ErrBadOptions, ld.Flags)
+	}
 	if ld.Type >= numTypes || ld.Type == TypeNone || ld.Type == TypeList {
 		if ld.Outcome == LoadedValue || (ld.Outcome == LoadedFailed && ld.Resurrect) {
 			return Answer{}, fmt.Errorf("%w: Loaded.Type %v", ErrBadOptions, ld.Type)

@@ -57,3 +57,39 @@ func TestReadThroughTicketForAnotherKey(t *testing.T) {
 		t.Errorf("the waiter after the load: %v %v, want done", w.State, err)
 	}
 }
+
+// StaleFlag in the user flags a read-through's Finish is given is refused
+// with nothing done: the bit is the read-through's own mark of a stale
+// window, and a value written with it would be read as fresh only until
+// its expiry less the low bits (at once soft stale, refreshed by every
+// caller), whatever the options said.
+func TestReadThroughFinishRefusesStaleFlag(t *testing.T) {
+	c := newCache(t, nil)
+	r, err := c.Loads().ReadThrough(LoadOptions{TTL: time.Minute, ResurrectTTL: time.Minute}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("k")
+	for _, ld := range []Loaded{
+		{Outcome: LoadedValue, Value: []byte("v"), Type: TypeBytes, Flags: StaleFlag | 50000},
+		{Outcome: LoadedFailed, Value: []byte("v"), Resurrect: true, Type: TypeBytes, Flags: StaleFlag | 50000, Err: errors.New("x")},
+	} {
+		tk, err := c.Loads().Begin(key, time.Minute)
+		if err != nil || tk.State != LoadMine {
+			t.Fatalf("Begin: %v %v", tk.State, err)
+		}
+		if _, err := r.Finish(&tk, key, FillTicket{}, ld); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("Finish %v with StaleFlag in its flags: %v, want ErrBadOptions", ld.Outcome, err)
+		}
+		if l, _ := r.Look(make([]byte, 0, 16), key); l.State != LookMiss {
+			t.Errorf("Finish %v with StaleFlag wrote a value read as %v", ld.Outcome, l.State)
+		}
+		if tk.State == LoadMine {
+			c.Loads().End(&tk, LoadAbandoned, "")
+		}
+		c.Delete(key)
+	}
+	if _, err := r.Finish(nil, key, FillTicket{}, Loaded{Outcome: LoadedValue, Value: []byte("v"), Type: TypeBytes, Flags: StaleFlag}); !errors.Is(err, ErrBadOptions) {
+		t.Errorf("Finish outside a load with StaleFlag: %v, want ErrBadOptions", err)
+	}
+}
