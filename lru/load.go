@@ -785,6 +785,13 @@ func (r ReadThrough) Finish(t *LoadTicket, key []byte, g FillTicket, ld Loaded) 
 		if t == nil {
 			return Answer{}, fmt.Errorf("%w: a tracked value is written by its load", ErrBadOptions)
 		}
+		if ld.Outcome == LoadedValue || ld.Outcome == LoadedAbsent {
+			// Checked before anything is written: a store the ticket
+			// refuses would end the load as failed for its waiters.
+			if err := r.c.tr.checkTicket(key, g); err != nil {
+				return Answer{}, err
+			}
+		}
 		o.fill = &g
 	}
 	if ld.Flags&StaleFlag != 0 {

@@ -2,6 +2,7 @@ package lru
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -91,5 +92,99 @@ func TestReadThroughFinishRefusesStaleFlag(t *testing.T) {
 	}
 	if _, err := r.Finish(nil, key, FillTicket{}, Loaded{Outcome: LoadedValue, Value: []byte("v"), Type: TypeBytes, Flags: StaleFlag}); !errors.Is(err, ErrBadOptions) {
 		t.Errorf("Finish outside a load with StaleFlag: %v, want ErrBadOptions", err)
+	}
+}
+
+// A tracked read-through's Finish without the guard its Prepare took (a
+// zero FillTicket: shmlru_load_finish with guard NULL) is refused with
+// nothing done, as other bad arguments are: before, the store's refusal
+// ended the load as failed ("loaded value not cached") for every waiter.
+func TestReadThroughTrackedFinishWithoutGuard(t *testing.T) {
+	a, b := twoHandles(t, nil)
+	inStep(t, a)
+	r, err := a.Loads().ReadThrough(LoadOptions{Tracked: true, NegativeTTL: time.Minute}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte("tk")
+	tk, err := a.Loads().Begin(key, time.Minute)
+	if err != nil || tk.State != LoadMine {
+		t.Fatalf("Begin: %v %v", tk.State, err)
+	}
+	w, err := b.Loads().Begin(key, time.Minute)
+	if err != nil || w.State != LoadWaiting {
+		t.Fatalf("waiter's Begin: %v %v", w.State, err)
+	}
+	_, g, err := r.Prepare(&tk, make([]byte, 0, 16), key)
+	if err != nil || g.Gen == 0 {
+		t.Fatalf("Prepare: %+v %v", g, err)
+	}
+	for _, ld := range []Loaded{
+		{Outcome: LoadedValue, Value: []byte("v"), Type: TypeBytes},
+		{Outcome: LoadedAbsent},
+	} {
+		if _, err := r.Finish(&tk, key, FillTicket{}, ld); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("Finish %v without the guard: %v, want ErrBadOptions", ld.Outcome, err)
+		}
+		if tk.State != LoadMine {
+			t.Fatalf("the ticket after a refused Finish: %v", tk.State)
+		}
+	}
+	if _, err := b.Loads().Wait(&w, 0, time.Minute); err != nil || w.State != LoadWaiting {
+		t.Fatalf("the waiter after refused calls: %v %v, want still waiting", w.State, err)
+	}
+	if _, err := r.Finish(&tk, key, g, Loaded{Outcome: LoadedValue, Value: []byte("v"), Type: TypeBytes}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := a.Tracker().Get(nil, key); err != nil || string(v) != "v" {
+		t.Fatalf("the fill: %q %v", v, err)
+	}
+}
+
+// A fill ticket is its key's: StoreFill (shmlru_fill_store, and a tracked
+// read-through's Finish) given one that BeginFill issued for a key of
+// another slot refuses it. Its count is another slot's, so a change of
+// this key made after the ticket was taken went unseen and the value read
+// before it was stored, served as in step until the key changed again.
+func TestStoreFillRefusesAnotherKeysTicket(t *testing.T) {
+	c := newCache(t, nil)
+	inStep(t, c)
+	tr := c.Tracker()
+	a := []byte("a")
+	var b []byte
+	for i := 0; ; i++ {
+		b = []byte(fmt.Sprint("b", i))
+		if tr.slot(hashKey(b)) != tr.slot(hashKey(a)) {
+			break
+		}
+	}
+	g, err := tr.BeginFill(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Invalidate(b); err != nil { // b changes after its value was read
+		t.Fatal(err)
+	}
+	if ok, err := tr.StoreFill(b, []byte("old"), false, WriteOptions{}, g); ok || !errors.Is(err, ErrBadOptions) {
+		t.Errorf("StoreFill of b with a's ticket: stored %v, %v; want ErrBadOptions", ok, err)
+	}
+	if _, _, err := tr.Get(nil, b); !errors.Is(err, ErrNotFound) {
+		t.Errorf("b after the fill with a's ticket: %v, want nothing served", err)
+	}
+
+	// The read-through's Finish refuses it before anything is done.
+	r, err := c.Loads().ReadThrough(LoadOptions{Tracked: true}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := c.Loads().Begin(b, time.Minute)
+	if err != nil || tk.State != LoadMine {
+		t.Fatalf("Begin: %v %v", tk.State, err)
+	}
+	if _, _, err := r.Prepare(&tk, make([]byte, 0, 16), b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Finish(&tk, b, g, Loaded{Outcome: LoadedValue, Value: []byte("v"), Type: TypeBytes}); !errors.Is(err, ErrBadOptions) || tk.State != LoadMine {
+		t.Errorf("Finish of b with a's ticket: %v, ticket %v; want ErrBadOptions, still mine", err, tk.State)
 	}
 }
