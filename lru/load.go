@@ -767,7 +767,10 @@ type Answer struct {
 // returned (ld) as Load would, and ends the load with the outcome its
 // waiters act on. g is Prepare's guard (tracked loads only). t nil writes
 // ld (LoadedValue or LoadedAbsent) outside any load, with the same rules.
-// The error is the ending's: the answer stands either way.
+// ErrBadTicket (a ticket of another key) and ErrBadOptions (a bad type,
+// StaleFlag in the flags, a tracked load without its own FillTicket) have
+// done nothing: the load is still the caller's. Any other error is the
+// ending's: the answer stands either way.
 func (r ReadThrough) Finish(t *LoadTicket, key []byte, g FillTicket, ld Loaded) (Answer, error) {
 	o := r.o
 	if t != nil && t.State != LoadMine {
