@@ -852,9 +852,15 @@ SHMLRU_HIDDEN int shmlru_fast_load_look(uint64_t h, const char *key, size_t klen
 		look->state = SHMLRU_LOOK_MISS;
 		look->reserved = 0;
 		if (meta != NULL) {
+			/* Every byte: *meta is copied whole below, outside
+			 * the guard. */
 			meta->version = 0;
 			meta->expires_ms = 0;
 			meta->flags = 0;
+			meta->type = 0;
+			meta->stale = 0;
+			meta->reserved[0] = 0;
+			meta->reserved[1] = 0;
 		}
 		*value_len = 0;
 		finish(f, SHMLRU_OK);

@@ -85,6 +85,11 @@ func TestNativeSurvivesAScribbler(t *testing.T) {
 		}
 	}()
 	goReads := 0
+	var tornLook atomic.Pointer[string]
+	rt, rerr := c.Loads().ReadThrough(lru.LoadOptions{}, false)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
 	go func() { // a Go reader
 		defer wg.Done()
 		buf := make([]byte, 0, 64)
@@ -92,6 +97,11 @@ func TestNativeSurvivesAScribbler(t *testing.T) {
 			for i := 0; i < 64; i++ {
 				c.Read(buf[:0], []byte(fmt.Sprint("k", i)), lru.ReadOptions{Fit: true})
 				c.Get([]byte(fmt.Sprint("k", i)))
+				if l, err := rt.Look(buf[:0], []byte(fmt.Sprint("k", i))); err == nil {
+					if why := lookTorn(l); why != "" {
+						tornLook.CompareAndSwap(nil, &why)
+					}
+				}
 				goReads++
 			}
 		}
@@ -125,4 +135,33 @@ func TestNativeSurvivesAScribbler(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "ok ") {
 		t.Fatalf("driver: %v\n%s", err, out)
 	}
+	if why := tornLook.Load(); why != nil {
+		t.Fatalf("Go's read-through look: %s", *why)
+	}
+}
+
+// lookTorn says how a read-through look's parts disagree ("" if they
+// agree), by the rules the driver's look_torn checks the native look by.
+func lookTorn(l lru.Look) string {
+	fresh := l.Meta.Expires
+	if l.Meta.Flags&lru.StaleFlag != 0 && l.Meta.Expires != 0 {
+		fresh = l.Meta.Expires - int64(l.Meta.Flags&^lru.StaleFlag)
+	}
+	bad := false
+	switch l.State {
+	case lru.LookMiss:
+		bad = len(l.Value) != 0
+	case lru.LookAbsent:
+		bad = len(l.Value) != 0 || l.Meta.Type != lru.TypeNone || l.FreshUntil != l.Meta.Expires
+	case lru.LookFresh, lru.LookSoftStale:
+		bad = l.Meta.Type == lru.TypeNone || l.FreshUntil != fresh
+	case lru.LookExpired:
+		bad = l.Meta.Type == lru.TypeNone
+	default:
+		bad = true
+	}
+	if !bad {
+		return ""
+	}
+	return fmt.Sprintf("state %d fresh %d value %d bytes, meta %+v", l.State, l.FreshUntil, len(l.Value), l.Meta)
 }

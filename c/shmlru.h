@@ -615,7 +615,9 @@ int shmlru_load_prepare(shmlru_t h, shmlru_load *load, const char *key, size_t k
  * loader returned (outcome; value of type and user flags, or for
  * SHMLRU_LOADED_FAILED its message msg and an expired value to resurrect)
  * as opts say, and ends the load with the outcome its waiters act on.
- * guard is shmlru_load_prepare's (may be NULL for an untracked load).
+ * flags may not have bit SHMLRU_STALE_FLAG_BIT, the mark of a stale
+ * window (which opts give). guard is shmlru_load_prepare's (may be NULL
+ * for an untracked load).
  * load NULL writes a SHMLRU_LOADED_VALUE or _ABSENT outside any load, by
  * the same rules. A status other than SHMLRU_OK is the ending's (or the
  * arguments'); *answer says what the caller gets. */

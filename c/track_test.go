@@ -404,7 +404,8 @@ func TestTrackedReadNativeMatchesGo(t *testing.T) {
 	compare("newer", 100, notInStep)
 }
 
-// In step is one instant for C too, whatever the reader's time namespace:
+// In step is one instant for C too (its tracked reads and the
+// read-through's tracked look), whatever the reader's time namespace:
 // a reader whose CLOCK_MONOTONIC is behind the agent's (half an hour, or
 // half its reading if less) stops serving tracked copies when the agent's
 // confirmation runs out, and one ahead serves them until then.
@@ -437,12 +438,14 @@ func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
 			must(t, c.Tracker().SetInStep(until))
 			d.expect(fmt.Sprintf("0 %d", gen), "gen")
 			d.expect("hit "+hexVal("v"), "read k")
+			d.expect("fresh "+hexVal("v"), "look k")
 			time.Sleep(time.Duration(until-lru.TrackClock()) + 10*time.Millisecond)
 			if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, lru.ErrNotInStep) {
 				t.Fatalf("here, past the confirmation: %v, want ErrNotInStep", err)
 			}
 			d.expect("0 0", "gen")
 			d.expect("notinstep", "read k")
+			d.expect("notinstep", "look k")
 		})
 	}
 }

@@ -485,11 +485,15 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 // reads the store. Out of step, or should the ticket fail, the load is
 // abandoned (its waiters find no value and load for themselves) and the
 // error returned. With fit, a look whose value does not fit dst returns
-// ErrBufferTooSmall and does nothing else.
+// ErrBufferTooSmall and does nothing else, as does a dst that faults
+// (ErrFault).
 func (c *Cache) prepareLoad(t *LoadTicket, dst, key []byte, o LoadOptions, fit bool) (Look, FillTicket, error) {
 	var g FillTicket
 	l, err := c.look(dst, key, o.Tracked, fit)
-	if errors.Is(err, ErrBufferTooSmall) {
+	if errors.Is(err, ErrBufferTooSmall) || errors.Is(err, ErrFault) {
+		// dst cannot take the value (a binding's buffer too small, or
+		// over memory that faults): the caller's mistake, which must
+		// neither end its load nor read as a miss to load.
 		return l, g, err
 	}
 	if err == nil && (l.State == LookFresh || l.State == LookAbsent) {
@@ -731,11 +735,16 @@ func (r ReadThrough) Look(dst, key []byte) (Look, error) {
 // LookAbsent has ended the load (done), and is the answer (SourceWaited).
 // Otherwise the caller runs its loader and calls Finish; a tracked load
 // has its fill ticket, for Finish. ErrNotInStep (or another error of
-// the ticket's) has abandoned the load: the caller runs its loader and caches
-// nothing. ErrBufferTooSmall has done nothing: call again with more room.
+// the ticket's) has abandoned the load: the caller runs its loader and
+// caches nothing. ErrBufferTooSmall has done nothing: call again with more
+// room; nor has ErrFault (dst over memory that cannot be written).
 func (r ReadThrough) Prepare(t *LoadTicket, dst, key []byte) (Look, FillTicket, error) {
 	if t == nil || t.State != LoadMine {
 		return Look{Value: dst}, FillTicket{}, fmt.Errorf("%w: Prepare needs a claimed load", ErrBadTicket)
+	}
+	if hashKey(key) != t.Hash {
+		// Its look would end the caller's load with another key's answer.
+		return Look{Value: dst}, FillTicket{}, fmt.Errorf("%w: the ticket is for another key", ErrBadTicket)
 	}
 	return r.c.prepareLoad(t, dst, key, r.o, true)
 }
@@ -758,11 +767,19 @@ type Answer struct {
 // returned (ld) as Load would, and ends the load with the outcome its
 // waiters act on. g is Prepare's fill ticket (tracked loads only). t nil writes
 // ld (LoadedValue or LoadedAbsent) outside any load, with the same rules.
-// The error is the ending's: the answer stands either way.
+// ErrBadTicket (a ticket of another key) and ErrBadOptions (a bad type,
+// StaleFlag in the flags, a tracked load without its own FillTicket) have
+// done nothing: the load is still the caller's. Any other error is the
+// ending's: the answer stands either way.
 func (r ReadThrough) Finish(t *LoadTicket, key []byte, g FillTicket, ld Loaded) (Answer, error) {
 	o := r.o
 	if t != nil && t.State != LoadMine {
 		return Answer{}, fmt.Errorf("%w: Finish needs a claimed load", ErrBadTicket)
+	}
+	if t != nil && hashKey(key) != t.Hash {
+		// Checked before anything is written: the load would end with
+		// another key's answer (an absence, a failure) for its waiters.
+		return Answer{}, fmt.Errorf("%w: the ticket is for another key", ErrBadTicket)
 	}
 	if t == nil && ld.Outcome != LoadedValue && ld.Outcome != LoadedAbsent {
 		return Answer{}, fmt.Errorf("%w: Finish outside a load writes a value or an absence", ErrBadOptions)
@@ -771,7 +788,20 @@ func (r ReadThrough) Finish(t *LoadTicket, key []byte, g FillTicket, ld Loaded) 
 		if t == nil {
 			return Answer{}, fmt.Errorf("%w: a tracked value is written by its load", ErrBadOptions)
 		}
+		if ld.Outcome == LoadedValue || ld.Outcome == LoadedAbsent {
+			// Checked before anything is written: a store the ticket
+			// refuses would end the load as failed for its waiters.
+			if err := r.c.tr.checkTicket(key, g); err != nil {
+				return Answer{}, err
+			}
+		}
 		o.fill = &g
+	}
+	if ld.Flags&StaleFlag != 0 {
+		// The read-through's own mark (storeLoaded sets it from
+		// StaleTTL): a value given it would be read with a stale
+		// window the options never had.
+		return Answer{}, fmt.Errorf("%w: Loaded.Flags %#x has StaleFlag", ErrBadOptions, ld.Flags)
 	}
 	if ld.Type >= numTypes || ld.Type == TypeNone || ld.Type == TypeList {
 		if ld.Outcome == LoadedValue || (ld.Outcome == LoadedFailed && ld.Resurrect) {

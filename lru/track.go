@@ -172,8 +172,8 @@ func (tr *Tracker) BeginFill(key []byte) (f FillTicket, err error) {
 // StoreFill; o.Mode must be ModeSet.
 func (tr *Tracker) StoreFill(key, value []byte, absent bool, o WriteOptions, f FillTicket) (stored bool, err error) {
 	c := tr.c
-	if f.Gen == 0 || f.Gen&StaleFlag != 0 || int(f.Slot) >= len(tr.counts) {
-		return false, fmt.Errorf("%w: FillTicket %+v was not issued by BeginFill", ErrBadOptions, f)
+	if err := tr.checkTicket(key, f); err != nil {
+		return false, err
 	}
 	if o.Mode != ModeSet {
 		return false, fmt.Errorf("%w: a fill is a plain set (WriteOptions.Mode %d)", ErrBadOptions, o.Mode)
@@ -192,6 +192,19 @@ func (tr *Tracker) StoreFill(key, value []byte, absent bool, o WriteOptions, f F
 		return false, nil
 	}
 	return false, err
+}
+
+// checkTicket refuses a fill ticket that BeginFill cannot have issued for
+// key. One of another key's slot would be checked against that slot's
+// invalidation count, which a change of key does not advance.
+func (tr *Tracker) checkTicket(key []byte, f FillTicket) error {
+	if f.Gen == 0 || f.Gen&StaleFlag != 0 || int(f.Slot) >= len(tr.counts) {
+		return fmt.Errorf("%w: FillTicket %+v was not issued by BeginFill", ErrBadOptions, f)
+	}
+	if f.Slot != tr.slot(hashKey(key)) {
+		return fmt.Errorf("%w: FillTicket %+v was issued for another key", ErrBadOptions, f)
+	}
+	return nil
 }
 
 // errFillRefused is write's answer to a fill whose ticket no longer holds.

@@ -914,6 +914,161 @@ static void test_read_through(shmlru_t h)
 	       SHMLRU_BAD_ARGUMENT); /* ended */
 }
 
+/* The read-through's calls with every pointer bad in turn (a read-only
+ * page, an unmapped one, a length that runs off the buffer, a key that
+ * runs off its page): SHMLRU_BAD_ARGUMENT (or the length's own status)
+ * with nothing done. The load stays its caller's, the value stays as it
+ * was, a waiter still waits, and no shard is reset. */
+static void test_read_through_faults(shmlru_t h)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED);
+	char *ro = m + page, *gone = m + 2 * page;
+	memset(m, 'k', 2 * page);
+	CHECK(mprotect(ro, page, PROT_READ) == 0);
+	CHECK(munmap(gone, page) == 0);
+
+	shmlru_load_opts o;
+	memset(&o, 0, sizeof o);
+	o.ttl_ms = 60000;
+	o.neg_ttl_ms = 60000;
+	shmlru_stats st0, st1;
+	EXPECT(shmlru_stats_get(h, &st0), SHMLRU_OK);
+	EXPECT(shmlru_write(h, KEY("rf"), "value", 5, NULL, NULL), SHMLRU_OK);
+
+	char buf[64];
+	size_t n;
+	shmlru_meta mt;
+	shmlru_look lk;
+	/* The native look: its value buffer, its outputs. */
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, ro, 64, &n, &mt, &lk), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, gone - 2, 64, &n, &mt, &lk), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, (size_t *)ro, &mt, &lk), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, &n, (shmlru_meta *)ro, &lk), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, &n, &mt, (shmlru_look *)ro), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, gone - 1, 2, 0, buf, sizeof buf, &n, &mt, &lk), SHMLRU_BAD_ARGUMENT);
+	/* Outputs that straddle into the read-only page, their first bytes
+	 * writable (4-byte aligned, as a 32-bit ABI aligns them). */
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, &n, (shmlru_meta *)(ro - 20), &lk),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, &n, &mt, (shmlru_look *)(ro - 12)),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf"), 0, buf, sizeof buf, (size_t *)(ro - 4), &mt, &lk),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, "rf", (size_t)-1, 0, buf, sizeof buf, &n, &mt, &lk), SHMLRU_KEY_TOO_LARGE);
+
+	/* A claimed load of a key that holds a value (prepare copies it),
+	 * with a waiter in another attachment. */
+	shmlru_t h2 = open_cache(path, 4 << 20);
+	shmlru_load ld, w;
+	shmlru_guard g;
+	shmlru_load_answer a;
+	EXPECT(shmlru_load_begin(h, KEY("rf"), 30000, &ld), SHMLRU_OK);
+	CHECK(ld.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_begin(h2, KEY("rf"), 30000, &w), SHMLRU_OK);
+	CHECK(w.state == SHMLRU_LOAD_WAITING);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, ro, 64, &n, &mt, &lk, &g), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, gone - 2, 64, &n, &mt, &lk, &g), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, buf, sizeof buf, (size_t *)ro, &mt, &lk, &g),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, buf, sizeof buf, &n, (shmlru_meta *)ro, &lk, &g),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, buf, sizeof buf, &n, &mt, (shmlru_look *)ro, &g),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, buf, sizeof buf, &n, &mt, &lk, (shmlru_guard *)ro),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), (const shmlru_load_opts *)gone, buf, sizeof buf, &n, &mt,
+	                           &lk, &g), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, buf, sizeof buf, &n, (shmlru_meta *)(ro - 20), &lk, &g),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, buf, sizeof buf, &n, &mt, (shmlru_look *)(ro - 12), &g),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, &ld, KEY("rf"), &o, buf, sizeof buf, &n, &mt, &lk,
+	                           (shmlru_guard *)(ro - sizeof g + 4)), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_prepare(h, (shmlru_load *)(ro - sizeof ld + 4), KEY("rf"), &o, buf, sizeof buf, &n, &mt,
+	                           &lk, &g), SHMLRU_BAD_ARGUMENT);
+	{
+		char e8[8];
+		shmlru_load_opts bad = o;
+		bad.ttl_ms = -1;
+		EXPECT(shmlru_load_check(&bad, ro - 4, 64), SHMLRU_BAD_ARGUMENT);
+		EXPECT(shmlru_load_check(&bad, e8, sizeof e8), SHMLRU_BAD_TTL);
+		CHECK(strlen(e8) == 7);
+		EXPECT(shmlru_load_check((const shmlru_load_opts *)(gone - 8), e8, sizeof e8), SHMLRU_BAD_ARGUMENT);
+	}
+	/* The claimed ticket itself on a read-only page. */
+	shmlru_load *rol = (shmlru_load *)(ro + page - sizeof ld);
+	CHECK(mprotect(ro, page, PROT_READ | PROT_WRITE) == 0);
+	*rol = ld;
+	CHECK(mprotect(ro, page, PROT_READ) == 0);
+	EXPECT(shmlru_load_prepare(h, rol, KEY("rf"), &o, buf, sizeof buf, &n, &mt, &lk, &g), SHMLRU_BAD_ARGUMENT);
+	CHECK(ld.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_wait(h2, &w, 0, 30000, NULL, 0, NULL), SHMLRU_OK);
+	CHECK(w.state == SHMLRU_LOAD_WAITING);
+
+	/* Finish: the value, the message, the guard, the answer, the ticket. */
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE, gone - 3, 10, SHMLRU_TYPE_BYTES,
+	                          0, NULL, 0, &a), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf"), &o, &g, SHMLRU_LOADED_FAILED, NULL, 0, 0, 0, gone - 3, 10,
+	                          &a), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf"), &o, (const shmlru_guard *)gone, SHMLRU_LOADED_VALUE, "v", 1,
+	                          SHMLRU_TYPE_BYTES, 0, NULL, 0, &a), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES, 0,
+	                          NULL, 0, (shmlru_load_answer *)ro), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES, 0,
+	                          NULL, 0, (shmlru_load_answer *)(ro - sizeof a + 4)), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, (shmlru_load *)(ro - sizeof ld + 4), KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE,
+	                          "v", 1, SHMLRU_TYPE_BYTES, 0, NULL, 0, &a), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, gone - 1, 2, &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES, 0,
+	                          NULL, 0, &a), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, rol, KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES, 0, NULL, 0, &a),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf-other"), &o, &g, SHMLRU_LOADED_ABSENT, NULL, 0, 0, 0, NULL, 0,
+	                          &a), SHMLRU_BAD_ARGUMENT);
+	CHECK(ld.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_wait(h2, &w, 0, 30000, NULL, 0, NULL), SHMLRU_OK);
+	CHECK(w.state == SHMLRU_LOAD_WAITING);
+	EXPECT(shmlru_get(h, KEY("rf"), buf, sizeof buf, &n, NULL), SHMLRU_OK);
+	CHECK(n == 5 && memcmp(buf, "value", 5) == 0);
+
+	/* A forged ticket (another seq, another flight) ends nobody's load. */
+	shmlru_load f = ld;
+	f.seq++;
+	/* (A lost load is no error of the ending: the answer stands, unkept.) */
+	EXPECT(shmlru_load_finish(h, &f, KEY("rf"), &o, &g, SHMLRU_LOADED_ABSENT, NULL, 0, 0, 0, NULL, 0, &a),
+	       SHMLRU_OK);
+	CHECK(a.kept == 0);
+	f = ld;
+	EXPECT(shmlru_load_finish(h2, &f, KEY("rf"), &o, &g, SHMLRU_LOADED_ABSENT, NULL, 0, 0, 0, NULL, 0, &a),
+	       SHMLRU_OK); /* another attachment's ticket */
+	CHECK(a.kept == 0);
+	EXPECT(shmlru_load_wait(h2, &w, 0, 30000, NULL, 0, NULL), SHMLRU_OK);
+	CHECK(w.state == SHMLRU_LOAD_WAITING);
+	EXPECT(shmlru_get(h, KEY("rf"), buf, sizeof buf, &n, NULL), SHMLRU_OK);
+	CHECK(n == 5 && memcmp(buf, "value", 5) == 0);
+
+	/* The load ends once; a copy of its ticket used again ends nothing. */
+	f = ld;
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE, "new", 3, SHMLRU_TYPE_BYTES, 0,
+	                          NULL, 0, &a), SHMLRU_OK);
+	EXPECT(shmlru_load_wait(h2, &w, 0, 30000, NULL, 0, NULL), SHMLRU_OK);
+	CHECK(w.state == SHMLRU_LOAD_DONE);
+	EXPECT(shmlru_load_begin(h2, KEY("rf"), 30000, &w), SHMLRU_OK);
+	CHECK(w.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_finish(h, &f, KEY("rf"), &o, &g, SHMLRU_LOADED_VALUE, "old", 3, SHMLRU_TYPE_BYTES, 0,
+	                          NULL, 0, &a), SHMLRU_OK); /* lost: the answer stands, nothing written */
+	EXPECT(shmlru_get(h, KEY("rf"), buf, sizeof buf, &n, NULL), SHMLRU_OK);
+	CHECK(n == 3 && memcmp(buf, "new", 3) == 0);
+	EXPECT(shmlru_load_prepare(h2, &w, KEY("rf"), &o, buf, sizeof buf, &n, &mt, &lk, &g), SHMLRU_OK);
+	CHECK(lk.state == SHMLRU_LOOK_FRESH && w.state == SHMLRU_LOAD_DONE);
+
+	EXPECT(shmlru_stats_get(h, &st1), SHMLRU_OK);
+	CHECK(st1.resets == st0.resets);
+	EXPECT(shmlru_close(h2), SHMLRU_OK);
+	munmap(m, 2 * page);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -938,6 +1093,7 @@ int main(int argc, char **argv)
 	test_loads(h);
 	test_tracked(h);
 	test_read_through(h);
+	test_read_through_faults(h);
 	EXPECT(shmlru_close(h), SHMLRU_OK);
 	unlink(path);
 	test_stats_while_closing();

@@ -14,6 +14,12 @@
  *   review_driver get REGION KEY            shmlru_get; prints "rc R LEN HEX"
  *   review_driver get2 REGION KEY           as get, into a buffer of exactly
  *                                           the value's size (from a first get)
+ *   review_driver rtloop REGION KEY HOLD    read-through loads of KEY for ever
+ *                                           (begin, prepare, finish with 4000
+ *                                           bytes of one letter); prints
+ *                                           "running" once; HOLD 1: after its
+ *                                           first prepare it prints "prepared"
+ *                                           and holds the load until killed
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +58,40 @@ int memcmp(const void *a, const void *b, size_t n)
 }
 
 static unsigned char buf[1 << 20];
+
+/* look_torn reports (and prints) a read-through look whose parts do not
+ * agree: a state out of range, a length for a state without a value, a
+ * fresh time not the one its own meta says. */
+static int look_torn(const shmlru_look *lk, const shmlru_meta *m, size_t vn)
+{
+	const uint32_t bit = UINT32_C(1) << SHMLRU_STALE_FLAG_BIT;
+	int64_t fresh = m->expires_ms;
+	if ((m->flags & bit) && m->expires_ms != 0)
+		fresh = m->expires_ms - (int64_t)(m->flags & ~bit);
+	int bad = 0;
+	switch (lk->state) {
+	case SHMLRU_LOOK_MISS:
+		bad = vn != 0 || m->version != 0;
+		break;
+	case SHMLRU_LOOK_ABSENT:
+		bad = vn != 0 || m->type != SHMLRU_TYPE_NONE || lk->fresh_ms != m->expires_ms;
+		break;
+	case SHMLRU_LOOK_FRESH:
+	case SHMLRU_LOOK_SOFT_STALE:
+		bad = m->type == SHMLRU_TYPE_NONE || vn > 64 || lk->fresh_ms != fresh || m->stale;
+		break;
+	case SHMLRU_LOOK_EXPIRED:
+		bad = m->type == SHMLRU_TYPE_NONE || vn > 64 || !m->stale;
+		break;
+	default:
+		bad = 1;
+	}
+	if (bad)
+		printf("torn look: state %d fresh %lld value %zu; meta version %llu expires %lld flags %#x type %d stale %d\n",
+		       (int)lk->state, (long long)lk->fresh_ms, vn, (unsigned long long)m->version,
+		       (long long)m->expires_ms, (unsigned)m->flags, (int)m->type, (int)m->stale);
+	return bad;
+}
 
 int main(int argc, char **argv)
 {
@@ -118,7 +158,8 @@ int main(int argc, char **argv)
 			double d = 0;
 			shmlru_meta m;
 			int rc;
-			switch (r % 6) {
+			shmlru_look lk;
+			switch (r % 8) {
 			case 0:
 				rc = shmlru_get(h, k, (size_t)kn, big, 64, &vn, &m);
 				break;
@@ -134,17 +175,51 @@ int main(int argc, char **argv)
 			case 4:
 				rc = shmlru_incr(h, k, (size_t)kn, 1, &d, 0, 0, 0, NULL);
 				break;
-			default: {
+			case 5: {
 				shmlru_write_opts o;
 				memset(&o, 0, sizeof o);
 				rc = shmlru_write(h, k, (size_t)kn, "0123456789", 10, &o, NULL);
+				break;
+			}
+			case 6:
+				rc = shmlru_load_look(h, k, (size_t)kn, 0, big, 64, &vn, &m, &lk);
+				if (rc == SHMLRU_OK && look_torn(&lk, &m, vn))
+					return 1;
+				break;
+			default: {
+				/* A whole read-through load: it ends, whatever the
+				 * scribbler did to the entry. */
+				shmlru_load ld;
+				shmlru_load_opts o;
+				shmlru_guard g;
+				shmlru_load_answer a;
+				memset(&o, 0, sizeof o);
+				o.ttl_ms = 60000;
+				o.neg_ttl_ms = -1;
+				o.stale_ttl_ms = 1000;
+				rc = shmlru_load_begin(h, k, (size_t)kn, 30000, &ld);
+				if (rc != SHMLRU_OK || ld.state != SHMLRU_LOAD_MINE)
+					break;
+				rc = shmlru_load_prepare(h, &ld, k, (size_t)kn, &o, big, 64, &vn, &m, &lk, &g);
+				if (rc == SHMLRU_OK && look_torn(&lk, &m, vn))
+					return 1;
+				if (rc == SHMLRU_OK && ld.state == SHMLRU_LOAD_MINE)
+					rc = shmlru_load_finish(h, &ld, k, (size_t)kn, &o, &g, SHMLRU_LOADED_VALUE, "0123456789",
+					                        10, SHMLRU_TYPE_BYTES, 0, NULL, 0, &a);
+				if (ld.state == SHMLRU_LOAD_MINE)
+					shmlru_load_end(h, &ld, SHMLRU_LOAD_ABANDONED, NULL, 0);
+				if (ld.state == SHMLRU_LOAD_MINE) {
+					printf("a read-through load was left claimed (status %d)\n", rc);
+					return 1;
+				}
+				vn = 0;
 			}
 			}
 			calls++;
 			ok += rc == SHMLRU_OK;
 			if (calls % 100000 == 0)
 				fprintf(stderr, "progress %ld\n", calls);
-			if ((r % 6 == 0 || r % 6 == 1) && rc == SHMLRU_OK && vn > 64) {
+			if ((r % 8 == 0 || r % 8 == 1 || r % 8 == 6) && rc == SHMLRU_OK && vn > 64) {
 				printf("get returned %zu bytes into a 64-byte buffer\n", vn);
 				return 1;
 			}
@@ -153,6 +228,41 @@ int main(int argc, char **argv)
 		}
 		printf("ok %ld %ld\n", calls, ok);
 		return 0;
+	}
+	if (strcmp(op, "rtloop") == 0 && argc == 5) {
+		int hold = atoi(argv[4]);
+		static char v[4000];
+		shmlru_load_opts o;
+		memset(&o, 0, sizeof o);
+		o.ttl_ms = 60000;
+		o.neg_ttl_ms = -1;
+		printf("running\n");
+		fflush(stdout);
+		for (unsigned long i = 0;; i++) {
+			shmlru_load ld;
+			shmlru_guard g;
+			shmlru_load_answer a;
+			shmlru_meta m;
+			shmlru_look lk;
+			size_t vn;
+			if (shmlru_load_begin(h, key, kl, 30000, &ld) != SHMLRU_OK || ld.state != SHMLRU_LOAD_MINE)
+				continue;
+			/* A claimed load's prepare ends it when the key is fresh:
+			 * drop the key first, so that the loop writes each time. */
+			shmlru_delete(h, key, kl, NULL);
+			if (shmlru_load_prepare(h, &ld, key, kl, &o, buf, sizeof buf, &vn, &m, &lk, &g) != SHMLRU_OK)
+				return 4;
+			if (hold) {
+				printf("prepared\n");
+				fflush(stdout);
+				for (;;)
+					pause();
+			}
+			memset(v, 'a' + (int)(i % 26), sizeof v);
+			if (shmlru_load_finish(h, &ld, key, kl, &o, &g, SHMLRU_LOADED_VALUE, v, sizeof v,
+			                       SHMLRU_TYPE_BYTES, 0, NULL, 0, &a) != SHMLRU_OK)
+				return 5;
+		}
 	}
 	return 2;
 }

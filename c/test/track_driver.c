@@ -27,6 +27,9 @@
  *                           then shmlru_tracked_gen, stopped between them:
  *                           "at between", then, after the next line, read's
  *                           answer (shmlru.h says why no one should read so)
+ *   look KEY                the read-through's tracked look,
+ *                           shmlru_load_look: "fresh VALUE", "absent",
+ *                           "miss" or "notinstep"
  *   fallbacks               the native calls left to Go so far
  */
 #include <stdio.h>
@@ -142,6 +145,22 @@ static void run(char *line)
 		rc = shmlru_get_tracked(h, key, kl, buf, sizeof buf, &vn, &m);
 		shmlru__test_stop(0, NULL);
 		answer(rc, vn, &m);
+	} else if (strcmp(op, "look") == 0 && n >= 2) {
+		shmlru_look lk;
+		rc = shmlru_load_look(h, key, kl, 1, buf, sizeof buf, &vn, &m, &lk);
+		if (rc == SHMLRU_NOT_IN_STEP)
+			printf("notinstep");
+		else if (rc != SHMLRU_OK)
+			printf("error %d", rc);
+		else if (lk.state == SHMLRU_LOOK_FRESH) {
+			printf("fresh ");
+			hex(buf, vn);
+		} else if (lk.state == SHMLRU_LOOK_ABSENT)
+			printf("absent");
+		else if (lk.state == SHMLRU_LOOK_MISS)
+			printf("miss");
+		else
+			printf("state %d", (int)lk.state);
 	} else if (strcmp(op, "oldread") == 0 && n >= 2) {
 		rc = shmlru_get(h, key, kl, buf, sizeof buf, &vn, &m);
 		stop("between");

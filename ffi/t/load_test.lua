@@ -87,6 +87,18 @@ do
     raises("bad opts: shmlru: invalid options: LoadOptions.StaleTTL needs a TTL", c.get_or_load, c, "k", { stale_ttl = 1 }, cb)
     raises("; at most 596h31m23.647s", c.get_or_load, c, "k",
            { ttl = 1, stale_ttl = 2147484 }, cb)
+    -- one table changed between calls is checked again each time
+    do
+        local o = { ttl = 60, stale_ttl = 1 }
+        expect({ 1, nil, "loaded" }, c:get_or_load("k-mut", o, counter(1)))
+        o.ttl = 0
+        raises("StaleTTL needs a TTL", c.get_or_load, c, "k-mut", o, cb)
+        o.ttl, o.tracked = 60, true
+        raises("Tracked excludes StaleTTL", c.get_or_load, c, "k-mut", o, cb)
+        o.tracked, o.stale_ttl = nil, 0
+        expect({ 1, nil, "hit" }, c:get_or_load("k-mut", o, cb))
+        c:delete("k-mut")
+    end
     -- the error points at the caller's line
     local err = raises("bad opts.ttl", function()
         local v = c:get_or_load("k", { ttl = "x" }, cb) -- not a tail call: keep this frame
@@ -137,6 +149,16 @@ do
     expect({ "fine", nil, "loaded" }, c:get_or_load("tbl", { wait_timeout = 0.05 }, counter("fine")))
     v, err = c:get_or_load("fn", nil, counter(print))
     truthy(v == nil and err:find("returned a function", 1, true), tostring(err))
+end
+
+-- a value the library refuses to write (larger than the region takes):
+-- the call fails, and the load is ended, so the next caller loads at once
+-- rather than wait for the lease
+do
+    local big = string.rep("x", 8 * 1024 * 1024)
+    local v, err = c:get_or_load("too-big", nil, counter(big))
+    truthy(v == nil and err ~= nil, tostring(err))
+    expect({ "fine", nil, "loaded" }, c:get_or_load("too-big", { wait_timeout = 0.05 }, counter("fine")))
 end
 
 -- absent without neg_ttl: nothing is remembered, every call loads

@@ -166,12 +166,17 @@ _M.direct = direct
 -- finish hands what the callback returned to shmlru_load_finish (ld nil:
 -- a write outside any load), which writes it and ends the load: true, and
 -- if the caller may keep a copy its version and fresh-until ms; or nil
--- and an error.
+-- and an error. A call the library refuses has ended nothing (a value too
+-- large for the region, say): the load is abandoned, so that its waiters
+-- load rather than wait out the lease.
 local function finish(h, ld, key, lopts, g, outcome, p, n, t, flags, msg)
     local rc = lib.shmlru_load_finish(h, ld, key, #key, lopts, g, outcome, p,
                                       n or 0, t or 0, flags or 0, msg,
                                       msg and #msg or 0, answer)
     if rc ~= OK then
+        if ld ~= nil and ld.state == MINE then
+            lib.shmlru_load_end(h, ld, ABANDONED, nil, 0)
+        end
         return nil, errstr(rc)
     end
     if answer.kept == 1 then
