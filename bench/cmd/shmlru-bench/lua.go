@@ -18,12 +18,17 @@ type LuaResult struct {
 	Bytes float64   `json:"bytes"` // Lua heap allocated per operation
 	All   []float64 `json:"ns_all"`
 	// The mlcache section's: the worker's CPU share while the cell ran
-	// (its thread's CPU time over the wall time), and under writes the
-	// share of gets answered from L1 and the L2 reads per get
-	// (bench/lua/shmlru_mlcache.lua says how each is counted).
-	CPU     float64  `json:"cpu_share,omitempty"`
-	L1      *float64 `json:"l1_hit,omitempty"`
-	L2Reads *float64 `json:"l2_reads,omitempty"`
+	// (its thread's CPU time over the wall time), median and every
+	// round's, and the rounds below hotShare, which Ns leaves out unless
+	// all were (hotMedian: other work on the machine kept the worker from
+	// running then); and under writes the share of gets answered from L1
+	// and the L2 reads per get (bench/lua/shmlru_mlcache.lua says how each
+	// is counted).
+	CPU     float64   `json:"cpu_share,omitempty"`
+	CPUAll  []float64 `json:"cpu_share_all,omitempty"`
+	Below   int       `json:"below_share,omitempty"`
+	L1      *float64  `json:"l1_hit,omitempty"`
+	L2Reads *float64  `json:"l2_reads,omitempty"`
 }
 
 // The peers and operations of bench/lua/shmlru_bench.lua, in table order.
@@ -115,7 +120,8 @@ func runLuaCells(e *env, cfg Config, tag, prefix string, setupQuery func(n int) 
 	for _, c := range order {
 		l := LuaResult{Keys: c.keys, Op: c.op, Peer: c.peer, Ns: median(ns[c]), Bytes: median(bytes[c]), All: ns[c]}
 		if xs := cpu[c]; xs[0] > 0 {
-			l.CPU = median(xs)
+			l.Ns, l.Below = hotMedian(ns[c], xs)
+			l.CPU, l.CPUAll = median(xs), xs
 		}
 		if len(l1[c]) > 0 {
 			a, b := median(l1[c]), median(l2[c])

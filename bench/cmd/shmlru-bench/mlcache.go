@@ -82,7 +82,8 @@ func runMlcache(e *env, cfg Config) ([]LuaResult, string) {
 
 // mlcacheTables: per key count, every cell's ns per get and its ratio to
 // lua-resty-lrucache's get, Lua heap bytes per get, the L1 hit ratio and
-// L2 reads per get of the cells under writes, and the worker's CPU share.
+// L2 reads per get of the cells under writes, and the worker's CPU share
+// (the median, and the rounds below hotShare that ns leaves out).
 func mlcacheTables(r *Results) []table {
 	if len(r.Mlcache) == 0 {
 		return []table{{head: []string{"not measured"}, rows: [][]string{{r.MlcacheNote}}}}
@@ -102,7 +103,8 @@ func mlcacheTables(r *Results) []table {
 			if l.L1 != nil {
 				l1, l2 = fmt.Sprintf("%.4f", *l.L1), fmt.Sprintf("%.4f", *l.L2Reads)
 			}
-			t.row(l.Peer+" "+l.Op, fmtNs(l.Ns), ratio, fmt.Sprintf("%.0f", l.Bytes), l1, l2, fmt.Sprintf("%.2f", l.CPU))
+			t.row(l.Peer+" "+l.Op, fmtNs(l.Ns), ratio, fmt.Sprintf("%.0f", l.Bytes), l1, l2,
+				fmt.Sprintf("%.2f · %d of %d rounds below %.1f", l.CPU, l.Below, len(l.All), hotShare))
 		}
 		ts = append(ts, t)
 	}
