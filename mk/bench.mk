@@ -8,6 +8,14 @@
 #   make bench        the full matrix, then the charts (< 15 min)
 #   make bench-quick  a subset, tables only (< 2 min)
 #   make bench-lua    only the LuaJIT section (< 2 min)
+#   make bench-mlcache  only mlcache's L1 and L2 hits in an nginx worker:
+#                     resty.shmlru.mlcache in each L1 coherence mode of
+#                     MLCACHE_MODES (default always), next to
+#                     lua-resty-lrucache and ngx.shared.DICT, and to
+#                     lua-resty-mlcache when SHMLRU_BENCH_MLCACHE names a
+#                     local checkout of it (never part of this repository;
+#                     it needs resty/lock.lua beside it or on nginx's
+#                     path) (< 1 min)
 #   make bench-load   only the read-through stampede (N processes on a cold
 #                     key, GetOrLoad vs per-process singleflight, and the
 #                     loader takeover) (< 2 min)
@@ -30,22 +38,26 @@
 
 BENCH_BIN := $(abspath $(BUILD))/shmlru-bench
 
-.PHONY: bench-bin test-bench bench-lua bench-load bench-near bench-hot bench-charts
+.PHONY: bench-bin test-bench bench-lua bench-mlcache bench-load bench-near bench-hot bench-charts
 bench-bin:
 	cd bench && $(GO) build -o $(BENCH_BIN) ./cmd/shmlru-bench
 
 bench: deps build bench-bin
-	cd bench && $(BENCH_BIN) -out out
+	cd bench && $(BENCH_BIN) -mlcache.modes $(MLCACHE_MODES) -out out
 	cd bench && $(GO) run ./cmd/shmlru-charts -out . out/*.json
 
 bench-quick: deps build bench-bin
-	cd bench && $(BENCH_BIN) -quick -out out
+	cd bench && $(BENCH_BIN) -quick -mlcache.modes $(MLCACHE_MODES) -out out
 
 bench-lua: deps build bench-bin
 	cd bench && $(BENCH_BIN) -only lua -out out
 
 bench-charts:
 	cd bench && $(GO) run ./cmd/shmlru-charts -out . out/*.json
+
+MLCACHE_MODES ?= always
+bench-mlcache: deps build bench-bin
+	cd bench && $(BENCH_BIN) -only mlcache -mlcache.modes $(MLCACHE_MODES) -out out
 
 # Needs no servers and no libshmlru.so: the stampede is Go processes only.
 bench-load: bench-bin

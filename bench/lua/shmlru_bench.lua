@@ -13,6 +13,9 @@
 --              operation for each. The harness interleaves rounds of both
 --              key counts and reports medians.
 --   /teardown: closes the peers of one key count.
+--   /mlcache_setup, /mlcache_round, /mlcache_teardown: the same for the
+--              mlcache section, in shmlru_mlcache.lua (which measures
+--              through this module's util).
 local ffi = require "ffi"
 local bit = require "bit"
 
@@ -28,10 +31,11 @@ int clock_gettime(int clk_id, shmlru_bench_timespec *tp);
 ]])
 local ts = ffi.new("shmlru_bench_timespec")
 local CLOCK_MONOTONIC = 1
-local function now_ns()
-    ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+local function clock_ns(clock)
+    ffi.C.clock_gettime(clock, ts)
     return tonumber(ts.tv_sec) * 1e9 + tonumber(ts.tv_nsec)
 end
+local function now_ns() return clock_ns(CLOCK_MONOTONIC) end
 
 local _M = {}
 
@@ -312,7 +316,9 @@ end
 -- JIT records and compiles the loop's trace in its first iterations (and
 -- again after a trace flush). The loop runs in chunks that double until
 -- one takes 2 ms, so the clock reads cost nothing measurable. The GC is
--- stopped while timing, so that every byte allocated shows.
+-- stopped while timing, so that every byte allocated shows. cell.reset, if
+-- any, runs between the warm-up and the timing (to zero the cell's own
+-- counters).
 local function measure(cell, dur_ns)
     local f, j = cell.f, cell.j
     local t0 = now_ns()
@@ -320,6 +326,7 @@ local function measure(cell, dur_ns)
         j = f(256, j)
     until now_ns() - t0 >= dur_ns / 10
     collectgarbage()
+    if cell.reset then cell.reset() end
     collectgarbage("stop")
     local kb0 = collectgarbage("count")
     local iters, sum, chunk = 0, 0, 64
@@ -391,6 +398,14 @@ function _M.teardown()
     end
     collectgarbage()
     ngx.say(encode({ ok = true }))
+end
+
+-- What shmlru_mlcache.lua measures with.
+_M.util = { key = key, shuffled = shuffled, measure = measure, now_ns = now_ns,
+            clock_ns = clock_ns, encode = encode, fail = fail }
+
+for _, h in ipairs({ "setup", "round", "teardown" }) do
+    _M["mlcache_" .. h] = function() return require("shmlru_mlcache")[h]() end
 end
 
 return _M

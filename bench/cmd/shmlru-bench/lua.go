@@ -13,10 +13,22 @@ var flagJitLog = flag.String("jitlog", "", "have the nginx worker write LuaJIT's
 type LuaResult struct {
 	Keys  int       `json:"keys"` // stored keys: 16 B keys, 32 B values
 	Op    string    `json:"op"`
-	Peer  string    `json:"peer"`  // luaPeers, or luaCalls for the calibration loops
+	Peer  string    `json:"peer"`  // luaPeers, or luaCalls for the calibration loops; the mlcache section's own
 	Ns    float64   `json:"ns"`    // per operation, loop included
 	Bytes float64   `json:"bytes"` // Lua heap allocated per operation
 	All   []float64 `json:"ns_all"`
+	// The mlcache section's: the worker's CPU share while the cell ran
+	// (its thread's CPU time over the wall time), median and every
+	// round's, and the rounds below hotShare, which Ns leaves out unless
+	// all were (hotMedian: other work on the machine kept the worker from
+	// running then); and under writes the share of gets answered from L1
+	// and the L2 reads per get (bench/lua/shmlru_mlcache.lua says how each
+	// is counted).
+	CPU     float64   `json:"cpu_share,omitempty"`
+	CPUAll  []float64 `json:"cpu_share_all,omitempty"`
+	Below   int       `json:"below_share,omitempty"`
+	L1      *float64  `json:"l1_hit,omitempty"`
+	L2Reads *float64  `json:"l2_reads,omitempty"`
 }
 
 // The peers and operations of bench/lua/shmlru_bench.lua, in table order.
@@ -38,27 +50,40 @@ var luaCallOps = []string{"loop alone", "FFI call: C function", "FFI call: Go ex
 // alternating, and the worker turning the peers' order), and reports the
 // median of each cell.
 func runLua(e *env, cfg Config) ([]LuaResult, string) {
-	for _, n := range luaKeyCounts {
-		q := url.Values{"keys": {strconv.Itoa(n)}, "size": {luaZone(n)},
+	return runLuaCells(e, cfg, "lua", "/", func(n int) url.Values {
+		q := url.Values{"size": {luaZone(n)},
 			"path": {e.shmPath("lua-strings")}, "dict": {luaDict(n, false)},
 			"path_incr": {e.shmPath("lua-counters")}, "dict_incr": {luaDict(n, true)}}
 		if *flagJitLog != "" {
 			q.Set("jitlog", *flagJitLog)
 		}
+		return q
+	})
+}
+
+// runLuaCells runs a section of cells in the nginx worker: prefix+setup
+// with setupQuery(n) and keys=n for each key count, then cfg.Reps rounds
+// of prefix+round, each over every key count (in turns), and the medians;
+// prefix+teardown at the end. tag names the section in the log. It
+// returns the cells, or why none were measured.
+func runLuaCells(e *env, cfg Config, tag, prefix string, setupQuery func(n int) url.Values) ([]LuaResult, string) {
+	for _, n := range luaKeyCounts {
+		q := setupQuery(n)
+		q.Set("keys", strconv.Itoa(n))
 		var r struct{ Cells int }
 		// Teardown closes what setup opened, even if it failed half-way.
-		defer e.nginxGet("/teardown", url.Values{"keys": {strconv.Itoa(n)}}, &struct{}{})
-		if err := e.nginxGet("/setup", q, &r); err != nil {
-			logf("lua: %v", err)
+		defer e.nginxGet(prefix+"teardown", url.Values{"keys": {strconv.Itoa(n)}}, &struct{}{})
+		if err := e.nginxGet(prefix+"setup", q, &r); err != nil {
+			logf("%s: %v", tag, err)
 			return nil, err.Error()
 		}
-		logf("lua: %d keys set up, %d loops", n, r.Cells)
+		logf("%s: %d keys set up, %d loops", tag, n, r.Cells)
 	}
 	type cell struct {
 		keys     int
 		op, peer string
 	}
-	ns, bytes := map[cell][]float64{}, map[cell][]float64{}
+	ns, bytes, cpu, l1, l2 := map[cell][]float64{}, map[cell][]float64{}, map[cell][]float64{}, map[cell][]float64{}, map[cell][]float64{}
 	var order []cell
 	for rep := 0; rep < cfg.Reps; rep++ {
 		for _, n := range rotated(luaKeyCounts, rep) {
@@ -66,12 +91,14 @@ func runLua(e *env, cfg Config) ([]LuaResult, string) {
 				"dur_ms": {strconv.Itoa(int(cfg.Dur / time.Millisecond))}}
 			var r struct {
 				Cells []struct {
-					Peer, Op  string
-					Ns, Bytes float64
+					Peer, Op       string
+					Ns, Bytes, CPU float64
+					L1             *float64
+					L2Reads        *float64 `json:"l2_reads"`
 				}
 			}
-			if err := e.nginxGet("/round", q, &r); err != nil {
-				logf("lua: %v", err)
+			if err := e.nginxGet(prefix+"round", q, &r); err != nil {
+				logf("%s: %v", tag, err)
 				return nil, err.Error()
 			}
 			for _, x := range r.Cells {
@@ -81,13 +108,26 @@ func runLua(e *env, cfg Config) ([]LuaResult, string) {
 				}
 				ns[c] = append(ns[c], x.Ns)
 				bytes[c] = append(bytes[c], x.Bytes)
+				cpu[c] = append(cpu[c], x.CPU)
+				if x.L1 != nil {
+					l1[c], l2[c] = append(l1[c], *x.L1), append(l2[c], *x.L2Reads)
+				}
 			}
 		}
-		logf("lua round %d/%d done", rep+1, cfg.Reps)
+		logf("%s round %d/%d done", tag, rep+1, cfg.Reps)
 	}
 	var out []LuaResult
 	for _, c := range order {
-		out = append(out, LuaResult{Keys: c.keys, Op: c.op, Peer: c.peer, Ns: median(ns[c]), Bytes: median(bytes[c]), All: ns[c]})
+		l := LuaResult{Keys: c.keys, Op: c.op, Peer: c.peer, Ns: median(ns[c]), Bytes: median(bytes[c]), All: ns[c]}
+		if xs := cpu[c]; xs[0] > 0 {
+			l.Ns, l.Below = hotMedian(ns[c], xs)
+			l.CPU, l.CPUAll = median(xs), xs
+		}
+		if len(l1[c]) > 0 {
+			a, b := median(l1[c]), median(l2[c])
+			l.L1, l.L2Reads = &a, &b
+		}
+		out = append(out, l)
 	}
 	return out, ""
 }

@@ -66,7 +66,7 @@ type Config struct {
 var (
 	flagQuick = flag.Bool("quick", false, "a reduced run (make bench-quick)")
 	flagOut   = flag.String("out", "out", "directory for each section's <section>.md, <section>.json and profiles/")
-	flagOnly  = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,profile,load,near,hot (default all but hot)")
+	flagOnly  = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,mlcache,profile,load,near,hot (default all but hot)")
 	flagDur   = flag.Duration("dur", 0, "override the duration of one timed run")
 	flagReps  = flag.Int("reps", 0, "override the repetitions per cell")
 	// flagChildProf makes every child of the scaling runs write a CPU profile.

@@ -55,9 +55,11 @@ func (e *env) nginx() (*ngxrun.Server, error) {
 			fmt.Fprintf(&httpConf, "    lua_shared_dict %s %s;\n", luaDict(n, counters), luaZone(n))
 		}
 	}
+	httpConf.WriteString(mlcHTTP())
 	// ngxrun also opens a cache of its own in every worker (its tests'
 	// locations use it); this one's is small and unused.
-	e.ngx, e.ngxErr = startNginx(1, e.shmPath("ngxrun"), httpConf.String(), "shmlru_bench", "/", "density", "setup", "round", "teardown")
+	e.ngx, e.ngxErr = startNginx(1, e.shmPath("ngxrun"), httpConf.String(), "shmlru_bench", "/", "density", "setup", "round", "teardown",
+		"mlcache_setup", "mlcache_round", "mlcache_teardown")
 	if e.ngxErr != nil {
 		e.ngxErr = fmt.Errorf("nginx: %w", e.ngxErr)
 		return nil, e.ngxErr
@@ -68,7 +70,7 @@ func (e *env) nginx() (*ngxrun.Server, error) {
 
 // startNginx starts an nginx of workers workers, with http in its http
 // block and a location prefix+h for each of handlers that calls
-// require(module).h() (a module of bench/lua).
+// require(module).h() (a module of bench/lua, found before -mlcache-src's).
 func startNginx(workers int, region, http, module, prefix string, handlers ...string) (*ngxrun.Server, error) {
 	root := repoRoot()
 	var extra strings.Builder
@@ -81,7 +83,7 @@ func startNginx(workers int, region, http, module, prefix string, handlers ...st
 		Region:  region,
 		HTTP:    http,
 		Extra:   extra.String(),
-		LuaPath: filepath.Join(root, "bench", "lua") + "/?.lua;",
+		LuaPath: filepath.Join(root, "bench", "lua") + "/?.lua;" + mlcLuaPath(),
 	})
 }
 

@@ -20,24 +20,26 @@ type Results struct {
 	Date    string `json:"date"`
 	Command string `json:"command"`
 	// Layout is lru.LayoutVersion when the figures were measured.
-	Layout   int             `json:"layout,omitempty"`
-	Machine  Machine         `json:"machine"`
-	Quick    bool            `json:"quick"`
-	Dur      string          `json:"dur"`
-	Reps     int             `json:"reps"`
-	Elapsed  string          `json:"elapsed"`
-	Ops      []OpResult      `json:"ops,omitempty"`
-	Mixed    []MixedResult   `json:"mixed,omitempty"`
-	Scaling  []ScaleResult   `json:"scaling,omitempty"`
-	Density  []DensityResult `json:"density,omitempty"`
-	HitRatio []HitResult     `json:"hit_ratio,omitempty"`
-	HitSize  int64           `json:"hit_size,omitempty"`
-	Lua      []LuaResult     `json:"lua,omitempty"`
-	LuaNote  string          `json:"lua_note,omitempty"`
-	Profiles []Profile       `json:"profiles,omitempty"`
-	Load     *LoadSection    `json:"load,omitempty"`
-	Near     *NearSection    `json:"near,omitempty"`
-	Hot      *HotSection     `json:"hot,omitempty"`
+	Layout      int             `json:"layout,omitempty"`
+	Machine     Machine         `json:"machine"`
+	Quick       bool            `json:"quick"`
+	Dur         string          `json:"dur"`
+	Reps        int             `json:"reps"`
+	Elapsed     string          `json:"elapsed"`
+	Ops         []OpResult      `json:"ops,omitempty"`
+	Mixed       []MixedResult   `json:"mixed,omitempty"`
+	Scaling     []ScaleResult   `json:"scaling,omitempty"`
+	Density     []DensityResult `json:"density,omitempty"`
+	HitRatio    []HitResult     `json:"hit_ratio,omitempty"`
+	HitSize     int64           `json:"hit_size,omitempty"`
+	Lua         []LuaResult     `json:"lua,omitempty"`
+	LuaNote     string          `json:"lua_note,omitempty"`
+	Mlcache     []LuaResult     `json:"mlcache,omitempty"`
+	MlcacheNote string          `json:"mlcache_note,omitempty"`
+	Profiles    []Profile       `json:"profiles,omitempty"`
+	Load        *LoadSection    `json:"load,omitempty"`
+	Near        *NearSection    `json:"near,omitempty"`
+	Hot         *HotSection     `json:"hot,omitempty"`
 }
 
 // section is one step of a run, as -only names it: what it measures into
@@ -57,6 +59,7 @@ var sections = []section{
 	{"density", "Entries a 64 MiB cache holds", false, func(e *env, cfg Config, r *Results) { r.Density = runDensity(e, cfg) }, densityTables},
 	{"hitratio", "Hit ratio against an exact LRU", false, func(e *env, cfg Config, r *Results) { r.HitRatio, r.HitSize = runHitRatio(cfg), cfg.HitSize }, hitTables},
 	{"lua", "LuaJIT in an nginx worker", false, func(e *env, cfg Config, r *Results) { r.Lua, r.LuaNote = runLua(e, cfg) }, luaTables},
+	{"mlcache", "mlcache's L1 and L2 hits in an nginx worker", false, func(e *env, cfg Config, r *Results) { r.Mlcache, r.MlcacheNote = runMlcache(e, cfg) }, mlcacheTables},
 	{"profile", "CPU profiles", false, func(e *env, cfg Config, r *Results) { r.Profiles = runProfiles(e, cfg, *flagOut) }, profileTables},
 	{"load", "Read-through: a stampede of processes on a cold key", false, func(e *env, cfg Config, r *Results) { r.Load = runLoad(e, cfg) }, loadTables},
 	{"near", "Near cache in front of Redis", false, func(e *env, cfg Config, r *Results) { r.Near = runNear(e, cfg) }, nearTables},
