@@ -102,6 +102,10 @@ func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
 	f.reads = (*C.struct_shmlru_l_read_counters)(unsafe.Pointer(&m[v.DataOff+v.ReadsOff]))
 	f.lanes = C.uint32_t(v.Lanes)
 	f.track_off = C.uint64_t(v.TrackOff)
+	f.stripes_off = C.uint64_t(v.StripesOff)
+	f.rings_off = C.uint64_t(v.RingsOff)
+	f.stripes = C.uint32_t(v.Stripes)
+	f.ring = C.uint32_t(v.Ring)
 	if off, err := v.TrackClockOffset(); err == nil {
 		f.mono_offset = C.int64_t(off)
 	} else {

@@ -22,7 +22,7 @@ func (b *Binding) ShardOf(key []byte) int { return b.c.shardFor(hashKey(key)).id
 
 // Changes returns the change count of key's shard: it advances whenever an
 // entry of that shard is written, deleted, given a new deadline, or flushed
-// (see countChange). A process that read the count, then the key's
+// (see countChange, stripes.go). A process that read the count, then the key's
 // value, may go on using its copy of the value for as long as Changes
 // returns the same number: the key has not changed. (resty.shmlru.mlcache
 // keeps its per-worker L1 coherent this way, through libshmlru's native

@@ -163,6 +163,10 @@ type geometry struct {
 	rows        int // its rows
 	lanes       int // lanes per row
 	rowStride   int // bytes from one row to the next
+	stripesOff  int // the stripe table, from the start of the data area
+	ringsOff    int // the change rings, from the start of the data area
+	stripes     int // invalidation stripes per shard, a power of two
+	ring        int // slots of each shard's change ring
 }
 
 // shardOf picks a key's shard from the key's hash: its top bits, so that
@@ -207,11 +211,14 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 	}
 	g.shardShift = uint(64 - bits.TrailingZeros(uint(g.shards)))
 	g.lanes, g.rowStride, g.rows = readsLayout(g.shards, slots, dataSize)
+	want := int64(o.MaxEntries+g.shards-1) / int64(g.shards)
+	g.stripes = format.StripesFor((avail-int64(g.rows*g.rowStride))/int64(g.shards), int(want))
+	g.ring = format.RingFor(g.stripes)
+	avail -= format.StripeTableSize(g.shards, g.stripes) + format.RingTableSize(g.shards, g.ring)
 	// Bytes per shard, a whole number of cache lines.
 	per := (avail - int64(g.rows*g.rowStride)) / int64(g.shards) &^ 63
 	g.headsOff = shardHeaderSize
 	g.bucketsOff = g.headsOff + 4*numClasses
-	want := int64(o.MaxEntries+g.shards-1) / int64(g.shards)
 	if o.MaxEntries > 0 {
 		g.nbuckets = 1
 		for int64(g.nbuckets) < want && g.nbuckets < 1<<30 {
@@ -244,7 +251,9 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 	g.bitsOff, g.refsOff, g.heapOff, g.stride = int(bitsOff), int(refsOff), int(heapOff), int(end)
 	g.loadsOff = cacheHeaderSize + g.shards*g.stride
 	g.trackOff = g.loadsOff + int(loadTableSize(g.loads))
-	g.readsOff = g.trackOff + int(trackTableSize(g.trackCounts))
+	g.stripesOff = g.trackOff + int(trackTableSize(g.trackCounts))
+	g.ringsOff = g.stripesOff + int(format.StripeTableSize(g.shards, g.stripes))
+	g.readsOff = g.ringsOff + int(format.RingTableSize(g.shards, g.ring))
 	heapBytes := (g.nunits - 1) * unitSize
 	// The smallest entry (a 1-byte key, an empty value) takes 3 units.
 	g.maxEntries = (g.nunits - 1) / 3
@@ -284,6 +293,10 @@ func (g *geometry) header() cacheHeader {
 		ReadsOff:    uint64(g.readsOff),
 		Rows:        uint32(g.rows),
 		Lanes:       uint32(g.lanes),
+		StripesOff:  uint64(g.stripesOff),
+		RingsOff:    uint64(g.ringsOff),
+		Stripes:     uint32(g.stripes),
+		Ring:        uint32(g.ring),
 	}
 	copy(h.Magic[:], layoutMagic)
 	return h
@@ -339,7 +352,19 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	if h.TrackCounts != h.Loads*trackCountsPerLoad {
 		return bad("track table counts", h.TrackCounts)
 	}
-	if h.ReadsOff != h.TrackOff+uint64(trackTableSize(int(h.TrackCounts))) {
+	if h.Stripes < format.MinStripes || h.Stripes > format.MaxStripes || h.Stripes&(h.Stripes-1) != 0 {
+		return bad("stripes per shard", h.Stripes)
+	}
+	if h.Ring != uint32(format.RingFor(int(h.Stripes))) {
+		return bad("change ring slots", h.Ring)
+	}
+	if h.StripesOff != h.TrackOff+uint64(trackTableSize(int(h.TrackCounts))) {
+		return bad("stripe table offset", h.StripesOff)
+	}
+	if h.RingsOff != h.StripesOff+uint64(format.StripeTableSize(int(h.Shards), int(h.Stripes))) {
+		return bad("change ring offset", h.RingsOff)
+	}
+	if h.ReadsOff != h.RingsOff+uint64(format.RingTableSize(int(h.Shards), int(h.Ring))) {
 		return bad("read counter table offset", h.ReadsOff)
 	}
 	lanes, rowStride, _ := readsLayout(int(h.Shards), 1, 0)
@@ -347,7 +372,7 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 		return bad("read counter table rows or lanes", fmt.Sprint(h.Rows, "/", h.Lanes))
 	}
 	if h.ReadsOff+uint64(h.Rows)*uint64(rowStride) > uint64(dataSize) {
-		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes, a load table, a track table and read counters, more than the region's %d bytes", ErrCorrupt, h.Shards, h.ShardStride, dataSize)
+		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes, a load table, a track table, stripes, change rings and read counters, more than the region's %d bytes", ErrCorrupt, h.Shards, h.ShardStride, dataSize)
 	}
 	g = geometry{
 		shards:      int(h.Shards),
@@ -371,6 +396,10 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 		rows:        int(h.Rows),
 		lanes:       lanes,
 		rowStride:   rowStride,
+		stripesOff:  int(h.StripesOff),
+		ringsOff:    int(h.RingsOff),
+		stripes:     int(h.Stripes),
+		ring:        int(h.Ring),
 	}
 	if g.maxKey < 1 || g.maxKey > MaxKeySize || g.maxValue < 0 || g.maxValue > g.nunits*unitSize || unitsFor(g.maxKey, g.maxValue, true) > g.nunits-1 {
 		return bad("key/value limits", fmt.Sprint(h.MaxKey, "/", h.MaxValue))

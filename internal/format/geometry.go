@@ -44,3 +44,39 @@ func LoadTableSize(n int) int64 { return LoadTableHeaderSize + int64(n)*FlightSi
 // TrackTableSize is the bytes a track table of n invalidation counts takes, a
 // whole number of cache lines.
 func TrackTableSize(n int) int64 { return TrackTableHeaderSize + AlignUp(4*int64(n), 64) }
+
+// StripesFor is the stripes per shard of a shard of perShard bytes, or,
+// when maxEntries (per shard) is not 0, of a shard that holds that many
+// entries: a power of two from MinStripes to MaxStripes, one per
+// BytesPerStripe of shard (or per two entries).
+func StripesFor(perShard int64, maxEntries int) int {
+	want := perShard / BytesPerStripe
+	if maxEntries > 0 {
+		want = int64(maxEntries+1) / 2
+	}
+	n := MinStripes
+	for n < MaxStripes && int64(n*2) <= want {
+		n *= 2
+	}
+	return n
+}
+
+// RingFor is the change ring's length (slots per shard) of a cache of
+// stripes stripes per shard.
+func RingFor(stripes int) int { return min(stripes, MaxRing) }
+
+// StripeTableSize and RingTableSize are the bytes the stripe table and the
+// change rings of shards shards take; each shard's part is a whole number
+// of cache lines (MinStripes*8 and min(MinStripes, MaxRing)*4 are).
+func StripeTableSize(shards, stripes int) int64 { return int64(shards) * int64(stripes) * 8 }
+
+// RingTableSize: see StripeTableSize.
+func RingTableSize(shards, ring int) int64 { return int64(shards) * int64(ring) * 4 }
+
+// StripeOf is the stripe of a key of hash h in shard shard of a cache of
+// stripes (a power of two) stripes per shard, as an index into the whole
+// stripe table: shard*stripes plus the hash's bits from StripeShift up.
+// c/fast.c's stripe_of is its twin (SHMLRU_L_STRIPE_SHIFT).
+func StripeOf(h uint64, shard, stripes int) uint32 {
+	return uint32(shard*stripes) + uint32(h>>StripeShift)&uint32(stripes-1)
+}
