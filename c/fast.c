@@ -512,14 +512,18 @@ static inline uint32_t stripe_in(const struct shmlru_fast *f, uint64_t hash)
 	return (uint32_t)(hash >> SHMLRU_L_STRIPE_SHIFT) & (f->stripes - 1);
 }
 
-static inline uint64_t *stripe_at(const struct shmlru_fast *f, uint64_t global)
+/* stripe_at is the count of stripe g, an index over every shard's stripes
+ * (format.StripeOf's): shard g >> stripe_bits, its stripe g & (stripes -
+ * 1). The caller has checked g < shards * stripes. */
+static inline uint64_t *stripe_at(const struct shmlru_fast *f, uint64_t g)
 {
-	return (uint64_t *)(f->data + f->stripes_off) + global;
+	unsigned char *shard = f->data + SHMLRU_L_CACHE_HEADER_SIZE + (g >> f->stripe_bits) * f->stride;
+	return (uint64_t *)(shard + f->stripes_off) + (g & (f->stripes - 1));
 }
 
 static inline uint32_t *ring_of(const struct shmlru_fast *f, uint32_t si)
 {
-	return (uint32_t *)(f->data + f->rings_off) + (uint64_t)si * f->ring;
+	return (uint32_t *)((unsigned char *)shard_at(f, si) + f->ring_off);
 }
 
 /* count_change is lru's countChange, under the lock and inside the odd

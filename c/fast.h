@@ -72,11 +72,11 @@ struct shmlru_fast {
 	 * read the track clock (shmlru_tracked_gen and shmlru_get_tracked go
 	 * to Go). */
 	uint64_t track_off;
-	/* The invalidation stripes and change rings (lru/stripes.go), from
-	 * the start of the data area, and their sizes per shard: stripes a
-	 * power of two, ring its change ring's slots. */
-	uint64_t stripes_off, rings_off;
-	uint32_t stripes, ring;
+	/* A shard's invalidation stripes and change ring (lru/stripes.go),
+	 * from the start of the shard, and their sizes: stripes a power of
+	 * two, stripe_bits its log2, ring the change ring's slots. */
+	uint32_t stripes_off, ring_off;
+	uint32_t stripes, stripe_bits, ring;
 	/* This process's CLOCK_MONOTONIC minus the host's (its time
 	 * namespace's offset): the track table's instants are on the host's
 	 * (lru.TrackClock, lru/trackclock.go). */

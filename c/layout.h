@@ -25,7 +25,7 @@
 #define SHMLRU_LAYOUT_H
 
 /* format.Fingerprint: every constant, size and offset below, hashed */
-#define SHMLRU_L_FINGERPRINT                            0xd663effbae0cd85cull
+#define SHMLRU_L_FINGERPRINT                            0xff71a4260af2853full
 
 /* LayoutVersion: version of the cache layout in the data area (CacheHeader.Version) */
 #define SHMLRU_L_LAYOUT_VERSION                         7u
@@ -124,7 +124,7 @@
 #define SHMLRU_L_SHM_ORPHAN_TOKEN                       65535u
 
 /* CacheHeader */
-#define SHMLRU_L_SIZEOF_CACHE_HEADER                    136u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER                    128u
 #define SHMLRU_L_OFF_CACHE_HEADER_MAGIC                 0u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_MAGIC              8u
 #define SHMLRU_L_OFF_CACHE_HEADER_VERSION               8u
@@ -168,12 +168,12 @@
 #define SHMLRU_L_OFF_CACHE_HEADER_LANES                 108u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_LANES              4u
 #define SHMLRU_L_OFF_CACHE_HEADER_STRIPES_OFF           112u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_STRIPES_OFF        8u
-#define SHMLRU_L_OFF_CACHE_HEADER_RINGS_OFF             120u
-#define SHMLRU_L_SIZEOF_CACHE_HEADER_RINGS_OFF          8u
-#define SHMLRU_L_OFF_CACHE_HEADER_STRIPES               128u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_STRIPES_OFF        4u
+#define SHMLRU_L_OFF_CACHE_HEADER_RING_OFF              116u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_RING_OFF           4u
+#define SHMLRU_L_OFF_CACHE_HEADER_STRIPES               120u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_STRIPES            4u
-#define SHMLRU_L_OFF_CACHE_HEADER_RING                  132u
+#define SHMLRU_L_OFF_CACHE_HEADER_RING                  124u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_RING               4u
 
 /* ShardHeader */

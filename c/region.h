@@ -57,8 +57,8 @@ struct shmlru_l_cache_header {
 	uint64_t reads_off;    /* the read counter table (struct shmlru_l_read_counters rows), after the track table */
 	uint32_t rows;         /* its rows: slot s counts in row s % rows */
 	uint32_t lanes;        /* read counters per row: shard i counts in lane i % lanes */
-	uint64_t stripes_off;  /* the stripe table: shard i's stripes uint64 counts at stripes_off + 8*i*stripes */
-	uint64_t rings_off;    /* the change rings: shard i's ring uint32 slots at rings_off + 4*i*ring */
+	uint32_t stripes_off;  /* the invalidation stripes (stripes uint64 counts), from the start of a shard */
+	uint32_t ring_off;     /* the change ring (ring uint32 stripe indexes), from the start of a shard */
 	uint32_t stripes;      /* invalidation stripes per shard, a power of two */
 	uint32_t ring;         /* slots of each shard's change ring */
 };
@@ -181,7 +181,7 @@ SHMLRU_L_PIN(struct shmlru_l_cache_header, reads_off, CACHE_HEADER_READS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, rows, CACHE_HEADER_ROWS);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, lanes, CACHE_HEADER_LANES);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, stripes_off, CACHE_HEADER_STRIPES_OFF);
-SHMLRU_L_PIN(struct shmlru_l_cache_header, rings_off, CACHE_HEADER_RINGS_OFF);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, ring_off, CACHE_HEADER_RING_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, stripes, CACHE_HEADER_STRIPES);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, ring, CACHE_HEADER_RING);
 

@@ -163,8 +163,8 @@ type geometry struct {
 	rows        int // its rows
 	lanes       int // lanes per row
 	rowStride   int // bytes from one row to the next
-	stripesOff  int // the stripe table, from the start of the data area
-	ringsOff    int // the change rings, from the start of the data area
+	stripesOff  int // the invalidation stripes, from the start of a shard
+	ringOff     int // the change ring, from the start of a shard
 	stripes     int // invalidation stripes per shard, a power of two
 	ring        int // slots of each shard's change ring
 }
@@ -214,7 +214,6 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 	want := int64(o.MaxEntries+g.shards-1) / int64(g.shards)
 	g.stripes = format.StripesFor((avail-int64(g.rows*g.rowStride))/int64(g.shards), int(want))
 	g.ring = format.RingFor(g.stripes)
-	avail -= format.StripeTableSize(g.shards, g.stripes) + format.RingTableSize(g.shards, g.ring)
 	// Bytes per shard, a whole number of cache lines.
 	per := (avail - int64(g.rows*g.rowStride)) / int64(g.shards) &^ 63
 	g.headsOff = shardHeaderSize
@@ -234,11 +233,12 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 	}
 	// Each unit costs its 16 bytes and a bit of each bitmap; take the
 	// estimate down until the rounded layout fits.
-	bucketsEnd := int64(g.bucketsOff) + 4*int64(g.nbuckets)
-	nunits := (per - alignUp(bucketsEnd, 64) - 128) * 8 / (8*unitSize + 2)
+	stripesOff, ringOff, tablesEnd := format.StripesLayout(int64(g.bucketsOff)+4*int64(g.nbuckets), g.stripes, g.ring)
+	g.stripesOff, g.ringOff = int(stripesOff), int(ringOff)
+	nunits := (per - tablesEnd - 128) * 8 / (8*unitSize + 2)
 	nunits = min(nunits, maxUnitsPerShard)
 	for nunits > 0 {
-		if _, _, _, end := heapLayout(bucketsEnd, nunits); end <= per {
+		if _, _, _, end := heapLayout(tablesEnd, nunits); end <= per {
 			break
 		}
 		nunits--
@@ -247,13 +247,11 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 		return g, &tooSmallError{shards: g.shards, per: per, maxEntries: o.MaxEntries}
 	}
 	g.nunits = int(nunits)
-	bitsOff, refsOff, heapOff, end := heapLayout(bucketsEnd, nunits)
+	bitsOff, refsOff, heapOff, end := heapLayout(tablesEnd, nunits)
 	g.bitsOff, g.refsOff, g.heapOff, g.stride = int(bitsOff), int(refsOff), int(heapOff), int(end)
 	g.loadsOff = cacheHeaderSize + g.shards*g.stride
 	g.trackOff = g.loadsOff + int(loadTableSize(g.loads))
-	g.stripesOff = g.trackOff + int(trackTableSize(g.trackCounts))
-	g.ringsOff = g.stripesOff + int(format.StripeTableSize(g.shards, g.stripes))
-	g.readsOff = g.ringsOff + int(format.RingTableSize(g.shards, g.ring))
+	g.readsOff = g.trackOff + int(trackTableSize(g.trackCounts))
 	heapBytes := (g.nunits - 1) * unitSize
 	// The smallest entry (a 1-byte key, an empty value) takes 3 units.
 	g.maxEntries = (g.nunits - 1) / 3
@@ -293,8 +291,8 @@ func (g *geometry) header() cacheHeader {
 		ReadsOff:    uint64(g.readsOff),
 		Rows:        uint32(g.rows),
 		Lanes:       uint32(g.lanes),
-		StripesOff:  uint64(g.stripesOff),
-		RingsOff:    uint64(g.ringsOff),
+		StripesOff:  uint32(g.stripesOff),
+		RingOff:     uint32(g.ringOff),
 		Stripes:     uint32(g.stripes),
 		Ring:        uint32(g.ring),
 	}
@@ -332,7 +330,17 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	if h.HeadsOff != shardHeaderSize || h.BucketsOff != shardHeaderSize+4*numClasses {
 		return bad("free list or bucket offset", fmt.Sprint(h.HeadsOff, "/", h.BucketsOff))
 	}
-	bitsOff, refsOff, heapOff, end := heapLayout(int64(h.BucketsOff)+4*int64(h.Nbuckets), int64(h.Nunits))
+	if h.Stripes < format.MinStripes || h.Stripes > format.MaxStripes || h.Stripes&(h.Stripes-1) != 0 {
+		return bad("stripes per shard", h.Stripes)
+	}
+	if h.Ring != uint32(format.RingFor(int(h.Stripes))) {
+		return bad("change ring slots", h.Ring)
+	}
+	stripesOff, ringOff, tablesEnd := format.StripesLayout(int64(h.BucketsOff)+4*int64(h.Nbuckets), int(h.Stripes), int(h.Ring))
+	if int64(h.StripesOff) != stripesOff || int64(h.RingOff) != ringOff {
+		return bad("stripes or change ring offset", fmt.Sprint(h.StripesOff, "/", h.RingOff))
+	}
+	bitsOff, refsOff, heapOff, end := heapLayout(tablesEnd, int64(h.Nunits))
 	if int64(h.BitsOff) != bitsOff || int64(h.RefsOff) != refsOff || int64(h.HeapOff) != heapOff {
 		return bad("bitmap or heap offset", fmt.Sprint(h.BitsOff, "/", h.RefsOff, "/", h.HeapOff))
 	}
@@ -352,19 +360,7 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	if h.TrackCounts != h.Loads*trackCountsPerLoad {
 		return bad("track table counts", h.TrackCounts)
 	}
-	if h.Stripes < format.MinStripes || h.Stripes > format.MaxStripes || h.Stripes&(h.Stripes-1) != 0 {
-		return bad("stripes per shard", h.Stripes)
-	}
-	if h.Ring != uint32(format.RingFor(int(h.Stripes))) {
-		return bad("change ring slots", h.Ring)
-	}
-	if h.StripesOff != h.TrackOff+uint64(trackTableSize(int(h.TrackCounts))) {
-		return bad("stripe table offset", h.StripesOff)
-	}
-	if h.RingsOff != h.StripesOff+uint64(format.StripeTableSize(int(h.Shards), int(h.Stripes))) {
-		return bad("change ring offset", h.RingsOff)
-	}
-	if h.ReadsOff != h.RingsOff+uint64(format.RingTableSize(int(h.Shards), int(h.Ring))) {
+	if h.ReadsOff != h.TrackOff+uint64(trackTableSize(int(h.TrackCounts))) {
 		return bad("read counter table offset", h.ReadsOff)
 	}
 	lanes, rowStride, _ := readsLayout(int(h.Shards), 1, 0)
@@ -372,7 +368,7 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 		return bad("read counter table rows or lanes", fmt.Sprint(h.Rows, "/", h.Lanes))
 	}
 	if h.ReadsOff+uint64(h.Rows)*uint64(rowStride) > uint64(dataSize) {
-		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes, a load table, a track table, stripes, change rings and read counters, more than the region's %d bytes", ErrCorrupt, h.Shards, h.ShardStride, dataSize)
+		return g, fmt.Errorf("%w: cache header describes %d shards of %d bytes, a load table, a track table and read counters, more than the region's %d bytes", ErrCorrupt, h.Shards, h.ShardStride, dataSize)
 	}
 	g = geometry{
 		shards:      int(h.Shards),
@@ -397,7 +393,7 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 		lanes:       lanes,
 		rowStride:   rowStride,
 		stripesOff:  int(h.StripesOff),
-		ringsOff:    int(h.RingsOff),
+		ringOff:     int(h.RingOff),
 		stripes:     int(h.Stripes),
 		ring:        int(h.Ring),
 	}

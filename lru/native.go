@@ -37,10 +37,10 @@ type NativeView struct {
 	ReadsOff int
 	Lanes    int
 	TrackOff int // the track table's header, from the start of the data area
-	// The stripe table and the change rings (stripes.go), from the start
-	// of the data area, and their sizes per shard.
+	// The invalidation stripes and the change ring (stripes.go), from
+	// the start of a shard, and their sizes.
 	StripesOff int
-	RingsOff   int
+	RingOff    int
 	Stripes    int
 	Ring       int
 }
@@ -81,7 +81,7 @@ func (b *Binding) NativeView() (*NativeView, error) {
 		Lanes:      g.lanes,
 		TrackOff:   g.trackOff,
 		StripesOff: g.stripesOff,
-		RingsOff:   g.ringsOff,
+		RingOff:    g.ringOff,
 		Stripes:    g.stripes,
 		Ring:       g.ring,
 	}, nil

@@ -24,8 +24,9 @@ import (
 // bindStripes points shard s at its stripes and ring in data.
 func (s *shard) bindStripes(data []byte) {
 	g := s.g
-	s.stripes = unsafe.Slice((*uint64)(unsafe.Pointer(&data[g.stripesOff+8*s.idx*g.stripes])), g.stripes)
-	s.ring = unsafe.Slice((*uint32)(unsafe.Pointer(&data[g.ringsOff+4*s.idx*g.ring])), g.ring)
+	off := cacheHeaderSize + s.idx*g.stride
+	s.stripes = unsafe.Slice((*uint64)(unsafe.Pointer(&data[off+g.stripesOff])), g.stripes)
+	s.ring = unsafe.Slice((*uint32)(unsafe.Pointer(&data[off+g.ringOff])), g.ring)
 }
 
 // stripeIn is the stripe of a key of hash h within its shard.
@@ -67,7 +68,7 @@ func (s *shard) countFlush() {
 	atomic.AddUint64(&s.h.RingHead, uint64(len(s.ring))+1)
 }
 
-// Stripe returns key's stripe (an index into the whole stripe table, as
+// Stripe returns key's stripe (one index over every shard's stripes, as
 // libshmlru's shmlru_l1_stamp reports it) and the stripe's count now. A
 // copy of key's value read after the count stays current for as long as
 // Shards is the number of the cache's shards: StripeChanges takes a
@@ -90,8 +91,8 @@ func (b *Binding) Stripe(key []byte) (stripe uint32, stamp uint64, err error) {
 	return stripe, stamp, err
 }
 
-// Stripes is the number of stripes in the whole stripe table: a stripe
-// index is below it.
+// Stripes is the number of stripes of every shard together: a stripe
+// index (Stripe's) is below it.
 func (b *Binding) Stripes() int { return b.c.g.shards * b.c.g.stripes }
 
 // StripeStamp returns the count of stripe (see Stripe) now.

@@ -18,9 +18,9 @@ package format
 // every process sees the same structure wherever its mapping lands.
 //
 //	data area: [ CacheHeader | shard 0 | shard 1 | ... | load table | track table
-//	           | stripes [shards][Stripes]uint64 | change rings [shards][Ring]uint32
 //	           | read counters [rows][lanes]ReadCounters ]
 //	shard:     [ ShardHeader | heads [NumClasses]uint32 | buckets [nbuckets]uint32
+//	           | stripes [Stripes]uint64 | change ring [Ring]uint32
 //	           | free bitmap [ceil(nunits/64)]uint64 | reference bitmap [ceil(nunits/64)]uint64
 //	           | heap [nunits][UnitSize]byte ]
 //

@@ -65,17 +65,18 @@ func StripesFor(perShard int64, maxEntries int) int {
 // stripes stripes per shard.
 func RingFor(stripes int) int { return min(stripes, MaxRing) }
 
-// StripeTableSize and RingTableSize are the bytes the stripe table and the
-// change rings of shards shards take; each shard's part is a whole number
-// of cache lines (MinStripes*8 and min(MinStripes, MaxRing)*4 are).
-func StripeTableSize(shards, stripes int) int64 { return int64(shards) * int64(stripes) * 8 }
-
-// RingTableSize: see StripeTableSize.
-func RingTableSize(shards, ring int) int64 { return int64(shards) * int64(ring) * 4 }
+// StripesLayout places the stripes and the change ring of a shard whose
+// buckets end at bucketsEnd, each on a cache line (MinStripes*8 bytes and
+// RingFor(MinStripes)*4 are whole lines); the free bitmap follows at end.
+func StripesLayout(bucketsEnd int64, stripes, ring int) (stripesOff, ringOff, end int64) {
+	stripesOff = AlignUp(bucketsEnd, 64)
+	ringOff = AlignUp(stripesOff+8*int64(stripes), 64)
+	return stripesOff, ringOff, AlignUp(ringOff+4*int64(ring), 64)
+}
 
 // StripeOf is the stripe of a key of hash h in shard shard of a cache of
-// stripes (a power of two) stripes per shard, as an index into the whole
-// stripe table: shard*stripes plus the hash's bits from StripeShift up.
+// stripes (a power of two) stripes per shard, as one index over every
+// shard's stripes: shard*stripes plus the hash's bits from StripeShift up.
 // c/fast.c's stripe_of is its twin (SHMLRU_L_STRIPE_SHIFT).
 func StripeOf(h uint64, shard, stripes int) uint32 {
 	return uint32(shard*stripes) + uint32(h>>StripeShift)&uint32(stripes-1)

@@ -31,8 +31,8 @@ type CacheHeader struct {
 	ReadsOff    uint64 // the read counter table, after the track table
 	Rows        uint32 // rows in the read counter table: slot s counts in row s % rows
 	Lanes       uint32 // lanes per row: min(shards, MaxLanes)
-	StripesOff  uint64 // the stripe table, after the track table: shard i's Stripes counts at StripesOff + 8*i*Stripes
-	RingsOff    uint64 // the change rings, after the stripe table: shard i's Ring slots at RingsOff + 4*i*Ring
+	StripesOff  uint32 // the invalidation stripes (Stripes uint64), from the start of a shard, after its buckets
+	RingOff     uint32 // the change ring (Ring uint32 slots), from the start of a shard, after its stripes
 	Stripes     uint32 // invalidation stripes per shard (StripesFor), a power of two
 	Ring        uint32 // slots of each shard's change ring: RingFor(Stripes)
 }
