@@ -434,6 +434,30 @@ local function stamp(h, l2key)
 end
 
 
+local function version_call(buf, size, h, key)
+    return lib.shmlru_peek(h, key, #key, buf, size, size_out, meta)
+end
+
+-- restamp is the count of l2key's stripe after this process wrote (or
+-- loaded) its entry at version, if the entry is still at that version
+-- after the count was read: a copy of it is current at that count. nil if
+-- the entry changed since (the copy keeps the count read before the write).
+local function restamp(h, l2key, version)
+    if not version then
+        return nil
+    end
+    local st, c1 = stamp(h, l2key)
+    if not st then
+        return nil
+    end
+    local rc = with_buf(version_call, h, l2key)
+    if rc == OK and tonumber(meta.version) == version then
+        return c1
+    end
+    return nil
+end
+
+
 -- promote puts v (read from, or written to, L2 after its stripe st read
 -- the count c0) into L1, through the l1_serializer, and returns get's
 -- answer.
@@ -504,6 +528,10 @@ local function get_l2l3(self, key, opts, cb, ...)
     end
     if src == "stale" then
         fresh = nil -- served, not kept in L1: the next get looks again
+    elseif fresh then
+        -- The load wrote the entry after c0 was read: keep it in L1 at the
+        -- count after the write if nothing else changed it since.
+        c0 = restamp(h, l2key, version) or c0
     end
     return promote(self, opts, key, val, stripe, c0, fresh, LEVEL[src])
 end
@@ -627,13 +655,9 @@ function _M.set(self, key, opts, value)
     if not ok then
         return nil, "could not write to the region: " .. tostring(version)
     end
-    -- The write bumped the stripe once: if nothing else did meanwhile,
-    -- the copy is current at the count after it, else at the one before
-    -- (and the next get reads L2 again).
-    local _, c1 = stamp(h, l2key)
-    if c1 == c0 + 1 then
-        c0 = c1
-    end
+    -- The write bumped the stripe after c0: the copy is current at the
+    -- count after it if the entry is still this write's.
+    c0 = restamp(h, l2key, version) or c0
     local _, err = promote(self, opts, key, value, stripe, c0, fresh, 0)
     if err then
         return nil, err
