@@ -230,7 +230,42 @@ func snapshot(t *testing.T, c *lru.Cache) string {
 		}
 		fmt.Fprintf(&b, "%d %q v%d t%d f%d e%d %x\n", c.Binding().ShardOf(e.key), e.key, e.m.Version, e.m.Type, e.m.Flags, b2i(e.m.Expires != 0), v)
 	}
+	stripesOf(t, &b, c)
 	return b.String()
+}
+
+// stripesOf describes the cache's invalidation stripes (lru/stripes.go):
+// every stripe's count, each change ring's head, and the last slots of
+// each ring, so that twins compared by snapshot must have bumped and
+// appended alike (the native writers as Go's).
+func stripesOf(t *testing.T, b *strings.Builder, c *lru.Cache) {
+	t.Helper()
+	bd := c.Binding()
+	for i := range bd.Stripes() {
+		n, err := bd.StripeStamp(uint32(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			fmt.Fprintf(b, "stripe %d: %d\n", i, n)
+		}
+	}
+	cursors := make([]uint64, bd.Shards())
+	for i := range cursors {
+		cursors[i] = ^uint64(0)
+	}
+	if _, _, err := bd.StripeChanges(cursors, nil); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(b, "ring heads %v\n", cursors)
+	for i := range cursors {
+		cursors[i] -= min(cursors[i], format.MinStripes) // every ring has at least MinStripes slots
+	}
+	got, lapped, err := bd.StripeChanges(cursors, make([]uint32, 0, len(cursors)*format.MinStripes))
+	if err != nil || lapped {
+		t.Fatalf("the last %d changes of each ring: lapped %v, %v", format.MinStripes, lapped, err)
+	}
+	fmt.Fprintf(b, "last changes %v\n", got)
 }
 
 func TestNativeMatchesGo(t *testing.T) {
