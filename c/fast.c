@@ -771,21 +771,43 @@ SHMLRU_HIDDEN int shmlru_fast_l1_stamp(uint64_t h, const char *key, size_t klen,
 }
 
 /* lru's Binding.StripeStamp, compared: the L1 hit's whole extra cost, so
- * no key, no hash, one load. A stripe out of range is the caller's error
- * (SHMLRU_BAD_ARGUMENT); Go answers the same. */
-SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t stamp)
+ * no key, no hash, one load, and no count of the call in the handle's
+ * inflight: its two read-modify-writes would cost more than the rest of
+ * the call together. Close is safe all the same. Close clears the handle's
+ * id before it unmaps; the call loads the id before and after its load of
+ * the stripe, and answers only if both are the handle's. Had close unmapped
+ * the stripe's page before that load, the load faults (the guard's escape
+ * sends the call to Go, which answers SHMLRU_CLOSED) or, if another
+ * mapping took the page's place meanwhile, the unmapping's TLB shootdown
+ * reached this CPU before the load, and the second load of the id sees it
+ * cleared. *valid receives the answer (1 or 0), as the status could not
+ * tell 1 from SHMLRU_FAST_FALLBACK. A stripe out of range is the caller's
+ * error (SHMLRU_BAD_ARGUMENT); Go answers the same. */
+SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t stamp, int *valid)
 {
-	struct shmlru_fast_call call;
-	struct shmlru_fast *f;
-	if (!enter(h, &call, &f))
+	if (h == 0)
+		return SHMLRU_FAST_FALLBACK;
+	struct shmlru_fast *f = &shmlru_fast_handles[(h - 1) % SHMLRU_FAST_HANDLES];
+	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h || __atomic_load_n(&f->broken, __ATOMIC_RELAXED))
 		return SHMLRU_FAST_FALLBACK;
 	if ((uint64_t)stripe >= (uint64_t)f->shards * f->stripes)
-		return finish(f, SHMLRU_BAD_ARGUMENT);
-	if (sigsetjmp(call.escape, 0))
-		return escaped(f);
+		return SHMLRU_BAD_ARGUMENT;
+	struct shmlru_fast_call call;
+	call.f = f;
+	call.locked = NULL;
+	call.faulted = 0;
+	call.made = 0;
+	if (sigsetjmp(call.escape, 0)) {
+		shmlru_fast_cur = NULL;
+		return SHMLRU_FAST_FALLBACK;
+	}
 	shmlru_fast_cur = &call;
-	int rc = __atomic_load_n(stripe_at(f, stripe), __ATOMIC_ACQUIRE) == stamp;
-	return finish(f, rc);
+	uint64_t c = __atomic_load_n(stripe_at(f, stripe), __ATOMIC_ACQUIRE);
+	shmlru_fast_cur = NULL;
+	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
+		return SHMLRU_FAST_FALLBACK;
+	*valid = c == stamp;
+	return SHMLRU_OK;
 }
 
 /* lru's Binding.StripeChanges, without the lock: each shard's ring is

@@ -267,7 +267,12 @@ int shmlru_l1_stamp(shmlru_t h, const char *key, size_t key_len, uint32_t *strip
 int shmlru_l1_valid(shmlru_t h, uint32_t stripe, uint64_t stamp)
 {
 	GUARD();
-	FAST(shmlru_fast_l1_valid(h, stripe, stamp));
+	int valid = 0;
+	int rc = shmlru_fast_l1_valid(h, stripe, stamp, &valid);
+	if (rc == SHMLRU_OK)
+		return valid;
+	if (rc != SHMLRU_FAST_FALLBACK)
+		return rc;
 	return shmlru_go_l1_valid(h, stripe, stamp);
 }
 
