@@ -502,6 +502,46 @@ static inline void count_miss(const struct shmlru_fast *f, uint32_t si)
 	__atomic_fetch_add(&f->reads[si % f->lanes].misses, 1, __ATOMIC_RELAXED);
 }
 
+/* ---- invalidation stripes and change rings (lru/stripes.go) ---- */
+
+/* stripe_in is lru's stripeIn (format.StripeOf within the shard): the
+ * hash's bits from SHMLRU_L_STRIPE_SHIFT up, which neither the shard nor
+ * the bucket uses. */
+static inline uint32_t stripe_in(const struct shmlru_fast *f, uint64_t hash)
+{
+	return (uint32_t)(hash >> SHMLRU_L_STRIPE_SHIFT) & (f->stripes - 1);
+}
+
+/* stripe_at is the count of stripe g, an index over every shard's stripes
+ * (format.StripeOf's): shard g >> stripe_bits, its stripe g & (stripes -
+ * 1). The caller has checked g < shards * stripes. */
+static inline uint64_t *stripe_at(const struct shmlru_fast *f, uint64_t g)
+{
+	unsigned char *shard = f->data + SHMLRU_L_CACHE_HEADER_SIZE + (g >> f->stripe_bits) * f->stride;
+	return (uint64_t *)(shard + f->stripes_off) + (g & (f->stripes - 1));
+}
+
+static inline uint32_t *ring_of(const struct shmlru_fast *f, uint32_t si)
+{
+	return (uint32_t *)((unsigned char *)shard_at(f, si) + f->ring_off);
+}
+
+/* count_change is lru's countChange, under the lock and inside the odd
+ * sequence: the shard's change count advances and is the new version; the
+ * key's stripe is bumped (a release add: ordered after the odd sequence,
+ * see docs/protocol.md, "Invalidation stripes") and appended to the
+ * shard's change ring, its slot stored before the head is published. */
+static inline uint64_t count_change(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh, uint32_t si, uint64_t hash)
+{
+	uint64_t v = ++sh->change_count;
+	uint32_t st = stripe_in(f, hash);
+	__atomic_fetch_add(stripe_at(f, (uint64_t)si * f->stripes + st), 1, __ATOMIC_RELEASE);
+	uint64_t head = __atomic_load_n(&sh->ring_head, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring_of(f, si)[head % f->ring], st, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh->ring_head, head + 1, __ATOMIC_RELEASE);
+	return v;
+}
+
 /* ---- reading without the lock (lru/snapshot.go) ---- */
 
 /* A snapshot is what seek copied of an entry, each field loaded once. */
@@ -713,6 +753,131 @@ SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, 
 	return finish(f, SHMLRU_OK);
 }
 
+
+/* ---- per-process copies: stripes and change rings (lru/stripes.go) ---- */
+
+/* lru's Binding.Stripe: key's stripe, as an index into the whole stripe
+ * table, and its count, read with an acquire load so that a read of the
+ * key's value made after this call is ordered after it. */
+SHMLRU_HIDDEN int shmlru_fast_l1_stamp(uint64_t h, const char *key, size_t klen, uint32_t *stripe, uint64_t *stamp)
+{
+	BEGIN(h, key, klen, stripe != NULL && stamp != NULL);
+	(void)sh; /* the stripe, not the shard, is read */
+	uint64_t g = (uint64_t)si * f->stripes + stripe_in(f, hash);
+	uint64_t c = __atomic_load_n(stripe_at(f, g), __ATOMIC_ACQUIRE);
+	*stripe = (uint32_t)g;
+	*stamp = c;
+	return finish(f, SHMLRU_OK);
+}
+
+/* lru's Binding.StripeStamp, compared: the L1 hit's whole extra cost, so
+ * no key, no hash, one load, and no count of the call in the handle's
+ * inflight: its two read-modify-writes would cost more than the rest of
+ * the call together. Close is safe all the same. Close clears the handle's
+ * id before it unmaps; the call loads the id before and after its load of
+ * the stripe, and answers only if both are the handle's. Had close unmapped
+ * the stripe's page before that load, the load faults (the guard's escape
+ * sends the call to Go, which answers SHMLRU_CLOSED) or, if another
+ * mapping took the page's place meanwhile, the unmapping's TLB shootdown
+ * reached this CPU before the load, and the second load of the id sees it
+ * cleared. *valid receives the answer (1 or 0), as the status could not
+ * tell 1 from SHMLRU_FAST_FALLBACK. A stripe out of range is the caller's
+ * error (SHMLRU_BAD_ARGUMENT); Go answers the same. */
+SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t stamp, int *valid)
+{
+	if (h == 0)
+		return SHMLRU_FAST_FALLBACK;
+	struct shmlru_fast *f = &shmlru_fast_handles[(h - 1) % SHMLRU_FAST_HANDLES];
+	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h || __atomic_load_n(&f->broken, __ATOMIC_RELAXED))
+		return SHMLRU_FAST_FALLBACK;
+	if ((uint64_t)stripe >= (uint64_t)f->shards * f->stripes)
+		return SHMLRU_BAD_ARGUMENT;
+	struct shmlru_fast_call call;
+	call.f = f;
+	call.locked = NULL;
+	call.faulted = 0;
+	call.made = 0;
+	if (sigsetjmp(call.escape, 0)) {
+		shmlru_fast_cur = NULL;
+		return SHMLRU_FAST_FALLBACK;
+	}
+	shmlru_fast_cur = &call;
+	uint64_t c = __atomic_load_n(stripe_at(f, stripe), __ATOMIC_ACQUIRE);
+	shmlru_fast_cur = NULL;
+	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
+		return SHMLRU_FAST_FALLBACK;
+	*valid = c == stamp;
+	return SHMLRU_OK;
+}
+
+/* lru's Binding.StripeChanges, without the lock: each shard's ring is
+ * read as an entry is, between two loads of the shard's change sequence
+ * (every append is made inside a change's odd sequence), so what is kept
+ * is a consistent copy of the head and the slots. The copy goes to the
+ * caller's out and cursors only once the shard's sequence held. A shard a
+ * writer keeps busy sends the rest of the call to Go, which takes the
+ * locks: *done and *done_lapped (shim.c's) say what the shards before it
+ * gave, and Go goes on from the cursors as left, after them in out. */
+SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len,
+                                         size_t *n, int *lapped, size_t *done, int *done_lapped)
+{
+	struct shmlru_fast_call call;
+	struct shmlru_fast *f;
+	if (cursors == NULL || n == NULL || lapped == NULL || (out == NULL && out_len != 0) || !enter(h, &call, &f))
+		return SHMLRU_FAST_FALLBACK;
+	if (ncursors != f->shards)
+		return finish(f, SHMLRU_FAST_FALLBACK); /* Go refuses it, with its message */
+	if (sigsetjmp(call.escape, 0))
+		return escaped(f);
+	shmlru_fast_cur = &call;
+	/* The outputs first, and every cursor read and written back: a
+	 * pointer that faults does so before a cursor moves. */
+	*n = 0;
+	*lapped = 0;
+	for (size_t i = 0; i < ncursors; i++)
+		cursors[i] = *(volatile uint64_t *)&cursors[i];
+	if (out_len > 0)
+		probe(out, out_len * sizeof *out);
+	size_t k = 0;
+	int lap = 0;
+	for (uint32_t si = 0; si < f->shards; si++) {
+		struct shmlru_l_shard_header *sh = shard_at(f, si);
+		const uint32_t *ring = ring_of(f, si);
+		const uint64_t base = (uint64_t)si * f->stripes, cur0 = cursors[si];
+		uint32_t try;
+		for (try = 0; try < SHMLRU_L_UNLOCKED_TRIES; try++) {
+			uint64_t q = seq_begin(sh);
+			if (q & 1)
+				continue;
+			uint64_t head = LOAD(sh->ring_head), cur = cur0;
+			size_t kk = k;
+			int lp = 0;
+			if (cur == UINT64_MAX) {
+				cur = head; /* from now on */
+			} else if (head - cur > f->ring) {
+				cur = head; /* overrun, or flushed */
+				lp = 1;
+			} else {
+				for (; cur != head && kk < out_len; cur++)
+					out[kk++] = (uint32_t)(base + (LOAD(ring[cur % f->ring]) & (f->stripes - 1)));
+			}
+			if (moved(sh, q))
+				continue;
+			k = kk;
+			lap |= lp;
+			cursors[si] = cur;
+			break;
+		}
+		if (try == SHMLRU_L_UNLOCKED_TRIES) {
+			*done = k;
+			*done_lapped = lap;
+			return finish(f, SHMLRU_FAST_FALLBACK);
+		}
+	}
+	*n = k;
+	*lapped = lap;
+	return finish(f, SHMLRU_OK);
+}
 
 /* ---- tracked reads (lru/track.go) ---- */
 
@@ -1047,7 +1212,7 @@ SHMLRU_HIDDEN int shmlru_fast_incr(uint64_t h, const char *key, size_t klen, dou
 	mutating(sh);
 	memcpy(v, &n, sizeof n);
 	hook(HOOK_INCR_WRITTEN, "incr-written");
-	e->version = ++sh->change_count;
+	e->version = count_change(f, sh, si, hash);
 	sh->stats.sets++;
 	clean(sh);
 	touch(f, sh, i, e); /* touch_ok was checked before the change */
@@ -1137,7 +1302,7 @@ SHMLRU_HIDDEN int shmlru_fast_set(uint64_t h, const char *key, size_t klen, cons
 	if (vlen > 0)
 		memcpy(p + klen, value, vlen);
 	hook(HOOK_OVERWRITE_COPIED, "overwrite-copied");
-	e->version = ++sh->change_count;
+	e->version = count_change(f, sh, si, hash);
 	int64_t old = shmlru_l_info_expires(x.info);
 	if (old == 0 && expires != 0)
 		sh->ttls++;

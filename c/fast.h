@@ -72,6 +72,11 @@ struct shmlru_fast {
 	 * read the track clock (shmlru_tracked_gen and shmlru_get_tracked go
 	 * to Go). */
 	uint64_t track_off;
+	/* A shard's invalidation stripes and change ring (lru/stripes.go),
+	 * from the start of the shard, and their sizes: stripes a power of
+	 * two, stripe_bits its log2, ring the change ring's slots. */
+	uint32_t stripes_off, ring_off;
+	uint32_t stripes, stripe_bits, ring;
 	/* This process's CLOCK_MONOTONIC minus the host's (its time
 	 * namespace's offset): the track table's instants are on the host's
 	 * (lru.TrackClock, lru/trackclock.go). */
@@ -114,6 +119,10 @@ SHMLRU_HIDDEN int shmlru_fast_get(uint64_t h, const char *key, size_t klen, void
                                   size_t *value_len, struct shmlru_meta *meta, int stale_ok);
 SHMLRU_HIDDEN int shmlru_fast_ttl(uint64_t h, const char *key, size_t klen, int64_t *ttl_ms);
 SHMLRU_HIDDEN int shmlru_fast_changes(uint64_t h, const char *key, size_t klen, uint64_t *clock);
+SHMLRU_HIDDEN int shmlru_fast_l1_stamp(uint64_t h, const char *key, size_t klen, uint32_t *stripe, uint64_t *stamp);
+SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t stamp, int *valid);
+SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len,
+                                         size_t *n, int *lapped, size_t *done, int *done_lapped);
 SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen);
 SHMLRU_HIDDEN int shmlru_fast_get_tracked(uint64_t h, const char *key, size_t klen, void *buf, size_t buf_len,
                                           size_t *value_len, struct shmlru_meta *meta);

@@ -25,10 +25,10 @@
 #define SHMLRU_LAYOUT_H
 
 /* format.Fingerprint: every constant, size and offset below, hashed */
-#define SHMLRU_L_FINGERPRINT                            0xdb1049c920c5b9e2ull
+#define SHMLRU_L_FINGERPRINT                            0xff71a4260af2853full
 
 /* LayoutVersion: version of the cache layout in the data area (CacheHeader.Version) */
-#define SHMLRU_L_LAYOUT_VERSION                         6u
+#define SHMLRU_L_LAYOUT_VERSION                         7u
 
 /* CacheHeaderSize: bytes reserved for the cache header at the start of the data area; shard 0 follows */
 #define SHMLRU_L_CACHE_HEADER_SIZE                      256u
@@ -114,11 +114,17 @@
 /* ReadCountersSize: bytes of one lane of the read counter table */
 #define SHMLRU_L_READ_COUNTERS_SIZE                     16u
 
+/* StripeShift: a key's stripe within its shard is (hash >> this) & (CacheHeader.Stripes - 1) (format.StripeOf) */
+#define SHMLRU_L_STRIPE_SHIFT                           32u
+
+/* MaxStripes = 0x4000: most invalidation stripes a shard has */
+#define SHMLRU_L_MAX_STRIPES                            16384u
+
 /* shm.OrphanToken = 0xffff: lock word held by no one alive: the next Lock takes it over and repairs */
 #define SHMLRU_L_SHM_ORPHAN_TOKEN                       65535u
 
 /* CacheHeader */
-#define SHMLRU_L_SIZEOF_CACHE_HEADER                    112u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER                    128u
 #define SHMLRU_L_OFF_CACHE_HEADER_MAGIC                 0u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_MAGIC              8u
 #define SHMLRU_L_OFF_CACHE_HEADER_VERSION               8u
@@ -161,9 +167,17 @@
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_ROWS               4u
 #define SHMLRU_L_OFF_CACHE_HEADER_LANES                 108u
 #define SHMLRU_L_SIZEOF_CACHE_HEADER_LANES              4u
+#define SHMLRU_L_OFF_CACHE_HEADER_STRIPES_OFF           112u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_STRIPES_OFF        4u
+#define SHMLRU_L_OFF_CACHE_HEADER_RING_OFF              116u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_RING_OFF           4u
+#define SHMLRU_L_OFF_CACHE_HEADER_STRIPES               120u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_STRIPES            4u
+#define SHMLRU_L_OFF_CACHE_HEADER_RING                  124u
+#define SHMLRU_L_SIZEOF_CACHE_HEADER_RING               4u
 
 /* ShardHeader */
-#define SHMLRU_L_SIZEOF_SHARD_HEADER                    136u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER                    144u
 #define SHMLRU_L_OFF_SHARD_HEADER_LOCK                  0u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_LOCK               4u
 #define SHMLRU_L_OFF_SHARD_HEADER_SEQ                   8u
@@ -202,6 +216,8 @@
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_RECOVERIES   8u
 #define SHMLRU_L_OFF_SHARD_HEADER_STATS_RESETS          128u
 #define SHMLRU_L_SIZEOF_SHARD_HEADER_STATS_RESETS       8u
+#define SHMLRU_L_OFF_SHARD_HEADER_RING_HEAD             136u
+#define SHMLRU_L_SIZEOF_SHARD_HEADER_RING_HEAD          8u
 
 /* Entry */
 #define SHMLRU_L_SIZEOF_ENTRY                           32u

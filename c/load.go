@@ -13,8 +13,8 @@ import (
 )
 
 // The read-through calls (lru's Loads: Begin, Wait, End) and the shard's
-// change count (lru's Binding.Changes) that resty.shmlru.mlcache keeps its
-// per-worker L1 coherent with. A shmlru_load is the caller's copy of an lru.LoadTicket.
+// change count (lru's Binding.Changes; per-process copies are better kept
+// by the key's stripe, l1.go). A shmlru_load is the caller's copy of an lru.LoadTicket.
 
 //export shmlru_go_load_begin
 func shmlru_go_load_begin(h C.uint64_t, key *C.char, keyLen C.size_t, leaseMs C.int64_t, load unsafe.Pointer) (rc C.int) {

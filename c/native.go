@@ -10,6 +10,7 @@ import "C"
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"os"
 	"runtime"
 	"sync"
@@ -102,6 +103,11 @@ func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
 	f.reads = (*C.struct_shmlru_l_read_counters)(unsafe.Pointer(&m[v.DataOff+v.ReadsOff]))
 	f.lanes = C.uint32_t(v.Lanes)
 	f.track_off = C.uint64_t(v.TrackOff)
+	f.stripes_off = C.uint32_t(v.StripesOff)
+	f.ring_off = C.uint32_t(v.RingOff)
+	f.stripes = C.uint32_t(v.Stripes)
+	f.stripe_bits = C.uint32_t(bits.TrailingZeros(uint(v.Stripes)))
+	f.ring = C.uint32_t(v.Ring)
 	if off, err := v.TrackClockOffset(); err == nil {
 		f.mono_offset = C.int64_t(off)
 	} else {

@@ -230,7 +230,42 @@ func snapshot(t *testing.T, c *lru.Cache) string {
 		}
 		fmt.Fprintf(&b, "%d %q v%d t%d f%d e%d %x\n", c.Binding().ShardOf(e.key), e.key, e.m.Version, e.m.Type, e.m.Flags, b2i(e.m.Expires != 0), v)
 	}
+	stripesOf(t, &b, c)
 	return b.String()
+}
+
+// stripesOf describes the cache's invalidation stripes (lru/stripes.go):
+// every stripe's count, each change ring's head, and the last slots of
+// each ring, so that twins compared by snapshot must have bumped and
+// appended alike (the native writers as Go's).
+func stripesOf(t *testing.T, b *strings.Builder, c *lru.Cache) {
+	t.Helper()
+	bd := c.Binding()
+	for i := range bd.Stripes() {
+		n, err := bd.StripeStamp(uint32(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			fmt.Fprintf(b, "stripe %d: %d\n", i, n)
+		}
+	}
+	cursors := make([]uint64, bd.Shards())
+	for i := range cursors {
+		cursors[i] = ^uint64(0)
+	}
+	if _, _, err := bd.StripeChanges(cursors, nil); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(b, "ring heads %v\n", cursors)
+	for i := range cursors {
+		cursors[i] -= min(cursors[i], format.MinStripes) // every ring has at least MinStripes slots
+	}
+	got, lapped, err := bd.StripeChanges(cursors, make([]uint32, 0, len(cursors)*format.MinStripes))
+	if err != nil || lapped {
+		t.Fatalf("the last %d changes of each ring: lapped %v, %v", format.MinStripes, lapped, err)
+	}
+	fmt.Fprintf(b, "last changes %v\n", got)
 }
 
 func TestNativeMatchesGo(t *testing.T) {
@@ -655,6 +690,75 @@ func TestNativeFaultMidCopyLeavesNoTornValue(t *testing.T) {
 		t.Fatalf("Get after the reset: %v", err)
 	}
 	mustCheck(t, c)
+}
+
+// shmlru_l1_valid, which takes no count of its call, is fault-guarded
+// all the same: the stripe of a key whose shard was truncated away answers
+// SHMLRU_CORRUPT (Go's answer, its mapping faulting too), and the process
+// lives.
+func TestNativeL1ValidTruncated(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	var live, gone string
+	for i := 0; live == "" || gone == ""; i++ {
+		k := fmt.Sprint("key", i)
+		if c.Binding().ShardOf([]byte(k)) == 0 && live == "" {
+			live = k
+		} else if c.Binding().ShardOf([]byte(k)) == 3 && gone == "" {
+			gone = k
+		}
+	}
+	must(t, c.Set([]byte(live), []byte("v"), 0))
+	must(t, c.Set([]byte(gone), []byte("v"), 0))
+	cmd := exec.Command(bin, "wait", path)
+	in, _ := cmd.StdinPipe()
+	outp, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	out := bufio.NewReader(outp)
+	answer := func(line string) string {
+		t.Helper()
+		fmt.Fprintln(in, line)
+		l, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("driver died at %q: %v\n%s", line, err, stderr.String())
+		}
+		return strings.TrimSpace(l)
+	}
+	if l, _ := out.ReadString('\n'); l != "ready\n" {
+		t.Fatalf("driver: %q\n%s", l, stderr.String())
+	}
+	var stamps [2][3]string
+	for i, k := range []string{live, gone} {
+		f := strings.Fields(answer("stamp " + k))
+		if len(f) != 3 || f[0] != "0" {
+			t.Fatalf("stamp %s: %v", k, f)
+		}
+		copy(stamps[i][:], f)
+		if a := answer("valid " + f[1] + " " + f[2]); a != "1" {
+			t.Fatalf("valid %s before the truncation: %q", k, a)
+		}
+	}
+	if err := os.Truncate(path, c.Capacity()/2); err != nil {
+		t.Fatal(err)
+	}
+	if a := answer("valid " + stamps[1][1] + " " + stamps[1][2]); a != fmt.Sprint(statusCorrupt) {
+		t.Fatalf("valid of a stripe truncated away: %q, want %d", a, statusCorrupt)
+	}
+	// The handle is broken from the first fault on, and Go's cache,
+	// whose own mapping faulted, too: a stripe still there is refused as
+	// well (as TestNativeTruncatedUnderneath's reads are).
+	if a := answer("valid " + stamps[0][1] + " " + stamps[0][2]); a != fmt.Sprint(statusCorrupt) {
+		t.Fatalf("valid of a stripe still there, after the fault: %q", a)
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("driver: %v\n%s", err, stderr.String())
+	}
 }
 
 // A native incr whose own pages are all there stands even if another

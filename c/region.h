@@ -28,7 +28,7 @@
  * file and fast.c have been brought in line with it and this number
  * raised; SHMLRU_L_FINGERPRINT then catches a layout.h that is older than
  * the Go it is built with. */
-#define SHMLRU_REGION_LAYOUT_VERSION 6
+#define SHMLRU_REGION_LAYOUT_VERSION 7
 _Static_assert(SHMLRU_L_LAYOUT_VERSION == SHMLRU_REGION_LAYOUT_VERSION,
 	"layout.h is of another layout version: review region.h and fast.c against docs/protocol.md, then raise SHMLRU_REGION_LAYOUT_VERSION");
 
@@ -57,6 +57,10 @@ struct shmlru_l_cache_header {
 	uint64_t reads_off;    /* the read counter table (struct shmlru_l_read_counters rows), after the track table */
 	uint32_t rows;         /* its rows: slot s counts in row s % rows */
 	uint32_t lanes;        /* read counters per row: shard i counts in lane i % lanes */
+	uint32_t stripes_off;  /* the invalidation stripes (stripes uint64 counts), from the start of a shard */
+	uint32_t ring_off;     /* the change ring (ring uint32 stripe indexes), from the start of a shard */
+	uint32_t stripes;      /* invalidation stripes per shard, a power of two */
+	uint32_t ring;         /* slots of each shard's change ring */
 };
 
 /* format.ShardCounters: a shard's write-side event counts, under its lock. */
@@ -92,6 +96,7 @@ struct shmlru_l_shard_header {
 	uint32_t free_runs; /* runs on the free lists */
 	uint64_t classes[SHMLRU_L_SIZEOF_SHARD_HEADER_CLASSES / 8]; /* non-empty size classes (allocator's) */
 	struct shmlru_l_shard_counters stats;
+	uint64_t ring_head; /* appends to the shard's change ring ever made; atomics (release store, acquire load) */
 };
 
 /* format.TrackCounters: the tracking counts of a whole cache. */
@@ -175,6 +180,10 @@ SHMLRU_L_PIN(struct shmlru_l_cache_header, refs_off, CACHE_HEADER_REFS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, reads_off, CACHE_HEADER_READS_OFF);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, rows, CACHE_HEADER_ROWS);
 SHMLRU_L_PIN(struct shmlru_l_cache_header, lanes, CACHE_HEADER_LANES);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, stripes_off, CACHE_HEADER_STRIPES_OFF);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, ring_off, CACHE_HEADER_RING_OFF);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, stripes, CACHE_HEADER_STRIPES);
+SHMLRU_L_PIN(struct shmlru_l_cache_header, ring, CACHE_HEADER_RING);
 
 _Static_assert(sizeof(struct shmlru_l_shard_header) == SHMLRU_L_SIZEOF_SHARD_HEADER, "shard header size");
 _Static_assert(sizeof(struct shmlru_l_shard_header) <= SHMLRU_L_SHARD_HEADER_SIZE, "shard header fits its space");
@@ -197,6 +206,7 @@ SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.evictions, SHARD_HEADER_STATS_E
 SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.expirations, SHARD_HEADER_STATS_EXPIRATIONS);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.recoveries, SHARD_HEADER_STATS_RECOVERIES);
 SHMLRU_L_PIN(struct shmlru_l_shard_header, stats.resets, SHARD_HEADER_STATS_RESETS);
+SHMLRU_L_PIN(struct shmlru_l_shard_header, ring_head, SHARD_HEADER_RING_HEAD);
 
 _Static_assert(sizeof(struct shmlru_l_entry) == SHMLRU_L_SIZEOF_ENTRY, "entry header size");
 _Static_assert(sizeof(struct shmlru_l_entry) == SHMLRU_L_ENTRY_HEADER_SIZE, "entry header size");

@@ -257,6 +257,44 @@ int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
 	return shmlru_go_changes(h, K(key), key_len, clock);
 }
 
+int shmlru_l1_stamp(shmlru_t h, const char *key, size_t key_len, uint32_t *stripe, uint64_t *stamp)
+{
+	GUARD();
+	FAST(shmlru_fast_l1_stamp(h, key, key_len, stripe, stamp));
+	return shmlru_go_l1_stamp(h, K(key), key_len, stripe, stamp);
+}
+
+int shmlru_l1_valid(shmlru_t h, uint32_t stripe, uint64_t stamp)
+{
+	GUARD();
+	int valid = 0;
+	int rc = shmlru_fast_l1_valid(h, stripe, stamp, &valid);
+	if (rc == SHMLRU_OK)
+		return valid;
+	if (rc != SHMLRU_FAST_FALLBACK)
+		return rc;
+	return shmlru_go_l1_valid(h, stripe, stamp);
+}
+
+int shmlru_l1_changes(shmlru_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len, size_t *n,
+                      int *lapped)
+{
+	GUARD();
+	size_t done = 0;
+	int done_lapped = 0;
+	FAST(shmlru_fast_l1_changes(h, cursors, ncursors, out, out_len, n, lapped, &done, &done_lapped));
+	/* The native path may have read some shards before one that a
+	 * writer kept busy: Go goes on from the cursors as it left them,
+	 * after what it wrote to out (done > 0 only once out, n and lapped
+	 * were found writable). */
+	int rc = shmlru_go_l1_changes(h, cursors, ncursors, done > 0 ? out + done : out, out_len - done, n, lapped);
+	if (rc == SHMLRU_OK && (done > 0 || done_lapped)) {
+		*n += done;
+		*lapped |= done_lapped;
+	}
+	return rc;
+}
+
 int shmlru_tracked_gen(shmlru_t h, uint32_t *gen)
 {
 	GUARD();

@@ -432,6 +432,46 @@ int shmlru_load_store(shmlru_t h, const shmlru_load *load, const char *key, size
 int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock);
 
 /*
+ * Per-process copies (resty.shmlru.mlcache's L1): each shard has
+ * invalidation stripes, counts that every change a reader could see (a
+ * write, a delete, a new TTL, a flush) bumps for its key's stripe, a
+ * handful of keys sharing each; and a change ring of the stripes it
+ * bumped. Lock-free; they enter Go only when the native path is off.
+ *
+ *   shmlru_l1_stamp(h, key, n, &stripe, &stamp);   before reading the value
+ *   ... read the value (shmlru_get or any read), keep (value, stripe, stamp)
+ *   if (shmlru_l1_valid(h, stripe, stamp) == 1)    the copy is current
+ *
+ * A copy taken after its stamp stays current while the stripe reads the
+ * stamp: once a writer's call has returned, in any process, the stripe of
+ * the key it changed no longer does (docs/protocol.md, "Invalidation
+ * stripes"). Or, instead of checking on every use, a process may keep its
+ * copies until it asks shmlru_l1_changes which stripes changed.
+ */
+
+/* *stripe receives key's stripe (below the cache's shards times its
+ * stripes per shard) and *stamp the stripe's count now, read before
+ * anything the caller reads after the call. */
+int shmlru_l1_stamp(shmlru_t h, const char *key, size_t key_len, uint32_t *stripe, uint64_t *stamp);
+
+/* 1 if stripe still reads stamp (a copy taken after it is current), 0 if
+ * not; SHMLRU_BAD_ARGUMENT for a stripe out of range; another status on
+ * error. */
+int shmlru_l1_valid(shmlru_t h, uint32_t stripe, uint64_t stamp);
+
+/* The stripes changed since cursors: out (out_len slots) receives up to
+ * out_len stripe indexes, *n how many; a stripe may come more than once.
+ * cursors holds one count per shard (ncursors must be shmlru_info's
+ * shards); each moves past what was reported. Start every cursor at
+ * UINT64_MAX, which means "from now on": it is set to the shard's present
+ * position and reports nothing. *lapped is set to 1 when a shard changed
+ * more than its ring holds since its cursor, or was flushed: what changed
+ * there is not known, and the caller drops every copy. With *n == out_len
+ * there may be more: call again. */
+int shmlru_l1_changes(shmlru_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len, size_t *n,
+                      int *lapped);
+
+/*
  * Tracking: entries kept in step with an outside store (Redis) by one agent
  * process on the host, which applies the store's change messages to the
  * cache (lru/track.go; the agent is Go's, module near). Every process reads

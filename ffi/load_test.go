@@ -71,6 +71,7 @@ const loadLocations = `
         }
         location = /ml { content_by_lua_block { require("ngx_load").ml() } }
         location = /ml_levels { content_by_lua_block { require("ngx_load").ml_levels() } }
+        location = /ml_breadth { content_by_lua_block { require("ngx_load").ml_breadth() } }
         location = /ml_init { content_by_lua_block { require("ngx_load").ml_init() } }
         location = /ml_alloc { content_by_lua_block { require("ngx_load").ml_alloc() } }
         location = /ml_api { content_by_lua_block { require("ngx_load").ml_api() } }

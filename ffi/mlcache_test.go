@@ -33,6 +33,13 @@ import (
 //     callback's ttl, l1_serializer, resurrect_ttl, tables, argument errors.
 //   - TestNginxMLCacheL1HitAllocates: L1 hits with the JIT on allocate
 //     (almost) nothing.
+//   - TestNginxMLCacheUpdateMode: with l1_coherence "update", L1 serves
+//     its copy until update(), which then applies Go's Set, Delete and
+//     Flush in every worker.
+//   - TestNginxMLCacheInvalidationBreadth: a write drops from L1 the
+//     entries of its key's stripe, not those of its shard: after one write
+//     (and after a hundred writes of other keys) the other L1 entries are
+//     still hits, in both modes.
 
 // perWorker sends GET path?q until every worker has answered at least
 // rounds times, and returns every answer it got, in order.
@@ -190,6 +197,106 @@ func TestNginxMLCacheCoherence(t *testing.T) {
 	check("after one worker's load", "string", "from-lua", "2", "1", a.pid)
 	if v, err := e.c.Get(key); err != nil || string(v) != "from-lua" {
 		t.Errorf("Go reads %q %v", v, err)
+	}
+}
+
+// TestNginxMLCacheUpdateMode: an instance with l1_coherence "update" keeps
+// mlcache's contract. A Go write is not seen by a worker's L1 hit until
+// that worker calls update(); the get after it, in every worker, reads the
+// new value (L2, then L1 again). The same for Go's Delete and for a Flush,
+// which laps every ring.
+func TestNginxMLCacheUpdateMode(t *testing.T) {
+	e := startLoadNginx(t)
+	key := []byte("mlu:up")
+	q := url.Values{"k": {"up"}, "name": {"mlu"}, "nocb": {"1"}}
+	qu := url.Values{"k": {"up"}, "name": {"mlu"}, "nocb": {"1"}, "update": {"1"}}
+	must(t, e.c.Set(key, []byte("v1"), 0))
+	// check reads the key until every worker has answered twice through
+	// path query qq; each worker's first answer must be at levelFirst,
+	// later ones at levelThen.
+	check := func(what string, qq url.Values, value, levelFirst, levelThen string) {
+		t.Helper()
+		seen := map[int]bool{}
+		for _, a := range e.perWorker("/ml", qq, 2) {
+			want := levelThen
+			if !seen[a.pid] {
+				want = levelFirst
+				seen[a.pid] = true
+			}
+			if a.value != value || a.err != "nil" || a.src != want {
+				t.Errorf("%s: worker %d answered %v; want %s at level %s", what, a.pid, a, value, want)
+			}
+		}
+	}
+	check("priming", q, "v1", "2", "1")
+	must(t, e.c.Set(key, []byte("v2"), 0))
+	check("after Go's Set, before update()", q, "v1", "1", "1")
+	check("after Go's Set, with update()", qu, "v2", "2", "1")
+	_, err := e.c.Delete(key)
+	must(t, err)
+	check("after Go's Delete, before update()", q, "v2", "1", "1")
+	seen := map[int]bool{}
+	for _, a := range e.perWorker("/ml", qu, 2) {
+		seen[a.pid] = true
+		if a.typ != "nil" || a.src != "-1" {
+			t.Errorf("after Go's Delete, with update(): worker %d answered %v; want a miss", a.pid, a)
+		}
+	}
+	must(t, e.c.Set(key, []byte("v3"), 0))
+	check("priming again", qu, "v3", "2", "1")
+	must(t, e.c.Flush())
+	must(t, e.c.Set(key, []byte("v4"), 0))
+	check("after a Flush, with update()", qu, "v4", "2", "1")
+}
+
+// TestNginxMLCacheInvalidationBreadth: 500 keys in one worker's L1; a
+// write drops from L1 the written key and exactly the keys that share its
+// stripe (of the region's 8192: in expectation a few hundredths of a key
+// per write), in both modes; every other key is still an L1 hit, and every
+// value read is right. (Before the stripes, a write dropped the L1 copies
+// of its whole shard: a quarter of L1 here.)
+func TestNginxMLCacheInvalidationBreadth(t *testing.T) {
+	e := startLoadNginx(t)
+	const n = 500
+	stripe := func(k string) uint32 {
+		st, _, err := e.c.Binding().Stripe([]byte(k))
+		must(t, err)
+		return st
+	}
+	for i := 1; i <= n; i++ {
+		must(t, e.c.Set([]byte(fmt.Sprint("br", i)), []byte(fmt.Sprint("v", i)), 0))
+	}
+	for _, mode := range []string{"always", "update"} {
+		for _, w := range []int{1, 100} {
+			// The handler writes br1 and other2 .. other<w>.
+			written := map[uint32]bool{stripe("br1"): true}
+			for i := 2; i <= w; i++ {
+				written[stripe(fmt.Sprint("other", i))] = true
+			}
+			var want []string
+			for i := 2; i <= n; i++ {
+				if k := fmt.Sprint("br", i); written[stripe(k)] {
+					want = append(want, k)
+				}
+			}
+			s, err := e.get("/ml_breadth", url.Values{"n": {fmt.Sprint(n)}, "w": {fmt.Sprint(w)}, "mode": {mode}})
+			must(t, err)
+			f := strings.Fields(s)
+			if len(f) < 2 || f[1] != "true" {
+				t.Fatalf("%s, %d writes: %q", mode, w, s)
+			}
+			missed := ""
+			if len(f) > 2 {
+				missed = f[2]
+			}
+			if missed != strings.Join(want, ",") {
+				t.Errorf("%s, %d writes: L1 lost %q besides the written key; the keys sharing a written key's stripe are %q", mode, w, missed, want)
+			}
+			if len(want) > 2+w/5 {
+				t.Errorf("%s, %d writes: %d keys share a written key's stripe, far more than %d stripes make likely", mode, w, len(want), e.c.Binding().Stripes())
+			}
+			t.Logf("%s, %d writes: %s of %d keys still L1 hits", mode, w, f[0], n)
+		}
 	}
 }
 

@@ -61,7 +61,7 @@ func (c *Cache) Flush() error {
 		if err := s.withLock(lockChange, func() error {
 			s.mutating()
 			s.reset()
-			s.countChange() // readers' copies are out of date
+			s.countFlush() // readers' copies are out of date
 			s.clean()
 			return nil
 		}); err != nil {

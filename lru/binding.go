@@ -22,11 +22,12 @@ func (b *Binding) ShardOf(key []byte) int { return b.c.shardFor(hashKey(key)).id
 
 // Changes returns the change count of key's shard: it advances whenever an
 // entry of that shard is written, deleted, given a new deadline, or flushed
-// (see countChange). A process that read the count, then the key's
+// (see countChange, stripes.go). A process that read the count, then the key's
 // value, may go on using its copy of the value for as long as Changes
-// returns the same number: the key has not changed. (resty.shmlru.mlcache
-// keeps its per-worker L1 coherent this way, through libshmlru's native
-// path.) The number means nothing across keys of different shards.
+// returns the same number: the key has not changed. Any change to the
+// shard moves it; Stripe's count moves only with a change to a handful of
+// keys, and is what resty.shmlru.mlcache keeps its per-worker L1 by. The
+// number means nothing across keys of different shards.
 func (b *Binding) Changes(key []byte) (n uint64, err error) {
 	c := b.c
 	if err := c.checkKey(key); err != nil {

@@ -26,20 +26,9 @@ func (s *shard) reset() {
 func (s *shard) resetCounted() {
 	s.mutating() // readers without the lock must see the shard change under them
 	s.reset()
-	s.countChange() // every entry is gone: readers' copies are out of date
+	s.countFlush() // every entry is gone: readers' copies are out of date
 	s.h.Stats.Resets++
 	s.clean()
-}
-
-// countChange advances the shard's change count and returns it, the
-// version of the entry the change writes. Every change to an entry that a
-// reader could see counts (a write, a delete, a new deadline, a flush):
-// Binding.Changes hands the count out so that a reader may go on using its
-// copy for as long as the count stays. (The layout's field for it is
-// ShardHeader.ChangeCount.)
-func (s *shard) countChange() uint64 {
-	s.h.ChangeCount++
-	return s.h.ChangeCount
 }
 
 // mutating marks the shard dirty before a change to its structures, and
@@ -142,7 +131,7 @@ func (s *shard) insert(pl placement, key, value []byte, h uint64, t Type, flags 
 	u := pl.u
 	e := s.ent(u)
 	s.takeRef(u) // a read of whatever the units held before is not this entry's
-	version := s.countChange()
+	version := s.countChange(h)
 	ext := flags != 0 || pl.more != 0
 	*e = entry{Vlen: uint32(len(value)), Version: version, Info: packInfo(expires, len(key), t, ext)}
 	if ext {
@@ -168,12 +157,12 @@ func (s *shard) insert(pl placement, key, value []byte, h uint64, t Type, flags 
 	return e
 }
 
-// rewrite replaces the value of the entry at u where it lies, if the entry
+// rewrite replaces the value of the entry at u (its key's hash h) where it lies, if the entry
 // is contiguous and the new value takes no more units (and needs no
 // extension it lacks), and moves it to the head of the queue. Units the
 // value no longer needs go back to the heap. It reports whether it did;
 // if not, nothing changed. The caller has marked the shard dirty.
-func (s *shard) rewrite(u uint32, e *entry, value []byte, t Type, flags uint32, expires int64) bool {
+func (s *shard) rewrite(u uint32, e *entry, h uint64, value []byte, t Type, flags uint32, expires int64) bool {
 	p := s.flat(u, e)
 	if p == nil || (flags != 0 && !e.hasExt()) {
 		return false
@@ -190,7 +179,7 @@ func (s *shard) rewrite(u uint32, e *entry, value []byte, t Type, flags uint32, 
 	if testHook != nil {
 		testHook("overwrite-copied")
 	}
-	version := s.countChange()
+	version := s.countChange(h)
 	s.setExpires(e, expires)
 	e.Info = packInfo(expires, klen, t, e.hasExt())
 	e.Version, e.Vlen = version, uint32(len(value))

@@ -56,6 +56,8 @@ type shard struct {
 	buckets []uint32
 	bits    []uint64       // the free bitmap
 	refs    []uint64       // the reference bitmap (refs.go)
+	stripes []uint64       // the shard's invalidation stripes (stripes.go)
+	ring    []uint32       // the shard's change ring (stripes.go)
 	base    unsafe.Pointer // unit 0 of the heap
 	reads   *readCounters  // this attachment's hits and misses of the shard's lane (counters.go)
 	readers atomic.Int32   // lock-free reads in progress (snapshot.go), which Close waits for
@@ -207,6 +209,7 @@ func (c *Cache) bind(data []byte) {
 		s.bits = unsafe.Slice((*uint64)(unsafe.Pointer(&data[off+c.g.bitsOff])), (c.g.nunits+63)/64)
 		s.refs = unsafe.Slice((*uint64)(unsafe.Pointer(&data[off+c.g.refsOff])), (c.g.nunits+63)/64)
 		s.base = unsafe.Pointer(&data[off+c.g.heapOff])
+		s.bindStripes(data)
 	}
 	c.bindLoads(data)
 	c.bindTrack(data)

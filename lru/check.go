@@ -131,7 +131,21 @@ func (s *shard) check() (problems []Problem) {
 		k.report("unit leak: %d in entries + %d free != %d units", used, free, n-1)
 	}
 	k.checkBitmap()
+	k.checkRing()
 	return k.problems
+}
+
+// checkRing checks that every slot of the shard's change ring names one of
+// its stripes (readers mask what they read all the same; a slot out of
+// range is a sign of a stray write). The stripes' counts and the ring's
+// head hold any value.
+func (k *checker) checkRing() {
+	for i := range k.s.ring {
+		if v := atomic.LoadUint32(&k.s.ring[i]); int(v) >= k.s.g.stripes {
+			k.report("change ring slot %d names stripe %d of %d", i, v, k.s.g.stripes)
+			return
+		}
+	}
 }
 
 // walkLRU follows the LRU queue from the head, checking back links, entry

@@ -42,7 +42,7 @@ func (c *Cache) incr(key []byte, delta float64, hasInit bool, init float64, init
 	if i != 0 {
 		e := s.ent(i)
 		if e.expires() == 0 || !expiredAt(e, nowMillis()) {
-			return s.incrInPlace(i, e, delta)
+			return s.incrInPlace(i, e, h, delta)
 		}
 	}
 	if !hasInit {
@@ -55,8 +55,8 @@ func (c *Cache) incr(key []byte, delta float64, hasInit bool, init float64, init
 	return v, r.Forcible, err
 }
 
-// incrInPlace updates a live number entry where it lies.
-func (s *shard) incrInPlace(i uint32, e *entry, delta float64) (float64, bool, error) {
+// incrInPlace updates a live number entry (its key's hash h) where it lies.
+func (s *shard) incrInPlace(i uint32, e *entry, h uint64, delta float64) (float64, bool, error) {
 	if e.typ() != TypeNumber {
 		return 0, false, fmt.Errorf("%w: the value at this key is of type %s", ErrNotNumber, e.typ())
 	}
@@ -74,7 +74,7 @@ func (s *shard) incrInPlace(i uint32, e *entry, delta float64) (float64, bool, e
 	v := math.Float64frombits(binary.NativeEndian.Uint64(b)) + delta
 	s.mutating()
 	binary.NativeEndian.PutUint64(b, math.Float64bits(v))
-	e.Version = s.countChange()
+	e.Version = s.countChange(h)
 	s.h.Stats.Sets++
 	s.clean()
 	s.touch(i, e)
@@ -163,7 +163,7 @@ func (c *Cache) Expire(key []byte, ttl time.Duration) (err error) {
 	}
 	s.mutating()
 	s.setExpires(e, expires)
-	s.countChange() // a reader's copy holds the old deadline
+	s.countChange(h) // a reader's copy holds the old deadline
 	s.clean()
 	return nil
 }

@@ -163,6 +163,10 @@ type geometry struct {
 	rows        int // its rows
 	lanes       int // lanes per row
 	rowStride   int // bytes from one row to the next
+	stripesOff  int // the invalidation stripes, from the start of a shard
+	ringOff     int // the change ring, from the start of a shard
+	stripes     int // invalidation stripes per shard, a power of two
+	ring        int // slots of each shard's change ring
 }
 
 // shardOf picks a key's shard from the key's hash: its top bits, so that
@@ -207,11 +211,13 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 	}
 	g.shardShift = uint(64 - bits.TrailingZeros(uint(g.shards)))
 	g.lanes, g.rowStride, g.rows = readsLayout(g.shards, slots, dataSize)
+	want := int64(o.MaxEntries+g.shards-1) / int64(g.shards)
+	g.stripes = format.StripesFor((avail-int64(g.rows*g.rowStride))/int64(g.shards), int(want))
+	g.ring = format.RingFor(g.stripes)
 	// Bytes per shard, a whole number of cache lines.
 	per := (avail - int64(g.rows*g.rowStride)) / int64(g.shards) &^ 63
 	g.headsOff = shardHeaderSize
 	g.bucketsOff = g.headsOff + 4*numClasses
-	want := int64(o.MaxEntries+g.shards-1) / int64(g.shards)
 	if o.MaxEntries > 0 {
 		g.nbuckets = 1
 		for int64(g.nbuckets) < want && g.nbuckets < 1<<30 {
@@ -227,11 +233,12 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 	}
 	// Each unit costs its 16 bytes and a bit of each bitmap; take the
 	// estimate down until the rounded layout fits.
-	bucketsEnd := int64(g.bucketsOff) + 4*int64(g.nbuckets)
-	nunits := (per - alignUp(bucketsEnd, 64) - 128) * 8 / (8*unitSize + 2)
+	stripesOff, ringOff, tablesEnd := format.StripesLayout(int64(g.bucketsOff)+4*int64(g.nbuckets), g.stripes, g.ring)
+	g.stripesOff, g.ringOff = int(stripesOff), int(ringOff)
+	nunits := (per - tablesEnd - 128) * 8 / (8*unitSize + 2)
 	nunits = min(nunits, maxUnitsPerShard)
 	for nunits > 0 {
-		if _, _, _, end := heapLayout(bucketsEnd, nunits); end <= per {
+		if _, _, _, end := heapLayout(tablesEnd, nunits); end <= per {
 			break
 		}
 		nunits--
@@ -240,7 +247,7 @@ func plan(dataSize int64, slots int, o *Options) (geometry, error) {
 		return g, &tooSmallError{shards: g.shards, per: per, maxEntries: o.MaxEntries}
 	}
 	g.nunits = int(nunits)
-	bitsOff, refsOff, heapOff, end := heapLayout(bucketsEnd, nunits)
+	bitsOff, refsOff, heapOff, end := heapLayout(tablesEnd, nunits)
 	g.bitsOff, g.refsOff, g.heapOff, g.stride = int(bitsOff), int(refsOff), int(heapOff), int(end)
 	g.loadsOff = cacheHeaderSize + g.shards*g.stride
 	g.trackOff = g.loadsOff + int(loadTableSize(g.loads))
@@ -284,6 +291,10 @@ func (g *geometry) header() cacheHeader {
 		ReadsOff:    uint64(g.readsOff),
 		Rows:        uint32(g.rows),
 		Lanes:       uint32(g.lanes),
+		StripesOff:  uint32(g.stripesOff),
+		RingOff:     uint32(g.ringOff),
+		Stripes:     uint32(g.stripes),
+		Ring:        uint32(g.ring),
 	}
 	copy(h.Magic[:], layoutMagic)
 	return h
@@ -319,7 +330,17 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 	if h.HeadsOff != shardHeaderSize || h.BucketsOff != shardHeaderSize+4*numClasses {
 		return bad("free list or bucket offset", fmt.Sprint(h.HeadsOff, "/", h.BucketsOff))
 	}
-	bitsOff, refsOff, heapOff, end := heapLayout(int64(h.BucketsOff)+4*int64(h.Nbuckets), int64(h.Nunits))
+	if h.Stripes < format.MinStripes || h.Stripes > format.MaxStripes || h.Stripes&(h.Stripes-1) != 0 {
+		return bad("stripes per shard", h.Stripes)
+	}
+	if h.Ring != uint32(format.RingFor(int(h.Stripes))) {
+		return bad("change ring slots", h.Ring)
+	}
+	stripesOff, ringOff, tablesEnd := format.StripesLayout(int64(h.BucketsOff)+4*int64(h.Nbuckets), int(h.Stripes), int(h.Ring))
+	if int64(h.StripesOff) != stripesOff || int64(h.RingOff) != ringOff {
+		return bad("stripes or change ring offset", fmt.Sprint(h.StripesOff, "/", h.RingOff))
+	}
+	bitsOff, refsOff, heapOff, end := heapLayout(tablesEnd, int64(h.Nunits))
 	if int64(h.BitsOff) != bitsOff || int64(h.RefsOff) != refsOff || int64(h.HeapOff) != heapOff {
 		return bad("bitmap or heap offset", fmt.Sprint(h.BitsOff, "/", h.RefsOff, "/", h.HeapOff))
 	}
@@ -371,6 +392,10 @@ func readGeometry(h *cacheHeader, dataSize int) (geometry, error) {
 		rows:        int(h.Rows),
 		lanes:       lanes,
 		rowStride:   rowStride,
+		stripesOff:  int(h.StripesOff),
+		ringOff:     int(h.RingOff),
+		stripes:     int(h.Stripes),
+		ring:        int(h.Ring),
 	}
 	if g.maxKey < 1 || g.maxKey > MaxKeySize || g.maxValue < 0 || g.maxValue > g.nunits*unitSize || unitsFor(g.maxKey, g.maxValue, true) > g.nunits-1 {
 		return bad("key/value limits", fmt.Sprint(h.MaxKey, "/", h.MaxValue))

@@ -177,6 +177,7 @@ func (c *Cache) pop(dst, key []byte, head, fit bool) (_ []byte, t Type, size int
 	if len(rest) == 0 {
 		s.mutating()
 		s.remove(i, prev, h)
+		s.countChange(h) // a reader's copy of the list is out of date
 		s.clean()
 		return dst, t, size, nil
 	}

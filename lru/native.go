@@ -37,6 +37,12 @@ type NativeView struct {
 	ReadsOff int
 	Lanes    int
 	TrackOff int // the track table's header, from the start of the data area
+	// The invalidation stripes and the change ring (stripes.go), from
+	// the start of a shard, and their sizes.
+	StripesOff int
+	RingOff    int
+	Stripes    int
+	Ring       int
 }
 
 // NativeView opens a second attachment to the cache's region (see the
@@ -74,5 +80,9 @@ func (b *Binding) NativeView() (*NativeView, error) {
 		ReadsOff:   g.readsOff + r.Slot()%g.rows*g.rowStride,
 		Lanes:      g.lanes,
 		TrackOff:   g.trackOff,
+		StripesOff: g.stripesOff,
+		RingOff:    g.ringOff,
+		Stripes:    g.stripes,
+		Ring:       g.ring,
 	}, nil
 }

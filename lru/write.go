@@ -147,7 +147,7 @@ func (s *shard) write(key, value []byte, h uint64, t Type, flags uint32, expires
 	}
 	s.mutating()
 	if i != 0 {
-		if e := s.ent(i); s.rewrite(i, e, value, t, flags, expires) {
+		if e := s.ent(i); s.rewrite(i, e, h, value, t, flags, expires) {
 			// The value fits where the old one was: no unlinking,
 			// freeing, allocating or relinking.
 			s.h.Stats.Sets++
@@ -236,7 +236,7 @@ func (c *Cache) Delete(key []byte) (deleted bool, err error) {
 	}
 	s.mutating()
 	s.remove(i, prev, h)
-	s.countChange() // a reader's copy of the key is out of date
+	s.countChange(h) // a reader's copy of the key is out of date
 	s.h.Stats.Deletes++
 	s.clean()
 	return true, nil

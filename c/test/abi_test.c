@@ -1069,6 +1069,70 @@ static void test_read_through_faults(shmlru_t h)
 	munmap(m, 2 * page);
 }
 
+/* Per-process copies: a stamp taken before a write no longer validates
+ * after it, in this process and another's handle; the change rings report
+ * the written key's stripe; a flush laps; and bad arguments (wild
+ * pointers, a stripe out of range, the wrong number of cursors) change
+ * nothing. */
+static void test_l1(shmlru_t h)
+{
+	shmlru_t h2 = open_cache(path, 4 << 20);
+	shmlru_info info;
+	EXPECT(shmlru_info_get(h, &info), SHMLRU_OK);
+	size_t ns = (size_t)info.shards;
+	uint64_t *cur = malloc(ns * sizeof *cur);
+	CHECK(cur != NULL);
+	memset(cur, 0xff, ns * sizeof *cur); /* from now on */
+	uint32_t out[64];
+	size_t n = 99;
+	int lapped = 7;
+	EXPECT(shmlru_l1_changes(h2, cur, ns, out, 0, &n, &lapped), SHMLRU_OK);
+	CHECK(n == 0 && lapped == 0);
+
+	uint32_t st = 0, st2 = 0;
+	uint64_t c0 = 0, c1 = 0;
+	EXPECT(shmlru_write(h, KEY("l1k"), "v1", 2, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_l1_stamp(h2, KEY("l1k"), &st, &c0), SHMLRU_OK);
+	EXPECT(shmlru_l1_stamp(h, KEY("l1k"), &st2, &c1), SHMLRU_OK);
+	CHECK(st == st2 && c0 == c1);
+	EXPECT(shmlru_l1_valid(h2, st, c0), 1);
+	EXPECT(shmlru_write(h, KEY("l1k"), "v2", 2, NULL, NULL), SHMLRU_OK); /* in place: the native writer */
+	EXPECT(shmlru_l1_valid(h2, st, c0), 0);
+	EXPECT(shmlru_l1_stamp(h2, KEY("l1k"), &st2, &c1), SHMLRU_OK);
+	CHECK(st2 == st && c1 == c0 + 1);
+	EXPECT(shmlru_l1_changes(h2, cur, ns, out, 64, &n, &lapped), SHMLRU_OK);
+	CHECK(n == 2 && out[0] == st && out[1] == st && lapped == 0);
+	EXPECT(shmlru_l1_changes(h2, cur, ns, out, 64, &n, &lapped), SHMLRU_OK);
+	CHECK(n == 0 && lapped == 0);
+	EXPECT(shmlru_flush_all(h), SHMLRU_OK);
+	EXPECT(shmlru_l1_valid(h2, st, c1), 0);
+	EXPECT(shmlru_l1_changes(h2, cur, ns, out, 64, &n, &lapped), SHMLRU_OK);
+	CHECK(n == 0 && lapped == 1);
+
+	/* Bad arguments. */
+	EXPECT(shmlru_l1_stamp(h, KEY("l1k"), NULL, &c0), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_stamp(h, KEY("l1k"), &st, NULL), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_stamp(h, KEY("l1k"), (uint32_t *)16, &c0), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_stamp(h, KEY("l1k"), &st, (uint64_t *)16), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_stamp(h, (const char *)16, 3, &st, &c0), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_stamp(h, "", 0, &st, &c0), SHMLRU_EMPTY_KEY);
+	EXPECT(shmlru_l1_valid(h, 0xffffffffu, 0), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_valid(0, st, 0), SHMLRU_BAD_HANDLE);
+	uint64_t saved = cur[0];
+	EXPECT(shmlru_l1_changes(h, cur, ns + 1, out, 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_changes(h, NULL, ns, out, 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_changes(h, (uint64_t *)16, ns, out, 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_changes(h, cur, ns, NULL, 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_changes(h, cur, ns, (uint32_t *)16, 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_changes(h, cur, ns, out, 64, NULL, &lapped), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_changes(h, cur, ns, out, 64, (size_t *)16, &lapped), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_changes(h, cur, ns, out, 64, &n, (int *)16), SHMLRU_BAD_ARGUMENT);
+	CHECK(cur[0] == saved); /* a bad argument moved no cursor */
+	free(cur);
+	EXPECT(shmlru_close(h2), SHMLRU_OK);
+	EXPECT(shmlru_l1_valid(h2, st, 0), SHMLRU_CLOSED);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -1094,6 +1158,7 @@ int main(int argc, char **argv)
 	test_tracked(h);
 	test_read_through(h);
 	test_read_through_faults(h);
+	test_l1(h);
 	EXPECT(shmlru_close(h), SHMLRU_OK);
 	unlink(path);
 	test_stats_while_closing();

@@ -169,6 +169,16 @@ static void run(char *line)
 		printf("%d", rc);
 		if (rc == SHMLRU_OK)
 			printf(" %zu", len);
+	} else if (strcmp(op, "stamp") == 0) {
+		uint32_t st = 0;
+		uint64_t c0 = 0;
+		rc = shmlru_l1_stamp(h, key, kl, &st, &c0);
+		printf("%d", rc);
+		if (rc == SHMLRU_OK)
+			printf(" %u %llu", st, (unsigned long long)c0);
+	} else if (strcmp(op, "valid") == 0) {
+		/* valid STRIPE STAMP: shmlru_l1_valid's answer */
+		printf("%d", shmlru_l1_valid(h, (uint32_t)strtoul(key, NULL, 10), strtoull(a, NULL, 10)));
 	} else if (strcmp(op, "sleep") == 0) {
 		/* All of it, even if a signal (the Go runtime's, say) cuts
 		 * it short: the ops after it rely on the time having passed. */

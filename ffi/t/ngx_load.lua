@@ -145,7 +145,10 @@ local function ml(name)
     name = name or "ml"
     local c = instances[name]
     if not c then
-        c = assert(mlcache.new(name, cache(), { ttl = 60, neg_ttl = 60, lru_size = 100 }))
+        -- "mlu" keeps mlcache's own contract: L1 may be stale until update().
+        local coherence = name == "mlu" and "update" or nil
+        c = assert(mlcache.new(name, cache(), { ttl = 60, neg_ttl = 60, lru_size = 100,
+                                                l1_coherence = coherence }))
         instances[name] = c
     end
     return c
@@ -162,10 +165,14 @@ local function ml_opts(a)
     return o
 end
 
--- /ml: get(k, opts, callback) (without a callback if nocb is set).
+-- /ml: get(k, opts, callback) (without a callback if nocb is set; after
+-- update() if update is set).
 function _M.ml()
     local a = ngx.req.get_uri_args()
     local c = ml(a.name)
+    if a.update then
+        assert(c:update())
+    end
     local v, err, lvl
     if a.nocb then
         v, err, lvl = c:get(a.k, ml_opts(a))
@@ -188,6 +195,45 @@ function _M.ml_levels()
         out[#out + 1] = show(v) .. " " .. tostring(err) .. " " .. tostring(lvl)
     end
     ngx.say(ngx.worker.pid(), "\t", table.concat(out, "\t"))
+end
+
+-- /ml_breadth: in one request, fills L1 (of an instance in the given
+-- l1_coherence mode) with the n keys "br<i>" Go wrote, writes w keys
+-- through the region (the first of them one of the n, the others keys of
+-- their own), calls update(), and gets the n keys again: prints how many
+-- were L1 hits (level 1), whether every value read was right, and the
+-- other keys that missed.
+function _M.ml_breadth()
+    local a = ngx.req.get_uri_args()
+    local n, w = tonumber(a.n), tonumber(a.w)
+    local c = assert(mlcache.new("br", cache(), { ttl = 60, lru_size = n * 2, prefix = "",
+                                                  l1_coherence = a.mode }))
+    assert(cache():set("br1", "v1")) -- as Go wrote it, whatever an earlier request did
+    for i = 1, n do
+        local v, err, lvl = c:get("br" .. i)
+        if v ~= "v" .. i or lvl ~= 2 then
+            ngx.say("fill br", i, ": ", tostring(v), " ", tostring(err), " ", tostring(lvl))
+            return
+        end
+    end
+    assert(cache():set("br1", "changed"))
+    for i = 2, w do
+        assert(cache():set("other" .. i, "x"))
+    end
+    assert(c:update())
+    local hits, right, missed = 0, true, {}
+    for i = 1, n do
+        local v, _, lvl = c:get("br" .. i)
+        if lvl == 1 then
+            hits = hits + 1
+        elseif i ~= 1 then
+            missed[#missed + 1] = "br" .. i
+        end
+        if v ~= (i == 1 and "changed" or "v" .. i) then
+            right = false
+        end
+    end
+    ngx.say(hits, " ", tostring(right), " ", table.concat(missed, ","))
 end
 
 -- /ml_init: get through the instance created in init_by_lua (the region

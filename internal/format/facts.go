@@ -70,6 +70,8 @@ func Facts() []Fact {
 		{Kind: FactConst, Name: "shm.OwnerCheckInterval", Value: uint64(shm.OwnerCheckInterval), Doc: "ns a waiter sleeps on a lock word before it asks whether the owner is still alive"},
 		{Kind: FactConst, Name: "UnlockedTries", Value: UnlockedTries, Doc: "times a read tries without the lock (two loads of ShardHeader.Seq around its copy) before it takes the lock"},
 		{Kind: FactConst, Name: "ReadCountersSize", Value: ReadCountersSize, Doc: "bytes of one lane of the read counter table"},
+		{Kind: FactConst, Name: "StripeShift", Value: StripeShift, Doc: "a key's stripe within its shard is (hash >> this) & (CacheHeader.Stripes - 1) (format.StripeOf)"},
+		{Kind: FactConst, Name: "MaxStripes", Value: MaxStripes, Doc: "most invalidation stripes a shard has"},
 		{Kind: FactConst, Name: "shm.OrphanToken", Value: uint64(tok.OrphanToken), Doc: "lock word held by no one alive: the next Lock takes it over and repairs"},
 	}
 	// Offsets come from reflect, whose StructField.Offset is what

@@ -37,7 +37,9 @@ func TestFacts(t *testing.T) {
 		"ShardHeader":              {0, unsafe.Sizeof(sh)},
 		"EntryHeaderSize":          {0, EntryHeaderSize},
 		"shm.OrphanToken":          {0, 0xffff},
-		"LayoutVersion":            {0, 6},
+		"LayoutVersion":            {0, 7},
+		"ShardHeader.RingHead":     {unsafe.Offsetof(sh.RingHead), 8},
+		"CacheHeader.Stripes":      {unsafe.Offsetof(ch.Stripes), 4},
 	}
 	seen := map[string]bool{}
 	fields := map[string]int{}
@@ -68,7 +70,7 @@ func TestFacts(t *testing.T) {
 	}
 	// Every field of every struct, padding excepted (a new field changes
 	// these counts, as it changes LayoutVersion).
-	for path, n := range map[string]int{"CacheHeader": 21, "TrackTable": 4, "TrackTable.Stats": 4, "ShardHeader": 13, "ShardHeader.Stats": 6, "Entry": 6, "EntryExt": 3, "PieceHeader": 2} {
+	for path, n := range map[string]int{"CacheHeader": 25, "TrackTable": 4, "TrackTable.Stats": 4, "ShardHeader": 14, "ShardHeader.Stats": 6, "Entry": 6, "EntryExt": 3, "PieceHeader": 2} {
 		if fields[path] != n {
 			t.Errorf("%d fields of %s listed, want %d", fields[path], path, n)
 		}

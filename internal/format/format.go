@@ -20,6 +20,7 @@ package format
 //	data area: [ CacheHeader | shard 0 | shard 1 | ... | load table | track table
 //	           | read counters [rows][lanes]ReadCounters ]
 //	shard:     [ ShardHeader | heads [NumClasses]uint32 | buckets [nbuckets]uint32
+//	           | stripes [Stripes]uint64 | change ring [Ring]uint32
 //	           | free bitmap [ceil(nunits/64)]uint64 | reference bitmap [ceil(nunits/64)]uint64
 //	           | heap [nunits][UnitSize]byte ]
 //
@@ -47,7 +48,7 @@ const (
 	// LayoutVersion is the version of the cache layout inside the region.
 	// A region of another version is refused; CHANGELOG.md says what each
 	// version changed.
-	LayoutVersion = 6
+	LayoutVersion = 7
 
 	// Magic starts the cache header (CacheHeader.Magic).
 	Magic = "shmlruC\x01"
@@ -99,6 +100,23 @@ const (
 	TrackTableHeaderSize = 64
 	TrackCountsPerLoad   = 4
 
+	// The invalidation stripes (lru/stripes.go): per shard a power of
+	// two of uint64 counts, one per BytesPerStripe of the shard (about
+	// six small entries; or one per two entries when MaxEntries is
+	// given), MinStripes to MaxStripes of them, so that a write
+	// invalidates a few entries' worth of a per-process copy (the
+	// stripe's share of the shard) rather than a whole shard's, for
+	// 8/BytesPerStripe of the data area (1.6%), less than the buckets'. A key's stripe takes the hash's
+	// bits from StripeShift up, which neither the shard (the top bits)
+	// nor the bucket (the low bits, at most 30 of them) use.
+	BytesPerStripe = 512
+	MinStripes     = 64
+	MaxStripes     = 1 << 14
+	StripeShift    = 32
+	// MaxRing bounds the change ring of a shard: Ring = min(Stripes,
+	// MaxRing) stripe indexes (uint32), a reader further behind than
+	// that is told it lapped.
+	MaxRing = 1024
 	// The read counter table (lru/counters.go): a row of lanes per process
 	// slot, each row on cache lines of its own, taking at most
 	// 1/ReadsShare of the data area (small regions get fewer rows).

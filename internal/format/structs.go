@@ -31,6 +31,10 @@ type CacheHeader struct {
 	ReadsOff    uint64 // the read counter table, after the track table
 	Rows        uint32 // rows in the read counter table: slot s counts in row s % rows
 	Lanes       uint32 // lanes per row: min(shards, MaxLanes)
+	StripesOff  uint32 // the invalidation stripes (Stripes uint64), from the start of a shard, after its buckets
+	RingOff     uint32 // the change ring (Ring uint32 slots), from the start of a shard, after its stripes
+	Stripes     uint32 // invalidation stripes per shard (StripesFor), a power of two
+	Ring        uint32 // slots of each shard's change ring: RingFor(Stripes)
 }
 
 // ShardHeader starts each shard, on its own cache lines. Who reads and
@@ -66,6 +70,12 @@ type ShardHeader struct {
 	// empty, so that an allocation finds a fitting class in a few words.
 	Classes [NumClasses / 64]uint64
 	Stats   ShardCounters
+	// RingHead counts the stripe indexes ever appended to the shard's
+	// change ring (slot RingHead % Ring is the next); a flush or reset
+	// advances it by Ring+1, so that every reader behind it laps
+	// (docs/protocol.md, "Invalidation stripes"). Written under the lock,
+	// with a release store after the slot; read with an acquire load.
+	RingHead uint64
 }
 
 // ShardCounters are the write-side event counts kept in each shard's

@@ -194,6 +194,10 @@ int shmlru_load_wait(shmlru_t h, shmlru_load *load, int64_t timeout_ms, int64_t 
 int shmlru_load_end(shmlru_t h, shmlru_load *load, int outcome, const char *msg, size_t msg_len);
 int shmlru_load_store(shmlru_t h, const shmlru_load *load, const char *key, size_t key_len, const void *value, size_t value_len, const shmlru_write_opts *opts, shmlru_write_result *result);
 int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock);
+int shmlru_l1_stamp(shmlru_t h, const char *key, size_t key_len, uint32_t *stripe, uint64_t *stamp);
+int shmlru_l1_valid(shmlru_t h, uint32_t stripe, uint64_t stamp);
+int shmlru_l1_changes(shmlru_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len, size_t *n,
+                      int *lapped);
 typedef struct shmlru_guard {
 	uint32_t gen;
 	uint32_t slot;

@@ -12,14 +12,22 @@
 -- (resty.shmlru.load's read-through, the same load table Go's
 -- Cache.GetOrLoad uses).
 --
--- L1 stays coherent with no invalidation events: each L1 entry keeps the
--- change count of its key's shard (shmlru_changes, read just before the L2
--- read that filled it) and is served only while the count reads the same.
--- A write, delete, expire or flush of any entry of that shard, by any
--- process, advances the count; the next get then compares the entry's
--- version in L2 and keeps or replaces its copy. So once a writer's call has
--- returned, every get that starts after it sees the new value. update() is
--- a no-op kept for the API.
+-- L1 stays coherent through the region's invalidation stripes (see
+-- shmlru.h, "Per-process copies"): every write, delete, expire or flush,
+-- by any process, bumps the stripe of the key it changed, a count a
+-- handful of keys share, and appends it to its shard's change ring. Each
+-- L1 entry is filled with its key's stripe and the stripe's count, read
+-- before the L2 read that filled it (shmlru_l1_stamp). new()'s
+-- opts.l1_coherence chooses how it is used:
+--
+--   "always" (the default): an L1 hit is served only while its stripe
+--   still reads its count (shmlru_l1_valid, one load): once a writer's
+--   call has returned, every get that starts after it sees the new value.
+--   update() has nothing to do.
+--   "update": lua-resty-mlcache's contract. An L1 hit is a plain lrucache
+--   get, and may be stale until update(), which asks the region which
+--   stripes changed since its last call (shmlru_l1_changes) and drops the
+--   L1 entries filled under them (every L1 entry if a ring was overrun).
 --
 -- Values in L2: strings, numbers and booleans as themselves (Go and
 -- resty.shmlru's get read them as plain values); tables as JSON text
@@ -73,8 +81,13 @@ local LEVEL = { hit = 2, waited = 2, loaded = 3, stale = 4, resurrected = 4 }
 
 -- Set once a region is open.
 local lib
--- Reused by the L1 hit path (never across a yield).
-local count_out = ffi_new("uint64_t[1]")
+-- Reused by the L1 fill and update paths (never across a yield).
+local stripe_out = ffi_new("uint32_t[1]")
+local stamp_out = ffi_new("uint64_t[1]")
+local CHANGES = 256 -- stripes read per shmlru_l1_changes call
+local changes_out = ffi_new("uint32_t[?]", CHANGES)
+local n_out = ffi_new("size_t[1]")
+local lapped_out = ffi_new("int[1]")
 local size_out, meta = base.size_out, base.meta
 
 -- One handle per region path and worker, shared by its instances.
@@ -111,6 +124,43 @@ function codec.decode(p, n, t, flags)
 end
 
 
+-- l1_changes asks the region for the stripes changed since the
+-- instance's cursors (shmlru_l1_changes), into changes_out: their number
+-- and whether a ring was overrun, or nil and an error.
+local function l1_changes(self, out_len)
+    local rc = lib.shmlru_l1_changes(self.h, self.cursors, self.nshards,
+                                     changes_out, out_len, n_out, lapped_out)
+    if rc ~= OK then
+        return nil, errstr(rc)
+    end
+    return tonumber(n_out[0]), lapped_out[0] ~= 0
+end
+
+
+-- bind sets the instance on its region's handle; with l1_coherence
+-- "update", its cursors start at the region's present changes, before
+-- any fill.
+local function bind(self, shm)
+    self.shm, self.h = shm, shm.h
+    lib = base.lib()
+    if self.always then
+        return shm
+    end
+    local info, err = shm:info()
+    if not info then
+        return nil, err
+    end
+    self.nshards = info.shards
+    self.cursors = ffi_new("uint64_t[?]", info.shards)
+    ffi.fill(self.cursors, 8 * info.shards, 0xff) -- UINT64_MAX: from now on
+    local _, err = l1_changes(self, 0)
+    if err then
+        return nil, err
+    end
+    return shm
+end
+
+
 local function open_region(self)
     local path = self.region
     local shm = opened[path]
@@ -122,9 +172,7 @@ local function open_region(self)
         end
         opened[path] = shm
     end
-    self.shm, self.h = shm, shm.h
-    lib = base.lib()
-    return shm
+    return bind(self, shm)
 end
 
 
@@ -178,7 +226,8 @@ end
 -- prefix .. key; default name .. ":"; "" shares keys as they are with Go
 -- and resty.shmlru), lease (30) and wait_timeout (5) of the read-through,
 -- resty_lock_opts (its exptime and timeout are lease and wait_timeout),
--- region_opts (shmlru.open's opts). shm_set_tries, shm_miss, shm_locks,
+-- region_opts (shmlru.open's opts), l1_coherence ("always", the default,
+-- or "update": see the top of this file). shm_set_tries, shm_miss, shm_locks,
 -- ipc_shm and ipc are taken and have no use here (see ffi/README.md).
 function _M.new(name, region, opts)
     if type(name) ~= "string" then
@@ -224,6 +273,10 @@ function _M.new(name, region, opts)
     if lock ~= nil and type(lock) ~= "table" then
         error("opts.resty_lock_opts must be a table", 2)
     end
+    local coherence = opts.l1_coherence
+    if coherence ~= nil and coherence ~= "always" and coherence ~= "update" then
+        error('opts.l1_coherence must be "always" or "update"', 2)
+    end
     lock = lock or {}
 
     local lru = opts.lru
@@ -248,10 +301,17 @@ function _M.new(name, region, opts)
         lease = opts.lease or lock.exptime or 30,
         wait_timeout = opts.wait_timeout or lock.timeout or 5,
         region_opts = ro,
+        always = coherence ~= "update",
+        -- "update" mode: the L1 keys filled under each stripe (stripe ->
+        -- { key = true }), and how many were added since the last prune.
+        keys_of = {},
+        keys_n = 0,
     }, mt)
     if rt == "table" then
-        self.shm, self.h = region, region.h
-        lib = base.lib()
+        local ok, err = bind(self, region)
+        if not ok then
+            return nil, err
+        end
     else
         self.region = region
         local phase = ngx and ngx.get_phase and ngx.get_phase()
@@ -299,10 +359,109 @@ local function load_opts(self, opts)
 end
 
 
--- promote puts v (read from, or written to, L2 with this version after
--- the shard's change count read c0) into L1, through the l1_serializer, and returns
--- get's answer.
-local function promote(self, opts, key, l2key, v, c0, version, fresh, level)
+-- forget_keys drops from L1 the keys filled under stripe st.
+local function forget_keys(self, st)
+    local keys = self.keys_of[st]
+    if keys then
+        local lru = self.lru
+        for k in pairs(keys) do
+            lru:delete(k)
+        end
+        self.keys_of[st] = nil
+    end
+end
+
+
+-- prune drops from the reverse map the keys no longer in L1 (evicted or
+-- expired there), so that it stays about as large as L1.
+local function prune(self)
+    local lru, n = self.lru, 0
+    for st, keys in pairs(self.keys_of) do
+        local left = false
+        for k in pairs(keys) do
+            if lru:get(k) == nil then
+                keys[k] = nil
+            else
+                n = n + 1
+                left = true
+            end
+        end
+        if not left then
+            self.keys_of[st] = nil
+        end
+    end
+    self.keys_n = n
+end
+
+
+-- l1_set keeps v (nil for a cached nil) in L1 for ttl seconds (nil:
+-- none), filled under stripe st at its count stamp: with the stripe
+-- and its count, or in "update" mode as itself, in the stripe's
+-- reverse map.
+local function l1_set(self, key, v, st, stamp, ttl)
+    if v == nil then
+        v = NIL
+    end
+    if self.always then
+        self.lru:set(key, { v, st, stamp }, ttl)
+        return
+    end
+    self.lru:set(key, v, ttl)
+    local keys = self.keys_of[st]
+    if not keys then
+        keys = {}
+        self.keys_of[st] = keys
+    end
+    if not keys[key] then
+        keys[key] = true
+        local n = self.keys_n + 1
+        self.keys_n = n
+        if n > 2 * self.lru_size + 64 then
+            prune(self)
+        end
+    end
+end
+
+
+-- stamp reads the stripe of l2key and its count, before any read of its
+-- value: stripe, count, or nil and an error.
+local function stamp(h, l2key)
+    local rc = lib.shmlru_l1_stamp(h, l2key, #l2key, stripe_out, stamp_out)
+    if rc ~= OK then
+        return nil, errstr(rc)
+    end
+    return stripe_out[0], tonumber(stamp_out[0])
+end
+
+
+local function version_call(buf, size, h, key)
+    return lib.shmlru_peek(h, key, #key, buf, size, size_out, meta)
+end
+
+-- restamp is the count of l2key's stripe after this process wrote (or
+-- loaded) its entry at version, if the entry is still at that version
+-- after the count was read: a copy of it is current at that count. nil if
+-- the entry changed since (the copy keeps the count read before the write).
+local function restamp(h, l2key, version)
+    if not version then
+        return nil
+    end
+    local st, c1 = stamp(h, l2key)
+    if not st then
+        return nil
+    end
+    local rc = with_buf(version_call, h, l2key)
+    if rc == OK and tonumber(meta.version) == version then
+        return c1
+    end
+    return nil
+end
+
+
+-- promote puts v (read from, or written to, L2 after its stripe st read
+-- the count c0) into L1, through the l1_serializer, and returns get's
+-- answer.
+local function promote(self, opts, key, v, st, c0, fresh, level)
     if v ~= nil then
         local ser = opt(self, opts, "l1_serializer")
         if ser then
@@ -322,11 +481,7 @@ local function promote(self, opts, key, l2key, v, c0, version, fresh, level)
             ttl = (fresh - now_ms()) / 1000
         end
         if not ttl or ttl > 0 then
-            if v == nil then
-                self.lru:set(key, { NIL, c0, version or -1, l2key }, ttl)
-            else
-                self.lru:set(key, { v, c0, version or -1, l2key }, ttl)
-            end
+            l1_set(self, key, v, st, c0, ttl)
         end
     end
     return v, nil, level
@@ -345,21 +500,20 @@ local function get_l2l3(self, key, opts, cb, ...)
     end
     local h = self.h
     local l2key = self.prefix .. key
-    local rc = lib.shmlru_changes(h, l2key, #l2key, count_out)
-    if rc ~= OK then
-        return nil, errstr(rc)
+    local stripe, c0 = stamp(h, l2key)
+    if not stripe then
+        return nil, c0
     end
-    local c0 = tonumber(count_out[0])
     local st, v, version, fresh = look(h, l2key, false, codec)
     if st == nil then
         return nil, v
     end
     if st == FRESH or st == ABSENT then
-        return promote(self, opts, key, l2key, v, c0, version, fresh, 2)
+        return promote(self, opts, key, v, stripe, c0, fresh, 2)
     end
     if not cb then
         if st == SOFT_STALE then
-            return promote(self, opts, key, l2key, v, c0, nil, nil, 4)
+            return promote(self, opts, key, v, stripe, c0, nil, 4)
         end
         return nil, nil, -1
     end
@@ -374,19 +528,12 @@ local function get_l2l3(self, key, opts, cb, ...)
     end
     if src == "stale" then
         fresh = nil -- served, not kept in L1: the next get looks again
+    elseif fresh then
+        -- The load wrote the entry after c0 was read: keep it in L1 at the
+        -- count after the write if nothing else changed it since.
+        c0 = restamp(h, l2key, version) or c0
     end
-    return promote(self, opts, key, l2key, val, c0, version, fresh, LEVEL[src])
-end
-
-
-local function get_call(buf, size, h, key)
-    return lib.shmlru_get(h, key, #key, buf, size, size_out, meta)
-end
-
--- same_version says whether the entry at l2key is live with this version.
-local function same_version(h, l2key, version)
-    local rc = with_buf(get_call, h, l2key)
-    return rc == OK and tonumber(meta.version) == version
+    return promote(self, opts, key, val, stripe, c0, fresh, LEVEL[src])
 end
 
 
@@ -406,19 +553,20 @@ function _M.get(self, key, opts, cb, ...)
         check_get_opts(opts)
     end
     local e = self.lru:get(key)
-    if e then
-        local h = self.h
-        local l2key = e[4]
-        if lib.shmlru_changes(h, l2key, #l2key, count_out) == OK then
-            local c = tonumber(count_out[0])
-            if c == e[2] or same_version(h, l2key, e[3]) then
-                e[2] = c
-                local v = e[1]
-                if v == NIL then
-                    return nil, nil, 1
-                end
-                return v, nil, 1
+    if e ~= nil then
+        if not self.always then
+            -- "update": served until update() drops it
+            if e == NIL then
+                return nil, nil, 1
             end
+            return e, nil, 1
+        end
+        if lib.shmlru_l1_valid(self.h, e[2], e[3]) == 1 then
+            local v = e[1]
+            if v == NIL then
+                return nil, nil, 1
+            end
+            return v, nil, 1
         end
         self.lru:delete(key)
     end
@@ -493,11 +641,10 @@ function _M.set(self, key, opts, value)
     end
     local h = self.h
     local l2key = self.prefix .. key
-    local rc = lib.shmlru_changes(h, l2key, #l2key, count_out)
-    if rc ~= OK then
-        return nil, errstr(rc)
+    local stripe, c0 = stamp(h, l2key)
+    if not stripe then
+        return nil, c0
     end
-    local c0 = tonumber(count_out[0])
     local o, err = options(ttl_ms(opt(self, opts, "ttl")),
                            ttl_ms(opt(self, opts, "neg_ttl")), 0, 0, 0, 0,
                            false, codec)
@@ -508,7 +655,10 @@ function _M.set(self, key, opts, value)
     if not ok then
         return nil, "could not write to the region: " .. tostring(version)
     end
-    local _, err = promote(self, opts, key, l2key, value, c0, version, fresh, 0)
+    -- The write bumped the stripe after c0: the copy is current at the
+    -- count after it if the entry is still this write's.
+    c0 = restamp(h, l2key, version) or c0
+    local _, err = promote(self, opts, key, value, stripe, c0, fresh, 0)
     if err then
         return nil, err
     end
@@ -552,6 +702,7 @@ function _M.purge(self, flush_expired)
     if err then
         return nil, err
     end
+    self.keys_of, self.keys_n = {}, 0
     if self.lru.flush_all then
         self.lru:flush_all()
     elseif not self.custom_lru then
@@ -563,10 +714,40 @@ function _M.purge(self, flush_expired)
 end
 
 
--- update is a no-op: L1 entries check the change count of their shard on
--- every get, so there are no invalidation events to poll. Kept so that
--- mlcache code runs unchanged.
+-- flush_l1 drops every L1 entry this instance filled.
+local function flush_l1(self)
+    for st in pairs(self.keys_of) do
+        forget_keys(self, st)
+    end
+    self.keys_n = 0
+end
+
+
+-- update applies to L1 every change any process made to L2 since the last
+-- call, with l1_coherence "update": the L1 entries of every changed
+-- stripe go (all of them after a ring was overrun or a flush). With
+-- "always" it has nothing to do: each L1 hit checks its stripe, and a
+-- stale entry is replaced at its next get. true, or nil and an error.
 function _M.update(self, timeout)
+    if self.always or not self.shm then
+        return true
+    end
+    local lapped = false
+    repeat
+        local n, lap = l1_changes(self, CHANGES)
+        if not n then
+            return nil, lap
+        end
+        lapped = lapped or lap
+        if not lapped then
+            for i = 0, n - 1 do
+                forget_keys(self, changes_out[i])
+            end
+        end
+    until n < CHANGES
+    if lapped then
+        flush_l1(self)
+    end
     return true
 end
 
