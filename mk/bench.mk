@@ -10,7 +10,7 @@
 #   make bench-lua    only the LuaJIT section (< 2 min)
 #   make bench-mlcache  only mlcache's L1 and L2 hits in an nginx worker:
 #                     resty.shmlru.mlcache in each L1 coherence mode of
-#                     MLCACHE_MODES (default always), next to
+#                     MLCACHE_MODES (default always,update), next to
 #                     lua-resty-lrucache and ngx.shared.DICT, and to
 #                     lua-resty-mlcache when SHMLRU_BENCH_MLCACHE names a
 #                     local checkout of it (never part of this repository;
@@ -55,7 +55,7 @@ bench-lua: deps build bench-bin
 bench-charts:
 	cd bench && $(GO) run ./cmd/shmlru-charts -out . out/*.json
 
-MLCACHE_MODES ?= always
+MLCACHE_MODES ?= always,update
 bench-mlcache: deps build bench-bin
 	cd bench && $(BENCH_BIN) -only mlcache -mlcache.modes $(MLCACHE_MODES) -out out
 

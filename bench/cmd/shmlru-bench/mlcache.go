@@ -20,7 +20,7 @@ var (
 	flagMlcSrc = flag.String("mlcache-src", os.Getenv("SHMLRU_BENCH_MLCACHE"),
 		"directory holding resty/mlcache.lua (a lua-resty-mlcache checkout, or its lib/), and resty/lock.lua unless nginx finds it, "+
 			"for the mlcache section's lua-resty-mlcache cells (default $SHMLRU_BENCH_MLCACHE; none: those cells are left out)")
-	flagMlcModes = flag.String("mlcache.modes", "always",
+	flagMlcModes = flag.String("mlcache.modes", "always,update",
 		"comma-separated L1 coherence modes (resty.shmlru.mlcache's opts.l1_coherence) of the mlcache section")
 )
 
