@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,7 +250,7 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 		runNearLoop := func() {
 			before := redisInfo(admin)
 			h.Near = append(h.Near, runFor(cfg.Dur, nearLoop))
-			h.NearRedisGets += redisInfo(admin).Gets - before.Gets
+			h.NearRedisGets += redisInfo(admin).delta(before, "cmdstat_get")
 		}
 		runRedisLoop := func() { h.Redis = append(h.Redis, runFor(cfg.Dur, loopGet(rd, &redisCur, buf))) }
 		for _, loop := range rotated([]func(){runNearLoop, runRedisLoop}, rep) {
@@ -344,10 +343,12 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 	after := redisInfo(admin)
 	r.Conns, r.TrackingConns = clientCounts(admin)
 	r.add(reps)
-	r.RedisGets = after.Gets - before.Gets
-	r.RedisCmds = after.Cmds - before.Cmds
-	r.RedisCPU = after.CPU - before.CPU
-	r.TrackingKeys, r.TrackingItems, r.TrackingPrefix = after.TrackingKeys, after.TrackingItems, after.TrackingPrefixes
+	r.RedisGets = after.delta(before, "cmdstat_get")
+	r.RedisCmds = after.delta(before, "total_commands_processed")
+	r.RedisCPU = after.cpu() - before.cpu()
+	r.TrackingKeys = int64(after["tracking_total_keys"])
+	r.TrackingItems = int64(after["tracking_total_items"])
+	r.TrackingPrefix = int64(after["tracking_total_prefixes"])
 	if region != nil {
 		st, err := region.Stats()
 		check(err)
@@ -414,64 +415,42 @@ func populateNear(admin *redis.Client, keys, size int) {
 	}
 }
 
-// redisSnap is what the section reads of INFO.
-type redisSnap struct {
-	CPU              float64 // used_cpu_sys + used_cpu_user, seconds
-	Gets             int64   // cmdstat_get calls
-	Cmds             int64   // total_commands_processed
-	TrackingKeys     int64
-	TrackingItems    int64
-	TrackingPrefixes int64
-}
-
-func redisInfo(admin *redis.Client) redisSnap {
+// redisInfo is the server's INFO cpu, commandstats and stats.
+func redisInfo(admin *redis.Client) redisStats {
 	s, err := admin.Info(context.Background(), "cpu", "commandstats", "stats").Result()
 	check(err)
-	snap, err := parseRedisInfo(s)
+	st, err := parseRedisInfo(s)
 	check(err)
-	return snap
+	return st
 }
 
+// redisStats are INFO's numeric fields by name; cmdstat_get's is its
+// calls (a server without GETs yet has no such line: 0).
+type redisStats map[string]float64
+
+// cpu is the server's CPU seconds, user and system.
+func (s redisStats) cpu() float64 { return s["used_cpu_sys"] + s["used_cpu_user"] }
+
+// delta is s's field k less before's, as a count.
+func (s redisStats) delta(before redisStats, k string) int64 { return int64(s[k] - before[k]) }
+
 // parseRedisInfo reads INFO's reply.
-func parseRedisInfo(info string) (redisSnap, error) {
-	var s redisSnap
-	var have []string
+func parseRedisInfo(info string) (redisStats, error) {
+	s := redisStats{}
 	for _, l := range strings.Split(info, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(l), ":")
 		if !ok {
 			continue
 		}
-		var err error
-		switch k {
-		case "used_cpu_sys", "used_cpu_user":
-			var f float64
-			f, err = strconv.ParseFloat(v, 64)
-			s.CPU += f
-		case "cmdstat_get":
-			for _, kv := range strings.Split(v, ",") {
-				if c, ok := strings.CutPrefix(kv, "calls="); ok {
-					s.Gets, err = strconv.ParseInt(c, 10, 64)
-				}
-			}
-		case "total_commands_processed":
-			s.Cmds, err = strconv.ParseInt(v, 10, 64)
-		case "tracking_total_keys":
-			s.TrackingKeys, err = strconv.ParseInt(v, 10, 64)
-		case "tracking_total_items":
-			s.TrackingItems, err = strconv.ParseInt(v, 10, 64)
-		case "tracking_total_prefixes":
-			s.TrackingPrefixes, err = strconv.ParseInt(v, 10, 64)
-		default:
-			continue
+		if k == "cmdstat_get" {
+			v, _ = strings.CutPrefix(strings.Split(v, ",")[0], "calls=")
 		}
-		if err != nil {
-			return s, fmt.Errorf("INFO: %s: %w", l, err)
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			s[k] = f
 		}
-		have = append(have, k)
 	}
-	// A server without GETs yet has no cmdstat_get line.
 	for _, k := range []string{"used_cpu_sys", "used_cpu_user", "total_commands_processed"} {
-		if !slices.Contains(have, k) {
+		if _, ok := s[k]; !ok {
 			return s, fmt.Errorf("INFO: no %s", k)
 		}
 	}

@@ -182,15 +182,15 @@ func scaleTables(r *Results) []table {
 // densityTables: entries held in 64 MiB, against lua_shared_dict's.
 func densityTables(r *Results) []table {
 	t := table{head: []string{"size", "cache", "first eviction", "held", "bytes/entry", "vs lua_shared_dict", "notes"}}
-	for _, sz := range uniq(r.Density, func(d DensityResult) string { return d.size() }) {
+	for _, sz := range uniq(r.Density, func(d DensityResult) string { return d.Size }) {
 		var dict DensityResult
 		for _, d := range r.Density {
-			if d.size() == sz && strings.HasPrefix(d.Cache, "lua_shared_dict") {
+			if d.Size == sz && strings.HasPrefix(d.Cache, "lua_shared_dict") {
 				dict = d
 			}
 		}
 		for _, d := range r.Density {
-			if d.size() != sz {
+			if d.Size != sz {
 				continue
 			}
 			if d.Steady == 0 {
