@@ -109,8 +109,8 @@ func runStampede(e *env, cfg Config, n int) []StampedeResult {
 		res[i] = StampedeResult{Procs: n, Peer: p}
 	}
 	for round := 0; round < cfg.LoadRounds; round++ {
-		for _, i := range rotated(indices(len(res)), round) {
-			r := &res[i]
+		for _, p := range rotated(loadPeers, round) {
+			r := &res[slices.Index(loadPeers, p)]
 			key := fmt.Sprintf("stampede:%s:%03d", r.Peer[:2], round)
 			before, err := c.Loads().Stats()
 			check(err)

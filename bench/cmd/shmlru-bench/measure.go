@@ -142,15 +142,6 @@ func rotated[T any](xs []T, round int) []T {
 	return append(slices.Clone(xs[k:]), xs[:k]...)
 }
 
-// indices are 0 to n-1.
-func indices(n int) []int {
-	xs := make([]int, n)
-	for i := range xs {
-		xs[i] = i
-	}
-	return xs
-}
-
 // medianSample returns the sample with the median ns/op, with allocations
 // taken from it too.
 func medianSample(ss []Sample) Sample {

@@ -108,9 +108,9 @@ func (e *env) parallels(defs []peerDef, caches []peers.Cache, spec workload.Spec
 }
 
 // rounds measures each of n cells reps times, the cells taking turns,
-// with a collection before each run: every cell's samples.
-func rounds(reps, n int, run func(i int) Sample) [][]Sample {
-	out := make([][]Sample, n)
+// with a collection before each run: every cell's figures, round by round.
+func rounds[T any](reps, n int, run func(i int) T) [][]T {
+	out := make([][]T, n)
 	for rep := 0; rep < reps; rep++ {
 		for i := range out {
 			runtime.GC()

@@ -95,13 +95,7 @@ func nearTables(r *Results) []table {
 
 // runsOf are the runs of n processes of peer.
 func (s *NearSection) runsOf(n int, peer string) []NearRun {
-	var out []NearRun
-	for _, r := range s.Runs {
-		if r.Procs == n && r.Peer == peer {
-			out = append(out, r)
-		}
-	}
-	return out
+	return filter(s.Runs, func(r NearRun) bool { return r.Procs == n && r.Peer == peer })
 }
 
 // medianRun is a run whose every number is the median of that number
@@ -204,10 +198,5 @@ func nearMemory(runs []NearRun) string {
 
 // ownAll reports whether rueidis's own count was read in every run.
 func ownAll(runs []NearRun) bool {
-	for _, r := range runs {
-		if !r.OwnOK {
-			return false
-		}
-	}
-	return len(runs) > 0
+	return len(runs) > 0 && len(filter(runs, func(r NearRun) bool { return r.OwnOK })) == len(runs)
 }

@@ -41,29 +41,28 @@ func runOps(e *env, cfg Config) []OpResult {
 		for i := range curs {
 			curs[i] = cur{cursor{keys: hitKeys}, cursor{keys: miss}, cursor{keys: hitKeys}, cursor{keys: fresh}, cursor{keys: hitKeys}}
 		}
-		samples := make([][][]Sample, len(defs))
-		for i := range samples {
-			samples[i] = make([][]Sample, len(opNames))
-		}
 		logf("ops %s: %d peers x %d reps", sz, len(defs), cfg.Reps)
-		for rep := 0; rep < cfg.Reps; rep++ {
-			for pi, d := range defs {
-				c := caches[pi]
-				prefill(c, d.Kind, hot, val)
-				buf := make([]byte, 0, sz.Value)
-				runtime.GC()
-				cu := &curs[pi]
-				add := func(op int, s Sample) { samples[pi][op] = append(samples[pi][op], s) }
-				add(0, runFor(cfg.Dur, loopGet(c, &cu.hit, buf)))
-				add(1, runFor(cfg.Dur, loopGet(c, &cu.miss, buf)))
-				add(2, runFor(cfg.Dur, loopSet(c, &cu.set, val)))
-				add(4, runDelete(cfg.Dur, c, d.Kind, &cu.del, val))
-				add(3, runFor(cfg.Dur, loopSet(c, &cu.fresh, val)))
-			}
-		}
+		// Each round runs every op of a peer, in opNames's order but for
+		// the inserts last: they evict the keys the others use.
+		samples := rounds(cfg.Reps, len(defs), func(pi int) []Sample {
+			c, kind, cu := caches[pi], defs[pi].Kind, &curs[pi]
+			prefill(c, kind, hot, val)
+			buf := make([]byte, 0, sz.Value)
+			runtime.GC()
+			ss := make([]Sample, len(opNames))
+			ss[0] = runFor(cfg.Dur, loopGet(c, &cu.hit, buf))
+			ss[1] = runFor(cfg.Dur, loopGet(c, &cu.miss, buf))
+			ss[2] = runFor(cfg.Dur, loopSet(c, &cu.set, val))
+			ss[4] = runDelete(cfg.Dur, c, kind, &cu.del, val)
+			ss[3] = runFor(cfg.Dur, loopSet(c, &cu.fresh, val))
+			return ss
+		})
 		for pi, d := range defs {
 			for oi, op := range opNames {
-				ss := samples[pi][oi]
+				var ss []Sample
+				for _, round := range samples[pi] {
+					ss = append(ss, round[oi])
+				}
 				r := OpResult{Size: sz.String(), Op: op, Peer: d.Name, Median: medianSample(ss)}
 				if op == "Get (hit)" && r.Median.HitRatio() < 0.999 {
 					logf("ops %s: %s's Get (hit) found only %.2f%% of the stored keys", sz, d.Name, 100*r.Median.HitRatio())

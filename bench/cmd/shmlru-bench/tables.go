@@ -50,6 +50,17 @@ func uniq[T any, K comparable](xs []T, key func(T) K) []K {
 	return out
 }
 
+// filter are the xs that match, in order.
+func filter[T any](xs []T, match func(T) bool) []T {
+	var out []T
+	for _, x := range xs {
+		if match(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 // find is the first of xs that match, and whether there is one.
 func find[T any](xs []T, match func(T) bool) (T, bool) {
 	if i := slices.IndexFunc(xs, match); i >= 0 {

@@ -185,17 +185,11 @@ func draw(r *results, dir string) error {
 		}), len(groups))
 	}
 	if len(r.Density) > 0 {
-		size := func(i int) string {
-			if r.Density[i].Size == "" {
-				return "16B/32B" // files older than the sizes measured apart
-			}
-			return r.Density[i].Size
-		}
-		sizes := uniq(len(r.Density), size)
+		sizes := uniq(len(r.Density), func(i int) string { return r.Density[i].Size })
 		caches := uniq(len(r.Density), func(i int) string { return r.Density[i].Cache })
 		save("density.png", bars("Entries held in 64 MiB (log scale, higher is better)", "entries", true, sizes, caches, func(g, s int) float64 {
-			for i, d := range r.Density {
-				if size(i) == sizes[g] && d.Cache == caches[s] {
+			for _, d := range r.Density {
+				if d.Size == sizes[g] && d.Cache == caches[s] {
 					return float64(d.Steady)
 				}
 			}
