@@ -99,10 +99,10 @@ func (e *env) parallel(d peerDef, c peers.Cache, spec workload.Spec, tr *workloa
 }
 
 // parallels opens n workers of each peer of defs on its cache.
-func (e *env) parallels(defs []peerDef, caches []peers.Cache, spec workload.Spec, tr *workload.Trace, n int, profDir string) []*parallel {
+func (e *env) parallels(defs []peerDef, caches []peers.Cache, spec workload.Spec, tr *workload.Trace, n int) []*parallel {
 	pars := make([]*parallel, len(defs))
 	for pi, d := range defs {
-		pars[pi] = e.parallel(d, caches[pi], spec, tr, n, profDir)
+		pars[pi] = e.parallel(d, caches[pi], spec, tr, n, "")
 	}
 	return pars
 }
@@ -152,7 +152,7 @@ func runMixed(e *env, cfg Config) []MixedResult {
 		tr := workload.NewTrace(spec, traceLen(spec), 42)
 		caches, mixers := workloadSetup(e, spec, tr, defs)
 		one := rounds(cfg.Reps, len(defs), func(pi int) Sample { return runFor(cfg.Dur, mixers[pi].run) })
-		pars := e.parallels(defs, caches, spec, tr, 2, "")
+		pars := e.parallels(defs, caches, spec, tr, 2)
 		two := rounds(cfg.Reps, len(defs), func(pi int) Sample { return pars[pi].run(cfg.Dur) })
 		for pi, d := range defs {
 			pars[pi].close()
@@ -203,7 +203,7 @@ func runScaling(e *env, cfg Config) []ScaleResult {
 		caches, _ := workloadSetup(e, spec, tr, defs[:len(defs)-1])
 		caches = append(caches, nil)
 		for _, n := range cfg.Scale {
-			pars := e.parallels(defs, caches, spec, tr, n, *flagChildProf)
+			pars := e.parallels(defs, caches, spec, tr, n)
 			samples := rounds(cfg.Reps, len(defs), func(pi int) Sample { return pars[pi].run(cfg.Dur) })
 			for pi, d := range defs {
 				pars[pi].close()
