@@ -72,6 +72,8 @@ type parallel struct {
 	mode   string
 }
 
+// parallel starts n workers of peer d on c; with a profDir, each child
+// process writes a CPU profile there.
 func (e *env) parallel(d peerDef, c peers.Cache, spec workload.Spec, tr *workload.Trace, n int, profDir string) *parallel {
 	p := &parallel{}
 	if d.Kind == peers.InProcess {

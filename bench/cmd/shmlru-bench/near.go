@@ -32,17 +32,11 @@ import (
 // NearSection is what the near section measured.
 type NearSection struct {
 	Hit *NearHit `json:"hit,omitempty"`
-	// The multi-process workload: keys in Redis, their value size,
-	// operations per process per run, the fraction that are writes, the
-	// near region's size and near's MaxLag and MaxTTL (rueidis's DoCache
-	// TTL is MaxTTL too), runs per process count and peer.
-	Keys       int           `json:"keys"`
-	ValueSize  int           `json:"value_size"`
-	Ops        int           `json:"ops"`
-	WriteFrac  float64       `json:"write_frac"`
+	// The multi-process workload; the near region's size and near's
+	// MaxLag; runs per process count and peer.
+	nearLoad
 	RegionSize int64         `json:"region_size"`
 	MaxLag     time.Duration `json:"max_lag"`
-	MaxTTL     time.Duration `json:"max_ttl"`
 	Rounds     int           `json:"rounds"`
 	Runs       []NearRun     `json:"runs"`
 }
@@ -169,8 +163,8 @@ func runNear(e *env, cfg Config) *NearSection {
 	// Its connections are named, so that CLIENT LIST tells them apart.
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 1, Protocol: 2, ClientName: nearAdminName})
 	defer admin.Close()
-	s := &NearSection{Keys: cfg.NearKeys, ValueSize: cfg.NearValue, Ops: cfg.NearOps, WriteFrac: cfg.NearWrite,
-		RegionSize: cfg.NearRegion, MaxLag: near.DefaultMaxLag, MaxTTL: near.DefaultMaxTTL, Rounds: cfg.NearRounds}
+	s := &NearSection{nearLoad: nearLoad{Keys: cfg.NearKeys, ValueSize: cfg.NearValue, Ops: cfg.NearOps, WriteFrac: cfg.NearWrite, MaxTTL: near.DefaultMaxTTL},
+		RegionSize: cfg.NearRegion, MaxLag: near.DefaultMaxLag, Rounds: cfg.NearRounds}
 	s.Hit = runNearHit(e, cfg, srv.Addr, admin)
 	for _, n := range cfg.NearProcs {
 		for round := 0; round < cfg.NearRounds; round++ {
@@ -290,7 +284,7 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 	r := NearRun{Procs: n, Peer: peer, Round: round}
 	resetRedis(admin)
 	populateNear(admin, s.Keys, s.ValueSize)
-	w := nearWork{Peer: peer, Addr: addr, Keys: s.Keys, ValueSize: s.ValueSize, Ops: s.Ops, WriteFrac: s.WriteFrac, MaxTTL: s.MaxTTL}
+	w := nearWork{Peer: peer, Addr: addr, nearLoad: s.nearLoad}
 	var region *lru.Cache
 	if peer == nearShmlru {
 		w.Region = e.shmPath(fmt.Sprintf("near-n%d-r%d", n, round))

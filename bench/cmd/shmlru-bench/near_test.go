@@ -113,8 +113,8 @@ func nearFixture() *Results {
 	}
 	return &Results{Date: "now", Command: "make bench-near", Layout: 5, Elapsed: "50s", Dur: "200ms", Reps: 5,
 		Machine: Machine{CPU: "AMD EPYC", Cores: 2, Redis: "Redis server v=7.0.15"},
-		Near: &NearSection{Keys: 10000, ValueSize: 256, Ops: 50000, WriteFrac: 0.01, RegionSize: 32 << 20,
-			MaxLag: 500 * time.Millisecond, MaxTTL: time.Minute, Rounds: 2,
+		Near: &NearSection{nearLoad: nearLoad{Keys: 10000, ValueSize: 256, Ops: 50000, WriteFrac: 0.01, MaxTTL: time.Minute},
+			RegionSize: 32 << 20, MaxLag: 500 * time.Millisecond, Rounds: 2,
 			Hit: &NearHit{Size: "16B/32B", Keys: 1000, Near: ns(400, 500, 450), Redis: ns(100e3, 90e3, 95e3),
 				Region: []Sample{{Ops: 10, Gets: 10, Hits: 10, NsPerOp: 250}, {Ops: 10, Gets: 10, Hits: 10, NsPerOp: 240}}},
 			Runs: []NearRun{

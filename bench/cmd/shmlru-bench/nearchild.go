@@ -36,16 +36,23 @@ const (
 	nearRueidis = "rueidis"
 )
 
+// nearLoad is the multi-process workload: keys in Redis, their value
+// size, operations per process per run, the fraction that are writes,
+// and near's MaxTTL (rueidis's DoCache TTL too).
+type nearLoad struct {
+	Keys      int           `json:"keys"`
+	ValueSize int           `json:"value_size"`
+	Ops       int           `json:"ops"`
+	WriteFrac float64       `json:"write_frac"`
+	MaxTTL    time.Duration `json:"max_ttl"`
+}
+
 // nearWork is what a child of the near section does.
 type nearWork struct {
-	Peer      string  `json:"peer"`   // nearShmlru or nearRueidis
-	Addr      string  `json:"addr"`   // redis-server
-	Region    string  `json:"region"` // the near region (nearShmlru)
-	Keys      int     `json:"keys"`
-	ValueSize int     `json:"value_size"`
-	Ops       int     `json:"ops"` // per run
-	WriteFrac float64 `json:"write_frac"`
-	MaxTTL    time.Duration
+	Peer   string `json:"peer"`   // nearShmlru or nearRueidis
+	Addr   string `json:"addr"`   // redis-server
+	Region string `json:"region"` // the near region (nearShmlru)
+	nearLoad
 }
 
 // nearWarmKeys is how many keys outside the workload a child reads before
