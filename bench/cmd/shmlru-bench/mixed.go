@@ -89,8 +89,8 @@ func (e *env) parallel(d peerDef, c peers.Cache, spec workload.Spec, tr *workloa
 		p.mode = "process"
 	}
 	peer, target := e.childPeer(c)
-	p.kids = e.spawnN(n, "mix", func(j int) any {
-		a := mixArg{Peer: peer, Target: target, Spec: spec, Len: tr.Len(), Seed: 42, Off: j*tr.Len()/n + tr.Len()/(2*n)}
+	p.kids = e.spawnN(n, "loop", func(j int) any {
+		a := loopArg{Peer: peer, Target: target, Op: "mix", Spec: spec, Len: tr.Len(), Seed: 42, Off: j*tr.Len()/n + tr.Len()/(2*n)}
 		if profDir != "" {
 			os.MkdirAll(profDir, 0o755)
 			a.Prof = filepath.Join(profDir, childProfName(peer, spec, n, j))
