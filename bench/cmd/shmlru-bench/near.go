@@ -63,21 +63,10 @@ type NearRun struct {
 	Procs int    `json:"procs"`
 	Peer  string `json:"peer"` // nearShmlru or nearRueidis
 	Round int    `json:"round"`
-	// Sums over the processes.
-	Reads  int64 `json:"reads"`
-	Writes int64 `json:"writes"`
-	Hits   int64 `json:"hits"` // rueidis's IsCacheHit
-	failures
-	Distinct int64 `json:"distinct"` // keys read, summed over processes
-	// Growth over the run of the processes' live Go heaps and anonymous
-	// resident memory, summed.
-	HeapGrowth int64 `json:"heap_growth"`
-	AnonGrowth int64 `json:"anon_growth"`
-	// rueidis's own count of its caches' bytes and keys at the end,
-	// summed (OwnOK: read in every process; see rueidisOwnCount).
-	OwnBytes int64 `json:"own_bytes"`
-	OwnKeys  int64 `json:"own_keys"`
-	OwnOK    bool  `json:"own_ok"`
+	// Sums over the processes; OwnOK: rueidis's own count was read in
+	// every one.
+	nearCounts
+	OwnOK bool `json:"own_ok"`
 	// From the first process's start to the last one's end.
 	WallNs float64 `json:"wall_ns"`
 	// Redis over the run: GET commands served (INFO commandstats), all
@@ -364,16 +353,8 @@ func (r *NearRun) add(reps []nearReport) {
 	var first, last int64
 	r.OwnOK = len(reps) > 0
 	for _, p := range reps {
-		r.OwnBytes += p.OwnBytes
-		r.OwnKeys += int64(p.OwnKeys)
+		r.nearCounts.add(p.nearCounts)
 		r.OwnOK = r.OwnOK && p.OwnOK
-		r.Reads += p.Reads
-		r.Writes += p.Writes
-		r.Hits += p.Hits
-		r.Distinct += int64(p.Distinct)
-		r.HeapGrowth += int64(p.HeapAfter) - int64(p.HeapBefore)
-		r.AnonGrowth += p.AnonAfter - p.AnonBefore
-		r.failures.add(p.failures)
 		if first == 0 || p.Start < first {
 			first = p.Start
 		}

@@ -56,8 +56,8 @@ func TestCountClients(t *testing.T) {
 func TestNearRunAdd(t *testing.T) {
 	r := NearRun{Peer: nearShmlru}
 	r.add([]nearReport{
-		{Reads: 900, Writes: 100, Start: 1000, End: 5000, Distinct: 50, HeapBefore: 100, HeapAfter: 300, AnonBefore: 10, AnonAfter: 5},
-		{Reads: 1100, Writes: 0, Start: 1500, End: 7000, Distinct: 60, HeapBefore: 100, HeapAfter: 100, failures: failures{2, "boom"}},
+		{nearCounts: nearCounts{Reads: 900, Writes: 100, Distinct: 50, HeapGrowth: 200, AnonGrowth: -5}, Start: 1000, End: 5000},
+		{nearCounts: nearCounts{Reads: 1100, Writes: 0, Distinct: 60, failures: failures{2, "boom"}}, Start: 1500, End: 7000},
 	})
 	r.RedisGets = 200
 	if r.Reads != 2000 || r.Writes != 100 || r.Distinct != 110 || r.HeapGrowth != 200 || r.AnonGrowth != -5 || r.WallNs != 6000 {
@@ -77,7 +77,7 @@ func TestNearRunAdd(t *testing.T) {
 		t.Errorf("near cache bytes %d", r.CacheBytes())
 	}
 	q := NearRun{Peer: nearRueidis}
-	q.add([]nearReport{{Reads: 1000, Hits: 750, HeapBefore: 10, HeapAfter: 1010, OwnBytes: 600, OwnKeys: 3, OwnOK: true}})
+	q.add([]nearReport{{nearCounts: nearCounts{Reads: 1000, Hits: 750, HeapGrowth: 1000, OwnBytes: 600, OwnKeys: 3}, OwnOK: true}})
 	q.RedisGets = 260
 	if q.HitRatio() != 0.75 || q.ServerHitRatio() != 0.74 || q.CacheBytes() != 1000 || !q.OwnOK || q.OwnBytes != 600 || q.OwnKeys != 3 {
 		t.Errorf("rueidis: %+v, hit ratio %v / %v", q, q.HitRatio(), q.ServerHitRatio())
@@ -98,7 +98,7 @@ func nearFixture() *Results {
 		return out
 	}
 	run := func(n int, peer string, round int, gets, cpu float64, mem int64) NearRun {
-		r := NearRun{Procs: n, Peer: peer, Round: round, Reads: 99000, Writes: 1000, RedisGets: int64(gets),
+		r := NearRun{Procs: n, Peer: peer, Round: round, nearCounts: nearCounts{Reads: 99000, Writes: 1000}, RedisGets: int64(gets),
 			RedisCmds: int64(gets) + 1000, RedisCPU: cpu, Conns: 3 * n, TrackingConns: 1, WallNs: 1e9,
 			TrackingPrefix: 1, Entries: 9000, Invalidations: 2000, Refused: 10, Loads: uint64(gets), Samples: 200}
 		if peer == nearShmlru {

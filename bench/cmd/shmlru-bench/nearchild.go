@@ -95,29 +95,46 @@ func nearValue(i int, ver uint64, size int) []byte {
 	return v
 }
 
-// nearReport is one child's account of one run.
-type nearReport struct {
+// nearCounts are what a child counts of one run, and what a NearRun sums
+// over its processes.
+type nearCounts struct {
 	Reads  int64 `json:"reads"`
 	Writes int64 `json:"writes"`
 	Hits   int64 `json:"hits"` // rueidis: reads answered from its cache (IsCacheHit); near: 0, counted at Redis
 	failures
-	// CLOCK_MONOTONIC when the workload began and ended (monoNow).
+	Distinct int64 `json:"distinct"` // keys read at least once
+	// Growth from after connecting to after the run of the Go heap in use
+	// (runtime.MemStats.HeapAlloc after two runtime.GC) and of the
+	// anonymous resident memory (RssAnon of /proc/self/status).
+	HeapGrowth int64 `json:"heap_growth"`
+	AnonGrowth int64 `json:"anon_growth"`
+	// rueidis's own count of its caches' bytes and keys after the run
+	// (rueidisOwnCount).
+	OwnBytes int64 `json:"own_bytes"`
+	OwnKeys  int64 `json:"own_keys"`
+}
+
+// add sums o into c; the first error stays c's if it had one.
+func (c *nearCounts) add(o nearCounts) {
+	c.Reads += o.Reads
+	c.Writes += o.Writes
+	c.Hits += o.Hits
+	c.failures.add(o.failures)
+	c.Distinct += o.Distinct
+	c.HeapGrowth += o.HeapGrowth
+	c.AnonGrowth += o.AnonGrowth
+	c.OwnBytes += o.OwnBytes
+	c.OwnKeys += o.OwnKeys
+}
+
+// nearReport is one child's account of one run: its counts, when the
+// workload began and ended (CLOCK_MONOTONIC, monoNow), and whether
+// rueidis's own count could be read.
+type nearReport struct {
+	nearCounts
 	Start int64 `json:"start"`
 	End   int64 `json:"end"`
-	// Keys read at least once.
-	Distinct int `json:"distinct"`
-	// The Go heap in use (runtime.MemStats.HeapAlloc after two
-	// runtime.GC) and the process's anonymous resident memory (RssAnon of
-	// /proc/self/status), after connecting and after the run.
-	HeapBefore uint64 `json:"heap_before"`
-	HeapAfter  uint64 `json:"heap_after"`
-	AnonBefore int64  `json:"anon_before"`
-	AnonAfter  int64  `json:"anon_after"`
-	// rueidis's own count of its caches' bytes and keys after the run
-	// (rueidisOwnCount); OwnOK false where it could not be read.
-	OwnBytes int64 `json:"own_bytes"`
-	OwnKeys  int   `json:"own_keys"`
-	OwnOK    bool  `json:"own_ok"`
+	OwnOK bool  `json:"own_ok"`
 }
 
 // nearStore is one peer as the workload uses it.
@@ -215,7 +232,7 @@ func nearChildMain(arg []byte) {
 // nearRun does w.Ops operations and reports them.
 func nearRun(ctx context.Context, st *nearStore, w nearWork, keys []string, z *workload.Zipf, seed uint64) nearReport {
 	var r nearReport
-	r.HeapBefore, r.AnonBefore = liveHeap(), rssAnon()
+	heap0, anon0 := liveHeap(), rssAnon()
 	rng := rand.New(rand.NewPCG(seed, 10))
 	read := make([]bool, len(keys))
 	ver := seed << 32
@@ -247,9 +264,11 @@ func nearRun(ctx context.Context, st *nearStore, w nearWork, keys []string, z *w
 		}
 	}
 	r.End = monoNow()
-	r.HeapAfter, r.AnonAfter = liveHeap(), rssAnon()
+	r.HeapGrowth, r.AnonGrowth = int64(liveHeap())-int64(heap0), rssAnon()-anon0
 	if st.own != nil {
-		r.OwnBytes, r.OwnKeys, r.OwnOK = st.own()
+		var keys int
+		r.OwnBytes, keys, r.OwnOK = st.own()
+		r.OwnKeys = int64(keys)
 	}
 	return r
 }
