@@ -209,8 +209,8 @@ func nearChildMain(arg []byte) {
 	ctx := context.Background()
 	// Connected before "ready", and every connection used once, so that
 	// what the client allocates for itself as it opens a connection
-	// (rueidis: ~1.4 MB each, cache or no cache) is in the heap before
-	// the run.
+	// (rueidis: its buffers, cache or no cache) is in the heap before the
+	// run.
 	if err := st.warm(ctx); err != nil {
 		check(fmt.Errorf("near child: warming the connections: %w", err))
 	}

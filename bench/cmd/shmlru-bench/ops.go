@@ -80,14 +80,12 @@ func runOps(e *env, cfg Config) []OpResult {
 
 // opsRoom is how much more than the pre-filled keys shmlru's MaxEntries is
 // in the single-operation loops (percent). MaxEntries caps each shard at
-// MaxEntries/shards entries, and the keys hash unevenly over the shards: at
-// exactly the capacity, the fullest shards evict 0.3% of the keys as they
-// are stored, and the loops that walk every key in one order then miss
-// them over and over, each set of one (an LRU shard cycled through by more
-// keys than it holds) evicting the next one the walk comes to: 34% to 41%
-// of the sets of *Set (update)* were inserts that evicted (layout 3, the
-// three sizes). With a quarter more room every key is stored, as in the
-// other peers.
+// MaxEntries/shards entries and the keys hash unevenly over the shards, so
+// at exactly the capacity the fullest shards evict some keys; a loop that
+// walks every key in one order then misses them over and over (each set
+// evicts the next key the walk comes to), and *Set (update)* would time
+// evicting inserts. With a quarter more room every key stays stored, as in
+// the other peers.
 const opsRoom = 125
 
 // openForOps opens d for the single-operation loops, sized for capacity
