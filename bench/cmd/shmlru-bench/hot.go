@@ -79,21 +79,6 @@ type HotResult struct {
 	Below     int       `json:"below_share"` // rounds below hotShare
 }
 
-// hotMedian is the median of the rounds' ops whose CPU share reached
-// hotShare, or of all when none did, and the count of those that did not.
-func hotMedian(ops, share []float64) (med float64, below int) {
-	var good []float64
-	for i, x := range ops {
-		if share[i] >= hotShare {
-			good = append(good, x)
-		}
-	}
-	if len(good) == 0 {
-		good = ops
-	}
-	return median(good), len(ops) - len(good)
-}
-
 // HotSection is what the hot-key section measured.
 type HotSection struct {
 	Procs   []int       `json:"procs"`

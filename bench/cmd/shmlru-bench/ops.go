@@ -2,7 +2,6 @@ package main
 
 import (
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/shmlru/shmlru/bench/internal/peers"
@@ -131,13 +130,4 @@ func runDelete(dur time.Duration, c peers.Cache, kind peers.Kind, cu *cursor, va
 	}
 	s.finish()
 	return s
-}
-
-// median is the middle of xs once sorted (of an even count, the upper
-// one of the two); 0 for none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	return slices.Sorted(slices.Values(xs))[len(xs)/2]
 }
