@@ -232,19 +232,16 @@ func hotNginx(s *ngxrun.Server, gen int, c hotCell, p int, d time.Duration) (ops
 		return 0, 0, fmt.Errorf("%s: %q, %v", q, body, err)
 	}
 	time.Sleep(hotLead + d)
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		body, err := s.GetWithin(fmt.Sprintf("/hot_result?gen=%d", gen), 10*time.Second)
-		if err != nil {
-			return 0, 0, err
-		}
-		if body != "pending" {
-			return hotWorkers(body, p, d)
-		}
-		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("run %d: no result from every worker after 30 s", gen)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var body string
+	err = poll(30*time.Second, 20*time.Millisecond, func() (bool, error) {
+		var err error
+		body, err = s.GetWithin(fmt.Sprintf("/hot_result?gen=%d", gen), 10*time.Second)
+		return body != "pending", err
+	})
+	if err != nil {
+		return 0, 0, errorf(err, "run %d: the result of every worker", gen)
 	}
+	return hotWorkers(body, p, d)
 }
 
 // hotWorkers sums the workers' lines of /hot_result ("id iterations
