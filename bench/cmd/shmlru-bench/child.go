@@ -19,8 +19,8 @@ import (
 // with one line (a word, or a JSON report), until "quit" or the end of
 // input. The roles are:
 //
-//	mix   a peer replaying a workload trace (mixchild.go): "run <ns>"
-//	hot   a loop on the hot-key section's keys (hot.go): "run <ns>"
+//	loop  a peer looping get, set or a workload trace, or the CPU-bound
+//	      control (loopchild.go): "run <ns>"
 //	load  the read-through section's callers (loadchild.go)
 //	near  the near section's clients (nearchild.go): "run <seed>"
 
@@ -31,8 +31,7 @@ var (
 
 // childRoles are the children's main functions; each is given -c.
 var childRoles = map[string]func(arg []byte){
-	"mix":  mixChildMain,
-	"hot":  hotChildMain,
+	"loop": loopChildMain,
 	"load": loadChildMain,
 	"near": nearChildMain,
 }

@@ -13,29 +13,14 @@ import (
 
 // DensityResult is how many entries of one size a 64 MiB cache holds.
 type DensityResult struct {
-	Size          string  `json:"size"` // "16B/32B"; empty in results of runs that measured that size alone
+	Size          string  `json:"size"` // "16B/32B"
 	Cache         string  `json:"cache"`
 	FirstEviction int     `json:"first_eviction"` // entries stored when the first set had to evict
 	Steady        int     `json:"steady"`         // entries held after storing as many keys again
 	BytesPerEntry float64 `json:"bytes_per_entry"`
-	Note          string  `json:"note"`
-	// shmlru's geometry, and its heap at the end of the fill.
-	Shards          int   `json:"shards,omitempty"`
-	HeapPerShard    int   `json:"heap_per_shard,omitempty"`
-	BucketsPerShard int   `json:"buckets_per_shard,omitempty"`
-	UsedBytes       int64 `json:"used_bytes,omitempty"`
-	FreeBytes       int64 `json:"free_bytes,omitempty"`
-	FreeRuns        int   `json:"free_runs,omitempty"`
-	Chained         int   `json:"chained,omitempty"`
-}
-
-// size is d's entry size; results from before the sizes were measured
-// apart hold 16 B/32 B alone.
-func (d DensityResult) size() string {
-	if d.Size == "" {
-		return workload.Sizes[0].String()
-	}
-	return d.Size
+	// Note says how the cache was set up; for shmlru, its geometry and
+	// its heap at the end of the fill.
+	Note string `json:"note"`
 }
 
 const densityBytes = 64 << 20
@@ -91,11 +76,9 @@ func shmlruDensity(e *env, sz workload.Size) DensityResult {
 		runs += ss.FreeRuns
 	}
 	d := DensityResult{Size: sz.String(), Cache: "shmlru", FirstEviction: first, Steady: st.Entries,
-		BytesPerEntry: float64(densityBytes) / float64(st.Entries),
-		Shards:        g.Shards, HeapPerShard: g.HeapPerShard, BucketsPerShard: g.BucketsPerShard,
-		UsedBytes: st.UsedBytes, FreeBytes: st.FreeBytes, FreeRuns: runs, Chained: st.Chained}
-	d.Note = fmt.Sprintf("default options: %d shards, heap %d B and %d buckets per shard; at the end %d entries chained, %d B free in %d runs",
-		g.Shards, g.HeapPerShard, g.BucketsPerShard, st.Chained, st.FreeBytes, runs)
+		BytesPerEntry: float64(densityBytes) / float64(st.Entries)}
+	d.Note = fmt.Sprintf("default options: %d shards, heap %d B and %d buckets per shard; at the end %d B used, %d entries chained, %d B free in %d runs",
+		g.Shards, g.HeapPerShard, g.BucketsPerShard, st.UsedBytes, st.Chained, st.FreeBytes, runs)
 	logf("density %s shmlru: first eviction at %d, held %d (%d chained, %d B free in %d runs)", sz, first, st.Entries, st.Chained, st.FreeBytes, runs)
 	return d
 }

@@ -11,17 +11,16 @@ import (
 	"github.com/shmlru/shmlru/bench/internal/peers"
 	"github.com/shmlru/shmlru/bench/internal/workload"
 	"github.com/shmlru/shmlru/internal/ngxrun"
-	"github.com/shmlru/shmlru/lru"
 )
 
 // The hot-key section (-only hot): does a key that every process reads
 // serialize them? For each P of -hot.procs, P processes loop at once on
 // the same keys (16 B, values 32 B) of one cache:
-//   - Go: P children (-child hot, child.go) loop
+//   - Go: P children (-child loop, loopchild.go) loop
 //     GetInto on 1, 16 or 1,000 keys of one region, or Set (an update of
 //     the same size) on 16;
 //   - Go control: P children that spin on the CPU and touch no shared
-//     memory (child.go's spin), the machine's own ceiling at that time;
+//     memory (loopchild.go's spin), the machine's own ceiling at that time;
 //   - nginx: an nginx of P workers (internal/ngxrun) loops get on 1, 16 or
 //     1,000 keys through resty.shmlru and through ngx.shared.DICT, a timer
 //     in every worker, all started at one time (bench/lua/shmlru_hot.lua).
@@ -37,14 +36,6 @@ import (
 // summed over the processes; the table counts the rounds below.
 
 var flagHotProcs = flag.String("hot.procs", "1,2", "process counts of -only hot, comma-separated; the first is the ratios' base")
-
-// hotArg is a hot child's argument: it loops Op (get, set, spin) on
-// Keys keys of Region.
-type hotArg struct {
-	Region string `json:"region"`
-	Op     string `json:"op"`
-	Keys   int    `json:"keys"`
-}
 
 const (
 	hotKey   = 16
@@ -86,21 +77,6 @@ type HotResult struct {
 	All       []float64 `json:"all"`         // every round's
 	CPU       []float64 `json:"cpu_share"`   // every round's CPU share
 	Below     int       `json:"below_share"` // rounds below hotShare
-}
-
-// hotMedian is the median of the rounds' ops whose CPU share reached
-// hotShare, or of all when none did, and the count of those that did not.
-func hotMedian(ops, share []float64) (med float64, below int) {
-	var good []float64
-	for i, x := range ops {
-		if share[i] >= hotShare {
-			good = append(good, x)
-		}
-	}
-	if len(good) == 0 {
-		good = ops
-	}
-	return median(good), len(ops) - len(good)
 }
 
 // HotSection is what the hot-key section measured.
@@ -211,7 +187,8 @@ func hotCores(p int) float64 { return float64(min(p, runtime.NumCPU())) }
 // hotGo runs P Go children on cell c for d and returns their total
 // operations per second and the run's CPU share.
 func (e *env) hotGo(region string, c hotCell, p int, d time.Duration) (ops, share float64, err error) {
-	kids := e.spawnN(p, "hot", func(int) any { return hotArg{Region: region, Op: c.Op, Keys: c.Keys} })
+	a := loopArg{Peer: c.Peer, Target: region, Op: c.Op, Keys: c.Keys, Spec: workload.Spec{Size: workload.Size{Key: hotKey, Value: hotValue}}}
+	kids := e.spawnN(p, "loop", func(int) any { return a })
 	defer quitAll(kids)
 	runKids(kids, hotWarm)
 	t := time.Now()
@@ -221,28 +198,6 @@ func (e *env) hotGo(region string, c hotCell, p int, d time.Duration) (ops, shar
 		check(fmt.Errorf("hot: %v, %d processes: %d of %d gets missed", c, p, s.Gets-s.Hits, s.Gets))
 	}
 	return s.OpsPerSec(), float64(s.CPUNs) / (hotCores(p) * float64(wall)), nil
-}
-
-// hotChildMain is a Go child of the hot-key section (hotArg).
-func hotChildMain(arg []byte) {
-	var a hotArg
-	check(jsonArg(arg, &a))
-	s, err := peers.OpenShmlru(a.Region, &lru.Options{NoCreate: true}, false)
-	check(err)
-	defer s.Close()
-	cur := &cursor{keys: workload.KeySet(hotKey, a.Keys, 0)}
-	var run func(n int) (int, int)
-	switch a.Op {
-	case "get":
-		run = loopGet(s, cur, make([]byte, 0, hotValue))
-	case "set":
-		run = loopSet(s, cur, workload.Value(hotValue))
-	case "spin":
-		run = spin
-	default:
-		check(fmt.Errorf("hot child: unknown operation %q", a.Op))
-	}
-	serveRuns(run)
 }
 
 // startHotNginx starts an nginx of p workers for the section, fills its
@@ -277,19 +232,16 @@ func hotNginx(s *ngxrun.Server, gen int, c hotCell, p int, d time.Duration) (ops
 		return 0, 0, fmt.Errorf("%s: %q, %v", q, body, err)
 	}
 	time.Sleep(hotLead + d)
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		body, err := s.GetWithin(fmt.Sprintf("/hot_result?gen=%d", gen), 10*time.Second)
-		if err != nil {
-			return 0, 0, err
-		}
-		if body != "pending" {
-			return hotWorkers(body, p, d)
-		}
-		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("run %d: no result from every worker after 30 s", gen)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var body string
+	err = poll(30*time.Second, 20*time.Millisecond, func() (bool, error) {
+		var err error
+		body, err = s.GetWithin(fmt.Sprintf("/hot_result?gen=%d", gen), 10*time.Second)
+		return body != "pending", err
+	})
+	if err != nil {
+		return 0, 0, errorf(err, "run %d: the result of every worker", gen)
 	}
+	return hotWorkers(body, p, d)
 }
 
 // hotWorkers sums the workers' lines of /hot_result ("id iterations

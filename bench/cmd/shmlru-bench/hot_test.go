@@ -33,21 +33,3 @@ func TestHotWorkers(t *testing.T) {
 		}
 	}
 }
-
-// A cell's figure is the median of its rounds at hotShare, or of all when
-// none is.
-func TestHotMedian(t *testing.T) {
-	for _, c := range []struct {
-		ops, share []float64
-		med        float64
-		below      int
-	}{
-		{[]float64{3, 20, 4, 5}, []float64{0.95, 0.5, 0.9, 1}, 4, 1},
-		{[]float64{3, 20, 4}, []float64{0.5, 0.6, 0.7}, 4, 0},
-		{[]float64{20, 3}, []float64{0.5, 0.99}, 3, 1},
-	} {
-		if med, below := hotMedian(c.ops, c.share); med != c.med || below != c.below {
-			t.Errorf("hotMedian(%v, %v) = %v, %d; want %v, %d", c.ops, c.share, med, below, c.med, c.below)
-		}
-	}
-}

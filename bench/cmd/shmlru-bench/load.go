@@ -109,8 +109,8 @@ func runStampede(e *env, cfg Config, n int) []StampedeResult {
 		res[i] = StampedeResult{Procs: n, Peer: p}
 	}
 	for round := 0; round < cfg.LoadRounds; round++ {
-		for _, i := range rotated(indices(len(res)), round) {
-			r := &res[i]
+		for _, p := range rotated(loadPeers, round) {
+			r := &res[slices.Index(loadPeers, p)]
 			key := fmt.Sprintf("stampede:%s:%03d", r.Peer[:2], round)
 			before, err := c.Loads().Stats()
 			check(err)
@@ -240,20 +240,4 @@ func (r *TakeoverResult) add(tKill int64, reps []loadReport) {
 		r.TakeoverNs = append(r.TakeoverNs, float64(first-tKill))
 	}
 	r.AllNs = append(r.AllNs, float64(last-tKill))
-}
-
-// p99 is the 99th percentile by nearest rank: with fewer than 100 values,
-// the largest.
-func p99(xs []float64) float64 { return percentile(xs, 99) }
-
-// percentile is the p-th percentile of xs by nearest rank: the smallest
-// value with at least p% of them at or below it; 0 for none.
-func percentile(xs []float64, p int) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	c := slices.Clone(xs)
-	slices.Sort(c)
-	i := (p*len(c)+99)/100 - 1
-	return c[min(max(i, 0), len(c)-1)]
 }

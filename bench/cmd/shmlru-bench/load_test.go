@@ -5,37 +5,6 @@ import (
 	"testing"
 )
 
-func TestPercentileNearestRank(t *testing.T) {
-	var hundred []float64
-	for i := 100; i >= 1; i-- { // unsorted on purpose
-		hundred = append(hundred, float64(i))
-	}
-	for _, c := range []struct {
-		xs   []float64
-		p    int
-		want float64
-	}{
-		{nil, 99, 0},
-		{[]float64{7}, 99, 7},
-		{[]float64{7}, 50, 7},
-		{hundred, 99, 99},
-		{hundred, 100, 100},
-		{hundred, 50, 50},
-		{hundred, 1, 1},
-		{hundred[:40], 99, 100}, // 40 values: the largest
-		{[]float64{3, 1, 2, 4}, 50, 2},
-	} {
-		if got := percentile(c.xs, c.p); got != c.want {
-			t.Errorf("percentile(%v…, %d) = %v, want %v", c.xs[:min(len(c.xs), 3)], c.p, got, c.want)
-		}
-	}
-	in := []float64{3, 1, 2}
-	percentile(in, 50)
-	if in[0] != 3 || in[1] != 1 {
-		t.Error("percentile sorted its argument")
-	}
-}
-
 // A round sums the processes' loader calls, and times the last caller
 // against the barrier; errors are counted with the first kept.
 func TestStampedeAdd(t *testing.T) {

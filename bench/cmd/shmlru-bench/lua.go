@@ -83,7 +83,9 @@ func runLuaCells(e *env, cfg Config, tag, prefix string, setupQuery func(n int) 
 		keys     int
 		op, peer string
 	}
-	ns, bytes, cpu, l1, l2 := map[cell][]float64{}, map[cell][]float64{}, map[cell][]float64{}, map[cell][]float64{}, map[cell][]float64{}
+	// Every round's figures of a cell.
+	type figures struct{ ns, bytes, cpu, l1, l2 []float64 }
+	cells := map[cell]*figures{}
 	var order []cell
 	for rep := 0; rep < cfg.Reps; rep++ {
 		for _, n := range rotated(luaKeyCounts, rep) {
@@ -103,14 +105,15 @@ func runLuaCells(e *env, cfg Config, tag, prefix string, setupQuery func(n int) 
 			}
 			for _, x := range r.Cells {
 				c := cell{n, x.Op, x.Peer}
-				if _, ok := ns[c]; !ok {
+				f := cells[c]
+				if f == nil {
+					f = &figures{}
+					cells[c] = f
 					order = append(order, c)
 				}
-				ns[c] = append(ns[c], x.Ns)
-				bytes[c] = append(bytes[c], x.Bytes)
-				cpu[c] = append(cpu[c], x.CPU)
+				f.ns, f.bytes, f.cpu = append(f.ns, x.Ns), append(f.bytes, x.Bytes), append(f.cpu, x.CPU)
 				if x.L1 != nil {
-					l1[c], l2[c] = append(l1[c], *x.L1), append(l2[c], *x.L2Reads)
+					f.l1, f.l2 = append(f.l1, *x.L1), append(f.l2, *x.L2Reads)
 				}
 			}
 		}
@@ -118,13 +121,14 @@ func runLuaCells(e *env, cfg Config, tag, prefix string, setupQuery func(n int) 
 	}
 	var out []LuaResult
 	for _, c := range order {
-		l := LuaResult{Keys: c.keys, Op: c.op, Peer: c.peer, Ns: median(ns[c]), Bytes: median(bytes[c]), All: ns[c]}
-		if xs := cpu[c]; xs[0] > 0 {
-			l.Ns, l.Below = hotMedian(ns[c], xs)
-			l.CPU, l.CPUAll = median(xs), xs
+		f := cells[c]
+		l := LuaResult{Keys: c.keys, Op: c.op, Peer: c.peer, Ns: median(f.ns), Bytes: median(f.bytes), All: f.ns}
+		if f.cpu[0] > 0 {
+			l.Ns, l.Below = hotMedian(f.ns, f.cpu)
+			l.CPU, l.CPUAll = median(f.cpu), f.cpu
 		}
-		if len(l1[c]) > 0 {
-			a, b := median(l1[c]), median(l2[c])
+		if len(f.l1) > 0 {
+			a, b := median(f.l1), median(f.l2)
 			l.L1, l.L2Reads = &a, &b
 		}
 		out = append(out, l)

@@ -19,40 +19,30 @@ func luaTables(r *Results) []table {
 	counts := uniq(r.Lua, func(l LuaResult) int { return l.Keys })
 	for _, n := range counts {
 		t := table{title: fmt.Sprintf("%s, zone %s", fmtKeys(n), luaZone(n)), head: append([]string{"op"}, luaPeers...)}
-		for _, op := range luaOps {
+		grid(&t, luaOps, luaPeers, func(op, p string) string {
 			base, hasBase := r.lua(n, op, "shmlru")
-			row := []string{op}
-			for _, p := range luaPeers {
-				l, ok := r.lua(n, op, p)
-				switch {
-				case !ok:
-					row = append(row, "n/a")
-				case p == "shmlru":
-					row = append(row, fmt.Sprintf("**%s** · %.0f B", fmtNs(l.Ns), l.Bytes))
-				case hasBase:
-					row = append(row, fmt.Sprintf("%s · %.0f B · %s", fmtNs(l.Ns), l.Bytes, fmtRatio(l.Ns/base.Ns)))
-				default:
-					row = append(row, fmt.Sprintf("%s · %.0f B", fmtNs(l.Ns), l.Bytes))
-				}
+			l, ok := r.lua(n, op, p)
+			switch {
+			case !ok:
+				return "n/a"
+			case p == "shmlru":
+				return fmt.Sprintf("**%s** · %.0f B", fmtNs(l.Ns), l.Bytes)
+			case hasBase:
+				return fmt.Sprintf("%s · %.0f B · %s", fmtNs(l.Ns), l.Bytes, fmtRatio(l.Ns/base.Ns))
 			}
-			t.row(row...)
-		}
+			return fmt.Sprintf("%s · %.0f B", fmtNs(l.Ns), l.Bytes)
+		})
 		ts = append(ts, t)
 	}
 	t := table{title: "Calibration: the loop, and a call into libshmlru.so", head: []string{"loop"}}
 	for _, n := range counts {
 		t.head = append(t.head, "in the "+fmtKeys(n)+" rounds")
 	}
-	for _, op := range luaCallOps {
-		row := []string{op}
-		for _, n := range counts {
-			if l, ok := r.lua(n, op, luaCalls); ok {
-				row = append(row, fmt.Sprintf("%s · %.0f B", fmtNs(l.Ns), l.Bytes))
-			} else {
-				row = append(row, "–")
-			}
+	grid(&t, luaCallOps, counts, func(op string, n int) string {
+		if l, ok := r.lua(n, op, luaCalls); ok {
+			return fmt.Sprintf("%s · %.0f B", fmtNs(l.Ns), l.Bytes)
 		}
-		t.row(row...)
-	}
+		return "–"
+	})
 	return append(ts, t)
 }

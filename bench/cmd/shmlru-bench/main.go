@@ -69,9 +69,7 @@ var (
 	flagOnly  = flag.String("only", "", "comma-separated sections to run: ops,mixed,scale,density,hitratio,lua,mlcache,profile,load,near,hot (default all but hot)")
 	flagDur   = flag.Duration("dur", 0, "override the duration of one timed run")
 	flagReps  = flag.Int("reps", 0, "override the repetitions per cell")
-	// flagChildProf makes every child of the scaling runs write a CPU profile.
-	flagChildProf = flag.String("childprof", "", "directory for CPU profiles of the child processes (scaling section)")
-	flagPeers     = flag.String("peers", "", "comma-separated peers to run (default all), for experiments")
+	flagPeers = flag.String("peers", "", "comma-separated peers to run (default all), for experiments")
 )
 
 func capacityFor(s workload.Size) int {

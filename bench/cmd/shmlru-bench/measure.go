@@ -4,12 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"sort"
 	"syscall"
 	"time"
-
-	"github.com/shmlru/shmlru/bench/internal/peers"
-	"github.com/shmlru/shmlru/bench/internal/workload"
 )
 
 // Sample is one timed run.
@@ -140,102 +136,4 @@ func errorf(err error, format string, args ...any) error {
 func rotated[T any](xs []T, round int) []T {
 	k := round % len(xs)
 	return append(slices.Clone(xs[k:]), xs[:k]...)
-}
-
-// indices are 0 to n-1.
-func indices(n int) []int {
-	xs := make([]int, n)
-	for i := range xs {
-		xs[i] = i
-	}
-	return xs
-}
-
-// medianSample returns the sample with the median ns/op, with allocations
-// taken from it too.
-func medianSample(ss []Sample) Sample {
-	if len(ss) == 0 {
-		return Sample{}
-	}
-	c := append([]Sample(nil), ss...)
-	sort.Slice(c, func(i, j int) bool { return c[i].NsPerOp < c[j].NsPerOp })
-	return c[len(c)/2]
-}
-
-// ---- the loops: identical for every peer ----
-
-// cursor walks a key list.
-type cursor struct {
-	keys [][]byte
-	pos  int
-}
-
-func (c *cursor) next() []byte {
-	k := c.keys[c.pos]
-	if c.pos++; c.pos == len(c.keys) {
-		c.pos = 0
-	}
-	return k
-}
-
-func loopGet(c peers.Cache, cur *cursor, buf []byte) func(n int) (int, int) {
-	return func(n int) (int, int) {
-		hits := 0
-		for i := 0; i < n; i++ {
-			var ok bool
-			buf, ok = c.Get(buf[:0], cur.next())
-			if ok {
-				hits++
-			}
-		}
-		return n, hits
-	}
-}
-
-func loopSet(c peers.Cache, cur *cursor, val []byte) func(n int) (int, int) {
-	return func(n int) (int, int) {
-		for i := 0; i < n; i++ {
-			c.Set(cur.next(), val)
-		}
-		return 0, 0
-	}
-}
-
-// mixer replays a trace: gets (a miss is followed by a set of the key,
-// cache-aside) and sets.
-type mixer struct {
-	c   peers.Cache
-	tr  *workload.Trace
-	val []byte
-	buf []byte
-	pos int
-}
-
-func (m *mixer) run(n int) (gets, hits int) {
-	tr, c, val := m.tr, m.c, m.val
-	buf := m.buf
-	pos := m.pos
-	L := tr.Len()
-	ks := tr.KeySize
-	for i := 0; i < n; i++ {
-		k := tr.Keys[pos*ks : (pos+1)*ks : (pos+1)*ks]
-		if tr.Ops[pos] == workload.Get {
-			gets++
-			var ok bool
-			buf, ok = c.Get(buf[:0], k)
-			if ok {
-				hits++
-			} else {
-				c.Set(k, val)
-			}
-		} else {
-			c.Set(k, val)
-		}
-		if pos++; pos == L {
-			pos = 0
-			tr.NextEpoch()
-		}
-	}
-	m.buf, m.pos = buf, pos
-	return gets, hits
 }

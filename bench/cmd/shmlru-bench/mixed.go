@@ -72,6 +72,8 @@ type parallel struct {
 	mode   string
 }
 
+// parallel starts n workers of peer d on c; with a profDir, each child
+// process writes a CPU profile there.
 func (e *env) parallel(d peerDef, c peers.Cache, spec workload.Spec, tr *workload.Trace, n int, profDir string) *parallel {
 	p := &parallel{}
 	if d.Kind == peers.InProcess {
@@ -87,8 +89,8 @@ func (e *env) parallel(d peerDef, c peers.Cache, spec workload.Spec, tr *workloa
 		p.mode = "process"
 	}
 	peer, target := e.childPeer(c)
-	p.kids = e.spawnN(n, "mix", func(j int) any {
-		a := mixArg{Peer: peer, Target: target, Spec: spec, Len: tr.Len(), Seed: 42, Off: j*tr.Len()/n + tr.Len()/(2*n)}
+	p.kids = e.spawnN(n, "loop", func(j int) any {
+		a := loopArg{Peer: peer, Target: target, Op: "mix", Spec: spec, Len: tr.Len(), Seed: 42, Off: j*tr.Len()/n + tr.Len()/(2*n)}
 		if profDir != "" {
 			os.MkdirAll(profDir, 0o755)
 			a.Prof = filepath.Join(profDir, childProfName(peer, spec, n, j))
@@ -99,18 +101,18 @@ func (e *env) parallel(d peerDef, c peers.Cache, spec workload.Spec, tr *workloa
 }
 
 // parallels opens n workers of each peer of defs on its cache.
-func (e *env) parallels(defs []peerDef, caches []peers.Cache, spec workload.Spec, tr *workload.Trace, n int, profDir string) []*parallel {
+func (e *env) parallels(defs []peerDef, caches []peers.Cache, spec workload.Spec, tr *workload.Trace, n int) []*parallel {
 	pars := make([]*parallel, len(defs))
 	for pi, d := range defs {
-		pars[pi] = e.parallel(d, caches[pi], spec, tr, n, profDir)
+		pars[pi] = e.parallel(d, caches[pi], spec, tr, n, "")
 	}
 	return pars
 }
 
 // rounds measures each of n cells reps times, the cells taking turns,
-// with a collection before each run: every cell's samples.
-func rounds(reps, n int, run func(i int) Sample) [][]Sample {
-	out := make([][]Sample, n)
+// with a collection before each run: every cell's figures, round by round.
+func rounds[T any](reps, n int, run func(i int) T) [][]T {
+	out := make([][]T, n)
 	for rep := 0; rep < reps; rep++ {
 		for i := range out {
 			runtime.GC()
@@ -152,7 +154,7 @@ func runMixed(e *env, cfg Config) []MixedResult {
 		tr := workload.NewTrace(spec, traceLen(spec), 42)
 		caches, mixers := workloadSetup(e, spec, tr, defs)
 		one := rounds(cfg.Reps, len(defs), func(pi int) Sample { return runFor(cfg.Dur, mixers[pi].run) })
-		pars := e.parallels(defs, caches, spec, tr, 2, "")
+		pars := e.parallels(defs, caches, spec, tr, 2)
 		two := rounds(cfg.Reps, len(defs), func(pi int) Sample { return pars[pi].run(cfg.Dur) })
 		for pi, d := range defs {
 			pars[pi].close()
@@ -203,7 +205,7 @@ func runScaling(e *env, cfg Config) []ScaleResult {
 		caches, _ := workloadSetup(e, spec, tr, defs[:len(defs)-1])
 		caches = append(caches, nil)
 		for _, n := range cfg.Scale {
-			pars := e.parallels(defs, caches, spec, tr, n, *flagChildProf)
+			pars := e.parallels(defs, caches, spec, tr, n)
 			samples := rounds(cfg.Reps, len(defs), func(pi int) Sample { return pars[pi].run(cfg.Dur) })
 			for pi, d := range defs {
 				pars[pi].close()

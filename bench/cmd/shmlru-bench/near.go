@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,17 +32,11 @@ import (
 // NearSection is what the near section measured.
 type NearSection struct {
 	Hit *NearHit `json:"hit,omitempty"`
-	// The multi-process workload: keys in Redis, their value size,
-	// operations per process per run, the fraction that are writes, the
-	// near region's size and near's MaxLag and MaxTTL (rueidis's DoCache
-	// TTL is MaxTTL too), runs per process count and peer.
-	Keys       int           `json:"keys"`
-	ValueSize  int           `json:"value_size"`
-	Ops        int           `json:"ops"`
-	WriteFrac  float64       `json:"write_frac"`
+	// The multi-process workload; the near region's size and near's
+	// MaxLag; runs per process count and peer.
+	nearLoad
 	RegionSize int64         `json:"region_size"`
 	MaxLag     time.Duration `json:"max_lag"`
-	MaxTTL     time.Duration `json:"max_ttl"`
 	Rounds     int           `json:"rounds"`
 	Runs       []NearRun     `json:"runs"`
 }
@@ -70,21 +63,10 @@ type NearRun struct {
 	Procs int    `json:"procs"`
 	Peer  string `json:"peer"` // nearShmlru or nearRueidis
 	Round int    `json:"round"`
-	// Sums over the processes.
-	Reads  int64 `json:"reads"`
-	Writes int64 `json:"writes"`
-	Hits   int64 `json:"hits"` // rueidis's IsCacheHit
-	failures
-	Distinct int64 `json:"distinct"` // keys read, summed over processes
-	// Growth over the run of the processes' live Go heaps and anonymous
-	// resident memory, summed.
-	HeapGrowth int64 `json:"heap_growth"`
-	AnonGrowth int64 `json:"anon_growth"`
-	// rueidis's own count of its caches' bytes and keys at the end,
-	// summed (OwnOK: read in every process; see rueidisOwnCount).
-	OwnBytes int64 `json:"own_bytes"`
-	OwnKeys  int64 `json:"own_keys"`
-	OwnOK    bool  `json:"own_ok"`
+	// Sums over the processes; OwnOK: rueidis's own count was read in
+	// every one.
+	nearCounts
+	OwnOK bool `json:"own_ok"`
 	// From the first process's start to the last one's end.
 	WallNs float64 `json:"wall_ns"`
 	// Redis over the run: GET commands served (INFO commandstats), all
@@ -170,8 +152,8 @@ func runNear(e *env, cfg Config) *NearSection {
 	// Its connections are named, so that CLIENT LIST tells them apart.
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 1, Protocol: 2, ClientName: nearAdminName})
 	defer admin.Close()
-	s := &NearSection{Keys: cfg.NearKeys, ValueSize: cfg.NearValue, Ops: cfg.NearOps, WriteFrac: cfg.NearWrite,
-		RegionSize: cfg.NearRegion, MaxLag: near.DefaultMaxLag, MaxTTL: near.DefaultMaxTTL, Rounds: cfg.NearRounds}
+	s := &NearSection{nearLoad: nearLoad{Keys: cfg.NearKeys, ValueSize: cfg.NearValue, Ops: cfg.NearOps, WriteFrac: cfg.NearWrite, MaxTTL: near.DefaultMaxTTL},
+		RegionSize: cfg.NearRegion, MaxLag: near.DefaultMaxLag, Rounds: cfg.NearRounds}
 	s.Hit = runNearHit(e, cfg, srv.Addr, admin)
 	for _, n := range cfg.NearProcs {
 		for round := 0; round < cfg.NearRounds; round++ {
@@ -251,7 +233,7 @@ func runNearHit(e *env, cfg Config, addr string, admin *redis.Client) *NearHit {
 		runNearLoop := func() {
 			before := redisInfo(admin)
 			h.Near = append(h.Near, runFor(cfg.Dur, nearLoop))
-			h.NearRedisGets += redisInfo(admin).Gets - before.Gets
+			h.NearRedisGets += redisInfo(admin).delta(before, "cmdstat_get")
 		}
 		runRedisLoop := func() { h.Redis = append(h.Redis, runFor(cfg.Dur, loopGet(rd, &redisCur, buf))) }
 		for _, loop := range rotated([]func(){runNearLoop, runRedisLoop}, rep) {
@@ -291,7 +273,7 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 	r := NearRun{Procs: n, Peer: peer, Round: round}
 	resetRedis(admin)
 	populateNear(admin, s.Keys, s.ValueSize)
-	w := nearWork{Peer: peer, Addr: addr, Keys: s.Keys, ValueSize: s.ValueSize, Ops: s.Ops, WriteFrac: s.WriteFrac, MaxTTL: s.MaxTTL}
+	w := nearWork{Peer: peer, Addr: addr, nearLoad: s.nearLoad}
 	var region *lru.Cache
 	if peer == nearShmlru {
 		w.Region = e.shmPath(fmt.Sprintf("near-n%d-r%d", n, round))
@@ -344,10 +326,12 @@ func runNearProcs(e *env, s *NearSection, admin *redis.Client, addr string, n in
 	after := redisInfo(admin)
 	r.Conns, r.TrackingConns = clientCounts(admin)
 	r.add(reps)
-	r.RedisGets = after.Gets - before.Gets
-	r.RedisCmds = after.Cmds - before.Cmds
-	r.RedisCPU = after.CPU - before.CPU
-	r.TrackingKeys, r.TrackingItems, r.TrackingPrefix = after.TrackingKeys, after.TrackingItems, after.TrackingPrefixes
+	r.RedisGets = after.delta(before, "cmdstat_get")
+	r.RedisCmds = after.delta(before, "total_commands_processed")
+	r.RedisCPU = after.cpu() - before.cpu()
+	r.TrackingKeys = int64(after["tracking_total_keys"])
+	r.TrackingItems = int64(after["tracking_total_items"])
+	r.TrackingPrefix = int64(after["tracking_total_prefixes"])
 	if region != nil {
 		st, err := region.Stats()
 		check(err)
@@ -369,16 +353,8 @@ func (r *NearRun) add(reps []nearReport) {
 	var first, last int64
 	r.OwnOK = len(reps) > 0
 	for _, p := range reps {
-		r.OwnBytes += p.OwnBytes
-		r.OwnKeys += int64(p.OwnKeys)
+		r.nearCounts.add(p.nearCounts)
 		r.OwnOK = r.OwnOK && p.OwnOK
-		r.Reads += p.Reads
-		r.Writes += p.Writes
-		r.Hits += p.Hits
-		r.Distinct += int64(p.Distinct)
-		r.HeapGrowth += int64(p.HeapAfter) - int64(p.HeapBefore)
-		r.AnonGrowth += p.AnonAfter - p.AnonBefore
-		r.failures.add(p.failures)
 		if first == 0 || p.Start < first {
 			first = p.Start
 		}
@@ -414,64 +390,42 @@ func populateNear(admin *redis.Client, keys, size int) {
 	}
 }
 
-// redisSnap is what the section reads of INFO.
-type redisSnap struct {
-	CPU              float64 // used_cpu_sys + used_cpu_user, seconds
-	Gets             int64   // cmdstat_get calls
-	Cmds             int64   // total_commands_processed
-	TrackingKeys     int64
-	TrackingItems    int64
-	TrackingPrefixes int64
-}
-
-func redisInfo(admin *redis.Client) redisSnap {
+// redisInfo is the server's INFO cpu, commandstats and stats.
+func redisInfo(admin *redis.Client) redisStats {
 	s, err := admin.Info(context.Background(), "cpu", "commandstats", "stats").Result()
 	check(err)
-	snap, err := parseRedisInfo(s)
+	st, err := parseRedisInfo(s)
 	check(err)
-	return snap
+	return st
 }
 
+// redisStats are INFO's numeric fields by name; cmdstat_get's is its
+// calls (a server without GETs yet has no such line: 0).
+type redisStats map[string]float64
+
+// cpu is the server's CPU seconds, user and system.
+func (s redisStats) cpu() float64 { return s["used_cpu_sys"] + s["used_cpu_user"] }
+
+// delta is s's field k less before's, as a count.
+func (s redisStats) delta(before redisStats, k string) int64 { return int64(s[k] - before[k]) }
+
 // parseRedisInfo reads INFO's reply.
-func parseRedisInfo(info string) (redisSnap, error) {
-	var s redisSnap
-	var have []string
+func parseRedisInfo(info string) (redisStats, error) {
+	s := redisStats{}
 	for _, l := range strings.Split(info, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(l), ":")
 		if !ok {
 			continue
 		}
-		var err error
-		switch k {
-		case "used_cpu_sys", "used_cpu_user":
-			var f float64
-			f, err = strconv.ParseFloat(v, 64)
-			s.CPU += f
-		case "cmdstat_get":
-			for _, kv := range strings.Split(v, ",") {
-				if c, ok := strings.CutPrefix(kv, "calls="); ok {
-					s.Gets, err = strconv.ParseInt(c, 10, 64)
-				}
-			}
-		case "total_commands_processed":
-			s.Cmds, err = strconv.ParseInt(v, 10, 64)
-		case "tracking_total_keys":
-			s.TrackingKeys, err = strconv.ParseInt(v, 10, 64)
-		case "tracking_total_items":
-			s.TrackingItems, err = strconv.ParseInt(v, 10, 64)
-		case "tracking_total_prefixes":
-			s.TrackingPrefixes, err = strconv.ParseInt(v, 10, 64)
-		default:
-			continue
+		if k == "cmdstat_get" {
+			v, _ = strings.CutPrefix(strings.Split(v, ",")[0], "calls=")
 		}
-		if err != nil {
-			return s, fmt.Errorf("INFO: %s: %w", l, err)
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			s[k] = f
 		}
-		have = append(have, k)
 	}
-	// A server without GETs yet has no cmdstat_get line.
 	for _, k := range []string{"used_cpu_sys", "used_cpu_user", "total_commands_processed"} {
-		if !slices.Contains(have, k) {
+		if _, ok := s[k]; !ok {
 			return s, fmt.Errorf("INFO: no %s", k)
 		}
 	}

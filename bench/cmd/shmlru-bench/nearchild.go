@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -37,16 +36,23 @@ const (
 	nearRueidis = "rueidis"
 )
 
+// nearLoad is the multi-process workload: keys in Redis, their value
+// size, operations per process per run, the fraction that are writes,
+// and near's MaxTTL (rueidis's DoCache TTL too).
+type nearLoad struct {
+	Keys      int           `json:"keys"`
+	ValueSize int           `json:"value_size"`
+	Ops       int           `json:"ops"`
+	WriteFrac float64       `json:"write_frac"`
+	MaxTTL    time.Duration `json:"max_ttl"`
+}
+
 // nearWork is what a child of the near section does.
 type nearWork struct {
-	Peer      string  `json:"peer"`   // nearShmlru or nearRueidis
-	Addr      string  `json:"addr"`   // redis-server
-	Region    string  `json:"region"` // the near region (nearShmlru)
-	Keys      int     `json:"keys"`
-	ValueSize int     `json:"value_size"`
-	Ops       int     `json:"ops"` // per run
-	WriteFrac float64 `json:"write_frac"`
-	MaxTTL    time.Duration
+	Peer   string `json:"peer"`   // nearShmlru or nearRueidis
+	Addr   string `json:"addr"`   // redis-server
+	Region string `json:"region"` // the near region (nearShmlru)
+	nearLoad
 }
 
 // nearWarmKeys is how many keys outside the workload a child reads before
@@ -89,29 +95,46 @@ func nearValue(i int, ver uint64, size int) []byte {
 	return v
 }
 
-// nearReport is one child's account of one run.
-type nearReport struct {
+// nearCounts are what a child counts of one run, and what a NearRun sums
+// over its processes.
+type nearCounts struct {
 	Reads  int64 `json:"reads"`
 	Writes int64 `json:"writes"`
 	Hits   int64 `json:"hits"` // rueidis: reads answered from its cache (IsCacheHit); near: 0, counted at Redis
 	failures
-	// CLOCK_MONOTONIC when the workload began and ended (monoNow).
+	Distinct int64 `json:"distinct"` // keys read at least once
+	// Growth from after connecting to after the run of the Go heap in use
+	// (runtime.MemStats.HeapAlloc after two runtime.GC) and of the
+	// anonymous resident memory (RssAnon of /proc/self/status).
+	HeapGrowth int64 `json:"heap_growth"`
+	AnonGrowth int64 `json:"anon_growth"`
+	// rueidis's own count of its caches' bytes and keys after the run
+	// (rueidisOwnCount).
+	OwnBytes int64 `json:"own_bytes"`
+	OwnKeys  int64 `json:"own_keys"`
+}
+
+// add sums o into c; the first error stays c's if it had one.
+func (c *nearCounts) add(o nearCounts) {
+	c.Reads += o.Reads
+	c.Writes += o.Writes
+	c.Hits += o.Hits
+	c.failures.add(o.failures)
+	c.Distinct += o.Distinct
+	c.HeapGrowth += o.HeapGrowth
+	c.AnonGrowth += o.AnonGrowth
+	c.OwnBytes += o.OwnBytes
+	c.OwnKeys += o.OwnKeys
+}
+
+// nearReport is one child's account of one run: its counts, when the
+// workload began and ended (CLOCK_MONOTONIC, monoNow), and whether
+// rueidis's own count could be read.
+type nearReport struct {
+	nearCounts
 	Start int64 `json:"start"`
 	End   int64 `json:"end"`
-	// Keys read at least once.
-	Distinct int `json:"distinct"`
-	// The Go heap in use (runtime.MemStats.HeapAlloc after two
-	// runtime.GC) and the process's anonymous resident memory (RssAnon of
-	// /proc/self/status), after connecting and after the run.
-	HeapBefore uint64 `json:"heap_before"`
-	HeapAfter  uint64 `json:"heap_after"`
-	AnonBefore int64  `json:"anon_before"`
-	AnonAfter  int64  `json:"anon_after"`
-	// rueidis's own count of its caches' bytes and keys after the run
-	// (rueidisOwnCount); OwnOK false where it could not be read.
-	OwnBytes int64 `json:"own_bytes"`
-	OwnKeys  int   `json:"own_keys"`
-	OwnOK    bool  `json:"own_ok"`
+	OwnOK bool  `json:"own_ok"`
 }
 
 // nearStore is one peer as the workload uses it.
@@ -186,8 +209,8 @@ func nearChildMain(arg []byte) {
 	ctx := context.Background()
 	// Connected before "ready", and every connection used once, so that
 	// what the client allocates for itself as it opens a connection
-	// (rueidis: ~1.4 MB each, cache or no cache) is in the heap before
-	// the run.
+	// (rueidis: its buffers, cache or no cache) is in the heap before the
+	// run.
 	if err := st.warm(ctx); err != nil {
 		check(fmt.Errorf("near child: warming the connections: %w", err))
 	}
@@ -209,7 +232,7 @@ func nearChildMain(arg []byte) {
 // nearRun does w.Ops operations and reports them.
 func nearRun(ctx context.Context, st *nearStore, w nearWork, keys []string, z *workload.Zipf, seed uint64) nearReport {
 	var r nearReport
-	r.HeapBefore, r.AnonBefore = liveHeap(), rssAnon()
+	heap0, anon0 := liveHeap(), rssAnon()
 	rng := rand.New(rand.NewPCG(seed, 10))
 	read := make([]bool, len(keys))
 	ver := seed << 32
@@ -241,9 +264,11 @@ func nearRun(ctx context.Context, st *nearStore, w nearWork, keys []string, z *w
 		}
 	}
 	r.End = monoNow()
-	r.HeapAfter, r.AnonAfter = liveHeap(), rssAnon()
+	r.HeapGrowth, r.AnonGrowth = int64(liveHeap())-int64(heap0), rssAnon()-anon0
 	if st.own != nil {
-		r.OwnBytes, r.OwnKeys, r.OwnOK = st.own()
+		var keys int
+		r.OwnBytes, keys, r.OwnOK = st.own()
+		r.OwnKeys = int64(keys)
 	}
 	return r
 }
@@ -312,26 +337,15 @@ func liveHeap() uint64 {
 }
 
 // rssAnon is RssAnon of /proc/self/status in bytes: the process's private
-// resident memory (a shared mapping such as the region is not in it).
+// resident memory (a shared mapping such as the region is not in it); 0
+// where it cannot be read.
 func rssAnon() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	n, _ := statusKB(string(b), "RssAnon")
-	return n
-}
-
-// statusKB reads a "Name:   123 kB" line of /proc/<pid>/status, in bytes.
-func statusKB(status, name string) (int64, error) {
-	for _, l := range strings.Split(status, "\n") {
-		if v, ok := strings.CutPrefix(l, name+":"); ok {
-			f := strings.Fields(v)
-			if len(f) == 2 && f[1] == "kB" {
-				n, err := strconv.ParseInt(f[0], 10, 64)
-				return n << 10, err
-			}
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
 		}
 	}
-	return 0, errors.New("no " + name + " in /proc/self/status")
+	return 0
 }

@@ -95,35 +95,43 @@ func nearTables(r *Results) []table {
 
 // runsOf are the runs of n processes of peer.
 func (s *NearSection) runsOf(n int, peer string) []NearRun {
-	var out []NearRun
-	for _, r := range s.Runs {
-		if r.Procs == n && r.Peer == peer {
-			out = append(out, r)
-		}
-	}
-	return out
+	return filter(s.Runs, func(r NearRun) bool { return r.Procs == n && r.Peer == peer })
 }
 
-// medianRun is a run whose every number is the median of that number
-// over runs, each taken on its own; its other fields are runs[0]'s.
+// medianRun is a run whose every number, those of its embedded structs
+// included, is the median of that number over runs, each taken on its
+// own; its other fields are runs[0]'s.
 func medianRun(runs []NearRun) NearRun {
 	m := runs[0]
-	mv := reflect.ValueOf(&m).Elem()
-	for i := 0; i < mv.NumField(); i++ {
-		f := mv.Field(i)
-		xs := make([]float64, len(runs))
-		for j, r := range runs {
-			v := reflect.ValueOf(r).Field(i)
+	vs := make([]reflect.Value, len(runs))
+	for i := range runs {
+		vs[i] = reflect.ValueOf(runs[i])
+	}
+	medianFields(reflect.ValueOf(&m).Elem(), vs)
+	return m
+}
+
+// medianFields sets each number of the struct dst to its median over
+// srcs, structs of dst's type.
+func medianFields(dst reflect.Value, srcs []reflect.Value) {
+	for i := 0; i < dst.NumField(); i++ {
+		f := dst.Field(i)
+		fs := make([]reflect.Value, len(srcs))
+		xs := make([]float64, len(srcs))
+		for j, s := range srcs {
+			fs[j] = s.Field(i)
 			switch {
-			case v.CanInt():
-				xs[j] = float64(v.Int())
-			case v.CanUint():
-				xs[j] = float64(v.Uint())
-			case v.CanFloat():
-				xs[j] = v.Float()
+			case fs[j].CanInt():
+				xs[j] = float64(fs[j].Int())
+			case fs[j].CanUint():
+				xs[j] = float64(fs[j].Uint())
+			case fs[j].CanFloat():
+				xs[j] = fs[j].Float()
 			}
 		}
 		switch {
+		case f.Kind() == reflect.Struct:
+			medianFields(f, fs)
 		case f.CanInt():
 			f.SetInt(int64(median(xs)))
 		case f.CanUint():
@@ -132,7 +140,6 @@ func medianRun(runs []NearRun) NearRun {
 			f.SetFloat(median(xs))
 		}
 	}
-	return m
 }
 
 // medianOf is the median of f over runs (0 for none).
@@ -204,10 +211,5 @@ func nearMemory(runs []NearRun) string {
 
 // ownAll reports whether rueidis's own count was read in every run.
 func ownAll(runs []NearRun) bool {
-	for _, r := range runs {
-		if !r.OwnOK {
-			return false
-		}
-	}
-	return len(runs) > 0
+	return len(runs) > 0 && len(filter(runs, func(r NearRun) bool { return r.OwnOK })) == len(runs)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/shmlru/shmlru/bench/internal/peers"
@@ -41,29 +40,28 @@ func runOps(e *env, cfg Config) []OpResult {
 		for i := range curs {
 			curs[i] = cur{cursor{keys: hitKeys}, cursor{keys: miss}, cursor{keys: hitKeys}, cursor{keys: fresh}, cursor{keys: hitKeys}}
 		}
-		samples := make([][][]Sample, len(defs))
-		for i := range samples {
-			samples[i] = make([][]Sample, len(opNames))
-		}
 		logf("ops %s: %d peers x %d reps", sz, len(defs), cfg.Reps)
-		for rep := 0; rep < cfg.Reps; rep++ {
-			for pi, d := range defs {
-				c := caches[pi]
-				prefill(c, d.Kind, hot, val)
-				buf := make([]byte, 0, sz.Value)
-				runtime.GC()
-				cu := &curs[pi]
-				add := func(op int, s Sample) { samples[pi][op] = append(samples[pi][op], s) }
-				add(0, runFor(cfg.Dur, loopGet(c, &cu.hit, buf)))
-				add(1, runFor(cfg.Dur, loopGet(c, &cu.miss, buf)))
-				add(2, runFor(cfg.Dur, loopSet(c, &cu.set, val)))
-				add(4, runDelete(cfg.Dur, c, d.Kind, &cu.del, val))
-				add(3, runFor(cfg.Dur, loopSet(c, &cu.fresh, val)))
-			}
-		}
+		// Each round runs every op of a peer, in opNames's order but for
+		// the inserts last: they evict the keys the others use.
+		samples := rounds(cfg.Reps, len(defs), func(pi int) []Sample {
+			c, kind, cu := caches[pi], defs[pi].Kind, &curs[pi]
+			prefill(c, kind, hot, val)
+			buf := make([]byte, 0, sz.Value)
+			runtime.GC()
+			ss := make([]Sample, len(opNames))
+			ss[0] = runFor(cfg.Dur, loopGet(c, &cu.hit, buf))
+			ss[1] = runFor(cfg.Dur, loopGet(c, &cu.miss, buf))
+			ss[2] = runFor(cfg.Dur, loopSet(c, &cu.set, val))
+			ss[4] = runDelete(cfg.Dur, c, kind, &cu.del, val)
+			ss[3] = runFor(cfg.Dur, loopSet(c, &cu.fresh, val))
+			return ss
+		})
 		for pi, d := range defs {
 			for oi, op := range opNames {
-				ss := samples[pi][oi]
+				var ss []Sample
+				for _, round := range samples[pi] {
+					ss = append(ss, round[oi])
+				}
 				r := OpResult{Size: sz.String(), Op: op, Peer: d.Name, Median: medianSample(ss)}
 				if op == "Get (hit)" && r.Median.HitRatio() < 0.999 {
 					logf("ops %s: %s's Get (hit) found only %.2f%% of the stored keys", sz, d.Name, 100*r.Median.HitRatio())
@@ -81,14 +79,12 @@ func runOps(e *env, cfg Config) []OpResult {
 
 // opsRoom is how much more than the pre-filled keys shmlru's MaxEntries is
 // in the single-operation loops (percent). MaxEntries caps each shard at
-// MaxEntries/shards entries, and the keys hash unevenly over the shards: at
-// exactly the capacity, the fullest shards evict 0.3% of the keys as they
-// are stored, and the loops that walk every key in one order then miss
-// them over and over, each set of one (an LRU shard cycled through by more
-// keys than it holds) evicting the next one the walk comes to: 34% to 41%
-// of the sets of *Set (update)* were inserts that evicted (layout 3, the
-// three sizes). With a quarter more room every key is stored, as in the
-// other peers.
+// MaxEntries/shards entries and the keys hash unevenly over the shards, so
+// at exactly the capacity the fullest shards evict some keys; a loop that
+// walks every key in one order then misses them over and over (each set
+// evicts the next key the walk comes to), and *Set (update)* would time
+// evicting inserts. With a quarter more room every key stays stored, as in
+// the other peers.
 const opsRoom = 125
 
 // openForOps opens d for the single-operation loops, sized for capacity
@@ -134,13 +130,4 @@ func runDelete(dur time.Duration, c peers.Cache, kind peers.Kind, cu *cursor, va
 	}
 	s.finish()
 	return s
-}
-
-// median is the middle of xs once sorted (of an even count, the upper
-// one of the two); 0 for none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	return slices.Sorted(slices.Values(xs))[len(xs)/2]
 }

@@ -68,12 +68,7 @@ var sections = []section{
 
 // sectionNamed is the section called name.
 func sectionNamed(name string) (section, bool) {
-	for _, s := range sections {
-		if s.name == name {
-			return s, true
-		}
-	}
-	return section{}, false
+	return find(sections, func(s section) bool { return s.name == name })
 }
 
 // header is the line under a section's title: which run measured the

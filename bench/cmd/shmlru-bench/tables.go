@@ -19,6 +19,18 @@ type table struct {
 
 func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
 
+// grid adds to t a row for each of rows: its name, then cell(row, col) for
+// each of cols.
+func grid[C any](t *table, rows []string, cols []C, cell func(row string, col C) string) {
+	for _, r := range rows {
+		cells := []string{r}
+		for _, c := range cols {
+			cells = append(cells, cell(r, c))
+		}
+		t.row(cells...)
+	}
+}
+
 func (t table) write(w io.Writer) {
 	if t.title != "" {
 		fmt.Fprintf(w, "### %s\n\n", t.title)
@@ -45,6 +57,17 @@ func uniq[T any, K comparable](xs []T, key func(T) K) []K {
 	for _, x := range xs {
 		if k := key(x); !slices.Contains(out, k) {
 			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// filter are the xs that match, in order.
+func filter[T any](xs []T, match func(T) bool) []T {
+	var out []T
+	for _, x := range xs {
+		if match(x) {
+			out = append(out, x)
 		}
 	}
 	return out
@@ -80,19 +103,13 @@ func opsTables(r *Results) []table {
 	ps := uniq(r.Ops, func(o OpResult) string { return o.Peer })
 	for _, sz := range uniq(r.Ops, func(o OpResult) string { return o.Size }) {
 		t := table{title: sz, head: append([]string{"op"}, ps...)}
-		for _, op := range opNames {
+		grid(&t, opNames, ps, func(op, p string) string {
 			base, _ := r.op(sz, op, "shmlru")
-			row := []string{op}
-			for _, p := range ps {
-				s, ok := r.op(sz, op, p)
-				if !ok {
-					row = append(row, "–")
-					continue
-				}
-				row = append(row, fmtCell(s, base.NsPerOp, p == "shmlru"))
+			if s, ok := r.op(sz, op, p); ok {
+				return fmtCell(s, base.NsPerOp, p == "shmlru")
 			}
-			t.row(row...)
-		}
+			return "–"
+		})
 		ts = append(ts, t)
 	}
 	return ts
@@ -123,27 +140,31 @@ func mixedTables(r *Results) []table {
 		one := table{title: fmt.Sprintf("%s, capacity %d entries, one process: ns per request", sz, capacity), head: append([]string{"workload"}, ps...)}
 		hit := table{title: sz + ", measured hit ratios", head: one.head}
 		two := table{title: sz + ", two workers: throughput · shmlru ÷ peer · speed-up over one", head: one.head}
-		for _, wk := range works {
-			name := strings.TrimPrefix(wk, sz+" ")
-			r1, r2, r3 := []string{name}, []string{name}, []string{name}
-			b1, _ := r.mixed(wk, "shmlru", 1)
-			b2, _ := r.mixed(wk, "shmlru", 2)
-			for _, p := range ps {
-				s1, ok1 := r.mixed(wk, p, 1)
-				s2, ok2 := r.mixed(wk, p, 2)
-				c1, c2 := "–", "–"
-				if ok1 {
-					c1 = fmtCell(s1.Median, b1.Median.NsPerOp, p == "shmlru")
-				}
-				if ok2 {
-					c2 = fmt.Sprintf("%s · %s · ↑%.2f", fmtOps(1e9/s2.Median.NsPerOp), fmtRatio(s2.Median.NsPerOp/b2.Median.NsPerOp), s1.Median.NsPerOp/s2.Median.NsPerOp)
-				}
-				r1, r2, r3 = append(r1, c1), append(r2, fmt.Sprintf("%.3f", s1.Median.HitRatio())), append(r3, c2)
-			}
-			one.row(r1...)
-			hit.row(r2...)
-			two.row(r3...)
+		// Rows are named by the workload less its size.
+		names := make([]string, len(works))
+		for i, wk := range works {
+			names[i] = strings.TrimPrefix(wk, sz+" ")
 		}
+		wk := func(name string) string { return sz + " " + name }
+		grid(&one, names, ps, func(name, p string) string {
+			b, _ := r.mixed(wk(name), "shmlru", 1)
+			if s, ok := r.mixed(wk(name), p, 1); ok {
+				return fmtCell(s.Median, b.Median.NsPerOp, p == "shmlru")
+			}
+			return "–"
+		})
+		grid(&hit, names, ps, func(name, p string) string {
+			s, _ := r.mixed(wk(name), p, 1)
+			return fmt.Sprintf("%.3f", s.Median.HitRatio())
+		})
+		grid(&two, names, ps, func(name, p string) string {
+			s1, _ := r.mixed(wk(name), p, 1)
+			b2, _ := r.mixed(wk(name), "shmlru", 2)
+			if s2, ok := r.mixed(wk(name), p, 2); ok {
+				return fmt.Sprintf("%s · %s · ↑%.2f", fmtOps(1e9/s2.Median.NsPerOp), fmtRatio(s2.Median.NsPerOp/b2.Median.NsPerOp), s1.Median.NsPerOp/s2.Median.NsPerOp)
+			}
+			return "–"
+		})
 		ts = append(ts, one, hit, two)
 	}
 	return ts
@@ -182,15 +203,15 @@ func scaleTables(r *Results) []table {
 // densityTables: entries held in 64 MiB, against lua_shared_dict's.
 func densityTables(r *Results) []table {
 	t := table{head: []string{"size", "cache", "first eviction", "held", "bytes/entry", "vs lua_shared_dict", "notes"}}
-	for _, sz := range uniq(r.Density, func(d DensityResult) string { return d.size() }) {
+	for _, sz := range uniq(r.Density, func(d DensityResult) string { return d.Size }) {
 		var dict DensityResult
 		for _, d := range r.Density {
-			if d.size() == sz && strings.HasPrefix(d.Cache, "lua_shared_dict") {
+			if d.Size == sz && strings.HasPrefix(d.Cache, "lua_shared_dict") {
 				dict = d
 			}
 		}
 		for _, d := range r.Density {
-			if d.size() != sz {
+			if d.Size != sz {
 				continue
 			}
 			if d.Steady == 0 {

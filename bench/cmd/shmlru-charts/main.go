@@ -33,29 +33,39 @@ type sample struct {
 // results holds the sections of shmlru-bench's JSON files that have
 // charts.
 type results struct {
-	Ops []struct {
-		Size, Op, Peer string
-		Median         sample
-	}
-	Mixed []struct {
-		Workload, Size, Peer string
-		Procs                int
-		Median               sample
-	}
-	Scaling []struct {
-		Workload, Peer, Mode string
-		N                    int
-		OpsPerSec            float64 `json:"ops_per_sec"`
-	}
-	Density []struct {
-		Size, Cache string
-		Steady      int
-	}
-	Lua []struct {
-		Keys     int
-		Op, Peer string
-		Ns       float64
-	}
+	Ops     []opCell
+	Mixed   []mixedCell
+	Scaling []scaleCell
+	Density []densityCell
+	Lua     []luaCell
+}
+
+type opCell struct {
+	Size, Op, Peer string
+	Median         sample
+}
+
+type mixedCell struct {
+	Workload, Size, Peer string
+	Procs                int
+	Median               sample
+}
+
+type scaleCell struct {
+	Workload, Peer, Mode string
+	N                    int
+	OpsPerSec            float64 `json:"ops_per_sec"`
+}
+
+type densityCell struct {
+	Size, Cache string
+	Steady      int
+}
+
+type luaCell struct {
+	Keys     int
+	Op, Peer string
+	Ns       float64
 }
 
 func main() {
@@ -106,12 +116,8 @@ func draw(r *results, dir string) error {
 			labels[i] = strings.Replace(g[1], " (", "\n(", 1) + "\n" + g[0]
 		}
 		save("go-ops.png", bars("Go: ns per operation (log scale, lower is better)", "ns/op", true, labels, peers, func(g, s int) float64 {
-			for _, o := range r.Ops {
-				if o.Size == groups[g][0] && o.Op == groups[g][1] && o.Peer == peers[s] {
-					return o.Median.NsPerOp
-				}
-			}
-			return 0
+			o := first(r.Ops, func(o opCell) bool { return o.Size == groups[g][0] && o.Op == groups[g][1] && o.Peer == peers[s] })
+			return o.Median.NsPerOp
 		}), len(groups))
 	}
 	if len(r.Mixed) > 0 {
@@ -125,12 +131,8 @@ func draw(r *results, dir string) error {
 			}
 			name := "mixed-" + strings.NewReplacer("/", "-", "B", "b").Replace(sz) + ".png"
 			save(name, bars("Go mixed workloads "+sz+", one process: ns per request (log scale)", "ns/request", true, labels, peers, func(g, s int) float64 {
-				for _, m := range r.Mixed {
-					if m.Workload == works[g] && m.Peer == peers[s] && m.Procs == 1 {
-						return m.Median.NsPerOp
-					}
-				}
-				return 0
+				m := first(r.Mixed, func(m mixedCell) bool { return m.Workload == works[g] && m.Peer == peers[s] && m.Procs == 1 })
+				return m.Median.NsPerOp
 			}), len(works))
 		}
 	}
@@ -153,12 +155,8 @@ func draw(r *results, dir string) error {
 			series[i] = "N=" + n
 		}
 		save("scaling.png", bars("Throughput, "+wk+": 1 to N workers (higher is better)", "Mops/s", false, labels, series, func(g, s int) float64 {
-			for _, x := range r.Scaling {
-				if x.Workload == wk && x.Peer == peers[g] && fmt.Sprint(x.N) == ns[s] {
-					return x.OpsPerSec / 1e6
-				}
-			}
-			return 0
+			x := first(r.Scaling, func(x scaleCell) bool { return x.Workload == wk && x.Peer == peers[g] && fmt.Sprint(x.N) == ns[s] })
+			return x.OpsPerSec / 1e6
 		}), len(peers))
 	}
 	if len(r.Lua) > 0 {
@@ -176,30 +174,16 @@ func draw(r *results, dir string) error {
 			}
 		}
 		save("lua.png", bars("LuaJIT, one nginx worker, 16B/32B: ns/op (log scale; no bar: no such op)", "ns/op", true, labels, peers, func(g, s int) float64 {
-			for _, l := range r.Lua {
-				if l.Keys == groups[g].keys && l.Op == groups[g].op && l.Peer == peers[s] {
-					return l.Ns
-				}
-			}
-			return 0
+			l := first(r.Lua, func(l luaCell) bool { return l.Keys == groups[g].keys && l.Op == groups[g].op && l.Peer == peers[s] })
+			return l.Ns
 		}), len(groups))
 	}
 	if len(r.Density) > 0 {
-		size := func(i int) string {
-			if r.Density[i].Size == "" {
-				return "16B/32B" // files older than the sizes measured apart
-			}
-			return r.Density[i].Size
-		}
-		sizes := uniq(len(r.Density), size)
+		sizes := uniq(len(r.Density), func(i int) string { return r.Density[i].Size })
 		caches := uniq(len(r.Density), func(i int) string { return r.Density[i].Cache })
 		save("density.png", bars("Entries held in 64 MiB (log scale, higher is better)", "entries", true, sizes, caches, func(g, s int) float64 {
-			for i, d := range r.Density {
-				if size(i) == sizes[g] && d.Cache == caches[s] {
-					return float64(d.Steady)
-				}
-			}
-			return 0
+			d := first(r.Density, func(d densityCell) bool { return d.Size == sizes[g] && d.Cache == caches[s] })
+			return float64(d.Steady)
 		}), len(sizes))
 	}
 	if len(errs) > 0 {
@@ -250,6 +234,15 @@ type floorLog struct{}
 
 func (floorLog) Normalize(min, max, x float64) float64 {
 	return plot.LogScale{}.Normalize(min, max, math.Max(x, min))
+}
+
+// first is the first of xs that match, or the zero value (no bar).
+func first[T any](xs []T, match func(T) bool) T {
+	if i := slices.IndexFunc(xs, match); i >= 0 {
+		return xs[i]
+	}
+	var zero T
+	return zero
 }
 
 // uniq are the distinct values of key over n items, in order.

@@ -17,13 +17,12 @@ import (
 
 // ServerProc is a server the harness started on loopback.
 type ServerProc struct {
-	Name string
 	Addr string
 	cmd  *exec.Cmd
 }
 
 // freePort asks the kernel for a free loopback port.
-func FreePort() (int, error) {
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -43,7 +42,7 @@ func start(name string, port int, bin string, args ...string) (*ServerProc, erro
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &ServerProc{Name: name, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd}
+	s := &ServerProc{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
@@ -62,7 +61,7 @@ func start(name string, port int, bin string, args ...string) (*ServerProc, erro
 // StartRedis starts redis-server on a free loopback port with no
 // persistence and an LRU eviction policy under maxmemory bytes.
 func StartRedis(maxmemory int64) (*ServerProc, error) {
-	port, err := FreePort()
+	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +74,7 @@ func StartRedis(maxmemory int64) (*ServerProc, error) {
 // StartMemcached starts memcached on a free loopback port with mb
 // megabytes of item memory and 2 worker threads (the machine's cores).
 func StartMemcached(mb int) (*ServerProc, error) {
-	port, err := FreePort()
+	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}

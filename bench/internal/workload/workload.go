@@ -165,12 +165,6 @@ func (t *Trace) Clone() *Trace {
 // Len is the number of operations.
 func (t *Trace) Len() int { return len(t.Ops) }
 
-// Key returns operation i's key (i is taken modulo Len).
-func (t *Trace) Key(i int) []byte {
-	i %= len(t.Ops)
-	return t.Keys[i*t.KeySize : (i+1)*t.KeySize : (i+1)*t.KeySize]
-}
-
 // coldBase is where cold key ids start, far above any hot id.
 const coldBase = 1 << 40
 

@@ -10,22 +10,27 @@ import (
 	"github.com/shmlru/shmlru/lru"
 )
 
-// mixArg is a mix child's argument: it builds the same trace as the
-// parent (same spec and seed), opens its peer (the parent's shmlru
-// region, or a client of the parent's server) and replays the trace from
-// Off; peer "control" spins instead.
-type mixArg struct {
+// loopArg is a loop child's argument: it opens its peer (the parent's
+// shmlru region, or a client of the parent's server; none for the
+// "control" peer, which spins) and loops Op on it: "get" or "set" on Keys
+// keys of Spec's size, or "mix", the same trace as the parent (same
+// spec, length and seed) replayed from Off.
+type loopArg struct {
 	Peer   string        `json:"peer"`   // shmlru, redis, memcached or control
 	Target string        `json:"target"` // region path or server address
+	Op     string        `json:"op"`     // get, set or mix
+	Keys   int           `json:"keys,omitempty"`
 	Spec   workload.Spec `json:"spec"`
-	Len    int           `json:"len"`
-	Seed   uint64        `json:"seed"`
-	Off    int           `json:"off"`
+	Len    int           `json:"len,omitempty"`
+	Seed   uint64        `json:"seed,omitempty"`
+	Off    int           `json:"off,omitempty"`
 	Prof   string        `json:"prof,omitempty"` // write a CPU profile here
 }
 
-func mixChildMain(arg []byte) {
-	var a mixArg
+// loopChildMain is a child of the mixed, scaling and hot-key sections
+// (loopArg).
+func loopChildMain(arg []byte) {
+	var a loopArg
 	check(jsonArg(arg, &a))
 	var c peers.Cache
 	switch a.Peer {
@@ -44,9 +49,20 @@ func mixChildMain(arg []byte) {
 	run := spin
 	if c != nil {
 		defer c.Close()
-		tr := workload.NewTrace(a.Spec, a.Len, a.Seed)
-		m := &mixer{c: c, tr: tr, val: workload.Value(a.Spec.Size.Value), buf: make([]byte, 0, a.Spec.Size.Value), pos: a.Off % tr.Len()}
-		run = m.run
+		sz := a.Spec.Size
+		keys := func() *cursor { return &cursor{keys: workload.KeySet(sz.Key, a.Keys, 0)} }
+		switch a.Op {
+		case "get":
+			run = loopGet(c, keys(), make([]byte, 0, sz.Value))
+		case "set":
+			run = loopSet(c, keys(), workload.Value(sz.Value))
+		case "mix":
+			tr := workload.NewTrace(a.Spec, a.Len, a.Seed)
+			m := &mixer{c: c, tr: tr, val: workload.Value(sz.Value), buf: make([]byte, 0, sz.Value), pos: a.Off % tr.Len()}
+			run = m.run
+		default:
+			check(fmt.Errorf("child: unknown operation %q", a.Op))
+		}
 	}
 	if a.Prof != "" {
 		f, err := os.Create(a.Prof)
