@@ -40,6 +40,8 @@ local tostring = tostring
 local tonumber = tonumber
 local error = error
 local pcall = pcall
+local xpcall = xpcall
+local traceback = debug.traceback
 local setmetatable = setmetatable
 
 local look = load.look
@@ -80,6 +82,14 @@ local size_out, meta = base.size_out, base.meta
 -- One handle per region path and worker, shared by its instances.
 local opened = {}
 
+-- One L1 per instance name and worker, shared by the instances of that
+-- name as mlcache's are; weak, so an L1 goes with its last instance.
+local l1_by_name = setmetatable({}, { __mode = "v" })
+
+-- resurrect_ttl 0 is mlcache's "resurrect for good"; the read-through's 0
+-- means no resurrection, so 0 asks for the longest TTL the library keeps.
+local RESURRECT_FOREVER = 1e12
+
 
 -- The codec of L2: resty.shmlru.load's for scalars, JSON for tables.
 local codec = {}
@@ -111,6 +121,14 @@ function codec.decode(p, n, t, flags)
 end
 
 
+-- max_value_of returns the largest value the region takes (an entry's
+-- value cannot be larger: get keeps such a value in L1 only).
+local function max_value_of(shm)
+    local inf = shm:info()
+    return inf and inf.max_value or math.huge
+end
+
+
 local function open_region(self)
     local path = self.region
     local shm = opened[path]
@@ -124,43 +142,103 @@ local function open_region(self)
     end
     self.shm, self.h = shm, shm.h
     lib = base.lib()
+    self.max_value = max_value_of(shm)
     return shm
 end
 
 
--- check_number raises unless opts[name] is nil or a number >= 0 (> 0
--- with positive); level is error's, counted from here.
-local function check_number(opts, name, positive, level)
+-- number_error says what is wrong with opts[name], as mlcache's checks
+-- say it: nil if it is nil or a number >= 0.
+local function number_error(opts, name)
     local v = opts[name]
     if v ~= nil then
-        if type(v) ~= "number" or v ~= v then
-            error("opts." .. name .. " must be a number", level)
+        if type(v) ~= "number" then
+            return "opts." .. name .. " must be a number"
         end
-        if v < 0 or (positive and v == 0) then
-            error("opts." .. name .. " must be " .. (positive and "> 0" or ">= 0"), level)
+        if v < 0 then
+            return "opts." .. name .. " must be >= 0"
         end
     end
 end
 
 
--- check_get_opts checks the options get and set take, raising at their
--- caller.
-local function check_get_opts(opts)
-    if type(opts) ~= "table" then
-        error("opts must be a table", 3)
+-- type_error says what is wrong with opts[name] unless it is nil or of
+-- type want.
+local function type_error(opts, name, want)
+    local v = opts[name]
+    if v ~= nil and type(v) ~= want then
+        return "opts." .. name .. " must be a " .. want
     end
-    check_number(opts, "ttl", false, 4)
-    check_number(opts, "neg_ttl", false, 4)
-    check_number(opts, "resurrect_ttl", true, 4)
-    check_number(opts, "lease", false, 4)
-    check_number(opts, "wait_timeout", false, 4)
-    local s = opts.l1_serializer
-    if s ~= nil and type(s) ~= "function" then
-        error("opts.l1_serializer must be a function", 3)
-    end
+end
+
+
+-- tries_error checks opts.shm_set_tries as mlcache does (it has no use
+-- here: a write to the region evicts what it needs or fails).
+local function tries_error(opts)
     local tries = opts.shm_set_tries
-    if tries ~= nil and (type(tries) ~= "number" or tries < 1) then
-        error("opts.shm_set_tries must be >= 1", 3)
+    if tries ~= nil then
+        if type(tries) ~= "number" then
+            return "opts.shm_set_tries must be a number"
+        end
+        if tries < 1 then
+            return "opts.shm_set_tries must be >= 1"
+        end
+    end
+end
+
+
+-- get_opts_error says what is wrong with the options get, set and
+-- get_bulk's operations take, in mlcache's words and order; nil if
+-- nothing is.
+local function get_opts_error(opts)
+    if type(opts) ~= "table" then
+        return "opts must be a table"
+    end
+    return number_error(opts, "ttl") or number_error(opts, "neg_ttl")
+        or number_error(opts, "resurrect_ttl")
+        or type_error(opts, "l1_serializer", "function")
+        or tries_error(opts)
+        or type_error(opts, "resty_lock_opts", "table")
+        or number_error(opts, "lease") or number_error(opts, "wait_timeout")
+end
+
+
+-- new_opts_error says what is wrong with new's options, in mlcache's
+-- words and order, then this module's own.
+local function new_opts_error(opts)
+    local e = type_error(opts, "lru_size", "number")
+        or number_error(opts, "ttl") or number_error(opts, "neg_ttl")
+        or number_error(opts, "resurrect_ttl")
+        or type_error(opts, "resty_lock_opts", "table")
+        or type_error(opts, "ipc_shm", "string")
+    if e then
+        return e
+    end
+    local ipc = opts.ipc
+    if ipc ~= nil then
+        if opts.ipc_shm then
+            return "cannot specify both of opts.ipc_shm and opts.ipc"
+        elseif type(ipc) ~= "table" then
+            return "opts.ipc must be a table"
+        elseif type(ipc.register_listeners) ~= "function" then
+            return "opts.ipc.register_listeners must be a function"
+        elseif type(ipc.broadcast) ~= "function" then
+            return "opts.ipc.broadcast must be a function"
+        elseif ipc.poll ~= nil and type(ipc.poll) ~= "function" then
+            return "opts.ipc.poll must be a function"
+        end
+    end
+    e = type_error(opts, "l1_serializer", "function") or tries_error(opts)
+        or type_error(opts, "shm_miss", "string")
+        or type_error(opts, "shm_locks", "string")
+        or number_error(opts, "lease") or number_error(opts, "wait_timeout")
+        or type_error(opts, "prefix", "string")
+        or type_error(opts, "region_opts", "table")
+    if e then
+        return e
+    end
+    if opts.lru_size ~= nil and opts.lru_size < 1 then
+        return "opts.lru_size must be >= 1"
     end
 end
 
@@ -186,53 +264,31 @@ function _M.new(name, region, opts)
     end
     local rt = type(region)
     if rt ~= "string" and not (rt == "table" and region.h) then
-        error("region must be a region path or a resty.shmlru cache", 2)
+        error("shm must be a string", 2) -- mlcache's words; or a resty.shmlru cache
     end
     if opts == nil then
         opts = {}
     elseif type(opts) ~= "table" then
         error("opts must be a table", 2)
     end
-    check_number(opts, "ttl", false, 3)
-    check_number(opts, "neg_ttl", false, 3)
-    check_number(opts, "resurrect_ttl", true, 3)
-    check_number(opts, "lease", false, 3)
-    check_number(opts, "wait_timeout", false, 3)
+    local e = new_opts_error(opts)
+    if e then
+        error(e, 2)
+    end
     local lru_size = opts.lru_size
-    if lru_size ~= nil and (type(lru_size) ~= "number" or lru_size < 1) then
-        error("opts.lru_size must be a number >= 1", 2)
-    end
     local s = opts.l1_serializer
-    if s ~= nil and type(s) ~= "function" then
-        error("opts.l1_serializer must be a function", 2)
-    end
-    local tries = opts.shm_set_tries
-    if tries ~= nil and (type(tries) ~= "number" or tries < 1) then
-        error("opts.shm_set_tries must be >= 1", 2)
-    end
-    local prefix = opts.prefix
-    if prefix == nil then
-        prefix = name .. ":"
-    elseif type(prefix) ~= "string" then
-        error("opts.prefix must be a string", 2)
-    end
+    local prefix = opts.prefix or name .. ":"
     local ro = opts.region_opts
-    if ro ~= nil and type(ro) ~= "table" then
-        error("opts.region_opts must be a table", 2)
-    end
-    local lock = opts.resty_lock_opts
-    if lock ~= nil and type(lock) ~= "table" then
-        error("opts.resty_lock_opts must be a table", 2)
-    end
-    lock = lock or {}
+    local lock = opts.resty_lock_opts or {}
 
-    local lru = opts.lru
+    local lru = opts.lru or l1_by_name[name]
     if lru == nil then
         local err
         lru, err = lrucache.new(lru_size or 100)
         if not lru then
             return nil, "failed to create the L1 lrucache: " .. tostring(err)
         end
+        l1_by_name[name] = lru
     end
 
     local self = setmetatable({
@@ -252,6 +308,7 @@ function _M.new(name, region, opts)
     if rt == "table" then
         self.shm, self.h = region, region.h
         lib = base.lib()
+        self.max_value = max_value_of(region)
     else
         self.region = region
         local phase = ngx and ngx.get_phase and ngx.get_phase()
@@ -278,18 +335,33 @@ local function opt(self, opts, name)
 end
 
 
--- load_opts builds resty.shmlru.load's options for one miss.
+-- lock_opt returns get's opts.resty_lock_opts[name] (timeout or exptime),
+-- if given.
+local function lock_opt(opts, name)
+    local lock = opts and opts.resty_lock_opts
+    return lock and lock[name]
+end
+
+
+-- load_opts builds resty.shmlru.load's options for one miss. The
+-- resty_lock_opts of a get stand for its lease (exptime) and wait
+-- (timeout) unless the get gives lease or wait_timeout itself.
 local function load_opts(self, opts)
-    local lease = opt(self, opts, "lease") * 1000
+    local lease = (opts and opts.lease or lock_opt(opts, "exptime")
+                   or self.lease) * 1000
     if lease > 0 and lease < 1 then
         lease = 1
     end
+    local wait = opts and opts.wait_timeout or lock_opt(opts, "timeout")
+                 or self.wait_timeout
     local res = opt(self, opts, "resurrect_ttl")
+    if res == 0 then
+        res = RESURRECT_FOREVER
+    end
     local o, err = options(ttl_ms(opt(self, opts, "ttl")),
                            ttl_ms(opt(self, opts, "neg_ttl")), -- 0: a nil never expires
                            0, res and ttl_ms(res) or 0, math.floor(lease),
-                           math.floor(opt(self, opts, "wait_timeout") * 1000),
-                           false, codec)
+                           math.floor(wait * 1000), false, codec)
     if not o then
         return nil, err
     end
@@ -310,8 +382,11 @@ local function promote(self, opts, key, l2key, v, c0, version, fresh, level)
             if not ok then
                 return nil, "l1_serializer threw an error: " .. tostring(sv)
             end
+            if err then
+                return nil, err
+            end
             if sv == nil then
-                return nil, err or "l1_serializer returned nil"
+                return nil, "l1_serializer returned a nil value"
             end
             v = sv
         end
@@ -330,6 +405,73 @@ local function promote(self, opts, key, l2key, v, c0, version, fresh, level)
         end
     end
     return v, nil, level
+end
+
+
+-- note_write remembers, for peek, that this instance wrote l2key's entry
+-- with this version for ttl seconds at ngx.now(), so that peek counts its
+-- seconds left on ngx.now()'s clock as mlcache does (the region keeps only
+-- the deadline, on the wall clock).
+local function note_write(self, l2key, version, ttl)
+    local now = ngx and ngx.now
+    if not version or not now then
+        return
+    end
+    local w = self.written
+    if not w then
+        w = lrucache.new(self.lru_size)
+        self.written = w
+    end
+    w:set(l2key, { now(), ttl, version })
+end
+
+
+-- run_cb runs get's callback for resty.shmlru.load the way mlcache runs
+-- it, and notes in ran what it returned: a Lua error carries its
+-- traceback; an error value goes on as a string (tostring, so __tostring
+-- counts) and its value with it, which get returns alongside; a value of a
+-- type no cache can hold is noted for get to raise.
+local function run_cb(ran, cb, ...)
+    local ok, v, err, ttl = xpcall(cb, traceback, ...)
+    if not ok then
+        error(v, 0) -- load reports it as "callback threw an error: ..."
+    end
+    ran.value, ran.ttl = v, ttl
+    if err then
+        err = tostring(err)
+        ran.err = err
+        return nil, err
+    end
+    local t = type(v)
+    if v ~= nil and t ~= "string" and t ~= "number" and t ~= "boolean"
+            and t ~= "table" then
+        ran.bad = t
+        return nil, "cannot cache value of type " .. t
+    end
+    local n = t == "string" and #v
+    if t == "table" then
+        local text = json.encode(v)
+        n = text and #text
+    end
+    if n and n > ran.max then
+        -- Fails the load (its waiters hear why); get keeps it in L1.
+        ran.too_large = true
+        return nil, "value too large for the region (" .. n .. " bytes)"
+    end
+    return v, nil, ttl
+end
+
+
+-- l1_only answers a value the callback returned and the region did not
+-- keep (too large for it, or no room): kept in this worker's L1 for its
+-- ttl, as mlcache keeps a value its lua_shared_dict refused.
+local function l1_only(self, opts, key, l2key, v, cb_ttl, c0)
+    local ttl = type(cb_ttl) == "number" and cb_ttl or opt(self, opts, "ttl")
+    if ttl < 0 then
+        return v, nil, 3 -- the callback asked not to cache it
+    end
+    local ms = ttl_ms(ttl)
+    return promote(self, opts, key, l2key, v, c0, nil, ms > 0 and now_ms() + ms or 0, 3)
 end
 
 
@@ -367,13 +509,30 @@ local function get_l2l3(self, key, opts, cb, ...)
     if not o then
         return nil, err
     end
+    local ran = { max = self.max_value }
     local val, src
-    val, err, src, version, fresh = resolve(shm, l2key, o, st, v, cb, ...)
+    val, err, src, version, fresh = resolve(shm, l2key, o, st, v, run_cb, ran, cb, ...)
+    if ran.bad then
+        error("cannot cache value of type " .. ran.bad, 3)
+    elseif ran.too_large and src == "loaded" then
+        return l1_only(self, opts, key, l2key, ran.value, ran.ttl, c0)
+    end
     if err then
+        if src == "loaded" and err == ran.err then
+            return ran.value, err -- the callback's own value and error
+        end
         return nil, err
     end
     if src == "stale" then
         fresh = nil -- served, not kept in L1: the next get looks again
+    elseif src == "loaded" then
+        local ttl = ran.ttl
+        if type(ttl) ~= "number" then
+            ttl = val == nil and opt(self, opts, "neg_ttl") or opt(self, opts, "ttl")
+        end
+        note_write(self, l2key, version, ttl)
+    elseif src == "resurrected" then
+        note_write(self, l2key, version, opt(self, opts, "resurrect_ttl"))
     end
     return promote(self, opts, key, l2key, val, c0, version, fresh, LEVEL[src])
 end
@@ -400,10 +559,13 @@ function _M.get(self, key, opts, cb, ...)
         error("key must be a string", 2)
     end
     if cb ~= nil and type(cb) ~= "function" then
-        error("callback must be a function", 2)
+        error("callback must be nil or a function", 2)
     end
     if opts ~= nil then
-        check_get_opts(opts)
+        local e = get_opts_error(opts)
+        if e then
+            error(e, 2)
+        end
     end
     local e = self.lru:get(key)
     if e then
@@ -431,9 +593,9 @@ local function peek_call(buf, size, h, key)
 end
 
 -- peek returns the seconds left of key's entry in L2 (0: no expiry;
--- negative for an expired one, with stale), nil, and its value, without
--- promoting it to L1 or moving it in L2's LRU order, as mlcache's peek;
--- nil if there is none.
+-- negative for an expired one, with stale), nil, its value, and whether
+-- it has expired, without promoting it to L1 or moving it in L2's LRU
+-- order, as mlcache's peek; nil if there is none.
 function _M.peek(self, key, stale)
     if type(key) ~= "string" then
         error("key must be a string", 2)
@@ -453,25 +615,31 @@ function _M.peek(self, key, stale)
         end
         return nil, errstr(rc)
     end
-    if meta.stale ~= 0 and not stale then
+    local went_stale = meta.stale ~= 0
+    if went_stale and not stale then
         return nil
     end
     local expires = tonumber(meta.expires_ms)
     local ttl = 0
     if expires ~= 0 then
-        ttl = (expires - now_ms()) / 1000
+        local w = self.written and self.written:get(l2key)
+        if w and w[3] == tonumber(meta.version) and w[2] > 0 then
+            ttl = w[2] - (ngx.now() - w[1])
+        else
+            ttl = (expires - now_ms()) / 1000
+        end
         if ttl == 0 then
-            ttl = -0.001 -- expired this very millisecond
+            ttl = 0.001 -- as mlcache: 0 means no expiry
         end
     end
     if meta.type == TYPE_NONE then
-        return ttl, nil, nil
+        return ttl, nil, nil, went_stale
     end
     local v, err = codec.decode(buf, size_out[0], meta.type, meta.flags)
     if v == nil then
         return nil, err
     end
-    return ttl, nil, v
+    return ttl, nil, v, went_stale
 end
 
 
@@ -483,7 +651,10 @@ function _M.set(self, key, opts, value)
         error("key must be a string", 2)
     end
     if opts ~= nil then
-        check_get_opts(opts)
+        local e = get_opts_error(opts)
+        if e then
+            error(e, 2)
+        end
     end
     if not self.shm then
         local ok, err = open_region(self)
@@ -508,6 +679,8 @@ function _M.set(self, key, opts, value)
     if not ok then
         return nil, "could not write to the region: " .. tostring(version)
     end
+    note_write(self, l2key, version, value == nil and opt(self, opts, "neg_ttl")
+               or opt(self, opts, "ttl"))
     local _, err = promote(self, opts, key, l2key, value, c0, version, fresh, 0)
     if err then
         return nil, err
@@ -556,6 +729,7 @@ function _M.purge(self, flush_expired)
         self.lru:flush_all()
     elseif not self.custom_lru then
         self.lru = lrucache.new(self.lru_size)
+        l1_by_name[self.name] = self.lru
     else
         return nil, "cannot purge a custom LRU cache without flush_all"
     end
@@ -607,18 +781,21 @@ function _M.get_bulk(self, bulk, opts)
     if type(bulk) ~= "table" then
         error("bulk must be a table", 2)
     end
-    if type(bulk.n) ~= "number" then
-        error("bulk.n must be a number", 2)
+    if not bulk.n then
+        error("bulk must have n field", 2)
     end
     local concurrency = 3
-    if opts ~= nil then
+    if opts then
         if type(opts) ~= "table" then
             error("opts must be a table", 2)
         end
-        if opts.concurrency ~= nil then
+        if opts.concurrency then
             concurrency = opts.concurrency
-            if type(concurrency) ~= "number" or concurrency < 1 then
-                error("opts.concurrency must be a number > 0", 2)
+            if type(concurrency) ~= "number" then
+                error("opts.concurrency must be a number", 2)
+            end
+            if concurrency <= 0 then
+                error("opts.concurrency must be > 0", 2)
             end
         end
     end
@@ -632,6 +809,12 @@ function _M.get_bulk(self, bulk, opts)
             error("callback at index " .. (b + 3) .. " must be a function for operation "
                   .. i .. " (got " .. type(bulk[b + 3]) .. ")", 2)
         end
+        local o = bulk[b + 2]
+        local e = o ~= nil and get_opts_error(o)
+        if e then
+            error("options at index " .. (b + 2) .. " for operation " .. i
+                  .. " are invalid: " .. e, 2)
+        end
     end
     local res = { n = bulk.n * 3 }
     local spawn = ngx and ngx.thread and ngx.thread.spawn
@@ -640,7 +823,7 @@ function _M.get_bulk(self, bulk, opts)
         return res
     end
     local threads = {}
-    local nt = math.min(concurrency, bulk.n)
+    local nt = math.min(math.ceil(concurrency), bulk.n)
     for t = 1, nt do
         local th, err = spawn(bulk_run, self, bulk, res, t, bulk.n, nt)
         if not th then
@@ -658,8 +841,8 @@ function _M.get_bulk(self, bulk, opts)
 end
 
 function _M.each_bulk_res(res)
-    if type(res) ~= "table" then
-        error("res must be a table", 2)
+    if type(res) ~= "table" or not res.n then
+        error("res must have res.n field; is this a get_bulk() result?", 2)
     end
     local i = 0
     return function()
