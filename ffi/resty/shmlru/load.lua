@@ -263,7 +263,9 @@ local function run_loader(h, ld, key, o, has_stale, stale, cb, ...)
     end
     local p, n, t, flags
     if val == nil then
-        outcome = LOADED_ABSENT
+        if outcome ~= LOADED_UNCACHED then -- an uncached nil stays uncached
+            outcome = LOADED_ABSENT
+        end
     else
         p, n, t, flags = o.codec.encode(val)
         if not p then

@@ -40,6 +40,7 @@ local tostring = tostring
 local tonumber = tonumber
 local error = error
 local pcall = pcall
+local ipairs = ipairs
 local xpcall = xpcall
 local traceback = debug.traceback
 local setmetatable = setmetatable
@@ -54,6 +55,19 @@ local ttl_ms = base.ttl_ms
 local errstr = base.errstr
 local with_buf = base.with_buf
 local FRESH, ABSENT, SOFT_STALE = load.FRESH, load.ABSENT, load.SOFT_STALE
+local TIMEOUT = load.TIMEOUT
+
+-- mlcache's error for a get that waited on another's callback too long.
+local LOCK_TIMEOUT = "could not acquire callback lock: timeout"
+
+
+-- warn logs at nginx's warn level (nothing outside nginx), as mlcache
+-- reports what it serves in place of an answer.
+local function warn(...)
+    if ngx and ngx.log then
+        ngx.log(ngx.WARN, ...)
+    end
+end
 
 
 local _M = { _VERSION = shmlru._VERSION } -- one version (version/version.go)
@@ -275,6 +289,16 @@ function _M.new(name, region, opts)
     if e then
         error(e, 2)
     end
+    -- shm_miss and shm_locks have no use here, but must name dicts that
+    -- exist, as mlcache's must.
+    local shared = ngx and ngx.shared
+    if shared then
+        for _, o in ipairs({ "shm_miss", "shm_locks" }) do
+            if opts[o] and not shared[opts[o]] then
+                return nil, "no such lua_shared_dict for opts." .. o .. ": " .. opts[o]
+            end
+        end
+    end
     local lru_size = opts.lru_size
     local s = opts.l1_serializer
     local prefix = opts.prefix or name .. ":"
@@ -304,6 +328,7 @@ function _M.new(name, region, opts)
         lease = opts.lease or lock.exptime or 30,
         wait_timeout = opts.wait_timeout or lock.timeout or 5,
         region_opts = ro,
+        debug = opts.debug,
     }, mt)
     if rt == "table" then
         self.shm, self.h = region, region.h
@@ -515,24 +540,32 @@ local function get_l2l3(self, key, opts, cb, ...)
     if ran.bad then
         error("cannot cache value of type " .. ran.bad, 3)
     elseif ran.too_large and src == "loaded" then
+        warn("could not write to the region (", err, "): kept in this worker's L1 only")
         return l1_only(self, opts, key, l2key, ran.value, ran.ttl, c0)
     end
     if err then
         if src == "loaded" and err == ran.err then
             return ran.value, err -- the callback's own value and error
+        elseif err == TIMEOUT then
+            err = LOCK_TIMEOUT
         end
         return nil, err
     end
     if src == "stale" then
+        -- resurrect_ttl's stale value on a wait that timed out
+        warn(LOCK_TIMEOUT)
         fresh = nil -- served, not kept in L1: the next get looks again
+    elseif src == "resurrected" then
+        warn("callback returned an error (", ran.err, ") but stale value found",
+             " in the region will be resurrected for ",
+             opt(self, opts, "resurrect_ttl"), "s (resurrect_ttl)")
+        note_write(self, l2key, version, opt(self, opts, "resurrect_ttl"))
     elseif src == "loaded" then
         local ttl = ran.ttl
         if type(ttl) ~= "number" then
             ttl = val == nil and opt(self, opts, "neg_ttl") or opt(self, opts, "ttl")
         end
         note_write(self, l2key, version, ttl)
-    elseif src == "resurrected" then
-        note_write(self, l2key, version, opt(self, opts, "resurrect_ttl"))
     end
     return promote(self, opts, key, l2key, val, c0, version, fresh, LEVEL[src])
 end
@@ -731,7 +764,7 @@ function _M.purge(self, flush_expired)
         self.lru = lrucache.new(self.lru_size)
         l1_by_name[self.name] = self.lru
     else
-        return nil, "cannot purge a custom LRU cache without flush_all"
+        error("cannot purge when using custom LRU cache with OpenResty < 1.13.6.2", 2)
     end
     return true
 end
@@ -747,9 +780,9 @@ end
 
 -- new_bulk, get_bulk and each_bulk_res as mlcache's: lookups of 4 slots
 -- (key, opts, callback, arg) in bulk, answers of 3 (value, err,
--- hit_level) in res. Callbacks run concurrently in up to
--- opts.concurrency (3) light threads, each doing a share of the lookups
--- in turn.
+-- hit_level) in res. The lookups L1 or L2 answers are answered first; the
+-- others run their callbacks in up to opts.concurrency (3) light threads,
+-- this one included, each taking a run of them, as mlcache spreads them.
 local bulk_mt = {}
 bulk_mt.__index = bulk_mt
 
@@ -764,16 +797,33 @@ function bulk_mt.add(bulk, key, opts, cb, arg)
     bulk.n = bulk.n + 1
 end
 
-local function bulk_run(self, bulk, res, from, to, step)
-    for i = from, to, step do
-        local b = (i - 1) * 4
-        local r = (i - 1) * 3
-        local ok, v, err, lvl = pcall(self.get, self, bulk[b + 1], bulk[b + 2],
-                                      bulk[b + 3], bulk[b + 4])
-        if not ok then
-            v, err, lvl = nil, v, nil
-        end
-        res[r + 1], res[r + 2], res[r + 3] = v, err, lvl
+-- bulk_get answers lookup i of bulk in res (with its callback if cb).
+local function bulk_get(self, bulk, res, i, cb)
+    local b = (i - 1) * 4
+    local r = (i - 1) * 3
+    local f
+    if cb then
+        f = bulk[b + 3]
+    end
+    local ok, v, err, lvl = pcall(self.get, self, bulk[b + 1], bulk[b + 2], f,
+                                  bulk[b + 4])
+    if not ok then
+        v, err, lvl = nil, v, nil
+    end
+    res[r + 1], res[r + 2], res[r + 3] = v, err, lvl
+    return lvl
+end
+
+-- bulk_run answers the lookups misses[from..to] with their callbacks.
+local function bulk_run(self, bulk, res, misses, from, to)
+    for k = from, to do
+        bulk_get(self, bulk, res, misses[k], true)
+    end
+end
+
+local function debug_log(self, ...)
+    if self.debug then
+        ngx.log(ngx.DEBUG, ...)
     end
 end
 
@@ -817,24 +867,50 @@ function _M.get_bulk(self, bulk, opts)
         end
     end
     local res = { n = bulk.n * 3 }
-    local spawn = ngx and ngx.thread and ngx.thread.spawn
-    if not spawn or concurrency == 1 or bulk.n <= 1 then
-        bulk_run(self, bulk, res, 1, bulk.n, 1)
+    local misses = {}
+    for i = 1, bulk.n do
+        if bulk_get(self, bulk, res, i, false) == -1 then
+            misses[#misses + 1] = i
+        end
+    end
+    local n = #misses
+    if n == 0 then
         return res
     end
+    local spawn = ngx and ngx.thread and ngx.thread.spawn
+    local n_threads = spawn and math.min(n, concurrency) - 1 or 0
+    local size = math.ceil(n / concurrency)
+    debug_log(self, "spawning ", n_threads, " threads to run ", n, " callbacks")
     local threads = {}
-    local nt = math.min(math.ceil(concurrency), bulk.n)
-    for t = 1, nt do
-        local th, err = spawn(bulk_run, self, bulk, res, t, bulk.n, nt)
+    local from, rest = 1, n
+    for t = 1, n_threads do
+        local to
+        if rest >= size then
+            rest = rest - size
+            to = from + size - 1
+        else
+            rest = 0
+            to = from
+        end
+        debug_log(self, "thread ", t, " running callbacks ", from, " to ", to)
+        local th, err = spawn(bulk_run, self, bulk, res, misses, from, to)
         if not th then
             return nil, "could not spawn a thread: " .. tostring(err)
         end
         threads[t] = th
+        from = from + size
+        if rest == 0 then
+            break
+        end
     end
-    for t = 1, nt do
+    if rest > 0 then
+        debug_log(self, "main thread running callbacks ", from, " to ", from + rest - 1)
+        bulk_run(self, bulk, res, misses, from, from + rest - 1)
+    end
+    for t = 1, #threads do
         local ok, err = ngx.thread.wait(threads[t])
         if not ok then
-            return nil, "bulk thread failed: " .. tostring(err)
+            ngx.log(ngx.ERR, "failed to wait for thread number ", t, ": ", err)
         end
     end
     return res
