@@ -83,6 +83,17 @@ function _M.callbacks()
     v, err, lvl = c:get("big", nil, big_cb)
     check(v == big and lvl == 1 and calls == 1, "too large for L2, then from L1: " .. s(lvl) .. " " .. calls)
     check(c:peek("big") == nil, "too large: not in L2")
+
+    -- a nil with a negative ttl is not cached either
+    calls = 0
+    local function neg_nil()
+        calls = calls + 1
+        return nil, nil, -1
+    end
+    v, err, lvl = c:get("negnil", nil, neg_nil)
+    check(v == nil and err == nil and lvl == 3, "nil with ttl -1: " .. s(lvl))
+    v, err, lvl = c:get("negnil", nil, neg_nil)
+    check(lvl == 3 and calls == 2 and c:peek("negnil") == nil, "nil with ttl -1 is not cached: " .. calls)
     done()
 end
 
@@ -118,6 +129,16 @@ function _M.resurrect()
     check(v == "old" and err == nil and lvl == 4, "resurrect_ttl 0: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
     local ttl = c:peek("k")
     check(ttl and ttl > 3600, "resurrected with resurrect_ttl 0 has no near expiry: " .. s(ttl))
+    -- a cached nil that expired is resurrected as a nil
+    local n, e2, l2 = c:get("nil", { neg_ttl = 0.05 }, function() return nil end)
+    check(n == nil and e2 == nil and l2 == 3, "a nil cached: " .. s(l2))
+    ngx.sleep(0.12)
+    v, err, lvl = c:get("nil", { resurrect_ttl = 30 }, function() return nil, "down" end)
+    check(v == nil and err == nil and lvl == 4, "a stale nil resurrected: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
+    v, err, lvl = c:get("nil", nil, function() return "new" end)
+    check(v == nil and err == nil and lvl == 1, "the resurrected nil is served: " .. s(v) .. " " .. s(lvl))
+    ttl = c:peek("nil")
+    check(ttl and ttl > 29 and ttl <= 30, "the resurrected nil lives resurrect_ttl: " .. s(ttl))
     raises("opts.resurrect_ttl must be >= 0", mlcache.new, "x", cache(), { resurrect_ttl = -1 })
     check(pcall(mlcache.new, "x", cache(), { resurrect_ttl = 0 }), "new takes resurrect_ttl 0")
     done()
@@ -140,8 +161,25 @@ function _M.lock()
     local waited = ngx.now() - t0
     check(v == nil and err and waited < 0.5,
           "lock timeout 0.1: " .. s(v) .. " " .. s(err) .. " after " .. waited .. " s")
+    check(err == "could not acquire callback lock: timeout", "mlcache's lock-timeout error: " .. s(err))
     local ok, tv = ngx.thread.wait(th)
     check(ok and tv == "late", "the loader: " .. s(tv))
+
+    -- a stale cached nil is served on a lock timeout with resurrect_ttl
+    local n = c:get("nil", { neg_ttl = 0.05 }, function() return nil end)
+    check(n == nil, "a nil cached")
+    ngx.sleep(0.12)
+    th = ngx.thread.spawn(function()
+        return c:get("nil", nil, function() ngx.sleep(0.5) return "late" end)
+    end)
+    ngx.sleep(0.05)
+    local lvl
+    v, err, lvl = c:get("nil", { resurrect_ttl = 30, resty_lock_opts = { timeout = 0.1 } },
+                        function() return "mine" end)
+    check(v == nil and err == nil and lvl == 4, "a stale nil on a lock timeout: "
+          .. s(v) .. " " .. s(err) .. " " .. s(lvl))
+    ok, tv = ngx.thread.wait(th)
+    check(ok and tv == "late", "the nil's loader: " .. s(tv))
     raises("opts.resty_lock_opts must be a table", c.get, c, "k", { resty_lock_opts = 1 })
     done()
 end
