@@ -207,6 +207,19 @@ function _M.args()
     raises("opts.shm_miss must be a string", mlcache.new, "x", cache(), { shm_miss = 1 })
     raises("opts.shm_locks must be a string", mlcache.new, "x", cache(), { shm_locks = 1 })
     raises("opts.shm_set_tries must be >= 1", mlcache.new, "x", cache(), { shm_set_tries = 0 })
+    local cn, nerr = mlcache.new("x", cache(), { shm_miss = "no_such_dict" })
+    check(cn == nil and nerr == "no such lua_shared_dict for opts.shm_miss: no_such_dict",
+          "shm_miss must exist: " .. s(nerr))
+    cn, nerr = mlcache.new("x", cache(), { shm_locks = "no_such_dict" })
+    check(cn == nil and nerr == "no such lua_shared_dict for opts.shm_locks: no_such_dict",
+          "shm_locks must exist: " .. s(nerr))
+    local events
+    cn, nerr = mlcache.new("x", cache(), { ipc = {
+        register_listeners = function(ev) events = ev return nil, "no bus" end,
+        broadcast = function() end } })
+    check(cn == nil and nerr == "failed to initialize custom IPC (opts.ipc.register_listeners returned an error): no bus"
+          and events and events.invalidation.channel == "mlcache:invalidations:x"
+          and events.purge.channel == "mlcache:purge:x", "custom ipc: " .. s(nerr))
     local v, err = c:get("ser", { l1_serializer = function() return nil end }, function() return "v" end)
     check(v == nil and err == "l1_serializer returned a nil value", "l1_serializer nil: " .. s(err))
 

@@ -257,6 +257,21 @@ local function new_opts_error(opts)
 end
 
 
+-- flush_l1 empties this worker's L1 of self (shared by the instances of
+-- its name): false for a custom LRU without flush_all.
+local function flush_l1(self)
+    if self.lru.flush_all then
+        self.lru:flush_all()
+    elseif not self.custom_lru then
+        self.lru = lrucache.new(self.lru_size)
+        l1_by_name[self.name] = self.lru
+    else
+        return false
+    end
+    return true
+end
+
+
 -- new creates an instance named name over a shmlru region.
 --
 -- region is a region path (a name without a slash is a file under
@@ -289,14 +304,18 @@ function _M.new(name, region, opts)
     if e then
         error(e, 2)
     end
-    -- shm_miss and shm_locks have no use here, but must name dicts that
-    -- exist, as mlcache's must.
+    -- shm_miss, shm_locks and ipc_shm have no use here, but must name
+    -- dicts that exist, as mlcache's must.
     local shared = ngx and ngx.shared
     if shared then
         for _, o in ipairs({ "shm_miss", "shm_locks" }) do
             if opts[o] and not shared[opts[o]] then
                 return nil, "no such lua_shared_dict for opts." .. o .. ": " .. opts[o]
             end
+        end
+        if opts.ipc_shm and not shared[opts.ipc_shm] then
+            return nil, "failed to initialize mlcache IPC (could not instantiate"
+                .. " mlcache.ipc): no such lua_shared_dict: " .. opts.ipc_shm
         end
     end
     local lru_size = opts.lru_size
@@ -330,6 +349,26 @@ function _M.new(name, region, opts)
         region_opts = ro,
         debug = opts.debug,
     }, mt)
+    if opts.ipc then
+        -- A custom IPC gets mlcache's events, as with mlcache; nothing here
+        -- broadcasts them (L1 needs no invalidation events), but a handler
+        -- called by another cache still drops this worker's L1 copies.
+        local events = {
+            invalidation = {
+                channel = "mlcache:invalidations:" .. name,
+                handler = function(key) self.lru:delete(key) end,
+            },
+            purge = {
+                channel = "mlcache:purge:" .. name,
+                handler = function() flush_l1(self) end,
+            },
+        }
+        local ok, err = opts.ipc.register_listeners(events)
+        if not ok and err ~= nil then
+            return nil, "failed to initialize custom IPC (opts.ipc.register_listeners"
+                .. " returned an error): " .. tostring(err)
+        end
+    end
     if rt == "table" then
         self.shm, self.h = region, region.h
         lib = base.lib()
@@ -748,6 +787,9 @@ end
 -- this instance's. flush_expired is taken for the API (flush_all frees
 -- everything at once). true, or nil and an error.
 function _M.purge(self, flush_expired)
+    if self.custom_lru and not self.lru.flush_all then
+        error("cannot purge when using custom LRU cache with OpenResty < 1.13.6.2", 2)
+    end
     if not self.shm then
         local ok, err = open_region(self)
         if not ok then
@@ -758,14 +800,7 @@ function _M.purge(self, flush_expired)
     if err then
         return nil, err
     end
-    if self.lru.flush_all then
-        self.lru:flush_all()
-    elseif not self.custom_lru then
-        self.lru = lrucache.new(self.lru_size)
-        l1_by_name[self.name] = self.lru
-    else
-        error("cannot purge when using custom LRU cache with OpenResty < 1.13.6.2", 2)
-    end
+    flush_l1(self)
     return true
 end
 
