@@ -57,6 +57,10 @@ local with_buf = base.with_buf
 local FRESH, ABSENT, SOFT_STALE = load.FRESH, load.ABSENT, load.SOFT_STALE
 local TIMEOUT = load.TIMEOUT
 
+-- l1_now is the clock of lua-resty-lrucache's expiries (ngx.now in nginx),
+-- on which mlcache counts the seconds left of what it copies to L1.
+local l1_now = ngx and ngx.now or function() return now_ms() / 1000 end
+
 -- mlcache's error for a get that waited on another's callback too long.
 local LOCK_TIMEOUT = "could not acquire callback lock: timeout"
 
@@ -458,7 +462,7 @@ local function promote(self, opts, key, l2key, v, c0, version, fresh, level)
     if fresh then
         local ttl
         if fresh ~= 0 then
-            ttl = (fresh - now_ms()) / 1000
+            ttl = fresh / 1000 - l1_now() -- on L1's clock: it ends with L2's
         end
         if not ttl or ttl > 0 then
             if v == nil then
