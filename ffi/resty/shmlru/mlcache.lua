@@ -581,7 +581,7 @@ local function get_l2l3(self, key, opts, cb, ...)
     local val, src
     val, err, src, version, fresh = resolve(shm, l2key, o, st, v, run_cb, ran, cb, ...)
     if ran.bad then
-        error("cannot cache value of type " .. ran.bad, 3)
+        error("cannot cache value of type " .. ran.bad) -- from here, as mlcache
     elseif ran.too_large and src == "loaded" then
         warn("could not write to the region (", err, "): kept in this worker's L1 only")
         return l1_only(self, opts, key, l2key, ran.value, ran.ttl, c0)
