@@ -289,7 +289,11 @@ return M
 		}
 	}()
 
-	if code := strings.TrimSpace(b.sections["error_code"]); code != "" {
+	code := strings.TrimSpace(b.sections["error_code"])
+	if code == "" { // "--- error_code: 500"
+		code = strings.TrimSpace(strings.TrimPrefix(b.mods["error_code"], ":"))
+	}
+	if code != "" {
 		if gerr == nil || !strings.Contains(gerr.Error(), code) {
 			t.Errorf("want status %s, got %v", code, gerr)
 		}
