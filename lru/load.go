@@ -48,7 +48,7 @@ type LoadOptions struct {
 	// ResurrectTTL: when the loader fails and an expired value of the key
 	// is still in the cache, that value is served (SourceResurrected) and
 	// made fresh again for this long, instead of the error going to every
-	// waiter. 0: the error goes to every caller waiting on the load, and
+	// waiter; an expired absence likewise (ErrNotFound, SourceResurrected). 0: the error goes to every caller waiting on the load, and
 	// nothing is cached. Values kept for StaleTTL are at hand for it; an
 	// expired one without it only until the cache removes it.
 	ResurrectTTL time.Duration

@@ -289,8 +289,10 @@ end
 -- prefix .. key; default name .. ":"; "" shares keys as they are with Go
 -- and resty.shmlru), lease (30) and wait_timeout (5) of the read-through,
 -- resty_lock_opts (its exptime and timeout are lease and wait_timeout),
--- region_opts (shmlru.open's opts). shm_set_tries, shm_miss, shm_locks,
--- ipc_shm and ipc are taken and have no use here (see ffi/README.md).
+-- region_opts (shmlru.open's opts), debug (get_bulk's debug log).
+-- shm_set_tries, shm_miss, shm_locks, ipc_shm and ipc are checked as
+-- mlcache checks them and have no use here (see ffi/README.md). The
+-- instances of one name share this worker's L1, as mlcache's do.
 function _M.new(name, region, opts)
     if type(name) ~= "string" then
         error("name must be a string", 2)
@@ -628,8 +630,8 @@ end
 -- get returns value, err, hit_level (1: L1, 2: L2, 3: the callback ran,
 -- 4: a stale value; nil, nil, -1 on a miss without a callback), as
 -- mlcache's get. opts: ttl, neg_ttl, resurrect_ttl, l1_serializer,
--- shm_set_tries (no use), lease, wait_timeout. callback(...) returns
--- value, err, ttl as mlcache's.
+-- shm_set_tries (no use), resty_lock_opts, lease, wait_timeout.
+-- callback(...) returns value, err, ttl as mlcache's (run_cb).
 function _M.get(self, key, opts, cb, ...)
     if type(key) ~= "string" then
         error("key must be a string", 2)
