@@ -11,7 +11,7 @@ import (
 // userdata refused, a value too large for L2 kept in L1), peek's stale
 // value and ngx.now() clock, resurrect_ttl 0, get's resty_lock_opts
 // timeout, argument errors in mlcache's words, and one L1 for the
-// instances of one name.
+// instances of one name (in either l1_coherence mode).
 func TestNginxMLCacheCompat(t *testing.T) {
 	e := startLoadNginx(t)
 	for _, name := range []string{"callbacks", "peek", "resurrect", "lock", "args", "shared_l1"} {

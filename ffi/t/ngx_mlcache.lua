@@ -250,6 +250,32 @@ function _M.shared_l1()
     local other = assert(mlcache.new(name .. "-other", cache(), { prefix = "sc:" .. name .. ":" }))
     v, _, lvl = other:get("k", nil, function() return "from-other" end)
     check(v == "from-other" and lvl == 3, "another name has its own L1: " .. s(v) .. " " .. s(lvl))
+
+    -- "update": the reverse map and cursors go with the shared L1, so
+    -- either instance's update() drops what the other filled
+    local ua = assert(mlcache.new(name, cache(), { prefix = "ua:" .. name .. ":",
+                                                   l1_coherence = "update" }))
+    local ub = assert(mlcache.new(name, cache(), { prefix = "ua:" .. name .. ":",
+                                                   l1_coherence = "update" }))
+    check(ua.lru == ub.lru, "update-mode instances of one name share an L1")
+    check(ua.lru ~= a.lru, "an update-mode L1 is not an always-mode one")
+    v, _, lvl = ua:get("u", nil, function() return "v1" end)
+    check(v == "v1" and lvl == 3, "ua loads: " .. s(v) .. " " .. s(lvl))
+    v, _, lvl = ub:get("u")
+    check(v == "v1" and lvl == 1, "ub reads ua's L1 entry: " .. s(v) .. " " .. s(lvl))
+    assert(cache():set("ua:" .. name .. ":u", "v2")) -- another writer
+    v, _, lvl = ua:get("u")
+    check(v == "v1" and lvl == 1, "stale until update(): " .. s(v) .. " " .. s(lvl))
+    check(ub:update(), "ub:update()")
+    v, _, lvl = ua:get("u")
+    check(v == "v2" and lvl == 2, "ub's update() dropped ua's entry: " .. s(v) .. " " .. s(lvl))
+
+    -- one opts.lru cannot hold both modes' entries
+    local own = require("resty.lrucache").new(10)
+    assert(mlcache.new(name .. "-own", cache(), { lru = own }))
+    local bad, err = mlcache.new(name .. "-own", cache(), { lru = own, l1_coherence = "update" })
+    check(bad == nil and s(err):find('l1_coherence "always"', 1, true),
+          "an opts.lru of both modes: " .. s(err))
     done()
 end
 
