@@ -1039,11 +1039,14 @@ SHMLRU_HIDDEN int shmlru_fast_load_look(uint64_t h, const char *key, size_t klen
 	shmlru_look l;
 	memset(&l, 0, sizeof l);
 	l.state = SHMLRU_LOOK_MISS;
-	if (rc == SHMLRU_NOT_FOUND || (m.stale && m.type == SHMLRU_TYPE_NONE)) {
+	if (rc == SHMLRU_NOT_FOUND) {
 		memset(&m, 0, sizeof m);
 		*value_len = 0;
 	} else if (m.stale) {
+		/* a value or an absence (lru's look): resurrectable */
 		l.state = SHMLRU_LOOK_EXPIRED;
+		if (m.type == SHMLRU_TYPE_NONE)
+			*value_len = 0;
 	} else if (m.type == SHMLRU_TYPE_NONE) {
 		l.state = SHMLRU_LOOK_ABSENT;
 		l.fresh_ms = m.expires_ms;

@@ -220,8 +220,9 @@ func shmlru_go_load_finish(h C.uint64_t, load unsafe.Pointer, key *C.char, keyLe
 	probeIn(value, uintptr(len(v)))
 	ld.Value = v
 	if ld.Outcome == lru.LoadedFailed {
-		// A value given with a failure is the expired one to resurrect.
-		ld.Resurrect = value != nil
+		// A value given with a failure is the expired one to resurrect;
+		// the type SHMLRU_TYPE_NONE, with no value, an expired absence.
+		ld.Resurrect = value != nil || ld.Type == lru.TypeNone
 		text := ""
 		if msgLen > 0 {
 			text = string(unsafe.Slice((*byte)(unsafe.Pointer(msg)), int(min(msgLen, 4096))))

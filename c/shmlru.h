@@ -559,7 +559,8 @@ int shmlru_fill_store(shmlru_t h, const char *key, size_t key_len, const void *v
  *
  *   shmlru_load_look      hit (SHMLRU_LOOK_FRESH, _ABSENT), serve stale
  *                         while one caller refreshes (_SOFT_STALE), or
- *                         load (_MISS, _EXPIRED: a value to resurrect)
+ *                         load (_MISS, _EXPIRED: a value, or an absence
+ *                         of meta.type SHMLRU_TYPE_NONE, to resurrect)
  *   shmlru_load_begin     claim, or wait (above)
  *   shmlru_load_prepare   the loader's look again, and a tracked load's
  *                         guard; then run the loader
@@ -576,12 +577,12 @@ enum {
 	SHMLRU_LOOK_FRESH      = 1, /* a value to serve */
 	SHMLRU_LOOK_ABSENT     = 2, /* a remembered absence to serve */
 	SHMLRU_LOOK_SOFT_STALE = 3, /* a value past its fresh time: serve it, and refresh it */
-	SHMLRU_LOOK_EXPIRED    = 4, /* an expired value: load; resurrect it should the loader fail */
+	SHMLRU_LOOK_EXPIRED    = 4, /* an expired value or absence: load; resurrect it should the loader fail */
 
 	/* shmlru_load_finish's outcome: how the loader ended */
 	SHMLRU_LOADED_VALUE    = 1, /* it returned value: cache it */
 	SHMLRU_LOADED_ABSENT   = 2, /* the key has no value */
-	SHMLRU_LOADED_FAILED   = 3, /* it failed with msg (value: an expired one to resurrect, or NULL) */
+	SHMLRU_LOADED_FAILED   = 3, /* it failed with msg (value: an expired one to resurrect, or NULL; type SHMLRU_TYPE_NONE: an expired absence to resurrect) */
 	SHMLRU_LOADED_GAVE_UP  = 4, /* its caller went away: a waiter loads */
 	SHMLRU_LOADED_UNCACHED = 5, /* it returned a value its caller keeps to itself */
 

@@ -76,6 +76,7 @@ const loadLocations = `
         location = /ml_alloc { content_by_lua_block { require("ngx_load").ml_alloc() } }
         location = /ml_api { content_by_lua_block { require("ngx_load").ml_api() } }
         location = /ml_init_err { content_by_lua_block { ngx.say(tostring(ml_init_err)) } }
+        location ~ ^/mlc_(\w+)$ { content_by_lua_block { require("ngx_mlcache")[ngx.var[1]]() } }
 `
 
 // loadEnv is one nginx with loadWorkers workers and the test's own handle

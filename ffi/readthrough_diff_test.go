@@ -28,7 +28,7 @@ import (
 //
 // The scenarios: a loaded value, negative caching (and neg_ttl 0), hits
 // on a value and on a remembered absence, a loader's failure, resurrection
-// of an expired value, stale-while-revalidate (the stale answer, then the
+// of an expired value or absence, stale-while-revalidate (the stale answer, then the
 // refresh's value and window), a value stored with a stale window, tracked
 // fills in step (a value, an absence kept and not kept, a failure, a hit)
 // and out of step, and a wait that times out behind a held load.
@@ -38,6 +38,7 @@ type rtScenario struct {
 	name string
 	// pre is what the key holds first: "" nothing, "fresh:V", "absent",
 	// "softstale:V" (a value in its 60 s stale window), "expired:V",
+	// "expiredabsent" (an absence past its TTL),
 	// "tracked:V" (a tracked fill), "held" (a load another caller holds).
 	pre   string
 	agent string // the tracking agent: "in" step, "out" of step, "" as it was
@@ -66,6 +67,12 @@ var rtScenarios = []rtScenario{
 		want: "answer=old,nil,resurrected waiter=done stored=bytes:old flags=0 ttl=30"},
 	{name: "failure without resurrect_ttl", pre: "expired:old", ttl: 60, do: "fail:db down",
 		want: "answer=nil,db down,loaded waiter=failed:db down stored=expired bytes:old"},
+	{name: "resurrect an absence", pre: "expiredabsent", ttl: 60, neg: 30, res: 30, do: "fail:db down",
+		want: "answer=nil,nil,resurrected waiter=done stored=none: flags=0 ttl=30"},
+	{name: "an expired absence without resurrect_ttl", pre: "expiredabsent", ttl: 60, neg: 30, do: "fail:db down",
+		want: "answer=nil,db down,loaded waiter=failed:db down stored=expired none:"},
+	{name: "an expired absence loads again", pre: "expiredabsent", ttl: 60, neg: 30, res: 30, do: "value:v1",
+		want: "answer=v1,nil,loaded waiter=done stored=bytes:v1 flags=0 ttl=60"},
 	{name: "stale while revalidate", pre: "softstale:old", ttl: 60, stale: 60, do: "value:new", refresh: true,
 		want: "answer=old,nil,stale waiter=done stored=bytes:new flags=stale+60000ms ttl=120"},
 	{name: "stale window stored", ttl: 60, stale: 60, do: "value:v1",
@@ -146,8 +153,12 @@ func rtOne(t *testing.T, e *luajitEnv, sc rtScenario, key string, start func(str
 		// Expires a window after now: fresh until now, then stale.
 		_, err := c.Write(k, []byte(v), lru.WriteOptions{TTL: time.Minute, Flags: lru.StaleFlag | 60000})
 		must(t, err)
-	case "expired":
-		_, err := c.Write(k, []byte(v), lru.WriteOptions{TTL: time.Millisecond})
+	case "expired", "expiredabsent":
+		w := lru.WriteOptions{TTL: time.Millisecond}
+		if kind == "expiredabsent" {
+			w.Type = lru.TypeNone
+		}
+		_, err := c.Write(k, []byte(v), w)
 		must(t, err)
 		waitUntil(t, 5*time.Second, "the entry expired", func() bool {
 			_, _, stale, err := c.Read(nil, k, lru.ReadOptions{Stale: true, Peek: true})

@@ -48,7 +48,7 @@ type LoadOptions struct {
 	// ResurrectTTL: when the loader fails and an expired value of the key
 	// is still in the cache, that value is served (SourceResurrected) and
 	// made fresh again for this long, instead of the error going to every
-	// waiter. 0: the error goes to every caller waiting on the load, and
+	// waiter; an expired absence likewise (ErrNotFound, SourceResurrected). 0: the error goes to every caller waiting on the load, and
 	// nothing is cached. Values kept for StaleTTL are at hand for it; an
 	// expired one without it only until the cache removes it.
 	ResurrectTTL time.Duration
@@ -70,6 +70,9 @@ type LoadOptions struct {
 	// keepAbsent remembers an absence with NegativeTTL 0, without expiry
 	// (lua-resty-mlcache's neg_ttl 0; see ReadThrough).
 	keepAbsent bool
+	// staleAbsent: the expired entry at hand for ResurrectTTL is an
+	// absence (GetOrLoad), resurrected as one.
+	staleAbsent bool
 }
 
 // Source tells where GetOrLoad's answer came from (mlcache's hit_level,
@@ -173,6 +176,7 @@ func (c *Cache) Load(ctx context.Context, dst, key []byte, load Loader, o LoadOp
 	var stale []byte // an expired value, for ResurrectTTL
 	if l.State == LookExpired {
 		stale = l.Value[len(dst):]
+		o.staleAbsent = l.Meta.Type == TypeNone
 	}
 	res := c.coalesce(ctx, key, load, o, stale)
 	if errors.Is(res.err, ErrNotInStep) {
@@ -270,9 +274,9 @@ func (c *Cache) look(dst, key []byte, tracked, fit bool) (Look, error) {
 	case err != nil:
 		return l, err
 	case stale:
-		if m.Type != TypeNone {
-			l.Value, l.State = v, LookExpired
-		}
+		// An expired absence is resurrectable as a value is
+		// (lua-resty-mlcache resurrects its cached nils).
+		l.Value, l.State = v, LookExpired
 		return l, nil
 	case m.Type == TypeNone:
 		l.State, l.FreshUntil = LookAbsent, m.Expires
@@ -469,7 +473,10 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 	case ctx.Err() != nil && errors.Is(lerr, ctx.Err()):
 		ld.Outcome = LoadedGaveUp
 	default:
-		ld.Outcome, ld.Value, ld.Resurrect = LoadedFailed, stale, stale != nil
+		ld.Outcome, ld.Value, ld.Resurrect = LoadedFailed, stale, stale != nil || o.staleAbsent
+		if o.staleAbsent {
+			ld.Type, ld.Value = TypeNone, nil
+		}
 	}
 	res := c.finishLoad(t, key, o, ld)
 	if res.endErr != nil {
@@ -524,7 +531,8 @@ const (
 type Loaded struct {
 	Outcome LoadedOutcome
 	// Value is the value (LoadedValue, LoadedUncached), or for
-	// LoadedFailed with Resurrect the expired value to serve instead.
+	// LoadedFailed with Resurrect the expired value to serve instead (of
+	// Type TypeNone: an expired absence, resurrected as an absence).
 	Value     []byte
 	Resurrect bool
 	Type      Type   // Value's type
@@ -605,7 +613,11 @@ func (c *Cache) decideLoad(t *LoadTicket, key []byte, o LoadOptions, ld Loaded) 
 			// over the new loader's, but still answers this caller.
 			st, err := c.storeLoaded(t, key, ld.Value, o.ResurrectTTL, o, ld.Type, ld.Flags)
 			if err == nil || errors.Is(err, ErrLoadLost) {
-				return loadResult{v: ld.Value, src: SourceResurrected, stored: st}, LoadDone, ""
+				res := loadResult{v: ld.Value, src: SourceResurrected, stored: st}
+				if ld.Type == TypeNone {
+					res.v, res.err = nil, ErrNotFound // an absence, resurrected
+				}
+				return res, LoadDone, ""
 			}
 		}
 		m := "<nil>"
@@ -803,8 +815,9 @@ func (r ReadThrough) Finish(t *LoadTicket, key []byte, g FillTicket, ld Loaded) 
 		// window the options never had.
 		return Answer{}, fmt.Errorf("%w: Loaded.Flags %#x has StaleFlag", ErrBadOptions, ld.Flags)
 	}
-	if ld.Type >= numTypes || ld.Type == TypeNone || ld.Type == TypeList {
-		if ld.Outcome == LoadedValue || (ld.Outcome == LoadedFailed && ld.Resurrect) {
+	resurrect := ld.Outcome == LoadedFailed && ld.Resurrect
+	if ld.Type >= numTypes || (ld.Type == TypeNone && !resurrect) || ld.Type == TypeList {
+		if ld.Outcome == LoadedValue || resurrect {
 			return Answer{}, fmt.Errorf("%w: Loaded.Type %v", ErrBadOptions, ld.Type)
 		}
 	}

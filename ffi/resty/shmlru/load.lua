@@ -43,6 +43,7 @@ local LOADED_VALUE, LOADED_ABSENT, LOADED_FAILED, LOADED_UNCACHED =
     C.SHMLRU_LOADED_VALUE, C.SHMLRU_LOADED_ABSENT, C.SHMLRU_LOADED_FAILED,
     C.SHMLRU_LOADED_UNCACHED
 local RESURRECTED = C.SHMLRU_SOURCE_RESURRECTED
+local TYPE_NONE = C.SHMLRU_TYPE_NONE
 
 -- What a look found (shmlru_look.state), and OUT_OF_STEP for a tracked
 -- key while the cache is not in step with its store (SHMLRU_NOT_IN_STEP).
@@ -74,6 +75,9 @@ local function answer_of(buf, codec)
         return ABSENT, nil, tonumber(meta.version), tonumber(look_out.fresh_ms)
     elseif st == MISS then
         return MISS
+    end
+    if st == EXPIRED and meta.type == TYPE_NONE then
+        return EXPIRED -- an expired absence, resurrectable as one
     end
     local v, err = codec.decode(buf, size_out[0], meta.type, meta.flags)
     if v == nil then
@@ -255,7 +259,11 @@ local function run_loader(h, ld, key, o, has_stale, stale, cb, ...)
     if err then
         local p, n, t, flags
         if has_stale and o.res > 0 then
-            p, n, t, flags = o.codec.encode(stale)
+            if stale == nil then
+                t = TYPE_NONE -- resurrect the expired absence
+            else
+                p, n, t, flags = o.codec.encode(stale)
+            end
         end
         local sok, e, sv, sf = finish(h, ld, key, lopts, g, LOADED_FAILED,
                                       p, n, t, flags, tostring(err))
@@ -268,7 +276,9 @@ local function run_loader(h, ld, key, o, has_stale, stale, cb, ...)
     end
     local p, n, t, flags
     if val == nil then
-        outcome = LOADED_ABSENT
+        if outcome ~= LOADED_UNCACHED then -- an uncached nil stays uncached
+            outcome = LOADED_ABSENT
+        end
     else
         p, n, t, flags = o.codec.encode(val)
         if not p then

@@ -48,6 +48,9 @@ local tostring = tostring
 local tonumber = tonumber
 local error = error
 local pcall = pcall
+local ipairs = ipairs
+local xpcall = xpcall
+local traceback = debug.traceback
 local setmetatable = setmetatable
 
 local look = load.look
@@ -60,6 +63,23 @@ local ttl_ms = base.ttl_ms
 local errstr = base.errstr
 local with_buf = base.with_buf
 local FRESH, ABSENT, SOFT_STALE = load.FRESH, load.ABSENT, load.SOFT_STALE
+local TIMEOUT = load.TIMEOUT
+
+-- l1_now is the clock of lua-resty-lrucache's expiries (ngx.now in nginx),
+-- on which mlcache counts the seconds left of what it copies to L1.
+local l1_now = ngx and ngx.now or function() return now_ms() / 1000 end
+
+-- mlcache's error for a get that waited on another's callback too long.
+local LOCK_TIMEOUT = "could not acquire callback lock: timeout"
+
+
+-- warn logs at nginx's warn level (nothing outside nginx), as mlcache
+-- reports what it serves in place of an answer.
+local function warn(...)
+    if ngx and ngx.log then
+        ngx.log(ngx.WARN, ...)
+    end
+end
 
 
 local _M = { _VERSION = shmlru._VERSION } -- one version (version/version.go)
@@ -93,6 +113,24 @@ local size_out, meta = base.size_out, base.meta
 -- One handle per region path and worker, shared by its instances.
 local opened = {}
 
+-- The L1s of this worker: region (the path or the resty.shmlru cache new
+-- was given) -> name .. " " .. l1_coherence -> { lru, size, and in
+-- "update" mode keys_of, keys_n, cursors, nshards }. The instances of one
+-- name share an L1 as mlcache's do, but only with the same region and
+-- l1_coherence: an "always" copy is checked against its own region's
+-- stripes, and an "update" copy is dropped by the cursors and reverse map
+-- that belong with its L1. Weak, so an L1 goes with its last instance.
+local l1_sets = setmetatable({}, { __mode = "k" })
+-- The L1 of an opts.lru of the caller's: that lrucache -> the table
+-- above without its lru (a weak key's own value must not hold it), for
+-- the instances given it; all of one l1_coherence, as its entries are of
+-- that mode's form.
+local l1_of_lru = setmetatable({}, { __mode = "k" })
+
+-- resurrect_ttl 0 is mlcache's "resurrect for good"; the read-through's 0
+-- means no resurrection, so 0 asks for the longest TTL the library keeps.
+local RESURRECT_FOREVER = 1e12
+
 
 -- The codec of L2: resty.shmlru.load's for scalars, JSON for tables.
 local codec = {}
@@ -124,11 +162,20 @@ function codec.decode(p, n, t, flags)
 end
 
 
--- l1_changes asks the region for the stripes changed since the
--- instance's cursors (shmlru_l1_changes), into changes_out: their number
--- and whether a ring was overrun, or nil and an error.
+-- max_value_of returns the largest value the region takes (an entry's
+-- value cannot be larger: get keeps such a value in L1 only).
+local function max_value_of(shm)
+    local inf = shm:info()
+    return inf and inf.max_value or math.huge
+end
+
+
+-- l1_changes asks the region for the stripes changed since the cursors
+-- of the instance's L1 (shmlru_l1_changes), into changes_out: their
+-- number and whether a ring was overrun, or nil and an error.
 local function l1_changes(self, out_len)
-    local rc = lib.shmlru_l1_changes(self.h, self.cursors, self.nshards,
+    local l1 = self.l1
+    local rc = lib.shmlru_l1_changes(self.h, l1.cursors, l1.nshards,
                                      changes_out, out_len, n_out, lapped_out)
     if rc ~= OK then
         return nil, errstr(rc)
@@ -138,23 +185,27 @@ end
 
 
 -- bind sets the instance on its region's handle; with l1_coherence
--- "update", its cursors start at the region's present changes, before
--- any fill.
+-- "update", the cursors of its L1 start at the region's present changes,
+-- before any fill (once per L1: an instance bound later shares the
+-- cursors of those that filled it).
 local function bind(self, shm)
     self.shm, self.h = shm, shm.h
     lib = base.lib()
-    if self.always then
+    self.max_value = max_value_of(shm)
+    local l1 = self.l1
+    if self.always or l1.cursors then
         return shm
     end
     local info, err = shm:info()
     if not info then
         return nil, err
     end
-    self.nshards = info.shards
-    self.cursors = ffi_new("uint64_t[?]", info.shards)
-    ffi.fill(self.cursors, 8 * info.shards, 0xff) -- UINT64_MAX: from now on
+    l1.nshards = info.shards
+    l1.cursors = ffi_new("uint64_t[?]", info.shards)
+    ffi.fill(l1.cursors, 8 * info.shards, 0xff) -- UINT64_MAX: from now on
     local _, err = l1_changes(self, 0)
     if err then
+        l1.cursors = nil
         return nil, err
     end
     return shm
@@ -176,40 +227,125 @@ local function open_region(self)
 end
 
 
--- check_number raises unless opts[name] is nil or a number >= 0 (> 0
--- with positive); level is error's, counted from here.
-local function check_number(opts, name, positive, level)
+-- number_error says what is wrong with opts[name], as mlcache's checks
+-- say it: nil if it is nil or a number >= 0.
+local function number_error(opts, name)
     local v = opts[name]
     if v ~= nil then
-        if type(v) ~= "number" or v ~= v then
-            error("opts." .. name .. " must be a number", level)
+        if type(v) ~= "number" then
+            return "opts." .. name .. " must be a number"
         end
-        if v < 0 or (positive and v == 0) then
-            error("opts." .. name .. " must be " .. (positive and "> 0" or ">= 0"), level)
+        if v < 0 then
+            return "opts." .. name .. " must be >= 0"
         end
     end
 end
 
 
--- check_get_opts checks the options get and set take, raising at their
--- caller.
-local function check_get_opts(opts)
-    if type(opts) ~= "table" then
-        error("opts must be a table", 3)
+-- type_error says what is wrong with opts[name] unless it is nil or of
+-- type want.
+local function type_error(opts, name, want)
+    local v = opts[name]
+    if v ~= nil and type(v) ~= want then
+        return "opts." .. name .. " must be a " .. want
     end
-    check_number(opts, "ttl", false, 4)
-    check_number(opts, "neg_ttl", false, 4)
-    check_number(opts, "resurrect_ttl", true, 4)
-    check_number(opts, "lease", false, 4)
-    check_number(opts, "wait_timeout", false, 4)
-    local s = opts.l1_serializer
-    if s ~= nil and type(s) ~= "function" then
-        error("opts.l1_serializer must be a function", 3)
-    end
+end
+
+
+-- tries_error checks opts.shm_set_tries as mlcache does (it has no use
+-- here: a write to the region evicts what it needs or fails).
+local function tries_error(opts)
     local tries = opts.shm_set_tries
-    if tries ~= nil and (type(tries) ~= "number" or tries < 1) then
-        error("opts.shm_set_tries must be >= 1", 3)
+    if tries ~= nil then
+        if type(tries) ~= "number" then
+            return "opts.shm_set_tries must be a number"
+        end
+        if tries < 1 then
+            return "opts.shm_set_tries must be >= 1"
+        end
     end
+end
+
+
+-- get_opts_error says what is wrong with the options get, set and
+-- get_bulk's operations take, in mlcache's words and order; nil if
+-- nothing is.
+local function get_opts_error(opts)
+    if type(opts) ~= "table" then
+        return "opts must be a table"
+    end
+    return number_error(opts, "ttl") or number_error(opts, "neg_ttl")
+        or number_error(opts, "resurrect_ttl")
+        or type_error(opts, "l1_serializer", "function")
+        or tries_error(opts)
+        or type_error(opts, "resty_lock_opts", "table")
+        or number_error(opts, "lease") or number_error(opts, "wait_timeout")
+end
+
+
+-- new_opts_error says what is wrong with new's options, in mlcache's
+-- words and order, then this module's own.
+local function new_opts_error(opts)
+    local e = type_error(opts, "lru_size", "number")
+        or number_error(opts, "ttl") or number_error(opts, "neg_ttl")
+        or number_error(opts, "resurrect_ttl")
+        or type_error(opts, "resty_lock_opts", "table")
+        or type_error(opts, "ipc_shm", "string")
+    if e then
+        return e
+    end
+    local ipc = opts.ipc
+    if ipc ~= nil then
+        if opts.ipc_shm then
+            return "cannot specify both of opts.ipc_shm and opts.ipc"
+        elseif type(ipc) ~= "table" then
+            return "opts.ipc must be a table"
+        elseif type(ipc.register_listeners) ~= "function" then
+            return "opts.ipc.register_listeners must be a function"
+        elseif type(ipc.broadcast) ~= "function" then
+            return "opts.ipc.broadcast must be a function"
+        elseif ipc.poll ~= nil and type(ipc.poll) ~= "function" then
+            return "opts.ipc.poll must be a function"
+        end
+    end
+    e = type_error(opts, "l1_serializer", "function") or tries_error(opts)
+        or type_error(opts, "shm_miss", "string")
+        or type_error(opts, "shm_locks", "string")
+        or number_error(opts, "lease") or number_error(opts, "wait_timeout")
+        or type_error(opts, "prefix", "string")
+        or type_error(opts, "region_opts", "table")
+    if e then
+        return e
+    end
+    local coherence = opts.l1_coherence
+    if coherence ~= nil and coherence ~= "always" and coherence ~= "update" then
+        return 'opts.l1_coherence must be "always" or "update"'
+    end
+    if opts.lru_size ~= nil and opts.lru_size < 1 then
+        return "opts.lru_size must be >= 1"
+    end
+end
+
+
+-- flush_l1 empties this worker's L1 of self (shared by the instances of
+-- its name) and its reverse map: false for a custom LRU without
+-- flush_all. An lrucache without flush_all (older than any this module's
+-- dependencies install) is replaced, for this instance and those made
+-- after it, as mlcache replaces it.
+local function flush_l1(self)
+    local l1 = self.l1
+    if self.lru.flush_all then
+        self.lru:flush_all()
+    elseif not self.custom_lru then
+        self.lru = lrucache.new(l1.size)
+        l1.lru = self.lru
+    else
+        return false
+    end
+    if l1.keys_of then
+        l1.keys_of, l1.keys_n = {}, 0
+    end
+    return true
 end
 
 
@@ -226,67 +362,83 @@ end
 -- prefix .. key; default name .. ":"; "" shares keys as they are with Go
 -- and resty.shmlru), lease (30) and wait_timeout (5) of the read-through,
 -- resty_lock_opts (its exptime and timeout are lease and wait_timeout),
--- region_opts (shmlru.open's opts), l1_coherence ("always", the default,
--- or "update": see the top of this file). shm_set_tries, shm_miss, shm_locks,
--- ipc_shm and ipc are taken and have no use here (see ffi/README.md).
+-- region_opts (shmlru.open's opts), debug (get_bulk's debug log),
+-- l1_coherence ("always", the default, or "update": see the top of this
+-- file). shm_set_tries, shm_miss, shm_locks, ipc_shm and ipc are checked
+-- as mlcache checks them and have no use here (see ffi/README.md). The
+-- instances of one name share this worker's L1, as mlcache's do, when
+-- they also share region and l1_coherence (see l1_sets).
 function _M.new(name, region, opts)
     if type(name) ~= "string" then
         error("name must be a string", 2)
     end
     local rt = type(region)
     if rt ~= "string" and not (rt == "table" and region.h) then
-        error("region must be a region path or a resty.shmlru cache", 2)
+        error("shm must be a string", 2) -- mlcache's words; or a resty.shmlru cache
     end
     if opts == nil then
         opts = {}
     elseif type(opts) ~= "table" then
         error("opts must be a table", 2)
     end
-    check_number(opts, "ttl", false, 3)
-    check_number(opts, "neg_ttl", false, 3)
-    check_number(opts, "resurrect_ttl", true, 3)
-    check_number(opts, "lease", false, 3)
-    check_number(opts, "wait_timeout", false, 3)
-    local lru_size = opts.lru_size
-    if lru_size ~= nil and (type(lru_size) ~= "number" or lru_size < 1) then
-        error("opts.lru_size must be a number >= 1", 2)
+    local e = new_opts_error(opts)
+    if e then
+        error(e, 2)
     end
-    local s = opts.l1_serializer
-    if s ~= nil and type(s) ~= "function" then
-        error("opts.l1_serializer must be a function", 2)
-    end
-    local tries = opts.shm_set_tries
-    if tries ~= nil and (type(tries) ~= "number" or tries < 1) then
-        error("opts.shm_set_tries must be >= 1", 2)
-    end
-    local prefix = opts.prefix
-    if prefix == nil then
-        prefix = name .. ":"
-    elseif type(prefix) ~= "string" then
-        error("opts.prefix must be a string", 2)
-    end
-    local ro = opts.region_opts
-    if ro ~= nil and type(ro) ~= "table" then
-        error("opts.region_opts must be a table", 2)
-    end
-    local lock = opts.resty_lock_opts
-    if lock ~= nil and type(lock) ~= "table" then
-        error("opts.resty_lock_opts must be a table", 2)
-    end
-    local coherence = opts.l1_coherence
-    if coherence ~= nil and coherence ~= "always" and coherence ~= "update" then
-        error('opts.l1_coherence must be "always" or "update"', 2)
-    end
-    lock = lock or {}
-
-    local lru = opts.lru
-    if lru == nil then
-        local err
-        lru, err = lrucache.new(lru_size or 100)
-        if not lru then
-            return nil, "failed to create the L1 lrucache: " .. tostring(err)
+    -- shm_miss, shm_locks and ipc_shm have no use here, but must name
+    -- dicts that exist, as mlcache's must.
+    local shared = ngx and ngx.shared
+    if shared then
+        for _, o in ipairs({ "shm_miss", "shm_locks" }) do
+            if opts[o] and not shared[opts[o]] then
+                return nil, "no such lua_shared_dict for opts." .. o .. ": " .. opts[o]
+            end
+        end
+        if opts.ipc_shm and not shared[opts.ipc_shm] then
+            return nil, "failed to initialize mlcache IPC (could not instantiate"
+                .. " mlcache.ipc): no such lua_shared_dict: " .. opts.ipc_shm
         end
     end
+    local lru_size = opts.lru_size
+    local s = opts.l1_serializer
+    local prefix = opts.prefix or name .. ":"
+    local ro = opts.region_opts
+    local lock = opts.resty_lock_opts or {}
+
+    local coherence = opts.l1_coherence or "always"
+    local l1
+    if opts.lru then
+        l1 = l1_of_lru[opts.lru]
+        if not l1 then
+            l1 = { size = lru_size or 100, coherence = coherence }
+            l1_of_lru[opts.lru] = l1
+        elseif l1.coherence ~= coherence then
+            return nil, "opts.lru is the L1 of an instance with l1_coherence \""
+                .. l1.coherence .. "\": its entries cannot serve \"" .. coherence .. "\""
+        end
+    else
+        local set = l1_sets[region]
+        if not set then
+            set = setmetatable({}, { __mode = "v" })
+            l1_sets[region] = set
+        end
+        local id = name .. " " .. coherence
+        l1 = set[id]
+        if not l1 then
+            local lru, err = lrucache.new(lru_size or 100)
+            if not lru then
+                return nil, "failed to create the L1 lrucache: " .. tostring(err)
+            end
+            l1 = { lru = lru, size = lru_size or 100 }
+            set[id] = l1
+        end
+    end
+    if coherence == "update" and not l1.keys_of then
+        -- the L1 keys filled under each stripe (stripe -> { key = true }),
+        -- and how many were added since the last prune
+        l1.keys_of, l1.keys_n = {}, 0
+    end
+    local lru = opts.lru or l1.lru
 
     local self = setmetatable({
         name = name,
@@ -302,11 +454,29 @@ function _M.new(name, region, opts)
         wait_timeout = opts.wait_timeout or lock.timeout or 5,
         region_opts = ro,
         always = coherence ~= "update",
-        -- "update" mode: the L1 keys filled under each stripe (stripe ->
-        -- { key = true }), and how many were added since the last prune.
-        keys_of = {},
-        keys_n = 0,
+        l1 = l1,
+        debug = opts.debug,
     }, mt)
+    if opts.ipc then
+        -- A custom IPC gets mlcache's events, as with mlcache; nothing here
+        -- broadcasts them (L1 needs no invalidation events), but a handler
+        -- called by another cache still drops this worker's L1 copies.
+        local events = {
+            invalidation = {
+                channel = "mlcache:invalidations:" .. name,
+                handler = function(key) self.lru:delete(key) end,
+            },
+            purge = {
+                channel = "mlcache:purge:" .. name,
+                handler = function() flush_l1(self) end,
+            },
+        }
+        local ok, err = opts.ipc.register_listeners(events)
+        if not ok and err ~= nil then
+            return nil, "failed to initialize custom IPC (opts.ipc.register_listeners"
+                .. " returned an error): " .. tostring(err)
+        end
+    end
     if rt == "table" then
         local ok, err = bind(self, region)
         if not ok then
@@ -338,18 +508,33 @@ local function opt(self, opts, name)
 end
 
 
--- load_opts builds resty.shmlru.load's options for one miss.
+-- lock_opt returns get's opts.resty_lock_opts[name] (timeout or exptime),
+-- if given.
+local function lock_opt(opts, name)
+    local lock = opts and opts.resty_lock_opts
+    return lock and lock[name]
+end
+
+
+-- load_opts builds resty.shmlru.load's options for one miss. The
+-- resty_lock_opts of a get stand for its lease (exptime) and wait
+-- (timeout) unless the get gives lease or wait_timeout itself.
 local function load_opts(self, opts)
-    local lease = opt(self, opts, "lease") * 1000
+    local lease = (opts and opts.lease or lock_opt(opts, "exptime")
+                   or self.lease) * 1000
     if lease > 0 and lease < 1 then
         lease = 1
     end
+    local wait = opts and opts.wait_timeout or lock_opt(opts, "timeout")
+                 or self.wait_timeout
     local res = opt(self, opts, "resurrect_ttl")
+    if res == 0 then
+        res = RESURRECT_FOREVER
+    end
     local o, err = options(ttl_ms(opt(self, opts, "ttl")),
                            ttl_ms(opt(self, opts, "neg_ttl")), -- 0: a nil never expires
                            0, res and ttl_ms(res) or 0, math.floor(lease),
-                           math.floor(opt(self, opts, "wait_timeout") * 1000),
-                           false, codec)
+                           math.floor(wait * 1000), false, codec)
     if not o then
         return nil, err
     end
@@ -361,13 +546,14 @@ end
 
 -- forget_keys drops from L1 the keys filled under stripe st.
 local function forget_keys(self, st)
-    local keys = self.keys_of[st]
+    local keys_of = self.l1.keys_of
+    local keys = keys_of[st]
     if keys then
         local lru = self.lru
         for k in pairs(keys) do
             lru:delete(k)
         end
-        self.keys_of[st] = nil
+        keys_of[st] = nil
     end
 end
 
@@ -375,8 +561,9 @@ end
 -- prune drops from the reverse map the keys no longer in L1 (evicted or
 -- expired there), so that it stays about as large as L1.
 local function prune(self)
+    local l1 = self.l1
     local lru, n = self.lru, 0
-    for st, keys in pairs(self.keys_of) do
+    for st, keys in pairs(l1.keys_of) do
         local left = false
         for k in pairs(keys) do
             if lru:get(k) == nil then
@@ -387,10 +574,10 @@ local function prune(self)
             end
         end
         if not left then
-            self.keys_of[st] = nil
+            l1.keys_of[st] = nil
         end
     end
-    self.keys_n = n
+    l1.keys_n = n
 end
 
 
@@ -407,16 +594,17 @@ local function l1_set(self, key, v, st, stamp, ttl)
         return
     end
     self.lru:set(key, v, ttl)
-    local keys = self.keys_of[st]
+    local l1 = self.l1
+    local keys = l1.keys_of[st]
     if not keys then
         keys = {}
-        self.keys_of[st] = keys
+        l1.keys_of[st] = keys
     end
     if not keys[key] then
         keys[key] = true
-        local n = self.keys_n + 1
-        self.keys_n = n
-        if n > 2 * self.lru_size + 64 then
+        local n = l1.keys_n + 1
+        l1.keys_n = n
+        if n > 2 * l1.size + 64 then
             prune(self)
         end
     end
@@ -469,8 +657,11 @@ local function promote(self, opts, key, v, st, c0, fresh, level)
             if not ok then
                 return nil, "l1_serializer threw an error: " .. tostring(sv)
             end
+            if err then
+                return nil, err
+            end
             if sv == nil then
-                return nil, err or "l1_serializer returned nil"
+                return nil, "l1_serializer returned a nil value"
             end
             v = sv
         end
@@ -478,13 +669,80 @@ local function promote(self, opts, key, v, st, c0, fresh, level)
     if fresh then
         local ttl
         if fresh ~= 0 then
-            ttl = (fresh - now_ms()) / 1000
+            ttl = fresh / 1000 - l1_now() -- on L1's clock: it ends with L2's
         end
         if not ttl or ttl > 0 then
             l1_set(self, key, v, st, c0, ttl)
         end
     end
     return v, nil, level
+end
+
+
+-- note_write remembers, for peek, that this instance wrote l2key's entry
+-- with this version for ttl seconds at ngx.now(), so that peek counts its
+-- seconds left on ngx.now()'s clock as mlcache does (the region keeps only
+-- the deadline, on the wall clock).
+local function note_write(self, l2key, version, ttl)
+    local now = ngx and ngx.now
+    if not version or not now then
+        return
+    end
+    local w = self.written
+    if not w then
+        w = lrucache.new(self.lru_size)
+        self.written = w
+    end
+    w:set(l2key, { now(), ttl, version })
+end
+
+
+-- run_cb runs get's callback for resty.shmlru.load the way mlcache runs
+-- it, and notes in ran what it returned: a Lua error carries its
+-- traceback; an error value goes on as a string (tostring, so __tostring
+-- counts) and its value with it, which get returns alongside; a value of a
+-- type no cache can hold is noted for get to raise.
+local function run_cb(ran, cb, ...)
+    local ok, v, err, ttl = xpcall(cb, traceback, ...)
+    if not ok then
+        error(v, 0) -- load reports it as "callback threw an error: ..."
+    end
+    ran.value, ran.ttl = v, ttl
+    if err then
+        err = tostring(err)
+        ran.err = err
+        return nil, err
+    end
+    local t = type(v)
+    if v ~= nil and t ~= "string" and t ~= "number" and t ~= "boolean"
+            and t ~= "table" then
+        ran.bad = t
+        return nil, "cannot cache value of type " .. t
+    end
+    local n = t == "string" and #v
+    if t == "table" then
+        local text = json.encode(v)
+        n = text and #text
+    end
+    if n and n > ran.max then
+        -- Fails the load (its waiters hear why); get keeps it in L1.
+        ran.too_large = true
+        return nil, "value too large for the region (" .. n .. " bytes)"
+    end
+    return v, nil, ttl
+end
+
+
+-- l1_only answers a value the callback returned and the region did not
+-- keep (too large for it, or no room): kept in this worker's L1 for its
+-- ttl, as mlcache keeps a value its lua_shared_dict refused.
+local function l1_only(self, opts, key, v, cb_ttl, stripe, c0)
+    local ttl = type(cb_ttl) == "number" and cb_ttl or opt(self, opts, "ttl")
+    if ttl < 0 then
+        return v, nil, 3 -- the callback asked not to cache it
+    end
+    local ms = ttl_ms(ttl)
+    return promote(self, opts, key, v, stripe, c0, ms > 0 and now_ms() + ms or 0, 3)
 end
 
 
@@ -521,14 +779,40 @@ local function get_l2l3(self, key, opts, cb, ...)
     if not o then
         return nil, err
     end
+    local ran = { max = self.max_value }
     local val, src
-    val, err, src, version, fresh = resolve(shm, l2key, o, st, v, cb, ...)
+    val, err, src, version, fresh = resolve(shm, l2key, o, st, v, run_cb, ran, cb, ...)
+    if ran.bad then
+        error("cannot cache value of type " .. ran.bad) -- from here, as mlcache
+    elseif ran.too_large and src == "loaded" then
+        warn("could not write to the region (", err, "): kept in this worker's L1 only")
+        return l1_only(self, opts, key, ran.value, ran.ttl, stripe, c0)
+    end
     if err then
+        if src == "loaded" and err == ran.err then
+            return ran.value, err -- the callback's own value and error
+        elseif err == TIMEOUT then
+            err = LOCK_TIMEOUT
+        end
         return nil, err
     end
     if src == "stale" then
+        -- resurrect_ttl's stale value on a wait that timed out
+        warn(LOCK_TIMEOUT)
         fresh = nil -- served, not kept in L1: the next get looks again
-    elseif fresh then
+    elseif src == "resurrected" then
+        warn("callback returned an error (", ran.err, ") but stale value found",
+             " in the region will be resurrected for ",
+             opt(self, opts, "resurrect_ttl"), "s (resurrect_ttl)")
+        note_write(self, l2key, version, opt(self, opts, "resurrect_ttl"))
+    elseif src == "loaded" then
+        local ttl = ran.ttl
+        if type(ttl) ~= "number" then
+            ttl = val == nil and opt(self, opts, "neg_ttl") or opt(self, opts, "ttl")
+        end
+        note_write(self, l2key, version, ttl)
+    end
+    if fresh then
         -- The load wrote the entry after c0 was read: keep it in L1 at the
         -- count after the write if nothing else changed it since.
         c0 = restamp(h, l2key, version) or c0
@@ -540,17 +824,20 @@ end
 -- get returns value, err, hit_level (1: L1, 2: L2, 3: the callback ran,
 -- 4: a stale value; nil, nil, -1 on a miss without a callback), as
 -- mlcache's get. opts: ttl, neg_ttl, resurrect_ttl, l1_serializer,
--- shm_set_tries (no use), lease, wait_timeout. callback(...) returns
--- value, err, ttl as mlcache's.
+-- shm_set_tries (no use), resty_lock_opts, lease, wait_timeout.
+-- callback(...) returns value, err, ttl as mlcache's (run_cb).
 function _M.get(self, key, opts, cb, ...)
     if type(key) ~= "string" then
         error("key must be a string", 2)
     end
     if cb ~= nil and type(cb) ~= "function" then
-        error("callback must be a function", 2)
+        error("callback must be nil or a function", 2)
     end
     if opts ~= nil then
-        check_get_opts(opts)
+        local e = get_opts_error(opts)
+        if e then
+            error(e, 2)
+        end
     end
     local e = self.lru:get(key)
     if e ~= nil then
@@ -579,9 +866,9 @@ local function peek_call(buf, size, h, key)
 end
 
 -- peek returns the seconds left of key's entry in L2 (0: no expiry;
--- negative for an expired one, with stale), nil, and its value, without
--- promoting it to L1 or moving it in L2's LRU order, as mlcache's peek;
--- nil if there is none.
+-- negative for an expired one, with stale), nil, its value, and whether
+-- it has expired, without promoting it to L1 or moving it in L2's LRU
+-- order, as mlcache's peek; nil if there is none.
 function _M.peek(self, key, stale)
     if type(key) ~= "string" then
         error("key must be a string", 2)
@@ -601,25 +888,31 @@ function _M.peek(self, key, stale)
         end
         return nil, errstr(rc)
     end
-    if meta.stale ~= 0 and not stale then
+    local went_stale = meta.stale ~= 0
+    if went_stale and not stale then
         return nil
     end
     local expires = tonumber(meta.expires_ms)
     local ttl = 0
     if expires ~= 0 then
-        ttl = (expires - now_ms()) / 1000
+        local w = self.written and self.written:get(l2key)
+        if w and w[3] == tonumber(meta.version) and w[2] > 0 then
+            ttl = w[2] - (ngx.now() - w[1])
+        else
+            ttl = (expires - now_ms()) / 1000
+        end
         if ttl == 0 then
-            ttl = -0.001 -- expired this very millisecond
+            ttl = 0.001 -- as mlcache: 0 means no expiry
         end
     end
     if meta.type == TYPE_NONE then
-        return ttl, nil, nil
+        return ttl, nil, nil, went_stale
     end
     local v, err = codec.decode(buf, size_out[0], meta.type, meta.flags)
     if v == nil then
         return nil, err
     end
-    return ttl, nil, v
+    return ttl, nil, v, went_stale
 end
 
 
@@ -631,7 +924,10 @@ function _M.set(self, key, opts, value)
         error("key must be a string", 2)
     end
     if opts ~= nil then
-        check_get_opts(opts)
+        local e = get_opts_error(opts)
+        if e then
+            error(e, 2)
+        end
     end
     if not self.shm then
         local ok, err = open_region(self)
@@ -655,6 +951,8 @@ function _M.set(self, key, opts, value)
     if not ok then
         return nil, "could not write to the region: " .. tostring(version)
     end
+    note_write(self, l2key, version, value == nil and opt(self, opts, "neg_ttl")
+               or opt(self, opts, "ttl"))
     -- The write bumped the stripe after c0: the copy is current at the
     -- count after it if the entry is still this write's.
     c0 = restamp(h, l2key, version) or c0
@@ -692,6 +990,9 @@ end
 -- this instance's. flush_expired is taken for the API (flush_all frees
 -- everything at once). true, or nil and an error.
 function _M.purge(self, flush_expired)
+    if self.custom_lru and not self.lru.flush_all then
+        error("cannot purge when using custom LRU cache with OpenResty < 1.13.6.2", 2)
+    end
     if not self.shm then
         local ok, err = open_region(self)
         if not ok then
@@ -702,24 +1003,19 @@ function _M.purge(self, flush_expired)
     if err then
         return nil, err
     end
-    self.keys_of, self.keys_n = {}, 0
-    if self.lru.flush_all then
-        self.lru:flush_all()
-    elseif not self.custom_lru then
-        self.lru = lrucache.new(self.lru_size)
-    else
-        return nil, "cannot purge a custom LRU cache without flush_all"
-    end
+    flush_l1(self)
     return true
 end
 
 
--- flush_l1 drops every L1 entry this instance filled.
-local function flush_l1(self)
-    for st in pairs(self.keys_of) do
+-- forget_all drops every L1 entry in the reverse map (every entry of an
+-- "update" L1, with any LRU).
+local function forget_all(self)
+    local l1 = self.l1
+    for st in pairs(l1.keys_of) do
         forget_keys(self, st)
     end
-    self.keys_n = 0
+    l1.keys_n = 0
 end
 
 
@@ -746,7 +1042,7 @@ function _M.update(self, timeout)
         end
     until n < CHANGES
     if lapped then
-        flush_l1(self)
+        forget_all(self)
     end
     return true
 end
@@ -754,9 +1050,9 @@ end
 
 -- new_bulk, get_bulk and each_bulk_res as mlcache's: lookups of 4 slots
 -- (key, opts, callback, arg) in bulk, answers of 3 (value, err,
--- hit_level) in res. Callbacks run concurrently in up to
--- opts.concurrency (3) light threads, each doing a share of the lookups
--- in turn.
+-- hit_level) in res. The lookups L1 or L2 answers are answered first; the
+-- others run their callbacks in up to opts.concurrency (3) light threads,
+-- this one included, each taking a run of them, as mlcache spreads them.
 local bulk_mt = {}
 bulk_mt.__index = bulk_mt
 
@@ -771,16 +1067,33 @@ function bulk_mt.add(bulk, key, opts, cb, arg)
     bulk.n = bulk.n + 1
 end
 
-local function bulk_run(self, bulk, res, from, to, step)
-    for i = from, to, step do
-        local b = (i - 1) * 4
-        local r = (i - 1) * 3
-        local ok, v, err, lvl = pcall(self.get, self, bulk[b + 1], bulk[b + 2],
-                                      bulk[b + 3], bulk[b + 4])
-        if not ok then
-            v, err, lvl = nil, v, nil
-        end
-        res[r + 1], res[r + 2], res[r + 3] = v, err, lvl
+-- bulk_get answers lookup i of bulk in res (with its callback if cb).
+local function bulk_get(self, bulk, res, i, cb)
+    local b = (i - 1) * 4
+    local r = (i - 1) * 3
+    local f
+    if cb then
+        f = bulk[b + 3]
+    end
+    local ok, v, err, lvl = pcall(self.get, self, bulk[b + 1], bulk[b + 2], f,
+                                  bulk[b + 4])
+    if not ok then
+        v, err, lvl = nil, v, nil
+    end
+    res[r + 1], res[r + 2], res[r + 3] = v, err, lvl
+    return lvl
+end
+
+-- bulk_run answers the lookups misses[from..to] with their callbacks.
+local function bulk_run(self, bulk, res, misses, from, to)
+    for k = from, to do
+        bulk_get(self, bulk, res, misses[k], true)
+    end
+end
+
+local function debug_log(self, ...)
+    if self.debug then
+        ngx.log(ngx.DEBUG, ...)
     end
 end
 
@@ -788,18 +1101,21 @@ function _M.get_bulk(self, bulk, opts)
     if type(bulk) ~= "table" then
         error("bulk must be a table", 2)
     end
-    if type(bulk.n) ~= "number" then
-        error("bulk.n must be a number", 2)
+    if not bulk.n then
+        error("bulk must have n field", 2)
     end
     local concurrency = 3
-    if opts ~= nil then
+    if opts then
         if type(opts) ~= "table" then
             error("opts must be a table", 2)
         end
-        if opts.concurrency ~= nil then
+        if opts.concurrency then
             concurrency = opts.concurrency
-            if type(concurrency) ~= "number" or concurrency < 1 then
-                error("opts.concurrency must be a number > 0", 2)
+            if type(concurrency) ~= "number" then
+                error("opts.concurrency must be a number", 2)
+            end
+            if concurrency <= 0 then
+                error("opts.concurrency must be > 0", 2)
             end
         end
     end
@@ -813,34 +1129,66 @@ function _M.get_bulk(self, bulk, opts)
             error("callback at index " .. (b + 3) .. " must be a function for operation "
                   .. i .. " (got " .. type(bulk[b + 3]) .. ")", 2)
         end
+        local o = bulk[b + 2]
+        local e = o ~= nil and get_opts_error(o)
+        if e then
+            error("options at index " .. (b + 2) .. " for operation " .. i
+                  .. " are invalid: " .. e, 2)
+        end
     end
     local res = { n = bulk.n * 3 }
-    local spawn = ngx and ngx.thread and ngx.thread.spawn
-    if not spawn or concurrency == 1 or bulk.n <= 1 then
-        bulk_run(self, bulk, res, 1, bulk.n, 1)
+    local misses = {}
+    for i = 1, bulk.n do
+        if bulk_get(self, bulk, res, i, false) == -1 then
+            misses[#misses + 1] = i
+        end
+    end
+    local n = #misses
+    if n == 0 then
         return res
     end
+    local spawn = ngx and ngx.thread and ngx.thread.spawn
+    local n_threads = spawn and math.min(n, concurrency) - 1 or 0
+    local size = math.ceil(n / concurrency)
+    debug_log(self, "spawning ", n_threads, " threads to run ", n, " callbacks")
     local threads = {}
-    local nt = math.min(concurrency, bulk.n)
-    for t = 1, nt do
-        local th, err = spawn(bulk_run, self, bulk, res, t, bulk.n, nt)
+    local from, rest = 1, n
+    for t = 1, n_threads do
+        local to
+        if rest >= size then
+            rest = rest - size
+            to = from + size - 1
+        else
+            rest = 0
+            to = from
+        end
+        debug_log(self, "thread ", t, " running callbacks ", from, " to ", to)
+        local th, err = spawn(bulk_run, self, bulk, res, misses, from, to)
         if not th then
             return nil, "could not spawn a thread: " .. tostring(err)
         end
         threads[t] = th
+        from = from + size
+        if rest == 0 then
+            break
+        end
     end
-    for t = 1, nt do
+    if rest > 0 then
+        debug_log(self, "main thread running callbacks ", from, " to ", from + rest - 1)
+        bulk_run(self, bulk, res, misses, from, from + rest - 1)
+    end
+    for t = 1, #threads do
         local ok, err = ngx.thread.wait(threads[t])
         if not ok then
-            return nil, "bulk thread failed: " .. tostring(err)
+            ngx.log(ngx.ERR, "failed to wait for thread number ", t, ": ", err)
         end
     end
     return res
 end
 
 function _M.each_bulk_res(res)
-    if type(res) ~= "table" then
-        error("res must be a table", 2)
+    if type(res) ~= "table" or not res.n then
+        error("res must have res.n field; is this a get_bulk() result?", 2)
     end
     local i = 0
     return function()
