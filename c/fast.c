@@ -830,14 +830,25 @@ SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t n
 	if (sigsetjmp(call.escape, 0))
 		return escaped(f);
 	shmlru_fast_cur = &call;
-	/* The outputs first, and every cursor read and written back: a
-	 * pointer that faults does so before a cursor moves. */
+	/* The outputs first, every cursor and out written: a pointer that
+	 * faults does so before a cursor moves. *n and *lapped plainly, the
+	 * rest with an atomic add of 0, which the compiler keeps (it
+	 * may drop a plain store of the value just loaded, and a read-only
+	 * page would then fault only at the store of a later shard's
+	 * cursor); out one slot a page and its last, as Go's probeOut. No
+	 * call reports more than the cache's stripes (the rings hold no
+	 * more), so out_len is taken down to that: its size cannot
+	 * overflow. */
 	*n = 0;
 	*lapped = 0;
 	for (size_t i = 0; i < ncursors; i++)
-		cursors[i] = *(volatile uint64_t *)&cursors[i];
+		__atomic_fetch_add(&cursors[i], 0, __ATOMIC_RELAXED);
+	if (out_len > (size_t)f->shards * f->stripes)
+		out_len = (size_t)f->shards * f->stripes;
+	for (size_t i = 0; i < out_len; i += 1024)
+		__atomic_fetch_add(&out[i], 0, __ATOMIC_RELAXED);
 	if (out_len > 0)
-		probe(out, out_len * sizeof *out);
+		__atomic_fetch_add(&out[out_len - 1], 0, __ATOMIC_RELAXED);
 	size_t k = 0;
 	int lap = 0;
 	for (uint32_t si = 0; si < f->shards; si++) {

@@ -1133,6 +1133,95 @@ static void test_l1(shmlru_t h)
 	EXPECT(shmlru_l1_valid(h2, st, 0), SHMLRU_CLOSED);
 }
 
+/* shard_of_change is the shard whose cursor a change of key moves (the
+ * C API tells no shard of a key; the change rings do). cur is current. */
+static size_t shard_of_change(shmlru_t h, uint64_t *cur, size_t ns, const char *key)
+{
+	uint64_t *tmp = malloc(ns * sizeof *tmp);
+	CHECK(tmp != NULL);
+	memcpy(tmp, cur, ns * sizeof *tmp);
+	uint32_t out[8];
+	size_t n = 0;
+	int lapped = 0;
+	EXPECT(shmlru_write(h, KEY(key), "v", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_l1_changes(h, tmp, ns, out, 8, &n, &lapped), SHMLRU_OK);
+	size_t s = ns;
+	for (size_t i = 0; i < ns; i++)
+		if (tmp[i] != cur[i])
+			s = i;
+	memcpy(cur, tmp, ns * sizeof *tmp);
+	free(tmp);
+	CHECK(n == 1 && s < ns);
+	return s;
+}
+
+/* An out buffer that the call cannot write past its first slot (the rest
+ * on a read-only page): the call is refused, and no cursor moved, so that
+ * a call again with a good buffer still reports every change. Before, the
+ * native path only read its pages: it reported the first shard's change
+ * into out[0], moved that shard's cursor, faulted on out[1], and the
+ * change was lost to the caller. */
+static void test_l1_changes_faults(shmlru_t h)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED);
+	char *ro = m + page;
+	CHECK(mprotect(ro, page, PROT_READ) == 0);
+	shmlru_info info;
+	EXPECT(shmlru_info_get(h, &info), SHMLRU_OK);
+	size_t ns = (size_t)info.shards;
+	CHECK(ns >= 2);
+	uint64_t *cur = malloc(ns * sizeof *cur), *saved = malloc(ns * sizeof *cur);
+	CHECK(cur != NULL && saved != NULL);
+	memset(cur, 0xff, ns * sizeof *cur);
+	size_t n = 0;
+	int lapped = 0;
+	uint32_t out[64];
+	EXPECT(shmlru_l1_changes(h, cur, ns, out, 0, &n, &lapped), SHMLRU_OK);
+	/* Two keys of two shards. */
+	char a[16], b[16];
+	size_t sa = shard_of_change(h, cur, ns, "cf0"), sb = sa;
+	strcpy(a, "cf0");
+	for (int i = 1; sb == sa && i < 1000; i++) {
+		snprintf(b, sizeof b, "cf%d", i);
+		sb = shard_of_change(h, cur, ns, b);
+	}
+	CHECK(sb != sa);
+	EXPECT(shmlru_write(h, KEY(a), "w", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_write(h, KEY(b), "w", 1, NULL, NULL), SHMLRU_OK);
+	memcpy(saved, cur, ns * sizeof *cur);
+	EXPECT(shmlru_l1_changes(h, cur, ns, (uint32_t *)(ro - 4), 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	CHECK(memcmp(saved, cur, ns * sizeof *cur) == 0);
+	EXPECT(shmlru_l1_changes(h, cur, ns, (uint32_t *)ro, 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	CHECK(memcmp(saved, cur, ns * sizeof *cur) == 0);
+	EXPECT(shmlru_l1_changes(h, cur, ns, out, 64, &n, &lapped), SHMLRU_OK);
+	CHECK(n == 2 && lapped == 0);
+
+	/* Cursors that straddle into the read-only page: the first shard's
+	 * is writable, the rest not. A change in shard 0 and one in another. */
+	char z[16];
+	size_t sz = 1;
+	for (int i = 0; sz != 0 && i < 1000; i++) {
+		snprintf(z, sizeof z, "cz%d", i);
+		sz = shard_of_change(h, cur, ns, z);
+	}
+	CHECK(sz == 0);
+	EXPECT(shmlru_write(h, KEY(z), "w", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_write(h, KEY(sa == 0 ? b : a), "w", 1, NULL, NULL), SHMLRU_OK);
+	uint64_t *rc = (uint64_t *)(ro - 8);
+	CHECK(mprotect(ro, page, PROT_READ | PROT_WRITE) == 0);
+	memcpy(rc, cur, ns * sizeof *cur);
+	CHECK(mprotect(ro, page, PROT_READ) == 0);
+	EXPECT(shmlru_l1_changes(h, rc, ns, out, 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	CHECK(memcmp(rc, cur, ns * sizeof *cur) == 0);
+	EXPECT(shmlru_l1_changes(h, cur, ns, out, 64, &n, &lapped), SHMLRU_OK);
+	CHECK(n == 2 && lapped == 0);
+	free(cur);
+	free(saved);
+	munmap(m, 2 * page);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -1159,6 +1248,7 @@ int main(int argc, char **argv)
 	test_read_through(h);
 	test_read_through_faults(h);
 	test_l1(h);
+	test_l1_changes_faults(h);
 	EXPECT(shmlru_close(h), SHMLRU_OK);
 	unlink(path);
 	test_stats_while_closing();
