@@ -53,7 +53,8 @@
  *
  * Ops (one per line; values and items in hex, "-" for empty):
  *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
- *   llen KEY | incr KEY DELTA | del KEY | lpush KEY ITEM | sleep MS
+ *   llen KEY | incr KEY DELTA | del KEY | lpush KEY ITEM | sleep MS |
+ *   stamp KEY | valid STRIPE STAMP | changes NCURSORS
  * Results: "rc" and what the call returned (see fmt_result); native_test.go
  * prints the same for lru's Go calls on a twin region and compares.
  */
@@ -179,6 +180,23 @@ static void run(char *line)
 	} else if (strcmp(op, "valid") == 0) {
 		/* valid STRIPE STAMP: shmlru_l1_valid's answer */
 		printf("%d", shmlru_l1_valid(h, (uint32_t)strtoul(key, NULL, 10), strtoull(a, NULL, 10)));
+	} else if (strcmp(op, "changes") == 0) {
+		/* changes NCURSORS: shmlru_l1_changes from this process's
+		 * cursors (from now on at the first call): "rc n lapped" and,
+		 * on success, the stripes reported */
+		static uint64_t cur[4096];
+		static int started;
+		if (!started) {
+			memset(cur, 0xff, sizeof cur);
+			started = 1;
+		}
+		static uint32_t out[1024];
+		size_t cn = 0;
+		int lapped = 0;
+		rc = shmlru_l1_changes(h, cur, strtoul(key, NULL, 10), out, 1024, &cn, &lapped);
+		printf("%d %zu %d", rc, cn, lapped);
+		for (size_t i = 0; rc == SHMLRU_OK && i < cn; i++)
+			printf(" %u", out[i]);
 	} else if (strcmp(op, "sleep") == 0) {
 		/* All of it, even if a signal (the Go runtime's, say) cuts
 		 * it short: the ops after it rely on the time having passed. */
