@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -514,6 +515,15 @@ func TestNativeKilledMidChange(t *testing.T) {
 			}
 			c.Set(same[0], []byte("v"), 0) // so that the victim is not at the head
 			before, _ := c.Stats()
+			// A per-process copy of the victim, and a reader of the rings.
+			stripe, stamp, err := c.Binding().Stripe(victim)
+			must(t, err)
+			cursors := make([]uint64, c.Binding().Shards())
+			for i := range cursors {
+				cursors[i] = ^uint64(0)
+			}
+			_, _, err = c.Binding().StripeChanges(cursors, nil)
+			must(t, err)
 
 			cmd := exec.Command(bin, "hook", path, strconv.Itoa(tc.point), tc.op)
 			out, err := cmd.StdoutPipe()
@@ -550,6 +560,18 @@ func TestNativeKilledMidChange(t *testing.T) {
 			}
 			if d := after.Shards[si].Resets - before.Shards[si].Resets; (d == 1) != tc.reset || d > 1 {
 				t.Fatalf("resets on shard %d: %d, want reset=%v", si, d, tc.reset)
+			}
+			// The copy taken before the kill no longer validates: the
+			// dead change bumped the stripe (it was complete) or the
+			// reset bumped every stripe of the shard; a reader of the
+			// rings learns it, or laps.
+			if now, err := c.Binding().StripeStamp(stripe); err != nil || now == stamp {
+				t.Fatalf("the victim's stripe after the recovery: %d (%v), the copy's %d", now, err, stamp)
+			}
+			got, lapped, err := c.Binding().StripeChanges(cursors, make([]uint32, 0, 64))
+			must(t, err)
+			if lapped != tc.reset || (!tc.reset && !slices.Contains(got, stripe)) {
+				t.Fatalf("the rings after the recovery: %v lapped %v; want the victim's stripe %d or a lap (reset %v)", got, lapped, stripe, tc.reset)
 			}
 			if !tc.reset {
 				for _, k := range append(same, victim) {
