@@ -399,4 +399,44 @@ function _M.ml_api()
     ngx.say(#fails == 0 and "ok" or table.concat(fails, "\n"))
 end
 
+-- /ml_restamp: an Expire (by any process) that lands between set's write
+-- and its second stamp keeps the entry's version, so the version check
+-- alone took the copy for current at the count after the Expire: L1 kept
+-- the value for the set's ttl after L2 dropped it. The library's stamp
+-- call is wrapped, in this worker only, to make that Expire at that point.
+-- Answers "ok" or what L1 served.
+function _M.ml_restamp()
+    local base = require "resty.shmlru.base"
+    local real_lib = base.lib
+    local real = real_lib()
+    local stamps = 0
+    local proxy = setmetatable({
+        shmlru_l1_stamp = function(h, k, n, st, c0)
+            stamps = stamps + 1
+            if stamps == 2 then -- set's restamp, after its write
+                assert(real.shmlru_expire(h, k, n, 1) == 0)
+            end
+            return real.shmlru_l1_stamp(h, k, n, st, c0)
+        end,
+    }, { __index = real })
+    base.lib = function() return proxy end
+    local c = assert(mlcache.new("restamp", cache(), { ttl = 60, prefix = "restamp:" }))
+    base.lib = real_lib
+    local ok, serr = c:set("k", nil, "v1")
+    assert(mlcache.new("restamp2", cache())) -- binds the module to the library again
+    assert(ok and stamps == 2, tostring(serr))
+    local deadline = ngx.now() + 5
+    while cache():get("restamp:k") ~= nil do
+        assert(ngx.now() < deadline, "the 1 ms deadline never passed")
+        ngx.sleep(0.001)
+        ngx.update_time()
+    end
+    local v, err, lvl = c:get("k")
+    if v == nil and err == nil and lvl == -1 then
+        ngx.say("ok")
+    else
+        ngx.say("L1 served ", tostring(v), " ", tostring(err), " at level ", tostring(lvl), " after L2 expired it")
+    end
+end
+
 return _M
