@@ -76,6 +76,7 @@ const loadLocations = `
         location = /ml_alloc { content_by_lua_block { require("ngx_load").ml_alloc() } }
         location = /ml_api { content_by_lua_block { require("ngx_load").ml_api() } }
         location = /ml_restamp { content_by_lua_block { require("ngx_load").ml_restamp() } }
+        location = /ml_update_err { content_by_lua_block { require("ngx_load").ml_update_err() } }
         location = /ml_init_err { content_by_lua_block { ngx.say(tostring(ml_init_err)) } }
 `
 

@@ -439,4 +439,46 @@ function _M.ml_restamp()
     end
 end
 
+-- /ml_update_err: update() whose shmlru_l1_changes fails after it moved
+-- the cursors (the native path read some shards, then Go's call for the
+-- rest failed): the changes read are lost to the caller, so update() must
+-- drop every L1 copy, not keep serving them. The library's call is
+-- wrapped, in this worker only, to fail that way once. Answers "ok" or
+-- what L1 served.
+function _M.ml_update_err()
+    local base = require "resty.shmlru.base"
+    local real_lib = base.lib
+    local real = real_lib()
+    local fail = false
+    local proxy = setmetatable({
+        shmlru_l1_changes = function(...)
+            local rc = real.shmlru_l1_changes(...)
+            if fail and rc == 0 then
+                fail = false
+                return -20 -- SHMLRU_CORRUPT, as if Go failed on the rest of the shards
+            end
+            return rc
+        end,
+    }, { __index = real })
+    base.lib = function() return proxy end
+    local c = assert(mlcache.new("upderr", cache(), { ttl = 60, prefix = "upderr:", l1_coherence = "update" }))
+    base.lib = real_lib
+    local out = {}
+    assert(c:set("k", nil, "v1"))
+    local v, _, lvl = c:get("k")
+    assert(v == "v1" and lvl == 1, "primed")
+    assert(cache():set("upderr:k", "v2"))
+    fail = true
+    local ok, err = c:update()
+    out[#out + 1] = "update: " .. tostring(ok) .. " " .. tostring(err)
+    assert(c:update())
+    v, _, lvl = c:get("k")
+    assert(mlcache.new("upderr2", cache())) -- binds the module to the library again
+    if v == "v2" then
+        ngx.say("ok")
+    else
+        ngx.say(table.concat(out, "; "), "; then get served ", tostring(v), " at level ", tostring(lvl))
+    end
+end
+
 return _M

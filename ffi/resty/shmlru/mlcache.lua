@@ -742,6 +742,10 @@ function _M.update(self, timeout)
     repeat
         local n, lap = l1_changes(self, CHANGES)
         if not n then
+            -- The call may have moved cursors past changes it could not
+            -- report (or past a lap this loop saw): what changed is not
+            -- known, so no copy stands.
+            flush_l1(self)
             return nil, lap
         end
         lapped = lapped or lap
