@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,6 +614,66 @@ static void test_stats_while_closing(void)
 		}
 	}
 	unlink(p);
+}
+
+/* l1_valid_loop calls shmlru_l1_valid on a handle until it answers
+ * neither 1 nor 0, and a thousand times more: it returns the first other
+ * answer, or 99 if an answer of 1 or 0 came after it. */
+struct valid_arg {
+	shmlru_t h;
+	uint32_t stripe;
+	uint64_t stamp;
+	int calls; /* atomics */
+};
+
+static void *l1_valid_loop(void *p)
+{
+	struct valid_arg *a = p;
+	int first = 0;
+	for (int more = 0; more < 1000;) {
+		int rc = shmlru_l1_valid(a->h, a->stripe, a->stamp);
+		__atomic_fetch_add(&a->calls, 1, __ATOMIC_RELAXED);
+		if (rc == 1 || rc == 0) {
+			if (first != 0)
+				return (void *)(intptr_t)99;
+			continue;
+		}
+		if (first == 0)
+			first = rc;
+		more++;
+	}
+	return (void *)(intptr_t)first;
+}
+
+/* shmlru_l1_valid counts no call in flight: a handle closed (its mapping
+ * gone, and another region opened, perhaps where it was) while threads
+ * call it gives them SHMLRU_CLOSED from then on, never an answer of 1 or
+ * 0 after it, and no fault. */
+static void test_l1_valid_while_closing(void)
+{
+	char p[300], q[300];
+	snprintf(p, sizeof p, "%s-l1closing", path);
+	snprintf(q, sizeof q, "%s-l1other", path);
+	for (int round = 0; round < 40; round++) {
+		shmlru_t h = open_cache(p, 1 << 20);
+		struct valid_arg a = { h, 0, 0, 0 };
+		EXPECT(shmlru_l1_stamp(h, KEY("l1c"), &a.stripe, &a.stamp), SHMLRU_OK);
+		pthread_t t[2];
+		for (int i = 0; i < 2; i++)
+			CHECK(pthread_create(&t[i], NULL, l1_valid_loop, &a) == 0);
+		while (__atomic_load_n(&a.calls, __ATOMIC_RELAXED) < 100 * (round % 4 + 1))
+			sched_yield();
+		EXPECT(shmlru_close(h), SHMLRU_OK);
+		shmlru_t h2 = open_cache(q, 1 << 20);
+		for (int i = 0; i < 2; i++) {
+			void *rc;
+			pthread_join(t[i], &rc);
+			EXPECT((int)(intptr_t)rc, SHMLRU_CLOSED);
+		}
+		EXPECT(shmlru_close(h2), SHMLRU_OK);
+	}
+	unlink(p);
+	unlink(q);
 }
 
 static void test_threads(shmlru_t h)
@@ -1252,6 +1313,7 @@ int main(int argc, char **argv)
 	EXPECT(shmlru_close(h), SHMLRU_OK);
 	unlink(path);
 	test_stats_while_closing();
+	test_l1_valid_while_closing();
 
 	printf("abi_test: %d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
