@@ -815,9 +815,10 @@ SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t sta
  * (every append is made inside a change's odd sequence), so what is kept
  * is a consistent copy of the head and the slots. The copy goes to the
  * caller's out and cursors only once the shard's sequence held. A shard a
- * writer keeps busy sends the rest of the call to Go, which takes the
- * locks: *done and *done_lapped (shim.c's) say what the shards before it
- * gave, and Go goes on from the cursors as left, after them in out. */
+ * writer keeps busy, or whose page faults, sends the rest of the call to
+ * Go, which takes the locks: *done and *done_lapped (shim.c's) say what
+ * the shards before it gave, and Go goes on from the cursors as left,
+ * after them in out. */
 SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len,
                                          size_t *n, int *lapped, size_t *done, int *done_lapped)
 {
@@ -877,13 +878,15 @@ SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t n
 			k = kk;
 			lap |= lp;
 			cursors[si] = cur;
-			break;
-		}
-		if (try == SHMLRU_L_UNLOCKED_TRIES) {
+			/* What the shards so far gave, as each cursor moves: a
+			 * fault on a later shard's page sends the rest to Go
+			 * through the escape, which must not lose it. */
 			*done = k;
 			*done_lapped = lap;
-			return finish(f, SHMLRU_FAST_FALLBACK);
+			break;
 		}
+		if (try == SHMLRU_L_UNLOCKED_TRIES)
+			return finish(f, SHMLRU_FAST_FALLBACK);
 	}
 	*n = k;
 	*lapped = lap;

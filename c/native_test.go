@@ -842,6 +842,65 @@ func TestNativeL1ChangesTruncated(t *testing.T) {
 	}
 }
 
+// shmlru_l1_changes whose native path faults on a shard's page after it
+// read the shards before it (a page of the native mapping alone, Go's
+// being whole): Go answers for every shard, and the change the native
+// path had read in shard 0 is still reported. Before, the native path had
+// moved shard 0's cursor past it, and Go, starting over at out, never
+// reported it.
+func TestNativeL1ChangesFaultMidway(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	v, err := c.Binding().NativeView()
+	must(t, err)
+	v.Region.Close()
+	var live string
+	for i := 0; live == ""; i++ {
+		if k := fmt.Sprint("key", i); c.Binding().ShardOf([]byte(k)) == 0 {
+			live = k
+		}
+	}
+	cmd := exec.Command(bin, "wait", path)
+	in, _ := cmd.StdinPipe()
+	outp, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	out := bufio.NewReader(outp)
+	answer := func(line string) string {
+		t.Helper()
+		fmt.Fprintln(in, line)
+		l, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("driver died at %q: %v\n%s", line, err, stderr.String())
+		}
+		return strings.TrimSpace(l)
+	}
+	if l, _ := out.ReadString('\n'); l != "ready\n" {
+		t.Fatalf("driver: %q\n%s", l, stderr.String())
+	}
+	if a := answer("changes 4"); a != "0 0 0" {
+		t.Fatalf("changes from now on: %q", a)
+	}
+	st, _, err := c.Binding().Stripe([]byte(live))
+	must(t, err)
+	must(t, c.Set([]byte(live), []byte("v"), 0))
+	shard2 := v.DataOff + format.CacheHeaderSize + 2*v.Stride
+	if a := answer(fmt.Sprint("protect ", shard2)); a != "0" {
+		t.Fatalf("protect: %q", a)
+	}
+	if a, want := answer("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
+		t.Fatalf("changes with shard 2's page faulting: %q, want %q", a, want)
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("driver: %v\n%s", err, stderr.String())
+	}
+}
+
 // A native incr whose own pages are all there stands even if another
 // thread's call marks the handle broken while it runs. Before, the incr,
 // already made, was handed to Go and made again (17 of 30 trials in the

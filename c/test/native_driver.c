@@ -54,7 +54,7 @@
  * Ops (one per line; values and items in hex, "-" for empty):
  *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
  *   llen KEY | incr KEY DELTA | del KEY | lpush KEY ITEM | sleep MS |
- *   stamp KEY | valid STRIPE STAMP | changes NCURSORS
+ *   stamp KEY | valid STRIPE STAMP | changes NCURSORS | protect OFF
  * Results: "rc" and what the call returned (see fmt_result); native_test.go
  * prints the same for lru's Go calls on a twin region and compares.
  */
@@ -197,6 +197,15 @@ static void run(char *line)
 		printf("%d %zu %d", rc, cn, lapped);
 		for (size_t i = 0; rc == SHMLRU_OK && i < cn; i++)
 			printf(" %u", out[i]);
+	} else if (strcmp(op, "protect") == 0) {
+		/* protect OFF: the page at file offset OFF of the native
+		 * path's mapping faults from now on (Go's mapping is whole) */
+		size_t len = 0;
+		int broken = 0;
+		unsigned char *map = shmlru__test_mapping(h, &len, &broken);
+		long page = sysconf(_SC_PAGESIZE);
+		size_t off = strtoul(key, NULL, 10) & ~(size_t)(page - 1);
+		printf("%d", map != NULL && off < len && mprotect(map + off, (size_t)page, PROT_NONE) == 0 ? 0 : -1);
 	} else if (strcmp(op, "sleep") == 0) {
 		/* All of it, even if a signal (the Go runtime's, say) cuts
 		 * it short: the ops after it rely on the time having passed. */
