@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -113,4 +114,38 @@ func TestNativeL1ChangesScribbled(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("driver: %v\n%s", err, stderr.String())
 	}
+}
+
+// The guarantee across processes, raced: this process sets a key to 1, 2,
+// ... and, once each Set returned, a second key to the same number; a
+// driver keeps a copy of the first as mlcache's always mode does
+// (shmlru_l1_stamp, the value, then shmlru_l1_valid on every use, all
+// native) and checks every copy it serves against the second key read
+// just before: never older.
+func TestNativeL1GuaranteeRaced(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
+	const n = 20000
+	must(t, c.Set([]byte("race"), []byte(fmt.Sprintf("%08d", 0)), 0))
+	cmd := exec.Command(bin, "l1race", path, "race", "pub", strconv.Itoa(n))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := c.Get([]byte("ready")); err == nil {
+			break
+		}
+		runtime.Gosched()
+	}
+	for i := 1; i <= n; i++ {
+		v := []byte(fmt.Sprintf("%08d", i))
+		must(t, c.Set([]byte("race"), v, 0))
+		must(t, c.Set([]byte("pub"), v, 0))
+	}
+	if err := cmd.Wait(); err != nil || !strings.HasPrefix(stdout.String(), "ok ") {
+		t.Fatalf("driver: %v %s\n%s", err, stdout.String(), stderr.String())
+	}
+	t.Log(strings.TrimSpace(stdout.String()))
 }

@@ -7,6 +7,9 @@
  *                                     incr, del, lpush, sleep)
  *   native_driver hook REGION POINT OP  stop inside the native path at POINT
  *   native_driver hammer REGION THREADS N  N incr of "counter" per thread
+ *   native_driver l1race REGION KEY PUB N  a copy of KEY served while its
+ *                                     stripe holds, checked against PUB
+ *                                     (see l1race)
  *   native_driver wait REGION         say "ready", then run ops from stdin
  *   native_driver badcopy REGION KEY N  overwrite KEY's N-byte value from
  *                                     memory that is unmapped mid-copy
@@ -587,6 +590,51 @@ static int badout(const char *key)
 	return 0;
 }
 
+/* l1race: a per-process copy of KEY, filled as mlcache's always mode
+ * fills it (shmlru_l1_stamp, then the value) and served while
+ * shmlru_l1_valid says 1, against a writer that sets KEY to 1, 2, ... N
+ * and, once each set returned, PUB to the same number: each check first
+ * reads PUB, and a copy served must hold at least it. Prints "ok SERVED
+ * FILLS" once PUB reads N, or "stale HAVE WANT". It sets "ready" first,
+ * which the writer waits for. */
+static int l1race(const char *key, const char *pub, long n)
+{
+	char b[32];
+	size_t len;
+	long have = -1, want = 0, served = 0, fills = 0;
+	uint32_t st = 0;
+	uint64_t c0 = 0;
+	if (shmlru_write(h, "ready", 5, "1", 1, NULL, NULL) != SHMLRU_OK) { /* the writer starts on it */
+		printf("error\n");
+		return 1;
+	}
+	while (want < n) {
+		int rc = shmlru_get(h, pub, strlen(pub), b, sizeof b - 1, &len, NULL);
+		if (rc == SHMLRU_OK) {
+			b[len] = 0;
+			want = atol(b);
+		}
+		if (have >= 0 && shmlru_l1_valid(h, st, c0) == 1) {
+			if (have < want) {
+				printf("stale %ld %ld\n", have, want);
+				return 1;
+			}
+			served++;
+			continue;
+		}
+		if (shmlru_l1_stamp(h, key, strlen(key), &st, &c0) != SHMLRU_OK ||
+		    shmlru_get(h, key, strlen(key), b, sizeof b - 1, &len, NULL) != SHMLRU_OK) {
+			printf("error\n");
+			return 1;
+		}
+		b[len] = 0;
+		have = atol(b);
+		fills++;
+	}
+	printf("ok %ld %ld\n", served, fills);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -605,6 +653,8 @@ int main(int argc, char **argv)
 		run(argv[4]); /* stops at the point; the test kills it */
 		fprintf(stderr, "the op did not stop at point %s\n", argv[3]);
 		return 1;
+	} else if (strcmp(argv[1], "l1race") == 0 && argc == 6) {
+		return l1race(argv[3], argv[4], atol(argv[5]));
 	} else if (strcmp(argv[1], "badcopy") == 0 && argc == 5) {
 		long page = sysconf(_SC_PAGESIZE);
 		bad_len = 2 * (size_t)page;
