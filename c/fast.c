@@ -815,9 +815,10 @@ SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t sta
  * (every append is made inside a change's odd sequence), so what is kept
  * is a consistent copy of the head and the slots. The copy goes to the
  * caller's out and cursors only once the shard's sequence held. A shard a
- * writer keeps busy sends the rest of the call to Go, which takes the
- * locks: *done and *done_lapped (shim.c's) say what the shards before it
- * gave, and Go goes on from the cursors as left, after them in out. */
+ * writer keeps busy, or whose page faults, sends the rest of the call to
+ * Go, which takes the locks: *done and *done_lapped (shim.c's) say what
+ * the shards before it gave, and Go goes on from the cursors as left,
+ * after them in out. */
 SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len,
                                          size_t *n, int *lapped, size_t *done, int *done_lapped)
 {
@@ -830,14 +831,25 @@ SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t n
 	if (sigsetjmp(call.escape, 0))
 		return escaped(f);
 	shmlru_fast_cur = &call;
-	/* The outputs first, and every cursor read and written back: a
-	 * pointer that faults does so before a cursor moves. */
+	/* The outputs first, every cursor and out written: a pointer that
+	 * faults does so before a cursor moves. *n and *lapped plainly, the
+	 * rest with an atomic add of 0, which the compiler keeps (it
+	 * may drop a plain store of the value just loaded, and a read-only
+	 * page would then fault only at the store of a later shard's
+	 * cursor); out one slot a page and its last, as Go's probeOut. No
+	 * call reports more than the cache's stripes (the rings hold no
+	 * more), so out_len is taken down to that: its size cannot
+	 * overflow. */
 	*n = 0;
 	*lapped = 0;
 	for (size_t i = 0; i < ncursors; i++)
-		cursors[i] = *(volatile uint64_t *)&cursors[i];
+		__atomic_fetch_add(&cursors[i], 0, __ATOMIC_RELAXED);
+	if (out_len > (size_t)f->shards * f->stripes)
+		out_len = (size_t)f->shards * f->stripes;
+	for (size_t i = 0; i < out_len; i += 1024)
+		__atomic_fetch_add(&out[i], 0, __ATOMIC_RELAXED);
 	if (out_len > 0)
-		probe(out, out_len * sizeof *out);
+		__atomic_fetch_add(&out[out_len - 1], 0, __ATOMIC_RELAXED);
 	size_t k = 0;
 	int lap = 0;
 	for (uint32_t si = 0; si < f->shards; si++) {
@@ -866,13 +878,15 @@ SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t n
 			k = kk;
 			lap |= lp;
 			cursors[si] = cur;
-			break;
-		}
-		if (try == SHMLRU_L_UNLOCKED_TRIES) {
+			/* What the shards so far gave, as each cursor moves: a
+			 * fault on a later shard's page sends the rest to Go
+			 * through the escape, which must not lose it. */
 			*done = k;
 			*done_lapped = lap;
-			return finish(f, SHMLRU_FAST_FALLBACK);
+			break;
 		}
+		if (try == SHMLRU_L_UNLOCKED_TRIES)
+			return finish(f, SHMLRU_FAST_FALLBACK);
 	}
 	*n = k;
 	*lapped = lap;

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -514,6 +515,15 @@ func TestNativeKilledMidChange(t *testing.T) {
 			}
 			c.Set(same[0], []byte("v"), 0) // so that the victim is not at the head
 			before, _ := c.Stats()
+			// A per-process copy of the victim, and a reader of the rings.
+			stripe, stamp, err := c.Binding().Stripe(victim)
+			must(t, err)
+			cursors := make([]uint64, c.Binding().Shards())
+			for i := range cursors {
+				cursors[i] = ^uint64(0)
+			}
+			_, _, err = c.Binding().StripeChanges(cursors, nil)
+			must(t, err)
 
 			cmd := exec.Command(bin, "hook", path, strconv.Itoa(tc.point), tc.op)
 			out, err := cmd.StdoutPipe()
@@ -550,6 +560,18 @@ func TestNativeKilledMidChange(t *testing.T) {
 			}
 			if d := after.Shards[si].Resets - before.Shards[si].Resets; (d == 1) != tc.reset || d > 1 {
 				t.Fatalf("resets on shard %d: %d, want reset=%v", si, d, tc.reset)
+			}
+			// The copy taken before the kill no longer validates: the
+			// dead change bumped the stripe (it was complete) or the
+			// reset bumped every stripe of the shard; a reader of the
+			// rings learns it, or laps.
+			if now, err := c.Binding().StripeStamp(stripe); err != nil || now == stamp {
+				t.Fatalf("the victim's stripe after the recovery: %d (%v), the copy's %d", now, err, stamp)
+			}
+			got, lapped, err := c.Binding().StripeChanges(cursors, make([]uint32, 0, 64))
+			must(t, err)
+			if lapped != tc.reset || (!tc.reset && !slices.Contains(got, stripe)) {
+				t.Fatalf("the rings after the recovery: %v lapped %v; want the victim's stripe %d or a lap (reset %v)", got, lapped, stripe, tc.reset)
 			}
 			if !tc.reset {
 				for _, k := range append(same, victim) {
@@ -754,6 +776,124 @@ func TestNativeL1ValidTruncated(t *testing.T) {
 	// well (as TestNativeTruncatedUnderneath's reads are).
 	if a := answer("valid " + stamps[0][1] + " " + stamps[0][2]); a != fmt.Sprint(statusCorrupt) {
 		t.Fatalf("valid of a stripe still there, after the fault: %q", a)
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("driver: %v\n%s", err, stderr.String())
+	}
+}
+
+// shmlru_l1_changes on a region truncated underneath: the shards still
+// there are read natively until the first one that faults, and the call
+// answers SHMLRU_CORRUPT (Go's answer, its mapping faulting too), every
+// call after it too, and the process lives.
+func TestNativeL1ChangesTruncated(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	var live string
+	for i := 0; live == ""; i++ {
+		if k := fmt.Sprint("key", i); c.Binding().ShardOf([]byte(k)) == 0 {
+			live = k
+		}
+	}
+	cmd := exec.Command(bin, "wait", path)
+	in, _ := cmd.StdinPipe()
+	outp, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	out := bufio.NewReader(outp)
+	answer := func(line string) string {
+		t.Helper()
+		fmt.Fprintln(in, line)
+		l, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("driver died at %q: %v\n%s", line, err, stderr.String())
+		}
+		return strings.TrimSpace(l)
+	}
+	if l, _ := out.ReadString('\n'); l != "ready\n" {
+		t.Fatalf("driver: %q\n%s", l, stderr.String())
+	}
+	if a := answer("changes 4"); a != "0 0 0" {
+		t.Fatalf("changes from now on: %q", a)
+	}
+	st, _, err := c.Binding().Stripe([]byte(live))
+	must(t, err)
+	must(t, c.Set([]byte(live), []byte("v"), 0))
+	if a, want := answer("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
+		t.Fatalf("changes after a set: %q, want %q", a, want)
+	}
+	must(t, c.Set([]byte(live), []byte("w"), 0))
+	if err := os.Truncate(path, c.Capacity()/2); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if a, want := answer("changes 4"), fmt.Sprint(statusCorrupt, " 0 0"); a != want {
+			t.Fatalf("changes on a truncated region: %q, want %q", a, want)
+		}
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("driver: %v\n%s", err, stderr.String())
+	}
+}
+
+// shmlru_l1_changes whose native path faults on a shard's page after it
+// read the shards before it (a page of the native mapping alone, Go's
+// being whole): Go answers for every shard, and the change the native
+// path had read in shard 0 is still reported. Before, the native path had
+// moved shard 0's cursor past it, and Go, starting over at out, never
+// reported it.
+func TestNativeL1ChangesFaultMidway(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	v, err := c.Binding().NativeView()
+	must(t, err)
+	v.Region.Close()
+	var live string
+	for i := 0; live == ""; i++ {
+		if k := fmt.Sprint("key", i); c.Binding().ShardOf([]byte(k)) == 0 {
+			live = k
+		}
+	}
+	cmd := exec.Command(bin, "wait", path)
+	in, _ := cmd.StdinPipe()
+	outp, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	out := bufio.NewReader(outp)
+	answer := func(line string) string {
+		t.Helper()
+		fmt.Fprintln(in, line)
+		l, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("driver died at %q: %v\n%s", line, err, stderr.String())
+		}
+		return strings.TrimSpace(l)
+	}
+	if l, _ := out.ReadString('\n'); l != "ready\n" {
+		t.Fatalf("driver: %q\n%s", l, stderr.String())
+	}
+	if a := answer("changes 4"); a != "0 0 0" {
+		t.Fatalf("changes from now on: %q", a)
+	}
+	st, _, err := c.Binding().Stripe([]byte(live))
+	must(t, err)
+	must(t, c.Set([]byte(live), []byte("v"), 0))
+	shard2 := v.DataOff + format.CacheHeaderSize + 2*v.Stride
+	if a := answer(fmt.Sprint("protect ", shard2)); a != "0" {
+		t.Fatalf("protect: %q", a)
+	}
+	if a, want := answer("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
+		t.Fatalf("changes with shard 2's page faulting: %q, want %q", a, want)
 	}
 	in.Close()
 	if err := cmd.Wait(); err != nil {

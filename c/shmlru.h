@@ -467,7 +467,9 @@ int shmlru_l1_valid(shmlru_t h, uint32_t stripe, uint64_t stamp);
  * position and reports nothing. *lapped is set to 1 when a shard changed
  * more than its ring holds since its cursor, or was flushed: what changed
  * there is not known, and the caller drops every copy. With *n == out_len
- * there may be more: call again. */
+ * there may be more: call again. On SHMLRU_BAD_ARGUMENT no cursor moved;
+ * on another error some may have, past changes not reported: the caller
+ * drops every copy, as for a lap. */
 int shmlru_l1_changes(shmlru_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len, size_t *n,
                       int *lapped);
 

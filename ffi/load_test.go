@@ -75,6 +75,8 @@ const loadLocations = `
         location = /ml_init { content_by_lua_block { require("ngx_load").ml_init() } }
         location = /ml_alloc { content_by_lua_block { require("ngx_load").ml_alloc() } }
         location = /ml_api { content_by_lua_block { require("ngx_load").ml_api() } }
+        location = /ml_restamp { content_by_lua_block { require("ngx_load").ml_restamp() } }
+        location = /ml_update_err { content_by_lua_block { require("ngx_load").ml_update_err() } }
         location = /ml_init_err { content_by_lua_block { ngx.say(tostring(ml_init_err)) } }
         location ~ ^/mlc_(\w+)$ { content_by_lua_block { require("ngx_mlcache")[ngx.var[1]]() } }
 `

@@ -401,6 +401,30 @@ func TestNginxMLCacheAPI(t *testing.T) {
 	}
 }
 
+// TestNginxMLCacheRestampExpire: an Expire that comes between set's write
+// and the stamp after it does not leave L1 serving the value after L2's
+// deadline (see ngx_load.lua's ml_restamp).
+func TestNginxMLCacheRestampExpire(t *testing.T) {
+	e := startLoadNginx(t)
+	s, err := e.get("/ml_restamp", nil)
+	must(t, err)
+	if s != "ok" {
+		t.Error(s)
+	}
+}
+
+// TestNginxMLCacheUpdateError: an update() whose change call failed after
+// moving the cursors drops every L1 copy (see ngx_load.lua's
+// ml_update_err): a change it read but could not apply is not lost.
+func TestNginxMLCacheUpdateError(t *testing.T) {
+	e := startLoadNginx(t)
+	s, err := e.get("/ml_update_err", nil)
+	must(t, err)
+	if s != "ok" {
+		t.Error(s)
+	}
+}
+
 // TestNginxMLCacheL1HitAllocates: the L1 hit path (lrucache lookup, one
 // shmlru_changes call, a compare) compiles and allocates nothing:
 // 100,000 gets of a key L1 holds allocate less than 64 KB (one cdata box a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -201,6 +202,27 @@ func TestOldLayoutRefused(t *testing.T) {
 	_, err = Open(path, nil)
 	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "version 2") || !strings.Contains(err.Error(), fmt.Sprint("version ", LayoutVersion)) {
 		t.Fatalf("Open of a layout-2 region: %v", err)
+	}
+	// The layout just before this one, refused by a process that would
+	// create the region, and not a byte of its data area changed (the
+	// attachment's slot, in the region's own header, comes and goes).
+	c, err = Open(path+"6", &Options{Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	(*cacheHeader)(unsafe.Pointer(&c.r.Data()[0])).Version = LayoutVersion - 1
+	dataLen := len(c.r.Data())
+	c.Close()
+	before, err := os.ReadFile(path + "6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path+"6", &Options{Size: 1 << 20}); !errors.Is(err, ErrVersion) {
+		t.Fatalf("Open of a layout-%d region: %v", LayoutVersion-1, err)
+	}
+	after, err := os.ReadFile(path + "6")
+	if err != nil || len(after) != len(before) || !bytes.Equal(before[len(before)-dataLen:], after[len(after)-dataLen:]) {
+		t.Fatalf("the refused region's data area changed (%v)", err)
 	}
 }
 

@@ -68,13 +68,13 @@ func (s *shard) countFlush() {
 	atomic.AddUint64(&s.h.RingHead, uint64(len(s.ring))+1)
 }
 
-// Stripe returns key's stripe (one index over every shard's stripes, as
-// libshmlru's shmlru_l1_stamp reports it) and the stripe's count now. A
-// copy of key's value read after the count stays current for as long as
 // Shards is the number of the cache's shards: StripeChanges takes a
 // cursor for each.
 func (b *Binding) Shards() int { return b.c.g.shards }
 
+// Stripe returns key's stripe (one index over every shard's stripes, as
+// libshmlru's shmlru_l1_stamp reports it) and the stripe's count now. A
+// copy of key's value read after the count stays current for as long as
 // StripeStamp returns the same count.
 func (b *Binding) Stripe(key []byte) (stripe uint32, stamp uint64, err error) {
 	c := b.c

@@ -279,3 +279,69 @@ func TestReadGeometryRefusesBadStripes(t *testing.T) {
 		}
 	}
 }
+
+// The guarantee, raced: a writer attachment sets a key to 1, 2, 3, ... and
+// publishes each number once its Set returned; reader attachments keep a
+// copy filled as a per-process copy is (the stripe's count, then the
+// value) and serve it while the count stays. A copy served must hold at
+// least the number published before the check began.
+func TestStripesGuaranteeRaced(t *testing.T) {
+	c := newCache(t, &Options{Size: 1 << 20, Shards: 2})
+	key := []byte("raced")
+	must := func(err error) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	must(c.Set(key, []byte("0"), 0))
+	var published atomic.Int64
+	const writes = 20000
+	done := make(chan error, 2)
+	for range 2 {
+		r, err := Open(c.r.Path(), &Options{NoCreate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		go func() {
+			var have, stamp uint64
+			var stripe uint32
+			served := 0
+			for published.Load() < writes {
+				want := published.Load()
+				if served > 0 {
+					now, err := r.Binding().StripeStamp(stripe)
+					must(err)
+					if now == stamp {
+						if int64(have) < want {
+							done <- fmt.Errorf("a copy of %d served after %d was written", have, want)
+							return
+						}
+						served++
+						continue
+					}
+				}
+				var err error
+				stripe, stamp, err = r.Binding().Stripe(key)
+				must(err)
+				v, err := r.Get(key)
+				must(err)
+				n, err := fmt.Sscan(string(v), &have)
+				if n != 1 {
+					panic(err)
+				}
+				served++
+			}
+			done <- nil
+		}()
+	}
+	for i := int64(1); i <= writes; i++ {
+		must(c.Set(key, []byte(fmt.Sprint(i)), 0))
+		published.Store(i)
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

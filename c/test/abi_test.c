@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,6 +616,66 @@ static void test_stats_while_closing(void)
 	unlink(p);
 }
 
+/* l1_valid_loop calls shmlru_l1_valid on a handle until it answers
+ * neither 1 nor 0, and a thousand times more: it returns the first other
+ * answer, or 99 if an answer of 1 or 0 came after it. */
+struct valid_arg {
+	shmlru_t h;
+	uint32_t stripe;
+	uint64_t stamp;
+	int calls; /* atomics */
+};
+
+static void *l1_valid_loop(void *p)
+{
+	struct valid_arg *a = p;
+	int first = 0;
+	for (int more = 0; more < 1000;) {
+		int rc = shmlru_l1_valid(a->h, a->stripe, a->stamp);
+		__atomic_fetch_add(&a->calls, 1, __ATOMIC_RELAXED);
+		if (rc == 1 || rc == 0) {
+			if (first != 0)
+				return (void *)(intptr_t)99;
+			continue;
+		}
+		if (first == 0)
+			first = rc;
+		more++;
+	}
+	return (void *)(intptr_t)first;
+}
+
+/* shmlru_l1_valid counts no call in flight: a handle closed (its mapping
+ * gone, and another region opened, perhaps where it was) while threads
+ * call it gives them SHMLRU_CLOSED from then on, never an answer of 1 or
+ * 0 after it, and no fault. */
+static void test_l1_valid_while_closing(void)
+{
+	char p[300], q[300];
+	snprintf(p, sizeof p, "%s-l1closing", path);
+	snprintf(q, sizeof q, "%s-l1other", path);
+	for (int round = 0; round < 40; round++) {
+		shmlru_t h = open_cache(p, 1 << 20);
+		struct valid_arg a = { h, 0, 0, 0 };
+		EXPECT(shmlru_l1_stamp(h, KEY("l1c"), &a.stripe, &a.stamp), SHMLRU_OK);
+		pthread_t t[2];
+		for (int i = 0; i < 2; i++)
+			CHECK(pthread_create(&t[i], NULL, l1_valid_loop, &a) == 0);
+		while (__atomic_load_n(&a.calls, __ATOMIC_RELAXED) < 100 * (round % 4 + 1))
+			sched_yield();
+		EXPECT(shmlru_close(h), SHMLRU_OK);
+		shmlru_t h2 = open_cache(q, 1 << 20);
+		for (int i = 0; i < 2; i++) {
+			void *rc;
+			pthread_join(t[i], &rc);
+			EXPECT((int)(intptr_t)rc, SHMLRU_CLOSED);
+		}
+		EXPECT(shmlru_close(h2), SHMLRU_OK);
+	}
+	unlink(p);
+	unlink(q);
+}
+
 static void test_threads(shmlru_t h)
 {
 	enum { T = 4 };
@@ -1133,6 +1194,95 @@ static void test_l1(shmlru_t h)
 	EXPECT(shmlru_l1_valid(h2, st, 0), SHMLRU_CLOSED);
 }
 
+/* shard_of_change is the shard whose cursor a change of key moves (the
+ * C API tells no shard of a key; the change rings do). cur is current. */
+static size_t shard_of_change(shmlru_t h, uint64_t *cur, size_t ns, const char *key)
+{
+	uint64_t *tmp = malloc(ns * sizeof *tmp);
+	CHECK(tmp != NULL);
+	memcpy(tmp, cur, ns * sizeof *tmp);
+	uint32_t out[8];
+	size_t n = 0;
+	int lapped = 0;
+	EXPECT(shmlru_write(h, KEY(key), "v", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_l1_changes(h, tmp, ns, out, 8, &n, &lapped), SHMLRU_OK);
+	size_t s = ns;
+	for (size_t i = 0; i < ns; i++)
+		if (tmp[i] != cur[i])
+			s = i;
+	memcpy(cur, tmp, ns * sizeof *tmp);
+	free(tmp);
+	CHECK(n == 1 && s < ns);
+	return s;
+}
+
+/* An out buffer that the call cannot write past its first slot (the rest
+ * on a read-only page): the call is refused, and no cursor moved, so that
+ * a call again with a good buffer still reports every change. Before, the
+ * native path only read its pages: it reported the first shard's change
+ * into out[0], moved that shard's cursor, faulted on out[1], and the
+ * change was lost to the caller. */
+static void test_l1_changes_faults(shmlru_t h)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(m != MAP_FAILED);
+	char *ro = m + page;
+	CHECK(mprotect(ro, page, PROT_READ) == 0);
+	shmlru_info info;
+	EXPECT(shmlru_info_get(h, &info), SHMLRU_OK);
+	size_t ns = (size_t)info.shards;
+	CHECK(ns >= 2);
+	uint64_t *cur = malloc(ns * sizeof *cur), *saved = malloc(ns * sizeof *cur);
+	CHECK(cur != NULL && saved != NULL);
+	memset(cur, 0xff, ns * sizeof *cur);
+	size_t n = 0;
+	int lapped = 0;
+	uint32_t out[64];
+	EXPECT(shmlru_l1_changes(h, cur, ns, out, 0, &n, &lapped), SHMLRU_OK);
+	/* Two keys of two shards. */
+	char a[16], b[16];
+	size_t sa = shard_of_change(h, cur, ns, "cf0"), sb = sa;
+	strcpy(a, "cf0");
+	for (int i = 1; sb == sa && i < 1000; i++) {
+		snprintf(b, sizeof b, "cf%d", i);
+		sb = shard_of_change(h, cur, ns, b);
+	}
+	CHECK(sb != sa);
+	EXPECT(shmlru_write(h, KEY(a), "w", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_write(h, KEY(b), "w", 1, NULL, NULL), SHMLRU_OK);
+	memcpy(saved, cur, ns * sizeof *cur);
+	EXPECT(shmlru_l1_changes(h, cur, ns, (uint32_t *)(ro - 4), 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	CHECK(memcmp(saved, cur, ns * sizeof *cur) == 0);
+	EXPECT(shmlru_l1_changes(h, cur, ns, (uint32_t *)ro, 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	CHECK(memcmp(saved, cur, ns * sizeof *cur) == 0);
+	EXPECT(shmlru_l1_changes(h, cur, ns, out, 64, &n, &lapped), SHMLRU_OK);
+	CHECK(n == 2 && lapped == 0);
+
+	/* Cursors that straddle into the read-only page: the first shard's
+	 * is writable, the rest not. A change in shard 0 and one in another. */
+	char z[16];
+	size_t sz = 1;
+	for (int i = 0; sz != 0 && i < 1000; i++) {
+		snprintf(z, sizeof z, "cz%d", i);
+		sz = shard_of_change(h, cur, ns, z);
+	}
+	CHECK(sz == 0);
+	EXPECT(shmlru_write(h, KEY(z), "w", 1, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_write(h, KEY(sa == 0 ? b : a), "w", 1, NULL, NULL), SHMLRU_OK);
+	uint64_t *rc = (uint64_t *)(ro - 8);
+	CHECK(mprotect(ro, page, PROT_READ | PROT_WRITE) == 0);
+	memcpy(rc, cur, ns * sizeof *cur);
+	CHECK(mprotect(ro, page, PROT_READ) == 0);
+	EXPECT(shmlru_l1_changes(h, rc, ns, out, 64, &n, &lapped), SHMLRU_BAD_ARGUMENT);
+	CHECK(memcmp(rc, cur, ns * sizeof *cur) == 0);
+	EXPECT(shmlru_l1_changes(h, cur, ns, out, 64, &n, &lapped), SHMLRU_OK);
+	CHECK(n == 2 && lapped == 0);
+	free(cur);
+	free(saved);
+	munmap(m, 2 * page);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -1159,9 +1309,11 @@ int main(int argc, char **argv)
 	test_read_through(h);
 	test_read_through_faults(h);
 	test_l1(h);
+	test_l1_changes_faults(h);
 	EXPECT(shmlru_close(h), SHMLRU_OK);
 	unlink(path);
 	test_stats_while_closing();
+	test_l1_valid_while_closing();
 
 	printf("abi_test: %d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;

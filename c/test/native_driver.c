@@ -7,6 +7,9 @@
  *                                     incr, del, lpush, sleep)
  *   native_driver hook REGION POINT OP  stop inside the native path at POINT
  *   native_driver hammer REGION THREADS N  N incr of "counter" per thread
+ *   native_driver l1race REGION KEY PUB N  a copy of KEY served while its
+ *                                     stripe holds, checked against PUB
+ *                                     (see l1race)
  *   native_driver wait REGION         say "ready", then run ops from stdin
  *   native_driver badcopy REGION KEY N  overwrite KEY's N-byte value from
  *                                     memory that is unmapped mid-copy
@@ -53,7 +56,8 @@
  *
  * Ops (one per line; values and items in hex, "-" for empty):
  *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
- *   llen KEY | incr KEY DELTA | del KEY | lpush KEY ITEM | sleep MS
+ *   llen KEY | incr KEY DELTA | del KEY | lpush KEY ITEM | sleep MS |
+ *   stamp KEY | valid STRIPE STAMP | changes NCURSORS | protect OFF
  * Results: "rc" and what the call returned (see fmt_result); native_test.go
  * prints the same for lru's Go calls on a twin region and compares.
  */
@@ -179,6 +183,32 @@ static void run(char *line)
 	} else if (strcmp(op, "valid") == 0) {
 		/* valid STRIPE STAMP: shmlru_l1_valid's answer */
 		printf("%d", shmlru_l1_valid(h, (uint32_t)strtoul(key, NULL, 10), strtoull(a, NULL, 10)));
+	} else if (strcmp(op, "changes") == 0) {
+		/* changes NCURSORS: shmlru_l1_changes from this process's
+		 * cursors (from now on at the first call): "rc n lapped" and,
+		 * on success, the stripes reported */
+		static uint64_t cur[4096];
+		static int started;
+		if (!started) {
+			memset(cur, 0xff, sizeof cur);
+			started = 1;
+		}
+		static uint32_t out[1024];
+		size_t cn = 0;
+		int lapped = 0;
+		rc = shmlru_l1_changes(h, cur, strtoul(key, NULL, 10), out, 1024, &cn, &lapped);
+		printf("%d %zu %d", rc, cn, lapped);
+		for (size_t i = 0; rc == SHMLRU_OK && i < cn; i++)
+			printf(" %u", out[i]);
+	} else if (strcmp(op, "protect") == 0) {
+		/* protect OFF: the page at file offset OFF of the native
+		 * path's mapping faults from now on (Go's mapping is whole) */
+		size_t len = 0;
+		int broken = 0;
+		unsigned char *map = shmlru__test_mapping(h, &len, &broken);
+		long page = sysconf(_SC_PAGESIZE);
+		size_t off = strtoul(key, NULL, 10) & ~(size_t)(page - 1);
+		printf("%d", map != NULL && off < len && mprotect(map + off, (size_t)page, PROT_NONE) == 0 ? 0 : -1);
 	} else if (strcmp(op, "sleep") == 0) {
 		/* All of it, even if a signal (the Go runtime's, say) cuts
 		 * it short: the ops after it rely on the time having passed. */
@@ -560,6 +590,51 @@ static int badout(const char *key)
 	return 0;
 }
 
+/* l1race: a per-process copy of KEY, filled as mlcache's always mode
+ * fills it (shmlru_l1_stamp, then the value) and served while
+ * shmlru_l1_valid says 1, against a writer that sets KEY to 1, 2, ... N
+ * and, once each set returned, PUB to the same number: each check first
+ * reads PUB, and a copy served must hold at least it. Prints "ok SERVED
+ * FILLS" once PUB reads N, or "stale HAVE WANT". It sets "ready" first,
+ * which the writer waits for. */
+static int l1race(const char *key, const char *pub, long n)
+{
+	char b[32];
+	size_t len;
+	long have = -1, want = 0, served = 0, fills = 0;
+	uint32_t st = 0;
+	uint64_t c0 = 0;
+	if (shmlru_write(h, "ready", 5, "1", 1, NULL, NULL) != SHMLRU_OK) { /* the writer starts on it */
+		printf("error\n");
+		return 1;
+	}
+	while (want < n) {
+		int rc = shmlru_get(h, pub, strlen(pub), b, sizeof b - 1, &len, NULL);
+		if (rc == SHMLRU_OK) {
+			b[len] = 0;
+			want = atol(b);
+		}
+		if (have >= 0 && shmlru_l1_valid(h, st, c0) == 1) {
+			if (have < want) {
+				printf("stale %ld %ld\n", have, want);
+				return 1;
+			}
+			served++;
+			continue;
+		}
+		if (shmlru_l1_stamp(h, key, strlen(key), &st, &c0) != SHMLRU_OK ||
+		    shmlru_get(h, key, strlen(key), b, sizeof b - 1, &len, NULL) != SHMLRU_OK) {
+			printf("error\n");
+			return 1;
+		}
+		b[len] = 0;
+		have = atol(b);
+		fills++;
+	}
+	printf("ok %ld %ld\n", served, fills);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -578,6 +653,8 @@ int main(int argc, char **argv)
 		run(argv[4]); /* stops at the point; the test kills it */
 		fprintf(stderr, "the op did not stop at point %s\n", argv[3]);
 		return 1;
+	} else if (strcmp(argv[1], "l1race") == 0 && argc == 6) {
+		return l1race(argv[3], argv[4], atol(argv[5]));
 	} else if (strcmp(argv[1], "badcopy") == 0 && argc == 5) {
 		long page = sysconf(_SC_PAGESIZE);
 		bad_len = 2 * (size_t)page;

@@ -402,4 +402,86 @@ function _M.ml_api()
     ngx.say(#fails == 0 and "ok" or table.concat(fails, "\n"))
 end
 
+-- /ml_restamp: an Expire (by any process) that lands between set's write
+-- and its second stamp keeps the entry's version, so the version check
+-- alone took the copy for current at the count after the Expire: L1 kept
+-- the value for the set's ttl after L2 dropped it. The library's stamp
+-- call is wrapped, in this worker only, to make that Expire at that point.
+-- Answers "ok" or what L1 served.
+function _M.ml_restamp()
+    local base = require "resty.shmlru.base"
+    local real_lib = base.lib
+    local real = real_lib()
+    local stamps = 0
+    local proxy = setmetatable({
+        shmlru_l1_stamp = function(h, k, n, st, c0)
+            stamps = stamps + 1
+            if stamps == 2 then -- set's restamp, after its write
+                assert(real.shmlru_expire(h, k, n, 1) == 0)
+            end
+            return real.shmlru_l1_stamp(h, k, n, st, c0)
+        end,
+    }, { __index = real })
+    base.lib = function() return proxy end
+    local c = assert(mlcache.new("restamp", cache(), { ttl = 60, prefix = "restamp:" }))
+    base.lib = real_lib
+    local ok, serr = c:set("k", nil, "v1")
+    assert(mlcache.new("restamp2", cache())) -- binds the module to the library again
+    assert(ok and stamps == 2, tostring(serr))
+    local deadline = ngx.now() + 5
+    while cache():get("restamp:k") ~= nil do
+        assert(ngx.now() < deadline, "the 1 ms deadline never passed")
+        ngx.sleep(0.001)
+        ngx.update_time()
+    end
+    local v, err, lvl = c:get("k")
+    if v == nil and err == nil and lvl == -1 then
+        ngx.say("ok")
+    else
+        ngx.say("L1 served ", tostring(v), " ", tostring(err), " at level ", tostring(lvl), " after L2 expired it")
+    end
+end
+
+-- /ml_update_err: update() whose shmlru_l1_changes fails after it moved
+-- the cursors (the native path read some shards, then Go's call for the
+-- rest failed): the changes read are lost to the caller, so update() must
+-- drop every L1 copy, not keep serving them. The library's call is
+-- wrapped, in this worker only, to fail that way once. Answers "ok" or
+-- what L1 served.
+function _M.ml_update_err()
+    local base = require "resty.shmlru.base"
+    local real_lib = base.lib
+    local real = real_lib()
+    local fail = false
+    local proxy = setmetatable({
+        shmlru_l1_changes = function(...)
+            local rc = real.shmlru_l1_changes(...)
+            if fail and rc == 0 then
+                fail = false
+                return -20 -- SHMLRU_CORRUPT, as if Go failed on the rest of the shards
+            end
+            return rc
+        end,
+    }, { __index = real })
+    base.lib = function() return proxy end
+    local c = assert(mlcache.new("upderr", cache(), { ttl = 60, prefix = "upderr:", l1_coherence = "update" }))
+    base.lib = real_lib
+    local out = {}
+    assert(c:set("k", nil, "v1"))
+    local v, _, lvl = c:get("k")
+    assert(v == "v1" and lvl == 1, "primed")
+    assert(cache():set("upderr:k", "v2"))
+    fail = true
+    local ok, err = c:update()
+    out[#out + 1] = "update: " .. tostring(ok) .. " " .. tostring(err)
+    assert(c:update())
+    v, _, lvl = c:get("k")
+    assert(mlcache.new("upderr2", cache())) -- binds the module to the library again
+    if v == "v2" then
+        ngx.say("ok")
+    else
+        ngx.say(table.concat(out, "; "), "; then get served ", tostring(v), " at level ", tostring(lvl))
+    end
+end
+
 return _M

@@ -627,10 +627,13 @@ local function version_call(buf, size, h, key)
 end
 
 -- restamp is the count of l2key's stripe after this process wrote (or
--- loaded) its entry at version, if the entry is still at that version
--- after the count was read: a copy of it is current at that count. nil if
+-- loaded) its entry at version, fresh until fresh (Unix ms, 0: never), if
+-- the entry is still at that version after the count was read and its
+-- deadline is not before fresh: a copy of it is current at that count.
+-- (A new deadline keeps the version: an expire between the write and the
+-- count would otherwise leave the copy in L1 past L2's deadline.) nil if
 -- the entry changed since (the copy keeps the count read before the write).
-local function restamp(h, l2key, version)
+local function restamp(h, l2key, version, fresh)
     if not version then
         return nil
     end
@@ -640,7 +643,10 @@ local function restamp(h, l2key, version)
     end
     local rc = with_buf(version_call, h, l2key)
     if rc == OK and tonumber(meta.version) == version then
-        return c1
+        local x = tonumber(meta.expires_ms)
+        if x == 0 or (fresh and fresh ~= 0 and x >= fresh) then
+            return c1
+        end
     end
     return nil
 end
@@ -815,7 +821,7 @@ local function get_l2l3(self, key, opts, cb, ...)
     if fresh then
         -- The load wrote the entry after c0 was read: keep it in L1 at the
         -- count after the write if nothing else changed it since.
-        c0 = restamp(h, l2key, version) or c0
+        c0 = restamp(h, l2key, version, fresh) or c0
     end
     return promote(self, opts, key, val, stripe, c0, fresh, LEVEL[src])
 end
@@ -955,7 +961,7 @@ function _M.set(self, key, opts, value)
                or opt(self, opts, "ttl"))
     -- The write bumped the stripe after c0: the copy is current at the
     -- count after it if the entry is still this write's.
-    c0 = restamp(h, l2key, version) or c0
+    c0 = restamp(h, l2key, version, fresh) or c0
     local _, err = promote(self, opts, key, value, stripe, c0, fresh, 0)
     if err then
         return nil, err
@@ -1032,6 +1038,10 @@ function _M.update(self, timeout)
     repeat
         local n, lap = l1_changes(self, CHANGES)
         if not n then
+            -- The call may have moved cursors past changes it could not
+            -- report (or past a lap this loop saw): what changed is not
+            -- known, so no copy stands.
+            flush_l1(self)
             return nil, lap
         end
         lapped = lapped or lap
