@@ -555,11 +555,17 @@ function scalar.encode(v)
         .. " tables too)"
 end
 
+-- decode returns no builtin's call as its own (a tail call): a trace
+-- started here would have the builtin return below it, which aborts the
+-- trace every time until LuaJIT blacklists decode, and from then on every
+-- trace through decode (every read's) aborts too.
 function scalar.decode(p, n, t)
     if t == TYPE_BYTES then
-        return ffi_str(p, n)
+        local s = ffi_str(p, n)
+        return s
     elseif t == TYPE_NUMBER then
-        return tonumber(ffi_cast(double_ptr, p)[0])
+        local x = tonumber(ffi_cast(double_ptr, p)[0])
+        return x
     elseif t == TYPE_BOOL then
         return p[0] ~= 0
     end

@@ -158,11 +158,8 @@ function codec.decode(p, n, t, flags)
         end
         return v
     end
-    -- Not a tail call: a trace started here (L1 fills call it from the
-    -- interpreter) must return through this frame. A tail call makes
-    -- ffi.string return below the trace's start, which aborts it every
-    -- time until LuaJIT blacklists this function, and then every trace
-    -- that calls it, the whole L2 hit path among them, aborts too.
+    -- Not a tail call, as scalar.decode's (see there): a trace started
+    -- here returns through this frame.
     local v, err = scalar.decode(p, n, t)
     return v, err
 end
