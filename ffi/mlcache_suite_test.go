@@ -1,3 +1,5 @@
+//go:build mlcachesuite
+
 package ffi_test
 
 import (
@@ -14,9 +16,10 @@ import (
 )
 
 // TestMLCacheSuite runs lua-resty-mlcache's own Test::Nginx blocks
-// against resty.shmlru.mlcache, for a comparison by hand: it runs only
-// when MLCACHE_SUITE names a directory of mlcache's t/*.t files (fetched
-// locally; they are not part of this repository), and
+// against resty.shmlru.mlcache, for a comparison by hand (`make
+// test-mlcache-suite MLCACHE_SUITE=DIR`; the build tag keeps it out of
+// `make test`): MLCACHE_SUITE names a directory of mlcache's t/*.t files
+// (fetched locally; they are not part of this repository), and
 // MLCACHE_SUITE_IMPL may name a directory holding another
 // resty/shmlru/mlcache.lua to run instead. Each block is a subtest, in
 // its own nginx; `require "resty.mlcache"` gets resty.shmlru.mlcache on a
@@ -31,7 +34,7 @@ import (
 func TestMLCacheSuite(t *testing.T) {
 	dir := os.Getenv("MLCACHE_SUITE")
 	if dir == "" {
-		t.Skip("MLCACHE_SUITE is not set (a directory of lua-resty-mlcache's t/*.t)")
+		t.Fatal("MLCACHE_SUITE is not set: name a directory of lua-resty-mlcache's t/*.t")
 	}
 	testenv.NeedNginx(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "*.t"))
