@@ -180,6 +180,8 @@ var abiConstants = map[string]int{
 	"SHMLRU_LOOK_ABSENT":        int(lru.LookAbsent),
 	"SHMLRU_LOOK_SOFT_STALE":    int(lru.LookSoftStale),
 	"SHMLRU_LOOK_EXPIRED":       int(lru.LookExpired),
+	"SHMLRU_LOOK_RESURRECTED":   int(lru.LookResurrected),
+	"SHMLRU_RESURRECT_FLAG_BIT": bits.TrailingZeros32(lru.ResurrectFlag),
 	"SHMLRU_LOADED_VALUE":       int(lru.LoadedValue),
 	"SHMLRU_LOADED_ABSENT":      int(lru.LoadedAbsent),
 	"SHMLRU_LOADED_FAILED":      int(lru.LoadedFailed),

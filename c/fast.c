@@ -1053,6 +1053,8 @@ SHMLRU_HIDDEN int shmlru_fast_load_look(uint64_t h, const char *key, size_t klen
 	shmlru_look l;
 	memset(&l, 0, sizeof l);
 	l.state = SHMLRU_LOOK_MISS;
+	/* lru's resurrected: a tracked entry's flags are its generation */
+	const int resurrected = !tracked && rc == SHMLRU_OK && (m.flags & (UINT32_C(1) << SHMLRU_RESURRECT_FLAG_BIT));
 	if (rc == SHMLRU_NOT_FOUND) {
 		memset(&m, 0, sizeof m);
 		*value_len = 0;
@@ -1062,15 +1064,16 @@ SHMLRU_HIDDEN int shmlru_fast_load_look(uint64_t h, const char *key, size_t klen
 		if (m.type == SHMLRU_TYPE_NONE)
 			*value_len = 0;
 	} else if (m.type == SHMLRU_TYPE_NONE) {
-		l.state = SHMLRU_LOOK_ABSENT;
+		l.state = resurrected ? SHMLRU_LOOK_RESURRECTED : SHMLRU_LOOK_ABSENT;
 		l.fresh_ms = m.expires_ms;
 		*value_len = 0;
 	} else {
 		const uint32_t bit = UINT32_C(1) << SHMLRU_STALE_FLAG_BIT;
-		l.state = SHMLRU_LOOK_FRESH;
+		const uint32_t window = (UINT32_C(1) << SHMLRU_RESURRECT_FLAG_BIT) - 1;
+		l.state = resurrected ? SHMLRU_LOOK_RESURRECTED : SHMLRU_LOOK_FRESH;
 		l.fresh_ms = m.expires_ms;
 		if ((m.flags & bit) && m.expires_ms != 0) {
-			l.fresh_ms = m.expires_ms - (int64_t)(m.flags & ~bit);
+			l.fresh_ms = m.expires_ms - (int64_t)(m.flags & window);
 			if (now_ms() >= l.fresh_ms)
 				l.state = SHMLRU_LOOK_SOFT_STALE;
 		}

@@ -145,7 +145,7 @@ func TestNativeSurvivesAScribbler(t *testing.T) {
 func lookTorn(l lru.Look) string {
 	fresh := l.Meta.Expires
 	if l.Meta.Flags&lru.StaleFlag != 0 && l.Meta.Expires != 0 {
-		fresh = l.Meta.Expires - int64(l.Meta.Flags&^lru.StaleFlag)
+		fresh = l.Meta.Expires - int64(l.Meta.Flags&(lru.ResurrectFlag-1))
 	}
 	bad := false
 	switch l.State {
@@ -157,6 +157,13 @@ func lookTorn(l lru.Look) string {
 		bad = l.Meta.Type == lru.TypeNone || l.FreshUntil != fresh
 	case lru.LookExpired:
 		bad = l.Meta.Type == lru.TypeNone
+	case lru.LookResurrected:
+		bad = l.Meta.Flags&lru.ResurrectFlag == 0
+		if l.Meta.Type == lru.TypeNone {
+			bad = bad || len(l.Value) != 0 || l.FreshUntil != l.Meta.Expires
+		} else {
+			bad = bad || l.FreshUntil != fresh
+		}
 	default:
 		bad = true
 	}

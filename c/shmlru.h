@@ -382,8 +382,11 @@ enum {
 	SHMLRU_LOAD_FAILED    = 5,
 	SHMLRU_LOAD_ABANDONED = 6, /* load_end only: gave up without an answer; a waiter loads */
 	SHMLRU_LOAD_MSG_SIZE  = 88, /* bytes of a failed loader's message that reach its waiters */
-	SHMLRU_STALE_FLAG_BIT = 31  /* user flags with this bit set: a value with a stale window
-	                             * of (flags & ~bit) ms, fresh until expires minus the window */
+	SHMLRU_STALE_FLAG_BIT = 31, /* user flags with this bit set: a value with a stale window
+	                             * of (flags & ((1 << SHMLRU_RESURRECT_FLAG_BIT) - 1)) ms,
+	                             * fresh until expires minus the window */
+	SHMLRU_RESURRECT_FLAG_BIT = 29 /* user flags with this bit set: a value (or absence) a
+	                                * failed load resurrected, SHMLRU_LOOK_RESURRECTED until its deadline */
 };
 
 /* A caller's place in one load; filled by shmlru_load_begin, opaque but
@@ -580,6 +583,8 @@ enum {
 	SHMLRU_LOOK_ABSENT     = 2, /* a remembered absence to serve */
 	SHMLRU_LOOK_SOFT_STALE = 3, /* a value past its fresh time: serve it, and refresh it */
 	SHMLRU_LOOK_EXPIRED    = 4, /* an expired value or absence: load; resurrect it should the loader fail */
+	SHMLRU_LOOK_RESURRECTED = 5, /* a live value or absence (type SHMLRU_TYPE_NONE) a failed load
+	                              * resurrected: serve it, as SHMLRU_SOURCE_RESURRECTED */
 
 	/* shmlru_load_finish's outcome: how the loader ended */
 	SHMLRU_LOADED_VALUE    = 1, /* it returned value: cache it */
@@ -642,9 +647,9 @@ int shmlru_load_look(shmlru_t h, const char *key, size_t key_len, int tracked, v
                      size_t buf_len, size_t *value_len, shmlru_meta *meta, shmlru_look *look);
 
 /* The first step of the loader of a SHMLRU_LOAD_MINE load: looks at key
- * again as shmlru_load_look. SHMLRU_LOOK_FRESH or _ABSENT: a load that
- * ended just before wrote it; the load is ended, and that is the answer
- * (a waiter's). Otherwise run the loader, then shmlru_load_finish with
+ * again as shmlru_load_look. SHMLRU_LOOK_FRESH, _ABSENT or _RESURRECTED: a
+ * load that ended just before wrote it; the load is ended, and that is the
+ * answer (a waiter's, or for _RESURRECTED a resurrected one). Otherwise run the loader, then shmlru_load_finish with
  * *guard (a tracked load's fill guard, taken here before the loader reads
  * the store). SHMLRU_NOT_IN_STEP (a tracked load out of step): the load is
  * abandoned; run the loader, cache nothing. SHMLRU_BUFFER_TOO_SMALL: nothing
@@ -659,7 +664,8 @@ int shmlru_load_prepare(shmlru_t h, shmlru_load *load, const char *key, size_t k
  * SHMLRU_LOADED_FAILED its message msg and an expired value to resurrect)
  * as opts say, and ends the load with the outcome its waiters act on.
  * flags may not have bit SHMLRU_STALE_FLAG_BIT, the mark of a stale
- * window (which opts give). guard is shmlru_load_prepare's (may be NULL
+ * window (which opts give), nor SHMLRU_RESURRECT_FLAG_BIT, the mark of a
+ * resurrected value (which SHMLRU_LOADED_FAILED sets). guard is shmlru_load_prepare's (may be NULL
  * for an untracked load).
  * load NULL writes a SHMLRU_LOADED_VALUE or _ABSENT outside any load, by
  * the same rules. A status other than SHMLRU_OK is the ending's (or the

@@ -28,7 +28,9 @@ import (
 //
 // The scenarios: a loaded value, negative caching (and neg_ttl 0), hits
 // on a value and on a remembered absence, a loader's failure, resurrection
-// of an expired value or absence, stale-while-revalidate (the stale answer, then the
+// of an expired value or absence, a resurrected value or absence read back
+// by another caller (still resurrected) and once its resurrect_ttl ended
+// (loaded again), stale-while-revalidate (the stale answer, then the
 // refresh's value and window), a value stored with a stale window, tracked
 // fills in step (a value, an absence kept and not kept, a failure, a hit)
 // and out of step, and a wait that times out behind a held load.
@@ -38,7 +40,9 @@ type rtScenario struct {
 	name string
 	// pre is what the key holds first: "" nothing, "fresh:V", "absent",
 	// "softstale:V" (a value in its 60 s stale window), "expired:V",
-	// "expiredabsent" (an absence past its TTL),
+	// "expiredabsent" (an absence past its TTL), "resurrected:V" and
+	// "resurrectedabsent" (as a failed load with resurrect_ttl left them),
+	// "expiredresurrected:V" (such a value past its resurrect_ttl),
 	// "tracked:V" (a tracked fill), "held" (a load another caller holds).
 	pre   string
 	agent string // the tracking agent: "in" step, "out" of step, "" as it was
@@ -64,11 +68,19 @@ var rtScenarios = []rtScenario{
 	{name: "loader fails", ttl: 60, do: "fail:db down",
 		want: "answer=nil,db down,loaded waiter=failed:db down stored=-"},
 	{name: "resurrect", pre: "expired:old", ttl: 60, res: 30, do: "fail:db down",
-		want: "answer=old,nil,resurrected waiter=done stored=bytes:old flags=0 ttl=30"},
+		want: "answer=old,nil,resurrected waiter=done stored=bytes:old flags=resurrected ttl=30"},
 	{name: "failure without resurrect_ttl", pre: "expired:old", ttl: 60, do: "fail:db down",
 		want: "answer=nil,db down,loaded waiter=failed:db down stored=expired bytes:old"},
 	{name: "resurrect an absence", pre: "expiredabsent", ttl: 60, neg: 30, res: 30, do: "fail:db down",
-		want: "answer=nil,nil,resurrected waiter=done stored=none: flags=0 ttl=30"},
+		want: "answer=nil,nil,resurrected waiter=done stored=none: flags=resurrected ttl=30"},
+	{name: "resurrected, read back by another caller", pre: "resurrected:old", ttl: 60, res: 30, do: "value:v1",
+		want: "answer=old,nil,resurrected waiter=- stored=bytes:old flags=resurrected ttl=60"},
+	{name: "resurrected absence, read back by another caller", pre: "resurrectedabsent", ttl: 60, neg: 30, res: 30, do: "value:v1",
+		want: "answer=nil,nil,resurrected waiter=- stored=none: flags=resurrected ttl=60"},
+	{name: "resurrected, past its resurrect_ttl", pre: "expiredresurrected:old", ttl: 60, res: 30, do: "value:v1",
+		want: "answer=v1,nil,loaded waiter=done stored=bytes:v1 flags=0 ttl=60"},
+	{name: "resurrected, past its resurrect_ttl, fails again", pre: "expiredresurrected:old", ttl: 60, res: 30, do: "fail:db down",
+		want: "answer=old,nil,resurrected waiter=done stored=bytes:old flags=resurrected ttl=30"},
 	{name: "an expired absence without resurrect_ttl", pre: "expiredabsent", ttl: 60, neg: 30, do: "fail:db down",
 		want: "answer=nil,db down,loaded waiter=failed:db down stored=expired none:"},
 	{name: "an expired absence loads again", pre: "expiredabsent", ttl: 60, neg: 30, res: 30, do: "value:v1",
@@ -153,10 +165,19 @@ func rtOne(t *testing.T, e *luajitEnv, sc rtScenario, key string, start func(str
 		// Expires a window after now: fresh until now, then stale.
 		_, err := c.Write(k, []byte(v), lru.WriteOptions{TTL: time.Minute, Flags: lru.StaleFlag | 60000})
 		must(t, err)
-	case "expired", "expiredabsent":
+	case "resurrected":
+		_, err := c.Write(k, []byte(v), lru.WriteOptions{TTL: time.Minute, Flags: lru.ResurrectFlag})
+		must(t, err)
+	case "resurrectedabsent":
+		_, err := c.Write(k, nil, lru.WriteOptions{TTL: time.Minute, Type: lru.TypeNone, Flags: lru.ResurrectFlag})
+		must(t, err)
+	case "expired", "expiredabsent", "expiredresurrected":
 		w := lru.WriteOptions{TTL: time.Millisecond}
 		if kind == "expiredabsent" {
 			w.Type = lru.TypeNone
+		}
+		if kind == "expiredresurrected" {
+			w.Flags = lru.ResurrectFlag
 		}
 		_, err := c.Write(k, []byte(v), w)
 		must(t, err)
@@ -223,7 +244,8 @@ func queueWaiter(t *testing.T, c *lru.Cache, key []byte, release func()) string 
 }
 
 // storedOf describes what key holds: "-" nothing; else its type and value,
-// its user flags (a stale window, or "gen" for the tracked generation)
+// its user flags (a stale window, "gen" for the tracked generation,
+// "resurrected" for the mark of a resurrected entry)
 // and its TTL in whole seconds, or "expired".
 func storedOf(t *testing.T, c *lru.Cache, key []byte) string {
 	t.Helper()
@@ -240,9 +262,14 @@ func storedOf(t *testing.T, c *lru.Cache, key []byte) string {
 	must(t, err)
 	switch {
 	case m.Flags&lru.StaleFlag != 0:
-		s += fmt.Sprintf(" flags=stale+%dms", m.Flags&^lru.StaleFlag)
+		s += fmt.Sprintf(" flags=stale+%dms", m.Flags&(lru.ResurrectFlag-1))
+		if m.Flags&lru.ResurrectFlag != 0 {
+			s += "+resurrected"
+		}
 	case ts.Gen != 0 && m.Flags == ts.Gen:
 		s += " flags=gen"
+	case m.Flags == lru.ResurrectFlag:
+		s += " flags=resurrected"
 	default:
 		s += fmt.Sprintf(" flags=%d", m.Flags)
 	}

@@ -24,7 +24,10 @@ import (
 //     in the region, and its user flags are StaleFlag|window in ms: it is
 //     fresh until Expires-window, then served stale while one caller
 //     refreshes it;
-//   - a cached absence (NegativeTTL) is an entry of TypeNone.
+//   - a cached absence (NegativeTTL) is an entry of TypeNone;
+//   - a value (or absence) resurrected (ResurrectTTL) has ResurrectFlag in
+//     its user flags: every read of it until its deadline says
+//     SourceResurrected, as the call that resurrected it did.
 
 // Loader loads the value of key from where the cache's data comes from (a
 // database, a service). It returns ErrNotFound (or an error wrapping it)
@@ -121,13 +124,26 @@ func (e *LoadError) Error() string { return "lru: loader failed: " + e.Msg }
 func (e *LoadError) Unwrap() error { return e.Err }
 
 // StaleFlag marks the user flags of an entry that a read-through load
-// wrote with a stale window: the low 31 bits are the window in
-// milliseconds (see the top of this file). Code in other languages that
+// wrote with a stale window: the bits below ResurrectFlag are the window
+// in milliseconds (see the top of this file). Code in other languages that
 // reads through follows the same rule (SHMLRU_STALE_FLAG_BIT in shmlru.h).
 const StaleFlag = 1 << 31
 
+// ResurrectFlag marks the user flags of an entry that a read-through load
+// resurrected (ResurrectTTL): it reads as LookResurrected until its
+// deadline, so that every reader reports SourceResurrected, not a hit.
+// It is bit 29, not 30, so that the flags resty.shmlru.mlcache gives a
+// table ("JSON" in ASCII, bit 30 set) stay user flags. Read-through
+// writes refuse it in the flags they are given, as they refuse StaleFlag
+// (SHMLRU_RESURRECT_FLAG_BIT in shmlru.h).
+const ResurrectFlag = 1 << 29
+
+// staleWindowMask is the part of a StaleFlag entry's flags that is the
+// window.
+const staleWindowMask = ResurrectFlag - 1
+
 // maxStaleWindow is the longest StaleTTL the flags can hold.
-const maxStaleWindow = (StaleFlag - 1) * time.Millisecond
+const maxStaleWindow = staleWindowMask * time.Millisecond
 
 // GetOrLoad returns the value of key: from the cache if it holds a fresh
 // one, else from load, run once on the whole host however many callers
@@ -172,6 +188,10 @@ func (c *Cache) Load(ctx context.Context, dst, key []byte, load Loader, o LoadOp
 	case l.State == LookSoftStale:
 		c.refresh(ctx, key, load, o)
 		return l.Value, SourceStale, nil
+	case l.State == LookResurrected && l.Meta.Type == TypeNone:
+		return dst, SourceResurrected, ErrNotFound
+	case l.State == LookResurrected:
+		return l.Value, SourceResurrected, nil
 	}
 	var stale []byte // an expired value, for ResurrectTTL
 	if l.State == LookExpired {
@@ -248,12 +268,16 @@ const (
 	LookAbsent                     // a live cached absence
 	LookSoftStale                  // a value past its fresh time, within its stale window
 	LookExpired                    // a value past its deadline, not yet removed
+	// LookResurrected is a live value or absence (Meta.Type TypeNone)
+	// that a failed load resurrected (ResurrectFlag): served as
+	// LookFresh or LookAbsent is, but reported as SourceResurrected.
+	LookResurrected
 )
 
 // Look is what a read-through's look at a key found.
 type Look struct {
-	// Value is dst with the value appended, but for LookMiss and
-	// LookAbsent (dst).
+	// Value is dst with the value appended, but for LookMiss, LookAbsent
+	// and a resurrected absence (dst).
 	Value []byte
 	// Meta is the entry's (Meta.Size is the room a Fit read needed).
 	Meta  Meta
@@ -280,16 +304,28 @@ func (c *Cache) look(dst, key []byte, tracked, fit bool) (Look, error) {
 		return l, nil
 	case m.Type == TypeNone:
 		l.State, l.FreshUntil = LookAbsent, m.Expires
+		if resurrected(m, tracked) {
+			l.State = LookResurrected
+		}
 		return l, nil
 	}
 	l.Value, l.State, l.FreshUntil = v, LookFresh, m.Expires
+	if resurrected(m, tracked) {
+		l.State = LookResurrected
+	}
 	if m.Flags&StaleFlag != 0 && m.Expires != 0 {
-		l.FreshUntil = m.Expires - int64(m.Flags&^StaleFlag)
+		l.FreshUntil = m.Expires - int64(m.Flags&staleWindowMask)
 		if nowMillis() >= l.FreshUntil {
 			l.State = LookSoftStale
 		}
 	}
 	return l, nil
+}
+
+// resurrected says whether an entry a look found live was resurrected. A
+// tracked entry's flags are its generation, which has no such mark.
+func resurrected(m Meta, tracked bool) bool {
+	return !tracked && m.Flags&ResurrectFlag != 0
 }
 
 // localLoad is one key's load as this process's callers share it.
@@ -410,6 +446,10 @@ func (c *Cache) loadShared(ctx context.Context, key []byte, load Loader, o LoadO
 			return loadResult{v: l.Value, src: src}
 		case l.State == LookAbsent:
 			return loadResult{src: SourceWaited, err: ErrNotFound}
+		case l.State == LookResurrected && l.Meta.Type == TypeNone:
+			return loadResult{src: SourceResurrected, err: ErrNotFound}
+		case l.State == LookResurrected:
+			return loadResult{v: l.Value, src: SourceResurrected}
 		}
 		// Gone again (abandoned, or evicted at once): claim again.
 	}
@@ -503,7 +543,7 @@ func (c *Cache) prepareLoad(t *LoadTicket, dst, key []byte, o LoadOptions, fit b
 		// neither end its load nor read as a miss to load.
 		return l, g, err
 	}
-	if err == nil && (l.State == LookFresh || l.State == LookAbsent) {
+	if err == nil && (l.State == LookFresh || l.State == LookAbsent || l.State == LookResurrected) {
 		return l, g, c.endLoad(t, LoadDone, "")
 	}
 	if o.Tracked {
@@ -611,7 +651,7 @@ func (c *Cache) decideLoad(t *LoadTicket, key []byte, o LoadOptions, ld Loaded) 
 		if o.ResurrectTTL > 0 && ld.Resurrect {
 			// Taken over (ErrLoadLost), the stale value is not written
 			// over the new loader's, but still answers this caller.
-			st, err := c.storeLoaded(t, key, ld.Value, o.ResurrectTTL, o, ld.Type, ld.Flags)
+			st, err := c.storeLoaded(t, key, ld.Value, o.ResurrectTTL, o, ld.Type, ld.Flags|ResurrectFlag)
 			if err == nil || errors.Is(err, ErrLoadLost) {
 				res := loadResult{v: ld.Value, src: SourceResurrected, stored: st}
 				if ld.Type == TypeNone {
@@ -672,11 +712,11 @@ func (c *Cache) storeLoaded(t *LoadTicket, key, v []byte, ttl time.Duration, o L
 	}
 	fresh := freshUntil(ttl)
 	if o.StaleTTL > 0 && ttl > 0 && typ != TypeNone {
-		if flags != 0 {
+		if flags&^ResurrectFlag != 0 {
 			return stored{}, fmt.Errorf("%w: a value with user flags cannot have a stale window", ErrBadOptions)
 		}
 		w.TTL += o.StaleTTL
-		w.Flags = StaleFlag | uint32(o.StaleTTL.Milliseconds())
+		w.Flags = StaleFlag | flags | uint32(o.StaleTTL.Milliseconds())
 	}
 	var r WriteResult
 	var err error
@@ -814,6 +854,11 @@ func (r ReadThrough) Finish(t *LoadTicket, key []byte, g FillTicket, ld Loaded) 
 		// StaleTTL): a value given it would be read with a stale
 		// window the options never had.
 		return Answer{}, fmt.Errorf("%w: Loaded.Flags %#x has StaleFlag", ErrBadOptions, ld.Flags)
+	}
+	if ld.Flags&ResurrectFlag != 0 {
+		// Likewise finishLoad's mark of a resurrected value: a value
+		// given it would read as resurrected.
+		return Answer{}, fmt.Errorf("%w: Loaded.Flags %#x has ResurrectFlag", ErrBadOptions, ld.Flags)
 	}
 	resurrect := ld.Outcome == LoadedFailed && ld.Resurrect
 	if ld.Type >= numTypes || (ld.Type == TypeNone && !resurrect) || ld.Type == TypeList {

@@ -350,8 +350,8 @@ func TestGetOrLoadResurrect(t *testing.T) {
 	if ttl, _ := c.TTL([]byte("k")); ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("resurrected TTL %v, want (0, 1m]", ttl)
 	}
-	if v, src, err := c.Load(ctx, nil, []byte("k"), fail, LoadOptions{TTL: time.Hour}); err != nil || string(v) != "old" || src != SourceHit {
-		t.Fatalf("next Load: %q, %v, %v; want a hit on the resurrected value", v, src, err)
+	if v, src, err := c.Load(ctx, nil, []byte("k"), fail, LoadOptions{TTL: time.Hour}); err != nil || string(v) != "old" || src != SourceResurrected {
+		t.Fatalf("next Load: %q, %v, %v; want the resurrected value, still resurrected", v, src, err)
 	}
 }
 

@@ -49,8 +49,8 @@ func TestLoadResurrectsAnAbsence(t *testing.T) {
 		t.Fatalf("resurrected absence's TTL %v; want (0, 1m]", ttl)
 	}
 	_, src, err = c.Load(ctx, nil, key, fail, LoadOptions{TTL: time.Hour, NegativeTTL: time.Hour, ResurrectTTL: time.Minute})
-	if !errors.Is(err, ErrNotFound) || src != SourceHit {
-		t.Fatalf("next Load: %v %v; want a hit on the resurrected absence", src, err)
+	if !errors.Is(err, ErrNotFound) || src != SourceResurrected {
+		t.Fatalf("next Load: %v %v; want the resurrected absence, still resurrected", src, err)
 	}
 
 	absent()

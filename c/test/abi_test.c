@@ -953,6 +953,23 @@ static void test_read_through(shmlru_t h)
 	EXPECT(shmlru_load_look(h, KEY("rt-stale"), 0, buf, sizeof buf, &n, &m, &lk), SHMLRU_OK);
 	CHECK(lk.state == SHMLRU_LOOK_SOFT_STALE && n == 3);
 
+	/* A value and an absence a failed load resurrected: resurrected until
+	 * their deadline, for every reader; the mark is refused in a loader's
+	 * flags. */
+	w.flags = 1u << SHMLRU_RESURRECT_FLAG_BIT;
+	EXPECT(shmlru_write(h, KEY("rt-res"), "old", 3, &w, NULL), SHMLRU_OK);
+	EXPECT(shmlru_load_look(h, KEY("rt-res"), 0, buf, sizeof buf, &n, &m, &lk), SHMLRU_OK);
+	CHECK(lk.state == SHMLRU_LOOK_RESURRECTED && n == 3 && memcmp(buf, "old", 3) == 0 &&
+	      lk.fresh_ms == m.expires_ms && m.flags == w.flags);
+	w.type = SHMLRU_TYPE_NONE;
+	EXPECT(shmlru_write(h, KEY("rt-res-neg"), NULL, 0, &w, NULL), SHMLRU_OK);
+	EXPECT(shmlru_load_look(h, KEY("rt-res-neg"), 0, buf, sizeof buf, &n, &m, &lk), SHMLRU_OK);
+	CHECK(lk.state == SHMLRU_LOOK_RESURRECTED && n == 0 && m.type == SHMLRU_TYPE_NONE);
+	w.type = 0;
+	w.flags = 0;
+	EXPECT(shmlru_load_finish(h, NULL, KEY("rt-res"), &o, NULL, SHMLRU_LOADED_VALUE, "v", 1, SHMLRU_TYPE_BYTES,
+	                          1u << SHMLRU_RESURRECT_FLAG_BIT, NULL, 0, &a), SHMLRU_BAD_OPTIONS);
+
 	/* A tracked look with no agent on the host: not in step. */
 	EXPECT(shmlru_load_look(h, KEY("rt"), 1, buf, sizeof buf, &n, &m, &lk), SHMLRU_NOT_IN_STEP);
 

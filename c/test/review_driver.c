@@ -67,7 +67,7 @@ static int look_torn(const shmlru_look *lk, const shmlru_meta *m, size_t vn)
 	const uint32_t bit = UINT32_C(1) << SHMLRU_STALE_FLAG_BIT;
 	int64_t fresh = m->expires_ms;
 	if ((m->flags & bit) && m->expires_ms != 0)
-		fresh = m->expires_ms - (int64_t)(m->flags & ~bit);
+		fresh = m->expires_ms - (int64_t)(m->flags & ((UINT32_C(1) << SHMLRU_RESURRECT_FLAG_BIT) - 1));
 	int bad = 0;
 	switch (lk->state) {
 	case SHMLRU_LOOK_MISS:
@@ -82,6 +82,11 @@ static int look_torn(const shmlru_look *lk, const shmlru_meta *m, size_t vn)
 		break;
 	case SHMLRU_LOOK_EXPIRED:
 		bad = m->type == SHMLRU_TYPE_NONE || vn > 64 || !m->stale;
+		break;
+	case SHMLRU_LOOK_RESURRECTED:
+		bad = !(m->flags & (UINT32_C(1) << SHMLRU_RESURRECT_FLAG_BIT)) || m->stale ||
+		      (m->type == SHMLRU_TYPE_NONE ? vn != 0 || lk->fresh_ms != m->expires_ms
+		                                   : vn > 64 || lk->fresh_ms != fresh);
 		break;
 	default:
 		bad = 1;

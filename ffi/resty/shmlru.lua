@@ -861,6 +861,8 @@ function _M.get_or_load(self, key, opts, cb, ...)
         return v, nil, "hit"
     elseif st == load.ABSENT then
         return nil, nil, "hit"
+    elseif st == load.RESURRECTED then
+        return v, nil, "resurrected"
     elseif st == load.OUT_OF_STEP then
         return load.direct(cb, ...)
     elseif st == nil then

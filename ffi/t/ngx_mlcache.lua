@@ -145,6 +145,51 @@ function _M.resurrect()
 end
 
 
+-- /mlc_resurrected: a resurrected value or nil read back from L2 (by
+-- another instance, whose L1 is its own as another worker's is, and by
+-- this one once its L1 dropped it) is hit level 4 until resurrect_ttl
+-- ends, as mlcache's stale flag in its dict makes it; from L1 it is 1, as
+-- in mlcache. Then the callback runs again: 3, or 4 if it fails again.
+function _M.resurrected()
+    local check, _, done = checker()
+    local prefix = ngx.var.arg_prefix .. ":"
+    local a = assert(mlcache.new("resa", cache(), { prefix = prefix, ttl = 60 }))
+    local b = assert(mlcache.new("resb", cache(), { prefix = prefix, ttl = 60 }))
+    local function fail() return nil, "down" end
+    assert(a:set("k", { ttl = 0.05 }, "old"))
+    assert(a:set("nil", { neg_ttl = 0.05 }, nil))
+    ngx.sleep(0.12)
+    local o = { resurrect_ttl = 0.3 }
+    local v, err, lvl = a:get("k", o, fail)
+    check(v == "old" and err == nil and lvl == 4, "resurrecting get: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
+    v, err, lvl = a:get("k", o, fail)
+    check(v == "old" and lvl == 1, "then from its L1: " .. s(v) .. " " .. s(lvl))
+    v, err, lvl = b:get("k", o, fail)
+    check(v == "old" and err == nil and lvl == 4, "another instance, from L2: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
+    v, err, lvl = b:get("k")
+    check(v == "old" and lvl == 1, "then from its L1: " .. s(v) .. " " .. s(lvl))
+    a.lru:delete("k")
+    v, err, lvl = a:get("k")
+    check(v == "old" and err == nil and lvl == 4, "after L1 dropped it, without a callback: " .. s(v) .. " " .. s(lvl))
+    local ttl, _, pv, stale = b:peek("k")
+    check(ttl and ttl > 0 and ttl <= 0.3 and pv == "old" and stale == false,
+          "peek: " .. s(ttl) .. " " .. s(pv) .. " " .. s(stale))
+    v, err, lvl = a:get("nil", o, fail)
+    check(v == nil and err == nil and lvl == 4, "a nil resurrected: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
+    v, err, lvl = b:get("nil", o, fail)
+    check(v == nil and err == nil and lvl == 4, "the nil, from L2: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
+
+    ngx.sleep(0.4) -- past resurrect_ttl
+    v, err, lvl = b:get("k", o, function() return "new" end)
+    check(v == "new" and err == nil and lvl == 3, "past resurrect_ttl, the callback runs: " .. s(v) .. " " .. s(lvl))
+    v, err, lvl = a:get("k", o, fail)
+    check(v == "new" and err == nil and lvl == 2, "its value, from L2: " .. s(v) .. " " .. s(lvl))
+    v, err, lvl = b:get("nil", o, fail)
+    check(v == nil and err == nil and lvl == 4, "the nil, past resurrect_ttl, fails again: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
+    done()
+end
+
+
 -- /mlc_lock: get's resty_lock_opts.timeout bounds its wait on another
 -- caller's load.
 function _M.lock()

@@ -47,11 +47,27 @@ local TYPE_NONE = C.SHMLRU_TYPE_NONE
 
 -- What a look found (shmlru_look.state), and OUT_OF_STEP for a tracked
 -- key while the cache is not in step with its store (SHMLRU_NOT_IN_STEP).
-local MISS, FRESH, ABSENT, SOFT_STALE, EXPIRED, OUT_OF_STEP =
+local MISS, FRESH, ABSENT, SOFT_STALE, EXPIRED, RESURRECTED_LOOK, OUT_OF_STEP =
     C.SHMLRU_LOOK_MISS, C.SHMLRU_LOOK_FRESH, C.SHMLRU_LOOK_ABSENT,
-    C.SHMLRU_LOOK_SOFT_STALE, C.SHMLRU_LOOK_EXPIRED, 5
+    C.SHMLRU_LOOK_SOFT_STALE, C.SHMLRU_LOOK_EXPIRED,
+    C.SHMLRU_LOOK_RESURRECTED, -1
 _M.MISS, _M.FRESH, _M.ABSENT, _M.SOFT_STALE, _M.EXPIRED, _M.OUT_OF_STEP =
     MISS, FRESH, ABSENT, SOFT_STALE, EXPIRED, OUT_OF_STEP
+_M.RESURRECTED = RESURRECTED_LOOK
+
+-- The read-through's mark of a resurrected entry in its user flags.
+local RESURRECT_MARK = 2 ^ C.SHMLRU_RESURRECT_FLAG_BIT
+
+-- user_flags returns an entry's flags without the mark of a resurrected
+-- entry, which is no part of what its codec wrote.
+local function user_flags(flags)
+    flags = tonumber(flags)
+    if flags % (2 * RESURRECT_MARK) >= RESURRECT_MARK then
+        return flags - RESURRECT_MARK
+    end
+    return flags
+end
+_M.user_flags = user_flags
 
 local lib -- base.lib(), once a cache is open
 
@@ -78,15 +94,17 @@ local function answer_of(buf, codec)
     end
     if st == EXPIRED and meta.type == TYPE_NONE then
         return EXPIRED -- an expired absence, resurrectable as one
+    elseif st == RESURRECTED_LOOK and meta.type == TYPE_NONE then
+        return st, nil, tonumber(meta.version), tonumber(look_out.fresh_ms)
     end
-    local v, err = codec.decode(buf, size_out[0], meta.type, meta.flags)
+    local v, err = codec.decode(buf, size_out[0], meta.type, user_flags(meta.flags))
     if v == nil then
         if st == EXPIRED then
             return MISS -- nothing this codec can resurrect
         end
         return nil, err
-    elseif st == FRESH then
-        return FRESH, v, tonumber(meta.version), tonumber(look_out.fresh_ms)
+    elseif st == FRESH or st == RESURRECTED_LOOK then
+        return st, v, tonumber(meta.version), tonumber(look_out.fresh_ms)
     end
     return st, v
 end
@@ -97,8 +115,9 @@ local function look_call(buf, size, h, key, tracked)
 end
 
 -- look reads key as a read-through sees it (shmlru_load_look): a state
--- and, for FRESH, SOFT_STALE and EXPIRED, the value; for FRESH and ABSENT
--- also the entry's version and the Unix ms until which it is fresh (0: no
+-- and, for FRESH, SOFT_STALE, EXPIRED and RESURRECTED (a live value or,
+-- with none, absence that a failed load resurrected), the value; for FRESH,
+-- ABSENT and RESURRECTED also the entry's version and the Unix ms until which it is fresh (0: no
 -- expiry). nil and an error on failure.
 local function look(h, key, tracked, codec)
     lib = lib or base.lib()
@@ -229,6 +248,8 @@ local function run_loader(h, ld, key, o, has_stale, stale, cb, ...)
     local st, v, version, fresh = answer_of(buf, o.codec)
     if st == FRESH or st == ABSENT then
         return v, nil, "waited", version, fresh -- the load is ended
+    elseif st == RESURRECTED_LOOK then
+        return v, nil, "resurrected", version, fresh -- the load is ended
     end
 
     local ok, val, err, cb_ttl = pcall(cb, ...)
@@ -338,6 +359,8 @@ local function load_shared(h, key, o, has_stale, stale, cb, ...)
         local src = waited and "waited" or "hit"
         if st == FRESH or st == ABSENT then
             return v, nil, src, version, fresh
+        elseif st == RESURRECTED_LOOK then
+            return v, nil, "resurrected", version, fresh
         elseif st == SOFT_STALE then
             return v, nil, src
         elseif st == OUT_OF_STEP then

@@ -63,6 +63,7 @@ local ttl_ms = base.ttl_ms
 local errstr = base.errstr
 local with_buf = base.with_buf
 local FRESH, ABSENT, SOFT_STALE = load.FRESH, load.ABSENT, load.SOFT_STALE
+local RESURRECTED = load.RESURRECTED
 local TIMEOUT = load.TIMEOUT
 
 -- l1_now is the clock of lua-resty-lrucache's expiries (ngx.now in nginx),
@@ -777,6 +778,9 @@ local function get_l2l3(self, key, opts, cb, ...)
     end
     if st == FRESH or st == ABSENT then
         return promote(self, opts, key, v, stripe, c0, fresh, 2)
+    elseif st == RESURRECTED then
+        -- as mlcache: 4 from L2 until resurrect_ttl ends (1 from L1)
+        return promote(self, opts, key, v, stripe, c0, fresh, 4)
     end
     if not cb then
         if st == SOFT_STALE then
@@ -917,7 +921,7 @@ function _M.peek(self, key, stale)
     if meta.type == TYPE_NONE then
         return ttl, nil, nil, went_stale
     end
-    local v, err = codec.decode(buf, size_out[0], meta.type, meta.flags)
+    local v, err = codec.decode(buf, size_out[0], meta.type, load.user_flags(meta.flags))
     if v == nil then
         return nil, err
     end
