@@ -20,6 +20,11 @@
  *                                           "running" once; HOLD 1: after its
  *                                           first prepare it prints "prepared"
  *                                           and holds the load until killed
+ *   review_driver looks REGION PREFIX N     shmlru_load_look (untracked) of
+ *                                           PREFIX0..PREFIX<N-1>; prints
+ *                                           "rc R STATE FRESH FLAGS TYPE
+ *                                           EXPIRES STALE LEN" for each, then
+ *                                           "fallbacks F"
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +34,8 @@
 #include <unistd.h>
 
 #include "driver.h"
+
+long shmlru__test_fallbacks(void);
 
 static const char *armed_key;
 static size_t armed_len;
@@ -106,6 +113,21 @@ int main(int argc, char **argv)
 	size_t kl = strlen(key);
 	open_region(argv[2]);
 	setvbuf(stdout, NULL, _IONBF, 0);
+	if (strcmp(op, "looks") == 0 && argc == 5) {
+		const long n = atol(argv[4]);
+		for (long i = 0; i < n; i++) {
+			char k[64];
+			int klen = snprintf(k, sizeof k, "%s%ld", key, i);
+			size_t vn = 0;
+			shmlru_meta m;
+			shmlru_look lk;
+			int rc = shmlru_load_look(h, k, (size_t)klen, 0, buf, sizeof buf, &vn, &m, &lk);
+			printf("rc %d %d %lld %lu %d %lld %d %zu\n", rc, lk.state, (long long)lk.fresh_ms,
+			       (unsigned long)m.flags, (int)m.type, (long long)m.expires_ms, (int)m.stale, vn);
+		}
+		printf("fallbacks %ld\n", shmlru__test_fallbacks());
+		return 0;
+	}
 	if (strcmp(op, "incr") == 0 && argc == 5) {
 		double r = 0;
 		armed_key = key, armed_len = kl, armed = 1;
