@@ -162,3 +162,28 @@ func TestTrackedGenerationIsNoResurrectMark(t *testing.T) {
 		t.Fatal("an untracked entry's mark not read")
 	}
 }
+
+// TestTrackedGenerationNeverHasResurrectFlag: an untracked look sees a
+// tracked entry too, and its flags are the generation; as a generation
+// never has StaleFlag (it would read as a stale window), it never has
+// ResurrectFlag, which would read as a resurrection.
+func TestTrackedGenerationNeverHasResurrectFlag(t *testing.T) {
+	c := newCache(t, nil)
+	if g := nextGen(ResurrectFlag - 1); g&(ResurrectFlag|StaleFlag) != 0 || g == 0 {
+		t.Errorf("nextGen(%#x) = %#x", ResurrectFlag-1, g)
+	}
+	c.tr.t.Gen = ResurrectFlag - 1
+	if _, err := c.Tracker().InvalidateAll(); err != nil {
+		t.Fatal(err)
+	}
+	inStep(t, c)
+	trackFill(t, c, "k", "v")
+	r, err := c.Loads().ReadThrough(LoadOptions{TTL: time.Minute}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := r.Look(make([]byte, 0, 16), []byte("k"))
+	if err != nil || l.State != LookFresh {
+		t.Fatalf("an untracked look of a tracked entry (flags %#x): %v, want LookFresh (%v)", l.Meta.Flags, l.State, err)
+	}
+}

@@ -264,10 +264,11 @@ func (tr *Tracker) InvalidateAll() (gen uint32, err error) {
 }
 
 // nextGen is the generation after g: it skips 0 (no flags) and stays clear
-// of StaleFlag, so a tracked entry never looks like a stale-while-
-// revalidate one.
+// of StaleFlag and ResurrectFlag, so that a tracked entry, which an
+// untracked read-through sees too, never looks like a stale-while-
+// revalidate or a resurrected one.
 func nextGen(g uint32) uint32 {
-	g = (g + 1) &^ StaleFlag
+	g = (g + 1) &^ (StaleFlag | ResurrectFlag)
 	if g == 0 {
 		g = 1
 	}

@@ -170,7 +170,7 @@ func TestTrackedBadGuard(t *testing.T) {
 }
 
 func TestNextGen(t *testing.T) {
-	for _, c := range [][2]uint32{{1, 2}, {StaleFlag - 1, 1}, {0, 1}} {
+	for _, c := range [][2]uint32{{1, 2}, {StaleFlag - 1, 1}, {ResurrectFlag - 1, 1}, {0, 1}} {
 		if g := nextGen(c[0]); g != c[1] {
 			t.Errorf("nextGen(%d) = %d, want %d", c[0], g, c[1])
 		}
