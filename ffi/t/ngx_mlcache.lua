@@ -178,6 +178,18 @@ function _M.resurrected()
     check(v == nil and err == nil and lvl == 4, "a nil resurrected: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
     v, err, lvl = b:get("nil", o, fail)
     check(v == nil and err == nil and lvl == 4, "the nil, from L2: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
+    -- a table: JSON with mlcache's flags, and the mark beside them, which
+    -- the decode does not see
+    assert(a:set("t", { ttl = 0.05 }, { n = 1, s = "x" }))
+    ngx.sleep(0.12)
+    v, err, lvl = a:get("t", o, fail)
+    check(type(v) == "table" and v.n == 1 and v.s == "x" and lvl == 4,
+          "a table resurrected: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
+    v, err, lvl = b:get("t", o, fail)
+    check(type(v) == "table" and v.n == 1 and v.s == "x" and err == nil and lvl == 4,
+          "the table, from L2: " .. s(v) .. " " .. s(err) .. " " .. s(lvl))
+    local _, _, tv = b:peek("t")
+    check(type(tv) == "table" and tv.n == 1, "the table, peeked: " .. s(tv))
 
     ngx.sleep(0.4) -- past resurrect_ttl
     v, err, lvl = b:get("k", o, function() return "new" end)
