@@ -3,13 +3,17 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/shmlru/shmlru/lru"
 )
@@ -136,4 +140,81 @@ func TestNativeLookMatchesGoOverFlags(t *testing.T) {
 		t.Errorf("the entries did not cover every state: %v", states)
 	}
 	t.Logf("states %v, %d expiring", states, expiring)
+}
+
+// A process scribbles the user flags word of one entry, without a lock,
+// with ResurrectFlag, StaleFlag and windows in every combination, while
+// the native look (a C process) and Go's look read the entry: each look
+// is one reading of the word, never a state of one and a window of
+// another, and never fresh with the mark.
+func TestLooksOfAScribbledFlagsWord(t *testing.T) {
+	bin := buildC(t, "test/review_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
+	const probe = 0x1357_2468 // a word found once in the region: the flags
+	key := []byte("f")
+	if _, err := c.Write(key, []byte("value"), lru.WriteOptions{TTL: time.Hour, Flags: probe}); err != nil {
+		t.Fatal(err)
+	}
+	d := c.Binding().Region().Data()
+	var p = []byte{0x68, 0x24, 0x57, 0x13}
+	if binary.NativeEndian.Uint32([]byte{1, 0, 0, 0}) != 1 {
+		p = []byte{0x13, 0x57, 0x24, 0x68}
+	}
+	off := bytes.Index(d, p)
+	if off < 0 || off%4 != 0 || bytes.Index(d[off+4:], p) >= 0 {
+		t.Fatalf("the flags word is not found once, aligned (at %d)", off)
+	}
+	word := (*uint32)(unsafe.Pointer(&d[off]))
+	words := []uint32{0, lru.ResurrectFlag, lru.StaleFlag | 1, lru.StaleFlag | 3_600_000,
+		lru.StaleFlag | lru.ResurrectFlag | 600_000, lru.StaleFlag | lru.ResurrectFlag | (lru.ResurrectFlag - 1),
+		0x4A534F4E, 0x4A534F4E | lru.ResurrectFlag, ^uint32(0), lru.StaleFlag}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // the scribbler
+		defer wg.Done()
+		for i := 0; !stop.Load(); i++ {
+			atomic.StoreUint32(word, words[i%len(words)])
+		}
+	}()
+	var torn atomic.Pointer[string]
+	rt, err := c.Loads().ReadThrough(lru.LoadOptions{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // Go's look
+		defer wg.Done()
+		buf := make([]byte, 0, 64)
+		for !stop.Load() {
+			l, err := rt.Look(buf, key)
+			if err != nil {
+				continue
+			}
+			why := lookTorn(l)
+			if why == "" && (l.State == lru.LookFresh || l.State == lru.LookAbsent) && l.Meta.Flags&lru.ResurrectFlag != 0 {
+				why = fmt.Sprintf("%v with the mark in flags %#x", l.State, l.Meta.Flags)
+			}
+			if why != "" {
+				torn.CompareAndSwap(nil, &why)
+			}
+		}
+	}()
+	out, err := exec.Command(bin, "lookloop", path, string(key), "2000000").CombinedOutput()
+	stop.Store(true)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("native look: %v\n%s", err, out)
+	}
+	if why := torn.Load(); why != nil {
+		t.Fatalf("Go's look: %s", *why)
+	}
+	var n int64
+	var st [6]int64
+	if _, err := fmt.Sscanf(string(out), "ok %d %d %d %d %d %d %d", &n, &st[0], &st[1], &st[2], &st[3], &st[4], &st[5]); err != nil {
+		t.Fatalf("driver: %q", out)
+	}
+	if st[lru.LookFresh] == 0 || st[lru.LookSoftStale] == 0 || st[lru.LookResurrected] == 0 {
+		t.Errorf("the native looks did not see every state: %v", st)
+	}
+	t.Logf("native looks by state %v", st)
 }

@@ -25,6 +25,10 @@
  *                                           "rc R STATE FRESH FLAGS TYPE
  *                                           EXPIRES STALE LEN" for each, then
  *                                           "fallbacks F"
+ *   review_driver lookloop REGION KEY N     N shmlru_load_look of KEY, each
+ *                                           checked whole (look_torn) and
+ *                                           against the mark: "ok N" and the
+ *                                           count of each state, or exit 1
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -126,6 +130,28 @@ int main(int argc, char **argv)
 			       (unsigned long)m.flags, (int)m.type, (long long)m.expires_ms, (int)m.stale, vn);
 		}
 		printf("fallbacks %ld\n", shmlru__test_fallbacks());
+		return 0;
+	}
+	if (strcmp(op, "lookloop") == 0 && argc == 5) {
+		const long n = atol(argv[4]);
+		long states[6] = {0};
+		const uint32_t mark = UINT32_C(1) << SHMLRU_RESURRECT_FLAG_BIT;
+		for (long i = 0; i < n; i++) {
+			size_t vn = 0;
+			shmlru_meta m;
+			shmlru_look lk;
+			int rc = shmlru_load_look(h, key, kl, 0, buf, 64, &vn, &m, &lk);
+			if (rc != SHMLRU_OK)
+				continue;
+			if (look_torn(&lk, &m, vn))
+				return 1;
+			if ((lk.state == SHMLRU_LOOK_FRESH || lk.state == SHMLRU_LOOK_ABSENT) && (m.flags & mark)) {
+				printf("state %d with the mark in flags %#x\n", lk.state, m.flags);
+				return 1;
+			}
+			states[lk.state]++;
+		}
+		printf("ok %ld %ld %ld %ld %ld %ld %ld\n", n, states[0], states[1], states[2], states[3], states[4], states[5]);
 		return 0;
 	}
 	if (strcmp(op, "incr") == 0 && argc == 5) {
