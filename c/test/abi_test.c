@@ -1141,6 +1141,37 @@ static void test_read_through_faults(shmlru_t h)
 	EXPECT(shmlru_load_prepare(h2, &w, KEY("rf"), &o, buf, sizeof buf, &n, &mt, &lk, &g), SHMLRU_OK);
 	CHECK(lk.state == SHMLRU_LOOK_FRESH && w.state == SHMLRU_LOAD_DONE);
 
+	/* A resurrection: finish's stale value and answer bad in turn write
+	 * nothing; then the resurrected value's look, its outputs bad in
+	 * turn, changes nothing, and answers RESURRECTED with good ones. */
+	o.resurrect_ttl_ms = 30000;
+	EXPECT(shmlru_load_begin(h, KEY("rf-res"), 30000, &ld), SHMLRU_OK);
+	CHECK(ld.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf-res"), &o, NULL, SHMLRU_LOADED_FAILED, gone - 3, 10,
+	                          SHMLRU_TYPE_BYTES, 0, "down", 4, &a), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf-res"), &o, NULL, SHMLRU_LOADED_FAILED, "old", 3, SHMLRU_TYPE_BYTES,
+	                          0, "down", 4, (shmlru_load_answer *)ro), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf-res"), &o, NULL, SHMLRU_LOADED_FAILED, "old", 3, SHMLRU_TYPE_BYTES,
+	                          0, "down", 4, (shmlru_load_answer *)(ro - sizeof a + 4)), SHMLRU_BAD_ARGUMENT);
+	CHECK(ld.state == SHMLRU_LOAD_MINE);
+	EXPECT(shmlru_load_look(h, KEY("rf-res"), 0, buf, sizeof buf, &n, &mt, &lk), SHMLRU_OK);
+	CHECK(lk.state == SHMLRU_LOOK_MISS);
+	EXPECT(shmlru_load_finish(h, &ld, KEY("rf-res"), &o, NULL, SHMLRU_LOADED_FAILED, "old", 3, SHMLRU_TYPE_BYTES,
+	                          0, "down", 4, &a), SHMLRU_OK);
+	CHECK(a.source == SHMLRU_SOURCE_RESURRECTED && a.kept == 1 && ld.state == SHMLRU_LOAD_DONE);
+	EXPECT(shmlru_load_look(h, KEY("rf-res"), 0, ro, 64, &n, &mt, &lk), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf-res"), 0, gone - 2, 64, &n, &mt, &lk), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf-res"), 0, buf, sizeof buf, (size_t *)ro, &mt, &lk), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf-res"), 0, buf, sizeof buf, &n, (shmlru_meta *)(ro - 20), &lk),
+	       SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_load_look(h, KEY("rf-res"), 0, buf, sizeof buf, &n, &mt, (shmlru_look *)(ro - 12)),
+	       SHMLRU_BAD_ARGUMENT);
+	n = 0;
+	EXPECT(shmlru_load_look(h, KEY("rf-res"), 0, buf, sizeof buf, &n, &mt, &lk), SHMLRU_OK);
+	CHECK(lk.state == SHMLRU_LOOK_RESURRECTED && n == 3 && memcmp(buf, "old", 3) == 0 &&
+	      (mt.flags & (1u << SHMLRU_RESURRECT_FLAG_BIT)) && lk.fresh_ms == mt.expires_ms);
+	o.resurrect_ttl_ms = 0;
+
 	EXPECT(shmlru_stats_get(h, &st1), SHMLRU_OK);
 	CHECK(st1.resets == st0.resets);
 	EXPECT(shmlru_close(h2), SHMLRU_OK);
