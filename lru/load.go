@@ -500,6 +500,10 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 		return loadResult{v: l.Value, src: SourceWaited}
 	case l.State == LookAbsent:
 		return loadResult{src: SourceWaited, err: ErrNotFound}
+	case l.State == LookResurrected && l.Meta.Type == TypeNone:
+		return loadResult{src: SourceResurrected, err: ErrNotFound}
+	case l.State == LookResurrected:
+		return loadResult{v: l.Value, src: SourceResurrected}
 	}
 	if o.Tracked {
 		o.fill = &fill
@@ -527,8 +531,8 @@ func (c *Cache) runLoader(ctx context.Context, t *LoadTicket, key []byte, load L
 
 // prepareLoad is what the loader of a claimed load does before it loads:
 // it looks once more, as a load that ended just before this one was
-// claimed wrote its value (a LookFresh or LookAbsent answer ends the load
-// as done), and a tracked load takes its fill ticket before the loader
+// claimed wrote its value (a LookFresh, LookAbsent or LookResurrected
+// answer ends the load as done), and a tracked load takes its fill ticket before the loader
 // reads the store. Out of step, or should the ticket fail, the load is
 // abandoned (its waiters find no value and load for themselves) and the
 // error returned. With fit, a look whose value does not fit dst returns
@@ -784,7 +788,8 @@ func (r ReadThrough) Look(dst, key []byte) (Look, error) {
 
 // Prepare is the first step of the loader of t, a load the caller has
 // claimed (LoadMine): a Look (into dst, as Look) that finds LookFresh or
-// LookAbsent has ended the load (done), and is the answer (SourceWaited).
+// LookAbsent has ended the load (done), and is the answer (SourceWaited);
+// as does LookResurrected, whose answer is SourceResurrected.
 // Otherwise the caller runs its loader and calls Finish; a tracked load
 // has its fill ticket, for Finish. ErrNotInStep (or another error of
 // the ticket's) has abandoned the load: the caller runs its loader and

@@ -3,7 +3,10 @@ package lru
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -185,5 +188,79 @@ func TestTrackedGenerationNeverHasResurrectFlag(t *testing.T) {
 	l, err := r.Look(make([]byte, 0, 16), []byte("k"))
 	if err != nil || l.State != LookFresh {
 		t.Fatalf("an untracked look of a tracked entry (flags %#x): %v, want LookFresh (%v)", l.Meta.Flags, l.State, err)
+	}
+}
+
+// TestTakeoverFindsResurrectedValue: a loading process killed after its
+// failed load wrote the resurrected value, before the load's end, leaves
+// the value to the waiter that takes the load over; that waiter's look
+// once more finds it resurrected, ends the load and serves it as
+// SourceResurrected, without running its loader.
+func TestTakeoverFindsResurrectedValue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c")
+	c := openAt(t, path, &Options{Size: 1 << 20})
+	k := startChild(t, "loadhook", path, "none") // claims "k", holds it
+	if got := k.line(); got != "claimed" {
+		t.Fatalf("child said %q\n%s", got, k.stderr)
+	}
+	key := []byte("k")
+	var n atomic.Int32
+	got := make(chan string, 1)
+	go func() {
+		v, src, err := c.Load(context.Background(), nil, key, countingLoader(&n, nil, nil, "new", nil),
+			LoadOptions{TTL: time.Minute, ResurrectTTL: time.Minute})
+		got <- fmt.Sprintf("%q %v %v", v, src, err)
+	}()
+	eventually(t, "the caller to wait", func() bool { return loadStats(t, c).Waits == 1 })
+	// The entry as the loader's failed-load write leaves it, then the
+	// loader's death before the load's end.
+	if _, err := c.Write(key, []byte("old"), WriteOptions{TTL: time.Minute, Flags: ResurrectFlag}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	k.cmd.Wait()
+	if g, want := <-got, fmt.Sprintf("%q %v %v", "old", SourceResurrected, nil); g != want || n.Load() != 0 {
+		t.Fatalf("the waiter that took over: %s after %d loads; want %s and no load", g, n.Load(), want)
+	}
+	if s := loadStats(t, c); s.Takeovers != 1 {
+		t.Fatalf("load stats %+v, want one takeover", s)
+	}
+}
+
+// TestLoaderFindsResurrectedValue: a caller that claimed a load (a
+// takeover of a loader that died after it wrote its resurrected value, or
+// a claim just after a load that resurrected ended) finds the value in its
+// look once more: the load is ended, and the value is the answer, as
+// SourceResurrected, without its loader running.
+func TestLoaderFindsResurrectedValue(t *testing.T) {
+	c := newCache(t, nil)
+	o := LoadOptions{TTL: time.Minute, ResurrectTTL: time.Minute}
+	for _, typ := range []Type{TypeBytes, TypeNone} {
+		key := []byte(fmt.Sprint("k", typ))
+		var v []byte
+		if typ == TypeBytes {
+			v = []byte("old")
+		}
+		if _, err := c.Write(key, v, WriteOptions{TTL: time.Minute, Type: typ, Flags: ResurrectFlag}); err != nil {
+			t.Fatal(err)
+		}
+		tk, err := c.Loads().Begin(key, time.Minute)
+		if err != nil || tk.State != LoadMine {
+			t.Fatalf("Begin: %v %v", tk.State, err)
+		}
+		var n atomic.Int32
+		res := c.runLoader(context.Background(), &tk, key, countingLoader(&n, nil, nil, "new", nil), o, nil)
+		wantErr := error(nil)
+		if typ == TypeNone {
+			wantErr = ErrNotFound
+		}
+		if string(res.v) != string(v) || res.src != SourceResurrected || !errors.Is(res.err, wantErr) || (res.err == nil) != (wantErr == nil) || n.Load() != 0 {
+			t.Errorf("%v: %q %v %v after %d loads; want %q, SourceResurrected, %v and no load", typ, res.v, res.src, res.err, n.Load(), v, wantErr)
+		}
+		if tk.State == LoadMine {
+			t.Errorf("%v: the load is still the caller's", typ)
+		}
 	}
 }
