@@ -191,6 +191,32 @@ function _M.resurrected()
     local _, _, tv = b:peek("t")
     check(type(tv) == "table" and tv.n == 1, "the table, peeked: " .. s(tv))
 
+    -- a get that waited on the failing load: level 4, and only the
+    -- caller whose callback failed warns that it resurrected the value
+    assert(a:set("w", { ttl = 0.05 }, "old"))
+    ngx.sleep(0.12)
+    local warned, orig_log = {}, ngx.log
+    ngx.log = function(lvl, ...)
+        if lvl == ngx.WARN then
+            local parts = {}
+            for i = 1, select("#", ...) do
+                parts[i] = tostring((select(i, ...)))
+            end
+            warned[#warned + 1] = table.concat(parts)
+        end
+        return orig_log(lvl, ...)
+    end
+    local th = ngx.thread.spawn(function()
+        return a:get("w", o, function() ngx.sleep(0.1) return nil, "down" end)
+    end)
+    local wv, werr, wlvl = b:get("w", o, fail)
+    local _, av, _, alvl = ngx.thread.wait(th)
+    ngx.log = orig_log
+    check(av == "old" and alvl == 4 and wv == "old" and werr == nil and wlvl == 4,
+          "the loader and its waiter: " .. s(av) .. " " .. s(alvl) .. ", " .. s(wv) .. " " .. s(werr) .. " " .. s(wlvl))
+    check(#warned == 1 and warned[1]:find("(down)", 1, true),
+          "warnings: " .. table.concat(warned, " | "))
+
     ngx.sleep(0.4) -- past resurrect_ttl
     v, err, lvl = b:get("k", o, function() return "new" end)
     check(v == "new" and err == nil and lvl == 3, "past resurrect_ttl, the callback runs: " .. s(v) .. " " .. s(lvl))

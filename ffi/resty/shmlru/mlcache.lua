@@ -813,8 +813,12 @@ local function get_l2l3(self, key, opts, cb, ...)
         -- resurrect_ttl's stale value on a wait that timed out
         warn(LOCK_TIMEOUT)
         fresh = nil -- served, not kept in L1: the next get looks again
-    elseif src == "resurrected" then
-        warn("callback returned an error (", ran.err, ") but stale value found",
+    elseif src == "resurrected" and (ran.err or ran.too_large) then
+        -- this caller's callback failed, and its load resurrected the
+        -- value (a waiter, or a loader whose look found the value another
+        -- load resurrected, only serves it)
+        warn("callback returned an error (", ran.err or "value too large for the region",
+             ") but stale value found",
              " in the region will be resurrected for ",
              opt(self, opts, "resurrect_ttl"), "s (resurrect_ttl)")
         note_write(self, l2key, version, opt(self, opts, "resurrect_ttl"))
