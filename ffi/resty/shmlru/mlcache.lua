@@ -105,6 +105,11 @@ local lib
 local stripe_out = ffi_new("uint32_t[1]")
 local stamp_out = ffi_new("uint64_t[1]")
 local CHANGES = 256 -- stripes read per shmlru_l1_changes call
+-- The most shmlru_l1_changes calls one update() makes. Rings written
+-- faster than update() reads them (or a scribbled region) could otherwise
+-- keep it from returning; past this many, update() takes what is left
+-- for a lap and drops every copy.
+local UPDATE_CALLS = 8
 local changes_out = ffi_new("uint32_t[?]", CHANGES)
 local n_out = ffi_new("size_t[1]")
 local lapped_out = ffi_new("int[1]")
@@ -115,7 +120,7 @@ local opened = {}
 
 -- The L1s of this worker: region (the path or the resty.shmlru cache new
 -- was given) -> name .. " " .. l1_coherence -> { lru, size, and in
--- "update" mode keys_of, keys_n, cursors, nshards }. The instances of one
+-- "update" mode keys_of, keys_n, live, cursors, nshards }. The instances of one
 -- name share an L1 as mlcache's do, but only with the same region and
 -- l1_coherence: an "always" copy is checked against its own region's
 -- stripes, and an "update" copy is dropped by the cursors and reverse map
@@ -187,6 +192,19 @@ local function l1_changes(self, out_len)
 end
 
 
+-- reset_cursors sets the cursors of the instance's L1 to the region's
+-- present changes: true, or nil and an error.
+local function reset_cursors(self)
+    local l1 = self.l1
+    ffi.fill(l1.cursors, 8 * l1.nshards, 0xff) -- UINT64_MAX: from now on
+    local n, err = l1_changes(self, 0)
+    if not n then
+        return nil, err
+    end
+    return true
+end
+
+
 -- bind sets the instance on its region's handle; with l1_coherence
 -- "update", the cursors of its L1 start at the region's present changes,
 -- before any fill (once per L1: an instance bound later shares the
@@ -205,8 +223,7 @@ local function bind(self, shm)
     end
     l1.nshards = info.shards
     l1.cursors = ffi_new("uint64_t[?]", info.shards)
-    ffi.fill(l1.cursors, 8 * info.shards, 0xff) -- UINT64_MAX: from now on
-    local _, err = l1_changes(self, 0)
+    local _, err = reset_cursors(self)
     if err then
         l1.cursors = nil
         return nil, err
@@ -437,9 +454,12 @@ function _M.new(name, region, opts)
         end
     end
     if coherence == "update" and not l1.keys_of then
-        -- the L1 keys filled under each stripe (stripe -> { key = true }),
-        -- and how many were added since the last prune
-        l1.keys_of, l1.keys_n = {}, 0
+        -- The L1 keys filled under each stripe: stripe -> the key, or,
+        -- once several keys share it, { key = true }. There are more
+        -- stripes than keys in most regions, so most stripes hold one key
+        -- and a fill allocates nothing. keys_n: how many were added since
+        -- the last prune; live: prune's scratch.
+        l1.keys_of, l1.keys_n, l1.live = {}, 0, {}
     end
     local lru = opts.lru or l1.lru
 
@@ -553,11 +573,39 @@ local function forget_keys(self, st)
     local keys = keys_of[st]
     if keys then
         local lru = self.lru
-        for k in pairs(keys) do
-            lru:delete(k)
+        if type(keys) == "string" then
+            lru:delete(keys)
+        else
+            for k in pairs(keys) do
+                lru:delete(k)
+            end
         end
         keys_of[st] = nil
     end
+end
+
+
+-- in_l1_of returns a function telling whether L1 holds a key (expired
+-- or not), without reordering L1: from lrucache's key list, in a set
+-- made once per prune. An LRU without get_keys is asked key by key (its
+-- get reorders it: the best such an LRU offers).
+local function in_l1_of(self)
+    local lru = self.lru
+    if not lru.get_keys then
+        return function(k) return lru:get(k) ~= nil end
+    end
+    local l1 = self.l1
+    local list = lru:get_keys(0, l1.live)
+    local set = {}
+    local i = 1
+    -- get_keys ends the list with one nil, not the scratch's older tail
+    local k = list[1]
+    while k ~= nil do
+        set[k] = true
+        i = i + 1
+        k = list[i]
+    end
+    return function(key) return set[key] end
 end
 
 
@@ -565,19 +613,31 @@ end
 -- expired there), so that it stays about as large as L1.
 local function prune(self)
     local l1 = self.l1
-    local lru, n = self.lru, 0
-    for st, keys in pairs(l1.keys_of) do
-        local left = false
-        for k in pairs(keys) do
-            if lru:get(k) == nil then
-                keys[k] = nil
-            else
+    local keys_of = l1.keys_of
+    local in_l1 = in_l1_of(self)
+    local n = 0
+    for st, keys in pairs(keys_of) do
+        if type(keys) == "string" then
+            if in_l1(keys) then
                 n = n + 1
-                left = true
+            else
+                keys_of[st] = nil
             end
-        end
-        if not left then
-            l1.keys_of[st] = nil
+        else
+            local left, one = 0, nil
+            for k in pairs(keys) do
+                if in_l1(k) then
+                    left, one = left + 1, k
+                else
+                    keys[k] = nil
+                end
+            end
+            if left == 0 then
+                keys_of[st] = nil
+            elseif left == 1 then
+                keys_of[st] = one
+            end
+            n = n + left
         end
     end
     l1.keys_n = n
@@ -598,18 +658,23 @@ local function l1_set(self, key, v, st, stamp, ttl)
     end
     self.lru:set(key, v, ttl)
     local l1 = self.l1
-    local keys = l1.keys_of[st]
-    if not keys then
-        keys = {}
-        l1.keys_of[st] = keys
-    end
-    if not keys[key] then
+    local keys_of = l1.keys_of
+    local keys = keys_of[st]
+    if keys == key then
+        return
+    elseif keys == nil then
+        keys_of[st] = key
+    elseif type(keys) == "string" then
+        keys_of[st] = { [keys] = true, [key] = true }
+    elseif keys[key] then
+        return
+    else
         keys[key] = true
-        local n = l1.keys_n + 1
-        l1.keys_n = n
-        if n > 2 * l1.size + 64 then
-            prune(self)
-        end
+    end
+    local n = l1.keys_n + 1
+    l1.keys_n = n
+    if n > 2 * l1.size + 64 then
+        prune(self)
     end
 end
 
@@ -1028,36 +1093,56 @@ local function forget_all(self)
 end
 
 
+-- restart follows the changes from now on and drops every L1 copy, when
+-- what changed since the cursors is not known (a ring was overrun, or
+-- more changed than update() reads): true, or nil and an error. After an
+-- error the cursors may stand at "from now on", which would skip the
+-- changes made until the next call: that call restarts again, dropping
+-- what was filled in between.
+local function restart(self)
+    local ok, err = reset_cursors(self)
+    self.l1.restart = not ok
+    if not flush_l1(self) then
+        forget_all(self)
+    end
+    return ok, err
+end
+
+
 -- update applies to L1 every change any process made to L2 since the last
 -- call, with l1_coherence "update": the L1 entries of every changed
--- stripe go (all of them after a ring was overrun or a flush). With
--- "always" it has nothing to do: each L1 hit checks its stripe, and a
--- stale entry is replaced at its next get. true, or nil and an error.
+-- stripe go (all of them after a ring was overrun, a flush, or more
+-- changes than UPDATE_CALLS calls read). With "always" it has nothing to
+-- do: each L1 hit checks its stripe, and a stale entry is replaced at its
+-- next get. true, or nil and an error.
 function _M.update(self, timeout)
     if self.always or not self.shm then
         return true
     end
-    local lapped = false
-    repeat
+    if self.l1.restart then
+        return restart(self)
+    end
+    for _ = 1, UPDATE_CALLS do
         local n, lap = l1_changes(self, CHANGES)
         if not n then
             -- The call may have moved cursors past changes it could not
-            -- report (or past a lap this loop saw): what changed is not
-            -- known, so no copy stands.
-            flush_l1(self)
+            -- report: what changed is not known, so no copy stands.
+            if not flush_l1(self) then
+                forget_all(self)
+            end
             return nil, lap
         end
-        lapped = lapped or lap
-        if not lapped then
-            for i = 0, n - 1 do
-                forget_keys(self, changes_out[i])
-            end
+        if lap then
+            return restart(self)
         end
-    until n < CHANGES
-    if lapped then
-        forget_all(self)
+        for i = 0, n - 1 do
+            forget_keys(self, changes_out[i])
+        end
+        if n < CHANGES then
+            return true
+        end
     end
-    return true
+    return restart(self)
 end
 
 
