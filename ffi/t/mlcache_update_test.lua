@@ -103,16 +103,20 @@ end
 -- every few dozen fills, with writes and update()s in between. After each
 -- update(), every L1 hit serves the region's value; L1's order is its
 -- own (a prune reorders nothing: the copies evicted are the least
--- recently used); the reverse map stays about as large as L1.
-do
+-- recently used); the reverse map stays about as large as L1. The same
+-- with an LRU of the caller's without get_keys (prune asks it key by key,
+-- which reorders it: its order is not checked), given as wrap(lrucache).
+local names_churn = 0
+local function churn(wrap)
     local SIZE, KEYS = 16, 400
+    names_churn = names_churn + 1
     local keys = {}
     for i = 1, KEYS do
-        keys[i] = "churn-" .. i
+        keys[i] = "churn-" .. names_churn .. "-" .. i
         assert(region:set(keys[i], "0"))
     end
     local lru = lrucache.new(SIZE)
-    local c = instance(SIZE, lru)
+    local c = instance(SIZE, wrap and wrap(lru) or lru)
     assert(c:update())
     math.randomseed(7)
     local recent = {} -- the keys got, most recent first, as L1 should order them
@@ -144,7 +148,7 @@ do
             recent[SIZE + 1] = nil
             -- L1's order is the order of the gets
             local got = lru:get_keys(0)
-            for i = 1, #recent do
+            for i = 1, wrap and 0 or #recent do
                 if got[i] ~= recent[i] then
                     misordered = misordered or string.format("step %d: L1's key %d is %s; want %s",
                         step, i, tostring(got[i]), recent[i])
@@ -168,6 +172,14 @@ do
     truthy(hits > 0, "no L1 hits")
     truthy(most <= 2 * SIZE + 65, "the reverse map held " .. most .. " keys for an L1 of " .. SIZE)
 end
+churn()
+churn(function(lru)
+    return {
+        get = function(_, k) return lru:get(k) end,
+        set = function(_, k, v, ttl) return lru:set(k, v, ttl) end,
+        delete = function(_, k) return lru:delete(k) end,
+    }
+end)
 
 -- An update() whose change calls always come back full (a scribbled ring,
 -- or a write rate update() cannot keep up with) returns after a bounded

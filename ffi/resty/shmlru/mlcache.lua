@@ -52,6 +52,18 @@ local ipairs = ipairs
 local xpcall = xpcall
 local traceback = debug.traceback
 local setmetatable = setmetatable
+local ok_new, new_tab = pcall(require, "table.new")
+if not ok_new then
+    new_tab = function() return {} end
+end
+local ok_clear, clear_tab = pcall(require, "table.clear")
+if not ok_clear then
+    clear_tab = function(t)
+        for k in pairs(t) do
+            t[k] = nil
+        end
+    end
+end
 
 local look = load.look
 local resolve = load.resolve
@@ -585,18 +597,17 @@ local function forget_keys(self, st)
 end
 
 
--- in_l1_of returns a function telling whether L1 holds a key (expired
--- or not), without reordering L1: from lrucache's key list, in a set
--- made once per prune. An LRU without get_keys is asked key by key (its
--- get reorders it: the best such an LRU offers).
-local function in_l1_of(self)
+-- live_set is the set of the keys L1 holds (expired or not), from
+-- lrucache's key list, which reorders nothing; nil for an LRU without
+-- get_keys, which in_l1 then asks key by key (its get reorders it: the
+-- best such an LRU offers).
+local function live_set(self)
     local lru = self.lru
     if not lru.get_keys then
-        return function(k) return lru:get(k) ~= nil end
+        return nil
     end
-    local l1 = self.l1
-    local list = lru:get_keys(0, l1.live)
-    local set = {}
+    local list = lru:get_keys(0, self.l1.live)
+    local set = new_tab(0, #list)
     local i = 1
     -- get_keys ends the list with one nil, not the scratch's older tail
     local k = list[1]
@@ -605,42 +616,53 @@ local function in_l1_of(self)
         i = i + 1
         k = list[i]
     end
-    return function(key) return set[key] end
+    return set
+end
+
+
+local function in_l1(lru, set, key)
+    if set then
+        return set[key] ~= nil
+    end
+    return lru:get(key) ~= nil
 end
 
 
 -- prune drops from the reverse map the keys no longer in L1 (evicted or
--- expired there), so that it stays about as large as L1.
+-- expired there), so that it stays about as large as L1. The map is
+-- built anew, with room for the keys added until the next prune: keys
+-- dropped from a table in place leave their slots behind.
 local function prune(self)
-    local l1 = self.l1
-    local keys_of = l1.keys_of
-    local in_l1 = in_l1_of(self)
+    local l1, lru = self.l1, self.lru
+    local set = live_set(self)
+    local kept = l1.spare or new_tab(0, 2 * l1.size + 64)
     local n = 0
-    for st, keys in pairs(keys_of) do
+    for st, keys in pairs(l1.keys_of) do
         if type(keys) == "string" then
-            if in_l1(keys) then
+            if in_l1(lru, set, keys) then
+                kept[st] = keys
                 n = n + 1
-            else
-                keys_of[st] = nil
             end
         else
             local left, one = 0, nil
             for k in pairs(keys) do
-                if in_l1(k) then
+                if in_l1(lru, set, k) then
                     left, one = left + 1, k
                 else
                     keys[k] = nil
                 end
             end
-            if left == 0 then
-                keys_of[st] = nil
-            elseif left == 1 then
-                keys_of[st] = one
+            if left == 1 then
+                kept[st] = one
+            elseif left > 1 then
+                kept[st] = keys
             end
             n = n + left
         end
     end
-    l1.keys_n = n
+    local old = l1.keys_of
+    clear_tab(old)
+    l1.keys_of, l1.keys_n, l1.spare = kept, n, old
 end
 
 
@@ -657,6 +679,7 @@ local function l1_set(self, key, v, st, stamp, ttl)
         return
     end
     self.lru:set(key, v, ttl)
+    if NOMAP then return end
     local l1 = self.l1
     local keys_of = l1.keys_of
     local keys = keys_of[st]
