@@ -27,7 +27,8 @@
 --   "update": lua-resty-mlcache's contract. An L1 hit is a plain lrucache
 --   get, and may be stale until update(), which asks the region which
 --   stripes changed since its last call (shmlru_l1_changes) and drops the
---   L1 entries filled under them (every L1 entry if a ring was overrun).
+--   L1 entries filled under them (every L1 entry if a ring was overrun,
+--   or if more changed than update() reads in one call: UPDATE_CALLS).
 --
 -- Values in L2: strings, numbers and booleans as themselves (Go and
 -- resty.shmlru's get read them as plain values); tables as JSON text
@@ -132,8 +133,8 @@ local opened = {}
 
 -- The L1s of this worker: region (the path or the resty.shmlru cache new
 -- was given) -> name .. " " .. l1_coherence -> { lru, size, and in
--- "update" mode keys_of, keys_n, live, cursors, nshards }. The instances of one
--- name share an L1 as mlcache's do, but only with the same region and
+-- "update" mode keys_of, keys_n, live, spare, cursors, nshards,
+-- restart }. The instances of one name share an L1 as mlcache's do, but only with the same region and
 -- l1_coherence: an "always" copy is checked against its own region's
 -- stripes, and an "update" copy is dropped by the cursors and reverse map
 -- that belong with its L1. Weak, so an L1 goes with its last instance.
@@ -470,7 +471,7 @@ function _M.new(name, region, opts)
         -- once several keys share it, { key = true }. There are more
         -- stripes than keys in most regions, so most stripes hold one key
         -- and a fill allocates nothing. keys_n: how many were added since
-        -- the last prune; live: prune's scratch.
+        -- the last prune; live and spare: prune's scratch (see prune).
         l1.keys_of, l1.keys_n, l1.live = {}, 0, {}
     end
     local lru = opts.lru or l1.lru
@@ -620,6 +621,8 @@ local function live_set(self)
 end
 
 
+-- in_l1 says whether L1 (lru) holds key: from set, live_set's answer,
+-- or if nil from lru:get.
 local function in_l1(lru, set, key)
     if set then
         return set[key] ~= nil
@@ -630,8 +633,10 @@ end
 
 -- prune drops from the reverse map the keys no longer in L1 (evicted or
 -- expired there), so that it stays about as large as L1. The map is
--- built anew, with room for the keys added until the next prune: keys
--- dropped from a table in place leave their slots behind.
+-- built anew in spare (the map before the last prune, emptied), which has
+-- room for the keys added until the next prune: keys dropped from a table
+-- in place leave their slots behind, and a table grown from empty again
+-- rehashes at every doubling.
 local function prune(self)
     local l1, lru = self.l1, self.lru
     local set = live_set(self)
@@ -679,7 +684,6 @@ local function l1_set(self, key, v, st, stamp, ttl)
         return
     end
     self.lru:set(key, v, ttl)
-    if NOMAP then return end
     local l1 = self.l1
     local keys_of = l1.keys_of
     local keys = keys_of[st]
