@@ -8,9 +8,10 @@
 -- trace that calls it abort, and the whole L2 hit runs in the interpreter
 -- from then on: several times slower, and only in a process that first
 -- called the function often enough from interpreted code (in nginx, the
--- L1 fills of a warm-up). This test calls the L2 hit path from
--- interpreted code until its functions are hot, then checks that no trace
--- aborted as blacklisted and that a loop of L2 hits compiles.
+-- L1 fills of a warm-up). This test calls the L2 hit path (in both L1
+-- coherence modes) and set from interpreted code until their functions
+-- are hot, then checks that no trace aborted as blacklisted and that a
+-- loop of each compiles.
 
 package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
 
@@ -60,29 +61,53 @@ end, "trace")
 
 -- An instance of lru_size 1: consecutive gets of different keys each miss
 -- L1 and hit L2.
-local c = assert(mlc.new("jit", region, { prefix = "", ttl = 0, lru_size = 1, lru = lrucache.new(1) }))
+local function l2_reader(mode)
+    return assert(mlc.new("jit-" .. mode, region, { prefix = "", ttl = 0, lru_size = 1,
+                                                    lru = lrucache.new(1), l1_coherence = mode }))
+end
 
--- Interpreted calls of the L2 hit, many times over the hot count of each
--- function it calls, so that each of them starts its own traces.
-local function interpreted()
-    for j = 1, 400000 do
-        local i = j % N + 1
-        local v, _, level = c:get(keys[i])
-        if v ~= vals[i] or level ~= 2 then
-            return i, v, level
+-- hot runs op(j) from interpreted code, many times over the hot count of
+-- each function it calls, so that each of them starts its own traces;
+-- then a compiled loop of it, whose trace has to take the whole path.
+-- op returns true when its call did what it should. Returns the failed
+-- interpreted call and the compiled calls that did.
+local function hot(op)
+    local function interpreted()
+        for j = 1, 400000 do
+            if not op(j) then
+                return j
+            end
         end
     end
+    jit.off(interpreted)
+    local failed = interpreted()
+    local good = 0
+    for j = 1, 20000 do
+        if op(j) then good = good + 1 end
+    end
+    return failed, good
 end
-jit.off(interpreted)
-expect({}, interpreted())
 
--- A compiled loop of L2 hits: its trace has to take the whole path.
-local levels = 0
-for j = 1, 20000 do
-    local _, _, level = c:get(keys[j % N + 1])
-    if level == 2 then levels = levels + 1 end
+for _, mode in ipairs({ "always", "update" }) do
+    local c = l2_reader(mode)
+    local failed, good = hot(function(j)
+        local i = j % N + 1
+        local v, _, level = c:get(keys[i])
+        return v == vals[i] and level == 2
+    end)
+    expect({ nil, 20000 }, failed, good)
 end
-expect({ 20000 }, levels)
+
+-- set: every call builds the read-through's options for its write.
+for _, mode in ipairs({ "always", "update" }) do
+    local w = assert(mlc.new("jit-set-" .. mode, region, { prefix = "", ttl = 0, lru_size = N,
+                                                          l1_coherence = mode }))
+    local failed, good = hot(function(j)
+        local i = j % N + 1
+        return w:set(keys[i], nil, vals[i]) == true
+    end)
+    expect({ nil, 20000 }, failed, good)
+end
 jit.attach(function() end)
 
 local blacklisted = {}

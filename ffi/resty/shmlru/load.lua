@@ -132,6 +132,19 @@ end
 _M.look = look
 
 
+-- new_lopts is a shmlru_load_opts of these options. Built by field
+-- stores: LuaJIT compiles neither a struct constructor with initializers
+-- for this type (its array field) nor the calls around one, and would
+-- blacklist every function that builds options that way.
+local function new_lopts(ttl, neg, stale, res, tracked)
+    local lo = ffi_new(opts_t)
+    lo.ttl_ms, lo.neg_ttl_ms = ttl, neg
+    lo.stale_ttl_ms, lo.resurrect_ttl_ms = stale, res
+    lo.tracked = tracked and 1 or 0
+    return lo
+end
+
+
 -- The last options the library accepted, so that calls with the same ones
 -- (every hit of a get_or_load site) do not ask it again.
 local ok_ttl, ok_neg, ok_stale, ok_res, ok_tracked
@@ -145,7 +158,7 @@ local function check(ttl, neg, stale, res, tracked)
         return true
     end
     lib = lib or base.lib()
-    local lo = opts_t(ttl, neg, stale, res, tracked and 1 or 0)
+    local lo = new_lopts(ttl, neg, stale, res, tracked)
     if lib.shmlru_load_check(lo, errbuf, C.SHMLRU_ERRBUF_SIZE) ~= OK then
         return nil, ffi_str(errbuf)
     end
@@ -162,7 +175,7 @@ local function options(ttl, neg, stale, res, lease, wait, tracked, codec)
     if not ok then
         return nil, err
     end
-    return { lopts = opts_t(ttl, neg, stale, res, tracked and 1 or 0),
+    return { lopts = new_lopts(ttl, neg, stale, res, tracked),
              res = res, lease = lease, wait = wait, tracked = tracked,
              codec = codec or scalar }
 end

@@ -27,7 +27,8 @@
 --   "update": lua-resty-mlcache's contract. An L1 hit is a plain lrucache
 --   get, and may be stale until update(), which asks the region which
 --   stripes changed since its last call (shmlru_l1_changes) and drops the
---   L1 entries filled under them (every L1 entry if a ring was overrun).
+--   L1 entries filled under them (every L1 entry if a ring was overrun,
+--   or if more changed than update() reads in one call: UPDATE_CALLS).
 --
 -- Values in L2: strings, numbers and booleans as themselves (Go and
 -- resty.shmlru's get read them as plain values); tables as JSON text
@@ -52,6 +53,18 @@ local ipairs = ipairs
 local xpcall = xpcall
 local traceback = debug.traceback
 local setmetatable = setmetatable
+local ok_new, new_tab = pcall(require, "table.new")
+if not ok_new then
+    new_tab = function() return {} end
+end
+local ok_clear, clear_tab = pcall(require, "table.clear")
+if not ok_clear then
+    clear_tab = function(t)
+        for k in pairs(t) do
+            t[k] = nil
+        end
+    end
+end
 
 local look = load.look
 local resolve = load.resolve
@@ -106,6 +119,11 @@ local lib
 local stripe_out = ffi_new("uint32_t[1]")
 local stamp_out = ffi_new("uint64_t[1]")
 local CHANGES = 256 -- stripes read per shmlru_l1_changes call
+-- The most shmlru_l1_changes calls one update() makes. Rings written
+-- faster than update() reads them (or a scribbled region) could otherwise
+-- keep it from returning; past this many, update() takes what is left
+-- for a lap and drops every copy.
+local UPDATE_CALLS = 8
 local changes_out = ffi_new("uint32_t[?]", CHANGES)
 local n_out = ffi_new("size_t[1]")
 local lapped_out = ffi_new("int[1]")
@@ -116,8 +134,8 @@ local opened = {}
 
 -- The L1s of this worker: region (the path or the resty.shmlru cache new
 -- was given) -> name .. " " .. l1_coherence -> { lru, size, and in
--- "update" mode keys_of, keys_n, cursors, nshards }. The instances of one
--- name share an L1 as mlcache's do, but only with the same region and
+-- "update" mode keys_of, keys_n, live, spare, cursors, nshards,
+-- restart }. The instances of one name share an L1 as mlcache's do, but only with the same region and
 -- l1_coherence: an "always" copy is checked against its own region's
 -- stripes, and an "update" copy is dropped by the cursors and reverse map
 -- that belong with its L1. Weak, so an L1 goes with its last instance.
@@ -188,6 +206,19 @@ local function l1_changes(self, out_len)
 end
 
 
+-- reset_cursors sets the cursors of the instance's L1 to the region's
+-- present changes: true, or nil and an error.
+local function reset_cursors(self)
+    local l1 = self.l1
+    ffi.fill(l1.cursors, 8 * l1.nshards, 0xff) -- UINT64_MAX: from now on
+    local n, err = l1_changes(self, 0)
+    if not n then
+        return nil, err
+    end
+    return true
+end
+
+
 -- bind sets the instance on its region's handle; with l1_coherence
 -- "update", the cursors of its L1 start at the region's present changes,
 -- before any fill (once per L1: an instance bound later shares the
@@ -206,8 +237,7 @@ local function bind(self, shm)
     end
     l1.nshards = info.shards
     l1.cursors = ffi_new("uint64_t[?]", info.shards)
-    ffi.fill(l1.cursors, 8 * info.shards, 0xff) -- UINT64_MAX: from now on
-    local _, err = l1_changes(self, 0)
+    local _, err = reset_cursors(self)
     if err then
         l1.cursors = nil
         return nil, err
@@ -438,9 +468,12 @@ function _M.new(name, region, opts)
         end
     end
     if coherence == "update" and not l1.keys_of then
-        -- the L1 keys filled under each stripe (stripe -> { key = true }),
-        -- and how many were added since the last prune
-        l1.keys_of, l1.keys_n = {}, 0
+        -- The L1 keys filled under each stripe: stripe -> the key, or,
+        -- once several keys share it, { key = true }. There are more
+        -- stripes than keys in most regions, so most stripes hold one key
+        -- and a fill allocates nothing. keys_n: how many were added since
+        -- the last prune; live and spare: prune's scratch (see prune).
+        l1.keys_of, l1.keys_n, l1.live = {}, 0, {}
     end
     local lru = opts.lru or l1.lru
 
@@ -554,34 +587,88 @@ local function forget_keys(self, st)
     local keys = keys_of[st]
     if keys then
         local lru = self.lru
-        for k in pairs(keys) do
-            lru:delete(k)
+        if type(keys) == "string" then
+            lru:delete(keys)
+        else
+            for k in pairs(keys) do
+                lru:delete(k)
+            end
         end
         keys_of[st] = nil
     end
 end
 
 
+-- live_set is the set of the keys L1 holds (expired or not), from
+-- lrucache's key list, which reorders nothing; nil for an LRU without
+-- get_keys, which in_l1 then asks key by key (its get reorders it: the
+-- best such an LRU offers).
+local function live_set(self)
+    local lru = self.lru
+    if not lru.get_keys then
+        return nil
+    end
+    local list = lru:get_keys(0, self.l1.live)
+    local set = new_tab(0, #list)
+    local i = 1
+    -- get_keys ends the list with one nil, not the scratch's older tail
+    local k = list[1]
+    while k ~= nil do
+        set[k] = true
+        i = i + 1
+        k = list[i]
+    end
+    return set
+end
+
+
+-- in_l1 says whether L1 (lru) holds key: from set, live_set's answer,
+-- or if nil from lru:get.
+local function in_l1(lru, set, key)
+    if set then
+        return set[key] ~= nil
+    end
+    return lru:get(key) ~= nil
+end
+
+
 -- prune drops from the reverse map the keys no longer in L1 (evicted or
--- expired there), so that it stays about as large as L1.
+-- expired there), so that it stays about as large as L1. The map is
+-- built anew in spare (the map before the last prune, emptied), which has
+-- room for the keys added until the next prune: keys dropped from a table
+-- in place leave their slots behind, and a table grown from empty again
+-- rehashes at every doubling.
 local function prune(self)
-    local l1 = self.l1
-    local lru, n = self.lru, 0
+    local l1, lru = self.l1, self.lru
+    local set = live_set(self)
+    local kept = l1.spare or new_tab(0, 2 * l1.size + 64)
+    local n = 0
     for st, keys in pairs(l1.keys_of) do
-        local left = false
-        for k in pairs(keys) do
-            if lru:get(k) == nil then
-                keys[k] = nil
-            else
+        if type(keys) == "string" then
+            if in_l1(lru, set, keys) then
+                kept[st] = keys
                 n = n + 1
-                left = true
             end
-        end
-        if not left then
-            l1.keys_of[st] = nil
+        else
+            local left, one = 0, nil
+            for k in pairs(keys) do
+                if in_l1(lru, set, k) then
+                    left, one = left + 1, k
+                else
+                    keys[k] = nil
+                end
+            end
+            if left == 1 then
+                kept[st] = one
+            elseif left > 1 then
+                kept[st] = keys
+            end
+            n = n + left
         end
     end
-    l1.keys_n = n
+    local old = l1.keys_of
+    clear_tab(old)
+    l1.keys_of, l1.keys_n, l1.spare = kept, n, old
 end
 
 
@@ -599,18 +686,23 @@ local function l1_set(self, key, v, st, stamp, ttl)
     end
     self.lru:set(key, v, ttl)
     local l1 = self.l1
-    local keys = l1.keys_of[st]
-    if not keys then
-        keys = {}
-        l1.keys_of[st] = keys
-    end
-    if not keys[key] then
+    local keys_of = l1.keys_of
+    local keys = keys_of[st]
+    if keys == key then
+        return
+    elseif keys == nil then
+        keys_of[st] = key
+    elseif type(keys) == "string" then
+        keys_of[st] = { [keys] = true, [key] = true }
+    elseif keys[key] then
+        return
+    else
         keys[key] = true
-        local n = l1.keys_n + 1
-        l1.keys_n = n
-        if n > 2 * l1.size + 64 then
-            prune(self)
-        end
+    end
+    local n = l1.keys_n + 1
+    l1.keys_n = n
+    if n > 2 * l1.size + 64 then
+        prune(self)
     end
 end
 
@@ -1036,36 +1128,56 @@ local function forget_all(self)
 end
 
 
+-- restart follows the changes from now on and drops every L1 copy, when
+-- what changed since the cursors is not known (a ring was overrun, or
+-- more changed than update() reads): true, or nil and an error. After an
+-- error the cursors may stand at "from now on", which would skip the
+-- changes made until the next call: that call restarts again, dropping
+-- what was filled in between.
+local function restart(self)
+    local ok, err = reset_cursors(self)
+    self.l1.restart = not ok
+    if not flush_l1(self) then
+        forget_all(self)
+    end
+    return ok, err
+end
+
+
 -- update applies to L1 every change any process made to L2 since the last
 -- call, with l1_coherence "update": the L1 entries of every changed
--- stripe go (all of them after a ring was overrun or a flush). With
--- "always" it has nothing to do: each L1 hit checks its stripe, and a
--- stale entry is replaced at its next get. true, or nil and an error.
+-- stripe go (all of them after a ring was overrun, a flush, or more
+-- changes than UPDATE_CALLS calls read). With "always" it has nothing to
+-- do: each L1 hit checks its stripe, and a stale entry is replaced at its
+-- next get. true, or nil and an error.
 function _M.update(self, timeout)
     if self.always or not self.shm then
         return true
     end
-    local lapped = false
-    repeat
+    if self.l1.restart then
+        return restart(self)
+    end
+    for _ = 1, UPDATE_CALLS do
         local n, lap = l1_changes(self, CHANGES)
         if not n then
             -- The call may have moved cursors past changes it could not
-            -- report (or past a lap this loop saw): what changed is not
-            -- known, so no copy stands.
-            flush_l1(self)
+            -- report: what changed is not known, so no copy stands.
+            if not flush_l1(self) then
+                forget_all(self)
+            end
             return nil, lap
         end
-        lapped = lapped or lap
-        if not lapped then
-            for i = 0, n - 1 do
-                forget_keys(self, changes_out[i])
-            end
+        if lap then
+            return restart(self)
         end
-    until n < CHANGES
-    if lapped then
-        forget_all(self)
+        for i = 0, n - 1 do
+            forget_keys(self, changes_out[i])
+        end
+        if n < CHANGES then
+            return true
+        end
     end
-    return true
+    return restart(self)
 end
 
 
