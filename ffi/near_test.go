@@ -82,7 +82,7 @@ func startNear(t *testing.T) *nearEnv {
 	}
 	t.Cleanup(func() { c.Close(); shm.Remove(region) })
 	// A port where nothing listens, for the "down" instance.
-	down := testenv.FreePort(t)
+	down := testenv.RefusedPort(t)
 	luaT, err := filepath.Abs("t")
 	if err != nil {
 		t.Fatal(err)
