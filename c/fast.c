@@ -777,10 +777,14 @@ SHMLRU_HIDDEN int shmlru_fast_l1_stamp(uint64_t h, const char *key, size_t klen,
  * id before it unmaps; the call loads the id before and after its load of
  * the stripe, and answers only if both are the handle's. Had close unmapped
  * the stripe's page before that load, the load faults (the guard's escape
- * sends the call to Go, which answers SHMLRU_CLOSED) or, if another
- * mapping took the page's place meanwhile, the unmapping's TLB shootdown
- * reached this CPU before the load, and the second load of the id sees it
- * cleared. *valid receives the answer (1 or 0), as the status could not
+ * sends the call to Go, which answers SHMLRU_CLOSED). A load through the
+ * old translation that did not fault finished before munmap returned (its
+ * TLB invalidation completes only then: an interrupt on x86, a broadcast
+ * TLBI and barrier on arm64), so it read the stripe before close: an
+ * answer from before it. A load from a mapping that took the page's place
+ * went through a page-table entry published after close cleared the id,
+ * so the second, acquire, load of the id sees it cleared (multi-copy
+ * atomicity orders the walk before it on arm64 too). *valid receives the answer (1 or 0), as the status could not
  * tell 1 from SHMLRU_FAST_FALLBACK. A stripe out of range is the caller's
  * error (SHMLRU_BAD_ARGUMENT); Go answers the same. */
 SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t stamp, int *valid)
