@@ -43,8 +43,7 @@ func startDriver(t *testing.T, argv ...string) *driver {
 	}
 	t.Cleanup(func() {
 		if !d.closed {
-			d.cmd.Process.Kill()
-			d.cmd.Wait()
+			d.Kill()
 		}
 	})
 	return d
@@ -84,6 +83,13 @@ func (d *driver) Expect(want, format string, args ...any) {
 	if got := d.Ask(fmt.Sprintf(format, args...)); got != want {
 		d.t.Errorf("%s: got %q, want %q", fmt.Sprintf(format, args...), got, want)
 	}
+}
+
+// Kill kills the driver and waits for it to be gone.
+func (d *driver) Kill() {
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+	d.closed = true
 }
 
 // Close ends the driver's input and fails the test unless it then exits

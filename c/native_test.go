@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"errors"
@@ -525,25 +524,10 @@ func TestNativeKilledMidChange(t *testing.T) {
 			_, _, err = c.Binding().StripeChanges(cursors, nil)
 			must(t, err)
 
-			cmd := exec.Command(bin, "hook", path, strconv.Itoa(tc.point), tc.op)
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			line, _ := bufio.NewReader(out).ReadString('\n')
-			if line != "at "+tc.name+"\n" {
-				cmd.Process.Kill()
-				cmd.Wait()
-				t.Fatalf("driver did not stop at %s: %q\n%s", tc.name, line, stderr.String())
-			}
+			drv := startDriver(t, bin, "hook", path, strconv.Itoa(tc.point), tc.op)
+			drv.Await("at " + tc.name)
 			// (Not Stats here: it would wait for the lock the driver holds.)
-			cmd.Process.Kill()
-			cmd.Wait()
+			drv.Kill()
 
 			// A write to the shard takes the lock over (a read takes no
 			// lock, and in a shard whose change was complete it reads
