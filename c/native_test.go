@@ -726,13 +726,12 @@ func TestNativeL1ValidTruncated(t *testing.T) {
 	d.Close()
 }
 
-// shmlru_l1_changes on a region truncated underneath: the shards still
-// there are read natively until the first one that faults, and the call
-// answers SHMLRU_CORRUPT (Go's answer, its mapping faulting too), every
-// call after it too, and the process lives.
-func TestNativeL1ChangesTruncated(t *testing.T) {
-	bin := buildC(t, "test/native_driver.c")
-	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+// startWithAChange starts a native driver on the region at path (4
+// shards) whose change cursors start there ("changes 4" answers none),
+// then sets a key of shard 0 and returns the driver, the key and its
+// stripe: the one change the driver's next "changes 4" has to report.
+func startWithAChange(t *testing.T, bin, path string, c *lru.Cache) (*driver, string, uint32) {
+	t.Helper()
 	var live string
 	for i := 0; live == ""; i++ {
 		if k := fmt.Sprint("key", i); c.Binding().ShardOf([]byte(k)) == 0 {
@@ -747,6 +746,17 @@ func TestNativeL1ChangesTruncated(t *testing.T) {
 	st, _, err := c.Binding().Stripe([]byte(live))
 	must(t, err)
 	must(t, c.Set([]byte(live), []byte("v"), 0))
+	return d, live, st
+}
+
+// shmlru_l1_changes on a region truncated underneath: the shards still
+// there are read natively until the first one that faults, and the call
+// answers SHMLRU_CORRUPT (Go's answer, its mapping faulting too), every
+// call after it too, and the process lives.
+func TestNativeL1ChangesTruncated(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	d, live, st := startWithAChange(t, bin, path, c)
 	if a, want := d.Ask("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
 		t.Fatalf("changes after a set: %q, want %q", a, want)
 	}
@@ -774,20 +784,7 @@ func TestNativeL1ChangesFaultMidway(t *testing.T) {
 	v, err := c.Binding().NativeView()
 	must(t, err)
 	v.Region.Close()
-	var live string
-	for i := 0; live == ""; i++ {
-		if k := fmt.Sprint("key", i); c.Binding().ShardOf([]byte(k)) == 0 {
-			live = k
-		}
-	}
-	d := startDriver(t, bin, "wait", path)
-	d.Await("ready")
-	if a := d.Ask("changes 4"); a != "0 0 0" {
-		t.Fatalf("changes from now on: %q", a)
-	}
-	st, _, err := c.Binding().Stripe([]byte(live))
-	must(t, err)
-	must(t, c.Set([]byte(live), []byte("v"), 0))
+	d, _, st := startWithAChange(t, bin, path, c)
 	shard2 := v.DataOff + format.CacheHeaderSize + 2*v.Stride
 	if a := d.Ask(fmt.Sprint("protect ", shard2)); a != "0" {
 		t.Fatalf("protect: %q", a)
