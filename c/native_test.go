@@ -687,15 +687,7 @@ func TestNativeFaultMidCopyLeavesNoTornValue(t *testing.T) {
 func TestNativeL1ValidTruncated(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
-	var live, gone string
-	for i := 0; live == "" || gone == ""; i++ {
-		k := fmt.Sprint("key", i)
-		if c.Binding().ShardOf([]byte(k)) == 0 && live == "" {
-			live = k
-		} else if c.Binding().ShardOf([]byte(k)) == 3 && gone == "" {
-			gone = k
-		}
-	}
+	live, gone := keyIn(c, "key", 0), keyIn(c, "key", 3)
 	must(t, c.Set([]byte(live), []byte("v"), 0))
 	must(t, c.Set([]byte(gone), []byte("v"), 0))
 	d := startDriver(t, bin, "wait", path)
@@ -726,18 +718,23 @@ func TestNativeL1ValidTruncated(t *testing.T) {
 	d.Close()
 }
 
+// keyIn returns the first of the keys prefix0, prefix1, ... that falls
+// in shard.
+func keyIn(c *lru.Cache, prefix string, shard int) string {
+	for i := 0; ; i++ {
+		if k := fmt.Sprint(prefix, i); c.Binding().ShardOf([]byte(k)) == shard {
+			return k
+		}
+	}
+}
+
 // startWithAChange starts a native driver on the region at path (4
 // shards) whose change cursors start there ("changes 4" answers none),
 // then sets a key of shard 0 and returns the driver, the key and its
 // stripe: the one change the driver's next "changes 4" has to report.
 func startWithAChange(t *testing.T, bin, path string, c *lru.Cache) (*driver, string, uint32) {
 	t.Helper()
-	var live string
-	for i := 0; live == ""; i++ {
-		if k := fmt.Sprint("key", i); c.Binding().ShardOf([]byte(k)) == 0 {
-			live = k
-		}
-	}
+	live := keyIn(c, "key", 0)
 	d := startDriver(t, bin, "wait", path)
 	d.Await("ready")
 	if a := d.Ask("changes 4"); a != "0 0 0" {
@@ -806,15 +803,7 @@ func TestNativeChangeIsNeverMadeTwice(t *testing.T) {
 	// last shard (and the end of its heap, where its one entry is) and
 	// leaves the first whole.
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
-	var live, gone string
-	for i := 0; live == "" || gone == ""; i++ {
-		k := fmt.Sprint("key", i)
-		if c.Binding().ShardOf([]byte(k)) == 0 && live == "" {
-			live = k
-		} else if c.Binding().ShardOf([]byte(k)) == 3 && gone == "" {
-			gone = k
-		}
-	}
+	live, gone := keyIn(c, "key", 0), keyIn(c, "key", 3)
 	if _, err := c.Write([]byte(live), lru.EncodeNumber(10), lru.WriteOptions{Type: lru.TypeNumber}); err != nil {
 		t.Fatal(err)
 	}
@@ -1199,14 +1188,7 @@ func faultReplacesNoPage(t *testing.T, bin, how, where string) {
 		c.Close()
 		os.Remove(path)
 	})
-	keyIn := func(prefix string, shard int) string {
-		for i := 0; ; i++ {
-			if k := fmt.Sprint(prefix, i); c.Binding().ShardOf([]byte(k)) == shard {
-				return k
-			}
-		}
-	}
-	counter, filler, victim := keyIn("counter-", 1), keyIn("filler-", 0), keyIn("fault-victim-", 0)
+	counter, filler, victim := keyIn(c, "counter-", 1), keyIn(c, "filler-", 0), keyIn(c, "fault-victim-", 0)
 	// The allocator cuts from the end of the heap: the filler takes the
 	// end of shard 0's, whose last page may be shard 1's first, and the
 	// victim's entry lies pages before it.
