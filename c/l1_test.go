@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os/exec"
 	"runtime"
@@ -32,27 +31,11 @@ func TestNativeL1ChangesScribbled(t *testing.T) {
 	head := (*uint64)(unsafe.Pointer(&m[shard0+int(unsafe.Offsetof(format.ShardHeader{}.RingHead))]))
 	ring := unsafe.Slice((*uint32)(unsafe.Pointer(&m[shard0+v.RingOff])), v.Ring)
 
-	cmd := exec.Command(bin, "wait", path)
-	in, _ := cmd.StdinPipe()
-	outp, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	out := bufio.NewReader(outp)
+	d := startDriver(t, bin, "wait", path)
+	d.Await("ready")
 	answer := func(line string) []string {
 		t.Helper()
-		fmt.Fprintln(in, line)
-		l, err := out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("driver died at %q: %v\n%s", line, err, stderr.String())
-		}
-		return strings.Fields(l)
-	}
-	if l, _ := out.ReadString('\n'); l != "ready\n" {
-		t.Fatalf("driver: %q\n%s", l, stderr.String())
+		return strings.Fields(d.Ask(line))
 	}
 	goCursors := []uint64{^uint64(0), ^uint64(0)}
 	goChanges := func() ([]uint32, bool) {
@@ -110,10 +93,7 @@ func TestNativeL1ChangesScribbled(t *testing.T) {
 			}
 		}
 	}
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("driver: %v\n%s", err, stderr.String())
-	}
+	d.Close()
 }
 
 // The guarantee across processes, raced: this process sets a key to 1, 2,

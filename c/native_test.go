@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"errors"
@@ -525,25 +524,10 @@ func TestNativeKilledMidChange(t *testing.T) {
 			_, _, err = c.Binding().StripeChanges(cursors, nil)
 			must(t, err)
 
-			cmd := exec.Command(bin, "hook", path, strconv.Itoa(tc.point), tc.op)
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			line, _ := bufio.NewReader(out).ReadString('\n')
-			if line != "at "+tc.name+"\n" {
-				cmd.Process.Kill()
-				cmd.Wait()
-				t.Fatalf("driver did not stop at %s: %q\n%s", tc.name, line, stderr.String())
-			}
+			drv := startDriver(t, bin, "hook", path, strconv.Itoa(tc.point), tc.op)
+			drv.Await("at " + tc.name)
 			// (Not Stats here: it would wait for the lock the driver holds.)
-			cmd.Process.Kill()
-			cmd.Wait()
+			drv.Kill()
 
 			// A write to the shard takes the lock over (a read takes no
 			// lock, and in a shard whose change was complete it reads
@@ -644,19 +628,8 @@ func TestNativeTruncatedUnderneath(t *testing.T) {
 		}
 		keys = append(keys, k)
 	}
-	cmd := exec.Command(bin, "wait", path)
-	in, _ := cmd.StdinPipe()
-	outp, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	out := bufio.NewReader(outp)
-	if l, _ := out.ReadString('\n'); l != "ready\n" {
-		t.Fatalf("driver: %q\n%s", l, stderr.String())
-	}
+	d := startDriver(t, bin, "wait", path)
+	d.Await("ready")
 	if err := os.Truncate(path, c.Capacity()/2); err != nil {
 		t.Fatal(err)
 	}
@@ -664,21 +637,14 @@ func TestNativeTruncatedUnderneath(t *testing.T) {
 	// cuts from the end of the one free run), in the half that is gone;
 	// the last key's near its start, in the half that is there, and it is
 	// refused too: the handle is broken from the first fault on.
-	fmt.Fprintf(in, "get %s\nincr %s 1\nget %s\n", keys[0], keys[0], keys[len(keys)-1])
-	in.Close()
+	fmt.Fprintf(d.in, "get %s\nincr %s 1\nget %s\n", keys[0], keys[0], keys[len(keys)-1])
 	want := []string{fmt.Sprint(statusCorrupt), fmt.Sprint(statusCorrupt), fmt.Sprint(statusCorrupt)}
 	for i, w := range want {
-		l, err := out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("driver died after %d answers: %v\n%s", i, err, stderr.String())
-		}
-		if strings.TrimSpace(l) != w {
+		if l := d.Line(); l != w {
 			t.Fatalf("answer %d: %q, want %q", i, l, w)
 		}
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("driver: %v\n%s", err, stderr.String())
-	}
+	d.Close()
 }
 
 // Review findings on the native path (each failed before its fix).
@@ -721,66 +687,63 @@ func TestNativeFaultMidCopyLeavesNoTornValue(t *testing.T) {
 func TestNativeL1ValidTruncated(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
-	var live, gone string
-	for i := 0; live == "" || gone == ""; i++ {
-		k := fmt.Sprint("key", i)
-		if c.Binding().ShardOf([]byte(k)) == 0 && live == "" {
-			live = k
-		} else if c.Binding().ShardOf([]byte(k)) == 3 && gone == "" {
-			gone = k
-		}
-	}
+	live, gone := keyIn(c, "key", 0), keyIn(c, "key", 3)
 	must(t, c.Set([]byte(live), []byte("v"), 0))
 	must(t, c.Set([]byte(gone), []byte("v"), 0))
-	cmd := exec.Command(bin, "wait", path)
-	in, _ := cmd.StdinPipe()
-	outp, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	out := bufio.NewReader(outp)
-	answer := func(line string) string {
-		t.Helper()
-		fmt.Fprintln(in, line)
-		l, err := out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("driver died at %q: %v\n%s", line, err, stderr.String())
-		}
-		return strings.TrimSpace(l)
-	}
-	if l, _ := out.ReadString('\n'); l != "ready\n" {
-		t.Fatalf("driver: %q\n%s", l, stderr.String())
-	}
+	d := startDriver(t, bin, "wait", path)
+	d.Await("ready")
 	var stamps [2][3]string
 	for i, k := range []string{live, gone} {
-		f := strings.Fields(answer("stamp " + k))
+		f := strings.Fields(d.Ask("stamp " + k))
 		if len(f) != 3 || f[0] != "0" {
 			t.Fatalf("stamp %s: %v", k, f)
 		}
 		copy(stamps[i][:], f)
-		if a := answer("valid " + f[1] + " " + f[2]); a != "1" {
+		if a := d.Ask("valid " + f[1] + " " + f[2]); a != "1" {
 			t.Fatalf("valid %s before the truncation: %q", k, a)
 		}
 	}
 	if err := os.Truncate(path, c.Capacity()/2); err != nil {
 		t.Fatal(err)
 	}
-	if a := answer("valid " + stamps[1][1] + " " + stamps[1][2]); a != fmt.Sprint(statusCorrupt) {
+	if a := d.Ask("valid " + stamps[1][1] + " " + stamps[1][2]); a != fmt.Sprint(statusCorrupt) {
 		t.Fatalf("valid of a stripe truncated away: %q, want %d", a, statusCorrupt)
 	}
 	// The handle is broken from the first fault on, and Go's cache,
 	// whose own mapping faulted, too: a stripe still there is refused as
 	// well (as TestNativeTruncatedUnderneath's reads are).
-	if a := answer("valid " + stamps[0][1] + " " + stamps[0][2]); a != fmt.Sprint(statusCorrupt) {
+	if a := d.Ask("valid " + stamps[0][1] + " " + stamps[0][2]); a != fmt.Sprint(statusCorrupt) {
 		t.Fatalf("valid of a stripe still there, after the fault: %q", a)
 	}
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("driver: %v\n%s", err, stderr.String())
+	d.Close()
+}
+
+// keyIn returns the first of the keys prefix0, prefix1, ... that falls
+// in shard.
+func keyIn(c *lru.Cache, prefix string, shard int) string {
+	for i := 0; ; i++ {
+		if k := fmt.Sprint(prefix, i); c.Binding().ShardOf([]byte(k)) == shard {
+			return k
+		}
 	}
+}
+
+// startWithAChange starts a native driver on the region at path (4
+// shards) whose change cursors start there ("changes 4" answers none),
+// then sets a key of shard 0 and returns the driver, the key and its
+// stripe: the one change the driver's next "changes 4" has to report.
+func startWithAChange(t *testing.T, bin, path string, c *lru.Cache) (*driver, string, uint32) {
+	t.Helper()
+	live := keyIn(c, "key", 0)
+	d := startDriver(t, bin, "wait", path)
+	d.Await("ready")
+	if a := d.Ask("changes 4"); a != "0 0 0" {
+		t.Fatalf("changes from now on: %q", a)
+	}
+	st, _, err := c.Binding().Stripe([]byte(live))
+	must(t, err)
+	must(t, c.Set([]byte(live), []byte("v"), 0))
+	return d, live, st
 }
 
 // shmlru_l1_changes on a region truncated underneath: the shards still
@@ -790,41 +753,8 @@ func TestNativeL1ValidTruncated(t *testing.T) {
 func TestNativeL1ChangesTruncated(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
-	var live string
-	for i := 0; live == ""; i++ {
-		if k := fmt.Sprint("key", i); c.Binding().ShardOf([]byte(k)) == 0 {
-			live = k
-		}
-	}
-	cmd := exec.Command(bin, "wait", path)
-	in, _ := cmd.StdinPipe()
-	outp, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	out := bufio.NewReader(outp)
-	answer := func(line string) string {
-		t.Helper()
-		fmt.Fprintln(in, line)
-		l, err := out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("driver died at %q: %v\n%s", line, err, stderr.String())
-		}
-		return strings.TrimSpace(l)
-	}
-	if l, _ := out.ReadString('\n'); l != "ready\n" {
-		t.Fatalf("driver: %q\n%s", l, stderr.String())
-	}
-	if a := answer("changes 4"); a != "0 0 0" {
-		t.Fatalf("changes from now on: %q", a)
-	}
-	st, _, err := c.Binding().Stripe([]byte(live))
-	must(t, err)
-	must(t, c.Set([]byte(live), []byte("v"), 0))
-	if a, want := answer("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
+	d, live, st := startWithAChange(t, bin, path, c)
+	if a, want := d.Ask("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
 		t.Fatalf("changes after a set: %q, want %q", a, want)
 	}
 	must(t, c.Set([]byte(live), []byte("w"), 0))
@@ -832,14 +762,11 @@ func TestNativeL1ChangesTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if a, want := answer("changes 4"), fmt.Sprint(statusCorrupt, " 0 0"); a != want {
+		if a, want := d.Ask("changes 4"), fmt.Sprint(statusCorrupt, " 0 0"); a != want {
 			t.Fatalf("changes on a truncated region: %q, want %q", a, want)
 		}
 	}
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("driver: %v\n%s", err, stderr.String())
-	}
+	d.Close()
 }
 
 // shmlru_l1_changes whose native path faults on a shard's page after it
@@ -854,51 +781,15 @@ func TestNativeL1ChangesFaultMidway(t *testing.T) {
 	v, err := c.Binding().NativeView()
 	must(t, err)
 	v.Region.Close()
-	var live string
-	for i := 0; live == ""; i++ {
-		if k := fmt.Sprint("key", i); c.Binding().ShardOf([]byte(k)) == 0 {
-			live = k
-		}
-	}
-	cmd := exec.Command(bin, "wait", path)
-	in, _ := cmd.StdinPipe()
-	outp, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	out := bufio.NewReader(outp)
-	answer := func(line string) string {
-		t.Helper()
-		fmt.Fprintln(in, line)
-		l, err := out.ReadString('\n')
-		if err != nil {
-			t.Fatalf("driver died at %q: %v\n%s", line, err, stderr.String())
-		}
-		return strings.TrimSpace(l)
-	}
-	if l, _ := out.ReadString('\n'); l != "ready\n" {
-		t.Fatalf("driver: %q\n%s", l, stderr.String())
-	}
-	if a := answer("changes 4"); a != "0 0 0" {
-		t.Fatalf("changes from now on: %q", a)
-	}
-	st, _, err := c.Binding().Stripe([]byte(live))
-	must(t, err)
-	must(t, c.Set([]byte(live), []byte("v"), 0))
+	d, _, st := startWithAChange(t, bin, path, c)
 	shard2 := v.DataOff + format.CacheHeaderSize + 2*v.Stride
-	if a := answer(fmt.Sprint("protect ", shard2)); a != "0" {
+	if a := d.Ask(fmt.Sprint("protect ", shard2)); a != "0" {
 		t.Fatalf("protect: %q", a)
 	}
-	if a, want := answer("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
+	if a, want := d.Ask("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
 		t.Fatalf("changes with shard 2's page faulting: %q, want %q", a, want)
 	}
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("driver: %v\n%s", err, stderr.String())
-	}
+	d.Close()
 }
 
 // A native incr whose own pages are all there stands even if another
@@ -912,15 +803,7 @@ func TestNativeChangeIsNeverMadeTwice(t *testing.T) {
 	// last shard (and the end of its heap, where its one entry is) and
 	// leaves the first whole.
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
-	var live, gone string
-	for i := 0; live == "" || gone == ""; i++ {
-		k := fmt.Sprint("key", i)
-		if c.Binding().ShardOf([]byte(k)) == 0 && live == "" {
-			live = k
-		} else if c.Binding().ShardOf([]byte(k)) == 3 && gone == "" {
-			gone = k
-		}
-	}
+	live, gone := keyIn(c, "key", 0), keyIn(c, "key", 3)
 	if _, err := c.Write([]byte(live), lru.EncodeNumber(10), lru.WriteOptions{Type: lru.TypeNumber}); err != nil {
 		t.Fatal(err)
 	}
@@ -1305,14 +1188,7 @@ func faultReplacesNoPage(t *testing.T, bin, how, where string) {
 		c.Close()
 		os.Remove(path)
 	})
-	keyIn := func(prefix string, shard int) string {
-		for i := 0; ; i++ {
-			if k := fmt.Sprint(prefix, i); c.Binding().ShardOf([]byte(k)) == shard {
-				return k
-			}
-		}
-	}
-	counter, filler, victim := keyIn("counter-", 1), keyIn("filler-", 0), keyIn("fault-victim-", 0)
+	counter, filler, victim := keyIn(c, "counter-", 1), keyIn(c, "filler-", 0), keyIn(c, "fault-victim-", 0)
 	// The allocator cuts from the end of the heap: the filler takes the
 	// end of shard 0's, whose last page may be shard 1's first, and the
 	// victim's entry lies pages before it.
@@ -1346,7 +1222,7 @@ func faultReplacesNoPage(t *testing.T, bin, how, where string) {
 		t.Fatal("the victim's key is not in shard 0")
 	}
 	var off int // in the file
-	op, want := "incr "+victim+" 1", "0 2\n"
+	op, want := "incr "+victim+" 1", "0 2"
 	switch where {
 	case "read":
 		off, op, want = dataOff+sh0, "get "+victim, ""
@@ -1354,7 +1230,7 @@ func faultReplacesNoPage(t *testing.T, bin, how, where string) {
 		off = dataOff + sh0 + key
 	case "after-change":
 		unit := (key - entryHdr - heapOff) / 16
-		off, want = dataOff+sh0+refsOff+unit/64*8, fmt.Sprintln(statusCorrupt)
+		off, want = dataOff+sh0+refsOff+unit/64*8, fmt.Sprint(statusCorrupt)
 		if off/page == (dataOff+sh0+key)/page {
 			t.Fatal("the victim's reference bit shares its page with its entry")
 		}
@@ -1367,24 +1243,12 @@ func faultReplacesNoPage(t *testing.T, bin, how, where string) {
 	}
 	before, _ := c.Stats()
 
-	cmd := exec.Command(bin, "faultpage", path, how, strconv.Itoa(off), counter, op)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	r := bufio.NewReader(stdout)
+	drv := startDriver(t, bin, "faultpage", path, how, strconv.Itoa(off), counter, op)
 	var lines []string
 	for len(lines) < 3 {
-		l, err := r.ReadString('\n')
+		l := drv.Line()
 		if strings.HasPrefix(l, "skip ") {
 			t.Skip("this kernel cannot make one page fault this way: " + l)
-		}
-		if err != nil {
-			t.Fatalf("driver died after %q: %v\n%s", lines, err, stderr.String())
 		}
 		lines = append(lines, l)
 	}
@@ -1396,18 +1260,15 @@ func faultReplacesNoPage(t *testing.T, bin, how, where string) {
 	if lock != 0 || seq&1 != 0 {
 		t.Errorf("after the incr returned %q, shard 1's lock word is %#x and its change sequence %d in the file", lines[2], lock, seq)
 	}
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("driver: %v\n%s", err, stderr.String())
-	}
-	if lines[1] != "page kept, handle broken\n" {
+	drv.Close()
+	if lines[1] != "page kept, handle broken" {
 		t.Errorf("after the fault: %q, want the page kept and the handle broken (the native path faulted)", lines[1])
 	}
-	if lines[2] != "0 11\n" {
+	if lines[2] != "0 11" {
 		t.Errorf("the incr on shard 1: %q, want \"0 11\"", lines[2])
 	}
 	if where == "read" {
-		want = goResult(c, op) + "\n" // Go's answer, which counts nothing the check below reads
+		want = goResult(c, op) // Go's answer, which counts nothing the check below reads
 	}
 	if lines[0] != want {
 		t.Errorf("%s, which faulted: %q, want %q", op, lines[0], want)

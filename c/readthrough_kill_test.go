@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"math/rand/v2"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,21 +25,10 @@ func TestReadThroughLoaderKilled(t *testing.T) {
 		if round%4 == 0 {
 			hold = "1"
 		}
-		cmd := exec.Command(bin, "rtloop", path, string(key), hold)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		r := bufio.NewReader(out)
+		d := startDriver(t, bin, "rtloop", path, string(key), hold)
 		expect := func(want string) {
-			l, err := r.ReadString('\n')
-			if err != nil || strings.TrimSpace(l) != want {
-				cmd.Process.Kill()
-				cmd.Wait()
-				t.Fatalf("round %d: driver said %q (%v), want %q", round, l, err, want)
+			if l := d.Line(); l != want {
+				t.Fatalf("round %d: driver said %q, want %q", round, l, want)
 			}
 		}
 		expect("running")
@@ -52,8 +38,7 @@ func TestReadThroughLoaderKilled(t *testing.T) {
 			// Not a wait for an event: where in the loop the kill lands.
 			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
 		}
-		cmd.Process.Kill()
-		cmd.Wait()
+		d.Kill()
 
 		start := time.Now()
 		tk, err := c.Loads().Begin(key, time.Minute)

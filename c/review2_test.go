@@ -6,11 +6,9 @@ package main
 // process watches the region as another process on the host would.
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os/exec"
 	"strings"
@@ -23,46 +21,6 @@ import (
 
 	"github.com/shmlru/shmlru/lru"
 )
-
-// driver2 is a running review2_driver.
-type driver2 struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Scanner
-	err *strings.Builder
-}
-
-func startDriver2(t *testing.T, bin string, args ...string) *driver2 {
-	t.Helper()
-	d := &driver2{cmd: exec.Command(bin, args...), err: new(strings.Builder)}
-	d.cmd.Stderr = d.err
-	var err error
-	if d.in, err = d.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.out = bufio.NewScanner(out)
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.cmd.Process.Kill()
-		d.cmd.Wait()
-	})
-	return d
-}
-
-// line returns the driver's next line of output.
-func (d *driver2) line(t *testing.T) string {
-	t.Helper()
-	if !d.out.Scan() {
-		t.Fatalf("driver ended: %s", d.err)
-	}
-	return d.out.Text()
-}
 
 // stuck reports whether key's load is held by someone else for all of
 // wait: a Loads.Begin from this process finds it loading, and a Loads.Wait of
@@ -95,9 +53,9 @@ func stuck(t *testing.T, c *lru.Cache, key string, wait time.Duration) bool {
 func TestLoadBeginFaultingTicketClaimsNothing(t *testing.T) {
 	bin := buildC(t, "test/review2_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
-	d := startDriver2(t, bin, "begin-ro", path, "k")
-	begin := d.line(t)
-	if d.line(t) != "holding" {
+	d := startDriver(t, bin, "begin-ro", path, "k")
+	begin := d.Line()
+	if d.Line() != "holding" {
 		t.Fatal("driver did not hold")
 	}
 	if begin != fmt.Sprintf("begin %d", -12) {
@@ -125,20 +83,19 @@ func TestLoadBeginFaultingTicketClaimsNothing(t *testing.T) {
 func TestLoadWaitFaultingTicketTakesNothingOver(t *testing.T) {
 	bin := buildC(t, "test/review2_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
-	loader := startDriver2(t, bin, "claim", path, "k")
-	if l := loader.line(t); l != "claim 0 1" {
+	loader := startDriver(t, bin, "claim", path, "k")
+	if l := loader.Line(); l != "claim 0 1" {
 		t.Fatalf("loader: %q", l)
 	}
-	loader.line(t) // holding
-	w := startDriver2(t, bin, "wait-ro", path, "k")
-	if l := w.line(t); l != "begin 0 2" {
+	loader.Line() // holding
+	w := startDriver(t, bin, "wait-ro", path, "k")
+	if l := w.Line(); l != "begin 0 2" {
 		t.Fatalf("waiter: %q", l)
 	}
-	loader.cmd.Process.Signal(syscall.SIGKILL)
-	loader.cmd.Wait()
+	loader.Kill()
 	w.in.Write([]byte("\n"))
-	res := w.line(t)
-	w.line(t) // holding
+	res := w.Line()
+	w.Line() // holding
 	t.Logf("waiter: %s", res)
 	if res != fmt.Sprintf("wait %d", -12) {
 		t.Fatalf("shmlru_load_wait with a read-only ticket after the loader died answered %q, want SHMLRU_BAD_ARGUMENT (-12)", res)
@@ -300,9 +257,9 @@ func TestFlushExpiredFaultingOutputRemovesNothing(t *testing.T) {
 func TestOpenFaultingOutputOpensNothing(t *testing.T) {
 	bin := buildC(t, "test/review2_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 1})
-	d := startDriver2(t, bin, "open-ro", path, "k")
-	res := d.line(t)
-	d.line(t) // holding
+	d := startDriver(t, bin, "open-ro", path, "k")
+	res := d.Line()
+	d.Line() // holding
 	n, err := c.Binding().Region().Attached()
 	if err != nil {
 		t.Fatal(err)

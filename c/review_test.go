@@ -6,12 +6,10 @@ package main
 // a mapping of its own, changes the region there.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -71,44 +69,6 @@ func fact0(name string) int {
 	return factCache[name]
 }
 
-// pausedCall runs review_driver and returns it once it has paused.
-type pausedCall struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Scanner
-	buf *strings.Builder
-}
-
-func startPaused(t *testing.T, bin string, args ...string) *pausedCall {
-	t.Helper()
-	p := &pausedCall{cmd: exec.Command(bin, args...), buf: new(strings.Builder)}
-	p.cmd.Stderr = p.buf
-	p.in, _ = p.cmd.StdinPipe()
-	o, _ := p.cmd.StdoutPipe()
-	p.out = bufio.NewScanner(o)
-	p.out.Buffer(make([]byte, 4<<20), 4<<20)
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if !p.out.Scan() || p.out.Text() != "paused" {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
-		t.Fatalf("driver did not pause: %q\n%s", p.out.Text(), p.buf)
-	}
-	return p
-}
-
-func (p *pausedCall) resume(t *testing.T) string {
-	t.Helper()
-	io.WriteString(p.in, "\n")
-	p.out.Scan()
-	line := p.out.Text()
-	if err := p.cmd.Wait(); err != nil {
-		t.Fatalf("driver: %v\n%s", err, p.buf)
-	}
-	return line
-}
-
 // The native incr checks the entry's lengths against the heap in
 // find (flat reads e->vlen) and then takes a second snapshot of the header
 // (entry_snap) whose vlen it checks only for == 8: the 8-byte write of the
@@ -147,9 +107,11 @@ func TestNativeIncrChecksWhatItWrites(t *testing.T) {
 	heapEnd := s.heap + s.nunits*16
 	before := bytes.Clone(s.d[heapEnd : heapEnd+8])
 
-	p := startPaused(t, bin, "incr", path, string(key), "1e300") // paused in find, shard locked, flat() checked vlen 0
-	binary.NativeEndian.PutUint32(s.d[e+12:], 8)                 // the racing write: vlen 8
-	got := p.resume(t)
+	p := startDriver(t, bin, "incr", path, string(key), "1e300")
+	p.Await("paused")                            // in find, shard locked, flat() checked vlen 0
+	binary.NativeEndian.PutUint32(s.d[e+12:], 8) // the racing write: vlen 8
+	got := p.Ask("")
+	p.Close()
 	after := s.d[heapEnd : heapEnd+8]
 	if !bytes.Equal(before, after) {
 		t.Errorf("native incr (%s) wrote past the shard's heap: the 8 bytes at data offset %d (heap end; the load table starts at %d) went from %x to %x",
@@ -180,7 +142,8 @@ func TestNativeReadNotTornByACorruptionReset(t *testing.T) {
 	}
 	atomic.StoreUint32(s.bucket(other), uint32(s.nunits+5)) // the corruption: one index out of range
 
-	p := startPaused(t, bin, "get", path, string(victim)) // paused in seek: seq loaded, header checked
+	p := startDriver(t, bin, "get", path, string(victim))
+	p.Await("paused") // in seek: seq loaded, header checked
 	seq := s.seq()
 	if _, err := c.Get(other); !errors.Is(err, lru.ErrCorrupt) { // Go finds it under the lock and resets the shard
 		t.Fatalf("Get of the corrupt chain: %v", err)
@@ -191,7 +154,8 @@ func TestNativeReadNotTornByACorruptionReset(t *testing.T) {
 	if s.seq() == seq {
 		t.Errorf("the reset left seq at %d", seq)
 	}
-	got := p.resume(t)
+	got := p.Ask("")
+	p.Close()
 	f := strings.Fields(got)
 	if len(f) >= 3 && f[1] == "0" {
 		v := f[3]

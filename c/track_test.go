@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,70 +32,14 @@ import (
 // (TestTrackedInStepAcrossTimeNamespaces), and by one without /proc, which
 // never takes the cache for in step (TestTrackedWithoutProcIsNotInStep).
 
-// trackDriver is a running track_driver: one command, one answer line.
-type trackDriver struct {
-	t   *testing.T
-	in  io.WriteCloser
-	out *bufio.Reader
-}
-
-// startTrackDriver starts track_driver on region; wrap, if given, is a
-// command prefix (such as unshare).
-func startTrackDriver(t *testing.T, region string, wrap ...string) *trackDriver {
+// startTrackDriver starts track_driver on region and waits for its
+// "ready"; wrap, if given, is a command prefix (such as unshare).
+func startTrackDriver(t *testing.T, region string, wrap ...string) *driver {
 	t.Helper()
 	bin := buildC(t, "test/track_driver.c")
-	argv := append(append([]string{}, wrap...), bin, region)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &trackDriver{t: t, in: in, out: bufio.NewReader(out)}
-	t.Cleanup(func() {
-		in.Close()
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("track_driver: %v\n%s", err, stderr.String())
-		}
-	})
-	if l := d.line(); l != "ready" {
-		t.Fatalf("track_driver said %q, not ready\n%s", l, stderr.String())
-	}
+	d := startDriver(t, append(append([]string{}, wrap...), bin, region)...)
+	d.Await("ready")
 	return d
-}
-
-func (d *trackDriver) line() string {
-	d.t.Helper()
-	l, err := d.out.ReadString('\n')
-	if err != nil {
-		d.t.Fatalf("track_driver: %v", err)
-	}
-	return strings.TrimSuffix(l, "\n")
-}
-
-// do sends one command and returns its answer.
-func (d *trackDriver) do(format string, args ...any) string {
-	d.t.Helper()
-	if _, err := fmt.Fprintf(d.in, format+"\n", args...); err != nil {
-		d.t.Fatal(err)
-	}
-	return d.line()
-}
-
-// expect sends one command and checks its answer.
-func (d *trackDriver) expect(want, format string, args ...any) {
-	d.t.Helper()
-	if got := d.do(format, args...); got != want {
-		d.t.Errorf("%s: got %q, want %q", fmt.Sprintf(format, args...), got, want)
-	}
 }
 
 func hexVal(s string) string {
@@ -119,28 +60,28 @@ func TestTrackedFillsThroughC(t *testing.T) {
 
 	// No agent yet: not in step. The generation reads 0, and a fill is
 	// refused before it begins, its guard zeroed.
-	d.expect("0 0", "gen")
-	d.expect(fmt.Sprintf("%d 0 0 0", statusNotInStep), "begin k")
-	d.expect(fmt.Sprintf("%d -1", statusBadArgument), "store k %s 0 0", hexVal("v"))
-	d.expect("notinstep", "read k")
+	d.Expect("0 0", "gen")
+	d.Expect(fmt.Sprintf("%d 0 0 0", statusNotInStep), "begin k")
+	d.Expect(fmt.Sprintf("%d -1", statusBadArgument), "store k %s 0 0", hexVal("v"))
+	d.Expect("notinstep", "read k")
 
 	// The agent takes the role, drops whatever was tracked, and publishes
 	// an hour in step.
 	must(t, claim(c))
 	gen, err := c.Tracker().InvalidateAll()
 	must(t, err)
-	d.expect("0 0", "gen") // InvalidateAll leaves the cache not in step
+	d.Expect("0 0", "gen") // InvalidateAll leaves the cache not in step
 	must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
-	d.expect(fmt.Sprintf("0 %d", gen), "gen")
+	d.Expect(fmt.Sprintf("0 %d", gen), "gen")
 
 	// A fill from C: stored with the generation as its flags, read by C
 	// and by Go.
-	if got := d.do("begin k"); !strings.HasPrefix(got, fmt.Sprintf("0 %d ", gen)) {
+	if got := d.Ask("begin k"); !strings.HasPrefix(got, fmt.Sprintf("0 %d ", gen)) {
 		t.Fatalf("begin k: %q", got)
 	}
-	d.expect("0 1", "store k %s 0 60000", hexVal("from C"))
-	d.expect(fmt.Sprintf("0 %s %d 0", hexVal("from C"), gen), "get k")
-	d.expect("hit "+hexVal("from C"), "read k")
+	d.Expect("0 1", "store k %s 0 60000", hexVal("from C"))
+	d.Expect(fmt.Sprintf("0 %s %d 0", hexVal("from C"), gen), "get k")
+	d.Expect("hit "+hexVal("from C"), "read k")
 	v, m, err := c.Tracker().Get(nil, []byte("k"))
 	if err != nil || string(v) != "from C" || m.Flags != gen || m.Type != lru.TypeBytes {
 		t.Errorf("Go's Tracker.Get of C's fill: %q %+v %v", v, m, err)
@@ -152,17 +93,17 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	if ok, err := c.Tracker().StoreFill([]byte("gk"), []byte("from Go"), false, lru.WriteOptions{TTL: time.Minute}, g); !ok || err != nil {
 		t.Fatalf("StoreFill: %v %v", ok, err)
 	}
-	d.expect("hit "+hexVal("from Go"), "read gk")
+	d.Expect("hit "+hexVal("from Go"), "read gk")
 
 	// A cached absence, both ways.
-	d.expect(fmt.Sprintf("0 %d", gen), "gen")
-	if got := d.do("begin none"); !strings.HasPrefix(got, "0 ") {
+	d.Expect(fmt.Sprintf("0 %d", gen), "gen")
+	if got := d.Ask("begin none"); !strings.HasPrefix(got, "0 ") {
 		t.Fatalf("begin none: %q", got)
 	}
-	d.expect(fmt.Sprintf("%d -1", statusBadValue), "store none %s 1 0", hexVal("x")) // an absence has no value
-	d.expect("0 1", "store none - 1 0")
-	d.expect(fmt.Sprintf("0 - %d %d", gen, lru.TypeNone), "get none")
-	d.expect("absent", "read none")
+	d.Expect(fmt.Sprintf("%d -1", statusBadValue), "store none %s 1 0", hexVal("x")) // an absence has no value
+	d.Expect("0 1", "store none - 1 0")
+	d.Expect(fmt.Sprintf("0 - %d %d", gen, lru.TypeNone), "get none")
+	d.Expect("absent", "read none")
 	if _, m, err := c.Tracker().Get(nil, []byte("none")); err != nil || m.Type != lru.TypeNone {
 		t.Errorf("Go's Tracker.Get of C's absence: %+v %v", m, err)
 	}
@@ -171,18 +112,18 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	if ok, err := c.Tracker().StoreFill([]byte("gnone"), nil, true, lru.WriteOptions{}, g); !ok || err != nil {
 		t.Fatalf("StoreFill absent: %v %v", ok, err)
 	}
-	d.expect("absent", "read gnone")
+	d.Expect("absent", "read gnone")
 
 	// The key changes in the store between C's begin and store: the agent
 	// invalidates it, and the fill keeps nothing (the race Redis calls
 	// "caching in progress").
-	if got := d.do("begin race"); !strings.HasPrefix(got, "0 ") {
+	if got := d.Ask("begin race"); !strings.HasPrefix(got, "0 ") {
 		t.Fatalf("begin race: %q", got)
 	}
 	must(t, c.Tracker().Invalidate([]byte("race")))
-	d.expect("0 0", "store race %s 0 0", hexVal("old"))
-	d.expect(fmt.Sprint(statusNotFound), "get race")
-	d.expect("miss", "read race")
+	d.Expect("0 0", "store race %s 0 0", hexVal("old"))
+	d.Expect(fmt.Sprint(statusNotFound), "get race")
+	d.Expect("miss", "read race")
 	if _, _, err := c.Tracker().Get(nil, []byte("race")); err != lru.ErrNotFound {
 		t.Errorf("Go's Tracker.Get of a refused fill: %v", err)
 	}
@@ -193,12 +134,12 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	if ok, err := c.Tracker().StoreFill([]byte("race"), []byte("old"), false, lru.WriteOptions{}, g); ok || err != nil {
 		t.Errorf("Go's StoreFill after Invalidate: %v %v", ok, err)
 	}
-	d.expect("miss", "read race")
+	d.Expect("miss", "read race")
 
 	// The agent drops everything (its stream lost messages): every tracked
 	// copy is from an older generation, a fill begun before is refused,
 	// and once in step again the generation reads differently.
-	if got := d.do("begin late"); !strings.HasPrefix(got, "0 ") {
+	if got := d.Ask("begin late"); !strings.HasPrefix(got, "0 ") {
 		t.Fatalf("begin late: %q", got)
 	}
 	gen2, err := c.Tracker().InvalidateAll()
@@ -206,15 +147,15 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	if gen2 == gen {
 		t.Fatalf("InvalidateAll kept generation %d", gen)
 	}
-	d.expect("0 0", "gen")
-	d.expect("notinstep", "read k")
-	d.expect(fmt.Sprintf("%d 0 0 0", statusNotInStep), "begin k")
+	d.Expect("0 0", "gen")
+	d.Expect("notinstep", "read k")
+	d.Expect(fmt.Sprintf("%d 0 0 0", statusNotInStep), "begin k")
 	must(t, c.Tracker().SetInStep(lru.TrackClock()+int64(time.Hour)))
-	d.expect(fmt.Sprintf("0 %d", gen2), "gen")
-	d.expect("0 0", "store late %s 0 0", hexVal("from before"))
-	d.expect("miss", "read late")
-	d.expect("miss", "read k")  // flags gen, not gen2
-	d.expect("miss", "read gk") // Go's fill too
+	d.Expect(fmt.Sprintf("0 %d", gen2), "gen")
+	d.Expect("0 0", "store late %s 0 0", hexVal("from before"))
+	d.Expect("miss", "read late")
+	d.Expect("miss", "read k")  // flags gen, not gen2
+	d.Expect("miss", "read gk") // Go's fill too
 	if _, _, err := c.Tracker().Get(nil, []byte("k")); err != lru.ErrNotFound {
 		t.Errorf("Go's Tracker.Get of an old generation's copy: %v", err)
 	}
@@ -223,21 +164,22 @@ func TestTrackedFillsThroughC(t *testing.T) {
 	// is out of step for C at once, one a little ahead is in step until it
 	// passes. A clock of another origin would be decades off either way.
 	must(t, c.Tracker().SetInStep(0))
-	d.expect("0 0", "gen")
+	d.Expect("0 0", "gen")
 	must(t, c.Tracker().SetInStep(lru.TrackClock()-int64(time.Millisecond)))
-	d.expect("0 0", "gen")
+	d.Expect("0 0", "gen")
 	must(t, c.Tracker().SetInStep(0))
 	until := lru.TrackClock() + int64(time.Second)
 	must(t, c.Tracker().SetInStep(until))
-	d.expect(fmt.Sprintf("0 %d", gen2), "gen")
+	d.Expect(fmt.Sprintf("0 %d", gen2), "gen")
 	time.Sleep(time.Duration(until - lru.TrackClock() + int64(time.Millisecond)))
-	d.expect("0 0", "gen")
+	d.Expect("0 0", "gen")
 
 	s, err := c.Tracker().State()
 	must(t, err)
 	if s.Counters.Refused != 3 {
 		t.Errorf("refused fills: %d, want 3 (two from C, one from Go)", s.Counters.Refused)
 	}
+	d.Close()
 }
 
 // The tracked read is one instant. The case: a tracked copy of k; the
@@ -276,39 +218,40 @@ func TestTrackedReadIsOneInstant(t *testing.T) {
 	}
 
 	lapsed()
-	d.expect("at between", "oldread k")
+	d.Expect("at between", "oldread k")
 	catchUp()
-	d.expect("hit "+hexVal("old"), "go") // served: why shmlru.h says not to read so
+	d.Expect("hit "+hexVal("old"), "go") // served: why shmlru.h says not to read so
 
 	lapsed()
-	fallbacks := d.do("fallbacks")
-	d.expect("at tracked-copied", "iread k")
+	fallbacks := d.Ask("fallbacks")
+	d.Expect("at tracked-copied", "iread k")
 	catchUp()
-	d.expect("miss", "go")
-	d.expect(fallbacks, "fallbacks") // the native path answered, second round included
+	d.Expect("miss", "go")
+	d.Expect(fallbacks, "fallbacks") // the native path answered, second round included
 
 	// Nothing happens at the stop: not in step, as at that instant.
 	lapsed()
-	d.expect("at tracked-copied", "iread k")
-	d.expect("notinstep", "go")
+	d.Expect("at tracked-copied", "iread k")
+	d.Expect("notinstep", "go")
 	// In step; the agent drops every tracked entry at the stop and
 	// confirms again: the copy is of the generation before.
 	lapsed()
 	inStep()
-	d.expect("at tracked-copied", "iread k")
+	d.Expect("at tracked-copied", "iread k")
 	_, err = c.Tracker().InvalidateAll()
 	must(t, err)
 	inStep()
-	d.expect("miss", "go")
+	d.Expect("miss", "go")
 	// In step; another key of k's shard is written at the stop: the read
 	// goes round again and finds k as it is.
 	lapsed()
 	inStep()
 	other := sameShard(t, c, key)
-	d.expect("at tracked-copied", "iread k")
+	d.Expect("at tracked-copied", "iread k")
 	must(t, c.Set(other, []byte("x"), 0))
-	d.expect("hit "+hexVal("old"), "go")
-	d.expect(fallbacks, "fallbacks")
+	d.Expect("hit "+hexVal("old"), "go")
+	d.Expect(fallbacks, "fallbacks")
+	d.Close()
 }
 
 // sameShard returns a key other than key in key's shard.
@@ -361,7 +304,7 @@ func TestTrackedReadNativeMatchesGo(t *testing.T) {
 	compare := func(key string, bufLen int, want string) {
 		t.Helper()
 		h0, m0 := reads()
-		got := d.do("tget %s %d", key, bufLen)
+		got := d.Ask(fmt.Sprintf("tget %s %d", key, bufLen))
 		h1, m1 := reads()
 		fromGo := goRead(key, bufLen)
 		h2, m2 := reads()
@@ -402,6 +345,7 @@ func TestTrackedReadNativeMatchesGo(t *testing.T) {
 	compare("newer", 100, fmt.Sprintf("0 %s %d %d", hexVal("n"), gen2, lru.TypeBytes))
 	must(t, c.Tracker().SetInStep(0))
 	compare("newer", 100, notInStep)
+	d.Close()
 }
 
 // In step is one instant for C too (its tracked reads and the
@@ -436,16 +380,17 @@ func TestTrackedInStepAcrossTimeNamespaces(t *testing.T) {
 			must(t, c.Tracker().SetInStep(0))
 			until := lru.TrackClock() + int64(500*time.Millisecond)
 			must(t, c.Tracker().SetInStep(until))
-			d.expect(fmt.Sprintf("0 %d", gen), "gen")
-			d.expect("hit "+hexVal("v"), "read k")
-			d.expect("fresh "+hexVal("v"), "look k")
+			d.Expect(fmt.Sprintf("0 %d", gen), "gen")
+			d.Expect("hit "+hexVal("v"), "read k")
+			d.Expect("fresh "+hexVal("v"), "look k")
 			time.Sleep(time.Duration(until-lru.TrackClock()) + 10*time.Millisecond)
 			if _, _, err := c.Tracker().Get(nil, []byte("k")); !errors.Is(err, lru.ErrNotInStep) {
 				t.Fatalf("here, past the confirmation: %v, want ErrNotInStep", err)
 			}
-			d.expect("0 0", "gen")
-			d.expect("notinstep", "read k")
-			d.expect("notinstep", "look k")
+			d.Expect("0 0", "gen")
+			d.Expect("notinstep", "read k")
+			d.Expect("notinstep", "look k")
+			d.Close()
 		})
 	}
 }
@@ -469,9 +414,10 @@ func TestTrackedWithoutProcIsNotInStep(t *testing.T) {
 		t.Fatalf("StoreFill: %v %v", ok, err)
 	}
 	d := startTrackDriver(t, region, "unshare", "--mount", "--fork", "--kill-child", "sh", "-c", `umount -l /proc && exec "$0" "$@"`)
-	d.expect("0 0", "gen")
-	d.expect("notinstep", "read k")
-	d.expect(fmt.Sprintf("%d 0 0 0", statusNotInStep), "begin k")
+	d.Expect("0 0", "gen")
+	d.Expect("notinstep", "read k")
+	d.Expect(fmt.Sprintf("%d 0 0 0", statusNotInStep), "begin k")
+	d.Close()
 }
 
 // claim takes the agent role, as the host's agent does first.

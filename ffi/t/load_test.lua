@@ -32,13 +32,10 @@ local T = require "check"
 local expect, truthy, raises = T.expect, T.truthy, T.raises
 
 ffi.cdef [[
-int getpid(void);
 int poll(void *fds, unsigned long nfds, int timeout);
 ]]
 
-local path = arg[1] or string.format("/dev/shm/shmlru-loadtest-%d", ffi.C.getpid())
-os.remove(path)
-local c = assert(shmlru.open(path, { size = "4m", mode = "0600" }))
+local c, path = require("scratch").open("loadtest")
 
 local now_ms = require("resty.shmlru.load").now_ms
 

@@ -19,22 +19,15 @@ package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
 -- entry here expires.
 ngx = { now = os.time }
 
-local shmlru = require "resty.shmlru"
+local scratch = require "scratch"
 local mlc = require "resty.shmlru.mlcache"
 local lrucache = require "resty.lrucache"
-local ffi = require "ffi"
 local jit_util = require "jit.util"
 local vmdef = require "jit.vmdef"
 local T = require "check"
 local expect, truthy = T.expect, T.truthy
 
-ffi.cdef [[
-int getpid(void);
-]]
-
-local path = arg[1] or string.format("/dev/shm/shmlru-mlcjit-%d", ffi.C.getpid())
-os.remove(path)
-local region = assert(shmlru.open(path, { size = "4m", mode = "0600" }))
+local region, path = scratch.open("mlcjit")
 
 local N = 200
 local keys, vals = {}, {}

@@ -15,7 +15,7 @@ package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
 -- entry here expires.
 ngx = { now = os.time }
 
-local shmlru = require "resty.shmlru"
+local scratch = require "scratch"
 local base = require "resty.shmlru.base"
 local mlc = require "resty.shmlru.mlcache"
 local lrucache = require "resty.lrucache"
@@ -23,13 +23,7 @@ local ffi = require "ffi"
 local T = require "check"
 local expect, truthy = T.expect, T.truthy
 
-ffi.cdef [[
-int getpid(void);
-]]
-
-local path = arg[1] or string.format("/dev/shm/shmlru-mlcupd-%d", ffi.C.getpid())
-os.remove(path)
-local region = assert(shmlru.open(path, { size = "4m", mode = "0600" }))
+local region, path = scratch.open("mlcupd")
 
 local stripe_out, stamp_out = ffi.new("uint32_t[1]"), ffi.new("uint64_t[1]")
 local function stripe(key)

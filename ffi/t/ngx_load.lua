@@ -280,17 +280,7 @@ end
 -- or the failures, one a line.
 function _M.ml_api()
     local a = ngx.req.get_uri_args()
-    local fails = {}
-    local function check(cond, what)
-        if not cond then
-            fails[#fails + 1] = what
-        end
-    end
-    local function raises(pattern, fn, ...)
-        local ok, err = pcall(fn, ...)
-        check(not ok and tostring(err):find(pattern, 1, true),
-              "expected an error with " .. pattern .. ", got " .. tostring(err))
-    end
+    local check, raises, done = require("ngx_check").new()
     local calls = 0
     local function counted(v, err, ttl)
         return function()
@@ -399,7 +389,7 @@ function _M.ml_api()
     raises("shm must be a string", mlcache.new, "x", 5)
     raises("opts.lru_size must be >= 1", mlcache.new, "x", cache(), { lru_size = 0 })
     raises("opts.ttl must be >= 0", mlcache.new, "x", cache(), { ttl = -5 })
-    ngx.say(#fails == 0 and "ok" or table.concat(fails, "\n"))
+    done()
 end
 
 -- /ml_restamp: an Expire (by any process) that lands between set's write

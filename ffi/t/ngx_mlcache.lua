@@ -4,31 +4,12 @@
 -- in one request and answers "ok" or its failures, one a line.
 
 local mlcache = require "resty.shmlru.mlcache"
+local checker = require("ngx_check").new
 
 local _M = {}
 
 local function cache()
     return package.loaded["shmlru.cache"]
-end
-
--- checker returns check(cond, what), raises(pattern, fn, ...) and done(),
--- which says "ok" or the failures.
-local function checker()
-    local fails = {}
-    local function check(cond, what)
-        if not cond then
-            fails[#fails + 1] = what
-        end
-    end
-    local function raises(pattern, fn, ...)
-        local ok, err = pcall(fn, ...)
-        check(not ok and tostring(err):find(pattern, 1, true),
-              "expected an error with " .. pattern .. ", got " .. tostring(err))
-    end
-    local function done()
-        ngx.say(#fails == 0 and "ok" or table.concat(fails, "\n"))
-    end
-    return check, raises, done
 end
 
 local function new(name, opts)
