@@ -437,7 +437,8 @@ int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
 /*
  * Per-process copies (resty.shmlru.mlcache's L1): each shard has
  * invalidation stripes, counts that every change a reader could see (a
- * write, a delete, a new TTL, a flush) bumps for its key's stripe, a
+ * write, an incr, a list push or pop, a delete, a new TTL, a flush) bumps
+ * for its key's stripe, a
  * handful of keys sharing each; and a change ring of the stripes it
  * bumped. Lock-free; they enter Go only when the native path is off.
  *
@@ -607,9 +608,11 @@ typedef struct shmlru_load_opts {
 	int64_t  neg_ttl_ms;       /* a remembered absence's TTL; 0: never expires;
 	                            * negative: absences are not remembered */
 	int64_t  stale_ttl_ms;     /* served stale this long after ttl_ms while one
-	                            * caller refreshes it; needs ttl_ms; 0: none */
-	int64_t  resurrect_ttl_ms; /* a failed load serves an expired value and keeps
-	                            * it this long; 0: the failure goes to every waiter */
+	                            * caller refreshes it; needs ttl_ms; 0: none; at
+	                            * most 2^29-1 (SHMLRU_RESURRECT_FLAG_BIT's bits) */
+	int64_t  resurrect_ttl_ms; /* a failed load serves an expired value (or absence)
+	                            * and keeps it this long, marked; 0: the failure
+	                            * goes to every waiter */
 	uint8_t  tracked;          /* 1: a tracked key (see below); excludes stale and resurrect */
 	uint8_t  reserved[7];      /* 0 */
 } shmlru_load_opts;
