@@ -16,7 +16,8 @@
 // Values carry a Type (bytes, number, boolean, list) and 32-bit user flags,
 // as ngx.shared.DICT's do, so a number written from Go reads as a number from
 // LuaJIT and back. A TTL of 0 means no expiry; expired entries are not
-// returned by Get but stay readable through GetStale until they are removed.
+// returned by Get but stay readable through GetStale, and TTL says how long
+// ago they expired, until they are removed.
 //
 // An entry (a 32-byte header, the key and the value) is stored contiguously
 // in 16-byte units of its shard's heap. When a shard runs out of room (or
@@ -50,7 +51,9 @@
 // read-through load for the C library and its Lua modules; Cache.Tracker,
 // the entries kept in step with an outside store, for module near; and
 // Cache.Binding, the region beneath the Go API, for libshmlru.so and
-// shmctl.
+// shmctl, with the invalidation stripes that tell a process keeping copies
+// of values (resty.shmlru.mlcache's L1) which of them a write made stale
+// (docs/protocol.md, "Invalidation stripes").
 //
 // # Caveats
 //
