@@ -196,18 +196,7 @@ func TestTrackedAndLoadCallsSurviveAScribbler(t *testing.T) {
 			default: // the load table, but its lock word: its counters and flights
 				off = loadsOff + 4 + rng.IntN(trackOff-loadsOff-8)&^3
 			}
-			var v uint32
-			switch rng.IntN(4) {
-			case 0:
-				v = rng.Uint32()
-			case 1:
-				v = uint32(rng.IntN(70000))
-			case 2:
-				v = 0
-			default:
-				v = uint32(rng.IntN(16))
-			}
-			atomic.StoreUint32((*uint32)(unsafe.Pointer(&d[off])), v)
+			atomic.StoreUint32((*uint32)(unsafe.Pointer(&d[off])), scribbleValue(rng))
 			if n%20000 == 0 {
 				fill()
 			}
