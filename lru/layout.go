@@ -93,8 +93,6 @@ func readsLayout(shards, slots int, dataSize int64) (lanes, rowStride, rows int)
 	return format.ReadsLayout(shards, slots, dataSize)
 }
 
-func alignUp(n, a int64) int64 { return format.AlignUp(n, a) }
-
 func loadTableSize(n int) int64 { return format.LoadTableSize(n) }
 
 func trackTableSize(n int) int64 { return format.TrackTableSize(n) }
