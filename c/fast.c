@@ -814,6 +814,45 @@ SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t sta
 	return SHMLRU_OK;
 }
 
+/* lru's Binding.Unchanged: whether the shard of stripe had no change since
+ * the caller's cursors (shmlru_l1_changes'), so the L1 hit's whole extra
+ * cost in resty.shmlru.mlcache's "always" mode: the shard's cursor, and one
+ * acquire load of the shard's ring head, a word only its writers change.
+ * Made as shmlru_fast_l1_valid is (no count in the handle's inflight; the
+ * id loaded before and after the load, for close), and answering
+ * *current for the same reason. A stripe out of range, or cursors not one
+ * per shard, is the caller's error; a fault on cursors escapes as any
+ * fault on the caller's memory does (SHMLRU_BAD_ARGUMENT). */
+SHMLRU_HIDDEN int shmlru_fast_l1_current(uint64_t h, const uint64_t *cursors, size_t ncursors, uint32_t stripe,
+                                         int *current)
+{
+	if (h == 0)
+		return SHMLRU_FAST_FALLBACK;
+	struct shmlru_fast *f = &shmlru_fast_handles[(h - 1) % SHMLRU_FAST_HANDLES];
+	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h || __atomic_load_n(&f->broken, __ATOMIC_RELAXED))
+		return SHMLRU_FAST_FALLBACK;
+	if (cursors == NULL || ncursors != f->shards || (uint64_t)stripe >= (uint64_t)f->shards * f->stripes)
+		return SHMLRU_BAD_ARGUMENT;
+	uint32_t si = stripe >> f->stripe_bits;
+	struct shmlru_fast_call call;
+	call.f = f;
+	call.locked = NULL;
+	call.faulted = 0;
+	call.made = 0;
+	if (sigsetjmp(call.escape, 0)) {
+		shmlru_fast_cur = NULL;
+		return call.faulted ? SHMLRU_FAST_FALLBACK : SHMLRU_BAD_ARGUMENT;
+	}
+	shmlru_fast_cur = &call;
+	uint64_t cursor = __atomic_load_n(&cursors[si], __ATOMIC_RELAXED);
+	uint64_t head = __atomic_load_n(&shard_at(f, si)->ring_head, __ATOMIC_ACQUIRE);
+	shmlru_fast_cur = NULL;
+	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
+		return SHMLRU_FAST_FALLBACK;
+	*current = head == cursor;
+	return SHMLRU_OK;
+}
+
 /* lru's Binding.StripeChanges, without the lock: each shard's ring is
  * read as an entry is, between two loads of the shard's change sequence
  * (every append is made inside a change's odd sequence), so what is kept

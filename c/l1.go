@@ -11,10 +11,10 @@ import (
 )
 
 // The per-process copy calls (shmlru_l1_stamp, shmlru_l1_valid,
-// shmlru_l1_changes) for when the native path cannot answer: the handle
-// has no native view, its mapping faulted, or a writer kept a shard busy.
-// They are lru's Binding.Stripe, StripeStamp and StripeChanges
-// (lru/stripes.go).
+// shmlru_l1_current, shmlru_l1_changes) for when the native path cannot
+// answer: the handle has no native view, its mapping faulted, or a writer
+// kept a shard busy. They are lru's Binding.Stripe, StripeStamp,
+// Unchanged and StripeChanges (lru/stripes.go).
 
 //export shmlru_go_l1_stamp
 func shmlru_go_l1_stamp(h C.uint64_t, key *C.char, keyLen C.size_t, stripe *C.uint32_t, stamp *C.uint64_t) (rc C.int) {
@@ -50,6 +50,28 @@ func shmlru_go_l1_valid(h C.uint64_t, stripe C.uint32_t, stamp C.uint64_t) (rc C
 		return C.int(codeOf(err))
 	}
 	if n == uint64(stamp) {
+		return 1
+	}
+	return 0
+}
+
+//export shmlru_go_l1_current
+func shmlru_go_l1_current(h C.uint64_t, cursors *C.uint64_t, ncursors C.size_t, stripe C.uint32_t) (rc C.int) {
+	defer guard(&rc, armFaults())
+	e, st := lookup(uint64(h))
+	if st != statusOK {
+		return st
+	}
+	b := e.c.Binding()
+	if cursors == nil || uint64(ncursors) != uint64(b.Shards()) || int(stripe) >= b.Stripes() {
+		return statusBadArgument
+	}
+	cs := unsafe.Slice((*uint64)(unsafe.Pointer(cursors)), int(ncursors))
+	same, err := b.Unchanged(cs, uint32(stripe))
+	if err != nil {
+		return C.int(codeOf(err))
+	}
+	if same {
 		return 1
 	}
 	return 0

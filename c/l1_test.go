@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -98,16 +100,26 @@ func TestNativeL1ChangesScribbled(t *testing.T) {
 
 // The guarantee across processes, raced: this process sets a key to 1, 2,
 // ... and, once each Set returned, a second key to the same number; a
-// driver keeps a copy of the first as mlcache's always mode does
-// (shmlru_l1_stamp, the value, then shmlru_l1_valid on every use, all
-// native) and checks every copy it serves against the second key read
-// just before: never older.
+// driver keeps a copy of the first, by its stripe (shmlru_l1_stamp, the
+// value, then shmlru_l1_valid on every use) or by the change rings (as
+// mlcache's always mode does: shmlru_l1_current on every use, the changes
+// applied when it says the shard changed), all native, and checks every
+// copy it serves against the second key read just before: never older.
 func TestNativeL1GuaranteeRaced(t *testing.T) {
+	for _, mode := range []string{"l1race", "l1ring"} {
+		t.Run(mode, func(t *testing.T) { raceL1Copy(t, mode) })
+	}
+}
+
+// raceL1Copy is TestNativeL1GuaranteeRaced with the driver keeping its
+// copy by the stripe (l1race) or by the change rings (l1ring: the copy
+// used while shmlru_l1_current holds, as mlcache's always mode does).
+func raceL1Copy(t *testing.T, mode string) {
 	bin := buildC(t, "test/native_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
 	const n = 20000
 	must(t, c.Set([]byte("race"), []byte(fmt.Sprintf("%08d", 0)), 0))
-	cmd := exec.Command(bin, "l1race", path, "race", "pub", strconv.Itoa(n))
+	cmd := exec.Command(bin, mode, path, "race", "pub", strconv.Itoa(n))
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -128,4 +140,89 @@ func TestNativeL1GuaranteeRaced(t *testing.T) {
 		t.Fatalf("driver: %v %s\n%s", err, stdout.String(), stderr.String())
 	}
 	t.Log(strings.TrimSpace(stdout.String()))
+}
+
+// shmlru_l1_current, native: 0 once a change was made in the shard of the
+// stripe since the cursors, 1 again once shmlru_l1_changes reported it,
+// and 1 through a change in another shard; a stripe out of range or
+// cursors that are not one per shard are refused. Go's Unchanged answers
+// the same for cursors of its own.
+func TestNativeL1Current(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	d, _, st := startWithAChange(t, bin, path, c)
+	b := c.Binding()
+	goCursors := []uint64{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
+	goUnchanged := func() bool {
+		t.Helper()
+		same, err := b.Unchanged(goCursors, st)
+		must(t, err)
+		return same
+	}
+	applyGo := func() {
+		t.Helper()
+		_, _, err := b.StripeChanges(goCursors, make([]uint32, 0, 64))
+		must(t, err)
+	}
+	applyGo()
+	current := func() string { return d.Ask(fmt.Sprint("current ", st, " 4")) }
+	if a := current(); a != "0" {
+		t.Fatalf("current after a change in the stripe's shard: %q", a)
+	}
+	if a, want := d.Ask("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
+		t.Fatalf("changes: %q, want %q", a, want)
+	}
+	if a := current(); a != "1" || !goUnchanged() {
+		t.Fatalf("current once the change was reported: native %q, Go %v", a, goUnchanged())
+	}
+	other := keyIn(c, "other", 1)
+	must(t, c.Set([]byte(other), []byte("v"), 0))
+	if a := current(); a != "1" || !goUnchanged() {
+		t.Fatalf("current after a change in another shard: native %q, Go %v", a, goUnchanged())
+	}
+	must(t, c.Set([]byte(keyIn(c, "same", 0)), []byte("v"), 0))
+	if a := current(); a != "0" || goUnchanged() {
+		t.Fatalf("current after another change in the shard: native %q, Go %v", a, goUnchanged())
+	}
+	for _, bad := range []string{fmt.Sprint(b.Stripes(), " 4"), "4294967295 4", fmt.Sprint(st, " 3"), fmt.Sprint(st, " 5")} {
+		if a := d.Ask("current " + bad); a != fmt.Sprint(statusBadArgument) {
+			t.Fatalf("current %s: %q, want %d", bad, a, statusBadArgument)
+		}
+	}
+	if _, err := b.Unchanged(goCursors[:3], st); !errors.Is(err, lru.ErrBadOptions) {
+		t.Fatalf("Unchanged with 3 cursors for 4 shards: %v", err)
+	}
+	if _, err := b.Unchanged(goCursors, uint32(b.Stripes())); !errors.Is(err, lru.ErrBadOptions) {
+		t.Fatalf("Unchanged of a stripe out of range: %v", err)
+	}
+	d.Close()
+}
+
+// shmlru_l1_current on a region truncated underneath: the shard's header
+// gone, it answers SHMLRU_CORRUPT (Go's answer, its mapping faulting too),
+// and the process lives; so does every call after the fault.
+func TestNativeL1CurrentTruncated(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	gone := keyIn(c, "key", 3)
+	st, _, err := c.Binding().Stripe([]byte(gone))
+	must(t, err)
+	d := startDriver(t, bin, "wait", path)
+	d.Await("ready")
+	if a := d.Ask("changes 4"); a != "0 0 0" {
+		t.Fatalf("changes from now on: %q", a)
+	}
+	q := fmt.Sprint("current ", st, " 4")
+	if a := d.Ask(q); a != "1" {
+		t.Fatalf("current before the truncation: %q", a)
+	}
+	if err := os.Truncate(path, c.Capacity()/2); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if a := d.Ask(q); a != fmt.Sprint(statusCorrupt) {
+			t.Fatalf("current of a shard truncated away: %q, want %d", a, statusCorrupt)
+		}
+	}
+	d.Close()
 }

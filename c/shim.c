@@ -276,6 +276,18 @@ int shmlru_l1_valid(shmlru_t h, uint32_t stripe, uint64_t stamp)
 	return shmlru_go_l1_valid(h, stripe, stamp);
 }
 
+int shmlru_l1_current(shmlru_t h, const uint64_t *cursors, size_t ncursors, uint32_t stripe)
+{
+	GUARD();
+	int current = 0;
+	int rc = shmlru_fast_l1_current(h, cursors, ncursors, stripe, &current);
+	if (rc == SHMLRU_OK)
+		return current;
+	if (rc != SHMLRU_FAST_FALLBACK)
+		return rc;
+	return shmlru_go_l1_current(h, (uint64_t *)cursors, ncursors, stripe);
+}
+
 int shmlru_l1_changes(shmlru_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len, size_t *n,
                       int *lapped)
 {

@@ -450,7 +450,17 @@ int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
  * stamp: once a writer's call has returned, in any process, the stripe of
  * the key it changed no longer does (docs/protocol.md, "Invalidation
  * stripes"). Or, instead of checking on every use, a process may keep its
- * copies until it asks shmlru_l1_changes which stripes changed.
+ * copies until it asks shmlru_l1_changes which stripes changed, and drop
+ * those of the stripes it reports. Between such calls, shmlru_l1_current
+ * says whether the shard of a copy's stripe changed at all since, so that
+ * the copy can be used right away while it did not:
+ *
+ *   shmlru_l1_changes(h, cursors, ...)            drop what it reports
+ *   shmlru_l1_stamp(h, key, n, &stripe, &stamp);  then read the value
+ *   if (shmlru_l1_valid(h, stripe, stamp) == 1)   keep (value, stripe)
+ *   ...
+ *   if (shmlru_l1_current(h, cursors, shards, stripe) == 1)   use the copy
+ *   else call shmlru_l1_changes first, and use the copy if it is still kept
  */
 
 /* *stripe receives key's stripe (below the cache's shards times its
@@ -462,6 +472,13 @@ int shmlru_l1_stamp(shmlru_t h, const char *key, size_t key_len, uint32_t *strip
  * not; SHMLRU_BAD_ARGUMENT for a stripe out of range; another status on
  * error. */
 int shmlru_l1_valid(shmlru_t h, uint32_t stripe, uint64_t stamp);
+
+/* 1 if no change was made in the shard of stripe since cursors (as a
+ * shmlru_l1_changes that reported all of the shard's changes left them;
+ * ncursors must be shmlru_info's shards), 0 if one was;
+ * SHMLRU_BAD_ARGUMENT for a stripe out of range or cursors that are not
+ * one per shard; another status on error. Reads cursors only. */
+int shmlru_l1_current(shmlru_t h, const uint64_t *cursors, size_t ncursors, uint32_t stripe);
 
 /* The stripes changed since cursors: out (out_len slots) receives up to
  * out_len stripe indexes, *n how many; a stripe may come more than once.

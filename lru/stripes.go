@@ -109,6 +109,29 @@ func (b *Binding) StripeStamp(stripe uint32) (stamp uint64, err error) {
 	return stamp, err
 }
 
+// Unchanged reports whether the shard of stripe (see Stripe) had no
+// change since cursors (as a StripeChanges that reported all of the
+// shard's changes left them). A copy current when that call returned, or
+// filled since under a stamp its stripe still read after the copy was
+// taken, is current while this holds.
+func (b *Binding) Unchanged(cursors []uint64, stripe uint32) (bool, error) {
+	c := b.c
+	if len(cursors) != c.g.shards {
+		return false, fmt.Errorf("%w: %d cursors for %d shards", ErrBadOptions, len(cursors), c.g.shards)
+	}
+	if int(stripe) >= b.Stripes() {
+		return false, fmt.Errorf("%w: stripe %d; the cache has %d", ErrBadOptions, stripe, b.Stripes())
+	}
+	i := int(stripe) / c.g.stripes
+	s := &c.shards[i]
+	var head uint64
+	err := s.withLock(lockObserve, func() error {
+		head = atomic.LoadUint64(&s.h.RingHead)
+		return nil
+	})
+	return err == nil && head == cursors[i], err
+}
+
 // StripeChanges appends to out, up to its capacity, the stripes changed
 // since cursors (one per shard, each a count of the shard's ring appends;
 // ^uint64(0) for "from now on", which reports nothing for the shard) and

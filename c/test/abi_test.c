@@ -1217,6 +1217,13 @@ static void test_l1(shmlru_t h)
 	EXPECT(shmlru_l1_valid(h2, st, c1), 0);
 	EXPECT(shmlru_l1_changes(h2, cur, ns, out, 64, &n, &lapped), SHMLRU_OK);
 	CHECK(n == 0 && lapped == 1);
+	/* Whether the shard of a stripe changed since the cursors. */
+	EXPECT(shmlru_l1_current(h2, cur, ns, st), 1);
+	EXPECT(shmlru_write(h, KEY("l1k"), "v3", 2, NULL, NULL), SHMLRU_OK);
+	EXPECT(shmlru_l1_current(h2, cur, ns, st), 0);
+	EXPECT(shmlru_l1_changes(h2, cur, ns, out, 64, &n, &lapped), SHMLRU_OK);
+	CHECK(n == 1 && out[0] == st && lapped == 0);
+	EXPECT(shmlru_l1_current(h2, cur, ns, st), 1);
 
 	/* Bad arguments. */
 	EXPECT(shmlru_l1_stamp(h, KEY("l1k"), NULL, &c0), SHMLRU_BAD_ARGUMENT);
@@ -1236,10 +1243,16 @@ static void test_l1(shmlru_t h)
 	EXPECT(shmlru_l1_changes(h, cur, ns, out, 64, NULL, &lapped), SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_l1_changes(h, cur, ns, out, 64, (size_t *)16, &lapped), SHMLRU_BAD_ARGUMENT);
 	EXPECT(shmlru_l1_changes(h, cur, ns, out, 64, &n, (int *)16), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_current(h, NULL, ns, st), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_current(h, (const uint64_t *)16, ns, st), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_current(h, cur, ns + 1, st), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_current(h, cur, ns, 0xffffffffu), SHMLRU_BAD_ARGUMENT);
+	EXPECT(shmlru_l1_current(0, cur, ns, st), SHMLRU_BAD_HANDLE);
 	CHECK(cur[0] == saved); /* a bad argument moved no cursor */
-	free(cur);
 	EXPECT(shmlru_close(h2), SHMLRU_OK);
 	EXPECT(shmlru_l1_valid(h2, st, 0), SHMLRU_CLOSED);
+	EXPECT(shmlru_l1_current(h2, cur, ns, st), SHMLRU_CLOSED);
+	free(cur);
 }
 
 /* shard_of_change is the shard whose cursor a change of key moves (the

@@ -10,6 +10,8 @@
  *   native_driver l1race REGION KEY PUB N  a copy of KEY served while its
  *                                     stripe holds, checked against PUB
  *                                     (see l1race)
+ *   native_driver l1ring REGION KEY PUB N  the same, the copy kept by the
+ *                                     change rings (see l1ring)
  *   native_driver wait REGION         say "ready", then run ops from stdin
  *   native_driver badcopy REGION KEY N  overwrite KEY's N-byte value from
  *                                     memory that is unmapped mid-copy
@@ -57,7 +59,8 @@
  * Ops (one per line; values and items in hex, "-" for empty):
  *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
  *   llen KEY | incr KEY DELTA | del KEY | lpush KEY ITEM | sleep MS |
- *   stamp KEY | valid STRIPE STAMP | changes NCURSORS | protect OFF
+ *   stamp KEY | valid STRIPE STAMP | changes NCURSORS |
+ *   current STRIPE NCURSORS | protect OFF
  * Results: "rc" and what the call returned (see fmt_result); native_test.go
  * prints the same for lru's Go calls on a twin region and compares.
  */
@@ -90,6 +93,19 @@ static unsigned char buf[1 << 20];
 static unsigned char val[1 << 20];
 
 /* run performs one op line and prints its result line. */
+/* cursors is this process's change cursors, which "changes" moves and
+ * "current" reads: from now on until the first "changes". */
+static uint64_t *cursors(void)
+{
+	static uint64_t cur[4096];
+	static int started;
+	if (!started) {
+		memset(cur, 0xff, sizeof cur);
+		started = 1;
+	}
+	return cur;
+}
+
 static void run(char *line)
 {
 	char op[16], key[512], a[64], b[64], c[64];
@@ -187,19 +203,17 @@ static void run(char *line)
 		/* changes NCURSORS: shmlru_l1_changes from this process's
 		 * cursors (from now on at the first call): "rc n lapped" and,
 		 * on success, the stripes reported */
-		static uint64_t cur[4096];
-		static int started;
-		if (!started) {
-			memset(cur, 0xff, sizeof cur);
-			started = 1;
-		}
 		static uint32_t out[1024];
 		size_t cn = 0;
 		int lapped = 0;
-		rc = shmlru_l1_changes(h, cur, strtoul(key, NULL, 10), out, 1024, &cn, &lapped);
+		rc = shmlru_l1_changes(h, cursors(), strtoul(key, NULL, 10), out, 1024, &cn, &lapped);
 		printf("%d %zu %d", rc, cn, lapped);
 		for (size_t i = 0; rc == SHMLRU_OK && i < cn; i++)
 			printf(" %u", out[i]);
+	} else if (strcmp(op, "current") == 0) {
+		/* current STRIPE NCURSORS: shmlru_l1_current's answer for the
+		 * cursors "changes" moves */
+		printf("%d", shmlru_l1_current(h, cursors(), strtoul(a, NULL, 10), (uint32_t)strtoul(key, NULL, 10)));
 	} else if (strcmp(op, "protect") == 0) {
 		/* protect OFF: the page at file offset OFF of the native
 		 * path's mapping faults from now on (Go's mapping is whole) */
@@ -635,6 +649,70 @@ static int l1race(const char *key, const char *pub, long n)
 	return 0;
 }
 
+/* l1ring: l1race's copy kept as mlcache's always mode keeps it: served
+ * while shmlru_l1_current says its shard had no change since the cursors;
+ * else the changes are applied first (shmlru_l1_changes), which drops the
+ * copy if its stripe is among them or a ring lapped, and the copy is
+ * served if it is still kept. A fill keeps the copy only if its stripe
+ * still reads the stamp after the value was read. Prints "ok SERVED
+ * FILLS" or "stale HAVE WANT", as l1race. */
+static int l1ring(const char *key, const char *pub, long n)
+{
+	char b[32];
+	size_t len, k;
+	long have = -1, want = 0, served = 0, fills = 0;
+	uint32_t st = 0, out[64];
+	uint64_t c0 = 0;
+	int lapped;
+	shmlru_info info;
+	if (shmlru_info_get(h, &info) != SHMLRU_OK || info.shards > 4096) {
+		printf("error\n");
+		return 1;
+	}
+	size_t ns = (size_t)info.shards;
+	uint64_t *cur = cursors();
+	if (shmlru_l1_changes(h, cur, ns, out, 0, &k, &lapped) != SHMLRU_OK ||
+	    shmlru_write(h, "ready", 5, "1", 1, NULL, NULL) != SHMLRU_OK) {
+		printf("error\n");
+		return 1;
+	}
+	while (want < n) {
+		int rc = shmlru_get(h, pub, strlen(pub), b, sizeof b - 1, &len, NULL);
+		if (rc == SHMLRU_OK) {
+			b[len] = 0;
+			want = atol(b);
+		}
+		if (have >= 0 && shmlru_l1_current(h, cur, ns, st) != 1) {
+			do {
+				if (shmlru_l1_changes(h, cur, ns, out, 64, &k, &lapped) != SHMLRU_OK || lapped)
+					have = -1;
+				for (size_t i = 0; i < k; i++)
+					if (out[i] == st)
+						have = -1;
+			} while (k == 64);
+		}
+		if (have >= 0) {
+			if (have < want) {
+				printf("stale %ld %ld\n", have, want);
+				return 1;
+			}
+			served++;
+			continue;
+		}
+		if (shmlru_l1_stamp(h, key, strlen(key), &st, &c0) != SHMLRU_OK ||
+		    shmlru_get(h, key, strlen(key), b, sizeof b - 1, &len, NULL) != SHMLRU_OK) {
+			printf("error\n");
+			return 1;
+		}
+		b[len] = 0;
+		fills++;
+		if (shmlru_l1_valid(h, st, c0) == 1)
+			have = atol(b);
+	}
+	printf("ok %ld %ld\n", served, fills);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -655,6 +733,8 @@ int main(int argc, char **argv)
 		return 1;
 	} else if (strcmp(argv[1], "l1race") == 0 && argc == 6) {
 		return l1race(argv[3], argv[4], atol(argv[5]));
+	} else if (strcmp(argv[1], "l1ring") == 0 && argc == 6) {
+		return l1ring(argv[3], argv[4], atol(argv[5]));
 	} else if (strcmp(argv[1], "badcopy") == 0 && argc == 5) {
 		long page = sysconf(_SC_PAGESIZE);
 		bad_len = 2 * (size_t)page;
