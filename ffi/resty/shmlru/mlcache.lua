@@ -15,20 +15,27 @@
 -- L1 stays coherent through the region's invalidation stripes (see
 -- shmlru.h, "Per-process copies"): every write, delete, expire or flush,
 -- by any process, bumps the stripe of the key it changed, a count a
--- handful of keys share, and appends it to its shard's change ring. Each
--- L1 entry is filled with its key's stripe and the stripe's count, read
--- before the L2 read that filled it (shmlru_l1_stamp). new()'s
--- opts.l1_coherence chooses how it is used:
+-- handful of keys share, and appends it to its shard's change ring.
 --
---   "always" (the default): an L1 hit is served only while its stripe
---   still reads its count (shmlru_l1_valid, one load): once a writer's
---   call has returned, every get that starts after it sees the new value.
---   update() has nothing to do.
+-- An L1 entry is the value itself, with its key's stripe in lrucache's
+-- user flags, and the L1 keeps a reverse map, stripe -> the keys filled
+-- under it (keys_of), and a cursor per shard into the change rings.
+-- Applying the changes (apply_changes: shmlru_l1_changes) drops the keys
+-- of every stripe changed since the cursors (every key if a ring was
+-- overrun, or if more changed than one pass reads: UPDATE_CALLS). A fill
+-- reads the stripe's count (shmlru_l1_stamp) before the L2 read, and keeps
+-- the copy only if the stripe still reads that count after it
+-- (shmlru_l1_valid): a change made in between may have come before the
+-- cursors, and no later pass would drop the copy. new()'s
+-- opts.l1_coherence chooses when the changes are applied:
+--
+--   "always" (the default): before an L1 hit is served, if its shard
+--   changed since the cursors (shmlru_l1_current: one load of a word only
+--   the shard's writers change). So once a writer's call has returned,
+--   every get that starts after it sees the new value, and a write drops
+--   the copies of its stripe only. update() applies them too.
 --   "update": lua-resty-mlcache's contract. An L1 hit is a plain lrucache
---   get, and may be stale until update(), which asks the region which
---   stripes changed since its last call (shmlru_l1_changes) and drops the
---   L1 entries filled under them (every L1 entry if a ring was overrun,
---   or if more changed than update() reads in one call: UPDATE_CALLS).
+--   get, and may be stale until update() applies them.
 --
 -- Values in L2: strings, numbers and booleans as themselves (Go and
 -- resty.shmlru's get read them as plain values); tables as JSON text
@@ -133,17 +140,16 @@ local size_out, meta = base.size_out, base.meta
 local opened = {}
 
 -- The L1s of this worker: region (the path or the resty.shmlru cache new
--- was given) -> name .. " " .. l1_coherence -> { lru, size, and in
--- "update" mode keys_of, keys_n, live, spare, cursors, nshards,
--- restart }. The instances of one name share an L1 as mlcache's do, but only with the same region and
--- l1_coherence: an "always" copy is checked against its own region's
--- stripes, and an "update" copy is dropped by the cursors and reverse map
--- that belong with its L1. Weak, so an L1 goes with its last instance.
+-- was given) -> name .. " " .. l1_coherence -> { lru, size, keys_of,
+-- keys_n, live, spare, cursors, nshards, restart }. The instances of one
+-- name share an L1 as mlcache's do, but only with the same region and
+-- l1_coherence: its cursors follow one region's rings, for one mode.
+-- Weak, so an L1 goes with its last instance.
 local l1_sets = setmetatable({}, { __mode = "k" })
 -- The L1 of an opts.lru of the caller's: that lrucache -> the table
 -- above without its lru (a weak key's own value must not hold it), for
--- the instances given it; all of one l1_coherence, as its entries are of
--- that mode's form.
+-- the instances given it; all of one region and one l1_coherence, as
+-- its stripes and cursors are that region's, for that mode.
 local l1_of_lru = setmetatable({}, { __mode = "k" })
 
 -- resurrect_ttl 0 is mlcache's "resurrect for good"; the read-through's 0
@@ -219,29 +225,29 @@ local function reset_cursors(self)
 end
 
 
--- bind sets the instance on its region's handle; with l1_coherence
--- "update", the cursors of its L1 start at the region's present changes,
--- before any fill (once per L1: an instance bound later shares the
--- cursors of those that filled it).
+-- bind sets the instance on its region's handle; the cursors of its L1
+-- start at the region's present changes, before any fill (once per L1: an
+-- instance bound later shares the cursors of those that filled it).
 local function bind(self, shm)
     self.shm, self.h = shm, shm.h
     lib = base.lib()
     self.max_value = max_value_of(shm)
     local l1 = self.l1
-    if self.always or l1.cursors then
-        return shm
+    if not l1.cursors then
+        local info, err = shm:info()
+        if not info then
+            return nil, err
+        end
+        l1.nshards = info.shards
+        l1.cursors = ffi_new("uint64_t[?]", info.shards)
+        local _, err = reset_cursors(self)
+        if err then
+            l1.cursors = nil
+            return nil, err
+        end
     end
-    local info, err = shm:info()
-    if not info then
-        return nil, err
-    end
-    l1.nshards = info.shards
-    l1.cursors = ffi_new("uint64_t[?]", info.shards)
-    local _, err = reset_cursors(self)
-    if err then
-        l1.cursors = nil
-        return nil, err
-    end
+    -- get's, on every L1 hit; the cursors are only ever written in place
+    self.cursors, self.nshards = l1.cursors, l1.nshards
     return shm
 end
 
@@ -376,9 +382,7 @@ local function flush_l1(self)
     else
         return false
     end
-    if l1.keys_of then
-        l1.keys_of, l1.keys_n = {}, 0
-    end
+    l1.keys_of, l1.keys_n = {}, 0
     return true
 end
 
@@ -444,11 +448,15 @@ function _M.new(name, region, opts)
     if opts.lru then
         l1 = l1_of_lru[opts.lru]
         if not l1 then
-            l1 = { size = lru_size or 100, coherence = coherence }
+            l1 = { size = lru_size or 100, coherence = coherence, region = region }
             l1_of_lru[opts.lru] = l1
         elseif l1.coherence ~= coherence then
             return nil, "opts.lru is the L1 of an instance with l1_coherence \""
                 .. l1.coherence .. "\": its entries cannot serve \"" .. coherence .. "\""
+        elseif l1.region ~= region then
+            return nil, "opts.lru is the L1 of an instance over another region: its"
+                .. " entries are checked against that region's changes; give this"
+                .. " instance an lrucache of its own"
         end
     else
         local set = l1_sets[region]
@@ -467,9 +475,10 @@ function _M.new(name, region, opts)
             set[id] = l1
         end
     end
-    if coherence == "update" and not l1.keys_of then
+    if not l1.keys_of then
         -- The L1 keys filled under each stripe: stripe -> the key, or,
-        -- once several keys share it, { key = true }. There are more
+        -- once several keys share it, a list of them (a list, not a set:
+        -- the loops over it compile, where pairs() would not). There are more
         -- stripes than keys in most regions, so most stripes hold one key
         -- and a fill allocates nothing. keys_n: how many were added since
         -- the last prune; live and spare: prune's scratch (see prune).
@@ -590,8 +599,8 @@ local function forget_keys(self, st)
         if type(keys) == "string" then
             lru:delete(keys)
         else
-            for k in pairs(keys) do
-                lru:delete(k)
+            for i = 1, #keys do
+                lru:delete(keys[i])
             end
         end
         keys_of[st] = nil
@@ -650,16 +659,17 @@ local function prune(self)
                 n = n + 1
             end
         else
-            local left, one = 0, nil
-            for k in pairs(keys) do
+            local left = 0
+            for i = 1, #keys do
+                local k = keys[i]
+                keys[i] = nil
                 if in_l1(lru, set, k) then
-                    left, one = left + 1, k
-                else
-                    keys[k] = nil
+                    left = left + 1
+                    keys[left] = k
                 end
             end
             if left == 1 then
-                kept[st] = one
+                kept[st] = keys[1]
             elseif left > 1 then
                 kept[st] = keys
             end
@@ -672,20 +682,115 @@ local function prune(self)
 end
 
 
+-- forget_all drops every L1 entry in the reverse map (every entry of an
+-- "update" L1, with any LRU).
+local function forget_all(self)
+    local l1 = self.l1
+    for st in pairs(l1.keys_of) do
+        forget_keys(self, st)
+    end
+    l1.keys_n = 0
+end
+
+
+-- restart follows the changes from now on and drops every L1 copy, when
+-- what changed since the cursors is not known (a ring was overrun, or
+-- more changed than update() reads): true, or nil and an error. After an
+-- error the cursors may stand at "from now on", which would skip the
+-- changes made until the next call: that call restarts again, dropping
+-- what was filled in between.
+local function restart(self)
+    local ok, err = reset_cursors(self)
+    self.l1.restart = not ok
+    if not flush_l1(self) then
+        forget_all(self)
+    end
+    return ok, err
+end
+
+
+-- apply_more is apply_changes past its first call, whose n changes (or
+-- lap) it takes first. Loops, which apply_changes keeps out of its own
+-- path: a loop that a hot caller runs once each time (one change, the
+-- common case) is one that LuaJIT gives up tracing and then blacklists,
+-- taking the caller's traces with it.
+local function apply_more(self, n, lap)
+    for _ = 1, UPDATE_CALLS do
+        if not n then
+            -- The call may have moved cursors past changes it could not
+            -- report: what changed is not known, so no copy stands.
+            if not flush_l1(self) then
+                forget_all(self)
+            end
+            return nil, lap
+        end
+        if lap then
+            return restart(self)
+        end
+        for i = 0, n - 1 do
+            forget_keys(self, changes_out[i])
+        end
+        if n < CHANGES then
+            return true
+        end
+        n, lap = l1_changes(self, CHANGES)
+    end
+    return restart(self)
+end
+
+
+-- apply_changes drops from L1 the entries of every stripe changed since
+-- the cursors, and moves them past the changes (all of L1 after a ring
+-- was overrun, a flush, or more changes than UPDATE_CALLS calls read):
+-- true, or nil and an error.
+local function apply_changes(self)
+    if self.l1.restart then
+        return restart(self)
+    end
+    local n, lap = l1_changes(self, CHANGES)
+    if n == 1 and not lap then
+        forget_keys(self, changes_out[0])
+        return true
+    elseif n == 0 and not lap then
+        return true
+    end
+    return apply_more(self, n, lap)
+end
+
+
+-- l1_current says whether no change was made in the shard of stripe st
+-- (nil for an entry put there by someone else without user flags) since
+-- the cursors of the instance's L1: whether an entry of L1 filled under
+-- st is current, in "always" mode.
+local function l1_current(self, st)
+    local cursors = self.cursors
+    return st ~= nil and cursors ~= nil
+        and lib.shmlru_l1_current(self.h, cursors, self.nshards, st) == 1
+end
+
+
 -- l1_set keeps v (nil for a cached nil) in L1 for ttl seconds (nil:
--- none), filled under stripe st at its count stamp: with the stripe
--- and its count, or in "update" mode as itself, in the stripe's
--- reverse map.
+-- none), read after stripe st read the count stamp: as itself, with st
+-- in lrucache's user flags and key in st's reverse map. In "always" mode
+-- the changes made in st's shard since the cursors are applied first:
+-- they came before the stamp or between it and now, and once the copy is
+-- in L1 its next get would apply them and drop it (a load's or a set's
+-- own write among them). ("update" leaves them to update(), as it leaves
+-- every change.) Then the copy is kept only if the stripe still reads the
+-- stamp: a change since the stamp may be one the cursors have passed, and
+-- no later pass would drop the copy.
 local function l1_set(self, key, v, st, stamp, ttl)
+    if self.always and not l1_current(self, st) and not apply_changes(self) then
+        return
+    end
+    if lib.shmlru_l1_valid(self.h, st, stamp) ~= 1 then
+        return
+    end
     if v == nil then
         v = NIL
     end
-    if self.always then
-        self.lru:set(key, { v, st, stamp }, ttl)
-        return
-    end
-    self.lru:set(key, v, ttl)
     local l1 = self.l1
+    self.lru:set(key, v, ttl, st)
     local keys_of = l1.keys_of
     local keys = keys_of[st]
     if keys == key then
@@ -693,11 +798,15 @@ local function l1_set(self, key, v, st, stamp, ttl)
     elseif keys == nil then
         keys_of[st] = key
     elseif type(keys) == "string" then
-        keys_of[st] = { [keys] = true, [key] = true }
-    elseif keys[key] then
-        return
+        keys_of[st] = { keys, key }
     else
-        keys[key] = true
+        local n = #keys
+        for i = 1, n do
+            if keys[i] == key then
+                return
+            end
+        end
+        keys[n + 1] = key
     end
     local n = l1.keys_n + 1
     l1.keys_n = n
@@ -948,23 +1057,21 @@ function _M.get(self, key, opts, cb, ...)
             error(e, 2)
         end
     end
-    local e = self.lru:get(key)
-    if e ~= nil then
-        if not self.always then
-            -- "update": served until update() drops it
-            if e == NIL then
-                return nil, nil, 1
-            end
-            return e, nil, 1
+    local lru = self.lru
+    local v, _, st = lru:get(key)
+    if v ~= nil and self.always and not l1_current(self, st) then
+        -- its shard changed: the changes first, then L1 again
+        if not st or not self.shm or not apply_changes(self) then
+            return get_l2l3(self, key, opts, cb, ...)
         end
-        if lib.shmlru_l1_valid(self.h, e[2], e[3]) == 1 then
-            local v = e[1]
-            if v == NIL then
-                return nil, nil, 1
-            end
-            return v, nil, 1
+        v = lru:get(key)
+    end
+    if v ~= nil then
+        -- "update": served until update() drops it
+        if v == NIL then
+            return nil, nil, 1
         end
-        self.lru:delete(key)
+        return v, nil, 1
     end
     return get_l2l3(self, key, opts, cb, ...)
 end
@@ -1117,67 +1224,16 @@ function _M.purge(self, flush_expired)
 end
 
 
--- forget_all drops every L1 entry in the reverse map (every entry of an
--- "update" L1, with any LRU).
-local function forget_all(self)
-    local l1 = self.l1
-    for st in pairs(l1.keys_of) do
-        forget_keys(self, st)
-    end
-    l1.keys_n = 0
-end
-
-
--- restart follows the changes from now on and drops every L1 copy, when
--- what changed since the cursors is not known (a ring was overrun, or
--- more changed than update() reads): true, or nil and an error. After an
--- error the cursors may stand at "from now on", which would skip the
--- changes made until the next call: that call restarts again, dropping
--- what was filled in between.
-local function restart(self)
-    local ok, err = reset_cursors(self)
-    self.l1.restart = not ok
-    if not flush_l1(self) then
-        forget_all(self)
-    end
-    return ok, err
-end
-
-
--- update applies to L1 every change any process made to L2 since the last
--- call, with l1_coherence "update": the L1 entries of every changed
--- stripe go (all of them after a ring was overrun, a flush, or more
--- changes than UPDATE_CALLS calls read). With "always" it has nothing to
--- do: each L1 hit checks its stripe, and a stale entry is replaced at its
--- next get. true, or nil and an error.
+-- update applies to L1 every change any process made to L2 since the
+-- last time they were applied (see the top of this file): the L1 entries
+-- of every changed stripe go. With l1_coherence "always", get applies
+-- them too, before it serves a copy whose shard changed. true, or nil and
+-- an error.
 function _M.update(self, timeout)
-    if self.always or not self.shm then
+    if not self.shm then
         return true
     end
-    if self.l1.restart then
-        return restart(self)
-    end
-    for _ = 1, UPDATE_CALLS do
-        local n, lap = l1_changes(self, CHANGES)
-        if not n then
-            -- The call may have moved cursors past changes it could not
-            -- report: what changed is not known, so no copy stands.
-            if not flush_l1(self) then
-                forget_all(self)
-            end
-            return nil, lap
-        end
-        if lap then
-            return restart(self)
-        end
-        for i = 0, n - 1 do
-            forget_keys(self, changes_out[i])
-        end
-        if n < CHANGES then
-            return true
-        end
-    end
-    return restart(self)
+    return apply_changes(self)
 end
 
 

@@ -1,0 +1,200 @@
+-- Tests of resty.shmlru.mlcache's l1_coherence "always" (the default)
+-- under plain LuaJIT, against the built libshmlru.so:
+--
+--   SHMLRU_LIB=build/libshmlru.so luajit ffi/t/mlcache_always_test.lua [region]
+--
+-- Run by `make test-lua`. The rule: an L1 hit serves a copy only once the
+-- changes made in its shard since the L1's cursors were applied (or there
+-- were none), and a fill keeps a copy only if its stripe did not change
+-- between the stamp and the fill. Checked for a write by another process
+-- (its stripe's copies go, the others stay), a change applied between a
+-- fill's stamp and the fill, a ring overrun, an L1 of the caller's that
+-- keeps no user flags, an L1 given to instances over two regions, and
+-- under L1 churn (the reverse map pruned many times over). Writes go
+-- through the region's own handle, as another process's would.
+
+package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
+
+-- lua-resty-lrucache reads ngx.now (its expiry clock) when loaded; no
+-- entry here expires.
+ngx = { now = os.time }
+
+local scratch = require "scratch"
+local base = require "resty.shmlru.base"
+local mlc = require "resty.shmlru.mlcache"
+local lrucache = require "resty.lrucache"
+local ffi = require "ffi"
+local T = require "check"
+local expect, truthy = T.expect, T.truthy
+
+local region, path = scratch.open("mlcalw")
+
+local stripe_out, stamp_out = ffi.new("uint32_t[1]"), ffi.new("uint64_t[1]")
+local function stripe(key)
+    assert(base.lib().shmlru_l1_stamp(region.h, key, #key, stripe_out, stamp_out) == 0)
+    return stripe_out[0]
+end
+
+-- same returns n keys prefix-0, prefix-i... that share one stripe.
+local function same(prefix, n)
+    local keys, st = { prefix .. "-0" }, stripe(prefix .. "-0")
+    for i = 1, 1e6 do
+        local k = prefix .. "-" .. i
+        if stripe(k) == st then
+            keys[#keys + 1] = k
+            if #keys == n then break end
+        end
+    end
+    expect({ n }, #keys)
+    return keys
+end
+
+local names = 0
+local function instance(size, lru, r)
+    names = names + 1
+    return assert(mlc.new("alw" .. names, r or region, { prefix = "", ttl = 0, lru_size = size, lru = lru }))
+end
+
+-- A write by another process: the next get of its key reads the region;
+-- the copies of the keys sharing its stripe go with it (they were filled
+-- under it), the others stay in L1.
+do
+    local a, b = unpack(same("written", 2))
+    local others = {}
+    for i = 1, 40 do others[i] = "written-other-" .. i end
+    for _, k in ipairs({ a, b, unpack(others) }) do assert(region:set(k, "1-" .. k)) end
+    local c = instance(100)
+    for _, k in ipairs({ a, b, unpack(others) }) do
+        expect({ "1-" .. k, nil, 2 }, c:get(k))
+        expect({ "1-" .. k, nil, 1 }, c:get(k))
+    end
+    assert(region:set(a, "2"))
+    expect({ "2", nil, 2 }, c:get(a))
+    expect({ "1-" .. b, nil, 2 }, c:get(b))
+    local st = stripe(a)
+    for _, k in ipairs(others) do
+        if stripe(k) ~= st then
+            expect({ "1-" .. k, nil, 1 }, c:get(k))
+        end
+    end
+    expect({ "2", nil, 1 }, c:get(a))
+end
+
+-- A change that the L1's cursors pass between a fill's stamp and the fill
+-- (here: another process writes a while get's callback runs, and the
+-- callback applies the changes, as a get of another key would): the copy
+-- is not kept, since no later pass would drop it. a's value is too large
+-- for the region, so the callback's value is what get fills L1 with.
+do
+    local c = instance(100)
+    local big = string.rep("x", region:info().max_value + 1)
+    local v, err, l = c:get("raced", nil, function()
+        assert(region:set("raced", "theirs"))
+        assert(c:update())
+        return big
+    end)
+    expect({ true, nil, 3 }, v == big, err, l)
+    v, err, l = c:get("raced")
+    expect({ true, nil, 2 }, v == "theirs", err, l)
+    v, err, l = c:get("raced")
+    expect({ true, nil, 1 }, v == "theirs", err, l)
+end
+
+-- More changes in a shard than its ring holds: the next get finds the
+-- ring overrun and drops every copy; what it serves is current.
+do
+    local keys = {}
+    for i = 1, 30 do
+        keys[i] = "lapped-" .. i
+        assert(region:set(keys[i], "1"))
+    end
+    local c = instance(100)
+    for _, k in ipairs(keys) do c:get(k) end
+    for _, k in ipairs(keys) do expect({ "1", nil, 1 }, c:get(k)) end
+    for i = 1, 20000 do assert(region:set(keys[1], tostring(i))) end
+    expect({ "20000", nil, 2 }, c:get(keys[1]))
+    for i = 2, #keys do expect({ "1", nil, 2 }, c:get(keys[i])) end
+end
+
+-- An L1 of the caller's whose get returns no user flags (not a
+-- lua-resty-lrucache): nothing in it can be checked, so every get reads
+-- the region, and answers its value.
+do
+    local lru = lrucache.new(10)
+    local flagless = {
+        get = function(_, k) return (lru:get(k)) end,
+        set = function(_, k, v, ttl) return lru:set(k, v, ttl) end,
+        delete = function(_, k) return lru:delete(k) end,
+    }
+    local c = instance(10, flagless)
+    assert(region:set("flagless", "1"))
+    expect({ "1", nil, 2 }, c:get("flagless"))
+    expect({ "1", nil, 2 }, c:get("flagless"))
+    assert(region:set("flagless", "2"))
+    expect({ "2", nil, 2 }, c:get("flagless"))
+end
+
+-- An L1 of the caller's given to an instance over another region is
+-- refused: its entries are checked against one region's stripes.
+do
+    local other, other_path = scratch.open("mlcalw2-" .. ffi.C.getpid())
+    local lru = lrucache.new(10)
+    instance(10, lru)
+    names = names + 1
+    local c, err = mlc.new("alw" .. names, other, { lru = lru })
+    expect({ nil }, c)
+    truthy(err and err:find("another region", 1, true), "err: " .. tostring(err))
+    other:close()
+    os.remove(other_path)
+end
+
+-- mlcache's cache.lru holds the values themselves, as mlcache's does.
+do
+    local c = instance(10)
+    assert(region:set("lru-value", "v"))
+    expect({ "v", nil, 2 }, c:get("lru-value"))
+    expect({ "v" }, (c.lru:get("lru-value")))
+end
+
+-- Churn: an L1 of 16 over 400 keys, with writes in between: every L1 hit
+-- serves the region's value, and the reverse map stays about as large as
+-- L1.
+do
+    local SIZE, KEYS = 16, 400
+    local keys = {}
+    for i = 1, KEYS do
+        keys[i] = "churn-" .. i
+        assert(region:set(keys[i], "0"))
+    end
+    local c = instance(SIZE)
+    math.randomseed(11)
+    local hits, stale, most_keys = 0, 0, 0
+    for step = 1, 20000 do
+        local k = keys[math.random(KEYS)]
+        if math.random() < 0.05 then
+            assert(region:set(k, tostring(step)))
+        else
+            local v, _, l = c:get(k)
+            if l == 1 then
+                hits = hits + 1
+                if v ~= region:get(k) then stale = stale + 1 end
+            end
+        end
+        local n = 0
+        for _, ks in pairs(c.l1.keys_of) do
+            if type(ks) == "table" then
+                for _ in pairs(ks) do n = n + 1 end
+            else
+                n = n + 1
+            end
+        end
+        if n > most_keys then most_keys = n end
+    end
+    expect({ 0 }, stale)
+    truthy(hits > 400, "L1 hits: " .. hits)
+    truthy(most_keys <= 2 * SIZE + 65, "the reverse map held " .. most_keys .. " keys for an L1 of " .. SIZE)
+end
+
+region:close()
+os.remove(path)
+T.done("mlcache_always_test.lua")
