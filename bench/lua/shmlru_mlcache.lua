@@ -14,7 +14,12 @@
 --                     instance of lru_size 1 over the same region, so that
 --                     every get misses L1 (consecutive keys differ), reads
 --                     the region and puts the value into L1, as a real L1
---                     miss does;
+--                     miss does; and "L1's lrucache, got directly", a plain
+--                     get of the "L1 hit" instance's own lrucache, which
+--                     tells what the L1 layer costs from what that
+--                     lrucache's tables cost after their history (filled
+--                     through loads, invalidations and refills; the base's
+--                     through one set per key);
 --   lua-resty-mlcache: the same two, its L2 a lua_shared_dict, when the
 --                     harness was given a checkout (setup's mlcache=1);
 -- and "get, writes": the reader gets while a second instance of the same
@@ -194,7 +199,9 @@ function _M.setup()
                 return assert(mlc.new("bench", r, opts))
             end
             local peer = "shmlru.mlcache " .. mode
-            cell(peer, "L1 hit", LEVEL:format(1), filled(new(hits, n, true), peer), nil, true)
+            local l1c = filled(new(hits, n, true), peer)
+            cell(peer, "L1 hit", LEVEL:format(1), l1c, nil, true)
+            cell(peer, "L1's lrucache, got directly", PLAIN, l1c.lru, nil, true)
             cell(peer, "L2 hit", LEVEL:format(2), new(hits, 1, true), nil, true)
             local reader, writer = filled(new(writes, n, true), peer), new(writes, n, true)
             -- The region's lookups that a write makes itself, taken out
