@@ -25,7 +25,10 @@
  * shard as it is and the call to Go, which finds the same inconsistency and
  * resets the shard. A fault, on the mapping (a truncated file, a page the
  * file cannot give) or on the caller's memory, ends the call through its
- * escape (guard.c, struct shmlru_fast_call, escaped below).
+ * escape (guard.c, struct shmlru_fast_call, escaped below); except in
+ * shmlru_fast_l1_valid, whose one read of the region is guard.c's
+ * shmlru_fast_load64, which returns "faulted" instead, where the
+ * architecture has it.
  */
 #define _GNU_SOURCE
 #include <linux/futex.h>

@@ -9,8 +9,9 @@
  * slot and a lock token of its own. Its own token matters: Go takes a lock
  * word that holds Go's own token for a leftover and takes it over, so the C
  * path must never lock under Go's. A fault on the mapping changes no page
- * of it (guard.c): the call that faulted escapes, and the handle is marked
- * broken.
+ * of it (guard.c): the call that faulted escapes (or, at
+ * shmlru_fast_load64's load, sees it returned as "faulted"), and the
+ * handle is marked broken.
  */
 #ifndef SHMLRU_FAST_H
 #define SHMLRU_FAST_H
