@@ -111,6 +111,8 @@ static __attribute__((noreturn)) void escape(struct shmlru_fast_call *call, void
  * the thread as the call would have: on x86-64 a plain mov is an acquire
  * load, on arm64 ldar. In assembly, not C: the fault must be at one
  * instruction the handler can name, and only one routine's copy of it.
+ * Hidden, so reached only by direct calls: no landing pad (endbr64, bti c)
+ * is needed where indirect branches are checked.
  */
 #if defined(__x86_64__)
 __asm__(".pushsection .text\n"
