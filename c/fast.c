@@ -25,7 +25,10 @@
  * shard as it is and the call to Go, which finds the same inconsistency and
  * resets the shard. A fault, on the mapping (a truncated file, a page the
  * file cannot give) or on the caller's memory, ends the call through its
- * escape (guard.c, struct shmlru_fast_call, escaped below).
+ * escape (guard.c, struct shmlru_fast_call, escaped below); except in
+ * shmlru_fast_l1_valid, whose one read of the region is guard.c's
+ * shmlru_fast_load64, which returns "faulted" instead, where the
+ * architecture has it.
  */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -773,20 +776,23 @@ SHMLRU_HIDDEN int shmlru_fast_l1_stamp(uint64_t h, const char *key, size_t klen,
 /* lru's Binding.StripeStamp, compared: the L1 hit's whole extra cost, so
  * no key, no hash, one load, and no count of the call in the handle's
  * inflight: its two read-modify-writes would cost more than the rest of
- * the call together. Close is safe all the same. Close clears the handle's
- * id before it unmaps; the call loads the id before and after its load of
- * the stripe, and answers only if both are the handle's. Had close unmapped
- * the stripe's page before that load, the load faults (the guard's escape
- * sends the call to Go, which answers SHMLRU_CLOSED). A load through the
- * old translation that did not fault finished before munmap returned (its
- * TLB invalidation completes only then: an interrupt on x86, a broadcast
- * TLBI and barrier on arm64), so it read the stripe before close: an
- * answer from before it. A load from a mapping that took the page's place
- * went through a page-table entry published after close cleared the id,
- * so the second, acquire, load of the id sees it cleared (multi-copy
- * atomicity orders the walk before it on arm64 too). *valid receives the answer (1 or 0), as the status could not
- * tell 1 from SHMLRU_FAST_FALLBACK. A stripe out of range is the caller's
- * error (SHMLRU_BAD_ARGUMENT); Go answers the same. */
+ * the call together. Nor an escape: the stripe is read with guard.c's
+ * shmlru_fast_load64, which a fault does not end (where the architecture
+ * has it; elsewhere the call sets an escape as the others do). Close is
+ * safe all the same. Close clears the handle's id before it unmaps; the
+ * call loads the id before and after its load of the stripe, and answers
+ * only if both are the handle's. Had close unmapped the stripe's page
+ * before that load, the load faults, and the call goes to Go, which
+ * answers SHMLRU_CLOSED. A load through the old translation that did not
+ * fault finished before munmap returned (its TLB invalidation completes
+ * only then: an interrupt on x86, a broadcast TLBI and barrier on arm64),
+ * so it read the stripe before close: an answer from before it. A load
+ * from a mapping that took the page's place went through a page-table
+ * entry published after close cleared the id, so the second, acquire,
+ * load of the id sees it cleared (multi-copy atomicity orders the walk
+ * before it on arm64 too). *valid receives the answer (1 or 0), as the
+ * status could not tell 1 from SHMLRU_FAST_FALLBACK. A stripe out of range
+ * is the caller's error (SHMLRU_BAD_ARGUMENT); Go answers the same. */
 SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t stamp, int *valid)
 {
 	if (h == 0)
@@ -796,6 +802,26 @@ SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t sta
 		return SHMLRU_FAST_FALLBACK;
 	if ((uint64_t)stripe >= (uint64_t)f->shards * f->stripes)
 		return SHMLRU_BAD_ARGUMENT;
+#ifdef SHMLRU_FAST_LOAD
+	struct shmlru_fast_load c = shmlru_fast_load64(stripe_at(f, stripe));
+	if (c.faulted) {
+		/* The stripe lies in the handle's mapping (range-checked above).
+		 * With the id still the handle's, that mapping is still there,
+		 * so the page is gone from the file, or the file cannot give it:
+		 * the handle is broken, as guard.c marks it for a fault in a
+		 * call. With the id cleared, close unmapped it: nothing is
+		 * broken (and marking the slot could mark the next handle that
+		 * takes it; a mark left there by a close racing this one only
+		 * sends that handle's calls to Go). Go answers either way. */
+		if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) == h)
+			__atomic_store_n(&f->broken, 1, __ATOMIC_SEQ_CST);
+		return SHMLRU_FAST_FALLBACK;
+	}
+	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
+		return SHMLRU_FAST_FALLBACK;
+	*valid = c.value == stamp;
+	return SHMLRU_OK;
+#else
 	struct shmlru_fast_call call;
 	call.f = f;
 	call.locked = NULL;
@@ -812,6 +838,7 @@ SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t sta
 		return SHMLRU_FAST_FALLBACK;
 	*valid = c == stamp;
 	return SHMLRU_OK;
+#endif
 }
 
 /* lru's Binding.Unchanged: whether the shard of stripe had no change since

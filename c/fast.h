@@ -9,8 +9,9 @@
  * slot and a lock token of its own. Its own token matters: Go takes a lock
  * word that holds Go's own token for a leftover and takes it over, so the C
  * path must never lock under Go's. A fault on the mapping changes no page
- * of it (guard.c): the call that faulted escapes, and the handle is marked
- * broken.
+ * of it (guard.c): the call that faulted escapes (or, at
+ * shmlru_fast_load64's load, sees it returned as "faulted"), and the
+ * handle is marked broken.
  */
 #ifndef SHMLRU_FAST_H
 #define SHMLRU_FAST_H
@@ -108,6 +109,24 @@ extern SHMLRU_HIDDEN __thread struct shmlru_fast_call *shmlru_fast_cur __attribu
 /* guard.c: installs the fault handler once (after the Go runtime's, which
  * it chains to). */
 SHMLRU_HIDDEN void shmlru_guard_install(void);
+
+/*
+ * guard.c's fault-recoverable load, where the architecture has one
+ * (SHMLRU_FAST_LOAD): an acquire load of *p that a fault does not end.
+ * Its one load instruction sits at a label the fault handler knows, and a
+ * fault the kernel raises there resumes at a second label that returns
+ * faulted = 1 (value 0): no escape to set per call, so the hot call that
+ * uses it (shmlru_fast_l1_valid) costs a call and a load. Returned in two
+ * registers, a struct of two words: no store to the caller's memory.
+ */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define SHMLRU_FAST_LOAD 1
+struct shmlru_fast_load {
+	uint64_t value;
+	uint64_t faulted;
+};
+SHMLRU_HIDDEN struct shmlru_fast_load shmlru_fast_load64(const uint64_t *p);
+#endif
 
 /* fast.c: the operations. Each returns a status, or SHMLRU_FAST_FALLBACK to
  * leave the call to Go. Their arguments are the public functions'. */

@@ -46,18 +46,24 @@
  *         runtime requires SA_ONSTACK of every handler in the process),
  *         and for every fault the handler does not handle itself, call the
  *         handler it replaced (the oldact that sigaction returned) with the
- *         same signal number, siginfo and ucontext, unchanged, before doing
- *         anything that ends the process or the thread. Expect that call
- *         not to return: for a fault of its own the library leaves the
- *         handlers with siglongjmp to the call that faulted, setting the
- *         thread's signal mask to the one saved in the ucontext (the mask
- *         when the fault came), so the handler must hold no lock and have
- *         nothing half done when it chains.
+ *         same signal number, siginfo and ucontext (the very pointers it was
+ *         given, not copies), before doing anything that ends the process
+ *         or the thread. For most faults of its own the library never
+ *         returns from that call: it leaves the handlers with siglongjmp
+ *         to the call that faulted, setting the thread's signal mask to
+ *         the one saved in the ucontext (the mask when the fault came), so
+ *         the handler must hold no lock and have nothing half done when it
+ *         chains. For a fault in shmlru_l1_valid's read of the region (on
+ *         x86-64 and arm64) it returns, having moved the program counter
+ *         in the ucontext past the fault: when the call returns, the
+ *         handler must return at once, so that the thread resumes where
+ *         the ucontext says.
  *     A handler that does not chain, or passes no siginfo, turns those
  *     faults into whatever it does with them (by default the process is
  *     killed): a bad pointer then kills the process instead of returning
  *     SHMLRU_BAD_ARGUMENT, and so does a region truncated underneath
- *     instead of returning SHMLRU_CORRUPT.
+ *     instead of returning SHMLRU_CORRUPT. So does one that passes no
+ *     ucontext, for a fault in shmlru_l1_valid on x86-64 and arm64.
  *
  * The values below are pinned to the library's Go definitions by a test
  * (c/pin_test.go), as is the Lua binding's copy (ffi/resty/shmlru.lua).
