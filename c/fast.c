@@ -846,10 +846,10 @@ SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t sta
  * cost in resty.shmlru.mlcache's "always" mode: the shard's cursor, and one
  * acquire load of the shard's ring head, a word only its writers change.
  * Made as shmlru_fast_l1_valid is (no count in the handle's inflight; the
- * id loaded before and after the load, for close), and answering
- * *current for the same reason. A stripe out of range, or cursors not one
- * per shard, is the caller's error; a fault on cursors escapes as any
- * fault on the caller's memory does (SHMLRU_BAD_ARGUMENT). */
+ * id loaded before and after the load, for close; both loads through
+ * shmlru_fast_load64 where there is one), and answering *current for the
+ * same reason. A stripe out of range, or cursors not one per shard, is the
+ * caller's error, and so is a fault on cursors (SHMLRU_BAD_ARGUMENT). */
 SHMLRU_HIDDEN int shmlru_fast_l1_current(uint64_t h, const uint64_t *cursors, size_t ncursors, uint32_t stripe,
                                          int *current)
 {
@@ -861,6 +861,24 @@ SHMLRU_HIDDEN int shmlru_fast_l1_current(uint64_t h, const uint64_t *cursors, si
 	if (cursors == NULL || ncursors != f->shards || (uint64_t)stripe >= (uint64_t)f->shards * f->stripes)
 		return SHMLRU_BAD_ARGUMENT;
 	uint32_t si = stripe >> f->stripe_bits;
+#ifdef SHMLRU_FAST_LOAD
+	struct shmlru_fast_load cursor = shmlru_fast_load64(&cursors[si]);
+	if (cursor.faulted)
+		return SHMLRU_BAD_ARGUMENT; /* the caller's memory */
+	struct shmlru_fast_load head = shmlru_fast_load64(&shard_at(f, si)->ring_head);
+	if (head.faulted) {
+		/* In the handle's mapping: broken, as shmlru_fast_l1_valid
+		 * marks it, and for the same reasons only while the id is the
+		 * handle's. */
+		if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) == h)
+			__atomic_store_n(&f->broken, 1, __ATOMIC_SEQ_CST);
+		return SHMLRU_FAST_FALLBACK;
+	}
+	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
+		return SHMLRU_FAST_FALLBACK;
+	*current = head.value == cursor.value;
+	return SHMLRU_OK;
+#else
 	struct shmlru_fast_call call;
 	call.f = f;
 	call.locked = NULL;
@@ -878,6 +896,7 @@ SHMLRU_HIDDEN int shmlru_fast_l1_current(uint64_t h, const uint64_t *cursors, si
 		return SHMLRU_FAST_FALLBACK;
 	*current = head == cursor;
 	return SHMLRU_OK;
+#endif
 }
 
 /* lru's Binding.StripeChanges, without the lock: each shard's ring is
