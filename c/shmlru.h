@@ -53,8 +53,9 @@
  *         to the call that faulted, setting the thread's signal mask to
  *         the one saved in the ucontext (the mask when the fault came), so
  *         the handler must hold no lock and have nothing half done when it
- *         chains. For a fault in shmlru_l1_valid's read of the region (on
- *         x86-64 and arm64) it returns, having moved the program counter
+ *         chains. For a fault in the reads of shmlru_l1_valid and
+ *         shmlru_l1_current (on x86-64 and arm64) it returns, having moved
+ *         the program counter
  *         in the ucontext past the fault: when the call returns, the
  *         handler must return at once, so that the thread resumes where
  *         the ucontext says.
@@ -63,7 +64,8 @@
  *     killed): a bad pointer then kills the process instead of returning
  *     SHMLRU_BAD_ARGUMENT, and so does a region truncated underneath
  *     instead of returning SHMLRU_CORRUPT. So does one that passes no
- *     ucontext, for a fault in shmlru_l1_valid on x86-64 and arm64.
+ *     ucontext, for a fault in shmlru_l1_valid or shmlru_l1_current on
+ *     x86-64 and arm64.
  *
  * The values below are pinned to the library's Go definitions by a test
  * (c/pin_test.go), as is the Lua binding's copy (ffi/resty/shmlru.lua).
@@ -467,6 +469,11 @@ int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
  *   ...
  *   if (shmlru_l1_current(h, cursors, shards, stripe) == 1)   use the copy
  *   else call shmlru_l1_changes first, and use the copy if it is still kept
+ *
+ * (docs/protocol.md, "Checking a shard instead of a stripe", says why the
+ * copy is kept only if its stripe still reads the stamp. A process that
+ * wrote the key itself finds its own change in the ring: it calls
+ * shmlru_l1_changes before it keeps the copy, or the next call drops it.)
  */
 
 /* *stripe receives key's stripe (below the cache's shards times its
