@@ -146,9 +146,10 @@ function _M.setup()
         -- then an L1 hit. A load is a write: in resty.shmlru.mlcache it
         -- invalidates the L1 copies of the keys loaded before it that share
         -- its stripe, so one more pass takes those from L2 first. In
-        -- l1_coherence "update" that happens at c's first update(), which
-        -- comes here, not in a timed loop: the loads' changes may overrun
-        -- the change rings, and that update() then drops all of L1.
+        -- l1_coherence "always" that happens as each load's copy is kept;
+        -- in "update" at c's first update(), which comes here, not in a
+        -- timed loop: the loads' changes may overrun the change rings, and
+        -- that update() then drops all of L1.
         local function filled(c, name)
             for i = 1, n do
                 local v, e = c:get(keys[i], nil, function() return vals[i] end)
