@@ -12,7 +12,6 @@ import (
 
 	"github.com/shmlru/shmlru/internal/format"
 	"github.com/shmlru/shmlru/internal/testenv"
-	"github.com/shmlru/shmlru/lru"
 )
 
 // The layout fingerprint: a library whose C code was compiled against
@@ -54,12 +53,12 @@ func TestNativeRefusedOnAnotherLayout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			native, twin := filepath.Join(dir, "native"), filepath.Join(dir, "twin")
-			cn, err := lru.Open(native, nativeOpts(2))
+			cn, err := openTwin(t, native, nativeOpts(2))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer cn.Close()
-			cg, err := lru.Open(twin, nativeOpts(2))
+			cg, err := openTwin(t, twin, nativeOpts(2))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -234,32 +235,72 @@ func snapshot(t *testing.T, c *lru.Cache) string {
 	return b.String()
 }
 
-// stripesOf describes the cache's invalidation stripes (lru/stripes.go):
-// every stripe's count, each change ring's head, and the last slots of
-// each ring, so that twins compared by snapshot must have bumped and
-// appended alike (the native writers as Go's).
-func stripesOf(t *testing.T, b *strings.Builder, c *lru.Cache) {
+// countStarts holds, for each cache openTwin created, its stripes'
+// counts and its rings' heads as created (lru starts them at random
+// points, a region's own): stripesOf describes them from there, so that
+// twins compare.
+var countStarts sync.Map // *lru.Cache -> countsNow
+
+// countsNow is a cache's stripe counts and ring heads.
+type countsNow struct{ stamps, heads []uint64 }
+
+func countsOf(t *testing.T, c *lru.Cache) countsNow {
 	t.Helper()
 	bd := c.Binding()
-	for i := range bd.Stripes() {
-		n, err := bd.StripeStamp(uint32(i))
+	n := countsNow{make([]uint64, bd.Stripes()), make([]uint64, bd.Shards())}
+	for i := range n.stamps {
+		s, err := bd.StripeStamp(uint32(i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != 0 {
-			fmt.Fprintf(b, "stripe %d: %d\n", i, n)
-		}
+		n.stamps[i] = s
 	}
-	cursors := make([]uint64, bd.Shards())
-	for i := range cursors {
-		cursors[i] = ^uint64(0)
+	for i := range n.heads {
+		n.heads[i] = ^uint64(0)
 	}
-	if _, _, err := bd.StripeChanges(cursors, nil); err != nil {
+	if _, _, err := bd.StripeChanges(n.heads, nil); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(b, "ring heads %v\n", cursors)
+	return n
+}
+
+// openTwin opens (creating) a cache that a test compares with a twin by
+// snapshot, noting its counts as created.
+func openTwin(t *testing.T, path string, o *lru.Options) (*lru.Cache, error) {
+	t.Helper()
+	c, err := lru.Open(path, o)
+	if err == nil {
+		countStarts.Store(c, countsOf(t, c))
+	}
+	return c, err
+}
+
+// stripesOf describes the cache's invalidation stripes (lru/stripes.go):
+// every stripe's count, each change ring's head (both from where openTwin
+// found them), and the last slots of each ring, so that twins compared
+// by snapshot must have bumped and appended alike (the native writers as
+// Go's).
+func stripesOf(t *testing.T, b *strings.Builder, c *lru.Cache) {
+	t.Helper()
+	bd := c.Binding()
+	now := countsOf(t, c)
+	start := countsNow{make([]uint64, len(now.stamps)), make([]uint64, len(now.heads))}
+	if s, ok := countStarts.Load(c); ok {
+		start = s.(countsNow)
+	}
+	for i, n := range now.stamps {
+		if d := n - start.stamps[i]; d != 0 {
+			fmt.Fprintf(b, "stripe %d: %d\n", i, d)
+		}
+	}
+	cursors := now.heads
+	rel := make([]uint64, len(cursors))
 	for i := range cursors {
-		cursors[i] -= min(cursors[i], format.MinStripes) // every ring has at least MinStripes slots
+		rel[i] = cursors[i] - start.heads[i]
+	}
+	fmt.Fprintf(b, "ring heads %v\n", rel)
+	for i := range cursors {
+		cursors[i] -= min(rel[i], format.MinStripes) // every ring has at least MinStripes slots
 	}
 	got, lapped, err := bd.StripeChanges(cursors, make([]uint32, 0, len(cursors)*format.MinStripes))
 	if err != nil || lapped {
@@ -274,12 +315,12 @@ func TestNativeMatchesGo(t *testing.T) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			dir := t.TempDir()
 			native, twin := filepath.Join(dir, "native"), filepath.Join(dir, "twin")
-			cn, err := lru.Open(native, nativeOpts(seed)) // created here, driven by the driver
+			cn, err := openTwin(t, native, nativeOpts(seed)) // created here, driven by the driver
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer cn.Close()
-			cg, err := lru.Open(twin, nativeOpts(seed))
+			cg, err := openTwin(t, twin, nativeOpts(seed))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -306,12 +347,12 @@ func TestNativeTTLOfExpiredEntry(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
 	dir := t.TempDir()
 	native, twin := filepath.Join(dir, "native"), filepath.Join(dir, "twin")
-	cn, err := lru.Open(native, &lru.Options{Size: 1 << 20}) // created here, driven by the driver
+	cn, err := openTwin(t, native, &lru.Options{Size: 1 << 20}) // created here, driven by the driver
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cn.Close()
-	cg, err := lru.Open(twin, &lru.Options{Size: 1 << 20})
+	cg, err := openTwin(t, twin, &lru.Options{Size: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +407,7 @@ func TestNativeChainedEntriesAreGos(t *testing.T) {
 	}
 	var caches []*lru.Cache
 	for _, p := range []string{native, twin} {
-		c, err := lru.Open(p, &lru.Options{Size: 256 << 10, Shards: 1})
+		c, err := openTwin(t, p, &lru.Options{Size: 256 << 10, Shards: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +467,7 @@ func TestNativeLongestTTL(t *testing.T) {
 	native, twin := filepath.Join(dir, "native"), filepath.Join(dir, "twin")
 	var caches []*lru.Cache
 	for _, p := range []string{native, twin} {
-		c, err := lru.Open(p, &lru.Options{Size: 1 << 20, Shards: 1})
+		c, err := openTwin(t, p, &lru.Options{Size: 1 << 20, Shards: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

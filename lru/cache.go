@@ -112,6 +112,7 @@ func Open(path string, o *Options) (*Cache, error) {
 			initTrack(c.tr.t)
 			for i := range c.shards {
 				c.shards[i].reset()
+				c.shards[i].startCounts()
 			}
 			return nil
 		},

@@ -2,6 +2,7 @@ package lru
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"unsafe"
 
@@ -49,6 +50,32 @@ func (s *shard) countChange(h uint64) uint64 {
 	atomic.StoreUint32(&s.ring[head%uint64(len(s.ring))], st)
 	atomic.StoreUint64(&s.h.RingHead, head+1) // the slot first: a reader that sees the head sees it
 	return s.h.ChangeCount
+}
+
+// Where a new region's change rings and stripe counts start: at random
+// points below these, not at 0, so that a region created anew in the
+// file of another (truncated to nothing under its open caches, then
+// created by the next opener) is no continuation of it. A cache of the
+// old region maps the new one; a copy it kept is current while its
+// cursor or stamp reads the same, and from 0 the new region would reach
+// the old one's cursors and stamps after as many changes. Below 2^62 a
+// ring head is far from the cursors' "from now on" (^uint64(0)); below
+// 2^40 a stripe count stays exact as a Lua number (a double) for as many
+// changes as it can take.
+const (
+	ringStartBelow   = 1 << 62
+	stripeStartBelow = 1 << 40
+)
+
+// startCounts sets a new shard's ring head and stripe counts to their
+// random starts (see ringStartBelow). Only a region's creator calls it,
+// before any other process maps the region.
+func (s *shard) startCounts() {
+	s.h.RingHead = rand.Uint64N(ringStartBelow)
+	base := rand.Uint64N(stripeStartBelow)
+	for i := range s.stripes {
+		s.stripes[i] = base
+	}
 }
 
 // countFlush records a change to every entry of the shard (a flush, a

@@ -3,6 +3,8 @@ package lru
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -343,5 +345,65 @@ func TestStripesGuaranteeRaced(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A region truncated to nothing under an open cache and created anew in
+// the same file by the next opener: the old cache's mapping shows the new
+// region, and a copy it kept, with its cursors and stamps, must not pass
+// for current once the new region has made as many changes as the old
+// one had. Each region starts its change rings and stripe counts where
+// another's are not (random starts), so a cursor or a stamp of the old
+// region is never the new region's after the same number of changes.
+func TestRecreatedRegionIsNoContinuation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cache")
+	o := &Options{Size: 1 << 20, Shards: 1}
+	old, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	b := old.Binding()
+	cursors := []uint64{^uint64(0)}
+	if _, _, err := b.StripeChanges(cursors, nil); err != nil {
+		t.Fatal(err)
+	}
+	const writes = 3
+	for i := range writes {
+		if err := old.Set([]byte("k"), []byte(fmt.Sprint("old", i)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := b.StripeChanges(cursors, make([]uint32, 0, 64)); err != nil {
+		t.Fatal(err)
+	}
+	st, stamp, err := b.Stripe([]byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same, err := b.Unchanged(cursors, st); err != nil || !same {
+		t.Fatalf("Unchanged before: %v %v", same, err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range writes {
+		if err := c.Set([]byte("k"), []byte(fmt.Sprint("new", i)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := old.Get([]byte("k")); err != nil || string(v) != fmt.Sprint("new", writes-1) {
+		t.Fatalf("the old cache reads %q, %v: not the new region", v, err)
+	}
+	if same, err := b.Unchanged(cursors, st); err != nil || same {
+		t.Fatalf("Unchanged with the old region's cursors: %v, %v; want false", same, err)
+	}
+	if now, err := b.StripeStamp(st); err != nil || now == stamp {
+		t.Fatalf("the stripe reads the old region's stamp %d (%d, %v)", stamp, now, err)
 	}
 }

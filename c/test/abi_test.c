@@ -616,14 +616,17 @@ static void test_stats_while_closing(void)
 	unlink(p);
 }
 
-/* l1_valid_loop calls shmlru_l1_valid on a handle until it answers
- * neither 1 nor 0, and a thousand times more: it returns the first other
- * answer, or 99 if an answer of 1 or 0 came after it. */
+/* l1_valid_loop calls shmlru_l1_valid (or, given cursors,
+ * shmlru_l1_current) on a handle until it answers neither 1 nor 0, and a
+ * thousand times more: it returns the first other answer, or 99 if an
+ * answer of 1 or 0 came after it. */
 struct valid_arg {
 	shmlru_t h;
 	uint32_t stripe;
 	uint64_t stamp;
 	int calls; /* atomics */
+	const uint64_t *cursors;
+	size_t ncursors;
 };
 
 static void *l1_valid_loop(void *p)
@@ -631,7 +634,8 @@ static void *l1_valid_loop(void *p)
 	struct valid_arg *a = p;
 	int first = 0;
 	for (int more = 0; more < 1000;) {
-		int rc = shmlru_l1_valid(a->h, a->stripe, a->stamp);
+		int rc = a->cursors ? shmlru_l1_current(a->h, a->cursors, a->ncursors, a->stripe)
+		                    : shmlru_l1_valid(a->h, a->stripe, a->stamp);
 		__atomic_fetch_add(&a->calls, 1, __ATOMIC_RELAXED);
 		if (rc == 1 || rc == 0) {
 			if (first != 0)
@@ -645,23 +649,36 @@ static void *l1_valid_loop(void *p)
 	return (void *)(intptr_t)first;
 }
 
-/* shmlru_l1_valid counts no call in flight: a handle closed (its mapping
- * gone, and another region opened, perhaps where it was) while threads
- * call it gives them SHMLRU_CLOSED from then on, never an answer of 1 or
- * 0 after it, and no fault. */
+/* shmlru_l1_valid and shmlru_l1_current count no call in flight: a
+ * handle closed (its mapping gone, and another region opened, perhaps
+ * where it was) while threads call them gives them SHMLRU_CLOSED from then
+ * on, never an answer of 1 or 0 after it, and no fault. */
 static void test_l1_valid_while_closing(void)
 {
 	char p[300], q[300];
 	snprintf(p, sizeof p, "%s-l1closing", path);
 	snprintf(q, sizeof q, "%s-l1other", path);
-	for (int round = 0; round < 40; round++) {
+	for (int round = 0; round < 80; round++) {
 		shmlru_t h = open_cache(p, 1 << 20);
-		struct valid_arg a = { h, 0, 0, 0 };
+		struct valid_arg a = { h, 0, 0, 0, NULL, 0 };
 		EXPECT(shmlru_l1_stamp(h, KEY("l1c"), &a.stripe, &a.stamp), SHMLRU_OK);
+		uint64_t cur[64];
+		size_t n;
+		int lapped;
+		memset(cur, 0xff, sizeof cur);
+		if (round % 2) {
+			/* one cursor a shard, at the present changes */
+			for (a.ncursors = 1; a.ncursors <= 64; a.ncursors++)
+				if (shmlru_l1_changes(h, cur, a.ncursors, NULL, 0, &n, &lapped) == SHMLRU_OK)
+					break;
+			CHECK(a.ncursors <= 64);
+			EXPECT(shmlru_l1_current(h, cur, a.ncursors, a.stripe), 1);
+			a.cursors = cur;
+		}
 		pthread_t t[2];
 		for (int i = 0; i < 2; i++)
 			CHECK(pthread_create(&t[i], NULL, l1_valid_loop, &a) == 0);
-		while (__atomic_load_n(&a.calls, __ATOMIC_RELAXED) < 100 * (round % 4 + 1))
+		while (__atomic_load_n(&a.calls, __ATOMIC_RELAXED) < 100 * (round / 2 % 4 + 1))
 			sched_yield();
 		EXPECT(shmlru_close(h), SHMLRU_OK);
 		shmlru_t h2 = open_cache(q, 1 << 20);
@@ -700,7 +717,7 @@ static void test_l1_valid_truncated(void)
 	char p[300];
 	snprintf(p, sizeof p, "%s-l1truncated", path);
 	shmlru_t h = open_cache(p, 1 << 20);
-	struct valid_arg a = { h, 0, 0, 0 };
+	struct valid_arg a = { h, 0, 0, 0, NULL, 0 };
 	EXPECT(shmlru_l1_stamp(h, KEY("l1t"), &a.stripe, &a.stamp), SHMLRU_OK);
 	EXPECT(shmlru_l1_valid(h, a.stripe, a.stamp), 1);
 	CHECK(truncate(p, 0) == 0);

@@ -148,6 +148,32 @@ do
     os.remove(other_path)
 end
 
+-- Two instances of one name over one region with different prefixes read
+-- different L2 keys: each serves its own key's value, never the other's
+-- copy, and a write to one key is seen by the get that follows it. An
+-- opts.lru given to instances of two prefixes is refused, as one given
+-- to two regions is.
+do
+    names = names + 1
+    local name = "alw" .. names
+    local a = assert(mlc.new(name, region, { prefix = "pa:", ttl = 0 }))
+    local b = assert(mlc.new(name, region, { prefix = "pb:", ttl = 0 }))
+    assert(region:set("pa:k", "a1"))
+    assert(region:set("pb:k", "b1"))
+    expect({ "a1", nil, 2 }, a:get("k"))
+    expect({ "b1", nil, 2 }, b:get("k"))
+    expect({ "a1", nil, 1 }, a:get("k"))
+    expect({ "b1", nil, 1 }, b:get("k"))
+    assert(region:set("pb:k", "b2"))
+    expect({ "b2", nil, 2 }, b:get("k"))
+    expect({ "a1", nil, 1 }, a:get("k"))
+    local lru = lrucache.new(10)
+    assert(mlc.new(name .. "-lru", region, { prefix = "pa:", lru = lru }))
+    local c, err = mlc.new(name .. "-lru", region, { prefix = "pb:", lru = lru })
+    expect({ nil }, c)
+    truthy(err and err:find("another prefix", 1, true), "err: " .. tostring(err))
+end
+
 -- mlcache's cache.lru holds the values themselves, as mlcache's does.
 do
     local c = instance(10)

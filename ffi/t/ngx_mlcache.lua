@@ -301,16 +301,20 @@ function _M.args()
 end
 
 
--- /mlc_shared_l1: two instances of one name share this worker's L1.
+-- /mlc_shared_l1: two instances of one name share this worker's L1 (with
+-- one prefix: an L1 entry is a copy of prefix .. key).
 function _M.shared_l1()
     local check, _, done = checker()
     local name = "shared" .. ngx.var.arg_prefix
     local a = assert(mlcache.new(name, cache(), { prefix = "sa:" .. name .. ":" }))
-    local b = assert(mlcache.new(name, cache(), { prefix = "sb:" .. name .. ":" }))
+    local b = assert(mlcache.new(name, cache(), { prefix = "sa:" .. name .. ":" }))
     local v, _, lvl = a:get("k", nil, function() return "from-a" end)
     check(v == "from-a" and lvl == 3, "a loads: " .. s(lvl))
     v, _, lvl = b:get("k", nil, function() return "from-b" end)
     check(v == "from-a" and lvl == 1, "b reads a's L1 entry: " .. s(v) .. " " .. s(lvl))
+    local c = assert(mlcache.new(name, cache(), { prefix = "sb:" .. name .. ":" }))
+    v, _, lvl = c:get("k", nil, function() return "from-c" end)
+    check(v == "from-c" and lvl == 3, "another prefix has its own L1: " .. s(v) .. " " .. s(lvl))
     local other = assert(mlcache.new(name .. "-other", cache(), { prefix = "sc:" .. name .. ":" }))
     v, _, lvl = other:get("k", nil, function() return "from-other" end)
     check(v == "from-other" and lvl == 3, "another name has its own L1: " .. s(v) .. " " .. s(lvl))

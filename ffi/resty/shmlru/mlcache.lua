@@ -140,16 +140,18 @@ local size_out, meta = base.size_out, base.meta
 local opened = {}
 
 -- The L1s of this worker: region (the path or the resty.shmlru cache new
--- was given) -> name .. " " .. l1_coherence -> { lru, size, keys_of,
--- keys_n, live, spare, cursors, nshards, restart }. The instances of one
--- name share an L1 as mlcache's do, but only with the same region and
--- l1_coherence: its cursors follow one region's rings, for one mode.
+-- was given) -> name .. " " .. l1_coherence .. " " .. prefix -> { lru,
+-- size, keys_of, keys_n, live, spare, cursors, nshards, restart }. The
+-- instances of one name share an L1 as mlcache's do, but only with the
+-- same region, l1_coherence and prefix: its cursors follow one region's
+-- rings, for one mode, and its entries are copies of prefix .. key.
 -- Weak, so an L1 goes with its last instance.
 local l1_sets = setmetatable({}, { __mode = "k" })
 -- The L1 of an opts.lru of the caller's: that lrucache -> the table
 -- above without its lru (a weak key's own value must not hold it), for
--- the instances given it; all of one region and one l1_coherence, as
--- its stripes and cursors are that region's, for that mode.
+-- the instances given it; all of one region, one l1_coherence and one
+-- prefix, as its stripes and cursors are that region's, for that mode,
+-- and its entries copies of that prefix's keys.
 local l1_of_lru = setmetatable({}, { __mode = "k" })
 
 -- resurrect_ttl 0 is mlcache's "resurrect for good"; the read-through's 0
@@ -405,7 +407,7 @@ end
 -- file). shm_set_tries, shm_miss, shm_locks, ipc_shm and ipc are checked
 -- as mlcache checks them and have no use here (see ffi/README.md). The
 -- instances of one name share this worker's L1, as mlcache's do, when
--- they also share region and l1_coherence (see l1_sets).
+-- they also share region, l1_coherence and prefix (see l1_sets).
 function _M.new(name, region, opts)
     if type(name) ~= "string" then
         error("name must be a string", 2)
@@ -448,7 +450,8 @@ function _M.new(name, region, opts)
     if opts.lru then
         l1 = l1_of_lru[opts.lru]
         if not l1 then
-            l1 = { size = lru_size or 100, coherence = coherence, region = region }
+            l1 = { size = lru_size or 100, coherence = coherence, region = region,
+                   prefix = prefix }
             l1_of_lru[opts.lru] = l1
         elseif l1.coherence ~= coherence then
             return nil, "opts.lru is the L1 of an instance with l1_coherence \""
@@ -457,6 +460,10 @@ function _M.new(name, region, opts)
             return nil, "opts.lru is the L1 of an instance over another region: its"
                 .. " entries are checked against that region's changes; give this"
                 .. " instance an lrucache of its own"
+        elseif l1.prefix ~= prefix then
+            return nil, "opts.lru is the L1 of an instance with another prefix: its"
+                .. " entries are copies of other keys of the region; give this"
+                .. " instance an lrucache of its own"
         end
     else
         local set = l1_sets[region]
@@ -464,7 +471,8 @@ function _M.new(name, region, opts)
             set = setmetatable({}, { __mode = "v" })
             l1_sets[region] = set
         end
-        local id = name .. " " .. coherence
+        -- the prefix too: an L1 entry is a copy of prefix .. key
+        local id = name .. " " .. coherence .. " " .. prefix
         l1 = set[id]
         if not l1 then
             local lru, err = lrucache.new(lru_size or 100)
