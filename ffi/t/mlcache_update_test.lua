@@ -217,6 +217,37 @@ do
     assert(instance(1)) -- binds the module to the library again
 end
 
+-- mlcache's purge event, given to a custom opts.ipc, on an LRU of the
+-- caller's without flush_all: every L1 entry goes all the same (those the
+-- reverse map lists), so that the next gets read L2.
+do
+    local lru = lrucache.new(10)
+    local bare = {
+        get = function(_, k) return lru:get(k) end,
+        set = function(_, k, v, ttl, flags) return lru:set(k, v, ttl, flags) end,
+        delete = function(_, k) return lru:delete(k) end,
+    }
+    local handlers = {}
+    local ipc = {
+        register_listeners = function(events)
+            for _, e in pairs(events) do handlers[e.channel] = e.handler end
+            return true
+        end,
+        broadcast = function() return true end,
+        poll = function() return true end,
+    }
+    names = names + 1
+    local c = assert(mlc.new("upd" .. names, region, { prefix = "", ttl = 0, lru = bare, ipc = ipc,
+                                                      l1_coherence = "update" }))
+    assert(region:set("purged", "p"))
+    expect({ "p", nil, 2 }, c:get("purged"))
+    expect({ "p", nil, 1 }, c:get("purged"))
+    local purge = handlers["mlcache:purge:upd" .. names]
+    truthy(purge ~= nil, "no purge handler registered")
+    purge()
+    expect({ "p", nil, 2 }, c:get("purged"))
+end
+
 region:close()
 os.remove(path)
 T.done("mlcache_update_test.lua")

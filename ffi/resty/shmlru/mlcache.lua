@@ -369,6 +369,10 @@ local function new_opts_error(opts)
 end
 
 
+-- forget_all (below) drops every L1 entry the reverse map lists.
+local forget_all
+
+
 -- flush_l1 empties this worker's L1 of self (shared by the instances of
 -- its name) and its reverse map: false for a custom LRU without
 -- flush_all. An lrucache without flush_all (older than any this module's
@@ -522,7 +526,11 @@ function _M.new(name, region, opts)
             },
             purge = {
                 channel = "mlcache:purge:" .. name,
-                handler = function() flush_l1(self) end,
+                handler = function()
+                    if not flush_l1(self) then
+                        forget_all(self) -- an LRU without flush_all
+                    end
+                end,
             },
         }
         local ok, err = opts.ipc.register_listeners(events)
@@ -692,7 +700,7 @@ end
 
 -- forget_all drops every L1 entry in the reverse map (every entry of an
 -- "update" L1, with any LRU).
-local function forget_all(self)
+function forget_all(self)
     local l1 = self.l1
     for st in pairs(l1.keys_of) do
         forget_keys(self, st)
@@ -767,9 +775,11 @@ end
 
 
 -- l1_current says whether no change was made in the shard of stripe st
--- (nil for an entry put there by someone else without user flags) since
--- the cursors of the instance's L1: whether an entry of L1 filled under
--- st is current, in "always" mode.
+-- since the cursors of the instance's L1: whether an entry of L1 filled
+-- under st is current, in "always" mode. st is nil from an LRU that keeps
+-- no user flags (nothing of it can be checked); an entry the caller put
+-- into lua-resty-lrucache without flags reads as stripe 0, and is served
+-- as the caller's own value, as mlcache serves it.
 local function l1_current(self, st)
     local cursors = self.cursors
     return st ~= nil and cursors ~= nil
