@@ -773,72 +773,92 @@ SHMLRU_HIDDEN int shmlru_fast_l1_stamp(uint64_t h, const char *key, size_t klen,
 	return finish(f, SHMLRU_OK);
 }
 
-/* lru's Binding.StripeStamp, compared: the L1 hit's whole extra cost, so
- * no key, no hash, one load, and no count of the call in the handle's
- * inflight: its two read-modify-writes would cost more than the rest of
- * the call together. Nor an escape: the stripe is read with guard.c's
- * shmlru_fast_load64, which a fault does not end (where the architecture
- * has it; elsewhere the call sets an escape as the others do). Close is
- * safe all the same. Close clears the handle's id before it unmaps; the
- * call loads the id before and after its load of the stripe, and answers
- * only if both are the handle's. Had close unmapped the stripe's page
- * before that load, the load faults, and the call goes to Go, which
- * answers SHMLRU_CLOSED. A load through the old translation that did not
- * fault finished before munmap returned (its TLB invalidation completes
- * only then: an interrupt on x86, a broadcast TLBI and barrier on arm64),
- * so it read the stripe before close: an answer from before it. A load
- * from a mapping that took the page's place went through a page-table
- * entry published after close cleared the id, so the second, acquire,
- * load of the id sees it cleared (multi-copy atomicity orders the walk
- * before it on arm64 too). *valid receives the answer (1 or 0), as the
- * status could not tell 1 from SHMLRU_FAST_FALLBACK. A stripe out of range
- * is the caller's error (SHMLRU_BAD_ARGUMENT); Go answers the same. */
-SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t stamp, int *valid)
+/* peek_handle is h's native view for a call that counts nothing in the
+ * handle's inflight (shmlru_fast_l1_valid and _current: see the first for
+ * why close is safe all the same), or NULL when the native path does not
+ * serve h. */
+static inline struct shmlru_fast *peek_handle(uint64_t h)
 {
 	if (h == 0)
-		return SHMLRU_FAST_FALLBACK;
+		return NULL;
 	struct shmlru_fast *f = &shmlru_fast_handles[(h - 1) % SHMLRU_FAST_HANDLES];
 	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h || __atomic_load_n(&f->broken, __ATOMIC_RELAXED))
-		return SHMLRU_FAST_FALLBACK;
-	if ((uint64_t)stripe >= (uint64_t)f->shards * f->stripes)
-		return SHMLRU_BAD_ARGUMENT;
+		return NULL;
+	return f;
+}
+
+/* peek_load is an acquire load of the word at p for such a call: 1 and
+ * *v, or 0 if it faulted. The load is guard.c's shmlru_fast_load64 where
+ * the architecture has it, which a fault does not end; elsewhere it is
+ * made under an escape of its own (this frame is live for the whole load,
+ * so the jump lands in a frame still there). A fault on a word of f's
+ * mapping (mapped) marks the handle broken, as guard.c marks it for a
+ * fault in a call, but only while the id is still h: with the id
+ * cleared, close unmapped it, and nothing is broken (marking the slot
+ * could mark the next handle that takes it; a mark left there by a close
+ * racing this one only sends that handle's calls to Go). */
+static inline int peek_load(struct shmlru_fast *f, uint64_t h, const uint64_t *p, int mapped, uint64_t *v)
+{
 #ifdef SHMLRU_FAST_LOAD
-	struct shmlru_fast_load c = shmlru_fast_load64(stripe_at(f, stripe));
-	if (c.faulted) {
-		/* The stripe lies in the handle's mapping (range-checked above).
-		 * With the id still the handle's, that mapping is still there,
-		 * so the page is gone from the file, or the file cannot give it:
-		 * the handle is broken, as guard.c marks it for a fault in a
-		 * call. With the id cleared, close unmapped it: nothing is
-		 * broken (and marking the slot could mark the next handle that
-		 * takes it; a mark left there by a close racing this one only
-		 * sends that handle's calls to Go). Go answers either way. */
-		if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) == h)
-			__atomic_store_n(&f->broken, 1, __ATOMIC_SEQ_CST);
-		return SHMLRU_FAST_FALLBACK;
+	struct shmlru_fast_load l = shmlru_fast_load64(p);
+	if (!l.faulted) {
+		*v = l.value;
+		return 1;
 	}
-	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
-		return SHMLRU_FAST_FALLBACK;
-	*valid = c.value == stamp;
-	return SHMLRU_OK;
 #else
 	struct shmlru_fast_call call;
 	call.f = f;
 	call.locked = NULL;
 	call.faulted = 0;
 	call.made = 0;
-	if (sigsetjmp(call.escape, 0)) {
+	if (sigsetjmp(call.escape, 0) == 0) {
+		shmlru_fast_cur = &call;
+		*v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
 		shmlru_fast_cur = NULL;
-		return SHMLRU_FAST_FALLBACK;
+		return 1;
 	}
-	shmlru_fast_cur = &call;
-	uint64_t c = __atomic_load_n(stripe_at(f, stripe), __ATOMIC_ACQUIRE);
 	shmlru_fast_cur = NULL;
-	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
+#endif
+	if (mapped && __atomic_load_n(&f->id, __ATOMIC_ACQUIRE) == h)
+		__atomic_store_n(&f->broken, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* lru's Binding.StripeStamp, compared: the L1 hit's whole extra cost in
+ * the stripe's way of keeping a copy, so no key, no hash, one load, and no
+ * count of the call in the handle's inflight: its two read-modify-writes
+ * would cost more than the rest of the call together. Nor an escape set at
+ * every call, where the architecture has guard.c's recoverable load
+ * (peek_load). Close is safe all the same. Close clears the handle's id
+ * before it unmaps; the call loads the id before and after its load of
+ * the stripe, and answers only if both are the handle's. Had close
+ * unmapped the stripe's page before that load, the load faults, and the
+ * call goes to Go, which answers SHMLRU_CLOSED. A load through the old
+ * translation that did not fault finished before munmap returned (its TLB
+ * invalidation completes only then: an interrupt on x86, a broadcast TLBI
+ * and barrier on arm64), so it read the stripe before close: an answer
+ * from before it. A load from a mapping that took the page's place went
+ * through a page-table entry published after close cleared the id, so the
+ * second, acquire, load of the id sees it cleared (multi-copy atomicity
+ * orders the walk before it on arm64 too). The stripe lies in the
+ * handle's mapping (range-checked), so a fault there while the id is the
+ * handle's means the page is gone from the file, or the file cannot give
+ * it: the handle is broken, and Go answers. *valid receives the answer (1
+ * or 0), as the status could not tell 1 from SHMLRU_FAST_FALLBACK. A
+ * stripe out of range is the caller's error (SHMLRU_BAD_ARGUMENT); Go
+ * answers the same. */
+SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t stamp, int *valid)
+{
+	struct shmlru_fast *f = peek_handle(h);
+	if (f == NULL)
+		return SHMLRU_FAST_FALLBACK;
+	if ((uint64_t)stripe >= (uint64_t)f->shards * f->stripes)
+		return SHMLRU_BAD_ARGUMENT;
+	uint64_t c;
+	if (!peek_load(f, h, stripe_at(f, stripe), 1, &c) || __atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
 		return SHMLRU_FAST_FALLBACK;
 	*valid = c == stamp;
 	return SHMLRU_OK;
-#endif
 }
 
 /* lru's Binding.Unchanged: whether the shard of stripe had no change since
@@ -846,57 +866,26 @@ SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t sta
  * cost in resty.shmlru.mlcache's "always" mode: the shard's cursor, and one
  * acquire load of the shard's ring head, a word only its writers change.
  * Made as shmlru_fast_l1_valid is (no count in the handle's inflight; the
- * id loaded before and after the load, for close; both loads through
- * shmlru_fast_load64 where there is one), and answering *current for the
- * same reason. A stripe out of range, or cursors not one per shard, is the
- * caller's error, and so is a fault on cursors (SHMLRU_BAD_ARGUMENT). */
+ * id loaded before and after the head, for close), and answering
+ * *current for the same reason. A stripe out of range, or cursors not one
+ * per shard, is the caller's error, and so is a fault on cursors
+ * (SHMLRU_BAD_ARGUMENT). */
 SHMLRU_HIDDEN int shmlru_fast_l1_current(uint64_t h, const uint64_t *cursors, size_t ncursors, uint32_t stripe,
                                          int *current)
 {
-	if (h == 0)
-		return SHMLRU_FAST_FALLBACK;
-	struct shmlru_fast *f = &shmlru_fast_handles[(h - 1) % SHMLRU_FAST_HANDLES];
-	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h || __atomic_load_n(&f->broken, __ATOMIC_RELAXED))
+	struct shmlru_fast *f = peek_handle(h);
+	if (f == NULL)
 		return SHMLRU_FAST_FALLBACK;
 	if (cursors == NULL || ncursors != f->shards || (uint64_t)stripe >= (uint64_t)f->shards * f->stripes)
 		return SHMLRU_BAD_ARGUMENT;
 	uint32_t si = stripe >> f->stripe_bits;
-#ifdef SHMLRU_FAST_LOAD
-	struct shmlru_fast_load cursor = shmlru_fast_load64(&cursors[si]);
-	if (cursor.faulted)
-		return SHMLRU_BAD_ARGUMENT; /* the caller's memory */
-	struct shmlru_fast_load head = shmlru_fast_load64(&shard_at(f, si)->ring_head);
-	if (head.faulted) {
-		/* In the handle's mapping: broken, as shmlru_fast_l1_valid
-		 * marks it, and for the same reasons only while the id is the
-		 * handle's. */
-		if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) == h)
-			__atomic_store_n(&f->broken, 1, __ATOMIC_SEQ_CST);
-		return SHMLRU_FAST_FALLBACK;
-	}
-	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
-		return SHMLRU_FAST_FALLBACK;
-	*current = head.value == cursor.value;
-	return SHMLRU_OK;
-#else
-	struct shmlru_fast_call call;
-	call.f = f;
-	call.locked = NULL;
-	call.faulted = 0;
-	call.made = 0;
-	if (sigsetjmp(call.escape, 0)) {
-		shmlru_fast_cur = NULL;
-		return call.faulted ? SHMLRU_FAST_FALLBACK : SHMLRU_BAD_ARGUMENT;
-	}
-	shmlru_fast_cur = &call;
-	uint64_t cursor = __atomic_load_n(&cursors[si], __ATOMIC_RELAXED);
-	uint64_t head = __atomic_load_n(&shard_at(f, si)->ring_head, __ATOMIC_ACQUIRE);
-	shmlru_fast_cur = NULL;
-	if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
+	uint64_t cursor, head;
+	if (!peek_load(f, h, &cursors[si], 0, &cursor))
+		return SHMLRU_BAD_ARGUMENT;
+	if (!peek_load(f, h, &shard_at(f, si)->ring_head, 1, &head) || __atomic_load_n(&f->id, __ATOMIC_ACQUIRE) != h)
 		return SHMLRU_FAST_FALLBACK;
 	*current = head == cursor;
 	return SHMLRU_OK;
-#endif
 }
 
 /* lru's Binding.StripeChanges, without the lock: each shard's ring is
