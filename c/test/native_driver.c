@@ -11,7 +11,7 @@
  *                                     stripe holds, checked against PUB
  *                                     (see l1race)
  *   native_driver l1ring REGION KEY PUB N  the same, the copy kept by the
- *                                     change rings (see l1ring)
+ *                                     change rings (see l1race)
  *   native_driver wait REGION         say "ready", then run ops from stdin
  *   native_driver badcopy REGION KEY N  overwrite KEY's N-byte value from
  *                                     memory that is unmapped mid-copy
@@ -604,20 +604,37 @@ static int badout(const char *key)
 	return 0;
 }
 
-/* l1race: a per-process copy of KEY, filled as mlcache's always mode
- * fills it (shmlru_l1_stamp, then the value) and served while
- * shmlru_l1_valid says 1, against a writer that sets KEY to 1, 2, ... N
- * and, once each set returned, PUB to the same number: each check first
- * reads PUB, and a copy served must hold at least it. Prints "ok SERVED
- * FILLS" once PUB reads N, or "stale HAVE WANT". It sets "ready" first,
- * which the writer waits for. */
-static int l1race(const char *key, const char *pub, long n)
+/* l1race: a per-process copy of KEY, against a writer that sets KEY to
+ * 1, 2, ... N and, once each set returned, PUB to the same number: each
+ * check first reads PUB, and a copy served must hold at least it. rings
+ * chooses how the copy is kept:
+ *   0: as stripes keep it: filled with shmlru_l1_stamp, then the value,
+ *      and served while shmlru_l1_valid says 1;
+ *   1: as mlcache's always mode keeps it: served while shmlru_l1_current
+ *      says its shard had no change since the cursors; else the changes
+ *      are applied first (shmlru_l1_changes), which drops the copy if its
+ *      stripe is among them or a ring lapped, and the copy is served if it
+ *      is still kept. A fill keeps the copy only if its stripe still reads
+ *      the stamp after the value was read.
+ * Prints "ok SERVED FILLS" once PUB reads N, or "stale HAVE WANT". It sets
+ * "ready" first, which the writer waits for. */
+static int l1race(const char *key, const char *pub, long n, int rings)
 {
 	char b[32];
-	size_t len;
+	size_t len, k = 0, ns = 0;
 	long have = -1, want = 0, served = 0, fills = 0;
-	uint32_t st = 0;
-	uint64_t c0 = 0;
+	uint32_t st = 0, out[64];
+	uint64_t c0 = 0, *cur = cursors();
+	int lapped = 0;
+	if (rings) {
+		shmlru_info info;
+		if (shmlru_info_get(h, &info) != SHMLRU_OK || info.shards > 4096 ||
+		    shmlru_l1_changes(h, cur, (size_t)info.shards, out, 0, &k, &lapped) != SHMLRU_OK) {
+			printf("error\n");
+			return 1;
+		}
+		ns = (size_t)info.shards;
+	}
 	if (shmlru_write(h, "ready", 5, "1", 1, NULL, NULL) != SHMLRU_OK) { /* the writer starts on it */
 		printf("error\n");
 		return 1;
@@ -628,61 +645,9 @@ static int l1race(const char *key, const char *pub, long n)
 			b[len] = 0;
 			want = atol(b);
 		}
-		if (have >= 0 && shmlru_l1_valid(h, st, c0) == 1) {
-			if (have < want) {
-				printf("stale %ld %ld\n", have, want);
-				return 1;
-			}
-			served++;
-			continue;
-		}
-		if (shmlru_l1_stamp(h, key, strlen(key), &st, &c0) != SHMLRU_OK ||
-		    shmlru_get(h, key, strlen(key), b, sizeof b - 1, &len, NULL) != SHMLRU_OK) {
-			printf("error\n");
-			return 1;
-		}
-		b[len] = 0;
-		have = atol(b);
-		fills++;
-	}
-	printf("ok %ld %ld\n", served, fills);
-	return 0;
-}
-
-/* l1ring: l1race's copy kept as mlcache's always mode keeps it: served
- * while shmlru_l1_current says its shard had no change since the cursors;
- * else the changes are applied first (shmlru_l1_changes), which drops the
- * copy if its stripe is among them or a ring lapped, and the copy is
- * served if it is still kept. A fill keeps the copy only if its stripe
- * still reads the stamp after the value was read. Prints "ok SERVED
- * FILLS" or "stale HAVE WANT", as l1race. */
-static int l1ring(const char *key, const char *pub, long n)
-{
-	char b[32];
-	size_t len, k;
-	long have = -1, want = 0, served = 0, fills = 0;
-	uint32_t st = 0, out[64];
-	uint64_t c0 = 0;
-	int lapped;
-	shmlru_info info;
-	if (shmlru_info_get(h, &info) != SHMLRU_OK || info.shards > 4096) {
-		printf("error\n");
-		return 1;
-	}
-	size_t ns = (size_t)info.shards;
-	uint64_t *cur = cursors();
-	if (shmlru_l1_changes(h, cur, ns, out, 0, &k, &lapped) != SHMLRU_OK ||
-	    shmlru_write(h, "ready", 5, "1", 1, NULL, NULL) != SHMLRU_OK) {
-		printf("error\n");
-		return 1;
-	}
-	while (want < n) {
-		int rc = shmlru_get(h, pub, strlen(pub), b, sizeof b - 1, &len, NULL);
-		if (rc == SHMLRU_OK) {
-			b[len] = 0;
-			want = atol(b);
-		}
-		if (have >= 0 && shmlru_l1_current(h, cur, ns, st) != 1) {
+		if (have >= 0 && !rings && shmlru_l1_valid(h, st, c0) != 1)
+			have = -1;
+		if (have >= 0 && rings && shmlru_l1_current(h, cur, ns, st) != 1) {
 			do {
 				if (shmlru_l1_changes(h, cur, ns, out, 64, &k, &lapped) != SHMLRU_OK || lapped)
 					have = -1;
@@ -706,7 +671,7 @@ static int l1ring(const char *key, const char *pub, long n)
 		}
 		b[len] = 0;
 		fills++;
-		if (shmlru_l1_valid(h, st, c0) == 1)
+		if (!rings || shmlru_l1_valid(h, st, c0) == 1)
 			have = atol(b);
 	}
 	printf("ok %ld %ld\n", served, fills);
@@ -732,9 +697,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "the op did not stop at point %s\n", argv[3]);
 		return 1;
 	} else if (strcmp(argv[1], "l1race") == 0 && argc == 6) {
-		return l1race(argv[3], argv[4], atol(argv[5]));
+		return l1race(argv[3], argv[4], atol(argv[5]), 0);
 	} else if (strcmp(argv[1], "l1ring") == 0 && argc == 6) {
-		return l1ring(argv[3], argv[4], atol(argv[5]));
+		return l1race(argv[3], argv[4], atol(argv[5]), 1);
 	} else if (strcmp(argv[1], "badcopy") == 0 && argc == 5) {
 		long page = sysconf(_SC_PAGESIZE);
 		bad_len = 2 * (size_t)page;
