@@ -217,6 +217,26 @@ do
     assert(instance(1)) -- binds the module to the library again
 end
 
+-- A change that update() passes between a fill's stamp and the fill
+-- (another process writes the key while get's callback runs, and the
+-- callback calls update()): the copy is not kept, since no later
+-- update() would drop it. The key's value is too large for the region,
+-- so the callback's value is what get fills L1 with.
+do
+    local c = instance(100)
+    assert(c:update())
+    local big = string.rep("x", region:info().max_value + 1)
+    local v, err, l = c:get("upd-raced", nil, function()
+        assert(region:set("upd-raced", "theirs"))
+        assert(c:update())
+        return big
+    end)
+    expect({ true, nil, 3 }, v == big, err, l)
+    assert(c:update())
+    v, err, l = c:get("upd-raced")
+    expect({ true, nil, 2 }, v == "theirs", err, l)
+end
+
 -- mlcache's purge event, given to a custom opts.ipc, on an LRU of the
 -- caller's without flush_all: every L1 entry goes all the same (those the
 -- reverse map lists), so that the next gets read L2.
