@@ -26,7 +26,7 @@
  * resets the shard. A fault, on the mapping (a truncated file, a page the
  * file cannot give) or on the caller's memory, ends the call through its
  * escape (guard.c, struct shmlru_fast_call, escaped below); except in
- * shmlru_fast_l1_valid, whose one read of the region is guard.c's
+ * shmlru_fast_l1_valid and _current, whose loads (peek_load) are guard.c's
  * shmlru_fast_load64, which returns "faulted" instead, where the
  * architecture has it.
  */
@@ -791,12 +791,15 @@ static inline struct shmlru_fast *peek_handle(uint64_t h)
  * *v, or 0 if it faulted. The load is guard.c's shmlru_fast_load64 where
  * the architecture has it, which a fault does not end; elsewhere it is
  * made under an escape of its own (this frame is live for the whole load,
- * so the jump lands in a frame still there). A fault on a word of f's
- * mapping (mapped) marks the handle broken, as guard.c marks it for a
- * fault in a call, but only while the id is still h: with the id
- * cleared, close unmapped it, and nothing is broken (marking the slot
- * could mark the next handle that takes it; a mark left there by a close
- * racing this one only sends that handle's calls to Go). */
+ * so the jump lands in a frame still there), whose call names no handle,
+ * so that guard.c marks nothing and a fault means what it means after the
+ * recoverable load: cursors are the caller's memory even where they lie
+ * in the mapping. A fault on a word of f's mapping (mapped) marks the
+ * handle broken, as guard.c marks it for a fault in a call, but only
+ * while the id is still h: with the id cleared, close unmapped it, and
+ * nothing is broken (marking the slot could mark the next handle that
+ * takes it; a mark left there by a close racing this one only sends that
+ * handle's calls to Go). */
 static inline int peek_load(struct shmlru_fast *f, uint64_t h, const uint64_t *p, int mapped, uint64_t *v)
 {
 #ifdef SHMLRU_FAST_LOAD
@@ -807,7 +810,7 @@ static inline int peek_load(struct shmlru_fast *f, uint64_t h, const uint64_t *p
 	}
 #else
 	struct shmlru_fast_call call;
-	call.f = f;
+	call.f = NULL;
 	call.locked = NULL;
 	call.faulted = 0;
 	call.made = 0;

@@ -93,7 +93,7 @@ extern SHMLRU_HIDDEN struct shmlru_fast shmlru_fast_handles[SHMLRU_FAST_HANDLES]
  * lives in the operation's stack frame (sigsetjmp must be called there);
  * the thread finds it through shmlru_fast_cur. */
 struct shmlru_fast_call {
-	struct shmlru_fast *f;               /* the handle */
+	struct shmlru_fast *f;               /* the handle; NULL: the call marks its faults itself (fast.c's peek_load) */
 	struct shmlru_l_shard_header *locked; /* the shard whose lock is held, or NULL */
 	int faulted;                         /* the fault that escaped was on a page of the mapping */
 	int made;                            /* the call's change is made (fast.c's clean): never Go's to make again */

@@ -28,7 +28,11 @@
  *         and repair.
  *       - anywhere else: the caller's key, value or buffer. The call
  *         returns SHMLRU_BAD_ARGUMENT (escaped releases the lock it held).
- *     Either way the thread's signal mask is set back to what it was when
+ *       - in a call that names no handle (fast.c's peek_load, where there
+ *         is no recoverable load): nothing is marked. The call knows what
+ *         the word it read lies in, and marks the handle itself, as it
+ *         does after the recoverable load.
+ *     In each case the thread's signal mask is set back to what it was when
  *     the fault came (escape, below).
  * No page is mapped over the mapping, so nothing another thread's call
  * reads or writes changes under it (a page still in the file may hold
@@ -206,7 +210,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 	if (raised && call != NULL) {
 		struct shmlru_fast *f = call->f;
 		unsigned char *a = si->si_addr;
-		if (a >= f->map && a < f->map + f->map_len) {
+		if (f != NULL && a >= f->map && a < f->map + f->map_len) {
 			call->faulted = 1;
 			__atomic_store_n(&f->broken, 1, __ATOMIC_SEQ_CST);
 		}

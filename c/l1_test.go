@@ -198,6 +198,25 @@ func TestNativeL1Current(t *testing.T) {
 	d.Close()
 }
 
+// shmlru_l1_current whose cursors fault where they lie: a fault on them is
+// the caller's (SHMLRU_BAD_ARGUMENT) and never marks the handle broken,
+// even with the cursors on a page of the handle's own mapping that faults,
+// on either of the call's paths (guard.c's recoverable load, or the escape
+// peek_load sets where there is none). The handle is marked broken only
+// by a fault on the region's word, which the call reads after them.
+func TestNativeL1CurrentCursorsFault(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	d, _, st := startWithAChange(t, bin, path, c)
+	if a, want := d.Ask(fmt.Sprint("mapcursors ", st, " 4")), fmt.Sprint(statusBadArgument, " 0"); a != want {
+		t.Fatalf("current with cursors on a page of the mapping that faults: %q, want %q (rc broken)", a, want)
+	}
+	if a := d.Ask(fmt.Sprint("current ", st, " 4")); a != "0" {
+		t.Fatalf("current after it: %q", a)
+	}
+	d.Close()
+}
+
 // shmlru_l1_current on a region truncated underneath: the shard's header
 // gone, it answers SHMLRU_CORRUPT (Go's answer, its mapping faulting too),
 // and the process lives; so does every call after the fault.

@@ -60,7 +60,7 @@
  *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
  *   llen KEY | incr KEY DELTA | del KEY | lpush KEY ITEM | sleep MS |
  *   stamp KEY | valid STRIPE STAMP | changes NCURSORS |
- *   current STRIPE NCURSORS | protect OFF
+ *   current STRIPE NCURSORS | mapcursors STRIPE NCURSORS | protect OFF
  * Results: "rc" and what the call returned (see fmt_result); native_test.go
  * prints the same for lru's Go calls on a twin region and compares.
  */
@@ -214,6 +214,23 @@ static void run(char *line)
 		/* current STRIPE NCURSORS: shmlru_l1_current's answer for the
 		 * cursors "changes" moves */
 		printf("%d", shmlru_l1_current(h, cursors(), strtoul(a, NULL, 10), (uint32_t)strtoul(key, NULL, 10)));
+	} else if (strcmp(op, "mapcursors") == 0) {
+		/* mapcursors STRIPE NCURSORS: shmlru_l1_current's answer for
+		 * cursors on the last page of the native path's mapping, made
+		 * to fault first (caller memory that happens to lie there),
+		 * and whether the handle is broken after it: "rc broken" */
+		size_t len = 0;
+		int broken = 0;
+		unsigned char *map = shmlru__test_mapping(h, &len, &broken);
+		long page = sysconf(_SC_PAGESIZE);
+		unsigned char *last = map + ((len - 1) & ~(size_t)(page - 1));
+		if (map == NULL || mprotect(last, (size_t)page, PROT_NONE) != 0) {
+			printf("-1 -1");
+		} else {
+			rc = shmlru_l1_current(h, (const uint64_t *)last, strtoul(a, NULL, 10), (uint32_t)strtoul(key, NULL, 10));
+			shmlru__test_mapping(h, &len, &broken);
+			printf("%d %d", rc, broken);
+		}
 	} else if (strcmp(op, "protect") == 0) {
 		/* protect OFF: the page at file offset OFF of the native
 		 * path's mapping faults from now on (Go's mapping is whole) */
