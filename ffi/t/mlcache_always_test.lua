@@ -15,9 +15,11 @@
 
 package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
 
--- lua-resty-lrucache reads ngx.now (its expiry clock) when loaded; no
--- entry here expires.
-ngx = { now = os.time }
+-- lua-resty-lrucache reads ngx.now (its expiry clock) when loaded. Here it
+-- is the wall clock moved by lag seconds, as nginx's cached clock lags the
+-- wall clock (one block sets lag; no other entry here expires).
+local lag = 0
+ngx = { now = function() return os.time() + lag end }
 
 local scratch = require "scratch"
 local base = require "resty.shmlru.base"
@@ -172,6 +174,21 @@ do
     local c, err = mlc.new(name .. "-lru", region, { prefix = "pb:", lru = lru })
     expect({ nil }, c)
     truthy(err and err:find("another prefix", 1, true), "err: " .. tostring(err))
+end
+
+-- A copy of this worker's own write lives in L1 for the write's TTL on
+-- L1's clock (ngx.now), as mlcache counts it, even where that clock lags
+-- the wall clock the region's deadline is on: with ngx.now 10 s behind, a
+-- set with ttl 5 is gone from L1 once ngx.now has moved 6 s (and read
+-- from L2, where it lives on), not kept 15 s.
+do
+    local c = instance(10)
+    lag = -10
+    expect({ true }, c:set("lagged", { ttl = 5 }, "v"))
+    expect({ "v", nil, 1 }, c:get("lagged"))
+    lag = -4
+    expect({ "v", nil, 2 }, c:get("lagged"))
+    lag = 0
 end
 
 -- mlcache's cache.lru holds the values themselves, as mlcache's does.

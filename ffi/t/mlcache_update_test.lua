@@ -217,6 +217,22 @@ do
     assert(instance(1)) -- binds the module to the library again
 end
 
+-- This worker's own writes stay in its L1 through update(), as mlcache's
+-- update() skips its own worker's events: a set, and a load whose
+-- callback ran here. Another process's write after them still drops them.
+do
+    local c = instance(100)
+    assert(c:update())
+    expect({ true }, c:set("own-set", nil, "mine"))
+    expect({ "own-load", nil, 3 }, c:get("own-load", nil, function() return "own-load" end))
+    assert(c:update())
+    expect({ "mine", nil, 1 }, c:get("own-set"))
+    expect({ "own-load", nil, 1 }, c:get("own-load"))
+    assert(region:set("own-set", "theirs"))
+    assert(c:update())
+    expect({ "theirs", nil, 2 }, c:get("own-set"))
+end
+
 -- A change that update() passes between a fill's stamp and the fill
 -- (another process writes the key while get's callback runs, and the
 -- callback calls update()): the copy is not kept, since no later

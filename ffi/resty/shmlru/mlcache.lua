@@ -789,16 +789,18 @@ end
 
 -- l1_set keeps v (nil for a cached nil) in L1 for ttl seconds (nil:
 -- none), read after stripe st read the count stamp: as itself, with st
--- in lrucache's user flags and key in st's reverse map. In "always" mode
--- the changes made in st's shard since the cursors are applied first:
--- they came before the stamp or between it and now, and once the copy is
--- in L1 its next get would apply them and drop it (a load's or a set's
--- own write among them). ("update" leaves them to update(), as it leaves
--- every change.) Then the copy is kept only if the stripe still reads the
--- stamp: a change since the stamp may be one the cursors have passed, and
--- no later pass would drop the copy.
-local function l1_set(self, key, v, st, stamp, ttl)
-    if self.always and not l1_current(self, st) and not apply_changes(self) then
+-- in lrucache's user flags and key in st's reverse map. In "always" mode,
+-- and for a copy of this worker's own write (own: a set, or a load whose
+-- callback ran here), the changes made in st's shard since the cursors
+-- are applied first: they came before the stamp or between it and now,
+-- and once the copy is in L1 the next get or update() would apply them
+-- and drop it, the write's own change among them. (mlcache's update() too
+-- skips the events of its own worker.) Otherwise "update" leaves them to
+-- update(), as it leaves every change. Then the copy is kept only if the
+-- stripe still reads the stamp: a change since the stamp may be one the
+-- cursors have passed, and no later pass would drop the copy.
+local function l1_set(self, key, v, st, stamp, ttl, own)
+    if (self.always or own) and not l1_current(self, st) and not apply_changes(self) then
         return
     end
     if lib.shmlru_l1_valid(self.h, st, stamp) ~= 1 then
@@ -878,7 +880,7 @@ end
 -- promote puts v (read from, or written to, L2 after its stripe st read
 -- the count c0) into L1, through the l1_serializer, and returns get's
 -- answer.
-local function promote(self, opts, key, v, st, c0, fresh, level)
+local function promote(self, opts, key, v, st, c0, fresh, level, own_ttl)
     if v ~= nil then
         local ser = opt(self, opts, "l1_serializer")
         if ser then
@@ -897,11 +899,18 @@ local function promote(self, opts, key, v, st, c0, fresh, level)
     end
     if fresh then
         local ttl
-        if fresh ~= 0 then
+        if own_ttl then
+            -- This worker's own write: its TTL from now on L1's clock, as
+            -- mlcache counts it (L2's deadline is on the wall clock, which
+            -- ngx.now() lags within a request).
+            if own_ttl > 0 then
+                ttl = own_ttl
+            end
+        elseif fresh ~= 0 then
             ttl = fresh / 1000 - l1_now() -- on L1's clock: it ends with L2's
         end
         if not ttl or ttl > 0 then
-            l1_set(self, key, v, st, c0, ttl)
+            l1_set(self, key, v, st, c0, ttl, own_ttl ~= nil)
         end
     end
     return v, nil, level
@@ -1012,7 +1021,7 @@ local function get_l2l3(self, key, opts, cb, ...)
         return nil, err
     end
     local ran = { max = self.max_value }
-    local val, src
+    local val, src, own_ttl
     val, err, src, version, fresh = resolve(shm, l2key, o, st, v, run_cb, ran, cb, ...)
     if ran.bad then
         error("cannot cache value of type " .. ran.bad) -- from here, as mlcache
@@ -1047,13 +1056,14 @@ local function get_l2l3(self, key, opts, cb, ...)
             ttl = val == nil and opt(self, opts, "neg_ttl") or opt(self, opts, "ttl")
         end
         note_write(self, l2key, version, ttl)
+        own_ttl = ttl
     end
     if fresh then
         -- The load wrote the entry after c0 was read: keep it in L1 at the
         -- count after the write if nothing else changed it since.
         c0 = restamp(h, l2key, version, fresh) or c0
     end
-    return promote(self, opts, key, val, stripe, c0, fresh, LEVEL[src])
+    return promote(self, opts, key, val, stripe, c0, fresh, LEVEL[src], own_ttl)
 end
 
 
@@ -1185,12 +1195,12 @@ function _M.set(self, key, opts, value)
     if not ok then
         return nil, "could not write to the region: " .. tostring(version)
     end
-    note_write(self, l2key, version, value == nil and opt(self, opts, "neg_ttl")
-               or opt(self, opts, "ttl"))
+    local ttl = value == nil and opt(self, opts, "neg_ttl") or opt(self, opts, "ttl")
+    note_write(self, l2key, version, ttl)
     -- The write bumped the stripe after c0: the copy is current at the
     -- count after it if the entry is still this write's.
     c0 = restamp(h, l2key, version, fresh) or c0
-    local _, err = promote(self, opts, key, value, stripe, c0, fresh, 0)
+    local _, err = promote(self, opts, key, value, stripe, c0, fresh, 0, ttl)
     if err then
         return nil, err
     end
