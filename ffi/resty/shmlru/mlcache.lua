@@ -374,10 +374,11 @@ local forget_all
 
 
 -- flush_l1 empties this worker's L1 of self (shared by the instances of
--- its name) and its reverse map: false for a custom LRU without
--- flush_all. An lrucache without flush_all (older than any this module's
--- dependencies install) is replaced, for this instance and those made
--- after it, as mlcache replaces it.
+-- its name) and its reverse map. An lrucache without flush_all (older than
+-- any this module's dependencies install) is replaced, for this instance
+-- and those made after it, as mlcache replaces it; from a custom LRU
+-- without flush_all, the entries the reverse map lists are dropped one by
+-- one (what the caller put there itself stays).
 local function flush_l1(self)
     local l1 = self.l1
     if self.lru.flush_all then
@@ -386,10 +387,10 @@ local function flush_l1(self)
         self.lru = lrucache.new(l1.size)
         l1.lru = self.lru
     else
-        return false
+        forget_all(self)
+        return
     end
     l1.keys_of, l1.keys_n = {}, 0
-    return true
 end
 
 
@@ -526,11 +527,7 @@ function _M.new(name, region, opts)
             },
             purge = {
                 channel = "mlcache:purge:" .. name,
-                handler = function()
-                    if not flush_l1(self) then
-                        forget_all(self) -- an LRU without flush_all
-                    end
-                end,
+                handler = function() flush_l1(self) end,
             },
         }
         local ok, err = opts.ipc.register_listeners(events)
@@ -698,8 +695,7 @@ local function prune(self)
 end
 
 
--- forget_all drops every L1 entry in the reverse map (every entry of an
--- "update" L1, with any LRU).
+-- forget_all drops every L1 entry in the reverse map.
 function forget_all(self)
     local l1 = self.l1
     for st in pairs(l1.keys_of) do
@@ -718,9 +714,7 @@ end
 local function restart(self)
     local ok, err = reset_cursors(self)
     self.l1.restart = not ok
-    if not flush_l1(self) then
-        forget_all(self)
-    end
+    flush_l1(self)
     return ok, err
 end
 
@@ -735,9 +729,7 @@ local function apply_more(self, n, lap)
         if not n then
             -- The call may have moved cursors past changes it could not
             -- report: what changed is not known, so no copy stands.
-            if not flush_l1(self) then
-                forget_all(self)
-            end
+            flush_l1(self)
             return nil, lap
         end
         if lap then
