@@ -22,7 +22,7 @@ local lag = 0
 ngx = { now = function() return os.time() + lag end }
 
 local scratch = require "scratch"
-local base = require "resty.shmlru.base"
+local stripes = require "stripes"
 local mlc = require "resty.shmlru.mlcache"
 local lrucache = require "resty.lrucache"
 local ffi = require "ffi"
@@ -31,22 +31,13 @@ local expect, truthy = T.expect, T.truthy
 
 local region, path = scratch.open("mlcalw")
 
-local stripe_out, stamp_out = ffi.new("uint32_t[1]"), ffi.new("uint64_t[1]")
 local function stripe(key)
-    assert(base.lib().shmlru_l1_stamp(region.h, key, #key, stripe_out, stamp_out) == 0)
-    return stripe_out[0]
+    return stripes.of(region, key)
 end
 
 -- same returns n keys prefix-0, prefix-i... that share one stripe.
 local function same(prefix, n)
-    local keys, st = { prefix .. "-0" }, stripe(prefix .. "-0")
-    for i = 1, 1e6 do
-        local k = prefix .. "-" .. i
-        if stripe(k) == st then
-            keys[#keys + 1] = k
-            if #keys == n then break end
-        end
-    end
+    local keys = stripes.sharing(region, prefix, n)
     expect({ n }, #keys)
     return keys
 end

@@ -16,19 +16,17 @@ package.path = "ffi/?.lua;ffi/t/?.lua;" .. package.path
 ngx = { now = os.time }
 
 local scratch = require "scratch"
+local stripes = require "stripes"
 local base = require "resty.shmlru.base"
 local mlc = require "resty.shmlru.mlcache"
 local lrucache = require "resty.lrucache"
-local ffi = require "ffi"
 local T = require "check"
 local expect, truthy = T.expect, T.truthy
 
 local region, path = scratch.open("mlcupd")
 
-local stripe_out, stamp_out = ffi.new("uint32_t[1]"), ffi.new("uint64_t[1]")
 local function stripe(key)
-    assert(base.lib().shmlru_l1_stamp(region.h, key, #key, stripe_out, stamp_out) == 0)
-    return stripe_out[0]
+    return stripes.of(region, key)
 end
 
 local names = 0
@@ -53,14 +51,7 @@ end
 -- Keys sharing one stripe: a write to any of them drops the others' L1
 -- copies too (they were filled under the same count), and only theirs.
 do
-    local shared, st = { "same-0" }, stripe("same-0")
-    for i = 1, 1e6 do
-        local k = "same-" .. i
-        if stripe(k) == st then
-            shared[#shared + 1] = k
-            if #shared == 3 then break end
-        end
-    end
+    local shared, st = stripes.sharing(region, "same", 3), stripe("same-0")
     expect({ 3 }, #shared)
     local others = {}
     for i = 1, 50 do
