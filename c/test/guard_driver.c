@@ -202,17 +202,10 @@ static void sent(const char *key, long off)
 	if (pipe(host_pipe) != 0)
 		skip("pipe");
 #if defined(UFFD_USER_MODE_ONLY) && defined(UFFD_FEATURE_MINOR_SHMEM) && defined(UFFD_FEATURE_THREAD_ID)
-	int u = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-	if (u < 0)
-		skip("userfaultfd");
-	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_THREAD_ID};
-	if (ioctl(u, UFFDIO_API, &api) != 0)
-		skip("userfaultfd without shmem minor faults or thread ids");
-	struct uffdio_register r = {.range = {(unsigned long)page, size}, .mode = UFFDIO_REGISTER_MODE_MINOR};
-	if (ioctl(u, UFFDIO_REGISTER, &r) != 0)
-		skip("UFFDIO_REGISTER (the region not on tmpfs?)");
-	if (madvise(page, size, MADV_DONTNEED) != 0)
-		skip("madvise");
+	int u;
+	const char *why = uffd_minor(page, size, 0, UFFD_FEATURE_THREAD_ID, &u);
+	if (why != NULL)
+		skip(why);
 	pthread_t w;
 	pthread_create(&w, NULL, held_valid, NULL);
 	/* Wait for the worker's fault on the page: the load of its call, the

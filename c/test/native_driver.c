@@ -409,19 +409,7 @@ static const char *fault_page(unsigned char *p, size_t len, const char *how, int
 	if (strcmp(how, "segv") == 0)
 		return mprotect(p, len, PROT_NONE) == 0 ? NULL : "mprotect";
 #if defined(UFFD_USER_MODE_ONLY) && defined(UFFD_FEATURE_MINOR_SHMEM)
-	int u = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-	if (u < 0)
-		return "userfaultfd";
-	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MINOR_SHMEM};
-	if (ioctl(u, UFFDIO_API, &api) != 0)
-		return "userfaultfd without SIGBUS or shmem minor faults";
-	struct uffdio_register r = {.range = {(unsigned long)p, len}, .mode = UFFDIO_REGISTER_MODE_MINOR};
-	if (ioctl(u, UFFDIO_REGISTER, &r) != 0)
-		return "UFFDIO_REGISTER (the region not on tmpfs?)";
-	if (madvise(p, len, MADV_DONTNEED) != 0)
-		return "madvise";
-	*uffd = u;
-	return NULL;
+	return uffd_minor(p, len, O_NONBLOCK, UFFD_FEATURE_SIGBUS, uffd);
 #else
 	(void)p;
 	(void)len;
