@@ -223,8 +223,8 @@ static void run(char *line)
 		int broken = 0;
 		unsigned char *map = shmlru__test_mapping(h, &len, &broken);
 		long page = sysconf(_SC_PAGESIZE);
-		unsigned char *last = map + ((len - 1) & ~(size_t)(page - 1));
-		if (map == NULL || mprotect(last, (size_t)page, PROT_NONE) != 0) {
+		unsigned char *last = map == NULL ? NULL : map + ((len - 1) & ~(size_t)(page - 1));
+		if (last == NULL || mprotect(last, (size_t)page, PROT_NONE) != 0) {
 			printf("-1 -1");
 		} else {
 			rc = shmlru_l1_current(h, (const uint64_t *)last, strtoul(a, NULL, 10), (uint32_t)strtoul(key, NULL, 10));
