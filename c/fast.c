@@ -123,9 +123,28 @@ static inline int enter(uint64_t h, struct shmlru_fast_call *call, struct shmlru
 	return 1;
 }
 
+/* guard sets call as the thread's fast call in progress, for guard.c,
+ * once its escape is set. The signal fence keeps the compiler from moving
+ * the store after the call's first access that may fault (a store to the
+ * caller's output, a load of its key): to the compiler it is a store to a
+ * thread-local that nothing in this thread reads, but the handler that
+ * the fault runs on this thread does. */
+static inline void guard(struct shmlru_fast_call *call)
+{
+	shmlru_fast_cur = call;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* unguard ends it, after every access of the call (the fence again). */
+static inline void unguard(void)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	shmlru_fast_cur = NULL;
+}
+
 static inline void leave(struct shmlru_fast *f)
 {
-	shmlru_fast_cur = NULL;
+	unguard();
 	__atomic_sub_fetch(&f->inflight, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -678,7 +697,7 @@ static inline int key_fits(const struct shmlru_fast *f, const char *key, size_t 
 		return finish(f, SHMLRU_FAST_FALLBACK);                 \
 	if (sigsetjmp(call.escape, 0))                                  \
 		return escaped(f);                                      \
-	shmlru_fast_cur = &call;                                        \
+	guard(&call);                                                   \
 	uint64_t hash = shmlru_xxh64(key, klen);                        \
 	uint32_t si = shmlru_shard_of(hash, f->shards, f->shard_shift); \
 	struct shmlru_l_shard_header *sh = shard_at(f, si)
@@ -815,9 +834,9 @@ static inline int peek_load(struct shmlru_fast *f, uint64_t h, const uint64_t *p
 	call.faulted = 0;
 	call.made = 0;
 	if (sigsetjmp(call.escape, 0) == 0) {
-		shmlru_fast_cur = &call;
+		guard(&call);
 		*v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
-		shmlru_fast_cur = NULL;
+		unguard();
 		return 1;
 	}
 	shmlru_fast_cur = NULL;
@@ -891,6 +910,40 @@ SHMLRU_HIDDEN int shmlru_fast_l1_current(uint64_t h, const uint64_t *cursors, si
 	return SHMLRU_OK;
 }
 
+/* shmlru_l1_heads: where to read each shard's ring head without a call,
+ * in h's ring-head watch (watch.c), and the shift from a stripe to its
+ * shard. Entered as a call (close waits for it), and with the escape set,
+ * so that heads or shift pointing where nothing can be written is the
+ * caller's error (SHMLRU_BAD_ARGUMENT). 0 where the native path does not
+ * serve h or h has no watch: the caller asks shmlru_l1_current, which
+ * says why, or answers. Not a status, so not SHMLRU_FAST_FALLBACK: Go has
+ * no watch to give. */
+SHMLRU_HIDDEN int shmlru_fast_l1_heads(uint64_t h, const volatile uint64_t **heads, size_t nheads, uint32_t *shift)
+{
+	struct shmlru_fast_call call;
+	struct shmlru_fast *f;
+	if (!enter(h, &call, &f))
+		return 0;
+	unsigned char *watch = f->watch;
+	if (watch == NULL)
+		return finish(f, 0);
+	if (heads == NULL || shift == NULL || nheads != f->shards)
+		return finish(f, SHMLRU_BAD_ARGUMENT);
+	if (sigsetjmp(call.escape, 0)) {
+		/* heads in the handle's own mapping, on a page that faulted:
+		 * the handle is broken now, and has no watch to give */
+		int rc = escaped(f);
+		return rc == SHMLRU_FAST_FALLBACK ? 0 : rc;
+	}
+	guard(&call);
+	size_t pg = f->watch_len / f->shards;
+	for (uint32_t i = 0; i < f->shards; i++)
+		heads[i] = (const volatile uint64_t *)(watch + (size_t)i * pg + (shmlru_fast_head_off(f, i) & (pg - 1)));
+	*shift = f->stripe_bits;
+	leave(f); /* not finish: 1 is an answer here, not a fallback */
+	return 1;
+}
+
 /* lru's Binding.StripeChanges, without the lock: each shard's ring is
  * read as an entry is, between two loads of the shard's change sequence
  * (every append is made inside a change's odd sequence), so what is kept
@@ -911,7 +964,7 @@ SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t n
 		return finish(f, SHMLRU_FAST_FALLBACK); /* Go refuses it, with its message */
 	if (sigsetjmp(call.escape, 0))
 		return escaped(f);
-	shmlru_fast_cur = &call;
+	guard(&call);
 	/* The outputs first, every cursor and out written: a pointer that
 	 * faults does so before a cursor moves. *n and *lapped plainly, the
 	 * rest with an atomic add of 0, which the compiler keeps (it
@@ -1008,7 +1061,7 @@ SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen)
 		return finish(f, SHMLRU_FAST_FALLBACK);
 	if (sigsetjmp(call.escape, 0))
 		return escaped(f);
-	shmlru_fast_cur = &call;
+	guard(&call);
 	*gen = in_step_gen(f);
 	return finish(f, SHMLRU_OK);
 }
@@ -1105,7 +1158,7 @@ SHMLRU_HIDDEN int shmlru_fast_load_look(uint64_t h, const char *key, size_t klen
 			return SHMLRU_FAST_FALLBACK;
 		if (sigsetjmp(call.escape, 0))
 			return escaped(f);
-		shmlru_fast_cur = &call;
+		guard(&call);
 		/* Stores, not memset: a sanitizer's memset checks the range
 		 * itself, outside this guard. */
 		look->fresh_ms = 0;

@@ -82,6 +82,10 @@ struct shmlru_fast {
 	 * namespace's offset): the track table's instants are on the host's
 	 * (lru.TrackClock, lru/trackclock.go). */
 	int64_t mono_offset;
+	/* The ring-head watch (watch.c): a page per shard, shard i's at
+	 * watch + i * the page size; NULL if the handle has none. */
+	unsigned char *watch;
+	size_t watch_len;
 };
 
 #define SHMLRU_FAST_HANDLES 4096
@@ -128,6 +132,21 @@ struct shmlru_fast_load {
 SHMLRU_HIDDEN struct shmlru_fast_load shmlru_fast_load64(const uint64_t *p);
 #endif
 
+/* watch.c: the ring-head watch of a handle, made before the handle is
+ * published and ended (its pages zeros) once close has cleared its id;
+ * and the fault handler's part, 1 if addr lay in a watch (now a page of
+ * zeros there) and the fault is handled. shmlru_fast_head_off is the file
+ * offset of shard i's ring head, which the watch maps. */
+static inline uint64_t shmlru_fast_head_off(const struct shmlru_fast *f, uint32_t i)
+{
+	/* the native mapping starts at the file's start */
+	return (uint64_t)(f->data - f->map) + SHMLRU_L_CACHE_HEADER_SIZE + (uint64_t)i * f->stride +
+	       SHMLRU_L_OFF_SHARD_HEADER_RING_HEAD;
+}
+SHMLRU_HIDDEN void shmlru_fast_watch(struct shmlru_fast *f, uint64_t id, int fd);
+SHMLRU_HIDDEN void shmlru_fast_unwatch(struct shmlru_fast *f);
+SHMLRU_HIDDEN int shmlru_fast_watch_fault(const void *addr);
+
 /* fast.c: the operations. Each returns a status, or SHMLRU_FAST_FALLBACK to
  * leave the call to Go. Their arguments are the public functions'. */
 struct shmlru_meta;
@@ -142,6 +161,7 @@ SHMLRU_HIDDEN int shmlru_fast_l1_stamp(uint64_t h, const char *key, size_t klen,
 SHMLRU_HIDDEN int shmlru_fast_l1_valid(uint64_t h, uint32_t stripe, uint64_t stamp, int *valid);
 SHMLRU_HIDDEN int shmlru_fast_l1_current(uint64_t h, const uint64_t *cursors, size_t ncursors, uint32_t stripe,
                                          int *current);
+SHMLRU_HIDDEN int shmlru_fast_l1_heads(uint64_t h, const volatile uint64_t **heads, size_t nheads, uint32_t *shift);
 SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len,
                                          size_t *n, int *lapped, size_t *done, int *done_lapped);
 SHMLRU_HIDDEN int shmlru_fast_tracked_gen(uint64_t h, uint32_t *gen);

@@ -7,7 +7,7 @@
  *
  * The handler acts only on a fault the kernel raised for an access (a
  * SIGSEGV or SIGBUS sent with kill or pthread_kill is never one of ours),
- * in one of two places:
+ * in one of three places:
  *   - at the one load instruction of shmlru_fast_load64 (below; x86-64 and
  *     arm64), the kernel's "exception table" way: the handler moves the
  *     program counter in the ucontext to the routine's fixup, which returns
@@ -17,6 +17,12 @@
  *     a load. That instruction reads *p and nothing else, so whatever the
  *     address the kernel reports, the fault is that load's: the caller,
  *     which knows what p points into, decides what it means.
+ *   - a SIGBUS on a page of a ring-head watch (watch.c), or a SIGSEGV
+ *     there in a child forked without exec, which has none, from any
+ *     instruction: the loads there are the caller's own (JIT-compiled Lua
+ *     in resty.shmlru.mlcache). The handler maps a page of zeros in its
+ *     place, marks the handle broken, and returns: the load runs again and
+ *     reads 0, which the caller takes for a change (watch.c says why).
  *   - inside a fast call (shmlru_fast_cur is set), which it ends through
  *     the call's escape (fast.c's escaped), from the faulting instruction:
  *       - inside that handle's own mapping: the file shrank, or cannot give
@@ -34,7 +40,7 @@
  *         does after the recoverable load.
  *     In each case the thread's signal mask is set back to what it was when
  *     the fault came (escape, below).
- * No page is mapped over the mapping, so nothing another thread's call
+ * No page is mapped over the native path's mapping, so nothing another thread's call
  * reads or writes changes under it (a page still in the file may hold
  * another call's lock word, or its change half made): a call on pages that
  * are there completes as if nothing had happened, and one that touches a
@@ -206,6 +212,12 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 	if (raised && uc != NULL && resume_at_fixup(uc))
 		return;
 #endif
+	/* A page of a ring-head watch (watch.c), read from anywhere, whose
+	 * file page is gone (SIGBUS), or not mapped at all in a child forked
+	 * without exec (SEGV_MAPERR): zeros in its place, and the load runs
+	 * again. Any other SIGSEGV there is a write, never the watch's. */
+	if (raised && (sig == SIGBUS || si->si_code == SEGV_MAPERR) && shmlru_fast_watch_fault(si->si_addr))
+		return;
 	struct shmlru_fast_call *call = shmlru_fast_cur;
 	if (raised && call != NULL) {
 		struct shmlru_fast *f = call->f;

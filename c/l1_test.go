@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"os/exec"
 	"runtime"
@@ -102,18 +103,20 @@ func TestNativeL1ChangesScribbled(t *testing.T) {
 // ... and, once each Set returned, a second key to the same number; a
 // driver keeps a copy of the first, by its stripe (shmlru_l1_stamp, the
 // value, then shmlru_l1_valid on every use) or by the change rings (as
-// mlcache's always mode does: shmlru_l1_current on every use, the changes
-// applied when it says the shard changed), all native, and checks every
+// mlcache's always mode does: shmlru_l1_current on every use, or the ring
+// head read from the ring-head watch, the changes applied when it says the
+// shard changed), all native, and checks every
 // copy it serves against the second key read just before: never older.
 func TestNativeL1GuaranteeRaced(t *testing.T) {
-	for _, mode := range []string{"l1race", "l1ring"} {
+	for _, mode := range []string{"l1race", "l1ring", "l1watch"} {
 		t.Run(mode, func(t *testing.T) { raceL1Copy(t, mode) })
 	}
 }
 
 // raceL1Copy is TestNativeL1GuaranteeRaced with the driver keeping its
 // copy by the stripe (l1race) or by the change rings (l1ring: the copy
-// used while shmlru_l1_current holds, as mlcache's always mode does).
+// used while shmlru_l1_current holds; l1watch: while the shard's head read
+// from the ring-head watch is the cursor, as mlcache's always mode does).
 func raceL1Copy(t *testing.T, mode string) {
 	bin := buildC(t, "test/native_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
@@ -242,6 +245,105 @@ func TestNativeL1CurrentTruncated(t *testing.T) {
 		if a := d.Ask(q); a != fmt.Sprint(statusCorrupt) {
 			t.Fatalf("current of a shard truncated away: %q, want %d", a, statusCorrupt)
 		}
+	}
+	d.Close()
+}
+
+// shmlru_l1_heads: the ring-head watch answers what shmlru_l1_current
+// answers, read with a plain load by the caller, through every change the
+// current test makes; bad arguments are refused; a child forked without
+// exec, which inherits no watch, reads 0 there; and once the handle is
+// closed the heads taken before read 0, never a head, without a fault,
+// and the handle has no watch to give.
+func TestNativeL1Heads(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	d, _, st := startWithAChange(t, bin, path, c)
+	b := c.Binding()
+	shift := bits.TrailingZeros(uint(b.Stripes() / b.Shards()))
+	if a, want := d.Ask("heads 4"), fmt.Sprint("1 ", shift); a != want {
+		t.Fatalf("heads: %q, want %q", a, want)
+	}
+	same := func(want string) {
+		t.Helper()
+		cur, head := d.Ask(fmt.Sprint("current ", st, " 4")), d.Ask(fmt.Sprint("head ", st))
+		if cur != want || head != want+" 0" {
+			t.Fatalf("current %q, head %q; want %q", cur, head, want)
+		}
+	}
+	same("0")
+	if a, want := d.Ask("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
+		t.Fatalf("changes: %q, want %q", a, want)
+	}
+	same("1")
+	must(t, c.Set([]byte(keyIn(c, "other", 1)), []byte("v"), 0))
+	same("1")
+	must(t, c.Set([]byte(keyIn(c, "same", 0)), []byte("v"), 0))
+	same("0")
+	bad := fmt.Sprint(statusBadArgument)
+	for _, n := range []string{"0", "3", "5"} {
+		if a := d.Ask("heads " + n); a != bad+" 0" {
+			t.Fatalf("heads %s for 4 shards: %q, want %s", n, a, bad)
+		}
+	}
+	if a, want := d.Ask("headsbad 4"), strings.Repeat(bad+" ", 3)+bad; a != want {
+		t.Fatalf("heads or shift NULL or unwritable: %q, want %q", a, want)
+	}
+	if a := d.Ask(fmt.Sprint("forkhead ", st)); a != "0 1" {
+		t.Fatalf("a head read in a child forked without exec: %q, want a 0 that is no cursor", a)
+	}
+	same("0")
+	if a := d.Ask("close"); a != "0" {
+		t.Fatalf("close: %q", a)
+	}
+	if a := d.Ask(fmt.Sprint("head ", st)); a != "0 1" {
+		t.Fatalf("a head taken before close, read after it: %q, want a 0 that is no cursor", a)
+	}
+	if a := d.Ask("heads 4"); a != "0 0" {
+		t.Fatalf("heads of a closed handle: %q, want none", a)
+	}
+	d.Close()
+}
+
+// The ring-head watch of a region truncated underneath: a load from the
+// caller's own code on the page the file lost does not kill the process;
+// it reads 0, and so does every head of the watch from then on (the
+// handle is broken, as after a fault in a call), so no copy is served
+// without asking the library, which answers SHMLRU_CORRUPT.
+func TestNativeL1HeadsTruncated(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	b := c.Binding()
+	gone, _, err := b.Stripe([]byte(keyIn(c, "key", 3)))
+	must(t, err)
+	kept, _, err := b.Stripe([]byte(keyIn(c, "key", 0)))
+	must(t, err)
+	d := startDriver(t, bin, "wait", path)
+	d.Await("ready")
+	if a := d.Ask("changes 4"); a != "0 0 0" {
+		t.Fatalf("changes from now on: %q", a)
+	}
+	if a := d.Ask("heads 4"); !strings.HasPrefix(a, "1 ") {
+		t.Fatalf("heads: %q", a)
+	}
+	for _, s := range []uint32{gone, kept} {
+		if a := d.Ask(fmt.Sprint("head ", s)); a != "1 0" {
+			t.Fatalf("head of stripe %d before the truncation: %q", s, a)
+		}
+	}
+	if err := os.Truncate(path, c.Capacity()/2); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []uint32{gone, kept, gone} {
+		if a := d.Ask(fmt.Sprint("head ", s)); a != "0 1" {
+			t.Fatalf("head of stripe %d after the truncation: %q, want 0 read", s, a)
+		}
+	}
+	if a := d.Ask(fmt.Sprint("current ", gone, " 4")); a != fmt.Sprint(statusCorrupt) {
+		t.Fatalf("current of a shard truncated away: %q, want %d", a, statusCorrupt)
+	}
+	if a := d.Ask("heads 4"); a != "0 0" {
+		t.Fatalf("heads of a broken handle: %q, want none", a)
 	}
 	d.Close()
 }

@@ -113,6 +113,9 @@ func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
 	} else {
 		f.track_off = 0 // Go answers: never in step
 	}
+	// The ring-head watch (watch.c), from the file the view maps, before
+	// the handle is published: shmlru_l1_heads hands it out from then on.
+	C.shmlru_fast_watch(f, C.uint64_t(id), C.int(v.Region.Fd()))
 	C.shmlru_guard_install()
 	// Published last (seq_cst, as fast.c's enter reads it).
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&f.id)), id)
@@ -130,5 +133,6 @@ func disableNative(id uint64, v *lru.NativeView) {
 	for atomic.LoadInt32((*int32)(unsafe.Pointer(&f.inflight))) != 0 {
 		runtime.Gosched() // a native call holds a shard lock for microseconds
 	}
+	C.shmlru_fast_unwatch(f)
 	v.Region.Close()
 }

@@ -288,6 +288,12 @@ int shmlru_l1_current(shmlru_t h, const uint64_t *cursors, size_t ncursors, uint
 	return shmlru_go_l1_current(h, (uint64_t *)cursors, ncursors, stripe);
 }
 
+int shmlru_l1_heads(shmlru_t h, const volatile uint64_t **heads, size_t nheads, uint32_t *shift)
+{
+	GUARD();
+	return shmlru_fast_l1_heads(h, heads, nheads, shift);
+}
+
 int shmlru_l1_changes(shmlru_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len, size_t *n,
                       int *lapped)
 {

@@ -56,7 +56,9 @@
  *         chains. For a fault in the reads of shmlru_l1_valid and
  *         shmlru_l1_current (on x86-64 and arm64) it returns, having moved
  *         the program counter
- *         in the ucontext past the fault: when the call returns, the
+ *         in the ucontext past the fault; for a SIGBUS on a page that
+ *         shmlru_l1_heads handed out, it returns having mapped zeros in
+ *         the page's place. In both cases, when the call returns, the
  *         handler must return at once, so that the thread resumes where
  *         the ucontext says.
  *     A handler that does not chain, or passes no siginfo, turns those
@@ -492,6 +494,32 @@ int shmlru_l1_valid(shmlru_t h, uint32_t stripe, uint64_t stamp);
  * SHMLRU_BAD_ARGUMENT for a stripe out of range or cursors that are not
  * one per shard; another status on error. Reads cursors only. */
 int shmlru_l1_current(shmlru_t h, const uint64_t *cursors, size_t ncursors, uint32_t stripe);
+
+/* Where the caller may read, itself and with no call, what
+ * shmlru_l1_current reads: heads (nheads must be shmlru_info's shards)
+ * receives a pointer to each shard's change-ring head, and *shift the
+ * shift from a stripe to its shard. Then, for a stripe below the cache's
+ * shards times its stripes per shard,
+ *
+ *   *heads[stripe >> shift] == cursors[stripe >> shift]
+ *
+ * says what shmlru_l1_current(h, cursors, shards, stripe) == 1 says. The
+ * words lie in a read-only mapping of the library's own, the ring-head
+ * watch, which no fault ends: were the region's file truncated under it,
+ * its pages read 0 (never a head), and so do they once h is closed. So a
+ * load through them never fails, made before or after close, and a load
+ * that reads a head other than the cursor's sends the caller to
+ * shmlru_l1_changes, which reports what happened. The pointers stay valid
+ * for the life of the process. Load each word whole (an aligned 64-bit
+ * load), and afresh at every check: through a volatile pointer, as
+ * declared. Returns 1 once heads and *shift are set; 0 where the library
+ * has no watch for h (its native path does not serve h, or no longer
+ * does), where the caller calls shmlru_l1_current instead, which answers
+ * or says why; SHMLRU_BAD_ARGUMENT for heads or shift NULL or not
+ * writable, or nheads other than the shards; another status on error.
+ * A fault in the watch is handled by the library's signal handler, as the
+ * faults of its calls are: see the top of this file for a host's own. */
+int shmlru_l1_heads(shmlru_t h, const volatile uint64_t **heads, size_t nheads, uint32_t *shift);
 
 /* The stripes changed since cursors: out (out_len slots) receives up to
  * out_len stripe indexes, *n how many; a stripe may come more than once.

@@ -61,7 +61,10 @@ func (s *shard) countChange(h uint64) uint64 {
 // the old one's cursors and stamps after as many changes. Below 2^62 a
 // ring head is far from the cursors' "from now on" (^uint64(0)); below
 // 2^40 a stripe count stays exact as a Lua number (a double) for as many
-// changes as it can take.
+// changes as it can take. A ring head starts at 1 at least: a reader that
+// loads heads straight from the region (the C library's ring-head watch,
+// c/watch.c) reads 0 from a page the file lost, which must match no
+// cursor.
 const (
 	ringStartBelow   = 1 << 62
 	stripeStartBelow = 1 << 40
@@ -71,7 +74,7 @@ const (
 // random starts (see ringStartBelow). Only a region's creator calls it,
 // before any other process maps the region.
 func (s *shard) startCounts() {
-	s.h.RingHead = rand.Uint64N(ringStartBelow)
+	s.h.RingHead = 1 + rand.Uint64N(ringStartBelow-1)
 	base := rand.Uint64N(stripeStartBelow)
 	for i := range s.stripes {
 		s.stripes[i] = base

@@ -12,6 +12,8 @@
  *                                     (see l1race)
  *   native_driver l1ring REGION KEY PUB N  the same, the copy kept by the
  *                                     change rings (see l1race)
+ *   native_driver l1watch REGION KEY PUB N  the same, the shard's ring
+ *                                     head read from the ring-head watch
  *   native_driver wait REGION         say "ready", then run ops from stdin
  *   native_driver badcopy REGION KEY N  overwrite KEY's N-byte value from
  *                                     memory that is unmapped mid-copy
@@ -60,7 +62,8 @@
  *   set KEY TYPE TTLMS FLAGS VALUE | get KEY | stale KEY | ttl KEY |
  *   llen KEY | incr KEY DELTA | del KEY | lpush KEY ITEM | sleep MS |
  *   stamp KEY | valid STRIPE STAMP | changes NCURSORS |
- *   current STRIPE NCURSORS | mapcursors STRIPE NCURSORS | protect OFF
+ *   current STRIPE NCURSORS | mapcursors STRIPE NCURSORS | protect OFF |
+ *   heads NCURSORS | head STRIPE | forkhead STRIPE | headsbad NCURSORS | close
  * Results: "rc" and what the call returned (see fmt_result); native_test.go
  * prints the same for lru's Go calls on a twin region and compares.
  */
@@ -74,6 +77,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +109,13 @@ static uint64_t *cursors(void)
 	}
 	return cur;
 }
+
+/* Whether "close" closed the handle. */
+static int closed;
+
+/* The ring heads "heads" took (shmlru_l1_heads), for "head". */
+static const volatile uint64_t *kept_heads[4096];
+static uint32_t kept_shift;
 
 static void run(char *line)
 {
@@ -214,6 +225,58 @@ static void run(char *line)
 		/* current STRIPE NCURSORS: shmlru_l1_current's answer for the
 		 * cursors "changes" moves */
 		printf("%d", shmlru_l1_current(h, cursors(), strtoul(a, NULL, 10), (uint32_t)strtoul(key, NULL, 10)));
+	} else if (strcmp(op, "heads") == 0) {
+		/* heads NCURSORS: shmlru_l1_heads into this process's kept
+		 * heads, which "head" reads: "rc shift" */
+		uint32_t shift = 0;
+		rc = shmlru_l1_heads(h, kept_heads, strtoul(key, NULL, 10), &shift);
+		if (rc == 1)
+			kept_shift = shift;
+		printf("%d %u", rc, rc == 1 ? shift : 0);
+	} else if (strcmp(op, "head") == 0) {
+		/* head STRIPE: the kept heads' answer for the stripe against
+		 * the cursors "changes" moves, read with a plain load here as
+		 * Lua reads it: "current zero" (whether the head read 0) */
+		uint32_t si = (uint32_t)strtoul(key, NULL, 10) >> kept_shift;
+		uint64_t v = *kept_heads[si];
+		printf("%d %d", v == cursors()[si], v == 0);
+	} else if (strcmp(op, "forkhead") == 0) {
+		/* forkhead STRIPE: "head" in a child forked without exec, which
+		 * has no watch: the child's answer, or "died SIGNAL" */
+		uint32_t si = (uint32_t)strtoul(key, NULL, 10) >> kept_shift;
+		char ans[32] = { 0 };
+		int p[2], status = 0;
+		fflush(stdout);
+		if (pipe(p) != 0) {
+			printf("pipe");
+		} else {
+			pid_t pid = fork();
+			if (pid == 0) {
+				uint64_t v = *kept_heads[si];
+				int n = snprintf(ans, sizeof ans, "%d %d", v == cursors()[si], v == 0);
+				_exit(write(p[1], ans, (size_t)n) == n ? 0 : 1);
+			}
+			close(p[1]);
+			ssize_t got = read(p[0], ans, sizeof ans - 1);
+			close(p[0]);
+			waitpid(pid, &status, 0);
+			if (WIFSIGNALED(status))
+				printf("died %d", WTERMSIG(status));
+			else
+				printf("%s", got > 0 ? ans : "nothing");
+		}
+	} else if (strcmp(op, "headsbad") == 0) {
+		/* headsbad NCURSORS: shmlru_l1_heads with NULL, then
+		 * unwritable, heads and shift: four statuses */
+		size_t nh = strtoul(key, NULL, 10);
+		uint32_t shift;
+		printf("%d %d %d %d", shmlru_l1_heads(h, NULL, nh, &shift), shmlru_l1_heads(h, kept_heads, nh, NULL),
+		       shmlru_l1_heads(h, (const volatile uint64_t **)16, nh, &shift),
+		       shmlru_l1_heads(h, kept_heads, nh, (uint32_t *)16));
+	} else if (strcmp(op, "close") == 0) {
+		/* close: shmlru_close's status; the driver then exits 0 */
+		printf("%d", shmlru_close(h));
+		closed = 1;
 	} else if (strcmp(op, "mapcursors") == 0) {
 		/* mapcursors STRIPE NCURSORS: shmlru_l1_current's answer for
 		 * cursors on the last page of the native path's mapping, made
@@ -621,6 +684,8 @@ static int badout(const char *key)
  *      stripe is among them or a ring lapped, and the copy is served if it
  *      is still kept. A fill keeps the copy only if its stripe still reads
  *      the stamp after the value was read.
+ *   2: as 1, with the shard's ring head read from the ring-head watch
+ *      (shmlru_l1_heads) in place of shmlru_l1_current, as mlcache reads it.
  * Prints "ok SERVED FILLS" once PUB reads N, or "stale HAVE WANT". It sets
  * "ready" first, which the writer waits for. */
 static int l1race(const char *key, const char *pub, long n, int rings)
@@ -639,6 +704,10 @@ static int l1race(const char *key, const char *pub, long n, int rings)
 			return 1;
 		}
 		ns = (size_t)info.shards;
+		if (rings == 2 && shmlru_l1_heads(h, kept_heads, ns, &kept_shift) != 1) {
+			printf("error\n");
+			return 1;
+		}
 	}
 	if (shmlru_write(h, "ready", 5, "1", 1, NULL, NULL) != SHMLRU_OK) { /* the writer starts on it */
 		printf("error\n");
@@ -652,7 +721,8 @@ static int l1race(const char *key, const char *pub, long n, int rings)
 		}
 		if (have >= 0 && !rings && shmlru_l1_valid(h, st, c0) != 1)
 			have = -1;
-		if (have >= 0 && rings && shmlru_l1_current(h, cur, ns, st) != 1) {
+		if (have >= 0 && rings &&
+		    (rings == 2 ? *kept_heads[st >> kept_shift] != cur[st >> kept_shift] : shmlru_l1_current(h, cur, ns, st) != 1)) {
 			do {
 				if (shmlru_l1_changes(h, cur, ns, out, 64, &k, &lapped) != SHMLRU_OK || lapped)
 					have = -1;
@@ -705,6 +775,8 @@ int main(int argc, char **argv)
 		return l1race(argv[3], argv[4], atol(argv[5]), 0);
 	} else if (strcmp(argv[1], "l1ring") == 0 && argc == 6) {
 		return l1race(argv[3], argv[4], atol(argv[5]), 1);
+	} else if (strcmp(argv[1], "l1watch") == 0 && argc == 6) {
+		return l1race(argv[3], argv[4], atol(argv[5]), 2);
 	} else if (strcmp(argv[1], "badcopy") == 0 && argc == 5) {
 		long page = sysconf(_SC_PAGESIZE);
 		bad_len = 2 * (size_t)page;
@@ -760,5 +832,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bad arguments\n");
 		return 2;
 	}
-	return shmlru_close(h) == SHMLRU_OK ? 0 : 1;
+	return closed || shmlru_close(h) == SHMLRU_OK ? 0 : 1;
 }

@@ -198,6 +198,7 @@ int shmlru_changes(shmlru_t h, const char *key, size_t key_len, uint64_t *clock)
 int shmlru_l1_stamp(shmlru_t h, const char *key, size_t key_len, uint32_t *stripe, uint64_t *stamp);
 int shmlru_l1_valid(shmlru_t h, uint32_t stripe, uint64_t stamp);
 int shmlru_l1_current(shmlru_t h, const uint64_t *cursors, size_t ncursors, uint32_t stripe);
+int shmlru_l1_heads(shmlru_t h, const volatile uint64_t **heads, size_t nheads, uint32_t *shift);
 int shmlru_l1_changes(shmlru_t h, uint64_t *cursors, size_t ncursors, uint32_t *out, size_t out_len, size_t *n,
                       int *lapped);
 typedef struct shmlru_guard {

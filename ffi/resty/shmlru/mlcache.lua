@@ -50,6 +50,7 @@ local lrucache = require "resty.lrucache"
 local ffi = require "ffi"
 
 local ffi_new = ffi.new
+local rshift = require("bit").rshift
 local ffi_str = ffi.string
 local type = type
 local tostring = tostring
@@ -141,7 +142,8 @@ local opened = {}
 
 -- The L1s of this worker: region (the path or the resty.shmlru cache new
 -- was given) -> name .. " " .. l1_coherence .. " " .. prefix -> { lru,
--- size, keys_of, keys_n, live, spare, cursors, nshards, restart }. The
+-- size, keys_of, keys_n, live, spare, cursors, nshards, heads, shift,
+-- heads_h, restart }. The
 -- instances of one name share an L1 as mlcache's do, but only with the
 -- same region, l1_coherence and prefix: its cursors follow one region's
 -- rings, for one mode, and its entries are copies of prefix .. key.
@@ -227,6 +229,22 @@ local function reset_cursors(self)
 end
 
 
+-- watch_heads asks the library where L1 may read each shard's ring head
+-- itself (shmlru_l1_heads: the ring-head watch, which no fault ends) for
+-- handle h: l1.heads and l1.shift, or none, and l1_current then calls
+-- shmlru_l1_current.
+local function watch_heads(l1, h)
+    local heads = ffi_new("const volatile uint64_t *[?]", l1.nshards)
+    local shift = ffi_new("uint32_t[1]")
+    if lib.shmlru_l1_heads(h, heads, l1.nshards, shift) == 1 then
+        l1.heads, l1.shift = heads, shift[0]
+    else
+        l1.heads, l1.shift = nil, nil
+    end
+    l1.heads_h = h
+end
+
+
 -- bind sets the instance on its region's handle; the cursors of its L1
 -- start at the region's present changes, before any fill (once per L1: an
 -- instance bound later shares the cursors of those that filled it).
@@ -248,8 +266,12 @@ local function bind(self, shm)
             return nil, err
         end
     end
+    if l1.heads_h ~= self.h then
+        watch_heads(l1, self.h)
+    end
     -- get's, on every L1 hit; the cursors are only ever written in place
     self.cursors, self.nshards = l1.cursors, l1.nshards
+    self.heads, self.shift = l1.heads, l1.shift
     return shm
 end
 
@@ -772,10 +794,22 @@ end
 -- no user flags (nothing of it can be checked); an entry the caller put
 -- into lua-resty-lrucache without flags reads as stripe 0, and is served
 -- as the caller's own value, as mlcache serves it.
+--
+-- With the library's ring-head watch (watch_heads), it reads the shard's
+-- head itself, with no call: shmlru_l1_current's answer, at the cost of a
+-- load (shmlru.h, shmlru_l1_heads). A stripe out of range is never
+-- current, as the call answers.
 local function l1_current(self, st)
     local cursors = self.cursors
-    return st ~= nil and cursors ~= nil
-        and lib.shmlru_l1_current(self.h, cursors, self.nshards, st) == 1
+    if st == nil or cursors == nil then
+        return false
+    end
+    local heads = self.heads
+    if heads then
+        local si = rshift(st, self.shift)
+        return si >= 0 and si < self.nshards and heads[si][0] == cursors[si]
+    end
+    return lib.shmlru_l1_current(self.h, cursors, self.nshards, st) == 1
 end
 
 

@@ -1,0 +1,147 @@
+/*
+ * The ring-head watch: each shard's change-ring head, readable with a
+ * plain load from the caller's own code, with no call (shmlru_l1_heads).
+ *
+ * resty.shmlru.mlcache's "always" L1 checks, on every hit, that the shard
+ * of the copy's stripe had no change since its cursors. Through a call
+ * (shmlru_l1_current) that check costs more than the lrucache get it
+ * guards once the L1 is larger than the CPU's caches; a load from JIT-
+ * compiled Lua costs a few nanoseconds. But a load from the region's
+ * mapping, outside any call of ours, could not be guarded: a file
+ * truncated underneath would kill the process with SIGBUS in the middle
+ * of Lua, and a handle closed under it would leave the load reading
+ * memory unmapped or mapped to something else.
+ *
+ * So the loads go to a mapping of their own, the watch: one page per
+ * shard, the page of the file that holds the shard's ring head, mapped
+ * read-only (MAP_SHARED, so every writer's store is seen), side by side
+ * in one block of address space reserved for it. The block is never
+ * unmapped and never reused, so an address in it always means this:
+ *   - a fault there (SIGBUS: the file shrank under the page, or cannot
+ *     give it) is the watch's own, whatever instruction made it. guard.c
+ *     calls shmlru_fast_watch_fault, which maps zeros in place of the
+ *     whole watch, marks the handle broken, and returns, so the load runs
+ *     again and reads 0. No page of the file is changed, and no
+ *     other mapping: the watch is read by nobody else.
+ *   - at close (shmlru_fast_unwatch), the whole block is mapped over with
+ *     zeros in the same way, so a load made after close through pointers
+ *     taken before it reads 0.
+ * A child forked without exec has no watch (MADV_DONTFORK, as the region's
+ * mapping, see shm/region.go's mapFile): the block's addresses fault
+ * there with SIGSEGV, which the handler answers as a SIGBUS, with zeros,
+ * and the library refuses the child's calls (SHMLRU_FORKED).
+ * A head never reads 0 while the region is sound: each starts at a count
+ * drawn at random when the region is made, from 1 up (lru/stripes.go), and
+ * only grows. So 0 never matches a cursor, and the caller, taking the
+ * shard for changed, calls shmlru_l1_changes, which says what happened.
+ * A closed handle leaves its block behind: a page of address space per
+ * shard, and no memory (pages of zeros read-only share the zero page).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fast.h"
+
+/* The blocks ever made in this process, for the fault handler; appended
+ * under watches_mu, published by the release store of nwatches (the
+ * handler reads it with acquire, and each entry is written before). Once
+ * every entry is taken, a handle gets no watch, and its callers check
+ * through shmlru_l1_current. */
+#define WATCHES 4096
+
+static struct {
+	uintptr_t start, len;
+	uint64_t id; /* the handle it was made for */
+} watches[WATCHES];
+static uint32_t nwatches;
+static pthread_mutex_t watches_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* shmlru_fast_watch makes handle id's watch from fd, the region's file,
+ * with f's layout filled in, before the handle is published. No watch, if
+ * any step fails: f->watch stays NULL, and callers use shmlru_l1_current. */
+SHMLRU_HIDDEN void shmlru_fast_watch(struct shmlru_fast *f, uint64_t id, int fd)
+{
+	f->watch = NULL;
+	f->watch_len = 0;
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	size_t len = (size_t)f->shards * pg;
+	unsigned char *block = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (block == MAP_FAILED)
+		return;
+	for (uint32_t i = 0; i < f->shards; i++) {
+		uint64_t off = shmlru_fast_head_off(f, i) & ~(uint64_t)(pg - 1);
+		if (mmap(block + (size_t)i * pg, pg, PROT_READ, MAP_SHARED | MAP_FIXED, fd, (off_t)off) == MAP_FAILED) {
+			munmap(block, len); /* not yet known to anyone */
+			return;
+		}
+	}
+	/* Not into a child forked without exec, as the region's own mapping
+	 * (shm/region.go's mapFile): the file's pages would hold this
+	 * attachment's slot lock alive after the parent died. */
+	if (madvise(block, len, MADV_DONTFORK) != 0) {
+		munmap(block, len);
+		return;
+	}
+	pthread_mutex_lock(&watches_mu);
+	uint32_t n = nwatches;
+	if (n == WATCHES) {
+		pthread_mutex_unlock(&watches_mu);
+		munmap(block, len);
+		return;
+	}
+	watches[n].start = (uintptr_t)block;
+	watches[n].len = len;
+	watches[n].id = id;
+	__atomic_store_n(&nwatches, n + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&watches_mu);
+	f->watch = block;
+	f->watch_len = len;
+}
+
+/* zero_pages maps pages of zeros, read-only, over len bytes at p: 1, or 0
+ * if the kernel refused. */
+static int zero_pages(void *p, size_t len)
+{
+	return mmap(p, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != MAP_FAILED;
+}
+
+/* shmlru_fast_unwatch ends f's watch at close, once the handle's id is
+ * cleared: its pages read 0 from now on. Should the kernel refuse the
+ * zeros (out of memory for the mapping), the pages stay the file's, which
+ * reads stay sound on: the file is not unmapped under them. */
+SHMLRU_HIDDEN void shmlru_fast_unwatch(struct shmlru_fast *f)
+{
+	unsigned char *block = f->watch;
+	size_t len = f->watch_len;
+	f->watch = NULL;
+	f->watch_len = 0;
+	if (block != NULL)
+		zero_pages(block, len);
+}
+
+/* shmlru_fast_watch_fault handles a fault at addr if it lies in a watch:
+ * zeros in place of the whole watch, whose region is now known to have
+ * shrunk (as a broken handle's calls all go to Go, whichever shard they
+ * touch), and the handle marked broken if it is still open; 1 if it did,
+ * 0 if addr is no watch's (or the kernel refused the pages). Called from
+ * the signal handler: it takes no lock, and mmap is a system call. */
+SHMLRU_HIDDEN int shmlru_fast_watch_fault(const void *addr)
+{
+	uintptr_t a = (uintptr_t)addr;
+	uint32_t n = __atomic_load_n(&nwatches, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n; i++) {
+		if (a - watches[i].start >= watches[i].len)
+			continue;
+		if (!zero_pages((void *)watches[i].start, watches[i].len))
+			return 0;
+		uint64_t id = watches[i].id;
+		struct shmlru_fast *f = &shmlru_fast_handles[(id - 1) % SHMLRU_FAST_HANDLES];
+		if (__atomic_load_n(&f->id, __ATOMIC_ACQUIRE) == id)
+			__atomic_store_n(&f->broken, 1, __ATOMIC_SEQ_CST);
+		return 1;
+	}
+	return 0;
+}
