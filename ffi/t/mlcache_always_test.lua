@@ -229,6 +229,49 @@ do
     truthy(most_keys <= 2 * SIZE + 65, "the reverse map held " .. most_keys .. " keys for an L1 of " .. SIZE)
 end
 
+-- The L1 hit reads the library's ring-head watch (shmlru_l1_heads), not a
+-- call. An entry put into cache.lru with user flags that name no stripe
+-- (past the last, or negative) is never read past the watch's end: such
+-- a stripe is never current, and the copy is served as the caller's own
+-- value once the changes were applied, as through the call.
+do
+    local c = instance(10)
+    truthy(c.heads ~= nil, "an always L1 over a native handle reads the ring-head watch")
+    for i, flags in ipairs({ 2 ^ 31, 2 ^ 32 - 1, -1, 1e9 }) do
+        local k = "planted-" .. i
+        c.lru:set(k, "mine", nil, flags)
+        expect({ "mine", nil, 1 }, c:get(k))
+    end
+end
+
+-- A region truncated under an always L1 holding a copy: the watch's page
+-- is gone from the file, and the next get neither dies nor serves the
+-- copy; it says what the library says of the region (corrupt), and so
+-- does the get after it. Closed under it: the copy is not served either,
+-- and the get says the region is closed.
+do
+    ffi.cdef [[ int truncate(const char *path, int64_t length); ]]
+    for _, how in ipairs({ "truncated", "closed" }) do
+        local r, p = scratch.open("mlcalw-" .. how)
+        local c = instance(10, nil, r)
+        expect({ "v", nil, 3 }, c:get("k", nil, function() return "v" end))
+        expect({ "v", nil, 1 }, c:get("k"))
+        if how == "truncated" then
+            expect({ 0 }, ffi.C.truncate(p, 4096))
+        else
+            r:close()
+        end
+        for _ = 1, 2 do
+            local v, err, level = c:get("k")
+            expect({ nil }, v)
+            truthy(level ~= 1 and type(err) == "string" and err:find(how == "truncated" and "corrupt" or "closed", 1, true),
+                how .. ": " .. tostring(err))
+        end
+        r:close()
+        os.remove(p)
+    end
+end
+
 region:close()
 os.remove(path)
 T.done("mlcache_always_test.lua")
