@@ -42,7 +42,7 @@ end
 
 local function dump(p)
     local s = {}
-    for i = 1, p.n or #p do s[i] = show(p[i]) end
+    for i = 1, math.min(p.n or #p, 24) do s[i] = show(p[i]) end
     return "(" .. table.concat(s, ", ") .. ")"
 end
 
@@ -201,6 +201,17 @@ do
     expect({ "nilval" }, c:get_keys(1)[1])
     expect({ true }, c:delete("nilval"))
     expect({ before }, c:count())
+end
+
+-- A ttl so negative that the expiry falls before the clock's zero reads
+-- as no expiry, in lrucache (its mark for none is a negative expiry) and
+-- so here.
+do
+    local a, b = assert(lrucache.new(2)), assert(l1.new(2, now))
+    a:set("k", 1, -clock - 10)
+    b:set("k", 1, -clock - 10)
+    expect({ 1, nil, 0 }, a:get("k"))
+    expect({ 1, nil, 0 }, b:get("k"))
 end
 
 -- set of a nil or NaN key: lrucache's error, and nothing changes.
