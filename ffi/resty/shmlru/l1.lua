@@ -13,11 +13,13 @@
 -- until it is evicted, deleted or set again. now is the clock of expiries,
 -- in seconds (base.l1_now unless given: ngx.now in nginx).
 --
--- Why its own layout: a hit in lrucache goes from its key to a boxed
--- pointer, then to a node allocated on its own, then to that node's
--- neighbours, then to the value's table slot: each a load from wherever
--- the fill left it, and with many keys each a cache miss. Here a hit
--- touches few places, and small ones:
+-- Why its own layout: a hit in lrucache looks its key up twice (the
+-- value, then the node), the node's entry being a boxed pointer that the
+-- set allocated wherever the fill's garbage left room, then loads the
+-- node and its list neighbours: with many keys each is a cache miss, and
+-- how far apart they lie depends on how the cache was filled. Here a hit
+-- looks its key up once and touches few other places, small ones, all
+-- allocated by new:
 --
 --   map    key -> slot number: a number sits in the hash node itself, so
 --          the lookup ends there.
