@@ -45,6 +45,7 @@ local type = type
 local error = error
 local setmetatable = setmetatable
 local math_floor = math.floor
+local pairs = pairs
 
 local ok, new_tab = pcall(require, "table.new")
 if not ok then
@@ -59,15 +60,16 @@ if not ok2 then
     end
 end
 
-ffi.cdef [[
-typedef struct {
+-- A slot: its expiry (-1 for none), its LRU neighbours and its user
+-- flags. Unnamed, so that loading the module again declares nothing twice.
+local slots_t = ffi.typeof([[
+struct {
     double   expire;
     int32_t  prev;
     int32_t  next;
     uint32_t user_flags;
-} shmlru_l1_slot;
-]]
-local slots_t = ffi.typeof("shmlru_l1_slot[?]")
+}[?]
+]])
 
 -- The most slots an instance holds: slot numbers are int32.
 local MAX_SIZE = 2 ^ 31 - 2
