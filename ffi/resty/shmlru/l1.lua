@@ -27,7 +27,7 @@
 --   links  one C array of a struct per slot: expiry, the LRU list's
 --          links as slot numbers, user flags. One load reads all a hit
 --          needs of its slot; the list's neighbours are elements of the
---          same array, dense enough to stay cached.
+--          same array, packed densely, so more of them stay cached.
 --
 -- Slot 0 is the list's head: links[0].next is the most recently used
 -- slot, links[0].prev the least. Slots never used are handed out in
