@@ -15,6 +15,7 @@ test-lua: $(BUILD)/libshmlru.so
 	SHMLRU_LIB=$(abspath $(BUILD)/libshmlru.so) luajit ffi/t/mlcache_jit_test.lua
 	SHMLRU_LIB=$(abspath $(BUILD)/libshmlru.so) luajit ffi/t/mlcache_update_test.lua
 	SHMLRU_LIB=$(abspath $(BUILD)/libshmlru.so) luajit ffi/t/mlcache_always_test.lua
+	luajit ffi/t/l1_test.lua
 
 test-nginx: $(BUILD)/libshmlru.so
 	SHMLRU_LIB=$(abspath $(BUILD)/libshmlru.so) $(GO) test -count=1 -v -run 'TestNginx' ./ffi/

@@ -511,6 +511,11 @@ if not pcall(now_ms) then
 end
 _M.now_ms = now_ms
 
+-- l1_now is the clock of a process's own copies' expiries (lrucache's and
+-- resty.shmlru.l1's), in seconds: ngx.now in nginx, as lua-resty-lrucache
+-- reads it, else now_ms.
+_M.l1_now = ngx and ngx.now or function() return now_ms() / 1000 end
+
 
 -- check_read_through says whether a cache is open and the library has the
 -- read-through's calls (shmlru_load_look and the others): true, or nil
