@@ -6,7 +6,8 @@
 --   local cache, err = mlcache.new("users", "my-region", { ttl = 60, lru_size = 1000 })
 --   local user, err, hit_level = cache:get("user:42", nil, fetch_user, 42)
 --
--- L1 is a lua-resty-lrucache per worker; L2 the region, shared with every
+-- L1 is an LRU per worker (resty.shmlru.l1, lua-resty-lrucache's API; or
+-- an lrucache of the caller's, opts.lru); L2 the region, shared with every
 -- nginx worker and every Go process that opens it (in place of a
 -- lua_shared_dict); L3 the callback, run once per key across all of them
 -- (resty.shmlru.load's read-through, the same load table Go's
@@ -17,7 +18,7 @@
 -- by any process, bumps the stripe of the key it changed, a count a
 -- handful of keys share, and appends it to its shard's change ring.
 --
--- An L1 entry is the value itself, with its key's stripe in lrucache's
+-- An L1 entry is the value itself, with its key's stripe in the LRU's
 -- user flags, and the L1 keeps a reverse map, stripe -> the keys filled
 -- under it (keys_of), and a cursor per shard into the change rings.
 -- Applying the changes (apply_changes: shmlru_l1_changes) drops the keys
@@ -30,11 +31,12 @@
 -- opts.l1_coherence chooses when the changes are applied:
 --
 --   "always" (the default): before an L1 hit is served, if its shard
---   changed since the cursors (shmlru_l1_current: one load of a word only
---   the shard's writers change). So once a writer's call has returned,
+--   changed since the cursors (one load of a word only the shard's
+--   writers change, from the library's ring-head watch, shmlru_l1_heads,
+--   or through shmlru_l1_current). So once a writer's call has returned,
 --   every get that starts after it sees the new value, and a write drops
 --   the copies of its stripe only. update() applies them too.
---   "update": lua-resty-mlcache's contract. An L1 hit is a plain lrucache
+--   "update": lua-resty-mlcache's contract. An L1 hit is a plain LRU
 --   get, and may be stale until update() applies them.
 --
 -- Values in L2: strings, numbers and booleans as themselves (Go and
@@ -46,7 +48,7 @@ local shmlru = require "resty.shmlru"
 local base = require "resty.shmlru.base"
 local load = require "resty.shmlru.load"
 local json = require "resty.shmlru.json"
-local lrucache = require "resty.lrucache"
+local l1lru = require "resty.shmlru.l1"
 local ffi = require "ffi"
 
 local ffi_new = ffi.new
@@ -87,9 +89,9 @@ local FRESH, ABSENT, SOFT_STALE = load.FRESH, load.ABSENT, load.SOFT_STALE
 local RESURRECTED = load.RESURRECTED
 local TIMEOUT = load.TIMEOUT
 
--- l1_now is the clock of lua-resty-lrucache's expiries (ngx.now in nginx),
--- on which mlcache counts the seconds left of what it copies to L1.
-local l1_now = ngx and ngx.now or function() return now_ms() / 1000 end
+-- l1_now is the clock of L1's expiries (ngx.now in nginx), on which
+-- mlcache counts the seconds left of what it copies to L1.
+local l1_now = base.l1_now
 
 -- mlcache's error for a get that waited on another's callback too long.
 local LOCK_TIMEOUT = "could not acquire callback lock: timeout"
@@ -396,22 +398,17 @@ local forget_all
 
 
 -- flush_l1 empties this worker's L1 of self (shared by the instances of
--- its name) and its reverse map. An lrucache without flush_all (older than
--- any this module's dependencies install) is replaced, for this instance
--- and those made after it, as mlcache replaces it; from a custom LRU
--- without flush_all, the entries the reverse map lists are dropped one by
--- one (what the caller put there itself stays).
+-- its name) and its reverse map. From a custom LRU without flush_all (an
+-- lrucache older than any this module's dependencies install), the
+-- entries the reverse map lists are dropped one by one (what the caller
+-- put there itself stays).
 local function flush_l1(self)
     local l1 = self.l1
-    if self.lru.flush_all then
-        self.lru:flush_all()
-    elseif not self.custom_lru then
-        self.lru = lrucache.new(l1.size)
-        l1.lru = self.lru
-    else
+    if not self.lru.flush_all then
         forget_all(self)
         return
     end
+    self.lru:flush_all()
     l1.keys_of, l1.keys_n = {}, 0
 end
 
@@ -502,9 +499,9 @@ function _M.new(name, region, opts)
         local id = name .. " " .. coherence .. " " .. prefix
         l1 = set[id]
         if not l1 then
-            local lru, err = lrucache.new(lru_size or 100)
+            local lru, err = l1lru.new(lru_size or 100)
             if not lru then
-                return nil, "failed to create the L1 lrucache: " .. tostring(err)
+                return nil, "failed to create the L1: " .. tostring(err)
             end
             l1 = { lru = lru, size = lru_size or 100 }
             set[id] = l1
@@ -644,7 +641,7 @@ end
 
 
 -- live_set is the set of the keys L1 holds (expired or not), from
--- lrucache's key list, which reorders nothing; nil for an LRU without
+-- the LRU's key list, which reorders nothing; nil for an LRU without
 -- get_keys, which in_l1 then asks key by key (its get reorders it: the
 -- best such an LRU offers).
 local function live_set(self)
@@ -815,7 +812,7 @@ end
 
 -- l1_set keeps v (nil for a cached nil) in L1 for ttl seconds (nil:
 -- none), read after stripe st read the count stamp: as itself, with st
--- in lrucache's user flags and key in st's reverse map. In "always" mode,
+-- in the LRU's user flags and key in st's reverse map. In "always" mode,
 -- and for a copy of this worker's own write (own: a set, or a load whose
 -- callback ran here), the changes made in st's shard since the cursors
 -- are applied first: they came before the stamp or between it and now,
@@ -954,7 +951,7 @@ local function note_write(self, l2key, version, ttl)
     end
     local w = self.written
     if not w then
-        w = lrucache.new(self.lru_size)
+        w = l1lru.new(self.lru_size)
         self.written = w
     end
     w:set(l2key, { now(), ttl, version })
