@@ -14,12 +14,12 @@
 --                     instance of lru_size 1 over the same region, so that
 --                     every get misses L1 (consecutive keys differ), reads
 --                     the region and puts the value into L1, as a real L1
---                     miss does; and "L1's lrucache, got directly", a plain
---                     get of the "L1 hit" instance's own lrucache, which
---                     tells what the L1 layer costs from what that
---                     lrucache's tables cost after their history (filled
---                     through loads, invalidations and refills; the base's
---                     through one set per key);
+--                     miss does; and "L1's LRU, got directly", a plain
+--                     get of the "L1 hit" instance's own LRU (the
+--                     module's default, resty.shmlru.l1), which tells what
+--                     the L1 layer costs from what its LRU costs after
+--                     its history (filled through loads, invalidations
+--                     and refills; the base's through one set per key);
 --   lua-resty-mlcache: the same two, its L2 a lua_shared_dict, when the
 --                     harness was given a checkout (setup's mlcache=1);
 -- and "get, writes": the reader gets while a second instance of the same
@@ -194,17 +194,19 @@ function _M.setup()
         local hits = region("hits")
         for mode in string.gmatch(q.modes or "always", "[^,]+") do
             local writes = region("writes-" .. mode)
-            local function new(r, size, own)
+            -- Each instance its own name, so its own L1 (the module's,
+            -- resty.shmlru.l1): instances of one name over one region
+            -- share one.
+            local function new(r, size, name)
                 local opts = { prefix = "", lru_size = size, l1_coherence = mode, ttl = 0 }
-                if own then opts.lru = assert(lrucache.new(size)) end
-                return assert(mlc.new("bench", r, opts))
+                return assert(mlc.new(name, r, opts))
             end
             local peer = "shmlru.mlcache " .. mode
-            local l1c = filled(new(hits, n, true), peer)
+            local l1c = filled(new(hits, n, "l1 hit"), peer)
             cell(peer, "L1 hit", LEVEL:format(1), l1c, nil, true)
-            cell(peer, "L1's lrucache, got directly", PLAIN, l1c.lru, nil, true)
-            cell(peer, "L2 hit", LEVEL:format(2), new(hits, 1, true), nil, true)
-            local reader, writer = filled(new(writes, n, true), peer), new(writes, n, true)
+            cell(peer, "L1's LRU, got directly", PLAIN, l1c.lru, nil, true)
+            cell(peer, "L2 hit", LEVEL:format(2), new(hits, 1, "l2 hit"), nil, true)
+            local reader, writer = filled(new(writes, n, "reader"), peer), new(writes, n, "writer")
             -- The region's lookups that a write makes itself, taken out
             -- of the reader's.
             local r0 = l2_reads(writes)
