@@ -22,8 +22,6 @@ ngx = { now = os.time }
 local scratch = require "scratch"
 local mlc = require "resty.shmlru.mlcache"
 local lrucache = require "resty.lrucache"
-local jit_util = require "jit.util"
-local vmdef = require "jit.vmdef"
 local T = require "check"
 local expect, truthy = T.expect, T.truthy
 
@@ -40,17 +38,7 @@ for i = 1, N do
 end
 
 -- Every trace abort from here on, by its reason.
-local aborts = {}
-jit.attach(function(what, _, func, pc, code, info)
-    if what == "abort" then
-        local reason = vmdef.traceerr[code]
-        if type(info) == "string" or type(info) == "number" then
-            reason = reason:format(info)
-        end
-        local fi = jit_util.funcinfo(func, pc)
-        aborts[#aborts + 1] = reason .. " at " .. tostring(fi.loc)
-    end
-end, "trace")
+local rec = require("aborts").watch()
 
 -- An instance of lru_size 1: consecutive gets of different keys each miss
 -- L1 and hit L2.
@@ -101,10 +89,10 @@ for _, mode in ipairs({ "always", "update" }) do
     end)
     expect({ nil, 20000 }, failed, good)
 end
-jit.attach(function() end)
+rec.stop()
 
 local blacklisted = {}
-for _, a in ipairs(aborts) do
+for _, a in ipairs(rec.aborts) do
     if a:find("blacklisted", 1, true) then
         blacklisted[#blacklisted + 1] = a
     end

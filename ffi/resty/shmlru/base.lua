@@ -511,6 +511,22 @@ if not pcall(now_ms) then
 end
 _M.now_ms = now_ms
 
+-- new_tab(narr, nrec) and clear_tab(t) are LuaJIT's table.new and
+-- table.clear, or the same done plainly where they are missing.
+local ok_new, new_tab = pcall(require, "table.new")
+if not ok_new then
+    new_tab = function() return {} end
+end
+local ok_clear, clear_tab = pcall(require, "table.clear")
+if not ok_clear then
+    clear_tab = function(t)
+        for k in pairs(t) do
+            t[k] = nil
+        end
+    end
+end
+_M.new_tab, _M.clear_tab = new_tab, clear_tab
+
 -- l1_now is the clock of a process's own copies' expiries (lrucache's and
 -- resty.shmlru.l1's), in seconds: ngx.now in nginx, as lua-resty-lrucache
 -- reads it, else now_ms.

@@ -45,20 +45,8 @@ local type = type
 local error = error
 local setmetatable = setmetatable
 local math_floor = math.floor
-local pairs = pairs
 
-local ok, new_tab = pcall(require, "table.new")
-if not ok then
-    new_tab = function() return {} end
-end
-local ok2, tb_clear = pcall(require, "table.clear")
-if not ok2 then
-    tb_clear = function(t)
-        for k in pairs(t) do
-            t[k] = nil
-        end
-    end
-end
+local new_tab, tb_clear = base.new_tab, base.clear_tab
 
 -- A slot: its expiry (-1 for none), its LRU neighbours and its user
 -- flags. Unnamed, so that loading the module again declares nothing twice.

@@ -63,18 +63,7 @@ local ipairs = ipairs
 local xpcall = xpcall
 local traceback = debug.traceback
 local setmetatable = setmetatable
-local ok_new, new_tab = pcall(require, "table.new")
-if not ok_new then
-    new_tab = function() return {} end
-end
-local ok_clear, clear_tab = pcall(require, "table.clear")
-if not ok_clear then
-    clear_tab = function(t)
-        for k in pairs(t) do
-            t[k] = nil
-        end
-    end
-end
+local new_tab, clear_tab = base.new_tab, base.clear_tab
 
 local look = load.look
 local resolve = load.resolve
