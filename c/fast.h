@@ -145,7 +145,8 @@ static inline uint64_t shmlru_fast_head_off(const struct shmlru_fast *f, uint32_
 }
 SHMLRU_HIDDEN void shmlru_fast_watch(struct shmlru_fast *f, uint64_t id, int fd);
 SHMLRU_HIDDEN void shmlru_fast_unwatch(struct shmlru_fast *f);
-SHMLRU_HIDDEN int shmlru_fast_watch_fault(const void *addr);
+SHMLRU_HIDDEN int shmlru_fast_watch_fault(const void *addr, int unmapped);
+SHMLRU_HIDDEN void shmlru_fast_watch_forked(void);
 
 /* fast.c: the operations. Each returns a status, or SHMLRU_FAST_FALLBACK to
  * leave the call to Go. Their arguments are the public functions'. */

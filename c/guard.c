@@ -18,7 +18,8 @@
  *     address the kernel reports, the fault is that load's: the caller,
  *     which knows what p points into, decides what it means.
  *   - a SIGBUS on a page of a ring-head watch (watch.c), or a SIGSEGV
- *     there in a child forked without exec, which has none, from any
+ *     there in a child forked with no fork handler run (a raw clone),
+ *     which has none, from any
  *     instruction: the loads there are the caller's own (JIT-compiled Lua
  *     in resty.shmlru.mlcache). The handler maps a page of zeros in its
  *     place, marks the handle broken, and returns: the load runs again and
@@ -214,9 +215,11 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 #endif
 	/* A page of a ring-head watch (watch.c), read from anywhere, whose
 	 * file page is gone (SIGBUS), or not mapped at all in a child forked
-	 * without exec (SEGV_MAPERR): zeros in its place, and the load runs
+	 * with no fork handler run (SEGV_MAPERR): zeros in its place (the
+	 * whole watch's, or that one page's), and the load runs
 	 * again. Any other SIGSEGV there is a write, never the watch's. */
-	if (raised && (sig == SIGBUS || si->si_code == SEGV_MAPERR) && shmlru_fast_watch_fault(si->si_addr))
+	if (raised && (sig == SIGBUS || si->si_code == SEGV_MAPERR) &&
+	    shmlru_fast_watch_fault(si->si_addr, sig != SIGBUS))
 		return;
 	struct shmlru_fast_call *call = shmlru_fast_cur;
 	if (raised && call != NULL) {

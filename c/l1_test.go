@@ -347,3 +347,36 @@ func TestNativeL1HeadsTruncated(t *testing.T) {
 	}
 	d.Close()
 }
+
+// A child forked without exec finds no hole where the ring-head watch was:
+// the pages of every watch read 0 there from the fork on. Were the watch's
+// place left unmapped, the child's own mappings could land in it, so
+// that a head pointer taken before the fork read whatever the child put
+// there (here, the very cursor: a copy served as current), and the fault
+// on the rest of the watch (here, a third shard's head) would map zeros
+// over the child's pages.
+func TestNativeL1HeadsForkHole(t *testing.T) {
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	d, _, st := startWithAChange(t, bin, path, c)
+	b := c.Binding()
+	shift := bits.TrailingZeros(uint(b.Stripes() / b.Shards()))
+	if a := d.Ask("heads 4"); a != fmt.Sprint("1 ", shift) {
+		t.Fatalf("heads: %q", a)
+	}
+	if a, want := d.Ask("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
+		t.Fatalf("changes: %q, want %q", a, want)
+	}
+	if a := d.Ask(fmt.Sprint("head ", st)); a != "1 0" {
+		t.Fatalf("head in the parent: %q, want current", a)
+	}
+	other := (st>>shift + 1) % 4
+	third := (st>>shift + 2) % 4
+	if a := d.Ask(fmt.Sprint("forkhole ", st, " ", other, " ", third)); a != "0 1 1" {
+		t.Fatalf("a head read in a forked child that mapped pages of its own where it could: %q, want \"0 1 1\" (not current, 0 read, the child's pages intact)", a)
+	}
+	if a := d.Ask(fmt.Sprint("head ", st)); a != "1 0" {
+		t.Fatalf("head in the parent after the child: %q, want current", a)
+	}
+	d.Close()
+}

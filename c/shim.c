@@ -114,10 +114,12 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&fork_mu);
 }
 
-/* Only async-signal-safe calls here: close(). */
+/* Only async-signal-safe calls here: close() and mmap(). The ring-head
+ * watch first, before the child can map anything where it was (watch.c). */
 static void fork_child(void)
 {
 	if (!forked) {
+		shmlru_fast_watch_forked();
 		for (size_t i = 0; i < N_REGION_FDS; i++) {
 			for (int k = 0; k < 2; k++) {
 				if (region_fds[i][k] > 0)

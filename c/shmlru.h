@@ -512,8 +512,10 @@ int shmlru_l1_current(shmlru_t h, const uint64_t *cursors, size_t ncursors, uint
  * shmlru_l1_changes, which reports what happened. The pointers stay valid
  * for the life of the process. Load each word whole (an aligned 64-bit
  * load), and afresh at every check: through a volatile pointer, as
- * declared. Returns 1 once heads and *shift are set; 0 where the library
- * has no watch for h (its native path does not serve h, or no longer
+ * declared, where the compiler honours volatile (LuaJIT's does not: see
+ * resty.shmlru.mlcache's watch_heads for what keeps its load). Returns
+ * 1 once heads and *shift are set; 0 where the library has no watch for
+ * h (its native path does not serve h, or no longer
  * does), where the caller calls shmlru_l1_current instead, which answers
  * or says why; SHMLRU_BAD_ARGUMENT for heads or shift NULL or not
  * writable, or nheads other than the shards; another status on error.

@@ -26,10 +26,17 @@
  *   - at close (shmlru_fast_unwatch), the whole block is mapped over with
  *     zeros in the same way, so a load made after close through pointers
  *     taken before it reads 0.
- * A child forked without exec has no watch (MADV_DONTFORK, as the region's
- * mapping, see shm/region.go's mapFile): the block's addresses fault
- * there with SIGSEGV, which the handler answers as a SIGBUS, with zeros,
- * and the library refuses the child's calls (SHMLRU_FORKED).
+ * A child forked without exec inherits no page of the file (MADV_DONTFORK,
+ * as the region's mapping, see shm/region.go's mapFile), and the library
+ * refuses its calls (SHMLRU_FORKED). Nor may it inherit a hole: its own
+ * mappings could land there, and a pointer taken before the fork would
+ * read them (a cursor, even), and a fault on the rest of the block would
+ * map zeros over them. So the library's fork handler (shim.c's fork_child,
+ * through shmlru_fast_watch_forked) maps zeros over every block in the
+ * child first thing. A child made by a fork that runs no handler (a raw
+ * clone) still finds the hole: a load there faults with SIGSEGV, which
+ * the handler answers with zeros on that page alone, the one page known
+ * to be nobody's.
  * A head never reads 0 while the region is sound: each starts at a count
  * drawn at random when the region is made, from 1 up (lru/stripes.go), and
  * only grows. So 0 never matches a cursor, and the caller, taking the
@@ -54,7 +61,8 @@
 
 static struct {
 	uintptr_t start, len;
-	uint64_t id; /* the handle it was made for */
+	uintptr_t page; /* the page size, for the handler */
+	uint64_t id;    /* the handle it was made for */
 } watches[WATCHES];
 static uint32_t nwatches;
 static pthread_mutex_t watches_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -94,6 +102,7 @@ SHMLRU_HIDDEN void shmlru_fast_watch(struct shmlru_fast *f, uint64_t id, int fd)
 	}
 	watches[n].start = (uintptr_t)block;
 	watches[n].len = len;
+	watches[n].page = pg;
 	watches[n].id = id;
 	__atomic_store_n(&nwatches, n + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&watches_mu);
@@ -122,19 +131,37 @@ SHMLRU_HIDDEN void shmlru_fast_unwatch(struct shmlru_fast *f)
 		zero_pages(block, len);
 }
 
-/* shmlru_fast_watch_fault handles a fault at addr if it lies in a watch:
- * zeros in place of the whole watch, whose region is now known to have
- * shrunk (as a broken handle's calls all go to Go, whichever shard they
- * touch), and the handle marked broken if it is still open; 1 if it did,
- * 0 if addr is no watch's (or the kernel refused the pages). Called from
- * the signal handler: it takes no lock, and mmap is a system call. */
-SHMLRU_HIDDEN int shmlru_fast_watch_fault(const void *addr)
+/* shmlru_fast_watch_forked, in a child forked without exec (from the
+ * library's fork handler, before the child can map anything): zeros over
+ * every block, whose file pages the child did not inherit, so that the
+ * blocks stay the watch's. Async-signal-safe: mmap is a system call. */
+SHMLRU_HIDDEN void shmlru_fast_watch_forked(void)
+{
+	uint32_t n = __atomic_load_n(&nwatches, __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0; i < n; i++)
+		zero_pages((void *)watches[i].start, watches[i].len);
+}
+
+/* shmlru_fast_watch_fault handles a fault at addr if it lies in a watch.
+ * A SIGBUS (unmapped 0): zeros in place of the whole watch, whose region
+ * is now known to have shrunk (as a broken handle's calls all go to Go,
+ * whichever shard they touch), and the handle marked broken if it is still
+ * open. A page not mapped at all (unmapped 1: a child forked with no fork
+ * handler run, see the top of this file): zeros on that page only, as any
+ * other page of the block may be the child's own by now. 1 if it did, 0
+ * if addr is no watch's (or the kernel refused the pages). Called from the
+ * signal handler: it takes no lock, and mmap is a system call. */
+SHMLRU_HIDDEN int shmlru_fast_watch_fault(const void *addr, int unmapped)
 {
 	uintptr_t a = (uintptr_t)addr;
 	uint32_t n = __atomic_load_n(&nwatches, __ATOMIC_ACQUIRE);
 	for (uint32_t i = 0; i < n; i++) {
 		if (a - watches[i].start >= watches[i].len)
 			continue;
+		if (unmapped) {
+			uintptr_t pg = watches[i].page;
+			return zero_pages((void *)(a & ~(pg - 1)), pg);
+		}
 		if (!zero_pages((void *)watches[i].start, watches[i].len))
 			return 0;
 		uint64_t id = watches[i].id;

@@ -63,7 +63,8 @@
  *   llen KEY | incr KEY DELTA | del KEY | lpush KEY ITEM | sleep MS |
  *   stamp KEY | valid STRIPE STAMP | changes NCURSORS |
  *   current STRIPE NCURSORS | mapcursors STRIPE NCURSORS | protect OFF |
- *   heads NCURSORS | head STRIPE | forkhead STRIPE | headsbad NCURSORS | close
+ *   heads NCURSORS | head STRIPE | forkhead STRIPE | forkhole STRIPE OTHER THIRD |
+ *   headsbad NCURSORS | close
  * Results: "rc" and what the call returned (see fmt_result); native_test.go
  * prints the same for lru's Go calls on a twin region and compares.
  */
@@ -240,9 +241,18 @@ static void run(char *line)
 		uint32_t si = (uint32_t)strtoul(key, NULL, 10) >> kept_shift;
 		uint64_t v = *kept_heads[si];
 		printf("%d %d", v == cursors()[si], v == 0);
-	} else if (strcmp(op, "forkhead") == 0) {
+	} else if (strcmp(op, "forkhead") == 0 || strcmp(op, "forkhole") == 0) {
 		/* forkhead STRIPE: "head" in a child forked without exec, which
-		 * has no watch: the child's answer, or "died SIGNAL" */
+		 * has no watch: the child's answer, or "died SIGNAL".
+		 * forkhole STRIPE OTHER THIRD: the same, once the child has
+		 * mapped pages of its own where it can in the watch's place: at
+		 * the stripe's head, a page holding the cursor there; at shard
+		 * OTHER's (a page apart), one holding a mark; and then shard
+		 * THIRD's head read too. Answers "current zero intact": intact
+		 * whether the mark was still there after the reads (or the
+		 * child could map nothing there, as the watch's place was
+		 * taken). */
+		int hole = strcmp(op, "forkhole") == 0;
 		uint32_t si = (uint32_t)strtoul(key, NULL, 10) >> kept_shift;
 		char ans[32] = { 0 };
 		int p[2], status = 0;
@@ -252,8 +262,30 @@ static void run(char *line)
 		} else {
 			pid_t pid = fork();
 			if (pid == 0) {
+				int intact = 1;
+				volatile uint64_t *mark = NULL;
+				if (hole) {
+					uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+					uintptr_t at = (uintptr_t)kept_heads[si];
+					uintptr_t other = (uintptr_t)kept_heads[strtoul(a, NULL, 10)];
+					unsigned char *q = mmap((void *)(at & ~(pg - 1)), pg, PROT_READ | PROT_WRITE,
+					                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+					if (q != MAP_FAILED)
+						*(volatile uint64_t *)(q + (at & (pg - 1))) = cursors()[si];
+					q = mmap((void *)(other & ~(pg - 1)), pg, PROT_READ | PROT_WRITE,
+					         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+					if (q != MAP_FAILED) {
+						mark = (volatile uint64_t *)q;
+						*mark = 0x5a5a5a5a;
+					}
+				}
 				uint64_t v = *kept_heads[si];
-				int n = snprintf(ans, sizeof ans, "%d %d", v == cursors()[si], v == 0);
+				if (hole)
+					(void)*kept_heads[strtoul(b, NULL, 10)];
+				if (mark != NULL)
+					intact = *mark == 0x5a5a5a5a;
+				int n = hole ? snprintf(ans, sizeof ans, "%d %d %d", v == cursors()[si], v == 0, intact)
+				             : snprintf(ans, sizeof ans, "%d %d", v == cursors()[si], v == 0);
 				_exit(write(p[1], ans, (size_t)n) == n ? 0 : 1);
 			}
 			close(p[1]);

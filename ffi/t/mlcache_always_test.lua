@@ -272,6 +272,64 @@ do
     end
 end
 
+-- A loop of gets that LuaJIT compiles sees another process's writes: the
+-- L1 hit reads the ring head afresh at every get, and never keeps the
+-- head it read before. LuaJIT ignores volatile, and would hoist the load
+-- out of the loop were nothing in it a store it must take for one to the
+-- head. lua-resty-lrucache's own stores happen to be; a caller's L1 of
+-- plain tables makes none, so that is the L1 here. The writer never stops
+-- writing while the loop runs, which runs until it saw 10 of the writes;
+-- with the head hoisted, the copy the loop found when compiled would be
+-- served to its end (a bound of gets far more than enough otherwise).
+do
+    local vals, flags = {}, {}
+    local lru = {
+        get = function(_, k) return vals[k], nil, flags[k] end,
+        set = function(_, k, v, _, f) vals[k], flags[k] = v, f end,
+        delete = function(_, k) vals[k], flags[k] = nil, nil end,
+    }
+    local c = instance(10, lru)
+    truthy(c.heads ~= nil, "the loop reads the ring-head watch")
+    local k = "bumped"
+    assert(region:set(k, "w0"))
+    assert(region:delete("stop"))
+    local luajit, i = "luajit", -1
+    while arg[i] do -- the interpreter, before its options
+        luajit, i = arg[i], i - 1
+    end
+    local child = assert(io.popen(string.format("'%s' ffi/t/writer_child.lua '%s' %s", luajit, path, k)))
+    local waited = 0
+    repeat -- the writer's first write, read from the region (a call)
+        waited = waited + 1
+    until region:get(k) ~= "w0" or waited == 1e7
+    truthy(waited < 1e7, "the writer started")
+    -- Three loops, each compiled afresh (jit.flush): no trace of the
+    -- blocks above (get's own, entered at every call) takes the loop's
+    -- place, and a loop whose first trace is a side trace (which hoists
+    -- nothing) is not the only one.
+    local seen = {}
+    for l = 1, 3 do
+        jit.flush()
+        local last, n, gets = c:get(k), 0, 0
+        repeat
+            local v = c:get(k)
+            if v ~= last then
+                last, n = v, n + 1
+            end
+            gets = gets + 1
+        until n == 10 or gets == 2e8
+        seen[l] = n
+    end
+    assert(region:set("stop", "1"))
+    local writes = tonumber(child:read("*a"))
+    child:close()
+    truthy(writes and writes > 0, "the writer wrote")
+    for l = 1, 3 do
+        truthy(seen[l] >= 10, "compiled loop " .. l .. " of gets saw " .. seen[l] .. " of " .. tostring(writes) .. " writes")
+    end
+    assert(region:delete("stop"))
+end
+
 region:close()
 os.remove(path)
 T.done("mlcache_always_test.lua")

@@ -134,7 +134,7 @@ local opened = {}
 -- The L1s of this worker: region (the path or the resty.shmlru cache new
 -- was given) -> name .. " " .. l1_coherence .. " " .. prefix -> { lru,
 -- size, keys_of, keys_n, live, spare, cursors, nshards, heads, shift,
--- heads_h, restart }. The
+-- reads, heads_h, restart }. The
 -- instances of one name share an L1 as mlcache's do, but only with the
 -- same region, l1_coherence and prefix: its cursors follow one region's
 -- rings, for one mode, and its entries are copies of prefix .. key.
@@ -224,11 +224,20 @@ end
 -- itself (shmlru_l1_heads: the ring-head watch, which no fault ends) for
 -- handle h: l1.heads and l1.shift, or none, and l1_current then calls
 -- shmlru_l1_current.
+--
+-- l1.reads counts the loads l1_current makes there, and is stored to
+-- before each: LuaJIT ignores volatile, and would keep a head loaded once
+-- for every pass of a compiled loop of gets, or hoist it out of the loop,
+-- unless something between two loads might have changed the word. A store
+-- through a pointer it cannot tell from the head's is such a thing (its
+-- alias analysis), and a count never stores the same value twice, which
+-- it would drop.
 local function watch_heads(l1, h)
     local heads = ffi_new("const volatile uint64_t *[?]", l1.nshards)
     local shift = ffi_new("uint32_t[1]")
     if lib.shmlru_l1_heads(h, heads, l1.nshards, shift) == 1 then
         l1.heads, l1.shift = heads, shift[0]
+        l1.reads = l1.reads or ffi_new("uint64_t[1]")
     else
         l1.heads, l1.shift = nil, nil
     end
@@ -262,7 +271,7 @@ local function bind(self, shm)
     end
     -- get's, on every L1 hit; the cursors are only ever written in place
     self.cursors, self.nshards = l1.cursors, l1.nshards
-    self.heads, self.shift = l1.heads, l1.shift
+    self.heads, self.shift, self.reads = l1.heads, l1.shift, l1.reads
     return shm
 end
 
@@ -793,7 +802,12 @@ local function l1_current(self, st)
     local heads = self.heads
     if heads then
         local si = rshift(st, self.shift)
-        return si >= 0 and si < self.nshards and heads[si][0] == cursors[si]
+        if si < 0 or si >= self.nshards then
+            return false
+        end
+        local reads = self.reads -- before the load, for LuaJIT (watch_heads)
+        reads[0] = reads[0] + 1
+        return heads[si][0] == cursors[si]
     end
     return lib.shmlru_l1_current(self.h, cursors, self.nshards, st) == 1
 end
