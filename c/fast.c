@@ -996,6 +996,12 @@ SHMLRU_HIDDEN int shmlru_fast_l1_changes(uint64_t h, uint64_t *cursors, size_t n
 			if (q & 1)
 				continue;
 			uint64_t head = LOAD(sh->ring_head), cur = cur0;
+			if (head == 0) {
+				/* No head reads 0 (lru's startCounts): Go says
+				 * the region is corrupt. */
+				try = SHMLRU_L_UNLOCKED_TRIES;
+				break;
+			}
 			size_t kk = k;
 			int lp = 0;
 			if (cur == UINT64_MAX) {

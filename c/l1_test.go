@@ -20,7 +20,8 @@ import (
 // A process that scribbles over a shard's change ring and its head, taking
 // no lock: shmlru_l1_changes (native, and Go's StripeChanges) never
 // reports a stripe outside the shard's, never runs more than a ring's
-// slots, and laps for a head behind the cursor or more than a ring ahead.
+// slots, laps for a head behind the cursor or more than a ring ahead, and
+// answers a head of 0, which no region writes, as corrupt.
 func TestNativeL1ChangesScribbled(t *testing.T) {
 	bin := buildC(t, "test/native_driver.c")
 	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 2})
@@ -65,11 +66,23 @@ func TestNativeL1ChangesScribbled(t *testing.T) {
 		{"5 ahead, slots out of range", h0 + 5, 5, false},
 		{"a whole ring ahead", h0 + 5 + uint64(v.Ring), v.Ring, false},
 		{"a ring and one ahead", h0 + 6 + 2*uint64(v.Ring), 0, true},
-		{"behind the cursor", 0, 0, true},
+		{"behind the cursor", h0, 0, true},
+		{"at zero, which no head reads", 0, -1, false},
 		{"at the top", ^uint64(0) - 1, 0, true},
 		{"wrapped past zero", 2, 4, false},
 	} {
 		atomic.StoreUint64(head, step.head)
+		if step.n < 0 {
+			// corrupt, and no cursor moves to 0 (the ring-head watch's
+			// "gone", which a cursor of 0 would take for current)
+			if a := d.Ask("changes 2"); a != fmt.Sprint(statusCorrupt, " 0 0") {
+				t.Fatalf("%s, native: %q, want %d", step.what, a, statusCorrupt)
+			}
+			if _, _, err := c.Binding().StripeChanges(goCursors, nil); !errors.Is(err, lru.ErrCorrupt) || goCursors[0] == 0 {
+				t.Fatalf("%s, Go: %v, cursor %d", step.what, err, goCursors[0])
+			}
+			continue
+		}
 		for _, who := range []string{"native", "Go"} {
 			var got []uint32
 			var lapped bool

@@ -39,7 +39,9 @@
  * to be nobody's.
  * A head never reads 0 while the region is sound: each starts at a count
  * drawn at random when the region is made, from 1 up (lru/stripes.go), and
- * only grows. So 0 never matches a cursor, and the caller, taking the
+ * only grows; and a cursor is a head shmlru_l1_changes read, which
+ * answers a head of 0 (a region scribbled on) as corrupt instead of
+ * taking it. So 0 never matches a cursor, and the caller, taking the
  * shard for changed, calls shmlru_l1_changes, which says what happened.
  * A closed handle leaves its block behind: a page of address space per
  * shard, and no memory (pages of zeros read-only share the zero page).

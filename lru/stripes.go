@@ -181,6 +181,11 @@ func (b *Binding) StripeChanges(cursors []uint64, out []uint32) (_ []uint32, lap
 			head := atomic.LoadUint64(&s.h.RingHead)
 			cur := cursors[i]
 			switch {
+			case head == 0:
+				// No ring head is ever 0 (startCounts), and a reader of
+				// the C library's ring-head watch takes 0 for "gone":
+				// a cursor of 0 would make that read current.
+				return fmt.Errorf("%w: shard %d: its change ring's head reads 0, which no region writes", ErrCorrupt, i)
 			case cur == ^uint64(0):
 				cursors[i] = head
 				return nil
