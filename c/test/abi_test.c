@@ -617,7 +617,8 @@ static void test_stats_while_closing(void)
 }
 
 /* l1_valid_loop calls shmlru_l1_valid (or, given cursors,
- * shmlru_l1_current) on a handle until it answers neither 1 nor 0, and a
+ * shmlru_l1_current, or given heads too, loads the head from the
+ * ring-head watch) on a handle until it answers neither 1 nor 0, and a
  * thousand times more: it returns the first other answer, or 99 if an
  * answer of 1 or 0 came after it. */
 struct valid_arg {
@@ -627,6 +628,8 @@ struct valid_arg {
 	int calls; /* atomics */
 	const uint64_t *cursors;
 	size_t ncursors;
+	const volatile uint64_t *heads[64]; /* heads[0] NULL: not the ring-head watch */
+	uint32_t shift;
 };
 
 static void *l1_valid_loop(void *p)
@@ -634,8 +637,16 @@ static void *l1_valid_loop(void *p)
 	struct valid_arg *a = p;
 	int first = 0;
 	for (int more = 0; more < 1000;) {
-		int rc = a->cursors ? shmlru_l1_current(a->h, a->cursors, a->ncursors, a->stripe)
-		                    : shmlru_l1_valid(a->h, a->stripe, a->stamp);
+		int rc;
+		if (a->heads[0] != NULL) {
+			/* the watch's answer; a 0 read is the watch closed */
+			uint32_t si = a->stripe >> a->shift;
+			uint64_t v = *a->heads[si];
+			rc = v == a->cursors[si] ? 1 : v == 0 ? SHMLRU_CLOSED : 0;
+		} else {
+			rc = a->cursors ? shmlru_l1_current(a->h, a->cursors, a->ncursors, a->stripe)
+			                : shmlru_l1_valid(a->h, a->stripe, a->stamp);
+		}
 		__atomic_fetch_add(&a->calls, 1, __ATOMIC_RELAXED);
 		if (rc == 1 || rc == 0) {
 			if (first != 0)
@@ -652,7 +663,9 @@ static void *l1_valid_loop(void *p)
 /* shmlru_l1_valid and shmlru_l1_current count no call in flight: a
  * handle closed (its mapping gone, and another region opened, perhaps
  * where it was) while threads call them gives them SHMLRU_CLOSED from then
- * on, never an answer of 1 or 0 after it, and no fault. */
+ * on, never an answer of 1 or 0 after it, and no fault. Nor does a load
+ * from the ring-head watch (shmlru_l1_heads) fault: it reads 0 from then
+ * on, never the cursor. */
 static void test_l1_valid_while_closing(void)
 {
 	char p[300], q[300];
@@ -660,13 +673,13 @@ static void test_l1_valid_while_closing(void)
 	snprintf(q, sizeof q, "%s-l1other", path);
 	for (int round = 0; round < 80; round++) {
 		shmlru_t h = open_cache(p, 1 << 20);
-		struct valid_arg a = { h, 0, 0, 0, NULL, 0 };
+		struct valid_arg a = { h, 0, 0, 0, NULL, 0, { NULL }, 0 };
 		EXPECT(shmlru_l1_stamp(h, KEY("l1c"), &a.stripe, &a.stamp), SHMLRU_OK);
 		uint64_t cur[64];
 		size_t n;
 		int lapped;
 		memset(cur, 0xff, sizeof cur);
-		if (round % 2) {
+		if (round % 3) {
 			/* one cursor a shard, at the present changes */
 			for (a.ncursors = 1; a.ncursors <= 64; a.ncursors++)
 				if (shmlru_l1_changes(h, cur, a.ncursors, NULL, 0, &n, &lapped) == SHMLRU_OK)
@@ -674,6 +687,8 @@ static void test_l1_valid_while_closing(void)
 			CHECK(a.ncursors <= 64);
 			EXPECT(shmlru_l1_current(h, cur, a.ncursors, a.stripe), 1);
 			a.cursors = cur;
+			if (round % 3 == 2)
+				EXPECT(shmlru_l1_heads(h, a.heads, a.ncursors, &a.shift), 1);
 		}
 		pthread_t t[2];
 		for (int i = 0; i < 2; i++)
@@ -717,7 +732,7 @@ static void test_l1_valid_truncated(void)
 	char p[300];
 	snprintf(p, sizeof p, "%s-l1truncated", path);
 	shmlru_t h = open_cache(p, 1 << 20);
-	struct valid_arg a = { h, 0, 0, 0, NULL, 0 };
+	struct valid_arg a = { h, 0, 0, 0, NULL, 0, { NULL }, 0 };
 	EXPECT(shmlru_l1_stamp(h, KEY("l1t"), &a.stripe, &a.stamp), SHMLRU_OK);
 	EXPECT(shmlru_l1_valid(h, a.stripe, a.stamp), 1);
 	CHECK(truncate(p, 0) == 0);
