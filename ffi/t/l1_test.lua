@@ -274,6 +274,23 @@ do
     expect({ 14, 13, 12 }, unpack(c:get_keys()))
 end
 
+-- new takes no more of Lua's heap than lrucache.new of the same size: a
+-- large L1 (or mlcache's record of its own writes, one per instance, of
+-- lru_size too) costs what lrucache's did until it fills.
+do
+    local function heap_of(mod)
+        collectgarbage()
+        local before = collectgarbage("count")
+        local c = assert(mod.new(1e6, now))
+        collectgarbage()
+        local kb = collectgarbage("count") - before
+        expect({ 1e6 }, c:capacity())
+        return kb
+    end
+    local ref, got = heap_of(lrucache), heap_of(l1)
+    truthy(got <= ref, "l1.new(1e6) takes " .. math.floor(got) .. " KB, lrucache.new " .. math.floor(ref) .. " KB")
+end
+
 -- The default clock is base.l1_now (here the test's ngx.now).
 do
     local c = assert(l1.new(1))

@@ -23,7 +23,7 @@
 --
 --   map    key -> slot number: a number sits in the hash node itself, so
 --          the lookup ends there.
---   vals   slot -> value, keys slot -> key: Lua arrays, sized once.
+--   vals   slot -> value, keys slot -> key: Lua arrays.
 --   links  one C array of a struct per slot: expiry, the LRU list's
 --          links as slot numbers, user flags. One load reads all a hit
 --          needs of its slot; the list's neighbours are elements of the
@@ -62,6 +62,12 @@ struct {
 -- The most slots an instance holds: slot numbers are int32.
 local MAX_SIZE = 2 ^ 31 - 2
 
+-- The most entries new sizes map, vals and keys for. Past it they grow
+-- as the cache fills, so that a large cache (or one that never fills)
+-- takes no more memory at new than lrucache's of the same size: its links
+-- are all new allocates for each slot.
+local PRESIZE = 4096
+
 local _M = {}
 local mt = { __index = _M }
 
@@ -77,10 +83,11 @@ function _M.new(size, now)
     local n = math_floor(size)
     local links = ffi_new(slots_t, n + 1)
     links[0].prev, links[0].next = 0, 0
+    local pre = n < PRESIZE and n or PRESIZE
     return setmetatable({
-        map = new_tab(0, n),
-        vals = new_tab(n, 0),
-        keys = new_tab(n, 0),
+        map = new_tab(0, pre),
+        vals = new_tab(pre, 0),
+        keys = new_tab(pre, 0),
         links = links,
         now = now or base.l1_now,
         size = size,
