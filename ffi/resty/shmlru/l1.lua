@@ -11,7 +11,9 @@
 -- get_keys answer as lrucache's do, expired entries included: get answers
 -- nil, the stale value and its flags for one, and an expired entry stays
 -- until it is evicted, deleted or set again. now is the clock of expiries,
--- in seconds (base.l1_now unless given: ngx.now in nginx).
+-- in seconds (base.l1_now unless given: ngx.now in nginx). One difference:
+-- a key false is evicted as any other, where lrucache's eviction leaves it
+-- readable.
 --
 -- Why its own layout: a hit in lrucache looks its key up twice (the
 -- value, then the node), the node's entry being a boxed pointer that the
