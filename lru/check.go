@@ -137,9 +137,13 @@ func (s *shard) check() (problems []Problem) {
 
 // checkRing checks that every slot of the shard's change ring names one of
 // its stripes (readers mask what they read all the same; a slot out of
-// range is a sign of a stray write). The stripes' counts and the ring's
-// head hold any value.
+// range is a sign of a stray write), and that the ring's head is not 0,
+// which no region writes and StripeChanges answers as corrupt (see
+// startCounts). The stripes' counts and any other head are valid.
 func (k *checker) checkRing() {
+	if atomic.LoadUint64(&k.s.h.RingHead) == 0 {
+		k.report("change ring head is 0, which no region writes")
+	}
 	for i := range k.s.ring {
 		if v := atomic.LoadUint32(&k.s.ring[i]); int(v) >= k.s.g.stripes {
 			k.report("change ring slot %d names stripe %d of %d", i, v, k.s.g.stripes)

@@ -407,3 +407,36 @@ func TestRecreatedRegionIsNoContinuation(t *testing.T) {
 		t.Fatalf("the stripe reads the old region's stamp %d (%d, %v)", stamp, now, err)
 	}
 }
+
+// A change ring's head of 0, which no region writes (startCounts): the
+// ring-head watch of the C library reads 0 for a page the file lost, so
+// StripeChanges answers it as corrupt and moves no cursor to it, Check
+// finds it, and Repair's reset moves the head on, after which a reader
+// finds it lapped.
+func TestStripesHeadZeroIsCorrupt(t *testing.T) {
+	c := newCache(t, &Options{Size: 1 << 20, Shards: 1})
+	w := watchStripes(t, c)
+	before := w.cursors[0]
+	atomic.StoreUint64(&c.shards[0].h.RingHead, 0)
+	if _, _, err := c.Binding().StripeChanges(w.cursors, make([]uint32, 0, 64)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("StripeChanges over a head of 0: %v, want ErrCorrupt", err)
+	}
+	if w.cursors[0] != before {
+		t.Fatalf("the cursor moved from %d to %d", before, w.cursors[0])
+	}
+	fresh := []uint64{^uint64(0)}
+	if _, _, err := c.Binding().StripeChanges(fresh, nil); !errors.Is(err, ErrCorrupt) || fresh[0] != ^uint64(0) {
+		t.Fatalf("a fresh cursor over a head of 0: %v, cursor %d", err, fresh[0])
+	}
+	ps, err := c.Check()
+	if err != nil || len(ps) == 0 {
+		t.Fatalf("Check of a head of 0: %v %v, want a problem", ps, err)
+	}
+	if _, err := c.Repair(); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, c)
+	if _, lapped := w.changes(); !lapped {
+		t.Fatal("after the repair: not lapped")
+	}
+}

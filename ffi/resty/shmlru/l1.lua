@@ -11,7 +11,9 @@
 -- get_keys answer as lrucache's do, expired entries included: get answers
 -- nil, the stale value and its flags for one, and an expired entry stays
 -- until it is evicted, deleted or set again. now is the clock of expiries,
--- in seconds (base.l1_now unless given: ngx.now in nginx).
+-- in seconds (base.l1_now unless given: ngx.now in nginx). One difference:
+-- a key false is evicted as any other, where lrucache's eviction leaves it
+-- readable.
 --
 -- Why its own layout: a hit in lrucache looks its key up twice (the
 -- value, then the node), the node's entry being a boxed pointer that the
@@ -23,7 +25,7 @@
 --
 --   map    key -> slot number: a number sits in the hash node itself, so
 --          the lookup ends there.
---   vals   slot -> value, keys slot -> key: Lua arrays, sized once.
+--   vals   slot -> value, keys slot -> key: Lua arrays.
 --   links  one C array of a struct per slot: expiry, the LRU list's
 --          links as slot numbers, user flags. One load reads all a hit
 --          needs of its slot; the list's neighbours are elements of the
@@ -62,6 +64,12 @@ struct {
 -- The most slots an instance holds: slot numbers are int32.
 local MAX_SIZE = 2 ^ 31 - 2
 
+-- The most entries new sizes map, vals and keys for. Past it they grow
+-- as the cache fills, so that a large cache (or one that never fills)
+-- takes no more memory at new than lrucache's of the same size: its links
+-- are all new allocates for each slot.
+local PRESIZE = 4096
+
 local _M = {}
 local mt = { __index = _M }
 
@@ -77,10 +85,11 @@ function _M.new(size, now)
     local n = math_floor(size)
     local links = ffi_new(slots_t, n + 1)
     links[0].prev, links[0].next = 0, 0
+    local pre = n < PRESIZE and n or PRESIZE
     return setmetatable({
-        map = new_tab(0, n),
-        vals = new_tab(n, 0),
-        keys = new_tab(n, 0),
+        map = new_tab(0, pre),
+        vals = new_tab(pre, 0),
+        keys = new_tab(pre, 0),
         links = links,
         now = now or base.l1_now,
         size = size,
