@@ -262,6 +262,23 @@ func TestNativeL1CurrentTruncated(t *testing.T) {
 	d.Close()
 }
 
+// startWatching is startWithAChange over a region of 4 shards whose driver
+// then took the ring-head watch (native_driver's "heads"): the driver, the
+// cache, the changed key's stripe, and the shift from a stripe to its
+// shard, which the watch's answer is checked against.
+func startWatching(t *testing.T) (*driver, *lru.Cache, uint32, uint32) {
+	t.Helper()
+	bin := buildC(t, "test/native_driver.c")
+	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
+	d, _, st := startWithAChange(t, bin, path, c)
+	b := c.Binding()
+	shift := uint32(bits.TrailingZeros(uint(b.Stripes() / b.Shards())))
+	if a, want := d.Ask("heads 4"), fmt.Sprint("1 ", shift); a != want {
+		t.Fatalf("heads: %q, want %q", a, want)
+	}
+	return d, c, st, shift
+}
+
 // shmlru_l1_heads: the ring-head watch answers what shmlru_l1_current
 // answers, read with a plain load by the caller, through every change the
 // current test makes; bad arguments are refused; a child forked without
@@ -269,14 +286,7 @@ func TestNativeL1CurrentTruncated(t *testing.T) {
 // closed the heads taken before read 0, never a head, without a fault,
 // and the handle has no watch to give.
 func TestNativeL1Heads(t *testing.T) {
-	bin := buildC(t, "test/native_driver.c")
-	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
-	d, _, st := startWithAChange(t, bin, path, c)
-	b := c.Binding()
-	shift := bits.TrailingZeros(uint(b.Stripes() / b.Shards()))
-	if a, want := d.Ask("heads 4"), fmt.Sprint("1 ", shift); a != want {
-		t.Fatalf("heads: %q, want %q", a, want)
-	}
+	d, c, st, _ := startWatching(t)
 	same := func(want string) {
 		t.Helper()
 		cur, head := d.Ask(fmt.Sprint("current ", st, " 4")), d.Ask(fmt.Sprint("head ", st))
@@ -369,14 +379,7 @@ func TestNativeL1HeadsTruncated(t *testing.T) {
 // on the rest of the watch (here, a third shard's head) would map zeros
 // over the child's pages.
 func TestNativeL1HeadsForkHole(t *testing.T) {
-	bin := buildC(t, "test/native_driver.c")
-	path, c := openRegion(t, &lru.Options{Size: 1 << 20, Shards: 4})
-	d, _, st := startWithAChange(t, bin, path, c)
-	b := c.Binding()
-	shift := bits.TrailingZeros(uint(b.Stripes() / b.Shards()))
-	if a := d.Ask("heads 4"); a != fmt.Sprint("1 ", shift) {
-		t.Fatalf("heads: %q", a)
-	}
+	d, _, st, shift := startWatching(t)
 	if a, want := d.Ask("changes 4"), fmt.Sprint("0 1 0 ", st); a != want {
 		t.Fatalf("changes: %q, want %q", a, want)
 	}
