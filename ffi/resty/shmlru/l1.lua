@@ -151,6 +151,16 @@ local function unlink(links, slot)
     links[n].prev = p
 end
 
+-- insert_head puts slot, out of the list, at its head (most recently
+-- used).
+local function insert_head(links, slot)
+    local head = links[0].next
+    local e = links[slot]
+    e.prev, e.next = 0, head
+    links[head].prev = slot
+    links[0].next = slot
+end
+
 -- set stores value under key, for ttl seconds (nil: no expiry) with the
 -- user flags (0 unless a number >= 0), as the most recently used entry;
 -- a new key in a full cache evicts the least recently used.
@@ -178,18 +188,10 @@ function _M.set(self, key, value, ttl, flags)
         end
         map[key] = slot
         self.keys[slot] = key
-        local head = links[0].next
-        local e = links[slot]
-        e.prev, e.next = 0, head
-        links[head].prev = slot
-        links[0].next = slot
+        insert_head(links, slot)
     elseif links[0].next ~= slot then
         unlink(links, slot)
-        local head = links[0].next
-        local e = links[slot]
-        e.prev, e.next = 0, head
-        links[head].prev = slot
-        links[0].next = slot
+        insert_head(links, slot)
     end
     self.vals[slot] = value
     local e = links[slot]
