@@ -339,10 +339,7 @@ static int escaped(struct shmlru_fast *f)
 
 /* ---- layout (internal/format, lru/storage.go, lru/lruqueue.go) ---- */
 
-static inline struct shmlru_l_shard_header *shard_at(const struct shmlru_fast *f, uint32_t i)
-{
-	return (struct shmlru_l_shard_header *)(f->data + SHMLRU_L_CACHE_HEADER_SIZE + (uint64_t)i * f->stride);
-}
+/* shard_at: fast.h. */
 
 static inline uint32_t *buckets_of(const struct shmlru_fast *f, struct shmlru_l_shard_header *sh)
 {

@@ -92,6 +92,13 @@ struct shmlru_fast {
 
 extern SHMLRU_HIDDEN struct shmlru_fast shmlru_fast_handles[SHMLRU_FAST_HANDLES];
 
+/* shard_at is shard i's header in f's mapping (fast.c's operations, and
+ * watch.c's pages). */
+static inline struct shmlru_l_shard_header *shard_at(const struct shmlru_fast *f, uint32_t i)
+{
+	return (struct shmlru_l_shard_header *)(f->data + SHMLRU_L_CACHE_HEADER_SIZE + (uint64_t)i * f->stride);
+}
+
 /* What guard.c needs to know of the thread's fast call in progress, and
  * what the call's escape (fast.c's escaped) needs to know of the call. It
  * lives in the operation's stack frame (sigsetjmp must be called there);
@@ -136,12 +143,11 @@ SHMLRU_HIDDEN struct shmlru_fast_load shmlru_fast_load64(const uint64_t *p);
  * published and ended (its pages zeros) once close has cleared its id;
  * and the fault handler's part, 1 if addr lay in a watch (now a page of
  * zeros there) and the fault is handled. shmlru_fast_head_off is the file
- * offset of shard i's ring head, which the watch maps. */
+ * offset of shard i's ring head, which the watch maps (the native mapping
+ * starts at the file's start). */
 static inline uint64_t shmlru_fast_head_off(const struct shmlru_fast *f, uint32_t i)
 {
-	/* the native mapping starts at the file's start */
-	return (uint64_t)(f->data - f->map) + SHMLRU_L_CACHE_HEADER_SIZE + (uint64_t)i * f->stride +
-	       SHMLRU_L_OFF_SHARD_HEADER_RING_HEAD;
+	return (uint64_t)((const unsigned char *)&shard_at(f, i)->ring_head - f->map);
 }
 SHMLRU_HIDDEN void shmlru_fast_watch(struct shmlru_fast *f, uint64_t id, int fd);
 SHMLRU_HIDDEN void shmlru_fast_unwatch(struct shmlru_fast *f);
