@@ -908,8 +908,9 @@ SHMLRU_HIDDEN int shmlru_fast_l1_current(uint64_t h, const uint64_t *cursors, si
 }
 
 /* shmlru_l1_heads: where to read each shard's ring head without a call,
- * in h's ring-head watch (watch.c), and the shift from a stripe to its
- * shard. Entered as a call (close waits for it), and with the escape set,
+ * in h's ring-head watch (watch.c, made at the first call), and the shift
+ * from a stripe to its shard. Entered as a call (close waits for it, and
+ * so for a watch being made), and with the escape set,
  * so that heads or shift pointing where nothing can be written is the
  * caller's error (SHMLRU_BAD_ARGUMENT). 0 where the native path does not
  * serve h or h has no watch: the caller asks shmlru_l1_current, which
@@ -921,11 +922,12 @@ SHMLRU_HIDDEN int shmlru_fast_l1_heads(uint64_t h, const volatile uint64_t **hea
 	struct shmlru_fast *f;
 	if (!enter(h, &call, &f))
 		return 0;
-	unsigned char *watch = f->watch;
-	if (watch == NULL)
-		return finish(f, 0);
 	if (heads == NULL || shift == NULL || nheads != f->shards)
 		return finish(f, SHMLRU_BAD_ARGUMENT);
+	size_t watch_len;
+	unsigned char *watch = shmlru_fast_watch(f, h, &watch_len);
+	if (watch == NULL)
+		return finish(f, 0);
 	if (sigsetjmp(call.escape, 0)) {
 		/* heads in the handle's own mapping, on a page that faulted:
 		 * the handle is broken now, and has no watch to give */
@@ -933,7 +935,7 @@ SHMLRU_HIDDEN int shmlru_fast_l1_heads(uint64_t h, const volatile uint64_t **hea
 		return rc == SHMLRU_FAST_FALLBACK ? 0 : rc;
 	}
 	guard(&call);
-	size_t pg = f->watch_len / f->shards;
+	size_t pg = watch_len / f->shards;
 	for (uint32_t i = 0; i < f->shards; i++)
 		heads[i] = (const volatile uint64_t *)(watch + (size_t)i * pg + (shmlru_fast_head_off(f, i) & (pg - 1)));
 	*shift = f->stripe_bits;

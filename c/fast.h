@@ -83,9 +83,13 @@ struct shmlru_fast {
 	 * (lru.TrackClock, lru/trackclock.go). */
 	int64_t mono_offset;
 	/* The ring-head watch (watch.c): a page per shard, shard i's at
-	 * watch + i * the page size; NULL if the handle has none. */
+	 * watch + i * the page size; NULL if the handle has none (yet:
+	 * watch_tried says whether it was made, or failed, already). Made
+	 * from fd, the region's file, open until close. */
 	unsigned char *watch;
 	size_t watch_len;
+	int32_t watch_tried;
+	int fd;
 };
 
 #define SHMLRU_FAST_HANDLES 4096
@@ -139,8 +143,9 @@ struct shmlru_fast_load {
 SHMLRU_HIDDEN struct shmlru_fast_load shmlru_fast_load64(const uint64_t *p);
 #endif
 
-/* watch.c: the ring-head watch of a handle, made before the handle is
- * published and ended (its pages zeros) once close has cleared its id;
+/* watch.c: the ring-head watch of a handle, made at its first
+ * shmlru_l1_heads and ended (its pages zeros) once close has cleared its
+ * id;
  * and the fault handler's part, 1 if addr lay in a watch (now a page of
  * zeros there) and the fault is handled. shmlru_fast_head_off is the file
  * offset of shard i's ring head, which the watch maps (the native mapping
@@ -149,7 +154,7 @@ static inline uint64_t shmlru_fast_head_off(const struct shmlru_fast *f, uint32_
 {
 	return (uint64_t)((const unsigned char *)&shard_at(f, i)->ring_head - f->map);
 }
-SHMLRU_HIDDEN void shmlru_fast_watch(struct shmlru_fast *f, uint64_t id, int fd);
+SHMLRU_HIDDEN unsigned char *shmlru_fast_watch(struct shmlru_fast *f, uint64_t id, size_t *len);
 SHMLRU_HIDDEN void shmlru_fast_unwatch(struct shmlru_fast *f);
 SHMLRU_HIDDEN int shmlru_fast_watch_fault(const void *addr, int unmapped);
 SHMLRU_HIDDEN void shmlru_fast_watch_forked(void);

@@ -113,9 +113,10 @@ func enableNative(id uint64, c *lru.Cache) *lru.NativeView {
 	} else {
 		f.track_off = 0 // Go answers: never in step
 	}
-	// The ring-head watch (watch.c), from the file the view maps, before
-	// the handle is published: shmlru_l1_heads hands it out from then on.
-	C.shmlru_fast_watch(f, C.uint64_t(id), C.int(v.Region.Fd()))
+	// The ring-head watch (watch.c) is made from the file the view maps,
+	// open until close, at the handle's first shmlru_l1_heads.
+	f.fd = C.int(v.Region.Fd())
+	f.watch, f.watch_len, f.watch_tried = nil, 0, 0
 	C.shmlru_guard_install()
 	// Published last (seq_cst, as fast.c's enter reads it).
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&f.id)), id)

@@ -45,6 +45,9 @@
  * shard for changed, calls shmlru_l1_changes, which says what happened.
  * A closed handle leaves its block behind: a page of address space per
  * shard, and no memory (pages of zeros read-only share the zero page).
+ * A handle gets its watch at the first shmlru_l1_heads, not at open: a
+ * caller that never asks (one that keeps no copies) pays no mapping per
+ * shard, nor the address space's count of mappings.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -55,7 +58,8 @@
 #include "fast.h"
 
 /* The blocks ever made in this process, for the fault handler; appended
- * under watches_mu, published by the release store of nwatches (the
+ * under watches_mu (which also guards each handle's watch, watch_len and
+ * watch_tried), published by the release store of nwatches (the
  * handler reads it with acquire, and each entry is written before). Once
  * every entry is taken, a handle gets no watch, and its callers check
  * through shmlru_l1_current. */
@@ -69,23 +73,22 @@ static struct {
 static uint32_t nwatches;
 static pthread_mutex_t watches_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* shmlru_fast_watch makes handle id's watch from fd, the region's file,
- * with f's layout filled in, before the handle is published. No watch, if
- * any step fails: f->watch stays NULL, and callers use shmlru_l1_current. */
-SHMLRU_HIDDEN void shmlru_fast_watch(struct shmlru_fast *f, uint64_t id, int fd)
+/* make_watch maps f's watch from its file (f->fd) and registers it for
+ * handle id: the block, or NULL if a step failed. */
+static unsigned char *make_watch(struct shmlru_fast *f, uint64_t id, size_t *len_out)
 {
-	f->watch = NULL;
-	f->watch_len = 0;
 	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
 	size_t len = (size_t)f->shards * pg;
+	if (nwatches == WATCHES)
+		return NULL;
 	unsigned char *block = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (block == MAP_FAILED)
-		return;
+		return NULL;
 	for (uint32_t i = 0; i < f->shards; i++) {
 		uint64_t off = shmlru_fast_head_off(f, i) & ~(uint64_t)(pg - 1);
-		if (mmap(block + (size_t)i * pg, pg, PROT_READ, MAP_SHARED | MAP_FIXED, fd, (off_t)off) == MAP_FAILED) {
+		if (mmap(block + (size_t)i * pg, pg, PROT_READ, MAP_SHARED | MAP_FIXED, f->fd, (off_t)off) == MAP_FAILED) {
 			munmap(block, len); /* not yet known to anyone */
-			return;
+			return NULL;
 		}
 	}
 	/* Not into a child forked without exec, as the region's own mapping
@@ -93,23 +96,32 @@ SHMLRU_HIDDEN void shmlru_fast_watch(struct shmlru_fast *f, uint64_t id, int fd)
 	 * attachment's slot lock alive after the parent died. */
 	if (madvise(block, len, MADV_DONTFORK) != 0) {
 		munmap(block, len);
-		return;
+		return NULL;
 	}
-	pthread_mutex_lock(&watches_mu);
 	uint32_t n = nwatches;
-	if (n == WATCHES) {
-		pthread_mutex_unlock(&watches_mu);
-		munmap(block, len);
-		return;
-	}
 	watches[n].start = (uintptr_t)block;
 	watches[n].len = len;
 	watches[n].page = pg;
 	watches[n].id = id;
 	__atomic_store_n(&nwatches, n + 1, __ATOMIC_RELEASE);
+	*len_out = len;
+	return block;
+}
+
+/* shmlru_fast_watch is handle id's watch, made at the first call (inside
+ * an entered fast call, so close waits for it), and its length; NULL if
+ * it has none (made once, or failed once: a handle tries once). */
+SHMLRU_HIDDEN unsigned char *shmlru_fast_watch(struct shmlru_fast *f, uint64_t id, size_t *len)
+{
+	pthread_mutex_lock(&watches_mu);
+	if (f->watch == NULL && !f->watch_tried) {
+		f->watch_tried = 1;
+		f->watch = make_watch(f, id, &f->watch_len);
+	}
+	unsigned char *block = f->watch;
+	*len = f->watch_len;
 	pthread_mutex_unlock(&watches_mu);
-	f->watch = block;
-	f->watch_len = len;
+	return block;
 }
 
 /* zero_pages maps pages of zeros, read-only, over len bytes at p: 1, or 0
@@ -125,10 +137,12 @@ static int zero_pages(void *p, size_t len)
  * reads stay sound on: the file is not unmapped under them. */
 SHMLRU_HIDDEN void shmlru_fast_unwatch(struct shmlru_fast *f)
 {
+	pthread_mutex_lock(&watches_mu);
 	unsigned char *block = f->watch;
 	size_t len = f->watch_len;
 	f->watch = NULL;
 	f->watch_len = 0;
+	pthread_mutex_unlock(&watches_mu);
 	if (block != NULL)
 		zero_pages(block, len);
 }
